@@ -1,0 +1,175 @@
+/**
+ * The audit vocabulary and the sink model, with validation that follows upstream
+ * (kubernetes pkg/apis/auditregistration/validation and apimachinery's field errors), so a sink
+ * audit-lab accepts is one the API server would have accepted as an AuditSink.
+ */
+
+export const LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
+export type Level = (typeof LEVELS)[number];
+
+export const STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const DEFAULT_QPS = 10;
+export const DEFAULT_BURST = 15;
+export const DEFAULT_SINK_NAME = 'default';
+
+export interface Throttle {
+  qps: number;
+  burst: number;
+}
+
+/** A sink as the user describes it; the same shape in both modes (see DESIGN.md, "Sinks"). */
+export interface SinkSpec {
+  name: string;
+  level: Level;
+  stages: Stage[];
+  throttle: Throttle;
+  /** An external endpoint to send to instead of, or as well as, the lab receiver. */
+  url?: string;
+}
+
+/** The order in which levels include one another; comparing ranks decides coverage. */
+export function levelRank(level: Level): number {
+  return LEVELS.indexOf(level);
+}
+
+export function isLevel(value: string): value is Level {
+  return (LEVELS as readonly string[]).includes(value);
+}
+
+export function isStage(value: string): value is Stage {
+  return (STAGES as readonly string[]).includes(value);
+}
+
+/** One validation failure: the API field path, the CLI flag that sets it, and upstream's wording. */
+export interface FieldError {
+  field: string;
+  flag: string;
+  message: string;
+}
+
+// Go's sets.String.List() sorts, and upstream prints the sorted list; keep the same order.
+const SORTED_LEVELS = [...LEVELS].sort();
+const SORTED_STAGES = [...STAGES].sort();
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_SUBDOMAIN_MAX = 253;
+
+export function dns1123SubdomainErrors(value: string): string[] {
+  const errs: string[] = [];
+  if (value.length > DNS1123_SUBDOMAIN_MAX) {
+    errs.push(`must be no more than ${DNS1123_SUBDOMAIN_MAX} characters`);
+  }
+  if (!DNS1123_SUBDOMAIN.test(value)) {
+    errs.push(
+      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', " +
+        "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is " +
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+    );
+  }
+  return errs;
+}
+
+const quoteList = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(', ');
+
+/**
+ * Validates a sink exactly as the AuditSink API did. Input is untyped on purpose: it comes from
+ * flags and from a state file a user may have edited.
+ */
+export function validateSink(input: {
+  name: string;
+  level: string;
+  stages: readonly string[];
+  throttle?: { qps?: number; burst?: number };
+  url?: string;
+}): FieldError[] {
+  const errs: FieldError[] = [];
+  if (input.name === '') {
+    errs.push({ field: 'metadata.name', flag: 'NAME', message: 'Required value: name or generateName is required' });
+  } else {
+    for (const m of dns1123SubdomainErrors(input.name)) {
+      errs.push({ field: 'metadata.name', flag: 'NAME', message: `Invalid value: ${JSON.stringify(input.name)}: ${m}` });
+    }
+  }
+
+  input.stages.forEach((stage, i) => {
+    if (!isStage(stage)) {
+      errs.push({
+        field: `spec.policy.stages[${i}]`,
+        flag: '--stage',
+        message: `Invalid value: ${JSON.stringify(stage)}: allowed stages are ${SORTED_STAGES.join(',')}`,
+      });
+    }
+  });
+  if (input.level === '') {
+    errs.push({ field: 'spec.policy.level', flag: '--level', message: 'Required value' });
+  } else if (!isLevel(input.level)) {
+    errs.push({
+      field: 'spec.policy.level',
+      flag: '--level',
+      message: `Unsupported value: ${JSON.stringify(input.level)}: supported values: ${quoteList(SORTED_LEVELS)}`,
+    });
+  }
+  // Upstream replaces every policy error with this one when a non-None level has no stages.
+  if (input.level !== 'None' && input.stages.length === 0) {
+    for (let i = errs.length - 1; i >= 0; i--) if (errs[i]!.field.startsWith('spec.policy.')) errs.splice(i, 1);
+    errs.push({ field: 'spec.policy.stages', flag: '--stage', message: 'Required value' });
+  }
+
+  const qps = input.throttle?.qps;
+  if (qps !== undefined && !(qps > 0)) {
+    errs.push({ field: 'spec.webhook.throttle.qps', flag: '--qps', message: `Invalid value: ${qps}: qps must be a positive number` });
+  }
+  const burst = input.throttle?.burst;
+  if (burst !== undefined && !(burst > 0)) {
+    errs.push({
+      field: 'spec.webhook.throttle.burst',
+      flag: '--burst',
+      message: `Invalid value: ${burst}: burst must be a positive number`,
+    });
+  }
+  if (input.url !== undefined) errs.push(...validateWebhookUrl(input.url));
+  return errs;
+}
+
+const URL_FORM = '; desired format: https://host[/path]';
+
+/** Upstream's webhook URL rules: a host, and no user info, query or fragment. */
+export function validateWebhookUrl(raw: string): FieldError[] {
+  const field = 'spec.webhook.clientConfig.url';
+  const flag = '--url';
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return [{ field, flag, message: `Required value: url must be a valid URL: parse ${JSON.stringify(raw)}${URL_FORM}` }];
+  }
+  const errs: FieldError[] = [];
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+    errs.push({ field, flag, message: `Invalid value: ${JSON.stringify(u.protocol.replace(/:$/, ''))}: scheme must be https or http${URL_FORM}` });
+  }
+  if (u.host === '') errs.push({ field, flag, message: `Invalid value: "": host must be specified${URL_FORM}` });
+  if (u.username !== '' || u.password !== '') {
+    errs.push({ field, flag, message: 'Invalid value: "<redacted>": user information is not permitted in the URL' });
+  }
+  if (u.hash !== '') {
+    errs.push({ field, flag, message: `Invalid value: ${JSON.stringify(u.hash.slice(1))}: fragments are not permitted in the URL` });
+  }
+  if (u.search !== '') {
+    errs.push({ field, flag, message: `Invalid value: ${JSON.stringify(u.search.slice(1))}: query parameters are not permitted in the URL` });
+  }
+  return errs;
+}
+
+/** Stages given as repeated and/or comma-separated flags, deduplicated, in the order given. */
+export function splitStages(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    for (const part of v.split(',')) {
+      const s = part.trim();
+      if (s !== '' && !out.includes(s)) out.push(s);
+    }
+  }
+  return out;
+}

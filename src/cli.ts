@@ -1,0 +1,345 @@
+/**
+ * The command-line surface: declares commands and options, parses and normalizes them, and hands
+ * a typed options object to a handler. Nothing here does the work; see src/commands/.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { UserError } from './errors.js';
+import {
+  DEFAULT_BURST,
+  DEFAULT_QPS,
+  DEFAULT_SINK_NAME,
+  type FieldError,
+  type Level,
+  type SinkSpec,
+  type Stage,
+  splitStages,
+  validateSink,
+} from './audit/model.js';
+import type { Handlers, SinkCreateOptions, TailFormat } from './commands/options.js';
+import type { IO } from './io.js';
+import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
+import type { ModeChoice } from './lab/mode.js';
+import type { Capture, KindConfigApi } from './lab/state.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function positiveInt(flag: string) {
+  return (value: string) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${flag} takes a whole number.`);
+    const n = Number(value);
+    if (flag === '--port' && (n < 1 || n > 65535)) throw new InvalidArgumentError('--port takes 1-65535.');
+    return n;
+  };
+}
+
+function number(flag: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} takes a number.`);
+    return n;
+  };
+}
+
+function fieldErrorsToUserError(errs: FieldError[]): UserError {
+  const lines = errs.map((e) => `${e.flag}: ${e.message} (${e.field})`);
+  return new UserError(lines.length === 1 ? lines[0]! : `invalid sink:\n  ${lines.join('\n  ')}`, 'see `audit-lab sink create --help`');
+}
+
+interface RawSinkFlags {
+  level?: string;
+  stage: string[];
+  qps?: number;
+  burst?: number;
+  url?: string;
+}
+
+/** Validates sink flags as the AuditSink API would; fields not given take the defaults. */
+export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec; given: SinkCreateOptions['given'] } {
+  const stages = splitStages(raw.stage);
+  const given = new Set<'level' | 'stages' | 'qps' | 'burst' | 'url'>();
+  if (raw.level !== undefined) given.add('level');
+  if (stages.length > 0) given.add('stages');
+  if (raw.qps !== undefined) given.add('qps');
+  if (raw.burst !== undefined) given.add('burst');
+  if (raw.url !== undefined) given.add('url');
+  const level = raw.level ?? 'Metadata';
+  // The classic default stage; a None sink needs none.
+  const effectiveStages = stages.length > 0 ? stages : level === 'None' ? [] : ['ResponseComplete'];
+  const candidate = {
+    name,
+    level,
+    stages: effectiveStages,
+    throttle: { qps: raw.qps ?? DEFAULT_QPS, burst: raw.burst ?? DEFAULT_BURST },
+    ...(raw.url !== undefined ? { url: raw.url } : {}),
+  };
+  const errs = validateSink(candidate);
+  if (errs.length > 0) throw fieldErrorsToUserError(errs);
+  return {
+    sink: { ...candidate, level: level as Level, stages: effectiveStages as Stage[] },
+    given,
+  };
+}
+
+function nameOption(): Option {
+  return new Option('--name <name>', 'lab and kind cluster name').default(DEFAULT_LAB_NAME);
+}
+
+function modeOption(): Option {
+  return new Option('--mode <mode>', 'dynamic (AuditSink API, 1.13-1.18) or static (policy + webhook, any version)')
+    .choices(['auto', 'static', 'dynamic'])
+    .default('auto');
+}
+
+const EXAMPLES = `
+Examples:
+  $ audit-lab up                                                    # cluster + receiver + default sink
+  $ audit-lab sink create --level Metadata --stage ResponseComplete # per-sink level and stages
+  $ audit-lab tail                                                  # events, live
+  $ audit-lab down
+  $ audit-lab render --mode static --out ./files                    # see every generated file
+
+Labs live in $AUDIT_LAB_HOME/<name>/ (default ~/.audit-lab/audit-lab).
+Exit codes: 0 success, 1 failure at run time, 2 bad usage or invalid input.`;
+
+export function buildProgram(io: IO, handlers: Handlers, version: string, setCode: (code: number) => void): Command {
+  const program = new Command('audit-lab');
+  const done = (code: number | void) => setCode(code ?? 0);
+  program
+    .description('See, learn and test the Kubernetes API server audit log on a local kind cluster.')
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXAMPLES)
+    .addHelpCommand(false);
+
+  const name = (o: { name: string }) => validateLabName(o.name);
+
+  program
+    .command('up')
+    .description('create the cluster with auditing wired to the receiver, start the receiver, create the default sink')
+    .addOption(nameOption())
+    .option('--image <image>', 'kind node image, e.g. kindest/node:v1.31.0 (default: kind\'s own; 1.18.19 in dynamic mode)')
+    .addOption(modeOption())
+    .option('--no-sink', 'do not create the default sink (Metadata, ResponseComplete)')
+    .option('--dry-run', 'print every file and command without running any', false)
+    .option('--recreate', 'delete the lab\'s cluster first and start over', false)
+    .option('--verbose', 'show the full output of kind and the time of each step', false)
+    .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server').choices(['sinks', 'full']).default('sinks'))
+    .addOption(new Option('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)').choices(['v1alpha4', 'v1alpha3']).default('v1alpha4'))
+    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch', '1s')
+    .option('--port <port>', 'receiver port', positiveInt('--port'))
+    .addHelpText('after', `
+Examples:
+  $ audit-lab up
+  $ audit-lab up --image kindest/node:v1.18.19   # dynamic mode: real AuditSinks
+  $ audit-lab up --dry-run                        # print files and commands only`)
+    .action(async (o) =>
+      done(
+        await handlers.up({
+          name: name(o),
+          mode: o.mode as ModeChoice,
+          image: o.image,
+          sink: o.sink,
+          dryRun: o.dryRun,
+          recreate: o.recreate,
+          verbose: o.verbose,
+          capture: o.capture as Capture,
+          kindConfigApi: o.kindConfigApi as KindConfigApi,
+          batchMaxWait: o.batchMaxWait,
+          port: o.port,
+        }),
+      ),
+    );
+
+  program
+    .command('down')
+    .description('stop the receiver and delete the cluster; events are kept unless --purge')
+    .addOption(nameOption())
+    .option('--purge', 'also delete the lab directory: state, keys and every stored event', false)
+    .addHelpText('after', `
+Examples:
+  $ audit-lab down
+  $ audit-lab down --purge`)
+    .action(async (o) => done(await handlers.down({ name: name(o), purge: o.purge })));
+
+  const sink = program
+    .command('sink')
+    .description('create, list and delete audit sinks (level + stages, as the AuditSink API had)')
+    .addHelpText('after', `
+Examples:
+  $ audit-lab sink create --level Metadata --stage ResponseComplete
+  $ audit-lab sink create full --level RequestResponse --stage RequestReceived,ResponseComplete
+  $ audit-lab sink list --json
+  $ audit-lab sink delete full`);
+
+  sink
+    .command('create')
+    .description('add a sink, or update the one with that name')
+    .argument('[NAME]', 'sink name (a DNS-1123 subdomain)', DEFAULT_SINK_NAME)
+    .addOption(nameOption())
+    .option('--level <level>', 'None, Metadata, Request or RequestResponse (default: Metadata)')
+    .option('--stage <stage>', 'RequestReceived, ResponseStarted, ResponseComplete or Panic; repeat or comma-separate (default: ResponseComplete)', collect, [])
+    .option('--qps <n>', `throttle: events batches per second (default: ${DEFAULT_QPS})`, number('--qps'))
+    .option('--burst <n>', `throttle: burst (default: ${DEFAULT_BURST})`, number('--burst'))
+    .option('--url <url>', 'also send to this external endpoint (https://host[/path])')
+    .option('--policy <file>', 'static mode: a full audit Policy for this sink instead of one level')
+    .option('--dry-run', 'print the AuditSink or policy change, change nothing', false)
+    .addHelpText('after', `
+Examples:
+  $ audit-lab sink create --level Metadata --stage ResponseComplete
+  $ audit-lab sink create secrets --level RequestResponse --stage ResponseComplete --qps 5 --burst 10`)
+    .action(async (sinkName: string, o) => {
+      const { sink: spec, given } = normalizeSink(sinkName, o);
+      done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun }));
+    });
+
+  sink
+    .command('list')
+    .description('list sinks: level, stages, throttle, target, events stored, last event')
+    .addOption(nameOption())
+    .option('--json', 'machine-readable output', false)
+    .action(async (o) => done(await handlers.sinkList({ name: name(o), json: o.json })));
+
+  sink
+    .command('delete')
+    .description('delete a sink (its stored events are kept)')
+    .argument('<NAME>', 'sink name')
+    .addOption(nameOption())
+    .action(async (sinkName: string, o) => done(await handlers.sinkDelete({ name: name(o), sinkName })));
+
+  program
+    .command('tail')
+    .description('show audit events, following by default')
+    .addOption(nameOption())
+    .option('--sink <name>', 'only this sink (default: all sinks merged)')
+    .option('--no-follow', 'print what is stored and exit')
+    .option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time')
+    .addOption(new Option('-o, --output <format>', 'pretty, wide, json, or jsonl (the stored line, byte for byte)').choices(['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
+    .option('--verb <verb>', 'filter by verb (repeatable)', collect, [])
+    .option('--user <user>', 'filter by user name (repeatable)', collect, [])
+    .option('--namespace <ns>', 'filter by namespace (repeatable)', collect, [])
+    .option('--resource <res>', 'filter by resource: pods, apps/deployments, pods/log (repeatable)', collect, [])
+    .option('--stage <stage>', 'filter by stage (repeatable)', collect, [])
+    .option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)', collect, [])
+    .addHelpText('after', `
+Examples:
+  $ audit-lab tail
+  $ audit-lab tail --verb delete --namespace default
+  $ audit-lab tail --no-follow -o jsonl | jq .verb`)
+    .action(async (o) =>
+      done(
+        await handlers.tail({
+          name: name(o),
+          sink: o.sink,
+          follow: o.follow,
+          since: o.since,
+          output: o.output as TailFormat,
+          verb: o.verb,
+          user: o.user,
+          namespace: o.namespace,
+          resource: o.resource,
+          stage: o.stage,
+          code: o.code,
+        }),
+      ),
+    );
+
+  program
+    .command('serve')
+    .description('run the receiver in the foreground')
+    .addOption(nameOption())
+    .option('--address <addr>', 'address to listen on')
+    .option('--port <port>', 'port to listen on', positiveInt('--port'))
+    .action(async (o) => done(await handlers.serve({ name: name(o), address: o.address, port: o.port })));
+
+  program
+    .command('status')
+    .description('lab, cluster, receiver and sinks at a glance (works with no cluster)')
+    .addOption(nameOption())
+    .option('--json', 'machine-readable output', false)
+    .action(async (o) => done(await handlers.status({ name: name(o), json: o.json })));
+
+  program
+    .command('doctor')
+    .description('check docker, kind, kubectl, versions, cgroup version and ports')
+    .addOption(nameOption())
+    .option('--json', 'machine-readable output', false)
+    .action(async (o) => done(await handlers.doctor({ name: name(o), json: o.json })));
+
+  program
+    .command('render')
+    .description('write every generated file (kind config, AuditSinks, policy, webhook kubeconfig), touching nothing else')
+    .addOption(nameOption())
+    .addOption(modeOption().default(undefined, 'the lab\'s, else auto'))
+    .option('--image <image>', 'kind node image; its tag decides the mode with --mode auto')
+    .option('--out <dir>', 'write the files into this directory (default: print them)')
+    .addOption(new Option('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)').choices(['v1alpha4', 'v1alpha3']))
+    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default 1s)')
+    .option('--receiver-host <host>', 'how the node reaches the receiver (default: learned by `up`, else host.docker.internal)')
+    .option('--port <port>', 'receiver port', positiveInt('--port'))
+    .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything').choices(['sinks', 'full']))
+    .option('--sink <name>', 'render with this sink added or changed, as `sink create` would')
+    .option('--level <level>', 'level of --sink')
+    .option('--stage <stage>', 'stage of --sink (repeatable)', collect, [])
+    .option('--qps <n>', 'throttle qps of --sink', number('--qps'))
+    .option('--burst <n>', 'throttle burst of --sink', number('--burst'))
+    .addHelpText('after', `
+Examples:
+  $ audit-lab render                                   # print the files of the lab (or of a new one)
+  $ audit-lab render --mode static --out ./files
+  $ audit-lab render --image kindest/node:v1.18.19 --kind-config-api v1alpha3
+  $ audit-lab render --sink full --level RequestResponse --stage ResponseComplete`)
+    .action(async (o) => {
+      const sinkGiven = o.sink !== undefined || o.level !== undefined || o.stage.length > 0 || o.qps !== undefined || o.burst !== undefined;
+      let sinkOverride;
+      if (sinkGiven) {
+        const { sink: spec, given } = normalizeSink(o.sink ?? DEFAULT_SINK_NAME, o);
+        sinkOverride = {
+          name: spec.name,
+          ...(given.has('level') ? { level: spec.level } : {}),
+          ...(given.has('stages') || given.has('level') ? { stages: spec.stages } : {}),
+          ...(given.has('qps') || given.has('burst')
+            ? { throttle: { qps: o.qps ?? DEFAULT_QPS, burst: o.burst ?? DEFAULT_BURST } }
+            : {}),
+        };
+      }
+      done(
+        await handlers.render({
+          name: name(o),
+          mode: o.mode as ModeChoice | undefined,
+          image: o.image,
+          out: o.out,
+          kindConfigApi: o.kindConfigApi as KindConfigApi | undefined,
+          batchMaxWait: o.batchMaxWait,
+          receiverHost: o.receiverHost,
+          port: o.port,
+          capture: o.capture as Capture | undefined,
+          sink: sinkOverride,
+        }),
+      );
+    });
+
+  const policy = program.command('policy').description('work with audit policies');
+  policy
+    .command('test')
+    .description('which rule each event matches, and the resulting level')
+    .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
+    .addOption(nameOption())
+    .option('--events <file>', 'events, one JSON per line (the audit-log format)')
+    .option('--sink <name>', 'use the events stored for this sink')
+    .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .addHelpText('after', `
+Examples:
+  $ audit-lab policy test policy.yaml --events audit.log
+  $ audit-lab policy test preset:recommended --sink default -o json`)
+    .action(async (policyFile: string, o) =>
+      done(await handlers.policyTest({ name: name(o), policy: policyFile, events: o.events, sink: o.sink, output: o.output })),
+    );
+
+  return program;
+}

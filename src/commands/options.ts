@@ -1,0 +1,103 @@
+/** The typed options each command receives from src/cli.ts, after parsing and normalization. */
+import type { SinkSpec } from '../audit/model.js';
+import type { ModeChoice } from '../lab/mode.js';
+import type { Capture, KindConfigApi } from '../lab/state.js';
+
+export interface Common {
+  name: string;
+}
+
+export interface RenderOptions extends Common {
+  mode?: ModeChoice;
+  image?: string;
+  out?: string;
+  kindConfigApi?: KindConfigApi;
+  batchMaxWait?: string;
+  receiverHost?: string;
+  port?: number;
+  capture?: Capture;
+  /** A sink to render as if `sink create` had made it (merged over the lab's sinks). */
+  sink?: Partial<SinkSpec> & { name: string };
+}
+
+export interface UpOptions extends Common {
+  mode: ModeChoice;
+  image?: string;
+  sink: boolean;
+  dryRun: boolean;
+  recreate: boolean;
+  verbose: boolean;
+  capture: Capture;
+  kindConfigApi: KindConfigApi;
+  batchMaxWait: string;
+  port?: number;
+}
+
+export interface DownOptions extends Common {
+  purge: boolean;
+}
+
+export interface SinkCreateOptions extends Common {
+  sink: SinkSpec;
+  /** Which of the sink's fields were given on the command line (an update keeps the others). */
+  given: ReadonlySet<'level' | 'stages' | 'qps' | 'burst' | 'url'>;
+  policy?: string;
+  dryRun: boolean;
+}
+
+export interface SinkListOptions extends Common {
+  json: boolean;
+}
+
+export interface SinkDeleteOptions extends Common {
+  sinkName: string;
+}
+
+export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
+
+export interface TailOptions extends Common {
+  sink?: string;
+  follow: boolean;
+  since?: string;
+  output: TailFormat;
+  verb: string[];
+  user: string[];
+  namespace: string[];
+  resource: string[];
+  stage: string[];
+  code: string[];
+}
+
+export interface ServeOptions extends Common {
+  address?: string;
+  port?: number;
+}
+
+export interface StatusOptions extends Common {
+  json: boolean;
+}
+
+export interface DoctorOptions extends Common {
+  json: boolean;
+}
+
+export interface PolicyTestOptions extends Common {
+  policy: string;
+  events?: string;
+  sink?: string;
+  output: 'table' | 'json';
+}
+
+export interface Handlers {
+  render(o: RenderOptions): Promise<number | void>;
+  up(o: UpOptions): Promise<number | void>;
+  down(o: DownOptions): Promise<number | void>;
+  sinkCreate(o: SinkCreateOptions): Promise<number | void>;
+  sinkList(o: SinkListOptions): Promise<number | void>;
+  sinkDelete(o: SinkDeleteOptions): Promise<number | void>;
+  tail(o: TailOptions): Promise<number | void>;
+  serve(o: ServeOptions): Promise<number | void>;
+  status(o: StatusOptions): Promise<number | void>;
+  doctor(o: DoctorOptions): Promise<number | void>;
+  policyTest(o: PolicyTestOptions): Promise<number | void>;
+}

@@ -1,0 +1,112 @@
+import { join, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { validateSink } from '../audit/model.js';
+import { UserError } from '../errors.js';
+import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import { selectMode } from '../lab/mode.js';
+import { DEFAULT_SINK, type LabState, newLabState, newSinkState, readState, validateDuration } from '../lab/state.js';
+import { FALLBACK_NODE_HOST } from '../receiver/endpoints.js';
+import { createPki, defaultServerNames, loadPki, PKI_FILES, serverCertCovers } from '../receiver/pki.js';
+import { renderLabFiles } from '../render/labFiles.js';
+import { type Context, pathsFor } from './context.js';
+import type { RenderOptions } from './options.js';
+
+const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/;
+
+export function validateReceiverHost(host: string): string {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) === 0 && !HOSTNAME.test(bare)) {
+    throw new UserError(`--receiver-host ${JSON.stringify(host)} is not a host name or IP address`, 'e.g. --receiver-host 172.18.0.1');
+  }
+  return bare;
+}
+
+/**
+ * The state to render from: the lab's, or the one `up` would make, with the flags applied on top.
+ * Pure, so the rules are tested without files.
+ */
+export function planState(existing: LabState | null, o: RenderOptions, now = new Date()): LabState {
+  const keepLabMode = existing !== null && o.image === undefined;
+  const selection = selectMode(o.mode ?? (keepLabMode ? existing.mode : 'auto'), o.image ?? existing?.image ?? undefined);
+  const base = existing ?? {
+    ...newLabState({ name: o.name, ...selection, now }),
+    sinks: [newSinkState(DEFAULT_SINK, now)],
+  };
+  const state: LabState = {
+    ...base,
+    ...selection,
+    webhook: { ...base.webhook },
+    receiver: { ...base.receiver },
+    sinks: [...base.sinks],
+  };
+  if (o.kindConfigApi) state.kindConfigApi = o.kindConfigApi;
+  if (o.batchMaxWait !== undefined) state.webhook.batchMaxWait = validateDuration('--batch-max-wait', o.batchMaxWait);
+  if (o.capture) state.capture = o.capture;
+  if (o.port !== undefined) state.receiver.port = o.port;
+  if (o.sink) {
+    const i = state.sinks.findIndex((s) => s.name === o.sink!.name);
+    const before = i >= 0 ? state.sinks[i]! : newSinkState({ ...DEFAULT_SINK, name: o.sink.name }, now);
+    const after = { ...before, ...o.sink, throttle: { ...before.throttle, ...o.sink.throttle } };
+    const errs = validateSink(after);
+    if (errs[0]) throw new UserError(`${errs[0].flag}: ${errs[0].message} (${errs[0].field})`);
+    if (i >= 0) state.sinks[i] = after;
+    else state.sinks.push(after);
+  }
+  return state;
+}
+
+export async function render(o: RenderOptions, ctx: Context): Promise<number> {
+  const paths = pathsFor(ctx, o.name);
+  const existing = await readState(paths);
+  const state = planState(existing, o);
+  const receiverHost = o.receiverHost !== undefined ? validateReceiverHost(o.receiverHost) : (state.receiver.host ?? FALLBACK_NODE_HOST);
+
+  let pki = existing ? await loadPki(paths.pkiDir) : null;
+  const ephemeral = pki === null;
+  if (pki === null) {
+    // Render touches nothing: without a lab, certificates are made in memory for this output only.
+    pki = await createPki(o.name, defaultServerNames([receiverHost]));
+  } else if (!serverCertCovers(pki.server.cert, [receiverHost])) {
+    ctx.out.warn(`the receiver's certificate does not cover ${receiverHost} yet; \`audit-lab up\` or \`audit-lab serve\` reissues it`);
+  }
+
+  const mountDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : paths.apiserverDir;
+  const files = renderLabFiles(state, pki, { mountDir, receiverHost });
+
+  if (state.receiver.host === null && o.receiverHost === undefined) {
+    ctx.out.info(
+      `note: the receiver is addressed as ${FALLBACK_NODE_HOST} (Docker Desktop); on Linux \`audit-lab up\` uses the kind network's gateway, or pass --receiver-host`,
+    );
+  }
+
+  if (o.out === undefined) {
+    if (ephemeral) ctx.out.info(`note: no lab ${JSON.stringify(o.name)} yet: the certificates shown are throwaway ones, made for this output`);
+    files.forEach((f, i) => {
+      ctx.out.data(`${i > 0 ? '\n' : ''}# ==> ${f.name} <==\n${f.content}`);
+    });
+    return 0;
+  }
+
+  await ensurePrivateDir(mountDir);
+  for (const f of files) await writeFileAtomic(join(mountDir, f.name), f.content, f.mode);
+  const written = files.map((f) => join(mountDir, f.name));
+  if (ephemeral) {
+    // The rendered kubeconfig and AuditSinks trust this CA: keep it with them so they can be used.
+    const pkiDir = join(mountDir, 'pki');
+    await ensurePrivateDir(pkiDir);
+    const pairs: [string, string, number][] = [
+      [PKI_FILES.caCert, pki.ca.cert, 0o644],
+      [PKI_FILES.caKey, pki.ca.key, 0o600],
+      [PKI_FILES.serverCert, pki.server.cert, 0o644],
+      [PKI_FILES.serverKey, pki.server.key, 0o600],
+      [PKI_FILES.clientCert, pki.client.cert, 0o644],
+      [PKI_FILES.clientKey, pki.client.key, 0o600],
+    ];
+    for (const [file, content, mode] of pairs) await writeFileAtomic(join(pkiDir, file), content, mode);
+    written.push(`${pkiDir}/ (${pairs.map((p) => p[0]).join(', ')})`);
+  }
+  ctx.out.line(`${state.mode} mode, ${state.image ?? "kind's default node image"}:`);
+  for (const w of written) ctx.out.line(`  wrote ${w}`);
+  ctx.out.line(`next: kind create cluster --name ${o.name} --config ${join(mountDir, 'config.yaml')}`);
+  return 0;
+}

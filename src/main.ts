@@ -1,0 +1,73 @@
+/**
+ * run(argv, io) -> exit code: the one place that maps errors to exit codes, so tests call it
+ * directly and only main() touches the process.
+ */
+import { readFileSync } from 'node:fs';
+import { CommanderError } from 'commander';
+import { buildProgram } from './cli.js';
+import { RuntimeFailure, ToolError, UserError } from './errors.js';
+import { type IO, processIO } from './io.js';
+import type { Handlers } from './commands/options.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function run(argv: readonly string[], io: IO, handlers?: Handlers): Promise<number> {
+  let code = 0;
+  try {
+    const h = handlers ?? (await import('./commands/index.js')).commandHandlers(io);
+    const program = buildProgram(io, h, packageVersion(), (c) => {
+      code = c;
+    });
+    await program.parseAsync(argv.length === 0 ? ['--help'] : [...argv], { from: 'user' });
+    return code;
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: IO): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its message (or the help/version text).
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  const color = Boolean(io.stderr.isTTY) && !io.env.NO_COLOR;
+  const red = (s: string) => (color ? `\u001b[31m${s}\u001b[39m` : s);
+  const dim = (s: string) => (color ? `\u001b[2m${s}\u001b[22m` : s);
+  if (err instanceof UserError || err instanceof RuntimeFailure) {
+    io.stderr.write(`${red('error:')} ${err.message}\n`);
+    if (err.hint) io.stderr.write(`${dim('hint:')} ${err.hint}\n`);
+    return err instanceof UserError ? 2 : 1;
+  }
+  if (err instanceof ToolError) {
+    io.stderr.write(`${red('error:')} ${err.message}\n`);
+    io.stderr.write(`${dim('command:')} ${err.command.join(' ')}\n`);
+    const output = err.output.trimEnd();
+    if (output !== '') io.stderr.write(`${dim('command output:')}\n${output.replace(/^/gm, '  ')}\n`);
+    if (err.hint) io.stderr.write(`${dim('hint:')} ${err.hint}\n`);
+    return 1;
+  }
+  const sys = err as NodeJS.ErrnoException;
+  if (sys instanceof Error && typeof sys.code === 'string' && typeof sys.syscall === 'string') {
+    // The system said no (permissions, a full disk): not a bug, and the message names the path.
+    io.stderr.write(`${red('error:')} ${sys.message}\n`);
+    return 1;
+  }
+  // Anything else is a bug: show everything we know.
+  io.stderr.write(`${red('audit-lab crashed (this is a bug, please report it):')}\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}
+
+export function main(): void {
+  run(process.argv.slice(2), processIO()).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

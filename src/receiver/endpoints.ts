@@ -1,0 +1,24 @@
+import { isIP } from 'node:net';
+
+/** Path of the static-mode endpoint; only a client certificate signed by the lab CA may post there. */
+export const STATIC_PATH = '/events';
+export const HEALTH_PATH = '/healthz';
+
+/** Dynamic mode: AuditSinks cannot send client certificates, so each sink's URL carries a secret token. */
+export function sinkPath(sinkName: string, token: string): string {
+  return `/sinks/${encodeURIComponent(sinkName)}/${encodeURIComponent(token)}`;
+}
+
+export function hostForUrl(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+export function receiverUrl(host: string, port: number, path = ''): string {
+  return `https://${hostForUrl(host)}:${port}${path}`;
+}
+
+/**
+ * How a kind node reaches this machine when `up` has not learned it yet. On Docker Desktop this
+ * name works; on Linux `up` replaces it with the kind network's gateway once the network exists.
+ */
+export const FALLBACK_NODE_HOST = 'host.docker.internal';

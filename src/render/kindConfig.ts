@@ -1,0 +1,76 @@
+import { stringify } from 'yaml';
+import type { Throttle } from '../audit/model.js';
+import type { Mode } from '../lab/mode.js';
+import { NODE_AUDIT_DIR } from '../lab/paths.js';
+import type { KindConfigApi } from '../lab/state.js';
+
+export interface KindConfigInput {
+  mode: Mode;
+  api: KindConfigApi;
+  /** Node image, or null for kind's own default. */
+  image: string | null;
+  /** static: the host directory that holds policy.yaml and webhook.kubeconfig (absolute). */
+  mountDir: string;
+  batchMaxWait: string;
+  throttle: Throttle;
+}
+
+const VOLUME_NAME = 'audit-lab';
+
+/** The API server flags of each mode; values are strings because kubeadm's extraArgs are. */
+export function apiServerArgs(input: Pick<KindConfigInput, 'mode' | 'batchMaxWait' | 'throttle'>): Record<string, string> {
+  if (input.mode === 'dynamic') {
+    return {
+      'audit-dynamic-configuration': 'true',
+      'feature-gates': 'DynamicAuditing=true',
+      'runtime-config': 'auditregistration.k8s.io/v1alpha1=true',
+    };
+  }
+  return {
+    'audit-policy-file': `${NODE_AUDIT_DIR}/policy.yaml`,
+    'audit-webhook-config-file': `${NODE_AUDIT_DIR}/webhook.kubeconfig`,
+    'audit-webhook-batch-max-wait': input.batchMaxWait,
+    'audit-webhook-batch-throttle-qps': String(input.throttle.qps),
+    'audit-webhook-batch-throttle-burst': String(input.throttle.burst),
+  };
+}
+
+/**
+ * The kubeadm ClusterConfiguration patch. With v1alpha4 it carries no apiVersion: kind matches
+ * patches on kind alone, and a version that differs from the one kind picks (v1beta2, v1beta3 or
+ * v1beta4 by Kubernetes version) makes the patch silently not apply. The v1alpha3 form is the
+ * classic walkthrough's, for kind 0.6-0.8, which always used kubeadm v1beta2.
+ */
+function clusterConfigurationPatch(input: KindConfigInput): string {
+  const patch: Record<string, unknown> = {};
+  if (input.api === 'v1alpha3') {
+    patch.apiVersion = 'kubeadm.k8s.io/v1beta2';
+    patch.kind = 'ClusterConfiguration';
+    patch.metadata = { name: 'config' };
+  } else {
+    patch.kind = 'ClusterConfiguration';
+  }
+  const apiServer: Record<string, unknown> = { extraArgs: apiServerArgs(input) };
+  if (input.mode === 'static') {
+    apiServer.extraVolumes = [
+      { name: VOLUME_NAME, hostPath: NODE_AUDIT_DIR, mountPath: NODE_AUDIT_DIR, readOnly: true, pathType: 'DirectoryOrCreate' },
+    ];
+  }
+  patch.apiServer = apiServer;
+  return stringify(patch, { lineWidth: 0 });
+}
+
+export function kindConfig(input: KindConfigInput): Record<string, unknown> {
+  const node: Record<string, unknown> = { role: 'control-plane' };
+  if (input.image !== null) node.image = input.image;
+  if (input.mode === 'static') {
+    // A directory, not single files: editors that replace a file would break a file mount.
+    node.extraMounts = [{ hostPath: input.mountDir, containerPath: NODE_AUDIT_DIR, readOnly: true }];
+  }
+  const apiVersion = input.api === 'v1alpha3' ? 'kind.sigs.k8s.io/v1alpha3' : 'kind.x-k8s.io/v1alpha4';
+  return { kind: 'Cluster', apiVersion, kubeadmConfigPatches: [clusterConfigurationPatch(input)], nodes: [node] };
+}
+
+export function renderKindConfig(input: KindConfigInput): string {
+  return stringify(kindConfig(input), { lineWidth: 0 });
+}

@@ -1,0 +1,61 @@
+import type { LabState } from '../lab/state.js';
+import { receiverUrl, sinkPath, STATIC_PATH } from '../receiver/endpoints.js';
+import type { LabPki } from '../receiver/pki.js';
+import { renderAuditSinks } from './auditSinks.js';
+import { renderKindConfig } from './kindConfig.js';
+import { captureFor, renderPolicy } from './policy.js';
+import { renderWebhookKubeconfig } from './webhookKubeconfig.js';
+
+export type RenderedName = 'config.yaml' | 'audit.yaml' | 'policy.yaml' | 'webhook.kubeconfig';
+
+export interface RenderedFile {
+  name: RenderedName;
+  content: string;
+  /** File mode: anything carrying a key or a sink token is private. */
+  mode: number;
+}
+
+export interface RenderPlace {
+  /** Absolute host directory mounted into the node (holds policy.yaml and webhook.kubeconfig). */
+  mountDir: string;
+  /** How the node reaches the receiver. */
+  receiverHost: string;
+}
+
+/** Every file a lab's mode needs, from its state and PKI. Pure: data in, strings out. */
+export function renderLabFiles(state: LabState, pki: LabPki, place: RenderPlace): RenderedFile[] {
+  const config: RenderedFile = {
+    name: 'config.yaml',
+    content: renderKindConfig({
+      mode: state.mode,
+      api: state.kindConfigApi,
+      image: state.image,
+      mountDir: place.mountDir,
+      batchMaxWait: state.webhook.batchMaxWait,
+      throttle: state.webhook.throttle,
+    }),
+    mode: 0o644,
+  };
+  if (state.mode === 'dynamic') {
+    const sinks = state.sinks.map((s) =>
+      s.url !== undefined
+        ? { ...s, endpoint: s.url }
+        : { ...s, endpoint: receiverUrl(place.receiverHost, state.receiver.port, sinkPath(s.name, s.token)), caPem: pki.ca.cert },
+    );
+    return [config, { name: 'audit.yaml', content: renderAuditSinks(sinks), mode: 0o600 }];
+  }
+  return [
+    config,
+    { name: 'policy.yaml', content: renderPolicy(captureFor(state.sinks, state.capture)), mode: 0o644 },
+    {
+      name: 'webhook.kubeconfig',
+      content: renderWebhookKubeconfig({
+        server: receiverUrl(place.receiverHost, state.receiver.port, STATIC_PATH),
+        caPem: pki.ca.cert,
+        clientCertPem: pki.client.cert,
+        clientKeyPem: pki.client.key,
+      }),
+      mode: 0o600,
+    },
+  ];
+}

@@ -1,0 +1,85 @@
+/**
+ * All printing goes through here: chalk and ora behind injectable streams. No colour and no
+ * spinner off a TTY or with NO_COLOR; machine output (--json, -o jsonl) is written raw with
+ * `data()` and never decorated.
+ */
+import { Chalk, type ChalkInstance } from 'chalk';
+import type { IO, OutStream } from '../io.js';
+
+export interface Spinner {
+  /** Replaces the spinner's text (e.g. the latest progress line of a long step). */
+  update(text: string): void;
+  succeed(text?: string): void;
+  fail(text?: string): void;
+  stop(): void;
+}
+
+export class Output {
+  readonly color: boolean;
+  readonly interactive: boolean;
+  readonly style: ChalkInstance;
+
+  constructor(
+    readonly stdout: OutStream,
+    readonly stderr: OutStream,
+    env: NodeJS.ProcessEnv,
+  ) {
+    const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
+    this.color = Boolean(stdout.isTTY) && !noColor && env.TERM !== 'dumb';
+    this.interactive = Boolean(stderr.isTTY) && !noColor && env.TERM !== 'dumb' && !env.CI;
+    this.style = new Chalk({ level: this.color ? 1 : 0 });
+  }
+
+  static for(io: IO): Output {
+    return new Output(io.stdout, io.stderr, io.env);
+  }
+
+  /** Machine or primary output, exactly as given. */
+  data(text: string): void {
+    this.stdout.write(text);
+  }
+
+  line(text = ''): void {
+    this.stdout.write(`${text}\n`);
+  }
+
+  /** Progress and notes: stderr, so stdout stays clean for pipes. */
+  info(text: string): void {
+    this.stderr.write(`${text}\n`);
+  }
+
+  warn(text: string): void {
+    const s = new Chalk({ level: this.interactive ? 1 : 0 });
+    this.stderr.write(`${s.yellow('warning:')} ${text}\n`);
+  }
+
+  error(text: string): void {
+    const s = new Chalk({ level: this.interactive ? 1 : 0 });
+    this.stderr.write(`${s.red('error:')} ${text}\n`);
+  }
+
+  /** A long step: an ora spinner on a terminal, plain start and end lines elsewhere. */
+  async spinner(text: string): Promise<Spinner> {
+    const started = Date.now();
+    const took = () => `(${((Date.now() - started) / 1000).toFixed(1)}s)`;
+    if (!this.interactive) {
+      this.stderr.write(`${text} ...\n`);
+      return {
+        update: () => {},
+        succeed: (t) => this.stderr.write(`${t ?? text}: done ${took()}\n`),
+        fail: (t) => this.stderr.write(`${t ?? text}: failed ${took()}\n`),
+        stop: () => {},
+      };
+    }
+    const { default: ora } = await import('ora');
+    const spin = ora({ text, stream: this.stderr as NodeJS.WritableStream, isEnabled: true }).start();
+    return {
+      update: (t) => {
+        spin.text = `${text} ${this.style.dim(t)}`;
+      },
+      succeed: (t) => spin.succeed(`${t ?? text} ${this.style.dim(took())}`),
+      fail: (t) => spin.fail(`${t ?? text} ${this.style.dim(took())}`),
+      stop: () => spin.stop(),
+    };
+  }
+}
