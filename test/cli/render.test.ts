@@ -1,0 +1,177 @@
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { labPaths } from '../../src/lab/paths.js';
+import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
+import { ensurePki } from '../../src/receiver/pki.js';
+import { runCli, tempDir } from '../helpers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function home() {
+  const { dir, cleanup } = await tempDir();
+  cleanups.push(cleanup);
+  return dir;
+}
+
+let kubectl: string;
+beforeAll(() => {
+  // The real kubectl must load what we render; this test is worthless without it, so it fails if absent.
+  kubectl = execFileSync('sh', ['-c', 'command -v kubectl']).toString().trim();
+});
+
+function files(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of stdout.split(/^# ==> /m).filter(Boolean)) {
+    const [header, ...rest] = part.split('\n');
+    out[header!.replace(/ <==$/, '')] = rest.join('\n');
+  }
+  return out;
+}
+
+describe('audit-lab render (as a process)', () => {
+  it('prints the static files of a new lab and creates nothing', async () => {
+    const dir = await home();
+    const r = await runCli(['render'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    expect(r.code).toBe(0);
+    const f = files(r.stdout);
+    expect(Object.keys(f)).toEqual(['config.yaml', 'policy.yaml', 'webhook.kubeconfig']);
+    expect(parse(f['config.yaml']!).nodes[0].extraMounts[0].hostPath).toBe(join(dir, 'labs', 'audit-lab', 'apiserver'));
+    expect(parse(f['policy.yaml']!).rules).toEqual([{ level: 'Metadata' }]);
+    expect(parse(f['webhook.kubeconfig']!).clusters[0].cluster.server).toBe('https://host.docker.internal:8845/events');
+    expect(r.stderr).toMatch(/throwaway/);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('writes static files into --out that kubectl loads, keys private, and a CA that signed the client cert', async () => {
+    const dir = await home();
+    const out = join(dir, 'files');
+    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--port', '9443'], {
+      env: { AUDIT_LAB_HOME: join(dir, 'labs') },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`wrote ${join(out, 'config.yaml')}`);
+    expect((await readdir(out)).sort()).toEqual(['config.yaml', 'pki', 'policy.yaml', 'webhook.kubeconfig']);
+    expect((await stat(join(out, 'webhook.kubeconfig'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(out, 'pki', 'ca.key'))).mode & 0o777).toBe(0o600);
+    expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath).toBe(out);
+
+    const view = JSON.parse(
+      execFileSync(kubectl, ['config', 'view', '--kubeconfig', join(out, 'webhook.kubeconfig'), '--raw', '-o', 'json']).toString(),
+    );
+    expect(view['current-context']).toBe('audit-lab');
+    const cluster = view.clusters[0].cluster;
+    expect(cluster.server).toBe('https://127.0.0.1:9443/events');
+    const ca = new X509Certificate(Buffer.from(cluster['certificate-authority-data'], 'base64'));
+    const client = new X509Certificate(Buffer.from(view.users[0].user['client-certificate-data'], 'base64'));
+    expect(client.verify(ca.publicKey)).toBe(true);
+    expect(ca.toString()).toBe(new X509Certificate(await readFile(join(out, 'pki', 'ca.crt'))).toString());
+    expect(Buffer.from(view.users[0].user['client-key-data'], 'base64').toString()).toMatch(/BEGIN PRIVATE KEY/);
+    // The server certificate in pki/ covers the host the kubeconfig names.
+    const server = new X509Certificate(await readFile(join(out, 'pki', 'server.crt')));
+    expect(server.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(await readdir(dir)).toEqual(['files']);
+  });
+
+  it('renders dynamic mode for a 1.13-1.18 image: AuditSinks whose caBundle is the lab CA', async () => {
+    const dir = await home();
+    const out = join(dir, 'files');
+    const r = await runCli(['render', '--image', 'kindest/node:v1.18.19', '--out', out, '--receiver-host', '127.0.0.1'], {
+      env: { AUDIT_LAB_HOME: join(dir, 'labs') },
+    });
+    expect(r.code).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(['audit.yaml', 'config.yaml', 'pki']);
+    const sinks = parseAllDocuments(await readFile(join(out, 'audit.yaml'), 'utf8')).map((d) => d.toJS());
+    expect(sinks).toHaveLength(1);
+    expect(sinks[0].spec.policy).toEqual({ level: 'Metadata', stages: ['ResponseComplete'] });
+    expect(sinks[0].spec.webhook.clientConfig.url).toMatch(/^https:\/\/127\.0\.0\.1:8845\/sinks\/default\/[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(sinks[0].spec.webhook.clientConfig.caBundle, 'base64').toString()).toBe(await readFile(join(out, 'pki', 'ca.crt'), 'utf8'));
+    expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].image).toBe('kindest/node:v1.18.19');
+  });
+
+  it("renders an existing lab from its state and PKI without changing any of the lab's files", async () => {
+    const dir = await home();
+    const paths = labPaths(dir, 'audit-lab');
+    const state = newLabState({ name: 'audit-lab', mode: 'static', image: 'kindest/node:v1.31.0', kubernetesVersion: '1.31.0' });
+    state.receiver.host = '127.0.0.1';
+    state.sinks.push(newSinkState(DEFAULT_SINK), newSinkState({ ...DEFAULT_SINK, name: 'rr', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] }));
+    await writeState(paths, state);
+    const { pki } = await ensurePki(paths.pkiDir, 'audit-lab', ['127.0.0.1']);
+    const before = await snapshot(paths.dir);
+
+    const r = await runCli(['render'], { env: { AUDIT_LAB_HOME: dir } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const f = files(r.stdout);
+    expect(parse(f['policy.yaml']!)).toEqual({
+      apiVersion: 'audit.k8s.io/v1',
+      kind: 'Policy',
+      omitStages: ['ResponseStarted', 'Panic'],
+      rules: [{ level: 'RequestResponse' }],
+    });
+    const kc = parse(f['webhook.kubeconfig']!);
+    expect(Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64').toString()).toBe(pki.ca.cert);
+    expect(parse(f['config.yaml']!).nodes[0].image).toBe('kindest/node:v1.31.0');
+    expect(await snapshot(paths.dir)).toEqual(before);
+  });
+
+  it('renders with a sink added by flags, as `sink create` would', async () => {
+    const dir = await home();
+    const r = await runCli(['render', '--sink', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete'], {
+      env: { AUDIT_LAB_HOME: dir },
+    });
+    expect(r.code).toBe(0);
+    expect(parse(files(r.stdout)['policy.yaml']!).rules).toEqual([{ level: 'RequestResponse' }]);
+  });
+
+  it.each<[string, string[], RegExp]>([
+    ['unknown level', ['--level', 'Loud'], /--level: Unsupported value: "Loud"/],
+    ['unknown stage', ['--stage', 'Finished'], /--stage: Invalid value: "Finished"/],
+    ['qps 0', ['--qps', '0'], /--qps: Invalid value: 0: qps must be a positive number/],
+    ['a sink name that is not DNS-1123', ['--sink', 'Bad_Name'], /NAME: Invalid value: "Bad_Name"/],
+    ['an image tag that is not a version', ['--image', 'kindest/node:latest'], /--image "kindest\/node:latest": tag "latest" is not a Kubernetes version/],
+    ['an image with no tag', ['--image', 'kindest/node'], /has no tag/],
+    ['dynamic on 1.19+', ['--mode', 'dynamic', '--image', 'kindest/node:v1.31.0'], /removed in Kubernetes 1\.19/],
+    ['a bad batch wait', ['--batch-max-wait', 'soon'], /--batch-max-wait "soon" is not a positive duration/],
+    ['a bad receiver host', ['--receiver-host', 'a b/c'], /--receiver-host "a b\/c"/],
+  ])('exits 2 on %s, with no stack and nothing written', async (_, args, message) => {
+    const dir = await home();
+    const r = await runCli(['render', '--out', join(dir, 'out'), ...args], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe('');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('reports a broken state file with exit 2 and leaves it alone', async () => {
+    const dir = await home();
+    const paths = labPaths(dir, 'audit-lab');
+    await writeState(paths, newLabState({ name: 'audit-lab', mode: 'static', image: null, kubernetesVersion: null }));
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(paths.state, '{"version": 1, "mode": "static"');
+    const r = await runCli(['render'], { env: { AUDIT_LAB_HOME: dir } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`lab state ${paths.state} is not valid`);
+    expect(await readFile(paths.state, 'utf8')).toBe('{"version": 1, "mode": "static"');
+  });
+});
+
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) {
+      const p = join(e.parentPath, e.name);
+      const st = await stat(p);
+      out[p] = `${st.mtimeMs}:${st.mode}:${await readFile(p, 'utf8')}`;
+    }
+  }
+  return out;
+}

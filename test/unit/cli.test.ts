@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import type { Handlers } from '../../src/commands/options.js';
+import { NotBuiltYet, RuntimeFailure, ToolError } from '../../src/errors.js';
+import { run } from '../../src/main.js';
+import { captureIO } from '../helpers.js';
+
+type Call = { handler: keyof Handlers; options: Record<string, unknown> };
+
+/** Handlers that record what they were given, so the table checks parsing alone. */
+function recorder(calls: Call[]): Handlers {
+  const h = {} as Record<keyof Handlers, Handlers[keyof Handlers]>;
+  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest'] as const) {
+    h[k] = async (o: object) => {
+      calls.push({ handler: k, options: { ...o } as Record<string, unknown> });
+    };
+  }
+  return h as Handlers;
+}
+
+async function parse(argv: string[]) {
+  const calls: Call[] = [];
+  const c = captureIO();
+  const code = await run(argv, c.io, recorder(calls));
+  return { code, calls, stderr: c.stderr(), stdout: c.stdout() };
+}
+
+describe('argv -> options', () => {
+  it.each<[string[], keyof Handlers, Record<string, unknown>]>([
+    [['up'], 'up', { name: 'audit-lab', mode: 'auto', sink: true, dryRun: false, recreate: false, capture: 'sinks', kindConfigApi: 'v1alpha4', batchMaxWait: '1s' }],
+    [['up', '--image', 'kindest/node:v1.18.19', '--mode', 'dynamic', '--no-sink', '--dry-run', '--name', 'lab2', '--port', '9443'], 'up', { name: 'lab2', image: 'kindest/node:v1.18.19', mode: 'dynamic', sink: false, dryRun: true, port: 9443 }],
+    [['up', '--capture', 'full', '--recreate', '--verbose'], 'up', { capture: 'full', recreate: true, verbose: true }],
+    [['down'], 'down', { name: 'audit-lab', purge: false }],
+    [['down', '--purge'], 'down', { purge: true }],
+    [['sink', 'list', '--json'], 'sinkList', { name: 'audit-lab', json: true }],
+    [['sink', 'delete', 'mysink'], 'sinkDelete', { sinkName: 'mysink' }],
+    [['tail'], 'tail', { follow: true, output: 'pretty', verb: [], sink: undefined }],
+    [['tail', '--no-follow', '--sink', 's1', '-o', 'jsonl', '--verb', 'get', '--verb', 'list', '--code', '4xx', '--since', '10m'], 'tail', { follow: false, sink: 's1', output: 'jsonl', verb: ['get', 'list'], code: ['4xx'], since: '10m' }],
+    [['serve', '--address', '127.0.0.1', '--port', '8845'], 'serve', { address: '127.0.0.1', port: 8845 }],
+    [['status', '--json'], 'status', { json: true }],
+    [['doctor'], 'doctor', { json: false }],
+    [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
+    [['render'], 'render', { mode: undefined, image: undefined }],
+    [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', events: 'e.log', output: 'json' }],
+  ])('%j', async (argv, handler, expected) => {
+    const { code, calls, stderr } = await parse(argv);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.handler).toBe(handler);
+    expect(calls[0]!.options).toMatchObject(expected);
+  });
+
+  it('normalizes sink flags: repeated and comma-separated stages, defaults, what was given', async () => {
+    const { calls } = await parse(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseComplete', '--stage', 'Panic', '--qps', '2.5']);
+    expect(calls[0]!.options).toMatchObject({
+      sink: { name: 'full', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete', 'Panic'], throttle: { qps: 2.5, burst: 15 } },
+      dryRun: false,
+    });
+    expect([...(calls[0]!.options.given as Set<string>)].sort()).toEqual(['level', 'qps', 'stages']);
+    const bare = await parse(['sink', 'create']);
+    expect(bare.calls[0]!.options.sink).toEqual({ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } });
+  });
+
+  it('turns render sink flags into a sink override', async () => {
+    const { calls } = await parse(['render', '--sink', 'rr', '--level', 'Request', '--stage', 'ResponseStarted']);
+    expect(calls[0]!.options.sink).toEqual({ name: 'rr', level: 'Request', stages: ['ResponseStarted'] });
+  });
+});
+
+describe('bad usage exits 2 and names the flag or field', () => {
+  it.each<[string[], RegExp]>([
+    [['sink', 'create', '--level', 'Everything'], /--level: Unsupported value: "Everything"/],
+    [['sink', 'create', '--stage', 'Done'], /--stage: Invalid value: "Done": allowed stages are/],
+    [['sink', 'create', '--qps', '0'], /--qps: Invalid value: 0: qps must be a positive number \(spec\.webhook\.throttle\.qps\)/],
+    [['sink', 'create', '--burst', 'many'], /--burst takes a number/],
+    [['sink', 'create', 'My_Sink'], /NAME: Invalid value: "My_Sink": a lowercase RFC 1123 subdomain/],
+    [['sink', 'create', '--url', 'https://u:p@example.com'], /--url: .*user information is not permitted/],
+    [['up', '--mode', 'sideways'], /--mode <mode>' argument 'sideways' is invalid/],
+    [['up', '--port', '70000'], /--port takes 1-65535/],
+    [['up', '--name', '../etc'], /--name "..\/etc" is not a valid lab name/],
+    [['tail', '-o', 'xml'], /argument 'xml' is invalid/],
+    [['render', '--level', 'Loud'], /--level: Unsupported value/],
+    [['bogus'], /unknown command 'bogus'/],
+    [['up', '--bogus'], /unknown option '--bogus'/],
+    [['sink'], /Usage: audit-lab sink/],
+    [['policy', 'test'], /missing required argument 'POLICY'/],
+  ])('%j', async (argv, message) => {
+    const { code, calls, stderr } = await parse(argv);
+    expect(calls).toEqual([]);
+    expect(stderr).toMatch(message);
+    expect(code).toBe(2);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('help and version', () => {
+  it('prints help with examples on stdout and exits 0', async () => {
+    for (const argv of [[], ['--help'], ['up', '--help'], ['sink', 'create', '--help'], ['tail', '--help'], ['render', '--help']]) {
+      const { code, stdout } = await parse(argv);
+      expect(code, argv.join(' ')).toBe(0);
+      expect(stdout, argv.join(' ')).toMatch(/Examples:\n\s+\$ audit-lab/);
+    }
+  });
+
+  it('prints the package version', async () => {
+    const { code, stdout } = await parse(['--version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('errors map to exit codes in one place', () => {
+  async function failWith(err: unknown) {
+    const c = captureIO();
+    const handlers = recorder([]);
+    handlers.status = async () => {
+      throw err;
+    };
+    const code = await run(['status'], c.io, handlers);
+    return { code, stderr: c.stderr() };
+  }
+
+  it('a command whose issue is open says so and exits 1', async () => {
+    const r = await failWith(new NotBuiltYet('status', 'issue #4: cluster lifecycle', 'try render'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('error: `audit-lab status` is not built yet (issue #4: cluster lifecycle).\nhint: try render\n');
+  });
+
+  it('a tool failure shows the command and its output', async () => {
+    const r = await failWith(new ToolError('kind create cluster failed', ['kind', 'create', 'cluster'], 'ERROR: boom\nmore', 'run doctor'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('error: kind create cluster failed\ncommand: kind create cluster\ncommand output:\n  ERROR: boom\n  more\nhint: run doctor\n');
+  });
+
+  it('a runtime failure exits 1 without a stack; a system error names its path', async () => {
+    expect((await failWith(new RuntimeFailure('port 8845 is in use'))).code).toBe(1);
+    const sys = Object.assign(new Error("EACCES: permission denied, open '/x/state.json'"), { code: 'EACCES', syscall: 'open', path: '/x/state.json' });
+    const r = await failWith(sys);
+    expect(r).toEqual({ code: 1, stderr: "error: EACCES: permission denied, open '/x/state.json'\n" });
+  });
+
+  it('anything else is a bug: exit 1 with the stack', async () => {
+    const r = await failWith(new TypeError('x is undefined'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/this is a bug/);
+    expect(r.stderr).toMatch(/TypeError: x is undefined\n\s+at /);
+  });
+});

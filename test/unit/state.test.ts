@@ -1,0 +1,119 @@
+import { spawn } from 'node:child_process';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RuntimeFailure, UserError } from '../../src/errors.js';
+import { withLabLock } from '../../src/lab/lock.js';
+import { labPaths, validateLabName } from '../../src/lab/paths.js';
+import { DEFAULT_SINK, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
+import { ROOT, tempDir } from '../helpers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function lab() {
+  const { dir, cleanup } = await tempDir();
+  cleanups.push(cleanup);
+  return labPaths(join(dir, 'home'), 'audit-lab');
+}
+
+const state = () => {
+  const s = newLabState({ name: 'audit-lab', mode: 'static', image: null, kubernetesVersion: null });
+  s.sinks.push(newSinkState(DEFAULT_SINK));
+  return s;
+};
+
+describe('lab state', () => {
+  it('round-trips, private: home and lab 0700, state 0600, no temp files left', async () => {
+    const paths = await lab();
+    const s = state();
+    await writeState(paths, s);
+    expect(await readState(paths)).toEqual(s);
+    expect((await stat(paths.home)).mode & 0o777).toBe(0o700);
+    expect((await stat(paths.dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(paths.state)).mode & 0o777).toBe(0o600);
+    expect(await readdir(paths.dir)).toEqual(['state.json']);
+    expect(JSON.parse(await readFile(paths.state, 'utf8')).version).toBe(1);
+  });
+
+  it('is null for a lab that does not exist, and creates nothing', async () => {
+    const paths = await lab();
+    expect(await readState(paths)).toBeNull();
+    await expect(stat(paths.home)).rejects.toThrow(/ENOENT/);
+  });
+
+  it.each([
+    ['not JSON', '{"version": 1,', /not JSON/],
+    ['a list', '[]', /not a JSON object/],
+    ['a newer version', JSON.stringify({ version: 99 }), /newer audit-lab/],
+    ['a bad sink level', JSON.stringify({ ...state(), sinks: [{ ...state().sinks[0], level: 'Loud' }] }), /sinks\[0\] \(spec\.policy\.level\)/],
+    ['a duplicate sink', JSON.stringify({ ...state(), sinks: [state().sinks[0], state().sinks[0]] }), /a second sink named "default"/],
+    ['a missing token', JSON.stringify({ ...state(), sinks: [{ ...state().sinks[0], token: '' }] }), /token/],
+  ])('refuses %s with a usage error and leaves the file as it was', async (_, text, message) => {
+    const paths = await lab();
+    await writeState(paths, state());
+    await writeFile(paths.state, text);
+    const err = await readState(paths).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).toContain(paths.state);
+    expect(await readFile(paths.state, 'utf8')).toBe(text);
+  });
+
+  it('rejects lab names that could leave the lab home or that kind refuses', () => {
+    for (const bad of ['../x', 'a/b', 'Audit', '-x', 'x-', '', 'a'.repeat(41), 'a_b']) {
+      expect(() => validateLabName(bad), bad).toThrow(UserError);
+    }
+    expect(validateLabName('lab-2')).toBe('lab-2');
+  });
+});
+
+describe('lab lock', () => {
+  it('lets one command in at a time; the second waits, then names the holder', async () => {
+    const paths = await lab();
+    let release!: () => void;
+    const held = withLabLock(paths, 'sink create', () => new Promise<void>((r) => (release = r)));
+    await new Promise((r) => setTimeout(r, 20));
+    const err = await withLabLock(paths, 'up', async () => 'got in', { timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RuntimeFailure);
+    expect((err as Error).message).toContain(`pid ${process.pid}`);
+    expect((err as Error).message).toContain('audit-lab sink create');
+    release();
+    await held;
+    expect(await withLabLock(paths, 'up', async () => 'got in')).toBe('got in');
+  });
+
+  it('waits briefly and gets the lock when the holder finishes', async () => {
+    const paths = await lab();
+    const order: string[] = [];
+    const first = withLabLock(paths, 'a', async () => {
+      order.push('a-start');
+      await new Promise((r) => setTimeout(r, 150));
+      order.push('a-end');
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    await withLabLock(paths, 'b', async () => order.push('b'), { timeoutMs: 5000 });
+    await first;
+    expect(order).toEqual(['a-start', 'a-end', 'b']);
+  });
+
+  it('holds across processes, and takes over from a holder that died', async () => {
+    const paths = await lab();
+    const script = `
+      import { withLabLock } from ${JSON.stringify(join(ROOT, 'dist/lab/lock.js'))};
+      import { labPaths } from ${JSON.stringify(join(ROOT, 'dist/lab/paths.js'))};
+      await withLabLock(labPaths(${JSON.stringify(paths.home)}, 'audit-lab'), 'up', async () => {
+        process.stdout.write('locked\\n');
+        await new Promise(() => setInterval(() => {}, 1000));
+      });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const busy = await withLabLock(paths, 'down', async () => 'in', { timeoutMs: 100 }).catch((e: unknown) => e);
+    expect((busy as Error).message).toContain(`pid ${child.pid}`);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(await withLabLock(paths, 'down', async () => 'in', { timeoutMs: 2000 })).toBe('in');
+  });
+});
