@@ -24,11 +24,11 @@ export function commandHandlers(io: IO): Handlers {
     down: notYet('down', ISSUE_LIFECYCLE),
     status: notYet('status', ISSUE_LIFECYCLE),
     doctor: notYet('doctor', ISSUE_LIFECYCLE),
-    sinkCreate: notYet('sink create', ISSUE_SINKS, 'meanwhile, `audit-lab render --sink NAME --level L --stage S` shows the files a sink gives'),
+    sinkCreate: notYet('sink create', ISSUE_SINKS),
     sinkList: notYet('sink list', ISSUE_SINKS),
     sinkDelete: notYet('sink delete', ISSUE_SINKS),
     tail: notYet('tail', ISSUE_RECEIVER),
-    serve: notYet('serve', ISSUE_RECEIVER),
-    policyTest: notYet('policy test', ISSUE_POLICY, 'the policy engine is not there yet'),
+    serve: async (o) => (await import('./serve.js')).serve(o, ctx),
+    policyTest: notYet('policy test', ISSUE_POLICY),
   };
 }

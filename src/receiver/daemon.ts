@@ -1,0 +1,235 @@
+/**
+ * The receiver in the background, for `up` and `tail`: a detached `audit-lab serve` whose output
+ * goes to the lab's receiver.log and whose pid is in receiver.pid. The pid file holds the pid on
+ * its first line (what a plain reader expects) and, once the receiver listens, its URL on the second.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { request } from 'node:https';
+import { fileURLToPath } from 'node:url';
+import { RuntimeFailure } from '../errors.js';
+import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import type { LabPaths } from '../lab/paths.js';
+import { readState } from '../lab/state.js';
+import { HEALTH_PATH, receiverUrl } from './endpoints.js';
+import { PKI_FILES } from './pki.js';
+import { localAddress } from './run.js';
+
+export interface PidFile {
+  pid: number;
+  url?: string;
+}
+
+export async function readPidFile(paths: LabPaths): Promise<PidFile | null> {
+  let text: string;
+  try {
+    text = await readFile(paths.receiverPid, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const [first = '', second = ''] = text.split('\n');
+  const pid = Number(first.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  const url = second.trim();
+  return url.startsWith('https://') ? { pid, url } : { pid };
+}
+
+export async function writePidFile(paths: LabPaths, pid: number, url?: string): Promise<void> {
+  await ensurePrivateDir(paths.dir);
+  await writeFileAtomic(paths.receiverPid, `${pid}\n${url ? `${url}\n` : ''}`, 0o600);
+}
+
+/** Removes the pid file if it still names this pid (a newer receiver may have replaced it). */
+export async function removePidFile(paths: LabPaths, pid: number): Promise<void> {
+  const cur = await readPidFile(paths).catch(() => null);
+  if (cur?.pid === pid) await rm(paths.receiverPid, { force: true });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** GET /healthz, trusting only the lab CA; false on any failure. */
+export async function checkHealth(url: string, caPem: string, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(`${url}${HEALTH_PATH}`, { method: 'GET', ca: caPem, timeout: timeoutMs, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+async function readCa(paths: LabPaths): Promise<string | null> {
+  return readFile(`${paths.pkiDir}/${PKI_FILES.caCert}`, 'utf8').catch(() => null);
+}
+
+/** Where the receiver should be: the URL it wrote to the pid file, else the one in state. */
+async function expectedUrl(paths: LabPaths, pidFile: PidFile | null): Promise<string | undefined> {
+  if (pidFile?.url) return pidFile.url;
+  const state = await readState(paths).catch(() => null);
+  if (!state || state.receiver.port === 0) return undefined;
+  return receiverUrl(localAddress(state.receiver.address), state.receiver.port);
+}
+
+export interface ReceiverStatus {
+  running: boolean;
+  pid?: number;
+  url?: string;
+  healthy?: boolean;
+}
+
+export async function receiverStatus(paths: LabPaths): Promise<ReceiverStatus> {
+  const pidFile = await readPidFile(paths);
+  if (!pidFile || !isAlive(pidFile.pid)) return { running: false };
+  const url = await expectedUrl(paths, pidFile);
+  const ca = await readCa(paths);
+  const healthy = url !== undefined && ca !== null ? await checkHealth(url, ca) : false;
+  return { running: true, pid: pidFile.pid, ...(url ? { url } : {}), healthy };
+}
+
+export interface EnsureOptions {
+  /** How long to wait for /healthz after starting. */
+  timeoutMs?: number;
+  /** Extra arguments for `serve`, e.g. ['--port', '0']. */
+  serveArgs?: readonly string[];
+  /** The CLI entry to run; defaults to this package's bin/audit-lab.js. */
+  bin?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+const DEFAULT_BIN = fileURLToPath(new URL('../../bin/audit-lab.js', import.meta.url));
+
+async function logTail(path: string, from: number, lines = 15): Promise<string> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      const start = Math.max(from, size - 16 * 1024);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      return buf.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+async function waitHealthy(paths: LabPaths, pid: number, deadline: number, exited: () => boolean): Promise<string | null> {
+  for (;;) {
+    if (exited() || !isAlive(pid)) return null;
+    const pidFile = await readPidFile(paths);
+    // The receiver writes its URL once it listens; before that the state's port may be stale.
+    if (pidFile?.pid === pid && pidFile.url) {
+      const ca = await readCa(paths);
+      if (ca && (await checkHealth(pidFile.url, ca, 1000))) return pidFile.url;
+    }
+    if (Date.now() >= deadline) return null;
+    await sleep(100);
+  }
+}
+
+/**
+ * The lab's receiver, started in the background when it is not running. Call it without holding
+ * the lab lock: the receiver takes the lock itself to create or update the lab's state.
+ */
+export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}): Promise<{ pid: number; url: string; started: boolean }> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const status = await receiverStatus(paths);
+  if (status.running && status.pid !== undefined) {
+    if (status.healthy && status.url) return { pid: status.pid, url: status.url, started: false };
+    // Alive but not answering: maybe still starting; give it the same time a new one gets.
+    const url = await waitHealthy(paths, status.pid, Date.now() + timeoutMs, () => false);
+    if (url) return { pid: status.pid, url, started: false };
+    throw new RuntimeFailure(
+      `the receiver of lab ${JSON.stringify(paths.name)} (pid ${status.pid}) is running but does not answer on ${status.url ?? 'its port'}`,
+      `see ${paths.receiverLog}; stop it with \`kill ${status.pid}\` (or remove ${paths.receiverPid} if that pid is not audit-lab) and try again`,
+    );
+  }
+  await rm(paths.receiverPid, { force: true });
+  await ensurePrivateDir(paths.dir);
+  const logStart = await stat(paths.receiverLog).then((s) => s.size, () => 0);
+  const logFd = openSync(paths.receiverLog, 'a', 0o600);
+  let child;
+  try {
+    // Our own CLI under the same node, argv as an array: no shell, nothing to quote.
+    child = spawn(process.execPath, [opts.bin ?? DEFAULT_BIN, 'serve', '--name', paths.name, ...(opts.serveArgs ?? [])], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      env: { ...(opts.env ?? process.env), AUDIT_LAB_HOME: paths.home, NO_COLOR: '1' },
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  let exited = false;
+  let exitCode: number | null = null;
+  child.on('exit', (code) => {
+    exited = true;
+    exitCode = code;
+  });
+  const spawnError = new Promise<Error | null>((resolve) => {
+    child.once('error', resolve);
+    child.once('spawn', () => resolve(null));
+  });
+  const err = await spawnError;
+  if (err || child.pid === undefined) {
+    throw new RuntimeFailure(`could not start the receiver: ${err?.message ?? 'no pid'}`, `run \`audit-lab serve --name ${paths.name}\` to see why`);
+  }
+  const pid = child.pid;
+  child.unref();
+  // Written now so a second ensureReceiver finds it; the receiver adds its URL once it listens.
+  await writePidFile(paths, pid);
+  const url = await waitHealthy(paths, pid, Date.now() + timeoutMs, () => exited);
+  if (url) return { pid, url, started: true };
+  if (!exited && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await removePidFile(paths, pid);
+  const tail = await logTail(paths.receiverLog, logStart);
+  throw new RuntimeFailure(
+    exited
+      ? `the receiver exited (code ${String(exitCode)}) before it answered${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`
+      : `the receiver did not answer within ${timeoutMs} ms${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`,
+    `full log: ${paths.receiverLog}; run \`audit-lab serve --name ${paths.name}\` in the foreground to see it live`,
+  );
+}
+
+/** Stops the background receiver: SIGTERM (it finishes in-flight batches), SIGKILL after timeoutMs. False when none was running. */
+export async function stopReceiver(paths: LabPaths, opts: { timeoutMs?: number } = {}): Promise<boolean> {
+  const pidFile = await readPidFile(paths);
+  if (!pidFile || !isAlive(pidFile.pid)) {
+    await rm(paths.receiverPid, { force: true });
+    return false;
+  }
+  const { pid } = pidFile;
+  const deadline = Date.now() + (opts.timeoutMs ?? 35_000);
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // Gone between the check and the signal.
+  }
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited just now.
+    }
+    const killDeadline = Date.now() + 5000;
+    while (isAlive(pid) && Date.now() < killDeadline) await sleep(50);
+  }
+  await removePidFile(paths, pid);
+  return true;
+}

@@ -1,0 +1,179 @@
+/**
+ * What the API server posts, turned into audit.k8s.io/v1 Events. Pure: bytes in, events out, or a
+ * DecodeError that carries the HTTP status and the one-line reason the sender and the log are given.
+ */
+import { isLevel, isStage, type Level, type Stage } from '../audit/model.js';
+import { type RawItem, scanEventList } from './raw.js';
+
+export const AUDIT_V1 = 'audit.k8s.io/v1';
+export const AUDIT_V1BETA1 = 'audit.k8s.io/v1beta1';
+
+/**
+ * An Event as decoded: v1 content with the fields the receiver relies on checked. kind and
+ * apiVersion may be missing (EventList items) or v1beta1's: the stored line always gets v1's.
+ */
+export interface AuditEvent {
+  kind?: unknown;
+  apiVersion?: unknown;
+  level: Level;
+  auditID: string;
+  stage: Stage;
+  requestObject?: unknown;
+  responseObject?: unknown;
+  [field: string]: unknown;
+}
+
+/** How every stored line begins, exactly as the API server's log backend writes an Event. */
+export const LINE_PREFIX = '{"kind":"Event","apiVersion":"audit.k8s.io/v1"';
+
+/** The stored line for an event, without the newline. */
+export function eventJson(ev: AuditEvent): string {
+  let rest: Record<string, unknown> = ev;
+  if (Object.hasOwn(ev, 'kind') || Object.hasOwn(ev, 'apiVersion')) {
+    const { kind: _kind, apiVersion: _apiVersion, ...others } = ev;
+    rest = others;
+  }
+  const json = JSON.stringify(rest);
+  return json === '{}' ? `${LINE_PREFIX}}` : `${LINE_PREFIX},${json.slice(1)}`;
+}
+
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** application/json, with or without parameters (the API server sends no charset; curl may). */
+export function isJsonContentType(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const type = header.split(';', 1)[0]!.trim().toLowerCase();
+  return type === 'application/json';
+}
+
+type Obj = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function checkApiVersion(v: unknown, where: string): string {
+  if (v === AUDIT_V1 || v === AUDIT_V1BETA1) return v;
+  if (v === undefined) throw new DecodeError(400, `${where}: no apiVersion (want ${AUDIT_V1} or ${AUDIT_V1BETA1})`);
+  throw new DecodeError(400, `${where}: unsupported apiVersion ${JSON.stringify(v)} (want ${AUDIT_V1} or ${AUDIT_V1BETA1})`);
+}
+
+/**
+ * One item as a v1 Event. v1beta1's deprecated `timestamp` and `metadata` have no v1 field and are
+ * dropped; the object is otherwise kept as parsed (copying every event cost as much as parsing it).
+ */
+function toV1(item: unknown, listVersion: string | undefined, where: string): AuditEvent {
+  if (!isObject(item)) throw new DecodeError(400, `${where}: not a JSON object`);
+  if (item.kind !== undefined && item.kind !== 'Event') throw new DecodeError(400, `${where}: kind ${JSON.stringify(item.kind)} is not Event`);
+  const version = item.apiVersion === undefined && listVersion !== undefined ? listVersion : checkApiVersion(item.apiVersion, where);
+  if (typeof item.auditID !== 'string' || item.auditID === '') throw new DecodeError(400, `${where}: no auditID`);
+  if (typeof item.stage !== 'string' || !isStage(item.stage)) throw new DecodeError(400, `${where}: stage ${JSON.stringify(item.stage)} is not an audit stage`);
+  if (typeof item.level !== 'string' || !isLevel(item.level)) throw new DecodeError(400, `${where}: level ${JSON.stringify(item.level)} is not an audit level`);
+  if (version === AUDIT_V1BETA1) {
+    delete item.timestamp;
+    delete item.metadata;
+  }
+  return item as AuditEvent;
+}
+
+function fromObject(o: Obj, where: string, out: AuditEvent[]): void {
+  if (o.kind === 'EventList') {
+    const version = checkApiVersion(o.apiVersion, where);
+    if (!Array.isArray(o.items)) {
+      if (o.items === undefined || o.items === null) return; // an empty list serialized by Go
+      throw new DecodeError(400, `${where}: items is not a list`);
+    }
+    const items = o.items as unknown[];
+    for (let i = 0; i < items.length; i++) out.push(toV1(items[i], version, `${where === 'body' ? '' : `${where}.`}items[${i}]`));
+    return;
+  }
+  if (o.kind === 'Event') {
+    checkApiVersion(o.apiVersion, where);
+    out.push(toV1(o, undefined, where));
+    return;
+  }
+  const got = o.kind === undefined ? 'no kind' : `kind ${JSON.stringify(o.kind)}`;
+  throw new DecodeError(400, `${where}: ${got}; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`);
+}
+
+export interface Decoded {
+  events: AuditEvent[];
+  /** The body was one EventList object: its items can be found in the raw bytes. */
+  eventList: boolean;
+}
+
+/** An EventList (v1 or v1beta1), a single Event, or a JSON array of either, as v1 Events. */
+export function decodeBody(text: string): Decoded {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new DecodeError(400, `malformed JSON: ${(err as Error).message}`);
+  }
+  const events: AuditEvent[] = [];
+  if (Array.isArray(body)) {
+    for (let i = 0; i < body.length; i++) {
+      const el: unknown = body[i];
+      if (!isObject(el)) throw new DecodeError(400, `[${i}]: not a JSON object`);
+      fromObject(el, `[${i}]`, events);
+    }
+    return { events, eventList: false };
+  }
+  if (isObject(body)) {
+    fromObject(body, 'body', events);
+    return { events, eventList: body.kind === 'EventList' };
+  }
+  throw new DecodeError(400, `body is JSON ${body === null ? 'null' : typeof body}; want an EventList or an Event`);
+}
+
+export function decodeEvents(text: string): AuditEvent[] {
+  return decodeBody(text).events;
+}
+
+export interface DecodedBody extends Decoded {
+  /** Where each event lies in the body, when it is one EventList (see raw.ts). */
+  raw: RawItem[] | null;
+}
+
+/**
+ * A body as received. An EventList is parsed item by item from the spans the scanner found: a
+ * batch is up to 10 MiB, and one string of that size lands in V8's large-object space, which only
+ * a full collection frees; at 100,000 events/s that alone held hundreds of MB. Small per-item
+ * strings die young. Any doubt (another shape, malformed JSON) parses the whole body, which also
+ * gives the error its position.
+ */
+export function decodeBuffer(buf: Buffer): DecodedBody {
+  const list = scanEventList(buf);
+  if (list) {
+    let envelope: unknown;
+    try {
+      envelope = JSON.parse(`${buf.toString('utf8', 0, list.arrayStart)}[]${buf.toString('utf8', list.arrayEnd)}`);
+    } catch {
+      envelope = undefined;
+    }
+    if (isObject(envelope) && envelope.kind === 'EventList') {
+      const version = checkApiVersion(envelope.apiVersion, 'body');
+      const events: AuditEvent[] = [];
+      let parsed = true;
+      for (let i = 0; i < list.items.length && parsed; i++) {
+        const it = list.items[i]!;
+        let item: unknown;
+        try {
+          item = JSON.parse(buf.toString('utf8', it.start, it.end));
+        } catch {
+          parsed = false;
+          break;
+        }
+        events.push(toV1(item, version, `items[${i}]`));
+      }
+      if (parsed) return { events, eventList: true, raw: list.items };
+    }
+  }
+  return { ...decodeBody(buf.toString('utf8')), raw: null };
+}

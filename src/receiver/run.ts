@@ -1,0 +1,112 @@
+/**
+ * A lab's receiver, wired: the server, the lab's streams, and a watch on state.json so sinks made
+ * by `sink create` while it runs are served at once. Used by `serve` and by the tests in-process.
+ */
+import { stat } from 'node:fs/promises';
+import type { LabHandle } from '../lab/lab.js';
+import { readState } from '../lab/state.js';
+import { receiverUrl } from './endpoints.js';
+import { type Limits, Receiver, type ReceiverConfig } from './server.js';
+import { type StreamOptions, StreamStore } from './streams.js';
+
+export interface RunningReceiver {
+  receiver: Receiver;
+  store: StreamStore;
+  address: string;
+  port: number;
+  /** Base URL for clients on this machine. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  address: string;
+  /** 0 picks a free port. */
+  port: number;
+  log?: (line: string) => void;
+  limits?: Partial<Limits>;
+  streams?: Partial<StreamOptions>;
+  /** How often state.json is checked for changes. */
+  watchIntervalMs?: number;
+}
+
+/** An address clients on this machine can connect to: a wildcard listen address is not one. */
+export function localAddress(address: string): string {
+  if (address === '0.0.0.0' || address === '') return '127.0.0.1';
+  if (address === '::' || address === '[::]') return '::1';
+  return address;
+}
+
+/**
+ * Polls state.json's identity (inode, mtime, size). `sink create` replaces the file by rename, so
+ * a change of inode is the usual signal; polling works the same on every platform and never
+ * misses a rename the way a watch on a replaced file can.
+ */
+export function watchState(lab: LabHandle, intervalMs: number, onChange: (config: ReceiverConfig) => void, log: (line: string) => void): () => void {
+  let last = '';
+  let applied = JSON.stringify({ mode: lab.state.mode, sinks: lab.state.sinks });
+  let busy = false;
+  const check = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const st = await stat(lab.paths.state).catch(() => null);
+      const id = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none';
+      if (id === last) return;
+      const first = last === '';
+      last = id;
+      if (first || !st) return;
+      const state = await readState(lab.paths);
+      if (!state) return;
+      // Our own `serve` rewrites state (the real port): only a change of sinks or mode matters here.
+      const next = JSON.stringify({ mode: state.mode, sinks: state.sinks });
+      if (next === applied) return;
+      applied = next;
+      onChange({ mode: state.mode, sinks: state.sinks });
+      log(`${new Date().toISOString()} state changed: ${state.mode} mode, sinks ${state.sinks.map((s) => `${s.name} (${s.level}, ${s.stages.join('+') || 'no stages'})`).join(', ') || 'none'}`);
+    } catch (err) {
+      // A state file edited into something invalid: keep serving the sinks we have.
+      log(`${new Date().toISOString()} warning: state not reloaded, keeping the current sinks: ${(err as Error).message}`);
+    } finally {
+      busy = false;
+    }
+  };
+  void check();
+  const timer = setInterval(() => void check(), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Promise<RunningReceiver> {
+  const log = opts.log ?? (() => {});
+  const store = new StreamStore(lab.paths.streamsDir, opts.streams);
+  await store.init();
+  const openAll = async (config: ReceiverConfig) => {
+    // Open every sink's stream now, so `tail` finds the file before the first event.
+    await Promise.all(config.sinks.map((s) => store.stream(s.name)));
+  };
+  const config: ReceiverConfig = { mode: lab.state.mode, sinks: structuredClone(lab.state.sinks) };
+  await openAll(config);
+  const receiver = new Receiver({ pki: lab.pki, store, config, log, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const addr = await receiver.listen(opts.port, opts.address);
+  const stopWatch = watchState(
+    lab,
+    opts.watchIntervalMs ?? 250,
+    (c) => {
+      receiver.setConfig(c);
+      openAll(c).catch((err: Error) => log(`${new Date().toISOString()} warning: could not open a stream: ${err.message}`));
+    },
+    log,
+  );
+  return {
+    receiver,
+    store,
+    address: addr.address,
+    port: addr.port,
+    url: receiverUrl(localAddress(addr.address), addr.port),
+    close: async () => {
+      stopWatch();
+      await receiver.close();
+    },
+  };
+}

@@ -1,0 +1,355 @@
+/**
+ * The receiver: an HTTPS server that takes audit batches from the API server and stores them in
+ * the sinks' streams. It acknowledges a batch only once it is written, because the API server's
+ * webhook retries whatever was not acknowledged: answering early would lose events on a crash.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { levelRank } from '../audit/model.js';
+import type { Mode } from '../lab/mode.js';
+import type { SinkState } from '../lab/state.js';
+import type { LabPki } from './pki.js';
+import { applySink } from './apply.js';
+import { DecodeError, decodeBuffer, eventJson, isJsonContentType, type AuditEvent } from './decode.js';
+import { HEALTH_PATH, STATIC_PATH } from './endpoints.js';
+import { rawLine, type RawItem } from './raw.js';
+import { dedupeKey, jsonLine, type Line, type StreamStore } from './streams.js';
+
+export interface Limits {
+  /** Largest body taken (413 beyond); the API server sends at most 10 MiB per batch. */
+  maxBodyBytes: number;
+  /** Time to receive a request's headers. */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included: a body that trickles is cut here (408). */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept. */
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  maxHeaderBytes: number;
+  /** On shutdown, how long in-flight batches may take before their connections are cut. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxBodyBytes: 16 * 1024 * 1024,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 60_000,
+  maxConnections: 256,
+  maxHeaderBytes: 16 * 1024,
+  shutdownGraceMs: 30_000,
+};
+
+export interface ReceiverConfig {
+  mode: Mode;
+  sinks: readonly SinkState[];
+}
+
+export interface ReceiverOptions {
+  pki: LabPki;
+  store: StreamStore;
+  config: ReceiverConfig;
+  /** One line per batch or refusal, without the newline. */
+  log?: (line: string) => void;
+  limits?: Partial<Limits>;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Target = { kind: 'static' } | { kind: 'sink'; sink: SinkState };
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** Compares digests so neither the token's content nor its length leaks through timing. */
+function tokenMatches(given: string, expected: string): boolean {
+  return timingSafeEqual(sha256(given), sha256(expected));
+}
+
+function peer(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? '?';
+}
+
+/** The path as logged: a sink's token is a secret and never reaches the log. */
+function loggedPath(path: string): string {
+  return path.startsWith('/sinks/') ? path.split('/').slice(0, 3).join('/') + '/…' : path.slice(0, 200);
+}
+
+export class Receiver {
+  readonly server: Server;
+  readonly limits: Limits;
+  private config: ReceiverConfig;
+  private readonly store: StreamStore;
+  private readonly log: (line: string) => void;
+  private readonly inflight = new Set<Promise<void>>();
+  private closing = false;
+
+  constructor(opts: ReceiverOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.config = opts.config;
+    this.store = opts.store;
+    this.log = opts.log ?? (() => {});
+    const l = this.limits;
+    this.server = createServer(
+      {
+        key: opts.pki.server.key,
+        cert: opts.pki.server.cert,
+        ca: opts.pki.ca.cert,
+        // Ask for a client certificate but let the handshake finish without one: the dynamic
+        // endpoints and /healthz have no client certificate, and /events answers 401/403 itself.
+        requestCert: true,
+        rejectUnauthorized: false,
+        headersTimeout: Math.min(l.headersTimeoutMs, l.requestTimeoutMs),
+        requestTimeout: l.requestTimeoutMs,
+        keepAliveTimeout: l.keepAliveTimeoutMs,
+        maxHeaderSize: l.maxHeaderBytes,
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(l.requestTimeoutMs / 4))),
+      },
+      (req, res) => this.track(this.handle(req, res)),
+    );
+    this.server.maxConnections = l.maxConnections;
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // A request already handed to handle() (a truncated body, a timeout) is reported there.
+      if ((socket as { _httpMessage?: unknown })._httpMessage) {
+        socket.destroy();
+        return;
+      }
+      // Malformed requests and header timeouts Node detects itself: say why, then hang up.
+      const reason = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request timed out' : `bad request (${err.code ?? err.message})`;
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      this.log(`${new Date().toISOString()} refused ${status} from ${(socket as { remoteAddress?: string }).remoteAddress ?? '?'}: ${reason}`);
+      if (socket.writable) {
+        const body = `${reason}\n`;
+        socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      } else {
+        socket.destroy();
+      }
+    });
+    this.server.on('tlsClientError', () => {
+      // A failed handshake (a port scan, a client that does not trust our CA) is not worth a line per try.
+    });
+  }
+
+  /** Sinks changed (state.json was rewritten): batches that start from now on see the new ones. */
+  setConfig(config: ReceiverConfig): void {
+    this.config = config;
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  private track(p: Promise<void>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    if (this.closing) res.setHeader('Connection', 'close');
+    try {
+      if (path === HEALTH_PATH) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new Refusal(405, 'use GET');
+        this.reply(res, 200, 'ok');
+        return;
+      }
+      const target = this.route(req, path);
+      if (req.method !== 'POST') {
+        res.setHeader('Allow', 'POST');
+        throw new Refusal(405, `method ${req.method} not allowed; the API server POSTs`);
+      }
+      if (!isJsonContentType(req.headers['content-type'])) {
+        throw new Refusal(415, `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not application/json`);
+      }
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && Number(declared) > this.limits.maxBodyBytes) {
+        throw new Refusal(413, `body of ${declared} bytes is over the ${this.limits.maxBodyBytes}-byte limit`);
+      }
+      const body = await this.readBody(req);
+      let events: AuditEvent[];
+      let raw: RawItem[] | null;
+      try {
+        ({ events, raw } = decodeBuffer(body));
+      } catch (err) {
+        if (err instanceof DecodeError) throw new Refusal(err.status, err.message);
+        throw err;
+      }
+      let stored: string;
+      try {
+        stored = await this.storeBatch(target, events, body, raw);
+      } catch (err) {
+        throw new Refusal(500, `could not store the batch: ${(err as Error).message}`);
+      }
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      this.reply(res, 200, 'ok');
+      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${events.length} events from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
+    } catch (err) {
+      const r = err instanceof Refusal ? err : new Refusal(500, `internal error: ${(err as Error).message}`);
+      this.log(`${new Date().toISOString()} refused ${r.status} ${req.method} ${loggedPath(path)} from ${peer(req)}: ${r.message}`);
+      if (!req.complete) {
+        // The rest of the body is not wanted: close rather than read it to keep the connection.
+        res.setHeader('Connection', 'close');
+      }
+      if (!res.headersSent && !res.destroyed && !req.socket.destroyed) {
+        this.reply(res, r.status, r.message, () => {
+          if (!req.complete) req.socket.destroy();
+        });
+      } else {
+        req.socket.destroy();
+      }
+    }
+  }
+
+  private reply(res: ServerResponse, status: number, text: string, after?: () => void): void {
+    const body = `${text.replace(/[\r\n]+/g, ' ')}\n`;
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body, after);
+  }
+
+  private route(req: IncomingMessage, path: string): Target {
+    if (path === STATIC_PATH) {
+      const socket = req.socket as TLSSocket;
+      if (socket.authorized) return { kind: 'static' };
+      const cert = socket.getPeerCertificate();
+      if (!cert || Object.keys(cert).length === 0) throw new Refusal(401, 'a client certificate signed by the lab CA is required');
+      throw new Refusal(403, `client certificate not accepted: ${String(socket.authorizationError ?? 'not signed by the lab CA')}`);
+    }
+    const parts = path.split('/');
+    if (parts.length === 4 && parts[0] === '' && parts[1] === 'sinks') {
+      let name: string;
+      let token: string;
+      try {
+        name = decodeURIComponent(parts[2]!);
+        token = decodeURIComponent(parts[3]!);
+      } catch {
+        throw new Refusal(400, 'malformed sink path');
+      }
+      const sink = this.config.sinks.find((s) => s.name === name);
+      if (!sink) throw new Refusal(404, `no sink named ${JSON.stringify(name.slice(0, 100))}`);
+      if (!tokenMatches(token, sink.token)) throw new Refusal(403, `wrong token for sink ${JSON.stringify(name)}`);
+      return { kind: 'sink', sink };
+    }
+    throw new Refusal(404, 'not found');
+  }
+
+  private readBody(req: IncomingMessage): Promise<Buffer> {
+    const max = this.limits.maxBodyBytes;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      let settled = false;
+      const finish = (err: Refusal | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.off('data', onData);
+        if (err) {
+          req.pause();
+          reject(err);
+        } else {
+          resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+        }
+      };
+      const onData = (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > max) finish(new Refusal(413, `body over the ${max}-byte limit`));
+        else chunks.push(chunk);
+      };
+      // Node's requestTimeout is checked only every connectionsCheckingInterval; this one is exact.
+      const timer = setTimeout(
+        () => finish(new Refusal(408, `body not complete within ${this.limits.requestTimeoutMs} ms (${total} bytes received)`)),
+        this.limits.requestTimeoutMs,
+      );
+      req.on('data', onData);
+      req.on('end', () => finish(null));
+      const truncated = () => {
+        const want = req.headers['content-length'];
+        finish(new Refusal(400, `truncated body: connection ended after ${total}${want !== undefined ? ` of ${want}` : ''} bytes`));
+      };
+      req.on('aborted', truncated);
+      req.on('error', truncated);
+      req.on('close', () => {
+        if (!req.complete) truncated();
+      });
+    });
+  }
+
+  /** Writes a batch to the streams it belongs to; resolves once every one of them has it on disk. */
+  private async storeBatch(target: Target, events: readonly AuditEvent[], body: Buffer, raw: RawItem[] | null): Promise<string> {
+    // The line for `out`, an event derived from events[i]: the body's own bytes when they can be, else re-serialized.
+    const line = (i: number, key: string, out: AuditEvent): Line => {
+      const item = raw?.[i];
+      if (item?.compact) {
+        const parts: Buffer[] = [];
+        rawLine(body, item, out, events[i]!.level, parts);
+        return { key, parts };
+      }
+      return jsonLine(key, eventJson(out));
+    };
+    const groups = new Map<string, Line[]>();
+    if (target.kind === 'sink') {
+      groups.set(
+        target.sink.name,
+        events.map((ev, i) => line(i, dedupeKey(ev.auditID, ev.stage), ev)),
+      );
+    } else {
+      const sinks = this.config.sinks.filter((s) => s.level !== 'None' && s.stages.length > 0);
+      const lists = sinks.map(() => [] as Line[]);
+      // Sinks of one level get the same line: make each event's line once per level, not per sink.
+      const byLevel: (Line | undefined)[] = [undefined, undefined, undefined, undefined];
+      for (let e = 0; e < events.length; e++) {
+        const ev = events[e]!;
+        const key = dedupeKey(ev.auditID, ev.stage);
+        byLevel.fill(undefined);
+        for (let i = 0; i < sinks.length; i++) {
+          const sink = sinks[i]!;
+          if (!sink.stages.includes(ev.stage)) continue;
+          const rank = levelRank(sink.level);
+          let l = byLevel[rank];
+          if (l === undefined) l = byLevel[rank] = line(e, key, applySink(ev, sink)!);
+          lists[i]!.push(l);
+        }
+      }
+      sinks.forEach((s, i) => {
+        if (lists[i]!.length > 0) groups.set(s.name, lists[i]!);
+      });
+    }
+    const results = await Promise.all([...groups].map(async ([name, lines]) => ({ name, r: await this.store.write(name, lines) })));
+    if (results.length === 0) return 'no sink takes them';
+    return results.map(({ name, r }) => `${name} +${r.written}${r.duplicates > 0 ? ` (${r.duplicates} dup)` : ''}`).join(', ');
+  }
+
+  /** Stops taking connections, lets in-flight batches finish (within the grace period), then closes the streams. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inflight]),
+      new Promise((r) => (timer = setTimeout(r, this.limits.shutdownGraceMs))),
+    ]);
+    clearTimeout(timer);
+    this.server.closeAllConnections();
+    await closed;
+    await this.store.close();
+  }
+}

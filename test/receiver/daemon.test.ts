@@ -1,0 +1,63 @@
+/** The background receiver for `up` and `tail` (spawns the built CLI: run `npm run build` first). */
+import { access } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RuntimeFailure } from '../../src/errors.js';
+import { ensureReceiver, isAlive, readPidFile, receiverStatus, stopReceiver } from '../../src/receiver/daemon.js';
+import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { eventList, makeEvent, post, tempLab, type TempLab } from './helpers.js';
+
+let t: TempLab | null = null;
+let blocker: Server | null = null;
+
+afterEach(async () => {
+  if (t) {
+    const pid = (await readPidFile(t.lab.paths))?.pid;
+    await stopReceiver(t.lab.paths, { timeoutMs: 5000 });
+    if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    await t.cleanup();
+    t = null;
+  }
+  await new Promise<void>((r) => (blocker ? blocker.close(() => r()) : r()));
+  blocker = null;
+});
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+describe('background receiver', () => {
+  it('starts once, reports status, serves, and stops', async () => {
+    t = await tempLab(undefined, 0);
+    const paths = t.lab.paths;
+    expect(await receiverStatus(paths)).toEqual({ running: false });
+
+    const first = await ensureReceiver(paths);
+    expect(first.started).toBe(true);
+    expect(first.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(isAlive(first.pid)).toBe(true);
+    expect(await receiverStatus(paths)).toEqual({ running: true, pid: first.pid, url: first.url, healthy: true });
+
+    const again = await ensureReceiver(paths);
+    expect(again).toEqual({ pid: first.pid, url: first.url, started: false });
+
+    const res = await post(`${first.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: t.lab.pki.ca.cert, cert: t.lab.pki.client });
+    expect(res.status).toBe(200);
+
+    expect(await stopReceiver(paths)).toBe(true);
+    expect(isAlive(first.pid)).toBe(false);
+    expect(await exists(paths.receiverPid)).toBe(false);
+    expect(await receiverStatus(paths)).toEqual({ running: false });
+    expect(await stopReceiver(paths)).toBe(false);
+  });
+
+  it('fails with the end of the receiver log when it cannot start', async () => {
+    blocker = createServer();
+    await new Promise<void>((r) => blocker!.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    t = await tempLab(undefined, port);
+    const err = await ensureReceiver(t.lab.paths).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RuntimeFailure);
+    expect((err as Error).message).toContain('exited (code 1)');
+    expect((err as Error).message).toContain(`port ${port} on 127.0.0.1 is already in use`);
+    expect(await exists(t.lab.paths.receiverPid)).toBe(false);
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * `audit-lab serve` as a real process (the built CLI: run `npm run build` first; `npm test` does).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readState } from '../../src/lab/state.js';
+import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { streamFile } from '../../src/receiver/streams.js';
+import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/audit-lab.js', import.meta.url));
+
+interface Proc {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const procs: Proc[] = [];
+let t: TempLab | null = null;
+let blocker: Server | null = null;
+
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+  }
+  await new Promise<void>((r) => (blocker ? blocker.close(() => r()) : r()));
+  blocker = null;
+  await t?.cleanup();
+  t = null;
+});
+
+function serve(home: string, args: string[] = []): Proc {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    env: { ...process.env, AUDIT_LAB_HOME: home, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const p = { child, stdout: () => out, stderr: () => err, exited };
+  procs.push(p);
+  return p;
+}
+
+/** The URL `serve` prints first on stdout, once it listens; rejects if it exits first. */
+async function urlOf(p: Proc): Promise<string> {
+  for (;;) {
+    const m = /^(https:\/\/\S+)$/m.exec(p.stdout());
+    if (m) return m[1]!;
+    const done = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), 50))]);
+    if (done) throw new Error(`serve exited ${JSON.stringify(done)} before printing its URL:\n${p.stderr()}`);
+  }
+}
+
+const SINKS = [
+  { name: 'default', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
+  { name: 'full', level: 'RequestResponse' as const, stages: ['RequestReceived' as const, 'ResponseComplete' as const] },
+];
+
+describe('audit-lab serve (process)', () => {
+  it('with port 0 in state, picks a free port, saves it, and stops cleanly on SIGTERM', async () => {
+    t = await tempLab(SINKS, 0);
+    const p = serve(t.home);
+    const url = await urlOf(p);
+    const port = Number(new URL(url).port);
+    expect(port).toBeGreaterThan(0);
+    expect((await readState(t.lab.paths))!.receiver.port).toBe(port);
+    const ev = makeEvent();
+    const res = await post(`${url}${STATIC_PATH}`, eventList([ev]), { ca: t.lab.pki.ca.cert, cert: t.lab.pki.client });
+    expect(res.status).toBe(200);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.stderr()).toMatch(/200 POST \/events 1 events .*default \+1, full \+1/);
+    expect(p.stderr()).toContain('receiver stopped');
+    expect(await readLines(streamFile(t.lab.paths.streamsDir, 'default'))).toHaveLength(1);
+  });
+
+  it('names the port and the way out when the port is in use (exit 1)', async () => {
+    blocker = createServer();
+    await new Promise<void>((r) => blocker!.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    t = await tempLab(SINKS, port);
+    const p = serve(t.home);
+    expect((await p.exited).code).toBe(1);
+    expect(p.stderr()).toContain(`port ${port} on 127.0.0.1 is already in use`);
+    expect(p.stderr()).toContain('--port');
+    expect((await readState(t.lab.paths))!.receiver.port).toBe(port);
+  });
+
+  it('loses no acknowledged event and stores none twice across a SIGKILL under load', async () => {
+    t = await tempLab(SINKS, 0);
+    const lab = t.lab;
+    const opts = { ca: lab.pki.ca.cert, cert: lab.pki.client };
+    let p = serve(t.home);
+    let url = await urlOf(p);
+
+    const batches: { body: string; ids: string[] }[] = [];
+    const acked = new Set<number>();
+    let stop = false;
+    let next = 0;
+    const sender = async () => {
+      while (!stop) {
+        const i = next++;
+        const evs = Array.from({ length: 50 }, (_, k) => makeEvent({ auditID: randomUUID(), stage: k % 5 === 0 ? 'RequestReceived' : 'ResponseComplete' }));
+        batches[i] = { body: eventList(evs), ids: evs.map((e) => e.auditID as string) };
+        try {
+          const res = await post(`${url}${STATIC_PATH}`, batches[i]!.body, opts);
+          if (res.status === 200) acked.add(i);
+        } catch {
+          // Connection cut by the kill: not acknowledged, so the sender will retry it.
+        }
+      }
+    };
+    const senders = Array.from({ length: 4 }, sender);
+    while (acked.size < 40) await new Promise((r) => setTimeout(r, 5));
+    p.child.kill('SIGKILL');
+    expect((await p.exited).signal).toBe('SIGKILL');
+    stop = true;
+    await Promise.all(senders);
+    const ackedBefore = acked.size;
+    expect(ackedBefore).toBeLessThan(batches.length); // some were in flight when it died
+
+    p = serve(t.home);
+    url = await urlOf(p);
+    // The API server retries what was not acknowledged; resend a few acknowledged ones as well (a lost ack).
+    const resend = batches.map((_, i) => i).filter((i) => !acked.has(i) || i % 7 === 0);
+    for (const i of resend) {
+      const res = await post(`${url}${STATIC_PATH}`, batches[i]!.body, opts);
+      expect(res.status).toBe(200);
+      acked.add(i);
+    }
+    p.child.kill('SIGTERM');
+    expect((await p.exited).code).toBe(0);
+
+    const all = batches.flatMap((b) => b.ids);
+    for (const sink of ['default', 'full']) {
+      // readLines throws on a torn last line; JSON.parse on a torn inner one.
+      const lines = await readLines(streamFile(lab.paths.streamsDir, sink));
+      const keys = lines.map((l) => {
+        const e = JSON.parse(l) as { auditID: string; stage: string };
+        return `${e.auditID}/${e.stage}`;
+      });
+      expect(new Set(keys).size).toBe(keys.length);
+      const ids = new Set(lines.map((l) => (JSON.parse(l) as { auditID: string }).auditID));
+      const want = sink === 'default' ? all.filter((_, k) => k % 50 % 5 !== 0) : all;
+      expect(ids.size).toBe(want.length);
+      for (const id of want) expect(ids.has(id)).toBe(true);
+    }
+  });
+});
