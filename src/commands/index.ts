@@ -27,7 +27,7 @@ export function commandHandlers(io: IO): Handlers {
     sinkCreate: notYet('sink create', ISSUE_SINKS),
     sinkList: notYet('sink list', ISSUE_SINKS),
     sinkDelete: notYet('sink delete', ISSUE_SINKS),
-    tail: notYet('tail', ISSUE_RECEIVER),
+    tail: async (o) => (await import('./tail.js')).tail(o, ctx),
     serve: async (o) => (await import('./serve.js')).serve(o, ctx),
     policyTest: notYet('policy test', ISSUE_POLICY),
   };

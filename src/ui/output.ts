@@ -18,6 +18,8 @@ export class Output {
   readonly color: boolean;
   readonly interactive: boolean;
   readonly style: ChalkInstance;
+  /** Colour for what goes to stderr (notes, summaries): decided by stderr, not by where stdout goes. */
+  readonly errStyle: ChalkInstance;
 
   constructor(
     readonly stdout: OutStream,
@@ -28,6 +30,7 @@ export class Output {
     this.color = Boolean(stdout.isTTY) && !noColor && env.TERM !== 'dumb';
     this.interactive = Boolean(stderr.isTTY) && !noColor && env.TERM !== 'dumb' && !env.CI;
     this.style = new Chalk({ level: this.color ? 1 : 0 });
+    this.errStyle = new Chalk({ level: Boolean(stderr.isTTY) && !noColor && env.TERM !== 'dumb' ? 1 : 0 });
   }
 
   static for(io: IO): Output {

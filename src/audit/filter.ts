@@ -1,0 +1,273 @@
+/**
+ * Events as `tail` reads them back from a stream, and the filters of `audit-lab tail`. Pure: no I/O.
+ *
+ * Reading is lenient on purpose: streams are files a user may edit, concatenate or copy from an
+ * API server's own --audit-log-path, so every field may be missing or of the wrong type, and
+ * nothing here may throw on a strange event. Only the flags are strict (a bad flag is exit 2).
+ */
+import { UserError } from '../errors.js';
+import { STAGES } from './model.js';
+
+export interface StoredUser {
+  username?: unknown;
+  uid?: unknown;
+  groups?: unknown;
+  [field: string]: unknown;
+}
+
+export interface StoredObjectRef {
+  resource?: unknown;
+  namespace?: unknown;
+  name?: unknown;
+  apiGroup?: unknown;
+  apiVersion?: unknown;
+  subresource?: unknown;
+  [field: string]: unknown;
+}
+
+/** An audit.k8s.io/v1 Event as stored, one per line; see k8s.io/apiserver/pkg/apis/audit/v1. */
+export interface StoredEvent {
+  kind?: unknown;
+  apiVersion?: unknown;
+  level?: unknown;
+  auditID?: unknown;
+  stage?: unknown;
+  requestURI?: unknown;
+  verb?: unknown;
+  user?: StoredUser;
+  sourceIPs?: unknown;
+  userAgent?: unknown;
+  objectRef?: StoredObjectRef;
+  responseStatus?: { code?: unknown; [field: string]: unknown };
+  requestReceivedTimestamp?: unknown;
+  stageTimestamp?: unknown;
+  [field: string]: unknown;
+}
+
+export type ParsedLine = { ok: true; event: StoredEvent } | { ok: false; reason: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** One stored line as an event; a reason instead when it is not one (tail skips it and warns). */
+export function parseEventLine(line: string): ParsedLine {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (err) {
+    return { ok: false, reason: `not JSON (${(err as Error).message})` };
+  }
+  if (!isObject(raw)) return { ok: false, reason: 'not a JSON object' };
+  if (raw.kind !== undefined && raw.kind !== 'Event') return { ok: false, reason: `kind ${JSON.stringify(raw.kind)} is not Event` };
+  // Sub-objects of the wrong type are dropped rather than trusted, so later reads need no checks.
+  const event: StoredEvent = { ...raw };
+  for (const k of ['user', 'objectRef', 'responseStatus'] as const) if (event[k] !== undefined && !isObject(event[k])) delete event[k];
+  return { ok: true, event };
+}
+
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+// metav1.MicroTime is RFC 3339 with 6 fraction digits; accept any precision and offset.
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** An RFC 3339 time in microseconds since the epoch (Date keeps only milliseconds; latency needs µs). */
+export function timestampMicros(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = RFC3339.exec(value);
+  if (!m) return undefined;
+  const zone = m[4]!.toUpperCase();
+  const ms = Date.parse(`${m[1]}T${m[2]}${zone}`);
+  if (!Number.isFinite(ms)) return undefined;
+  return ms * 1000 + Number((m[3] ?? '').padEnd(6, '0').slice(0, 6));
+}
+
+/** When the API server received the request; the stage's time for events that lack it. */
+export function eventTime(e: StoredEvent): number | undefined {
+  return timestampMicros(e.requestReceivedTimestamp) ?? timestampMicros(e.stageTimestamp);
+}
+
+/** stageTimestamp - requestReceivedTimestamp in microseconds, when both are there. */
+export function latencyMicros(e: StoredEvent): number | undefined {
+  const received = timestampMicros(e.requestReceivedTimestamp);
+  const stage = timestampMicros(e.stageTimestamp);
+  return received === undefined || stage === undefined ? undefined : stage - received;
+}
+
+export function responseCode(e: StoredEvent): number | undefined {
+  const code = e.responseStatus?.code;
+  return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+}
+
+/** group/resource/subresource as the --resource flag writes it: pods, pods/log, apps/deployments/scale. */
+export function resourceOf(e: StoredEvent): string | undefined {
+  const ref = e.objectRef;
+  const resource = str(ref?.resource);
+  if (ref === undefined || resource === undefined || resource === '') return undefined;
+  const group = str(ref.apiGroup) ?? '';
+  const sub = str(ref.subresource) ?? '';
+  return [group, resource, sub].filter((p) => p !== '').join('/');
+}
+
+// ---------------------------------------------------------------------------------------------
+// --since
+
+const DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/gy;
+const UNIT_MICROS: Record<string, number> = {
+  ns: 0.001,
+  us: 1,
+  µs: 1,
+  ms: 1_000,
+  s: 1_000_000,
+  m: 60_000_000,
+  h: 3_600_000_000,
+  d: 86_400_000_000,
+};
+
+/** Go's duration syntax (10m, 1h30m, 500ms) plus d for days; undefined when it is not one. */
+export function parseDurationMicros(value: string): number | undefined {
+  if (value === '') return undefined;
+  DURATION_PART.lastIndex = 0;
+  let total = 0;
+  let end = 0;
+  for (let m = DURATION_PART.exec(value); m !== null; m = DURATION_PART.exec(value)) {
+    total += Number(m[1]) * UNIT_MICROS[m[2]!]!;
+    end = DURATION_PART.lastIndex;
+  }
+  return end === value.length ? total : undefined;
+}
+
+/** --since as an absolute time in µs: `now` minus a duration, or an RFC 3339 time. */
+export function parseSince(value: string, nowMs: number): number {
+  const duration = parseDurationMicros(value.trim());
+  if (duration !== undefined) return nowMs * 1000 - duration;
+  const at = timestampMicros(value.trim());
+  if (at !== undefined) return at;
+  throw new UserError(
+    `--since ${JSON.stringify(value)} is neither a duration nor an RFC 3339 time`,
+    'use e.g. --since 10m, --since 2h, or --since 2024-05-01T10:00:00Z',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// filters
+
+export interface FilterFlags {
+  verb: readonly string[];
+  user: readonly string[];
+  namespace: readonly string[];
+  resource: readonly string[];
+  stage: readonly string[];
+  code: readonly string[];
+}
+
+export type EventPredicate = (e: StoredEvent) => boolean;
+
+/**
+ * A --resource value. `resource` is matched as an audit Policy's GroupResources entry matches
+ * (k8s.io/apiserver pkg/audit/policy/checker.go): "pods" is the resource alone, "pods/log" one
+ * subresource, "pods/*" the resource and all its subresources, "*\/scale" that subresource of any
+ * resource, "*" everything in the group.
+ */
+export interface ResourceMatch {
+  group: string;
+  resource: string;
+}
+
+// Built-in API groups without a dot. Every other group has one (CRD groups must), so a first
+// segment without a dot that is not one of these is a core resource: pods/log, not group "pods".
+const DOTLESS_GROUPS = new Set(['apps', 'autoscaling', 'batch', 'extensions', 'policy']);
+const RESOURCE_FORMS = 'use pods, pods/log, apps/deployments or apps/deployments/scale (the core group is "")';
+
+export function parseResourceFlag(value: string): ResourceMatch {
+  const bad = (why: string) => new UserError(`--resource ${JSON.stringify(value)} ${why}`, RESOURCE_FORMS);
+  const parts = value.split('/');
+  let group: string;
+  let rest: string[];
+  if (parts.length === 1) {
+    group = '';
+    rest = parts;
+  } else if (parts.length === 2) {
+    const first = parts[0]!;
+    const isGroup = first === '' || first === 'core' || first.includes('.') || DOTLESS_GROUPS.has(first);
+    group = isGroup ? (first === 'core' ? '' : first) : '';
+    rest = isGroup ? parts.slice(1) : parts;
+  } else if (parts.length === 3) {
+    group = parts[0] === 'core' ? '' : parts[0]!;
+    rest = parts.slice(1);
+  } else {
+    throw bad('has too many parts');
+  }
+  if (rest.some((p) => p === '')) throw bad('has an empty part');
+  return { group, resource: rest.join('/') };
+}
+
+export function matchesResource(m: ResourceMatch, e: StoredEvent): boolean {
+  const ref = e.objectRef;
+  const resource = str(ref?.resource);
+  if (ref === undefined || resource === undefined || resource === '') return false;
+  if ((str(ref.apiGroup) ?? '') !== m.group) return false;
+  const sub = str(ref.subresource) ?? '';
+  const combined = sub === '' ? resource : `${resource}/${sub}`;
+  const r = m.resource;
+  if (r === '*' || r === combined) return true;
+  if (sub !== '' && r.startsWith('*/') && r.slice(2) === sub) return true;
+  return r.endsWith('/*') && r.slice(0, -2) === resource;
+}
+
+/** A --code value: one status (403) or a class (4xx). */
+export type CodeMatch = { code: number } | { class: number };
+
+export function parseCodeFlag(value: string): CodeMatch {
+  const v = value.trim();
+  if (/^[1-5]\d\d$/.test(v)) return { code: Number(v) };
+  if (/^[1-5]xx$/i.test(v)) return { class: Number(v[0]) };
+  throw new UserError(`--code ${JSON.stringify(value)} is not an HTTP status code`, 'use a code such as 403, or a class such as 4xx');
+}
+
+export function matchesCode(m: CodeMatch, e: StoredEvent): boolean {
+  const code = responseCode(e);
+  if (code === undefined) return false;
+  return 'code' in m ? code === m.code : Math.floor(code / 100) === m.class;
+}
+
+export function parseStageFlag(value: string): string {
+  const found = STAGES.find((s) => s.toLowerCase() === value.trim().toLowerCase());
+  if (found === undefined) {
+    throw new UserError(`--stage ${JSON.stringify(value)} is not an audit stage`, `use one of ${STAGES.join(', ')}`);
+  }
+  return found;
+}
+
+/**
+ * One predicate for all the filter flags: the values of one flag are OR-ed, the flags AND-ed, and
+ * a flag not given matches everything. Throws a UserError naming the flag for a bad value.
+ */
+export function buildFilter(flags: FilterFlags): EventPredicate {
+  const tests: EventPredicate[] = [];
+  if (flags.verb.length > 0) {
+    // Verbs are lower case on the wire (get, list, deletecollection; post for non-resource URLs).
+    const verbs = new Set(flags.verb.map((v) => v.trim().toLowerCase()));
+    tests.push((e) => verbs.has(str(e.verb)?.toLowerCase() ?? '\0'));
+  }
+  if (flags.user.length > 0) {
+    const users = new Set(flags.user);
+    tests.push((e) => users.has(str(e.user?.username) ?? '\0'));
+  }
+  if (flags.namespace.length > 0) {
+    // `--namespace ""` asks for what has none: cluster-scoped and non-resource requests.
+    const namespaces = new Set(flags.namespace);
+    tests.push((e) => namespaces.has(str(e.objectRef?.namespace) ?? ''));
+  }
+  if (flags.resource.length > 0) {
+    const matches = flags.resource.map(parseResourceFlag);
+    tests.push((e) => matches.some((m) => matchesResource(m, e)));
+  }
+  if (flags.stage.length > 0) {
+    const stages = new Set(flags.stage.map(parseStageFlag));
+    tests.push((e) => stages.has(str(e.stage) ?? '\0'));
+  }
+  if (flags.code.length > 0) {
+    const codes = flags.code.map(parseCodeFlag);
+    tests.push((e) => codes.some((m) => matchesCode(m, e)));
+  }
+  return (e) => tests.every((t) => t(e));
+}

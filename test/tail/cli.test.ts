@@ -1,0 +1,266 @@
+/**
+ * `audit-lab tail` as a process: the built CLI (run `npm run build` first) against a lab in a
+ * temporary AUDIT_LAB_HOME. stdout and stderr are pipes, so nothing may be coloured.
+ */
+import { existsSync } from 'node:fs';
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { LabPaths } from '../../src/lab/paths.js';
+import { ANSI, FIXTURES, fixtureLines, makeLab, putFixture, removeHome, ROOT, RunningCli, runCli, tempHome, variant } from './helpers.js';
+
+let home: string;
+let paths: LabPaths;
+let def: string[];
+let sec: string[];
+const running: RunningCli[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'dist/commands/tail.js'))) throw new Error('dist/ has no tail command: run `npm run build` first');
+  def = await fixtureLines('default.log');
+  sec = await fixtureLines('secrets.log');
+});
+
+beforeEach(async () => {
+  home = await tempHome();
+  paths = await makeLab(home);
+  await putFixture(paths, 'default.log');
+  await putFixture(paths, 'secrets.log');
+});
+
+afterEach(async () => {
+  for (const r of running.splice(0)) r.kill();
+  await removeHome(home);
+});
+
+const lines = (s: string) => s.split('\n').filter((l) => l !== '');
+const ids = (stdout: string) => lines(stdout).map((l) => (JSON.parse(l) as { auditID: string }).auditID.slice(0, 8));
+
+/** Both sinks merged by time: d = default.log, s = secrets.log, by line index. */
+const MERGED = ['d0', 's0', 's1', 'd1', 'd2', 's2', 'd3', 's3', 'd4', 'd5', 'd6', 'd7', 'd8', 'd9'];
+const line = (ref: string) => (ref[0] === 'd' ? def : sec)[Number(ref.slice(1))]!;
+
+describe('tail --no-follow', () => {
+  it('-o jsonl gives the stored lines byte for byte, both sinks merged by time', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(MERGED.map((ref) => `${line(ref)}\n`).join(''));
+  });
+
+  it('-o jsonl with --sink is that sink\'s file, exactly', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(await readFile(join(FIXTURES, 'default.log'), 'utf8'));
+  });
+
+  it('-o jsonl never re-encodes a line (spacing, escapes, key order, non-ASCII are kept)', async () => {
+    const odd = '{"stage": "ResponseComplete",  "kind":"Event", "apiVersion":"audit.k8s.io/v1", "auditID":"0dd11111-0000-4000-8000-000000000000", "verb":"get", "user":{"username":"j\\u00e9r\\u00f4me ✓"}, "requestReceivedTimestamp":"2024-05-01T10:00:06.500000Z", "stageTimestamp":"2024-05-01T10:00:06.600000Z"}';
+    await writeFile(join(paths.streamsDir, 'odd.log'), `${odd}\n`);
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    expect(r.code).toBe(0);
+    const out = lines(r.stdout);
+    expect(out).toHaveLength(15);
+    expect(out[out.indexOf(line('d6')) + 1]).toBe(odd);
+  });
+
+  it('reads rotated files first, oldest first', async () => {
+    await rename(join(paths.streamsDir, 'default.log'), join(paths.streamsDir, 'default.log.2'));
+    await writeFile(join(paths.streamsDir, 'default.log.1'), `${variant(def[9]!, 'r0000001', { requestReceivedTimestamp: '2024-05-01T10:01:00Z', stageTimestamp: '2024-05-01T10:01:00Z' })}\n`);
+    await writeFile(join(paths.streamsDir, 'default.log'), `${variant(def[9]!, 'c0000001', { requestReceivedTimestamp: '2024-05-01T10:02:00Z', stageTimestamp: '2024-05-01T10:02:00Z' })}\n`);
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
+    expect(ids(r.stdout)).toEqual([...def.map((l) => (JSON.parse(l) as { auditID: string }).auditID.slice(0, 8)), 'r0000001', 'c0000001']);
+  });
+
+  // Expected: the fixture lines each filter keeps, in merged order.
+  it.each([
+    [['--verb', 'get'], ['d5', 'd6', 'd8']],
+    [['--verb', 'create', '--verb', 'delete'], ['s0', 's1', 'd2', 'd7']],
+    [['--user', 'system:serviceaccount:default:reader'], ['s2', 'd3', 's3']],
+    [['--user', 'system:anonymous', '--user', 'system:kube-scheduler'], ['d1', 'd6']],
+    [['--namespace', 'kube-system'], ['d1']],
+    [['--namespace', 'default', '--verb', 'patch'], ['d4']],
+    [['--resource', 'pods'], ['d0', 'd7']],
+    [['--resource', 'pods/log'], ['d5']],
+    [['--resource', 'pods/*'], ['d0', 'd5', 'd7']],
+    [['--resource', 'apps/deployments'], ['d2']],
+    [['--resource', 'apps/deployments/scale'], ['d4']],
+    [['--resource', 'coordination.k8s.io/leases', '--resource', 'namespaces'], ['d1', 'd8']],
+    [['--stage', 'RequestReceived'], ['s0', 's2']],
+    [['--resource', 'secrets', '--stage', 'ResponseComplete'], ['s1', 'd3', 's3']],
+    [['--code', '403'], ['d3', 's3']],
+    [['--code', '4xx'], ['d3', 's3', 'd8']],
+    [['--code', '201', '--code', '404'], ['s1', 'd2', 'd8']],
+    [['--code', '2xx', '--resource', 'pods'], ['d0', 'd7']],
+    [['--since', '2024-05-01T10:00:07Z'], ['d7', 'd8']],
+    [['--since', '2024-05-01T12:00:04+02:00', '--sink', 'secrets'], ['s2', 's3']],
+    [['--sink', 'secrets', '--code', '201'], ['s1']],
+    [['--verb', 'watch', '--code', '4xx'], []],
+  ])('%j', async (args, want) => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', ...args]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(want.map((ref) => `${line(ref)}\n`).join(''));
+  });
+
+  it('--since with a duration: old events are left out, recent ones shown', async () => {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, '.000000Z');
+    await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'fresh001', { requestReceivedTimestamp: now, stageTimestamp: now })}\n`);
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--since', '10m']);
+    expect(r.code).toBe(0);
+    expect(ids(r.stdout)).toEqual(['fresh001']);
+  });
+
+  it('-o pretty: one aligned line per event, no colour off a terminal', async () => {
+    const r = await runCli(home, ['tail', '--no-follow']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(ANSI);
+    const out = lines(r.stdout);
+    expect(out).toHaveLength(14);
+    expect(out[0]!.split(/ +/)).toEqual(['10:00:00.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'list', 'pods', 'default', '200', '12ms']);
+    expect(out[9]!.split(/ +/)).toEqual(['10:00:03.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'get', 'pods/log', 'default/nginx-7c5ddbdf54-x2k9p', '200', '2.10s']);
+    expect(out[13]!.split(/ +/).slice(-2)).toEqual(['200', '5m09s']);
+    // Aligned: the user column starts at the same place on every line.
+    expect(new Set(out.map((l) => l.indexOf(' ', l.indexOf('Re') + 16) >= 0 && l.search(/(kubernetes-admin|system:)/))).size).toBe(1);
+  });
+
+  it('-o wide adds source IP, user agent, request URI and audit ID', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'wide', '--sink', 'default', '--verb', 'list']);
+    expect(r.code).toBe(0);
+    const out = lines(r.stdout);
+    expect(out).toHaveLength(2);
+    expect(out[0]).toMatch(/^2024-05-01T10:00:00\.000Z +default +ResponseComplete +kubernetes-admin +list +pods +default +200 +12ms +172\.18\.0\.1 +kubectl\/v1\.31\.0 \(linux\/amd64\) kubernetes\/9edcffc +\/api\/v1\/namespaces\/default\/pods\?limit=500 +7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17$/);
+    expect(r.stdout).not.toMatch(ANSI);
+  });
+
+  it('-o json gives each event as indented JSON', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--sink', 'secrets']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(sec.map((l) => `${JSON.stringify(JSON.parse(l), null, 2)}\n`).join(''));
+  });
+
+  it('skips lines that are not events with one warning, and shows the rest', async () => {
+    await appendFile(join(paths.streamsDir, 'default.log'), 'not json\n{"kind":"Event","verb":"get"\n[]\n');
+    await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'after001', { requestReceivedTimestamp: '2024-05-01T10:05:00Z' })}\n`);
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    expect(r.code).toBe(0);
+    expect(ids(r.stdout)).toHaveLength(15);
+    expect(ids(r.stdout).at(-1)).toBe('after001');
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^warning: skipped 3 lines that are not audit events \(first: default\.log line 11: not JSON/)]);
+    expect(r.stderr).not.toMatch(ANSI);
+  });
+
+  it('a reader that goes away (| head) ends it quietly with 0', async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => `${variant(def[0]!, `many${i}`)}\n`).join('');
+    await appendFile(join(paths.streamsDir, 'default.log'), many);
+    const cli = RunningCli.start(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    running.push(cli);
+    await cli.waitFor((s) => s.length > 0, 'some output');
+    cli.child.stdout.destroy();
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      cli.child.on('close', (code) => resolve({ code, stderr: cli.stderr })),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('an unknown sink is exit 2 and lists the sinks', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/no sink named "nope".*: default, secrets/);
+  });
+
+  it.each([
+    [['--since', 'yesterday'], /--since "yesterday"/],
+    [['--since', '10'], /--since "10"/],
+    [['--code', '4x'], /--code "4x"/],
+    [['--stage', 'Done'], /--stage "Done"/],
+    [['--resource', 'a/b/c/d'], /--resource "a\/b\/c\/d"/],
+    [['-o', 'yaml'], /yaml/],
+  ])('%j is exit 2 naming the flag', async (args, message) => {
+    const r = await runCli(home, ['tail', '--no-follow', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(ANSI);
+  });
+});
+
+describe('tail (following)', () => {
+  it('shows what is stored, then each line appended, across a rotation and a new sink; Ctrl-C prints a summary and exits 0', async () => {
+    const cli = RunningCli.start(home, ['tail', '-o', 'jsonl']);
+    running.push(cli);
+    const has = (id: string) => (s: string) => s.includes(`"auditID":"${id}`);
+    await cli.waitFor((s) => lines(s).length === 14, 'the stored events');
+
+    const d = (file: string, text: string) => appendFile(join(paths.streamsDir, file), text);
+    const a = variant(def[0]!, 'append01');
+    await d('default.log', `${a}\n`);
+    await cli.waitFor(has('append01'), 'an appended line');
+
+    // Half a line: must not show until its newline comes. Two later lines of another sink each
+    // need a poll after the half line was written, so tail has looked at it at least once.
+    const partial = variant(sec[1]!, 'partial1');
+    const cut = partial.indexOf('"stage"'); // after the auditID
+    await d('secrets.log', partial.slice(0, cut));
+    for (const id of ['marker01', 'marker02']) {
+      await d('default.log', `${variant(def[2]!, id)}\n`);
+      await cli.waitFor(has(id), id);
+    }
+    expect(cli.stdout).not.toContain('partial1');
+    await d('secrets.log', `${partial.slice(cut)}\n`);
+    await cli.waitFor(has('partial1'), 'the completed line');
+
+    // Rotation as the receiver does it: rename, then a new file.
+    const beforeRotation = variant(def[7]!, 'lastold1');
+    await d('default.log', `${beforeRotation}\n`);
+    await rename(join(paths.streamsDir, 'default.log'), join(paths.streamsDir, 'default.log.1'));
+    const afterRotation = variant(def[8]!, 'newfile1');
+    await writeFile(join(paths.streamsDir, 'default.log'), `${afterRotation}\n`);
+    await cli.waitFor(has('newfile1'), 'the first line after the rotation');
+
+    const late = variant(sec[0]!, 'latesink');
+    await writeFile(join(paths.streamsDir, 'late.log'), `${late}\n`);
+    await cli.waitFor(has('latesink'), 'a new sink');
+
+    const r = await cli.interrupt();
+    expect(r.code).toBe(0);
+    const want = [...MERGED.map(line), a, variant(def[2]!, 'marker01'), variant(def[2]!, 'marker02'), partial, beforeRotation, afterRotation, late];
+    expect(lines(r.stdout)).toEqual(want);
+    expect(r.stdout).not.toMatch(ANSI);
+    expect(r.stderr).not.toMatch(ANSI);
+    expect(lines(r.stderr)).toEqual([
+      '21 events shown',
+      '  by verb: create 7, list 5, get 4, delete 2, patch 1, update 1, watch 1',
+      '  by user: kubernetes-admin 15, system:serviceaccount:default:reader 3, system:anonymous 1, system:kube-scheduler 1, system:node:audit-lab-control-plane 1',
+      '  by code: 200 9, 201 5, - 3, 403 2, 404 2',
+    ]);
+  });
+
+  it('--sink follows one sink only, with filters applied to new events too', async () => {
+    const cli = RunningCli.start(home, ['tail', '--sink', 'secrets', '--code', '4xx', '-o', 'jsonl']);
+    running.push(cli);
+    await cli.waitFor((s) => lines(s).length === 1, 'the stored 4xx event');
+    await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[3]!, 'otherink')}\n`);
+    await appendFile(join(paths.streamsDir, 'secrets.log'), `${variant(sec[1]!, 'created1')}\n${variant(sec[3]!, 'denied01')}\n`);
+    await cli.waitFor((s) => s.includes('denied01'), 'the new 4xx event');
+    const r = await cli.interrupt();
+    expect(r.code).toBe(0);
+    expect(ids(r.stdout)).toEqual(['4b7e2c95', 'denied01']);
+    expect(lines(r.stderr)[0]).toBe('2 events shown');
+  });
+
+  it('an unparseable line while following: one warning, then the count in the summary', async () => {
+    const cli = RunningCli.start(home, ['tail', '--sink', 'default', '-o', 'jsonl']);
+    running.push(cli);
+    await cli.waitFor((s) => lines(s).length === 10, 'the stored events');
+    await appendFile(join(paths.streamsDir, 'default.log'), `garbage\n{"kind":"Nope"}\n${variant(def[0]!, 'good0001')}\n`);
+    await cli.waitFor((s) => s.includes('good0001'), 'the line after the bad ones');
+    const r = await cli.interrupt();
+    expect(r.code).toBe(0);
+    const err = lines(r.stderr);
+    expect(err.filter((l) => l.startsWith('warning:'))).toEqual([expect.stringMatching(/default\.log line 11: not JSON/)]);
+    expect(err).toContain('  skipped: 2 unparseable lines');
+  });
+});

@@ -1,0 +1,197 @@
+import { Chalk } from 'chalk';
+import { describe, expect, it } from 'vitest';
+import { parseEventLine, type StoredEvent } from '../../src/audit/filter.js';
+import {
+  formatJson,
+  formatLatency,
+  formatSummary,
+  formatTime,
+  objectOf,
+  PrettyFormatter,
+  resourceColumn,
+  sourceIPOf,
+  Tally,
+  topCounts,
+} from '../../src/ui/format.js';
+import { ANSI, fixtureLines } from './helpers.js';
+
+const plain = new Chalk({ level: 0 });
+const colour = new Chalk({ level: 1 });
+
+async function fixtureEvents(name: string): Promise<StoredEvent[]> {
+  return (await fixtureLines(name)).map((l) => {
+    const p = parseEventLine(l);
+    if (!p.ok) throw new Error(p.reason);
+    return p.event;
+  });
+}
+
+describe('formatLatency', () => {
+  it.each([
+    [0, '0µs'],
+    [850, '850µs'],
+    [999, '999µs'],
+    [1_000, '1.0ms'],
+    [1_200, '1.2ms'],
+    [12_345, '12ms'],
+    [145_000, '145ms'],
+    [999_400, '999ms'],
+    [1_250_000, '1.25s'],
+    [12_500_000, '12.5s'],
+    [309_000_000, '5m09s'],
+    [-2_000, '-2.0ms'],
+    [undefined, '-'],
+  ])('%s µs -> %s', (micros, want) => expect(formatLatency(micros)).toBe(want));
+});
+
+describe('formatTime', () => {
+  const t = Date.UTC(2024, 4, 1, 9, 5, 7, 89) * 1000 + 123;
+  it('shows UTC time of day to the millisecond', () => expect(formatTime(t)).toBe('09:05:07.089'));
+  it('with the date for -o wide', () => expect(formatTime(t, true)).toBe('2024-05-01T09:05:07.089Z'));
+  it('a dash without a time', () => expect(formatTime(undefined)).toBe('-'));
+});
+
+describe('cells', () => {
+  it.each([
+    [{ objectRef: { namespace: 'default', name: 'nginx' } }, 'default/nginx'],
+    [{ objectRef: { namespace: 'default' } }, 'default'],
+    [{ objectRef: { name: 'node-1' } }, 'node-1'],
+    [{}, '-'],
+  ] as [StoredEvent, string][])('object of %o is %s', (e, want) => expect(objectOf(e)).toBe(want));
+
+  it.each([
+    [{ objectRef: { resource: 'pods', subresource: 'log' } }, 'pods/log'],
+    [{ objectRef: { resource: 'deployments', apiGroup: 'apps', subresource: 'scale' } }, 'apps/deployments/scale'],
+    [{ requestURI: '/healthz?verbose=1' }, '/healthz'],
+    [{}, '-'],
+  ] as [StoredEvent, string][])('resource of %o is %s', (e, want) => expect(resourceColumn(e)).toBe(want));
+
+  it('source IPs, joined when there are several', () => {
+    expect(sourceIPOf({ sourceIPs: ['10.0.0.1', '172.18.0.1'] })).toBe('10.0.0.1,172.18.0.1');
+    expect(sourceIPOf({})).toBe('-');
+  });
+});
+
+describe('PrettyFormatter', () => {
+  it('one line per event with time, sink, stage, user, verb, resource, object, code, latency', async () => {
+    const [first] = await fixtureEvents('default.log');
+    const f = new PrettyFormatter(plain);
+    expect(f.format(first!, 'default').split(/ +/)).toEqual([
+      '10:00:00.000',
+      'default',
+      'ResponseComplete',
+      'kubernetes-admin',
+      'list',
+      'pods',
+      'default',
+      '200',
+      '12ms',
+    ]);
+  });
+
+  it('wide adds source IP, user agent, request URI and audit ID', async () => {
+    const [first] = await fixtureEvents('default.log');
+    const line = new PrettyFormatter(plain, true).format(first!, 'default');
+    expect(line.startsWith('2024-05-01T10:00:00.000Z  default  ')).toBe(true);
+    expect(line).toContain('  172.18.0.1  kubectl/v1.31.0 (linux/amd64) kubernetes/9edcffc  /api/v1/namespaces/default/pods?limit=500  7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17');
+  });
+
+  it('aligns the columns of everything measured up front', async () => {
+    const events = [...(await fixtureEvents('default.log')), ...(await fixtureEvents('secrets.log'))];
+    const f = new PrettyFormatter(plain);
+    const items = events.map((event, i) => ({ event, sink: i % 2 ? 'default' : 'secrets' }));
+    f.measure(items);
+    const lines = items.map((x) => f.format(x.event, x.sink));
+    // Every column starts where it starts on the first line: user (4th) and code (8th) columns.
+    const userAt = lines[0]!.indexOf('kubernetes-admin');
+    for (const [i, l] of lines.entries()) {
+      expect(l.indexOf(String(events[i]!.user!.username)), l).toBe(userAt);
+    }
+    const codeEnd = (l: string) => l.search(/(\d{3}|-) +\S+$/) + l.match(/(\d{3}|-) +\S+$/)![1]!.length;
+    expect(new Set(lines.map(codeEnd)).size).toBe(1);
+  });
+
+  it('widths only grow, and a long value overflows instead of being cut', () => {
+    const f = new PrettyFormatter(plain);
+    const long = 'system:serviceaccount:some-very-long-namespace-name:some-very-long-controller';
+    const line = f.format({ user: { username: long }, verb: 'get' }, 'default');
+    expect(line).toContain(`${long}  get`);
+    const next = f.format({ user: { username: 'bob' }, verb: 'get' }, 'default');
+    // bob is padded to the cap (40), not to the long name.
+    expect(next).toContain(`bob${' '.repeat(40 - 3)}  get`);
+  });
+
+  it('colours only with a colour style, and the plain text is the same', async () => {
+    const events = await fixtureEvents('default.log');
+    for (const e of events) {
+      const p = new PrettyFormatter(plain).format(e, 'default');
+      const c = new PrettyFormatter(colour).format(e, 'default');
+      expect(p).not.toMatch(ANSI);
+      expect(c).toMatch(ANSI);
+      expect(c.replace(/\u001b\[\d+m/g, '')).toBe(p);
+    }
+  });
+
+  it.each([
+    [403, '\u001b[33m403\u001b[39m'],
+    [201, '\u001b[32m201\u001b[39m'],
+    [500, '\u001b[31m\u001b[1m500\u001b[22m\u001b[39m'],
+  ])('code %s is coloured by class', (code, want) => {
+    expect(new PrettyFormatter(colour).format({ responseStatus: { code } }, 's')).toContain(want);
+  });
+
+  it('never throws on an event with odd fields', () => {
+    const f = new PrettyFormatter(colour, true);
+    for (const e of [{}, { verb: 5, user: { username: null }, sourceIPs: 'x', objectRef: { resource: 1 }, requestReceivedTimestamp: 'soon' }] as StoredEvent[]) {
+      expect(typeof f.format(e, 'default')).toBe('string');
+    }
+  });
+
+  it('a RequestReceived event has no latency yet', () => {
+    const line = new PrettyFormatter(plain).format(
+      { stage: 'RequestReceived', requestReceivedTimestamp: '2024-05-01T10:00:00Z', stageTimestamp: '2024-05-01T10:00:00Z' },
+      's',
+    );
+    expect(line.trimEnd().endsWith('-  -')).toBe(true);
+  });
+});
+
+describe('formatJson', () => {
+  it('is the stored event, indented', async () => {
+    const [line] = await fixtureLines('secrets.log');
+    const e = JSON.parse(line!) as StoredEvent;
+    expect(formatJson(e)).toBe(JSON.stringify(e, null, 2));
+    expect(JSON.parse(formatJson(e))).toEqual(e);
+  });
+});
+
+describe('summary', () => {
+  it('counts events by verb, user and code, most frequent first', async () => {
+    const t = new Tally();
+    for (const e of await fixtureEvents('default.log')) t.add(e);
+    expect(t.total).toBe(10);
+    expect(formatSummary(t, plain)).toBe(
+      [
+        '10 events shown',
+        '  by verb: get 3, list 2, create 1, delete 1, patch 1, update 1, watch 1',
+        '  by user: kubernetes-admin 6, system:anonymous 1, system:kube-scheduler 1, system:node:audit-lab-control-plane 1, system:serviceaccount:default:reader 1',
+        '  by code: 200 7, 201 1, 403 1, 404 1',
+      ].join('\n'),
+    );
+  });
+
+  it('says how many lines were skipped, and that nothing was shown', () => {
+    expect(formatSummary(new Tally(), plain, { skipped: 2 })).toBe('0 events shown\n  skipped: 2 unparseable lines');
+  });
+
+  it('events with no response count under "-"', () => {
+    const t = new Tally();
+    t.add({ stage: 'RequestReceived', verb: 'get', user: { username: 'a' } });
+    expect(formatSummary(t, plain)).toContain('by code: - 1');
+  });
+
+  it('folds the long tail', () => {
+    const m = new Map([['a', 1], ['b', 5], ['c', 5], ['d', 2]]);
+    expect(topCounts(m, 2)).toBe('b 5, c 5, +2 more');
+  });
+});
