@@ -29,6 +29,6 @@ export function commandHandlers(io: IO): Handlers {
     sinkDelete: notYet('sink delete', ISSUE_SINKS),
     tail: async (o) => (await import('./tail.js')).tail(o, ctx),
     serve: async (o) => (await import('./serve.js')).serve(o, ctx),
-    policyTest: notYet('policy test', ISSUE_POLICY),
+    policyTest: async (o) => (await import('./policy.js')).policyTest(o, ctx),
   };
 }

@@ -1,0 +1,177 @@
+// `audit-lab policy test` as a user runs it: the built CLI as a process (run `npm run build` first).
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli, tempDir } from '../helpers.js';
+
+const FIXTURES = join(ROOT, 'test/fixtures/policy');
+const AUDIT_LOG = join(FIXTURES, 'audit.log');
+
+interface Result {
+  file: string;
+  line: number;
+  auditID: string;
+  stage: string;
+  rule: number | null;
+  ruleDescription: string | null;
+  level: string;
+  omitStages: string[];
+  omitted: boolean;
+  omitManagedFields: boolean;
+  written: boolean;
+  capturedBytes: number;
+  estimatedBytes: number;
+}
+interface Report {
+  policy: string;
+  results: Result[];
+  summary: {
+    captured: { events: number; bytes: number };
+    policy: { events: number; bytes: number; droppedNone: number; droppedStage: number; byLevel: Record<string, { events: number; bytes: number }> };
+    underCaptured: number;
+  };
+}
+
+let lines: Record<string, unknown>[];
+beforeAll(async () => {
+  lines = (await readFile(AUDIT_LOG, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+});
+
+async function report(policy: string, extra: string[] = ['--events', AUDIT_LOG], env: NodeJS.ProcessEnv = {}): Promise<Report> {
+  const r = await runCli(['policy', 'test', policy, ...extra, '-o', 'json'], { env });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as Report;
+}
+
+/** The bytes of a fixture line as the API server would write it at `level`. */
+function bytesAt(line: number, level: string): number {
+  const e: Record<string, unknown> = { ...lines[line - 1]!, level };
+  if (level === 'Metadata' || level === 'Request') delete e.responseObject;
+  if (level === 'Metadata') delete e.requestObject;
+  return Buffer.byteLength(JSON.stringify(e)) + 1;
+}
+
+describe('policy test with each preset', () => {
+  it('preset:metadata: rule 0 and Metadata for every event; bodies gone from the estimate', async () => {
+    const rep = await report('preset:metadata');
+    expect(rep.results).toHaveLength(20);
+    expect(rep.results.map((r) => r.auditID)).toEqual(lines.map((l) => l.auditID));
+    for (const r of rep.results) expect(r).toMatchObject({ rule: 0, level: 'Metadata', omitted: false, written: true, omitManagedFields: false });
+    const secret = rep.results[7]!;
+    expect(secret.auditID).toBe('5b1c0008-8a2e-4c1f-9d3b-0e7f6a5c4b08');
+    expect(secret.estimatedBytes).toBe(bytesAt(8, 'Metadata'));
+    expect(secret.estimatedBytes).toBeLessThan(secret.capturedBytes);
+    expect(rep.summary.policy.byLevel.Metadata).toEqual({ events: 20, bytes: rep.results.reduce((n, r) => n + bytesAt(r.line, 'Metadata'), 0) });
+    expect(rep.summary.captured.bytes).toBe((await readFile(AUDIT_LOG)).length);
+  });
+
+  it('preset:request-response: everything at RequestResponse; events captured lower are flagged', async () => {
+    const rep = await report('preset:request-response');
+    for (const r of rep.results) expect(r).toMatchObject({ rule: 0, level: 'RequestResponse', omitStages: [], written: true });
+    expect(rep.summary.underCaptured).toBe(lines.filter((l) => l.level === 'Metadata').length);
+    expect(rep.summary.policy.events).toBe(20);
+  });
+
+  it('preset:recommended: the rule each event matches, its level and its stage decision', async () => {
+    const rep = await report('preset:recommended');
+    const got = rep.results.map((r) => [r.line, r.rule, r.level, r.omitted]);
+    expect(got).toEqual([
+      [1, 0, 'None', false], // /healthz: None writes nothing, whatever the stage
+      [2, 0, 'None', true],
+      [3, 0, 'None', false],
+      [4, 0, 'None', false],
+      [5, 1, 'None', true], // lease renewal
+      [6, 1, 'None', false],
+      [7, 2, 'None', false], // events
+      [8, 5, 'Metadata', false], // a secret read: no content
+      [9, 5, 'Metadata', false], // a configmap
+      [10, 5, 'Metadata', false], // a tokenreview
+      [11, 6, 'RequestResponse', false], // RBAC grant
+      [12, 6, 'RequestResponse', false], // RBAC delete
+      [13, 7, 'Metadata', false], // reads
+      [14, 8, 'Request', false], // everything else
+      [15, 3, 'None', false], // kube-proxy watch
+      [16, 4, 'None', false], // kubelet reads its node
+      [17, 8, 'Request', false],
+      [18, 7, 'Metadata', false],
+      [19, 8, 'Request', false],
+      [20, 8, 'Request', true], // RequestReceived is omitted
+    ]);
+    expect(rep.results[19]).toMatchObject({ stage: 'RequestReceived', written: false, omitStages: ['RequestReceived'] });
+    expect(rep.results[7]!.ruleDescription).toBe('resources={secrets,configmaps,serviceaccounts/token},authentication.k8s.io/tokenreviews');
+    // omitManagedFields: the granted binding is written without its managedFields.
+    const crb = rep.results[10]!;
+    expect(crb.omitManagedFields).toBe(true);
+    expect(crb.estimatedBytes).toBeLessThan(bytesAt(11, 'RequestResponse'));
+    expect(rep.summary.policy).toMatchObject({ events: 10, droppedNone: 9, droppedStage: 1 });
+  });
+
+  it('the table: one row per event, then the summary against what was captured', async () => {
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG]);
+    expect(r.code).toBe(0);
+    const out = r.stdout.split('\n');
+    expect(out[0]).toBe(`policy preset:recommended on ${AUDIT_LOG}: 20 events`);
+    expect(out.find((l) => l.startsWith('8 '))).toMatch(/^8\s+5b1c0008\s+ResponseComplete\s+get\s+kubernetes-admin\s+secrets default\/db-password\s+#5 resources=.*\s+Metadata\s+yes$/);
+    expect(out.find((l) => l.startsWith('20 '))).toMatch(/Request\s+no \(stage omitted\)$/);
+    expect(out.find((l) => l.startsWith('1 '))).toMatch(/#0 urls=\/healthz\*.*\s+None\s+no \(None\)$/);
+    expect(out.find((l) => l.startsWith('None (not written)'))).toMatch(/-\s+-\s+9\s+-$/);
+    expect(r.stdout).toMatch(/\n10 of 20 events would be written, [\d.]+ KiB instead of 20 KiB \(-\d+%\)\n/);
+    expect(r.stderr).toContain('1 event was captured at a lower level than this policy gives');
+  });
+});
+
+describe('policy test --sink', () => {
+  let home: { dir: string; cleanup: () => Promise<void> };
+  beforeAll(async () => {
+    home = await tempDir();
+    const streams = join(home.dir, 'lab1', 'streams');
+    await mkdir(streams, { recursive: true });
+    const text = (from: number, to: number) => lines.slice(from, to).map((l) => JSON.stringify(l)).join('\n') + '\n';
+    // Rotated like --audit-log-maxbackup: .log.2 oldest, then .log.1, then .log.
+    await writeFile(join(streams, 'default.log.2'), text(0, 2));
+    await writeFile(join(streams, 'default.log.1'), text(2, 4));
+    await writeFile(join(streams, 'default.log'), text(4, 5));
+    await writeFile(join(streams, 'other.log'), text(10, 11));
+  });
+  afterAll(() => home.cleanup());
+
+  it('reads the sink stream and its rotated files, oldest first', async () => {
+    const rep = await report('preset:metadata', ['--sink', 'default', '--name', 'lab1'], { AUDIT_LAB_HOME: home.dir });
+    expect(rep.results.map((r) => r.auditID)).toEqual(lines.slice(0, 5).map((l) => l.auditID));
+    expect(rep.results.map((r) => `${r.file.split('/').pop()}:${r.line}`)).toEqual(['default.log.2:1', 'default.log.2:2', 'default.log.1:1', 'default.log.1:2', 'default.log:1']);
+  });
+
+  it('a sink with nothing stored is exit 2 with the place it looked', async () => {
+    const r = await runCli(['policy', 'test', 'preset:metadata', '--sink', 'nope', '--name', 'lab1'], { env: { AUDIT_LAB_HOME: home.dir } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: no events stored for sink "nope" of lab "lab1" (looked in ${join(home.dir, 'lab1', 'streams')})`);
+  });
+});
+
+describe('policy test refuses bad input with exit 2 and no stack', () => {
+  it.each<[string, string[], string]>([
+    [
+      'an invalid policy, with upstream\'s message',
+      [join(FIXTURES, 'invalid-policy.yaml'), '--events', AUDIT_LOG],
+      `error: ${join(FIXTURES, 'invalid-policy.yaml')}: [omitStages[0]: Invalid value: "ResponseCompleted": allowed stages are RequestReceived,ResponseStarted,ResponseComplete,Panic, rules[0].level: Unsupported value: "metadata": supported values: "None", "Metadata", "Request", "RequestResponse", rules[0].nonResourceURLs[0]: Invalid value: "healthz": non-resource URL rules must begin with a '/' character, rules[1].nonResourceURLs: Invalid value: ["/healthz*"]: rules cannot apply to both regular resources and non-resource URLs]\n`,
+    ],
+    [
+      'unknown fields and wrong types, with line numbers',
+      ['test/fixtures/policy/typo-policy.yaml', '--events', AUDIT_LOG],
+      'error: invalid policy:\n  test/fixtures/policy/typo-policy.yaml:5:5: unknown field "rules[0].verb"\n  test/fixtures/policy/typo-policy.yaml:8:9: unknown field "rules[0].resources[0].resource"\n  test/fixtures/policy/typo-policy.yaml:10:24: rules[1].omitManagedFields: expected true or false, got a string\n',
+    ],
+    ['an unknown preset, listing the presets', ['preset:strict', '--events', AUDIT_LOG], 'error: unknown policy preset "strict": the presets are preset:metadata, preset:recommended, preset:request-response\n'],
+    ['a missing policy file', ['nothere.yaml', '--events', AUDIT_LOG], 'error: cannot read policy nothere.yaml: no such file\n'],
+    ['an unreadable events line, with its number', ['preset:metadata', '--events', 'test/fixtures/policy/bad-line.log'], 'error: test/fixtures/policy/bad-line.log:4: not a JSON audit event ('],
+    ['a missing events file', ['preset:metadata', '--events', 'nothere.log'], 'error: cannot read events nothere.log: no such file\n'],
+    ['no events given', ['preset:metadata'], 'error: give the events to test the policy on: --events FILE (one JSON audit event per line) or --sink NAME\n'],
+    ['both --events and --sink', ['preset:metadata', '--events', AUDIT_LOG, '--sink', 'default'], 'error: give either --events FILE or --sink NAME, not both\n'],
+  ])('%s', async (_name, args, stderrStart) => {
+    const r = await runCli(['policy', 'test', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.startsWith(stderrStart)).toBe(true);
+    expect(r.stderr).not.toMatch(/crashed|\n\s+at /);
+    expect(r.stdout).toBe('');
+  });
+});
