@@ -1,6 +1,7 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir } from './fsutil.js';
+import { isAlive } from './process.js';
 import type { LabPaths } from './paths.js';
 
 interface Holder {
@@ -13,16 +14,6 @@ export interface LockOptions {
   /** How long a second command waits for the first before giving up. */
   timeoutMs?: number;
   pollMs?: number;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readHolder(path: string): Promise<Holder | null> {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import type { LabPaths } from '../lab/paths.js';
+import { isAlive } from '../lab/process.js';
 import { readState } from '../lab/state.js';
 import { HEALTH_PATH, receiverUrl } from './endpoints.js';
 import { PKI_FILES } from './pki.js';
@@ -45,15 +46,6 @@ export async function writePidFile(paths: LabPaths, pid: number, url?: string): 
 export async function removePidFile(paths: LabPaths, pid: number): Promise<void> {
   const cur = await readPidFile(paths).catch(() => null);
   if (cur?.pid === pid) await rm(paths.receiverPid, { force: true });
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

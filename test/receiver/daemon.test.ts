@@ -3,7 +3,8 @@ import { access } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeFailure } from '../../src/errors.js';
-import { ensureReceiver, isAlive, readPidFile, receiverStatus, stopReceiver } from '../../src/receiver/daemon.js';
+import { ensureReceiver, readPidFile, receiverStatus, stopReceiver } from '../../src/receiver/daemon.js';
+import { isAlive } from '../../src/lab/process.js';
 import { STATIC_PATH } from '../../src/receiver/endpoints.js';
 import { eventList, makeEvent, post, tempLab, type TempLab } from './helpers.js';
 
