@@ -1,0 +1,279 @@
+/**
+ * `audit-lab status`: lab, cluster, receiver and sinks, each asked directly (kind, the node
+ * container, /readyz, the receiver's pid and /healthz, the stream files) rather than read from
+ * the state file, so it tells the truth after a crash. Works with no lab and with no cluster.
+ */
+import { createReadStream } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { type LabState, readState } from '../lab/state.js';
+import { receiverUrl } from '../receiver/endpoints.js';
+import { makeTools, type Tools } from '../tools/index.js';
+import { controlPlaneNode, kubeContext } from '../tools/kind.js';
+import { type ReceiverControl, receiverControl } from '../tools/receiver.js';
+import { createRunner, ToolMissing } from '../tools/run.js';
+import { type Context, pathsFor } from './context.js';
+import type { StatusOptions } from './options.js';
+
+export interface StatusDeps {
+  tools: Tools;
+  receiver: ReceiverControl | null;
+}
+
+export interface SinkCount {
+  events: number;
+  /** stageTimestamp (else requestReceivedTimestamp) of the newest stored event. */
+  lastEvent: string | null;
+  files: string[];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function countLines(path: string): Promise<number> {
+  let n = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+  }
+  return n;
+}
+
+/** The last whole line of a file, read from its end. */
+async function lastLine(path: string, maxBytes = 1024 * 1024): Promise<string | null> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const len = Math.min(size, maxBytes);
+    if (len === 0) return null;
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const text = buf.toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end <= 0) return null;
+    const start = text.lastIndexOf('\n', end - 1);
+    return text.slice(start + 1, end);
+  } finally {
+    await fh.close();
+  }
+}
+
+function eventTime(line: string | null): string | null {
+  if (line === null) return null;
+  try {
+    const e = JSON.parse(line) as { stageTimestamp?: unknown; requestReceivedTimestamp?: unknown };
+    const t = e.stageTimestamp ?? e.requestReceivedTimestamp;
+    return typeof t === 'string' ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Events stored for a sink: lines of <sink>.log and its rotated <sink>.log.N. */
+export async function countSinkEvents(streamsDir: string, sink: string): Promise<SinkCount> {
+  let names: string[];
+  try {
+    names = await readdir(streamsDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { events: 0, lastEvent: null, files: [] };
+    throw err;
+  }
+  const base = `${sink}.log`;
+  const rotated = names
+    .map((n) => ({ n, m: n.startsWith(`${base}.`) ? /^\d+$/.exec(n.slice(base.length + 1)) : null }))
+    .filter((x) => x.m !== null)
+    .sort((a, b) => Number(a.m![0]) - Number(b.m![0]))
+    .map((x) => x.n);
+  // Newest first: <sink>.log, then .log.1, .log.2, ...
+  const files = [...(names.includes(base) ? [base] : []), ...rotated].map((n) => join(streamsDir, n));
+  let events = 0;
+  let lastEvent: string | null = null;
+  for (const f of files) {
+    events += await countLines(f);
+    if (lastEvent === null) lastEvent = eventTime(await lastLine(f));
+  }
+  return { events, lastEvent, files };
+}
+
+interface ClusterReport {
+  name: string;
+  context: string;
+  node: string;
+  exists: boolean;
+  /** The node container runs (null when unknown). */
+  running: boolean | null;
+  /** /readyz answers ok (null when not asked). */
+  ready: boolean | null;
+  kubernetesVersion: string | null;
+  error?: string;
+}
+
+async function clusterReport(tools: Tools, name: string): Promise<ClusterReport> {
+  const r: ClusterReport = { name, context: kubeContext(name), node: controlPlaneNode(name), exists: false, running: null, ready: null, kubernetesVersion: null };
+  try {
+    r.exists = (await tools.kind.clusters()).includes(name);
+  } catch (err) {
+    if (!(err instanceof ToolMissing) && !(err instanceof Error && err.name === 'ToolError')) throw err;
+    r.error = err instanceof ToolMissing ? 'kind is not on PATH' : `\`kind get clusters\` failed: ${(err as Error).message}`;
+    return r;
+  }
+  if (!r.exists) return r;
+  try {
+    const state = await tools.docker.containerState(r.node);
+    r.running = state === 'running';
+  } catch (err) {
+    if (!(err instanceof ToolMissing)) throw err;
+    r.error = 'docker is not on PATH';
+  }
+  if (r.running === false) return r;
+  try {
+    const kubectl = tools.kubectl(name);
+    r.ready = (await kubectl.ready(5_000)).ready;
+    if (r.ready) r.kubernetesVersion = await kubectl.serverVersion();
+  } catch (err) {
+    if (!(err instanceof ToolMissing)) throw err;
+    r.error = 'kubectl is not on PATH';
+  }
+  return r;
+}
+
+export interface StatusReport {
+  lab: { name: string; dir: string; exists: boolean };
+  mode: LabState['mode'] | null;
+  image: string | null;
+  cluster: ClusterReport;
+  receiver: { running: boolean; pid: number | null; url: string | null; healthy: boolean | null; reachedAt: string | null };
+  sinks: { name: string; level: string; stages: string[]; url: string | null; events: number; lastEvent: string | null }[];
+  files: {
+    dir: string | null;
+    state: string | null;
+    kindConfig: string | null;
+    auditSinks: string | null;
+    policy: string | null;
+    webhookKubeconfig: string | null;
+    pki: string | null;
+    streams: string | null;
+  };
+  /** What is wrong, each with what to do; empty when all is well (or nothing is there). */
+  problems: string[];
+}
+
+export async function collectStatus(paths: LabPaths, tools: Tools, receiver: ReceiverControl | null): Promise<StatusReport> {
+  const state = await readState(paths);
+  const labExists = await exists(paths.dir);
+  const [cluster, rs] = await Promise.all([
+    clusterReport(tools, paths.name),
+    receiver && labExists ? receiver.status(paths) : Promise.resolve({ running: false } as Awaited<ReturnType<ReceiverControl['status']>>),
+  ]);
+  const present = async (p: string) => ((await exists(p)) ? p : null);
+  const sinks = [];
+  for (const s of state?.sinks ?? []) {
+    const c = await countSinkEvents(paths.streamsDir, s.name);
+    sinks.push({ name: s.name, level: s.level, stages: [...s.stages], url: s.url ?? null, events: c.events, lastEvent: c.lastEvent });
+  }
+  const report: StatusReport = {
+    lab: { name: paths.name, dir: paths.dir, exists: labExists && state !== null },
+    mode: state?.mode ?? null,
+    image: state?.image ?? null,
+    cluster,
+    receiver: {
+      running: rs.running,
+      pid: rs.pid ?? null,
+      // Where it listens, or would: the lab's address and port when it is not running.
+      url: rs.url ?? (state ? receiverUrl(state.receiver.address, state.receiver.port) : null),
+      healthy: rs.healthy ?? null,
+      reachedAt: state?.receiver.host ?? null,
+    },
+    sinks,
+    files: {
+      dir: await present(paths.dir),
+      state: await present(paths.state),
+      kindConfig: await present(paths.kindConfig),
+      auditSinks: await present(paths.auditSinks),
+      policy: await present(paths.policy),
+      webhookKubeconfig: await present(paths.webhookKubeconfig),
+      pki: await present(paths.pkiDir),
+      streams: await present(paths.streamsDir),
+    },
+    problems: [],
+  };
+  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const p = report.problems;
+  if (cluster.error) p.push(`${cluster.error}: cannot tell whether the cluster runs (\`audit-lab doctor\` checks the tools)`);
+  if (state !== null) {
+    if (!cluster.exists && !cluster.error) p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${nameFlag}\` makes it`);
+    if (cluster.running === false) p.push(`the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${nameFlag} --recreate\``);
+    if (cluster.running !== false && cluster.ready === false) p.push(`the API server does not answer /readyz: wait, or \`audit-lab up${nameFlag}\` to check and repair`);
+    if (!rs.running) {
+      p.push(
+        cluster.exists
+          ? `the receiver is not running, so the API server's audit events are lost: \`audit-lab up${nameFlag}\` starts it`
+          : `the receiver is not running (\`audit-lab up${nameFlag}\` starts it with the cluster)`,
+      );
+    }
+    if (rs.running && rs.healthy === false) p.push(`the receiver (pid ${rs.pid}) does not answer its health check: \`audit-lab up${nameFlag}\` restarts it`);
+  } else if (cluster.exists) {
+    p.push(`a cluster ${JSON.stringify(paths.name)} exists but audit-lab has no lab for it: \`audit-lab up${nameFlag} --recreate\` makes it a lab`);
+  }
+  return report;
+}
+
+export async function status(o: StatusOptions, ctx: Context, deps: Partial<StatusDeps> = {}): Promise<number> {
+  const paths = pathsFor(ctx, o.name);
+  const tools = deps.tools ?? makeTools(createRunner(ctx.io.env));
+  const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
+  const r = await collectStatus(paths, tools, receiver);
+  if (o.json) {
+    ctx.out.data(`${JSON.stringify(r, null, 2)}\n`);
+    return 0;
+  }
+  printStatus(ctx, r);
+  return 0;
+}
+
+function printStatus(ctx: Context, r: StatusReport): void {
+  const s = ctx.out.style;
+  const row = (k: string, v: string) => ctx.out.line(`${k.padEnd(9)} ${v}`);
+  const good = (t: string) => s.green(t);
+  const bad = (t: string) => s.red(t);
+  row('lab', r.lab.exists ? `${r.lab.name} (${r.lab.dir})` : `${r.lab.name}: none yet (${r.lab.dir})`);
+  if (r.mode) row('mode', `${r.mode}, ${r.image ?? "kind's default image"}`);
+  const c = r.cluster;
+  let cl: string;
+  if (c.error) cl = bad(`unknown (${c.error})`);
+  else if (!c.exists) cl = 'none';
+  else if (c.running === false) cl = bad(`node ${c.node} stopped`);
+  else if (c.ready) cl = `${good('ready')}${c.kubernetesVersion ? `, Kubernetes ${c.kubernetesVersion}` : ''} (context ${c.context})`;
+  else cl = bad('API server not ready') + ` (context ${c.context})`;
+  row('cluster', cl);
+  const rc = r.receiver;
+  if (rc.running) {
+    row('receiver', `${rc.healthy === false ? bad('not answering') : good('running')}, pid ${rc.pid}, ${rc.url}${rc.reachedAt ? `, node reaches it at ${rc.reachedAt}` : ''}`);
+  } else {
+    row('receiver', `not running${rc.url ? ` (lab's address: ${rc.url})` : ''}`);
+  }
+  if (r.sinks.length === 0) row('sinks', r.lab.exists ? 'none' : '-');
+  else {
+    const rows = r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), k.lastEvent ?? '-']);
+    const head = ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT'];
+    const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
+    const fmt = (cells: string[]) => cells.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd();
+    row('sinks', fmt(head));
+    for (const x of rows) row('', fmt(x));
+  }
+  const files = Object.entries(r.files).filter(([k, v]) => v !== null && k !== 'dir');
+  if (files.length > 0) {
+    row('files', files[0]![1]!);
+    for (const [, v] of files.slice(1)) row('', v!);
+  }
+  if (r.problems.length > 0) {
+    ctx.out.line();
+    for (const p of r.problems) ctx.out.line(`${s.yellow('!')} ${p}`);
+  }
+}

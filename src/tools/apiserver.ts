@@ -1,0 +1,146 @@
+/**
+ * The API server of a kind node: waiting for it, and restarting it so it rereads its audit policy
+ * and webhook config (it reads them only at start). kubelet runs it as a static pod; moving its
+ * manifest out of /etc/kubernetes/manifests for longer than kubelet's 20 s file check stops it,
+ * moving it back starts a fresh one.
+ */
+import { ToolError } from '../errors.js';
+import type { Output } from '../ui/output.js';
+import type { Docker } from './docker.js';
+import { controlPlaneNode } from './kind.js';
+import type { Kubectl } from './kubectl.js';
+import { commandLine } from './run.js';
+
+export const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
+/** Outside the manifests directory, so kubelet does not see it; a second `up` finds it here after a crash. */
+export const MANIFEST_ASIDE = '/etc/kubernetes/kube-apiserver.yaml.audit-lab';
+
+export interface ApiserverTiming {
+  /** How long the manifest stays out: longer than kubelet's 20 s file check. */
+  pauseMs: number;
+  /** How long to wait for /readyz before giving up. */
+  readyTimeoutMs: number;
+  pollMs: number;
+}
+
+export const DEFAULT_TIMING: ApiserverTiming = { pauseMs: 25_000, readyTimeoutMs: 180_000, pollMs: 1_000 };
+
+function envMs(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
+  const v = env[key];
+  if (v === undefined || !/^\d+$/.test(v)) return fallback;
+  return Number(v);
+}
+
+/**
+ * Timing from the environment. AUDIT_LAB_APISERVER_PAUSE_MS, AUDIT_LAB_READY_TIMEOUT_MS and
+ * AUDIT_LAB_POLL_MS are test seams: the lifecycle tests shorten the waits with them.
+ */
+export function timingFromEnv(env: NodeJS.ProcessEnv): ApiserverTiming {
+  return {
+    pauseMs: envMs(env, 'AUDIT_LAB_APISERVER_PAUSE_MS', DEFAULT_TIMING.pauseMs),
+    readyTimeoutMs: envMs(env, 'AUDIT_LAB_READY_TIMEOUT_MS', DEFAULT_TIMING.readyTimeoutMs),
+    pollMs: envMs(env, 'AUDIT_LAB_POLL_MS', DEFAULT_TIMING.pollMs),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ApiserverDeps {
+  docker: Docker;
+  kubectl: Kubectl;
+  out: Output;
+  timing: ApiserverTiming;
+}
+
+/** The last lines the API server container logged, for a message when it does not come up. */
+export async function apiserverLogs(docker: Docker, cluster: string, lines = 30): Promise<{ command: string[]; output: string }> {
+  const node = controlPlaneNode(cluster);
+  const ps = await docker.exec(node, ['crictl', 'ps', '-a', '--name', 'kube-apiserver', '-q'], { allowFailure: true, timeoutMs: 20_000 });
+  const id = ps.stdout.split('\n')[0]?.trim();
+  if (ps.exitCode !== 0 || !id) {
+    return { command: ps.command.slice(), output: ps.output.trim() || 'no kube-apiserver container on the node' };
+  }
+  const logs = await docker.exec(node, ['crictl', 'logs', '--tail', String(lines), id], { allowFailure: true, timeoutMs: 20_000 });
+  return { command: logs.command.slice(), output: logs.output };
+}
+
+/** Polls /readyz until it answers ok; on timeout throws with the API server's last log lines. */
+export async function waitForApiserver(deps: ApiserverDeps, label = 'waiting for the API server'): Promise<void> {
+  const { kubectl, timing } = deps;
+  const spin = await deps.out.spinner(label);
+  const deadline = Date.now() + timing.readyTimeoutMs;
+  let last = '';
+  for (;;) {
+    const r = await kubectl.ready(Math.max(1_000, Math.min(10_000, deadline - Date.now())));
+    if (r.ready) {
+      spin.succeed();
+      return;
+    }
+    last = r.output.split('\n').filter((l) => l.trim() !== '').pop() ?? last;
+    if (last !== '') spin.update(last);
+    if (Date.now() >= deadline) break;
+    await sleep(timing.pollMs);
+  }
+  spin.fail();
+  const logs = await apiserverLogs(deps.docker, kubectl.cluster);
+  throw new ToolError(
+    `the API server of cluster ${JSON.stringify(kubectl.cluster)} did not become ready within ${formatMs(timing.readyTimeoutMs)}` +
+      (last !== '' ? ` (last answer: ${last.trim()})` : ''),
+    logs.command,
+    logs.output,
+    `the output above is the API server's own log (\`${commandLine(logs.command)}\`); ` +
+      'fix what it names, then run `audit-lab up` again, or start over with `audit-lab up --recreate`',
+  );
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${+(ms / 1000).toFixed(1)}s` : `${ms}ms`;
+}
+
+async function exists(docker: Docker, node: string, path: string): Promise<boolean> {
+  const r = await docker.exec(node, ['test', '-e', path], { allowFailure: true, timeoutMs: 20_000 });
+  return r.exitCode === 0;
+}
+
+/**
+ * Puts the manifest back if an earlier restart was interrupted between its two moves. Returns
+ * true when it had to.
+ */
+export async function recoverApiserverManifest(docker: Docker, cluster: string): Promise<boolean> {
+  const node = controlPlaneNode(cluster);
+  if (!(await exists(docker, node, MANIFEST_ASIDE))) return false;
+  if (await exists(docker, node, MANIFEST)) {
+    // Both there: the aside copy is the stale one.
+    await docker.exec(node, ['rm', '-f', MANIFEST_ASIDE]);
+    return false;
+  }
+  await docker.exec(node, ['mv', MANIFEST_ASIDE, MANIFEST]);
+  return true;
+}
+
+/** Stops and restarts the API server, then waits until it is ready again. */
+export async function restartApiserver(deps: ApiserverDeps, why = 'to load the new audit configuration'): Promise<void> {
+  const { docker, kubectl, timing } = deps;
+  const node = controlPlaneNode(kubectl.cluster);
+  await recoverApiserverManifest(docker, kubectl.cluster);
+  const spin = await deps.out.spinner(`restarting the API server ${why}`);
+  await docker.exec(node, ['mv', MANIFEST, MANIFEST_ASIDE]);
+  try {
+    const until = Date.now() + timing.pauseMs;
+    while (Date.now() < until) {
+      spin.update(`(kubelet stops it; back in ${Math.ceil((until - Date.now()) / 1000)}s)`);
+      await sleep(Math.min(1000, until - Date.now()));
+    }
+  } finally {
+    // Even when interrupted, never leave the cluster without its API server.
+    await docker.exec(node, ['mv', MANIFEST_ASIDE, MANIFEST]);
+  }
+  spin.succeed();
+  await waitForApiserver(deps, 'waiting for the restarted API server');
+}
+
+/** Whether the node's API server runs with audit-lab's flags for a mode (the cluster was made by `up`). */
+export function manifestWired(manifest: string, mode: 'static' | 'dynamic'): boolean {
+  if (mode === 'dynamic') return /--audit-dynamic-configuration=true/.test(manifest);
+  return /--audit-webhook-config-file=\/etc\/kubernetes\/audit-lab\/webhook\.kubeconfig/.test(manifest);
+}

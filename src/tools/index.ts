@@ -1,0 +1,16 @@
+/** The external tools, all over one runner. */
+import { Docker } from './docker.js';
+import { Kind } from './kind.js';
+import { Kubectl } from './kubectl.js';
+import type { Runner } from './run.js';
+
+export interface Tools {
+  runner: Runner;
+  kind: Kind;
+  docker: Docker;
+  kubectl(cluster: string): Kubectl;
+}
+
+export function makeTools(runner: Runner): Tools {
+  return { runner, kind: new Kind(runner), docker: new Docker(runner), kubectl: (cluster) => new Kubectl(runner, cluster) };
+}
