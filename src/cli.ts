@@ -23,11 +23,13 @@ import type { Capture, KindConfigApi } from './lab/state.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-function positiveInt(flag: string) {
+/** A TCP port; `serve` may take 0, which asks the system for any free one. */
+function port(allowAny = false) {
   return (value: string) => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${flag} takes a whole number.`);
-    const n = Number(value);
-    if (flag === '--port' && (n < 1 || n > 65535)) throw new InvalidArgumentError('--port takes 1-65535.');
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!(n >= (allowAny ? 0 : 1) && n <= 65535)) {
+      throw new InvalidArgumentError(`--port takes ${allowAny ? '0 (any free port) or ' : ''}1-65535.`);
+    }
     return n;
   };
 }
@@ -132,7 +134,7 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
     .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server').choices(['sinks', 'full']).default('sinks'))
     .addOption(new Option('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)').choices(['v1alpha4', 'v1alpha3']).default('v1alpha4'))
     .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch', '1s')
-    .option('--port <port>', 'receiver port', positiveInt('--port'))
+    .option('--port <port>', 'receiver port', port())
     .addHelpText('after', `
 Examples:
   $ audit-lab up
@@ -254,7 +256,7 @@ Examples:
     .description('run the receiver in the foreground')
     .addOption(nameOption())
     .option('--address <addr>', 'address to listen on')
-    .option('--port <port>', 'port to listen on', positiveInt('--port'))
+    .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
     .action(async (o) => done(await handlers.serve({ name: name(o), address: o.address, port: o.port })));
 
   program
@@ -281,7 +283,7 @@ Examples:
     .addOption(new Option('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)').choices(['v1alpha4', 'v1alpha3']))
     .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default 1s)')
     .option('--receiver-host <host>', 'how the node reaches the receiver (default: learned by `up`, else host.docker.internal)')
-    .option('--port <port>', 'receiver port', positiveInt('--port'))
+    .option('--port <port>', 'receiver port', port())
     .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything').choices(['sinks', 'full']))
     .option('--sink <name>', 'render with this sink added or changed, as `sink create` would')
     .option('--level <level>', 'level of --sink')

@@ -39,14 +39,6 @@ export class ToolError extends Error {
   }
 }
 
-/** A command whose issue is still open: it says so and exits 1 rather than pretending. */
-export class NotBuiltYet extends RuntimeFailure {
-  override name = 'NotBuiltYet';
-  constructor(command: string, issue: string, hint?: string) {
-    super(`\`audit-lab ${command}\` is not built yet (${issue}).`, hint);
-  }
-}
-
 export type ExitCode = 0 | 1 | 2;
 
 export function exitCodeFor(err: unknown): ExitCode {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Handlers } from '../../src/commands/options.js';
-import { NotBuiltYet, RuntimeFailure, ToolError } from '../../src/errors.js';
+import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
 import { captureIO } from '../helpers.js';
 
@@ -36,6 +36,7 @@ describe('argv -> options', () => {
     [['tail'], 'tail', { follow: true, output: 'pretty', verb: [], sink: undefined }],
     [['tail', '--no-follow', '--sink', 's1', '-o', 'jsonl', '--verb', 'get', '--verb', 'list', '--code', '4xx', '--since', '10m'], 'tail', { follow: false, sink: 's1', output: 'jsonl', verb: ['get', 'list'], code: ['4xx'], since: '10m' }],
     [['serve', '--address', '127.0.0.1', '--port', '8845'], 'serve', { address: '127.0.0.1', port: 8845 }],
+    [['serve', '--port', '0'], 'serve', { port: 0 }],
     [['status', '--json'], 'status', { json: true }],
     [['doctor'], 'doctor', { json: false }],
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
@@ -77,6 +78,8 @@ describe('bad usage exits 2 and names the flag or field', () => {
     [['sink', 'create', '--url', 'https://u:p@example.com'], /--url: .*user information is not permitted/],
     [['up', '--mode', 'sideways'], /--mode <mode>' argument 'sideways' is invalid/],
     [['up', '--port', '70000'], /--port takes 1-65535/],
+    [['up', '--port', '0'], /--port takes 1-65535/],
+    [['serve', '--port', '-1'], /--port takes 0 \(any free port\) or 1-65535/],
     [['up', '--name', '../etc'], /--name "..\/etc" is not a valid lab name/],
     [['tail', '-o', 'xml'], /argument 'xml' is invalid/],
     [['render', '--level', 'Loud'], /--level: Unsupported value/],
@@ -120,10 +123,10 @@ describe('errors map to exit codes in one place', () => {
     return { code, stderr: c.stderr() };
   }
 
-  it('a command whose issue is open says so and exits 1', async () => {
-    const r = await failWith(new NotBuiltYet('status', 'issue #4: cluster lifecycle', 'try render'));
+  it('a runtime failure exits 1 with its message and hint, no stack', async () => {
+    const r = await failWith(new RuntimeFailure('the receiver did not start', 'see receiver.log'));
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('error: `audit-lab status` is not built yet (issue #4: cluster lifecycle).\nhint: try render\n');
+    expect(r.stderr).toBe('error: the receiver did not start\nhint: see receiver.log\n');
   });
 
   it('a tool failure shows the command and its output', async () => {

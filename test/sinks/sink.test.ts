@@ -1,0 +1,310 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { ensureLab } from '../../src/lab/lab.js';
+import { labPaths, type LabPaths } from '../../src/lab/paths.js';
+import { readState, writeState } from '../../src/lab/state.js';
+import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
+import { renderLabFiles } from '../../src/render/labFiles.js';
+import { ROOT, runCli, tempDir } from '../helpers.js';
+
+const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+type Row = { args: string[]; stdout?: string; stderr?: string; code?: number; when?: Record<string, unknown>; set?: Record<string, unknown> };
+
+interface World {
+  dir: string;
+  paths: LabPaths;
+  run(args: string[]): ReturnType<typeof runCli>;
+  calls(): Promise<{ tool: string; args: string[]; stdin: string }[]>;
+}
+
+const READY: Row[] = [{ args: ['--context', 'kind-audit-lab', 'get', '--raw', '/readyz'], stdout: 'ok' }];
+const CLUSTER_UP: Row[] = [{ args: ['get', 'clusters'], stdout: 'audit-lab\n' }];
+const DOCKER_EXEC: Row[] = [
+  { args: ['exec', 'audit-lab-control-plane', 'test', '-e', '/etc/kubernetes/kube-apiserver.yaml.audit-lab'], code: 1 },
+  { args: ['exec', 'audit-lab-control-plane', 'mv', '...'] },
+];
+
+/** A lab as `up` leaves it (state, PKI, rendered files), with fake kind/kubectl/docker answering from a table. */
+async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: Row[]; docker?: Row[] }, capture: 'sinks' | 'full' = 'sinks'): Promise<World> {
+  const { dir, cleanup } = await tempDir();
+  cleanups.push(cleanup);
+  const paths = labPaths(join(dir, 'home'), 'audit-lab');
+  const handle = await ensureLab(paths);
+  const state = { ...handle.state, mode, capture, receiver: { ...handle.state.receiver, host: '127.0.0.1' } };
+  if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
+  await writeState(paths, state);
+  await ensurePrivateDir(paths.apiserverDir);
+  for (const f of renderLabFiles(state, handle.pki, { mountDir: paths.apiserverDir, receiverHost: '127.0.0.1' })) {
+    const target = f.name === 'config.yaml' ? paths.kindConfig : f.name === 'audit.yaml' ? paths.auditSinks : join(paths.apiserverDir, f.name);
+    await writeFileAtomic(target, f.content, f.mode);
+  }
+  const tablePath = join(dir, 'table.json');
+  await writeFile(tablePath, JSON.stringify({ kind: [], kubectl: [], docker: [], ...table }));
+  const log = join(dir, 'calls.jsonl');
+  await writeFile(log, '');
+  return {
+    dir,
+    paths,
+    run: (args) =>
+      runCli(args, {
+        env: {
+          AUDIT_LAB_HOME: paths.home,
+          PATH: `${FAKES}:${process.env.PATH}`,
+          FAKE_TOOLS_TABLE: tablePath,
+          FAKE_TOOLS_WORLD: join(dir, 'world.json'),
+          FAKE_TOOLS_LOG: log,
+          AUDIT_LAB_APISERVER_PAUSE_MS: '20',
+          AUDIT_LAB_READY_TIMEOUT_MS: '2000',
+          AUDIT_LAB_POLL_MS: '20',
+        },
+      }),
+    calls: async () =>
+      (await readFile(log, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
+}
+
+const policyOf = async (w: World) => parse(await readFile(w.paths.policy, 'utf8'));
+const sinksOf = async (w: World) => (await readState(w.paths))!.sinks;
+
+describe('sink create, static mode', () => {
+  it('adds a sink the capture already covers without touching the API server', async () => {
+    const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
+    const before = await readFile(w.paths.policy, 'utf8');
+    const r = await w.run(['sink', 'create', 'meta', '--level', 'Metadata', '--stage', 'ResponseComplete', '--qps', '5', '--burst', '7']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('sink "meta" created: Metadata at ResponseComplete, throttle 5/7');
+    expect((await sinksOf(w)).map((s) => [s.name, s.level, s.stages, s.throttle])).toEqual([
+      ['default', 'Metadata', ['ResponseComplete'], { qps: 10, burst: 15 }],
+      ['meta', 'Metadata', ['ResponseComplete'], { qps: 5, burst: 7 }],
+    ]);
+    expect(await readFile(w.paths.policy, 'utf8')).toBe(before);
+    expect(await w.calls()).toEqual([]);
+  });
+
+  it('restarts the API server with a wider policy when a sink needs more than is captured', async () => {
+    const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
+    const r = await w.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseComplete']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('it must capture RequestResponse at RequestReceived, ResponseComplete');
+    expect(await policyOf(w)).toEqual({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
+    const calls = (await w.calls()).map((c) => `${c.tool} ${c.args.join(' ')}`);
+    const moveOut = calls.indexOf('docker exec audit-lab-control-plane mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.audit-lab');
+    const moveBack = calls.indexOf('docker exec audit-lab-control-plane mv /etc/kubernetes/kube-apiserver.yaml.audit-lab /etc/kubernetes/manifests/kube-apiserver.yaml');
+    const ready = calls.lastIndexOf('kubectl --context kind-audit-lab get --raw /readyz');
+    expect(moveOut).toBeGreaterThanOrEqual(0);
+    expect(moveBack).toBeGreaterThan(moveOut);
+    expect(ready).toBeGreaterThan(moveBack);
+
+    // Now covered: a narrower sink needs no second restart.
+    const again = await w.run(['sink', 'create', 'req', '--level', 'Request', '--stage', 'ResponseComplete']);
+    expect(again.code).toBe(0);
+    expect((await w.calls()).filter((c) => c.args.includes('mv'))).toHaveLength(2);
+  });
+
+  it('updates an existing sink, keeping the fields not given', async () => {
+    const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
+    const token = (await sinksOf(w))[0]!.token;
+    const r = await w.run(['sink', 'create', 'default', '--qps', '3']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('sink "default" updated: Metadata at ResponseComplete, throttle 3/15');
+    const [s] = await sinksOf(w);
+    expect(s).toMatchObject({ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 3, burst: 15 }, token });
+  });
+
+  it('writes the wider policy without a restart when the cluster is not running', async () => {
+    const w = await lab('static', { kind: [{ args: ['get', 'clusters'], stdout: '', stderr: 'No kind clusters found.\n' }] });
+    const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('the cluster is not running');
+    expect((await policyOf(w)).rules).toEqual([{ level: 'RequestResponse' }]);
+    expect((await w.calls()).map((c) => c.tool)).toEqual(['kind']);
+  });
+
+  it('works in a lab that `serve` made, which has no API server files yet', async () => {
+    const { dir, cleanup } = await tempDir();
+    cleanups.push(cleanup);
+    const paths = labPaths(join(dir, 'home'), 'audit-lab');
+    await ensureLab(paths);
+    const tablePath = join(dir, 'table.json');
+    await writeFile(tablePath, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
+    const r = await runCli(['sink', 'create', 'rr', '--level', 'RequestResponse'], {
+      env: { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: tablePath },
+    });
+    expect(r.stderr).toContain('the cluster is not running');
+    expect(r.code).toBe(0);
+    expect(parse(await readFile(paths.policy, 'utf8')).rules).toEqual([{ level: 'RequestResponse' }]);
+    await expect(readFile(join(paths.dir, 'restart-pending'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('--dry-run prints the policy change and changes nothing', async () => {
+    const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
+    const state = await readFile(w.paths.state, 'utf8');
+    const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse', '--stage', 'ResponseComplete', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('the API server captures Metadata at ResponseComplete, which does not cover it');
+    expect(parse(r.stdout).rules).toEqual([{ level: 'RequestResponse' }]);
+    const covered = await w.run(['sink', 'create', 'm', '--dry-run']);
+    expect(covered.stdout).toContain('which covers it: no restart');
+    expect(await readFile(w.paths.state, 'utf8')).toBe(state);
+    expect(await w.calls()).toEqual([]);
+  });
+
+  it('never restarts a lab that captures everything (--capture full)', async () => {
+    const w = await lab('static', { kind: CLUSTER_UP }, 'full');
+    const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseStarted,ResponseComplete,Panic']);
+    expect(r.code).toBe(0);
+    expect(await w.calls()).toEqual([]);
+  });
+
+  it('retries the restart on the next change when the previous one failed', async () => {
+    const w = await lab('static', {
+      kind: CLUSTER_UP,
+      kubectl: [{ args: ['--context', 'kind-audit-lab', 'get', '--raw', '/readyz'], code: 1, stderr: 'The connection to the server was refused' }],
+      docker: [...DOCKER_EXEC, { args: ['exec', 'audit-lab-control-plane', 'crictl', '...'], stdout: '' }],
+    });
+    const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/did not become ready/);
+    // The policy file says RequestResponse, but the API server may not run with it: restart again.
+    const again = await w.run(['sink', 'create', 'rr2', '--level', 'Request', '--dry-run']);
+    expect(again.stdout).toContain('no capture policy is in force yet');
+  });
+});
+
+describe('sink create, dynamic mode', () => {
+  const APPLY: Row[] = [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], stdout: 'auditsink.auditregistration.k8s.io/x created\n' }];
+
+  it('applies a real AuditSink pointing at the receiver with the lab CA, and keeps audit.yaml whole', async () => {
+    const w = await lab('dynamic', { kubectl: APPLY });
+    const r = await w.run(['sink', 'create', 'mysink', '--level', 'RequestResponse', '--stage', 'ResponseStarted', '--stage', 'ResponseComplete', '--qps', '10', '--burst', '15']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [call] = await w.calls();
+    expect(call!.args).toEqual(['--context', 'kind-audit-lab', 'apply', '-f', '-']);
+    const applied = parse(call!.stdin);
+    const sink = (await sinksOf(w)).find((s) => s.name === 'mysink')!;
+    const ca = await readFile(join(w.paths.pkiDir, 'ca.crt'), 'utf8');
+    expect(applied).toEqual({
+      apiVersion: 'auditregistration.k8s.io/v1alpha1',
+      kind: 'AuditSink',
+      metadata: { name: 'mysink' },
+      spec: {
+        policy: { level: 'RequestResponse', stages: ['ResponseStarted', 'ResponseComplete'] },
+        webhook: {
+          throttle: { qps: 10, burst: 15 },
+          clientConfig: { url: `https://127.0.0.1:8845/sinks/mysink/${sink.token}`, caBundle: Buffer.from(ca).toString('base64') },
+        },
+      },
+    });
+    const all = parseAllDocuments(await readFile(w.paths.auditSinks, 'utf8')).map((d) => d.toJS());
+    expect(all.map((d) => d.metadata.name)).toEqual(['default', 'mysink']);
+    expect(all[1]).toEqual(applied);
+  });
+
+  it('points the AuditSink at --url directly', async () => {
+    const w = await lab('dynamic', { kubectl: APPLY });
+    const r = await w.run(['sink', 'create', 'ext', '--url', 'https://audit.example.com/in']);
+    expect(r.code).toBe(0);
+    const applied = parse((await w.calls())[0]!.stdin);
+    expect(applied.spec.webhook.clientConfig).toEqual({ url: 'https://audit.example.com/in' });
+  });
+
+  it('leaves the lab as it was when the cluster refuses, and shows kubectl output', async () => {
+    const w = await lab('dynamic', {
+      kubectl: [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], code: 1, stderr: 'error: the server could not find the requested resource\n' }],
+    });
+    const state = await readFile(w.paths.state, 'utf8');
+    const r = await w.run(['sink', 'create', 'x']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the cluster refused AuditSink "x"');
+    expect(r.stderr).toContain('the server could not find the requested resource');
+    expect(await readFile(w.paths.state, 'utf8')).toBe(state);
+  });
+
+  it('refuses --policy: an AuditSink has only a level and stages', async () => {
+    const w = await lab('dynamic', {});
+    const r = await w.run(['sink', 'create', 'p', '--policy', 'policy.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('an AuditSink has only a level and stages');
+  });
+
+  it('--dry-run prints the AuditSink and applies nothing', async () => {
+    const w = await lab('dynamic', {});
+    const r = await w.run(['sink', 'create', 'd', '--level', 'Request', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(parse(r.stdout)).toMatchObject({ kind: 'AuditSink', metadata: { name: 'd' }, spec: { policy: { level: 'Request', stages: ['ResponseComplete'] } } });
+    expect(await w.calls()).toEqual([]);
+  });
+});
+
+describe('sink list and delete', () => {
+  it('lists static sinks from the lab with event counts', async () => {
+    const w = await lab('static', {});
+    await ensurePrivateDir(w.paths.streamsDir);
+    const ev = (id: string, t: string) => JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', auditID: id, stage: 'ResponseComplete', stageTimestamp: t });
+    await writeFile(join(w.paths.streamsDir, 'default.log'), `${ev('a', '2026-01-01T00:00:00Z')}\n${ev('b', '2026-01-01T00:00:05Z')}\n`);
+    const r = await w.run(['sink', 'list', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.sinks).toEqual([
+      { name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, target: 'receiver', events: 2, lastEvent: '2026-01-01T00:00:05Z' },
+    ]);
+    const table = await w.run(['sink', 'list']);
+    expect(table.stdout).toMatch(/^NAME\s+LEVEL\s+STAGES\s+QPS\/BURST\s+TARGET\s+EVENTS\s+LAST EVENT\ndefault\s+Metadata\s+ResponseComplete\s+10\/15\s+receiver\s+2\s+2026-01-01T00:00:05Z\n$/);
+  });
+
+  it('lists dynamic sinks as the cluster has them', async () => {
+    const items = [
+      { metadata: { name: 'default' }, spec: { policy: { level: 'Metadata', stages: ['ResponseComplete'] }, webhook: { throttle: { qps: 10, burst: 15 }, clientConfig: { url: 'https://127.0.0.1:8845/sinks/default/x' } } } },
+      { metadata: { name: 'by-hand' }, spec: { policy: { level: 'Request', stages: ['ResponseStarted'] }, webhook: { clientConfig: { url: 'https://elsewhere.example/in' } } } },
+    ];
+    const w = await lab('dynamic', { kubectl: [{ args: ['--context', 'kind-audit-lab', 'get', 'auditsinks', '-o', 'json'], stdout: JSON.stringify({ items }) }] });
+    const r = await w.run(['sink', 'list', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.source).toBe('cluster');
+    expect(out.sinks.map((s: { name: string; target: string; level: string }) => [s.name, s.level, s.target])).toEqual([
+      ['default', 'Metadata', 'receiver'],
+      ['by-hand', 'Request', 'https://elsewhere.example/in'],
+    ]);
+  });
+
+  it('deletes a dynamic sink from the cluster and the lab, keeping its events', async () => {
+    const w = await lab('dynamic', { kubectl: [{ args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', 'default', '--ignore-not-found'], stdout: 'deleted' }] });
+    const r = await w.run(['sink', 'delete', 'default']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('its 0 stored events stay in');
+    expect(await sinksOf(w)).toEqual([]);
+    expect(await readFile(w.paths.auditSinks, 'utf8')).toBe('');
+  });
+
+  it('deletes a static sink without restarting anything; an unknown one is exit 2 listing the sinks', async () => {
+    const w = await lab('static', {});
+    const unknown = await w.run(['sink', 'delete', 'nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('its sinks: default');
+    const r = await w.run(['sink', 'delete', 'default']);
+    expect(r.code).toBe(0);
+    expect(await sinksOf(w)).toEqual([]);
+    expect(await w.calls()).toEqual([]);
+  });
+
+  it('says how to make a lab when there is none', async () => {
+    const { dir, cleanup } = await tempDir();
+    cleanups.push(cleanup);
+    const r = await runCli(['sink', 'list'], { env: { AUDIT_LAB_HOME: dir } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('create it with `audit-lab up`');
+  });
+});
