@@ -4,7 +4,7 @@
  * pkg/audit/policy (checker.go, v0.37) decides them. Pure: no I/O. Loading and validation live in
  * policyLoad.ts; test/conformance/policydiff compares this file with upstream on generated cases.
  */
-import { type Level, STAGES, type Stage } from './model.js';
+import { isLevel, type Level, levelRank, STAGES, type Stage } from './model.js';
 
 export interface GroupResources {
   group: string;
@@ -318,4 +318,22 @@ export function requestPath(requestURI: string): string {
     }
   }
   return utf8.decode(Uint8Array.from(bytes));
+}
+
+// ---- A policy as a sink ------------------------------------------------------------------
+
+/**
+ * The most a policy can log: its highest rule level, and every stage some logging rule keeps.
+ * A sink with this policy is covered by a capture of at least this (DESIGN.md, "Sinks").
+ */
+export function policyReach(policy: Policy): { level: Level; stages: Stage[] } {
+  let level: Level = 'None';
+  const stages = new Set<Stage>();
+  for (const rule of policy.rules) {
+    if (!isLevel(rule.level) || rule.level === 'None') continue;
+    if (levelRank(rule.level) > levelRank(level)) level = rule.level;
+    const omitted = new Set([...policy.omitStages, ...rule.omitStages]);
+    for (const s of STAGES) if (!omitted.has(s)) stages.add(s);
+  }
+  return { level, stages: STAGES.filter((s) => stages.has(s)) };
 }

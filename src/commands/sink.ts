@@ -4,6 +4,7 @@
  * static: the sink lives in the lab state and the receiver applies it to what the API server
  * captured; the API server restarts only when its capture policy no longer covers every sink.
  */
+import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -11,7 +12,10 @@ import { isLevel, isStage, type SinkSpec, STAGES, validateSink } from '../audit/
 import { RuntimeFailure, UserError } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
-import type { LabPaths } from '../lab/paths.js';
+import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
+import { policyReach } from '../audit/policy.js';
+import { loadPolicy } from '../audit/policyLoad.js';
+import { readPolicySource } from '../audit/presets.js';
 import { type LabState, newSinkState, readState, type SinkState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../receiver/endpoints.js';
 import { loadPki } from '../receiver/pki.js';
@@ -112,7 +116,42 @@ export async function deployedCapture(paths: LabPaths): Promise<CapturePolicy | 
   }
 }
 
-function describeSink(s: SinkSpec): string {
+/**
+ * A sink's own audit Policy (static mode): loaded and validated as kube-apiserver would, and
+ * turned into the level and stages the capture must cover.
+ */
+async function sinkPolicy(
+  o: SinkCreateOptions,
+  state: LabState,
+  ctx: Context,
+): Promise<{ options: Pick<SinkCreateOptions, 'sink' | 'given'>; source: string; text: string; digest: string }> {
+  if (state.mode === 'dynamic') {
+    throw new UserError(
+      '--policy: an AuditSink has only a level and stages, so dynamic mode cannot give a sink a full policy',
+      'use --level and --stage, or a static-mode lab (`audit-lab up --mode static`)',
+    );
+  }
+  if (o.given.has('level') || o.given.has('stages')) {
+    throw new UserError('--policy decides the level and stages of each request: leave out --level and --stage', 'see `audit-lab policy test --help` to try a policy first');
+  }
+  const src = await readPolicySource(o.policy!, ctx.io.cwd);
+  const reach = policyReach(loadPolicy(src.text, src.source));
+  if (reach.level === 'None' || reach.stages.length === 0) {
+    throw new UserError(`--policy ${src.source} logs nothing: every rule is level None or omits every stage`);
+  }
+  const given = new Set([...o.given, 'level', 'stages'] as const);
+  return {
+    options: { sink: { ...o.sink, level: reach.level, stages: reach.stages }, given },
+    source: src.source,
+    text: src.text,
+    digest: createHash('sha256').update(src.text).digest('hex'),
+  };
+}
+
+function describeSink(s: SinkSpec & { policy?: string }): string {
+  if (s.policy !== undefined) {
+    return `policy ${s.policy} (at most ${s.level} at ${s.stages.join(', ')}), throttle ${s.throttle.qps}/${s.throttle.burst}${s.url ? `, to ${s.url}` : ''}`;
+  }
   return `${s.level}${s.stages.length > 0 ? ` at ${s.stages.join(', ')}` : ''}, throttle ${s.throttle.qps}/${s.throttle.burst}${s.url ? `, to ${s.url}` : ''}`;
 }
 
@@ -128,17 +167,18 @@ export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkD
   const paths = pathsFor(ctx, o.name);
   const run = async () => {
     const state = await requireLab(paths);
-    if (o.policy !== undefined) {
-      if (state.mode === 'dynamic') {
-        throw new UserError(
-          '--policy: an AuditSink has only a level and stages, so dynamic mode cannot give a sink a full policy',
-          'use --level and --stage, or a static-mode lab (`audit-lab up --mode static`)',
-        );
-      }
-      throw new RuntimeFailure('--policy is not built yet (issue #7: policy engine)', 'use --level and --stage meanwhile');
-    }
     const existing = state.sinks.find((s) => s.name === o.sink.name);
-    const sink = mergeSink(existing, o);
+    const policy = o.policy !== undefined ? await sinkPolicy(o, state, ctx) : null;
+    const sink = policy ? { ...mergeSink(existing, policy.options), policy: policy.source, policyDigest: policy.digest } : mergeSink(existing, o);
+    // A level or stages given without --policy turn a policy sink back into a plain one.
+    if (!policy && (o.given.has('level') || o.given.has('stages'))) {
+      delete sink.policy;
+      delete sink.policyDigest;
+    }
+    if (policy && !o.dryRun) {
+      await ensurePrivateDir(paths.policiesDir);
+      await writeFileAtomic(sinkPolicyFile(paths, sink.name), policy.text, 0o600);
+    }
     const sinks = withSink(state.sinks, sink);
     const verb = existing ? 'updated' : 'created';
     return state.mode === 'dynamic'
@@ -206,6 +246,7 @@ async function createStatic(
     return 0;
   }
   await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+  if (sink.policy === undefined) await rm(sinkPolicyFile(paths, sink.name), { force: true });
   ctx.out.line(`sink ${JSON.stringify(sink.name)} ${verb}: ${describeSink(sink)}`);
   if (!covered) {
     await writeFile(restartPending(paths), `${new Date().toISOString()}\n`, { mode: 0o600 });
@@ -232,6 +273,8 @@ function printNext(ctx: Context, lab: string, sink: SinkSpec): void {
 interface ListedSink {
   name: string;
   level: string;
+  /** static mode: the policy the sink applies per request, as given to `sink create --policy`. */
+  policy: string | null;
   stages: string[];
   throttle: { qps: number; burst: number };
   target: string;
@@ -280,7 +323,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
       state.mode === 'static'
         ? s.url !== undefined ? `receiver + ${s.url}` : 'receiver'
         : receiver ? 'receiver' : (s.url ?? 'unknown');
-    rows.push({ name: s.name, level: s.level, stages: [...s.stages], throttle: { ...s.throttle }, target, events: stats.events, lastEvent: stats.lastEvent });
+    rows.push({ name: s.name, level: s.level, policy: ours?.policy ?? null, stages: [...s.stages], throttle: { ...s.throttle }, target, events: stats.events, lastEvent: stats.lastEvent });
   }
   if (o.json) {
     ctx.out.data(`${JSON.stringify({ lab: o.name, mode: state.mode, source, sinks: rows }, null, 2)}\n`);
@@ -292,7 +335,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
   }
   const table = [
     ['NAME', 'LEVEL', 'STAGES', 'QPS/BURST', 'TARGET', 'EVENTS', 'LAST EVENT'],
-    ...rows.map((r) => [r.name, r.level, r.stages.join(',') || '-', `${r.throttle.qps}/${r.throttle.burst}`, r.target, String(r.events), r.lastEvent ?? '-']),
+    ...rows.map((r) => [r.name, r.policy !== null ? `${r.policy} (≤${r.level})` : r.level, r.stages.join(',') || '-', `${r.throttle.qps}/${r.throttle.burst}`, r.target, String(r.events), r.lastEvent ?? '-']),
   ];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   for (const [i, row] of table.entries()) {
@@ -319,6 +362,7 @@ export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, deps: SinkD
     }
     // static: the capture still covers the sinks that are left, so the API server is not restarted.
     await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+    await rm(sinkPolicyFile(paths, o.sinkName), { force: true });
     const stats = await countSinkEvents(paths.streamsDir, o.sinkName);
     ctx.out.line(`sink ${JSON.stringify(o.sinkName)} deleted; its ${stats.events} stored events stay in ${join(paths.streamsDir, `${o.sinkName}.log`)}`);
     return 0;

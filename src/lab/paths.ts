@@ -41,6 +41,8 @@ export interface LabPaths {
   policy: string;
   webhookKubeconfig: string;
   pkiDir: string;
+  /** Copies of the policies sinks were created with (`sink create --policy`), one per sink. */
+  policiesDir: string;
   streamsDir: string;
   receiverPid: string;
   receiverLog: string;
@@ -61,6 +63,7 @@ export function labPaths(home: string, name: string): LabPaths {
     policy: join(apiserverDir, 'policy.yaml'),
     webhookKubeconfig: join(apiserverDir, 'webhook.kubeconfig'),
     pkiDir: join(dir, 'pki'),
+    policiesDir: join(dir, 'policies'),
     streamsDir: join(dir, 'streams'),
     receiverPid: join(dir, 'receiver.pid'),
     receiverLog: join(dir, 'receiver.log'),
@@ -68,4 +71,9 @@ export function labPaths(home: string, name: string): LabPaths {
 }
 
 /** Where the API server finds the apiserver directory, inside the node and inside its pod. */
+/** Where a sink's own policy is kept: a copy, so editing the original changes nothing unseen. */
+export function sinkPolicyFile(paths: LabPaths, sink: string): string {
+  return join(paths.policiesDir, `${sink}.yaml`);
+}
+
 export const NODE_AUDIT_DIR = '/etc/kubernetes/audit-lab';

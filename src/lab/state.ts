@@ -16,6 +16,13 @@ export interface SinkState extends SinkSpec {
   /** Secret path segment of the sink's dynamic endpoint: AuditSinks cannot send client certificates. */
   token: string;
   createdAt: string;
+  /**
+   * static mode: where the sink's full audit Policy came from (a path or preset:NAME); its copy is
+   * sinkPolicyFile(paths, name). level and stages then say what the policy can log at most.
+   */
+  policy?: string;
+  /** SHA-256 of that policy, so a changed policy is a changed state the receiver reloads. */
+  policyDigest?: string;
 }
 
 export interface ReceiverState {
@@ -161,6 +168,7 @@ function checkState(raw: unknown, path: string): LabState {
     });
     const first = errs[0];
     if (first) throw invalidState(path, `sinks[${i}] (${first.field}): ${first.message}`);
+    if (sink.policy !== undefined && typeof sink.policy !== 'string') throw invalidState(path, `sinks[${i}].policy must be a string`);
     if (names.has(sink.name!)) throw invalidState(path, `sinks[${i}]: a second sink named ${JSON.stringify(sink.name)}`);
     names.add(sink.name!);
   });

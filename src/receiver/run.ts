@@ -4,9 +4,10 @@
  */
 import { stat } from 'node:fs/promises';
 import type { LabHandle } from '../lab/lab.js';
-import { readState } from '../lab/state.js';
+import { type LabState, readState } from '../lab/state.js';
 import { receiverUrl } from './endpoints.js';
 import { type Limits, Receiver, type ReceiverConfig } from './server.js';
+import { SinkExtras, type SinkExtrasOptions } from './sinkExtras.js';
 import { type StreamOptions, StreamStore } from './streams.js';
 
 export interface RunningReceiver {
@@ -28,6 +29,8 @@ export interface StartOptions {
   streams?: Partial<StreamOptions>;
   /** How often state.json is checked for changes. */
   watchIntervalMs?: number;
+  /** Forwarding settings for tests (trusted CA, backoff). */
+  forward?: Omit<SinkExtrasOptions, 'log'>;
 }
 
 /** An address clients on this machine can connect to: a wildcard listen address is not one. */
@@ -42,7 +45,12 @@ export function localAddress(address: string): string {
  * a change of inode is the usual signal; polling works the same on every platform and never
  * misses a rename the way a watch on a replaced file can.
  */
-export function watchState(lab: LabHandle, intervalMs: number, onChange: (config: ReceiverConfig) => void, log: (line: string) => void): () => void {
+export function watchState(
+  lab: LabHandle,
+  intervalMs: number,
+  onChange: (state: Pick<LabState, 'mode' | 'sinks'>) => Promise<void>,
+  log: (line: string) => void,
+): () => void {
   let last = '';
   let applied = JSON.stringify({ mode: lab.state.mode, sinks: lab.state.sinks });
   let busy = false;
@@ -62,7 +70,7 @@ export function watchState(lab: LabHandle, intervalMs: number, onChange: (config
       const next = JSON.stringify({ mode: state.mode, sinks: state.sinks });
       if (next === applied) return;
       applied = next;
-      onChange({ mode: state.mode, sinks: state.sinks });
+      await onChange({ mode: state.mode, sinks: state.sinks });
       log(`${new Date().toISOString()} state changed: ${state.mode} mode, sinks ${state.sinks.map((s) => `${s.name} (${s.level}, ${s.stages.join('+') || 'no stages'})`).join(', ') || 'none'}`);
     } catch (err) {
       // A state file edited into something invalid: keep serving the sinks we have.
@@ -85,14 +93,22 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
     // Open every sink's stream now, so `tail` finds the file before the first event.
     await Promise.all(config.sinks.map((s) => store.stream(s.name)));
   };
-  const config: ReceiverConfig = { mode: lab.state.mode, sinks: structuredClone(lab.state.sinks) };
+  const extras = new SinkExtras(lab.paths, { ...opts.forward, log });
+  const config = await extras.config({ mode: lab.state.mode, sinks: structuredClone(lab.state.sinks) });
   await openAll(config);
   const receiver = new Receiver({ pki: lab.pki, store, config, log, ...(opts.limits ? { limits: opts.limits } : {}) });
-  const addr = await receiver.listen(opts.port, opts.address);
+  let addr;
+  try {
+    addr = await receiver.listen(opts.port, opts.address);
+  } catch (err) {
+    await extras.close();
+    throw err;
+  }
   const stopWatch = watchState(
     lab,
     opts.watchIntervalMs ?? 250,
-    (c) => {
+    async (state) => {
+      const c = await extras.config(state);
       receiver.setConfig(c);
       openAll(c).catch((err: Error) => log(`${new Date().toISOString()} warning: could not open a stream: ${err.message}`));
     },
@@ -107,6 +123,7 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
     close: async () => {
       stopWatch();
       await receiver.close();
+      await extras.close();
     },
   };
 }

@@ -9,6 +9,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { levelRank } from '../audit/model.js';
+import { eventAttributes, type PolicyEvaluator, stageLogged } from '../audit/policy.js';
+import { eventAtLevel } from '../audit/policyReport.js';
 import type { Mode } from '../lab/mode.js';
 import type { SinkState } from '../lab/state.js';
 import type { LabPki } from './pki.js';
@@ -46,6 +48,13 @@ export const DEFAULT_LIMITS: Limits = {
 export interface ReceiverConfig {
   mode: Mode;
   sinks: readonly SinkState[];
+  /**
+   * static mode: the evaluators of sinks made with --policy; null for one whose policy could not
+   * be loaded, which then stores nothing rather than more than its policy allows.
+   */
+  policies?: ReadonlyMap<string, PolicyEvaluator | null>;
+  /** static mode: where a sink's stored events also go (`sink create --url`); never waited for. */
+  forward?: ReadonlyMap<string, (events: readonly AuditEvent[]) => void>;
 }
 
 export interface ReceiverOptions {
@@ -304,6 +313,7 @@ export class Receiver {
       return jsonLine(key, eventJson(out));
     };
     const groups = new Map<string, Line[]>();
+    let forwardStored: (() => void) | null = null;
     if (target.kind === 'sink') {
       groups.set(
         target.sink.name,
@@ -312,6 +322,8 @@ export class Receiver {
     } else {
       const sinks = this.config.sinks.filter((s) => s.level !== 'None' && s.stages.length > 0);
       const lists = sinks.map(() => [] as Line[]);
+      const forward = this.config.forward;
+      const forwarded = sinks.map((s) => (forward?.has(s.name) ? ([] as AuditEvent[]) : null));
       // Sinks of one level get the same line: make each event's line once per level, not per sink.
       const byLevel: (Line | undefined)[] = [undefined, undefined, undefined, undefined];
       for (let e = 0; e < events.length; e++) {
@@ -320,20 +332,49 @@ export class Receiver {
         byLevel.fill(undefined);
         for (let i = 0; i < sinks.length; i++) {
           const sink = sinks[i]!;
+          if (sink.policy !== undefined) {
+            const out = this.underPolicy(ev, sink.name);
+            if (out === null) continue;
+            lists[i]!.push(jsonLine(key, eventJson(out)));
+            forwarded[i]?.push(out);
+            continue;
+          }
           if (!sink.stages.includes(ev.stage)) continue;
           const rank = levelRank(sink.level);
           let l = byLevel[rank];
           if (l === undefined) l = byLevel[rank] = line(e, key, applySink(ev, sink)!);
           lists[i]!.push(l);
+          forwarded[i]?.push(applySink(ev, sink)!);
         }
       }
       sinks.forEach((s, i) => {
         if (lists[i]!.length > 0) groups.set(s.name, lists[i]!);
       });
+      // Only a batch that was stored goes on, so the copy outside never has what the lab lacks.
+      forwardStored = () =>
+        sinks.forEach((s, i) => {
+          const evs = forwarded[i];
+          if (evs && evs.length > 0) forward!.get(s.name)!(evs);
+        });
     }
     const results = await Promise.all([...groups].map(async ([name, lines]) => ({ name, r: await this.store.write(name, lines) })));
+    forwardStored?.();
     if (results.length === 0) return 'no sink takes them';
     return results.map(({ name, r }) => `${name} +${r.written}${r.duplicates > 0 ? ` (${r.duplicates} dup)` : ''}`).join(', ');
+  }
+
+  /**
+   * The event as a sink with a full policy gets it: the policy's decision for the request, as the
+   * API server would have made it, applied to what was captured; null when it logs nothing.
+   */
+  private underPolicy(ev: AuditEvent, sink: string): AuditEvent | null {
+    const evaluator = this.config.policies?.get(sink);
+    if (!evaluator) return null;
+    const d = evaluator.evaluate(eventAttributes(ev));
+    if (!stageLogged(d, ev.stage)) return null;
+    // Captured below the policy's level, the event holds no more than that: it keeps its level.
+    const level = levelRank(d.level) > levelRank(ev.level) ? ev.level : d.level;
+    return eventAtLevel(ev, { level, omitManagedFields: d.omitManagedFields }) as AuditEvent;
   }
 
   /** Stops taking connections, lets in-flight batches finish (within the grace period), then closes the streams. */

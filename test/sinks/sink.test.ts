@@ -258,7 +258,7 @@ describe('sink list and delete', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.sinks).toEqual([
-      { name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, target: 'receiver', events: 2, lastEvent: '2026-01-01T00:00:05Z' },
+      { name: 'default', level: 'Metadata', policy: null, stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, target: 'receiver', events: 2, lastEvent: '2026-01-01T00:00:05Z' },
     ]);
     const table = await w.run(['sink', 'list']);
     expect(table.stdout).toMatch(/^NAME\s+LEVEL\s+STAGES\s+QPS\/BURST\s+TARGET\s+EVENTS\s+LAST EVENT\ndefault\s+Metadata\s+ResponseComplete\s+10\/15\s+receiver\s+2\s+2026-01-01T00:00:05Z\n$/);
