@@ -34,6 +34,20 @@ function port(allowAny = false) {
   };
 }
 
+function countAtLeastOne(flag: string) {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${flag} takes a whole number, 1 or more.`);
+    return Number(value);
+  };
+}
+
+/** A size in MiB (fractions allowed), as bytes. */
+function mebibytes(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('--max-stream-size takes a size in MiB greater than 0.');
+  return Math.round(n * 1024 * 1024);
+}
+
 function number(flag: string) {
   return (value: string) => {
     const n = Number(value);
@@ -126,14 +140,14 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
     .description('create the cluster with auditing wired to the receiver, start the receiver, create the default sink')
     .addOption(nameOption())
     .option('--image <image>', 'kind node image, e.g. kindest/node:v1.31.0 (default: kind\'s own; 1.18.19 in dynamic mode)')
-    .addOption(modeOption())
+    .addOption(modeOption().default(undefined, "the lab's, else auto"))
     .option('--no-sink', 'do not create the default sink (Metadata, ResponseComplete)')
     .option('--dry-run', 'print every file and command without running any', false)
     .option('--recreate', 'delete the lab\'s cluster first and start over', false)
     .option('--verbose', 'show the full output of kind and the time of each step', false)
-    .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server').choices(['sinks', 'full']).default('sinks'))
-    .addOption(new Option('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)').choices(['v1alpha4', 'v1alpha3']).default('v1alpha4'))
-    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch', '1s')
+    .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server (default: sinks)').choices(['sinks', 'full']))
+    .addOption(new Option('--kind-config-api <version>', 'kind config API version, v1alpha3 for kind 0.6-0.8 (default: v1alpha4)').choices(['v1alpha4', 'v1alpha3']))
+    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default: 1s)')
     .option('--port <port>', 'receiver port', port())
     .addHelpText('after', `
 Examples:
@@ -144,14 +158,14 @@ Examples:
       done(
         await handlers.up({
           name: name(o),
-          mode: o.mode as ModeChoice,
+          mode: o.mode as ModeChoice | undefined,
           image: o.image,
           sink: o.sink,
           dryRun: o.dryRun,
           recreate: o.recreate,
           verbose: o.verbose,
-          capture: o.capture as Capture,
-          kindConfigApi: o.kindConfigApi as KindConfigApi,
+          capture: o.capture as Capture | undefined,
+          kindConfigApi: o.kindConfigApi as KindConfigApi | undefined,
           batchMaxWait: o.batchMaxWait,
           port: o.port,
         }),
@@ -257,7 +271,24 @@ Examples:
     .addOption(nameOption())
     .option('--address <addr>', 'address to listen on')
     .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
-    .action(async (o) => done(await handlers.serve({ name: name(o), address: o.address, port: o.port })));
+    .option('--max-stream-size <MiB>', 'rotate a sink\'s stream at this size (default 100; saved in the lab)', mebibytes)
+    .option('--max-stream-files <n>', 'rotated files kept per sink, oldest removed beyond it (default 5; saved in the lab)', countAtLeastOne('--max-stream-files'))
+    .addHelpText('after', `
+Examples:
+  $ audit-lab serve                              # the lab's address and port (127.0.0.1:8845 for a new lab)
+  $ audit-lab serve --port 0                     # any free port, saved for \`up\` and \`tail\`
+  $ audit-lab serve --max-stream-size 20 --max-stream-files 3`)
+    .action(async (o) =>
+      done(
+        await handlers.serve({
+          name: name(o),
+          address: o.address,
+          port: o.port,
+          maxStreamBytes: o.maxStreamSize,
+          maxStreamFiles: o.maxStreamFiles,
+        }),
+      ),
+    );
 
   program
     .command('status')

@@ -21,15 +21,16 @@ export interface RenderOptions extends Common {
 }
 
 export interface UpOptions extends Common {
-  mode: ModeChoice;
+  /** Flags left out are undefined: an existing lab keeps its values, a new one takes the defaults. */
+  mode?: ModeChoice;
   image?: string;
   sink: boolean;
   dryRun: boolean;
   recreate: boolean;
   verbose: boolean;
-  capture: Capture;
-  kindConfigApi: KindConfigApi;
-  batchMaxWait: string;
+  capture?: Capture;
+  kindConfigApi?: KindConfigApi;
+  batchMaxWait?: string;
   port?: number;
 }
 
@@ -71,6 +72,10 @@ export interface TailOptions extends Common {
 export interface ServeOptions extends Common {
   address?: string;
   port?: number;
+  /** Rotate a sink's stream at this size (bytes); saved in the lab state. */
+  maxStreamBytes?: number;
+  /** Rotated files kept per sink; saved in the lab state. */
+  maxStreamFiles?: number;
 }
 
 export interface StatusOptions extends Common {

@@ -10,7 +10,7 @@ import { ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
-import { DEFAULT_BATCH_MAX_WAIT, type LabState, readState, writeState } from '../lab/state.js';
+import { type LabState, readState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../receiver/endpoints.js';
 import { createPki, defaultServerNames, type LabPki, loadPki } from '../receiver/pki.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
@@ -43,26 +43,24 @@ export interface UpDeps {
 }
 
 /**
- * Flags as planState takes them. On an existing lab a flag left at its default keeps the lab's
- * value (commander cannot tell "--capture sinks" from nothing), so `up` after `down` rebuilds the
- * same lab.
+ * Flags as planState takes them: only those given. On an existing lab the rest keep the lab's
+ * values, so `up` after `down` rebuilds the same lab; a new lab takes the defaults.
  */
-export function planOptions(o: UpOptions, existing: LabState | null): RenderOptions {
-  const keep = existing !== null;
+export function planOptions(o: UpOptions): RenderOptions {
   return {
     name: o.name,
-    ...(o.mode !== 'auto' || !keep ? { mode: o.mode } : {}),
+    ...(o.mode !== undefined ? { mode: o.mode } : {}),
     ...(o.image !== undefined ? { image: o.image } : {}),
-    ...(!keep || o.kindConfigApi !== 'v1alpha4' ? { kindConfigApi: o.kindConfigApi } : {}),
-    ...(!keep || o.batchMaxWait !== DEFAULT_BATCH_MAX_WAIT ? { batchMaxWait: o.batchMaxWait } : {}),
-    ...(!keep || o.capture !== 'sinks' ? { capture: o.capture } : {}),
+    ...(o.kindConfigApi !== undefined ? { kindConfigApi: o.kindConfigApi } : {}),
+    ...(o.batchMaxWait !== undefined ? { batchMaxWait: o.batchMaxWait } : {}),
+    ...(o.capture !== undefined ? { capture: o.capture } : {}),
     ...(o.port !== undefined ? { port: o.port } : {}),
   };
 }
 
 /** The state `up` would work from: planState, and no default sink for a new lab with --no-sink. */
 export function upState(o: UpOptions, existing: LabState | null, now = new Date()): LabState {
-  const state = planState(existing, planOptions(o, existing), now);
+  const state = planState(existing, planOptions(o), now);
   if (existing === null && !o.sink) state.sinks = [];
   return state;
 }

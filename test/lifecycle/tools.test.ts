@@ -206,19 +206,17 @@ describe('runner', () => {
 });
 
 describe('up planning', () => {
+  // As the CLI gives it for a bare `up`: flags not given are left out.
   const base: UpOptions = {
     name: 'audit-lab',
-    mode: 'auto',
     sink: true,
     dryRun: false,
     recreate: false,
     verbose: false,
-    capture: 'sinks',
-    kindConfigApi: 'v1alpha4',
-    batchMaxWait: '1s',
   };
 
-  test('a new lab takes every flag; --no-sink leaves it without sinks', () => {
+  test('a new lab takes every flag and the defaults; --no-sink leaves it without sinks', () => {
+    expect(upState(base, null)).toMatchObject({ mode: 'static', capture: 'sinks', kindConfigApi: 'v1alpha4', webhook: { batchMaxWait: '1s' } });
     const s = upState({ ...base, capture: 'full', port: 9000 }, null);
     expect(s).toMatchObject({ mode: 'static', capture: 'full', receiver: { port: 9000 } });
     expect(s.sinks.map((k) => k.name)).toEqual(['default']);
@@ -226,16 +224,17 @@ describe('up planning', () => {
     expect(upState({ ...base, mode: 'dynamic' }, null)).toMatchObject({ mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE });
   });
 
-  test('an existing lab keeps what flags left at their defaults do not say', () => {
+  test('an existing lab keeps what flags not given do not say; flags given change it', () => {
     const existing = { ...newLabState({ name: 'audit-lab', mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, kubernetesVersion: '1.18.19' }), capture: 'full' as const };
     existing.webhook.batchMaxWait = '5s';
     existing.sinks = [newSinkState(DEFAULT_SINK)];
-    expect(planOptions(base, existing)).toEqual({ name: 'audit-lab' });
+    expect(planOptions(base)).toEqual({ name: 'audit-lab' });
     const s = upState({ ...base, sink: false }, existing);
     expect(s).toMatchObject({ mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, capture: 'full', webhook: { batchMaxWait: '5s' } });
     // --no-sink does not delete sinks a lab has.
     expect(s.sinks.map((k) => k.name)).toEqual(['default']);
-    expect(upState({ ...base, capture: 'sinks' }, existing).capture).toBe('full');
+    // Given explicitly, even the default value is a change (commander used to make these indistinguishable).
+    expect(upState({ ...base, capture: 'sinks' }, existing).capture).toBe('sinks');
     expect(upState({ ...base, batchMaxWait: '2s' }, existing).webhook.batchMaxWait).toBe('2s');
   });
 });

@@ -26,7 +26,8 @@ async function parse(argv: string[]) {
 
 describe('argv -> options', () => {
   it.each<[string[], keyof Handlers, Record<string, unknown>]>([
-    [['up'], 'up', { name: 'audit-lab', mode: 'auto', sink: true, dryRun: false, recreate: false, capture: 'sinks', kindConfigApi: 'v1alpha4', batchMaxWait: '1s' }],
+    [['up'], 'up', { name: 'audit-lab', mode: undefined, sink: true, dryRun: false, recreate: false, capture: undefined, kindConfigApi: undefined, batchMaxWait: undefined }],
+    [['up', '--capture', 'sinks', '--mode', 'auto'], 'up', { capture: 'sinks', mode: 'auto' }],
     [['up', '--image', 'kindest/node:v1.18.19', '--mode', 'dynamic', '--no-sink', '--dry-run', '--name', 'lab2', '--port', '9443'], 'up', { name: 'lab2', image: 'kindest/node:v1.18.19', mode: 'dynamic', sink: false, dryRun: true, port: 9443 }],
     [['up', '--capture', 'full', '--recreate', '--verbose'], 'up', { capture: 'full', recreate: true, verbose: true }],
     [['down'], 'down', { name: 'audit-lab', purge: false }],
@@ -37,6 +38,7 @@ describe('argv -> options', () => {
     [['tail', '--no-follow', '--sink', 's1', '-o', 'jsonl', '--verb', 'get', '--verb', 'list', '--code', '4xx', '--since', '10m'], 'tail', { follow: false, sink: 's1', output: 'jsonl', verb: ['get', 'list'], code: ['4xx'], since: '10m' }],
     [['serve', '--address', '127.0.0.1', '--port', '8845'], 'serve', { address: '127.0.0.1', port: 8845 }],
     [['serve', '--port', '0'], 'serve', { port: 0 }],
+    [['serve', '--max-stream-size', '0.5', '--max-stream-files', '2'], 'serve', { maxStreamBytes: 524288, maxStreamFiles: 2 }],
     [['status', '--json'], 'status', { json: true }],
     [['doctor'], 'doctor', { json: false }],
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
@@ -80,6 +82,8 @@ describe('bad usage exits 2 and names the flag or field', () => {
     [['up', '--port', '70000'], /--port takes 1-65535/],
     [['up', '--port', '0'], /--port takes 1-65535/],
     [['serve', '--port', '-1'], /--port takes 0 \(any free port\) or 1-65535/],
+    [['serve', '--max-stream-files', '0'], /--max-stream-files takes a whole number, 1 or more/],
+    [['serve', '--max-stream-size', 'big'], /--max-stream-size takes a size in MiB/],
     [['up', '--name', '../etc'], /--name "..\/etc" is not a valid lab name/],
     [['tail', '-o', 'xml'], /argument 'xml' is invalid/],
     [['render', '--level', 'Loud'], /--level: Unsupported value/],
