@@ -3,6 +3,9 @@ import { RuntimeFailure, UserError } from '../errors.js';
 import { ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
 import { readState, writeState } from '../lab/state.js';
+import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
+
+const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
 import { isAlive } from '../lab/process.js';
 import { readPidFile, removePidFile, writePidFile } from '../receiver/daemon.js';
 import { STATIC_PATH } from '../receiver/endpoints.js';
@@ -50,9 +53,18 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
 
   const lab: LabHandle = await withLabLock(paths, 'serve', async () => {
     const first = await ensureLab(paths);
-    if (address === undefined || address === first.state.receiver.address) return first;
+    const streams = {
+      ...DEFAULT_STREAM_OPTIONS_FOR_STATE,
+      ...first.state.streams,
+      ...(o.maxStreamBytes !== undefined ? { maxBytes: o.maxStreamBytes } : {}),
+      ...(o.maxStreamFiles !== undefined ? { maxBackups: o.maxStreamFiles } : {}),
+    };
+    const newAddress = address !== undefined && address !== first.state.receiver.address;
+    const newStreams = o.maxStreamBytes !== undefined || o.maxStreamFiles !== undefined;
+    if (!newAddress && !newStreams) return first;
     // A new address goes to state before listening so the server certificate is reissued to cover it.
-    first.state.receiver.address = address;
+    if (newAddress) first.state.receiver.address = address;
+    if (newStreams) first.state.streams = streams;
     first.state.updatedAt = new Date().toISOString();
     await writeState(paths, first.state);
     return ensureLab(paths);
@@ -62,7 +74,12 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   const wantPort = o.port ?? lab.state.receiver.port;
   let running: RunningReceiver;
   try {
-    running = await startLabReceiver(lab, { address: listenAddress, port: wantPort, log: (line) => ctx.out.info(line) });
+    running = await startLabReceiver(lab, {
+      address: listenAddress,
+      port: wantPort,
+      log: (line) => ctx.out.info(line),
+      ...(lab.state.streams ? { streams: lab.state.streams } : {}),
+    });
   } catch (err) {
     throw listenFailure(err as NodeJS.ErrnoException, listenAddress, wantPort);
   }

@@ -46,6 +46,8 @@ export interface LabState {
   /** static mode: the API server's webhook batching. */
   webhook: { batchMaxWait: string; throttle: Throttle };
   receiver: ReceiverState;
+  /** Size-based rotation of each sink's stream (`serve --max-stream-size/--max-stream-files`); absent: the defaults. */
+  streams?: { maxBytes: number; maxBackups: number };
   sinks: SinkState[];
   createdAt: string;
   updatedAt: string;
@@ -153,6 +155,10 @@ function checkState(raw: unknown, path: string): LabState {
   const webhook = s.webhook as LabState['webhook'] | undefined;
   if (!webhook || typeof webhook.batchMaxWait !== 'string' || typeof webhook.throttle?.qps !== 'number' || typeof webhook.throttle?.burst !== 'number') {
     throw invalidState(path, '"webhook" needs batchMaxWait and throttle.qps/burst');
+  }
+  const streams = s.streams as LabState['streams'] | undefined;
+  if (streams !== undefined && !(Number.isInteger(streams?.maxBytes) && streams!.maxBytes > 0 && Number.isInteger(streams!.maxBackups) && streams!.maxBackups >= 1)) {
+    throw invalidState(path, '"streams" needs maxBytes (> 0) and maxBackups (>= 1), whole numbers');
   }
   if (!Array.isArray(s.sinks)) throw invalidState(path, '"sinks" must be a list');
   const names = new Set<string>();
