@@ -61,6 +61,13 @@ function report(err: unknown, io: IO): number {
 }
 
 export function main(): void {
+  // `audit-lab ... | head` closes the pipe early: that is the reader's choice, not a failure.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   run(process.argv.slice(2), processIO()).then(
     (code) => {
       process.exitCode = code;

@@ -28,7 +28,9 @@ export class Output {
   ) {
     const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
     this.color = Boolean(stdout.isTTY) && !noColor && env.TERM !== 'dumb';
-    this.interactive = Boolean(stderr.isTTY) && !noColor && env.TERM !== 'dumb' && !env.CI;
+    // A terminal that reports 0 columns (a pseudo-terminal with no size) sends ora into a loop.
+    const hasWidth = stderr.columns === undefined || stderr.columns > 0;
+    this.interactive = Boolean(stderr.isTTY) && hasWidth && !noColor && env.TERM !== 'dumb' && !env.CI;
     this.style = new Chalk({ level: this.color ? 1 : 0 });
     this.errStyle = new Chalk({ level: Boolean(stderr.isTTY) && !noColor && env.TERM !== 'dumb' ? 1 : 0 });
   }
