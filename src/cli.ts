@@ -21,7 +21,8 @@ import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
 import type { ModeChoice } from './lab/mode.js';
 import type { Capture, KindConfigApi } from './lab/state.js';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+// Repeatable flags take no commander default, which would show as "(default: [])" in --help.
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** A TCP port; `serve` may take 0, which asks the system for any free one. */
 function port(allowAny = false) {
@@ -199,7 +200,7 @@ Examples:
     .argument('[NAME]', 'sink name (a DNS-1123 subdomain)', DEFAULT_SINK_NAME)
     .addOption(nameOption())
     .option('--level <level>', 'None, Metadata, Request or RequestResponse (default: Metadata)')
-    .option('--stage <stage>', 'RequestReceived, ResponseStarted, ResponseComplete or Panic; repeat or comma-separate (default: ResponseComplete)', collect, [])
+    .option('--stage <stage>', 'RequestReceived, ResponseStarted, ResponseComplete or Panic; repeat or comma-separate (default: ResponseComplete)', collect)
     .option('--qps <n>', `throttle: events batches per second (default: ${DEFAULT_QPS})`, number('--qps'))
     .option('--burst <n>', `throttle: burst (default: ${DEFAULT_BURST})`, number('--burst'))
     .option('--url <url>', 'also send to this external endpoint (https://host[/path])')
@@ -210,7 +211,7 @@ Examples:
   $ audit-lab sink create --level Metadata --stage ResponseComplete
   $ audit-lab sink create secrets --level RequestResponse --stage ResponseComplete --qps 5 --burst 10`)
     .action(async (sinkName: string, o) => {
-      const { sink: spec, given } = normalizeSink(sinkName, o);
+      const { sink: spec, given } = normalizeSink(sinkName, { ...o, stage: o.stage ?? [] });
       done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun }));
     });
 
@@ -236,12 +237,12 @@ Examples:
     .option('--no-follow', 'print what is stored and exit')
     .option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time')
     .addOption(new Option('-o, --output <format>', 'pretty, wide, json, or jsonl (the stored line, byte for byte)').choices(['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
-    .option('--verb <verb>', 'filter by verb (repeatable)', collect, [])
-    .option('--user <user>', 'filter by user name (repeatable)', collect, [])
-    .option('--namespace <ns>', 'filter by namespace (repeatable)', collect, [])
-    .option('--resource <res>', 'filter by resource: pods, apps/deployments, pods/log (repeatable)', collect, [])
-    .option('--stage <stage>', 'filter by stage (repeatable)', collect, [])
-    .option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)', collect, [])
+    .option('--verb <verb>', 'filter by verb (repeatable)', collect)
+    .option('--user <user>', 'filter by user name (repeatable)', collect)
+    .option('--namespace <ns>', 'filter by namespace (repeatable)', collect)
+    .option('--resource <res>', 'filter by resource, as audit policies name it: pods, pods/log, pods/*, apps/deployments, */scale (repeatable)', collect)
+    .option('--stage <stage>', 'filter by stage (repeatable)', collect)
+    .option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)', collect)
     .addHelpText('after', `
 Examples:
   $ audit-lab tail
@@ -255,12 +256,12 @@ Examples:
           follow: o.follow,
           since: o.since,
           output: o.output as TailFormat,
-          verb: o.verb,
-          user: o.user,
-          namespace: o.namespace,
-          resource: o.resource,
-          stage: o.stage,
-          code: o.code,
+          verb: o.verb ?? [],
+          user: o.user ?? [],
+          namespace: o.namespace ?? [],
+          resource: o.resource ?? [],
+          stage: o.stage ?? [],
+          code: o.code ?? [],
         }),
       ),
     );
@@ -318,7 +319,7 @@ Examples:
     .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything').choices(['sinks', 'full']))
     .option('--sink <name>', 'render with this sink added or changed, as `sink create` would')
     .option('--level <level>', 'level of --sink')
-    .option('--stage <stage>', 'stage of --sink (repeatable)', collect, [])
+    .option('--stage <stage>', 'stage of --sink (repeatable)', collect)
     .option('--qps <n>', 'throttle qps of --sink', number('--qps'))
     .option('--burst <n>', 'throttle burst of --sink', number('--burst'))
     .addHelpText('after', `
@@ -328,10 +329,11 @@ Examples:
   $ audit-lab render --image kindest/node:v1.18.19 --kind-config-api v1alpha3
   $ audit-lab render --sink full --level RequestResponse --stage ResponseComplete`)
     .action(async (o) => {
-      const sinkGiven = o.sink !== undefined || o.level !== undefined || o.stage.length > 0 || o.qps !== undefined || o.burst !== undefined;
+      const stage: string[] = o.stage ?? [];
+      const sinkGiven = o.sink !== undefined || o.level !== undefined || stage.length > 0 || o.qps !== undefined || o.burst !== undefined;
       let sinkOverride;
       if (sinkGiven) {
-        const { sink: spec, given } = normalizeSink(o.sink ?? DEFAULT_SINK_NAME, o);
+        const { sink: spec, given } = normalizeSink(o.sink ?? DEFAULT_SINK_NAME, { ...o, stage });
         sinkOverride = {
           name: spec.name,
           ...(given.has('level') ? { level: spec.level } : {}),
