@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { onTestFinished } from 'vitest';
 import type { IO } from '../src/io.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -38,6 +39,13 @@ export interface ProcessResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** A temp directory removed when the current test ends. */
+export async function testDir(prefix?: string): Promise<string> {
+  const { dir, cleanup } = await tempDir(prefix);
+  onTestFinished(cleanup);
+  return dir;
 }
 
 /** Runs the built CLI as a process, the way a user does. */

@@ -181,23 +181,25 @@ export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkD
     }
     const sinks = withSink(state.sinks, sink);
     const verb = existing ? 'updated' : 'created';
-    return state.mode === 'dynamic'
-      ? createDynamic(o, ctx, deps, paths, state, sink, sinks, verb)
-      : createStatic(o, ctx, deps, paths, state, sink, sinks, verb);
+    const plan: CreatePlan = { o, ctx, deps, paths, state, sink, sinks, verb };
+    return state.mode === 'dynamic' ? createDynamic(plan) : createStatic(plan);
   };
   return o.dryRun ? run() : withLabLock(paths, `sink create ${o.sink.name}`, run);
 }
 
-async function createDynamic(
-  o: SinkCreateOptions,
-  ctx: Context,
-  deps: SinkDeps,
-  paths: LabPaths,
-  state: LabState,
-  sink: SinkState,
-  sinks: SinkState[],
-  verb: string,
-): Promise<number> {
+/** A sink create, decided: the sink as it will be and the lab's sinks with it. */
+interface CreatePlan {
+  o: SinkCreateOptions;
+  ctx: Context;
+  deps: SinkDeps;
+  paths: LabPaths;
+  state: LabState;
+  sink: SinkState;
+  sinks: SinkState[];
+  verb: 'created' | 'updated';
+}
+
+async function createDynamic({ o, ctx, deps, paths, state, sink, sinks, verb }: CreatePlan): Promise<number> {
   const pki = await loadPki(paths.pkiDir);
   if (!pki) throw new RuntimeFailure(`the lab's certificates are missing from ${paths.pkiDir}`, 'run `audit-lab up` to make them again');
   const kubectl = deps.tools.kubectl(o.name);
@@ -220,16 +222,7 @@ async function createDynamic(
   return 0;
 }
 
-async function createStatic(
-  o: SinkCreateOptions,
-  ctx: Context,
-  deps: SinkDeps,
-  paths: LabPaths,
-  state: LabState,
-  sink: SinkState,
-  sinks: SinkState[],
-  verb: string,
-): Promise<number> {
+async function createStatic({ o, ctx, deps, paths, state, sink, sinks, verb }: CreatePlan): Promise<number> {
   const deployed = await deployedCapture(paths);
   const wanted = captureFor(sinks, state.capture);
   const covered = deployed !== null && sinks.every((s) => covers(deployed, s));

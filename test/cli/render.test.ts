@@ -2,23 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
 import { ensurePki } from '../../src/receiver/pki.js';
-import { runCli, tempDir } from '../helpers.js';
+import { runCli, testDir } from '../helpers.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function home() {
-  const { dir, cleanup } = await tempDir();
-  cleanups.push(cleanup);
-  return dir;
-}
+const home = () => testDir();
 
 let kubectl: string;
 beforeAll(() => {

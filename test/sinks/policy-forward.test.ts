@@ -18,7 +18,7 @@ import { createPki } from '../../src/receiver/pki.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/run.js';
 import { streamFile } from '../../src/receiver/streams.js';
 import { eventList, eventually, post, readEvents } from '../receiver/helpers.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
+import { ROOT, runCli, testDir } from '../helpers.js';
 
 const POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -39,11 +39,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function home() {
-  const { dir, cleanup } = await tempDir();
-  cleanups.push(cleanup);
-  return dir;
-}
+const home = () => testDir();
 
 const managed = [{ manager: 'kubectl-create', operation: 'Update', apiVersion: 'v1', time: '2026-11-26T10:00:00Z' }];
 

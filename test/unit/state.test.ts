@@ -1,22 +1,15 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, validateLabName } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
-import { ROOT, tempDir } from '../helpers.js';
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+import { ROOT, testDir } from '../helpers.js';
 
 async function lab() {
-  const { dir, cleanup } = await tempDir();
-  cleanups.push(cleanup);
-  return labPaths(join(dir, 'home'), 'audit-lab');
+  return labPaths(join(await testDir(), 'home'), 'audit-lab');
 }
 
 const state = () => {
