@@ -1,22 +1,22 @@
 #!/usr/bin/env node
-// Receiver benchmark: the real `audit-lab serve` (a child process, as `up` runs it) on loopback with
+// Receiver benchmark: the real `audit-lab serve`, started by ensureReceiver exactly as `up` and
+// `tail` start it (same node flags, detached, logging to the lab's receiver.log), on loopback with
 // mutual TLS and three static-mode sinks, fed 400-event EventLists of ~1 KB events.
 // Prints figures and their ratio to a baseline measured in the same run; asserts nothing.
 // Run: npm run bench:receiver   (builds first; imports from dist/)
-import { spawn } from 'node:child_process';
+// BENCH_PHASE_MS, BENCH_RSS_EVENTS and BENCH_NODE_ARGS (e.g. --cpu-prof) tune a run; BENCH_KEEP=1 keeps the lab (receiver.log).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ensureLab } from '../dist/lab/lab.js';
 import { withLabLock } from '../dist/lab/lock.js';
 import { labPaths } from '../dist/lab/paths.js';
 import { newSinkState, writeState } from '../dist/lab/state.js';
+import { ensureReceiver, stopReceiver } from '../dist/receiver/daemon.js';
 
-const BIN = fileURLToPath(new URL('../bin/audit-lab.js', import.meta.url));
 const BATCH = 400;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 5000);
 const RSS_EVENTS = Number(process.env.BENCH_RSS_EVENTS ?? 1_000_000);
@@ -51,21 +51,43 @@ function template(stage) {
   }
   return JSON.stringify(ev).split('"@ID@"');
 }
-const T_DONE = template('ResponseComplete');
-const T_RECV = template('RequestReceived');
+
+// A body is built once as bytes, with the offset of each auditID's counter digits; every body sent
+// is a copy of it with fresh counters written in. The senders share the receiver's two cores, so
+// what they spend per batch (stringify, encode) is taken from the receiver's figures.
 const RUN = randomBytes(4).toString('hex');
-let counter = 0;
-function nextId() {
-  const n = (counter++).toString(16).padStart(12, '0');
-  return `"${RUN}-0000-4000-8000-${n}"`;
-}
-function makeBody(n = BATCH) {
-  const items = new Array(n);
+const ID_DIGITS = 12;
+function bodyTemplate(n) {
+  const T_DONE = template('ResponseComplete');
+  const T_RECV = template('RequestReceived');
+  const head = `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`;
+  let text = head;
+  const offsets = [];
   for (let i = 0; i < n; i++) {
     const t = i % 10 === 0 ? T_RECV : T_DONE;
-    items[i] = t[0] + nextId() + t[1];
+    const idPrefix = `"${RUN}-0000-4000-8000-`;
+    text += (i > 0 ? ',' : '') + t[0] + idPrefix;
+    offsets.push(text.length); // ASCII only: string offsets are byte offsets
+    text += `${'0'.repeat(ID_DIGITS)}"${t[1]}`;
   }
-  return `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[${items.join(',')}]}`;
+  text += ']}';
+  return { buf: Buffer.from(text), offsets };
+}
+const TEMPLATES = new Map();
+let counter = 0;
+const HEX = Buffer.from('0123456789abcdef');
+function makeBody(n = BATCH) {
+  let t = TEMPLATES.get(n);
+  if (!t) TEMPLATES.set(n, (t = bodyTemplate(n)));
+  const b = Buffer.from(t.buf);
+  for (const off of t.offsets) {
+    let c = counter++;
+    for (let d = ID_DIGITS - 1; d >= 0; d--) {
+      b[off + d] = HEX[c & 15];
+      c = Math.floor(c / 16);
+    }
+  }
+  return b;
 }
 
 // ---- the lab and the receiver process ----
@@ -83,38 +105,34 @@ lab.state.sinks = [
 await writeState(paths, lab.state);
 
 async function startServe() {
-  const child = spawn(process.execPath, [BIN, 'serve', '--name', 'bench'], {
-    env: { ...process.env, AUDIT_LAB_HOME: home, NO_COLOR: '1' },
-    // The per-batch log lines go where a backgrounded receiver's go: a file.
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (c) => {
-      out += c;
-      const m = /^(https:\/\/\S+)$/m.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
-  });
-  const stop = () =>
-    new Promise((resolve) => {
-      child.on('exit', resolve);
-      child.kill('SIGTERM');
-    });
-  return { child, url, stop };
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const { pid, url } = await ensureReceiver(paths, { nodeArgs });
+  return { pid, url, stop: () => stopReceiver(paths) };
 }
 
-function peakRssMb(pid) {
+function procStatus(pid, field) {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
-    return kb / 1024;
+    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
   } catch {
     return NaN; // not Linux
   }
 }
+
+/** CPU seconds (user + system) the process has used so far, from /proc; NaN elsewhere. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
+const selfCpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 function makeAgent(sockets) {
   return new Agent({ keepAlive: true, maxSockets: sockets, ca: lab.pki.ca.cert, cert: lab.pki.client.cert, key: lab.pki.client.key });
@@ -125,7 +143,7 @@ function post(url, agent, body) {
     const started = process.hrtime.bigint();
     const req = request(
       `${url}/events`,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
       (res) => {
         res.resume();
         res.on('end', () => {
@@ -139,25 +157,34 @@ function post(url, agent, body) {
   });
 }
 
-/** Bodies are made before the clock starts (unique auditIDs each), so only sending and receiving are timed. */
-async function throughput(url, senders, ms, pool = 250) {
-  const bodies = Array.from({ length: pool }, () => makeBody());
+/** Measures a phase: wall time, the receiver's and this process's CPU time. */
+async function phase(pid, fn) {
+  const c0 = cpuSeconds(pid);
+  const s0 = selfCpu();
+  const w0 = performance.now();
+  const result = await fn();
+  return { ...result, secs: (performance.now() - w0) / 1000, receiverCpu: cpuSeconds(pid) - c0, senderCpu: selfCpu() - s0 };
+}
+
+/** Closed loop: `senders` connections, each posting its next batch once the last is answered. */
+async function throughput(r, senders, ms) {
   const agent = makeAgent(senders);
-  let events = 0;
-  let next = 0;
-  const start = performance.now();
-  const deadline = start + ms;
-  await Promise.all(
-    Array.from({ length: senders }, async () => {
-      while (performance.now() < deadline && next < bodies.length) {
-        await post(url, agent, bodies[next++]);
-        events += BATCH;
-      }
-    }),
-  );
-  const secs = (performance.now() - start) / 1000;
+  await Promise.all(Array.from({ length: senders }, () => post(r.url, agent, makeBody()))); // connections, not measured
+  const out = await phase(r.pid, async () => {
+    let events = 0;
+    const deadline = performance.now() + ms;
+    await Promise.all(
+      Array.from({ length: senders }, async () => {
+        while (performance.now() < deadline) {
+          await post(r.url, agent, makeBody());
+          events += BATCH;
+        }
+      }),
+    );
+    return { events };
+  });
   agent.destroy();
-  return events / secs;
+  return out;
 }
 
 /** Open loop: batches leave on schedule whether or not earlier ones were answered. */
@@ -183,29 +210,49 @@ async function latency(url, eventsPerSec, batch, ms) {
   return { n: lat.length, p50: q(0.5), p99: q(0.99), max: lat[lat.length - 1] };
 }
 
+/**
+ * The baseline: JSON.parse of the same bodies, nothing else, as strings already decoded (the
+ * stricter figure, and the one ratios are against); also from the bytes (decode + parse), which is
+ * what a receiver that parsed would have to do.
+ */
 function parseOnly(ms) {
-  const bodies = Array.from({ length: 20 }, () => makeBody());
-  let events = 0;
-  const start = performance.now();
-  while (performance.now() - start < ms) {
-    for (const b of bodies) events += JSON.parse(b).items.length;
-  }
-  return events / ((performance.now() - start) / 1000);
+  const bufs = Array.from({ length: 20 }, () => makeBody());
+  const strs = bufs.map((b) => b.toString('utf8'));
+  const rate = (f) => {
+    let events = 0;
+    const start = performance.now();
+    while (performance.now() - start < ms) for (let i = 0; i < 20; i++) events += f(i);
+    return events / ((performance.now() - start) / 1000);
+  };
+  return { strings: rate((i) => JSON.parse(strs[i]).items.length), bytes: rate((i) => JSON.parse(bufs[i].toString('utf8')).items.length) };
 }
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const eventBytes = Math.round((makeBody().length - 70) / BATCH);
-console.log(`receiver benchmark: node ${process.version}, 3 static-mode sinks, mutual TLS on loopback, ${BATCH}-event EventLists, ~${eventBytes} B/event`);
+console.log(
+  `receiver benchmark: node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
+    `3 static-mode sinks, mutual TLS on loopback, ${BATCH}-event EventLists, ~${eventBytes} B/event`,
+);
+
+function throughputLine(label, p, baseline) {
+  const rate = p.events / p.secs;
+  const perCpu = p.events / p.receiverCpu;
+  return (
+    `${label} ${fmt(rate)} events/s   ${(rate / baseline).toFixed(2)} x parse-only   (target >= 100,000 and >= 0.35)\n` +
+    `    receiver ${(p.receiverCpu / p.secs).toFixed(2)} CPU, ${fmt(perCpu)} events per receiver CPU-second (${(perCpu / baseline).toFixed(2)} x parse-only); ` +
+    `senders ${(p.senderCpu / p.secs).toFixed(2)} CPU`
+  );
+}
 
 try {
-  const baseline = parseOnly(2000);
-  console.log(`JSON.parse alone, same bodies:    ${fmt(baseline)} events/s (baseline)`);
+  const base = parseOnly(1500);
+  const baseline = base.strings;
+  console.log(`JSON.parse alone, same bodies:    ${fmt(baseline)} events/s (baseline, one core; ${fmt(base.bytes)} events/s decoding the bytes too)`);
 
   let r = await startServe();
-  const one = await throughput(r.url, 1, PHASE_MS);
-  console.log(`throughput, 1 sender:             ${fmt(one)} events/s   ${(one / baseline).toFixed(2)} x parse-only   (target >= 100,000 and >= 0.35)`);
-  const four = await throughput(r.url, 4, PHASE_MS);
-  console.log(`throughput, 4 senders:            ${fmt(four)} events/s   ${(four / baseline).toFixed(2)} x parse-only   (target >= 100,000 and >= 0.35)`);
+  console.log(`idle receiver RSS: ${procStatus(r.pid, 'VmRSS').toFixed(1)} MB`);
+  console.log(throughputLine('throughput, 1 sender: ', await throughput(r, 1, PHASE_MS), baseline));
+  console.log(throughputLine('throughput, 4 senders:', await throughput(r, 4, PHASE_MS), baseline));
 
   for (const batch of [400, 50]) {
     const l = await latency(r.url, 4000, batch, PHASE_MS);
@@ -219,20 +266,26 @@ try {
   r = await startServe();
   const agent = makeAgent(4);
   let sent = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (sent < RSS_EVENTS) {
-        sent += BATCH;
-        await post(r.url, agent, makeBody());
-      }
-    }),
-  );
-  const secs = (performance.now() - start) / 1000;
+  const p = await phase(r.pid, async () => {
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (sent < RSS_EVENTS) {
+          sent += BATCH;
+          await post(r.url, agent, makeBody());
+        }
+      }),
+    );
+    return {};
+  });
   agent.destroy();
-  const peak = peakRssMb(r.child.pid);
+  const peak = procStatus(r.pid, 'VmHWM');
   await r.stop();
-  console.log(`peak RSS over ${fmt(sent)} events: ${peak.toFixed(1)} MB (VmHWM of the receiver process; target < 150 MB), at ${fmt(sent / secs)} events/s`);
+  console.log(
+    `peak RSS over ${fmt(sent)} events: ${peak.toFixed(1)} MB (VmHWM of the receiver process; target < 150 MB), at ${fmt(sent / p.secs)} events/s, ` +
+      `${fmt(sent / p.receiverCpu)} per receiver CPU-second`,
+  );
 } finally {
-  await rm(home, { recursive: true, force: true });
+  await stopReceiver(paths).catch(() => {});
+  if (!process.env.BENCH_KEEP) await rm(home, { recursive: true, force: true });
+  else console.log(home);
 }

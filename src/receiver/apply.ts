@@ -5,7 +5,8 @@
  * Pure: the captured event is never modified, since every sink sees the same one.
  */
 import { type Level, levelRank, type Stage } from '../audit/model.js';
-import type { AuditEvent } from './decode.js';
+import type { AuditEvent, EventHead } from './decode.js';
+import type { LineMembers } from './raw.js';
 
 export interface SinkFilter {
   name: string;
@@ -32,6 +33,22 @@ export function applySink(event: AuditEvent, sink: SinkFilter): AuditEvent | nul
   if (stripRequest) delete out.requestObject;
   if (stripResponse) delete out.responseObject;
   return out;
+}
+
+/**
+ * What applySink would change, without copying the event: its level and the members that may be
+ * dropped (each undefined when dropped). For building a line from the body's bytes, where a shallow
+ * copy of every event per level was a fifth of the receiver's time. The caller checks the stage.
+ */
+export function appliedMembers(event: EventHead, level: Level): LineMembers {
+  const rank = levelRank(level);
+  return {
+    level: rank < levelRank(event.level) ? level : event.level,
+    requestObject: rank < RANK_REQUEST ? undefined : event.requestObject,
+    responseObject: rank < RANK_REQUEST_RESPONSE ? undefined : event.responseObject,
+    timestamp: event.timestamp,
+    metadata: event.metadata,
+  };
 }
 
 /** Each sink's share of a batch, in the batch's order; sinks that get nothing are left out. */

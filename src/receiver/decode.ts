@@ -2,8 +2,9 @@
  * What the API server posts, turned into audit.k8s.io/v1 Events. Pure: bytes in, events out, or a
  * DecodeError that carries the HTTP status and the one-line reason the sender and the log are given.
  */
+import { isAscii, isUtf8 } from 'node:buffer';
 import { isLevel, isStage, type Level, type Stage } from '../audit/model.js';
-import { type RawItem, scanEventList } from './raw.js';
+import { type CheckedItem, checkEventList, type RawItem, type RawMember, scanEventList } from './raw.js';
 
 export const AUDIT_V1 = 'audit.k8s.io/v1';
 export const AUDIT_V1BETA1 = 'audit.k8s.io/v1beta1';
@@ -160,12 +161,14 @@ export function decodeBuffer(buf: Buffer): DecodedBody {
     if (isObject(envelope) && envelope.kind === 'EventList') {
       const version = checkApiVersion(envelope.apiVersion, 'body');
       const events: AuditEvent[] = [];
+      // An ASCII item decodes the same as latin1, which V8 takes as a plain copy.
+      const encoding = isAscii(buf) ? 'latin1' : 'utf8';
       let parsed = true;
       for (let i = 0; i < list.items.length && parsed; i++) {
         const it = list.items[i]!;
         let item: unknown;
         try {
-          item = JSON.parse(buf.toString('utf8', it.start, it.end));
+          item = JSON.parse(buf.toString(encoding, it.start, it.end));
         } catch {
           parsed = false;
           break;
@@ -176,4 +179,127 @@ export function decodeBuffer(buf: Buffer): DecodedBody {
     }
   }
   return { ...decodeBody(buf.toString('utf8')), raw: null };
+}
+
+/**
+ * What routing, dedupe and a raw line need of an event. A full AuditEvent is one; a head made from
+ * the raw bytes holds `true` for each of the last four members the event has (only their presence
+ * is read) and must never be stored or forwarded as an event: use DecodedBatch.event for that.
+ */
+export interface EventHead {
+  auditID: string;
+  stage: Stage;
+  level: Level;
+  requestObject?: unknown;
+  responseObject?: unknown;
+  timestamp?: unknown;
+  metadata?: unknown;
+}
+
+export interface DecodedBatch {
+  heads: readonly EventHead[];
+  /** Where each event lies in the body, when it is one EventList (see raw.ts). */
+  raw: RawItem[] | null;
+  /** Event i in full: parsed from its bytes on first use. */
+  event(i: number): AuditEvent;
+}
+
+const Q_EVENT = '"Event"';
+const Q_V1 = `"${AUDIT_V1}"`;
+const Q_V1BETA1 = `"${AUDIT_V1BETA1}"`;
+
+/** A compact member's value as latin1 text (the key's quotes and the colon skipped). */
+function memberValue(buf: Buffer, m: RawMember): string {
+  return buf.toString('latin1', m.start + m.key.length + 3, m.end);
+}
+
+/** The head of a checked, compact item, or null when it needs a real parse to be judged. */
+function headOf(buf: Buffer, it: CheckedItem, listVersion: string): EventHead | null {
+  if (!it.compact || it.repeated || !it.auditID || it.auditID.escaped || it.auditID.end - it.auditID.start <= 2) return null;
+  if (!it.stage || it.stage.escaped) return null;
+  const stage = buf.toString('latin1', it.stage.start + 1, it.stage.end - 1);
+  if (!isStage(stage)) return null;
+  let level: string | undefined;
+  let version = listVersion;
+  let requestObject: true | undefined;
+  let responseObject: true | undefined;
+  let timestamp: true | undefined;
+  let metadata: true | undefined;
+  for (const m of it.members) {
+    switch (m.key) {
+      case 'kind':
+        if (memberValue(buf, m) !== Q_EVENT) return null;
+        break;
+      case 'apiVersion': {
+        const v = memberValue(buf, m);
+        if (v === Q_V1) version = AUDIT_V1;
+        else if (v === Q_V1BETA1) version = AUDIT_V1BETA1;
+        else return null;
+        break;
+      }
+      case 'level': {
+        const v = memberValue(buf, m);
+        level = v.slice(1, -1);
+        if (v.charCodeAt(0) !== 0x22 || !isLevel(level)) return null;
+        break;
+      }
+      case 'requestObject':
+        requestObject = true;
+        break;
+      case 'responseObject':
+        responseObject = true;
+        break;
+      case 'timestamp':
+        timestamp = true;
+        break;
+      case 'metadata':
+        metadata = true;
+        break;
+    }
+  }
+  if (level === undefined) return null;
+  const head: EventHead = { auditID: buf.toString('utf8', it.auditID.start + 1, it.auditID.end - 1), stage, level: level as Level };
+  if (requestObject) head.requestObject = true;
+  if (responseObject) head.responseObject = true;
+  // v1beta1's deprecated members are dropped, as toV1 does.
+  if (version === AUDIT_V1) {
+    if (timestamp) head.timestamp = true;
+    if (metadata) head.metadata = true;
+  }
+  return head;
+}
+
+/**
+ * A body as received, for the receiver. An EventList whose items a strict scanner accepts as valid
+ * JSON is not parsed at all: routing and the stored lines need only a few members and the items'
+ * bytes, and parsing every event was most of what the receiver spent. An event is parsed when it
+ * is needed whole (a sink with a policy, forwarding, an item that must be re-serialized). Anything
+ * the scanner does not accept goes through decodeBuffer, so the refusals are the same.
+ */
+export function decodeBatch(buf: Buffer): DecodedBatch {
+  const list = isUtf8(buf) ? checkEventList(buf) : null;
+  if (list) {
+    let envelope: unknown;
+    try {
+      envelope = JSON.parse(`${buf.toString('utf8', 0, list.arrayStart)}[]${buf.toString('utf8', list.arrayEnd)}`);
+    } catch {
+      envelope = undefined;
+    }
+    if (isObject(envelope) && envelope.kind === 'EventList') {
+      const version = checkApiVersion(envelope.apiVersion, 'body');
+      const encoding = isAscii(buf) ? 'latin1' : 'utf8';
+      const n = list.items.length;
+      const full: (AuditEvent | undefined)[] = new Array<AuditEvent | undefined>(n);
+      const parse = (i: number): AuditEvent => {
+        const it = list.items[i]!;
+        return (full[i] = toV1(JSON.parse(buf.toString(encoding, it.start, it.end)), version, `items[${i}]`));
+      };
+      const heads: EventHead[] = new Array<EventHead>(n);
+      // Items the heads cannot judge are parsed now, so their refusal (a bad stage...) is the one decodeBody gives.
+      for (let i = 0; i < n; i++) heads[i] = headOf(buf, list.items[i]!, version) ?? parse(i);
+      return { heads, raw: list.items, event: (i) => full[i] ?? parse(i) };
+    }
+  }
+  const { events, raw } = decodeBuffer(buf);
+  return { heads: events, raw, event: (i) => events[i]! };
 }

@@ -22,6 +22,9 @@ const ITEMS = [...'items'].map((c) => c.charCodeAt(0));
 export const RAW_KEYS = ['kind', 'apiVersion', 'level', 'timestamp', 'metadata', 'requestObject', 'responseObject'] as const;
 export type RawKey = (typeof RAW_KEYS)[number];
 
+/** What a stored line is made from: the level it gets, and which members it keeps (undefined: dropped). */
+export type LineMembers = { readonly [K in RawKey]?: unknown };
+
 export interface RawMember {
   key: RawKey;
   /** Offset of the key's opening quote. */
@@ -236,14 +239,17 @@ export function scanEventListItems(b: Uint8Array): RawItem[] | null {
 }
 
 const PREFIX = Buffer.from('{"kind":"Event","apiVersion":"audit.k8s.io/v1"');
+const PREFIX_COMMA = Buffer.from('{"kind":"Event","apiVersion":"audit.k8s.io/v1",');
 const COMMA_BUF = Buffer.from(',');
+const NL = Buffer.from('\n');
 const END = Buffer.from('}\n');
 const LEVEL_MEMBERS = new Map<string, Buffer>();
 
+/** `,"level":"<level>"`, made once per level. */
 function levelMember(level: string): Buffer {
   let m = LEVEL_MEMBERS.get(level);
   if (!m) {
-    m = Buffer.from(`"level":${JSON.stringify(level)}`);
+    m = Buffer.from(`,"level":${JSON.stringify(level)}`);
     LEVEL_MEMBERS.set(level, m);
   }
   return m;
@@ -252,12 +258,18 @@ function levelMember(level: string): Buffer {
 /**
  * The stored line (newline included) for `out`, an event derived from the raw item's event by
  * dropping members and lowering the level, as byte pieces of the body. kind and apiVersion are
- * written first as the API server's log backend does, whatever the item had.
+ * written first as the API server's log backend does, whatever the item had. `out` is read only
+ * for `level` and for which of the item's members it still has.
+ *
+ * Runs of kept members are cut with the body's own commas so an unchanged item is three pieces
+ * (prefix, its bytes, newline): every piece is an iovec of the write, and their number was what
+ * the write cost.
  */
-export function rawLine(b: Buffer, item: RawItem, out: Record<string, unknown>, sourceLevel: unknown, pieces: Buffer[]): void {
-  pieces.push(PREFIX);
+export function rawLine(b: Buffer, item: RawItem, out: LineMembers, sourceLevel: unknown, pieces: Buffer[]): void {
+  // Whether the prefix is out; after it, every piece starts with a comma.
+  let started = false;
+  // Start of the bytes not yet emitted: just past `{`, or at the comma after a dropped member.
   let pos = item.start + 1;
-  const close = item.end - 1;
   for (const m of item.members) {
     let replace: Buffer | null = null;
     if (m.key === 'level') {
@@ -266,14 +278,345 @@ export function rawLine(b: Buffer, item: RawItem, out: Record<string, unknown>, 
     } else if (m.key !== 'kind' && m.key !== 'apiVersion' && out[m.key] !== undefined) {
       continue;
     }
-    // Copy what lies before the member, without the comma that separated it.
+    // The kept run before the member, without the comma that separated it from the member.
     let runEnd = m.start;
     if (b[runEnd - 1] === COMMA) runEnd--;
-    if (runEnd > pos) pieces.push(COMMA_BUF, b.subarray(pos, runEnd));
-    if (replace) pieces.push(COMMA_BUF, replace);
+    if (runEnd > pos) {
+      if (b[pos] === COMMA) {
+        if (!started) pieces.push(PREFIX);
+        pieces.push(b.subarray(pos, runEnd));
+      } else {
+        pieces.push(started ? COMMA_BUF : PREFIX_COMMA, b.subarray(pos, runEnd));
+      }
+      started = true;
+    }
+    if (replace) {
+      if (!started) pieces.push(PREFIX);
+      pieces.push(replace);
+      started = true;
+    }
     pos = m.end;
-    if (b[pos] === COMMA) pos++;
   }
-  if (close > pos) pieces.push(COMMA_BUF, b.subarray(pos, close));
-  pieces.push(END);
+  // The rest, through the item's `}`.
+  if (item.end - 1 > pos) {
+    if (b[pos] === COMMA) {
+      if (!started) pieces.push(PREFIX);
+      pieces.push(b.subarray(pos, item.end), NL);
+    } else {
+      pieces.push(started ? COMMA_BUF : PREFIX_COMMA, b.subarray(pos, item.end), NL);
+    }
+  } else {
+    if (!started) pieces.push(PREFIX);
+    pieces.push(END);
+  }
+}
+
+// ---- the validating scanner: an EventList's items without JSON.parse ----
+
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const D0 = 0x30;
+const D9 = 0x39;
+const LOWER_E = 0x65;
+const UPPER_E = 0x45;
+const MAX_DEPTH = 512;
+const AUDIT_ID = [...'auditID'].map((c) => c.charCodeAt(0));
+const STAGE = [...'stage'].map((c) => c.charCodeAt(0));
+const LITERALS = new Map<number, number[]>(['true', 'false', 'null'].map((w) => [w.charCodeAt(0), [...w].map((c) => c.charCodeAt(0))]));
+/** What may follow a backslash in a JSON string (u is checked apart). */
+const ESCAPES = new Set([...'"\\/bfnrt'].map((c) => c.charCodeAt(0)));
+
+/** A string member's value: offsets of its quotes, and whether it has an escape. */
+export interface RawString {
+  start: number;
+  end: number;
+  escaped: boolean;
+}
+
+/** An item the validating scanner read: its spans, plus the members the receiver routes by. */
+export interface CheckedItem extends RawItem {
+  auditID: RawString | null;
+  stage: RawString | null;
+  /** Another key than the RAW_KEYS ones the receiver reads (auditID, stage) came twice: parse to know which wins. */
+  repeated: boolean;
+}
+
+/** Lengths of the RAW_KEYS: a key of another length is none of them. */
+const KEY_LENGTHS = new Set<number>(RAW_KEYS.map((k) => k.length));
+
+function sameBytes(b: Uint8Array, at: number, want: readonly number[]): boolean {
+  for (let x = 0; x < want.length; x++) if (b[at + x] !== want[x]) return false;
+  return true;
+}
+
+class Invalid extends Error {}
+const INVALID = new Invalid('invalid');
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= D0 && c <= D9;
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= D0 && c <= D9) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
+}
+
+/**
+ * A strict JSON grammar over bytes: every byte is checked, so what it accepts JSON.parse accepts
+ * too (UTF-8 validity is checked apart, once per body). Anything it does not like throws INVALID
+ * and the caller falls back to JSON.parse, which gives the real error.
+ */
+class Checker {
+  i = 0;
+  ws = false;
+  constructor(readonly b: Uint8Array) {}
+
+  skipWs(): void {
+    const b = this.b;
+    while (isWs(b[this.i])) {
+      this.ws = true;
+      this.i++;
+    }
+  }
+
+  /** At an opening quote: moves past the closing one; returns whether the string had an escape. */
+  string(): boolean {
+    const b = this.b;
+    const n = b.length;
+    let j = this.i + 1;
+    let escaped = false;
+    while (j < n) {
+      const c = b[j]!;
+      // Most bytes of a body are plain string bytes: one test for them.
+      if (c > BS || (c >= 0x20 && c !== Q && c !== BS)) {
+        j++;
+        continue;
+      }
+      if (c === Q) {
+        this.i = j + 1;
+        return escaped;
+      }
+      // Raw control characters are not allowed in a JSON string.
+      if (c !== BS) throw INVALID;
+      escaped = true;
+      const e = b[j + 1];
+      if (e === 0x75) {
+        if (!(isHex(b[j + 2]) && isHex(b[j + 3]) && isHex(b[j + 4]) && isHex(b[j + 5]))) throw INVALID;
+        j += 6;
+      } else if (e !== undefined && ESCAPES.has(e)) {
+        j += 2;
+      } else {
+        throw INVALID;
+      }
+    }
+    throw INVALID;
+  }
+
+  number(): void {
+    const b = this.b;
+    let j = this.i;
+    if (b[j] === MINUS) j++;
+    if (b[j] === D0) j++;
+    else if (isDigit(b[j])) while (isDigit(b[j])) j++;
+    else throw INVALID;
+    if (b[j] === DOT) {
+      j++;
+      if (!isDigit(b[j])) throw INVALID;
+      while (isDigit(b[j])) j++;
+    }
+    if (b[j] === LOWER_E || b[j] === UPPER_E) {
+      j++;
+      if (b[j] === PLUS || b[j] === MINUS) j++;
+      if (!isDigit(b[j])) throw INVALID;
+      while (isDigit(b[j])) j++;
+    }
+    this.i = j;
+  }
+
+  value(depth: number): void {
+    const b = this.b;
+    const c = b[this.i];
+    if (c === Q) {
+      this.string();
+    } else if (c === LB) {
+      this.object(depth + 1);
+    } else if (c === LS) {
+      this.array(depth + 1);
+    } else if (c === MINUS || isDigit(c)) {
+      this.number();
+    } else {
+      const word = c === undefined ? undefined : LITERALS.get(c);
+      if (!word) throw INVALID;
+      for (let x = 0; x < word.length; x++) if (b[this.i + x] !== word[x]) throw INVALID;
+      this.i += word.length;
+    }
+  }
+
+  object(depth: number): void {
+    if (depth > MAX_DEPTH) throw INVALID;
+    const b = this.b;
+    this.i++;
+    this.skipWs();
+    if (b[this.i] === RB) {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      if (b[this.i] !== Q) throw INVALID;
+      this.string();
+      this.skipWs();
+      if (b[this.i] !== COLON) throw INVALID;
+      this.i++;
+      this.skipWs();
+      this.value(depth);
+      this.skipWs();
+      const c = b[this.i];
+      this.i++;
+      if (c === RB) return;
+      if (c !== COMMA) throw INVALID;
+      this.skipWs();
+    }
+  }
+
+  array(depth: number): void {
+    if (depth > MAX_DEPTH) throw INVALID;
+    const b = this.b;
+    this.i++;
+    this.skipWs();
+    if (b[this.i] === RS) {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      this.value(depth);
+      this.skipWs();
+      const c = b[this.i];
+      this.i++;
+      if (c === RS) return;
+      if (c !== COMMA) throw INVALID;
+      this.skipWs();
+    }
+  }
+
+  /** At an item's `{`: like object(), noting the members the receiver reads or cuts. */
+  item(): CheckedItem {
+    const b = this.b;
+    const start = this.i;
+    this.ws = false;
+    let compact = true;
+    let repeated = false;
+    const members: RawMember[] = [];
+    let auditID: RawString | null = null;
+    let stage: RawString | null = null;
+    this.i++;
+    this.skipWs();
+    if (b[this.i] === RB) {
+      this.i++;
+      return { start, end: this.i, compact: !this.ws, members, auditID, stage, repeated };
+    }
+    for (;;) {
+      if (b[this.i] !== Q) throw INVALID;
+      const ks = this.i;
+      if (this.string()) compact = false;
+      const ke = this.i;
+      // Most keys are none of these: their length alone says so.
+      const len = ke - ks - 2;
+      const key = KEY_LENGTHS.has(len) ? keyOf(b, ks, ke) : null;
+      const isId = key === null && len === 7 && sameBytes(b, ks + 1, AUDIT_ID);
+      const isStage = key === null && len === 5 && sameBytes(b, ks + 1, STAGE);
+      this.skipWs();
+      if (b[this.i] !== COLON) throw INVALID;
+      this.i++;
+      this.skipWs();
+      const vs = this.i;
+      let escaped = false;
+      if (b[vs] === Q) escaped = this.string();
+      else this.value(1);
+      if (key !== null) {
+        for (const m of members) if (m.key === key) compact = false;
+        members.push({ key, start: ks, end: this.i });
+      } else if (isId || isStage) {
+        const s = b[vs] === Q ? { start: vs, end: this.i, escaped } : { start: -1, end: -1, escaped: true };
+        if (isId) {
+          if (auditID) repeated = true;
+          auditID = s;
+        } else {
+          if (stage) repeated = true;
+          stage = s;
+        }
+      }
+      this.skipWs();
+      const c = b[this.i];
+      this.i++;
+      if (c === RB) break;
+      if (c !== COMMA) throw INVALID;
+      this.skipWs();
+    }
+    return { start, end: this.i, compact: compact && !this.ws, members, auditID, stage, repeated };
+  }
+}
+
+export interface CheckedList {
+  items: CheckedItem[];
+  arrayStart: number;
+  arrayEnd: number;
+}
+
+/**
+ * Like scanEventList, but every item is checked to be valid JSON, so the caller may skip parsing
+ * it (the envelope outside the items is left to the caller). Null for any other shape or for
+ * anything it does not accept; the caller then takes the JSON.parse path.
+ */
+export function checkEventList(b: Uint8Array): CheckedList | null {
+  try {
+    const s = new Checker(b);
+    s.skipWs();
+    if (b[s.i] !== LB) return null;
+    s.i++;
+    let list: CheckedList | null = null;
+    s.skipWs();
+    if (b[s.i] === RB) return null;
+    for (;;) {
+      if (b[s.i] !== Q) return null;
+      const ks = s.i;
+      s.string();
+      const isItems = s.i - ks === 7 && ITEMS.every((c, x) => b[ks + 1 + x] === c);
+      s.skipWs();
+      if (b[s.i] !== COLON) return null;
+      s.i++;
+      s.skipWs();
+      if (isItems) {
+        if (list !== null || b[s.i] !== LS) return null;
+        const arrayStart = s.i;
+        const items: CheckedItem[] = [];
+        s.i++;
+        s.skipWs();
+        if (b[s.i] !== RS) {
+          for (;;) {
+            if (b[s.i] !== LB) return null;
+            items.push(s.item());
+            s.skipWs();
+            if (b[s.i] === RS) break;
+            if (b[s.i] !== COMMA) return null;
+            s.i++;
+            s.skipWs();
+          }
+        }
+        s.i++;
+        list = { items, arrayStart, arrayEnd: s.i };
+      } else {
+        s.value(1);
+      }
+      s.skipWs();
+      const c = b[s.i];
+      s.i++;
+      if (c === RB) break;
+      if (c !== COMMA) return null;
+      s.skipWs();
+    }
+    return list;
+  } catch (err) {
+    if (err instanceof Invalid || err instanceof RangeError) return null;
+    throw err;
+  }
 }

@@ -8,17 +8,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { levelRank } from '../audit/model.js';
+import { type Level, levelRank } from '../audit/model.js';
 import { eventAttributes, type PolicyEvaluator, stageLogged } from '../audit/policy.js';
 import { eventAtLevel } from '../audit/policyReport.js';
 import type { Mode } from '../lab/mode.js';
 import type { SinkState } from '../lab/state.js';
 import type { LabPki } from './pki.js';
-import { applySink } from './apply.js';
-import { DecodeError, decodeBuffer, eventJson, isJsonContentType, type AuditEvent } from './decode.js';
+import { appliedMembers, applySink } from './apply.js';
+import { type AuditEvent, DecodeError, type DecodedBatch, decodeBatch, eventJson, isJsonContentType } from './decode.js';
 import { HEALTH_PATH, STATIC_PATH } from './endpoints.js';
-import { rawLine, type RawItem } from './raw.js';
-import { dedupeKey, jsonLine, type Line, type StreamStore } from './streams.js';
+import { rawLine } from './raw.js';
+import { type DedupeKey, dedupeKey, jsonLine, type Line, type StreamStore, type WriteResult } from './streams.js';
 
 export interface Limits {
   /** Largest body taken (413 beyond); the API server sends at most 10 MiB per batch. */
@@ -93,6 +93,44 @@ function loggedPath(path: string): string {
   return path.startsWith('/sinks/') ? path.split('/').slice(0, 3).join('/') + '/…' : path.slice(0, 200);
 }
 
+/**
+ * Request bodies for reuse. Each is sized to a power of two, so batches of similar size share them;
+ * few are kept, and none over 4 MiB (larger batches are rare and get a buffer of their own).
+ */
+export class BodyPool {
+  private readonly free: Buffer[] = [];
+  /** The memory this pool made: nothing else (a socket's chunk, a concat) is ever taken back. */
+  private readonly mine = new WeakSet<ArrayBufferLike>();
+  constructor(
+    private readonly keep = 8,
+    readonly maxBytes = 4 * 1024 * 1024,
+  ) {}
+
+  /** A buffer of exactly `n` bytes (a view of a pooled one), contents undefined. */
+  take(n: number): Buffer {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const b = this.free[i]!;
+      if (b.length >= n) {
+        this.free.splice(i, 1);
+        return b.subarray(0, n);
+      }
+    }
+    let size = 64 * 1024;
+    while (size < n) size *= 2;
+    if (size > this.maxBytes) return Buffer.allocUnsafeSlow(n);
+    const b = Buffer.allocUnsafeSlow(size);
+    this.mine.add(b.buffer);
+    return b.subarray(0, n);
+  }
+
+  /** Takes back a buffer from take() once nothing refers to it; anything else is ignored. */
+  give(b: Buffer): void {
+    if (!this.mine.has(b.buffer) || this.free.length >= this.keep) return;
+    if (this.free.some((f) => f.buffer === b.buffer)) return;
+    this.free.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
+  }
+}
+
 export class Receiver {
   readonly server: Server;
   readonly limits: Limits;
@@ -100,6 +138,7 @@ export class Receiver {
   private readonly store: StreamStore;
   private readonly log: (line: string) => void;
   private readonly inflight = new Set<Promise<void>>();
+  private readonly bodies = new BodyPool();
   private closing = false;
 
   constructor(opts: ReceiverOptions) {
@@ -173,6 +212,8 @@ export class Receiver {
     const started = process.hrtime.bigint();
     const path = (req.url ?? '/').split('?', 1)[0]!;
     if (this.closing) res.setHeader('Connection', 'close');
+    // Set once the body is read; nothing refers to it after this function, so it goes back to the pool.
+    let body: Buffer | null = null;
     try {
       if (path === HEALTH_PATH) {
         if (req.method !== 'GET' && req.method !== 'HEAD') throw new Refusal(405, 'use GET');
@@ -191,24 +232,23 @@ export class Receiver {
       if (declared !== undefined && Number(declared) > this.limits.maxBodyBytes) {
         throw new Refusal(413, `body of ${declared} bytes is over the ${this.limits.maxBodyBytes}-byte limit`);
       }
-      const body = await this.readBody(req);
-      let events: AuditEvent[];
-      let raw: RawItem[] | null;
+      body = await this.readBody(req);
+      let batch: DecodedBatch;
       try {
-        ({ events, raw } = decodeBuffer(body));
+        batch = decodeBatch(body);
       } catch (err) {
         if (err instanceof DecodeError) throw new Refusal(err.status, err.message);
         throw err;
       }
       let stored: string;
       try {
-        stored = await this.storeBatch(target, events, body, raw);
+        stored = await this.storeBatch(target, batch, body);
       } catch (err) {
         throw new Refusal(500, `could not store the batch: ${(err as Error).message}`);
       }
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.reply(res, 200, 'ok');
-      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${events.length} events from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
+      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${batch.heads.length} events from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
     } catch (err) {
       const r = err instanceof Refusal ? err : new Refusal(500, `internal error: ${(err as Error).message}`);
       this.log(`${new Date().toISOString()} refused ${r.status} ${req.method} ${loggedPath(path)} from ${peer(req)}: ${r.message}`);
@@ -223,6 +263,8 @@ export class Receiver {
       } else {
         req.socket.destroy();
       }
+    } finally {
+      if (body) this.bodies.give(body);
     }
   }
 
@@ -258,8 +300,16 @@ export class Receiver {
     throw new Refusal(404, 'not found');
   }
 
+  /**
+   * The body, in one buffer. With a Content-Length (the API server always sends one) the chunks are
+   * copied as they come into a buffer from the pool: a fresh buffer per batch (Buffer.concat) is
+   * external memory that only goes back after a collection, and the chunks were kept until the end.
+   */
   private readBody(req: IncomingMessage): Promise<Buffer> {
     const max = this.limits.maxBodyBytes;
+    const declared = Number(req.headers['content-length']);
+    // Only up to the pool's size: a declared 16 MB is not allocated before any of it has come.
+    const into = Number.isSafeInteger(declared) && declared >= 0 && declared <= Math.min(max, this.bodies.maxBytes) ? this.bodies.take(declared) : null;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let total = 0;
@@ -271,15 +321,31 @@ export class Receiver {
         req.off('data', onData);
         if (err) {
           req.pause();
+          if (into) this.bodies.give(into);
           reject(err);
+        } else if (into) {
+          // The HTTP parser delivers exactly Content-Length bytes; anything else was refused above.
+          resolve(total === declared ? into : (this.bodies.give(into), Buffer.alloc(0)));
         } else {
           resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
         }
       };
       const onData = (chunk: Buffer) => {
-        total += chunk.length;
-        if (total > max) finish(new Refusal(413, `body over the ${max}-byte limit`));
-        else chunks.push(chunk);
+        if (total + chunk.length > max) {
+          total += chunk.length;
+          finish(new Refusal(413, `body over the ${max}-byte limit`));
+        } else if (into) {
+          if (total + chunk.length > declared) {
+            total += chunk.length;
+            finish(new Refusal(400, `body longer than its Content-Length of ${declared} bytes`));
+            return;
+          }
+          chunk.copy(into, total);
+          total += chunk.length;
+        } else {
+          total += chunk.length;
+          chunks.push(chunk);
+        }
       };
       // Node's requestTimeout is checked only every connectionsCheckingInterval; this one is exact.
       const timer = setTimeout(
@@ -301,50 +367,55 @@ export class Receiver {
   }
 
   /** Writes a batch to the streams it belongs to; resolves once every one of them has it on disk. */
-  private async storeBatch(target: Target, events: readonly AuditEvent[], body: Buffer, raw: RawItem[] | null): Promise<string> {
-    // The line for `out`, an event derived from events[i]: the body's own bytes when they can be, else re-serialized.
-    const line = (i: number, key: string, out: AuditEvent): Line => {
+  private async storeBatch(target: Target, batch: DecodedBatch, body: Buffer): Promise<string> {
+    const { heads, raw } = batch;
+    // Event i's line as a sink of `level` gets it (null: as received): the body's own bytes when
+    // they can be, else re-serialized.
+    const line = (i: number, key: DedupeKey, level: Level | null): Line => {
       const item = raw?.[i];
+      const head = heads[i]!;
       if (item?.compact) {
         const parts: Buffer[] = [];
-        rawLine(body, item, out, events[i]!.level, parts);
+        rawLine(body, item, level === null ? head : appliedMembers(head, level), head.level, parts);
         return { key, parts };
       }
-      return jsonLine(key, eventJson(out));
+      const ev = batch.event(i);
+      return jsonLine(key, eventJson(level === null ? ev : applySink(ev, { name: '', level, stages: [ev.stage] })!));
     };
     const groups = new Map<string, Line[]>();
     let forwardStored: (() => void) | null = null;
     if (target.kind === 'sink') {
       groups.set(
         target.sink.name,
-        events.map((ev, i) => line(i, dedupeKey(ev.auditID, ev.stage), ev)),
+        heads.map((h, i) => line(i, dedupeKey(h.auditID, h.stage), null)),
       );
     } else {
       const sinks = this.config.sinks.filter((s) => s.level !== 'None' && s.stages.length > 0);
+      const ranks = sinks.map((s) => levelRank(s.level));
       const lists = sinks.map(() => [] as Line[]);
       const forward = this.config.forward;
       const forwarded = sinks.map((s) => (forward?.has(s.name) ? ([] as AuditEvent[]) : null));
       // Sinks of one level get the same line: make each event's line once per level, not per sink.
       const byLevel: (Line | undefined)[] = [undefined, undefined, undefined, undefined];
-      for (let e = 0; e < events.length; e++) {
-        const ev = events[e]!;
-        const key = dedupeKey(ev.auditID, ev.stage);
+      for (let e = 0; e < heads.length; e++) {
+        const head = heads[e]!;
+        const key = dedupeKey(head.auditID, head.stage);
         byLevel.fill(undefined);
         for (let i = 0; i < sinks.length; i++) {
           const sink = sinks[i]!;
           if (sink.policy !== undefined) {
-            const out = this.underPolicy(ev, sink.name);
+            const out = this.underPolicy(batch.event(e), sink.name);
             if (out === null) continue;
             lists[i]!.push(jsonLine(key, eventJson(out)));
             forwarded[i]?.push(out);
             continue;
           }
-          if (!sink.stages.includes(ev.stage)) continue;
-          const rank = levelRank(sink.level);
+          if (!sink.stages.includes(head.stage)) continue;
+          const rank = ranks[i]!;
           let l = byLevel[rank];
-          if (l === undefined) l = byLevel[rank] = line(e, key, applySink(ev, sink)!);
+          if (l === undefined) l = byLevel[rank] = line(e, key, sink.level);
           lists[i]!.push(l);
-          forwarded[i]?.push(applySink(ev, sink)!);
+          forwarded[i]?.push(applySink(batch.event(e), sink)!);
         }
       }
       sinks.forEach((s, i) => {
@@ -357,7 +428,11 @@ export class Receiver {
           if (evs && evs.length > 0) forward!.get(s.name)!(evs);
         });
     }
-    const results = await Promise.all([...groups].map(async ([name, lines]) => ({ name, r: await this.store.write(name, lines) })));
+    // Settled, not Promise.all: a write that fails must not hand the body back while another still reads it.
+    const settled = await Promise.allSettled([...groups].map(async ([name, lines]) => ({ name, r: await this.store.write(name, lines) })));
+    const failed = settled.find((x) => x.status === 'rejected');
+    if (failed) throw failed.reason;
+    const results = settled.map((x) => (x as PromiseFulfilledResult<{ name: string; r: WriteResult }>).value);
     forwardStored?.();
     if (results.length === 0) return 'no sink takes them';
     return results.map(({ name, r }) => `${name} +${r.written}${r.duplicates > 0 ? ` (${r.duplicates} dup)` : ''}`).join(', ');
