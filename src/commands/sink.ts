@@ -9,16 +9,17 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { isLevel, isStage, type SinkSpec, STAGES, validateSink } from '../audit/model.js';
+import { policyReach } from '../audit/policy.js';
+import { loadPolicy } from '../audit/policyLoad.js';
+import { readPolicySource } from '../audit/presets.js';
 import { RuntimeFailure, UserError } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
 import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
-import { policyReach } from '../audit/policy.js';
-import { loadPolicy } from '../audit/policyLoad.js';
-import { readPolicySource } from '../audit/presets.js';
 import { type LabState, newSinkState, readState, type SinkState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../receiver/endpoints.js';
 import { loadPki } from '../receiver/pki.js';
+import { countSinkEvents } from '../receiver/stats.js';
 import { type AuditSinkInput, auditSinkObject, renderAuditSinks } from '../render/auditSinks.js';
 import { type CapturePolicy, captureFor, covers, renderPolicy } from '../render/policy.js';
 import { type ApiserverTiming, restartApiserver, timingFromEnv } from '../tools/apiserver.js';
@@ -26,7 +27,6 @@ import { makeTools, type Tools } from '../tools/index.js';
 import { commandLine, createRunner } from '../tools/run.js';
 import { type Context, pathsFor } from './context.js';
 import type { SinkCreateOptions, SinkDeleteOptions, SinkListOptions } from './options.js';
-import { countSinkEvents } from './status.js';
 
 export interface SinkDeps {
   tools: Tools;

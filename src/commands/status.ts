@@ -3,12 +3,12 @@
  * container, /readyz, the receiver's pid and /healthz, the stream files) rather than read from
  * the state file, so it tells the truth after a crash. Works with no lab and with no cluster.
  */
-import { createReadStream } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState } from '../lab/state.js';
 import { receiverUrl } from '../receiver/endpoints.js';
+import { countSinkEvents } from '../receiver/stats.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { controlPlaneNode, kubeContext } from '../tools/kind.js';
 import { type ReceiverControl, receiverControl } from '../tools/receiver.js';
@@ -21,13 +21,6 @@ export interface StatusDeps {
   receiver: ReceiverControl | null;
 }
 
-export interface SinkCount {
-  events: number;
-  /** stageTimestamp (else requestReceivedTimestamp) of the newest stored event. */
-  lastEvent: string | null;
-  files: string[];
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -35,70 +28,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function countLines(path: string): Promise<number> {
-  let n = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
-  }
-  return n;
-}
-
-/** The last whole line of a file, read from its end. */
-async function lastLine(path: string, maxBytes = 1024 * 1024): Promise<string | null> {
-  const fh = await open(path, 'r');
-  try {
-    const { size } = await fh.stat();
-    const len = Math.min(size, maxBytes);
-    if (len === 0) return null;
-    const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
-    const text = buf.toString('utf8');
-    const end = text.lastIndexOf('\n');
-    if (end <= 0) return null;
-    const start = text.lastIndexOf('\n', end - 1);
-    return text.slice(start + 1, end);
-  } finally {
-    await fh.close();
-  }
-}
-
-function eventTime(line: string | null): string | null {
-  if (line === null) return null;
-  try {
-    const e = JSON.parse(line) as { stageTimestamp?: unknown; requestReceivedTimestamp?: unknown };
-    const t = e.stageTimestamp ?? e.requestReceivedTimestamp;
-    return typeof t === 'string' ? t : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Events stored for a sink: lines of <sink>.log and its rotated <sink>.log.N. */
-export async function countSinkEvents(streamsDir: string, sink: string): Promise<SinkCount> {
-  let names: string[];
-  try {
-    names = await readdir(streamsDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { events: 0, lastEvent: null, files: [] };
-    throw err;
-  }
-  const base = `${sink}.log`;
-  const rotated = names
-    .map((n) => ({ n, m: n.startsWith(`${base}.`) ? /^\d+$/.exec(n.slice(base.length + 1)) : null }))
-    .filter((x) => x.m !== null)
-    .sort((a, b) => Number(a.m![0]) - Number(b.m![0]))
-    .map((x) => x.n);
-  // Newest first: <sink>.log, then .log.1, .log.2, ...
-  const files = [...(names.includes(base) ? [base] : []), ...rotated].map((n) => join(streamsDir, n));
-  let events = 0;
-  let lastEvent: string | null = null;
-  for (const f of files) {
-    events += await countLines(f);
-    if (lastEvent === null) lastEvent = eventTime(await lastLine(f));
-  }
-  return { events, lastEvent, files };
 }
 
 interface ClusterReport {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { planOptions, upState } from '../../src/commands/up.js';
-import { countSinkEvents } from '../../src/commands/status.js';
+import { countSinkEvents } from '../../src/receiver/stats.js';
 import { dynamicFindings } from '../../src/commands/doctor.js';
 import type { UpOptions } from '../../src/commands/options.js';
 import { ToolError } from '../../src/errors.js';

@@ -1,0 +1,75 @@
+/** What is stored for a sink, read from its stream files (for `status` and `sink list`). */
+import { createReadStream } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface SinkCount {
+  events: number;
+  /** stageTimestamp (else requestReceivedTimestamp) of the newest stored event. */
+  lastEvent: string | null;
+  files: string[];
+}
+
+async function countLines(path: string): Promise<number> {
+  let n = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+  }
+  return n;
+}
+
+/** The last whole line of a file, read from its end. */
+async function lastLine(path: string, maxBytes = 1024 * 1024): Promise<string | null> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const len = Math.min(size, maxBytes);
+    if (len === 0) return null;
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const text = buf.toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end <= 0) return null;
+    const start = text.lastIndexOf('\n', end - 1);
+    return text.slice(start + 1, end);
+  } finally {
+    await fh.close();
+  }
+}
+
+function eventTime(line: string | null): string | null {
+  if (line === null) return null;
+  try {
+    const e = JSON.parse(line) as { stageTimestamp?: unknown; requestReceivedTimestamp?: unknown };
+    const t = e.stageTimestamp ?? e.requestReceivedTimestamp;
+    return typeof t === 'string' ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Events stored for a sink: lines of <sink>.log and its rotated <sink>.log.N. */
+export async function countSinkEvents(streamsDir: string, sink: string): Promise<SinkCount> {
+  let names: string[];
+  try {
+    names = await readdir(streamsDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { events: 0, lastEvent: null, files: [] };
+    throw err;
+  }
+  const base = `${sink}.log`;
+  const rotated = names
+    .map((n) => ({ n, m: n.startsWith(`${base}.`) ? /^\d+$/.exec(n.slice(base.length + 1)) : null }))
+    .filter((x) => x.m !== null)
+    .sort((a, b) => Number(a.m![0]) - Number(b.m![0]))
+    .map((x) => x.n);
+  // Newest first: <sink>.log, then .log.1, .log.2, ...
+  const files = [...(names.includes(base) ? [base] : []), ...rotated].map((n) => join(streamsDir, n));
+  let events = 0;
+  let lastEvent: string | null = null;
+  for (const f of files) {
+    events += await countLines(f);
+    if (lastEvent === null) lastEvent = eventTime(await lastLine(f));
+  }
+  return { events, lastEvent, files };
+}
