@@ -4,8 +4,7 @@
  * judged on real traffic before it is deployed.
  */
 import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { dns1123SubdomainErrors, LEVELS } from '../audit/model.js';
 import { PolicyEvaluator } from '../audit/policy.js';
@@ -13,24 +12,14 @@ import { loadPolicy } from '../audit/policyLoad.js';
 import { addToTally, type Count, describeRule, type EventVerdict, judge, newTally, type Tally } from '../audit/policyReport.js';
 import { readPolicySource } from '../audit/presets.js';
 import { UserError } from '../errors.js';
+import { sinkStreamFiles } from '../receiver/stats.js';
+import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { PolicyTestOptions } from './options.js';
 
 interface Located extends EventVerdict {
   file: string;
   line: number;
-}
-
-/** The stored stream of a sink, oldest first: <sink>.log.N ... <sink>.log.1, <sink>.log. */
-export async function sinkStreamFiles(streamsDir: string, sink: string): Promise<string[]> {
-  const names = await readdir(streamsDir).catch(() => [] as string[]);
-  const rotated = names
-    .map((n) => ({ n, m: new RegExp(`^${sink.replace(/\./g, '\\.')}\\.log\\.(\\d+)$`).exec(n) }))
-    .filter((x) => x.m !== null)
-    .sort((a, b) => Number(b.m![1]) - Number(a.m![1]))
-    .map((x) => join(streamsDir, x.n));
-  if (names.includes(`${sink}.log`)) rotated.push(join(streamsDir, `${sink}.log`));
-  return rotated;
 }
 
 async function eventFiles(o: PolicyTestOptions, ctx: Context): Promise<{ files: string[]; label: string }> {
@@ -101,18 +90,6 @@ export function formatBytes(n: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
-function table(rows: string[][], rightAligned: ReadonlySet<number> = new Set()): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 && !rightAligned.has(i) ? c : rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
 
 const cut = (s: string, max: number) => ([...s].length > max ? `${[...s].slice(0, max - 1).join('')}…` : s);
 
@@ -134,7 +111,7 @@ function summaryTable(t: Tally): string {
   rows.push(['None (not written)', '-', '-', String(t.policy.droppedNone), '-']);
   rows.push(['stage omitted', '-', '-', String(t.policy.droppedStage), '-']);
   rows.push(['total written', ...cell(t.captured), ...cell(t.policy)]);
-  return table(rows, new Set([1, 2, 3, 4]));
+  return tableLines(rows, new Set([1, 2, 3, 4])).join('\n');
 }
 
 export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<number> {
@@ -195,7 +172,7 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
     ]);
   }
   ctx.out.line(`policy ${source} on ${label}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}`);
-  if (verdicts.length > 0) ctx.out.line(`\n${table(rows)}`);
+  if (verdicts.length > 0) ctx.out.line(`\n${tableLines(rows).join('\n')}`);
   ctx.out.line(`\n${st.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
   ctx.out.line(summaryTable(tally));
   ctx.out.line(

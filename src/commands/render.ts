@@ -1,25 +1,14 @@
 import { join, resolve } from 'node:path';
-import { isIP } from 'node:net';
 import { validateSink } from '../audit/model.js';
 import { UserError } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { selectMode } from '../lab/mode.js';
 import { DEFAULT_SINK, type LabState, newLabState, newSinkState, readState, validateDuration } from '../lab/state.js';
-import { FALLBACK_NODE_HOST } from '../receiver/endpoints.js';
+import { FALLBACK_NODE_HOST, parseHost } from '../receiver/endpoints.js';
 import { createPki, defaultServerNames, loadPki, PKI_FILES, serverCertCovers } from '../receiver/pki.js';
 import { renderLabFiles } from '../render/labFiles.js';
 import { type Context, pathsFor } from './context.js';
 import type { RenderOptions } from './options.js';
-
-const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/;
-
-export function validateReceiverHost(host: string): string {
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(bare) === 0 && !HOSTNAME.test(bare)) {
-    throw new UserError(`--receiver-host ${JSON.stringify(host)} is not a host name or IP address`, 'e.g. --receiver-host 172.18.0.1');
-  }
-  return bare;
-}
 
 /**
  * The state to render from: the lab's, or the one `up` would make, with the flags applied on top.
@@ -59,7 +48,7 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
   const paths = pathsFor(ctx, o.name);
   const existing = await readState(paths);
   const state = planState(existing, o);
-  const receiverHost = o.receiverHost !== undefined ? validateReceiverHost(o.receiverHost) : (state.receiver.host ?? FALLBACK_NODE_HOST);
+  const receiverHost = o.receiverHost !== undefined ? parseHost('--receiver-host', o.receiverHost, 'e.g. --receiver-host 172.18.0.1') : (state.receiver.host ?? FALLBACK_NODE_HOST);
 
   let pki = existing ? await loadPki(paths.pkiDir) : null;
   const ephemeral = pki === null;

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { RuntimeFailure, UserError } from '../errors.js';
 import { ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
@@ -8,20 +7,10 @@ import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
 const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
 import { isAlive } from '../lab/process.js';
 import { readPidFile, removePidFile, writePidFile } from '../receiver/daemon.js';
-import { STATIC_PATH } from '../receiver/endpoints.js';
+import { parseHost, STATIC_PATH } from '../receiver/endpoints.js';
 import { startLabReceiver, type RunningReceiver } from '../receiver/run.js';
 import { type Context, pathsFor } from './context.js';
 import type { ServeOptions } from './options.js';
-
-const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/;
-
-function checkAddress(address: string): string {
-  const bare = address.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(bare) === 0 && !HOSTNAME.test(bare)) {
-    throw new UserError(`--address ${JSON.stringify(address)} is not an IP address or host name`, 'e.g. --address 127.0.0.1, or --address 0.0.0.0 for every interface');
-  }
-  return bare;
-}
 
 function listenFailure(err: NodeJS.ErrnoException, address: string, port: number): Error {
   const pick = 'pick another port with --port N (--port 0 takes any free one; it is saved for `up` and `tail`)';
@@ -41,7 +30,7 @@ function listenFailure(err: NodeJS.ErrnoException, address: string, port: number
  */
 export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   const paths = pathsFor(ctx, o.name);
-  const address = o.address !== undefined ? checkAddress(o.address) : undefined;
+  const address = o.address !== undefined ? parseHost('--address', o.address, 'e.g. --address 127.0.0.1, or --address 0.0.0.0 for every interface') : undefined;
 
   const existing = await readPidFile(paths);
   if (existing && existing.pid !== process.pid && isAlive(existing.pid)) {

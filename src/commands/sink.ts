@@ -25,6 +25,7 @@ import { type CapturePolicy, captureFor, covers, renderPolicy } from '../render/
 import { type ApiserverTiming, restartApiserver, timingFromEnv } from '../tools/apiserver.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { commandLine, createRunner } from '../tools/run.js';
+import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { SinkCreateOptions, SinkDeleteOptions, SinkListOptions } from './options.js';
 
@@ -326,15 +327,11 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
     ctx.out.line('no sinks: create one with `audit-lab sink create --level Metadata --stage ResponseComplete`');
     return 0;
   }
-  const table = [
+  const lines = tableLines([
     ['NAME', 'LEVEL', 'STAGES', 'QPS/BURST', 'TARGET', 'EVENTS', 'LAST EVENT'],
     ...rows.map((r) => [r.name, r.policy !== null ? `${r.policy} (≤${r.level})` : r.level, r.stages.join(',') || '-', `${r.throttle.qps}/${r.throttle.burst}`, r.target, String(r.events), r.lastEvent ?? '-']),
-  ];
-  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  for (const [i, row] of table.entries()) {
-    const line = row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ');
-    ctx.out.line(i === 0 ? ctx.out.style.bold(line) : line);
-  }
+  ]);
+  lines.forEach((line, i) => ctx.out.line(i === 0 ? ctx.out.style.bold(line) : line));
   return 0;
 }
 

@@ -13,6 +13,7 @@ import { makeTools, type Tools } from '../tools/index.js';
 import { controlPlaneNode, kubeContext } from '../tools/kind.js';
 import { type ReceiverControl, receiverControl } from '../tools/receiver.js';
 import { createRunner, ToolMissing } from '../tools/run.js';
+import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { StatusOptions } from './options.js';
 
@@ -189,12 +190,12 @@ function printStatus(ctx: Context, r: StatusReport): void {
   }
   if (r.sinks.length === 0) row('sinks', r.lab.exists ? 'none' : '-');
   else {
-    const rows = r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), k.lastEvent ?? '-']);
-    const head = ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT'];
-    const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
-    const fmt = (cells: string[]) => cells.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd();
-    row('sinks', fmt(head));
-    for (const x of rows) row('', fmt(x));
+    const [head, ...lines] = tableLines([
+      ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT'],
+      ...r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), k.lastEvent ?? '-']),
+    ]);
+    row('sinks', head!);
+    for (const line of lines) row('', line);
   }
   const files = Object.entries(r.files).filter(([k, v]) => v !== null && k !== 'dir');
   if (files.length > 0) {

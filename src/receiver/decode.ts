@@ -4,7 +4,7 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { isLevel, isStage, type Level, type Stage } from '../audit/model.js';
-import { type CheckedItem, checkEventList, type RawItem, type RawMember, scanEventList } from './raw.js';
+import { type CheckedItem, checkEventList, type RawItem, type RawMember } from './raw.js';
 
 export const AUDIT_V1 = 'audit.k8s.io/v1';
 export const AUDIT_V1BETA1 = 'audit.k8s.io/v1beta1';
@@ -142,43 +142,48 @@ export interface DecodedBody extends Decoded {
   raw: RawItem[] | null;
 }
 
+/** An EventList body whose items the scanner accepted, with what parsing one of them needs. */
+interface ListBody {
+  items: CheckedItem[];
+  version: string;
+  encoding: 'latin1' | 'utf8';
+}
+
 /**
- * A body as received. An EventList is parsed item by item from the spans the scanner found: a
- * batch is up to 10 MiB, and one string of that size lands in V8's large-object space, which only
- * a full collection frees; at 100,000 events/s that alone held hundreds of MB. Small per-item
- * strings die young. Any doubt (another shape, malformed JSON) parses the whole body, which also
- * gives the error its position.
+ * The body as one EventList, its items found and validated by the scanner and its envelope
+ * (everything but the items) parsed; null for any other shape or any doubt.
+ */
+function eventListBody(buf: Buffer): ListBody | null {
+  const list = isUtf8(buf) ? checkEventList(buf) : null;
+  if (!list) return null;
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(`${buf.toString('utf8', 0, list.arrayStart)}[]${buf.toString('utf8', list.arrayEnd)}`);
+  } catch {
+    return null;
+  }
+  if (!isObject(envelope) || envelope.kind !== 'EventList') return null;
+  // An ASCII item decodes the same as latin1, which V8 takes as a plain copy.
+  return { items: list.items, version: checkApiVersion(envelope.apiVersion, 'body'), encoding: isAscii(buf) ? 'latin1' : 'utf8' };
+}
+
+/** Item i of a scanned EventList, parsed (the scanner has validated it) and made v1. */
+function parseItem(buf: Buffer, body: ListBody, i: number): AuditEvent {
+  const it = body.items[i]!;
+  return toV1(JSON.parse(buf.toString(body.encoding, it.start, it.end)), body.version, `items[${i}]`);
+}
+
+/**
+ * A body as received, every event parsed. An EventList is parsed item by item from the spans the
+ * scanner found: a batch is up to 10 MiB, and one string of that size lands in V8's large-object
+ * space, which only a full collection frees; small per-item strings die young. Anything else
+ * (another shape, malformed JSON) parses the whole body, which also gives the error its position.
  */
 export function decodeBuffer(buf: Buffer): DecodedBody {
-  const list = scanEventList(buf);
-  if (list) {
-    let envelope: unknown;
-    try {
-      envelope = JSON.parse(`${buf.toString('utf8', 0, list.arrayStart)}[]${buf.toString('utf8', list.arrayEnd)}`);
-    } catch {
-      envelope = undefined;
-    }
-    if (isObject(envelope) && envelope.kind === 'EventList') {
-      const version = checkApiVersion(envelope.apiVersion, 'body');
-      const events: AuditEvent[] = [];
-      // An ASCII item decodes the same as latin1, which V8 takes as a plain copy.
-      const encoding = isAscii(buf) ? 'latin1' : 'utf8';
-      let parsed = true;
-      for (let i = 0; i < list.items.length && parsed; i++) {
-        const it = list.items[i]!;
-        let item: unknown;
-        try {
-          item = JSON.parse(buf.toString(encoding, it.start, it.end));
-        } catch {
-          parsed = false;
-          break;
-        }
-        events.push(toV1(item, version, `items[${i}]`));
-      }
-      if (parsed) return { events, eventList: true, raw: list.items };
-    }
-  }
-  return { ...decodeBody(buf.toString('utf8')), raw: null };
+  const body = eventListBody(buf);
+  if (!body) return { ...decodeBody(buf.toString('utf8')), raw: null };
+  const events = body.items.map((_, i) => parseItem(buf, body, i));
+  return { events, eventList: true, raw: body.items };
 }
 
 /**
@@ -274,32 +279,19 @@ function headOf(buf: Buffer, it: CheckedItem, listVersion: string): EventHead | 
  * JSON is not parsed at all: routing and the stored lines need only a few members and the items'
  * bytes, and parsing every event was most of what the receiver spent. An event is parsed when it
  * is needed whole (a sink with a policy, forwarding, an item that must be re-serialized). Anything
- * the scanner does not accept goes through decodeBuffer, so the refusals are the same.
+ * the scanner does not accept is parsed whole by decodeBody, so the refusals are the same.
  */
 export function decodeBatch(buf: Buffer): DecodedBatch {
-  const list = isUtf8(buf) ? checkEventList(buf) : null;
-  if (list) {
-    let envelope: unknown;
-    try {
-      envelope = JSON.parse(`${buf.toString('utf8', 0, list.arrayStart)}[]${buf.toString('utf8', list.arrayEnd)}`);
-    } catch {
-      envelope = undefined;
-    }
-    if (isObject(envelope) && envelope.kind === 'EventList') {
-      const version = checkApiVersion(envelope.apiVersion, 'body');
-      const encoding = isAscii(buf) ? 'latin1' : 'utf8';
-      const n = list.items.length;
-      const full: (AuditEvent | undefined)[] = new Array<AuditEvent | undefined>(n);
-      const parse = (i: number): AuditEvent => {
-        const it = list.items[i]!;
-        return (full[i] = toV1(JSON.parse(buf.toString(encoding, it.start, it.end)), version, `items[${i}]`));
-      };
-      const heads: EventHead[] = new Array<EventHead>(n);
-      // Items the heads cannot judge are parsed now, so their refusal (a bad stage...) is the one decodeBody gives.
-      for (let i = 0; i < n; i++) heads[i] = headOf(buf, list.items[i]!, version) ?? parse(i);
-      return { heads, raw: list.items, event: (i) => full[i] ?? parse(i) };
-    }
+  const body = eventListBody(buf);
+  if (!body) {
+    const { events } = decodeBody(buf.toString('utf8'));
+    return { heads: events, raw: null, event: (i) => events[i]! };
   }
-  const { events, raw } = decodeBuffer(buf);
-  return { heads: events, raw, event: (i) => events[i]! };
+  const n = body.items.length;
+  const full = new Array<AuditEvent | undefined>(n);
+  const parse = (i: number): AuditEvent => (full[i] = parseItem(buf, body, i));
+  const heads = new Array<EventHead>(n);
+  // Items the heads cannot judge are parsed now, so their refusal (a bad stage...) is the one decodeBody gives.
+  for (let i = 0; i < n; i++) heads[i] = headOf(buf, body.items[i]!, body.version) ?? parse(i);
+  return { heads, raw: body.items, event: (i) => full[i] ?? parse(i) };
 }

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { UserError } from '../errors.js';
 
 /** Path of the static-mode endpoint; only a client certificate signed by the lab CA may post there. */
 export const STATIC_PATH = '/events';
@@ -22,3 +23,14 @@ export function receiverUrl(host: string, port: number, path = ''): string {
  * name works; on Linux `up` replaces it with the kind network's gateway once the network exists.
  */
 export const FALLBACK_NODE_HOST = 'host.docker.internal';
+
+const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/;
+
+/** A host name or IP address given by a flag (IPv6 may come in brackets), without the brackets. */
+export function parseHost(flag: string, value: string, hint: string): string {
+  const bare = value.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) === 0 && !HOSTNAME.test(bare)) {
+    throw new UserError(`${flag} ${JSON.stringify(value)} is not a host name or IP address`, hint);
+  }
+  return bare;
+}

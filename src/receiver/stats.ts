@@ -48,23 +48,28 @@ function eventTime(line: string | null): string | null {
   }
 }
 
-/** Events stored for a sink: lines of <sink>.log and its rotated <sink>.log.N. */
-export async function countSinkEvents(streamsDir: string, sink: string): Promise<SinkCount> {
+/** A sink's stream files, oldest first: <sink>.log.N ... <sink>.log.1, <sink>.log. */
+export async function sinkStreamFiles(streamsDir: string, sink: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(streamsDir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { events: 0, lastEvent: null, files: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
   const base = `${sink}.log`;
   const rotated = names
     .map((n) => ({ n, m: n.startsWith(`${base}.`) ? /^\d+$/.exec(n.slice(base.length + 1)) : null }))
     .filter((x) => x.m !== null)
-    .sort((a, b) => Number(a.m![0]) - Number(b.m![0]))
+    .sort((a, b) => Number(b.m![0]) - Number(a.m![0]))
     .map((x) => x.n);
-  // Newest first: <sink>.log, then .log.1, .log.2, ...
-  const files = [...(names.includes(base) ? [base] : []), ...rotated].map((n) => join(streamsDir, n));
+  return [...rotated, ...(names.includes(base) ? [base] : [])].map((n) => join(streamsDir, n));
+}
+
+/** Events stored for a sink: lines of <sink>.log and its rotated <sink>.log.N. */
+export async function countSinkEvents(streamsDir: string, sink: string): Promise<SinkCount> {
+  // Newest first, so the last event is found in the first file that has one.
+  const files = (await sinkStreamFiles(streamsDir, sink)).reverse();
   let events = 0;
   let lastEvent: string | null = null;
   for (const f of files) {

@@ -286,16 +286,4 @@ export function hasCall(calls: Call[], tool: ToolName, prefix: string[]): boolea
   return calls.some((c) => c.tool === tool && prefix.every((p, i) => c.args[i] === p));
 }
 
-/** Alive and not a zombie (nobody may reap an orphan in a container). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
+export { isAlive } from '../../src/lab/process.js';

@@ -1,0 +1,18 @@
+/**
+ * Rows as aligned columns, two spaces apart: the one table layout of `sink list`, `status` and
+ * `policy test`. The last column is not padded and lines carry no trailing spaces.
+ */
+export function tableLines(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set()): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)));
+  const pad = (c: string, i: number) => {
+    const fill = ' '.repeat(widths[i]! - [...c].length);
+    return rightAligned.has(i) ? fill + c : c + fill;
+  };
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 && !rightAligned.has(i) ? c : pad(c, i)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
