@@ -114,7 +114,13 @@ export function dynamicFindings(info: DockerInfo | null, kindVersion: string | n
           '(e.g. a Linux VM booted with systemd.unified_cgroup_hierarchy=0)',
       });
     } else {
-      out.push({ check: 'cgroup', status: 'ok', message: `cgroup v${info.cgroupVersion ?? '1'}: both modes can run` });
+      out.push({
+        check: 'cgroup',
+        status: 'ok',
+        message:
+          'cgroup v1: both modes can run; kubelet >= 1.35 refuses cgroup v1 by default, so for those node images ' +
+          '(and kind\'s default one) `up` and `render` add failCgroupV1: false to the KubeletConfiguration',
+      });
     }
   }
   const image = opts.image ?? DEFAULT_DYNAMIC_IMAGE;

@@ -6,6 +6,8 @@ import { selectMode } from '../lab/mode.js';
 import { DEFAULT_SINK, type LabState, newLabState, newSinkState, readState, validateDuration } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, parseHost } from '../receiver/endpoints.js';
 import { createPki, defaultServerNames, loadPki, PKI_FILES, serverCertCovers } from '../receiver/pki.js';
+import { localCgroup } from '../lab/host.js';
+import { CGROUP_V1_NOTE, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { renderLabFiles } from '../render/labFiles.js';
 import { type Context, pathsFor } from './context.js';
 import type { RenderOptions } from './options.js';
@@ -60,7 +62,9 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
   }
 
   const mountDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : paths.apiserverDir;
-  const files = renderLabFiles(state, pki, { mountDir, receiverHost });
+  const hostCgroup = await localCgroup(ctx.io.env);
+  const files = renderLabFiles(state, pki, { mountDir, receiverHost, hostCgroup });
+  if (needsCgroupV1Patch({ image: state.image, api: state.kindConfigApi, hostCgroup })) ctx.out.info(CGROUP_V1_NOTE);
 
   if (state.receiver.host === null && o.receiverHost === undefined) {
     ctx.out.info(

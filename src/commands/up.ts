@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure, ToolError, UserError } from '../errors.js';
+import { dockerCgroup, localCgroup } from '../lab/host.js';
 import { ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
@@ -13,6 +14,7 @@ import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../receiver/endpoints.js';
 import { createPki, defaultServerNames, type LabPki, loadPki } from '../receiver/pki.js';
+import { CGROUP_V1_NOTE, type CgroupVersion, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
 import {
   type ApiserverDeps,
@@ -160,6 +162,8 @@ class UpRun {
   private readonly node: string;
   /** What this run changed, for the summary ("up already" when empty). */
   private readonly did: string[] = [];
+  /** The cgroup version Docker's host runs, from the checks: it decides the kubelet patch. */
+  private hostCgroup: CgroupVersion | null = null;
 
   constructor(
     private readonly o: UpOptions,
@@ -193,6 +197,7 @@ class UpRun {
     }
     const docker = report.facts.docker!;
     const kindVersion = report.facts.kindVersion;
+    this.hostCgroup = dockerCgroup(docker);
     // The lock is held while this command changes the lab, and let go while the receiver starts:
     // the receiver (`audit-lab serve` in the background) takes it itself to read the lab.
     const locked = <T>(fn: () => Promise<T>) => withLabLock(paths, 'up', fn);
@@ -309,7 +314,8 @@ class UpRun {
     const certChanged = oldCert !== undefined && oldCert !== lab.pki.server.cert;
     await ensurePrivateDir(paths.apiserverDir);
     const changed: string[] = [];
-    for (const f of renderLabFiles(state, lab.pki, { mountDir: paths.apiserverDir, receiverHost: host ?? FALLBACK_NODE_HOST })) {
+    const place = { mountDir: paths.apiserverDir, receiverHost: host ?? FALLBACK_NODE_HOST, hostCgroup: this.hostCgroup };
+    for (const f of renderLabFiles(state, lab.pki, place)) {
       if (await writeIfChanged(filePath(paths, f), f.content, f.mode)) changed.push(f.name);
     }
     if (changed.length > 0) this.did.push(`wrote ${changed.join(', ')}`);
@@ -336,6 +342,7 @@ class UpRun {
 
   private async createCluster(state: LabState, kindVersion: string | null): Promise<void> {
     const { o, ctx } = this;
+    if (needsCgroupV1Patch({ image: state.image, api: state.kindConfigApi, hostCgroup: this.hostCgroup })) ctx.out.info(CGROUP_V1_NOTE);
     const spin = await ctx.out.spinner(`creating cluster ${o.name} (${describeShape(state)})`);
     try {
       await this.tools.kind.createCluster(
@@ -452,8 +459,10 @@ async function dryRun(o: UpOptions, ctx: Context, paths: LabPaths): Promise<numb
   const host = state.receiver.host ?? FALLBACK_NODE_HOST;
   let pki: LabPki | null = existing ? await loadPki(paths.pkiDir) : null;
   if (pki === null) pki = await createPki(o.name, defaultServerNames([host]));
-  const files = renderLabFiles(state, pki, { mountDir: paths.apiserverDir, receiverHost: host });
+  const hostCgroup = await localCgroup(ctx.io.env);
+  const files = renderLabFiles(state, pki, { mountDir: paths.apiserverDir, receiverHost: host, hostCgroup });
   ctx.out.info(`dry run: nothing is run or written. ${describeShape(state)}.`);
+  if (needsCgroupV1Patch({ image: state.image, api: state.kindConfigApi, hostCgroup })) ctx.out.info(CGROUP_V1_NOTE);
   if (state.receiver.host === null) {
     ctx.out.info(
       `note: the receiver is addressed as ${FALLBACK_NODE_HOST} here; on Linux up learns the ${KIND_NETWORK} network's gateway and uses that`,

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { Throttle } from '../audit/model.js';
-import type { Mode } from '../lab/mode.js';
+import { type Mode, parseImageVersion } from '../lab/mode.js';
 import { NODE_AUDIT_DIR } from '../lab/paths.js';
 import type { KindConfigApi } from '../lab/state.js';
 
@@ -13,7 +13,11 @@ export interface KindConfigInput {
   mountDir: string;
   batchMaxWait: string;
   throttle: Throttle;
+  /** The cgroup version of the host the node runs on (Docker's `CgroupVersion`); null when unknown. */
+  hostCgroup: CgroupVersion | null;
 }
+
+export type CgroupVersion = 1 | 2;
 
 const VOLUME_NAME = 'audit-lab';
 
@@ -60,6 +64,28 @@ function clusterConfigurationPatch(input: KindConfigInput): string {
   return stringify(patch, { lineWidth: 0 });
 }
 
+/**
+ * Whether the kubelet must be told to run on a cgroup v1 host: from 1.35 it refuses to unless its
+ * KubeletConfiguration says `failCgroupV1: false` (KEP-5573), and kind v0.33 only warns, then
+ * kubeadm times out in wait-control-plane. kind's default image (null) is new enough to need it.
+ * Older kubelets default to false already (1.31-1.34) or lack the field (kubeadm warns, no harm).
+ */
+export function needsCgroupV1Patch(input: Pick<KindConfigInput, 'image' | 'hostCgroup' | 'api'>): boolean {
+  if (input.hostCgroup !== 1 || input.api !== 'v1alpha4') return false;
+  if (input.image === null) return true;
+  const v = parseImageVersion(input.image);
+  return v.major > 1 || v.minor >= 35;
+}
+
+/** Said wherever the patch is added, so the user knows why config.yaml has it. */
+export const CGROUP_V1_NOTE =
+  'note: this host uses cgroup v1, which kubelet >= 1.35 refuses by default: config.yaml sets failCgroupV1: false in the KubeletConfiguration so the node starts';
+
+/** Unversioned, as the ClusterConfiguration patch: kind matches patches on kind alone. */
+function kubeletCgroupV1Patch(): string {
+  return stringify({ kind: 'KubeletConfiguration', failCgroupV1: false }, { lineWidth: 0 });
+}
+
 export function kindConfig(input: KindConfigInput): Record<string, unknown> {
   const node: Record<string, unknown> = { role: 'control-plane' };
   if (input.image !== null) node.image = input.image;
@@ -68,7 +94,9 @@ export function kindConfig(input: KindConfigInput): Record<string, unknown> {
     node.extraMounts = [{ hostPath: input.mountDir, containerPath: NODE_AUDIT_DIR, readOnly: true }];
   }
   const apiVersion = input.api === 'v1alpha3' ? 'kind.sigs.k8s.io/v1alpha3' : 'kind.x-k8s.io/v1alpha4';
-  return { kind: 'Cluster', apiVersion, kubeadmConfigPatches: [clusterConfigurationPatch(input)], nodes: [node] };
+  const patches = [clusterConfigurationPatch(input)];
+  if (needsCgroupV1Patch(input)) patches.push(kubeletCgroupV1Patch());
+  return { kind: 'Cluster', apiVersion, kubeadmConfigPatches: patches, nodes: [node] };
 }
 
 export function renderKindConfig(input: KindConfigInput): string {

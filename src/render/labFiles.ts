@@ -2,7 +2,7 @@ import type { LabState } from '../lab/state.js';
 import { receiverUrl, sinkPath, STATIC_PATH } from '../receiver/endpoints.js';
 import type { LabPki } from '../receiver/pki.js';
 import { renderAuditSinks } from './auditSinks.js';
-import { renderKindConfig } from './kindConfig.js';
+import { type CgroupVersion, renderKindConfig } from './kindConfig.js';
 import { captureFor, renderPolicy } from './policy.js';
 import { renderWebhookKubeconfig } from './webhookKubeconfig.js';
 
@@ -20,6 +20,8 @@ export interface RenderPlace {
   mountDir: string;
   /** How the node reaches the receiver. */
   receiverHost: string;
+  /** The cgroup version of the host the node runs on; null when unknown (no kubelet patch). */
+  hostCgroup: CgroupVersion | null;
 }
 
 /** Every file a lab's mode needs, from its state and PKI. Pure: data in, strings out. */
@@ -33,6 +35,7 @@ export function renderLabFiles(state: LabState, pki: LabPki, place: RenderPlace)
       mountDir: place.mountDir,
       batchMaxWait: state.webhook.batchMaxWait,
       throttle: state.webhook.throttle,
+      hostCgroup: place.hostCgroup,
     }),
     mode: 0o644,
   };

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test, type TestContext } from 'vitest';
+import { parse } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
 import { ASIDE, BIN, type Call, type Result, freePort, hasCall, healthyTable, isAlive, MANIFEST, Sandbox, withRows } from './harness.js';
@@ -94,6 +95,21 @@ describe.concurrent('up (static mode, Linux)', () => {
     expect(j.files).toMatchObject({ kindConfig: join(lab, 'config.yaml'), webhookKubeconfig: join(lab, 'apiserver', 'webhook.kubeconfig'), policy: join(lab, 'apiserver', 'policy.yaml') });
     expect(j.sinks).toEqual([{ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], url: null, events: 0, lastEvent: null }]);
     expect(j.problems).toEqual([]);
+  });
+
+  test.for([
+    { cgroup: '1', image: undefined, patched: true },
+    { cgroup: '1', image: 'kindest/node:v1.36.1', patched: true },
+    { cgroup: '1', image: 'kindest/node:v1.33.1', patched: false },
+    { cgroup: '2', image: undefined, patched: false },
+  ] as const)('cgroup v$cgroup host, image $image: kubelet failCgroupV1 patch $patched, and up says why', async ({ cgroup, image, patched }, t) => {
+    const sb = await sandbox(t, healthyTable({ cgroup }));
+    await sb.setWorld({ network: true });
+    const r = ok(await sb.run(['up', '--port', String(await freePort()), ...(image ? ['--image', image] : [])]));
+    const config = parse(await readFile(join(sb.labDir(), 'config.yaml'), 'utf8')) as { kubeadmConfigPatches: string[] };
+    const kubelet = config.kubeadmConfigPatches.map((p) => parse(p)).filter((p) => p.kind === 'KubeletConfiguration');
+    expect(kubelet).toStrictEqual(patched ? [{ kind: 'KubeletConfiguration', failCgroupV1: false }] : []);
+    expect(r.stderr.includes('failCgroupV1: false')).toBe(patched);
   });
 
   test('the kind network exists already: the receiver starts before the cluster and the API server is not restarted', async (t) => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import type { SinkSpec } from '../../src/audit/model.js';
 import { renderAuditSinks } from '../../src/render/auditSinks.js';
-import { type KindConfigInput, renderKindConfig } from '../../src/render/kindConfig.js';
+import { type KindConfigInput, needsCgroupV1Patch, renderKindConfig } from '../../src/render/kindConfig.js';
 import { captureFor, covers, renderPolicy } from '../../src/render/policy.js';
 import { renderWebhookKubeconfig } from '../../src/render/webhookKubeconfig.js';
 import { ROOT } from '../helpers.js';
@@ -28,6 +28,7 @@ const staticInput: KindConfigInput = {
   mountDir: '/home/user/.audit-lab/audit-lab/apiserver',
   batchMaxWait: '1s',
   throttle: { qps: 10, burst: 15 },
+  hostCgroup: null,
 };
 const dynamicInput: KindConfigInput = { ...staticInput, mode: 'dynamic', image: 'kindest/node:v1.18.19' };
 
@@ -39,6 +40,27 @@ function patchOf(config: Record<string, unknown>): Record<string, any> {
 }
 
 describe('kind config', () => {
+  // kubelet >= 1.35 refuses cgroup v1 hosts unless told failCgroupV1: false; older ones need nothing.
+  it.each([
+    { hostCgroup: 1, image: null, api: 'v1alpha4', want: true },
+    { hostCgroup: 1, image: 'kindest/node:v1.35.0', api: 'v1alpha4', want: true },
+    { hostCgroup: 1, image: 'kindlab/node:v1.37.2', api: 'v1alpha4', want: true },
+    { hostCgroup: 1, image: 'kindest/node:v1.34.3@sha256:abc', api: 'v1alpha4', want: false },
+    { hostCgroup: 1, image: 'kindest/node:v1.18.19', api: 'v1alpha4', want: false },
+    { hostCgroup: 2, image: null, api: 'v1alpha4', want: false },
+    { hostCgroup: 2, image: 'kindest/node:v1.37.2', api: 'v1alpha4', want: false },
+    { hostCgroup: null, image: 'kindest/node:v1.37.2', api: 'v1alpha4', want: false },
+    { hostCgroup: 1, image: 'kindest/node:v1.37.2', api: 'v1alpha3', want: false },
+  ] as const)('cgroup v$hostCgroup, $image, $api: kubelet patch $want', ({ hostCgroup, image, api, want }) => {
+    expect(needsCgroupV1Patch({ hostCgroup, image, api })).toBe(want);
+    const config = parse(renderKindConfig({ ...staticInput, hostCgroup, image, api }));
+    const patches = (config.kubeadmConfigPatches as string[]).map((p) => parse(p));
+    const kubelet = patches.filter((p) => p.kind === 'KubeletConfiguration');
+    // Unversioned, as the ClusterConfiguration patch: kind matches on kind alone.
+    expect(kubelet).toStrictEqual(want ? [{ kind: 'KubeletConfiguration', failCgroupV1: false }] : []);
+    expect(patches.filter((p) => p.kind === 'ClusterConfiguration')).toHaveLength(1);
+  });
+
   it('static, v1alpha4: mounts the directory and passes the audit flags through an unversioned patch', () => {
     const text = renderKindConfig(staticInput);
     golden('config.static.v1alpha4.yaml', text);
