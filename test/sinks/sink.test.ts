@@ -41,7 +41,7 @@ async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: 
   if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
   await writeState(paths, state);
   await ensurePrivateDir(paths.apiserverDir);
-  for (const f of renderLabFiles(state, handle.pki, { mountDir: paths.apiserverDir, receiverHost: '127.0.0.1' })) {
+  for (const f of renderLabFiles(state, handle.pki, { mountDir: paths.apiserverDir, receiverHost: '127.0.0.1', hostCgroup: null })) {
     const target = f.name === 'config.yaml' ? paths.kindConfig : f.name === 'audit.yaml' ? paths.auditSinks : join(paths.apiserverDir, f.name);
     await writeFileAtomic(target, f.content, f.mode);
   }
