@@ -40,7 +40,8 @@ export function escapeLines(text: string): string {
 export function escapeStrings<T>(value: T): T {
   if (typeof value === 'string') return escapeText(value) as T;
   if (Array.isArray(value)) return value.map(escapeStrings) as T;
-  if (typeof value === 'object' && value !== null) {
+  // Only plain objects: a Date or a class instance is kept as it is rather than flattened to {}.
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeStrings(v)])) as T;
   }
   return value;

@@ -28,6 +28,8 @@ describe('escapeLines and escapeStrings', () => {
     const r = { dir: '/h\x1b', n: 3, ok: true, none: null, list: [{ t: '\x9b' }, 'x\u202e'] };
     expect(escapeStrings(r)).toEqual({ dir: '/h\\x1b', n: 3, ok: true, none: null, list: [{ t: '\\x9b' }, 'x\\u202e'] });
     expect(r.dir).toBe('/h\x1b');
+    const at = new Date(0);
+    expect(escapeStrings({ at }).at).toBe(at);
   });
 });
 
