@@ -20,6 +20,7 @@ import type { IO } from './io.js';
 import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
 import type { ModeChoice } from './lab/mode.js';
 import type { Capture, KindConfigApi } from './lab/state.js';
+import { escapeLines } from './ui/escape.js';
 
 // Repeatable flags take no commander default, which would show as "(default: [])" in --help.
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -127,7 +128,8 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
     .helpOption('-h, --help', 'show help')
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      // Commander's errors quote the argv they reject (`unknown option '\x1b[2J'`): escaped.
+      writeErr: (s) => io.stderr.write(escapeLines(s)),
     })
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')

@@ -8,6 +8,7 @@ import { buildProgram } from './cli.js';
 import { RuntimeFailure, ToolError, UserError } from './errors.js';
 import { type IO, processIO } from './io.js';
 import type { Handlers } from './commands/options.js';
+import { escapeLines, escapeText } from './ui/escape.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -36,27 +37,31 @@ function report(err: unknown, io: IO): number {
   const color = Boolean(io.stderr.isTTY) && !io.env.NO_COLOR;
   const red = (s: string) => (color ? `\u001b[31m${s}\u001b[39m` : s);
   const dim = (s: string) => (color ? `\u001b[2m${s}\u001b[22m` : s);
+  // Messages quote user input, paths, files' content and tools' output: each line is escaped (our
+  // own line breaks kept) before our colour is added, so none of it can drive the terminal, and a
+  // tool's ANSI colours (kind's) show visibly as \x1b[...m.
+  const e = escapeLines;
   if (err instanceof UserError || err instanceof RuntimeFailure) {
-    io.stderr.write(`${red('error:')} ${err.message}\n`);
-    if (err.hint) io.stderr.write(`${dim('hint:')} ${err.hint}\n`);
+    io.stderr.write(`${red('error:')} ${e(err.message)}\n`);
+    if (err.hint) io.stderr.write(`${dim('hint:')} ${e(err.hint)}\n`);
     return err instanceof UserError ? 2 : 1;
   }
   if (err instanceof ToolError) {
-    io.stderr.write(`${red('error:')} ${err.message}\n`);
-    io.stderr.write(`${dim('command:')} ${err.command.join(' ')}\n`);
+    io.stderr.write(`${red('error:')} ${e(err.message)}\n`);
+    io.stderr.write(`${dim('command:')} ${err.command.map(escapeText).join(' ')}\n`);
     const output = err.output.trimEnd();
-    if (output !== '') io.stderr.write(`${dim('command output:')}\n${output.replace(/^/gm, '  ')}\n`);
-    if (err.hint) io.stderr.write(`${dim('hint:')} ${err.hint}\n`);
+    if (output !== '') io.stderr.write(`${dim('command output:')}\n${e(output).replace(/^/gm, '  ')}\n`);
+    if (err.hint) io.stderr.write(`${dim('hint:')} ${e(err.hint)}\n`);
     return 1;
   }
   const sys = err as NodeJS.ErrnoException;
   if (sys instanceof Error && typeof sys.code === 'string' && typeof sys.syscall === 'string') {
     // The system said no (permissions, a full disk): not a bug, and the message names the path.
-    io.stderr.write(`${red('error:')} ${sys.message}\n`);
+    io.stderr.write(`${red('error:')} ${e(sys.message)}\n`);
     return 1;
   }
   // Anything else is a bug: show everything we know.
-  io.stderr.write(`${red('audit-lab crashed (this is a bug, please report it):')}\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  io.stderr.write(`${red('audit-lab crashed (this is a bug, please report it):')}\n${e(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
   return 1;
 }
 
@@ -73,7 +78,7 @@ export function main(): void {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`);
+      process.stderr.write(`${escapeLines(String(err))}\n`);
       process.exitCode = 1;
     },
   );

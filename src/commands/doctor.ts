@@ -12,6 +12,7 @@ import { makeTools, type Tools } from '../tools/index.js';
 import { Kubectl } from '../tools/kubectl.js';
 import { type ReceiverControl, receiverControl, sameListener } from '../tools/receiver.js';
 import { createRunner, INSTALL_HINTS, ToolMissing } from '../tools/run.js';
+import { escapeText } from '../ui/escape.js';
 import { type Context, pathsFor } from './context.js';
 import type { DoctorOptions } from './options.js';
 
@@ -234,8 +235,9 @@ export function printFindings(ctx: Pick<Context, 'out'>, findings: readonly Find
   const width = Math.max(...findings.map((f) => f.check.length));
   const emit = (t: string) => (toStderr ? ctx.out.info(t) : ctx.out.line(t));
   for (const f of findings) {
-    emit(`${colour[f.status](MARK[f.status])} ${f.check.padEnd(width)}  ${f.message}`);
-    if (f.fix && f.status !== 'ok') emit(`  ${' '.repeat(width)}  ${s.dim('fix:')} ${f.fix}`);
+    // Messages quote tools' output (docker's stderr) and versions they print: escaped.
+    emit(`${colour[f.status](MARK[f.status])} ${f.check.padEnd(width)}  ${escapeText(f.message)}`);
+    if (f.fix && f.status !== 'ok') emit(`  ${' '.repeat(width)}  ${s.dim('fix:')} ${escapeText(f.fix)}`);
   }
 }
 

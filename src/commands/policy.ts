@@ -13,6 +13,7 @@ import { addToTally, type Count, describeRule, type EventVerdict, judge, newTall
 import { readPolicySource } from '../audit/presets.js';
 import { UserError } from '../errors.js';
 import { sinkStreamFiles } from '../receiver/stats.js';
+import { escapeText } from '../ui/escape.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { PolicyTestOptions } from './options.js';
@@ -171,7 +172,7 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
       v.logged ? (v.underCaptured ? 'yes, captured lower' : 'yes') : d.level === 'None' ? 'no (None)' : 'no (stage omitted)',
     ]);
   }
-  ctx.out.line(`policy ${source} on ${label}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}`);
+  ctx.out.line(`policy ${escapeText(source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}`);
   if (verdicts.length > 0) ctx.out.line(`\n${tableLines(rows).join('\n')}`);
   ctx.out.line(`\n${st.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
   ctx.out.line(summaryTable(tally));

@@ -13,6 +13,7 @@ import { makeTools, type Tools } from '../tools/index.js';
 import { controlPlaneNode, kubeContext } from '../tools/kind.js';
 import { type ReceiverControl, receiverControl } from '../tools/receiver.js';
 import { createRunner, ToolMissing } from '../tools/run.js';
+import { escapeStrings } from '../ui/escape.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { StatusOptions } from './options.js';
@@ -163,7 +164,8 @@ export async function status(o: StatusOptions, ctx: Context, deps: Partial<Statu
     ctx.out.data(`${JSON.stringify(r, null, 2)}\n`);
     return 0;
   }
-  printStatus(ctx, r);
+  // Every field may hold outside text (paths under AUDIT_LAB_HOME, event times, tools' messages).
+  printStatus(ctx, escapeStrings(r));
   return 0;
 }
 

@@ -24,3 +24,25 @@ export function hasUnsafeText(text: string): boolean {
   UNSAFE.lastIndex = 0;
   return UNSAFE.test(text);
 }
+
+/**
+ * Multi-line text of ours that quotes untrusted text (error messages, a tool's output): each line
+ * escaped, the line breaks kept, so our own layout survives and a quoted CR or ESC does not.
+ */
+export function escapeLines(text: string): string {
+  return text.split('\n').map(escapeText).join('\n');
+}
+
+/**
+ * A copy of a report (plain data: objects, arrays, strings, numbers) with every string escaped,
+ * for a printer that builds its lines from many fields: a field added later is escaped too.
+ */
+export function escapeStrings<T>(value: T): T {
+  if (typeof value === 'string') return escapeText(value) as T;
+  if (Array.isArray(value)) return value.map(escapeStrings) as T;
+  // Only plain objects: a Date or a class instance is kept as it is rather than flattened to {}.
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeStrings(v)])) as T;
+  }
+  return value;
+}

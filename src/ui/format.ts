@@ -1,9 +1,12 @@
 /**
  * How `tail` shows an event, and its Ctrl-C summary. Pure: events in, strings out; colour comes
  * from the style it is given (Output.style, which is colourless off a TTY or with NO_COLOR).
+ * Every value shown comes from an event (or a stream file's name), so each cell and each counted
+ * key goes through escapeText before it is measured, padded or painted.
  */
 import type { ChalkInstance } from 'chalk';
 import { eventTime, latencyMicros, resourceOf, responseCode, type StoredEvent, str } from '../audit/filter.js';
+import { escapeText } from './escape.js';
 
 export type Style = Pick<ChalkInstance, 'dim' | 'bold' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan'>;
 
@@ -150,7 +153,12 @@ export class PrettyFormatter {
   }
 
   measure(items: Iterable<{ event: StoredEvent; sink: string }>): void {
-    for (const { event, sink } of items) this.grow(this.cols.map((c) => c.cell(event, sink)));
+    for (const { event, sink } of items) this.grow(this.cells(event, sink));
+  }
+
+  /** What each column shows, escaped: widths are those of the text the terminal really prints. */
+  private cells(event: StoredEvent, sink: string): string[] {
+    return this.cols.map((c) => escapeText(c.cell(event, sink)));
   }
 
   private grow(cells: string[]): void {
@@ -161,7 +169,7 @@ export class PrettyFormatter {
   }
 
   format(event: StoredEvent, sink: string): string {
-    const cells = this.cols.map((c) => c.cell(event, sink));
+    const cells = this.cells(event, sink);
     this.grow(cells);
     const last = cells.length - 1;
     return cells
@@ -204,7 +212,7 @@ function bump(m: Map<string, number>, key: string): void {
 /** Most frequent first, then by name; the long tail folded into "+N more". */
 export function topCounts(m: ReadonlyMap<string, number>, limit: number): string {
   const sorted = [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const shown = sorted.slice(0, limit).map(([k, n]) => `${k} ${n}`);
+  const shown = sorted.slice(0, limit).map(([k, n]) => `${escapeText(k)} ${n}`);
   const rest = sorted.length - limit;
   if (rest > 0) shown.push(`+${rest} more`);
   return shown.join(', ');

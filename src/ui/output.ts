@@ -5,6 +5,7 @@
  */
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { IO, OutStream } from '../io.js';
+import { escapeLines, escapeText } from './escape.js';
 
 export interface Spinner {
   /** Replaces the spinner's text (e.g. the latest progress line of a long step). */
@@ -53,14 +54,15 @@ export class Output {
     this.stderr.write(`${text}\n`);
   }
 
+  /** A warning of ours, which may quote untrusted text (a file name, a tool's output): escaped. */
   warn(text: string): void {
     const s = new Chalk({ level: this.interactive ? 1 : 0 });
-    this.stderr.write(`${s.yellow('warning:')} ${text}\n`);
+    this.stderr.write(`${s.yellow('warning:')} ${escapeLines(text)}\n`);
   }
 
   error(text: string): void {
     const s = new Chalk({ level: this.interactive ? 1 : 0 });
-    this.stderr.write(`${s.red('error:')} ${text}\n`);
+    this.stderr.write(`${s.red('error:')} ${escapeLines(text)}\n`);
   }
 
   /** A long step: an ora spinner on a terminal, plain start and end lines elsewhere. */
@@ -79,8 +81,9 @@ export class Output {
     const { default: ora } = await import('ora');
     const spin = ora({ text, stream: this.stderr as NodeJS.WritableStream, isEnabled: true }).start();
     return {
+      // The progress line is a tool's output (kind's): it must not drive the terminal.
       update: (t) => {
-        spin.text = `${text} ${this.style.dim(t)}`;
+        spin.text = `${text} ${this.style.dim(escapeText(t))}`;
       },
       succeed: (t) => spin.succeed(`${t ?? text} ${this.style.dim(took())}`),
       fail: (t) => spin.fail(`${t ?? text} ${this.style.dim(took())}`),

@@ -1,8 +1,12 @@
+import { escapeText } from './escape.js';
+
 /**
  * Rows as aligned columns, two spaces apart: the one table layout of `sink list`, `status` and
- * `policy test`. The last column is not padded and lines carry no trailing spaces.
+ * `policy test`. The last column is not padded and lines carry no trailing spaces. Cells hold
+ * names, paths, URLs and event fields, so each is escaped here, before widths are measured.
  */
-export function tableLines(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set()): string[] {
+export function tableLines(cells: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set()): string[] {
+  const rows = cells.map((r) => r.map(escapeText));
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)));
   const pad = (c: string, i: number) => {

@@ -175,3 +175,46 @@ describe('policy test refuses bad input with exit 2 and no stack', () => {
     expect(r.stdout).toBe('');
   });
 });
+
+/** Security review item 12: file names, file content and event fields reach a person escaped; -o json stays exact. */
+describe('policy test with hostile names and fields', () => {
+  const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  const USER = '\x1b[2J\x1b]0;pwned\x07\rroot\u202e';
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let events: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+    events = join(dir.dir, 'ev\x1b[31m\u202e.log');
+    const e = { ...lines[7]!, user: { username: USER }, requestURI: '/api/v1/namespaces/x\x9b2J/secrets' };
+    await writeFile(events, `${JSON.stringify(e)}\n`);
+  });
+  afterAll(() => dir.cleanup());
+
+  it('the table and its heading show the file name and the event fields escaped', async () => {
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', events]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(RAW);
+    const out = r.stdout.split('\n');
+    expect(out[0]).toBe(`policy preset:recommended on ${dir.dir}/ev\\x1b[31m\\u202e.log: 1 event`);
+    expect(out.find((l) => l.startsWith('1 '))).toContain('\\x1b[2J\\x1b]0;pwned\\x07\\x0droot\\u202e');
+  });
+
+  it('-o json keeps the exact strings', async () => {
+    const rep = (await report('preset:recommended', ['--events', events])) as Report & { events: string; results: { user: string }[] };
+    expect(rep.events).toBe(events);
+    expect(rep.results[0]!.user).toBe(USER);
+  });
+
+  it('errors quoting a file name or its content print them escaped', async () => {
+    const missing = await runCli(['policy', 'test', 'preset:metadata', '--events', 'no\x1b[2J\u202e.log']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe('error: cannot read events no\\x1b[2J\\u202e.log: no such file\n');
+    const policy = join(dir.dir, 'p\x1b]0;pwned\x07.yaml');
+    await writeFile(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: "Meta\x9bdata\u202e"\n');
+    const bad = await runCli(['policy', 'test', policy, '--events', AUDIT_LOG]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).not.toMatch(RAW);
+    expect(bad.stderr).toContain('p\\x1b]0;pwned\\x07.yaml');
+    expect(bad.stderr).toContain('Meta\\x9bdata\\u202e');
+  });
+});

@@ -264,3 +264,91 @@ describe('tail (following)', () => {
     expect(err).toContain('  skipped: 2 unparseable lines');
   });
 });
+
+/**
+ * Security review item 12: an event's fields are written by whoever sent the request (username,
+ * user agent, URI, object names). Shown to a person they must not drive the terminal; given to a
+ * program (-o json, -o jsonl) they must stay exact.
+ */
+describe('tail with hostile event fields', () => {
+  // Clear the screen, retitle the terminal, return to column 0 to forge a line; C1 CSI; RLO.
+  const USER = '\x1b[2J\x1b]0;pwned\x07\rFAKE';
+  const hostile = {
+    user: { username: USER, groups: ['system:authenticated'] },
+    userAgent: 'kubectl\u202egnp.exe',
+    requestURI: '/api/v1/namespaces/ev\x9b31mil/pods/x\x1b[1A?limit=1',
+    objectRef: { resource: 'pods', namespace: 'ev\x9b31mil', name: 'x\x1b[1A\x7f', apiVersion: 'v1' },
+  };
+  // Everything escapeText turns visible, and that a terminal would act on.
+  const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  const VISIBLE = ['\\x1b[2J\\x1b]0;pwned\\x07\\x0dFAKE', 'kubectl\\u202egnp.exe', 'ev\\x9b31mil/x\\x1b[1A\\x7f', '/api/v1/namespaces/ev\\x9b31mil/pods/x\\x1b[1A?limit=1'];
+  let stored: string;
+
+  beforeEach(async () => {
+    stored = variant(def[0]!, 'hostile1', hostile);
+    // JSON.stringify leaves C1, DEL and bidi characters raw in the stored line; jsonl must keep them.
+    expect(stored).toMatch(/\u202e/);
+    await appendFile(join(paths.streamsDir, 'default.log'), `${stored}\n`);
+  });
+
+  it.each([['pretty'], ['wide']])('-o %s shows every field escaped, visibly, and stays aligned', async (format) => {
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '--verb', 'list', '-o', format]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(RAW);
+    const out = lines(r.stdout);
+    expect(out).toHaveLength(3);
+    const last = out.at(-1)!;
+    expect(last).toContain(VISIBLE[0]);
+    expect(last).toContain(VISIBLE[2]);
+    if (format === 'wide') {
+      expect(last).toContain(VISIBLE[1]);
+      expect(last).toContain(VISIBLE[3]);
+    }
+    // Widths are those of the escaped text: the verb column starts at one place on every line.
+    expect(new Set(out.map((l) => l.indexOf('  list  ')))).toEqual(new Set([out[0]!.indexOf('  list  ')]));
+  });
+
+  it('-o jsonl gives the stored line byte for byte', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
+    expect(r.code).toBe(0);
+    expect(lines(r.stdout).at(-1)).toBe(stored);
+  });
+
+  it('-o json gives the exact strings', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'json']);
+    expect(r.code).toBe(0);
+    const events = r.stdout.split(/\n(?=\{)/).map((t) => JSON.parse(t) as typeof hostile & { auditID: string });
+    expect(events.at(-1)).toMatchObject({ auditID: 'hostile1', ...hostile });
+  });
+
+  it('the Ctrl-C summary counts the user under its escaped name', async () => {
+    const cli = RunningCli.start(home, ['tail', '--sink', 'default', '--verb', 'list']);
+    running.push(cli);
+    await cli.waitFor((s) => s.includes('FAKE'), 'the hostile event');
+    const r = await cli.interrupt();
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(RAW);
+    expect(r.stderr).not.toMatch(RAW);
+    expect(lines(r.stderr).find((l) => l.startsWith('  by user:'))).toContain(` ${VISIBLE[0]} 1,`);
+  });
+
+  it('a stream file whose name holds ESC: its warning is escaped', async () => {
+    await writeFile(join(paths.streamsDir, 'ev\x1b[2Jil.log'), 'not json\n');
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(RAW);
+    expect(r.stderr).toContain('ev\\x1b[2Jil.log line 1');
+  });
+
+  it.each([
+    [['--stage', '\x1b[2J\x9b2J\u202eDone'], '--stage "\\u001b[2J\\x9b2J\\u202eDone"'],
+    [['--sink', 'no\x9bpe\u202e'], 'no sink named "no\\x9bpe\\u202e"'],
+    [['--\x1b[2Jverb'], "unknown option '--\\x1b[2Jverb'"],
+  ])('an error quoting %j prints it escaped on stderr', async (args, shown) => {
+    const r = await runCli(home, ['tail', '--no-follow', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toMatch(RAW);
+    expect(r.stderr).toContain(shown);
+  });
+});
