@@ -37,6 +37,7 @@ import { type Context, pathsFor } from './context.js';
 import { checkPort, DYNAMIC_KIND_VERSION, printFindings, runChecks } from './doctor.js';
 import type { RenderOptions, UpOptions } from './options.js';
 import { planState } from './render.js';
+import { escapeText } from '../ui/escape.js';
 
 export interface UpDeps {
   tools: Tools;
@@ -349,7 +350,7 @@ class UpRun {
         { name: o.name, config: this.paths.kindConfig, image: state.image },
         {
           onLine: (line) => {
-            if (o.verbose) ctx.out.info(`  ${line}`);
+            if (o.verbose) ctx.out.info(`  ${escapeText(line)}`);
             const text = kindProgressText(line);
             if (text !== '') spin.update(text);
           },
