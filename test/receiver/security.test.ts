@@ -229,6 +229,33 @@ describe('receiver security: connections', () => {
   });
 });
 
+describe('receiver security: authenticated connections have their own budget', () => {
+  it('past maxConnections a newly authenticated connection is closed; unauthenticated ones do not count', { timeout: 30_000 }, async () => {
+    await start({ maxConnections: 2, handshakeTimeoutMs: 120_000 });
+    // Unauthenticated peers first: they take none of the authenticated places.
+    const idle = await Promise.all(Array.from({ length: 5 }, () => tcp()));
+    const open = () => {
+      const s = tlsConnect({ host: '127.0.0.1', port: r!.port, ca: t!.lab.pki.ca.cert, servername: 'localhost', cert: t!.lab.pki.client.cert, key: t!.lab.pki.client.key });
+      sockets.push(s);
+      s.on('error', () => {});
+      return { s, closed: new Promise<void>((res) => s.on('close', () => res())), secure: new Promise((res) => s.once('secureConnect', res)) };
+    };
+    const a = open();
+    const b = open();
+    await Promise.all([a.secure, b.secure]);
+    expect(await eventually(async () => r!.receiver.connections().authenticated === 2)).toBe(true);
+    const c = open();
+    await c.closed;
+    expect([a.s.destroyed, b.s.destroyed, idle.some((x) => x.socket.destroyed)]).toEqual([false, false, false]);
+    expect(logs.some((l) => l.includes('2 authenticated connections already open'))).toBe(true);
+    // Once one goes, there is room again.
+    a.s.destroy();
+    await a.closed;
+    expect(await eventually(async () => r!.receiver.connections().authenticated === 1)).toBe(true);
+    expect((await post(`${r!.url}${STATIC_PATH}`, eventList([makeEvent()]), mtls())).status).toBe(200);
+  });
+});
+
 describe('receiver security: bodies', () => {
   const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
   const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
