@@ -5,10 +5,13 @@ import { readState, writeState } from '../lab/state.js';
 import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
 
 const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
+import { fstatSync } from 'node:fs';
 import { isAlive } from '../lab/process.js';
 import { readPidFile, removePidFile, writePidFile } from '../receiver/daemon.js';
 import { parseHost, STATIC_PATH } from '../receiver/endpoints.js';
+import { RotatingLog } from '../receiver/log.js';
 import { startLabReceiver, type RunningReceiver } from '../receiver/run.js';
+import type { IO } from '../io.js';
 import { type Context, pathsFor } from './context.js';
 import type { ServeOptions } from './options.js';
 
@@ -22,6 +25,37 @@ function listenFailure(err: NodeJS.ErrnoException, address: string, port: number
     return new UserError(`${address} is not an address of this machine`, 'use --address 127.0.0.1, or 0.0.0.0 for every interface');
   }
   return err;
+}
+
+/** Whether `stream` writes into the file `log` has open (the background receiver's stderr does). */
+function writesInto(stream: IO['stderr'], log: RotatingLog): boolean {
+  const fd = (stream as { fd?: unknown }).fd;
+  const file = log.stat();
+  if (typeof fd !== 'number' || !file) return false;
+  try {
+    const st = fstatSync(fd);
+    return st.dev === file.dev && st.ino === file.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The receiver's log lines: to the lab's receiver.log, rotated by size, and to stderr as well
+ * unless stderr is that file. The background receiver's stderr is receiver.log (ensureReceiver
+ * points it there so a crash at start is seen); writing the lines there would grow that one file
+ * without bound, past every rotation, since the descriptor keeps the first file.
+ */
+function receiverLog(ctx: Context, path: string): { log: (line: string) => void; close: () => void } {
+  const file = new RotatingLog(path);
+  const alsoStderr = !writesInto(ctx.io.stderr, file);
+  return {
+    log: (line) => {
+      file.write(line);
+      if (alsoStderr) ctx.out.info(line);
+    },
+    close: () => file.close(),
+  };
 }
 
 /**
@@ -61,12 +95,28 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
 
   const listenAddress = lab.state.receiver.address;
   const wantPort = o.port ?? lab.state.receiver.port;
+  const { log, close: closeLog } = receiverLog(ctx, paths.receiverLog);
+  try {
+    return await serveWith(ctx, paths, lab, listenAddress, wantPort, log);
+  } finally {
+    closeLog();
+  }
+}
+
+async function serveWith(
+  ctx: Context,
+  paths: ReturnType<typeof pathsFor>,
+  lab: LabHandle,
+  listenAddress: string,
+  wantPort: number,
+  log: (line: string) => void,
+): Promise<number> {
   let running: RunningReceiver;
   try {
     running = await startLabReceiver(lab, {
       address: listenAddress,
       port: wantPort,
-      log: (line) => ctx.out.info(line),
+      log,
       ...(lab.state.streams ? { streams: lab.state.streams } : {}),
     });
   } catch (err) {
@@ -91,9 +141,10 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   }
 
   ctx.out.line(`${running.url}`);
-  ctx.out.line(`  static endpoint (mutual TLS): ${running.url}${STATIC_PATH}`);
-  ctx.out.line(`  dynamic endpoints: ${running.url}/sinks/<sink>/<token> (tokens are in ${paths.state})`);
-  ctx.out.info(`receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`);
+  // Each mode serves only its own endpoints (the state's mode at start; a mode change in state is followed).
+  if (lab.state.mode === 'static') ctx.out.line(`  static endpoint (mutual TLS): ${running.url}${STATIC_PATH}`);
+  else ctx.out.line(`  dynamic endpoints: ${running.url}/sinks/<sink>/<token> (tokens are in ${paths.state})`);
+  log(`receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const stop = (sig: NodeJS.Signals) => {
@@ -104,12 +155,12 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  ctx.out.info(`${signal}: no new connections; finishing the batches in flight`);
+  log(`${signal}: no new connections; finishing the batches in flight`);
   try {
     await running.close();
   } finally {
     await removePidFile(paths, process.pid);
   }
-  ctx.out.info('receiver stopped; every acknowledged batch is in the streams');
+  log('receiver stopped; every acknowledged batch is in the streams');
   return 0;
 }

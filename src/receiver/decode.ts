@@ -4,7 +4,7 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { isLevel, isStage, type Level, type Stage } from '../audit/model.js';
-import { type CheckedItem, checkEventList, type RawItem, type RawMember } from './raw.js';
+import { type CheckedItem, checkEventList, MAX_NESTING, type RawItem, type RawMember } from './raw.js';
 
 export const AUDIT_V1 = 'audit.k8s.io/v1';
 export const AUDIT_V1BETA1 = 'audit.k8s.io/v1beta1';
@@ -109,8 +109,37 @@ export interface Decoded {
   eventList: boolean;
 }
 
+/**
+ * Offset in `text` where its objects and arrays nest deeper than `limit`, or -1. JSON.parse takes
+ * any depth, but what then walks or serializes the events recurses, and a body 5,000 levels deep
+ * overflowed the stack there: that is the sender's fault and must be refused as such (400), not
+ * answered 500, which makes the API server retry it.
+ */
+export function nestingOver(text: string, limit = MAX_NESTING): number {
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string; a backslash escapes the next character, whatever it is.
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return i;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
 /** An EventList (v1 or v1beta1), a single Event, or a JSON array of either, as v1 Events. */
 export function decodeBody(text: string): Decoded {
+  const deep = nestingOver(text);
+  if (deep >= 0) throw new DecodeError(400, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep})`);
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -144,6 +144,13 @@ export function rawLine(b: Buffer, item: RawItem, out: LineMembers, sourceLevel:
 
 // ---- the scanner: an EventList's items without JSON.parse ----
 
+/**
+ * How deep a body's objects and arrays may nest. The API server's events are a few levels deep
+ * (an object's fields rarely go past 20); past this, serializing or walking an event would
+ * recurse deep enough to overflow the stack, so such a body is refused (decode.ts) rather than
+ * failing later as if storage had.
+ */
+export const MAX_NESTING = 512;
 const MINUS = 0x2d;
 const PLUS = 0x2b;
 const DOT = 0x2e;
@@ -151,7 +158,6 @@ const D0 = 0x30;
 const D9 = 0x39;
 const LOWER_E = 0x65;
 const UPPER_E = 0x45;
-const MAX_DEPTH = 512;
 const AUDIT_ID = [...'auditID'].map((c) => c.charCodeAt(0));
 const STAGE = [...'stage'].map((c) => c.charCodeAt(0));
 const LITERALS = new Map<number, number[]>(['true', 'false', 'null'].map((w) => [w.charCodeAt(0), [...w].map((c) => c.charCodeAt(0))]));
@@ -284,7 +290,7 @@ class Checker {
   }
 
   object(depth: number): void {
-    if (depth > MAX_DEPTH) throw INVALID;
+    if (depth > MAX_NESTING) throw INVALID;
     const b = this.b;
     this.i++;
     this.skipWs();
@@ -310,7 +316,7 @@ class Checker {
   }
 
   array(depth: number): void {
-    if (depth > MAX_DEPTH) throw INVALID;
+    if (depth > MAX_NESTING) throw INVALID;
     const b = this.b;
     this.i++;
     this.skipWs();

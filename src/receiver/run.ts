@@ -5,6 +5,7 @@
 import { stat } from 'node:fs/promises';
 import type { LabHandle } from '../lab/lab.js';
 import { type LabState, readState } from '../lab/state.js';
+import { escapeText } from '../ui/escape.js';
 import { receiverUrl } from './endpoints.js';
 import { type Limits, Receiver, type ReceiverConfig } from './server.js';
 import { SinkExtras, type SinkExtrasOptions } from './sinkExtras.js';
@@ -86,7 +87,9 @@ export function watchState(
 }
 
 export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Promise<RunningReceiver> {
-  const log = opts.log ?? (() => {});
+  const out = opts.log ?? (() => {});
+  // Forwarding errors quote other servers' replies: nothing raw reaches the log (the Receiver escapes its own lines).
+  const log = (line: string) => out(escapeText(line));
   const store = new StreamStore(lab.paths.streamsDir, opts.streams);
   await store.init();
   const openAll = async (config: ReceiverConfig) => {
@@ -96,7 +99,7 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
   const extras = new SinkExtras(lab.paths, { ...opts.forward, log });
   const config = await extras.config({ mode: lab.state.mode, sinks: structuredClone(lab.state.sinks) });
   await openAll(config);
-  const receiver = new Receiver({ pki: lab.pki, store, config, log, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const receiver = new Receiver({ pki: lab.pki, store, config, log: out, ...(opts.limits ? { limits: opts.limits } : {}) });
   let addr;
   try {
     addr = await receiver.listen(opts.port, opts.address);

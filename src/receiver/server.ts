@@ -3,11 +3,12 @@
  * the sinks' streams. It acknowledges a batch only once it is written, because the API server's
  * webhook retries whatever was not acknowledged: answering early would lose events on a crash.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { constants as cryptoConstants, createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { escapeText } from '../ui/escape.js';
 import { type Level, levelRank } from '../audit/model.js';
 import { eventAttributes, type PolicyEvaluator, stageLogged } from '../audit/policy.js';
 import { eventAtLevel } from '../audit/policyReport.js';
@@ -15,8 +16,10 @@ import type { Mode } from '../lab/mode.js';
 import type { SinkState } from '../lab/state.js';
 import type { LabPki } from './pki.js';
 import { appliedMembers, applySink } from './apply.js';
+import { ConnectionGuard } from './connections.js';
 import { type AuditEvent, DecodeError, type DecodedBatch, decodeBatch, eventJson, isJsonContentType } from './decode.js';
 import { HEALTH_PATH, STATIC_PATH } from './endpoints.js';
+import { RefusalLog } from './log.js';
 import { rawLine } from './raw.js';
 import { type DedupeKey, dedupeKey, jsonLine, type Line, type StreamStore, type WriteResult } from './streams.js';
 
@@ -29,20 +32,42 @@ export interface Limits {
   requestTimeoutMs: number;
   /** How long an idle keep-alive connection is kept. */
   keepAliveTimeoutMs: number;
+  /**
+   * Authenticated connections at once: those that presented the lab's client certificate, or sent
+   * a request with a sink's token. Unauthenticated peers never count against it.
+   */
   maxConnections: number;
+  /** Unauthenticated connections at once; one more closes the oldest of them (connections.ts). */
+  maxPreAuthConnections: number;
+  /**
+   * Time a new connection has to authenticate (TLS handshake with the lab's client certificate,
+   * or a request with a sink's token); it is closed otherwise, even mid-handshake.
+   */
+  handshakeTimeoutMs: number;
   maxHeaderBytes: number;
   /** On shutdown, how long in-flight batches may take before their connections are cut. */
   shutdownGraceMs: number;
+  /** At most one refusal line per peer address per interval; the rest are counted (log.ts). */
+  refusalLogIntervalMs: number;
 }
 
+/**
+ * The connection limits keep the lab's API server in while anyone else floods the port: 400 idle
+ * TCP connections, or handshakes left half done, take only the 256 unauthenticated places (the
+ * oldest go first) and are closed after 10 s; the API server's connections have 256 places of
+ * their own. The API server keeps a few connections per batching backend, far fewer than 256.
+ */
 export const DEFAULT_LIMITS: Limits = {
   maxBodyBytes: 16 * 1024 * 1024,
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 60_000,
   maxConnections: 256,
+  maxPreAuthConnections: 256,
+  handshakeTimeoutMs: 10_000,
   maxHeaderBytes: 16 * 1024,
   shutdownGraceMs: 30_000,
+  refusalLogIntervalMs: 10_000,
 };
 
 export interface ReceiverConfig {
@@ -76,6 +101,18 @@ class Refusal extends Error {
 }
 
 type Target = { kind: 'static' } | { kind: 'sink'; sink: SinkState };
+
+/** What a connection's client certificate allows: the static endpoint, or a refusal with its reason. */
+type CertVerdict = { ok: true } | { ok: false; status: 401 | 403; reason: string };
+const CERT_OK: CertVerdict = { ok: true };
+/** Extended key usage clientAuth (RFC 5280 id-kp-clientAuth). */
+const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
+
+/** Lines to store per sink, and what to forward once they are stored. */
+interface StorePlan {
+  groups: Map<string, Line[]>;
+  forwardStored: (() => void) | null;
+}
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -139,14 +176,32 @@ export class Receiver {
   private readonly log: (line: string) => void;
   private readonly inflight = new Set<Promise<void>>();
   private readonly bodies = new BodyPool();
+  private readonly guard: ConnectionGuard;
+  private readonly refusals: RefusalLog;
+  private readonly refusalFlush: NodeJS.Timeout;
+  /** Each TLS connection's client certificate, judged once (it cannot change on a connection). */
+  private readonly verdicts = new WeakMap<TLSSocket, CertVerdict>();
+  private readonly ca: X509Certificate;
+  /** The subject of the certificate the lab issued to its API server. */
+  private readonly clientSubject: string;
   private closing = false;
 
   constructor(opts: ReceiverOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.config = opts.config;
     this.store = opts.store;
-    this.log = opts.log ?? (() => {});
+    const out = opts.log ?? (() => {});
+    // Refusal reasons quote the peer's bytes (paths, headers, JSON errors): no raw control
+    // character may reach the log, where it would drive a terminal or forge a line.
+    this.log = (line) => out(escapeText(line));
     const l = this.limits;
+    this.refusals = new RefusalLog(this.log, l.refusalLogIntervalMs);
+    // 0 logs every refusal (no window to sum up).
+    this.refusalFlush = setInterval(() => this.refusals.flush(), Math.max(l.refusalLogIntervalMs, 1000));
+    this.refusalFlush.unref();
+    this.guard = new ConnectionGuard({ handshakeTimeoutMs: l.handshakeTimeoutMs, maxPreAuth: l.maxPreAuthConnections, maxAuthenticated: l.maxConnections });
+    this.ca = new X509Certificate(opts.pki.ca.cert);
+    this.clientSubject = new X509Certificate(opts.pki.client.cert).subject;
     this.server = createServer(
       {
         key: opts.pki.server.key,
@@ -156,6 +211,13 @@ export class Receiver {
         // endpoints and /healthz have no client certificate, and /events answers 401/403 itself.
         requestCert: true,
         rejectUnauthorized: false,
+        // No session resumption: Node reports a resumed TLS 1.3 session as authorized even when
+        // the session never had a client certificate, so a ticket from a connection without one
+        // stood in for it. With no tickets (and no session cache, which Node only has when
+        // 'resumeSession' is handled) every connection makes a full handshake. The API server
+        // keeps its connections alive, so this costs a handshake per connection, not per batch.
+        secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+        handshakeTimeout: l.handshakeTimeoutMs,
         headersTimeout: Math.min(l.headersTimeoutMs, l.requestTimeoutMs),
         requestTimeout: l.requestTimeoutMs,
         keepAliveTimeout: l.keepAliveTimeoutMs,
@@ -164,20 +226,38 @@ export class Receiver {
       },
       (req, res) => this.track(this.handle(req, res)),
     );
-    this.server.maxConnections = l.maxConnections;
+    // Budgets per kind of connection instead of Node's one maxConnections (connections.ts).
+    this.server.on('connection', (socket: Socket) => this.guard.accepted(socket));
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      // Judged for every established connection, so verdicts also tells which sockets are.
+      if (!this.clientCert(socket).ok) return;
+      if (this.guard.authenticate(socket)) return;
+      this.refused(socket.remoteAddress ?? '?', `connection from the lab client certificate closed: ${l.maxConnections} authenticated connections already open`);
+      socket.destroy();
+    });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // A request already handed to handle() (a truncated body, a timeout) is reported there.
       if ((socket as { _httpMessage?: unknown })._httpMessage) {
         socket.destroy();
         return;
       }
+      const tls = socket as TLSSocket;
+      // An answer in HTTP makes sense only over an established TLS connection; anything else
+      // (a handshake that never finished) is closed, never left waiting for a reply it cannot get.
+      if (!this.verdicts.has(tls)) {
+        socket.destroy();
+        return;
+      }
       // Malformed requests and header timeouts Node detects itself: say why, then hang up.
       const reason = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request timed out' : `bad request (${err.code ?? err.message})`;
       const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      this.log(`${new Date().toISOString()} refused ${status} from ${(socket as { remoteAddress?: string }).remoteAddress ?? '?'}: ${reason}`);
+      const from = tls.remoteAddress ?? '?';
+      this.refused(from, `refused ${status} from ${from}: ${reason}`);
       if (socket.writable) {
         const body = `${reason}\n`;
         socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        // A peer that does not read the answer does not keep the socket.
+        setTimeout(() => socket.destroy(), 1000).unref();
       } else {
         socket.destroy();
       }
@@ -185,6 +265,15 @@ export class Receiver {
     this.server.on('tlsClientError', () => {
       // A failed handshake (a port scan, a client that does not trust our CA) is not worth a line per try.
     });
+  }
+
+  /** Connections open now, by budget (for tests and diagnostics). */
+  connections(): { unauthenticated: number; authenticated: number } {
+    return this.guard.counts();
+  }
+
+  private refused(peerAddress: string, text: string): void {
+    this.refusals.refused(peerAddress, text);
   }
 
   /** Sinks changed (state.json was rewritten): batches that start from now on see the new ones. */
@@ -233,25 +322,30 @@ export class Receiver {
         throw new Refusal(413, `body of ${declared} bytes is over the ${this.limits.maxBodyBytes}-byte limit`);
       }
       body = await this.readBody(req);
-      let batch: DecodedBatch;
+      // Decoding and cutting the events work on the peer's bytes only: whatever fails there is
+      // the sender's fault (4xx, not retried). 500 is kept for our own failure to store.
+      let plan: StorePlan;
+      let count: number;
       try {
-        batch = decodeBatch(body);
+        const batch = decodeBatch(body);
+        count = batch.heads.length;
+        plan = this.plan(target, batch, body);
       } catch (err) {
         if (err instanceof DecodeError) throw new Refusal(err.status, err.message);
-        throw err;
+        throw new Refusal(400, `could not decode the batch: ${(err as Error).message}`);
       }
       let stored: string;
       try {
-        stored = await this.storeBatch(target, batch, body);
+        stored = await this.write(plan);
       } catch (err) {
         throw new Refusal(500, `could not store the batch: ${(err as Error).message}`);
       }
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.reply(res, 200, 'ok');
-      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${batch.heads.length} events from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
+      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${count} events from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
     } catch (err) {
       const r = err instanceof Refusal ? err : new Refusal(500, `internal error: ${(err as Error).message}`);
-      this.log(`${new Date().toISOString()} refused ${r.status} ${req.method} ${loggedPath(path)} from ${peer(req)}: ${r.message}`);
+      this.refused(peer(req), `refused ${r.status} ${req.method} ${loggedPath(path)} from ${peer(req)}: ${r.message}`);
       if (!req.complete) {
         // The rest of the body is not wanted: close rather than read it to keep the connection.
         res.setHeader('Connection', 'close');
@@ -274,16 +368,47 @@ export class Receiver {
     res.end(body, after);
   }
 
+  /**
+   * Whether the connection's client certificate is the lab's API server's: present on this very
+   * connection (socket.authorized alone is true for a resumed TLS 1.3 session that never had a
+   * certificate), chained to the lab CA, for client authentication, and with the subject the lab
+   * issued, so no other certificate the lab CA signed (the receiver's own, say) is taken.
+   */
+  private clientCert(socket: TLSSocket): CertVerdict {
+    let v = this.verdicts.get(socket);
+    if (v === undefined) {
+      v = this.judgeClientCert(socket);
+      this.verdicts.set(socket, v);
+    }
+    return v;
+  }
+
+  private judgeClientCert(socket: TLSSocket): CertVerdict {
+    const cert = socket.getPeerX509Certificate();
+    if (!cert) return { ok: false, status: 401, reason: "the lab's client certificate is required" };
+    if (!socket.authorized) return { ok: false, status: 403, reason: `client certificate not accepted: ${String(socket.authorizationError ?? 'not signed by the lab CA')}` };
+    if (!cert.checkIssued(this.ca) || !cert.verify(this.ca.publicKey)) return { ok: false, status: 403, reason: 'client certificate not accepted: not issued by the lab CA' };
+    if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID)) return { ok: false, status: 403, reason: 'client certificate not accepted: not for client authentication' };
+    if (cert.subject !== this.clientSubject) {
+      return { ok: false, status: 403, reason: `client certificate not accepted: subject ${JSON.stringify(cert.subject.replace(/\n/g, ', '))} is not the lab's API server's` };
+    }
+    return CERT_OK;
+  }
+
   private route(req: IncomingMessage, path: string): Target {
+    const mode = this.config.mode;
     if (path === STATIC_PATH) {
-      const socket = req.socket as TLSSocket;
-      if (socket.authorized) return { kind: 'static' };
-      const cert = socket.getPeerCertificate();
-      if (!cert || Object.keys(cert).length === 0) throw new Refusal(401, 'a client certificate signed by the lab CA is required');
-      throw new Refusal(403, `client certificate not accepted: ${String(socket.authorizationError ?? 'not signed by the lab CA')}`);
+      // Each mode serves only its own endpoints: in dynamic mode nothing may post here.
+      if (mode !== 'static') throw new Refusal(404, `${STATIC_PATH} is the static-mode endpoint; this receiver is in ${mode} mode, where each sink posts to its own /sinks/<name>/<token> URL`);
+      const v = this.clientCert(req.socket as TLSSocket);
+      if (!v.ok) throw new Refusal(v.status, v.reason);
+      return { kind: 'static' };
     }
     const parts = path.split('/');
     if (parts.length === 4 && parts[0] === '' && parts[1] === 'sinks') {
+      // In static mode the sinks' tokens are not credentials: the API server has its certificate,
+      // and a batch taken here would skip the sink's level and stages.
+      if (mode !== 'dynamic') throw new Refusal(404, `/sinks/… is a dynamic-mode endpoint; this receiver is in ${mode} mode, where the API server posts to ${STATIC_PATH} with the lab's client certificate`);
       let name: string;
       let token: string;
       try {
@@ -295,6 +420,8 @@ export class Receiver {
       const sink = this.config.sinks.find((s) => s.name === name);
       if (!sink) throw new Refusal(404, `no sink named ${JSON.stringify(name.slice(0, 100))}`);
       if (!tokenMatches(token, sink.token)) throw new Refusal(403, `wrong token for sink ${JSON.stringify(name)}`);
+      // The token is this connection's credential: it leaves the unauthenticated budget.
+      if (!this.guard.authenticate(req.socket)) throw new Refusal(503, `${this.limits.maxConnections} authenticated connections already open; try again`);
       return { kind: 'sink', sink };
     }
     throw new Refusal(404, 'not found');
@@ -366,8 +493,8 @@ export class Receiver {
     });
   }
 
-  /** Writes a batch to the streams it belongs to; resolves once every one of them has it on disk. */
-  private async storeBatch(target: Target, batch: DecodedBatch, body: Buffer): Promise<string> {
+  /** The lines a batch makes in each stream it belongs to (nothing written yet). */
+  private plan(target: Target, batch: DecodedBatch, body: Buffer): StorePlan {
     const { heads, raw } = batch;
     // Event i's line as a sink of `level` gets it (null: as received): the body's own bytes when
     // they can be, else re-serialized.
@@ -428,6 +555,11 @@ export class Receiver {
           if (evs && evs.length > 0) forward!.get(s.name)!(evs);
         });
     }
+    return { groups, forwardStored };
+  }
+
+  /** Writes a batch's lines; resolves once every stream has them on disk. */
+  private async write({ groups, forwardStored }: StorePlan): Promise<string> {
     // Settled, not Promise.all: a write that fails must not hand the body back while another still reads it.
     const settled = await Promise.allSettled([...groups].map(async ([name, lines]) => ({ name, r: await this.store.write(name, lines) })));
     const failed = settled.find((x) => x.status === 'rejected');
@@ -458,6 +590,8 @@ export class Receiver {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    // Nothing unauthenticated is in flight: its sockets (some with no HTTP on them yet) go now.
+    this.guard.closeUnauthenticated();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled([...this.inflight]),
@@ -466,6 +600,8 @@ export class Receiver {
     clearTimeout(timer);
     this.server.closeAllConnections();
     await closed;
+    clearInterval(this.refusalFlush);
+    this.refusals.flush(true);
     await this.store.close();
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError, decodeBody, decodeBuffer, decodeEvents, eventJson, isJsonContentType } from '../../src/receiver/decode.js';
+import { DecodeError, decodeBody, decodeBuffer, decodeEvents, eventJson, isJsonContentType, nestingOver } from '../../src/receiver/decode.js';
 import { eventList, makeEvent } from './helpers.js';
 
 function refusal(text: string): { status: number; message: string } {
@@ -134,5 +134,19 @@ describe('decodeBuffer (EventLists parsed item by item)', () => {
   it('returns the raw spans for an EventList only', () => {
     expect(decodeBuffer(Buffer.from(`${head}[${a},${b}]}`)).raw).toHaveLength(2);
     expect(decodeBuffer(Buffer.from(`[${head}[${a}]}]`)).raw).toBeNull();
+  });
+});
+
+describe('nestingOver', () => {
+  it('counts only the brackets outside strings, escaped quotes included', () => {
+    expect(nestingOver('[[1]]', 2)).toBe(-1);
+    expect(nestingOver('[[[1]]]', 2)).toBe(2);
+    expect(nestingOver('{"a":"[[[[\\"{{{{","b":[1]}', 2)).toBe(-1);
+    expect(nestingOver('["\\\\",[[1]]]', 2)).toBe(7);
+  });
+
+  it('refuses a body nested past the limit with a reason, whatever its shape', () => {
+    expect(() => decodeBody(`${'['.repeat(600)}${']'.repeat(600)}`)).toThrow(/nested deeper than 512 levels/);
+    expect(() => decodeBody(`${'['.repeat(600)}${']'.repeat(600)}`)).toThrow(DecodeError);
   });
 });

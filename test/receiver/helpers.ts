@@ -5,6 +5,7 @@ import { request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Level, Stage } from '../../src/audit/model.js';
+import type { Mode } from '../../src/lab/mode.js';
 import { ensureLab, type LabHandle } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
@@ -17,13 +18,15 @@ export interface TempLab {
   cleanup(): Promise<void>;
 }
 
-export async function tempLab(sinks?: { name: string; level: Level; stages: Stage[] }[], port?: number): Promise<TempLab> {
+/** A lab in a temp home; static mode unless `mode` says otherwise (each mode serves only its own endpoints). */
+export async function tempLab(sinks?: { name: string; level: Level; stages: Stage[] }[], port?: number, mode?: Mode): Promise<TempLab> {
   const home = await mkdtemp(join(tmpdir(), 'audit-lab-recv-'));
   const paths = labPaths(home, 'audit-lab');
   let lab = await withLabLock(paths, 'test', () => ensureLab(paths));
-  if (sinks || port !== undefined) {
+  if (sinks || port !== undefined || mode !== undefined) {
     if (sinks) lab.state.sinks = sinks.map((s) => newSinkState({ ...s, throttle: { qps: 10, burst: 15 } }));
     if (port !== undefined) lab.state.receiver.port = port;
+    if (mode !== undefined) lab.state.mode = mode;
     await writeState(paths, lab.state);
     lab = await ensureLab(paths);
   }

@@ -3,6 +3,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -83,6 +85,37 @@ describe('audit-lab serve (process)', () => {
     expect(p.stderr()).toMatch(/200 POST \/events 1 events .*default \+1, full \+1/);
     expect(p.stderr()).toContain('receiver stopped');
     expect(await readLines(streamFile(t.lab.paths.streamsDir, 'default'))).toHaveLength(1);
+  });
+
+  it('writes its log lines to receiver.log (0600) too, and only there when stderr already is that file (the background receiver)', async () => {
+    t = await tempLab(SINKS, 0);
+    const opts = { ca: t.lab.pki.ca.cert, cert: t.lab.pki.client };
+    // Foreground: stderr is a pipe; the lines go to both.
+    let p = serve(t.home);
+    let url = await urlOf(p);
+    expect((await post(`${url}${STATIC_PATH}`, eventList([makeEvent()]), opts)).status).toBe(200);
+    p.child.kill('SIGTERM');
+    expect((await p.exited).code).toBe(0);
+    expect(p.stderr()).toMatch(/200 POST \/events 1 events/);
+    const log = t.lab.paths.receiverLog;
+    expect((await readFile(log, 'utf8')).match(/200 POST \/events 1 events/g)).toHaveLength(1);
+    expect((await stat(log)).mode & 0o777).toBe(0o600);
+    // Background, as ensureReceiver starts it: stderr is receiver.log itself; each line lands once.
+    const fd = openSync(log, 'a', 0o600);
+    const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, AUDIT_LAB_HOME: t.home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', fd] });
+    closeSync(fd);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    p = { child, stdout: () => out, stderr: () => '', exited };
+    procs.push(p);
+    url = await urlOf(p);
+    expect((await post(`${url}${STATIC_PATH}`, eventList([makeEvent()]), opts)).status).toBe(200);
+    child.kill('SIGTERM');
+    expect((await exited).code).toBe(0);
+    const text = await readFile(log, 'utf8');
+    expect(text.match(/200 POST \/events 1 events/g)).toHaveLength(2);
+    expect(text.match(/receiver stopped/g)).toHaveLength(2);
   });
 
   it('names the port and the way out when the port is in use (exit 1)', async () => {

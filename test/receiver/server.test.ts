@@ -1,5 +1,6 @@
 import { connect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Mode } from '../../src/lab/mode.js';
 import { writeState } from '../../src/lab/state.js';
 import { newSinkState } from '../../src/lab/state.js';
 import { createPki } from '../../src/receiver/pki.js';
@@ -27,13 +28,14 @@ afterEach(async () => {
   logs = [];
 });
 
-async function start(limits: Partial<Limits> = {}, sinks = SINKS): Promise<{ t: TempLab; r: RunningReceiver }> {
-  t = await tempLab(sinks);
+async function start(limits: Partial<Limits> = {}, sinks = SINKS, mode: Mode = 'static'): Promise<{ t: TempLab; r: RunningReceiver }> {
+  t = await tempLab(sinks, undefined, mode);
   r = await startLabReceiver(t.lab, {
     address: '127.0.0.1',
     port: 0,
     log: (l) => logs.push(l),
-    limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, ...limits },
+    // Every refusal logged (no per-peer rate limit): these tests count them.
+    limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits },
     watchIntervalMs: 50,
   });
   return { t, r };
@@ -96,8 +98,8 @@ describe('receiver: auth', () => {
     await stillGood();
   });
 
-  it('takes a sink endpoint with its token, writes only to that sink, as received', async () => {
-    await start();
+  it('takes a sink endpoint with its token (dynamic mode), writes only to that sink, as received', async () => {
+    await start({}, SINKS, 'dynamic');
     const req = sinkOf(t!.lab, 'req');
     const ev = makeEvent({ stage: 'Panic' }); // a stage and level sink "req" would not take in static mode
     const res = await post(`${r!.url}${sinkPath('req', req.token)}`, eventList([ev]), { ca: t!.lab.pki.ca.cert, cert: null });
@@ -108,8 +110,8 @@ describe('receiver: auth', () => {
     expect(await readLines(file('full'))).toEqual([]);
   });
 
-  it('refuses a wrong token (403), an unknown sink (404), another path (404), and never logs the token', async () => {
-    await start();
+  it('refuses a wrong token (403), an unknown sink (404), another path (404), and never logs the token (dynamic mode)', async () => {
+    await start({}, SINKS, 'dynamic');
     const full = sinkOf(t!.lab, 'full');
     const opts = { ca: t!.lab.pki.ca.cert, cert: null };
     const body = eventList([makeEvent()]);
@@ -118,10 +120,15 @@ describe('receiver: auth', () => {
     expect((await post(`${r!.url}${sinkPath('nope', full.token)}`, body, opts)).status).toBe(404);
     expect((await post(`${r!.url}/sinks/full`, body, opts)).status).toBe(404);
     expect((await post(`${r!.url}/`, body, mtls())).status).toBe(404);
-    expect((await post(`${r!.url}${STATIC_PATH}`, '', { ...mtls(), method: 'GET' })).status).toBe(405);
+    expect((await post(`${r!.url}${sinkPath('full', full.token)}`, '', { ...opts, method: 'GET' })).status).toBe(405);
     expect(logs.join('\n')).not.toContain(full.token.slice(0, 20));
     expect(await readLines(file('full'))).toEqual([]);
-    await stillGood();
+    expect((await post(`${r!.url}${sinkPath('full', full.token)}`, body, opts)).status).toBe(200);
+  });
+
+  it('answers GET on /events with 405 (static mode)', async () => {
+    await start();
+    expect((await post(`${r!.url}${STATIC_PATH}`, '', { ...mtls(), method: 'GET' })).status).toBe(405);
   });
 });
 
@@ -272,9 +279,16 @@ describe('receiver: bodies', () => {
     });
     expect(seen).toBe(true);
     expect(logs.some((l) => l.includes('state changed') && l.includes('late (Metadata'))).toBe(true);
-    // Dynamic endpoint for the new sink works too.
+  });
+
+  it('serves the endpoint of a sink added to state.json while running (dynamic mode)', async () => {
+    const { t: lab } = await start({}, SINKS, 'dynamic');
+    lab.lab.state.sinks.push(newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
+    await writeState(lab.lab.paths, lab.lab.state);
     const late = lab.lab.state.sinks.find((s) => s.name === 'late')!;
-    expect((await post(`${r!.url}${sinkPath('late', late.token)}`, eventList([makeEvent()]), { ca: lab.lab.pki.ca.cert, cert: null })).status).toBe(200);
+    const url = `${r!.url}${sinkPath('late', late.token)}`;
+    const seen = await eventually(async () => (await post(url, eventList([makeEvent()]), { ca: lab.lab.pki.ca.cert, cert: null })).status === 200);
+    expect(seen).toBe(true);
   });
 
   it('answers 5xx when the batch cannot be written, and stores it on retry', async () => {
