@@ -42,11 +42,12 @@ function countAtLeastOne(flag: string) {
   };
 }
 
-/** A size in MiB (fractions allowed), as bytes. */
+/** A size in MiB (fractions allowed), as bytes: at least one, as a size that rounds to 0 is none. */
 function mebibytes(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('--max-stream-size takes a size in MiB greater than 0.');
-  return Math.round(n * 1024 * 1024);
+  const bytes = Math.round(n * 1024 * 1024);
+  if (value.trim() === '' || !Number.isFinite(n) || !(bytes >= 1)) throw new InvalidArgumentError('--max-stream-size takes a size in MiB of at least one byte (0.000001).');
+  return bytes;
 }
 
 function number(flag: string) {
@@ -270,7 +271,7 @@ Examples:
     .command('serve')
     .description('run the receiver in the foreground')
     .addOption(nameOption())
-    .option('--address <addr>', 'address to listen on')
+    .option('--address <addr>', 'IP address to listen on (saved in the lab)')
     .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
     .option('--max-stream-size <MiB>', 'rotate a sink\'s stream at this size (default 100; saved in the lab)', mebibytes)
     .option('--max-stream-files <n>', 'rotated files kept per sink, oldest removed beyond it (default 5; saved in the lab)', countAtLeastOne('--max-stream-files'))
