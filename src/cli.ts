@@ -43,11 +43,12 @@ function countAtLeastOne(flag: string) {
   };
 }
 
-/** A size in MiB (fractions allowed), as bytes. */
+/** A size in MiB (fractions allowed), as bytes: at least one, as a size that rounds to 0 is none. */
 function mebibytes(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('--max-stream-size takes a size in MiB greater than 0.');
-  return Math.round(n * 1024 * 1024);
+  const bytes = Math.round(n * 1024 * 1024);
+  if (value.trim() === '' || !Number.isFinite(n) || !(bytes >= 1)) throw new InvalidArgumentError('--max-stream-size takes a size in MiB of at least one byte (0.000001).');
+  return bytes;
 }
 
 function number(flag: string) {
@@ -272,7 +273,7 @@ Examples:
     .command('serve')
     .description('run the receiver in the foreground')
     .addOption(nameOption())
-    .option('--address <addr>', 'address to listen on')
+    .option('--address <addr>', 'IP address to listen on (saved in the lab)')
     .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
     .option('--max-stream-size <MiB>', 'rotate a sink\'s stream at this size (default 100; saved in the lab)', mebibytes)
     .option('--max-stream-files <n>', 'rotated files kept per sink, oldest removed beyond it (default 5; saved in the lab)', countAtLeastOne('--max-stream-files'))
@@ -319,6 +320,9 @@ Examples:
     .option('--receiver-host <host>', 'how the node reaches the receiver (default: learned by `up`, else host.docker.internal)')
     .option('--port <port>', 'receiver port', port())
     .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything').choices(['sinks', 'full']))
+    .addOption(
+      new Option('--host-cgroup <version>', "cgroup version of the machine the node runs on; v1 with kubelet >= 1.35 adds failCgroupV1: false (default: this machine's, when Docker runs here)").choices(['v1', 'v2']),
+    )
     .option('--sink <name>', 'render with this sink added or changed, as `sink create` would')
     .option('--level <level>', 'level of --sink')
     .option('--stage <stage>', 'stage of --sink (repeatable)', collect)
@@ -356,6 +360,7 @@ Examples:
           receiverHost: o.receiverHost,
           port: o.port,
           capture: o.capture as Capture | undefined,
+          hostCgroup: o.hostCgroup === undefined ? undefined : o.hostCgroup === 'v1' ? 1 : 2,
           sink: sinkOverride,
         }),
       );

@@ -1,4 +1,5 @@
 /** The typed options each command receives from src/cli.ts, after parsing and normalization. */
+import type { CgroupVersion } from '../render/kindConfig.js';
 import type { SinkSpec } from '../audit/model.js';
 import type { ModeChoice } from '../lab/mode.js';
 import type { Capture, KindConfigApi } from '../lab/state.js';
@@ -16,6 +17,8 @@ export interface RenderOptions extends Common {
   receiverHost?: string;
   port?: number;
   capture?: Capture;
+  /** The node's host cgroup version; undefined: this machine's, when Docker runs here. */
+  hostCgroup?: CgroupVersion;
   /** A sink to render as if `sink create` had made it (merged over the lab's sinks). */
   sink?: Partial<SinkSpec> & { name: string };
 }

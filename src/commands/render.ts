@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { validateSink } from '../audit/model.js';
 import { UserError } from '../errors.js';
-import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import { ensurePrivateDir, openToOthers, writeFileAtomic } from '../lab/fsutil.js';
 import { selectMode } from '../lab/mode.js';
 import { DEFAULT_SINK, type LabState, newLabState, newSinkState, readState, validateDuration } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, parseHost } from '../receiver/endpoints.js';
@@ -9,6 +9,7 @@ import { createPki, defaultServerNames, loadPki, PKI_FILES, serverCertCovers } f
 import { localCgroup } from '../lab/host.js';
 import { CGROUP_V1_NOTE, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { renderLabFiles } from '../render/labFiles.js';
+import { escapeText } from '../ui/escape.js';
 import { type Context, pathsFor } from './context.js';
 import type { RenderOptions } from './options.js';
 
@@ -62,7 +63,7 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
   }
 
   const mountDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : paths.apiserverDir;
-  const hostCgroup = await localCgroup(ctx.io.env);
+  const hostCgroup = o.hostCgroup ?? (await localCgroup(ctx.io.env));
   const files = renderLabFiles(state, pki, { mountDir, receiverHost, hostCgroup });
   if (needsCgroupV1Patch({ image: state.image, api: state.kindConfigApi, hostCgroup })) ctx.out.info(CGROUP_V1_NOTE);
 
@@ -80,13 +81,23 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
     return 0;
   }
 
-  await ensurePrivateDir(mountDir);
+  // An existing directory keeps its mode (it may be shared, like /tmp); the secrets in it are 0600
+  // files, but others can still see their names and replace them if they can write there.
+  const ensureOutDir = async (dir: string, secrets: string[]) => {
+    const mode = await ensurePrivateDir(dir);
+    if (secrets.length > 0 && openToOthers(mode)) {
+      ctx.out.warn(
+        `${escapeText(dir)} is open to other users (mode ${mode.toString(8).padStart(4, '0')}) and gets private keys or tokens (${secrets.join(', ')}); ` +
+          'render into a directory only you can use (a new --out directory is made private), or `chmod go-rwx` it',
+      );
+    }
+  };
+  await ensureOutDir(mountDir, files.filter((f) => (f.mode & 0o077) === 0).map((f) => f.name));
   for (const f of files) await writeFileAtomic(join(mountDir, f.name), f.content, f.mode);
   const written = files.map((f) => join(mountDir, f.name));
   if (ephemeral) {
     // The rendered kubeconfig and AuditSinks trust this CA: keep it with them so they can be used.
     const pkiDir = join(mountDir, 'pki');
-    await ensurePrivateDir(pkiDir);
     const pairs: [string, string, number][] = [
       [PKI_FILES.caCert, pki.ca.cert, 0o644],
       [PKI_FILES.caKey, pki.ca.key, 0o600],
@@ -95,6 +106,7 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
       [PKI_FILES.clientCert, pki.client.cert, 0o644],
       [PKI_FILES.clientKey, pki.client.key, 0o600],
     ];
+    await ensureOutDir(pkiDir, pairs.filter((p) => p[2] === 0o600).map((p) => p[0]));
     for (const [file, content, mode] of pairs) await writeFileAtomic(join(pkiDir, file), content, mode);
     written.push(`${pkiDir}/ (${pairs.map((p) => p[0]).join(', ')})`);
   }

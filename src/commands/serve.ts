@@ -1,19 +1,20 @@
+import { createServer } from 'node:net';
 import { RuntimeFailure, UserError } from '../errors.js';
 import { ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
-import { readState, writeState } from '../lab/state.js';
-import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
-
-const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
+import { atLeastOneProblem, listenAddressProblem, readState, writeState } from '../lab/state.js';
 import { fstatSync } from 'node:fs';
+import type { IO } from '../io.js';
 import { isAlive } from '../lab/process.js';
 import { readPidFile, removePidFile, writePidFile } from '../receiver/daemon.js';
-import { parseHost, STATIC_PATH } from '../receiver/endpoints.js';
+import { STATIC_PATH } from '../receiver/endpoints.js';
 import { RotatingLog } from '../receiver/log.js';
 import { startLabReceiver, type RunningReceiver } from '../receiver/run.js';
-import type { IO } from '../io.js';
+import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
 import { type Context, pathsFor } from './context.js';
 import type { ServeOptions } from './options.js';
+
+const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
 
 function listenFailure(err: NodeJS.ErrnoException, address: string, port: number): Error {
   const pick = 'pick another port with --port N (--port 0 takes any free one; it is saved for `up` and `tail`)';
@@ -58,13 +59,44 @@ function receiverLog(ctx: Context, path: string): { log: (line: string) => void;
   };
 }
 
+/** --address, with the rule the saved address must meet (IPv6 may come in brackets). */
+function parseListenAddress(value: string): string {
+  const bare = value.replace(/^\[(.*)\]$/, '$1');
+  const problem = listenAddressProblem(bare);
+  if (problem !== null) throw new UserError(`--address ${problem}`, 'e.g. --address 127.0.0.1, or --address 0.0.0.0 for every interface');
+  return bare;
+}
+
+/** Whether this machine can listen on `address` at all, asked before it is saved rather than after. */
+async function checkListenable(address: string): Promise<void> {
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(0, address, resolve);
+    });
+  } catch (err) {
+    throw listenFailure(err as NodeJS.ErrnoException, address, 0);
+  } finally {
+    await new Promise<void>((r) => probe.close(() => r()));
+  }
+}
+
 /**
  * `audit-lab serve`: the receiver in the foreground until SIGINT/SIGTERM. The lab lock is held
  * only while state is created or changed, never while serving, so `sink create` works meanwhile.
  */
 export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   const paths = pathsFor(ctx, o.name);
-  const address = o.address !== undefined ? parseHost('--address', o.address, 'e.g. --address 127.0.0.1, or --address 0.0.0.0 for every interface') : undefined;
+  // Every flag is checked before anything is saved (or made): a refused command changes nothing.
+  const address = o.address !== undefined ? parseListenAddress(o.address) : undefined;
+  if (o.maxStreamBytes !== undefined && atLeastOneProblem(o.maxStreamBytes) !== null) {
+    throw new UserError(`--max-stream-size is ${o.maxStreamBytes} bytes: it takes a size of at least one byte`);
+  }
+  if (o.maxStreamFiles !== undefined && atLeastOneProblem(o.maxStreamFiles) !== null) {
+    throw new UserError(`--max-stream-files ${atLeastOneProblem(o.maxStreamFiles)}`);
+  }
+  if (address !== undefined) await checkListenable(address);
 
   const existing = await readPidFile(paths);
   if (existing && existing.pid !== process.pid && isAlive(existing.pid)) {

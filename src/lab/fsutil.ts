@@ -2,11 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Creates a directory private to the user (0700), and tightens it if it already exists. */
-export async function ensurePrivateDir(dir: string): Promise<void> {
+/**
+ * Makes `dir`, and any missing parent, private to the user (0700). A directory that already exists
+ * is left as it is: its mode is its owner's choice (`render --out /tmp` must not lock everyone
+ * else out of /tmp, nor a command change the mode of an AUDIT_LAB_HOME the user made). The mode is
+ * returned (permission bits) so that a caller about to put a secret there can say when others can
+ * look in.
+ */
+export async function ensurePrivateDir(dir: string): Promise<number> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await stat(dir);
-  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700);
+  return (await stat(dir)).mode & 0o7777;
+}
+
+/** Whether users other than the owner may list, enter or write a directory of this mode. */
+export function openToOthers(mode: number): boolean {
+  return (mode & 0o077) !== 0;
 }
 
 /**

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
+import { parseHost } from '../receiver/endpoints.js';
+import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';
-import type { LabPaths } from './paths.js';
+import { type LabPaths, validateLabName } from './paths.js';
 
 /** Bumped on any change a previous audit-lab could misread; older files are migrated on read. */
 export const STATE_VERSION = 1;
@@ -96,20 +99,69 @@ export function newLabState(init: {
   };
 }
 
+// The rules for saved settings. Each says what is wrong with a value, or null. Loading the state
+// and the flags that set a value use the same rule, so a command never saves what would then make
+// every later command refuse the lab.
+
+/** A value from the file or a flag, as a person reads it in an error: quoted, controls made visible. */
+const shown = (v: unknown) => escapeText(JSON.stringify(v) ?? String(v));
+
 /** Go's time.ParseDuration forms that make sense for a batch wait. */
+export function durationProblem(value: unknown): string | null {
+  return typeof value === 'string' && /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value) && /[1-9]/.test(value)
+    ? null
+    : `must be a positive Go duration (e.g. 1s, 500ms, 2m), not ${shown(value)}`;
+}
+
 export function validateDuration(flag: string, value: string): string {
-  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value) || !/[1-9]/.test(value)) {
-    throw new UserError(`${flag} ${JSON.stringify(value)} is not a positive duration`, 'use Go duration syntax, e.g. 1s, 500ms, 2m');
+  if (durationProblem(value) !== null) {
+    throw new UserError(`${flag} ${shown(value)} is not a positive duration`, 'use Go duration syntax, e.g. 1s, 500ms, 2m');
   }
   return value;
 }
 
-function invalidState(path: string, what: string): UserError {
-  return new UserError(
-    `lab state ${path} is not valid: ${what}`,
-    'fix the file by hand, or start over with `audit-lab down --purge` (this deletes the lab and its events)',
-  );
+/** Where the receiver listens: an address of this machine, so an IP address, never a name to look up. */
+export function listenAddressProblem(value: unknown): string | null {
+  return typeof value === 'string' && isIP(value) !== 0
+    ? null
+    : `must be an IP address of this machine (127.0.0.1, ::1, or 0.0.0.0 for every interface), not ${shown(value)}`;
 }
+
+/** 0 asks for any free port; `serve` then saves the one it got. */
+export function portProblem(value: unknown): string | null {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535 ? null : `must be a whole number from 0 to 65535, not ${shown(value)}`;
+}
+
+/** Stream rotation: a size in bytes and a count of rotated files, each a whole number, 1 or more. */
+export function atLeastOneProblem(value: unknown): string | null {
+  return Number.isInteger(value) && (value as number) >= 1 ? null : `must be a whole number, 1 or more, not ${shown(value)}`;
+}
+
+function positiveNumberProblem(value: unknown): string | null {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? null : `must be a number greater than 0, not ${shown(value)}`;
+}
+
+function labNameProblem(value: unknown): string | null {
+  try {
+    if (typeof value === 'string' && validateLabName(value) === value) return null;
+  } catch {
+    // refused below
+  }
+  return `must be a lab name, not ${shown(value)}`;
+}
+
+function nodeHostProblem(value: unknown): string | null {
+  if (value === null) return null;
+  const problem = `must be a host name, an IP address or null, not ${shown(value)}`;
+  if (typeof value !== 'string') return problem;
+  try {
+    return parseHost('receiver.host', value, '') === value ? null : problem;
+  } catch {
+    return problem;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Reads and checks the state file; null when the lab has none yet. Never rewrites what it cannot read. */
 export async function readState(paths: LabPaths): Promise<LabState | null> {
@@ -129,59 +181,99 @@ export async function readState(paths: LabPaths): Promise<LabState | null> {
   return checkState(raw, paths.state);
 }
 
-function checkState(raw: unknown, path: string): LabState {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalidState(path, 'not a JSON object');
-  const s = raw as Record<string, unknown>;
-  if (typeof s.version !== 'number') throw invalidState(path, 'no "version"');
+function invalidState(path: string, what: string): UserError {
+  return new UserError(
+    `lab state ${path} is not valid: ${what}`,
+    'fix the file by hand, or start over with `audit-lab down --purge` (this deletes the lab and its events)',
+  );
+}
+
+/** Every field of the state, each refused with its name and the file's; `saving`: checked before writing, not after reading. */
+function checkState(raw: unknown, path: string, saving = false): LabState {
+  const fail = (what: string) =>
+    saving
+      ? new UserError(`not saving lab state ${path}: ${what}`, 'nothing was changed; correct the value that set it')
+      : invalidState(path, what);
+  if (!isObject(raw)) throw fail('not a JSON object');
+  const s = raw;
+  const need = (field: string, problem: string | null) => {
+    if (problem !== null) throw fail(`${JSON.stringify(field)} ${problem}`);
+  };
+  if (typeof s.version !== 'number') throw fail('no "version"');
   if (s.version > STATE_VERSION) {
     throw new UserError(
       `lab state ${path} was written by a newer audit-lab (state version ${s.version}, this one reads ${STATE_VERSION})`,
       'upgrade audit-lab',
     );
   }
-  if (s.version !== STATE_VERSION) throw invalidState(path, `unknown version ${s.version}`);
-  if (s.mode !== 'static' && s.mode !== 'dynamic') throw invalidState(path, `"mode" must be static or dynamic, not ${JSON.stringify(s.mode)}`);
-  if (s.kindConfigApi !== 'v1alpha4' && s.kindConfigApi !== 'v1alpha3') throw invalidState(path, '"kindConfigApi" must be v1alpha4 or v1alpha3');
-  if (s.capture !== 'sinks' && s.capture !== 'full') throw invalidState(path, '"capture" must be sinks or full');
-  const receiver = s.receiver as Partial<ReceiverState> | undefined;
-  if (
-    !receiver ||
-    typeof receiver.address !== 'string' ||
-    !Number.isInteger(receiver.port) ||
-    (receiver.host !== null && typeof receiver.host !== 'string')
-  ) {
-    throw invalidState(path, '"receiver" needs address (string), port (integer) and host (string or null)');
+  if (s.version !== STATE_VERSION) throw fail(`unknown version ${s.version}`);
+  need('name', labNameProblem(s.name));
+  need('mode', s.mode === 'static' || s.mode === 'dynamic' ? null : `must be static or dynamic, not ${shown(s.mode)}`);
+  need('image', s.image === null || (typeof s.image === 'string' && s.image !== '') ? null : `must be a node image or null, not ${shown(s.image)}`);
+  need('kubernetesVersion', s.kubernetesVersion === null || typeof s.kubernetesVersion === 'string' ? null : `must be a version or null, not ${shown(s.kubernetesVersion)}`);
+  need('kindConfigApi', s.kindConfigApi === 'v1alpha4' || s.kindConfigApi === 'v1alpha3' ? null : `must be v1alpha4 or v1alpha3, not ${shown(s.kindConfigApi)}`);
+  need('capture', s.capture === 'sinks' || s.capture === 'full' ? null : `must be sinks or full, not ${shown(s.capture)}`);
+
+  const webhook = s.webhook;
+  need('webhook', isObject(webhook) && isObject(webhook.throttle) ? null : 'must be an object with batchMaxWait and throttle');
+  const w = webhook as Record<string, Record<string, unknown>>;
+  need('webhook.batchMaxWait', durationProblem(w.batchMaxWait));
+  need('webhook.throttle.qps', positiveNumberProblem(w.throttle!.qps));
+  need('webhook.throttle.burst', positiveNumberProblem(w.throttle!.burst));
+
+  need('receiver', isObject(s.receiver) ? null : 'must be an object with address, port and host');
+  const receiver = s.receiver as Record<string, unknown>;
+  need('receiver.address', listenAddressProblem(receiver.address));
+  need('receiver.port', portProblem(receiver.port));
+  need('receiver.host', nodeHostProblem(receiver.host));
+
+  if (s.streams !== undefined) {
+    need('streams', isObject(s.streams) ? null : 'must be an object with maxBytes and maxBackups');
+    const streams = s.streams as Record<string, unknown>;
+    need('streams.maxBytes', atLeastOneProblem(streams.maxBytes));
+    need('streams.maxBackups', atLeastOneProblem(streams.maxBackups));
   }
-  const webhook = s.webhook as LabState['webhook'] | undefined;
-  if (!webhook || typeof webhook.batchMaxWait !== 'string' || typeof webhook.throttle?.qps !== 'number' || typeof webhook.throttle?.burst !== 'number') {
-    throw invalidState(path, '"webhook" needs batchMaxWait and throttle.qps/burst');
-  }
-  const streams = s.streams as LabState['streams'] | undefined;
-  if (streams !== undefined && !(Number.isInteger(streams?.maxBytes) && streams!.maxBytes > 0 && Number.isInteger(streams!.maxBackups) && streams!.maxBackups >= 1)) {
-    throw invalidState(path, '"streams" needs maxBytes (> 0) and maxBackups (>= 1), whole numbers');
-  }
-  if (!Array.isArray(s.sinks)) throw invalidState(path, '"sinks" must be a list');
+
+  if (!Array.isArray(s.sinks)) throw fail('"sinks" must be a list');
   const names = new Set<string>();
-  s.sinks.forEach((sink: Partial<SinkState>, i: number) => {
-    if (typeof sink !== 'object' || sink === null) throw invalidState(path, `sinks[${i}] is not an object`);
-    if (typeof sink.token !== 'string' || sink.token.length < 32) throw invalidState(path, `sinks[${i}].token is missing or too short`);
+  s.sinks.forEach((sink: unknown, i: number) => {
+    if (!isObject(sink)) throw fail(`sinks[${i}] is not an object`);
+    if (typeof sink.token !== 'string' || sink.token.length < 32) throw fail(`sinks[${i}].token is missing or too short`);
+    if (typeof sink.name !== 'string') throw fail(`sinks[${i}].name must be a string`);
+    if (!Array.isArray(sink.stages) || !sink.stages.every((x) => typeof x === 'string')) throw fail(`sinks[${i}].stages must be a list of stages`);
+    if (!isObject(sink.throttle)) throw fail(`sinks[${i}].throttle must be an object with qps and burst`);
+    need(`sinks[${i}].throttle.qps`, positiveNumberProblem(sink.throttle.qps));
+    need(`sinks[${i}].throttle.burst`, positiveNumberProblem(sink.throttle.burst));
+    if (sink.url !== undefined && typeof sink.url !== 'string') throw fail(`sinks[${i}].url must be a string`);
     const errs = validateSink({
-      name: String(sink.name ?? ''),
+      name: sink.name,
       level: String(sink.level ?? ''),
-      stages: Array.isArray(sink.stages) ? sink.stages.map(String) : [],
-      throttle: sink.throttle,
-      url: sink.url,
+      stages: sink.stages as string[],
+      throttle: sink.throttle as Partial<Throttle>,
+      ...(sink.url !== undefined ? { url: sink.url as string } : {}),
     });
     const first = errs[0];
-    if (first) throw invalidState(path, `sinks[${i}] (${first.field}): ${first.message}`);
-    if (sink.policy !== undefined && typeof sink.policy !== 'string') throw invalidState(path, `sinks[${i}].policy must be a string`);
-    if (names.has(sink.name!)) throw invalidState(path, `sinks[${i}]: a second sink named ${JSON.stringify(sink.name)}`);
-    names.add(sink.name!);
+    if (first) throw fail(`sinks[${i}] (${first.field}): ${first.message}`);
+    for (const key of ['policy', 'policyDigest'] as const) {
+      if (sink[key] !== undefined && typeof sink[key] !== 'string') throw fail(`sinks[${i}].${key} must be a string`);
+    }
+    need(`sinks[${i}].createdAt`, typeof sink.createdAt === 'string' ? null : 'must be a time');
+    if (names.has(sink.name)) throw fail(`sinks[${i}]: a second sink named ${shown(sink.name)}`);
+    names.add(sink.name);
   });
+  need('createdAt', typeof s.createdAt === 'string' ? null : 'must be a time');
+  need('updatedAt', typeof s.updatedAt === 'string' ? null : 'must be a time');
   return s as unknown as LabState;
 }
 
+/** Checks a state as readState will (after a JSON round trip), so what is saved can always be loaded. */
+export function checkStateToSave(paths: LabPaths, state: LabState): void {
+  checkState(JSON.parse(JSON.stringify(state)), paths.state, true);
+}
+
+/** Saves the state, after the same checks as loading: a value that would make the lab unreadable is refused here. */
 export async function writeState(paths: LabPaths, state: LabState): Promise<void> {
+  checkStateToSave(paths, state);
   await ensurePrivateDir(paths.home);
   await ensurePrivateDir(paths.dir);
   // The state holds sink tokens: private, like the keys.

@@ -27,6 +27,28 @@ function files(stdout: string): Record<string, string> {
 }
 
 describe('audit-lab render (as a process)', () => {
+  // kubelet >= 1.35 refuses cgroup v1 unless told failCgroupV1: false; render adds it and says why.
+  it.for([
+    { host: 'v1', image: 'kindest/node:v1.36.1', patched: true },
+    { host: 'v1', image: undefined, patched: true },
+    { host: 'v1', image: 'kindest/node:v1.33.1', patched: false },
+    { host: 'v2', image: 'kindest/node:v1.36.1', patched: false },
+  ])('--host-cgroup $host, image $image: kubelet patch $patched', async ({ host, image, patched }) => {
+    const dir = await home();
+    const r = await runCli(['render', '--mode', 'static', '--host-cgroup', host, ...(image ? ['--image', image] : [])], { env: { AUDIT_LAB_HOME: dir } });
+    expect(r.code).toBe(0);
+    const config = parse(files(r.stdout)['config.yaml']!) as { kubeadmConfigPatches: string[] };
+    const kubelet = config.kubeadmConfigPatches.map((p) => parse(p)).filter((p) => p.kind === 'KubeletConfiguration');
+    expect(kubelet).toStrictEqual(patched ? [{ kind: 'KubeletConfiguration', failCgroupV1: false }] : []);
+    expect(r.stderr.includes('this host uses cgroup v1')).toBe(patched);
+  });
+
+  it('--host-cgroup takes v1 or v2 only', async () => {
+    const r = await runCli(['render', '--host-cgroup', '3'], { env: { AUDIT_LAB_HOME: await home() } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("argument '3' is invalid");
+  });
+
   it('prints the static files of a new lab and creates nothing', async () => {
     const dir = await home();
     const r = await runCli(['render'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
@@ -43,7 +65,7 @@ describe('audit-lab render (as a process)', () => {
   it('writes static files into --out that kubectl loads, keys private, and a CA that signed the client cert', async () => {
     const dir = await home();
     const out = join(dir, 'files');
-    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--port', '9443'], {
+    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--port', '9443', '--host-cgroup', 'v2'], {
       env: { AUDIT_LAB_HOME: join(dir, 'labs') },
     });
     expect(r.stderr).toBe('');

@@ -55,6 +55,33 @@ describe('lab state', () => {
     expect(await readFile(paths.state, 'utf8')).toBe(text);
   });
 
+  it.each([
+    ['receiver.port', (s: any) => (s.receiver.port = -1), '"receiver.port" must be a whole number from 0 to 65535, not -1'],
+    ['receiver.address', (s: any) => (s.receiver.address = 'localhost'), '"receiver.address" must be an IP address'],
+    ['receiver.host', (s: any) => (s.receiver.host = 'a b'), '"receiver.host" must be a host name'],
+    ['streams.maxBackups', (s: any) => (s.streams = { maxBytes: 10, maxBackups: 1.5 }), '"streams.maxBackups" must be a whole number, 1 or more, not 1.5'],
+    ['webhook.batchMaxWait', (s: any) => (s.webhook.batchMaxWait = '0s'), '"webhook.batchMaxWait" must be a positive Go duration'],
+    ['webhook.throttle.qps', (s: any) => (s.webhook.throttle.qps = '10'), '"webhook.throttle.qps" must be a number greater than 0'],
+    ['sinks[0].throttle.burst', (s: any) => (s.sinks[0].throttle.burst = null), '"sinks[0].throttle.burst" must be a number greater than 0'],
+    ['image', (s: any) => (s.image = 7), '"image" must be a node image or null'],
+    ['name', (s: any) => (s.name = '../x'), '"name" must be a lab name'],
+    ['updatedAt', (s: any) => delete s.updatedAt, '"updatedAt" must be a time'],
+  ])('names the field %s when loading, and writeState refuses the same value, leaving the file', async (_, edit, message) => {
+    const paths = await lab();
+    await writeState(paths, state());
+    const good = await readFile(paths.state, 'utf8');
+    const bad = JSON.parse(good);
+    edit(bad);
+    const err = await writeState(paths, bad).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toContain(`not saving lab state ${paths.state}: ${message}`);
+    expect(await readFile(paths.state, 'utf8')).toBe(good);
+    await writeFile(paths.state, JSON.stringify(bad));
+    const loadErr = await readState(paths).catch((e: unknown) => e);
+    expect(loadErr).toBeInstanceOf(UserError);
+    expect((loadErr as Error).message).toContain(`lab state ${paths.state} is not valid: ${message}`);
+  });
+
   it('rejects lab names that could leave the lab home or that kind refuses', () => {
     for (const bad of ['../x', 'a/b', 'Audit', '-x', 'x-', '', 'a'.repeat(41), 'a_b']) {
       expect(() => validateLabName(bad), bad).toThrow(UserError);
