@@ -5,8 +5,7 @@ import { readState, writeState } from '../lab/state.js';
 import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
 
 const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
-import { isAlive } from '../lab/process.js';
-import { readPidFile, removePidFile, writePidFile } from '../receiver/daemon.js';
+import { removePidFile, runningReceiver, writePidFile } from '../receiver/daemon.js';
 import { parseHost, STATIC_PATH } from '../receiver/endpoints.js';
 import { startLabReceiver, type RunningReceiver } from '../receiver/run.js';
 import { type Context, pathsFor } from './context.js';
@@ -32,8 +31,9 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   const paths = pathsFor(ctx, o.name);
   const address = o.address !== undefined ? parseHost('--address', o.address, 'e.g. --address 127.0.0.1, or --address 0.0.0.0 for every interface') : undefined;
 
-  const existing = await readPidFile(paths);
-  if (existing && existing.pid !== process.pid && isAlive(existing.pid)) {
+  // Only a pid file that still names a running receiver counts: a stale one's pid may be anyone's.
+  const existing = await runningReceiver(paths);
+  if (existing && existing.pid !== process.pid) {
     throw new RuntimeFailure(
       `the receiver of lab ${JSON.stringify(paths.name)} is already running (pid ${existing.pid}${existing.url ? `, ${existing.url}` : ''})`,
       `stop it first (\`kill ${existing.pid}\`), or use it as it is`,
