@@ -1,5 +1,5 @@
 import { RuntimeFailure, UserError } from '../errors.js';
-import { ensureLab, type LabHandle } from '../lab/lab.js';
+import { describeReissue, ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
 import { readState, writeState } from '../lab/state.js';
 import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
@@ -42,6 +42,7 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
 
   const lab: LabHandle = await withLabLock(paths, 'serve', async () => {
     const first = await ensureLab(paths);
+    for (const r of first.reissued) ctx.out.warn(describeReissue(r, paths, first.state.mode, 'serve'));
     const streams = {
       ...DEFAULT_STREAM_OPTIONS_FOR_STATE,
       ...first.state.streams,

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure, ToolError, UserError } from '../errors.js';
-import { ensureLab } from '../lab/lab.js';
+import { describeReissue, ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
@@ -304,9 +304,10 @@ class UpRun {
       state.updatedAt = new Date().toISOString();
       await writeState(paths, state);
     }
-    const oldCert = (await loadPki(paths.pkiDir))?.server.cert;
     const lab = await ensureLab(paths);
-    const certChanged = oldCert !== undefined && oldCert !== lab.pki.server.cert;
+    for (const r of lab.reissued) this.ctx.out.warn(describeReissue(r, paths, state.mode, 'up'));
+    // A running receiver still serves the old server certificate: restart it.
+    const certChanged = lab.pkiCreated || lab.reissued.some((r) => r.part === 'server');
     await ensurePrivateDir(paths.apiserverDir);
     const changed: string[] = [];
     for (const f of renderLabFiles(state, lab.pki, { mountDir: paths.apiserverDir, receiverHost: host ?? FALLBACK_NODE_HOST })) {
@@ -450,7 +451,7 @@ async function dryRun(o: UpOptions, ctx: Context, paths: LabPaths): Promise<numb
   const existing = await readState(paths);
   const state = upState(o, existing);
   const host = state.receiver.host ?? FALLBACK_NODE_HOST;
-  let pki: LabPki | null = existing ? await loadPki(paths.pkiDir) : null;
+  let pki: LabPki | null = existing ? await loadPki(paths.pkiDir, paths.name) : null;
   if (pki === null) pki = await createPki(o.name, defaultServerNames([host]));
   const files = renderLabFiles(state, pki, { mountDir: paths.apiserverDir, receiverHost: host });
   ctx.out.info(`dry run: nothing is run or written. ${describeShape(state)}.`);
