@@ -9,6 +9,7 @@ import { RuntimeFailure, ToolError, UserError } from '../errors.js';
 import { describeReissue, ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
+import { refuseLabSymlinks } from '../lab/safety.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../receiver/endpoints.js';
@@ -179,6 +180,8 @@ class UpRun {
 
   async run(): Promise<number> {
     const { o, ctx, paths, tools } = this;
+    // Before anything is written through a link (see src/lab/safety.ts).
+    await refuseLabSymlinks(paths);
     // Checks first and outside the lock: they change nothing, and a missing tool should not leave a lab behind.
     const before = await readState(paths);
     const planned = upState(o, before);
