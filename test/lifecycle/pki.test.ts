@@ -12,7 +12,7 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { PKI_FILES } from '../../src/receiver/pki.js';
 import { renderWebhookKubeconfig } from '../../src/render/webhookKubeconfig.js';
-import { BIN, healthyTable, type Result, Sandbox } from './harness.js';
+import { ASIDE, BIN, freePort, healthyTable, isAlive, MANIFEST, type Result, Sandbox } from './harness.js';
 
 // Four or five CLI processes per test, six tests at once: room for a loaded 2-core machine.
 const SLOW = { timeout: 120_000 };
@@ -137,4 +137,38 @@ describe.concurrent('a lab that lost a leaf', () => {
       }
     });
   }
+});
+
+describe.concurrent('up repairs what serve only reports', () => {
+  test('lost server.key and client.crt on a running lab: up reissues both, restarts the receiver, rewrites webhook.kubeconfig and restarts the API server', SLOW, async (t) => {
+    const sb = await Sandbox.create(healthyTable());
+    t.onTestFinished(() => sb.cleanup());
+    await sb.setWorld({ network: true });
+    const ok = (r: Result) => {
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      return r;
+    };
+    ok(await sb.run(['up', '--port', String(await freePort())]));
+    const paths = labPaths(sb.home, 'audit-lab');
+    const ca = await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8');
+    const oldKubeconfig = await readFile(paths.webhookKubeconfig, 'utf8');
+    const pid = (await sb.receiverPid())!;
+    await rm(join(paths.pkiDir, PKI_FILES.serverKey));
+    await rm(join(paths.pkiDir, PKI_FILES.clientCert));
+    await sb.clearCalls();
+
+    const r = ok(await sb.run(['up']));
+    expect(r.stderr).toContain(`reissued the receiver's certificate (server.crt, server.key) from the lab CA: ${join(paths.pkiDir, PKI_FILES.serverKey)} is missing`);
+    expect(r.stderr).toContain(`from the lab CA: ${join(paths.pkiDir, PKI_FILES.clientCert)} is missing; ${paths.webhookKubeconfig} is rewritten with it`);
+    // The old receiver served the old server certificate from memory: a new one serves the reissued.
+    expect(isAlive(pid)).toBe(false);
+    expect(await sb.receiverPid()).not.toBe(pid);
+    const calls = (await sb.calls()).map((c) => `${c.tool} ${c.args.join(' ')}`);
+    expect(calls).toContain(`docker exec audit-lab-control-plane mv ${MANIFEST} ${ASIDE}`);
+    expect(await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8')).toBe(ca);
+    expect(await readFile(paths.webhookKubeconfig, 'utf8')).not.toBe(oldKubeconfig);
+    const st = await status(sb);
+    expect(st.pki).toEqual({ complete: true, issues: [] });
+    expect(st.problems).toEqual([]);
+  });
 });
