@@ -4,15 +4,16 @@
  * shelling out to openssl: no external program, no shell, and the same code on every platform.
  */
 import { createPrivateKey, type KeyObject, X509Certificate as NodeX509, webcrypto } from 'node:crypto';
+import { chmod, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { chmod, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 // @peculiar/x509 resolves its ASN.1 helpers through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import { DEFAULT_LAB_NAME } from '../lab/paths.js';
 import { readFileNoFollow } from '../lab/safety.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -185,7 +186,7 @@ export interface PkiIssue {
   part: PkiPart;
   /** The file at fault, absolute. */
   file: string;
-  /** What is wrong with it, e.g. "is missing", "does not match server.crt". */
+  /** What is wrong with it, e.g. "is missing", "is not the key of server.crt". */
   problem: string;
 }
 
@@ -264,14 +265,9 @@ export async function inspectPki(dir: string): Promise<PkiInspection> {
     }
     if (x && k && !x.checkPrivateKey(k)) say(keyFile, `is not the key of ${names.cert}`);
     if (x && part === 'ca' && !x.ca) say(certFile, 'is not a CA certificate');
-    if (x && part !== 'ca') {
-      if (caCert === null) {
-        // Judged against the CA once there is one; reported only when the CA itself is fine.
-      } else if (!x.verify(caCert.publicKey)) {
-        say(certFile, `is not signed by the lab CA (${PKI_FILES.caCert})`);
-      }
-    }
-    if (issues.length > before || 'missing' in cert || 'missing' in key || 'error' in cert || 'error' in key) return null;
+    // A leaf is judged against the CA only when the CA is usable (it is judged first).
+    if (x && part !== 'ca' && caCert !== null && !x.verify(caCert.publicKey)) say(certFile, `is not signed by the lab CA (${PKI_FILES.caCert})`);
+    if (issues.length > before) return null;
     if (part === 'ca') caCert = x;
     return { cert: (cert as { text: string }).text, key: (key as { text: string }).text };
   };
@@ -286,7 +282,7 @@ export function describePkiIssue(i: PkiIssue): string {
 
 /** What to do when the CA is unusable: it cannot be remade without the cluster being told. */
 export function caFix(dir: string, labName: string): string {
-  const nameFlag = labName === 'audit-lab' ? '' : ` --name ${labName}`;
+  const nameFlag = labName === DEFAULT_LAB_NAME ? '' : ` --name ${labName}`;
   return (
     `put the file back from a backup if you have one: the cluster trusts this CA and no other. To start over with a new CA: ` +
     `\`audit-lab down${nameFlag}\` (events are kept), move ${dir} aside, then \`audit-lab up${nameFlag}\``
@@ -298,13 +294,13 @@ export function caFix(dir: string, labName: string): string {
  * PKI is an error naming the files: a reader (render, sink) must never stand in a new CA for the
  * lab's, and `audit-lab serve` or `up` repairs what can be repaired.
  */
-export async function loadPki(dir: string, labName = 'audit-lab'): Promise<LabPki | null> {
+export async function loadPki(dir: string, labName = DEFAULT_LAB_NAME): Promise<LabPki | null> {
   const found = await inspectPki(dir);
   if (found.absent) return null;
   if (found.ca && found.server && found.client) return { ca: found.ca, server: found.server, client: found.client };
   const list = found.issues.map(describePkiIssue).join('; ');
   if (!found.ca) throw new RuntimeFailure(`the lab CA cannot be used: ${list}`, caFix(dir, labName));
-  const nameFlag = labName === 'audit-lab' ? '' : ` --name ${labName}`;
+  const nameFlag = labName === DEFAULT_LAB_NAME ? '' : ` --name ${labName}`;
   throw new RuntimeFailure(`the lab PKI is incomplete: ${list}`, `\`audit-lab up${nameFlag}\` reissues it from the lab CA`);
 }
 
