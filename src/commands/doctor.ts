@@ -3,10 +3,11 @@
  * the same checks first, so it fails with these messages instead of obscurely half-way.
  */
 import { createServer } from 'node:net';
-import type { LabPaths } from '../lab/paths.js';
+import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { ToolError } from '../errors.js';
 import { DEFAULT_DYNAMIC_IMAGE, type Mode, parseImageVersion } from '../lab/mode.js';
 import { DEFAULT_RECEIVER_PORT, type LabState, readState } from '../lab/state.js';
+import { caFix, describePkiIssue, inspectPki } from '../receiver/pki.js';
 import { type DockerInfo, parseDockerInfo } from '../tools/docker.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { Kubectl } from '../tools/kubectl.js';
@@ -227,6 +228,21 @@ export async function runChecks(input: CheckInput): Promise<CheckReport> {
   };
 }
 
+/** The lab's certificates (a lab only): a lost leaf is a warning `up` repairs, a lost CA a failure. */
+export async function checkPki(paths: LabPaths): Promise<Finding> {
+  const found = await inspectPki(paths.pkiDir);
+  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const list = found.issues.map(describePkiIssue).join('; ');
+  if (found.absent) {
+    return { check: 'pki', status: 'warn', message: `no certificates in ${paths.pkiDir}`, fix: `\`audit-lab up${nameFlag}\` makes a new CA and gives it to the cluster` };
+  }
+  if (!found.ca) return { check: 'pki', status: 'fail', message: `the lab CA cannot be used: ${list}`, fix: caFix(paths.pkiDir, paths.name) };
+  if (found.issues.length > 0) {
+    return { check: 'pki', status: 'warn', message: `the lab's certificates are incomplete: ${list}`, fix: `\`audit-lab up${nameFlag}\` reissues them from the lab CA` };
+  }
+  return { check: 'pki', status: 'ok', message: `lab CA and certificates complete in ${paths.pkiDir}` };
+}
+
 const MARK: Record<Severity, string> = { ok: '✓', warn: '!', fail: '✗' };
 
 export function printFindings(ctx: Pick<Context, 'out'>, findings: readonly Finding[], toStderr = false): void {
@@ -247,6 +263,10 @@ export async function doctor(o: DoctorOptions, ctx: Context): Promise<number> {
   const tools = makeTools(createRunner(ctx.io.env));
   const receiver = await receiverControl(ctx.io.env);
   const report = await runChecks({ tools, paths, receiver, state });
+  if (state !== null) {
+    report.findings.push(await checkPki(paths));
+    report.ok = report.findings.every((f) => f.status !== 'fail');
+  }
   if (o.json) {
     ctx.out.data(
       `${JSON.stringify(

@@ -2,12 +2,13 @@
  * `audit-lab down`: stop the receiver and delete the cluster; the events stay unless --purge.
  * Nothing to delete is not an error, so `down` can always be run again.
  */
-import { rm, stat } from 'node:fs/promises';
 import { withLabLock } from '../lab/lock.js';
 import { DEFAULT_LAB_NAME } from '../lab/paths.js';
+import { isRealDir, refuseLabSymlinks, removeTree } from '../lab/safety.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { type ReceiverControl, receiverControl } from '../tools/receiver.js';
 import { createRunner, ToolMissing } from '../tools/run.js';
+import { escapeText } from '../ui/escape.js';
 import { type Context, pathsFor } from './context.js';
 import type { DownOptions } from './options.js';
 
@@ -16,19 +17,13 @@ export interface DownDeps {
   receiver: ReceiverControl | null;
 }
 
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps> = {}): Promise<number> {
   const paths = pathsFor(ctx, o.name);
   const tools = deps.tools ?? makeTools(createRunner(ctx.io.env));
   const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
-  const labExists = await isDir(paths.dir);
+  // Before anything is stopped or deleted: a lab reached through a link is refused whole.
+  await refuseLabSymlinks(paths);
+  const labExists = await isRealDir(paths.dir);
   const nameFlag = o.name === DEFAULT_LAB_NAME ? '' : ` --name ${o.name}`;
 
   const body = async (): Promise<number> => {
@@ -66,8 +61,12 @@ export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps>
     if (!labExists) {
       ctx.out.line(`no lab ${JSON.stringify(o.name)} in ${paths.home}`);
     } else if (o.purge) {
-      await rm(paths.dir, { recursive: true, force: true });
-      ctx.out.line(`purged ${paths.dir} (state, keys and events)`);
+      const removed = await removeTree(paths.dir);
+      // What was there, not what a lab usually holds: the user sees exactly which keys and events went.
+      ctx.out.line(`purged ${escapeText(paths.dir)}: removed ${removed.entries.length === 0 ? 'the empty directory' : `${removed.entries.length} entries`}`);
+      for (const e of removed.entries) {
+        ctx.out.line(`  ${escapeText(e)}${removed.links.includes(e) ? ' (a symbolic link: removed the link, not its target)' : ''}`);
+      }
     } else {
       ctx.out.line(`kept ${paths.dir}: sinks and events stay (\`audit-lab up${nameFlag}\` brings the lab back, \`audit-lab down${nameFlag} --purge\` deletes them)`);
     }

@@ -1,12 +1,11 @@
 import { createServer } from 'node:net';
 import { RuntimeFailure, UserError } from '../errors.js';
-import { ensureLab, type LabHandle } from '../lab/lab.js';
+import { describeReissue, ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
 import { atLeastOneProblem, listenAddressProblem, readState, writeState } from '../lab/state.js';
 import { fstatSync } from 'node:fs';
 import type { IO } from '../io.js';
-import { isAlive } from '../lab/process.js';
-import { readPidFile, removePidFile, writePidFile } from '../receiver/daemon.js';
+import { removePidFile, runningReceiver, writePidFile } from '../receiver/daemon.js';
 import { STATIC_PATH } from '../receiver/endpoints.js';
 import { RotatingLog } from '../receiver/log.js';
 import { startLabReceiver, type RunningReceiver } from '../receiver/run.js';
@@ -98,8 +97,9 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   }
   if (address !== undefined) await checkListenable(address);
 
-  const existing = await readPidFile(paths);
-  if (existing && existing.pid !== process.pid && isAlive(existing.pid)) {
+  // Only a pid file that still names a running receiver counts: a stale one's pid may be anyone's.
+  const existing = await runningReceiver(paths);
+  if (existing && existing.pid !== process.pid) {
     throw new RuntimeFailure(
       `the receiver of lab ${JSON.stringify(paths.name)} is already running (pid ${existing.pid}${existing.url ? `, ${existing.url}` : ''})`,
       `stop it first (\`kill ${existing.pid}\`), or use it as it is`,
@@ -108,6 +108,7 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
 
   const lab: LabHandle = await withLabLock(paths, 'serve', async () => {
     const first = await ensureLab(paths);
+    for (const r of first.reissued) ctx.out.warn(describeReissue(r, paths, first.state.mode, 'serve'));
     const streams = {
       ...DEFAULT_STREAM_OPTIONS_FOR_STATE,
       ...first.state.streams,

@@ -201,7 +201,7 @@ interface CreatePlan {
 }
 
 async function createDynamic({ o, ctx, deps, paths, state, sink, sinks, verb }: CreatePlan): Promise<number> {
-  const pki = await loadPki(paths.pkiDir);
+  const pki = await loadPki(paths.pkiDir, paths.name);
   if (!pki) throw new RuntimeFailure(`the lab's certificates are missing from ${paths.pkiDir}`, 'run `audit-lab up` to make them again');
   const kubectl = deps.tools.kubectl(o.name);
   const doc = stringify(auditSinkObject(auditSinkInput(state, sink, pki.ca.cert)), { lineWidth: 0 });
@@ -347,7 +347,7 @@ export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, deps: SinkD
         failMessage: `could not delete AuditSink ${JSON.stringify(o.sinkName)} from the cluster`,
         hint: 'is the cluster up? `audit-lab status` tells',
       });
-      const pki = await loadPki(paths.pkiDir);
+      const pki = await loadPki(paths.pkiDir, paths.name);
       if (pki) await writeFileAtomic(paths.auditSinks, renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, pki.ca.cert))), 0o600);
     }
     // static: the capture still covers the sinks that are left, so the API server is not restarted.

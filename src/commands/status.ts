@@ -3,11 +3,14 @@
  * container, /readyz, the receiver's pid and /healthz, the stream files) rather than read from
  * the state file, so it tells the truth after a crash. Works with no lab and with no cluster.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { refuseLabSymlinks } from '../lab/safety.js';
 import { type LabState, readState } from '../lab/state.js';
 import { receiverUrl } from '../receiver/endpoints.js';
+import { caFix, describePkiIssue, inspectPki, type PkiInspection } from '../receiver/pki.js';
+import { webhookKubeconfigCerts } from '../render/webhookKubeconfig.js';
 import { countSinkEvents } from '../receiver/stats.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { controlPlaneNode, kubeContext } from '../tools/kind.js';
@@ -91,11 +94,30 @@ export interface StatusReport {
     pki: string | null;
     streams: string | null;
   };
+  /** The lab's certificates: complete, or what is missing or broken (null: no lab). */
+  pki: { complete: boolean; issues: { file: string; problem: string }[] } | null;
   /** What is wrong, each with what to do; empty when all is well (or nothing is there). */
   problems: string[];
 }
 
+/** What is wrong with the lab's PKI, and with the webhook kubeconfig made from it, each with what to do. */
+async function pkiProblems(paths: LabPaths, state: LabState, found: PkiInspection, nameFlag: string): Promise<string[]> {
+  const list = found.issues.map(describePkiIssue).join('; ');
+  if (found.absent) return [`the lab has no certificates in ${paths.pkiDir}: \`audit-lab up${nameFlag}\` makes a new CA and gives it to the cluster`];
+  if (!found.ca) return [`the lab CA cannot be used: ${list}: ${caFix(paths.pkiDir, paths.name)}`];
+  if (found.issues.length > 0) {
+    return [`the lab's certificates are incomplete: ${list}: \`audit-lab up${nameFlag}\` reissues them from the lab CA${state.mode === 'static' ? ' and gives them to the API server' : ''}`];
+  }
+  if (state.mode !== 'static' || !found.client) return [];
+  const text = await readFile(paths.webhookKubeconfig, 'utf8').catch(() => null);
+  const held = text === null ? null : webhookKubeconfigCerts(text);
+  if (held === null || (held.caPem === found.ca.cert && held.clientCertPem === found.client.cert)) return [];
+  // The API server reads it only at start, so a kubeconfig older than the PKI means it uses old certificates.
+  return [`${paths.webhookKubeconfig} was made from other certificates than those in ${paths.pkiDir}: \`audit-lab up${nameFlag}\` rewrites it and restarts the API server`];
+}
+
 export async function collectStatus(paths: LabPaths, tools: Tools, receiver: ReceiverControl | null): Promise<StatusReport> {
+  await refuseLabSymlinks(paths);
   const state = await readState(paths);
   const labExists = await exists(paths.dir);
   const [cluster, rs] = await Promise.all([
@@ -132,10 +154,16 @@ export async function collectStatus(paths: LabPaths, tools: Tools, receiver: Rec
       pki: await present(paths.pkiDir),
       streams: await present(paths.streamsDir),
     },
+    pki: null,
     problems: [],
   };
   const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
   const p = report.problems;
+  if (state !== null) {
+    const found = await inspectPki(paths.pkiDir);
+    report.pki = { complete: !found.absent && found.issues.length === 0, issues: found.issues.map(({ file, problem }) => ({ file, problem })) };
+    p.push(...(await pkiProblems(paths, state, found, nameFlag)));
+  }
   if (cluster.error) p.push(`${cluster.error}: cannot tell whether the cluster runs (\`audit-lab doctor\` checks the tools)`);
   if (state !== null) {
     if (!cluster.exists && !cluster.error) p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${nameFlag}\` makes it`);

@@ -7,9 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure, ToolError, UserError } from '../errors.js';
 import { dockerCgroup, localCgroup } from '../lab/host.js';
-import { ensureLab } from '../lab/lab.js';
+import { describeReissue, ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
+import { refuseLabSymlinks } from '../lab/safety.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../receiver/endpoints.js';
@@ -184,6 +185,8 @@ class UpRun {
 
   async run(): Promise<number> {
     const { o, ctx, paths, tools } = this;
+    // Before anything is written through a link (see src/lab/safety.ts).
+    await refuseLabSymlinks(paths);
     // Checks first and outside the lock: they change nothing, and a missing tool should not leave a lab behind.
     const before = await readState(paths);
     const planned = upState(o, before);
@@ -310,9 +313,10 @@ class UpRun {
       state.updatedAt = new Date().toISOString();
       await writeState(paths, state);
     }
-    const oldCert = (await loadPki(paths.pkiDir))?.server.cert;
     const lab = await ensureLab(paths);
-    const certChanged = oldCert !== undefined && oldCert !== lab.pki.server.cert;
+    for (const r of lab.reissued) this.ctx.out.warn(describeReissue(r, paths, state.mode, 'up'));
+    // A running receiver still serves the old server certificate: restart it.
+    const certChanged = lab.pkiCreated || lab.reissued.some((r) => r.part === 'server');
     await ensurePrivateDir(paths.apiserverDir);
     const changed: string[] = [];
     const place = { mountDir: paths.apiserverDir, receiverHost: host ?? FALLBACK_NODE_HOST, hostCgroup: this.hostCgroup };
@@ -458,7 +462,7 @@ async function dryRun(o: UpOptions, ctx: Context, paths: LabPaths): Promise<numb
   const existing = await readState(paths);
   const state = upState(o, existing);
   const host = state.receiver.host ?? FALLBACK_NODE_HOST;
-  let pki: LabPki | null = existing ? await loadPki(paths.pkiDir) : null;
+  let pki: LabPki | null = existing ? await loadPki(paths.pkiDir, paths.name) : null;
   if (pki === null) pki = await createPki(o.name, defaultServerNames([host]));
   const hostCgroup = await localCgroup(ctx.io.env);
   const files = renderLabFiles(state, pki, { mountDir: paths.apiserverDir, receiverHost: host, hostCgroup });

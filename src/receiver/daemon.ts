@@ -1,7 +1,10 @@
 /**
  * The receiver in the background, for `up` and `tail`: a detached `audit-lab serve` whose output
  * goes to the lab's receiver.log and whose pid is in receiver.pid. The pid file holds the pid on
- * its first line (what a plain reader expects) and, once the receiver listens, its URL on the second.
+ * its first line (what a plain reader expects), once the receiver listens its URL on the second,
+ * and on the third when that process started: a pid file outlives its process (a crash, a reboot)
+ * and its pid may by now be any other program's, so nothing is signalled or reported as the
+ * receiver unless the pid and its start time both match.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -11,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import type { LabPaths } from '../lab/paths.js';
-import { isAlive } from '../lab/process.js';
+import { isAlive, isSameProcess, processStartToken } from '../lab/process.js';
 import { readState } from '../lab/state.js';
 import { HEALTH_PATH, receiverUrl } from './endpoints.js';
 import { PKI_FILES } from './pki.js';
@@ -20,6 +23,8 @@ import { localAddress } from './run.js';
 export interface PidFile {
   pid: number;
   url?: string;
+  /** processStartToken() of the pid when the file was written. */
+  started?: string;
 }
 
 export async function readPidFile(paths: LabPaths): Promise<PidFile | null> {
@@ -30,16 +35,31 @@ export async function readPidFile(paths: LabPaths): Promise<PidFile | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  const [first = '', second = ''] = text.split('\n');
+  const [first = '', second = '', third = ''] = text.split('\n');
   const pid = Number(first.trim());
   if (!Number.isInteger(pid) || pid <= 0) return null;
   const url = second.trim();
-  return url.startsWith('https://') ? { pid, url } : { pid };
+  const started = third.trim();
+  return { pid, ...(url.startsWith('https://') ? { url } : {}), ...(started !== '' ? { started } : {}) };
 }
 
+/** Records `pid` with its start time, read now: call it from that process or while it surely runs. */
 export async function writePidFile(paths: LabPaths, pid: number, url?: string): Promise<void> {
+  const started = await processStartToken(pid);
   await ensurePrivateDir(paths.dir);
-  await writeFileAtomic(paths.receiverPid, `${pid}\n${url ? `${url}\n` : ''}`, 0o600);
+  await writeFileAtomic(paths.receiverPid, `${pid}\n${url ?? ''}\n${started ?? ''}\n`, 0o600);
+}
+
+/**
+ * The pid file when it names this lab's receiver, still running: the pid's start time is the one
+ * recorded. Null when there is no file or it is stale (its process gone, or its pid reused by
+ * another program, or a file too old to say when its process started): never signal a pid the
+ * file names without this.
+ */
+export async function runningReceiver(paths: LabPaths): Promise<PidFile | null> {
+  const pidFile = await readPidFile(paths);
+  if (!pidFile) return null;
+  return (await isSameProcess(pidFile.pid, pidFile.started)) ? pidFile : null;
 }
 
 /** Removes the pid file if it still names this pid (a newer receiver may have replaced it). */
@@ -84,8 +104,8 @@ export interface ReceiverStatus {
 }
 
 export async function receiverStatus(paths: LabPaths): Promise<ReceiverStatus> {
-  const pidFile = await readPidFile(paths);
-  if (!pidFile || !isAlive(pidFile.pid)) return { running: false };
+  const pidFile = await runningReceiver(paths);
+  if (!pidFile) return { running: false };
   const url = await expectedUrl(paths, pidFile);
   const ca = await readCa(paths);
   const healthy = url !== undefined && ca !== null ? await checkHealth(url, ca) : false;
@@ -211,20 +231,23 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
 
 /** Stops the background receiver: SIGTERM (it finishes in-flight batches), SIGKILL after timeoutMs. False when none was running. */
 export async function stopReceiver(paths: LabPaths, opts: { timeoutMs?: number } = {}): Promise<boolean> {
-  const pidFile = await readPidFile(paths);
-  if (!pidFile || !isAlive(pidFile.pid)) {
+  const pidFile = await runningReceiver(paths);
+  if (!pidFile) {
+    // Stale (or none): whatever process has that pid now is not ours to stop.
     await rm(paths.receiverPid, { force: true });
     return false;
   }
-  const { pid } = pidFile;
+  const { pid, started } = pidFile;
+  const ours = () => isSameProcess(pid, started);
   const deadline = Date.now() + (opts.timeoutMs ?? 35_000);
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     // Gone between the check and the signal.
   }
-  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
-  if (isAlive(pid)) {
+  while ((await ours()) && Date.now() < deadline) await sleep(50);
+  // Asked again right before SIGKILL: in 35 s the receiver may have exited and its pid been reused.
+  if (await ours()) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

@@ -3,15 +3,18 @@
  * server (mutual TLS in static mode). Made with @peculiar/x509 on Node's WebCrypto rather than by
  * shelling out to openssl: no external program, no shell, and the same code on every platform.
  */
-import { X509Certificate as NodeX509, webcrypto } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createPrivateKey, type KeyObject, X509Certificate as NodeX509, webcrypto } from 'node:crypto';
+import { chmod, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 // @peculiar/x509 resolves its ASN.1 helpers through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import { DEFAULT_LAB_NAME } from '../lab/paths.js';
+import { readFileNoFollow } from '../lab/safety.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -177,65 +180,217 @@ export function serverCertCovers(certPem: string, names: readonly string[]): boo
   return names.every((n) => have.some((h) => sameAddress(h, normalizeName(n))));
 }
 
-export async function loadPki(dir: string): Promise<LabPki | null> {
-  const read = (f: string) => readFile(join(dir, f), 'utf8');
+export type PkiPart = 'ca' | 'server' | 'client';
+
+export interface PkiIssue {
+  part: PkiPart;
+  /** The file at fault, absolute. */
+  file: string;
+  /** What is wrong with it, e.g. "is missing", "is not the key of server.crt". */
+  problem: string;
+}
+
+/** The lab PKI as found on disk, each part judged on its own. */
+export interface PkiInspection {
+  /** None of the six files is there: a new lab, whose PKI is made from scratch. */
+  absent: boolean;
+  /** Each part when usable: both files readable, the key that of the certificate, a leaf signed by the CA. */
+  ca: PemPair | null;
+  server: PemPair | null;
+  client: PemPair | null;
+  issues: PkiIssue[];
+}
+
+const PARTS: Record<PkiPart, { cert: string; key: string }> = {
+  ca: { cert: PKI_FILES.caCert, key: PKI_FILES.caKey },
+  server: { cert: PKI_FILES.serverCert, key: PKI_FILES.serverKey },
+  client: { cert: PKI_FILES.clientCert, key: PKI_FILES.clientKey },
+};
+
+type Read = { text: string } | { missing: true } | { error: string };
+
+async function readPkiFile(path: string): Promise<Read> {
   try {
-    const [caCert, caKey, serverCert, serverKey, clientCert, clientKey] = await Promise.all([
-      read(PKI_FILES.caCert),
-      read(PKI_FILES.caKey),
-      read(PKI_FILES.serverCert),
-      read(PKI_FILES.serverKey),
-      read(PKI_FILES.clientCert),
-      read(PKI_FILES.clientKey),
-    ]);
-    return { ca: { cert: caCert, key: caKey }, server: { cert: serverCert, key: serverKey }, client: { cert: clientCert, key: clientKey } };
+    return { text: await readFileNoFollow(path) };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { missing: true };
+    // A link is refused outright (UserError); anything else makes the file unusable, said as such.
+    if (code === undefined) throw err;
+    return { error: `cannot be read (${code})` };
   }
 }
 
-export async function savePki(dir: string, pki: LabPki): Promise<void> {
-  await ensurePrivateDir(dir);
-  await Promise.all([
-    writeFileAtomic(join(dir, PKI_FILES.caCert), pki.ca.cert, 0o644),
-    writeFileAtomic(join(dir, PKI_FILES.caKey), pki.ca.key, 0o600),
-    writeFileAtomic(join(dir, PKI_FILES.serverCert), pki.server.cert, 0o644),
-    writeFileAtomic(join(dir, PKI_FILES.serverKey), pki.server.key, 0o600),
-    writeFileAtomic(join(dir, PKI_FILES.clientCert), pki.client.cert, 0o644),
-    writeFileAtomic(join(dir, PKI_FILES.clientKey), pki.client.key, 0o600),
-  ]);
+/**
+ * Reads and judges the lab PKI without changing it: which files are missing or unreadable, which
+ * key does not belong to its certificate, which leaf the CA did not sign. The one judgement
+ * ensurePki acts on and status and doctor report.
+ */
+export async function inspectPki(dir: string): Promise<PkiInspection> {
+  const issues: PkiIssue[] = [];
+  const reads = {} as Record<PkiPart, { cert: Read; key: Read }>;
+  for (const part of Object.keys(PARTS) as PkiPart[]) {
+    reads[part] = { cert: await readPkiFile(join(dir, PARTS[part].cert)), key: await readPkiFile(join(dir, PARTS[part].key)) };
+  }
+  const all = Object.values(reads).flatMap((r) => [r.cert, r.key]);
+  if (all.every((r) => 'missing' in r)) return { absent: true, ca: null, server: null, client: null, issues: [] };
+
+  let caCert: NodeX509 | null = null;
+  const judge = (part: PkiPart): PemPair | null => {
+    const names = PARTS[part];
+    const certFile = join(dir, names.cert);
+    const keyFile = join(dir, names.key);
+    const { cert, key } = reads[part];
+    const before = issues.length;
+    const say = (file: string, problem: string) => issues.push({ part, file, problem });
+    let x: NodeX509 | null = null;
+    let k: KeyObject | null = null;
+    if ('missing' in cert) say(certFile, 'is missing');
+    else if ('error' in cert) say(certFile, cert.error);
+    else {
+      try {
+        x = new NodeX509(cert.text);
+      } catch {
+        say(certFile, 'is not a PEM certificate');
+      }
+    }
+    if ('missing' in key) say(keyFile, 'is missing');
+    else if ('error' in key) say(keyFile, key.error);
+    else {
+      try {
+        k = createPrivateKey(key.text);
+      } catch {
+        say(keyFile, 'is not a PEM private key');
+      }
+    }
+    if (x && k && !x.checkPrivateKey(k)) say(keyFile, `is not the key of ${names.cert}`);
+    if (x && part === 'ca' && !x.ca) say(certFile, 'is not a CA certificate');
+    // A leaf is judged against the CA only when the CA is usable (it is judged first).
+    if (x && part !== 'ca' && caCert !== null && !x.verify(caCert.publicKey)) say(certFile, `is not signed by the lab CA (${PKI_FILES.caCert})`);
+    if (issues.length > before) return null;
+    if (part === 'ca') caCert = x;
+    return { cert: (cert as { text: string }).text, key: (key as { text: string }).text };
+  };
+  const ca = judge('ca');
+  return { absent: false, ca, server: judge('server'), client: judge('client'), issues };
+}
+
+/** One issue as a person reads it: "…/pki/server.key is missing". */
+export function describePkiIssue(i: PkiIssue): string {
+  return `${i.file} ${i.problem}`;
+}
+
+/** What to do when the CA is unusable: it cannot be remade without the cluster being told. */
+export function caFix(dir: string, labName: string): string {
+  const nameFlag = labName === DEFAULT_LAB_NAME ? '' : ` --name ${labName}`;
+  return (
+    `put the file back from a backup if you have one: the cluster trusts this CA and no other. To start over with a new CA: ` +
+    `\`audit-lab down${nameFlag}\` (events are kept), move ${dir} aside, then \`audit-lab up${nameFlag}\``
+  );
 }
 
 /**
- * The lab's PKI, made when missing. The CA is kept for the life of the lab (the API server and
- * the AuditSinks trust it); leaves are reissued when they do not cover the receiver's names or are
- * about to expire, which changes nothing the API server was given except the client certificate.
+ * The lab's PKI, all six files, or null when there is none (a new lab). An incomplete or broken
+ * PKI is an error naming the files: a reader (render, sink) must never stand in a new CA for the
+ * lab's, and `audit-lab serve` or `up` repairs what can be repaired.
+ */
+export async function loadPki(dir: string, labName = DEFAULT_LAB_NAME): Promise<LabPki | null> {
+  const found = await inspectPki(dir);
+  if (found.absent) return null;
+  if (found.ca && found.server && found.client) return { ca: found.ca, server: found.server, client: found.client };
+  const list = found.issues.map(describePkiIssue).join('; ');
+  if (!found.ca) throw new RuntimeFailure(`the lab CA cannot be used: ${list}`, caFix(dir, labName));
+  const nameFlag = labName === DEFAULT_LAB_NAME ? '' : ` --name ${labName}`;
+  throw new RuntimeFailure(`the lab PKI is incomplete: ${list}`, `\`audit-lab up${nameFlag}\` reissues it from the lab CA`);
+}
+
+/**
+ * A new lab's PKI, all or nothing: written into a fresh directory renamed into place (over an
+ * empty one, if any), so a crash never leaves a partial PKI that would then look like a lost CA.
+ */
+async function saveNewPki(dir: string, pki: LabPki): Promise<void> {
+  await ensurePrivateDir(dirname(dir));
+  const tmp = await mkdtemp(join(dirname(dir), `.${basename(dir)}.new-`));
+  try {
+    await chmod(tmp, 0o700);
+    await savePki(tmp, pki);
+    await rmdir(dir).catch(() => {});
+    await rename(tmp, dir);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    // pki/ holds something else (a stray temp file): write in place, the CA last.
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') await savePki(dir, pki);
+    else throw err;
+  }
+}
+
+/**
+ * Writes the PKI's files, or only the parts named. The CA goes last: a crash half-way leaves
+ * leaves without a CA (an error that names it) rather than a CA that nothing matches, and the CA
+ * is never rewritten once a lab has one (ensurePki passes only the leaves it reissued).
+ */
+export async function savePki(dir: string, pki: LabPki, parts: readonly PkiPart[] = ['server', 'client', 'ca']): Promise<void> {
+  await ensurePrivateDir(dir);
+  for (const part of (['server', 'client', 'ca'] as const).filter((p) => parts.includes(p))) {
+    // Key first: a certificate without its key is reported (and reissued) as such.
+    await writeFileAtomic(join(dir, PARTS[part].key), pki[part].key, 0o600);
+    await writeFileAtomic(join(dir, PARTS[part].cert), pki[part].cert, 0o644);
+  }
+}
+
+export interface Reissue {
+  part: 'server' | 'client';
+  /** Why, e.g. "…/pki/server.key is missing" or "it expires within 30 days". */
+  reason: string;
+}
+
+/**
+ * The lab's PKI, made only when there is none at all (a new lab). The CA is kept for the life of
+ * the lab (the API server and the AuditSinks trust it): when it is missing or broken this throws,
+ * naming the file and the way out, and never makes another behind the user's back. A leaf that is
+ * missing, unreadable, not its key's, not signed by the CA, about to expire or (the server's) not
+ * covering the receiver's names is reissued from the CA, and returned so the caller says so.
  */
 export async function ensurePki(
   dir: string,
   labName: string,
   serverNames: readonly string[],
   now = new Date(),
-): Promise<{ pki: LabPki; created: boolean; reissued: string[] }> {
-  const existing = await loadPki(dir);
-  if (!existing) {
+): Promise<{ pki: LabPki; created: boolean; reissued: Reissue[] }> {
+  const found = await inspectPki(dir);
+  if (found.absent) {
     const pki = await createPki(labName, serverNames, now);
-    await savePki(dir, pki);
+    await saveNewPki(dir, pki);
     return { pki, created: true, reissued: [] };
   }
-  const reissued: string[] = [];
-  let { server, client } = existing;
-  if (!serverCertCovers(server.cert, serverNames) || expiresSoon(server.cert, now)) {
+  const { ca } = found;
+  if (!ca) {
+    throw new RuntimeFailure(`the lab CA cannot be used: ${found.issues.map(describePkiIssue).join('; ')}`, caFix(dir, labName));
+  }
+  const why = (part: PkiPart) => found.issues.filter((i) => i.part === part).map(describePkiIssue).join('; ');
+  const reissued: Reissue[] = [];
+  let server = found.server;
+  if (!server) {
+    server = await issueServerCert(ca, serverNames.map(normalizeName), now);
+    reissued.push({ part: 'server', reason: why('server') });
+  } else if (!serverCertCovers(server.cert, serverNames)) {
     const names = [...new Set([...certNames(server.cert), ...serverNames.map(normalizeName)])];
-    server = await issueServerCert(existing.ca, names, now);
-    reissued.push('server');
+    server = await issueServerCert(ca, names, now);
+    reissued.push({ part: 'server', reason: `it does not cover ${serverNames.filter((n) => !serverCertCovers(found.server!.cert, [n])).join(', ')}` });
+  } else if (expiresSoon(server.cert, now)) {
+    server = await issueServerCert(ca, certNames(server.cert), now);
+    reissued.push({ part: 'server', reason: `it expires within ${RENEW_BEFORE_DAYS} days` });
   }
-  if (expiresSoon(client.cert, now)) {
-    client = await issueClientCert(existing.ca, now);
-    reissued.push('client');
+  let client = found.client;
+  if (!client) {
+    client = await issueClientCert(ca, now);
+    reissued.push({ part: 'client', reason: why('client') });
+  } else if (expiresSoon(client.cert, now)) {
+    client = await issueClientCert(ca, now);
+    reissued.push({ part: 'client', reason: `it expires within ${RENEW_BEFORE_DAYS} days` });
   }
-  const pki = { ca: existing.ca, server, client };
-  if (reissued.length > 0) await savePki(dir, pki);
+  const pki = { ca, server, client };
+  if (reissued.length > 0) await savePki(dir, pki, reissued.map((r) => r.part));
   return { pki, created: false, reissued };
 }

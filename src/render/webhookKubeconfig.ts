@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 export interface WebhookKubeconfigInput {
   /** The receiver's static endpoint, as the node reaches it. */
@@ -29,4 +29,23 @@ export function renderWebhookKubeconfig(input: WebhookKubeconfigInput): string {
     },
     { lineWidth: 0 },
   );
+}
+
+/**
+ * The CA and client certificate (PEM) a webhook kubeconfig of ours carries, or null when the text
+ * is not one: so `status` can tell a kubeconfig rendered from an older PKI from the current one.
+ */
+export function webhookKubeconfigCerts(text: string): { caPem: string; clientCertPem: string } | null {
+  try {
+    const doc = parse(text) as {
+      clusters?: { cluster?: { 'certificate-authority-data'?: unknown } }[];
+      users?: { user?: { 'client-certificate-data'?: unknown } }[];
+    } | null;
+    const ca = doc?.clusters?.[0]?.cluster?.['certificate-authority-data'];
+    const cert = doc?.users?.[0]?.user?.['client-certificate-data'];
+    if (typeof ca !== 'string' || typeof cert !== 'string') return null;
+    return { caPem: Buffer.from(ca, 'base64').toString('utf8'), clientCertPem: Buffer.from(cert, 'base64').toString('utf8') };
+  } catch {
+    return null;
+  }
 }

@@ -1,11 +1,12 @@
 import { X509Certificate } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { certNames, createPki, defaultServerNames, ensurePki, loadPki, serverCertCovers } from '../../src/receiver/pki.js';
+import { RuntimeFailure, UserError } from '../../src/errors.js';
+import { certNames, createPki, defaultServerNames, ensurePki, inspectPki, loadPki, PKI_FILES, serverCertCovers } from '../../src/receiver/pki.js';
 import { tempDir } from '../helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -84,7 +85,7 @@ describe('lab PKI', () => {
     expect(again.pki).toEqual(first.pki);
 
     const moved = await ensurePki(pkiDir, 'audit-lab', ['127.0.0.1', '127.0.0.9']);
-    expect(moved.reissued).toEqual(['server']);
+    expect(moved.reissued).toEqual([{ part: 'server', reason: 'it does not cover 127.0.0.9' }]);
     expect(moved.pki.ca).toEqual(first.pki.ca);
     expect(moved.pki.client).toEqual(first.pki.client);
     expect(serverCertCovers(moved.pki.server.cert, ['127.0.0.1', '127.0.0.9'])).toBe(true);
@@ -97,7 +98,7 @@ describe('lab PKI', () => {
     const long = new Date(Date.now() - 820 * 24 * 3600 * 1000);
     await ensurePki(dir, 'audit-lab', ['127.0.0.1'], long);
     const now = await ensurePki(dir, 'audit-lab', ['127.0.0.1']);
-    expect(now.reissued.sort()).toEqual(['client', 'server']);
+    expect(now.reissued.map((r) => r.part).sort()).toEqual(['client', 'server']);
   });
 
   it('names every local address, the loopbacks and host.docker.internal', () => {
@@ -106,5 +107,101 @@ describe('lab PKI', () => {
       eth0: [{ address: 'fe80::1', family: 'IPv6', internal: false, netmask: '', mac: '', cidr: null, scopeid: 2 }],
     });
     expect(names).toEqual(['localhost', '127.0.0.1', '::1', 'host.docker.internal', '172.18.0.1']);
+  });
+
+  describe('a lab that lost part of its PKI', () => {
+    async function labPki(): Promise<{ pkiDir: string; before: Record<string, string> }> {
+      const { dir, cleanup } = await tempDir();
+      cleanups.push(cleanup);
+      const pkiDir = join(dir, 'pki');
+      await ensurePki(pkiDir, 'audit-lab', ['127.0.0.1']);
+      const before: Record<string, string> = {};
+      for (const f of Object.values(PKI_FILES)) before[f] = await readFile(join(pkiDir, f), 'utf8');
+      return { pkiDir, before };
+    }
+
+    for (const file of [PKI_FILES.caCert, PKI_FILES.caKey]) {
+      it(`${file} missing: an error naming it and the way out, and no new CA`, async () => {
+        const { pkiDir, before } = await labPki();
+        await rm(join(pkiDir, file));
+        const err = await ensurePki(pkiDir, 'audit-lab', ['127.0.0.1']).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RuntimeFailure);
+        expect((err as RuntimeFailure).message).toBe(`the lab CA cannot be used: ${join(pkiDir, file)} is missing`);
+        expect((err as RuntimeFailure).hint).toContain('backup');
+        expect((err as RuntimeFailure).hint).toContain(`move ${pkiDir} aside`);
+        // Nothing written: the other five files are as they were, the lost one still lost.
+        expect((await readdir(pkiDir)).sort()).toEqual(Object.values(PKI_FILES).filter((f) => f !== file).sort());
+        for (const f of Object.values(PKI_FILES).filter((f) => f !== file)) expect(await readFile(join(pkiDir, f), 'utf8')).toBe(before[f]);
+        await expect(loadPki(pkiDir)).rejects.toThrow('the lab CA cannot be used');
+      });
+    }
+
+    const leaves = [
+      [PKI_FILES.serverCert, 'server'],
+      [PKI_FILES.serverKey, 'server'],
+      [PKI_FILES.clientCert, 'client'],
+      [PKI_FILES.clientKey, 'client'],
+    ] as const;
+    for (const [file, part] of leaves) {
+      it(`${file} missing: the ${part} certificate is reissued from the same CA, and said`, async () => {
+        const { pkiDir, before } = await labPki();
+        await rm(join(pkiDir, file));
+        expect((await inspectPki(pkiDir)).issues).toEqual([{ part, file: join(pkiDir, file), problem: 'is missing' }]);
+        await expect(loadPki(pkiDir)).rejects.toThrow(`the lab PKI is incomplete: ${join(pkiDir, file)} is missing`);
+        const r = await ensurePki(pkiDir, 'audit-lab', ['127.0.0.1']);
+        expect(r.created).toBe(false);
+        expect(r.reissued).toEqual([{ part, reason: `${join(pkiDir, file)} is missing` }]);
+        expect(await readFile(join(pkiDir, PKI_FILES.caCert), 'utf8')).toBe(before[PKI_FILES.caCert]);
+        expect(await readFile(join(pkiDir, PKI_FILES.caKey), 'utf8')).toBe(before[PKI_FILES.caKey]);
+        const ca = new X509Certificate(before[PKI_FILES.caCert]!);
+        expect(new X509Certificate(r.pki[part].cert).verify(ca.publicKey)).toBe(true);
+        expect((await inspectPki(pkiDir)).issues).toEqual([]);
+        expect(await loadPki(pkiDir)).toEqual(r.pki);
+      });
+    }
+
+    it('a key that is not its certificate\'s, and a leaf another CA signed, are reissued', async () => {
+      const { pkiDir, before } = await labPki();
+      const other = await createPki('someone-else', ['127.0.0.1']);
+      await writeFile(join(pkiDir, PKI_FILES.serverKey), before[PKI_FILES.clientKey]!);
+      await writeFile(join(pkiDir, PKI_FILES.clientCert), other.client.cert);
+      await writeFile(join(pkiDir, PKI_FILES.clientKey), other.client.key);
+      const r = await ensurePki(pkiDir, 'audit-lab', ['127.0.0.1']);
+      expect(r.reissued).toEqual([
+        { part: 'server', reason: `${join(pkiDir, PKI_FILES.serverKey)} is not the key of server.crt` },
+        { part: 'client', reason: `${join(pkiDir, PKI_FILES.clientCert)} is not signed by the lab CA (ca.crt)` },
+      ]);
+      expect(r.pki.ca.cert).toBe(before[PKI_FILES.caCert]);
+      expect((await inspectPki(pkiDir)).issues).toEqual([]);
+    });
+
+    it('a CA key that is not the CA certificate\'s is an error, not a new CA', async () => {
+      const { pkiDir } = await labPki();
+      const other = await createPki('someone-else', ['127.0.0.1']);
+      await writeFile(join(pkiDir, PKI_FILES.caKey), other.ca.key);
+      await expect(ensurePki(pkiDir, 'audit-lab', ['127.0.0.1'])).rejects.toThrow(`${join(pkiDir, PKI_FILES.caKey)} is not the key of ca.crt`);
+    });
+
+    it('only a lab with no PKI at all gets a new CA, made whole or not at all', async () => {
+      const { dir, cleanup } = await tempDir();
+      cleanups.push(cleanup);
+      const pkiDir = join(dir, 'pki');
+      expect((await inspectPki(pkiDir)).absent).toBe(true);
+      expect(await loadPki(pkiDir)).toBeNull();
+      expect((await ensurePki(pkiDir, 'audit-lab', ['127.0.0.1'])).created).toBe(true);
+      expect((await readdir(pkiDir)).sort()).toEqual(Object.values(PKI_FILES).sort());
+      expect((await readdir(dir)).sort()).toEqual(['pki']);
+    });
+
+    it('a key file that is a symbolic link is refused (exit 2), not followed', async () => {
+      const { pkiDir, before } = await labPki();
+      const elsewhere = join(pkiDir, '..', 'elsewhere.key');
+      await rename(join(pkiDir, PKI_FILES.serverKey), elsewhere);
+      await symlink(elsewhere, join(pkiDir, PKI_FILES.serverKey));
+      const err = await ensurePki(pkiDir, 'audit-lab', ['127.0.0.1']).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toContain(`${join(pkiDir, PKI_FILES.serverKey)} is a symbolic link`);
+      expect(await readFile(elsewhere, 'utf8')).toBe(before[PKI_FILES.serverKey]);
+    });
   });
 });
