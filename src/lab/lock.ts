@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir } from './fsutil.js';
-import { isAlive } from './process.js';
+import { isAlive, processStartToken } from './process.js';
 import type { LabPaths } from './paths.js';
 
 interface Holder {
@@ -30,23 +29,19 @@ export interface LockOptions {
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
-/** Field 22 of /proc/PID/stat; null where there is no /proc (macOS) or no such process. */
-function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function holderIsDead(h: Holder): boolean {
+/**
+ * Dead, or its pid now names another process. A holder whose start time cannot be read is taken
+ * as alive: taking over a live holder's lock loses updates, waiting only costs time.
+ */
+async function holderIsDead(h: Holder): Promise<boolean> {
   if (!isAlive(h.pid)) return true;
   if (!h.start) return false;
-  const now = processStart(h.pid);
+  const now = await processStartToken(h.pid);
   return now !== null && now !== h.start;
 }
+
+/** This process's start token, read once. */
+let myStart: Promise<string | null> | undefined;
 
 async function readLock(path: string): Promise<Seen | null> {
   let text: string;
@@ -83,12 +78,12 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
   }
 }
 
-function holderText(command: string): string {
+async function holderText(command: string): Promise<string> {
   const me: Holder = {
     pid: process.pid,
     command,
     since: new Date().toISOString(),
-    start: processStart(process.pid),
+    start: await (myStart ??= processStartToken(process.pid)),
     nonce: randomBytes(8).toString('hex'),
   };
   return JSON.stringify(me);
@@ -105,10 +100,10 @@ async function removeStale(lockPath: string, path: string, seen: Seen, command: 
   // Each level needs a taker killed inside a takeover; give up rather than recurse without end.
   if (depth > 8) return false;
   const guard = `${lockPath}.takeover-${createHash('sha256').update(seen.text).digest('hex').slice(0, 16)}`;
-  if (!(await createExclusive(guard, holderText(`${command} (taking over a dead holder's lock)`)))) {
+  if (!(await createExclusive(guard, await holderText(`${command} (taking over a dead holder's lock)`)))) {
     const g = await readLock(guard);
     if (g === null) return false;
-    if (g.holder && holderIsDead(g.holder)) await removeStale(lockPath, guard, g, command, depth + 1);
+    if (g.holder && (await holderIsDead(g.holder))) await removeStale(lockPath, guard, g, command, depth + 1);
     return false;
   }
   try {
@@ -135,12 +130,12 @@ export async function withLabLock<T>(paths: LabPaths, command: string, fn: () =>
   await ensurePrivateDir(paths.home);
   await ensurePrivateDir(paths.dir);
   const deadline = Date.now() + timeoutMs;
-  const mine = holderText(command);
+  const mine = await holderText(command);
   for (;;) {
     if (await createExclusive(paths.lock, mine)) break;
     const seen = await readLock(paths.lock);
     if (seen === null) continue; // released meanwhile: try again at once
-    if (seen.holder && holderIsDead(seen.holder) && (await removeStale(paths.lock, paths.lock, seen, command))) continue;
+    if (seen.holder && (await holderIsDead(seen.holder)) && (await removeStale(paths.lock, paths.lock, seen, command))) continue;
     if (Date.now() >= deadline) {
       const holder = seen.holder;
       const who = holder ? `pid ${holder.pid} (\`audit-lab ${holder.command}\`, since ${holder.since})` : 'another process';
