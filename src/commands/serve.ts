@@ -128,6 +128,13 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
 
   const listenAddress = lab.state.receiver.address;
   const wantPort = o.port ?? lab.state.receiver.port;
+  if (listenAddress === '0.0.0.0' || listenAddress === '::') {
+    ctx.out.warn(
+      `the receiver listens on every interface (${listenAddress}): any machine that reaches this one can connect. ` +
+        'Writes still need the lab\'s client certificate (static) or a sink token (dynamic); to keep others out, ' +
+        'use `serve --address 127.0.0.1`, or `audit-lab up`, which listens on the kind network\'s gateway only',
+    );
+  }
   const { log, close: closeLog } = receiverLog(ctx, paths.receiverLog);
   try {
     return await serveWith(ctx, paths, lab, listenAddress, wantPort, log);

@@ -87,6 +87,18 @@ describe('audit-lab serve (process)', () => {
     expect(await readLines(streamFile(t.lab.paths.streamsDir, 'default'))).toHaveLength(1);
   });
 
+  it.for([
+    { address: '0.0.0.0', warns: true },
+    { address: '127.0.0.1', warns: false },
+  ])('--address $address: warns that every interface is open: $warns', async ({ address, warns }) => {
+    t = await tempLab(SINKS, 0);
+    const p = serve(t.home, ['--address', address]);
+    await urlOf(p);
+    p.child.kill('SIGTERM');
+    expect((await p.exited).code).toBe(0);
+    expect(p.stderr().includes('the receiver listens on every interface (0.0.0.0)')).toBe(warns);
+  });
+
   it('writes its log lines to receiver.log (0600) too, and only there when stderr already is that file (the background receiver)', async () => {
     t = await tempLab(SINKS, 0);
     const opts = { ca: t.lab.pki.ca.cert, cert: t.lab.pki.client };
