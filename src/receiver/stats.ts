@@ -1,7 +1,8 @@
 /** What is stored for a sink, read from its stream files (for `status` and `sink list`). */
 import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { streamFile } from './streamNames.js';
 
 export interface SinkCount {
   events: number;
@@ -48,7 +49,7 @@ function eventTime(line: string | null): string | null {
   }
 }
 
-/** A sink's stream files, oldest first: <sink>.log.N ... <sink>.log.1, <sink>.log. */
+/** A sink's stream files, oldest first: <stem>.log.N ... <stem>.log.1, <stem>.log (see streamNames.ts). */
 export async function sinkStreamFiles(streamsDir: string, sink: string): Promise<string[]> {
   let names: string[];
   try {
@@ -57,7 +58,7 @@ export async function sinkStreamFiles(streamsDir: string, sink: string): Promise
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const base = `${sink}.log`;
+  const base = basename(streamFile(streamsDir, sink));
   const rotated = names
     .map((n) => ({ n, m: n.startsWith(`${base}.`) ? /^\d+$/.exec(n.slice(base.length + 1)) : null }))
     .filter((x) => x.m !== null)
@@ -66,7 +67,7 @@ export async function sinkStreamFiles(streamsDir: string, sink: string): Promise
   return [...rotated, ...(names.includes(base) ? [base] : [])].map((n) => join(streamsDir, n));
 }
 
-/** Events stored for a sink: lines of <sink>.log and its rotated <sink>.log.N. */
+/** Events stored for a sink: lines of its stream file and the rotated ones. */
 export async function countSinkEvents(streamsDir: string, sink: string): Promise<SinkCount> {
   // Newest first, so the last event is found in the first file that has one.
   const files = (await sinkStreamFiles(streamsDir, sink)).reverse();

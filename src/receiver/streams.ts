@@ -1,12 +1,16 @@
 /**
- * One stream per sink: <streamsDir>/<sink>.log in the API server's audit-log format (one v1 Event
- * as JSON per line), rotated by size to <sink>.log.1 ... <sink>.log.N. `tail` reads these files
+ * One stream per sink: <streamsDir>/<stem>.log in the API server's audit-log format (one v1 Event
+ * as JSON per line), rotated by size to <stem>.log.1 ... <stem>.log.N (the stem is the sink's name
+ * or, for a long one, a shortened form: see streamNames.ts). `tail` reads these files
  * while they are written, so the contract is strict: a line is whole or absent, rotation is a
  * rename of <sink>.log to <sink>.log.1, and nothing else ever renames or rewrites a stream.
  */
-import { chmod, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../lab/fsutil.js';
+import { recordSinkName, streamFile } from './streamNames.js';
+
+export { streamFile } from './streamNames.js';
 
 /** Like the API server's --audit-log-maxsize / --audit-log-maxbackup. */
 export interface RotateOptions {
@@ -29,10 +33,6 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   dedupeKeys: 50_000,
   seedBytes: 16 * 1024 * 1024,
 };
-
-export function streamFile(streamsDir: string, sink: string): string {
-  return join(streamsDir, `${sink}.log`);
-}
 
 /**
  * An event's identity for dedupe: a 64-bit digest of auditID and stage, as two 32-bit halves. Three
@@ -382,6 +382,7 @@ export class SinkStream {
   }
 
   async open(): Promise<void> {
+    await recordSinkName(join(this.path, '..'), this.sink);
     const fh = await open(this.path, 'a+', 0o600);
     await chmod(this.path, 0o600);
     this.fh = fh;
@@ -605,15 +606,5 @@ export class StreamStore {
     const all = [...this.streams.values()];
     this.streams.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => null))?.close()));
-  }
-}
-
-/** The sinks that have a stream on disk (for `status` and `tail`). */
-export async function listStreams(streamsDir: string): Promise<string[]> {
-  try {
-    return (await readdir(streamsDir)).filter((f) => f.endsWith('.log')).map((f) => f.slice(0, -'.log'.length)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
   }
 }

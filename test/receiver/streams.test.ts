@@ -1,7 +1,12 @@
-import { mkdtemp, readdir, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dns1123SubdomainErrors } from '../../src/audit/model.js';
+import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
+import { listStreamSinks, StreamReader } from '../../src/receiver/follow.js';
+import { countSinkEvents } from '../../src/receiver/stats.js';
+import { sinkFileStem } from '../../src/receiver/streamNames.js';
 import { dedupeKey, jsonLine, type Line, StreamStore, streamFile } from '../../src/receiver/streams.js';
 import { readLines } from './helpers.js';
 
@@ -111,5 +116,51 @@ describe('StreamStore', () => {
     const s = await open({ dedupeKeys: 3 });
     await s.write('default', [line('a'), line('b'), line('c'), line('d')]);
     expect(await s.write('default', [line('a'), line('d')])).toEqual({ written: 1, duplicates: 1 });
+  });
+});
+
+/** A 253-character sink name, the longest `sink create` accepts (a DNS-1123 subdomain). */
+export const LONG_SINK = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.long-${'e'.repeat(4)}`.slice(0, 253);
+
+describe('stream file names', () => {
+  it('keep every sink name within 255 bytes with each rotation suffix, and long names apart', () => {
+    expect(LONG_SINK).toHaveLength(253);
+    expect(dns1123SubdomainErrors(LONG_SINK)).toEqual([]);
+    const other = `${LONG_SINK.slice(0, 252)}f`;
+    expect(sinkFileStem('default')).toBe('default');
+    const stems = [LONG_SINK, other].map(sinkFileStem);
+    expect(stems[0]).not.toBe(stems[1]);
+    for (const stem of stems) {
+      // The readable start of the name stays.
+      expect(stem.startsWith('a'.repeat(60))).toBe(true);
+      for (const name of [`${stem}.log`, `${stem}.log.${Number.MAX_SAFE_INTEGER}`, `.${stem}.yaml.4194304.0123abcd.tmp`]) {
+        expect(Buffer.byteLength(name)).toBeLessThanOrEqual(255);
+      }
+    }
+    const paths = labPaths('/h', 'audit-lab');
+    expect(Buffer.byteLength(basename(sinkPolicyFile(paths, LONG_SINK)))).toBeLessThanOrEqual(255);
+  });
+
+  it('a long-named sink is stored, rotated, listed and read back under its full name', async () => {
+    const s = await open({ maxBytes: 600, maxBackups: 50 });
+    for (let i = 0; i < 12; i++) await s.write(LONG_SINK, [line(`l${i}`, 'ResponseComplete', 100)]);
+    await s.write('default', [line('d0')]);
+    const files = await readdir(dir);
+    expect(files.filter((f) => f.includes('.log.')).length).toBeGreaterThan(2);
+    for (const f of files) expect(Buffer.byteLength(f)).toBeLessThanOrEqual(255);
+    expect(await listStreamSinks(dir)).toEqual([LONG_SINK, 'default'].sort());
+    expect((await countSinkEvents(dir, LONG_SINK)).events).toBe(12);
+    const r = new StreamReader(dir, { sink: LONG_SINK, graceTicks: 0 });
+    const lines = await r.poll();
+    await r.close();
+    expect(lines.map((l) => [l.sink, (JSON.parse(l.text) as { auditID: string }).auditID])).toEqual(Array.from({ length: 12 }, (_, i) => [LONG_SINK, `l${i}`]));
+  });
+
+  it('a long name is still found from the lab\'s sinks when its name file is gone', async () => {
+    const s = await open();
+    await s.write(LONG_SINK, [line('a')]);
+    for (const f of await readdir(dir)) if (f.endsWith('.sink')) await rm(join(dir, f));
+    expect(await listStreamSinks(dir, [LONG_SINK])).toEqual([LONG_SINK]);
+    expect(await listStreamSinks(dir)).toEqual([sinkFileStem(LONG_SINK)]);
   });
 });
