@@ -5,10 +5,12 @@
  * while they are written, so the contract is strict: a line is whole or absent, rotation is a
  * rename of <sink>.log to <sink>.log.1, and nothing else ever renames or rewrites a stream.
  */
-import { chmod, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UserError } from '../errors.js';
 import { ensurePrivateDir } from '../lab/fsutil.js';
-import { recordSinkName, streamFile } from './streamNames.js';
+import { parseStreamFileName, recordSinkName, streamFile } from './streamNames.js';
 
 export { streamFile } from './streamNames.js';
 
@@ -33,6 +35,25 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   dedupeKeys: 50_000,
   seedBytes: 16 * 1024 * 1024,
 };
+
+/** A stream path that is a symbolic link: the receiver never writes through one. */
+export class StreamLinkError extends Error {
+  constructor(readonly path: string) {
+    super(`stream file ${path} is a symbolic link; the receiver does not write through links: remove it (its sink's events go to a new file)`);
+  }
+}
+
+/** Opens a stream path without following a link; a link is a StreamLinkError. */
+async function openNoFollow(path: string, flags: number, mode?: number): Promise<FileHandle> {
+  try {
+    return await open(path, flags | constants.O_NOFOLLOW, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ELOOP on Linux and macOS, EMLINK on FreeBSD.
+    if ((code === 'ELOOP' || code === 'EMLINK') && (await lstat(path).catch(() => null))?.isSymbolicLink()) throw new StreamLinkError(path);
+    throw err;
+  }
+}
 
 /**
  * An event's identity for dedupe: a 64-bit digest of auditID and stage, as two 32-bit halves. Three
@@ -297,7 +318,7 @@ function keyOfLine(line: Buffer): DedupeKey | null {
 async function tailKeys(path: string, bytes: number, each: (k: DedupeKey) => void): Promise<{ read: number; fromStart: boolean } | null> {
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    fh = await openNoFollow(path, constants.O_RDONLY);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -381,13 +402,30 @@ export class SinkStream {
     this.stored = new RecentKeys(opts.dedupeKeys);
   }
 
+  /** Opens (creating) <stem>.log for appending, never through a link. */
+  private async openCurrent(): Promise<void> {
+    const fh = await openNoFollow(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+    try {
+      // The mode given to open() is masked by the umask, and an existing file keeps its own.
+      await fh.chmod(0o600);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    this.fh = fh;
+  }
+
   async open(): Promise<void> {
     await recordSinkName(join(this.path, '..'), this.sink);
-    const fh = await open(this.path, 'a+', 0o600);
-    await chmod(this.path, 0o600);
-    this.fh = fh;
-    this.size = await repairTornLine(fh);
-    await this.seed();
+    await this.openCurrent();
+    try {
+      this.size = await repairTornLine(this.fh!);
+      await this.seed();
+    } catch (err) {
+      await this.fh?.close();
+      this.fh = null;
+      throw err;
+    }
   }
 
   /** Remembers what the stream already holds, oldest first, so retries of it after a restart are dropped. */
@@ -546,15 +584,15 @@ export class SinkStream {
     } else {
       await rm(`${this.path}.${max}`, { force: true });
       for (let i = max - 1; i >= 1; i--) {
+        // rename() moves a link itself, never what it points to.
         await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });
       }
       await rename(this.path, `${this.path}.1`);
     }
-    this.fh = await open(this.path, 'a+', 0o600);
-    await chmod(this.path, 0o600);
     this.size = 0;
+    await this.openCurrent();
   }
 
   /** Waits for queued writes, syncs and closes. */
@@ -582,8 +620,21 @@ export class StreamStore {
     this.opts = { ...DEFAULT_STREAM_OPTIONS, ...opts };
   }
 
+  /** Makes the directory; refuses to start over stream files that are links, naming them. */
   async init(): Promise<void> {
     await ensurePrivateDir(this.dir);
+    const links: string[] = [];
+    for (const name of await readdir(this.dir)) {
+      if (parseStreamFileName(name) === null) continue;
+      const path = join(this.dir, name);
+      if ((await lstat(path).catch(() => null))?.isSymbolicLink()) links.push(path);
+    }
+    if (links.length > 0) {
+      throw new UserError(
+        `${links.length === 1 ? 'a stream file is a symbolic link' : 'stream files are symbolic links'}: ${links.join(', ')}; the receiver does not write through links`,
+        `remove ${links.length === 1 ? 'it' : 'them'} (events then go to a new file), then start the receiver again`,
+      );
+    }
   }
 
   stream(sink: string): Promise<SinkStream> {

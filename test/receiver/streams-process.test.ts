@@ -1,17 +1,19 @@
 /**
  * Stream files end to end, as a user runs them (the built CLI: run `npm run build` first; `npm test`
  * does): a sink with the longest name `sink create` accepts, stored and rotated by `serve`, read by
- * `tail`, `status`, `sink list` and `policy test`.
+ * `tail`, `status`, `sink list` and `policy test`; and `serve` refusing a stream file that is a link.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
 import { labPaths, type LabPaths, sinkPolicyFile } from '../../src/lab/paths.js';
 import { writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { ensurePrivateDir } from '../../src/lab/fsutil.js';
+import { streamFile } from '../../src/receiver/streams.js';
 import { BIN, ROOT, runCli, tempDir } from '../helpers.js';
 import { eventList, makeEvent, post } from './helpers.js';
 
@@ -118,5 +120,23 @@ describe('a sink with a 253-character name (process)', () => {
     expect(s.err()).toMatch(/200 POST \/events 4 events .*\+0 \(4 dup\)/);
     const again = await runCli(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
     expect(again.stdout.trim().split('\n')).toHaveLength(40);
+  });
+});
+
+describe('serve and stream files that are links (process)', () => {
+  it('exits 2 naming the link, and writes nothing through it', async () => {
+    const lab = await staticLab();
+    expect((await runCli(['sink', 'create', 'default', '--level', 'Metadata'], { env: lab.env })).code).toBe(0);
+    await ensurePrivateDir(lab.paths.streamsDir);
+    const target = join(lab.home, 'elsewhere');
+    await writeFile(target, 'precious\n');
+    await symlink(target, streamFile(lab.paths.streamsDir, 'default'));
+    const s = serve(lab.home, []);
+    expect(await s.exited).toBe(2);
+    expect(s.err()).toContain(streamFile(lab.paths.streamsDir, 'default'));
+    expect(s.err()).toContain('symbolic link');
+    expect(s.err()).not.toMatch(/\n\s+at /); // no stack trace
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+    expect(basename(streamFile(lab.paths.streamsDir, 'default'))).toBe('default.log');
   });
 });

@@ -1,13 +1,14 @@
-import { appendFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dns1123SubdomainErrors } from '../../src/audit/model.js';
+import { UserError } from '../../src/errors.js';
 import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
 import { listStreamSinks, StreamReader } from '../../src/receiver/follow.js';
 import { countSinkEvents } from '../../src/receiver/stats.js';
 import { sinkFileStem } from '../../src/receiver/streamNames.js';
-import { dedupeKey, jsonLine, type Line, StreamStore, streamFile } from '../../src/receiver/streams.js';
+import { dedupeKey, jsonLine, type Line, StreamLinkError, StreamStore, streamFile } from '../../src/receiver/streams.js';
 import { readLines } from './helpers.js';
 
 let dir: string;
@@ -162,5 +163,36 @@ describe('stream file names', () => {
     for (const f of await readdir(dir)) if (f.endsWith('.sink')) await rm(join(dir, f));
     expect(await listStreamSinks(dir, [LONG_SINK])).toEqual([LONG_SINK]);
     expect(await listStreamSinks(dir)).toEqual([sinkFileStem(LONG_SINK)]);
+  });
+});
+
+describe('stream files that are symbolic links', () => {
+  it('are never written through: the batch fails, naming the link, and the target is untouched', async () => {
+    const s = await open();
+    await s.init();
+    const target = join(dir, '..', 'elsewhere.txt');
+    await writeFile(target, 'precious\n', { mode: 0o644 });
+    await symlink(target, streamFile(dir, 'default'));
+    await expect(s.write('default', [line('a')])).rejects.toThrow(`stream file ${streamFile(dir, 'default')} is a symbolic link`);
+    await expect(s.write('default', [line('a')])).rejects.toBeInstanceOf(StreamLinkError);
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+    expect((await stat(target)).mode & 0o777).toBe(0o644);
+    // Other sinks go on.
+    expect(await s.write('other', [line('a')])).toEqual({ written: 1, duplicates: 0 });
+  });
+
+  it('nor read through when rotated, and a store does not start over one, naming it', async () => {
+    const s = await open();
+    await s.write('default', [line('a')]);
+    await s.close();
+    const target = join(dir, '..', 'elsewhere.txt');
+    await writeFile(target, 'precious\n');
+    await symlink(target, `${streamFile(dir, 'default')}.1`);
+    const again = new StreamStore(dir);
+    await expect(again.init()).rejects.toThrow(UserError);
+    await expect(again.init()).rejects.toThrow(`${streamFile(dir, 'default')}.1`);
+    await expect(again.write('default', [line('b')])).rejects.toBeInstanceOf(StreamLinkError);
+    await again.close();
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
   });
 });
