@@ -1,6 +1,7 @@
-/** The receiver over real mutual TLS with its streams' symlink checks in the path. */
+/** The receiver over real mutual TLS with its streams' durability and symlink checks in the path. */
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
@@ -32,6 +33,27 @@ async function start(streams: Partial<StreamOptions>): Promise<RunningReceiver> 
 }
 
 const mtls = () => ({ ca: t!.lab.pki.ca.cert, cert: t!.lab.pki.client });
+
+describe('receiver durability', () => {
+  it('answers 500 when a sync fails, so the sender retries, and stores the retry once', async () => {
+    t = await tempLab(SINKS);
+    let fail = false;
+    await start({
+      sync: async (fh: FileHandle) => {
+        if (fail) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        await fh.datasync();
+      },
+    });
+    const body = eventList([makeEvent(), makeEvent()]);
+    fail = true;
+    const refused = await post(`${r!.url}${STATIC_PATH}`, body, mtls());
+    expect(refused.status).toBe(500);
+    expect(refused.body).toContain('EIO');
+    fail = false;
+    expect((await post(`${r!.url}${STATIC_PATH}`, body, mtls())).status).toBe(200);
+    for (const sink of ['meta', 'full']) expect(await readLines(streamFile(t.lab.paths.streamsDir, sink))).toHaveLength(2);
+  });
+});
 
 describe('receiver and stream symlinks', () => {
   it('does not start over a stream file that is a link, naming it', async () => {
