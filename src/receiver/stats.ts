@@ -1,8 +1,8 @@
 /** What is stored for a sink, read from its stream files (for `status` and `sink list`). */
 import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { streamFile } from './streamNames.js';
+import { join } from 'node:path';
+import { parseStreamFileName, sinkFileStem } from './streamNames.js';
 
 export interface SinkCount {
   events: number;
@@ -58,13 +58,15 @@ export async function sinkStreamFiles(streamsDir: string, sink: string): Promise
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const base = basename(streamFile(streamsDir, sink));
-  const rotated = names
-    .map((n) => ({ n, m: n.startsWith(`${base}.`) ? /^\d+$/.exec(n.slice(base.length + 1)) : null }))
-    .filter((x) => x.m !== null)
-    .sort((a, b) => Number(b.m![0]) - Number(a.m![0]))
-    .map((x) => x.n);
-  return [...rotated, ...(names.includes(base) ? [base] : [])].map((n) => join(streamsDir, n));
+  const stem = sinkFileStem(sink);
+  const mine: { name: string; generation: number }[] = [];
+  for (const name of names) {
+    const p = parseStreamFileName(name);
+    if (p !== null && p.stem === stem) mine.push({ name, generation: p.generation });
+  }
+  // Oldest first: the highest generation, ..., 1, then the current file (0).
+  mine.sort((a, b) => (a.generation === 0 ? 1 : b.generation === 0 ? -1 : b.generation - a.generation));
+  return mine.map((f) => join(streamsDir, f.name));
 }
 
 /** Events stored for a sink: lines of its stream file and the rotated ones. */
