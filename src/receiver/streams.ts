@@ -3,7 +3,8 @@
  * as JSON per line), rotated by size to <stem>.log.1 ... <stem>.log.N (the stem is the sink's name
  * or, for a long one, a shortened form: see streamNames.ts). `tail` reads these files
  * while they are written, so the contract is strict: a line is whole or absent, rotation is a
- * rename of <sink>.log to <sink>.log.1, and nothing else ever renames or rewrites a stream.
+ * rename of <stem>.log to <stem>.log.1, and nothing else ever renames or rewrites a stream (a
+ * write that fails, or whose sync fails, is cut back off).
  */
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
@@ -568,8 +569,8 @@ export class SinkStream {
   }
 
   /**
-   * Appends the lines not stored before (by key) and resolves once they are written, so the caller
-   * acknowledges only what is on disk. Lines whose key another write is carrying wait for that
+   * Appends the lines not stored before (by key) and resolves once they are written and synced,
+   * so the caller acknowledges only what is on disk. Lines whose key another write is carrying wait for that
    * write: if it fails, this batch fails too and the sender retries both.
    */
   async write(lines: readonly Line[]): Promise<WriteResult> {
