@@ -260,10 +260,14 @@ export class RecentKeys {
   private tail = RING_CHUNK;
   private lastTime = -Infinity;
 
+  private readonly cap: number;
+
   constructor(
-    private readonly cap: number,
+    cap: number,
     private readonly windowMs: number,
-  ) {}
+  ) {
+    this.cap = Math.max(1, cap);
+  }
 
   get size(): number {
     return this.count;

@@ -261,6 +261,30 @@ describe('dedupe window', () => {
   });
 });
 
+describe('RecentKeys over time', () => {
+  it('never forgets a key younger than the window, and lets old ones go', () => {
+    const window = 1000;
+    const r = new RecentKeys(1_000_000, window);
+    const storedAt = new Map<number, number>();
+    let now = 0;
+    for (let step = 0; step < 40_000; step++) {
+      now += step % 3; // several keys per tick, and ticks with none
+      r.expire(now);
+      const n = (step * 7919) % 30_000; // keys come back, as retries do
+      const k = dedupeKey(`e-${n}`, 'Panic');
+      if (!r.has(k)) {
+        r.add(k, now);
+        storedAt.set(n, now);
+      }
+      if (step % 1000 === 0) {
+        for (const [m, t] of storedAt) if (now - t < window) expect(r.has(dedupeKey(`e-${m}`, 'Panic'))).toBe(true);
+      }
+    }
+    r.expire(now + 10 * window);
+    expect(r.size).toBe(0);
+  });
+});
+
 describe('durability', () => {
   /** A sync the test holds until it lets go, counting the calls. */
   function heldSync() {
