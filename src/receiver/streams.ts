@@ -639,6 +639,8 @@ export class SinkStream {
     let total = 0;
     for (const p of group) for (const d of p.data) total += d.length;
     try {
+      // A rotation that failed after closing the old file left none open: try again.
+      if (!this.fh) await this.openCurrent();
       if (this.size > 0 && this.size + total > this.opts.maxBytes) await this.rotate();
       await this.writeAll(this.gather(group, total), total);
       const now = this.opts.now();

@@ -345,6 +345,22 @@ describe('durability', () => {
     expect(await readLines(streamFile(dir, 'default'))).toHaveLength(2);
   });
 
+  it('recovers from a rotation that failed after closing the old file: the retry is stored', async () => {
+    let dirSyncs = 0;
+    const s = await open({
+      maxBytes: 300,
+      maxBackups: 2,
+      syncDir: async () => {
+        if (++dirSyncs === 2) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      },
+    });
+    await s.write('default', [line('a', 'ResponseComplete', 150)]);
+    await expect(s.write('default', [line('b', 'ResponseComplete', 150)])).rejects.toThrow('EIO');
+    expect(await s.write('default', [line('b', 'ResponseComplete', 150)])).toEqual({ written: 1, duplicates: 0 });
+    const all = [...(await readLines(`${streamFile(dir, 'default')}.1`)), ...(await readLines(streamFile(dir, 'default')))];
+    expect(all.map((l) => (JSON.parse(l) as { auditID: string }).auditID)).toEqual(['a', 'b']);
+  });
+
   it('syncs the old file before rotating and the directory after', async () => {
     const order: string[] = [];
     const s = await open({
