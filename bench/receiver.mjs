@@ -283,7 +283,9 @@ try {
       `p99 ack latency ${(a.lat[400].p99 / b.lat[400].p99).toFixed(2)} x (400-event), ${(a.lat[50].p99 / b.lat[50].p99).toFixed(2)} x (50-event)`,
   );
 
-  // A fresh receiver, so its peak RSS covers this phase only.
+  // A fresh receiver and empty streams, so its peak RSS covers this phase only (a receiver seeds
+  // its dedupe keys from the streams' last 6 minutes, which hold the phases above).
+  await rm(paths.streamsDir, { recursive: true, force: true });
   r = await startServe();
   const agent = makeAgent(4);
   let sent = 0;
