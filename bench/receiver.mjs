@@ -5,6 +5,9 @@
 // Prints figures and their ratio to a baseline measured in the same run; asserts nothing.
 // Run: npm run bench:receiver   (builds first; imports from dist/)
 // BENCH_PHASE_MS, BENCH_RSS_EVENTS and BENCH_NODE_ARGS (e.g. --cpu-prof) tune a run; BENCH_KEEP=1 keeps the lab (receiver.log).
+// The receiver acknowledges a batch only once fdatasync has it on disk (the real path, measured
+// first); the same phases then run with AUDIT_LAB_BENCH_NO_FSYNC=1 (a receiver that skips the
+// syncs, for this comparison only) to show what durability costs.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -104,9 +107,12 @@ lab.state.sinks = [
 ];
 await writeState(paths, lab.state);
 
-async function startServe() {
+async function startServe({ sync = true } = {}) {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const { pid, url } = await ensureReceiver(paths, { nodeArgs });
+  const env = { ...process.env };
+  if (sync) delete env.AUDIT_LAB_BENCH_NO_FSYNC;
+  else env.AUDIT_LAB_BENCH_NO_FSYNC = '1';
+  const { pid, url } = await ensureReceiver(paths, { nodeArgs, env });
   return { pid, url, stop: () => stopReceiver(paths) };
 }
 
@@ -249,20 +255,37 @@ try {
   const baseline = base.strings;
   console.log(`JSON.parse alone, same bodies:    ${fmt(baseline)} events/s (baseline, one core; ${fmt(base.bytes)} events/s decoding the bytes too)`);
 
-  let r = await startServe();
-  console.log(`idle receiver RSS: ${procStatus(r.pid, 'VmRSS').toFixed(1)} MB`);
-  console.log(throughputLine('throughput, 1 sender: ', await throughput(r, 1, PHASE_MS), baseline));
-  console.log(throughputLine('throughput, 4 senders:', await throughput(r, 4, PHASE_MS), baseline));
-
-  for (const batch of [400, 50]) {
-    const l = await latency(r.url, 4000, batch, PHASE_MS);
-    console.log(
-      `ack latency at 4,000 events/s, ${String(batch).padStart(3)}-event batches: p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, max ${l.max.toFixed(2)} ms (${l.n} batches; target p99 < 20 ms)`,
-    );
+  const runs = {};
+  let r;
+  for (const sync of [true, false]) {
+    const label = sync ? 'fdatasync' : 'no sync';
+    r = await startServe({ sync });
+    if (sync) console.log(`idle receiver RSS: ${procStatus(r.pid, 'VmRSS').toFixed(1)} MB`);
+    console.log(`-- ${sync ? 'acknowledged after fdatasync (the real path)' : 'without fdatasync (AUDIT_LAB_BENCH_NO_FSYNC=1, for comparison only)'}`);
+    const one = await throughput(r, 1, PHASE_MS);
+    console.log(throughputLine(`throughput, 1 sender  (${label}):`, one, baseline));
+    const four = await throughput(r, 4, PHASE_MS);
+    console.log(throughputLine(`throughput, 4 senders (${label}):`, four, baseline));
+    const lat = {};
+    for (const batch of [400, 50]) {
+      const l = (lat[batch] = await latency(r.url, 4000, batch, PHASE_MS));
+      console.log(
+        `ack latency at 4,000 events/s, ${String(batch).padStart(3)}-event batches (${label}): p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, max ${l.max.toFixed(2)} ms (${l.n} batches; target p99 < 20 ms)`,
+      );
+    }
+    runs[label] = { one, four, lat };
+    await r.stop();
   }
-  await r.stop();
+  const rate = (p) => p.events / p.secs;
+  const [a, b] = [runs['fdatasync'], runs['no sync']];
+  console.log(
+    `fdatasync / no sync: throughput ${(rate(a.one) / rate(b.one)).toFixed(2)} (1 sender), ${(rate(a.four) / rate(b.four)).toFixed(2)} (4 senders); ` +
+      `p99 ack latency ${(a.lat[400].p99 / b.lat[400].p99).toFixed(2)} x (400-event), ${(a.lat[50].p99 / b.lat[50].p99).toFixed(2)} x (50-event)`,
+  );
 
-  // A fresh receiver, so its peak RSS covers this phase only.
+  // A fresh receiver and empty streams, so its peak RSS covers this phase only (a receiver seeds
+  // its dedupe keys from the streams' last 6 minutes, which hold the phases above).
+  await rm(paths.streamsDir, { recursive: true, force: true });
   r = await startServe();
   const agent = makeAgent(4);
   let sent = 0;

@@ -20,6 +20,7 @@ import { type LabState, newSinkState, readState, type SinkState, writeState } fr
 import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../receiver/endpoints.js';
 import { loadPki } from '../receiver/pki.js';
 import { countSinkEvents } from '../receiver/stats.js';
+import { streamFile } from '../receiver/streamNames.js';
 import { type AuditSinkInput, auditSinkObject, renderAuditSinks } from '../render/auditSinks.js';
 import { type CapturePolicy, captureFor, covers, renderPolicy } from '../render/policy.js';
 import { type ApiserverTiming, restartApiserver, timingFromEnv } from '../tools/apiserver.js';
@@ -354,7 +355,7 @@ export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, deps: SinkD
     await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
     await rm(sinkPolicyFile(paths, o.sinkName), { force: true });
     const stats = await countSinkEvents(paths.streamsDir, o.sinkName);
-    ctx.out.line(`sink ${JSON.stringify(o.sinkName)} deleted; its ${stats.events} stored events stay in ${join(paths.streamsDir, `${o.sinkName}.log`)}`);
+    ctx.out.line(`sink ${JSON.stringify(o.sinkName)} deleted; its ${stats.events} stored events stay in ${streamFile(paths.streamsDir, o.sinkName)}`);
     return 0;
   });
 }

@@ -104,11 +104,12 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   const since = o.since !== undefined ? parseSince(o.since, deps.now()) : undefined;
 
   const state = await readState(paths);
-  const onDisk = await listStreamSinks(paths.streamsDir);
+  const inState = state?.sinks.map((s) => s.name) ?? [];
+  const onDisk = await listStreamSinks(paths.streamsDir, inState);
   if (state === null && !(await isDirectory(paths.streamsDir))) {
     throw new UserError(`there is no lab named ${JSON.stringify(o.name)} in ${paths.home}`, 'create it with `audit-lab up`, or start a receiver with `audit-lab serve`');
   }
-  const known = [...new Set([...(state?.sinks.map((s) => s.name) ?? []), ...onDisk])].sort();
+  const known = [...new Set([...inState, ...onDisk])].sort();
   if (o.sink !== undefined && !known.includes(o.sink)) {
     throw new UserError(
       known.length > 0
@@ -165,7 +166,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
     stop.abort();
   });
 
-  const reader = new StreamReader(paths.streamsDir, { sink: o.sink, graceTicks: o.follow ? 10 : 0 });
+  const reader = new StreamReader(paths.streamsDir, { sink: o.sink, known: inState, graceTicks: o.follow ? 10 : 0 });
   try {
     if (!o.follow) {
       show(await reader.poll(), true);

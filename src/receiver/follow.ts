@@ -1,6 +1,7 @@
 /**
  * Reading the stream files back while the receiver writes them (see streams.ts for the contract:
- * <sink>.log, appended whole lines, rotated by renaming to <sink>.log.1, .2, ... higher = older).
+ * <stem>.log, appended whole lines, rotated by renaming to <stem>.log.1, .2, ... higher = older; the
+ * stem is the sink's name, or for a long name a shortened one: streamNames.ts maps them).
  *
  * Every file is read through a descriptor held open, so a file renamed away by rotation is still
  * read to its end before the files that replaced it; files are told apart by identity (device,
@@ -10,6 +11,7 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseStreamFileName, SinkNames, sinkFileStem } from './streamNames.js';
 
 export interface StreamLine {
   sink: string;
@@ -21,14 +23,6 @@ export interface StreamLine {
   text: string;
 }
 
-const STREAM_FILE = /^(.+)\.log(?:\.([1-9]\d*))?$/;
-
-/** default.log -> {default, 0}; default.log.2 -> {default, 2}; anything else -> null. */
-export function parseStreamFileName(name: string): { sink: string; generation: number } | null {
-  const m = STREAM_FILE.exec(name);
-  return m ? { sink: m[1]!, generation: m[2] === undefined ? 0 : Number(m[2]) } : null;
-}
-
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
@@ -38,12 +32,16 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
-/** Sinks with a stream on disk, rotated-only ones included (a deleted sink's events stay readable). */
-export async function listStreamSinks(dir: string): Promise<string[]> {
+/**
+ * Sinks with a stream on disk, rotated-only ones included (a deleted sink's events stay readable);
+ * `known` (the lab's sinks) helps name streams whose stem is hashed.
+ */
+export async function listStreamSinks(dir: string, known: readonly string[] = []): Promise<string[]> {
+  const names = new SinkNames(dir, known);
   const sinks = new Set<string>();
   for (const name of await readdirOrEmpty(dir)) {
     const p = parseStreamFileName(name);
-    if (p) sinks.add(p.sink);
+    if (p) sinks.add(await names.sinkOf(p.stem));
   }
   return [...sinks].sort();
 }
@@ -77,6 +75,8 @@ interface SinkFiles {
 export interface ReaderOptions {
   /** Only this sink; by default every sink, including ones that appear later. */
   sink?: string;
+  /** The lab's sinks, to name streams whose stem is hashed when their name file is missing. */
+  known?: readonly string[];
   /**
    * Polls a rotated file may end without a newline before that last line is taken as complete;
    * newer files of its sink wait meanwhile, to keep the order. 0 when reading once (--no-follow).
@@ -107,40 +107,45 @@ async function statIdentity(path: string): Promise<string | undefined> {
  * across rotations and new sinks.
  */
 export class StreamReader {
+  /** By stem. */
   private readonly sinks = new Map<string, SinkFiles>();
   private readonly grace: number;
+  private readonly names: SinkNames;
+  private readonly onlyStem: string | undefined;
 
   constructor(
     readonly dir: string,
     private readonly opts: ReaderOptions = {},
   ) {
     this.grace = opts.graceTicks ?? 10;
+    this.names = new SinkNames(dir, opts.known ?? (opts.sink !== undefined ? [opts.sink] : []));
+    this.onlyStem = opts.sink !== undefined ? sinkFileStem(opts.sink) : undefined;
   }
 
   async poll(): Promise<StreamLine[]> {
     const listing = new Map<string, Listing>();
     for (const name of await readdirOrEmpty(this.dir)) {
       const p = parseStreamFileName(name);
-      if (!p || (this.opts.sink !== undefined && p.sink !== this.opts.sink)) continue;
-      let l = listing.get(p.sink);
-      if (!l) listing.set(p.sink, (l = { rotated: [] }));
+      if (!p || (this.onlyStem !== undefined && p.stem !== this.onlyStem)) continue;
+      let l = listing.get(p.stem);
+      if (!l) listing.set(p.stem, (l = { rotated: [] }));
       if (p.generation > 0) l.rotated.push({ generation: p.generation, name });
     }
     const out: StreamLine[] = [];
     const names = new Set([...listing.keys(), ...this.sinks.keys()]);
-    for (const sink of [...names].sort()) await this.pollSink(sink, listing.get(sink) ?? { rotated: [] }, out);
+    for (const stem of [...names].sort()) await this.pollSink(stem, await this.names.sinkOf(stem), listing.get(stem) ?? { rotated: [] }, out);
     return out;
   }
 
-  private async pollSink(sink: string, listing: Listing, out: StreamLine[]): Promise<void> {
-    let files = this.sinks.get(sink);
-    if (!files) this.sinks.set(sink, (files = { queue: [], seen: new Map(), lastLive: undefined }));
+  private async pollSink(stem: string, sink: string, listing: Listing, out: StreamLine[]): Promise<void> {
+    let files = this.sinks.get(stem);
+    if (!files) this.sinks.set(stem, (files = { queue: [], seen: new Map(), lastLive: undefined }));
     const { queue, seen } = files;
     const inQueue = (key: string) => queue.some((f) => f.key === key);
 
     // The current file by path, not from the listing: a stat resolves a name atomically, while a
     // directory listing taken during a rename may miss the file.
-    const currentName = `${sink}.log`;
+    const currentName = `${stem}.log`;
     const currentKey = await statIdentity(join(this.dir, currentName));
     const rotated: { name: string; key: string }[] = [];
     for (const r of listing.rotated.sort((a, b) => b.generation - a.generation)) {

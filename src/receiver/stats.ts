@@ -2,6 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseStreamFileName, sinkFileStem } from './streamNames.js';
 
 export interface SinkCount {
   events: number;
@@ -48,7 +49,7 @@ function eventTime(line: string | null): string | null {
   }
 }
 
-/** A sink's stream files, oldest first: <sink>.log.N ... <sink>.log.1, <sink>.log. */
+/** A sink's stream files, oldest first: <stem>.log.N ... <stem>.log.1, <stem>.log (see streamNames.ts). */
 export async function sinkStreamFiles(streamsDir: string, sink: string): Promise<string[]> {
   let names: string[];
   try {
@@ -57,16 +58,18 @@ export async function sinkStreamFiles(streamsDir: string, sink: string): Promise
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const base = `${sink}.log`;
-  const rotated = names
-    .map((n) => ({ n, m: n.startsWith(`${base}.`) ? /^\d+$/.exec(n.slice(base.length + 1)) : null }))
-    .filter((x) => x.m !== null)
-    .sort((a, b) => Number(b.m![0]) - Number(a.m![0]))
-    .map((x) => x.n);
-  return [...rotated, ...(names.includes(base) ? [base] : [])].map((n) => join(streamsDir, n));
+  const stem = sinkFileStem(sink);
+  const mine: { name: string; generation: number }[] = [];
+  for (const name of names) {
+    const p = parseStreamFileName(name);
+    if (p !== null && p.stem === stem) mine.push({ name, generation: p.generation });
+  }
+  // Oldest first: the highest generation, ..., 1, then the current file (0).
+  mine.sort((a, b) => (a.generation === 0 ? 1 : b.generation === 0 ? -1 : b.generation - a.generation));
+  return mine.map((f) => join(streamsDir, f.name));
 }
 
-/** Events stored for a sink: lines of <sink>.log and its rotated <sink>.log.N. */
+/** Events stored for a sink: lines of its stream file and the rotated ones. */
 export async function countSinkEvents(streamsDir: string, sink: string): Promise<SinkCount> {
   // Newest first, so the last event is found in the first file that has one.
   const files = (await sinkStreamFiles(streamsDir, sink)).reverse();

@@ -1,12 +1,19 @@
 /**
- * One stream per sink: <streamsDir>/<sink>.log in the API server's audit-log format (one v1 Event
- * as JSON per line), rotated by size to <sink>.log.1 ... <sink>.log.N. `tail` reads these files
+ * One stream per sink: <streamsDir>/<stem>.log in the API server's audit-log format (one v1 Event
+ * as JSON per line), rotated by size to <stem>.log.1 ... <stem>.log.N (the stem is the sink's name
+ * or, for a long one, a shortened form: see streamNames.ts). `tail` reads these files
  * while they are written, so the contract is strict: a line is whole or absent, rotation is a
- * rename of <sink>.log to <sink>.log.1, and nothing else ever renames or rewrites a stream.
+ * rename of <stem>.log to <stem>.log.1, and nothing else ever renames or rewrites a stream (a
+ * write that fails, or whose sync fails, is cut back off).
  */
-import { chmod, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UserError } from '../errors.js';
 import { ensurePrivateDir } from '../lab/fsutil.js';
+import { parseStreamFileName, recordSinkName, streamFile } from './streamNames.js';
+
+export { streamFile } from './streamNames.js';
 
 /** Like the API server's --audit-log-maxsize / --audit-log-maxbackup. */
 export interface RotateOptions {
@@ -17,21 +24,68 @@ export interface RotateOptions {
 }
 
 export interface StreamOptions extends RotateOptions {
-  /** Recent auditID+stage keys remembered per sink to drop retried events. */
+  /**
+   * How long an auditID+stage key is remembered to drop retried events. The API server retries a
+   * batch for about 4 minutes (10 s backoff x1.5, 5 tries, 30 s timeouts); 6 minutes covers that
+   * with room for a receiver restart in between.
+   */
+  dedupeWindowMs: number;
+  /**
+   * At most this many keys per sink, whatever their age: a memory guard, well above the 1.2 M that
+   * 5 minutes at the API server's default maximum rate (4,000 events/s) bring.
+   */
   dedupeKeys: number;
-  /** How much of a stream's end is read at start to seed those keys. */
+  /** At most this much of a stream's newest files is read at start to seed the keys. */
   seedBytes: number;
+  /** The clock of the dedupe window (ms); injectable for tests. */
+  now: () => number;
+  /** Makes a stream's written data durable before it is acknowledged; injectable for tests. */
+  sync: (fh: FileHandle) => Promise<void>;
+  /** Makes a rename or create in the streams directory durable. */
+  syncDir: (dir: string) => Promise<void>;
 }
+
+async function fsyncDir(dir: string): Promise<void> {
+  const dh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+// For `npm run bench:receiver` only, to print what durability costs: never set it elsewhere, as an
+// acknowledged batch may then be lost on power loss.
+const NO_SYNC = process.env.AUDIT_LAB_BENCH_NO_FSYNC === '1';
 
 export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   maxBytes: 100 * 1024 * 1024,
   maxBackups: 5,
-  dedupeKeys: 50_000,
-  seedBytes: 16 * 1024 * 1024,
+  dedupeWindowMs: 6 * 60 * 1000,
+  dedupeKeys: 2_500_000,
+  seedBytes: 1024 * 1024 * 1024,
+  now: () => Date.now(),
+  sync: NO_SYNC ? async () => {} : (fh) => fh.datasync(),
+  syncDir: NO_SYNC ? async () => {} : fsyncDir,
 };
 
-export function streamFile(streamsDir: string, sink: string): string {
-  return join(streamsDir, `${sink}.log`);
+/** A stream path that is a symbolic link: the receiver never writes through one. */
+export class StreamLinkError extends Error {
+  constructor(readonly path: string) {
+    super(`stream file ${path} is a symbolic link; the receiver does not write through links: remove it (its sink's events go to a new file)`);
+  }
+}
+
+/** Opens a stream path without following a link; a link is a StreamLinkError. */
+async function openNoFollow(path: string, flags: number, mode?: number): Promise<FileHandle> {
+  try {
+    return await open(path, flags | constants.O_NOFOLLOW, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ELOOP on Linux and macOS, EMLINK on FreeBSD.
+    if ((code === 'ELOOP' || code === 'EMLINK') && (await lstat(path).catch(() => null))?.isSymbolicLink()) throw new StreamLinkError(path);
+    throw err;
+  }
 }
 
 /**
@@ -180,27 +234,43 @@ export class DigestMap<V> {
   }
 }
 
+/** Keys per ring chunk: the unit in which old keys are dropped (64 KB). */
+const RING_CHUNK = 8192;
+const MIN_SLOTS = 1 << 12;
+
 /**
- * A set that forgets its oldest keys beyond a cap. Retries come within minutes (the API server
- * gives up after 5 tries over ~80 s), so recent keys are the ones that matter.
+ * The keys stored in the last `windowMs`, at most `cap` of them (the oldest go first beyond it).
  *
- * Open addressing over one Int32Array of (hi, lo) pairs, so a probe touches one cache line (the
- * table is a few hundred KB per sink, looked up for every event); (0, 0) marks an empty slot, and
- * a digest that is (0, 0) is stored as (0, 1). Eviction order is a ring of the same pairs.
+ * Open addressing over one Int32Array of (hi, lo) pairs, so a probe touches one cache line; (0, 0)
+ * marks an empty slot, and a digest that is (0, 0) is stored as (0, 1). The table grows at 11/16
+ * full (so 6 minutes at 4,000 events/s, 1.44 M keys, fit 2 M slots: 16 MB) and shrinks when the
+ * window empties, so memory follows the event rate. Insertion order is a queue of 8192-key chunks of the same pairs, each with the time of
+ * its newest key: a chunk is dropped whole once that is out of the window (so a key is kept at
+ * least `windowMs`, at most one chunk's filling longer), and per-key times cost nothing.
  */
 export class RecentKeys {
-  private readonly table: Int32Array;
-  private readonly mask: number;
-  private readonly ring: Int32Array;
-  private next = 0;
-  private filled = 0;
-  constructor(cap: number) {
-    const n = Math.max(1, cap);
-    let slots = 16;
-    while (slots < n * 2) slots *= 2;
-    this.table = new Int32Array(slots * 2);
-    this.mask = slots - 1;
-    this.ring = new Int32Array(n * 2);
+  private table = new Int32Array(MIN_SLOTS * 2);
+  private mask = MIN_SLOTS - 1;
+  private count = 0;
+  private readonly chunks: Int32Array[] = [];
+  private readonly chunkTimes: number[] = [];
+  /** Next key to drop, in chunks[0]. */
+  private head = 0;
+  /** Keys in the last chunk. */
+  private tail = RING_CHUNK;
+  private lastTime = -Infinity;
+
+  private readonly cap: number;
+
+  constructor(
+    cap: number,
+    private readonly windowMs: number,
+  ) {
+    this.cap = Math.max(1, cap);
+  }
+
+  get size(): number {
+    return this.count;
   }
 
   /** The slot of the digest, or of the empty slot where it would go. */
@@ -222,25 +292,82 @@ export class RecentKeys {
     return this.table[2 * i] !== 0 || this.table[2 * i + 1] !== 0;
   }
 
-  add(k: DedupeKey): void {
+  /** Remembers `k` as stored at `now` (ms; a clock that steps back counts as standing still). */
+  add(k: DedupeKey, now: number): void {
     const hi = k.hi;
     const lo = hi === 0 && k.lo === 0 ? 1 : k.lo;
-    const t = this.table;
+    if (now > this.lastTime) this.lastTime = now;
     let i = this.slot(hi, lo);
+    const t = this.table;
     if (t[2 * i] !== 0 || t[2 * i + 1] !== 0) return;
-    const n = this.ring.length / 2;
-    if (this.filled === n) {
-      this.remove(this.ring[2 * this.next]!, this.ring[2 * this.next + 1]!);
+    if (this.count >= this.cap) {
+      this.dropOldest();
       // The removal may have shifted entries: find the empty slot again.
       i = this.slot(hi, lo);
-    } else {
-      this.filled++;
     }
-    t[2 * i] = hi;
-    t[2 * i + 1] = lo;
-    this.ring[2 * this.next] = hi;
-    this.ring[2 * this.next + 1] = lo;
-    this.next = (this.next + 1) % n;
+    if ((this.count + 1) * 16 > (this.mask + 1) * 11) {
+      this.resize((this.mask + 1) * 2);
+      i = this.slot(hi, lo);
+    }
+    this.table[2 * i] = hi;
+    this.table[2 * i + 1] = lo;
+    this.count++;
+    if (this.tail === RING_CHUNK) {
+      this.chunks.push(new Int32Array(RING_CHUNK * 2));
+      this.chunkTimes.push(this.lastTime);
+      this.tail = 0;
+    }
+    const c = this.chunks[this.chunks.length - 1]!;
+    c[2 * this.tail] = hi;
+    c[2 * this.tail + 1] = lo;
+    this.tail++;
+    this.chunkTimes[this.chunkTimes.length - 1] = this.lastTime;
+  }
+
+  /** Forgets the keys stored before `now - windowMs`. */
+  expire(now: number): void {
+    const cutoff = now - this.windowMs;
+    let dropped = false;
+    while (this.chunks.length > 0 && this.chunkTimes[0]! < cutoff) {
+      const c = this.chunks[0]!;
+      const end = this.chunks.length === 1 ? this.tail : RING_CHUNK;
+      for (let j = this.head; j < end; j++) this.remove(c[2 * j]!, c[2 * j + 1]!);
+      this.shiftChunk();
+      dropped = true;
+    }
+    if (dropped) {
+      let slots = this.mask + 1;
+      while (slots > MIN_SLOTS && this.count * 8 < slots) slots /= 2;
+      if (slots < this.mask + 1) this.resize(slots);
+    }
+  }
+
+  private dropOldest(): void {
+    const c = this.chunks[0]!;
+    this.remove(c[2 * this.head]!, c[2 * this.head + 1]!);
+    this.head++;
+    if (this.head === (this.chunks.length === 1 ? this.tail : RING_CHUNK)) this.shiftChunk();
+  }
+
+  private shiftChunk(): void {
+    this.chunks.shift();
+    this.chunkTimes.shift();
+    this.head = 0;
+    if (this.chunks.length === 0) this.tail = RING_CHUNK;
+  }
+
+  private resize(slots: number): void {
+    const old = this.table;
+    this.table = new Int32Array(slots * 2);
+    this.mask = slots - 1;
+    for (let j = 0; j < old.length; j += 2) {
+      const hi = old[j]!;
+      const lo = old[j + 1]!;
+      if (hi === 0 && lo === 0) continue;
+      const i = this.slot(hi, lo);
+      this.table[2 * i] = hi;
+      this.table[2 * i + 1] = lo;
+    }
   }
 
   /** Backward-shift deletion: no tombstones, so probes stay short under constant churn. */
@@ -249,6 +376,7 @@ export class RecentKeys {
     const mask = this.mask;
     let i = this.slot(hi, lo);
     if (t[2 * i] === 0 && t[2 * i + 1] === 0) return;
+    this.count--;
     for (let j = (i + 1) & mask; t[2 * j] !== 0 || t[2 * j + 1] !== 0; j = (j + 1) & mask) {
       const home = (t[2 * j]! ^ Math.imul(t[2 * j + 1]!, 0x9e3779b1)) & mask;
       if (((j - home) & mask) >= ((j - i) & mask)) {
@@ -297,7 +425,7 @@ function keyOfLine(line: Buffer): DedupeKey | null {
 async function tailKeys(path: string, bytes: number, each: (k: DedupeKey) => void): Promise<{ read: number; fromStart: boolean } | null> {
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    fh = await openNoFollow(path, constants.O_RDONLY);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -378,34 +506,66 @@ export class SinkStream {
     readonly path: string,
     private readonly opts: StreamOptions,
   ) {
-    this.stored = new RecentKeys(opts.dedupeKeys);
+    this.stored = new RecentKeys(opts.dedupeKeys, opts.dedupeWindowMs);
+  }
+
+  private get dir(): string {
+    return join(this.path, '..');
+  }
+
+  /** Opens (creating) <stem>.log for appending, never through a link, and makes its entry durable. */
+  private async openCurrent(): Promise<void> {
+    const fh = await openNoFollow(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+    try {
+      // The mode given to open() is masked by the umask, and an existing file keeps its own.
+      await fh.chmod(0o600);
+      await this.opts.syncDir(this.dir);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    this.fh = fh;
   }
 
   async open(): Promise<void> {
-    const fh = await open(this.path, 'a+', 0o600);
-    await chmod(this.path, 0o600);
-    this.fh = fh;
-    this.size = await repairTornLine(fh);
-    await this.seed();
+    await recordSinkName(this.dir, this.sink);
+    await this.openCurrent();
+    try {
+      this.size = await repairTornLine(this.fh!);
+      await this.seed();
+    } catch (err) {
+      await this.fh?.close();
+      this.fh = null;
+      throw err;
+    }
   }
 
-  /** Remembers what the stream already holds, oldest first, so retries of it after a restart are dropped. */
+  /**
+   * Remembers what the stream already holds back to the dedupe window, oldest first, so retries
+   * of it after a restart are dropped. A file's keys count as stored when the file was last
+   * written (its mtime): never later than they were, so none leaves the window early; a rotated
+   * file last written before the window holds nothing in it, nor do older ones.
+   */
   private async seed(): Promise<void> {
-    // How much of each file to read, newest first; then read oldest first so the newest keys are kept.
-    const plan: { path: string; bytes: number }[] = [];
+    const now = this.opts.now();
+    const cutoff = now - this.opts.dedupeWindowMs;
+    const plan: { path: string; bytes: number; time: number }[] = [];
     let budget = this.opts.seedBytes;
-    for (const path of [this.path, `${this.path}.1`]) {
-      if (budget <= 0) break;
-      const size = await stat(path).then((st) => st.size, (err: NodeJS.ErrnoException) => {
+    for (let gen = 0; budget > 0 && gen <= this.opts.maxBackups; gen++) {
+      const path = gen === 0 ? this.path : `${this.path}.${gen}`;
+      const st = gen === 0 ? await this.fh!.stat() : await lstat(path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return null;
         throw err;
       });
-      if (size === null) continue;
-      plan.unshift({ path, bytes: Math.min(size, budget) });
-      budget -= size;
-      if (size > plan[0]!.bytes) break;
+      // Rotation leaves no gaps: the first missing file is past the oldest.
+      if (st === null) break;
+      if (gen > 0 && st.mtimeMs < cutoff) break;
+      const bytes = Math.min(gen === 0 ? this.size : st.size, budget);
+      plan.unshift({ path, bytes, time: Math.min(st.mtimeMs, now) });
+      budget -= bytes;
     }
-    for (const p of plan) await tailKeys(p.path, p.bytes, (k) => this.stored.add(k));
+    for (const p of plan) await tailKeys(p.path, p.bytes, (k) => this.stored.add(k, p.time));
+    this.stored.expire(now);
   }
 
   get bytes(): number {
@@ -413,12 +573,13 @@ export class SinkStream {
   }
 
   /**
-   * Appends the lines not stored before (by key) and resolves once they are written, so the caller
-   * acknowledges only what is on disk. Lines whose key another write is carrying wait for that
+   * Appends the lines not stored before (by key) and resolves once they are written and synced,
+   * so the caller acknowledges only what is on disk. Lines whose key another write is carrying wait for that
    * write: if it fails, this batch fails too and the sender retries both.
    */
   async write(lines: readonly Line[]): Promise<WriteResult> {
     if (this.closed) throw new Error(`stream ${this.sink} is closed`);
+    this.stored.expire(this.opts.now());
     const data: Buffer[] = [];
     const keys: DedupeKey[] = [];
     const waits = new Set<Promise<void>>();
@@ -456,7 +617,10 @@ export class SinkStream {
     return { written: keys.length, duplicates };
   }
 
-  /** One write at a time per file; batches queued meanwhile go out together in the next write. */
+  /**
+   * Group commit: one write and one sync at a time per file; batches that arrive meanwhile go out
+   * together in the next round, sharing its sync.
+   */
   private pump(): void {
     if (this.writing || this.queue.length === 0) return;
     this.writing = true;
@@ -470,15 +634,19 @@ export class SinkStream {
     });
   }
 
+  /** Writes a group and resolves its batches once the data is on disk, so only that is acknowledged. */
   private async flushGroup(group: Pending[]): Promise<void> {
     let total = 0;
     for (const p of group) for (const d of p.data) total += d.length;
     try {
+      // A rotation that failed after closing the old file left none open: try again.
+      if (!this.fh) await this.openCurrent();
       if (this.size > 0 && this.size + total > this.opts.maxBytes) await this.rotate();
       await this.writeAll(this.gather(group, total), total);
+      const now = this.opts.now();
       for (const p of group) {
         for (const k of p.keys) {
-          this.stored.add(k);
+          this.stored.add(k, now);
           this.inflight.delete(k);
         }
         p.resolve();
@@ -517,7 +685,11 @@ export class SinkStream {
     return out;
   }
 
-  /** Appends the first `total` bytes of `buf`, all of them or none. */
+  /**
+   * Appends the first `total` bytes of `buf` and syncs them: all of them or none. When the write
+   * or the sync fails they are taken back, so the sender's retry (of a batch never acknowledged)
+   * stores them once; if even that fails, a retry may store them twice, never lose them.
+   */
   private async writeAll(buf: Buffer, total: number): Promise<void> {
     const fh = this.fh;
     if (!fh) throw new Error(`stream ${this.sink} is not open`);
@@ -527,33 +699,40 @@ export class SinkStream {
         const r = await fh.write(buf, off, total - off);
         off += r.bytesWritten;
       }
+      await this.opts.sync(fh);
       this.size += total;
     } catch (err) {
-      // Take back a partial write (a full disk): a line is whole or absent.
       await fh.truncate(this.size).catch(() => {});
       throw err;
     }
   }
 
-  /** <sink>.log.(N-1) -> .N ... <sink>.log -> .1; the oldest beyond the cap is removed. */
+  /**
+   * <stem>.log.(N-1) -> .N ... <stem>.log -> .1; the oldest beyond the cap is removed. The old file
+   * is already synced (every write is); the renames and the new file are made durable together.
+   */
   private async rotate(): Promise<void> {
-    await this.fh?.close();
+    const old = this.fh;
     this.fh = null;
+    if (old) {
+      await this.opts.sync(old);
+      await old.close();
+    }
     const max = this.opts.maxBackups;
     if (max <= 0) {
       await rm(this.path, { force: true });
     } else {
       await rm(`${this.path}.${max}`, { force: true });
       for (let i = max - 1; i >= 1; i--) {
+        // rename() moves a link itself, never what it points to.
         await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });
       }
       await rename(this.path, `${this.path}.1`);
     }
-    this.fh = await open(this.path, 'a+', 0o600);
-    await chmod(this.path, 0o600);
     this.size = 0;
+    await this.openCurrent();
   }
 
   /** Waits for queued writes, syncs and closes. */
@@ -581,8 +760,21 @@ export class StreamStore {
     this.opts = { ...DEFAULT_STREAM_OPTIONS, ...opts };
   }
 
+  /** Makes the directory; refuses to start over stream files that are links, naming them. */
   async init(): Promise<void> {
     await ensurePrivateDir(this.dir);
+    const links: string[] = [];
+    for (const name of await readdir(this.dir)) {
+      if (parseStreamFileName(name) === null) continue;
+      const path = join(this.dir, name);
+      if ((await lstat(path).catch(() => null))?.isSymbolicLink()) links.push(path);
+    }
+    if (links.length > 0) {
+      throw new UserError(
+        `${links.length === 1 ? 'a stream file is a symbolic link' : 'stream files are symbolic links'}: ${links.join(', ')}; the receiver does not write through links`,
+        `remove ${links.length === 1 ? 'it' : 'them'} (events then go to a new file), then start the receiver again`,
+      );
+    }
   }
 
   stream(sink: string): Promise<SinkStream> {
@@ -605,15 +797,5 @@ export class StreamStore {
     const all = [...this.streams.values()];
     this.streams.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => null))?.close()));
-  }
-}
-
-/** The sinks that have a stream on disk (for `status` and `tail`). */
-export async function listStreams(streamsDir: string): Promise<string[]> {
-  try {
-    return (await readdir(streamsDir)).filter((f) => f.endsWith('.log')).map((f) => f.slice(0, -'.log'.length)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
   }
 }

@@ -143,8 +143,8 @@ describe('dedupe digests', () => {
   });
 
   it('RecentKeys forgets the oldest beyond its cap', () => {
-    const r = new RecentKeys(3);
-    for (const id of ['a', 'b', 'c', 'b', 'd']) r.add(dedupeKey(id, 'Panic'));
+    const r = new RecentKeys(3, Infinity);
+    for (const id of ['a', 'b', 'c', 'b', 'd']) r.add(dedupeKey(id, 'Panic'), 0);
     expect(['a', 'b', 'c', 'd'].map((id) => r.has(dedupeKey(id, 'Panic')))).toEqual([false, true, true, true]);
   });
 });
@@ -165,7 +165,7 @@ describe('BodyPool', () => {
 describe('RecentKeys under churn', () => {
   it('agrees with a plain set of the last N keys, digests with a zero half included', () => {
     const cap = 50;
-    const r = new RecentKeys(cap);
+    const r = new RecentKeys(cap, Infinity);
     const order: string[] = [];
     const keyOf = (n: number) => (n % 7 === 0 ? { hi: n % 3, lo: 0 } : n % 11 === 0 ? { hi: 0, lo: (n % 5) + 2 } : dedupeKey(`e-${n}`, 'Panic'));
     for (let i = 0; i < 3000; i++) {
@@ -176,7 +176,7 @@ describe('RecentKeys under churn', () => {
         order.push(id);
         if (order.length > cap) order.shift();
       }
-      r.add(k);
+      r.add(k, i);
       if (i % 97 === 0) {
         for (let m = 0; m < 400; m++) {
           const km = keyOf(m);

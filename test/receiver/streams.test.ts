@@ -1,8 +1,14 @@
-import { mkdtemp, readdir, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, type FileHandle, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dedupeKey, jsonLine, type Line, StreamStore, streamFile } from '../../src/receiver/streams.js';
+import { dns1123SubdomainErrors } from '../../src/audit/model.js';
+import { UserError } from '../../src/errors.js';
+import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
+import { listStreamSinks, StreamReader } from '../../src/receiver/follow.js';
+import { countSinkEvents } from '../../src/receiver/stats.js';
+import { sinkFileStem } from '../../src/receiver/streamNames.js';
+import { dedupeKey, jsonLine, type Line, RecentKeys, StreamLinkError, StreamStore, streamFile } from '../../src/receiver/streams.js';
 import { readLines } from './helpers.js';
 
 let dir: string;
@@ -111,5 +117,266 @@ describe('StreamStore', () => {
     const s = await open({ dedupeKeys: 3 });
     await s.write('default', [line('a'), line('b'), line('c'), line('d')]);
     expect(await s.write('default', [line('a'), line('d')])).toEqual({ written: 1, duplicates: 1 });
+  });
+});
+
+/** A 253-character sink name, the longest `sink create` accepts (a DNS-1123 subdomain). */
+export const LONG_SINK = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.long-${'e'.repeat(4)}`.slice(0, 253);
+
+describe('stream file names', () => {
+  it('keep every sink name within 255 bytes with each rotation suffix, and long names apart', () => {
+    expect(LONG_SINK).toHaveLength(253);
+    expect(dns1123SubdomainErrors(LONG_SINK)).toEqual([]);
+    const other = `${LONG_SINK.slice(0, 252)}f`;
+    expect(sinkFileStem('default')).toBe('default');
+    const stems = [LONG_SINK, other].map(sinkFileStem);
+    expect(stems[0]).not.toBe(stems[1]);
+    for (const stem of stems) {
+      // The readable start of the name stays.
+      expect(stem.startsWith('a'.repeat(60))).toBe(true);
+      for (const name of [`${stem}.log`, `${stem}.log.${Number.MAX_SAFE_INTEGER}`, `.${stem}.yaml.4194304.0123abcd.tmp`]) {
+        expect(Buffer.byteLength(name)).toBeLessThanOrEqual(255);
+      }
+    }
+    const paths = labPaths('/h', 'audit-lab');
+    expect(Buffer.byteLength(basename(sinkPolicyFile(paths, LONG_SINK)))).toBeLessThanOrEqual(255);
+  });
+
+  it('a long-named sink is stored, rotated, listed and read back under its full name', async () => {
+    const s = await open({ maxBytes: 600, maxBackups: 50 });
+    for (let i = 0; i < 12; i++) await s.write(LONG_SINK, [line(`l${i}`, 'ResponseComplete', 100)]);
+    await s.write('default', [line('d0')]);
+    const files = await readdir(dir);
+    expect(files.filter((f) => f.includes('.log.')).length).toBeGreaterThan(2);
+    for (const f of files) expect(Buffer.byteLength(f)).toBeLessThanOrEqual(255);
+    expect(await listStreamSinks(dir)).toEqual([LONG_SINK, 'default'].sort());
+    expect((await countSinkEvents(dir, LONG_SINK)).events).toBe(12);
+    const r = new StreamReader(dir, { sink: LONG_SINK, graceTicks: 0 });
+    const lines = await r.poll();
+    await r.close();
+    expect(lines.map((l) => [l.sink, (JSON.parse(l.text) as { auditID: string }).auditID])).toEqual(Array.from({ length: 12 }, (_, i) => [LONG_SINK, `l${i}`]));
+  });
+
+  it('a long name is still found from the lab\'s sinks when its name file is gone', async () => {
+    const s = await open();
+    await s.write(LONG_SINK, [line('a')]);
+    for (const f of await readdir(dir)) if (f.endsWith('.sink')) await rm(join(dir, f));
+    expect(await listStreamSinks(dir, [LONG_SINK])).toEqual([LONG_SINK]);
+    expect(await listStreamSinks(dir)).toEqual([sinkFileStem(LONG_SINK)]);
+  });
+});
+
+describe('stream files that are symbolic links', () => {
+  it('are never written through: the batch fails, naming the link, and the target is untouched', async () => {
+    const s = await open();
+    await s.init();
+    const target = join(dir, '..', 'elsewhere.txt');
+    await writeFile(target, 'precious\n', { mode: 0o644 });
+    await symlink(target, streamFile(dir, 'default'));
+    await expect(s.write('default', [line('a')])).rejects.toThrow(`stream file ${streamFile(dir, 'default')} is a symbolic link`);
+    await expect(s.write('default', [line('a')])).rejects.toBeInstanceOf(StreamLinkError);
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+    expect((await stat(target)).mode & 0o777).toBe(0o644);
+    // Other sinks go on.
+    expect(await s.write('other', [line('a')])).toEqual({ written: 1, duplicates: 0 });
+  });
+
+  it('nor read through when rotated, and a store does not start over one, naming it', async () => {
+    const s = await open();
+    await s.write('default', [line('a')]);
+    await s.close();
+    const target = join(dir, '..', 'elsewhere.txt');
+    await writeFile(target, 'precious\n');
+    await symlink(target, `${streamFile(dir, 'default')}.1`);
+    const again = new StreamStore(dir);
+    await expect(again.init()).rejects.toThrow(UserError);
+    await expect(again.init()).rejects.toThrow(`${streamFile(dir, 'default')}.1`);
+    await expect(again.write('default', [line('b')])).rejects.toBeInstanceOf(StreamLinkError);
+    await again.close();
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+  });
+});
+
+describe('dedupe window', () => {
+  /** A clock the test moves. */
+  function clock() {
+    let t = Date.now();
+    return { now: () => t, advance: (ms: number) => (t += ms) };
+  }
+  const others = (from: number, n: number) => Array.from({ length: n }, (_, i) => line(`other-${from + i}`));
+
+  it('drops a batch re-sent after 60,000 other events and after a restart, within the window', async () => {
+    const c = clock();
+    const batch = Array.from({ length: 400 }, (_, i) => line(`retry-${i}`));
+    const s = await open({ now: c.now });
+    expect(await s.write('default', batch)).toEqual({ written: 400, duplicates: 0 });
+    for (let i = 0; i < 65_000; i += 5_000) {
+      await s.write('default', others(i, 5_000));
+      c.advance(15_000);
+    }
+    expect(await s.write('default', batch)).toEqual({ written: 0, duplicates: 400 });
+    await s.close();
+
+    c.advance(60_000); // 4.25 minutes since the batch was first stored
+    const again = await open({ now: c.now });
+    expect(await again.write('default', batch)).toEqual({ written: 0, duplicates: 400 });
+    expect(await readLines(streamFile(dir, 'default'))).toHaveLength(65_400);
+  });
+
+  it('seeds the window from rotated files too, back to the window only', async () => {
+    const c = clock();
+    const opts = { now: c.now, maxBytes: 50_000, maxBackups: 100 };
+    const s = await open(opts);
+    await s.write('default', [line('oldest')]);
+    for (let i = 0; i < 3_000; i += 500) await s.write('default', others(i, 500));
+    await s.write('default', [line('first')]);
+    for (let i = 3_000; i < 6_000; i += 500) await s.write('default', others(i, 500));
+    await s.close();
+    const rotated = (await readdir(dir)).filter((f) => f.includes('.log.')).sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()));
+    expect(rotated.length).toBeGreaterThan(6);
+    // The oldest file was last written 10 minutes ago: out of the window, so not read.
+    const oldest = join(dir, rotated[0]!);
+    expect(await readFile(oldest, 'utf8')).toContain('"oldest"');
+    const tenMinutesAgo = new Date(c.now() - 10 * 60_000);
+    await utimes(oldest, tenMinutesAgo, tenMinutesAgo);
+    const again = await open(opts);
+    expect(await again.write('default', [line('first'), line('other-1'), line('other-5999'), line('new')])).toEqual({ written: 1, duplicates: 3 });
+    expect(await again.write('default', [line('oldest')])).toEqual({ written: 1, duplicates: 0 });
+  });
+
+  it('forgets keys older than the window, and keeps at most its cap', async () => {
+    const c = clock();
+    const s = await open({ now: c.now, dedupeWindowMs: 6 * 60_000 });
+    await s.write('default', [line('old')]);
+    c.advance(5 * 60_000);
+    expect(await s.write('default', [line('old')])).toEqual({ written: 0, duplicates: 1 });
+    c.advance(2 * 60_000);
+    await s.write('default', others(0, 10_000)); // fills more than one chunk, so the old one can go
+    expect(await s.write('default', [line('old')])).toEqual({ written: 1, duplicates: 0 });
+    const capped = new RecentKeys(1000, Infinity);
+    for (let i = 0; i < 5000; i++) capped.add(dedupeKey(`k${i}`, 'Panic'), i);
+    expect(capped.size).toBe(1000);
+    expect(capped.has(dedupeKey('k3999', 'Panic'))).toBe(false);
+    expect(capped.has(dedupeKey('k4000', 'Panic'))).toBe(true);
+  });
+});
+
+describe('RecentKeys over time', () => {
+  it('never forgets a key younger than the window, and lets old ones go', () => {
+    const window = 1000;
+    const r = new RecentKeys(1_000_000, window);
+    const storedAt = new Map<number, number>();
+    let now = 0;
+    for (let step = 0; step < 40_000; step++) {
+      now += step % 3; // several keys per tick, and ticks with none
+      r.expire(now);
+      const n = (step * 7919) % 30_000; // keys come back, as retries do
+      const k = dedupeKey(`e-${n}`, 'Panic');
+      if (!r.has(k)) {
+        r.add(k, now);
+        storedAt.set(n, now);
+      }
+      if (step % 1000 === 0) {
+        for (const [m, t] of storedAt) if (now - t < window) expect(r.has(dedupeKey(`e-${m}`, 'Panic'))).toBe(true);
+      }
+    }
+    r.expire(now + 10 * window);
+    expect(r.size).toBe(0);
+  });
+});
+
+describe('durability', () => {
+  /** A sync the test holds until it lets go, counting the calls. */
+  function heldSync() {
+    const waiting: (() => void)[] = [];
+    let calls = 0;
+    return {
+      sync: async () => {
+        calls++;
+        await new Promise<void>((r) => waiting.push(r));
+      },
+      calls: () => calls,
+      waiting: () => waiting.length,
+      release: () => {
+        for (const r of waiting.splice(0)) r();
+      },
+    };
+  }
+  const until = async (check: () => boolean) => {
+    while (!check()) await new Promise((r) => setImmediate(r));
+  };
+
+  it('acknowledges a write only once it is synced, and concurrent writes share one sync', async () => {
+    const h = heldSync();
+    const s = await open({ sync: h.sync });
+    let done = false;
+    const first = s.write('default', [line('a')]).then((r) => ((done = true), r));
+    await until(() => h.waiting() === 1);
+    // Written, not synced: not acknowledged.
+    expect(await readLines(streamFile(dir, 'default'))).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(done).toBe(false);
+    // Ten batches arrive while that sync is in flight.
+    const rest = Array.from({ length: 10 }, (_, i) => s.write('default', [line(`b${i}`), line(`c${i}`)]));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(h.calls()).toBe(1);
+    h.release();
+    expect(await first).toEqual({ written: 1, duplicates: 0 });
+    await until(() => h.waiting() === 1);
+    expect(h.calls()).toBe(2); // the ten share the second sync
+    h.release();
+    await Promise.all(rest);
+    expect(h.calls()).toBe(2);
+    expect(await readLines(streamFile(dir, 'default'))).toHaveLength(21);
+  });
+
+  it('fails a write whose sync fails, takes its lines back, and stores the retry once', async () => {
+    let fail = true;
+    const s = await open({
+      sync: async (fh: FileHandle) => {
+        if (fail) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        await fh.datasync();
+      },
+    });
+    await expect(s.write('default', [line('a'), line('b')])).rejects.toThrow('EIO');
+    expect(await readLines(streamFile(dir, 'default'))).toHaveLength(0);
+    fail = false;
+    expect(await s.write('default', [line('a'), line('b')])).toEqual({ written: 2, duplicates: 0 });
+    expect(await readLines(streamFile(dir, 'default'))).toHaveLength(2);
+  });
+
+  it('recovers from a rotation that failed after closing the old file: the retry is stored', async () => {
+    let dirSyncs = 0;
+    const s = await open({
+      maxBytes: 300,
+      maxBackups: 2,
+      syncDir: async () => {
+        if (++dirSyncs === 2) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      },
+    });
+    await s.write('default', [line('a', 'ResponseComplete', 150)]);
+    await expect(s.write('default', [line('b', 'ResponseComplete', 150)])).rejects.toThrow('EIO');
+    expect(await s.write('default', [line('b', 'ResponseComplete', 150)])).toEqual({ written: 1, duplicates: 0 });
+    const all = [...(await readLines(`${streamFile(dir, 'default')}.1`)), ...(await readLines(streamFile(dir, 'default')))];
+    expect(all.map((l) => (JSON.parse(l) as { auditID: string }).auditID)).toEqual(['a', 'b']);
+  });
+
+  it('syncs the old file before rotating and the directory after', async () => {
+    const order: string[] = [];
+    const s = await open({
+      maxBytes: 300,
+      maxBackups: 2,
+      sync: async (fh: FileHandle) => {
+        order.push(`sync ${(await fh.stat()).size}`);
+      },
+      syncDir: async () => {
+        order.push('dir');
+      },
+    });
+    await s.write('default', [line('a', 'ResponseComplete', 150)]);
+    await s.write('default', [line('b', 'ResponseComplete', 150)]);
+    const size = (await stat(`${streamFile(dir, 'default')}.1`)).size;
+    // open: dir; write a: sync; rotation: sync of the old file, dir (renames, new file); write b: sync.
+    expect(order).toEqual(['dir', `sync ${size}`, `sync ${size}`, 'dir', `sync ${size}`]);
   });
 });

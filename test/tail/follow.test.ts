@@ -1,7 +1,8 @@
 import { appendFile, mkdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { followStreams, listStreamSinks, parseStreamFileName, StreamReader, type StreamLine } from '../../src/receiver/follow.js';
+import { followStreams, listStreamSinks, StreamReader, type StreamLine } from '../../src/receiver/follow.js';
+import { parseStreamFileName } from '../../src/receiver/streamNames.js';
 import { removeHome, tempHome } from './helpers.js';
 
 let dir: string;
@@ -40,11 +41,11 @@ async function rotate(sink: string, maxBackups = 5): Promise<void> {
 
 describe('parseStreamFileName', () => {
   it.each([
-    ['default.log', { sink: 'default', generation: 0 }],
-    ['default.log.1', { sink: 'default', generation: 1 }],
-    ['default.log.12', { sink: 'default', generation: 12 }],
-    ['my.sink.log', { sink: 'my.sink', generation: 0 }],
-    ['a.log.log.2', { sink: 'a.log', generation: 2 }],
+    ['default.log', { stem: 'default', generation: 0 }],
+    ['default.log.1', { stem: 'default', generation: 1 }],
+    ['default.log.12', { stem: 'default', generation: 12 }],
+    ['my.sink.log', { stem: 'my.sink', generation: 0 }],
+    ['a.log.log.2', { stem: 'a.log', generation: 2 }],
     ['default.log.0', null],
     ['default.txt', null],
     ['.log', null],

@@ -1,0 +1,142 @@
+/**
+ * Stream files end to end, as a user runs them (the built CLI: run `npm run build` first; `npm test`
+ * does): a sink with the longest name `sink create` accepts, stored and rotated by `serve`, read by
+ * `tail`, `status`, `sink list` and `policy test`; and `serve` refusing a stream file that is a link.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ensureLab } from '../../src/lab/lab.js';
+import { labPaths, type LabPaths, sinkPolicyFile } from '../../src/lab/paths.js';
+import { writeState } from '../../src/lab/state.js';
+import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { ensurePrivateDir } from '../../src/lab/fsutil.js';
+import { streamFile } from '../../src/receiver/streams.js';
+import { BIN, ROOT, runCli, tempDir } from '../helpers.js';
+import { eventList, makeEvent, post } from './helpers.js';
+
+const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
+/** 253 characters, the longest DNS-1123 subdomain; the second differs only in its last character. */
+const LONG = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+const LONG2 = `${LONG.slice(0, 252)}x`;
+
+const cleanups: (() => Promise<void>)[] = [];
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+interface Serve {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exited: Promise<number | null>;
+}
+
+function serve(home: string, args: string[]): Serve {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { ...process.env, AUDIT_LAB_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, out: () => out, err: () => err, exited };
+}
+
+async function urlOf(s: Serve): Promise<string> {
+  for (;;) {
+    const m = /^(https:\/\/\S+)$/m.exec(s.out());
+    if (m) return m[1]!;
+    const code = await Promise.race([s.exited, new Promise((r) => setTimeout(() => r(undefined), 50))]);
+    if (code !== undefined) throw new Error(`serve exited ${String(code)} before printing its URL:\n${s.err()}`);
+  }
+}
+
+/** A static-mode lab as `serve` makes it, with a fake kind that says no cluster runs. */
+async function staticLab(): Promise<{ paths: LabPaths; home: string; env: NodeJS.ProcessEnv; pki: { ca: string; client: { cert: string; key: string } } }> {
+  const { dir, cleanup } = await tempDir();
+  cleanups.push(cleanup);
+  const paths = labPaths(join(dir, 'home'), 'audit-lab');
+  const handle = await ensureLab(paths, { withDefaultSink: false });
+  await writeState(paths, { ...handle.state, mode: 'static', receiver: { ...handle.state.receiver, port: 0 } });
+  const table = join(dir, 'table.json');
+  await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] }));
+  const env = { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
+  return { paths, home: paths.home, env, pki: { ca: handle.pki.ca.cert, client: handle.pki.client } };
+}
+
+describe('a sink with a 253-character name (process)', () => {
+  it('is created, stored with rotation, read by tail, status, sink list and policy test, and survives a restart', async () => {
+    const lab = await staticLab();
+    const created = await runCli(['sink', 'create', LONG, '--level', 'Metadata', '--stage', 'ResponseComplete'], { env: lab.env });
+    expect(created.stderr).not.toContain('Error');
+    expect(created.code).toBe(0);
+    const withPolicy = await runCli(['sink', 'create', LONG2, '--policy', 'preset:metadata'], { env: lab.env });
+    expect(withPolicy.code).toBe(0);
+    expect(await readFile(sinkPolicyFile(lab.paths, LONG2), 'utf8')).toContain('Policy');
+
+    // ~1 KB events and 8 KB files: each batch of 4 rotates.
+    let s = serve(lab.home, ['--max-stream-size', '0.008', '--max-stream-files', '50']);
+    let url = await urlOf(s);
+    const tls = { ca: lab.pki.ca, cert: lab.pki.client };
+    const batches = Array.from({ length: 10 }, () => Array.from({ length: 4 }, () => makeEvent({ auditID: randomUUID() })));
+    for (const b of batches) expect((await post(`${url}${STATIC_PATH}`, eventList(b), tls)).status).toBe(200);
+    const ids = batches.flat().map((e) => e.auditID);
+
+    const files = await readdir(lab.paths.streamsDir);
+    expect(files.filter((f) => /\.log\.\d+$/.test(f)).length).toBeGreaterThan(4);
+    for (const f of [...files, ...(await readdir(lab.paths.policiesDir))]) expect(Buffer.byteLength(f)).toBeLessThanOrEqual(255);
+
+    const tail = await runCli(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
+    expect(tail.stderr).toBe('');
+    expect(tail.code).toBe(0);
+    expect(tail.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { auditID: string }).auditID)).toEqual(ids);
+
+    const status = await runCli(['status', '--json'], { env: lab.env });
+    expect(status.code).toBe(0);
+    const sinks = (JSON.parse(status.stdout) as { sinks: { name: string; events: number }[] }).sinks;
+    expect(sinks.find((x) => x.name === LONG)?.events).toBe(40);
+    expect(sinks.find((x) => x.name === LONG2)?.events).toBe(40);
+    const list = await runCli(['sink', 'list', '--json'], { env: lab.env });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(LONG);
+    const judged = await runCli(['policy', 'test', 'preset:metadata', '--sink', LONG, '-o', 'json'], { env: lab.env });
+    expect(judged.stderr).toBe('');
+    expect(judged.code).toBe(0);
+    expect(judged.stdout).toContain(ids[39]!);
+
+    // Restart: starts fine, and a retry of a stored batch after it is stored once.
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    s = serve(lab.home, []);
+    url = await urlOf(s);
+    expect((await post(`${url}${STATIC_PATH}`, eventList(batches[0]!), tls)).status).toBe(200);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.err()).toMatch(/200 POST \/events 4 events .*\+0 \(4 dup\)/);
+    const again = await runCli(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
+    expect(again.stdout.trim().split('\n')).toHaveLength(40);
+  });
+});
+
+describe('serve and stream files that are links (process)', () => {
+  it('exits 2 naming the link, and writes nothing through it', async () => {
+    const lab = await staticLab();
+    expect((await runCli(['sink', 'create', 'default', '--level', 'Metadata'], { env: lab.env })).code).toBe(0);
+    await ensurePrivateDir(lab.paths.streamsDir);
+    const target = join(lab.home, 'elsewhere');
+    await writeFile(target, 'precious\n');
+    await symlink(target, streamFile(lab.paths.streamsDir, 'default'));
+    const s = serve(lab.home, []);
+    expect(await s.exited).toBe(2);
+    expect(s.err()).toContain(streamFile(lab.paths.streamsDir, 'default'));
+    expect(s.err()).toContain('symbolic link');
+    expect(s.err()).not.toMatch(/\n\s+at /); // no stack trace
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+    expect(basename(streamFile(lab.paths.streamsDir, 'default'))).toBe('default.log');
+  });
+});
