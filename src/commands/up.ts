@@ -314,7 +314,13 @@ class UpRun {
       await writeState(paths, state);
     }
     const lab = await ensureLab(paths);
-    for (const r of lab.reissued) this.ctx.out.warn(describeReissue(r, paths, state.mode, 'up'));
+    // A new server certificate is routine here (the node reaches the receiver at a new address) and
+    // up restarts the receiver with it; a new client certificate changes what the API server holds.
+    for (const r of lab.reissued) {
+      const text = describeReissue(r, paths, state.mode, 'up');
+      if (r.part === 'server') this.ctx.out.info(text);
+      else this.ctx.out.warn(text);
+    }
     // A running receiver still serves the old server certificate: restart it.
     const certChanged = lab.pkiCreated || lab.reissued.some((r) => r.part === 'server');
     await ensurePrivateDir(paths.apiserverDir);

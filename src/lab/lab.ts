@@ -1,5 +1,5 @@
 import { FALLBACK_NODE_HOST } from '../receiver/endpoints.js';
-import { defaultServerNames, ensurePki, type LabPki, PKI_FILES, type Reissue } from '../receiver/pki.js';
+import { ensurePki, type LabPki, PKI_FILES, type Reissue, requiredServerNames } from '../receiver/pki.js';
 import { selectMode } from './mode.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from './paths.js';
 import { refuseLabSymlinks } from './safety.js';
@@ -35,7 +35,7 @@ export async function ensureLab(paths: LabPaths, init: { withDefaultSink?: boole
     await writeState(paths, state);
     created = true;
   }
-  const names = defaultServerNames([state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.address].filter((n) => n !== '0.0.0.0' && n !== '::'));
+  const names = requiredServerNames([state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.address].filter((n) => n !== '0.0.0.0' && n !== '::'));
   const { pki, reissued, created: pkiCreated } = await ensurePki(paths.pkiDir, paths.name, names);
   return { paths, state, pki, created, pkiCreated, reissued };
 }

@@ -49,9 +49,19 @@ export const PKI_FILES = {
 } as const;
 
 /** Names the receiver may be reached at from this machine or from a kind node. */
+/** The names the receiver's certificate must cover: the loopbacks, Docker Desktop's name for the host, and `extra`. */
+export function requiredServerNames(extra: readonly string[] = []): string[] {
+  return [...new Set(['localhost', '127.0.0.1', '::1', 'host.docker.internal', ...extra].map(normalizeName))];
+}
+
+/**
+ * Those, and every local address, for a certificate being issued: a receiver listening on
+ * 0.0.0.0 is then reachable by any of them. Only the required names decide a reissue: interfaces
+ * come and go (the kind bridge gains an IPv6 address once a node attaches), and reissuing for
+ * each would restart the receiver on every `up`.
+ */
 export function defaultServerNames(extra: readonly string[] = [], interfaces = networkInterfaces()): string[] {
-  const names = ['localhost', '127.0.0.1', '::1', 'host.docker.internal'];
-  // Every local address: on Linux the kind network's gateway is one of them once the network exists.
+  const names = requiredServerNames();
   for (const list of Object.values(interfaces)) {
     for (const a of list ?? []) {
       if (a.family === 'IPv4' || (a.family === 'IPv6' && !a.address.startsWith('fe80'))) names.push(a.address);
@@ -155,7 +165,13 @@ export function certNames(certPem: string): string[] {
     .split(', ')
     .filter((e) => e !== '')
     .map((e) => e.replace(/^DNS:|^IP Address:/, ''))
-    .map((e) => e.replace(/^"(.*)"$/, '$1'));
+    .map((e) => e.replace(/^"(.*)"$/, '$1'))
+    .map((e) => (isIP(e) === 6 ? canonicalV6(e) : e));
+}
+
+/** The short lowercase form (::1), as names are given: Node prints a SAN's IPv6 expanded (0:0:0:0:0:0:0:1). */
+function canonicalV6(ip: string): string {
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
 
 function expiresSoon(certPem: string, now: Date): boolean {
@@ -357,10 +373,13 @@ export async function ensurePki(
   labName: string,
   serverNames: readonly string[],
   now = new Date(),
+  interfaces = networkInterfaces(),
 ): Promise<{ pki: LabPki; created: boolean; reissued: Reissue[] }> {
+  // What a new server certificate names: the required names and this machine's addresses now.
+  const issueNames = (kept: readonly string[] = []) => [...new Set([...kept, ...defaultServerNames(serverNames, interfaces)])];
   const found = await inspectPki(dir);
   if (found.absent) {
-    const pki = await createPki(labName, serverNames, now);
+    const pki = await createPki(labName, issueNames(), now);
     await saveNewPki(dir, pki);
     return { pki, created: true, reissued: [] };
   }
@@ -372,11 +391,10 @@ export async function ensurePki(
   const reissued: Reissue[] = [];
   let server = found.server;
   if (!server) {
-    server = await issueServerCert(ca, serverNames.map(normalizeName), now);
+    server = await issueServerCert(ca, issueNames(), now);
     reissued.push({ part: 'server', reason: why('server') });
   } else if (!serverCertCovers(server.cert, serverNames)) {
-    const names = [...new Set([...certNames(server.cert), ...serverNames.map(normalizeName)])];
-    server = await issueServerCert(ca, names, now);
+    server = await issueServerCert(ca, issueNames(certNames(server.cert)), now);
     reissued.push({ part: 'server', reason: `it does not cover ${serverNames.filter((n) => !serverCertCovers(found.server!.cert, [n])).join(', ')}` });
   } else if (expiresSoon(server.cert, now)) {
     server = await issueServerCert(ca, certNames(server.cert), now);

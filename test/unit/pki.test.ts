@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
-import { certNames, createPki, defaultServerNames, ensurePki, inspectPki, loadPki, PKI_FILES, serverCertCovers } from '../../src/receiver/pki.js';
+import { certNames, createPki, defaultServerNames, ensurePki, inspectPki, loadPki, PKI_FILES, requiredServerNames, serverCertCovers } from '../../src/receiver/pki.js';
 import { tempDir } from '../helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -45,7 +45,7 @@ describe('lab PKI', () => {
     expect(server.checkIssued(ca)).toBe(true);
     expect(server.keyUsage).toContain('1.3.6.1.5.5.7.3.1');
     expect(client.keyUsage).toContain('1.3.6.1.5.5.7.3.2');
-    expect(new Set(certNames(pki.server.cert))).toEqual(new Set(['localhost', 'host.docker.internal', '127.0.0.1', '0:0:0:0:0:0:0:1', '172.18.0.1']));
+    expect(new Set(certNames(pki.server.cert))).toEqual(new Set(['localhost', 'host.docker.internal', '127.0.0.1', '::1', '172.18.0.1']));
     expect(serverCertCovers(pki.server.cert, ['172.18.0.1', '::1', 'HOST.docker.internal'])).toBe(true);
     expect(serverCertCovers(pki.server.cert, ['172.18.0.2'])).toBe(false);
     expect(pki.ca.key).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
@@ -99,6 +99,23 @@ describe('lab PKI', () => {
     await ensurePki(dir, 'audit-lab', ['127.0.0.1'], long);
     const now = await ensurePki(dir, 'audit-lab', ['127.0.0.1']);
     expect(now.reissued.map((r) => r.part).sort()).toEqual(['client', 'server']);
+  });
+
+  it('an interface address that appears later (the kind bridge once a node attaches) does not reissue; a new node-facing host does', async () => {
+    const { dir, cleanup } = await tempDir();
+    cleanups.push(cleanup);
+    const iface = (address: string, family: 'IPv4' | 'IPv6') => ({ address, family, internal: false, netmask: '', mac: '', cidr: null, ...(family === 'IPv6' ? { scopeid: 0 } : {}) }) as never;
+    const before = { br: [iface('172.18.0.1', 'IPv4')] };
+    const after = { br: [iface('172.18.0.1', 'IPv4'), iface('fc00:f853:ccd:e793::1', 'IPv6')] };
+    const first = await ensurePki(dir, 'audit-lab', requiredServerNames(['172.18.0.1']), new Date(), before);
+    expect(certNames(first.pki.server.cert)).toContain('172.18.0.1');
+    const again = await ensurePki(dir, 'audit-lab', requiredServerNames(['172.18.0.1']), new Date(), after);
+    expect(again.reissued).toEqual([]);
+    expect(again.pki.server.cert).toBe(first.pki.server.cert);
+    const moved = await ensurePki(dir, 'audit-lab', requiredServerNames(['172.19.0.1']), new Date(), after);
+    expect(moved.reissued).toEqual([{ part: 'server', reason: 'it does not cover 172.19.0.1' }]);
+    // Issued anew, it names today's addresses too, and keeps what the old one covered.
+    expect(certNames(moved.pki.server.cert)).toEqual(expect.arrayContaining(['172.19.0.1', '172.18.0.1', 'fc00:f853:ccd:e793::1']));
   });
 
   it('names every local address, the loopbacks and host.docker.internal', () => {
