@@ -200,15 +200,30 @@ function isRequest(e, r) {
 
 const describe = (r) => `${r.verb} ${r.resource}${r.namespace ? ` -n ${r.namespace}` : ''}${r.name ? ` ${r.name}` : ''}`;
 
+/** A sink's events grouped by request (auditID), in stream order. */
+function byRequest(evs) {
+  const groups = new Map();
+  for (const e of evs) {
+    if (!groups.has(e.auditID)) groups.set(e.auditID, []);
+    groups.get(e.auditID).push(e);
+  }
+  return [...groups.values()];
+}
+
+/** The event that knows most about its request: at RequestReceived a create has no name yet. */
+const finalOf = (g) => g.find((e) => e.stage === 'ResponseComplete') ?? g[g.length - 1];
+
 /**
- * Waits until `sink` holds every request at every stage in `stages`, then checks each event as an
- * AuditSink of `level` would have received it: that level, no stage it does not take, and the
- * request and response bodies exactly where the level puts them.
+ * Waits until `sink` holds every request (matched on its final event) with every stage in
+ * `stages`, then checks each of its events as an AuditSink of `level` would have received it:
+ * that level, no other stage, and bodies exactly where the level puts them.
  */
 async function expectInSink(lab, sink, level, stages, requests, ms) {
+  const matching = (groups, r) => groups.filter((g) => isRequest(finalOf(g), r));
   const found = await waitFor(`${sink} sink: ${requests.map(describe).join(', ')}`, ms, async () => {
     const evs = await lab.events(sink);
-    const all = requests.every((r) => stages.every((st) => evs.some((e) => e.stage === st && isRequest(e, r))));
+    const groups = byRequest(evs);
+    const all = requests.every((r) => matching(groups, r).some((g) => stages.every((st) => g.some((e) => e.stage === st))));
     return all ? evs : null;
   });
   const seen = new Set();
@@ -219,17 +234,24 @@ async function expectInSink(lab, sink, level, stages, requests, ms) {
     check(!seen.has(key), `${sink} sink stores ${key} (${describe(e)}) twice`);
     seen.add(key);
   }
+  const groups = byRequest(found);
   for (const r of requests) {
-    for (const st of stages) {
-      // kubectl may make a request more than once (a delete's wait GETs the object): each is checked.
-      for (const e of found.filter((x) => x.stage === st && isRequest(x, r))) {
-        check(e.level === level, `${sink} sink: ${describe(r)} at level ${e.level}, want ${level}`);
-        check(e.kind === 'Event' && e.apiVersion === 'audit.k8s.io/v1', `${sink} sink: not an audit.k8s.io/v1 Event: ${e.kind} ${e.apiVersion}`);
-        const hasBody = r.verb === 'create' || r.verb === 'patch';
-        const wantRequest = hasBody && (level === 'Request' || level === 'RequestResponse');
-        const wantResponse = level === 'RequestResponse' && st !== 'RequestReceived' && r.verb !== 'watch';
-        check(('requestObject' in e) === wantRequest, `${sink} sink: ${describe(r)} at ${st}: requestObject ${'requestObject' in e ? 'present' : 'absent'} at level ${level}`);
-        check(('responseObject' in e) === wantResponse, `${sink} sink: ${describe(r)} at ${st}: responseObject ${'responseObject' in e ? 'present' : 'absent'} at level ${level}`);
+    // kubectl may make a request more than once (a delete's wait GETs the object): each is checked.
+    for (const g of matching(groups, r)) {
+      for (const e of g) {
+        const what = `${sink} sink: ${describe(r)} at ${e.stage}`;
+        check(e.level === level, `${what}: level ${e.level}, want ${level}`);
+        check(e.kind === 'Event' && e.apiVersion === 'audit.k8s.io/v1', `${what}: not an audit.k8s.io/v1 Event: ${e.kind} ${e.apiVersion}`);
+        if (level === 'Metadata') {
+          check(!('requestObject' in e) && !('responseObject' in e), `${what}: a body at level Metadata`);
+        } else if (e.stage === 'RequestReceived') {
+          check(!('responseObject' in e), `${what}: a responseObject before there was a response`);
+        } else if (e.stage === 'ResponseComplete') {
+          const hasBody = r.verb === 'create' || r.verb === 'patch';
+          check(('requestObject' in e) === hasBody, `${what}: requestObject ${'requestObject' in e ? 'present' : 'absent'} at level ${level}`);
+          const wantResponse = level === 'RequestResponse' && r.verb !== 'watch';
+          check(('responseObject' in e) === wantResponse, `${what}: responseObject ${'responseObject' in e ? 'present' : 'absent'} at level ${level}`);
+        }
       }
     }
   }
