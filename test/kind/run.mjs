@@ -182,7 +182,7 @@ class Lab {
   }
 
   async sinkNames() {
-    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout).map((s) => s.name).sort();
+    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout).sinks.map((s) => s.name).sort();
   }
 }
 
