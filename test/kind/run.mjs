@@ -600,6 +600,8 @@ async function main() {
       if (kubectl.missing) notRun(`kubectl is not on PATH for ${mode} mode`);
       const lab = new Lab({ mode, name: `ale2e-${mode}`, home: env.AUDIT_LAB_HOME, env, image: settings[`AUDIT_LAB_E2E_${M}_IMAGE`] });
       lab.port = await freePort();
+      // A run that was killed (CI's time limit, Ctrl-C) may have left its cluster behind.
+      await capture('kind', ['delete', 'cluster', '--name', lab.name], { env });
       console.log(`\n======== ${mode} mode: ${kind.stdout.trim()}; image ${lab.image ?? '(default)'}; docker ${docker.stdout.trim()}`);
       const modeStart = Date.now();
       try {
