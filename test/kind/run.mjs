@@ -479,10 +479,11 @@ async function forwarding(lab, ns, endpoint, wait) {
   await step('static: forwarding (--url) to an HTTPS endpoint, throttled', async () => {
     await lab.al(['sink', 'create', 'fwd', '--level', 'Metadata', '--stage', 'ResponseComplete', '--url', endpoint.url, '--qps', '1', '--burst', '1']);
     // The endpoint refuses for a while, so a backlog of more than one batch (400 events) builds up
-    // in the forwarder; once it answers, that backlog must leave at most one batch a second.
+    // in the forwarder (1,000 creates: three batches of up to 400); once it answers, that backlog must
+    // leave at most one batch a second.
     endpoint.refuseUntil = Date.now() + 8000;
     const api = await apiClient(lab);
-    const names = Array.from({ length: 600 }, (_, i) => `fwd-${i}`);
+    const names = Array.from({ length: 1000 }, (_, i) => `fwd-${i}`);
     for (let i = 0; i < names.length; i += 20) {
       await Promise.all(names.slice(i, i + 20).map((n) => api('POST', `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n } })));
     }
