@@ -5,10 +5,9 @@
  * captured; the API server restarts only when its capture policy no longer covers every sink.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { isLevel, isStage, type SinkSpec, STAGES, validateSink } from '../audit/model.js';
+import { rm, writeFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { type SinkSpec, validateSink } from '../audit/model.js';
 import { policyReach } from '../audit/policy.js';
 import { loadPolicy } from '../audit/policyLoad.js';
 import { readPolicySource } from '../audit/presets.js';
@@ -16,6 +15,7 @@ import { RuntimeFailure, UserError } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
 import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
+import { deployedCapture, restartPending } from '../lab/capture.js';
 import { type LabState, newSinkState, readState, type SinkState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../receiver/endpoints.js';
 import { loadPki } from '../receiver/pki.js';
@@ -39,8 +39,6 @@ function defaultDeps(ctx: Context): SinkDeps {
   return { tools: makeTools(createRunner(ctx.io.env)), timing: timingFromEnv(ctx.io.env) };
 }
 
-/** Marks a capture change the API server has not loaded yet, so a failed restart is retried. */
-const restartPending = (paths: LabPaths) => join(paths.dir, 'restart-pending');
 
 async function requireLab(paths: LabPaths): Promise<LabState> {
   const state = await readState(paths);
@@ -87,35 +85,6 @@ export function auditSinkInput(state: LabState, sink: SinkState, caPem: string):
   if (sink.url !== undefined) return { ...sink, endpoint: sink.url };
   const host = state.receiver.host ?? FALLBACK_NODE_HOST;
   return { ...sink, endpoint: receiverUrl(host, state.receiver.port, sinkPath(sink.name, sink.token)), caPem };
-}
-
-/**
- * What the running API server captures, read back from the policy.yaml it was started with. Null
- * when that file is missing or is not one audit-lab wrote (then only a restart makes sure).
- */
-export async function deployedCapture(paths: LabPaths): Promise<CapturePolicy | null> {
-  let text: string;
-  try {
-    text = await readFile(paths.policy, 'utf8');
-  } catch {
-    return null;
-  }
-  try {
-    await readFile(restartPending(paths));
-    return null;
-  } catch {
-    // No restart pending: the file is what the API server runs with.
-  }
-  try {
-    const p = parse(text) as { rules?: { level?: unknown }[]; omitStages?: unknown[] };
-    const level = p.rules?.length === 1 ? p.rules[0]?.level : undefined;
-    if (typeof level !== 'string' || !isLevel(level)) return null;
-    const omit = (p.omitStages ?? []).map(String);
-    if (!omit.every(isStage)) return null;
-    return { level, stages: STAGES.filter((s) => !omit.includes(s)) };
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -3,9 +3,10 @@
  * default sink. Idempotent: each step looks at what is there and does only what is missing, so a
  * second `up` on a healthy lab changes nothing and an `up` after a failure finishes the job.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure, ToolError, UserError } from '../errors.js';
+import { deployedCapture, restartPending } from '../lab/capture.js';
 import { dockerCgroup, localCgroup } from '../lab/host.js';
 import { describeReissue, ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
@@ -17,6 +18,7 @@ import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../receiver/endpoi
 import { createPki, defaultServerNames, type LabPki, loadPki } from '../receiver/pki.js';
 import { CGROUP_V1_NOTE, type CgroupVersion, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
+import { captureFor, covers } from '../render/policy.js';
 import {
   type ApiserverDeps,
   type ApiserverTiming,
@@ -246,6 +248,8 @@ class UpRun {
     let restart = false;
     if (!exists) {
       await locked(() => this.steps.time('create cluster', () => this.createCluster(state, kindVersion)));
+      // A new API server starts with the files as they are: no restart is pending for it.
+      await rm(restartPending(paths), { force: true });
       this.did.push('created the cluster');
       if (prep.host === null) {
         const again = await locked(async () => {
@@ -274,6 +278,7 @@ class UpRun {
     return locked(async () => {
       if (restart) {
         await this.steps.time('restart API server', () => restartApiserver(this.apiDeps));
+        await rm(restartPending(paths), { force: true });
         this.did.push('restarted the API server');
       } else {
         await this.steps.time('API server ready', () => waitForApiserver(this.apiDeps));
@@ -326,13 +331,20 @@ class UpRun {
     await ensurePrivateDir(paths.apiserverDir);
     const changed: string[] = [];
     const place = { mountDir: paths.apiserverDir, receiverHost: host ?? FALLBACK_NODE_HOST, hostCgroup: this.hostCgroup };
+    // The API server's capture only has to cover every sink (as for `sink create`): a wider one,
+    // left by a deleted sink, is kept rather than restarting the API server to narrow it.
+    const deployed = state.mode === 'static' ? await deployedCapture(paths) : null;
+    const keepCapture = deployed !== null && covers(deployed, captureFor(state.sinks, state.capture));
+    // A `sink create` whose restart failed left its capture unloaded: this up restarts for it.
+    const pending = state.mode === 'static' && (await stat(restartPending(paths)).then(() => true, () => false));
     for (const f of renderLabFiles(state, lab.pki, place)) {
+      if (f.name === 'policy.yaml' && keepCapture) continue;
       if (await writeIfChanged(filePath(paths, f), f.content, f.mode)) changed.push(f.name);
     }
     if (changed.length > 0) this.did.push(`wrote ${changed.join(', ')}`);
     return {
       certChanged,
-      apiserverFilesChanged: changed.includes('policy.yaml') || changed.includes('webhook.kubeconfig'),
+      apiserverFilesChanged: pending || changed.includes('policy.yaml') || changed.includes('webhook.kubeconfig'),
       auditSinksChanged: changed.includes('audit.yaml'),
     };
   }

@@ -112,6 +112,36 @@ describe.concurrent('up (static mode, Linux)', () => {
     expect(r.stderr.includes('failCgroupV1: false')).toBe(patched);
   });
 
+  test('after a wider sink is deleted, up keeps the capture that covers every sink and does not restart the API server', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    await sb.setWorld({ network: true });
+    ok(await sb.run(['up', '--port', String(await freePort())]));
+    ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'ResponseComplete']));
+    const policyFile = join(sb.labDir(), 'apiserver', 'policy.yaml');
+    const wide = await readFile(policyFile, 'utf8');
+    expect(parse(wide)).toMatchObject({ rules: [{ level: 'RequestResponse' }] });
+    ok(await sb.run(['sink', 'delete', 'full']));
+    await sb.clearCalls();
+    const r = ok(await sb.run(['up']));
+    expect(r.stdout).toContain('is up already; nothing to change');
+    expect((await sb.calls()).map(line).filter((c) => c.includes(' mv '))).toEqual([]);
+    expect(await readFile(policyFile, 'utf8')).toBe(wide);
+  });
+
+  test('a restart that sink create could not finish (restart-pending): up restarts the API server and clears the mark', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    await sb.setWorld({ network: true });
+    ok(await sb.run(['up', '--port', String(await freePort())]));
+    const mark = join(sb.labDir(), 'restart-pending');
+    await writeFile(mark, 'then\n');
+    await sb.clearCalls();
+    ok(await sb.run(['up']));
+    const calls = (await sb.calls()).map(line);
+    expect(calls).toContain(`docker exec audit-lab-control-plane mv ${MANIFEST} ${ASIDE}`);
+    expect(calls).toContain(`docker exec audit-lab-control-plane mv ${ASIDE} ${MANIFEST}`);
+    expect(existsSync(mark)).toBe(false);
+  });
+
   test('the kind network exists already: the receiver starts before the cluster and the API server is not restarted', async (t) => {
     const sb = await sandbox(t, healthyTable());
     await sb.setWorld({ network: true });
