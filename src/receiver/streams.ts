@@ -787,10 +787,12 @@ export class SinkStream {
     this.idle = new Promise((r) => (this.idleResolve = r));
     const group = this.queue;
     this.queue = [];
+    const roundDone = this.idleResolve;
     void this.flushGroup(group).finally(() => {
       this.writing = false;
       if (this.queue.length > 0) this.pump();
-      else this.idleResolve?.();
+      // Every round's waiters wake (close() then waits for the next round, if one began).
+      roundDone?.();
     });
   }
 

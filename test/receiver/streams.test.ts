@@ -416,6 +416,22 @@ describe('dedupe keys shared by the sinks of a store', () => {
     expect(ids(await s.write('one', [line('a'), line('b'), line('c')]))).toEqual([1, 2]);
   });
 
+  it('a sink deleted while two rounds of writes are queued closes after writing them, and made again knows their keys', async () => {
+    let hold = true;
+    const held: (() => void)[] = [];
+    const s = await open({ sync: () => (hold ? new Promise<void>((r) => held.push(r)) : Promise.resolve()) });
+    const first = s.write('one', [line('a')]);
+    while (held.length === 0) await new Promise((r) => setImmediate(r));
+    const second = s.write('one', [line('b')]); // queued behind the first's sync, not written yet
+    const dropped = s.retain([]);
+    const again = s.stream('one');
+    hold = false;
+    for (const r of held.splice(0)) r();
+    await Promise.all([first, second, dropped, again]);
+    expect(ids(await s.write('one', [line('a'), line('b'), line('c')]))).toEqual([1, 2]);
+    expect(await readLines(streamFile(dir, 'one'))).toHaveLength(3);
+  });
+
   it('the sinks after the first 16 get a second table, with the same answers', async () => {
     const s = await open();
     const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
@@ -460,7 +476,10 @@ describe('dedupe keys shared by the sinks of a store', () => {
 
 describe('SharedKeys', () => {
   it('agrees with a model of per-sink store times through adds, expiry, release and index reuse', () => {
-    const window = 1000;
+    // A key comes back every 9,001 steps, for another sink: within the window (10,000 steps) and
+    // after a ring chunk (8,192 entries) has filled, so sinks' bits of one key live in different chunks.
+    const window = 5_000;
+    const N = 9_001;
     const t = new SharedKeys(10_000_000, window);
     const model = new Map<number, Map<number, number>>(); // index -> key -> time stored
     const live: number[] = [];
@@ -468,22 +487,22 @@ describe('SharedKeys', () => {
       live.push(t.acquire()!);
       model.set(live[i]!, new Map());
     }
+    const key = (n: number) => dedupeKey(`e-${n}`, 'Panic');
     let now = 0;
     let checks = 0;
-    for (let step = 0; step < 60_000; step++) {
-      now += step % 4 === 0 ? 1 : 0;
+    for (let step = 0; step < 120_000; step++) {
+      now += step % 2;
       t.expire(now);
-      const index = live[(step * 31) % live.length]!;
-      const n = (step * 7919) % 5_000;
-      const k = dedupeKey(`e-${n}`, 'Panic');
+      const index = live[step % live.length]!;
+      const n = (step * 7919) % N;
       const m = model.get(index)!;
       const at = m.get(n);
-      if (at !== undefined && now - at < window) expect(t.has(k, index)).toBe(true);
-      if (!t.has(k, index)) {
-        t.add(k, index, now);
+      if (at !== undefined && now - at < window) expect(t.has(key(n), index)).toBe(true);
+      if (!t.has(key(n), index)) {
+        t.add(key(n), index, now);
         m.set(n, now);
       }
-      if (step % 7_000 === 6_999) {
+      if (step % 20_000 === 19_999) {
         // A sink goes; the next one gets its index and none of its keys.
         const gone = live.shift()!;
         t.release(gone);
@@ -492,23 +511,35 @@ describe('SharedKeys', () => {
         expect(next).toBe(gone);
         live.push(next);
         model.set(next, new Map());
-        for (let j = 0; j < 5_000; j++) expect(t.has(dedupeKey(`e-${j}`, 'Panic'), next)).toBe(false);
+        for (let j = 0; j < N; j++) expect(t.has(key(j), next)).toBe(false);
       }
-      if (step % 1_000 === 0) {
+      if (step % 3_000 === 0) {
         for (const [idx, keys] of model) {
           for (const [j, stored] of keys) {
             if (now - stored < window) {
-              expect(t.has(dedupeKey(`e-${j}`, 'Panic'), idx)).toBe(true);
+              expect(t.has(key(j), idx)).toBe(true);
               checks++;
             }
           }
         }
       }
     }
-    expect(checks).toBeGreaterThan(10_000);
+    expect(checks).toBeGreaterThan(100_000);
     t.expire(now + 10 * window);
     expect(t.size).toBe(0);
     expect(t.ringEntries).toBe(0);
+  });
+
+  it('keeps a bit set in the last chunk for that bit\'s own time, and a key stored by one sink alone for no longer than the window', () => {
+    const t = new SharedKeys(1000, 100);
+    const [x, y] = [t.acquire()!, t.acquire()!];
+    const k = dedupeKey('k', 'Panic');
+    t.add(k, x, 0);
+    t.add(k, y, 50); // same chunk: its time is now 50
+    t.expire(120);
+    expect(t.has(k, y)).toBe(true);
+    t.expire(151);
+    expect([t.has(k, x), t.has(k, y), t.size]).toEqual([false, false, 0]);
   });
 
   it('forgets the oldest ring entries beyond its cap, for every sink', () => {
