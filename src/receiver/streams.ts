@@ -31,8 +31,9 @@ export interface StreamOptions extends RotateOptions {
    */
   dedupeWindowMs: number;
   /**
-   * At most this many keys per sink, whatever their age: a memory guard, well above the 1.2 M that
-   * 5 minutes at the API server's default maximum rate (4,000 events/s) bring.
+   * At most this many keys (ring entries: a key again when another sink stored it after its chunk
+   * was full) per table of up to 16 sinks, whatever their age: a memory guard, well above the
+   * 1.44 M that 6 minutes at the API server's default maximum rate (4,000 events/s) bring.
    */
   dedupeKeys: number;
   /** At most this much of a stream's newest files is read at start to seed the keys. */
@@ -366,7 +367,11 @@ export class SharedKeys {
     return ref !== 0 && (this.word(ref) & (1 << index)) !== 0;
   }
 
-  /** Remembers `k` as stored by sink `index` at `now` (ms; a clock that steps back counts as standing still). */
+  /**
+   * Remembers `k` as stored by sink `index` at `now` (ms). A time before one already added counts
+   * as that one (chunks stay in time order): so sinks seeded together at start keep their older
+   * keys until the newest seeded one leaves, longer than the window, never shorter.
+   */
   add(k: DedupeKey, index: number, now: number): void {
     const { hi, lo } = k;
     const bit = 1 << index;
