@@ -114,6 +114,8 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
       const c = await extras.config(state);
       receiver.setConfig(c);
       openAll(c).catch((err: Error) => log(`${new Date().toISOString()} warning: could not open a stream: ${err.message}`));
+      // Deleted sinks' streams close and free their dedupe index for the next sink.
+      store.retain(c.sinks.map((s) => s.name)).catch((err: Error) => log(`${new Date().toISOString()} warning: could not close a deleted sink's stream: ${err.message}`));
     },
     log,
   );

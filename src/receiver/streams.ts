@@ -31,8 +31,9 @@ export interface StreamOptions extends RotateOptions {
    */
   dedupeWindowMs: number;
   /**
-   * At most this many keys per sink, whatever their age: a memory guard, well above the 1.2 M that
-   * 5 minutes at the API server's default maximum rate (4,000 events/s) bring.
+   * At most this many keys (ring entries: a key again when another sink stored it after its chunk
+   * was full) per table of up to 16 sinks, whatever their age: a memory guard, well above the
+   * 1.44 M that 6 minutes at the API server's default maximum rate (4,000 events/s) bring.
    */
   dedupeKeys: number;
   /** At most this much of a stream's newest files is read at start to seed the keys. */
@@ -234,31 +235,54 @@ export class DigestMap<V> {
   }
 }
 
-/** Keys per ring chunk: the unit in which old keys are dropped (64 KB). */
+/** Ring entries per chunk: the unit in which old keys are dropped (96 KB). */
 const RING_CHUNK = 8192;
+const RING_SHIFT = 13;
 const MIN_SLOTS = 1 << 12;
+/** Sinks per table: a ring entry's word holds a 16-bit mask and the 16 bits it added. */
+export const SINKS_PER_TABLE = 16;
 
 /**
- * The keys stored in the last `windowMs`, at most `cap` of them (the oldest go first beyond it).
+ * The dedupe keys of up to 16 sinks, in one table: which sinks stored each key in the last
+ * `windowMs`, at most `cap` ring entries (the oldest go first beyond it).
  *
- * Open addressing over one Int32Array of (hi, lo) pairs, so a probe touches one cache line; (0, 0)
- * marks an empty slot, and a digest that is (0, 0) is stored as (0, 1). The table grows at 11/16
- * full (so 6 minutes at 4,000 events/s, 1.44 M keys, fit 2 M slots: 16 MB) and shrinks when the
- * window empties, so memory follows the event rate. Insertion order is a queue of 8192-key chunks of the same pairs, each with the time of
- * its newest key: a chunk is dropped whole once that is out of the window (so a key is kept at
- * least `windowMs`, at most one chunk's filling longer), and per-key times cost nothing.
+ * Every sink of a store sees the same events (static mode: one batch split by sink; dynamic mode:
+ * each AuditSink gets every event its level and stages take), so one key with a bit per sink costs
+ * a third of three sets of the same keys.
+ *
+ * The ring: entries of (hi, lo, word) in insertion order, in chunks of 8192, each chunk with the
+ * time of its newest addition; a chunk is dropped whole once that is out of the window (so a bit is
+ * kept at least `windowMs`, at most one chunk's filling longer), and per-key times cost nothing.
+ * A word is the key's sink mask (low 16 bits, kept up to date in the key's newest entry only) and
+ * the bits this entry added (high 16 bits). A sink adding a key whose newest entry is in the last
+ * chunk sets its bit there; otherwise the key gets a new entry (mask: the old one's plus the bit),
+ * and when an older entry leaves the ring its added bits leave the newest entry's mask. A bit is in
+ * one live entry's added bits at a time, so each sink's bit goes when its own addition expires.
+ *
+ * The table: open addressing over one Int32Array of (hi, ref) pairs, ref naming the key's newest
+ * ring entry (0: empty slot); a probe compares `hi` in the pair and reads the ring only when it
+ * matches. It grows at 11/16 full (6 minutes at 4,000 events/s, 1.44 M keys, fit 2 M slots:
+ * 16 MB, plus 17 MB of ring) and shrinks when the window empties, so memory follows the event rate.
  */
-export class RecentKeys {
+export class SharedKeys {
   private table = new Int32Array(MIN_SLOTS * 2);
   private mask = MIN_SLOTS - 1;
+  private shift = 32 - Math.log2(MIN_SLOTS);
   private count = 0;
-  private readonly chunks: Int32Array[] = [];
-  private readonly chunkTimes: number[] = [];
-  /** Next key to drop, in chunks[0]. */
+  /** Ring chunks by id (an id names a chunk in refs for as long as it lives; freed ids are reused). */
+  private readonly byId: (Int32Array | undefined)[] = [];
+  private readonly freeIds: number[] = [];
+  /** Live chunk ids, oldest first, and the time of each one's newest addition. */
+  private readonly order: number[] = [];
+  private readonly times: number[] = [];
+  /** Next entry to drop, in order[0]. */
   private head = 0;
-  /** Keys in the last chunk. */
+  /** Entries in the last chunk. */
   private tail = RING_CHUNK;
+  private entries = 0;
   private lastTime = -Infinity;
+  /** Sink bits handed out. */
+  private used = 0;
 
   private readonly cap: number;
 
@@ -269,116 +293,223 @@ export class RecentKeys {
     this.cap = Math.max(1, cap);
   }
 
+  /** Keys held (for any sink). */
   get size(): number {
     return this.count;
   }
 
-  /** The slot of the digest, or of the empty slot where it would go. */
+  /** Ring entries held: the keys plus those re-added by another sink after their chunk was full. */
+  get ringEntries(): number {
+    return this.entries;
+  }
+
+  /** A free sink index (0-15), or null when the table has 16 sinks. */
+  acquire(): number | null {
+    for (let i = 0; i < SINKS_PER_TABLE; i++) {
+      if ((this.used & (1 << i)) === 0) {
+        this.used |= 1 << i;
+        return i;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Forgets every key of sink `index` and frees the index, so a sink given it later starts with
+   * nothing it did not store. Reads the whole table and ring: for a sink that goes away, not per batch.
+   */
+  release(index: number): void {
+    const bit = 1 << index;
+    const clear = ~(bit | (bit << 16));
+    for (let n = 0; n < this.order.length; n++) {
+      const c = this.byId[this.order[n]!]!;
+      for (let j = 2; j < c.length; j += 3) c[j]! &= clear;
+    }
+    // Keys no sink holds now go; the table is rebuilt (a deletion scan would shift entries under it).
+    this.resize(this.mask + 1);
+    this.used &= ~bit;
+    this.shrink();
+  }
+
+  private home(hi: number): number {
+    // hi is already a finalized hash: a multiply spreads it over the table's bits.
+    return Math.imul(hi, 0x9e3779b1) >>> this.shift;
+  }
+
+  private chunkOf(ref: number): Int32Array {
+    return this.byId[(ref - 1) >>> RING_SHIFT]!;
+  }
+
+  /** The slot of the key, or of the empty slot where it would go. */
   private slot(hi: number, lo: number): number {
     const t = this.table;
     const mask = this.mask;
-    let i = (hi ^ Math.imul(lo, 0x9e3779b1)) & mask;
+    let i = this.home(hi);
     for (;;) {
-      const h = t[2 * i]!;
-      const l = t[2 * i + 1]!;
-      if ((h === hi && l === lo) || (h === 0 && l === 0)) return i;
+      const ref = t[2 * i + 1]!;
+      if (ref === 0) return i;
+      if (t[2 * i] === hi && this.chunkOf(ref)[3 * ((ref - 1) & (RING_CHUNK - 1)) + 1] === lo) return i;
       i = (i + 1) & mask;
     }
   }
 
-  has(k: DedupeKey): boolean {
-    const lo = k.hi === 0 && k.lo === 0 ? 1 : k.lo;
-    const i = this.slot(k.hi, lo);
-    return this.table[2 * i] !== 0 || this.table[2 * i + 1] !== 0;
+  /** The word of the entry `ref` names. */
+  private word(ref: number): number {
+    return this.chunkOf(ref)[3 * ((ref - 1) & (RING_CHUNK - 1)) + 2]!;
   }
 
-  /** Remembers `k` as stored at `now` (ms; a clock that steps back counts as standing still). */
-  add(k: DedupeKey, now: number): void {
-    const hi = k.hi;
-    const lo = hi === 0 && k.lo === 0 ? 1 : k.lo;
+  private setWord(ref: number, w: number): void {
+    this.chunkOf(ref)[3 * ((ref - 1) & (RING_CHUNK - 1)) + 2] = w;
+  }
+
+  has(k: DedupeKey, index: number): boolean {
+    const ref = this.table[2 * this.slot(k.hi, k.lo) + 1]!;
+    return ref !== 0 && (this.word(ref) & (1 << index)) !== 0;
+  }
+
+  /**
+   * Remembers `k` as stored by sink `index` at `now` (ms). A time before one already added counts
+   * as that one (chunks stay in time order): so sinks seeded together at start keep their older
+   * keys until the newest seeded one leaves, longer than the window, never shorter.
+   */
+  add(k: DedupeKey, index: number, now: number): void {
+    const { hi, lo } = k;
+    const bit = 1 << index;
     if (now > this.lastTime) this.lastTime = now;
     let i = this.slot(hi, lo);
-    const t = this.table;
-    if (t[2 * i] !== 0 || t[2 * i + 1] !== 0) return;
-    if (this.count >= this.cap) {
+    let ref = this.table[2 * i + 1]!;
+    if (ref !== 0) {
+      const w = this.word(ref);
+      if ((w & bit) !== 0) return;
+      if ((ref - 1) >>> RING_SHIFT === this.order[this.order.length - 1]) {
+        this.setWord(ref, w | bit | (bit << 16));
+        this.times[this.times.length - 1] = this.lastTime;
+        return;
+      }
+    }
+    if (this.entries >= this.cap) {
       this.dropOldest();
-      // The removal may have shifted entries: find the empty slot again.
+      // The removal may have shifted slots, or removed this key.
       i = this.slot(hi, lo);
+      ref = this.table[2 * i + 1]!;
     }
-    if ((this.count + 1) * 16 > (this.mask + 1) * 11) {
-      this.resize((this.mask + 1) * 2);
-      i = this.slot(hi, lo);
+    let maskBits = bit;
+    if (ref === 0) {
+      if ((this.count + 1) * 16 > (this.mask + 1) * 11) {
+        this.resize((this.mask + 1) * 2);
+        i = this.slot(hi, lo);
+      }
+      this.count++;
+      this.table[2 * i] = hi;
+    } else {
+      maskBits |= this.word(ref) & 0xffff;
     }
-    this.table[2 * i] = hi;
-    this.table[2 * i + 1] = lo;
-    this.count++;
-    if (this.tail === RING_CHUNK) {
-      this.chunks.push(new Int32Array(RING_CHUNK * 2));
-      this.chunkTimes.push(this.lastTime);
-      this.tail = 0;
-    }
-    const c = this.chunks[this.chunks.length - 1]!;
-    c[2 * this.tail] = hi;
-    c[2 * this.tail + 1] = lo;
-    this.tail++;
-    this.chunkTimes[this.chunkTimes.length - 1] = this.lastTime;
+    this.table[2 * i + 1] = this.push(hi, lo, maskBits | (bit << 16));
   }
 
-  /** Forgets the keys stored before `now - windowMs`. */
+  /** Appends a ring entry; returns its ref. */
+  private push(hi: number, lo: number, w: number): number {
+    if (this.tail === RING_CHUNK) {
+      const id = this.freeIds.pop() ?? this.byId.length;
+      this.byId[id] = new Int32Array(RING_CHUNK * 3);
+      this.order.push(id);
+      this.times.push(this.lastTime);
+      this.tail = 0;
+    }
+    const id = this.order[this.order.length - 1]!;
+    const c = this.byId[id]!;
+    const j = this.tail++;
+    c[3 * j] = hi;
+    c[3 * j + 1] = lo;
+    c[3 * j + 2] = w;
+    this.times[this.times.length - 1] = this.lastTime;
+    this.entries++;
+    return (id << RING_SHIFT) + j + 1;
+  }
+
+  /** Forgets what was stored before `now - windowMs`. */
   expire(now: number): void {
     const cutoff = now - this.windowMs;
     let dropped = false;
-    while (this.chunks.length > 0 && this.chunkTimes[0]! < cutoff) {
-      const c = this.chunks[0]!;
-      const end = this.chunks.length === 1 ? this.tail : RING_CHUNK;
-      for (let j = this.head; j < end; j++) this.remove(c[2 * j]!, c[2 * j + 1]!);
+    while (this.order.length > 0 && this.times[0]! < cutoff) {
+      const id = this.order[0]!;
+      const c = this.byId[id]!;
+      const end = this.order.length === 1 ? this.tail : RING_CHUNK;
+      for (let j = this.head; j < end; j++) this.leave(c[3 * j]!, c[3 * j + 1]!, c[3 * j + 2]!, (id << RING_SHIFT) + j + 1);
       this.shiftChunk();
       dropped = true;
     }
-    if (dropped) {
-      let slots = this.mask + 1;
-      while (slots > MIN_SLOTS && this.count * 8 < slots) slots /= 2;
-      if (slots < this.mask + 1) this.resize(slots);
-    }
+    if (dropped) this.shrink();
   }
 
   private dropOldest(): void {
-    const c = this.chunks[0]!;
-    this.remove(c[2 * this.head]!, c[2 * this.head + 1]!);
+    const id = this.order[0]!;
+    const c = this.byId[id]!;
+    const j = this.head;
+    this.leave(c[3 * j]!, c[3 * j + 1]!, c[3 * j + 2]!, (id << RING_SHIFT) + j + 1);
     this.head++;
-    if (this.head === (this.chunks.length === 1 ? this.tail : RING_CHUNK)) this.shiftChunk();
+    this.entries--;
+    if (this.head === (this.order.length === 1 ? this.tail : RING_CHUNK)) this.shiftChunk();
   }
 
+  /** Ring entry `ref` leaves: its added bits leave the key, and a key left with none goes. */
+  private leave(hi: number, lo: number, w: number, ref: number): void {
+    const i = this.slot(hi, lo);
+    const cur = this.table[2 * i + 1]!;
+    if (cur === 0) return;
+    if (cur === ref) {
+      this.removeAt(i);
+      return;
+    }
+    const rest = this.word(cur) & ~(w >>> 16);
+    this.setWord(cur, rest);
+    if ((rest & 0xffff) === 0) this.removeAt(i);
+  }
+
+  /** Drops the oldest chunk (its entries from `head` on have left). */
   private shiftChunk(): void {
-    this.chunks.shift();
-    this.chunkTimes.shift();
+    this.entries -= (this.order.length === 1 ? this.tail : RING_CHUNK) - this.head;
+    const id = this.order.shift()!;
+    this.times.shift();
+    this.byId[id] = undefined;
+    this.freeIds.push(id);
     this.head = 0;
-    if (this.chunks.length === 0) this.tail = RING_CHUNK;
+    if (this.order.length === 0) this.tail = RING_CHUNK;
   }
 
+  private shrink(): void {
+    let slots = this.mask + 1;
+    while (slots > MIN_SLOTS && this.count * 8 < slots) slots /= 2;
+    if (slots < this.mask + 1) this.resize(slots);
+  }
+
+  /** Rebuilds the table with `slots` slots, leaving out keys whose mask is empty. */
   private resize(slots: number): void {
     const old = this.table;
     this.table = new Int32Array(slots * 2);
     this.mask = slots - 1;
+    this.shift = 32 - Math.log2(slots);
+    this.count = 0;
+    const t = this.table;
     for (let j = 0; j < old.length; j += 2) {
-      const hi = old[j]!;
-      const lo = old[j + 1]!;
-      if (hi === 0 && lo === 0) continue;
-      const i = this.slot(hi, lo);
-      this.table[2 * i] = hi;
-      this.table[2 * i + 1] = lo;
+      const ref = old[j + 1]!;
+      if (ref === 0 || (this.word(ref) & 0xffff) === 0) continue;
+      // Keys are distinct: the first empty slot from home is the place.
+      let i = this.home(old[j]!);
+      while (t[2 * i + 1] !== 0) i = (i + 1) & this.mask;
+      t[2 * i] = old[j]!;
+      t[2 * i + 1] = ref;
+      this.count++;
     }
   }
 
   /** Backward-shift deletion: no tombstones, so probes stay short under constant churn. */
-  private remove(hi: number, lo: number): void {
+  private removeAt(i: number): void {
     const t = this.table;
     const mask = this.mask;
-    let i = this.slot(hi, lo);
-    if (t[2 * i] === 0 && t[2 * i + 1] === 0) return;
     this.count--;
-    for (let j = (i + 1) & mask; t[2 * j] !== 0 || t[2 * j + 1] !== 0; j = (j + 1) & mask) {
-      const home = (t[2 * j]! ^ Math.imul(t[2 * j + 1]!, 0x9e3779b1)) & mask;
+    for (let j = (i + 1) & mask; t[2 * j + 1] !== 0; j = (j + 1) & mask) {
+      const home = this.home(t[2 * j]!);
       if (((j - home) & mask) >= ((j - i) & mask)) {
         t[2 * i] = t[2 * j]!;
         t[2 * i + 1] = t[2 * j + 1]!;
@@ -387,6 +518,38 @@ export class RecentKeys {
     }
     t[2 * i] = 0;
     t[2 * i + 1] = 0;
+  }
+}
+
+/** One sink's keys in a shared table. */
+export class SinkKeys {
+  constructor(
+    readonly table: SharedKeys,
+    readonly index: number,
+  ) {}
+
+  has(k: DedupeKey): boolean {
+    return this.table.has(k, this.index);
+  }
+
+  add(k: DedupeKey, now: number): void {
+    this.table.add(k, this.index, now);
+  }
+
+  expire(now: number): void {
+    this.table.expire(now);
+  }
+}
+
+/** The keys of one sink alone, in a table of its own. */
+export class RecentKeys extends SinkKeys {
+  constructor(cap: number, windowMs: number) {
+    const table = new SharedKeys(cap, windowMs);
+    super(table, table.acquire()!);
+  }
+
+  get size(): number {
+    return this.table.size;
   }
 }
 
@@ -491,7 +654,8 @@ export async function repairTornLine(fh: FileHandle): Promise<number> {
 export class SinkStream {
   private fh: FileHandle | null = null;
   private size = 0;
-  private readonly stored: RecentKeys;
+  /** What this sink stored in the dedupe window, in the table its store's sinks share. */
+  private readonly stored: SinkKeys;
   /** Keys being written now, with the write that carries them, so a concurrent retry waits for that write. */
   private readonly inflight = new DigestMap<Promise<void>>();
   private queue: Pending[] = [];
@@ -505,8 +669,9 @@ export class SinkStream {
     readonly sink: string,
     readonly path: string,
     private readonly opts: StreamOptions,
+    keys?: SinkKeys,
   ) {
-    this.stored = new RecentKeys(opts.dedupeKeys, opts.dedupeWindowMs);
+    this.stored = keys ?? new RecentKeys(opts.dedupeKeys, opts.dedupeWindowMs);
   }
 
   private get dir(): string {
@@ -627,10 +792,12 @@ export class SinkStream {
     this.idle = new Promise((r) => (this.idleResolve = r));
     const group = this.queue;
     this.queue = [];
+    const roundDone = this.idleResolve;
     void this.flushGroup(group).finally(() => {
       this.writing = false;
       if (this.queue.length > 0) this.pump();
-      else this.idleResolve?.();
+      // Every round's waiters wake (close() then waits for the next round, if one began).
+      roundDone?.();
     });
   }
 
@@ -735,6 +902,11 @@ export class SinkStream {
     await this.openCurrent();
   }
 
+  /** Frees this sink's dedupe index and keys (after close: the stream is no longer written). */
+  releaseKeys(): void {
+    this.stored.table.release(this.stored.index);
+  }
+
   /** Waits for queued writes, syncs and closes. */
   async close(): Promise<void> {
     this.closed = true;
@@ -748,9 +920,12 @@ export class SinkStream {
   }
 }
 
-/** Every sink's stream, opened on first use. */
+/** Every sink's stream, opened on first use; their dedupe keys in tables of 16 sinks each. */
 export class StreamStore {
   private readonly streams = new Map<string, Promise<SinkStream>>();
+  /** Streams of dropped sinks still closing: the sink's next stream opens once that one is closed. */
+  private readonly closing = new Map<string, Promise<void>>();
+  private readonly tables: SharedKeys[] = [];
   readonly opts: StreamOptions;
 
   constructor(
@@ -780,13 +955,69 @@ export class StreamStore {
   stream(sink: string): Promise<SinkStream> {
     let s = this.streams.get(sink);
     if (!s) {
-      const created = new SinkStream(sink, streamFile(this.dir, sink), this.opts);
-      s = created.open().then(() => created);
-      // A failed open is retried by the next batch rather than remembered.
-      s.catch(() => this.streams.delete(sink));
+      const keys = this.keys();
+      const created = new SinkStream(sink, streamFile(this.dir, sink), this.opts, keys);
+      // The same file's previous stream closes first (its last writes must be in the seed); how it closed does not matter here.
+      const before = this.closing.get(sink)?.catch(() => {}) ?? Promise.resolve();
+      s = before.then(() => created.open()).then(() => created);
+      // A failed open is retried by the next batch rather than remembered; its keys go (seeding may have begun).
+      s.catch(() => {
+        if (this.streams.get(sink) === s) this.streams.delete(sink);
+        keys.table.release(keys.index);
+      });
       this.streams.set(sink, s);
     }
     return s;
+  }
+
+  /**
+   * A sink index in the first table with one free. Beyond 16 sinks a second table begins: sinks
+   * share keys only within a table, so that costs memory, never correctness.
+   */
+  private keys(): SinkKeys {
+    for (const t of this.tables) {
+      const i = t.acquire();
+      if (i !== null) return new SinkKeys(t, i);
+    }
+    const t = new SharedKeys(this.opts.dedupeKeys, this.opts.dedupeWindowMs);
+    this.tables.push(t);
+    return new SinkKeys(t, t.acquire()!);
+  }
+
+  /** The dedupe tables (for tests and measurements). */
+  keyTables(): readonly SharedKeys[] {
+    return this.tables;
+  }
+
+  /**
+   * Closes the streams of sinks not in `sinks` (deleted ones) and frees their keys, so a sink made
+   * later reuses the index with nothing in it; if one of them comes back, its stream is opened
+   * again and seeded from its files. A batch still being written to it fails (the sender retries).
+   */
+  async retain(sinks: readonly string[]): Promise<void> {
+    const keep = new Set(sinks);
+    const gone = [...this.streams.keys()].filter((name) => !keep.has(name));
+    await Promise.all(gone.map((name) => this.drop(name)));
+  }
+
+  private drop(sink: string): Promise<void> {
+    const p = this.streams.get(sink)!;
+    this.streams.delete(sink);
+    const closed = (async () => {
+      const s = await p.catch(() => null);
+      if (!s) return;
+      try {
+        await s.close();
+      } finally {
+        s.releaseKeys();
+      }
+    })();
+    this.closing.set(sink, closed);
+    const done = () => {
+      if (this.closing.get(sink) === closed) this.closing.delete(sink);
+    };
+    closed.then(done, done);
+    return closed;
   }
 
   async write(sink: string, lines: readonly Line[]): Promise<WriteResult> {

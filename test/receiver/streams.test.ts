@@ -8,7 +8,7 @@ import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
 import { listStreamSinks, StreamReader } from '../../src/receiver/follow.js';
 import { countSinkEvents } from '../../src/receiver/stats.js';
 import { sinkFileStem } from '../../src/receiver/streamNames.js';
-import { dedupeKey, jsonLine, type Line, RecentKeys, StreamLinkError, StreamStore, streamFile } from '../../src/receiver/streams.js';
+import { dedupeKey, jsonLine, type Line, RecentKeys, SharedKeys, StreamLinkError, StreamStore, streamFile } from '../../src/receiver/streams.js';
 import { readLines } from './helpers.js';
 
 let dir: string;
@@ -378,5 +378,180 @@ describe('durability', () => {
     const size = (await stat(`${streamFile(dir, 'default')}.1`)).size;
     // open: dir; write a: sync; rotation: sync of the old file, dir (renames, new file); write b: sync.
     expect(order).toEqual(['dir', `sync ${size}`, `sync ${size}`, 'dir', `sync ${size}`]);
+  });
+});
+
+describe('dedupe keys shared by the sinks of a store', () => {
+  const ids = (r: { written: number; duplicates: number }) => [r.written, r.duplicates];
+
+  it('holds each key once for every sink, and a key stored by one sink is not seen by another', async () => {
+    const s = await open();
+    expect(ids(await s.write('one', [line('a'), line('b')]))).toEqual([2, 0]);
+    expect(ids(await s.write('two', [line('b'), line('c')]))).toEqual([2, 0]);
+    expect(ids(await s.write('one', [line('b'), line('c')]))).toEqual([1, 1]);
+    expect(ids(await s.write('two', [line('a'), line('b'), line('c')]))).toEqual([1, 2]);
+    expect(s.keyTables()).toHaveLength(1);
+    expect(s.keyTables()[0]!.size).toBe(3);
+  });
+
+  it('a sink added later sees none of the keys stored before it', async () => {
+    const s = await open();
+    await s.write('one', [line('a'), line('b')]);
+    expect(ids(await s.write('later', [line('a'), line('b'), line('c')]))).toEqual([3, 0]);
+    expect(ids(await s.write('later', [line('a')]))).toEqual([0, 1]);
+    expect(ids(await s.write('one', [line('c')]))).toEqual([1, 0]);
+  });
+
+  it('a deleted sink\'s index goes to the next sink without its keys; the sink itself, back, is seeded from its files', async () => {
+    const s = await open();
+    await s.write('one', [line('a'), line('b')]);
+    await s.write('two', [line('a')]);
+    const table = s.keyTables()[0]!;
+    await s.retain(['two']);
+    // 'one' had index 0: free again, and the keys only it held are gone.
+    expect(table.size).toBe(1);
+    expect(ids(await s.write('new', [line('a'), line('b')]))).toEqual([2, 0]);
+    expect(table.acquire()).toBe(2);
+    expect(ids(await s.write('two', [line('a'), line('b')]))).toEqual([1, 1]);
+    expect(ids(await s.write('one', [line('a'), line('b'), line('c')]))).toEqual([1, 2]);
+  });
+
+  it('a sink deleted while two rounds of writes are queued closes after writing them, and made again knows their keys', async () => {
+    let hold = true;
+    const held: (() => void)[] = [];
+    const s = await open({ sync: () => (hold ? new Promise<void>((r) => held.push(r)) : Promise.resolve()) });
+    const first = s.write('one', [line('a')]);
+    while (held.length === 0) await new Promise((r) => setImmediate(r));
+    const second = s.write('one', [line('b')]); // queued behind the first's sync, not written yet
+    const dropped = s.retain([]);
+    const again = s.stream('one');
+    hold = false;
+    for (const r of held.splice(0)) r();
+    await Promise.all([first, second, dropped, again]);
+    expect(ids(await s.write('one', [line('a'), line('b'), line('c')]))).toEqual([1, 2]);
+    expect(await readLines(streamFile(dir, 'one'))).toHaveLength(3);
+  });
+
+  it('the sinks after the first 16 get a second table, with the same answers', async () => {
+    const s = await open();
+    const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
+    for (const [i, n] of names.entries()) expect(ids(await s.write(n, [line('a'), line(`own-${i}`)]))).toEqual([2, 0]);
+    expect(s.keyTables()).toHaveLength(2);
+    for (const [i, n] of names.entries()) expect(ids(await s.write(n, [line('a'), line(`own-${i}`), line(`own-${(i + 1) % 20}`)]))).toEqual([1, 2]);
+  });
+
+  it('seeds each sink from its own files at start', async () => {
+    const s1 = await open();
+    await s1.write('one', [line('a'), line('b')]);
+    await s1.write('two', [line('b'), line('c')]);
+    await s1.write('three', [line('d')]);
+    await s1.close();
+    const s2 = await open();
+    await Promise.all(['one', 'two', 'three'].map((n) => s2.stream(n)));
+    expect(s2.keyTables()[0]!.size).toBe(4);
+    expect(ids(await s2.write('one', [line('a'), line('b'), line('c'), line('d')]))).toEqual([2, 2]);
+    expect(ids(await s2.write('two', [line('a'), line('b'), line('c'), line('d')]))).toEqual([2, 2]);
+    expect(ids(await s2.write('three', [line('a'), line('d')]))).toEqual([1, 1]);
+  });
+
+  it('forgets each sink\'s key when that sink\'s own storing of it leaves the window', async () => {
+    let t = Date.now();
+    const s = await open({ now: () => t, dedupeWindowMs: 6 * 60_000 });
+    const fill = async (sink: string, from: number) => s.write(sink, Array.from({ length: 9_000 }, (_, i) => line(`fill-${from + i}`)));
+    await s.write('one', [line('k')]);
+    await fill('one', 0); // more than a ring chunk: 'two' adds k in a later chunk
+    t += 4 * 60_000;
+    await s.write('two', [line('k')]);
+    await fill('two', 100_000);
+    t += 3 * 60_000; // 7 min after 'one' stored k, 3 after 'two' did
+    await fill('three', 200_000);
+    expect(ids(await s.write('two', [line('k')]))).toEqual([0, 1]);
+    expect(ids(await s.write('one', [line('k')]))).toEqual([1, 0]);
+    t += 4 * 60_000; // 7 min after 'two' stored k, 4 after 'one' did again
+    await fill('three', 300_000);
+    expect(ids(await s.write('one', [line('k')]))).toEqual([0, 1]);
+    expect(ids(await s.write('two', [line('k')]))).toEqual([1, 0]);
+  });
+});
+
+describe('SharedKeys', () => {
+  it('agrees with a model of per-sink store times through adds, expiry, release and index reuse', () => {
+    // A key comes back every 9,001 steps, for another sink: within the window (10,000 steps) and
+    // after a ring chunk (8,192 entries) has filled, so sinks' bits of one key live in different chunks.
+    const window = 5_000;
+    const N = 9_001;
+    const t = new SharedKeys(10_000_000, window);
+    const model = new Map<number, Map<number, number>>(); // index -> key -> time stored
+    const live: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      live.push(t.acquire()!);
+      model.set(live[i]!, new Map());
+    }
+    const key = (n: number) => dedupeKey(`e-${n}`, 'Panic');
+    let now = 0;
+    let checks = 0;
+    for (let step = 0; step < 120_000; step++) {
+      now += step % 2;
+      t.expire(now);
+      const index = live[step % live.length]!;
+      const n = (step * 7919) % N;
+      const m = model.get(index)!;
+      const at = m.get(n);
+      if (at !== undefined && now - at < window) expect(t.has(key(n), index)).toBe(true);
+      if (!t.has(key(n), index)) {
+        t.add(key(n), index, now);
+        m.set(n, now);
+      }
+      if (step % 20_000 === 19_999) {
+        // A sink goes; the next one gets its index and none of its keys.
+        const gone = live.shift()!;
+        t.release(gone);
+        model.delete(gone);
+        const next = t.acquire()!;
+        expect(next).toBe(gone);
+        live.push(next);
+        model.set(next, new Map());
+        for (let j = 0; j < N; j++) expect(t.has(key(j), next)).toBe(false);
+      }
+      if (step % 3_000 === 0) {
+        for (const [idx, keys] of model) {
+          for (const [j, stored] of keys) {
+            if (now - stored < window) {
+              expect(t.has(key(j), idx)).toBe(true);
+              checks++;
+            }
+          }
+        }
+      }
+    }
+    expect(checks).toBeGreaterThan(100_000);
+    t.expire(now + 10 * window);
+    expect(t.size).toBe(0);
+    expect(t.ringEntries).toBe(0);
+  });
+
+  it('keeps a bit set in the last chunk for that bit\'s own time, and a key stored by one sink alone for no longer than the window', () => {
+    const t = new SharedKeys(1000, 100);
+    const [x, y] = [t.acquire()!, t.acquire()!];
+    const k = dedupeKey('k', 'Panic');
+    t.add(k, x, 0);
+    t.add(k, y, 50); // same chunk: its time is now 50
+    t.expire(120);
+    expect(t.has(k, y)).toBe(true);
+    t.expire(151);
+    expect([t.has(k, x), t.has(k, y), t.size]).toEqual([false, false, 0]);
+  });
+
+  it('forgets the oldest ring entries beyond its cap, for every sink', () => {
+    const t = new SharedKeys(3, Infinity);
+    const [x, y] = [t.acquire()!, t.acquire()!];
+    const k = (id: string) => dedupeKey(id, 'Panic');
+    for (const id of ['a', 'b', 'c']) {
+      t.add(k(id), x, 0);
+      t.add(k(id), y, 0);
+    }
+    expect(t.ringEntries).toBe(3);
+    t.add(k('d'), y, 0);
+    expect([t.has(k('a'), x), t.has(k('a'), y), t.has(k('b'), x), t.has(k('d'), x), t.has(k('d'), y)]).toEqual([false, false, true, false, true]);
   });
 });
