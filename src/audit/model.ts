@@ -117,9 +117,12 @@ export function validateSink(input: {
     errs.push({ field: 'spec.policy.stages', flag: '--stage', message: 'Required value' });
   }
 
+  // Both are *int64 in auditregistration/v1alpha1: the API server cannot even decode 0.5.
   const qps = input.throttle?.qps;
   if (qps !== undefined && !(qps > 0)) {
     errs.push({ field: 'spec.webhook.throttle.qps', flag: '--qps', message: `Invalid value: ${qps}: qps must be a positive number` });
+  } else if (qps !== undefined && !Number.isSafeInteger(qps)) {
+    errs.push({ field: 'spec.webhook.throttle.qps', flag: '--qps', message: `Invalid value: ${qps}: qps must be a whole number (an int64)` });
   }
   const burst = input.throttle?.burst;
   if (burst !== undefined && !(burst > 0)) {
@@ -128,6 +131,8 @@ export function validateSink(input: {
       flag: '--burst',
       message: `Invalid value: ${burst}: burst must be a positive number`,
     });
+  } else if (burst !== undefined && !Number.isSafeInteger(burst)) {
+    errs.push({ field: 'spec.webhook.throttle.burst', flag: '--burst', message: `Invalid value: ${burst}: burst must be a whole number (an int64)` });
   }
   if (input.url !== undefined) errs.push(...validateWebhookUrl(input.url));
   return errs;

@@ -232,6 +232,17 @@ describe('sink create, dynamic mode', () => {
     expect(await readFile(w.paths.state, 'utf8')).toBe(state);
   });
 
+  it('refuses fractional --qps and --burst, as the AuditSink API (int64) does, and saves nothing', async () => {
+    const w = await lab('dynamic', {});
+    const state = await readFile(w.paths.state, 'utf8');
+    const r = await w.run(['sink', 'create', 'x', '--qps', '0.5', '--burst', '1.5']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--qps: Invalid value: 0.5: qps must be a whole number (an int64) (spec.webhook.throttle.qps)');
+    expect(r.stderr).toContain('--burst: Invalid value: 1.5: burst must be a whole number (an int64) (spec.webhook.throttle.burst)');
+    expect(await w.calls()).toEqual([]);
+    expect(await readFile(w.paths.state, 'utf8')).toBe(state);
+  });
+
   it('refuses --policy: an AuditSink has only a level and stages', async () => {
     const w = await lab('dynamic', {});
     const r = await w.run(['sink', 'create', 'p', '--policy', 'policy.yaml']);

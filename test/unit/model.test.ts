@@ -15,6 +15,8 @@ describe('validateSink follows AuditSink validation', () => {
     ['no stages above None', { stages: [] }, 'spec.policy.stages', '--stage', 'Required value'],
     ['qps 0', { throttle: { qps: 0, burst: 15 } }, 'spec.webhook.throttle.qps', '--qps', 'Invalid value: 0: qps must be a positive number'],
     ['negative burst', { throttle: { qps: 1, burst: -1 } }, 'spec.webhook.throttle.burst', '--burst', 'Invalid value: -1: burst must be a positive number'],
+    ['fractional qps', { throttle: { qps: 0.5, burst: 15 } }, 'spec.webhook.throttle.qps', '--qps', 'Invalid value: 0.5: qps must be a whole number (an int64)'],
+    ['fractional burst', { throttle: { qps: 1, burst: 1.5 } }, 'spec.webhook.throttle.burst', '--burst', 'Invalid value: 1.5: burst must be a whole number (an int64)'],
     ['upper-case name', { name: 'MySink' }, 'metadata.name', 'NAME', 'a lowercase RFC 1123 subdomain'],
     ['name with underscore', { name: 'my_sink' }, 'metadata.name', 'NAME', 'a lowercase RFC 1123 subdomain'],
     ['name ending in a dash', { name: 'sink-' }, 'metadata.name', 'NAME', 'a lowercase RFC 1123 subdomain'],
