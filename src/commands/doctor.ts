@@ -2,7 +2,7 @@
  * `audit-lab doctor`: everything `up` needs, checked, each finding with how to fix it. `up` runs
  * the same checks first, so it fails with these messages instead of obscurely half-way.
  */
-import { createServer } from 'node:net';
+import { otherLabsPorts, probePort } from '../lab/ports.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { ToolError } from '../errors.js';
 import { DEFAULT_DYNAMIC_IMAGE, type Mode, parseImageVersion } from '../lab/mode.js';
@@ -142,21 +142,8 @@ export function dynamicFindings(info: DockerInfo | null, kindVersion: string | n
   return out;
 }
 
-export type PortProbe = 'free' | 'in-use' | 'unavailable';
 
 /** Tries to listen where the receiver will; EADDRNOTAVAIL means the address is not on this machine (yet). */
-export function probePort(address: string, port: number): Promise<PortProbe> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') resolve('in-use');
-      else if (err.code === 'EADDRNOTAVAIL') resolve('unavailable');
-      else reject(err);
-    });
-    srv.listen({ host: address, port, exclusive: true }, () => srv.close(() => resolve('free')));
-  });
-}
-
 export async function checkPort(paths: LabPaths, receiver: ReceiverControl | null, address: string, port: number): Promise<Finding> {
   const where = `${address}:${port}`;
   if (receiver) {
@@ -169,13 +156,24 @@ export async function checkPort(paths: LabPaths, receiver: ReceiverControl | nul
   switch (probe) {
     case 'free':
       return { check: 'port', status: 'ok', message: `${where} is free for the receiver` };
-    case 'in-use':
+    case 'in-use': {
+      const holder = (await otherLabsPorts(paths.home, paths.name)).get(port);
+      const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+      if (holder !== undefined) {
+        return {
+          check: 'port',
+          status: 'fail',
+          message: `${where} is taken by lab ${JSON.stringify(holder)}'s receiver: labs side by side each need their own port`,
+          fix: `give this lab another port: \`audit-lab up${nameFlag} --port ${port + 1}\` (a new lab picks a free one itself)`,
+        };
+      }
       return {
         check: 'port',
         status: 'fail',
         message: `${where} is taken by another program, so the receiver cannot listen there`,
-        fix: `stop that program (\`lsof -i :${port}\` or \`ss -ltnp\` names it), or use another port: \`audit-lab up --port ${port === DEFAULT_RECEIVER_PORT ? port + 1 : DEFAULT_RECEIVER_PORT}\``,
+        fix: `stop that program (\`lsof -i :${port}\` or \`ss -ltnp\` names it), or use another port: \`audit-lab up${nameFlag} --port ${port === DEFAULT_RECEIVER_PORT ? port + 1 : DEFAULT_RECEIVER_PORT}\``,
       };
+    }
     case 'unavailable':
       return {
         check: 'port',

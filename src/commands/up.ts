@@ -11,6 +11,7 @@ import { dockerCgroup, localCgroup } from '../lab/host.js';
 import { describeReissue, ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
+import { pickReceiverPort } from '../lab/ports.js';
 import { refuseLabSymlinks } from '../lab/safety.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState, writeState } from '../lab/state.js';
@@ -69,6 +70,12 @@ export function upState(o: UpOptions, existing: LabState | null, now = new Date(
   const state = planState(existing, planOptions(o), now);
   if (existing === null && !o.sink) state.sinks = [];
   return state;
+}
+
+/** A new lab without --port takes a port no other lab keeps (labs side by side share the gateway). */
+async function withPort(o: UpOptions, existing: LabState | null, paths: LabPaths): Promise<UpOptions> {
+  if (o.port !== undefined || existing !== null) return o;
+  return { ...o, port: await pickReceiverPort(paths.home, paths.name) };
 }
 
 /** What a running cluster was made with; changing any of it needs a new cluster. */
@@ -220,7 +227,7 @@ class UpRun {
           `use another name (\`audit-lab up --name ${o.name === DEFAULT_LAB_NAME ? 'audit-lab-2' : `${o.name}-2`}\`), or \`audit-lab up --recreate\` to delete that cluster and start over`,
         );
       }
-      const state = upState(o, existing);
+      const state = upState(await withPort(o, existing, paths), existing);
       if (exists && existing !== null && clusterShape(existing) !== clusterShape(state)) {
         throw new UserError(
           `lab ${JSON.stringify(o.name)}'s cluster runs ${describeShape(existing)}; ${describeShape(state)} needs a new cluster`,
@@ -478,7 +485,7 @@ class UpRun {
 /** --dry-run: every file and command, nothing run and nothing written. */
 async function dryRun(o: UpOptions, ctx: Context, paths: LabPaths): Promise<number> {
   const existing = await readState(paths);
-  const state = upState(o, existing);
+  const state = upState(await withPort(o, existing, paths), existing);
   const host = state.receiver.host ?? FALLBACK_NODE_HOST;
   let pki: LabPki | null = existing ? await loadPki(paths.pkiDir, paths.name) : null;
   if (pki === null) pki = await createPki(o.name, defaultServerNames([host]));

@@ -2,6 +2,7 @@ import { FALLBACK_NODE_HOST } from '../receiver/endpoints.js';
 import { ensurePki, type LabPki, PKI_FILES, type Reissue, requiredServerNames } from '../receiver/pki.js';
 import { selectMode } from './mode.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from './paths.js';
+import { pickReceiverPort } from './ports.js';
 import { refuseLabSymlinks } from './safety.js';
 import { escapeText } from '../ui/escape.js';
 import { DEFAULT_SINK, type LabState, newLabState, newSinkState, readState, writeState } from './state.js';
@@ -31,6 +32,7 @@ export async function ensureLab(paths: LabPaths, init: { withDefaultSink?: boole
   if (state === null) {
     const now = init.now ?? new Date();
     state = newLabState({ name: paths.name, ...selectMode('auto', undefined), now });
+    state.receiver.port = await pickReceiverPort(paths.home, paths.name);
     if (init.withDefaultSink ?? true) state.sinks.push(newSinkState(DEFAULT_SINK, now));
     await writeState(paths, state);
     created = true;

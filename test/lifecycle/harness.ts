@@ -57,8 +57,35 @@ export interface WorldOptions {
 /** The kind network's gateway as the fakes report it: loopback, so tests only talk to this machine. */
 export const GATEWAY = '127.0.0.1';
 
-/** A machine where everything works: the table for kind, kubectl and docker. */
+/** World flags that belong to one cluster; the kind network and the Docker daemon are shared. */
+const PER_CLUSTER = new Set(['cluster', 'aside', 'neverReady', 'sinksApplied']);
+
+/**
+ * A machine where everything works: the table for kind, kubectl and docker. With `name`, the
+ * cluster's flags are that cluster's own (`cluster@NAME`), so tables of two labs can be joined
+ * (see twoLabsTable); without it they keep their plain names, as tests set them.
+ */
 export function healthyTable(o: WorldOptions = {}): Required<Table> {
+  const table = oneClusterTable(o);
+  if (o.name === undefined) return table;
+  const own = (flags?: Record<string, boolean>) =>
+    flags && Object.fromEntries(Object.entries(flags).map(([k, v]) => [PER_CLUSTER.has(k) ? `${k}@${o.name}` : k, v]));
+  const rename = (rows: Row[]) => rows.map((r) => ({ ...r, ...(r.when ? { when: own(r.when) } : {}), ...(r.set ? { set: own(r.set) } : {}) }));
+  return { kind: rename(table.kind), kubectl: rename(table.kubectl), docker: rename(table.docker) };
+}
+
+/** Two labs' clusters on one machine: `kind get clusters` lists every one that exists. */
+export function twoLabsTable(a: string, b: string, o: Omit<WorldOptions, 'name'> = {}): Required<Table> {
+  const ta = healthyTable({ ...o, name: a });
+  const tb = healthyTable({ ...o, name: b });
+  return {
+    kind: [{ args: ['get', 'clusters'], when: { [`cluster@${a}`]: true, [`cluster@${b}`]: true }, stdout: `${a}\n${b}\n` }, ...ta.kind.filter((r) => r.args.join(' ') !== 'get clusters' || r.when), ...tb.kind],
+    kubectl: [...ta.kubectl, ...tb.kubectl],
+    docker: [...ta.docker, ...tb.docker],
+  };
+}
+
+function oneClusterTable(o: WorldOptions): Required<Table> {
   const name = o.name ?? 'audit-lab';
   const node = `${name}-control-plane`;
   const ctx = ['--context', `kind-${name}`];

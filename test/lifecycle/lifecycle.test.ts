@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, test, type TestContext } from 'vitest';
 import { parse } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
-import { ASIDE, BIN, type Call, type Result, freePort, hasCall, healthyTable, isAlive, MANIFEST, Sandbox, withRows } from './harness.js';
+import { ASIDE, BIN, type Call, type Result, freePort, hasCall, healthyTable, isAlive, MANIFEST, Sandbox, twoLabsTable, withRows } from './harness.js';
 
 /** A sandbox removed when its test ends (the test's own hook: the tests run concurrently). */
 async function sandbox(t: TestContext, ...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
@@ -48,6 +48,43 @@ interface StatusJson {
   sinks: { name: string; level: string; stages: string[]; events: number; lastEvent: string | null }[];
   problems: string[];
 }
+
+describe.concurrent('labs side by side (issue 13)', () => {
+  test('up --name a, up --name b: each receiver on a port of its own, both healthy; down of one leaves the other', async (t) => {
+    const sb = await sandbox(t, twoLabsTable('a', 'b'));
+    await sb.setWorld({ network: true });
+    ok(await sb.run(['up', '--name', 'a']));
+    ok(await sb.run(['up', '--name', 'b']));
+    const status = async (name: string) => JSON.parse(ok(await sb.run(['status', '--json', '--name', name])).stdout) as StatusJson;
+    const [a, b] = [await status('a'), await status('b')];
+    for (const s of [a, b]) expect(s.receiver).toMatchObject({ running: true, healthy: true });
+    const port = (s: StatusJson) => Number(new URL(s.receiver.url!).port);
+    expect(port(a)).not.toBe(port(b));
+    // Each lab keeps its port in its state: up again takes the same one.
+    expect((await readJson<{ receiver: { port: number } }>(join(sb.labDir('b'), 'state.json'))).receiver.port).toBe(port(b));
+    ok(await sb.run(['down', '--name', 'a']));
+    const [a2, b2] = [await status('a'), await status('b')];
+    expect(a2.receiver.running).toBe(false);
+    expect(a2.cluster.exists).toBe(false);
+    expect(b2.receiver).toMatchObject({ running: true, healthy: true, url: b.receiver.url });
+    expect(b2.cluster.exists).toBe(true);
+    ok(await sb.run(['down', '--name', 'b']));
+  });
+
+  test('a port another lab keeps: up --dry-run of a new lab skips it; up (through doctor\'s port check) names the lab that holds it', async (t) => {
+    const sb = await sandbox(t, twoLabsTable('a', 'b'));
+    await sb.setWorld({ network: true });
+    const port = await freePort();
+    ok(await sb.run(['up', '--name', 'a', '--port', String(port)]));
+    const dry = ok(await sb.run(['up', '--name', 'b', '--dry-run']));
+    expect(dry.stdout).toMatch(/start the receiver in the background on 127\.0\.0\.1:(\d+)/);
+    expect(Number(/on 127\.0\.0\.1:(\d+)/.exec(dry.stdout)![1])).not.toBe(port);
+    const r = await sb.run(['up', '--name', 'b', '--port', String(port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`127.0.0.1:${port} is taken by lab "a"'s receiver: labs side by side each need their own port`);
+    ok(await sb.run(['down', '--name', 'a']));
+  });
+});
 
 describe.concurrent('up (static mode, Linux)', () => {
   test('first cluster on the machine: learns the gateway after kind made the network, restarts the API server once, proves the node reaches the receiver', async (t) => {

@@ -195,6 +195,8 @@ describe('sink create, dynamic mode', () => {
     const applied = parse(call!.stdin);
     const sink = (await sinksOf(w)).find((s) => s.name === 'mysink')!;
     const ca = await readFile(join(w.paths.pkiDir, 'ca.crt'), 'utf8');
+    // The lab's own port: a new lab takes the first one no other process holds.
+    const { port } = (JSON.parse(await readFile(w.paths.state, 'utf8')) as { receiver: { port: number } }).receiver;
     expect(applied).toEqual({
       apiVersion: 'auditregistration.k8s.io/v1alpha1',
       kind: 'AuditSink',
@@ -203,7 +205,7 @@ describe('sink create, dynamic mode', () => {
         policy: { level: 'RequestResponse', stages: ['ResponseStarted', 'ResponseComplete'] },
         webhook: {
           throttle: { qps: 10, burst: 15 },
-          clientConfig: { url: `https://127.0.0.1:8845/sinks/mysink/${sink.token}`, caBundle: Buffer.from(ca).toString('base64') },
+          clientConfig: { url: `https://127.0.0.1:${port}/sinks/mysink/${sink.token}`, caBundle: Buffer.from(ca).toString('base64') },
         },
       },
     });

@@ -1,0 +1,61 @@
+/**
+ * Receiver ports. Labs side by side each need their own: on Linux every lab's receiver listens on
+ * the same kind network gateway, so a port is taken whether or not a lab's receiver runs now. A
+ * new lab takes the first port from 8845 up that no other lab keeps and nothing listens on.
+ */
+import { readdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { RuntimeFailure } from '../errors.js';
+import { labPaths } from './paths.js';
+import { DEFAULT_RECEIVER_PORT, readState } from './state.js';
+
+export type PortProbe = 'free' | 'in-use' | 'unavailable';
+
+/** Whether something listens on address:port. '0.0.0.0' asks about every IPv4 address at once. */
+export function probePort(address: string, port: number): Promise<PortProbe> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') resolve('in-use');
+      else if (err.code === 'EADDRNOTAVAIL') resolve('unavailable');
+      else reject(err);
+    });
+    srv.listen({ host: address, port, exclusive: true }, () => srv.close(() => resolve('free')));
+  });
+}
+
+/** The receiver port each other lab under `home` keeps, to the lab's name. Unreadable labs are skipped. */
+export async function otherLabsPorts(home: string, name: string): Promise<Map<number, string>> {
+  const ports = new Map<number, string>();
+  let entries: string[];
+  try {
+    entries = await readdir(home);
+  } catch {
+    return ports;
+  }
+  for (const other of entries.sort()) {
+    if (other === name) continue;
+    try {
+      const state = await readState(labPaths(home, other));
+      if (state && state.receiver.port > 0) ports.set(state.receiver.port, other);
+    } catch {
+      // Not a lab, or one whose state cannot be read: it claims no port.
+    }
+  }
+  return ports;
+}
+
+const SEARCHED = 100;
+
+/** The port a new lab takes: the first from 8845 up that no other lab keeps and nothing listens on. */
+export async function pickReceiverPort(home: string, name: string, probe = probePort): Promise<number> {
+  const kept = await otherLabsPorts(home, name);
+  for (let port = DEFAULT_RECEIVER_PORT; port < DEFAULT_RECEIVER_PORT + SEARCHED; port++) {
+    if (kept.has(port)) continue;
+    if ((await probe('0.0.0.0', port)) === 'free') return port;
+  }
+  throw new RuntimeFailure(
+    `no free receiver port in ${DEFAULT_RECEIVER_PORT}-${DEFAULT_RECEIVER_PORT + SEARCHED - 1} (other labs keep ${kept.size} of them)`,
+    'choose one with --port N (--port 0 takes any free one)',
+  );
+}
