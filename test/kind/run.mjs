@@ -2,8 +2,9 @@
 /**
  * audit-lab on real kind clusters, end to end through its own commands, in both modes, each on a
  * cluster of its own: up (twice), doctor, status, kubectl requests found in `tail` with each sink's
- * level and stages applied, sink create / delete, a policy sink and forwarding (static), the
- * receiver killed under steady traffic (static), down, up again, down --purge.
+ * level and stages applied, a second lab side by side (static), sink create / delete, a policy
+ * sink and forwarding (static), the receiver killed under steady traffic (static), down, up again,
+ * down --purge.
  *
  * Which kind and images:
  *   default                   the `kind` and `kubectl` on PATH, kind's default image (static) and
@@ -535,11 +536,34 @@ async function downAndBack(lab, ns, wait, sinksAfter) {
   });
 }
 
+/** A second lab beside the first, on the same kind network: it takes a port of its own. */
+async function sideBySide(lab, wait) {
+  await step('static: a second lab side by side', async () => {
+    const other = new Lab({ mode: 'static', name: `${lab.name}-b`, home: lab.home, env: lab.env, image: lab.image });
+    try {
+      await other.al(['up', '--mode', 'static', ...(lab.image ? ['--image', lab.image] : [])]);
+      const [a, b] = [await lab.status(), await other.status()];
+      console.log(`  receivers: ${lab.name} ${a.receiver.url}, ${other.name} ${b.receiver.url}`);
+      check(a.receiver.healthy && b.receiver.healthy, 'both receivers must be healthy');
+      check(new URL(a.receiver.url).port !== new URL(b.receiver.url).port, 'the two labs share a receiver port');
+      const ns = `e2e-b-${Date.now()}`;
+      await other.kubectl(['create', 'namespace', ns]);
+      await expectInSink(other, 'default', 'Metadata', ['ResponseComplete'], [{ verb: 'create', resource: 'namespaces', name: ns }], wait);
+      check(!(await lab.events('default')).some((e) => e.objectRef?.name === ns), `lab ${lab.name} got lab ${other.name}'s event`);
+    } finally {
+      await other.al(['down', '--purge'], { allow: [0, 1, 2] });
+    }
+    const a = await lab.status();
+    check(a.receiver.healthy && a.cluster.ready, `lab ${lab.name} is not up after the other lab's down`);
+  });
+}
+
 async function staticFlow(lab, endpoint) {
   const ns = `e2e-${Date.now()}`;
   const wait = 90_000;
   await basics(lab);
   await requests(lab, ns, wait);
+  await sideBySide(lab, wait);
   await fullSink(lab, ns, wait);
   await policySink(lab, ns, wait);
   await forwarding(lab, ns, endpoint, wait);
@@ -601,8 +625,8 @@ async function main() {
       if (kubectl.missing) notRun(`kubectl is not on PATH for ${mode} mode`);
       const lab = new Lab({ mode, name: `ale2e-${mode}`, home: env.AUDIT_LAB_HOME, env, image: settings[`AUDIT_LAB_E2E_${M}_IMAGE`] });
       lab.port = await freePort();
-      // A run that was killed (CI's time limit, Ctrl-C) may have left its cluster behind.
-      await capture('kind', ['delete', 'cluster', '--name', lab.name], { env });
+      // A run that was killed (CI's time limit, Ctrl-C) may have left its clusters behind.
+      for (const c of [lab.name, `${lab.name}-b`]) await capture('kind', ['delete', 'cluster', '--name', c], { env });
       console.log(`\n======== ${mode} mode: ${kind.stdout.trim()}; image ${lab.image ?? '(default)'}; docker ${docker.stdout.trim()}`);
       const modeStart = Date.now();
       try {
@@ -616,7 +640,7 @@ async function main() {
       } finally {
         if (process.env.AUDIT_LAB_E2E_KEEP !== '1') {
           await capture(process.execPath, [BIN, 'down', '--purge', '--name', lab.name], { env });
-          await capture('kind', ['delete', 'cluster', '--name', lab.name], { env });
+          for (const c of [lab.name, `${lab.name}-b`]) await capture('kind', ['delete', 'cluster', '--name', c], { env });
           // A 1.18 node leaves cgroup v1 hierarchies behind that break a later 1.37 kubelet.
           if (mode === 'dynamic' && settings.AUDIT_LAB_E2E_CGROUPFIX) await capture('bash', [settings.AUDIT_LAB_E2E_CGROUPFIX, 'cgroupfix']);
         }
