@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -294,7 +294,9 @@ export class Sandbox {
   }
 
   async cleanup(): Promise<void> {
-    for (const name of ['audit-lab', 'lab-b']) {
+    // Every lab the test made, whatever its name: a failed test must not leave a receiver running.
+    const labs = await readdir(this.home).catch(() => [] as string[]);
+    for (const name of labs) {
       for (const pid of [await this.receiverPid(name)]) {
         if (pid === null) continue;
         try {
