@@ -1,6 +1,6 @@
 /** The typed options each command receives from src/cli.ts, after parsing and normalization. */
-import type { CgroupVersion } from '../render/kindConfig.js';
 import type { SinkSpec } from '../audit/model.js';
+import type { CgroupVersion } from '../lab/host.js';
 import type { ModeChoice } from '../lab/mode.js';
 import type { Capture, KindConfigApi } from '../lab/state.js';
 

@@ -7,7 +7,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure, ToolError, UserError } from '../errors.js';
 import { deployedCapture, restartPending } from '../lab/capture.js';
-import { dockerCgroup, localCgroup } from '../lab/host.js';
+import { type CgroupVersion, dockerCgroup, localCgroup } from '../lab/host.js';
 import { describeReissue, ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
@@ -17,7 +17,7 @@ import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../receiver/endpoints.js';
 import { createPki, defaultServerNames, type LabPki, loadPki } from '../receiver/pki.js';
-import { CGROUP_V1_NOTE, type CgroupVersion, needsCgroupV1Patch } from '../render/kindConfig.js';
+import { CGROUP_V1_NOTE, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
 import { captureFor, covers } from '../render/policy.js';
 import {

@@ -6,8 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { isLevel, isStage, STAGES } from '../audit/model.js';
-import type { CapturePolicy } from '../render/policy.js';
+import { isLevel, isStage, type Level, type Stage, STAGES } from '../audit/model.js';
 import type { LabPaths } from './paths.js';
 
 /** Marks a capture change the API server has not loaded yet, so a failed restart is retried. */
@@ -17,7 +16,7 @@ export const restartPending = (paths: LabPaths) => join(paths.dir, 'restart-pend
  * What the running API server captures, read back from the policy.yaml it was started with. Null
  * when that file is missing or is not one audit-lab wrote (then only a restart makes sure).
  */
-export async function deployedCapture(paths: LabPaths): Promise<CapturePolicy | null> {
+export async function deployedCapture(paths: LabPaths): Promise<{ level: Level; stages: Stage[] } | null> {
   let text: string;
   try {
     text = await readFile(paths.policy, 'utf8');

@@ -1,12 +1,13 @@
 import { statfs } from 'node:fs/promises';
-import type { CgroupVersion } from '../render/kindConfig.js';
-import type { DockerInfo } from '../tools/docker.js';
+
+/** The cgroup version of the machine a node runs on. */
+export type CgroupVersion = 1 | 2;
 
 /** cgroup2fs's magic number (linux/magic.h): a unified (v2) hierarchy at /sys/fs/cgroup. */
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** What Docker says; a daemon that does not say is older than cgroup v2 support, so v1. */
-export function dockerCgroup(info: DockerInfo): CgroupVersion {
+export function dockerCgroup(info: { cgroupVersion: string | null }): CgroupVersion {
   return info.cgroupVersion === '2' ? 2 : 1;
 }
 

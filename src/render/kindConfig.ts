@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import type { Throttle } from '../audit/model.js';
+import type { CgroupVersion } from '../lab/host.js';
 import { type Mode, parseImageVersion } from '../lab/mode.js';
 import { NODE_AUDIT_DIR } from '../lab/paths.js';
 import type { KindConfigApi } from '../lab/state.js';
@@ -17,7 +18,6 @@ export interface KindConfigInput {
   hostCgroup: CgroupVersion | null;
 }
 
-export type CgroupVersion = 1 | 2;
 
 const VOLUME_NAME = 'audit-lab';
 

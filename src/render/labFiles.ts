@@ -2,7 +2,8 @@ import type { LabState } from '../lab/state.js';
 import { receiverUrl, sinkPath, STATIC_PATH } from '../receiver/endpoints.js';
 import type { LabPki } from '../receiver/pki.js';
 import { renderAuditSinks } from './auditSinks.js';
-import { type CgroupVersion, renderKindConfig } from './kindConfig.js';
+import type { CgroupVersion } from '../lab/host.js';
+import { renderKindConfig } from './kindConfig.js';
 import { captureFor, renderPolicy } from './policy.js';
 import { renderWebhookKubeconfig } from './webhookKubeconfig.js';
 
