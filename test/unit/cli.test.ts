@@ -54,9 +54,9 @@ describe('argv -> options', () => {
   });
 
   it('normalizes sink flags: repeated and comma-separated stages, defaults, what was given', async () => {
-    const { calls } = await parse(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseComplete', '--stage', 'Panic', '--qps', '2.5']);
+    const { calls } = await parse(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseComplete', '--stage', 'Panic', '--qps', '2']);
     expect(calls[0]!.options).toMatchObject({
-      sink: { name: 'full', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete', 'Panic'], throttle: { qps: 2.5, burst: 15 } },
+      sink: { name: 'full', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete', 'Panic'], throttle: { qps: 2, burst: 15 } },
       dryRun: false,
     });
     expect([...(calls[0]!.options.given as Set<string>)].sort()).toEqual(['level', 'qps', 'stages']);
@@ -75,6 +75,7 @@ describe('bad usage exits 2 and names the flag or field', () => {
     [['sink', 'create', '--level', 'Everything'], /--level: Unsupported value: "Everything"/],
     [['sink', 'create', '--stage', 'Done'], /--stage: Invalid value: "Done": allowed stages are/],
     [['sink', 'create', '--qps', '0'], /--qps: Invalid value: 0: qps must be a positive number \(spec\.webhook\.throttle\.qps\)/],
+    [['sink', 'create', '--qps', '2.5'], /--qps: Invalid value: 2.5: qps must be a whole number \(an int64\) \(spec\.webhook\.throttle\.qps\)/],
     [['sink', 'create', '--burst', 'many'], /--burst takes a number/],
     [['sink', 'create', 'My_Sink'], /NAME: Invalid value: "My_Sink": a lowercase RFC 1123 subdomain/],
     [['sink', 'create', '--url', 'https://u:p@example.com'], /--url: .*user information is not permitted/],
