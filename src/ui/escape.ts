@@ -19,12 +19,6 @@ export function escapeText(text: string): string {
   return UNSAFE.test(text) ? text.replace(UNSAFE, visible) : text;
 }
 
-/** Whether `text` holds anything escapeText would change. */
-export function hasUnsafeText(text: string): boolean {
-  UNSAFE.lastIndex = 0;
-  return UNSAFE.test(text);
-}
-
 /**
  * Multi-line text of ours that quotes untrusted text (error messages, a tool's output): each line
  * escaped, the line breaks kept, so our own layout survives and a quoted CR or ESC does not.
