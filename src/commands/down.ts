@@ -6,7 +6,7 @@ import { withLabLock } from '../lab/lock.js';
 import { DEFAULT_LAB_NAME } from '../lab/paths.js';
 import { isRealDir, refuseLabSymlinks, removeTree } from '../lab/safety.js';
 import { makeTools, type Tools } from '../tools/index.js';
-import { type ReceiverControl, receiverControl } from '../tools/receiver.js';
+import { type ReceiverControl, receiverControl } from '../daemon/control.js';
 import { createRunner, ToolMissing } from '../tools/run.js';
 import { escapeText } from '../ui/escape.js';
 import { type Context, pathsFor } from './context.js';

@@ -17,7 +17,7 @@ import {
 import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
 import { readState } from '../lab/state.js';
-import { followStreams, listStreamSinks, StreamReader, type StreamLine } from '../receiver/follow.js';
+import { followStreams, listStreamSinks, StreamReader, type StreamLine } from '../streams/follow.js';
 import { formatJson, formatSummary, PrettyFormatter, Tally } from '../ui/format.js';
 import { type Context, pathsFor } from './context.js';
 import type { TailOptions } from './options.js';
@@ -42,7 +42,7 @@ export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
 
 async function loadEnsureReceiver(paths: LabPaths): Promise<ReceiverHandle> {
   // Loaded only when following: --no-follow never loads the server, the PKI or the daemon code.
-  return (await import('../receiver/daemon.js')).ensureReceiver(paths);
+  return (await import('../daemon/daemon.js')).ensureReceiver(paths);
 }
 
 const defaultDeps: TailDeps = { ensureReceiver: loadEnsureReceiver, now: () => Date.now(), pollMs: 100 };

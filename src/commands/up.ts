@@ -6,7 +6,7 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure, ToolError, UserError } from '../errors.js';
-import { deployedCapture, restartPending } from '../lab/capture.js';
+import { deployedCapture, restartPending } from '../lab/deployed.js';
 import { type CgroupVersion, dockerCgroup, localCgroup } from '../lab/host.js';
 import { describeReissue, ensureLab } from '../lab/lab.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
@@ -15,11 +15,11 @@ import { pickReceiverPort } from '../lab/ports.js';
 import { refuseLabSymlinks } from '../lab/safety.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState, writeState } from '../lab/state.js';
-import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../receiver/endpoints.js';
-import { createPki, defaultServerNames, type LabPki, loadPki } from '../receiver/pki.js';
+import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../lab/endpoints.js';
+import { createPki, defaultServerNames, type LabPki, loadPki } from '../lab/pki.js';
 import { CGROUP_V1_NOTE, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
-import { captureFor, covers } from '../render/policy.js';
+import { captureFor, covers } from '../render/policyFile.js';
 import {
   type ApiserverDeps,
   type ApiserverTiming,
@@ -29,12 +29,12 @@ import {
   restartApiserver,
   timingFromEnv,
   waitForApiserver,
-} from '../tools/apiserver.js';
+} from '../cluster/apiserver.js';
 import { dockerArgs, KIND_NETWORK } from '../tools/docker.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { controlPlaneNode, kindArgs, kindProgressText, kubeContext } from '../tools/kind.js';
 import { kubectlArgs, kubectlVerbs } from '../tools/kubectl.js';
-import { type ReceiverControl, receiverControl, sameListener } from '../tools/receiver.js';
+import { type ReceiverControl, receiverControl, sameListener } from '../daemon/control.js';
 import { commandLine, createRunner } from '../tools/run.js';
 import { Output } from '../ui/output.js';
 import { type Context, pathsFor } from './context.js';

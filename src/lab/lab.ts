@@ -1,5 +1,5 @@
-import { FALLBACK_NODE_HOST } from '../receiver/endpoints.js';
-import { ensurePki, type LabPki, PKI_FILES, type Reissue, requiredServerNames } from '../receiver/pki.js';
+import { FALLBACK_NODE_HOST } from './endpoints.js';
+import { ensurePki, type LabPki, PKI_FILES, type Reissue, requiredServerNames } from './pki.js';
 import { selectMode } from './mode.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from './paths.js';
 import { pickReceiverPort } from './ports.js';

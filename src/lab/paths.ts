@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { sinkFile } from '../receiver/streamNames.js';
+import { sinkFile } from '../streams/names.js';
 
 export const DEFAULT_LAB_NAME = 'audit-lab';
 

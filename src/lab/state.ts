@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
-import { parseHost } from '../receiver/endpoints.js';
+import { parseHost } from './endpoints.js';
 import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';

@@ -4,8 +4,8 @@
  * changes while the receiver runs.
  */
 import { readFile } from 'node:fs/promises';
-import { PolicyEvaluator } from '../audit/policy.js';
-import { loadPolicy } from '../audit/policyLoad.js';
+import { PolicyEvaluator } from '../audit/policyEngine.js';
+import { loadPolicy } from '../audit/policyLoader.js';
 import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
 import type { LabState } from '../lab/state.js';
 import type { AuditEvent } from './decode.js';

@@ -11,9 +11,9 @@ import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promi
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { ensurePrivateDir } from '../lab/fsutil.js';
-import { parseStreamFileName, recordSinkName, streamFile } from './streamNames.js';
+import { parseStreamFileName, recordSinkName, streamFile } from '../streams/names.js';
 
-export { streamFile } from './streamNames.js';
+export { streamFile } from '../streams/names.js';
 
 /** Like the API server's --audit-log-maxsize / --audit-log-maxbackup. */
 export interface RotateOptions {

@@ -1,10 +1,10 @@
 import type { LabState } from '../lab/state.js';
-import { receiverUrl, sinkPath, STATIC_PATH } from '../receiver/endpoints.js';
-import type { LabPki } from '../receiver/pki.js';
+import { receiverUrl, sinkPath, STATIC_PATH } from '../lab/endpoints.js';
+import type { LabPki } from '../lab/pki.js';
 import { renderAuditSinks } from './auditSinks.js';
 import type { CgroupVersion } from '../lab/host.js';
 import { renderKindConfig } from './kindConfig.js';
-import { captureFor, renderPolicy } from './policy.js';
+import { captureFor, renderPolicy } from './policyFile.js';
 import { renderWebhookKubeconfig } from './webhookKubeconfig.js';
 
 export type RenderedName = 'config.yaml' | 'audit.yaml' | 'policy.yaml' | 'webhook.kubeconfig';

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
-import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from '../receiver/helpers.js';
 import { BIN } from '../helpers.js';
 

@@ -10,7 +10,7 @@ import { describe, expect, test, type TestContext } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
-import { PKI_FILES } from '../../src/receiver/pki.js';
+import { PKI_FILES } from '../../src/lab/pki.js';
 import { renderWebhookKubeconfig } from '../../src/render/webhookKubeconfig.js';
 import { ASIDE, BIN, freePort, healthyTable, isAlive, MANIFEST, type Result, Sandbox } from './harness.js';
 

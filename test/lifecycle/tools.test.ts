@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { planOptions, upState } from '../../src/commands/up.js';
-import { countSinkEvents } from '../../src/receiver/stats.js';
+import { countSinkEvents } from '../../src/streams/stats.js';
 import { dynamicFindings } from '../../src/commands/doctor.js';
 import type { UpOptions } from '../../src/commands/options.js';
 import { ToolError } from '../../src/errors.js';
 import { DEFAULT_DYNAMIC_IMAGE } from '../../src/lab/mode.js';
 import { DEFAULT_SINK, newLabState, newSinkState } from '../../src/lab/state.js';
-import { DEFAULT_TIMING, manifestWired, timingFromEnv } from '../../src/tools/apiserver.js';
+import { DEFAULT_TIMING, manifestWired, timingFromEnv } from '../../src/cluster/apiserver.js';
 import { dockerArgs, parseDockerInfo, parseGateway } from '../../src/tools/docker.js';
 import { controlPlaneNode, kindArgs, kindProgressText, kubeContext, parseKindClusters, parseKindVersion } from '../../src/tools/kind.js';
 import { kubectlArgs, kubectlVerbs, parseKubectlVersion } from '../../src/tools/kubectl.js';
-import { sameListener } from '../../src/tools/receiver.js';
+import { sameListener } from '../../src/daemon/control.js';
 import { commandLine, createRunner, ToolMissing } from '../../src/tools/run.js';
 
 describe('kind', () => {

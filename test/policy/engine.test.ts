@@ -9,7 +9,7 @@ import {
   type RequestAttributes,
   requestPath,
   stageLogged,
-} from '../../src/audit/policy.js';
+} from '../../src/audit/policyEngine.js';
 
 function rule(r: Partial<Omit<PolicyRule, 'resources'>> & { resources?: Partial<GroupResources>[] }): PolicyRule {
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateMessage, decodePolicy, goJSON, goQuote, loadPolicy, PolicyLoadError, validatePolicy } from '../../src/audit/policyLoad.js';
+import { aggregateMessage, decodePolicy, goJSON, goQuote, loadPolicy, PolicyLoadError, validatePolicy } from '../../src/audit/policyLoader.js';
 
 const head = 'apiVersion: audit.k8s.io/v1\nkind: Policy\n';
 

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PolicyEvaluator, type RequestAttributes } from '../../src/audit/policy.js';
-import { loadPolicy } from '../../src/audit/policyLoad.js';
-import { describeRule, eventAtLevel } from '../../src/audit/policyReport.js';
+import { PolicyEvaluator, type RequestAttributes } from '../../src/audit/policyEngine.js';
+import { loadPolicy } from '../../src/audit/policyLoader.js';
+import { describeRule, eventAtLevel } from '../../src/audit/verdict.js';
 import { listPresets, PRESETS_DIR, readPolicySource } from '../../src/audit/presets.js';
 import { UserError } from '../../src/errors.js';
 import { ROOT } from '../helpers.js';

@@ -3,9 +3,9 @@ import { access } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeFailure } from '../../src/errors.js';
-import { ensureReceiver, readPidFile, receiverStatus, stopReceiver } from '../../src/receiver/daemon.js';
+import { ensureReceiver, readPidFile, receiverStatus, stopReceiver } from '../../src/daemon/daemon.js';
 import { isAlive } from '../../src/lab/process.js';
-import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { eventList, makeEvent, post, tempLab, type TempLab } from './helpers.js';
 
 let t: TempLab | null = null;

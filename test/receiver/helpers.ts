@@ -10,7 +10,7 @@ import { ensureLab, type LabHandle } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { newSinkState, writeState, type SinkState } from '../../src/lab/state.js';
-import type { PemPair } from '../../src/receiver/pki.js';
+import type { PemPair } from '../../src/lab/pki.js';
 
 export interface TempLab {
   home: string;

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
-import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { streamFile } from '../../src/receiver/streams.js';
 import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
 

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
 import { labPaths, type LabPaths, sinkPolicyFile } from '../../src/lab/paths.js';
 import { writeState } from '../../src/lab/state.js';
-import { STATIC_PATH } from '../../src/receiver/endpoints.js';
+import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/receiver/streams.js';
 import { BIN, ROOT, runCli, tempDir } from '../helpers.js';

@@ -5,8 +5,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
-import { STATIC_PATH } from '../../src/receiver/endpoints.js';
-import { startLabReceiver, type RunningReceiver } from '../../src/receiver/run.js';
+import { STATIC_PATH } from '../../src/lab/endpoints.js';
+import { startLabReceiver, type RunningReceiver } from '../../src/receiver/start.js';
 import { type StreamOptions, streamFile } from '../../src/receiver/streams.js';
 import { eventList, eventually, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
 

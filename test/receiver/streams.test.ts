@@ -5,9 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dns1123SubdomainErrors } from '../../src/audit/model.js';
 import { UserError } from '../../src/errors.js';
 import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
-import { listStreamSinks, StreamReader } from '../../src/receiver/follow.js';
-import { countSinkEvents } from '../../src/receiver/stats.js';
-import { sinkFileStem } from '../../src/receiver/streamNames.js';
+import { listStreamSinks, StreamReader } from '../../src/streams/follow.js';
+import { countSinkEvents } from '../../src/streams/stats.js';
+import { sinkFileStem } from '../../src/streams/names.js';
 import { dedupeKey, jsonLine, type Line, RecentKeys, SharedKeys, StreamLinkError, StreamStore, streamFile } from '../../src/receiver/streams.js';
 import { readLines } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, TokenBucket } from '../../src/receiver/forward.js';
-import { createPki, type LabPki } from '../../src/receiver/pki.js';
+import { createPki, type LabPki } from '../../src/lab/pki.js';
 
 let pki: LabPki;
 beforeAll(async () => {

@@ -5,9 +5,9 @@
  * expectation is written out by hand from the AuditSink rules, not computed by the code under test.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { captureFor } from '../../src/render/policy.js';
-import { STATIC_PATH } from '../../src/receiver/endpoints.js';
-import { type RunningReceiver, startLabReceiver } from '../../src/receiver/run.js';
+import { captureFor } from '../../src/render/policyFile.js';
+import { STATIC_PATH } from '../../src/lab/endpoints.js';
+import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { streamFile } from '../../src/receiver/streams.js';
 import { eventList, readEvents, tempLab, post, type TempLab } from '../receiver/helpers.js';
 

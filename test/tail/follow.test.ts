@@ -1,8 +1,8 @@
 import { appendFile, mkdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { followStreams, listStreamSinks, StreamReader, type StreamLine } from '../../src/receiver/follow.js';
-import { parseStreamFileName } from '../../src/receiver/streamNames.js';
+import { followStreams, listStreamSinks, StreamReader, type StreamLine } from '../../src/streams/follow.js';
+import { parseStreamFileName } from '../../src/streams/names.js';
 import { removeHome, tempHome } from './helpers.js';
 
 let dir: string;

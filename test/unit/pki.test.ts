@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
-import { certNames, createPki, defaultServerNames, ensurePki, inspectPki, loadPki, PKI_FILES, requiredServerNames, serverCertCovers } from '../../src/receiver/pki.js';
+import { certNames, createPki, defaultServerNames, ensurePki, inspectPki, loadPki, PKI_FILES, requiredServerNames, serverCertCovers } from '../../src/lab/pki.js';
 import { tempDir } from '../helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];

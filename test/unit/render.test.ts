@@ -5,7 +5,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import type { SinkSpec } from '../../src/audit/model.js';
 import { renderAuditSinks } from '../../src/render/auditSinks.js';
 import { type KindConfigInput, needsCgroupV1Patch, renderKindConfig } from '../../src/render/kindConfig.js';
-import { captureFor, covers, renderPolicy } from '../../src/render/policy.js';
+import { captureFor, covers, renderPolicy } from '../../src/render/policyFile.js';
 import { renderWebhookKubeconfig } from '../../src/render/webhookKubeconfig.js';
 import { ROOT } from '../helpers.js';
 

@@ -15,8 +15,8 @@ if (!casesDir || !upstreamFile) {
   process.exit(2);
 }
 const dist = new URL('../../../dist/audit/', import.meta.url);
-const { PolicyEvaluator, eventAttributes } = await import(new URL('policy.js', dist).href);
-const { loadPolicy, PolicyLoadError } = await import(new URL('policyLoad.js', dist).href);
+const { PolicyEvaluator, eventAttributes } = await import(new URL('policyEngine.js', dist).href);
+const { loadPolicy, PolicyLoadError } = await import(new URL('policyLoader.js', dist).href);
 
 const policies = JSON.parse(readFileSync(join(casesDir, 'policies.json'), 'utf8'));
 const events = readFileSync(join(casesDir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));

@@ -1,6 +1,6 @@
 // The one place the differential inputs come from: audit policies full of edge cases and request
 // events, generated from a seed, so the Go program (upstream) and compare.mjs (audit-lab) read
-// exactly the same bytes. Also used by bench/policy.mjs.
+// exactly the same bytes. Also used by test/bench/policy.mjs.
 //
 //   node gen.mjs --out DIR [--seed N] [--events N] [--random-policies N]
 //

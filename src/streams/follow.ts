@@ -11,7 +11,7 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseStreamFileName, SinkNames, sinkFileStem } from './streamNames.js';
+import { parseStreamFileName, SinkNames, sinkFileStem } from './names.js';
 
 export interface StreamLine {
   sink: string;

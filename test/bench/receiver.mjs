@@ -14,11 +14,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureLab } from '../dist/lab/lab.js';
-import { withLabLock } from '../dist/lab/lock.js';
-import { labPaths } from '../dist/lab/paths.js';
-import { newSinkState, writeState } from '../dist/lab/state.js';
-import { ensureReceiver, stopReceiver } from '../dist/receiver/daemon.js';
+import { ensureLab } from '../../dist/lab/lab.js';
+import { withLabLock } from '../../dist/lab/lock.js';
+import { labPaths } from '../../dist/lab/paths.js';
+import { newSinkState, writeState } from '../../dist/lab/state.js';
+import { ensureReceiver, stopReceiver } from '../../dist/daemon/daemon.js';
 
 const BATCH = 400;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 5000);

@@ -9,7 +9,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, type Document } from 'yaml';
 import { UserError } from '../errors.js';
-import type { GroupResources, Policy, PolicyRule } from './policy.js';
+import type { GroupResources, Policy, PolicyRule } from './policyEngine.js';
 
 export type LoadErrorKind = 'decode' | 'validate' | 'empty';
 

@@ -6,10 +6,10 @@
  */
 import { ToolError } from '../errors.js';
 import type { Output } from '../ui/output.js';
-import type { Docker } from './docker.js';
-import { controlPlaneNode } from './kind.js';
-import type { Kubectl } from './kubectl.js';
-import { commandLine } from './run.js';
+import type { Docker } from '../tools/docker.js';
+import { controlPlaneNode } from '../tools/kind.js';
+import type { Kubectl } from '../tools/kubectl.js';
+import { commandLine } from '../tools/run.js';
 
 export const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
 /** Outside the manifests directory, so kubelet does not see it; a second `up` finds it here after a crash. */

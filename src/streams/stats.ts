@@ -2,7 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseStreamFileName, sinkFileStem } from './streamNames.js';
+import { parseStreamFileName, sinkFileStem } from './names.js';
 
 export interface SinkCount {
   events: number;

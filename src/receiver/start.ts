@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import type { LabHandle } from '../lab/lab.js';
 import { type LabState, readState } from '../lab/state.js';
 import { escapeText } from '../ui/escape.js';
-import { receiverUrl } from './endpoints.js';
+import { receiverUrl } from '../lab/endpoints.js';
 import { type Limits, Receiver, type ReceiverConfig } from './server.js';
 import { SinkExtras, type SinkExtrasOptions } from './sinkExtras.js';
 import { type StreamOptions, StreamStore } from './streams.js';

@@ -12,9 +12,9 @@ import { basename, dirname, join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { RuntimeFailure } from '../errors.js';
-import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
-import { DEFAULT_LAB_NAME } from '../lab/paths.js';
-import { readFileNoFollow } from '../lab/safety.js';
+import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
+import { DEFAULT_LAB_NAME } from './paths.js';
+import { readFileNoFollow } from './safety.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 

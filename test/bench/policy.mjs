@@ -9,13 +9,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate, writeCases } from '../test/conformance/policydiff/gen.mjs';
+import { generate, writeCases } from '../conformance/policydiff/gen.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const diffDir = join(root, 'test/conformance/policydiff');
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
-const { PolicyEvaluator, eventAttributes } = await import(new URL('../dist/audit/policy.js', import.meta.url).href);
-const { loadPolicy } = await import(new URL('../dist/audit/policyLoad.js', import.meta.url).href);
+const { PolicyEvaluator, eventAttributes } = await import(new URL('../../dist/audit/policyEngine.js', import.meta.url).href);
+const { loadPolicy } = await import(new URL('../../dist/audit/policyLoader.js', import.meta.url).href);
 
 const work = mkdtempSync(join(tmpdir(), 'bench-policy-'));
 try {

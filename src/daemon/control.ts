@@ -19,7 +19,7 @@ export interface ReceiverControl {
 
 /** The lab's background receiver (src/receiver/daemon.ts). */
 export async function receiverControl(env: NodeJS.ProcessEnv): Promise<ReceiverControl> {
-  const daemon = await import('../receiver/daemon.js');
+  const daemon = await import('./daemon.js');
   return {
     ensure: (p) => daemon.ensureReceiver(p, { env }),
     stop: (p) => daemon.stopReceiver(p),

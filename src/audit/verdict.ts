@@ -4,7 +4,7 @@
  * the policy would log. Pure.
  */
 import { LEVELS, type Level, levelRank } from './model.js';
-import { type Decision, eventAttributes, type GroupResources, type PolicyEvaluator, type PolicyRule } from './policy.js';
+import { type Decision, eventAttributes, type GroupResources, type PolicyEvaluator, type PolicyRule } from './policyEngine.js';
 
 const MAX_LIST = 3;
 
