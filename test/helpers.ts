@@ -1,9 +1,11 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
 import type { IO } from '../src/io.js';
+import { HEALTH_PATH } from '../src/lab/endpoints.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'audit-lab.js');
@@ -35,10 +37,17 @@ export async function tempDir(prefix = 'audit-lab-test-'): Promise<{ dir: string
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export interface ProcessResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+/**
+ * Polls until `check` passes or the attempts run out, for a state no event announces (a process
+ * that is not this one's child dying, a counter inside a server). Behaviour, not timing, is what
+ * is asserted.
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, attempts = 200, everyMs = 50): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return false;
 }
 
 /** A temp directory removed when the current test ends. */
@@ -48,20 +57,137 @@ export async function testDir(prefix?: string): Promise<string> {
   return dir;
 }
 
+export interface CliOptions {
+  /**
+   * Laid over the base environment (this process's PATH and HOME, NO_COLOR=1); a key set to
+   * undefined is removed from it.
+   */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** SIGKILL after this long: for a command that would run until stopped if the test's premise is wrong. */
+  timeoutMs?: number;
+  /** An open file descriptor to write stderr to instead of a pipe (the background receiver's log). */
+  stderrFd?: number;
+}
+
+/** How the CLI ended: `code` is null when a signal (`signal`) ended it. */
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The built CLI as a running process, its output so far, and ways to await a line and to stop it. */
+export class CliProcess {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<CliResult>;
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    const poke = () => {
+      for (const w of [...this.waiters]) w();
+    };
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      this.stdout += d;
+      poke();
+    });
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      this.stderr += d;
+      poke();
+    });
+    this.exited = new Promise((resolvePromise, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        resolvePromise({ code, signal, stdout: this.stdout, stderr: this.stderr });
+        poke();
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /**
+   * Resolves once `test` holds for the stream's text so far: with a RegExp, with its first group
+   * (or the whole match); with a function, with the text. Rejects if the process ends first. The
+   * bound only keeps a broken build from hanging the suite; nothing is measured.
+   */
+  waitFor(test: RegExp | ((text: string) => boolean), what = String(test), o: { stream?: 'stdout' | 'stderr'; limitMs?: number } = {}): Promise<string> {
+    const stream = o.stream ?? 'stdout';
+    const found = (): string | null => {
+      const text = this[stream];
+      if (typeof test === 'function') return test(text) ? text : null;
+      const m = test.exec(text);
+      return m ? (m[1] ?? m[0]) : null;
+    };
+    return new Promise((resolvePromise, reject) => {
+      const report = () => `\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`;
+      const check = () => {
+        const hit = found();
+        if (hit !== null) {
+          done();
+          resolvePromise(hit);
+        } else if (!this.running) {
+          done();
+          reject(new Error(`the CLI exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}${report()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`gave up waiting for ${what}${report()}`));
+      }, o.limitMs ?? 15_000);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  /** Sends `signal` (if it still runs) and resolves once it has exited. */
+  stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<CliResult> {
+    if (this.running) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
 /**
- * Runs the built CLI as a process, the way a user does. `timeoutMs` kills it (SIGKILL) if it is
- * still running then, for commands that would run until stopped if the test's premise is wrong.
+ * Starts the built CLI as a process, the way a user does. The caller stops it (not a test hook
+ * here: vitest cannot tell which of several concurrent tests a global hook belongs to).
  */
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
-  return new Promise((resolvePromise) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...opts.env }, cwd: opts.cwd ?? ROOT, maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 0, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolvePromise({ code, stdout, stderr });
-      },
-    );
+export function startCli(args: readonly string[], opts: CliOptions = {}): CliProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...opts.env },
+    cwd: opts.cwd ?? ROOT,
+    stdio: ['ignore', 'pipe', opts.stderrFd ?? 'pipe'],
   });
+  const cli = new CliProcess(child);
+  if (opts.timeoutMs !== undefined) {
+    const timer = setTimeout(() => void cli.stop('SIGKILL'), opts.timeoutMs);
+    void cli.exited.finally(() => clearTimeout(timer)).catch(() => {});
+  }
+  return cli;
+}
+
+/**
+ * The URL `serve` prints once it listens, resolved after it has answered a request: it prints the
+ * URL before it installs its SIGINT/SIGTERM handlers, in the same turn of its event loop, so only
+ * an answer proves a signal now stops it cleanly. Rejects if it exits first.
+ */
+export async function serveUrl(serve: CliProcess): Promise<string> {
+  const url = await serve.waitFor(/^(https:\/\/\S+)$/m, 'its URL');
+  await new Promise<void>((resolvePromise, reject) => {
+    // Any answer will do: who serves is not what is checked here.
+    get(`${url}${HEALTH_PATH}`, { rejectUnauthorized: false, agent: false }, (res) => res.resume().on('end', resolvePromise)).on('error', reject);
+  });
+  return url;
+}
+
+/** Runs the built CLI to its end and returns what it printed and how it exited. */
+export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, opts).exited;
 }

@@ -1,20 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from '../receiver/helpers.js';
-import { BIN } from '../helpers.js';
+import { type CliProcess, serveUrl, startCli } from '../helpers.js';
 
 let lab: TempLab | null = null;
-let child: ChildProcess | null = null;
+let serve: CliProcess | null = null;
 afterEach(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
-  child = null;
+  await serve?.stop();
+  serve = null;
   await lab?.cleanup();
   lab = null;
 });
@@ -22,15 +17,8 @@ afterEach(async () => {
 describe('serve --max-stream-size / --max-stream-files', () => {
   it('rotates each stream at the size, keeps that many old files, and saves both in the lab', async () => {
     lab = await tempLab([{ name: 'default', level: 'Metadata', stages: ['ResponseComplete'] }], 0);
-    child = spawn(process.execPath, [BIN, 'serve', '--max-stream-size', '0.004', '--max-stream-files', '2'], {
-      env: { ...process.env, AUDIT_LAB_HOME: lab.home, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-    for (let i = 0; i < 200 && !/^https:\/\//m.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-    const url = /^(https:\/\/\S+)$/m.exec(out)?.[1];
-    expect(url).toBeDefined();
+    serve = startCli(['serve', '--max-stream-size', '0.004', '--max-stream-files', '2'], { env: { AUDIT_LAB_HOME: lab.home } });
+    const url = await serveUrl(serve);
 
     const state = (await readState(lab.lab.paths))!;
     expect(state.streams).toEqual({ maxBytes: Math.round(0.004 * 1024 * 1024), maxBackups: 2 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labPaths } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
-import { type ProcessResult, runCli, testDir } from '../helpers.js';
+import { type CliResult, runCli, testDir } from '../helpers.js';
 
 /** A lab with a valid state and nothing else; returns its home and the state file's exact text. */
 async function labWithState(edit?: (s: Record<string, any>) => void): Promise<{ home: string; state: string; text: string }> {
@@ -24,7 +24,7 @@ async function labWithState(edit?: (s: Record<string, any>) => void): Promise<{ 
 /** A serve that was not refused keeps serving: stop it well inside the test's timeout, so it fails instead of hanging. */
 const SERVING = 15_000;
 
-function expectUsageError(r: ProcessResult) {
+function expectUsageError(r: CliResult) {
   expect(r.code, r.stderr).toBe(2);
   expect(r.stderr).not.toMatch(/crashed|\n\s+at /);
 }

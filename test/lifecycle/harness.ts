@@ -3,15 +3,14 @@
  * directory that is the whole PATH (the fakes asked for, and node for their shebang), a lab
  * home, the fakes' table, world and call log. Every address a fake reports is loopback.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { BIN, type CliProcess, type CliResult, runCli, startCli } from '../helpers.js';
 
-export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const BIN = join(ROOT, 'bin', 'audit-lab.js');
+export { BIN };
 const FAKES = join(import.meta.dirname, 'fakes');
 
 export type ToolName = 'kind' | 'kubectl' | 'docker';
@@ -35,11 +34,7 @@ export interface Call {
   stdin: string;
 }
 
-export interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type Result = CliResult;
 
 export const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
 export const ASIDE = '/etc/kubernetes/kube-apiserver.yaml.audit-lab';
@@ -256,14 +251,14 @@ export class Sandbox {
     };
   }
 
-  /** Runs the built CLI as a user would, with this sandbox's PATH and lab home. */
+  /** Runs the built CLI to its end as a user would, with this sandbox's PATH and lab home. */
   run(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
-    return new Promise((done) => {
-      execFile(process.execPath, [BIN, ...args], { env: this.env(extraEnv), cwd: this.dir, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        done({ code, stdout, stderr });
-      });
-    });
+    return runCli(args, { env: this.env(extraEnv), cwd: this.dir });
+  }
+
+  /** Starts the built CLI (serve, say) with this sandbox's PATH and lab home; the caller stops it. */
+  start(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): CliProcess {
+    return startCli(args, { env: this.env(extraEnv), cwd: this.dir });
   }
 
   async calls(tool?: ToolName): Promise<Call[]> {

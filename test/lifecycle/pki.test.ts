@@ -3,7 +3,6 @@
  * from the lab's CA and says so, refuses to run without its CA (and never makes a new one), and
  * `status` and `doctor` report what is missing. Build first: `npm run build`.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test, type TestContext } from 'vitest';
@@ -12,7 +11,8 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { PKI_FILES } from '../../src/lab/pki.js';
 import { renderWebhookKubeconfig } from '../../src/render/webhookKubeconfig.js';
-import { ASIDE, BIN, freePort, healthyTable, isAlive, MANIFEST, type Result, Sandbox } from './harness.js';
+import { serveUrl } from '../helpers.js';
+import { ASIDE, freePort, healthyTable, isAlive, MANIFEST, type Result, Sandbox } from './harness.js';
 
 // Four or five CLI processes per test, six tests at once: room for a loaded 2-core machine.
 const SLOW = { timeout: 120_000 };
@@ -38,22 +38,13 @@ async function labSandbox(t: TestContext): Promise<{ sb: Sandbox; paths: LabPath
  * `audit-lab serve --port 0` as a process: its result once it either exits or prints its URL (then
  * it is stopped with SIGTERM, as Ctrl-C would).
  */
-function serveUntilListening(sb: Sandbox): Promise<Result & { listened: boolean }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env: sb.env(), cwd: sb.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let listened = false;
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-      if (!listened && /^https:\/\//m.test(stdout)) {
-        listened = true;
-        child.kill('SIGTERM');
-      }
-    });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => done({ code: code ?? 1, stdout, stderr, listened }));
-  });
+async function serveUntilListening(sb: Sandbox): Promise<Result & { listened: boolean }> {
+  const serve = sb.start(['serve', '--port', '0']);
+  const listened = await serveUrl(serve).then(
+    () => true,
+    () => false,
+  );
+  return { ...(await serve.stop()), listened };
 }
 
 interface StatusJson {

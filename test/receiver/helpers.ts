@@ -136,13 +136,4 @@ export function sinkOf(lab: LabHandle, name: string): SinkState {
   return s;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until check passes or the attempts run out (behaviour, not timing, is what is asserted). */
-export async function eventually(check: () => Promise<boolean>, attempts = 200, everyMs = 50): Promise<boolean> {
-  for (let i = 0; i < attempts; i++) {
-    if (await check()) return true;
-    await sleep(everyMs);
-  }
-  return false;
-}
+export { eventually } from '../helpers.js';

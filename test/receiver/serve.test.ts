@@ -1,68 +1,36 @@
 /**
  * `audit-lab serve` as a real process (the built CLI: run `npm run build` first; `npm test` does).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { streamFile } from '../../src/receiver/streams.js';
+import { type CliProcess, serveUrl, startCli } from '../helpers.js';
 import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/audit-lab.js', import.meta.url));
-
-interface Proc {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const procs: Proc[] = [];
+const procs: CliProcess[] = [];
 let t: TempLab | null = null;
 let blocker: Server | null = null;
 
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  for (const p of procs.splice(0)) await p.stop('SIGKILL');
   await new Promise<void>((r) => (blocker ? blocker.close(() => r()) : r()));
   blocker = null;
   await t?.cleanup();
   t = null;
 });
 
-function serve(home: string, args: string[] = []): Proc {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
-    env: { ...process.env, AUDIT_LAB_HOME: home, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const p = { child, stdout: () => out, stderr: () => err, exited };
+/** stderrFd: stderr goes to that file instead of a pipe, as for the background receiver. */
+function serve(home: string, args: string[] = [], stderrFd?: number): CliProcess {
+  const p = startCli(['serve', ...args], { env: { AUDIT_LAB_HOME: home }, ...(stderrFd === undefined ? {} : { stderrFd }) });
   procs.push(p);
   return p;
 }
 
-/** The URL `serve` prints first on stdout, once it listens; rejects if it exits first. */
-async function urlOf(p: Proc): Promise<string> {
-  for (;;) {
-    const m = /^(https:\/\/\S+)$/m.exec(p.stdout());
-    if (m) return m[1]!;
-    const done = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), 50))]);
-    if (done) throw new Error(`serve exited ${JSON.stringify(done)} before printing its URL:\n${p.stderr()}`);
-  }
-}
 
 const SINKS = [
   { name: 'default', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
@@ -73,17 +41,16 @@ describe('audit-lab serve (process)', () => {
   it('with port 0 in state, picks a free port, saves it, and stops cleanly on SIGTERM', async () => {
     t = await tempLab(SINKS, 0);
     const p = serve(t.home);
-    const url = await urlOf(p);
+    const url = await serveUrl(p);
     const port = Number(new URL(url).port);
     expect(port).toBeGreaterThan(0);
     expect((await readState(t.lab.paths))!.receiver.port).toBe(port);
     const ev = makeEvent();
     const res = await post(`${url}${STATIC_PATH}`, eventList([ev]), { ca: t.lab.pki.ca.cert, cert: t.lab.pki.client });
     expect(res.status).toBe(200);
-    p.child.kill('SIGTERM');
-    expect(await p.exited).toEqual({ code: 0, signal: null });
-    expect(p.stderr()).toMatch(/200 POST \/events 1 events .*default \+1, full \+1/);
-    expect(p.stderr()).toContain('receiver stopped');
+    expect(await p.stop()).toMatchObject({ code: 0, signal: null });
+    expect(p.stderr).toMatch(/200 POST \/events 1 events .*default \+1, full \+1/);
+    expect(p.stderr).toContain('receiver stopped');
     expect(await readLines(streamFile(t.lab.paths.streamsDir, 'default'))).toHaveLength(1);
   });
 
@@ -93,10 +60,9 @@ describe('audit-lab serve (process)', () => {
   ])('--address $address: warns that every interface is open: $warns', async ({ address, warns }) => {
     t = await tempLab(SINKS, 0);
     const p = serve(t.home, ['--address', address]);
-    await urlOf(p);
-    p.child.kill('SIGTERM');
-    expect((await p.exited).code).toBe(0);
-    expect(p.stderr().includes('the receiver listens on every interface (0.0.0.0)')).toBe(warns);
+    await serveUrl(p);
+    expect((await p.stop()).code).toBe(0);
+    expect(p.stderr.includes('the receiver listens on every interface (0.0.0.0)')).toBe(warns);
   });
 
   it('writes its log lines to receiver.log (0600) too, and only there when stderr already is that file (the background receiver)', async () => {
@@ -104,27 +70,20 @@ describe('audit-lab serve (process)', () => {
     const opts = { ca: t.lab.pki.ca.cert, cert: t.lab.pki.client };
     // Foreground: stderr is a pipe; the lines go to both.
     let p = serve(t.home);
-    let url = await urlOf(p);
+    let url = await serveUrl(p);
     expect((await post(`${url}${STATIC_PATH}`, eventList([makeEvent()]), opts)).status).toBe(200);
-    p.child.kill('SIGTERM');
-    expect((await p.exited).code).toBe(0);
-    expect(p.stderr()).toMatch(/200 POST \/events 1 events/);
+    expect((await p.stop()).code).toBe(0);
+    expect(p.stderr).toMatch(/200 POST \/events 1 events/);
     const log = t.lab.paths.receiverLog;
     expect((await readFile(log, 'utf8')).match(/200 POST \/events 1 events/g)).toHaveLength(1);
     expect((await stat(log)).mode & 0o777).toBe(0o600);
     // Background, as ensureReceiver starts it: stderr is receiver.log itself; each line lands once.
     const fd = openSync(log, 'a', 0o600);
-    const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, AUDIT_LAB_HOME: t.home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', fd] });
+    p = serve(t.home, [], fd);
     closeSync(fd);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    p = { child, stdout: () => out, stderr: () => '', exited };
-    procs.push(p);
-    url = await urlOf(p);
+    url = await serveUrl(p);
     expect((await post(`${url}${STATIC_PATH}`, eventList([makeEvent()]), opts)).status).toBe(200);
-    child.kill('SIGTERM');
-    expect((await exited).code).toBe(0);
+    expect((await p.stop()).code).toBe(0);
     const text = await readFile(log, 'utf8');
     expect(text.match(/200 POST \/events 1 events/g)).toHaveLength(2);
     expect(text.match(/receiver stopped/g)).toHaveLength(2);
@@ -137,8 +96,8 @@ describe('audit-lab serve (process)', () => {
     t = await tempLab(SINKS, port);
     const p = serve(t.home);
     expect((await p.exited).code).toBe(1);
-    expect(p.stderr()).toContain(`port ${port} on 127.0.0.1 is already in use`);
-    expect(p.stderr()).toContain('--port');
+    expect(p.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+    expect(p.stderr).toContain('--port');
     expect((await readState(t.lab.paths))!.receiver.port).toBe(port);
   });
 
@@ -147,12 +106,14 @@ describe('audit-lab serve (process)', () => {
     const lab = t.lab;
     const opts = { ca: lab.pki.ca.cert, cert: lab.pki.client };
     let p = serve(t.home);
-    let url = await urlOf(p);
+    let url = await serveUrl(p);
 
     const batches: { body: string; ids: string[] }[] = [];
     const acked = new Set<number>();
     let stop = false;
     let next = 0;
+    let fortyAcked!: () => void;
+    const forty = new Promise<void>((r) => (fortyAcked = r));
     const sender = async () => {
       while (!stop) {
         const i = next++;
@@ -161,22 +122,22 @@ describe('audit-lab serve (process)', () => {
         try {
           const res = await post(`${url}${STATIC_PATH}`, batches[i]!.body, opts);
           if (res.status === 200) acked.add(i);
+          if (acked.size >= 40) fortyAcked();
         } catch {
           // Connection cut by the kill: not acknowledged, so the sender will retry it.
         }
       }
     };
     const senders = Array.from({ length: 4 }, sender);
-    while (acked.size < 40) await new Promise((r) => setTimeout(r, 5));
-    p.child.kill('SIGKILL');
-    expect((await p.exited).signal).toBe('SIGKILL');
+    await forty;
+    expect((await p.stop('SIGKILL')).signal).toBe('SIGKILL');
     stop = true;
     await Promise.all(senders);
     const ackedBefore = acked.size;
     expect(ackedBefore).toBeLessThan(batches.length); // some were in flight when it died
 
     p = serve(t.home);
-    url = await urlOf(p);
+    url = await serveUrl(p);
     // The API server retries what was not acknowledged; resend a few acknowledged ones as well (a lost ack).
     const resend = batches.map((_, i) => i).filter((i) => !acked.has(i) || i % 7 === 0);
     for (const i of resend) {
@@ -184,8 +145,7 @@ describe('audit-lab serve (process)', () => {
       expect(res.status).toBe(200);
       acked.add(i);
     }
-    p.child.kill('SIGTERM');
-    expect((await p.exited).code).toBe(0);
+    expect((await p.stop()).code).toBe(0);
 
     const all = batches.flatMap((b) => b.ids);
     for (const sink of ['default', 'full']) {

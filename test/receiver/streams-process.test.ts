@@ -3,7 +3,6 @@
  * does): a sink with the longest name `sink create` accepts, stored and rotated by `serve`, read by
  * `tail`, `status`, `sink list` and `policy test`; and `serve` refusing a stream file that is a link.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -14,7 +13,7 @@ import { writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/receiver/streams.js';
-import { BIN, ROOT, runCli, tempDir } from '../helpers.js';
+import { type CliProcess, ROOT, runCli, serveUrl, startCli, tempDir } from '../helpers.js';
 import { eventList, makeEvent, post } from './helpers.js';
 
 const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
@@ -23,37 +22,16 @@ const LONG = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat
 const LONG2 = `${LONG.slice(0, 252)}x`;
 
 const cleanups: (() => Promise<void>)[] = [];
-const children: ChildProcess[] = [];
+const children: CliProcess[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children.splice(0)) await c.stop('SIGKILL');
   while (cleanups.length) await cleanups.pop()!();
 });
 
-interface Serve {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exited: Promise<number | null>;
-}
-
-function serve(home: string, args: string[]): Serve {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { ...process.env, AUDIT_LAB_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out: () => out, err: () => err, exited };
-}
-
-async function urlOf(s: Serve): Promise<string> {
-  for (;;) {
-    const m = /^(https:\/\/\S+)$/m.exec(s.out());
-    if (m) return m[1]!;
-    const code = await Promise.race([s.exited, new Promise((r) => setTimeout(() => r(undefined), 50))]);
-    if (code !== undefined) throw new Error(`serve exited ${String(code)} before printing its URL:\n${s.err()}`);
-  }
+function serve(home: string, args: string[]): CliProcess {
+  const s = startCli(['serve', ...args], { env: { AUDIT_LAB_HOME: home } });
+  children.push(s);
+  return s;
 }
 
 /** A static-mode lab as `serve` makes it, with a fake kind that says no cluster runs. */
@@ -81,7 +59,7 @@ describe('a sink with a 253-character name (process)', () => {
 
     // ~1 KB events and 8 KB files: each batch of 4 rotates.
     let s = serve(lab.home, ['--max-stream-size', '0.008', '--max-stream-files', '50']);
-    let url = await urlOf(s);
+    let url = await serveUrl(s);
     const tls = { ca: lab.pki.ca, cert: lab.pki.client };
     const batches = Array.from({ length: 10 }, () => Array.from({ length: 4 }, () => makeEvent({ auditID: randomUUID() })));
     for (const b of batches) expect((await post(`${url}${STATIC_PATH}`, eventList(b), tls)).status).toBe(200);
@@ -110,14 +88,12 @@ describe('a sink with a 253-character name (process)', () => {
     expect(judged.stdout).toContain(ids[39]!);
 
     // Restart: starts fine, and a retry of a stored batch after it is stored once.
-    s.child.kill('SIGTERM');
-    expect(await s.exited).toBe(0);
+    expect((await s.stop()).code).toBe(0);
     s = serve(lab.home, []);
-    url = await urlOf(s);
+    url = await serveUrl(s);
     expect((await post(`${url}${STATIC_PATH}`, eventList(batches[0]!), tls)).status).toBe(200);
-    s.child.kill('SIGTERM');
-    expect(await s.exited).toBe(0);
-    expect(s.err()).toMatch(/200 POST \/events 4 events .*\+0 \(4 dup\)/);
+    expect((await s.stop()).code).toBe(0);
+    expect(s.stderr).toMatch(/200 POST \/events 4 events .*\+0 \(4 dup\)/);
     const again = await runCli(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
     expect(again.stdout.trim().split('\n')).toHaveLength(40);
   });
@@ -132,10 +108,10 @@ describe('serve and stream files that are links (process)', () => {
     await writeFile(target, 'precious\n');
     await symlink(target, streamFile(lab.paths.streamsDir, 'default'));
     const s = serve(lab.home, []);
-    expect(await s.exited).toBe(2);
-    expect(s.err()).toContain(streamFile(lab.paths.streamsDir, 'default'));
-    expect(s.err()).toContain('symbolic link');
-    expect(s.err()).not.toMatch(/\n\s+at /); // no stack trace
+    expect((await s.exited).code).toBe(2);
+    expect(s.stderr).toContain(streamFile(lab.paths.streamsDir, 'default'));
+    expect(s.stderr).toContain('symbolic link');
+    expect(s.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(await readFile(target, 'utf8')).toBe('precious\n');
     expect(basename(streamFile(lab.paths.streamsDir, 'default'))).toBe('default.log');
   });

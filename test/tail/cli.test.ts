@@ -29,7 +29,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const r of running.splice(0)) r.kill();
+  for (const r of running.splice(0)) await r.stop('SIGKILL');
   await removeHome(home);
 });
 
@@ -156,7 +156,7 @@ describe('tail --no-follow', () => {
     const cli = RunningCli.start(home, ['tail', '--no-follow', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => s.length > 0, 'some output');
-    cli.child.stdout.destroy();
+    cli.child.stdout!.destroy();
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
       cli.child.on('close', (code) => resolve({ code, stderr: cli.stderr })),
     );
@@ -224,7 +224,7 @@ describe('tail (following)', () => {
     await writeFile(join(paths.streamsDir, 'late.log'), `${late}\n`);
     await cli.waitFor(has('latesink'), 'a new sink');
 
-    const r = await cli.interrupt();
+    const r = await cli.stop('SIGINT');
     expect(r.code).toBe(0);
     const want = [...MERGED.map(line), a, variant(def[2]!, 'marker01'), variant(def[2]!, 'marker02'), partial, beforeRotation, afterRotation, late];
     expect(lines(r.stdout)).toEqual(want);
@@ -245,7 +245,7 @@ describe('tail (following)', () => {
     await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[3]!, 'otherink')}\n`);
     await appendFile(join(paths.streamsDir, 'secrets.log'), `${variant(sec[1]!, 'created1')}\n${variant(sec[3]!, 'denied01')}\n`);
     await cli.waitFor((s) => s.includes('denied01'), 'the new 4xx event');
-    const r = await cli.interrupt();
+    const r = await cli.stop('SIGINT');
     expect(r.code).toBe(0);
     expect(ids(r.stdout)).toEqual(['4b7e2c95', 'denied01']);
     expect(lines(r.stderr)[0]).toBe('2 events shown');
@@ -257,7 +257,7 @@ describe('tail (following)', () => {
     await cli.waitFor((s) => lines(s).length === 10, 'the stored events');
     await appendFile(join(paths.streamsDir, 'default.log'), `garbage\n{"kind":"Nope"}\n${variant(def[0]!, 'good0001')}\n`);
     await cli.waitFor((s) => s.includes('good0001'), 'the line after the bad ones');
-    const r = await cli.interrupt();
+    const r = await cli.stop('SIGINT');
     expect(r.code).toBe(0);
     const err = lines(r.stderr);
     expect(err.filter((l) => l.startsWith('warning:'))).toEqual([expect.stringMatching(/default\.log line 11: not JSON/)]);
@@ -326,7 +326,7 @@ describe('tail with hostile event fields', () => {
     const cli = RunningCli.start(home, ['tail', '--sink', 'default', '--verb', 'list']);
     running.push(cli);
     await cli.waitFor((s) => s.includes('FAKE'), 'the hostile event');
-    const r = await cli.interrupt();
+    const r = await cli.stop('SIGINT');
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(RAW);
     expect(r.stderr).not.toMatch(RAW);

@@ -1,15 +1,14 @@
 /** Labs on disk and the built CLI as a process, for the tail tests. */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
+import { type CliOptions, type CliProcess, type CliResult, ROOT, runCli as run, startCli } from '../helpers.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export { ROOT };
+
 export const FIXTURES = join(ROOT, 'test/fixtures/events');
-export const BIN = join(ROOT, 'bin/audit-lab.js');
 export const NOW = new Date('2024-05-01T12:00:00Z');
 
 export async function tempHome(): Promise<string> {
@@ -49,102 +48,22 @@ export function variant(line: string, auditID: string, patch: Record<string, unk
 
 export const ANSI = /\u001b\[/;
 
-export interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
- * The CLI's environment: the temp home, no colour forcing, and AUDIT_LAB_NO_RECEIVER=1 (tail's
- * test seam) so no test can start a real receiver, even through a bug in tail.
+ * The CLI's environment: the temp home, colour left to the CLI (not forced either way), and
+ * AUDIT_LAB_NO_RECEIVER=1 (tail's test seam) so no test can start a real receiver, even through a
+ * bug in tail.
  */
-function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', ...extra };
-  delete env.NO_COLOR;
-  delete env.FORCE_COLOR;
-  return env;
+function cliOptions(home: string, extra: Record<string, string>): CliOptions {
+  return { env: { ...process.env, AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', NO_COLOR: undefined, FORCE_COLOR: undefined, ...extra } };
 }
 
 /** Runs the built CLI to its end, stdout and stderr piped (so not a TTY). */
-export function runCli(home: string, args: string[], extra: Record<string, string> = {}): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(home, extra), cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+export function runCli(home: string, args: string[], extra: Record<string, string> = {}): Promise<CliResult> {
+  return run(args, cliOptions(home, extra));
 }
 
-/** The CLI left running (tail following), with its output so far and a way to wait for more. */
-export class RunningCli {
-  stdout = '';
-  stderr = '';
-  private readonly exited: Promise<Finished>;
-  private waiters: (() => void)[] = [];
-
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    const poke = () => {
-      for (const w of this.waiters) w();
-    };
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      this.stdout += d;
-      poke();
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      this.stderr += d;
-      poke();
-    });
-    this.exited = new Promise((resolve) => {
-      child.on('close', (code, signal) => {
-        poke();
-        resolve({ code, signal, stdout: this.stdout, stderr: this.stderr });
-      });
-    });
-  }
-
-  static start(home: string, args: string[], extra: Record<string, string> = {}): RunningCli {
-    return new RunningCli(spawn(process.execPath, [BIN, ...args], { env: cliEnv(home, extra), cwd: ROOT }));
-  }
-
-  /**
-   * Resolves once `test(stdout)` holds. The bound only keeps a broken build from hanging the
-   * suite; nothing is measured.
-   */
-  waitFor(test: (stdout: string) => boolean, what: string, limitMs = 15_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (test(this.stdout)) {
-          done();
-          resolve();
-        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          done();
-          reject(new Error(`tail exited before ${what}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`gave up waiting for ${what}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
-      }, limitMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-      };
-      this.waiters.push(check);
-      check();
-    });
-  }
-
-  interrupt(): Promise<Finished> {
-    this.child.kill('SIGINT');
-    return this.exited;
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
-}
+/** The CLI left running (tail following); see CliProcess. */
+export type RunningCli = CliProcess;
+export const RunningCli = {
+  start: (home: string, args: string[], extra: Record<string, string> = {}): CliProcess => startCli(args, cliOptions(home, extra)),
+};
