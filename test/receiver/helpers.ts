@@ -11,6 +11,7 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { newSinkState, writeState, type SinkState } from '../../src/lab/state.js';
 import type { PemPair } from '../../src/lab/pki.js';
+import { type RunningReceiver, type StartOptions, startLabReceiver } from '../../src/receiver/start.js';
 
 export interface TempLab {
   home: string;
@@ -31,6 +32,54 @@ export async function tempLab(sinks?: { name: string; level: Level; stages: Stag
     lab = await ensureLab(paths);
   }
   return { home, lab, cleanup: () => rm(home, { recursive: true, force: true }) };
+}
+
+/** Who waits for a line of which log (see `logged`). */
+const logWaiters = new WeakMap<string[], Set<() => void>>();
+
+/**
+ * The lab's receiver in this process on 127.0.0.1, port 0, watching state.json every 50 ms, each
+ * line it logs pushed to `logs` (which `logged` awaits). The caller closes it.
+ */
+export function startReceiver(lab: LabHandle, logs: string[], o: Omit<StartOptions, 'address' | 'port' | 'log'> = {}): Promise<RunningReceiver> {
+  const log = (line: string) => {
+    logs.push(line);
+    for (const w of logWaiters.get(logs) ?? []) w();
+  };
+  return startLabReceiver(lab, { address: '127.0.0.1', port: 0, watchIntervalMs: 50, ...o, log });
+}
+
+/**
+ * Resolves with the first line in `logs` that matches, as soon as the receiver has logged it. The
+ * bound only keeps a broken receiver from hanging the suite; nothing is measured.
+ */
+export function logged(logs: string[], test: RegExp | string, limitMs = 15_000): Promise<string> {
+  const hit = () => logs.find((l) => (typeof test === 'string' ? l.includes(test) : test.test(l)));
+  return new Promise((resolve, reject) => {
+    const waiters = logWaiters.get(logs) ?? new Set();
+    logWaiters.set(logs, waiters);
+    const check = () => {
+      const line = hit();
+      if (line === undefined) return;
+      done();
+      resolve(line);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`the receiver never logged ${String(test)}; it logged:\n${logs.join('\n')}`));
+    }, limitMs);
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(check);
+    };
+    waiters.add(check);
+    check();
+  });
+}
+
+/** POST options for the lab's mutual TLS: its CA, and its client certificate. */
+export function clientTls(lab: LabHandle): PostOptions {
+  return { ca: lab.pki.ca.cert, cert: lab.pki.client };
 }
 
 export interface Reply {

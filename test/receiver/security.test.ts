@@ -13,10 +13,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/lab/mode.js';
 import { sinkPath, STATIC_PATH } from '../../src/lab/endpoints.js';
 import type { PemPair } from '../../src/lab/pki.js';
-import { startLabReceiver, type RunningReceiver } from '../../src/receiver/start.js';
+import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { streamFile } from '../../src/receiver/streams.js';
-import { eventList, eventually, makeEvent, post, readEvents, readLines, sinkOf, tempLab, type TempLab } from './helpers.js';
+import { clientTls, eventList, eventually, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab } from './helpers.js';
 
 const SINKS = [
   { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
@@ -39,11 +39,11 @@ afterEach(async () => {
 
 async function start(limits: Partial<Limits> = {}, mode: Mode = 'static'): Promise<void> {
   t = await tempLab(SINKS, undefined, mode);
-  r = await startLabReceiver(t.lab, { address: '127.0.0.1', port: 0, log: (l) => logs.push(l), limits, watchIntervalMs: 50 });
+  r = await startReceiver(t.lab, logs, { limits });
 }
 
 const file = (sink: string) => streamFile(t!.lab.paths.streamsDir, sink);
-const mtls = () => ({ ca: t!.lab.pki.ca.cert, cert: t!.lab.pki.client });
+const mtls = () => clientTls(t!.lab);
 const noCert = () => ({ ca: t!.lab.pki.ca.cert, cert: null });
 const storedIds = async (sink: string) => (await readEvents(file(sink))).map((e) => e.auditID);
 

@@ -5,10 +5,10 @@ import { writeState } from '../../src/lab/state.js';
 import { newSinkState } from '../../src/lab/state.js';
 import { createPki } from '../../src/lab/pki.js';
 import { sinkPath, STATIC_PATH } from '../../src/lab/endpoints.js';
-import { startLabReceiver, type RunningReceiver } from '../../src/receiver/start.js';
+import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { streamFile } from '../../src/receiver/streams.js';
-import { eventList, eventually, makeEvent, post, readEvents, readLines, sinkOf, tempLab, type TempLab } from './helpers.js';
+import { clientTls, eventList, logged, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab } from './helpers.js';
 
 const SINKS = [
   { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
@@ -30,19 +30,13 @@ afterEach(async () => {
 
 async function start(limits: Partial<Limits> = {}, sinks = SINKS, mode: Mode = 'static'): Promise<{ t: TempLab; r: RunningReceiver }> {
   t = await tempLab(sinks, undefined, mode);
-  r = await startLabReceiver(t.lab, {
-    address: '127.0.0.1',
-    port: 0,
-    log: (l) => logs.push(l),
-    // Every refusal logged (no per-peer rate limit): these tests count them.
-    limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits },
-    watchIntervalMs: 50,
-  });
+  // Every refusal logged (no per-peer rate limit): these tests count them.
+  r = await startReceiver(t.lab, logs, { limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits } });
   return { t, r };
 }
 
 const file = (sink: string) => streamFile(t!.lab.paths.streamsDir, sink);
-const mtls = () => ({ ca: t!.lab.pki.ca.cert, cert: t!.lab.pki.client });
+const mtls = () => clientTls(t!.lab);
 const staticUrl = () => `${r!.url}${STATIC_PATH}`;
 
 /** IDs acknowledged so far for the static endpoint with ResponseComplete events (all three sinks take them). */
@@ -233,7 +227,7 @@ describe('receiver: bodies', () => {
       s.end(body.slice(0, 300));
     });
     expect(res.response === '' || /^HTTP\/1.1 400/.test(res.response)).toBe(true);
-    expect(await eventually(async () => logs.some((l) => /refused 400 POST \/events .*truncated body: connection ended after 300 of/.test(l)))).toBe(true);
+    await logged(logs, /refused 400 POST \/events .*truncated body: connection ended after 300 of/);
     await stillGood();
   });
 
@@ -273,12 +267,9 @@ describe('receiver: bodies', () => {
     const { t: lab } = await start();
     lab.lab.state.sinks.push(newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
     await writeState(lab.lab.paths, lab.lab.state);
-    const seen = await eventually(async () => {
-      await postGood(1);
-      return (await readLines(file('late'))).length > 0;
-    });
-    expect(seen).toBe(true);
-    expect(logs.some((l) => l.includes('state changed') && l.includes('late (Metadata'))).toBe(true);
+    await logged(logs, /state changed: .*late \(Metadata/);
+    const [id] = await postGood(1);
+    expect((await readEvents(file('late'))).map((e) => e.auditID)).toEqual([id]);
   });
 
   it('serves the endpoint of a sink added to state.json while running (dynamic mode)', async () => {
@@ -287,8 +278,8 @@ describe('receiver: bodies', () => {
     await writeState(lab.lab.paths, lab.lab.state);
     const late = lab.lab.state.sinks.find((s) => s.name === 'late')!;
     const url = `${r!.url}${sinkPath('late', late.token)}`;
-    const seen = await eventually(async () => (await post(url, eventList([makeEvent()]), { ca: lab.lab.pki.ca.cert, cert: null })).status === 200);
-    expect(seen).toBe(true);
+    await logged(logs, /state changed: .*late \(Metadata/);
+    expect((await post(url, eventList([makeEvent()]), { ca: lab.lab.pki.ca.cert, cert: null })).status).toBe(200);
   });
 
   it('answers 5xx when the batch cannot be written, and stores it on retry', async () => {

@@ -6,9 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
-import { startLabReceiver, type RunningReceiver } from '../../src/receiver/start.js';
+import type { RunningReceiver } from '../../src/receiver/start.js';
 import { type StreamOptions, streamFile } from '../../src/receiver/streams.js';
-import { eventList, eventually, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
+import { clientTls, eventList, logged, makeEvent, post, readLines, startReceiver, tempLab, type TempLab } from './helpers.js';
 
 const SINKS = [
   { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
@@ -28,11 +28,11 @@ afterEach(async () => {
 });
 
 async function start(streams: Partial<StreamOptions>): Promise<RunningReceiver> {
-  r = await startLabReceiver(t!.lab, { address: '127.0.0.1', port: 0, log: (l) => logs.push(l), streams, watchIntervalMs: 50 });
+  r = await startReceiver(t!.lab, logs, { streams });
   return r;
 }
 
-const mtls = () => ({ ca: t!.lab.pki.ca.cert, cert: t!.lab.pki.client });
+const mtls = () => clientTls(t!.lab);
 
 describe('receiver durability', () => {
   it('answers 500 when a sync fails, so the sender retries, and stores the retry once', async () => {
@@ -80,7 +80,7 @@ describe('receiver and stream symlinks', () => {
     const state = (await readState(t.lab.paths))!;
     state.sinks.push(newSinkState({ name: 'added', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
     await writeState(t.lab.paths, state);
-    expect(await eventually(async () => logs.some((l) => l.includes('could not open a stream')))).toBe(true);
+    await logged(logs, 'could not open a stream');
     const body = eventList([makeEvent()]);
     const res = await post(url, body, mtls());
     expect(res.status).toBe(500);

@@ -17,7 +17,7 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { createPki } from '../../src/lab/pki.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { streamFile } from '../../src/receiver/streams.js';
-import { eventList, eventually, post, readEvents } from '../receiver/helpers.js';
+import { eventList, logged, post, readEvents, startReceiver } from '../receiver/helpers.js';
 import { ROOT, runCli, testDir } from '../helpers.js';
 
 const POLICY = `apiVersion: audit.k8s.io/v1
@@ -154,6 +154,13 @@ describe('a sink that also forwards (--url)', () => {
     const paths = labPaths(join(dir, 'home'), 'audit-lab');
     const endpointPki = await createPki('endpoint', ['127.0.0.1']);
     const bodies: { items: { auditID: string; level: string; requestObject?: unknown }[] }[] = [];
+    let arrived = () => {};
+    /** Resolves once the endpoint has taken `n` events in all. */
+    const received = (n: number) =>
+      new Promise<void>((resolve) => {
+        arrived = () => bodies.flatMap((b) => b.items).length >= n && resolve();
+        arrived();
+      });
     let up = true;
     const server: Server = createServer({ cert: endpointPki.server.cert, key: endpointPki.server.key }, (req, res) => {
       let body = '';
@@ -161,6 +168,7 @@ describe('a sink that also forwards (--url)', () => {
       req.on('end', () => {
         if (!up) return void res.writeHead(503).end();
         bodies.push(JSON.parse(body));
+        arrived();
         res.writeHead(200).end();
       });
     });
@@ -176,13 +184,13 @@ describe('a sink that also forwards (--url)', () => {
     await ensurePrivateDir(paths.streamsDir);
     const lab = await ensureLab(paths);
     const logs: string[] = [];
-    const recv = await startLabReceiver(lab, { address: '127.0.0.1', port: 0, log: (l) => logs.push(l), forward: { forwardCa: endpointPki.ca.cert, forwardBackoffMs: 20 } });
+    const recv = await startReceiver(lab, logs, { forward: { forwardCa: endpointPki.ca.cert, forwardBackoffMs: 20 } });
     cleanups.push(() => recv.close());
     const send = (ids: string[]) =>
       post(`${recv.url}${STATIC_PATH}`, eventList(ids.map((id) => captured(id, 'ResponseComplete', { requestObject: cm }))), { ca: lab.pki.ca.cert, cert: lab.pki.client });
 
     expect((await send(['a', 'b'])).status).toBe(200);
-    expect(await eventually(async () => bodies.flatMap((b) => b.items).length === 2)).toBe(true);
+    await received(2);
     expect(bodies.flatMap((b) => b.items).map((e) => [e.auditID, e.level, 'requestObject' in e])).toEqual([
       ['a', 'Metadata', false],
       ['b', 'Metadata', false],
@@ -191,9 +199,9 @@ describe('a sink that also forwards (--url)', () => {
     up = false;
     expect((await send(['c'])).status).toBe(200);
     expect((await readEvents(streamFile(paths.streamsDir, 'out'))).map((e) => e.auditID)).toEqual(['a', 'b', 'c']);
-    expect(await eventually(async () => logs.some((l) => l.includes('HTTP 503')))).toBe(true);
+    await logged(logs, 'HTTP 503');
     up = true;
-    expect(await eventually(async () => bodies.flatMap((b) => b.items).length === 3)).toBe(true);
+    await received(3);
     expect(bodies.flatMap((b) => b.items).map((e) => e.auditID)).toEqual(['a', 'b', 'c']);
   });
 });
