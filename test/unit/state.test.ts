@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync, watch } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -90,12 +91,43 @@ describe('lab state', () => {
   });
 });
 
+/** A lock holder's body, and a promise that it has started: the lock is held from then on. */
+function holder<T>(run: () => Promise<T>): { entered: Promise<void>; body: () => Promise<T> } {
+  let enter!: () => void;
+  const entered = new Promise<void>((r) => (enter = r));
+  return {
+    entered,
+    body: () => {
+      enter();
+      return run();
+    },
+  };
+}
+
+/**
+ * Resolves when an attempt to take a lock in `dir` has ended: each attempt links a temp file it
+ * made (`<lock>.<pid>.<random>.tmp`) to the lock's name and then removes it, taken or not. There
+ * is no other sign of a waiter that found the lock taken.
+ */
+function attemptEnded(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(dir, (_, name) => {
+      if (name?.endsWith('.tmp') && !existsSync(join(dir, name))) {
+        watcher.close();
+        resolve();
+      }
+    });
+    watcher.on('error', reject);
+  });
+}
+
 describe('lab lock', () => {
   it('lets one command in at a time; the second waits, then names the holder', async () => {
     const paths = await lab();
     let release!: () => void;
-    const held = withLabLock(paths, 'sink create', () => new Promise<void>((r) => (release = r)));
-    await new Promise((r) => setTimeout(r, 20));
+    const { entered, body } = holder(() => new Promise<void>((r) => (release = r)));
+    const held = withLabLock(paths, 'sink create', body);
+    await entered;
     const err = await withLabLock(paths, 'up', async () => 'got in', { timeoutMs: 100 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RuntimeFailure);
     expect((err as Error).message).toContain(`pid ${process.pid}`);
@@ -108,13 +140,21 @@ describe('lab lock', () => {
   it('waits briefly and gets the lock when the holder finishes', async () => {
     const paths = await lab();
     const order: string[] = [];
-    const first = withLabLock(paths, 'a', async () => {
+    let release!: () => void;
+    const { entered, body } = holder(async () => {
       order.push('a-start');
-      await new Promise((r) => setTimeout(r, 150));
+      await new Promise<void>((r) => (release = r));
       order.push('a-end');
     });
-    await new Promise((r) => setTimeout(r, 20));
-    await withLabLock(paths, 'b', async () => order.push('b'), { timeoutMs: 5000 });
+    const first = withLabLock(paths, 'a', body);
+    await entered;
+    const tried = attemptEnded(paths.dir);
+    const second = withLabLock(paths, 'b', async () => order.push('b'), { timeoutMs: 5000 });
+    // b found the lock taken at least once before a lets go: it got in by waiting.
+    await tried;
+    expect(order).toEqual(['a-start']);
+    release();
+    await second;
     await first;
     expect(order).toEqual(['a-start', 'a-end', 'b']);
   });
