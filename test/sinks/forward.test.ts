@@ -20,10 +20,18 @@ interface Endpoint {
   /** Answers with this status while > 0 requests remain to fail. */
   failNext: number;
   server: Server;
+  /** Resolves once `n` batches have been taken. */
+  received(n: number): Promise<void>;
 }
 
 async function endpoint(): Promise<Endpoint> {
   const ep = { bodies: [], failNext: 0 } as unknown as Endpoint;
+  let took = () => {};
+  ep.received = (n) =>
+    new Promise((resolve) => {
+      took = () => ep.bodies.length >= n && resolve();
+      took();
+    });
   ep.server = createServer({ cert: pki.server.cert, key: pki.server.key }, (req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -35,6 +43,7 @@ async function endpoint(): Promise<Endpoint> {
       }
       expect(req.headers['content-type']).toBe('application/json');
       ep.bodies.push(JSON.parse(body));
+      took();
       res.writeHead(200).end();
     });
   });
@@ -77,8 +86,9 @@ describe('Forwarder', () => {
     const ep = await endpoint();
     const f = new Forwarder({ url: ep.url, throttle: { qps: 0.5, burst: 1 }, ca: pki.ca.cert, batchMax: 10, maxWaitMs: 1 });
     f.push(events(30));
-    // Wait until the first batch has arrived; the next token is 2 s away.
-    for (let i = 0; i < 200 && ep.bodies.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await ep.received(1);
+    // The next token is 2 s away: nothing more may go out meanwhile. A window is the only way to
+    // see that nothing happens; the Forwarder has no clock to stop nor a sign that it waits.
     await new Promise((r) => setTimeout(r, 200));
     expect(ep.bodies.length).toBe(1);
     const stats = await f.close(0);
