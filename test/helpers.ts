@@ -84,6 +84,8 @@ export class CliProcess {
   stderr = '';
   readonly exited: Promise<CliResult>;
   private waiters: (() => void)[] = [];
+  /** Exited and its output read to the end (it may exit before its last output is read). */
+  private closed = false;
 
   constructor(readonly child: ChildProcess) {
     const poke = () => {
@@ -100,6 +102,7 @@ export class CliProcess {
     this.exited = new Promise((resolvePromise, reject) => {
       child.on('error', reject);
       child.on('close', (code, signal) => {
+        this.closed = true;
         resolvePromise({ code, signal, stdout: this.stdout, stderr: this.stderr });
         poke();
       });
@@ -130,7 +133,7 @@ export class CliProcess {
         if (hit !== null) {
           done();
           resolvePromise(hit);
-        } else if (!this.running) {
+        } else if (this.closed) {
           done();
           reject(new Error(`the CLI exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}${report()}`));
         }
