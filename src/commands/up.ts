@@ -40,7 +40,7 @@ import { Output } from '../ui/output.js';
 import { type Context, pathsFor } from './context.js';
 import { checkPort, DYNAMIC_KIND_VERSION, printFindings, runChecks } from './doctor.js';
 import type { RenderOptions, UpOptions } from './options.js';
-import { planState } from './render.js';
+import { planState } from '../lab/plan.js';
 import { escapeText } from '../ui/escape.js';
 
 export interface UpDeps {
