@@ -14,7 +14,6 @@ import { kindArgs } from '../tools/kind.js';
 import { Kubectl, kubectlVerbs } from '../tools/kubectl.js';
 import { type ReceiverControl, sameListener } from '../daemon/control.js';
 import { INSTALL_HINTS, ToolMissing } from '../tools/run.js';
-import type { Planned } from './steps.js';
 
 export type Severity = 'ok' | 'warn' | 'fail';
 
@@ -241,8 +240,8 @@ export async function checkPki(paths: LabPaths): Promise<Finding> {
 }
 
 /** The commands runChecks runs (at once, so in no fixed order). */
-export function describeChecks(): Planned[] {
-  return [{ command: ['docker', ...dockerArgs.info()] }, { command: ['kind', ...kindArgs.version()] }, { command: ['kubectl', ...kubectlVerbs.clientVersion()] }];
+export function checkCommands(): string[][] {
+  return [['docker', ...dockerArgs.info()], ['kind', ...kindArgs.version()], ['kubectl', ...kubectlVerbs.clientVersion()]];
 }
 
 export interface DoctorReport extends CheckReport {

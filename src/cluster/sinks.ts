@@ -11,7 +11,6 @@ import type { SinkSpec } from '../audit/model.js';
 import { policyReach } from '../audit/policyEngine.js';
 import { loadPolicy } from '../audit/policyLoader.js';
 import { readPolicySource } from '../audit/presets.js';
-import type { SinkCreateOptions, SinkDeleteOptions } from '../commands/options.js';
 import { RuntimeFailure, UserError } from '../errors.js';
 import { deployedCapture, restartPending } from '../lab/deployed.js';
 import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../lab/endpoints.js';
@@ -68,7 +67,7 @@ export function auditSinkInput(state: LabState, sink: SinkState, caPem: string):
  * A sink's own audit Policy (static mode): loaded and validated as kube-apiserver would, and
  * turned into the level and stages the capture must cover.
  */
-async function sinkPolicy(o: SinkCreateOptions, state: LabState, cwd: string): Promise<{ options: SinkChange; source: string; text: string; digest: string }> {
+async function sinkPolicy(o: SinkCreateRequest, state: LabState, cwd: string): Promise<{ options: SinkChange; source: string; text: string; digest: string }> {
   if (state.mode === 'dynamic') {
     throw new UserError(
       '--policy: an AuditSink has only a level and stages, so dynamic mode cannot give a sink a full policy',
@@ -103,6 +102,14 @@ export function describeCapture(c: CapturePolicy): string {
   return `${c.level} at ${c.stages.join(', ')}`;
 }
 
+/** What `sink create` is asked. */
+export interface SinkCreateRequest extends SinkChange {
+  name: string;
+  /** A policy file for the sink (static mode), instead of a level and stages. */
+  policy?: string;
+  dryRun: boolean;
+}
+
 const APPLY_STDIN = ['apply', '-f', '-'];
 
 /** A sink create, decided (and with --dry-run, only that): what it does to the lab and the cluster. */
@@ -112,7 +119,7 @@ export type SinkCreation = { sink: SinkState; verb: 'created' | 'updated'; paths
 );
 
 /** Adds or updates a sink. `saved` hears of it once the lab records it, before any API server restart. */
-export async function createSink(o: SinkCreateOptions, paths: LabPaths, cwd: string, deps: SinkDeps, saved: (c: SinkCreation) => void = () => {}): Promise<SinkCreation> {
+export async function createSink(o: SinkCreateRequest, paths: LabPaths, cwd: string, deps: SinkDeps, saved: (c: SinkCreation) => void = () => {}): Promise<SinkCreation> {
   const run = async (): Promise<SinkCreation> => {
     const state = await requireLab(paths);
     const existing = state.sinks.find((s) => s.name === o.sink.name);
@@ -134,7 +141,7 @@ export async function createSink(o: SinkCreateOptions, paths: LabPaths, cwd: str
   return o.dryRun ? run() : withLabLock(paths, `sink create ${o.sink.name}`, run);
 }
 
-async function createDynamic(o: SinkCreateOptions, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+async function createDynamic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
   const pki = await loadPki(paths.pkiDir, paths.name);
   if (!pki) throw new RuntimeFailure(`the lab's certificates are missing from ${paths.pkiDir}`, 'run `audit-lab up` to make them again');
   const doc = stringify(auditSinkObject(auditSinkInput(state, sink, pki.ca.cert)), { lineWidth: 0 });
@@ -152,7 +159,7 @@ async function createDynamic(o: SinkCreateOptions, paths: LabPaths, deps: SinkDe
   return done;
 }
 
-async function createStatic(o: SinkCreateOptions, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+async function createStatic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
   const deployed = await deployedCapture(paths);
   const wanted = captureFor(sinks, state.capture);
   const covered = deployed !== null && sinks.every((s) => covers(deployed, s));
@@ -237,22 +244,22 @@ export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Pr
 }
 
 /** Removes a sink; its stored events stay. Static mode: the capture still covers the sinks left, so nothing restarts. */
-export async function deleteSink(o: SinkDeleteOptions, paths: LabPaths, tools: Tools): Promise<{ events: number; file: string }> {
-  return withLabLock(paths, `sink delete ${o.sinkName}`, async () => {
+export async function deleteSink(sinkName: string, paths: LabPaths, tools: Tools): Promise<{ events: number; file: string }> {
+  return withLabLock(paths, `sink delete ${sinkName}`, async () => {
     const state = await requireLab(paths);
-    if (!state.sinks.some((s) => s.name === o.sinkName)) throw sinkNotFound(state, o.sinkName);
-    const sinks = state.sinks.filter((s) => s.name !== o.sinkName);
+    if (!state.sinks.some((s) => s.name === sinkName)) throw sinkNotFound(state, sinkName);
+    const sinks = state.sinks.filter((s) => s.name !== sinkName);
     if (state.mode === 'dynamic') {
-      await tools.kubectl(o.name).run(['delete', 'auditsink', o.sinkName, '--ignore-not-found'], {
-        failMessage: `could not delete AuditSink ${JSON.stringify(o.sinkName)} from the cluster`,
+      await tools.kubectl(paths.name).run(['delete', 'auditsink', sinkName, '--ignore-not-found'], {
+        failMessage: `could not delete AuditSink ${JSON.stringify(sinkName)} from the cluster`,
         hint: 'is the cluster up? `audit-lab status` tells',
       });
       const pki = await loadPki(paths.pkiDir, paths.name);
       if (pki) await writeFileAtomic(paths.auditSinks, renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, pki.ca.cert))), 0o600);
     }
     await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
-    await rm(sinkPolicyFile(paths, o.sinkName), { force: true });
-    const stats = await countSinkEvents(paths.streamsDir, o.sinkName);
-    return { events: stats.events, file: streamFile(paths.streamsDir, o.sinkName) };
+    await rm(sinkPolicyFile(paths, sinkName), { force: true });
+    const stats = await countSinkEvents(paths.streamsDir, sinkName);
+    return { events: stats.events, file: streamFile(paths.streamsDir, sinkName) };
   });
 }

@@ -7,12 +7,12 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeFailure, ToolError, UserError } from '../errors.js';
-import type { RenderOptions, UpOptions } from '../commands/options.js';
 import { type ReceiverControl, type ReceiverStatus, sameListener } from '../daemon/control.js';
 import { deployedCapture, restartPending } from '../lab/deployed.js';
 import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../lab/endpoints.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { type CgroupVersion, dockerCgroup, localCgroup } from '../lab/host.js';
+import type { ModeChoice } from '../lab/mode.js';
 import { describeReissue, ensureLab } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
@@ -20,7 +20,7 @@ import { createPki, defaultServerNames, type LabPki, loadPki } from '../lab/pki.
 import { planState } from '../lab/plan.js';
 import { pickReceiverPort } from '../lab/ports.js';
 import { refuseLabSymlinks } from '../lab/safety.js';
-import { type LabState, readState, writeState } from '../lab/state.js';
+import { type Capture, type KindConfigApi, type LabState, readState, writeState } from '../lab/state.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
 import { captureFor, covers } from '../render/policyFile.js';
 import { type DockerInfo, dockerArgs, KIND_NETWORK } from '../tools/docker.js';
@@ -38,7 +38,7 @@ import {
   restartApiserver,
   waitForApiserver,
 } from './apiserver.js';
-import { checkPort, describeChecks, DYNAMIC_KIND_VERSION, runChecks } from './checks.js';
+import { checkCommands, checkPort, DYNAMIC_KIND_VERSION, runChecks } from './checks.js';
 import type { CreateCluster, Provider, Reach } from './provider.js';
 import { describeSteps, type Planned, type Progress, runSteps, type Step, task } from './steps.js';
 
@@ -50,11 +50,25 @@ export interface UpDeps {
   progress: Progress;
 }
 
+/** What `up` is asked: flags left out are undefined, so an existing lab keeps its values. */
+export interface UpRequest {
+  name: string;
+  mode?: ModeChoice;
+  image?: string;
+  /** A new lab gets the default sink. */
+  sink: boolean;
+  recreate: boolean;
+  capture?: Capture;
+  kindConfigApi?: KindConfigApi;
+  batchMaxWait?: string;
+  port?: number;
+}
+
 /**
  * Flags as planState takes them: only those given. On an existing lab the rest keep the lab's
  * values, so `up` after `down` rebuilds the same lab; a new lab takes the defaults.
  */
-export function planOptions(o: UpOptions): RenderOptions {
+export function planOptions(o: UpRequest): Parameters<typeof planState>[1] {
   return {
     name: o.name,
     ...(o.mode !== undefined ? { mode: o.mode } : {}),
@@ -67,14 +81,14 @@ export function planOptions(o: UpOptions): RenderOptions {
 }
 
 /** The state `up` would work from: planState, and no default sink for a new lab with --no-sink. */
-export function upState(o: UpOptions, existing: LabState | null, now = new Date()): LabState {
+export function upState(o: UpRequest, existing: LabState | null, now = new Date()): LabState {
   const state = planState(existing, planOptions(o), now);
   if (existing === null && !o.sink) state.sinks = [];
   return state;
 }
 
 /** A new lab without --port takes a port no other lab keeps (labs side by side share the gateway). */
-async function withPort(o: UpOptions, existing: LabState | null, paths: LabPaths): Promise<UpOptions> {
+async function withPort(o: UpRequest, existing: LabState | null, paths: LabPaths): Promise<UpRequest> {
   if (o.port !== undefined || existing !== null) return o;
   return { ...o, port: await pickReceiverPort(paths.home, paths.name) };
 }
@@ -132,7 +146,7 @@ interface LabFiles {
 
 /** What the steps of one `up` share: what it was asked, what it found, and what it did. */
 export interface UpContext extends UpDeps {
-  o: UpOptions;
+  o: UpRequest;
   paths: LabPaths;
   node: string;
   /** The lab's state when up began (the checks read it), and under the lock. */
@@ -244,7 +258,7 @@ function receiverStep(when: (c: UpContext) => boolean): Step<UpContext> {
 export const UP_STEPS: readonly Step<UpContext>[] = [
   {
     title: 'checks',
-    describe: () => describeChecks(),
+    describe: () => checkCommands().map((command) => ({ command })),
     async run(c) {
       const report = await runChecks({ tools: c.tools, paths: c.paths, receiver: c.receiver, state: c.before, mode: c.state.mode, image: c.state.image, skipPort: true });
       c.progress.findings(report.findings);
@@ -488,7 +502,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
   },
 ];
 
-function context(o: UpOptions, paths: LabPaths, deps: UpDeps, before: LabState | null, state: LabState): UpContext {
+function context(o: UpRequest, paths: LabPaths, deps: UpDeps, before: LabState | null, state: LabState): UpContext {
   return {
     ...deps,
     o,
@@ -521,7 +535,7 @@ export interface UpResult {
   receiver: ReceiverStatus;
 }
 
-export async function upLab(o: UpOptions, paths: LabPaths, deps: UpDeps): Promise<UpResult> {
+export async function upLab(o: UpRequest, paths: LabPaths, deps: UpDeps): Promise<UpResult> {
   // Before anything is written through a link (see src/lab/safety.ts).
   await refuseLabSymlinks(paths);
   const before = await readState(paths);
@@ -548,7 +562,7 @@ export interface UpPlan {
  * --dry-run: the steps up would take for a lab with no cluster yet (or one --recreate deletes),
  * on Linux: nothing is run or written. Certificates a new lab would make are made in memory.
  */
-export async function planUp(o: UpOptions, paths: LabPaths, deps: UpDeps, env: NodeJS.ProcessEnv): Promise<UpPlan> {
+export async function planUp(o: UpRequest, paths: LabPaths, deps: UpDeps, env: NodeJS.ProcessEnv): Promise<UpPlan> {
   const existing = await readState(paths);
   const state = upState(await withPort(o, existing, paths), existing);
   const c = context(o, paths, deps, existing, state);

@@ -54,7 +54,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
 }
 
 export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
-  const r = await deleteSink(o, pathsFor(ctx, o.name), deps.tools);
+  const r = await deleteSink(o.sinkName, pathsFor(ctx, o.name), deps.tools);
   ctx.out.line(`sink ${JSON.stringify(o.sinkName)} deleted; its ${r.events} stored events stay in ${r.file}`);
   return 0;
 }
