@@ -9,6 +9,8 @@ import type { Provider } from './provider.js';
 
 export function kindProvider(tools: Pick<Tools, 'kind' | 'docker'>): Provider {
   return {
+    name: 'kind',
+    nodeNetwork: `the ${KIND_NETWORK} docker network`,
     clusters: () => tools.kind.clusters(),
     async create(o, run) {
       await tools.kind.createCluster(o, run);

@@ -19,6 +19,10 @@ export interface CreateCluster {
 }
 
 export interface Provider {
+  /** The tool that makes clusters, as messages name it. */
+  readonly name: string;
+  /** The network the node reaches this machine through, as messages name it. */
+  readonly nodeNetwork: string;
   /** Clusters that exist, any lab's. */
   clusters(): Promise<string[]>;
   create(o: CreateCluster, run: { onLine: (line: string) => void; failMessage: string; hint: string }): Promise<void>;

@@ -23,7 +23,7 @@ import { refuseLabSymlinks } from '../lab/safety.js';
 import { type Capture, type KindConfigApi, type LabState, readState, writeState } from '../lab/state.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
 import { captureFor, covers } from '../render/policyFile.js';
-import { type DockerInfo, dockerArgs, KIND_NETWORK } from '../tools/docker.js';
+import { type DockerInfo, dockerArgs } from '../tools/docker.js';
 import type { Tools } from '../tools/index.js';
 import { kubectlVerbs } from '../tools/kubectl.js';
 import {
@@ -325,7 +325,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
       const { o, existing } = c;
       if (c.exists && existing === null) {
         throw new RuntimeFailure(
-          `a kind cluster named ${JSON.stringify(o.name)} already exists, but lab ${JSON.stringify(o.name)} has no state: audit-lab did not make it (or the lab was purged)`,
+          `a ${c.provider.name} cluster named ${JSON.stringify(o.name)} already exists, but lab ${JSON.stringify(o.name)} has no state: audit-lab did not make it (or the lab was purged)`,
           `use another name (\`audit-lab up --name ${o.name === DEFAULT_LAB_NAME ? 'audit-lab-2' : `${o.name}-2`}\`), or \`audit-lab up --recreate\` to delete that cluster and start over`,
         );
       }
@@ -354,7 +354,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
       const note = c.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
       if (note !== null) progress.info(note);
       const hint =
-        `the output above is kind's; fix its cause, then ${RECOVER}` +
+        `the output above is ${c.provider.name}'s; fix its cause, then ${RECOVER}` +
         (state.mode === 'dynamic' && c.kindVersion !== DYNAMIC_KIND_VERSION
           ? `. Dynamic mode's node images are tied to old kind releases: try kind v${DYNAMIC_KIND_VERSION} on a cgroup v1 host, or --mode static`
           : '');
@@ -364,7 +364,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
         if (text !== '') progress.update(text);
       };
       await task(progress, `creating cluster ${o.name} (${describeShape(state)})`, () =>
-        c.provider.create(createArgs(c), { onLine, failMessage: `kind could not create cluster ${JSON.stringify(o.name)}`, hint }), `created cluster ${o.name}`);
+        c.provider.create(createArgs(c), { onLine, failMessage: `${c.provider.name} could not create cluster ${JSON.stringify(o.name)}`, hint }), `created cluster ${o.name}`);
       // A new API server starts with the files as they are: no restart is pending for it.
       await rm(restartPending(c.paths), { force: true });
       c.did.push('created the cluster');
@@ -466,8 +466,8 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
         `the cluster's node cannot reach the receiver at ${receiverUrl(host!, port, HEALTH_PATH)}`,
         ['docker', ...dockerArgs.exec(c.node, curl(c))],
         last,
-        `the receiver listens on ${address}:${port}; a firewall on this machine may drop traffic from the ` +
-          `${KIND_NETWORK} docker network to that port (allow it), then run \`audit-lab up\` again; \`audit-lab status\` shows the receiver`,
+        `the receiver listens on ${address}:${port}; a firewall on this machine may drop traffic from ` +
+          `${c.provider.nodeNetwork} to that port (allow it), then run \`audit-lab up\` again; \`audit-lab status\` shows the receiver`,
       );
     },
   },
@@ -574,7 +574,7 @@ export async function planUp(o: UpRequest, paths: LabPaths, deps: UpDeps, env: N
   if (cgroup !== null) notes.push(cgroup);
   if (state.receiver.host === null) {
     notes.push(
-      `note: the receiver is addressed as ${FALLBACK_NODE_HOST} here; on Linux up learns the ${KIND_NETWORK} network's gateway (${PLACEHOLDER_HOST} below) and uses that`,
+      `note: the receiver is addressed as ${FALLBACK_NODE_HOST} here; on Linux up learns the gateway of ${deps.provider.nodeNetwork} (${PLACEHOLDER_HOST} below) and uses that`,
     );
   }
   return { state, notes, steps: describeSteps(UP_STEPS, c) };

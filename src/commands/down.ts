@@ -3,6 +3,7 @@ import { downLab, type DownDeps } from '../cluster/down.js';
 import { kindProvider } from '../cluster/kind.js';
 import { receiverControl } from '../daemon/control.js';
 import { DEFAULT_LAB_NAME } from '../lab/paths.js';
+import { commandLine } from '../tools/run.js';
 import { escapeText } from '../ui/escape.js';
 import { OutputProgress } from '../ui/progress.js';
 import { type Context, pathsFor, toolsFor } from './context.js';
@@ -16,11 +17,11 @@ export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps>
   const nameFlag = o.name === DEFAULT_LAB_NAME ? '' : ` --name ${o.name}`;
   if (r.receiverStopped !== null) ctx.out.line(r.receiverStopped ? 'stopped the receiver' : 'no receiver running');
   if (r.missing) {
-    ctx.out.error(`kind is not on PATH: could not look for cluster ${JSON.stringify(o.name)}`);
+    ctx.out.error(`${r.missing.tool} is not on PATH: could not look for cluster ${JSON.stringify(o.name)}`);
     ctx.out.info(`hint: ${r.missing.hint}; or remove its node by hand: docker rm -f ${provider.node(o.name)}`);
   }
   if (r.cluster === 'not ours') {
-    ctx.out.line(`cluster ${JSON.stringify(o.name)} exists but has no audit-lab lab: left alone (\`kind delete cluster --name ${o.name}\` deletes it)`);
+    ctx.out.line(`cluster ${JSON.stringify(o.name)} exists but has no audit-lab lab: left alone (\`${commandLine(provider.argv.delete(o.name))}\` deletes it)`);
   } else if (r.cluster === 'absent') {
     ctx.out.line(`no cluster ${JSON.stringify(o.name)}: nothing to delete`);
   }
