@@ -1,7 +1,6 @@
 /** The kind provider: clusters made by kind, whose node reaches the host through the kind network. */
 import { RuntimeFailure } from '../errors.js';
 import { FALLBACK_NODE_HOST } from '../lab/endpoints.js';
-import { CGROUP_V1_NOTE, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { dockerArgs, KIND_NETWORK } from '../tools/docker.js';
 import type { Tools } from '../tools/index.js';
 import { controlPlaneNode, kindArgs, kindProgressText, kubeContext } from '../tools/kind.js';
@@ -33,7 +32,11 @@ export function kindProvider(tools: Pick<Tools, 'kind' | 'docker'>): Provider {
         `kind made cluster ${JSON.stringify(cluster)} but the docker network ${JSON.stringify(KIND_NETWORK)} has no IPv4 gateway audit-lab can use for the receiver`,
         `check \`docker network inspect ${KIND_NETWORK}\`; \`audit-lab render --receiver-host HOST\` shows the files for a host you choose`,
       ),
-    cgroupV1Note: (o) => (needsCgroupV1Patch(o) ? CGROUP_V1_NOTE : null),
+    // Loaded when asked: `down` and `status` take this provider and need no YAML.
+    async cgroupV1Note(o) {
+      const { CGROUP_V1_NOTE, needsCgroupV1Patch } = await import('../render/kindConfig.js');
+      return needsCgroupV1Patch(o) ? CGROUP_V1_NOTE : null;
+    },
     argv: {
       clusters: () => ['kind', ...kindArgs.getClusters()],
       create: (o) => ['kind', ...kindArgs.createCluster(o)],

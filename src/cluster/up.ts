@@ -351,7 +351,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
     describe: (c) => [{ command: c.provider.argv.create(createArgs(c)) }],
     async run(c) {
       const { o, state, progress } = c;
-      const note = c.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
+      const note = await c.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
       if (note !== null) progress.info(note);
       const hint =
         `the output above is ${c.provider.name}'s; fix its cause, then ${RECOVER}` +
@@ -570,7 +570,7 @@ export async function planUp(o: UpRequest, paths: LabPaths, deps: UpDeps, env: N
   c.hostCgroup = await localCgroup(env);
   c.pki = (existing ? await loadPki(paths.pkiDir, paths.name) : null) ?? (await createPki(o.name, defaultServerNames([state.receiver.host ?? FALLBACK_NODE_HOST])));
   const notes = [`dry run: nothing is run or written. ${describeShape(state)}.`];
-  const cgroup = deps.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
+  const cgroup = await deps.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
   if (cgroup !== null) notes.push(cgroup);
   if (state.receiver.host === null) {
     notes.push(
