@@ -5,11 +5,10 @@
  * moving it back starts a fresh one.
  */
 import { ToolError } from '../errors.js';
-import type { Output } from '../ui/output.js';
-import type { Docker } from '../tools/docker.js';
-import { controlPlaneNode } from '../tools/kind.js';
-import type { Kubectl } from '../tools/kubectl.js';
+import { type Docker, dockerArgs } from '../tools/docker.js';
+import { type Kubectl, kubectlVerbs } from '../tools/kubectl.js';
 import { commandLine } from '../tools/run.js';
+import { type Planned, type Progress, task } from './steps.js';
 
 export const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
 /** Outside the manifests directory, so kubelet does not see it; a second `up` finds it here after a crash. */
@@ -48,13 +47,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface ApiserverDeps {
   docker: Docker;
   kubectl: Kubectl;
-  out: Output;
+  /** The container the API server runs in. */
+  node: string;
+  progress: Progress;
   timing: ApiserverTiming;
 }
 
+const testExists = (path: string) => ['test', '-e', path];
+const MOVE_OUT = ['mv', MANIFEST, MANIFEST_ASIDE];
+const MOVE_BACK = ['mv', MANIFEST_ASIDE, MANIFEST];
+
 /** The last lines the API server container logged, for a message when it does not come up. */
-export async function apiserverLogs(docker: Docker, cluster: string, lines = 30): Promise<{ command: string[]; output: string }> {
-  const node = controlPlaneNode(cluster);
+export async function apiserverLogs(docker: Docker, node: string, lines = 30): Promise<{ command: string[]; output: string }> {
   const ps = await docker.exec(node, ['crictl', 'ps', '-a', '--name', 'kube-apiserver', '-q'], { allowFailure: true, timeoutMs: 20_000 });
   const id = ps.stdout.split('\n')[0]?.trim();
   if (ps.exitCode !== 0 || !id) {
@@ -67,22 +71,22 @@ export async function apiserverLogs(docker: Docker, cluster: string, lines = 30)
 /** Polls /readyz until it answers ok; on timeout throws with the API server's last log lines. */
 export async function waitForApiserver(deps: ApiserverDeps, label = 'waiting for the API server'): Promise<void> {
   const { kubectl, timing } = deps;
-  const spin = await deps.out.spinner(label);
+  await deps.progress.start(label);
   const deadline = Date.now() + timing.readyTimeoutMs;
   let last = '';
   for (;;) {
     const r = await kubectl.ready(Math.max(1_000, Math.min(10_000, deadline - Date.now())));
     if (r.ready) {
-      spin.succeed();
+      deps.progress.succeed();
       return;
     }
     last = r.output.split('\n').filter((l) => l.trim() !== '').pop() ?? last;
-    if (last !== '') spin.update(last);
+    if (last !== '') deps.progress.update(last);
     if (Date.now() >= deadline) break;
     await sleep(timing.pollMs);
   }
-  spin.fail();
-  const logs = await apiserverLogs(deps.docker, kubectl.cluster);
+  deps.progress.fail();
+  const logs = await apiserverLogs(deps.docker, deps.node);
   throw new ToolError(
     `the API server of cluster ${JSON.stringify(kubectl.cluster)} did not become ready within ${formatMs(timing.readyTimeoutMs)}` +
       (last !== '' ? ` (last answer: ${last.trim()})` : ''),
@@ -98,7 +102,7 @@ function formatMs(ms: number): string {
 }
 
 async function exists(docker: Docker, node: string, path: string): Promise<boolean> {
-  const r = await docker.exec(node, ['test', '-e', path], { allowFailure: true, timeoutMs: 20_000 });
+  const r = await docker.exec(node, testExists(path), { allowFailure: true, timeoutMs: 20_000 });
   return r.exitCode === 0;
 }
 
@@ -106,37 +110,52 @@ async function exists(docker: Docker, node: string, path: string): Promise<boole
  * Puts the manifest back if an earlier restart was interrupted between its two moves. Returns
  * true when it had to.
  */
-export async function recoverApiserverManifest(docker: Docker, cluster: string): Promise<boolean> {
-  const node = controlPlaneNode(cluster);
+export async function recoverApiserverManifest(docker: Docker, node: string): Promise<boolean> {
   if (!(await exists(docker, node, MANIFEST_ASIDE))) return false;
   if (await exists(docker, node, MANIFEST)) {
     // Both there: the aside copy is the stale one.
     await docker.exec(node, ['rm', '-f', MANIFEST_ASIDE]);
     return false;
   }
-  await docker.exec(node, ['mv', MANIFEST_ASIDE, MANIFEST]);
+  await docker.exec(node, MOVE_BACK);
   return true;
 }
 
 /** Stops and restarts the API server, then waits until it is ready again. */
 export async function restartApiserver(deps: ApiserverDeps, why = 'to load the new audit configuration'): Promise<void> {
-  const { docker, kubectl, timing } = deps;
-  const node = controlPlaneNode(kubectl.cluster);
-  await recoverApiserverManifest(docker, kubectl.cluster);
-  const spin = await deps.out.spinner(`restarting the API server ${why}`);
-  await docker.exec(node, ['mv', MANIFEST, MANIFEST_ASIDE]);
-  try {
-    const until = Date.now() + timing.pauseMs;
-    while (Date.now() < until) {
-      spin.update(`(kubelet stops it; back in ${Math.ceil((until - Date.now()) / 1000)}s)`);
-      await sleep(Math.min(1000, until - Date.now()));
+  const { docker, node, progress, timing } = deps;
+  await recoverApiserverManifest(docker, node);
+  await task(progress, `restarting the API server ${why}`, async () => {
+    await docker.exec(node, MOVE_OUT);
+    try {
+      const until = Date.now() + timing.pauseMs;
+      while (Date.now() < until) {
+        progress.update(`(kubelet stops it; back in ${Math.ceil((until - Date.now()) / 1000)}s)`);
+        await sleep(Math.min(1000, until - Date.now()));
+      }
+    } finally {
+      // Even when interrupted, never leave the cluster without its API server.
+      await docker.exec(node, MOVE_BACK);
     }
-  } finally {
-    // Even when interrupted, never leave the cluster without its API server.
-    await docker.exec(node, ['mv', MANIFEST_ASIDE, MANIFEST]);
-  }
-  spin.succeed();
+  });
   await waitForApiserver(deps, 'waiting for the restarted API server');
+}
+
+/** What waitForApiserver runs (polled until it answers ok). */
+export function describeWait(cluster: string): Planned[] {
+  return [{ command: ['kubectl', ...kubectlVerbs.readyz(cluster)] }];
+}
+
+/** What restartApiserver runs, when no earlier restart was interrupted. */
+export function describeRestart(node: string, cluster: string, timing: ApiserverTiming): Planned[] {
+  const exec = (argv: string[]) => ({ command: ['docker', ...dockerArgs.exec(node, argv)] });
+  return [
+    exec(testExists(MANIFEST_ASIDE)),
+    exec(MOVE_OUT),
+    { note: `wait ${formatMs(timing.pauseMs)}, for kubelet to stop the API server` },
+    exec(MOVE_BACK),
+    ...describeWait(cluster),
+  ];
 }
 
 /** Whether the node's API server runs with audit-lab's flags for a mode (the cluster was made by `up`). */

@@ -1,5 +1,7 @@
 /** The typed options each command receives from src/cli.ts, after parsing and normalization. */
 import type { SinkSpec } from '../audit/model.js';
+import type { SinkCreateRequest } from '../cluster/sinks.js';
+import type { UpRequest } from '../cluster/up.js';
 import type { CgroupVersion } from '../lab/host.js';
 import type { ModeChoice } from '../lab/mode.js';
 import type { Capture, KindConfigApi } from '../lab/state.js';
@@ -23,31 +25,17 @@ export interface RenderOptions extends Common {
   sink?: Partial<SinkSpec> & { name: string };
 }
 
-export interface UpOptions extends Common {
-  /** Flags left out are undefined: an existing lab keeps its values, a new one takes the defaults. */
-  mode?: ModeChoice;
-  image?: string;
-  sink: boolean;
+/** Flags left out are undefined: an existing lab keeps its values, a new one takes the defaults. */
+export interface UpOptions extends UpRequest {
   dryRun: boolean;
-  recreate: boolean;
   verbose: boolean;
-  capture?: Capture;
-  kindConfigApi?: KindConfigApi;
-  batchMaxWait?: string;
-  port?: number;
 }
 
 export interface DownOptions extends Common {
   purge: boolean;
 }
 
-export interface SinkCreateOptions extends Common {
-  sink: SinkSpec;
-  /** Which of the sink's fields were given on the command line (an update keeps the others). */
-  given: ReadonlySet<'level' | 'stages' | 'qps' | 'burst' | 'url'>;
-  policy?: string;
-  dryRun: boolean;
-}
+export type SinkCreateOptions = SinkCreateRequest;
 
 export interface SinkListOptions extends Common {
   json: boolean;

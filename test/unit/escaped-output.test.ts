@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { printFindings } from '../../src/commands/doctor.js';
+import { printFindings } from '../../src/ui/findings.js';
 import type { Handlers } from '../../src/commands/options.js';
 import { ToolError, UserError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
@@ -60,7 +60,7 @@ describe('Output', () => {
 
   it("doctor's findings escape the tool output they quote", () => {
     const c = capture();
-    printFindings({ out: c.out }, [{ check: 'docker', status: 'fail', message: 'docker info: \x1b[31mCannot connect\x1b[0m\r', fix: 'start \u202edocker' }], true);
+    printFindings(c.out, [{ check: 'docker', status: 'fail', message: 'docker info: \x1b[31mCannot connect\x1b[0m\r', fix: 'start \u202edocker' }], true);
     expect(c.err()).toBe('✗ docker  docker info: \\x1b[31mCannot connect\\x1b[0m\\x0d\n          fix: start \\u202edocker\n');
   });
 });

@@ -1,0 +1,265 @@
+/**
+ * Sink changes against a lab and its cluster: one sink model, two back ends (DESIGN.md, "Sinks").
+ * dynamic: each sink is a real AuditSink in the cluster, and <lab>/audit.yaml holds them all.
+ * static: the sink lives in the lab state and the receiver applies it to what the API server
+ * captured; the API server restarts only when its capture policy no longer covers every sink.
+ */
+import { createHash } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import type { SinkSpec } from '../audit/model.js';
+import { policyReach } from '../audit/policyEngine.js';
+import { loadPolicy } from '../audit/policyLoader.js';
+import { readPolicySource } from '../audit/presets.js';
+import { RuntimeFailure, UserError } from '../errors.js';
+import { deployedCapture, restartPending } from '../lab/deployed.js';
+import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../lab/endpoints.js';
+import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import { withLabLock } from '../lab/lock.js';
+import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
+import { loadPki } from '../lab/pki.js';
+import { mergeSink, type SinkChange, withSink } from '../lab/sinks.js';
+import { type LabState, readState, type SinkState, writeState } from '../lab/state.js';
+import { type AuditSinkInput, auditSinkObject, renderAuditSinks } from '../render/auditSinks.js';
+import { type CapturePolicy, captureFor, covers, renderPolicy } from '../render/policyFile.js';
+import { countSinkEvents } from '../streams/stats.js';
+import { streamFile } from '../streams/names.js';
+import type { Tools } from '../tools/index.js';
+import { kubectlArgs } from '../tools/kubectl.js';
+import { type ApiserverTiming, restartApiserver } from './apiserver.js';
+import type { Provider } from './provider.js';
+import type { Progress } from './steps.js';
+
+export interface SinkDeps {
+  tools: Tools;
+  provider: Provider;
+  timing: ApiserverTiming;
+  progress: Progress;
+}
+
+export async function requireLab(paths: LabPaths): Promise<LabState> {
+  const state = await readState(paths);
+  if (!state) {
+    throw new UserError(
+      `there is no lab ${JSON.stringify(paths.name)} (${paths.dir})`,
+      `create it with \`audit-lab up${paths.name === 'audit-lab' ? '' : ` --name ${paths.name}`}\``,
+    );
+  }
+  return state;
+}
+
+function sinkNotFound(state: LabState, name: string): UserError {
+  const names = state.sinks.map((s) => s.name);
+  return new UserError(
+    `there is no sink ${JSON.stringify(name)} in lab ${JSON.stringify(state.name)}`,
+    names.length > 0 ? `its sinks: ${names.join(', ')}` : 'it has no sinks: create one with `audit-lab sink create`',
+  );
+}
+
+/** What a sink looks like as an AuditSink: the receiver's endpoint for it, or its external URL. */
+export function auditSinkInput(state: LabState, sink: SinkState, caPem: string): AuditSinkInput {
+  if (sink.url !== undefined) return { ...sink, endpoint: sink.url };
+  const host = state.receiver.host ?? FALLBACK_NODE_HOST;
+  return { ...sink, endpoint: receiverUrl(host, state.receiver.port, sinkPath(sink.name, sink.token)), caPem };
+}
+
+/**
+ * A sink's own audit Policy (static mode): loaded and validated as kube-apiserver would, and
+ * turned into the level and stages the capture must cover.
+ */
+async function sinkPolicy(o: SinkCreateRequest, state: LabState, cwd: string): Promise<{ options: SinkChange; source: string; text: string; digest: string }> {
+  if (state.mode === 'dynamic') {
+    throw new UserError(
+      '--policy: an AuditSink has only a level and stages, so dynamic mode cannot give a sink a full policy',
+      'use --level and --stage, or a static-mode lab (`audit-lab up --mode static`)',
+    );
+  }
+  if (o.given.has('level') || o.given.has('stages')) {
+    throw new UserError('--policy decides the level and stages of each request: leave out --level and --stage', 'see `audit-lab policy test --help` to try a policy first');
+  }
+  const src = await readPolicySource(o.policy!, cwd);
+  const reach = policyReach(loadPolicy(src.text, src.source));
+  if (reach.level === 'None' || reach.stages.length === 0) {
+    throw new UserError(`--policy ${src.source} logs nothing: every rule is level None or omits every stage`);
+  }
+  const given = new Set([...o.given, 'level', 'stages'] as const);
+  return {
+    options: { sink: { ...o.sink, level: reach.level, stages: reach.stages }, given },
+    source: src.source,
+    text: src.text,
+    digest: createHash('sha256').update(src.text).digest('hex'),
+  };
+}
+
+export function describeSink(s: SinkSpec & { policy?: string }): string {
+  if (s.policy !== undefined) {
+    return `policy ${s.policy} (at most ${s.level} at ${s.stages.join(', ')}), throttle ${s.throttle.qps}/${s.throttle.burst}${s.url ? `, to ${s.url}` : ''}`;
+  }
+  return `${s.level}${s.stages.length > 0 ? ` at ${s.stages.join(', ')}` : ''}, throttle ${s.throttle.qps}/${s.throttle.burst}${s.url ? `, to ${s.url}` : ''}`;
+}
+
+export function describeCapture(c: CapturePolicy): string {
+  return `${c.level} at ${c.stages.join(', ')}`;
+}
+
+/** What `sink create` is asked. */
+export interface SinkCreateRequest extends SinkChange {
+  name: string;
+  /** A policy file for the sink (static mode), instead of a level and stages. */
+  policy?: string;
+  dryRun: boolean;
+}
+
+const APPLY_STDIN = ['apply', '-f', '-'];
+
+/** A sink create, decided (and with --dry-run, only that): what it does to the lab and the cluster. */
+export type SinkCreation = { sink: SinkState; verb: 'created' | 'updated'; paths: LabPaths } & (
+  | { mode: 'dynamic'; doc: string; command: string[] }
+  | { mode: 'static'; deployed: CapturePolicy | null; wanted: CapturePolicy; covered: boolean; policy: string }
+);
+
+/** Adds or updates a sink. `saved` hears of it once the lab records it, before any API server restart. */
+export async function createSink(o: SinkCreateRequest, paths: LabPaths, cwd: string, deps: SinkDeps, saved: (c: SinkCreation) => void = () => {}): Promise<SinkCreation> {
+  const run = async (): Promise<SinkCreation> => {
+    const state = await requireLab(paths);
+    const existing = state.sinks.find((s) => s.name === o.sink.name);
+    const policy = o.policy !== undefined ? await sinkPolicy(o, state, cwd) : null;
+    const sink = policy ? { ...mergeSink(existing, policy.options), policy: policy.source, policyDigest: policy.digest } : mergeSink(existing, o);
+    // A level or stages given without --policy turn a policy sink back into a plain one.
+    if (!policy && (o.given.has('level') || o.given.has('stages'))) {
+      delete sink.policy;
+      delete sink.policyDigest;
+    }
+    if (policy && !o.dryRun) {
+      await ensurePrivateDir(paths.policiesDir);
+      await writeFileAtomic(sinkPolicyFile(paths, sink.name), policy.text, 0o600);
+    }
+    const sinks = withSink(state.sinks, sink);
+    const verb = existing ? 'updated' : 'created';
+    return state.mode === 'dynamic' ? createDynamic(o, paths, deps, state, sink, sinks, verb, saved) : createStatic(o, paths, deps, state, sink, sinks, verb, saved);
+  };
+  return o.dryRun ? run() : withLabLock(paths, `sink create ${o.sink.name}`, run);
+}
+
+async function createDynamic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+  const pki = await loadPki(paths.pkiDir, paths.name);
+  if (!pki) throw new RuntimeFailure(`the lab's certificates are missing from ${paths.pkiDir}`, 'run `audit-lab up` to make them again');
+  const doc = stringify(auditSinkObject(auditSinkInput(state, sink, pki.ca.cert)), { lineWidth: 0 });
+  const done: SinkCreation = { mode: 'dynamic', sink, verb, paths, doc, command: ['kubectl', ...kubectlArgs(o.name, APPLY_STDIN)] };
+  if (o.dryRun) return done;
+  // Apply first: when the cluster refuses, the lab's record stays as it was.
+  await deps.tools.kubectl(o.name).run(APPLY_STDIN, {
+    input: doc,
+    failMessage: `the cluster refused AuditSink ${JSON.stringify(sink.name)}`,
+    hint: 'is the cluster up? `audit-lab status` tells; `audit-lab up` starts it',
+  });
+  await writeFileAtomic(paths.auditSinks, renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, pki.ca.cert))), 0o600);
+  await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+  saved(done);
+  return done;
+}
+
+async function createStatic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+  const deployed = await deployedCapture(paths);
+  const wanted = captureFor(sinks, state.capture);
+  const covered = deployed !== null && sinks.every((s) => covers(deployed, s));
+  const done: SinkCreation = { mode: 'static', sink, verb, paths, deployed, wanted, covered, policy: renderPolicy(wanted) };
+  if (o.dryRun) return done;
+  await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+  if (sink.policy === undefined) await rm(sinkPolicyFile(paths, sink.name), { force: true });
+  saved(done);
+  if (!covered) {
+    await writeFile(restartPending(paths), `${new Date().toISOString()}\n`, { mode: 0o600 });
+    // A lab made by `serve` alone has no API server files yet.
+    await ensurePrivateDir(paths.apiserverDir);
+    await writeFileAtomic(paths.policy, done.policy, 0o644);
+    if ((await deps.provider.clusters()).includes(o.name)) {
+      deps.progress.info(`the API server captures ${deployed ? describeCapture(deployed) : 'nothing audit-lab knows'}; it must capture ${describeCapture(wanted)}`);
+      const { tools, provider, progress, timing } = deps;
+      await restartApiserver({ docker: tools.docker, kubectl: tools.kubectl(o.name), node: provider.node(o.name), progress, timing });
+    } else {
+      deps.progress.info(`the cluster is not running: the new capture (${describeCapture(wanted)}) takes effect with \`audit-lab up\``);
+    }
+    await rm(restartPending(paths), { force: true });
+  }
+  return done;
+}
+
+export interface ListedSink {
+  name: string;
+  level: string;
+  /** static mode: the policy the sink applies per request, as given to `sink create --policy`. */
+  policy: string | null;
+  stages: string[];
+  throttle: { qps: number; burst: number };
+  target: string;
+  events: number;
+  lastEvent: string | null;
+}
+
+/** AuditSinks as the cluster has them (dynamic mode); null when it cannot be asked. */
+async function clusterSinks(tools: Tools, cluster: string): Promise<SinkSpec[] | null> {
+  const r = await tools.kubectl(cluster).run(['get', 'auditsinks', '-o', 'json'], { allowFailure: true });
+  if (r.exitCode !== 0) return null;
+  try {
+    const list = JSON.parse(r.stdout) as { items?: { metadata?: { name?: string }; spec?: any }[] };
+    return (list.items ?? []).map((i) => ({
+      name: String(i.metadata?.name ?? ''),
+      level: i.spec?.policy?.level,
+      stages: i.spec?.policy?.stages ?? [],
+      throttle: { qps: i.spec?.webhook?.throttle?.qps ?? 10, burst: i.spec?.webhook?.throttle?.burst ?? 15 },
+      ...(i.spec?.webhook?.clientConfig?.url ? { url: String(i.spec.webhook.clientConfig.url) } : {}),
+    }));
+  } catch {
+    return null;
+  }
+}
+
+/** The lab's sinks with their stored events; in dynamic mode as the cluster has them, when it answers. */
+export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Progress, 'warn'>): Promise<{ state: LabState; source: 'cluster' | 'lab'; rows: ListedSink[] }> {
+  const state = await requireLab(paths);
+  let sinks: SinkSpec[] = state.sinks;
+  let source: 'cluster' | 'lab' = 'lab';
+  if (state.mode === 'dynamic') {
+    const fromCluster = await clusterSinks(tools, paths.name);
+    if (fromCluster) {
+      sinks = fromCluster;
+      source = 'cluster';
+    } else {
+      progress.warn("could not read AuditSinks from the cluster (is it up? `audit-lab status`); showing the lab's record");
+    }
+  }
+  const rows: ListedSink[] = [];
+  for (const s of sinks) {
+    const ours = state.sinks.find((x) => x.name === s.name);
+    const stats = await countSinkEvents(paths.streamsDir, s.name);
+    const receiver = ours !== undefined && (state.mode === 'static' || ours.url === undefined);
+    const target =
+      state.mode === 'static'
+        ? s.url !== undefined ? `receiver + ${s.url}` : 'receiver'
+        : receiver ? 'receiver' : (s.url ?? 'unknown');
+    rows.push({ name: s.name, level: s.level, policy: ours?.policy ?? null, stages: [...s.stages], throttle: { ...s.throttle }, target, events: stats.events, lastEvent: stats.lastEvent });
+  }
+  return { state, source, rows };
+}
+
+/** Removes a sink; its stored events stay. Static mode: the capture still covers the sinks left, so nothing restarts. */
+export async function deleteSink(sinkName: string, paths: LabPaths, tools: Tools): Promise<{ events: number; file: string }> {
+  return withLabLock(paths, `sink delete ${sinkName}`, async () => {
+    const state = await requireLab(paths);
+    if (!state.sinks.some((s) => s.name === sinkName)) throw sinkNotFound(state, sinkName);
+    const sinks = state.sinks.filter((s) => s.name !== sinkName);
+    if (state.mode === 'dynamic') {
+      await tools.kubectl(paths.name).run(['delete', 'auditsink', sinkName, '--ignore-not-found'], {
+        failMessage: `could not delete AuditSink ${JSON.stringify(sinkName)} from the cluster`,
+        hint: 'is the cluster up? `audit-lab status` tells',
+      });
+      const pki = await loadPki(paths.pkiDir, paths.name);
+      if (pki) await writeFileAtomic(paths.auditSinks, renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, pki.ca.cert))), 0o600);
+    }
+    await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+    await rm(sinkPolicyFile(paths, sinkName), { force: true });
+    const stats = await countSinkEvents(paths.streamsDir, sinkName);
+    return { events: stats.events, file: streamFile(paths.streamsDir, sinkName) };
+  });
+}

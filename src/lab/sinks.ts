@@ -1,0 +1,31 @@
+/** A lab's sinks after a change (`sink create`): the merge rules, apart from where they are applied. */
+import { type SinkSpec, validateSink } from '../audit/model.js';
+import { UserError } from '../errors.js';
+import { newSinkState, type SinkState } from './state.js';
+
+/** A sink as given on the command line, and which of its fields were given. */
+export interface SinkChange {
+  sink: SinkSpec;
+  given: ReadonlySet<'level' | 'stages' | 'qps' | 'burst' | 'url'>;
+}
+
+/** The sink after an update: fields not given on the command line keep their values. */
+export function mergeSink(existing: SinkState | undefined, o: SinkChange): SinkState {
+  if (!existing) return newSinkState(o.sink);
+  const next: SinkState = { ...existing, throttle: { ...existing.throttle } };
+  if (o.given.has('level')) next.level = o.sink.level;
+  if (o.given.has('stages')) next.stages = [...o.sink.stages];
+  else if (o.given.has('level') && o.sink.level === 'None') next.stages = [];
+  else if (o.given.has('level') && next.stages.length === 0) next.stages = [...o.sink.stages];
+  if (o.given.has('qps')) next.throttle.qps = o.sink.throttle.qps;
+  if (o.given.has('burst')) next.throttle.burst = o.sink.throttle.burst;
+  if (o.given.has('url')) next.url = o.sink.url;
+  const errs = validateSink(next);
+  if (errs[0]) throw new UserError(`${errs[0].flag}: ${errs[0].message} (${errs[0].field})`);
+  return next;
+}
+
+export function withSink(sinks: readonly SinkState[], sink: SinkState): SinkState[] {
+  const i = sinks.findIndex((s) => s.name === sink.name);
+  return i >= 0 ? sinks.map((s, j) => (j === i ? sink : s)) : [...sinks, sink];
+}
