@@ -16,7 +16,8 @@ import { refuseLabSymlinks } from '../lab/safety.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabState, readState, writeState } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, HEALTH_PATH, receiverUrl } from '../lab/endpoints.js';
-import { createPki, defaultServerNames, type LabPki, loadPki } from '../lab/pki.js';
+import { type LabPki, loadPki } from '../lab/pki.js';
+import { createPki, defaultServerNames } from '../lab/pkiIssuer.js';
 import { CGROUP_V1_NOTE, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
 import { captureFor, covers } from '../render/policyFile.js';
@@ -40,7 +41,7 @@ import { Output } from '../ui/output.js';
 import { type Context, pathsFor } from './context.js';
 import { checkPort, DYNAMIC_KIND_VERSION, printFindings, runChecks } from './doctor.js';
 import type { RenderOptions, UpOptions } from './options.js';
-import { planState } from './render.js';
+import { planState } from '../lab/plan.js';
 import { escapeText } from '../ui/escape.js';
 
 export interface UpDeps {
