@@ -1,6 +1,7 @@
 /**
  * The background receiver as the lifecycle commands see it: start it, stop it, ask after it
- * (src/receiver/daemon.ts), behind an interface so a command takes it as a dependency.
+ * (daemon.ts), behind an interface so a command takes it as a dependency. daemon.ts is imported by
+ * receiverControl(), not when this module loads; neither loads the server (daemon/serve.ts does).
  */
 import type { LabPaths } from '../lab/paths.js';
 
@@ -17,7 +18,7 @@ export interface ReceiverControl {
   status(paths: LabPaths): Promise<ReceiverStatus>;
 }
 
-/** The lab's background receiver (src/receiver/daemon.ts). */
+/** The lab's background receiver (daemon.ts). */
 export async function receiverControl(env: NodeJS.ProcessEnv): Promise<ReceiverControl> {
   const daemon = await import('./daemon.js');
   return {
