@@ -1,11 +1,10 @@
 /**
  * `audit-lab policy test` below its flags: a policy loaded and judged against recorded events,
- * file by file and line by line, and the result as the JSON and the tables the command prints.
+ * file by file and line by line, and the result as the JSON and the table rows the command prints.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { UserError } from '../errors.js';
-import { tableLines } from '../ui/table.js';
 import { LEVELS } from './model.js';
 import { PolicyEvaluator } from './policyEngine.js';
 import { loadPolicy } from './policyLoader.js';
@@ -141,8 +140,14 @@ function percent(after: number, before: number): string {
   return ` (${p > 0 ? '+' : ''}${p}%)`;
 }
 
+/** A table's rows, the header first; `right` are the columns aligned right. */
+export interface Rows {
+  rows: string[][];
+  right?: ReadonlySet<number>;
+}
+
 /** One row per event: the line (with its file when there are several), the event, its rule and what is written. */
-export function verdictTable(r: PolicyTestResult, severalFiles: boolean): string {
+export function verdictRows(r: PolicyTestResult, severalFiles: boolean): Rows {
   const rows: string[][] = [['LINE', 'AUDIT ID', 'STAGE', 'VERB', 'USER', 'REQUEST', 'RULE', 'LEVEL', 'WRITTEN']];
   for (const v of r.verdicts) {
     const d = v.decision;
@@ -158,11 +163,11 @@ export function verdictTable(r: PolicyTestResult, severalFiles: boolean): string
       v.logged ? (v.underCaptured ? 'yes, captured lower' : 'yes') : d.level === 'None' ? 'no (None)' : 'no (stage omitted)',
     ]);
   }
-  return tableLines(rows).join('\n');
+  return { rows };
 }
 
 /** Events and bytes per level, as captured and as the policy would write them. */
-export function summaryTable(t: Tally): string {
+export function summaryRows(t: Tally): Rows {
   const cell = (c: Count | undefined) => [String(c?.events ?? 0), formatBytes(c?.bytes ?? 0)];
   const rows: string[][] = [['LEVEL', 'CAPTURED', 'BYTES', 'WITH POLICY', 'BYTES']];
   for (const level of LEVELS) {
@@ -174,7 +179,7 @@ export function summaryTable(t: Tally): string {
   rows.push(['None (not written)', '-', '-', String(t.policy.droppedNone), '-']);
   rows.push(['stage omitted', '-', '-', String(t.policy.droppedStage), '-']);
   rows.push(['total written', ...cell(t.captured), ...cell(t.policy)]);
-  return tableLines(rows, new Set([1, 2, 3, 4])).join('\n');
+  return { rows, right: new Set([1, 2, 3, 4]) };
 }
 
 /** The closing line: how many events would be written, and how many bytes against those captured. */

@@ -5,10 +5,11 @@
  */
 import { resolve } from 'node:path';
 import { dns1123SubdomainErrors } from '../audit/model.js';
-import { type EventFile, judgeEvents, openPolicy, policyTestJson, savingLine, summaryTable, verdictTable } from '../audit/policyTest.js';
+import { type EventFile, judgeEvents, openPolicy, policyTestJson, type Rows, savingLine, summaryRows, verdictRows } from '../audit/policyTest.js';
 import { UserError } from '../errors.js';
 import { sinkStreamFiles } from '../streams/stats.js';
 import { escapeText } from '../ui/escape.js';
+import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { PolicyTestOptions } from './options.js';
 
@@ -29,6 +30,8 @@ async function eventFiles(o: PolicyTestOptions, ctx: Context): Promise<{ files: 
   throw new UserError('give the events to test the policy on: --events FILE (one JSON audit event per line) or --sink NAME', 'e.g. audit-lab policy test preset:recommended --sink default');
 }
 
+const table = (t: Rows) => tableLines(t.rows, t.right).join('\n');
+
 export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<number> {
   const policy = await openPolicy(o.policy, ctx.io.cwd);
   const { files, label } = await eventFiles(o, ctx);
@@ -39,9 +42,9 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
   }
   const { verdicts, tally } = r;
   ctx.out.line(`policy ${escapeText(r.source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}`);
-  if (verdicts.length > 0) ctx.out.line(`\n${verdictTable(r, files.length > 1)}`);
+  if (verdicts.length > 0) ctx.out.line(`\n${table(verdictRows(r, files.length > 1))}`);
   ctx.out.line(`\n${ctx.out.style.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
-  ctx.out.line(summaryTable(tally));
+  ctx.out.line(table(summaryRows(tally)));
   ctx.out.line(`\n${savingLine(tally)}`);
   if (tally.underCaptured > 0) {
     ctx.out.warn(

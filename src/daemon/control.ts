@@ -4,13 +4,7 @@
  * receiverControl(), not when this module loads; neither loads the server (daemon/serve.ts does).
  */
 import type { LabPaths } from '../lab/paths.js';
-
-export interface ReceiverStatus {
-  running: boolean;
-  pid?: number;
-  url?: string;
-  healthy?: boolean;
-}
+import type { ReceiverStatus } from './daemon.js';
 
 export interface ReceiverControl {
   ensure(paths: LabPaths): Promise<{ pid: number; url: string; started: boolean }>;

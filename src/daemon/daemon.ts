@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import type { LabPaths } from '../lab/paths.js';
-import type { ReceiverStatus } from './control.js';
 import { isAlive, isSameProcess, processStartToken } from '../lab/process.js';
 import { readState } from '../lab/state.js';
 import { HEALTH_PATH, localAddress, receiverUrl } from '../lab/endpoints.js';
@@ -94,6 +93,13 @@ async function expectedUrl(paths: LabPaths, pidFile: PidFile | null): Promise<st
   const state = await readState(paths).catch(() => null);
   if (!state || state.receiver.port === 0) return undefined;
   return receiverUrl(localAddress(state.receiver.address), state.receiver.port);
+}
+
+export interface ReceiverStatus {
+  running: boolean;
+  pid?: number;
+  url?: string;
+  healthy?: boolean;
 }
 
 export async function receiverStatus(paths: LabPaths): Promise<ReceiverStatus> {

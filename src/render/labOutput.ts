@@ -5,7 +5,6 @@
  * lab's.
  */
 import { join } from 'node:path';
-import type { RenderOptions } from '../commands/options.js';
 import { FALLBACK_NODE_HOST, parseHost } from '../lab/endpoints.js';
 import { ensurePrivateDir, openToOthers, writeFileAtomic } from '../lab/fsutil.js';
 import { localCgroup } from '../lab/host.js';
@@ -17,6 +16,9 @@ import { type LabState, readState } from '../lab/state.js';
 import { escapeText } from '../ui/escape.js';
 import { CGROUP_V1_NOTE, needsCgroupV1Patch } from './kindConfig.js';
 import { type RenderedFile, renderLabFiles } from './labFiles.js';
+
+/** The flags render takes, as planState reads them (the lab's name, mode, image, sink, ...). */
+export type RenderRequest = Parameters<typeof planState>[1];
 
 /** Where notes and warnings go as they arise (the command's output). */
 export interface RenderNotes {
@@ -37,7 +39,7 @@ export interface RenderedLab {
  * The lab's files, written into `outDir` when it is given. `outDir` is also where the node
  * mounts policy.yaml and webhook.kubeconfig from; without it, the lab's own directory.
  */
-export async function renderLab(paths: LabPaths, o: RenderOptions, outDir: string | undefined, env: NodeJS.ProcessEnv, notes: RenderNotes): Promise<RenderedLab> {
+export async function renderLab(paths: LabPaths, o: RenderRequest, outDir: string | undefined, env: NodeJS.ProcessEnv, notes: RenderNotes): Promise<RenderedLab> {
   const existing = await readState(paths);
   const state = planState(existing, o);
   const receiverHost = o.receiverHost !== undefined ? parseHost('--receiver-host', o.receiverHost, 'e.g. --receiver-host 172.18.0.1') : (state.receiver.host ?? FALLBACK_NODE_HOST);
