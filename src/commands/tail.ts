@@ -26,6 +26,7 @@ export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
 
 // Loaded only when following: --no-follow never loads the daemon code.
 const ensureReceiver: TailDeps['ensureReceiver'] = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
+
 export async function tail(o: TailOptions, ctx: Context, overrides: Partial<TailDeps> = {}): Promise<number> {
   const deps: TailDeps = { ensureReceiver, now: () => Date.now(), pollMs: 100, ...overrides };
   const { out } = ctx;
