@@ -1,62 +1,9 @@
-import { createServer } from 'node:net';
-import { RuntimeFailure, UserError } from '../errors.js';
-import { describeReissue, ensureLab, type LabHandle } from '../lab/lab.js';
-import { withLabLock } from '../lab/lock.js';
-import { atLeastOneProblem, listenAddressProblem, readState, writeState } from '../lab/state.js';
-import { fstatSync } from 'node:fs';
-import type { IO } from '../io.js';
-import { removePidFile, runningReceiver, writePidFile } from '../daemon/daemon.js';
-import { STATIC_PATH } from '../lab/endpoints.js';
-import { RotatingLog } from '../receiver/log.js';
-import { startLabReceiver, type RunningReceiver } from '../receiver/start.js';
-import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
+/** `audit-lab serve`: the receiver in the foreground (src/daemon/serve.ts) until SIGINT/SIGTERM. */
+import { serveReceiver } from '../daemon/serve.js';
+import { UserError } from '../errors.js';
+import { atLeastOneProblem, listenAddressProblem } from '../lab/state.js';
 import { type Context, pathsFor } from './context.js';
 import type { ServeOptions } from './options.js';
-
-const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
-
-function listenFailure(err: NodeJS.ErrnoException, address: string, port: number): Error {
-  const pick = 'pick another port with --port N (--port 0 takes any free one; it is saved for `up` and `tail`)';
-  if (err.code === 'EADDRINUSE') {
-    return new RuntimeFailure(`port ${port} on ${address} is already in use (another \`audit-lab serve\`, or another program)`, pick);
-  }
-  if (err.code === 'EACCES') return new RuntimeFailure(`not allowed to listen on port ${port} on ${address}`, pick);
-  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') {
-    return new UserError(`${address} is not an address of this machine`, 'use --address 127.0.0.1, or 0.0.0.0 for every interface');
-  }
-  return err;
-}
-
-/** Whether `stream` writes into the file `log` has open (the background receiver's stderr does). */
-function writesInto(stream: IO['stderr'], log: RotatingLog): boolean {
-  const fd = (stream as { fd?: unknown }).fd;
-  const file = log.stat();
-  if (typeof fd !== 'number' || !file) return false;
-  try {
-    const st = fstatSync(fd);
-    return st.dev === file.dev && st.ino === file.ino;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The receiver's log lines: to the lab's receiver.log, rotated by size, and to stderr as well
- * unless stderr is that file. The background receiver's stderr is receiver.log (ensureReceiver
- * points it there so a crash at start is seen); writing the lines there would grow that one file
- * without bound, past every rotation, since the descriptor keeps the first file.
- */
-function receiverLog(ctx: Context, path: string): { log: (line: string) => void; close: () => void } {
-  const file = new RotatingLog(path);
-  const alsoStderr = !writesInto(ctx.io.stderr, file);
-  return {
-    log: (line) => {
-      file.write(line);
-      if (alsoStderr) ctx.out.info(line);
-    },
-    close: () => file.close(),
-  };
-}
 
 /** --address, with the rule the saved address must meet (IPv6 may come in brackets). */
 function parseListenAddress(value: string): string {
@@ -66,27 +13,7 @@ function parseListenAddress(value: string): string {
   return bare;
 }
 
-/** Whether this machine can listen on `address` at all, asked before it is saved rather than after. */
-async function checkListenable(address: string): Promise<void> {
-  const probe = createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.listen(0, address, resolve);
-    });
-  } catch (err) {
-    throw listenFailure(err as NodeJS.ErrnoException, address, 0);
-  } finally {
-    await new Promise<void>((r) => probe.close(() => r()));
-  }
-}
-
-/**
- * `audit-lab serve`: the receiver in the foreground until SIGINT/SIGTERM. The lab lock is held
- * only while state is created or changed, never while serving, so `sink create` works meanwhile.
- */
 export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
-  const paths = pathsFor(ctx, o.name);
   // Every flag is checked before anything is saved (or made): a refused command changes nothing.
   const address = o.address !== undefined ? parseListenAddress(o.address) : undefined;
   if (o.maxStreamBytes !== undefined && atLeastOneProblem(o.maxStreamBytes) !== null) {
@@ -95,112 +22,6 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   if (o.maxStreamFiles !== undefined && atLeastOneProblem(o.maxStreamFiles) !== null) {
     throw new UserError(`--max-stream-files ${atLeastOneProblem(o.maxStreamFiles)}`);
   }
-  if (address !== undefined) await checkListenable(address);
-
-  // Only a pid file that still names a running receiver counts: a stale one's pid may be anyone's.
-  const existing = await runningReceiver(paths);
-  if (existing && existing.pid !== process.pid) {
-    throw new RuntimeFailure(
-      `the receiver of lab ${JSON.stringify(paths.name)} is already running (pid ${existing.pid}${existing.url ? `, ${existing.url}` : ''})`,
-      `stop it first (\`kill ${existing.pid}\`), or use it as it is`,
-    );
-  }
-
-  const lab: LabHandle = await withLabLock(paths, 'serve', async () => {
-    const first = await ensureLab(paths);
-    for (const r of first.reissued) ctx.out.warn(describeReissue(r, paths, first.state.mode, 'serve'));
-    const streams = {
-      ...DEFAULT_STREAM_OPTIONS_FOR_STATE,
-      ...first.state.streams,
-      ...(o.maxStreamBytes !== undefined ? { maxBytes: o.maxStreamBytes } : {}),
-      ...(o.maxStreamFiles !== undefined ? { maxBackups: o.maxStreamFiles } : {}),
-    };
-    const newAddress = address !== undefined && address !== first.state.receiver.address;
-    const newStreams = o.maxStreamBytes !== undefined || o.maxStreamFiles !== undefined;
-    if (!newAddress && !newStreams) return first;
-    // A new address goes to state before listening so the server certificate is reissued to cover it.
-    if (newAddress) first.state.receiver.address = address;
-    if (newStreams) first.state.streams = streams;
-    first.state.updatedAt = new Date().toISOString();
-    await writeState(paths, first.state);
-    return ensureLab(paths);
-  });
-
-  const listenAddress = lab.state.receiver.address;
-  const wantPort = o.port ?? lab.state.receiver.port;
-  if (listenAddress === '0.0.0.0' || listenAddress === '::') {
-    ctx.out.warn(
-      `the receiver listens on every interface (${listenAddress}): any machine that reaches this one can connect. ` +
-        'Writes still need the lab\'s client certificate (static) or a sink token (dynamic); to keep others out, ' +
-        'use `serve --address 127.0.0.1`, or `audit-lab up`, which listens on the kind network\'s gateway only',
-    );
-  }
-  const { log, close: closeLog } = receiverLog(ctx, paths.receiverLog);
-  try {
-    return await serveWith(ctx, paths, lab, listenAddress, wantPort, log);
-  } finally {
-    closeLog();
-  }
-}
-
-async function serveWith(
-  ctx: Context,
-  paths: ReturnType<typeof pathsFor>,
-  lab: LabHandle,
-  listenAddress: string,
-  wantPort: number,
-  log: (line: string) => void,
-): Promise<number> {
-  let running: RunningReceiver;
-  try {
-    running = await startLabReceiver(lab, {
-      address: listenAddress,
-      port: wantPort,
-      log,
-      ...(lab.state.streams ? { streams: lab.state.streams } : {}),
-    });
-  } catch (err) {
-    throw listenFailure(err as NodeJS.ErrnoException, listenAddress, wantPort);
-  }
-
-  try {
-    if (running.port !== lab.state.receiver.port) {
-      // Saved only once listening worked, so a port in use never ends up in state; the real port
-      // (for --port 0) is what `up` and `tail` need to find this receiver.
-      await withLabLock(paths, 'serve', async () => {
-        const state = (await readState(paths)) ?? lab.state;
-        state.receiver.port = running.port;
-        state.updatedAt = new Date().toISOString();
-        await writeState(paths, state);
-      });
-    }
-    await writePidFile(paths, process.pid, running.url);
-  } catch (err) {
-    await running.close();
-    throw err;
-  }
-
-  ctx.out.line(`${running.url}`);
-  // Each mode serves only its own endpoints (the state's mode at start; a mode change in state is followed).
-  if (lab.state.mode === 'static') ctx.out.line(`  static endpoint (mutual TLS): ${running.url}${STATIC_PATH}`);
-  else ctx.out.line(`  dynamic endpoints: ${running.url}/sinks/<sink>/<token> (tokens are in ${paths.state})`);
-  log(`receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`);
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const stop = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(sig);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  log(`${signal}: no new connections; finishing the batches in flight`);
-  try {
-    await running.close();
-  } finally {
-    await removePidFile(paths, process.pid);
-  }
-  log('receiver stopped; every acknowledged batch is in the streams');
-  return 0;
+  const { port, maxStreamBytes, maxStreamFiles } = o;
+  return serveReceiver(pathsFor(ctx, o.name), { address, port, maxStreamBytes, maxStreamFiles }, { out: ctx.out, stderr: ctx.io.stderr });
 }

@@ -1,15 +1,10 @@
 /**
  * The background receiver as the lifecycle commands see it: start it, stop it, ask after it
- * (src/receiver/daemon.ts), behind an interface so a command takes it as a dependency.
+ * (daemon.ts), behind an interface so a command takes it as a dependency. daemon.ts is imported by
+ * receiverControl(), not when this module loads; neither loads the server (daemon/serve.ts does).
  */
 import type { LabPaths } from '../lab/paths.js';
-
-export interface ReceiverStatus {
-  running: boolean;
-  pid?: number;
-  url?: string;
-  healthy?: boolean;
-}
+import type { ReceiverStatus } from './daemon.js';
 
 export interface ReceiverControl {
   ensure(paths: LabPaths): Promise<{ pid: number; url: string; started: boolean }>;
@@ -17,7 +12,7 @@ export interface ReceiverControl {
   status(paths: LabPaths): Promise<ReceiverStatus>;
 }
 
-/** The lab's background receiver (src/receiver/daemon.ts). */
+/** The lab's background receiver (daemon.ts). */
 export async function receiverControl(env: NodeJS.ProcessEnv): Promise<ReceiverControl> {
   const daemon = await import('./daemon.js');
   return {

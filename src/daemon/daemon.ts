@@ -16,9 +16,8 @@ import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import type { LabPaths } from '../lab/paths.js';
 import { isAlive, isSameProcess, processStartToken } from '../lab/process.js';
 import { readState } from '../lab/state.js';
-import { HEALTH_PATH, receiverUrl } from '../lab/endpoints.js';
+import { HEALTH_PATH, localAddress, receiverUrl } from '../lab/endpoints.js';
 import { PKI_FILES } from '../lab/pki.js';
-import { localAddress } from '../receiver/start.js';
 
 export interface PidFile {
   pid: number;

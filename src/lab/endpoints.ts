@@ -10,6 +10,13 @@ export function sinkPath(sinkName: string, token: string): string {
   return `/sinks/${encodeURIComponent(sinkName)}/${encodeURIComponent(token)}`;
 }
 
+/** An address clients on this machine can connect to: a wildcard listen address is not one. */
+export function localAddress(address: string): string {
+  if (address === '0.0.0.0' || address === '') return '127.0.0.1';
+  if (address === '::' || address === '[::]') return '::1';
+  return address;
+}
+
 export function hostForUrl(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }

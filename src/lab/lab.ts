@@ -1,5 +1,6 @@
 import { FALLBACK_NODE_HOST } from './endpoints.js';
-import { ensurePki, type LabPki, PKI_FILES, type Reissue, requiredServerNames } from './pki.js';
+import { type LabPki, PKI_FILES, requiredServerNames } from './pki.js';
+import { ensurePki, type Reissue } from './pkiIssuer.js';
 import { selectMode } from './mode.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from './paths.js';
 import { pickReceiverPort } from './ports.js';

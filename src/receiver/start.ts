@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import type { LabHandle } from '../lab/lab.js';
 import { type LabState, readState } from '../lab/state.js';
 import { escapeText } from '../ui/escape.js';
-import { receiverUrl } from '../lab/endpoints.js';
+import { localAddress, receiverUrl } from '../lab/endpoints.js';
 import { type Limits, Receiver, type ReceiverConfig } from './server.js';
 import { SinkExtras, type SinkExtrasOptions } from './sinkExtras.js';
 import { type StreamOptions, StreamStore } from './streams.js';
@@ -32,13 +32,6 @@ export interface StartOptions {
   watchIntervalMs?: number;
   /** Forwarding settings for tests (trusted CA, backoff). */
   forward?: Omit<SinkExtrasOptions, 'log'>;
-}
-
-/** An address clients on this machine can connect to: a wildcard listen address is not one. */
-export function localAddress(address: string): string {
-  if (address === '0.0.0.0' || address === '') return '127.0.0.1';
-  if (address === '::' || address === '[::]') return '::1';
-  return address;
 }
 
 /**

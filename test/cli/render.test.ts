@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
-import { ensurePki } from '../../src/lab/pki.js';
+import { ensurePki } from '../../src/lab/pkiIssuer.js';
 import { runCli, testDir } from '../helpers.js';
 
 const home = () => testDir();

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/lab/mode.js';
 import { writeState } from '../../src/lab/state.js';
 import { newSinkState } from '../../src/lab/state.js';
-import { createPki } from '../../src/lab/pki.js';
+import { createPki } from '../../src/lab/pkiIssuer.js';
 import { sinkPath, STATIC_PATH } from '../../src/lab/endpoints.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';

@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, TokenBucket } from '../../src/receiver/forward.js';
-import { createPki, type LabPki } from '../../src/lab/pki.js';
+import type { LabPki } from '../../src/lab/pki.js';
+import { createPki } from '../../src/lab/pkiIssuer.js';
 
 let pki: LabPki;
 beforeAll(async () => {

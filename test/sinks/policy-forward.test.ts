@@ -14,7 +14,7 @@ import { ensureLab } from '../../src/lab/lab.js';
 import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
-import { createPki } from '../../src/lab/pki.js';
+import { createPki } from '../../src/lab/pkiIssuer.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { streamFile } from '../../src/receiver/streams.js';
 import { eventList, logged, post, readEvents, startReceiver } from '../receiver/helpers.js';

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
-import { certNames, createPki, defaultServerNames, ensurePki, inspectPki, loadPki, PKI_FILES, requiredServerNames, serverCertCovers } from '../../src/lab/pki.js';
+import { certNames, inspectPki, loadPki, PKI_FILES, requiredServerNames, serverCertCovers } from '../../src/lab/pki.js';
+import { createPki, defaultServerNames, ensurePki } from '../../src/lab/pkiIssuer.js';
 import { tempDir } from '../helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,0 +1,188 @@
+/**
+ * `audit-lab policy test` below its flags: a policy loaded and judged against recorded events,
+ * file by file and line by line, and the result as the JSON and the table rows the command prints.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { UserError } from '../errors.js';
+import { LEVELS } from './model.js';
+import { PolicyEvaluator } from './policyEngine.js';
+import { loadPolicy } from './policyLoader.js';
+import { readPolicySource } from './presets.js';
+import { addToTally, type Count, describeRule, type EventVerdict, judge, newTally, type Tally } from './verdict.js';
+
+export interface Located extends EventVerdict {
+  file: string;
+  line: number;
+}
+
+/** A file of events and its name as the user knows it. */
+export interface EventFile {
+  path: string;
+  shown: string;
+}
+
+export interface PolicyTestResult {
+  /** The policy as named: a path or preset:NAME. */
+  source: string;
+  /** Each rule in one short line, by index. */
+  descriptions: string[];
+  verdicts: Located[];
+  tally: Tally;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+async function judgeFile(file: string, shown: string, evaluator: PolicyEvaluator, onVerdict: (v: Located) => void): Promise<void> {
+  const input = createReadStream(file, { encoding: 'utf8' });
+  const opened = new Promise<void>((ok, fail) => {
+    input.once('open', () => ok());
+    input.once('error', fail);
+  });
+  try {
+    await opened;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot read events ${shown}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`);
+  }
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let n = 0;
+  for await (const text of lines) {
+    n++;
+    if (text.trim() === '') continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new UserError(`${shown}:${n}: not a JSON audit event (${(err as Error).message})`, 'events are one audit.k8s.io/v1 Event as JSON per line, as --audit-log-path writes them');
+    }
+    if (!isObject(raw)) throw new UserError(`${shown}:${n}: not a JSON audit event (a JSON ${Array.isArray(raw) ? 'array' : typeof raw})`);
+    // An EventList (what a webhook receives) stands for its items.
+    const events = raw.kind === 'EventList' && Array.isArray(raw.items) ? raw.items.filter(isObject) : [raw];
+    if (raw.kind !== undefined && raw.kind !== 'Event' && raw.kind !== 'EventList') {
+      throw new UserError(`${shown}:${n}: kind ${JSON.stringify(raw.kind)} is not an audit Event`);
+    }
+    const bytes = events.length === 1 ? Buffer.byteLength(text, 'utf8') : -1;
+    for (const ev of events) {
+      const size = bytes >= 0 ? bytes : Buffer.byteLength(JSON.stringify(ev), 'utf8');
+      onVerdict({ ...judge(evaluator, ev, size), file: shown, line: n });
+    }
+  }
+}
+
+export interface OpenedPolicy {
+  source: string;
+  evaluator: PolicyEvaluator;
+  descriptions: string[];
+}
+
+/** The policy named by `policyArg`: a file relative to `cwd`, or preset:NAME. */
+export async function openPolicy(policyArg: string, cwd: string): Promise<OpenedPolicy> {
+  const { source, text } = await readPolicySource(policyArg, cwd);
+  const policy = loadPolicy(text, source);
+  return { source, evaluator: new PolicyEvaluator(policy), descriptions: policy.rules.map(describeRule) };
+}
+
+/** Every event of `files` judged by the policy, in file and line order, with their tally. */
+export async function judgeEvents(p: OpenedPolicy, files: readonly EventFile[]): Promise<PolicyTestResult> {
+  const verdicts: Located[] = [];
+  const tally = newTally();
+  for (const f of files) {
+    await judgeFile(f.path, f.shown, p.evaluator, (v) => {
+      verdicts.push(v);
+      addToTally(tally, v);
+    });
+  }
+  return { source: p.source, descriptions: p.descriptions, verdicts, tally };
+}
+
+/** `-o json`: every event's verdict and the tally; `label` says where the events came from. */
+export function policyTestJson(r: PolicyTestResult, label: string): string {
+  const results = r.verdicts.map((v) => ({
+    file: v.file,
+    line: v.line,
+    auditID: v.auditID,
+    stage: v.stage,
+    verb: v.verb,
+    user: v.user,
+    request: v.request,
+    capturedLevel: v.capturedLevel,
+    rule: v.decision.rule,
+    ruleDescription: v.decision.rule === null ? null : r.descriptions[v.decision.rule],
+    level: v.decision.level,
+    omitStages: v.decision.omitStages,
+    omitted: v.omitted,
+    omitManagedFields: v.decision.omitManagedFields,
+    written: v.logged,
+    capturedBytes: v.capturedBytes,
+    estimatedBytes: v.estimatedBytes,
+  }));
+  return `${JSON.stringify({ policy: r.source, events: label, results, summary: r.tally }, null, 2)}\n`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+const cut = (s: string, max: number) => ([...s].length > max ? `${[...s].slice(0, max - 1).join('')}…` : s);
+
+function percent(after: number, before: number): string {
+  if (before === 0) return '';
+  const p = Math.round(((after - before) / before) * 100);
+  return ` (${p > 0 ? '+' : ''}${p}%)`;
+}
+
+/** A table's rows, the header first; `right` are the columns aligned right. */
+export interface Rows {
+  rows: string[][];
+  right?: ReadonlySet<number>;
+}
+
+/** One row per event: the line (with its file when there are several), the event, its rule and what is written. */
+export function verdictRows(r: PolicyTestResult, severalFiles: boolean): Rows {
+  const rows: string[][] = [['LINE', 'AUDIT ID', 'STAGE', 'VERB', 'USER', 'REQUEST', 'RULE', 'LEVEL', 'WRITTEN']];
+  for (const v of r.verdicts) {
+    const d = v.decision;
+    rows.push([
+      severalFiles ? `${v.file.split('/').pop()}:${v.line}` : String(v.line),
+      v.auditID.slice(0, 8) || '-',
+      v.stage || '-',
+      v.verb || '-',
+      cut(v.user || '-', 32),
+      cut(v.request, 48),
+      d.rule === null ? '(none)' : cut(`#${d.rule} ${r.descriptions[d.rule]}`, 48),
+      d.level,
+      v.logged ? (v.underCaptured ? 'yes, captured lower' : 'yes') : d.level === 'None' ? 'no (None)' : 'no (stage omitted)',
+    ]);
+  }
+  return { rows };
+}
+
+/** Events and bytes per level, as captured and as the policy would write them. */
+export function summaryRows(t: Tally): Rows {
+  const cell = (c: Count | undefined) => [String(c?.events ?? 0), formatBytes(c?.bytes ?? 0)];
+  const rows: string[][] = [['LEVEL', 'CAPTURED', 'BYTES', 'WITH POLICY', 'BYTES']];
+  for (const level of LEVELS) {
+    if (level === 'None') continue;
+    rows.push([level, ...cell(t.captured.byLevel[level]), ...cell(t.policy.byLevel[level])]);
+  }
+  const other = Object.entries(t.captured.byLevel).filter(([l]) => !(LEVELS as readonly string[]).includes(l) || l === 'None');
+  for (const [l, c] of other) rows.push([l, ...cell(c), '-', '-']);
+  rows.push(['None (not written)', '-', '-', String(t.policy.droppedNone), '-']);
+  rows.push(['stage omitted', '-', '-', String(t.policy.droppedStage), '-']);
+  rows.push(['total written', ...cell(t.captured), ...cell(t.policy)]);
+  return { rows, right: new Set([1, 2, 3, 4]) };
+}
+
+/** The closing line: how many events would be written, and how many bytes against those captured. */
+export function savingLine(t: Tally): string {
+  return `${t.policy.events} of ${t.captured.events} events would be written, ${formatBytes(t.policy.bytes)} instead of ${formatBytes(t.captured.bytes)}${percent(t.policy.bytes, t.captured.bytes)}`;
+}

@@ -1,0 +1,176 @@
+/**
+ * A lab's status, each part asked directly (kind, the node container, /readyz, the receiver's pid
+ * and /healthz, the stream files, the certificates) rather than read from the state file, so it
+ * tells the truth after a crash. Works with no lab and with no cluster. Reads only: no server, no
+ * certificate library.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import type { ReceiverControl } from '../daemon/control.js';
+import { receiverUrl } from '../lab/endpoints.js';
+import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { caFix, describePkiIssue, inspectPki, type PkiInspection } from '../lab/pki.js';
+import { refuseLabSymlinks } from '../lab/safety.js';
+import { type LabState, readState } from '../lab/state.js';
+import { webhookKubeconfigCerts } from '../render/webhookKubeconfig.js';
+import { countSinkEvents } from '../streams/stats.js';
+import type { Tools } from '../tools/index.js';
+import { controlPlaneNode, kubeContext } from '../tools/kind.js';
+import { ToolMissing } from '../tools/run.js';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface ClusterReport {
+  name: string;
+  context: string;
+  node: string;
+  exists: boolean;
+  /** The node container runs (null when unknown). */
+  running: boolean | null;
+  /** /readyz answers ok (null when not asked). */
+  ready: boolean | null;
+  kubernetesVersion: string | null;
+  error?: string;
+}
+
+async function clusterReport(tools: Tools, name: string): Promise<ClusterReport> {
+  const r: ClusterReport = { name, context: kubeContext(name), node: controlPlaneNode(name), exists: false, running: null, ready: null, kubernetesVersion: null };
+  try {
+    r.exists = (await tools.kind.clusters()).includes(name);
+  } catch (err) {
+    if (!(err instanceof ToolMissing) && !(err instanceof Error && err.name === 'ToolError')) throw err;
+    r.error = err instanceof ToolMissing ? 'kind is not on PATH' : `\`kind get clusters\` failed: ${(err as Error).message}`;
+    return r;
+  }
+  if (!r.exists) return r;
+  try {
+    const state = await tools.docker.containerState(r.node);
+    r.running = state === 'running';
+  } catch (err) {
+    if (!(err instanceof ToolMissing)) throw err;
+    r.error = 'docker is not on PATH';
+  }
+  if (r.running === false) return r;
+  try {
+    const kubectl = tools.kubectl(name);
+    r.ready = (await kubectl.ready(5_000)).ready;
+    if (r.ready) r.kubernetesVersion = await kubectl.serverVersion();
+  } catch (err) {
+    if (!(err instanceof ToolMissing)) throw err;
+    r.error = 'kubectl is not on PATH';
+  }
+  return r;
+}
+
+export interface StatusReport {
+  lab: { name: string; dir: string; exists: boolean };
+  mode: LabState['mode'] | null;
+  image: string | null;
+  cluster: ClusterReport;
+  receiver: { running: boolean; pid: number | null; url: string | null; healthy: boolean | null; reachedAt: string | null };
+  sinks: { name: string; level: string; stages: string[]; url: string | null; events: number; lastEvent: string | null }[];
+  files: {
+    dir: string | null;
+    state: string | null;
+    kindConfig: string | null;
+    auditSinks: string | null;
+    policy: string | null;
+    webhookKubeconfig: string | null;
+    pki: string | null;
+    streams: string | null;
+  };
+  /** The lab's certificates: complete, or what is missing or broken (null: no lab). */
+  pki: { complete: boolean; issues: { file: string; problem: string }[] } | null;
+  /** What is wrong, each with what to do; empty when all is well (or nothing is there). */
+  problems: string[];
+}
+
+/** What is wrong with the lab's PKI, and with the webhook kubeconfig made from it, each with what to do. */
+async function pkiProblems(paths: LabPaths, state: LabState, found: PkiInspection, nameFlag: string): Promise<string[]> {
+  const list = found.issues.map(describePkiIssue).join('; ');
+  if (found.absent) return [`the lab has no certificates in ${paths.pkiDir}: \`audit-lab up${nameFlag}\` makes a new CA and gives it to the cluster`];
+  if (!found.ca) return [`the lab CA cannot be used: ${list}: ${caFix(paths.pkiDir, paths.name)}`];
+  if (found.issues.length > 0) {
+    return [`the lab's certificates are incomplete: ${list}: \`audit-lab up${nameFlag}\` reissues them from the lab CA${state.mode === 'static' ? ' and gives them to the API server' : ''}`];
+  }
+  if (state.mode !== 'static' || !found.client) return [];
+  const text = await readFile(paths.webhookKubeconfig, 'utf8').catch(() => null);
+  const held = text === null ? null : webhookKubeconfigCerts(text);
+  if (held === null || (held.caPem === found.ca.cert && held.clientCertPem === found.client.cert)) return [];
+  // The API server reads it only at start, so a kubeconfig older than the PKI means it uses old certificates.
+  return [`${paths.webhookKubeconfig} was made from other certificates than those in ${paths.pkiDir}: \`audit-lab up${nameFlag}\` rewrites it and restarts the API server`];
+}
+
+export async function collectStatus(paths: LabPaths, tools: Tools, receiver: ReceiverControl | null): Promise<StatusReport> {
+  await refuseLabSymlinks(paths);
+  const state = await readState(paths);
+  const labExists = await exists(paths.dir);
+  const [cluster, rs] = await Promise.all([
+    clusterReport(tools, paths.name),
+    receiver && labExists ? receiver.status(paths) : Promise.resolve({ running: false } as Awaited<ReturnType<ReceiverControl['status']>>),
+  ]);
+  const present = async (p: string) => ((await exists(p)) ? p : null);
+  const sinks = [];
+  for (const s of state?.sinks ?? []) {
+    const c = await countSinkEvents(paths.streamsDir, s.name);
+    sinks.push({ name: s.name, level: s.level, stages: [...s.stages], url: s.url ?? null, events: c.events, lastEvent: c.lastEvent });
+  }
+  const report: StatusReport = {
+    lab: { name: paths.name, dir: paths.dir, exists: labExists && state !== null },
+    mode: state?.mode ?? null,
+    image: state?.image ?? null,
+    cluster,
+    receiver: {
+      running: rs.running,
+      pid: rs.pid ?? null,
+      // Where it listens, or would: the lab's address and port when it is not running.
+      url: rs.url ?? (state ? receiverUrl(state.receiver.address, state.receiver.port) : null),
+      healthy: rs.healthy ?? null,
+      reachedAt: state?.receiver.host ?? null,
+    },
+    sinks,
+    files: {
+      dir: await present(paths.dir),
+      state: await present(paths.state),
+      kindConfig: await present(paths.kindConfig),
+      auditSinks: await present(paths.auditSinks),
+      policy: await present(paths.policy),
+      webhookKubeconfig: await present(paths.webhookKubeconfig),
+      pki: await present(paths.pkiDir),
+      streams: await present(paths.streamsDir),
+    },
+    pki: null,
+    problems: [],
+  };
+  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const p = report.problems;
+  if (state !== null) {
+    const found = await inspectPki(paths.pkiDir);
+    report.pki = { complete: !found.absent && found.issues.length === 0, issues: found.issues.map(({ file, problem }) => ({ file, problem })) };
+    p.push(...(await pkiProblems(paths, state, found, nameFlag)));
+  }
+  if (cluster.error) p.push(`${cluster.error}: cannot tell whether the cluster runs (\`audit-lab doctor\` checks the tools)`);
+  if (state !== null) {
+    if (!cluster.exists && !cluster.error) p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${nameFlag}\` makes it`);
+    if (cluster.running === false) p.push(`the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${nameFlag} --recreate\``);
+    if (cluster.running !== false && cluster.ready === false) p.push(`the API server does not answer /readyz: wait, or \`audit-lab up${nameFlag}\` to check and repair`);
+    if (!rs.running) {
+      p.push(
+        cluster.exists
+          ? `the receiver is not running, so the API server's audit events are lost: \`audit-lab up${nameFlag}\` starts it`
+          : `the receiver is not running (\`audit-lab up${nameFlag}\` starts it with the cluster)`,
+      );
+    }
+    if (rs.running && rs.healthy === false) p.push(`the receiver (pid ${rs.pid}) does not answer its health check: \`audit-lab up${nameFlag}\` restarts it`);
+  } else if (cluster.exists) {
+    p.push(`a cluster ${JSON.stringify(paths.name)} exists but audit-lab has no lab for it: \`audit-lab up${nameFlag} --recreate\` makes it a lab`);
+  }
+  return report;
+}
+
