@@ -6,7 +6,7 @@
  * nothing here may throw on a strange event. Only the flags are strict (a bad flag is exit 2).
  */
 import { UserError } from '../errors.js';
-import { STAGES } from './model.js';
+import { isObject, STAGES } from './model.js';
 
 export interface StoredUser {
   username?: unknown;
@@ -45,8 +45,6 @@ export interface StoredEvent {
 }
 
 export type ParsedLine = { ok: true; event: StoredEvent } | { ok: false; reason: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One stored line as an event; a reason instead when it is not one (tail skips it and warns). */
 export function parseEventLine(line: string): ParsedLine {

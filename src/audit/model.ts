@@ -42,6 +42,11 @@ export function isStage(value: string): value is Stage {
   return (STAGES as readonly string[]).includes(value);
 }
 
+/** A JSON object as parsed (not an array, not null): events, their members, a state file. */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** One validation failure: the API field path, the CLI flag that sets it, and upstream's wording. */
 export interface FieldError {
   field: string;

@@ -4,7 +4,7 @@
  * pkg/audit/policy (checker.go, v0.37) decides them. Pure: no I/O. Loading and validation live in
  * policyLoad.ts; test/conformance/policydiff compares this file with upstream on generated cases.
  */
-import { isLevel, type Level, levelRank, STAGES, type Stage } from './model.js';
+import { isLevel, isObject, type Level, levelRank, STAGES, type Stage } from './model.js';
 
 export interface GroupResources {
   group: string;
@@ -222,7 +222,6 @@ export function stageLogged(d: Decision, stage: string): boolean {
 
 // ---- Events to attributes ---------------------------------------------------------------
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /**

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { dns1123SubdomainErrors, LEVELS } from '../audit/model.js';
+import { dns1123SubdomainErrors, isObject, LEVELS } from '../audit/model.js';
 import { PolicyEvaluator } from '../audit/policyEngine.js';
 import { loadPolicy } from '../audit/policyLoader.js';
 import { addToTally, type Count, describeRule, type EventVerdict, judge, newTally, type Tally } from '../audit/verdict.js';
@@ -40,7 +40,6 @@ async function eventFiles(o: PolicyTestOptions, ctx: Context): Promise<{ files: 
   throw new UserError('give the events to test the policy on: --events FILE (one JSON audit event per line) or --sink NAME', 'e.g. audit-lab policy test preset:recommended --sink default');
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 async function judgeFile(file: string, shown: string, evaluator: PolicyEvaluator, onVerdict: (v: Located) => void): Promise<void> {
   const input = createReadStream(file, { encoding: 'utf8' });

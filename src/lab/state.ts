@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
-import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
+import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, isObject, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
 import { parseHost } from './endpoints.js';
 import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
@@ -160,8 +160,6 @@ function nodeHostProblem(value: unknown): string | null {
     return problem;
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Reads and checks the state file; null when the lab has none yet. Never rewrites what it cannot read. */
 export async function readState(paths: LabPaths): Promise<LabState | null> {
