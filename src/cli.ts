@@ -277,6 +277,8 @@ Examples:
     .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
     .option('--max-stream-size <MiB>', 'rotate a sink\'s stream at this size (default 100; saved in the lab)', mebibytes)
     .option('--max-stream-files <n>', 'rotated files kept per sink, oldest removed beyond it (default 5; saved in the lab)', countAtLeastOne('--max-stream-files'))
+    // `npm run bench:receiver` measures what durability costs with it; no user should lose acknowledged events.
+    .addOption(new Option('--skip-fsync-for-benchmark').hideHelp())
     .addHelpText('after', `
 Examples:
   $ audit-lab serve                              # the lab's address and port (127.0.0.1:8845 for a new lab)
@@ -290,6 +292,7 @@ Examples:
           port: o.port,
           maxStreamBytes: o.maxStreamSize,
           maxStreamFiles: o.maxStreamFiles,
+          ...(o.skipFsyncForBenchmark === true ? { skipFsync: true } : {}),
         }),
       ),
     );

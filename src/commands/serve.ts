@@ -9,7 +9,7 @@ import { removePidFile, runningReceiver, writePidFile } from '../daemon/daemon.j
 import { STATIC_PATH } from '../lab/endpoints.js';
 import { RotatingLog } from '../receiver/log.js';
 import { startLabReceiver, type RunningReceiver } from '../receiver/start.js';
-import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
+import { DEFAULT_STREAM_OPTIONS, SKIP_SYNC } from '../receiver/streams.js';
 import { type Context, pathsFor } from './context.js';
 import type { ServeOptions } from './options.js';
 
@@ -137,7 +137,7 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   }
   const { log, close: closeLog } = receiverLog(ctx, paths.receiverLog);
   try {
-    return await serveWith(ctx, paths, lab, listenAddress, wantPort, log);
+    return await serveWith(ctx, paths, lab, listenAddress, wantPort, log, o.skipFsync === true);
   } finally {
     closeLog();
   }
@@ -150,6 +150,7 @@ async function serveWith(
   listenAddress: string,
   wantPort: number,
   log: (line: string) => void,
+  skipFsync: boolean,
 ): Promise<number> {
   let running: RunningReceiver;
   try {
@@ -157,7 +158,7 @@ async function serveWith(
       address: listenAddress,
       port: wantPort,
       log,
-      ...(lab.state.streams ? { streams: lab.state.streams } : {}),
+      streams: { ...lab.state.streams, ...(skipFsync ? SKIP_SYNC : {}) },
     });
   } catch (err) {
     throw listenFailure(err as NodeJS.ErrnoException, listenAddress, wantPort);

@@ -55,10 +55,6 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-// For `npm run bench:receiver` only, to print what durability costs: never set it elsewhere, as an
-// acknowledged batch may then be lost on power loss.
-const NO_SYNC = process.env.AUDIT_LAB_BENCH_NO_FSYNC === '1';
-
 export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   maxBytes: 100 * 1024 * 1024,
   maxBackups: 5,
@@ -66,9 +62,16 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   dedupeKeys: 2_500_000,
   seedBytes: 1024 * 1024 * 1024,
   now: () => Date.now(),
-  sync: NO_SYNC ? async () => {} : (fh) => fh.datasync(),
-  syncDir: NO_SYNC ? async () => {} : fsyncDir,
+  sync: (fh) => fh.datasync(),
+  syncDir: fsyncDir,
 };
+
+/**
+ * Writes acknowledged before they are on disk: an acknowledged batch may be lost on power loss.
+ * Only `npm run bench:receiver` asks for it (serve's hidden --skip-fsync-for-benchmark), to print
+ * what durability costs.
+ */
+export const SKIP_SYNC: Pick<StreamOptions, 'sync' | 'syncDir'> = { sync: async () => {}, syncDir: async () => {} };
 
 /** A stream path that is a symbolic link: the receiver never writes through one. */
 export class StreamLinkError extends Error {

@@ -61,8 +61,8 @@ async function staticLab(): Promise<{ paths: LabPaths; home: string; env: NodeJS
   const { dir, cleanup } = await tempDir();
   cleanups.push(cleanup);
   const paths = labPaths(join(dir, 'home'), 'audit-lab');
-  const handle = await ensureLab(paths, { withDefaultSink: false });
-  await writeState(paths, { ...handle.state, mode: 'static', receiver: { ...handle.state.receiver, port: 0 } });
+  const handle = await ensureLab(paths);
+  await writeState(paths, { ...handle.state, mode: 'static', receiver: { ...handle.state.receiver, port: 0 }, sinks: [] });
   const table = join(dir, 'table.json');
   await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] }));
   const env = { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
