@@ -120,13 +120,18 @@ const UNIT_MICROS: Record<string, number> = {
   d: 86_400_000_000,
 };
 
-/** Go's duration syntax (10m, 1h30m, 500ms) plus d for days; undefined when it is not one. */
-export function parseDurationMicros(value: string): number | undefined {
+/**
+ * Go's duration syntax (10m, 1h30m, 500ms), unsigned, in µs; undefined when it is not one. `days`
+ * also takes d (tail --since 2d); a setting the API server reads (--audit-webhook-batch-max-wait)
+ * must not, as Go's time.ParseDuration has no d.
+ */
+export function parseDurationMicros(value: string, opts: { days?: boolean } = { days: true }): number | undefined {
   if (value === '') return undefined;
   DURATION_PART.lastIndex = 0;
   let total = 0;
   let end = 0;
   for (let m = DURATION_PART.exec(value); m !== null; m = DURATION_PART.exec(value)) {
+    if (m[2] === 'd' && !opts.days) return undefined;
     total += Number(m[1]) * UNIT_MICROS[m[2]!]!;
     end = DURATION_PART.lastIndex;
   }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { type SinkSpec, validateSink } from '../audit/model.js';
+import { checkSink, type SinkSpec } from '../audit/model.js';
 import { policyReach } from '../audit/policyEngine.js';
 import { loadPolicy } from '../audit/policyLoader.js';
 import { readPolicySource } from '../audit/presets.js';
@@ -70,8 +70,7 @@ export function mergeSink(existing: SinkState | undefined, o: Pick<SinkCreateOpt
   if (o.given.has('qps')) next.throttle.qps = o.sink.throttle.qps;
   if (o.given.has('burst')) next.throttle.burst = o.sink.throttle.burst;
   if (o.given.has('url')) next.url = o.sink.url;
-  const errs = validateSink(next);
-  if (errs[0]) throw new UserError(`${errs[0].flag}: ${errs[0].message} (${errs[0].field})`);
+  checkSink(next);
   return next;
 }
 

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, isObject, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
+import { parseDurationMicros } from '../audit/filter.js';
 import { parseHost } from './endpoints.js';
 import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
@@ -106,9 +107,9 @@ export function newLabState(init: {
 /** A value from the file or a flag, as a person reads it in an error: quoted, controls made visible. */
 const shown = (v: unknown) => escapeText(JSON.stringify(v) ?? String(v));
 
-/** Go's time.ParseDuration forms that make sense for a batch wait. */
+/** Go's time.ParseDuration forms that make sense for a batch wait: positive. */
 export function durationProblem(value: unknown): string | null {
-  return typeof value === 'string' && /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value) && /[1-9]/.test(value)
+  return typeof value === 'string' && (parseDurationMicros(value, { days: false }) ?? 0) > 0
     ? null
     : `must be a positive Go duration (e.g. 1s, 500ms, 2m), not ${shown(value)}`;
 }
