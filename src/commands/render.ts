@@ -4,7 +4,7 @@ import { ensurePrivateDir, openToOthers, writeFileAtomic } from '../lab/fsutil.j
 import { selectMode } from '../lab/mode.js';
 import { DEFAULT_SINK, type LabState, newLabState, newSinkState, readState, validateDuration } from '../lab/state.js';
 import { FALLBACK_NODE_HOST, parseHost } from '../lab/endpoints.js';
-import { createPki, defaultServerNames, loadPki, PKI_FILES, serverCertCovers } from '../lab/pki.js';
+import { createPki, defaultServerNames, loadPki, PKI_FILES, savePki, serverCertCovers } from '../lab/pki.js';
 import { localCgroup } from '../lab/host.js';
 import { CGROUP_V1_NOTE, needsCgroupV1Patch } from '../render/kindConfig.js';
 import { renderLabFiles } from '../render/labFiles.js';
@@ -96,17 +96,9 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
   if (ephemeral) {
     // The rendered kubeconfig and AuditSinks trust this CA: keep it with them so they can be used.
     const pkiDir = join(mountDir, 'pki');
-    const pairs: [string, string, number][] = [
-      [PKI_FILES.caCert, pki.ca.cert, 0o644],
-      [PKI_FILES.caKey, pki.ca.key, 0o600],
-      [PKI_FILES.serverCert, pki.server.cert, 0o644],
-      [PKI_FILES.serverKey, pki.server.key, 0o600],
-      [PKI_FILES.clientCert, pki.client.cert, 0o644],
-      [PKI_FILES.clientKey, pki.client.key, 0o600],
-    ];
-    await ensureOutDir(pkiDir, pairs.filter((p) => p[2] === 0o600).map((p) => p[0]));
-    for (const [file, content, mode] of pairs) await writeFileAtomic(join(pkiDir, file), content, mode);
-    written.push(`${pkiDir}/ (${pairs.map((p) => p[0]).join(', ')})`);
+    await ensureOutDir(pkiDir, [PKI_FILES.caKey, PKI_FILES.serverKey, PKI_FILES.clientKey]);
+    await savePki(pkiDir, pki);
+    written.push(`${pkiDir}/ (${Object.values(PKI_FILES).join(', ')})`);
   }
   ctx.out.line(`${state.mode} mode, ${state.image ?? "kind's default node image"}:`);
   for (const w of written) ctx.out.line(`  wrote ${w}`);

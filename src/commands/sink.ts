@@ -17,7 +17,7 @@ import { withLabLock } from '../lab/lock.js';
 import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
 import { deployedCapture, restartPending } from '../lab/deployed.js';
 import { type LabState, newSinkState, readState, type SinkState, writeState } from '../lab/state.js';
-import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../lab/endpoints.js';
+import { FALLBACK_NODE_HOST, sinkWebhook } from '../lab/endpoints.js';
 import { loadPki } from '../lab/pki.js';
 import { countSinkEvents } from '../streams/stats.js';
 import { streamFile } from '../streams/names.js';
@@ -81,9 +81,7 @@ export function withSink(sinks: readonly SinkState[], sink: SinkState): SinkStat
 
 /** What a sink looks like as an AuditSink: the receiver's endpoint for it, or its external URL. */
 export function auditSinkInput(state: LabState, sink: SinkState, caPem: string): AuditSinkInput {
-  if (sink.url !== undefined) return { ...sink, endpoint: sink.url };
-  const host = state.receiver.host ?? FALLBACK_NODE_HOST;
-  return { ...sink, endpoint: receiverUrl(host, state.receiver.port, sinkPath(sink.name, sink.token)), caPem };
+  return { ...sink, ...sinkWebhook(sink, state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.port, caPem) };
 }
 
 /**
