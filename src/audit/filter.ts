@@ -7,6 +7,7 @@
  */
 import { UserError } from '../errors.js';
 import { isObject, STAGES } from './model.js';
+import { resourcesMatcher } from './policyEngine.js';
 
 export interface StoredUser {
   username?: unknown;
@@ -203,17 +204,19 @@ export function parseResourceFlag(value: string): ResourceMatch {
   return { group, resource: rest.join('/') };
 }
 
+/** Events whose objectRef any of `matches` selects, each matched as a policy rule's resources entry. */
+function resourceFilter(matches: readonly ResourceMatch[]): EventPredicate {
+  const matcher = resourcesMatcher(matches.map((m) => ({ group: m.group, resources: [m.resource], resourceNames: [] })));
+  return (e) => {
+    const ref = e.objectRef;
+    const resource = str(ref?.resource);
+    if (ref === undefined || resource === undefined || resource === '') return false;
+    return matcher({ apiGroup: str(ref.apiGroup) ?? '', resource, subresource: str(ref.subresource) ?? '', name: '' });
+  };
+}
+
 export function matchesResource(m: ResourceMatch, e: StoredEvent): boolean {
-  const ref = e.objectRef;
-  const resource = str(ref?.resource);
-  if (ref === undefined || resource === undefined || resource === '') return false;
-  if ((str(ref.apiGroup) ?? '') !== m.group) return false;
-  const sub = str(ref.subresource) ?? '';
-  const combined = sub === '' ? resource : `${resource}/${sub}`;
-  const r = m.resource;
-  if (r === '*' || r === combined) return true;
-  if (sub !== '' && r.startsWith('*/') && r.slice(2) === sub) return true;
-  return r.endsWith('/*') && r.slice(0, -2) === resource;
+  return resourceFilter([m])(e);
 }
 
 /** A --code value: one status (403) or a class (4xx). */
@@ -261,8 +264,7 @@ export function buildFilter(flags: FilterFlags): EventPredicate {
     tests.push((e) => namespaces.has(str(e.objectRef?.namespace) ?? ''));
   }
   if (flags.resource.length > 0) {
-    const matches = flags.resource.map(parseResourceFlag);
-    tests.push((e) => matches.some((m) => matchesResource(m, e)));
+    tests.push(resourceFilter(flags.resource.map(parseResourceFlag)));
   }
   if (flags.stage.length > 0) {
     const stages = new Set(flags.stage.map(parseStageFlag));
