@@ -10,7 +10,10 @@ import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';
 import { type LabPaths, validateLabName } from './paths.js';
 
-/** Bumped on any change a previous audit-lab could misread; older files are migrated on read. */
+/**
+ * Bumped on any change a previous audit-lab could misread. Only this version is read: a newer file
+ * asks for an upgrade, any other is refused as invalid (there is no older version to migrate yet).
+ */
 export const STATE_VERSION = 1;
 
 export type KindConfigApi = 'v1alpha4' | 'v1alpha3';
@@ -22,7 +25,7 @@ export interface SinkState extends SinkSpec {
   createdAt: string;
   /**
    * static mode: where the sink's full audit Policy came from (a path or preset:NAME); its copy is
-   * sinkPolicyFile(paths, name). level and stages then say what the policy can log at most.
+   * sinkPolicyFile(paths, name) (streams/names.ts). level and stages then say what the policy can log at most.
    */
   policy?: string;
   /** SHA-256 of that policy, so a changed policy is a changed state the receiver reloads. */
@@ -205,6 +208,7 @@ function checkState(raw: unknown, path: string, saving = false): LabState {
       'upgrade audit-lab',
     );
   }
+  // Version 1 is the first: nothing older exists to migrate, so any other number is a damaged file.
   if (s.version !== STATE_VERSION) throw fail(`unknown version ${s.version}`);
   need('name', labNameProblem(s.name));
   need('mode', s.mode === 'static' || s.mode === 'dynamic' ? null : `must be static or dynamic, not ${shown(s.mode)}`);

@@ -1,7 +1,7 @@
 /**
  * One stream per sink: <streamsDir>/<stem>.log in the API server's audit-log format (one v1 Event
  * as JSON per line), rotated by size to <stem>.log.1 ... <stem>.log.N (the stem is the sink's name
- * or, for a long one, a shortened form: see streamNames.ts). `tail` reads these files
+ * or, for a long one, a shortened form: see streams/names.ts). `tail` reads these files
  * while they are written, so the contract is strict: a line is whole or absent, rotation is a
  * rename of <stem>.log to <stem>.log.1, and nothing else ever renames or rewrites a stream (a
  * write that fails, or whose sync fails, is cut back off).
@@ -11,9 +11,8 @@ import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promi
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { ensurePrivateDir } from '../lab/fsutil.js';
-import { parseStreamFileName, recordSinkName, streamFile } from '../streams/names.js';
+import { parseStreamFileName, recordSinkName, rotatedStreamFile, streamFile } from '../streams/names.js';
 
-export { streamFile } from '../streams/names.js';
 
 /** Like the API server's --audit-log-maxsize / --audit-log-maxbackup. */
 export interface RotateOptions {
@@ -720,7 +719,7 @@ export class SinkStream {
     const plan: { path: string; bytes: number; time: number }[] = [];
     let budget = this.opts.seedBytes;
     for (let gen = 0; budget > 0 && gen <= this.opts.maxBackups; gen++) {
-      const path = gen === 0 ? this.path : `${this.path}.${gen}`;
+      const path = rotatedStreamFile(this.path, gen);
       const st = gen === 0 ? await this.fh!.stat() : await lstat(path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return null;
         throw err;
@@ -892,14 +891,14 @@ export class SinkStream {
     if (max <= 0) {
       await rm(this.path, { force: true });
     } else {
-      await rm(`${this.path}.${max}`, { force: true });
+      await rm(rotatedStreamFile(this.path, max), { force: true });
       for (let i = max - 1; i >= 1; i--) {
         // rename() moves a link itself, never what it points to.
-        await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch((err: NodeJS.ErrnoException) => {
+        await rename(rotatedStreamFile(this.path, i), rotatedStreamFile(this.path, i + 1)).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });
       }
-      await rename(this.path, `${this.path}.1`);
+      await rename(this.path, rotatedStreamFile(this.path, 1));
     }
     this.size = 0;
     await this.openCurrent();

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
-import { streamFile } from '../../src/receiver/streams.js';
+import { streamFile } from '../../src/streams/names.js';
 import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/audit-lab.js', import.meta.url));

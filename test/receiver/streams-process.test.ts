@@ -9,11 +9,11 @@ import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
-import { labPaths, type LabPaths, sinkPolicyFile } from '../../src/lab/paths.js';
+import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
-import { streamFile } from '../../src/receiver/streams.js';
+import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
 import { BIN, ROOT, runCli, tempDir } from '../helpers.js';
 import { eventList, makeEvent, post } from './helpers.js';
 

@@ -7,7 +7,8 @@ import { UserError } from '../../src/errors.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { startLabReceiver, type RunningReceiver } from '../../src/receiver/start.js';
-import { type StreamOptions, streamFile } from '../../src/receiver/streams.js';
+import type { StreamOptions } from '../../src/receiver/streams.js';
+import { streamFile } from '../../src/streams/names.js';
 import { eventList, eventually, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
 
 const SINKS = [
