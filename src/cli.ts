@@ -3,17 +3,15 @@
  * a typed options object to a handler. Nothing here does the work; see src/commands/.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UserError } from './errors.js';
 import {
   DEFAULT_BURST,
   DEFAULT_QPS,
   DEFAULT_SINK_NAME,
-  type FieldError,
   type Level,
   type SinkSpec,
   type Stage,
+  checkSink,
   splitStages,
-  validateSink,
 } from './audit/model.js';
 import type { Handlers, SinkCreateOptions, TailFormat } from './commands/options.js';
 import type { IO } from './io.js';
@@ -59,11 +57,6 @@ function number(flag: string) {
   };
 }
 
-function fieldErrorsToUserError(errs: FieldError[]): UserError {
-  const lines = errs.map((e) => `${e.flag}: ${e.message} (${e.field})`);
-  return new UserError(lines.length === 1 ? lines[0]! : `invalid sink:\n  ${lines.join('\n  ')}`, 'see `audit-lab sink create --help`');
-}
-
 interface RawSinkFlags {
   level?: string;
   stage: string[];
@@ -91,8 +84,7 @@ export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec
     throttle: { qps: raw.qps ?? DEFAULT_QPS, burst: raw.burst ?? DEFAULT_BURST },
     ...(raw.url !== undefined ? { url: raw.url } : {}),
   };
-  const errs = validateSink(candidate);
-  if (errs.length > 0) throw fieldErrorsToUserError(errs);
+  checkSink(candidate);
   return {
     sink: { ...candidate, level: level as Level, stages: effectiveStages as Stage[] },
     given,
@@ -277,6 +269,8 @@ Examples:
     .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
     .option('--max-stream-size <MiB>', 'rotate a sink\'s stream at this size (default 100; saved in the lab)', mebibytes)
     .option('--max-stream-files <n>', 'rotated files kept per sink, oldest removed beyond it (default 5; saved in the lab)', countAtLeastOne('--max-stream-files'))
+    // `npm run bench:receiver` measures what durability costs with it; no user should lose acknowledged events.
+    .addOption(new Option('--skip-fsync-for-benchmark').hideHelp())
     .addHelpText('after', `
 Examples:
   $ audit-lab serve                              # the lab's address and port (127.0.0.1:8845 for a new lab)
@@ -290,6 +284,7 @@ Examples:
           port: o.port,
           maxStreamBytes: o.maxStreamSize,
           maxStreamFiles: o.maxStreamFiles,
+          ...(o.skipFsyncForBenchmark === true ? { skipFsync: true } : {}),
         }),
       ),
     );

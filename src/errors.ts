@@ -38,10 +38,3 @@ export class ToolError extends Error {
     super(message);
   }
 }
-
-export type ExitCode = 0 | 1 | 2;
-
-export function exitCodeFor(err: unknown): ExitCode {
-  if (err instanceof UserError) return 2;
-  return 1;
-}

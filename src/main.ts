@@ -9,6 +9,7 @@ import { RuntimeFailure, ToolError, UserError } from './errors.js';
 import { type IO, processIO } from './io.js';
 import type { Handlers } from './commands/options.js';
 import { escapeLines, escapeText } from './ui/escape.js';
+import { Output } from './ui/output.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -34,9 +35,9 @@ function report(err: unknown, io: IO): number {
     // Commander has already printed its message (or the help/version text).
     return err.exitCode === 0 ? 0 : 2;
   }
-  const color = Boolean(io.stderr.isTTY) && !io.env.NO_COLOR;
-  const red = (s: string) => (color ? `\u001b[31m${s}\u001b[39m` : s);
-  const dim = (s: string) => (color ? `\u001b[2m${s}\u001b[22m` : s);
+  const style = Output.for(io).errStyle;
+  const red = (s: string) => style.red(s);
+  const dim = (s: string) => style.dim(s);
   // Messages quote user input, paths, files' content and tools' output: each line is escaped (our
   // own line breaks kept) before our colour is added, so none of it can drive the terminal, and a
   // tool's ANSI colours (kind's) show visibly as \x1b[...m.

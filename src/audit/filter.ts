@@ -6,7 +6,8 @@
  * nothing here may throw on a strange event. Only the flags are strict (a bad flag is exit 2).
  */
 import { UserError } from '../errors.js';
-import { STAGES } from './model.js';
+import { isObject, STAGES } from './model.js';
+import { resourcesMatcher } from './policyEngine.js';
 
 export interface StoredUser {
   username?: unknown;
@@ -45,8 +46,6 @@ export interface StoredEvent {
 }
 
 export type ParsedLine = { ok: true; event: StoredEvent } | { ok: false; reason: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One stored line as an event; a reason instead when it is not one (tail skips it and warns). */
 export function parseEventLine(line: string): ParsedLine {
@@ -122,13 +121,18 @@ const UNIT_MICROS: Record<string, number> = {
   d: 86_400_000_000,
 };
 
-/** Go's duration syntax (10m, 1h30m, 500ms) plus d for days; undefined when it is not one. */
-export function parseDurationMicros(value: string): number | undefined {
+/**
+ * Go's duration syntax (10m, 1h30m, 500ms), unsigned, in µs; undefined when it is not one. `days`
+ * also takes d (tail --since 2d); a setting the API server reads (--audit-webhook-batch-max-wait)
+ * must not, as Go's time.ParseDuration has no d.
+ */
+export function parseDurationMicros(value: string, opts: { days?: boolean } = { days: true }): number | undefined {
   if (value === '') return undefined;
   DURATION_PART.lastIndex = 0;
   let total = 0;
   let end = 0;
   for (let m = DURATION_PART.exec(value); m !== null; m = DURATION_PART.exec(value)) {
+    if (m[2] === 'd' && !opts.days) return undefined;
     total += Number(m[1]) * UNIT_MICROS[m[2]!]!;
     end = DURATION_PART.lastIndex;
   }
@@ -200,17 +204,19 @@ export function parseResourceFlag(value: string): ResourceMatch {
   return { group, resource: rest.join('/') };
 }
 
+/** Events whose objectRef any of `matches` selects, each matched as a policy rule's resources entry. */
+function resourceFilter(matches: readonly ResourceMatch[]): EventPredicate {
+  const matcher = resourcesMatcher(matches.map((m) => ({ group: m.group, resources: [m.resource], resourceNames: [] })));
+  return (e) => {
+    const ref = e.objectRef;
+    const resource = str(ref?.resource);
+    if (ref === undefined || resource === undefined || resource === '') return false;
+    return matcher({ apiGroup: str(ref.apiGroup) ?? '', resource, subresource: str(ref.subresource) ?? '', name: '' });
+  };
+}
+
 export function matchesResource(m: ResourceMatch, e: StoredEvent): boolean {
-  const ref = e.objectRef;
-  const resource = str(ref?.resource);
-  if (ref === undefined || resource === undefined || resource === '') return false;
-  if ((str(ref.apiGroup) ?? '') !== m.group) return false;
-  const sub = str(ref.subresource) ?? '';
-  const combined = sub === '' ? resource : `${resource}/${sub}`;
-  const r = m.resource;
-  if (r === '*' || r === combined) return true;
-  if (sub !== '' && r.startsWith('*/') && r.slice(2) === sub) return true;
-  return r.endsWith('/*') && r.slice(0, -2) === resource;
+  return resourceFilter([m])(e);
 }
 
 /** A --code value: one status (403) or a class (4xx). */
@@ -258,8 +264,7 @@ export function buildFilter(flags: FilterFlags): EventPredicate {
     tests.push((e) => namespaces.has(str(e.objectRef?.namespace) ?? ''));
   }
   if (flags.resource.length > 0) {
-    const matches = flags.resource.map(parseResourceFlag);
-    tests.push((e) => matches.some((m) => matchesResource(m, e)));
+    tests.push(resourceFilter(flags.resource.map(parseResourceFlag)));
   }
   if (flags.stage.length > 0) {
     const stages = new Set(flags.stage.map(parseStageFlag));

@@ -3,6 +3,7 @@
  * (kubernetes pkg/apis/auditregistration/validation and apimachinery's field errors), so a sink
  * audit-lab accepts is one the API server would have accepted as an AuditSink.
  */
+import { UserError } from '../errors.js';
 
 export const LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -42,6 +43,11 @@ export function isStage(value: string): value is Stage {
   return (STAGES as readonly string[]).includes(value);
 }
 
+/** A JSON object as parsed (not an array, not null): events, their members, a state file. */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** One validation failure: the API field path, the CLI flag that sets it, and upstream's wording. */
 export interface FieldError {
   field: string;
@@ -56,9 +62,10 @@ const SORTED_STAGES = [...STAGES].sort();
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_SUBDOMAIN_MAX = 253;
 
+/** apimachinery's IsDNS1123Subdomain: Go's len() counts bytes, and so does this. */
 export function dns1123SubdomainErrors(value: string): string[] {
   const errs: string[] = [];
-  if (value.length > DNS1123_SUBDOMAIN_MAX) {
+  if (Buffer.byteLength(value, 'utf8') > DNS1123_SUBDOMAIN_MAX) {
     errs.push(`must be no more than ${DNS1123_SUBDOMAIN_MAX} characters`);
   }
   if (!DNS1123_SUBDOMAIN.test(value)) {
@@ -136,6 +143,14 @@ export function validateSink(input: {
   }
   if (input.url !== undefined) errs.push(...validateWebhookUrl(input.url));
   return errs;
+}
+
+/** The sink as validateSink sees it, refused with every error as `flag: message (field)`. */
+export function checkSink(input: Parameters<typeof validateSink>[0]): void {
+  const errs = validateSink(input);
+  if (errs.length === 0) return;
+  const lines = errs.map((e) => `${e.flag}: ${e.message} (${e.field})`);
+  throw new UserError(lines.length === 1 ? lines[0]! : `invalid sink:\n  ${lines.join('\n  ')}`, 'see `audit-lab sink create --help`');
 }
 
 const URL_FORM = '; desired format: https://host[/path]';

@@ -4,7 +4,7 @@
  * pkg/audit/policy (checker.go, v0.37) decides them. Pure: no I/O. Loading and validation live in
  * policyLoad.ts; test/conformance/policydiff compares this file with upstream on generated cases.
  */
-import { isLevel, type Level, levelRank, STAGES, type Stage } from './model.js';
+import { isLevel, isObject, type Level, levelRank, STAGES, type Stage } from './model.js';
 
 export interface GroupResources {
   group: string;
@@ -144,7 +144,10 @@ function compileRule(rule: PolicyRule, index: number, policy: Pick<Policy, 'omit
   };
 }
 
-function matchesGroupResources(grs: readonly CompiledGroupResources[], a: RequestAttributes, combined: string, groupWildcard: boolean): boolean {
+/** What resource matching reads of a request. */
+export type ResourceAttributes = Pick<RequestAttributes, 'apiGroup' | 'resource' | 'subresource' | 'name'>;
+
+function matchesGroupResources(grs: readonly CompiledGroupResources[], a: ResourceAttributes, combined: string, groupWildcard: boolean): boolean {
   for (const gr of grs) {
     if (gr.group !== a.apiGroup && !(groupWildcard && gr.group === '*')) continue;
     if (gr.all) return true;
@@ -155,6 +158,15 @@ function matchesGroupResources(grs: readonly CompiledGroupResources[], a: Reques
     if (gr.anyOf.has(a.resource)) return true;
   }
   return false;
+}
+
+/**
+ * A rule's resources as a matcher of resource requests, the rules' own matching: `tail --resource`
+ * uses it with one entry per flag, so a flag selects what a policy rule naming it would.
+ */
+export function resourcesMatcher(grs: readonly GroupResources[], groupWildcard = false): (a: ResourceAttributes) => boolean {
+  const compiled = grs.map(compileGroupResources);
+  return (a) => matchesGroupResources(compiled, a, a.subresource !== '' ? `${a.resource}/${a.subresource}` : a.resource, groupWildcard);
 }
 
 function ruleMatches(r: CompiledRule, a: RequestAttributes, combined: string, groupWildcard: boolean): boolean {
@@ -222,7 +234,6 @@ export function stageLogged(d: Decision, stage: string): boolean {
 
 // ---- Events to attributes ---------------------------------------------------------------
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /**

@@ -9,6 +9,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, type Document } from 'yaml';
 import { UserError } from '../errors.js';
+import { dns1123SubdomainErrors, isLevel, isStage, LEVELS, STAGES } from './model.js';
 import type { GroupResources, Policy, PolicyRule } from './policyEngine.js';
 
 export type LoadErrorKind = 'decode' | 'validate' | 'empty';
@@ -63,28 +64,11 @@ export interface FieldErr {
   body: string;
 }
 
-const VALID_LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'];
-// Upstream's order, not sorted.
-const VALID_OMIT_STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'];
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function dnsSubdomainErrors(value: string): string[] {
-  const errs: string[] = [];
-  if (Buffer.byteLength(value, 'utf8') > 253) errs.push('must be no more than 253 characters');
-  if (!DNS1123_SUBDOMAIN.test(value)) {
-    errs.push(
-      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with " +
-        "an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-    );
-  }
-  return errs;
-}
-
 function validateOmitStages(stages: readonly string[], path: string): FieldErr[] {
   const errs: FieldErr[] = [];
   stages.forEach((s, i) => {
-    if (!VALID_OMIT_STAGES.includes(s)) {
-      errs.push({ field: `${path}[${i}]`, body: `Invalid value: ${goQuote(s)}: allowed stages are ${VALID_OMIT_STAGES.join(',')}` });
+    if (!isStage(s)) {
+      errs.push({ field: `${path}[${i}]`, body: `Invalid value: ${goQuote(s)}: allowed stages are ${STAGES.join(',')}` });
     }
   });
   return errs;
@@ -93,9 +77,10 @@ function validateOmitStages(stages: readonly string[], path: string): FieldErr[]
 function validateRule(rule: PolicyRule, path: string, groupWildcard: boolean): FieldErr[] {
   const errs: FieldErr[] = [];
   if (rule.level === '') errs.push({ field: `${path}.level`, body: 'Required value' });
-  else if (!VALID_LEVELS.includes(rule.level)) {
-    // audit.Level is not a plain string to fmt, so upstream prints it as JSON, not %q.
-    errs.push({ field: `${path}.level`, body: `Unsupported value: ${goJSON(rule.level)}: supported values: ${VALID_LEVELS.map((l) => `"${l}"`).join(', ')}` });
+  else if (!isLevel(rule.level)) {
+    // audit.Level is not a plain string to fmt, so upstream prints it as JSON, not %q; the levels
+    // and stages in their declared order, not sorted as the AuditSink checks (model.ts) print them.
+    errs.push({ field: `${path}.level`, body: `Unsupported value: ${goJSON(rule.level)}: supported values: ${LEVELS.map((l) => `"${l}"`).join(', ')}` });
   }
   rule.nonResourceURLs.forEach((url, i) => {
     if (url === '*') return;
@@ -108,7 +93,7 @@ function validateRule(rule: PolicyRule, path: string, groupWildcard: boolean): F
   for (const gr of rule.resources) {
     // Upstream's path has no index here.
     if (gr.group !== '' && !(groupWildcard && gr.group === '*')) {
-      const msgs = dnsSubdomainErrors(gr.group);
+      const msgs = dns1123SubdomainErrors(gr.group);
       if (msgs.length > 0) errs.push({ field: `${path}.resources.group`, body: `Invalid value: ${goQuote(gr.group)}: ${msgs.join(',')}` });
     }
     if (gr.resourceNames.length > 0 && gr.resources.length === 0) {

@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { UserError } from '../errors.js';
-import { LEVELS } from './model.js';
+import { isObject, LEVELS } from './model.js';
 import { PolicyEvaluator } from './policyEngine.js';
 import { loadPolicy } from './policyLoader.js';
 import { readPolicySource } from './presets.js';
@@ -31,7 +31,6 @@ export interface PolicyTestResult {
   tally: Tally;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 async function judgeFile(file: string, shown: string, evaluator: PolicyEvaluator, onVerdict: (v: Located) => void): Promise<void> {
   const input = createReadStream(file, { encoding: 'utf8' });

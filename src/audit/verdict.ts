@@ -3,7 +3,8 @@
  * its size at the new level, and the tally of events and bytes per level, captured against what
  * the policy would log. Pure.
  */
-import { LEVELS, type Level, levelRank } from './model.js';
+import { eventAtLevel } from './level.js';
+import { isObject, LEVELS, type Level, levelRank } from './model.js';
 import { type Decision, eventAttributes, type GroupResources, type PolicyEvaluator, type PolicyRule } from './policyEngine.js';
 
 const MAX_LIST = 3;
@@ -32,33 +33,6 @@ export function describeRule(rule: PolicyRule): string {
     parts.push(`resources=${shown.join(',')}`);
   } else if (rule.nonResourceURLs.length > 0 && rule.namespaces.length === 0) parts.push(`urls=${list(rule.nonResourceURLs)}`);
   return parts.length > 0 ? parts.join(' ') : 'everything';
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function withoutManagedFields(obj: unknown): unknown {
-  if (!isObject(obj)) return obj;
-  let out = obj;
-  if (isObject(obj.metadata) && 'managedFields' in obj.metadata) {
-    const { managedFields: _dropped, ...metadata } = obj.metadata;
-    out = { ...out, metadata };
-  }
-  // Lists: the API server strips each item's too.
-  if (Array.isArray(obj.items)) out = { ...out, items: obj.items.map(withoutManagedFields) };
-  return out;
-}
-
-/** The event as it would be written under a decision: the API server's own trimming per level. */
-export function eventAtLevel(event: Record<string, unknown>, d: Pick<Decision, 'level' | 'omitManagedFields'>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...event, level: d.level };
-  const rank = levelRank(d.level);
-  if (rank < levelRank('Request')) delete out.requestObject;
-  if (rank < levelRank('RequestResponse')) delete out.responseObject;
-  if (d.omitManagedFields) {
-    if ('requestObject' in out) out.requestObject = withoutManagedFields(out.requestObject);
-    if ('responseObject' in out) out.responseObject = withoutManagedFields(out.responseObject);
-  }
-  return out;
 }
 
 export interface EventVerdict {
@@ -112,7 +86,7 @@ export function judge(evaluator: PolicyEvaluator, event: Record<string, unknown>
     logged,
     underCaptured: logged && levelRank(decision.level) > captured,
     capturedBytes: lineBytes + 1,
-    estimatedBytes: logged ? Buffer.byteLength(JSON.stringify(eventAtLevel(event, decision)), 'utf8') + 1 : 0,
+    estimatedBytes: logged ? Buffer.byteLength(JSON.stringify(eventAtLevel(event, decision.level, { omitManagedFields: decision.omitManagedFields })), 'utf8') + 1 : 0,
   };
 }
 

@@ -13,10 +13,11 @@ import { loadPolicy } from '../audit/policyLoader.js';
 import { readPolicySource } from '../audit/presets.js';
 import { RuntimeFailure, UserError } from '../errors.js';
 import { deployedCapture, restartPending } from '../lab/deployed.js';
-import { FALLBACK_NODE_HOST, receiverUrl, sinkPath } from '../lab/endpoints.js';
+import { FALLBACK_NODE_HOST, sinkWebhook } from '../lab/endpoints.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
-import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
+import type { LabPaths } from '../lab/paths.js';
+import { sinkPolicyFile } from '../streams/names.js';
 import { loadPki } from '../lab/pki.js';
 import { mergeSink, type SinkChange, withSink } from '../lab/sinks.js';
 import { type LabState, readState, type SinkState, writeState } from '../lab/state.js';
@@ -58,9 +59,7 @@ function sinkNotFound(state: LabState, name: string): UserError {
 
 /** What a sink looks like as an AuditSink: the receiver's endpoint for it, or its external URL. */
 export function auditSinkInput(state: LabState, sink: SinkState, caPem: string): AuditSinkInput {
-  if (sink.url !== undefined) return { ...sink, endpoint: sink.url };
-  const host = state.receiver.host ?? FALLBACK_NODE_HOST;
-  return { ...sink, endpoint: receiverUrl(host, state.receiver.port, sinkPath(sink.name, sink.token)), caPem };
+  return { ...sink, ...sinkWebhook(sink, state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.port, caPem) };
 }
 
 /**

@@ -67,6 +67,8 @@ export interface ServeOptions extends Common {
   maxStreamBytes?: number;
   /** Rotated files kept per sink; saved in the lab state. */
   maxStreamFiles?: number;
+  /** For the receiver benchmark only: acknowledge batches without fdatasync (receiver/streams.ts SKIP_SYNC). */
+  skipFsync?: boolean;
 }
 
 export interface StatusOptions extends Common {

@@ -16,7 +16,7 @@ import type { LabPaths } from '../lab/paths.js';
 import { readState, writeState } from '../lab/state.js';
 import { RotatingLog } from '../receiver/log.js';
 import { type RunningReceiver, startLabReceiver } from '../receiver/start.js';
-import { DEFAULT_STREAM_OPTIONS } from '../receiver/streams.js';
+import { DEFAULT_STREAM_OPTIONS, SKIP_SYNC } from '../receiver/streams.js';
 import type { Output } from '../ui/output.js';
 import { removePidFile, runningReceiver, writePidFile } from './daemon.js';
 
@@ -33,6 +33,8 @@ export interface ServeSettings {
   port?: number;
   maxStreamBytes?: number;
   maxStreamFiles?: number;
+  /** The receiver benchmark's switch: acknowledge batches without fdatasync. */
+  skipFsync?: boolean;
 }
 
 const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
@@ -140,7 +142,7 @@ export async function serveReceiver(paths: LabPaths, o: ServeSettings, ui: Serve
   }
   const { log, close: closeLog } = receiverLog(ui, paths.receiverLog);
   try {
-    return await serveWith(ui, paths, lab, listenAddress, wantPort, log);
+    return await serveWith(ui, paths, lab, listenAddress, wantPort, log, o.skipFsync === true);
   } finally {
     closeLog();
   }
@@ -153,6 +155,7 @@ async function serveWith(
   listenAddress: string,
   wantPort: number,
   log: (line: string) => void,
+  skipFsync: boolean,
 ): Promise<number> {
   let running: RunningReceiver;
   try {
@@ -160,7 +163,7 @@ async function serveWith(
       address: listenAddress,
       port: wantPort,
       log,
-      ...(lab.state.streams ? { streams: lab.state.streams } : {}),
+      streams: { ...lab.state.streams, ...(skipFsync ? SKIP_SYNC : {}) },
     });
   } catch (err) {
     throw listenFailure(err as NodeJS.ErrnoException, listenAddress, wantPort);

@@ -12,8 +12,6 @@ export interface LabHandle {
   paths: LabPaths;
   state: LabState;
   pki: LabPki;
-  /** True when this call made the state file. */
-  created: boolean;
   /** True when this call made the PKI (a lab that had none): a new CA. */
   pkiCreated: boolean;
   /** Leaf certificates this call reissued from the lab CA, and why; the caller tells the user. */
@@ -26,21 +24,19 @@ export interface LabHandle {
  * reissued when it does not cover the receiver's node-facing host; a lost leaf is reissued, a
  * lost CA is an error (see ensurePki).
  */
-export async function ensureLab(paths: LabPaths, init: { withDefaultSink?: boolean; now?: Date } = {}): Promise<LabHandle> {
+export async function ensureLab(paths: LabPaths, init: { now?: Date } = {}): Promise<LabHandle> {
   await refuseLabSymlinks(paths);
   let state = await readState(paths);
-  let created = false;
   if (state === null) {
     const now = init.now ?? new Date();
     state = newLabState({ name: paths.name, ...selectMode('auto', undefined), now });
     state.receiver.port = await pickReceiverPort(paths.home, paths.name);
-    if (init.withDefaultSink ?? true) state.sinks.push(newSinkState(DEFAULT_SINK, now));
+    state.sinks.push(newSinkState(DEFAULT_SINK, now));
     await writeState(paths, state);
-    created = true;
   }
   const names = requiredServerNames([state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.address].filter((n) => n !== '0.0.0.0' && n !== '::'));
   const { pki, reissued, created: pkiCreated } = await ensurePki(paths.pkiDir, paths.name, names);
-  return { paths, state, pki, created, pkiCreated, reissued };
+  return { paths, state, pki, pkiCreated, reissued };
 }
 
 /**

@@ -1,7 +1,6 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { sinkFile } from '../streams/names.js';
 
 export const DEFAULT_LAB_NAME = 'audit-lab';
 
@@ -72,10 +71,4 @@ export function labPaths(home: string, name: string): LabPaths {
 }
 
 /** Where the API server finds the apiserver directory, inside the node and inside its pod. */
-/** Where a sink's own policy is kept: a copy, so editing the original changes nothing unseen. */
-export function sinkPolicyFile(paths: LabPaths, sink: string): string {
-  // Named as the sink's stream is, so a 253-character sink name still fits in a file name.
-  return sinkFile(paths.policiesDir, sink, '.yaml');
-}
-
 export const NODE_AUDIT_DIR = '/etc/kubernetes/audit-lab';

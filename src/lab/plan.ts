@@ -1,5 +1,4 @@
-import { validateSink } from '../audit/model.js';
-import { UserError } from '../errors.js';
+import { checkSink } from '../audit/model.js';
 import { selectMode } from './mode.js';
 import type { RenderOptions } from '../commands/options.js';
 import { DEFAULT_SINK, type LabState, newLabState, newSinkState, validateDuration } from './state.js';
@@ -30,8 +29,7 @@ export function planState(existing: LabState | null, o: RenderOptions, now = new
     const i = state.sinks.findIndex((s) => s.name === o.sink!.name);
     const before = i >= 0 ? state.sinks[i]! : newSinkState({ ...DEFAULT_SINK, name: o.sink.name }, now);
     const after = { ...before, ...o.sink, throttle: { ...before.throttle, ...o.sink.throttle } };
-    const errs = validateSink(after);
-    if (errs[0]) throw new UserError(`${errs[0].flag}: ${errs[0].message} (${errs[0].field})`);
+    checkSink(after);
     if (i >= 0) state.sinks[i] = after;
     else state.sinks.push(after);
   }

@@ -1,6 +1,5 @@
 /** A lab's sinks after a change (`sink create`): the merge rules, apart from where they are applied. */
-import { type SinkSpec, validateSink } from '../audit/model.js';
-import { UserError } from '../errors.js';
+import { checkSink, type SinkSpec } from '../audit/model.js';
 import { newSinkState, type SinkState } from './state.js';
 
 /** A sink as given on the command line, and which of its fields were given. */
@@ -20,8 +19,7 @@ export function mergeSink(existing: SinkState | undefined, o: SinkChange): SinkS
   if (o.given.has('qps')) next.throttle.qps = o.sink.throttle.qps;
   if (o.given.has('burst')) next.throttle.burst = o.sink.throttle.burst;
   if (o.given.has('url')) next.url = o.sink.url;
-  const errs = validateSink(next);
-  if (errs[0]) throw new UserError(`${errs[0].flag}: ${errs[0].message} (${errs[0].field})`);
+  checkSink(next);
   return next;
 }
 

@@ -2,14 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
-import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
+import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, isObject, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
+import { parseDurationMicros } from '../audit/filter.js';
 import { parseHost } from './endpoints.js';
 import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';
 import { type LabPaths, validateLabName } from './paths.js';
 
-/** Bumped on any change a previous audit-lab could misread; older files are migrated on read. */
+/**
+ * Bumped on any change a previous audit-lab could misread. Only this version is read: a newer file
+ * asks for an upgrade, any other is refused as invalid (there is no older version to migrate yet).
+ */
 export const STATE_VERSION = 1;
 
 export type KindConfigApi = 'v1alpha4' | 'v1alpha3';
@@ -21,7 +25,7 @@ export interface SinkState extends SinkSpec {
   createdAt: string;
   /**
    * static mode: where the sink's full audit Policy came from (a path or preset:NAME); its copy is
-   * sinkPolicyFile(paths, name). level and stages then say what the policy can log at most.
+   * sinkPolicyFile(paths, name) (streams/names.ts). level and stages then say what the policy can log at most.
    */
   policy?: string;
   /** SHA-256 of that policy, so a changed policy is a changed state the receiver reloads. */
@@ -106,9 +110,9 @@ export function newLabState(init: {
 /** A value from the file or a flag, as a person reads it in an error: quoted, controls made visible. */
 const shown = (v: unknown) => escapeText(JSON.stringify(v) ?? String(v));
 
-/** Go's time.ParseDuration forms that make sense for a batch wait. */
+/** Go's time.ParseDuration forms that make sense for a batch wait: positive. */
 export function durationProblem(value: unknown): string | null {
-  return typeof value === 'string' && /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value) && /[1-9]/.test(value)
+  return typeof value === 'string' && (parseDurationMicros(value, { days: false }) ?? 0) > 0
     ? null
     : `must be a positive Go duration (e.g. 1s, 500ms, 2m), not ${shown(value)}`;
 }
@@ -161,8 +165,6 @@ function nodeHostProblem(value: unknown): string | null {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Reads and checks the state file; null when the lab has none yet. Never rewrites what it cannot read. */
 export async function readState(paths: LabPaths): Promise<LabState | null> {
   let text: string;
@@ -206,6 +208,7 @@ function checkState(raw: unknown, path: string, saving = false): LabState {
       'upgrade audit-lab',
     );
   }
+  // Version 1 is the first: nothing older exists to migrate, so any other number is a damaged file.
   if (s.version !== STATE_VERSION) throw fail(`unknown version ${s.version}`);
   need('name', labNameProblem(s.name));
   need('mode', s.mode === 'static' || s.mode === 'dynamic' ? null : `must be static or dynamic, not ${shown(s.mode)}`);

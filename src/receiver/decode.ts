@@ -3,8 +3,9 @@
  * DecodeError that carries the HTTP status and the one-line reason the sender and the log are given.
  */
 import { isAscii, isUtf8 } from 'node:buffer';
-import { isLevel, isStage, type Level, type Stage } from '../audit/model.js';
-import { type CheckedItem, checkEventList, MAX_NESTING, type RawItem, type RawMember } from './raw.js';
+import { eventAtLevel, membersAtLevel } from '../audit/level.js';
+import { isLevel, isObject, isStage, type Level, type Stage } from '../audit/model.js';
+import { type CheckedItem, checkEventList, MAX_NESTING, type RawMember, rawLine } from './raw.js';
 
 export const AUDIT_V1 = 'audit.k8s.io/v1';
 export const AUDIT_V1BETA1 = 'audit.k8s.io/v1beta1';
@@ -57,8 +58,6 @@ export function isJsonContentType(header: string | undefined): boolean {
 
 type Obj = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function checkApiVersion(v: unknown, where: string): string {
   if (v === AUDIT_V1 || v === AUDIT_V1BETA1) return v;
   if (v === undefined) throw new DecodeError(400, `${where}: no apiVersion (want ${AUDIT_V1} or ${AUDIT_V1BETA1})`);
@@ -103,12 +102,6 @@ function fromObject(o: Obj, where: string, out: AuditEvent[]): void {
   throw new DecodeError(400, `${where}: ${got}; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`);
 }
 
-export interface Decoded {
-  events: AuditEvent[];
-  /** The body was one EventList object: its items can be found in the raw bytes. */
-  eventList: boolean;
-}
-
 /**
  * Offset in `text` where its objects and arrays nest deeper than `limit`, or -1. JSON.parse takes
  * any depth, but what then walks or serializes the events recurses, and a body 5,000 levels deep
@@ -137,7 +130,7 @@ export function nestingOver(text: string, limit = MAX_NESTING): number {
 }
 
 /** An EventList (v1 or v1beta1), a single Event, or a JSON array of either, as v1 Events. */
-export function decodeBody(text: string): Decoded {
+export function decodeBody(text: string): AuditEvent[] {
   const deep = nestingOver(text);
   if (deep >= 0) throw new DecodeError(400, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep})`);
   let body: unknown;
@@ -153,22 +146,13 @@ export function decodeBody(text: string): Decoded {
       if (!isObject(el)) throw new DecodeError(400, `[${i}]: not a JSON object`);
       fromObject(el, `[${i}]`, events);
     }
-    return { events, eventList: false };
+    return events;
   }
   if (isObject(body)) {
     fromObject(body, 'body', events);
-    return { events, eventList: body.kind === 'EventList' };
+    return events;
   }
   throw new DecodeError(400, `body is JSON ${body === null ? 'null' : typeof body}; want an EventList or an Event`);
-}
-
-export function decodeEvents(text: string): AuditEvent[] {
-  return decodeBody(text).events;
-}
-
-export interface DecodedBody extends Decoded {
-  /** Where each event lies in the body, when it is one EventList (see raw.ts). */
-  raw: RawItem[] | null;
 }
 
 /** An EventList body whose items the scanner accepted, with what parsing one of them needs. */
@@ -203,19 +187,6 @@ function parseItem(buf: Buffer, body: ListBody, i: number): AuditEvent {
 }
 
 /**
- * A body as received, every event parsed. An EventList is parsed item by item from the spans the
- * scanner found: a batch is up to 10 MiB, and one string of that size lands in V8's large-object
- * space, which only a full collection frees; small per-item strings die young. Anything else
- * (another shape, malformed JSON) parses the whole body, which also gives the error its position.
- */
-export function decodeBuffer(buf: Buffer): DecodedBody {
-  const body = eventListBody(buf);
-  if (!body) return { ...decodeBody(buf.toString('utf8')), raw: null };
-  const events = body.items.map((_, i) => parseItem(buf, body, i));
-  return { events, eventList: true, raw: body.items };
-}
-
-/**
  * What routing, dedupe and a raw line need of an event. A full AuditEvent is one; a head made from
  * the raw bytes holds `true` for each of the last four members the event has (only their presence
  * is read) and must never be stored or forwarded as an event: use DecodedBatch.event for that.
@@ -230,12 +201,37 @@ export interface EventHead {
   metadata?: unknown;
 }
 
+/**
+ * A batch as the receiver uses it. The fast path (the default) and the plain one give the same
+ * heads, events, lines and refusals; the plain one is simple enough to be trusted, and the
+ * receiver's differential test holds the fast one to it.
+ */
 export interface DecodedBatch {
   heads: readonly EventHead[];
-  /** Where each event lies in the body, when it is one EventList (see raw.ts). */
-  raw: RawItem[] | null;
   /** Event i in full: parsed from its bytes on first use. */
   event(i: number): AuditEvent;
+  /**
+   * Event i's stored line, newline included, as pieces of one write: as received (level null), or
+   * as a sink of `level` gets it (eventAtLevel with keepLowerLevel). The caller checks the stage.
+   */
+  line(i: number, level: Level | null): Buffer[];
+}
+
+export interface DecodeOptions {
+  /**
+   * false: parse the whole body and serialize every line (JSON.parse, eventAtLevel,
+   * JSON.stringify), the plain path the fast one is tested against. Default true.
+   */
+  fast?: boolean;
+}
+
+/** The line a parsed event makes, as a sink of `level` gets it (null: as received). */
+function parsedLine(ev: AuditEvent, level: Level | null): Buffer[] {
+  return [Buffer.from(`${eventJson(level === null ? ev : eventAtLevel(ev, level, { keepLowerLevel: true }))}\n`)];
+}
+
+function parsedBatch(events: AuditEvent[]): DecodedBatch {
+  return { heads: events, event: (i) => events[i]!, line: (i, level) => parsedLine(events[i]!, level) };
 }
 
 const Q_EVENT = '"Event"';
@@ -304,23 +300,34 @@ function headOf(buf: Buffer, it: CheckedItem, listVersion: string): EventHead | 
 }
 
 /**
- * A body as received, for the receiver. An EventList whose items a strict scanner accepts as valid
- * JSON is not parsed at all: routing and the stored lines need only a few members and the items'
- * bytes, and parsing every event was most of what the receiver spent. An event is parsed when it
- * is needed whole (a sink with a policy, forwarding, an item that must be re-serialized). Anything
- * the scanner does not accept is parsed whole by decodeBody, so the refusals are the same.
+ * A body as received, for the receiver. On the fast path an EventList whose items a strict scanner
+ * accepts as valid JSON is not parsed at all: routing and the stored lines need only a few members
+ * and the items' bytes, and parsing every event was most of what the receiver spent. An event is
+ * parsed when it is needed whole (a sink with a policy, forwarding, an item that must be
+ * re-serialized). Anything the scanner does not accept is parsed whole by decodeBody, so the
+ * refusals are the same.
  */
-export function decodeBatch(buf: Buffer): DecodedBatch {
-  const body = eventListBody(buf);
-  if (!body) {
-    const { events } = decodeBody(buf.toString('utf8'));
-    return { heads: events, raw: null, event: (i) => events[i]! };
-  }
+export function decodeBatch(buf: Buffer, opts: DecodeOptions = {}): DecodedBatch {
+  const body = opts.fast === false ? null : eventListBody(buf);
+  if (!body) return parsedBatch(decodeBody(buf.toString('utf8')));
   const n = body.items.length;
   const full = new Array<AuditEvent | undefined>(n);
   const parse = (i: number): AuditEvent => (full[i] = parseItem(buf, body, i));
   const heads = new Array<EventHead>(n);
   // Items the heads cannot judge are parsed now, so their refusal (a bad stage...) is the one decodeBody gives.
   for (let i = 0; i < n; i++) heads[i] = headOf(buf, body.items[i]!, body.version) ?? parse(i);
-  return { heads, raw: body.items, event: (i) => full[i] ?? parse(i) };
+  const event = (i: number): AuditEvent => full[i] ?? parse(i);
+  return {
+    heads,
+    event,
+    line(i, level) {
+      const item = body.items[i]!;
+      // Items that are not one compact line are re-serialized.
+      if (!item.compact) return parsedLine(event(i), level);
+      const head = heads[i]!;
+      const parts: Buffer[] = [];
+      rawLine(buf, item, level === null ? head : membersAtLevel(head, level), head.level, parts);
+      return parts;
+    },
+  };
 }

@@ -64,11 +64,6 @@ function keyOf(b: Uint8Array, start: number, end: number): RawKey | null {
   return null;
 }
 
-/** The items of an EventList body (see checkEventList). */
-export function scanEventListItems(b: Uint8Array): RawItem[] | null {
-  return checkEventList(b)?.items ?? null;
-}
-
 const PREFIX = Buffer.from('{"kind":"Event","apiVersion":"audit.k8s.io/v1"');
 const PREFIX_COMMA = Buffer.from('{"kind":"Event","apiVersion":"audit.k8s.io/v1",');
 const COMMA_BUF = Buffer.from(',');

@@ -9,19 +9,17 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { escapeText } from '../ui/escape.js';
-import { type Level, levelRank } from '../audit/model.js';
+import { levelRank } from '../audit/model.js';
+import { eventAtLevel } from '../audit/level.js';
 import { eventAttributes, type PolicyEvaluator, stageLogged } from '../audit/policyEngine.js';
-import { eventAtLevel } from '../audit/verdict.js';
 import type { Mode } from '../lab/mode.js';
 import type { SinkState } from '../lab/state.js';
 import type { LabPki } from '../lab/pki.js';
-import { appliedMembers, applySink } from './apply.js';
 import { ConnectionGuard } from './connections.js';
 import { type AuditEvent, DecodeError, type DecodedBatch, decodeBatch, eventJson, isJsonContentType } from './decode.js';
 import { HEALTH_PATH, STATIC_PATH } from '../lab/endpoints.js';
 import { RefusalLog } from './log.js';
-import { rawLine } from './raw.js';
-import { type DedupeKey, dedupeKey, jsonLine, type Line, type StreamStore, type WriteResult } from './streams.js';
+import { dedupeKey, jsonLine, type Line, type StreamStore, type WriteResult } from './streams.js';
 
 export interface Limits {
   /** Largest body taken (413 beyond); the API server sends at most 10 MiB per batch. */
@@ -329,7 +327,7 @@ export class Receiver {
       try {
         const batch = decodeBatch(body);
         count = batch.heads.length;
-        plan = this.plan(target, batch, body);
+        plan = this.plan(target, batch);
       } catch (err) {
         if (err instanceof DecodeError) throw new Refusal(err.status, err.message);
         throw new Refusal(400, `could not decode the batch: ${(err as Error).message}`);
@@ -494,27 +492,14 @@ export class Receiver {
   }
 
   /** The lines a batch makes in each stream it belongs to (nothing written yet). */
-  private plan(target: Target, batch: DecodedBatch, body: Buffer): StorePlan {
-    const { heads, raw } = batch;
-    // Event i's line as a sink of `level` gets it (null: as received): the body's own bytes when
-    // they can be, else re-serialized.
-    const line = (i: number, key: DedupeKey, level: Level | null): Line => {
-      const item = raw?.[i];
-      const head = heads[i]!;
-      if (item?.compact) {
-        const parts: Buffer[] = [];
-        rawLine(body, item, level === null ? head : appliedMembers(head, level), head.level, parts);
-        return { key, parts };
-      }
-      const ev = batch.event(i);
-      return jsonLine(key, eventJson(level === null ? ev : applySink(ev, { name: '', level, stages: [ev.stage] })!));
-    };
+  private plan(target: Target, batch: DecodedBatch): StorePlan {
+    const { heads } = batch;
     const groups = new Map<string, Line[]>();
     let forwardStored: (() => void) | null = null;
     if (target.kind === 'sink') {
       groups.set(
         target.sink.name,
-        heads.map((h, i) => line(i, dedupeKey(h.auditID, h.stage), null)),
+        heads.map((h, i) => ({ key: dedupeKey(h.auditID, h.stage), parts: batch.line(i, null) })),
       );
     } else {
       const sinks = this.config.sinks.filter((s) => s.level !== 'None' && s.stages.length > 0);
@@ -540,9 +525,9 @@ export class Receiver {
           if (!sink.stages.includes(head.stage)) continue;
           const rank = ranks[i]!;
           let l = byLevel[rank];
-          if (l === undefined) l = byLevel[rank] = line(e, key, sink.level);
+          if (l === undefined) l = byLevel[rank] = { key, parts: batch.line(e, sink.level) };
           lists[i]!.push(l);
-          forwarded[i]?.push(applySink(batch.event(e), sink)!);
+          forwarded[i]?.push(eventAtLevel(batch.event(e), sink.level, { keepLowerLevel: true }));
         }
       }
       sinks.forEach((s, i) => {
@@ -579,9 +564,7 @@ export class Receiver {
     if (!evaluator) return null;
     const d = evaluator.evaluate(eventAttributes(ev));
     if (!stageLogged(d, ev.stage)) return null;
-    // Captured below the policy's level, the event holds no more than that: it keeps its level.
-    const level = levelRank(d.level) > levelRank(ev.level) ? ev.level : d.level;
-    return eventAtLevel(ev, { level, omitManagedFields: d.omitManagedFields }) as AuditEvent;
+    return eventAtLevel(ev, d.level, { omitManagedFields: d.omitManagedFields, keepLowerLevel: true });
   }
 
   /** Stops taking connections, lets in-flight batches finish (within the grace period), then closes the streams. */

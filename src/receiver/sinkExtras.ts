@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { PolicyEvaluator } from '../audit/policyEngine.js';
 import { loadPolicy } from '../audit/policyLoader.js';
-import { type LabPaths, sinkPolicyFile } from '../lab/paths.js';
+import type { LabPaths } from '../lab/paths.js';
+import { sinkPolicyFile } from '../streams/names.js';
 import type { LabState } from '../lab/state.js';
 import type { AuditEvent } from './decode.js';
 import { Forwarder, type ForwardStats } from './forward.js';

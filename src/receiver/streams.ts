@@ -1,7 +1,7 @@
 /**
  * One stream per sink: <streamsDir>/<stem>.log in the API server's audit-log format (one v1 Event
  * as JSON per line), rotated by size to <stem>.log.1 ... <stem>.log.N (the stem is the sink's name
- * or, for a long one, a shortened form: see streamNames.ts). `tail` reads these files
+ * or, for a long one, a shortened form: see streams/names.ts). `tail` reads these files
  * while they are written, so the contract is strict: a line is whole or absent, rotation is a
  * rename of <stem>.log to <stem>.log.1, and nothing else ever renames or rewrites a stream (a
  * write that fails, or whose sync fails, is cut back off).
@@ -11,9 +11,8 @@ import { lstat, open, readdir, rename, rm, type FileHandle } from 'node:fs/promi
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { ensurePrivateDir } from '../lab/fsutil.js';
-import { parseStreamFileName, recordSinkName, streamFile } from '../streams/names.js';
+import { parseStreamFileName, recordSinkName, rotatedStreamFile, streamFile } from '../streams/names.js';
 
-export { streamFile } from '../streams/names.js';
 
 /** Like the API server's --audit-log-maxsize / --audit-log-maxbackup. */
 export interface RotateOptions {
@@ -55,10 +54,6 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-// For `npm run bench:receiver` only, to print what durability costs: never set it elsewhere, as an
-// acknowledged batch may then be lost on power loss.
-const NO_SYNC = process.env.AUDIT_LAB_BENCH_NO_FSYNC === '1';
-
 export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   maxBytes: 100 * 1024 * 1024,
   maxBackups: 5,
@@ -66,9 +61,16 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   dedupeKeys: 2_500_000,
   seedBytes: 1024 * 1024 * 1024,
   now: () => Date.now(),
-  sync: NO_SYNC ? async () => {} : (fh) => fh.datasync(),
-  syncDir: NO_SYNC ? async () => {} : fsyncDir,
+  sync: (fh) => fh.datasync(),
+  syncDir: fsyncDir,
 };
+
+/**
+ * Writes acknowledged before they are on disk: an acknowledged batch may be lost on power loss.
+ * Only `npm run bench:receiver` asks for it (serve's hidden --skip-fsync-for-benchmark), to print
+ * what durability costs.
+ */
+export const SKIP_SYNC: Pick<StreamOptions, 'sync' | 'syncDir'> = { sync: async () => {}, syncDir: async () => {} };
 
 /** A stream path that is a symbolic link: the receiver never writes through one. */
 export class StreamLinkError extends Error {
@@ -717,7 +719,7 @@ export class SinkStream {
     const plan: { path: string; bytes: number; time: number }[] = [];
     let budget = this.opts.seedBytes;
     for (let gen = 0; budget > 0 && gen <= this.opts.maxBackups; gen++) {
-      const path = gen === 0 ? this.path : `${this.path}.${gen}`;
+      const path = rotatedStreamFile(this.path, gen);
       const st = gen === 0 ? await this.fh!.stat() : await lstat(path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return null;
         throw err;
@@ -889,14 +891,14 @@ export class SinkStream {
     if (max <= 0) {
       await rm(this.path, { force: true });
     } else {
-      await rm(`${this.path}.${max}`, { force: true });
+      await rm(rotatedStreamFile(this.path, max), { force: true });
       for (let i = max - 1; i >= 1; i--) {
         // rename() moves a link itself, never what it points to.
-        await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch((err: NodeJS.ErrnoException) => {
+        await rename(rotatedStreamFile(this.path, i), rotatedStreamFile(this.path, i + 1)).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });
       }
-      await rename(this.path, `${this.path}.1`);
+      await rename(this.path, rotatedStreamFile(this.path, 1));
     }
     this.size = 0;
     await this.openCurrent();

@@ -1,5 +1,5 @@
 import type { LabState } from '../lab/state.js';
-import { receiverUrl, sinkPath, STATIC_PATH } from '../lab/endpoints.js';
+import { receiverUrl, sinkWebhook, STATIC_PATH } from '../lab/endpoints.js';
 import type { LabPki } from '../lab/pki.js';
 import { renderAuditSinks } from './auditSinks.js';
 import type { CgroupVersion } from '../lab/host.js';
@@ -41,11 +41,7 @@ export function renderLabFiles(state: LabState, pki: LabPki, place: RenderPlace)
     mode: 0o644,
   };
   if (state.mode === 'dynamic') {
-    const sinks = state.sinks.map((s) =>
-      s.url !== undefined
-        ? { ...s, endpoint: s.url }
-        : { ...s, endpoint: receiverUrl(place.receiverHost, state.receiver.port, sinkPath(s.name, s.token)), caPem: pki.ca.cert },
-    );
+    const sinks = state.sinks.map((s) => ({ ...s, ...sinkWebhook(s, place.receiverHost, state.receiver.port, pki.ca.cert) }));
     return [config, { name: 'audit.yaml', content: renderAuditSinks(sinks), mode: 0o600 }];
   }
   return [

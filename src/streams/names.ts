@@ -13,6 +13,7 @@ import { constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lab/fsutil.js';
+import type { LabPaths } from '../lab/paths.js';
 
 /** NAME_MAX of Linux, macOS and Windows filesystems, in bytes. */
 const NAME_MAX = 255;
@@ -42,9 +43,15 @@ export function streamFile(streamsDir: string, sink: string): string {
   return join(streamsDir, `${sinkFileStem(sink)}.log`);
 }
 
-/** A file next to `dir`'s files of `sink`, e.g. the policy copy: <dir>/<stem><ext>. */
-export function sinkFile(dir: string, sink: string, ext: string): string {
-  return join(dir, `${sinkFileStem(sink)}${ext}`);
+/** <stream>.N, the stream's Nth rotated file (1 newest); generation 0 is the stream itself. */
+export function rotatedStreamFile(stream: string, generation: number): string {
+  return generation === 0 ? stream : `${stream}.${generation}`;
+}
+
+/** Where a sink's own policy is kept (`sink create --policy`): a copy, so editing the original changes nothing unseen. */
+export function sinkPolicyFile(paths: Pick<LabPaths, 'policiesDir'>, sink: string): string {
+  // Named as the sink's stream is, so a 253-character sink name still fits in a file name.
+  return join(paths.policiesDir, `${sinkFileStem(sink)}.yaml`);
 }
 
 const STREAM_FILE = /^(.+)\.log(?:\.([1-9]\d*))?$/;

@@ -12,7 +12,6 @@ export interface Spinner {
   update(text: string): void;
   succeed(text?: string): void;
   fail(text?: string): void;
-  stop(): void;
 }
 
 export class Output {
@@ -75,7 +74,6 @@ export class Output {
         update: () => {},
         succeed: (t) => this.stderr.write(`${t ?? text}: done ${took()}\n`),
         fail: (t) => this.stderr.write(`${t ?? text}: failed ${took()}\n`),
-        stop: () => {},
       };
     }
     const { default: ora } = await import('ora');
@@ -87,7 +85,6 @@ export class Output {
       },
       succeed: (t) => spin.succeed(`${t ?? text} ${this.style.dim(took())}`),
       fail: (t) => spin.fail(`${t ?? text} ${this.style.dim(took())}`),
-      stop: () => spin.stop(),
     };
   }
 }

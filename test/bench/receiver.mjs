@@ -6,8 +6,8 @@
 // Run: npm run bench:receiver   (builds first; imports from dist/)
 // BENCH_PHASE_MS, BENCH_RSS_EVENTS and BENCH_NODE_ARGS (e.g. --cpu-prof) tune a run; BENCH_KEEP=1 keeps the lab (receiver.log).
 // The receiver acknowledges a batch only once fdatasync has it on disk (the real path, measured
-// first); the same phases then run with AUDIT_LAB_BENCH_NO_FSYNC=1 (a receiver that skips the
-// syncs, for this comparison only) to show what durability costs.
+// first); the same phases then run with serve's hidden --skip-fsync-for-benchmark (a receiver that
+// skips the syncs, for this comparison only) to show what durability costs.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -96,7 +96,7 @@ function makeBody(n = BATCH) {
 // ---- the lab and the receiver process ----
 const home = await mkdtemp(join(tmpdir(), 'audit-lab-bench-'));
 const paths = labPaths(home, 'bench');
-const lab = await withLabLock(paths, 'bench', () => ensureLab(paths, { withDefaultSink: false }));
+const lab = await withLabLock(paths, 'bench', () => ensureLab(paths));
 lab.state.mode = 'static';
 lab.state.receiver.port = 0;
 const t = { qps: 10, burst: 15 };
@@ -109,10 +109,8 @@ await writeState(paths, lab.state);
 
 async function startServe({ sync = true } = {}) {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const env = { ...process.env };
-  if (sync) delete env.AUDIT_LAB_BENCH_NO_FSYNC;
-  else env.AUDIT_LAB_BENCH_NO_FSYNC = '1';
-  const { pid, url } = await ensureReceiver(paths, { nodeArgs, env });
+  const serveArgs = sync ? [] : ['--skip-fsync-for-benchmark'];
+  const { pid, url } = await ensureReceiver(paths, { nodeArgs, serveArgs });
   return { pid, url, stop: () => stopReceiver(paths) };
 }
 
@@ -261,7 +259,7 @@ try {
     const label = sync ? 'fdatasync' : 'no sync';
     r = await startServe({ sync });
     if (sync) console.log(`idle receiver RSS: ${procStatus(r.pid, 'VmRSS').toFixed(1)} MB`);
-    console.log(`-- ${sync ? 'acknowledged after fdatasync (the real path)' : 'without fdatasync (AUDIT_LAB_BENCH_NO_FSYNC=1, for comparison only)'}`);
+    console.log(`-- ${sync ? 'acknowledged after fdatasync (the real path)' : 'without fdatasync (serve --skip-fsync-for-benchmark, for comparison only)'}`);
     const one = await throughput(r, 1, PHASE_MS);
     console.log(throughputLine(`throughput, 1 sender  (${label}):`, one, baseline));
     const four = await throughput(r, 4, PHASE_MS);

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PolicyEvaluator, type RequestAttributes } from '../../src/audit/policyEngine.js';
 import { loadPolicy } from '../../src/audit/policyLoader.js';
-import { describeRule, eventAtLevel } from '../../src/audit/verdict.js';
+import { eventAtLevel } from '../../src/audit/level.js';
+import { describeRule } from '../../src/audit/verdict.js';
 import { listPresets, PRESETS_DIR, readPolicySource } from '../../src/audit/presets.js';
 import { UserError } from '../../src/errors.js';
 import { ROOT } from '../helpers.js';
@@ -116,9 +117,9 @@ describe('report helpers', () => {
       requestObject: { metadata: { name: 'a', managedFields: mf } },
       responseObject: { kind: 'PodList', items: [{ metadata: { name: 'a', managedFields: mf } }] },
     };
-    expect(eventAtLevel(event, { level: 'Metadata', omitManagedFields: false })).toEqual({ level: 'Metadata' });
-    expect(eventAtLevel(event, { level: 'Request', omitManagedFields: false })).toEqual({ level: 'Request', requestObject: event.requestObject });
-    expect(eventAtLevel(event, { level: 'RequestResponse', omitManagedFields: true })).toEqual({
+    expect(eventAtLevel(event, 'Metadata')).toEqual({ level: 'Metadata' });
+    expect(eventAtLevel(event, 'Request')).toEqual({ level: 'Request', requestObject: event.requestObject });
+    expect(eventAtLevel(event, 'RequestResponse', { omitManagedFields: true })).toEqual({
       level: 'RequestResponse',
       requestObject: { metadata: { name: 'a' } },
       responseObject: { kind: 'PodList', items: [{ metadata: { name: 'a' } }] },

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError, decodeBody, decodeBuffer, decodeEvents, eventJson, isJsonContentType, nestingOver } from '../../src/receiver/decode.js';
+import { DecodeError, decodeBatch, decodeBody, eventJson, isJsonContentType, nestingOver } from '../../src/receiver/decode.js';
 import { eventList, makeEvent } from './helpers.js';
 
 function refusal(text: string): { status: number; message: string } {
   try {
-    decodeEvents(text);
+    decodeBody(text);
   } catch (err) {
     if (err instanceof DecodeError) return { status: err.status, message: err.message };
     throw err;
@@ -12,11 +12,11 @@ function refusal(text: string): { status: number; message: string } {
   throw new Error('decoded');
 }
 
-describe('decodeEvents', () => {
+describe('decodeBody', () => {
   it('takes a v1 EventList and puts kind and apiVersion first on every item', () => {
     const a = makeEvent();
     const b = makeEvent({ level: 'Metadata' });
-    const out = decodeEvents(eventList([a, b]));
+    const out = decodeBody(eventList([a, b]));
     expect(out.map((e) => e.auditID)).toEqual([a.auditID, b.auditID]);
     for (const e of out) expect(eventJson(e).startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":')).toBe(true);
     expect(JSON.parse(eventJson(out[0]!))).toEqual({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...a });
@@ -25,7 +25,7 @@ describe('decodeEvents', () => {
 
   it('converts v1beta1: drops the deprecated timestamp and metadata', () => {
     const ev = { ...makeEvent(), timestamp: '2020-01-01T00:00:00Z', metadata: { creationTimestamp: '2020-01-01T00:00:00Z' } };
-    const [out] = decodeEvents(eventList([ev], 'audit.k8s.io/v1beta1'));
+    const [out] = decodeBody(eventList([ev], 'audit.k8s.io/v1beta1'));
     expect(JSON.parse(eventJson(out!)).apiVersion).toBe('audit.k8s.io/v1');
     expect(out).not.toHaveProperty('timestamp');
     expect(out).not.toHaveProperty('metadata');
@@ -34,35 +34,29 @@ describe('decodeEvents', () => {
 
   it('keeps an item with its own apiVersion by that version', () => {
     const ev = { kind: 'Event', apiVersion: 'audit.k8s.io/v1beta1', ...makeEvent(), timestamp: 'x' };
-    const [out] = decodeEvents(eventList([ev], 'audit.k8s.io/v1'));
+    const [out] = decodeBody(eventList([ev], 'audit.k8s.io/v1'));
     expect(out).not.toHaveProperty('timestamp');
   });
 
   it('takes a single Event and an array of Events and EventLists', () => {
     const one = { kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...makeEvent() };
-    expect(decodeEvents(JSON.stringify(one)).map((e) => e.auditID)).toEqual([one.auditID]);
+    expect(decodeBody(JSON.stringify(one)).map((e) => e.auditID)).toEqual([one.auditID]);
     const a = makeEvent();
     const b = makeEvent();
     const arr = [one, JSON.parse(eventList([a, b], 'audit.k8s.io/v1beta1'))];
-    expect(decodeEvents(JSON.stringify(arr)).map((e) => e.auditID)).toEqual([one.auditID, a.auditID, b.auditID]);
+    expect(decodeBody(JSON.stringify(arr)).map((e) => e.auditID)).toEqual([one.auditID, a.auditID, b.auditID]);
   });
 
   it('writes a v1beta1 Event with its own kind and apiVersion as v1, once', () => {
     const ev = { kind: 'Event', apiVersion: 'audit.k8s.io/v1beta1', ...makeEvent() };
-    const line = eventJson(decodeEvents(JSON.stringify(ev))[0]!);
+    const line = eventJson(decodeBody(JSON.stringify(ev))[0]!);
     expect(line.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":')).toBe(true);
     expect(line.match(/"apiVersion":"audit/g)).toHaveLength(1);
   });
 
-  it('says whether the body was one EventList', () => {
-    expect(decodeBody(eventList([makeEvent()])).eventList).toBe(true);
-    expect(decodeBody(JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...makeEvent() })).eventList).toBe(false);
-    expect(decodeBody(JSON.stringify([JSON.parse(eventList([makeEvent()]))])).eventList).toBe(false);
-  });
-
   it('takes an empty list', () => {
-    expect(decodeEvents(eventList([]))).toEqual([]);
-    expect(decodeEvents('{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":null}')).toEqual([]);
+    expect(decodeBody(eventList([]))).toEqual([]);
+    expect(decodeBody('{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":null}')).toEqual([]);
   });
 
   it.each([
@@ -95,7 +89,7 @@ describe('isJsonContentType', () => {
   ])('%s -> %s', (h, want) => expect(isJsonContentType(h)).toBe(want));
 });
 
-describe('decodeBuffer (EventLists parsed item by item)', () => {
+describe('decodeBatch (EventLists parsed item by item)', () => {
   const a = JSON.stringify(makeEvent());
   const b = JSON.stringify(makeEvent({ level: 'Metadata' }));
   const head = '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":';
@@ -126,14 +120,12 @@ describe('decodeBuffer (EventLists parsed item by item)', () => {
     ['an array', `[${head}[${a}]}]`],
     ['unicode', `${head}[${JSON.stringify({ ...makeEvent(), requestURI: '/\u00e9\u4e2d' })}]}`],
   ])('%s: the same events or the same refusal as parsing whole', (_what, text) => {
-    const whole = outcome(() => decodeBody(text).events);
-    const byItem = outcome(() => decodeBuffer(Buffer.from(text)).events);
+    const whole = outcome(() => decodeBody(text));
+    const byItem = outcome(() => {
+      const batch = decodeBatch(Buffer.from(text));
+      return batch.heads.map((_, i) => batch.event(i));
+    });
     expect(byItem).toEqual(whole);
-  });
-
-  it('returns the raw spans for an EventList only', () => {
-    expect(decodeBuffer(Buffer.from(`${head}[${a},${b}]}`)).raw).toHaveLength(2);
-    expect(decodeBuffer(Buffer.from(`[${head}[${a}]}]`)).raw).toBeNull();
   });
 });
 

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
-import { streamFile } from '../../src/receiver/streams.js';
+import { streamFile } from '../../src/streams/names.js';
 import { type CliProcess, serveUrl, startCli } from '../helpers.js';
 import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
 

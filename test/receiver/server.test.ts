@@ -7,7 +7,7 @@ import { createPki } from '../../src/lab/pkiIssuer.js';
 import { sinkPath, STATIC_PATH } from '../../src/lab/endpoints.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
-import { streamFile } from '../../src/receiver/streams.js';
+import { streamFile } from '../../src/streams/names.js';
 import { clientTls, eventList, logged, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab } from './helpers.js';
 
 const SINKS = [

@@ -8,11 +8,11 @@ import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
-import { labPaths, type LabPaths, sinkPolicyFile } from '../../src/lab/paths.js';
+import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
-import { streamFile } from '../../src/receiver/streams.js';
+import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
 import { type CliProcess, ROOT, runCli, serveUrl, startCli, tempDir } from '../helpers.js';
 import { eventList, makeEvent, post } from './helpers.js';
 
@@ -39,8 +39,8 @@ async function staticLab(): Promise<{ paths: LabPaths; home: string; env: NodeJS
   const { dir, cleanup } = await tempDir();
   cleanups.push(cleanup);
   const paths = labPaths(join(dir, 'home'), 'audit-lab');
-  const handle = await ensureLab(paths, { withDefaultSink: false });
-  await writeState(paths, { ...handle.state, mode: 'static', receiver: { ...handle.state.receiver, port: 0 } });
+  const handle = await ensureLab(paths);
+  await writeState(paths, { ...handle.state, mode: 'static', receiver: { ...handle.state.receiver, port: 0 }, sinks: [] });
   const table = join(dir, 'table.json');
   await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] }));
   const env = { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };

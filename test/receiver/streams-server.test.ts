@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
+import { streamFile } from '../../src/streams/names.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
-import { type StreamOptions, streamFile } from '../../src/receiver/streams.js';
+import type { StreamOptions } from '../../src/receiver/streams.js';
 import { clientTls, eventList, logged, makeEvent, post, readLines, startReceiver, tempLab, type TempLab } from './helpers.js';
 
 const SINKS = [

@@ -4,11 +4,11 @@ import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dns1123SubdomainErrors } from '../../src/audit/model.js';
 import { UserError } from '../../src/errors.js';
-import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
+import { labPaths } from '../../src/lab/paths.js';
 import { listStreamSinks, StreamReader } from '../../src/streams/follow.js';
 import { countSinkEvents } from '../../src/streams/stats.js';
-import { sinkFileStem } from '../../src/streams/names.js';
-import { dedupeKey, jsonLine, type Line, RecentKeys, SharedKeys, StreamLinkError, StreamStore, streamFile } from '../../src/receiver/streams.js';
+import { sinkFileStem, sinkPolicyFile, streamFile } from '../../src/streams/names.js';
+import { dedupeKey, jsonLine, type Line, RecentKeys, SharedKeys, StreamLinkError, StreamStore } from '../../src/receiver/streams.js';
 import { readLines } from './helpers.js';
 
 let dir: string;

@@ -11,12 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { ensureLab } from '../../src/lab/lab.js';
-import { labPaths, sinkPolicyFile } from '../../src/lab/paths.js';
+import { labPaths } from '../../src/lab/paths.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { createPki } from '../../src/lab/pkiIssuer.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
-import { streamFile } from '../../src/receiver/streams.js';
+import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
 import { eventList, logged, post, readEvents, startReceiver } from '../receiver/helpers.js';
 import { ROOT, runCli, testDir } from '../helpers.js';
 

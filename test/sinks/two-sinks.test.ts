@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { captureFor } from '../../src/render/policyFile.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
-import { streamFile } from '../../src/receiver/streams.js';
+import { streamFile } from '../../src/streams/names.js';
 import { eventList, readEvents, tempLab, post, type TempLab } from '../receiver/helpers.js';
 
 let lab: TempLab | undefined;

@@ -39,6 +39,7 @@ describe('argv -> options', () => {
     [['serve', '--address', '127.0.0.1', '--port', '8845'], 'serve', { address: '127.0.0.1', port: 8845 }],
     [['serve', '--port', '0'], 'serve', { port: 0 }],
     [['serve', '--max-stream-size', '0.5', '--max-stream-files', '2'], 'serve', { maxStreamBytes: 524288, maxStreamFiles: 2 }],
+    [['serve', '--skip-fsync-for-benchmark'], 'serve', { skipFsync: true }],
     [['status', '--json'], 'status', { json: true }],
     [['doctor'], 'doctor', { json: false }],
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
@@ -108,6 +109,11 @@ describe('help and version', () => {
       expect(code, argv.join(' ')).toBe(0);
       expect(stdout, argv.join(' ')).toMatch(/Examples:\n\s+\$ audit-lab/);
     }
+  });
+
+  it('keeps the benchmark-only serve flag out of the help, and off unless given', async () => {
+    expect((await parse(['serve', '--help'])).stdout).not.toContain('fsync');
+    expect((await parse(['serve'])).calls[0]!.options).not.toHaveProperty('skipFsync');
   });
 
   it('prints the package version', async () => {

@@ -157,7 +157,7 @@ describe('a spinner on a terminal', () => {
         check();
       });
     } finally {
-      spin.stop();
+      spin.succeed();
     }
     expect(written).toContain('Preparing \\x1b[2Jnodes\\u202e');
     expect(written).not.toContain('\x1b[2J');
