@@ -205,7 +205,7 @@ export function parseResourceFlag(value: string): ResourceMatch {
 }
 
 /** Events whose objectRef any of `matches` selects, each matched as a policy rule's resources entry. */
-function resourceFilter(matches: readonly ResourceMatch[]): EventPredicate {
+export function resourceFilter(matches: readonly ResourceMatch[]): EventPredicate {
   const matcher = resourcesMatcher(matches.map((m) => ({ group: m.group, resources: [m.resource], resourceNames: [] })));
   return (e) => {
     const ref = e.objectRef;
@@ -213,10 +213,6 @@ function resourceFilter(matches: readonly ResourceMatch[]): EventPredicate {
     if (ref === undefined || resource === undefined || resource === '') return false;
     return matcher({ apiGroup: str(ref.apiGroup) ?? '', resource, subresource: str(ref.subresource) ?? '', name: '' });
   };
-}
-
-export function matchesResource(m: ResourceMatch, e: StoredEvent): boolean {
-  return resourceFilter([m])(e);
 }
 
 /** A --code value: one status (403) or a class (4xx). */

@@ -2,7 +2,7 @@
  * The audit policy engine: which rule of an audit.k8s.io/v1 Policy a request matches, and the
  * level, omitted stages and omitManagedFields that follow, exactly as k8s.io/apiserver
  * pkg/audit/policy (checker.go, v0.37) decides them. Pure: no I/O. Loading and validation live in
- * policyLoad.ts; test/conformance/policydiff compares this file with upstream on generated cases.
+ * policyLoader.ts; test/conformance/policydiff compares this file with upstream on generated cases.
  */
 import { isLevel, isObject, type Level, levelRank, STAGES, type Stage } from './model.js';
 

@@ -19,7 +19,7 @@ import { withLabLock } from '../lab/lock.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { type LabPki, loadPki } from '../lab/pki.js';
 import { createPki, defaultServerNames } from '../lab/pkiIssuer.js';
-import { planState } from '../lab/plan.js';
+import { type PlanRequest, planState } from '../lab/plan.js';
 import { pickReceiverPort } from '../lab/ports.js';
 import { refuseLabSymlinks } from '../lab/safety.js';
 import { type Capture, type KindConfigApi, type LabState, readState, writeState } from '../lab/state.js';
@@ -70,7 +70,7 @@ export interface UpRequest {
  * Flags as planState takes them: only those given. On an existing lab the rest keep the lab's
  * values, so `up` after `down` rebuilds the same lab; a new lab takes the defaults.
  */
-export function planOptions(o: UpRequest): Parameters<typeof planState>[1] {
+export function planOptions(o: UpRequest): PlanRequest {
   return {
     name: o.name,
     ...(o.mode !== undefined ? { mode: o.mode } : {}),

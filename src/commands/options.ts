@@ -1,28 +1,14 @@
 /** The typed options each command receives from src/cli.ts, after parsing and normalization. */
-import type { SinkSpec } from '../audit/model.js';
 import type { SinkCreateRequest } from '../cluster/sinks.js';
 import type { UpRequest } from '../cluster/up.js';
-import type { CgroupVersion } from '../lab/host.js';
-import type { ModeChoice } from '../lab/mode.js';
-import type { Capture, KindConfigApi } from '../lab/state.js';
+import type { RenderRequest } from '../render/labOutput.js';
 
 export interface Common {
   name: string;
 }
 
-export interface RenderOptions extends Common {
-  mode?: ModeChoice;
-  image?: string;
+export interface RenderOptions extends Common, RenderRequest {
   out?: string;
-  kindConfigApi?: KindConfigApi;
-  batchMaxWait?: string;
-  receiverHost?: string;
-  port?: number;
-  capture?: Capture;
-  /** The node's host cgroup version; undefined: this machine's, when Docker runs here. */
-  hostCgroup?: CgroupVersion;
-  /** A sink to render as if `sink create` had made it (merged over the lab's sinks). */
-  sink?: Partial<SinkSpec> & { name: string };
 }
 
 /** Flags left out are undefined: an existing lab keeps its values, a new one takes the defaults. */

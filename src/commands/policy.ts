@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { dns1123SubdomainErrors } from '../audit/model.js';
-import { type EventFile, judgeEvents, openPolicy, policyTestJson, type Rows, savingLine, summaryRows, verdictRows } from '../audit/policyTest.js';
+import { type EventFile, judgeEvents, openPolicy, policyTestJson, type Rows, savingLine, summaryRows, verdictRows } from '../audit/judge.js';
 import { UserError } from '../errors.js';
 import { sinkStreamFiles } from '../streams/stats.js';
 import { escapeText } from '../ui/escape.js';

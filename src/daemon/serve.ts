@@ -186,13 +186,9 @@ async function serveWith(
     throw err;
   }
 
-  ui.out.line(`${running.url}`);
-  // Each mode serves only its own endpoints (the state's mode at start; a mode change in state is followed).
-  if (lab.state.mode === 'static') ui.out.line(`  static endpoint (mutual TLS): ${running.url}${STATIC_PATH}`);
-  else ui.out.line(`  dynamic endpoints: ${running.url}/sinks/<sink>/<token> (tokens are in ${paths.state})`);
-  log(`receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`);
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Listening before the URL is printed: whoever reads it may stop the receiver at once, and a
+  // signal with no listener yet would kill the process without closing the streams.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
     const stop = (sig: NodeJS.Signals) => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -201,6 +197,13 @@ async function serveWith(
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  ui.out.line(`${running.url}`);
+  // Each mode serves only its own endpoints (the state's mode at start; a mode change in state is followed).
+  if (lab.state.mode === 'static') ui.out.line(`  static endpoint (mutual TLS): ${running.url}${STATIC_PATH}`);
+  else ui.out.line(`  dynamic endpoints: ${running.url}/sinks/<sink>/<token> (tokens are in ${paths.state})`);
+  log(`receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`);
+
+  const signal = await stopped;
   log(`${signal}: no new connections; finishing the batches in flight`);
   try {
     await running.close();

@@ -1,13 +1,25 @@
-import { checkSink } from '../audit/model.js';
-import { selectMode } from './mode.js';
-import type { RenderOptions } from '../commands/options.js';
-import { DEFAULT_SINK, type LabState, newLabState, newSinkState, validateDuration } from './state.js';
+import { checkSink, type SinkSpec } from '../audit/model.js';
+import { type ModeChoice, selectMode } from './mode.js';
+import { type Capture, DEFAULT_SINK, type KindConfigApi, type LabState, newLabState, newSinkState, validateDuration } from './state.js';
+
+/** What a lab is asked to be; left out, an existing lab keeps its value and a new one takes the default. */
+export interface PlanRequest {
+  name: string;
+  mode?: ModeChoice;
+  image?: string;
+  kindConfigApi?: KindConfigApi;
+  batchMaxWait?: string;
+  port?: number;
+  capture?: Capture;
+  /** A sink to plan as if `sink create` had made it (merged over the lab's sinks). */
+  sink?: Partial<SinkSpec> & { name: string };
+}
 
 /**
  * The state to render from: the lab's, or the one `up` would make, with the flags applied on top.
  * Pure, so the rules are tested without files.
  */
-export function planState(existing: LabState | null, o: RenderOptions, now = new Date()): LabState {
+export function planState(existing: LabState | null, o: PlanRequest, now = new Date()): LabState {
   const keepLabMode = existing !== null && o.image === undefined;
   const selection = selectMode(o.mode ?? (keepLabMode ? existing.mode : 'auto'), o.image ?? existing?.image ?? undefined);
   const base = existing ?? {

@@ -7,18 +7,23 @@
 import { join } from 'node:path';
 import { FALLBACK_NODE_HOST, parseHost } from '../lab/endpoints.js';
 import { ensurePrivateDir, openToOthers, writeFileAtomic } from '../lab/fsutil.js';
-import { localCgroup } from '../lab/host.js';
+import { type CgroupVersion, localCgroup } from '../lab/host.js';
 import type { LabPaths } from '../lab/paths.js';
 import { type LabPki, loadPki, PKI_FILES, savePki, serverCertCovers } from '../lab/pki.js';
 import { createPki, defaultServerNames } from '../lab/pkiIssuer.js';
-import { planState } from '../lab/plan.js';
+import { type PlanRequest, planState } from '../lab/plan.js';
 import { type LabState, readState } from '../lab/state.js';
 import { escapeText } from '../ui/escape.js';
 import { CGROUP_V1_NOTE, needsCgroupV1Patch } from './kindConfig.js';
 import { type RenderedFile, renderLabFiles } from './labFiles.js';
 
-/** The flags render takes, as planState reads them (the lab's name, mode, image, sink, ...). */
-export type RenderRequest = Parameters<typeof planState>[1];
+/** The lab as planned, and where its node is and how its host runs. */
+export interface RenderRequest extends PlanRequest {
+  /** How the node reaches the receiver; undefined: the lab's, else host.docker.internal. */
+  receiverHost?: string;
+  /** The node's host cgroup version; undefined: this machine's, when Docker runs here. */
+  hostCgroup?: CgroupVersion;
+}
 
 /** Where notes and warnings go as they arise (the command's output). */
 export interface RenderNotes {

@@ -1,7 +1,7 @@
 /**
  * Reading the stream files back while the receiver writes them (see streams.ts for the contract:
  * <stem>.log, appended whole lines, rotated by renaming to <stem>.log.1, .2, ... higher = older; the
- * stem is the sink's name, or for a long name a shortened one: streamNames.ts maps them).
+ * stem is the sink's name, or for a long name a shortened one: streams/names.ts maps them).
  *
  * Every file is read through a descriptor held open, so a file renamed away by rotation is still
  * read to its end before the files that replaced it; files are told apart by identity (device,
@@ -115,7 +115,7 @@ export class StreamReader {
 
   constructor(
     readonly dir: string,
-    private readonly opts: ReaderOptions = {},
+    opts: ReaderOptions = {},
   ) {
     this.grace = opts.graceTicks ?? 10;
     this.names = new SinkNames(dir, opts.known ?? (opts.sink !== undefined ? [opts.sink] : []));

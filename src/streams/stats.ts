@@ -49,7 +49,7 @@ function eventTime(line: string | null): string | null {
   }
 }
 
-/** A sink's stream files, oldest first: <stem>.log.N ... <stem>.log.1, <stem>.log (see streamNames.ts). */
+/** A sink's stream files, oldest first: <stem>.log.N ... <stem>.log.1, <stem>.log (see streams/names.ts). */
 export async function sinkStreamFiles(streamsDir: string, sink: string): Promise<string[]> {
   let names: string[];
   try {

@@ -145,7 +145,7 @@ export class PrettyFormatter {
   private readonly widths: number[];
 
   constructor(
-    private readonly style: Style,
+    style: Style,
     readonly wide = false,
   ) {
     this.cols = columns(style, wide);

@@ -4,13 +4,13 @@ import {
   eventTime,
   type FilterFlags,
   latencyMicros,
-  matchesResource,
   parseCodeFlag,
   parseDurationMicros,
   parseEventLine,
   parseResourceFlag,
   parseSince,
   parseStageFlag,
+  resourceFilter,
   resourceOf,
   type StoredEvent,
   timestampMicros,
@@ -62,7 +62,7 @@ describe('parseResourceFlag', () => {
   });
 });
 
-describe('matchesResource (audit Policy semantics)', () => {
+describe('resourceFilter (audit Policy semantics)', () => {
   const pods = ev({ resource: 'pods', ns: 'default' });
   const podLog = ev({ resource: 'pods', sub: 'log', ns: 'default' });
   const deploy = ev({ group: 'apps', resource: 'deployments' });
@@ -89,7 +89,7 @@ describe('matchesResource (audit Policy semantics)', () => {
     ['*', deploy, false],
     ['pods', nonResource, false],
   ] as const)('%s ~ %o -> %s', (flag, e, want) => {
-    expect(matchesResource(parseResourceFlag(flag), e)).toBe(want);
+    expect(resourceFilter([parseResourceFlag(flag)])(e)).toBe(want);
   });
 });
 
