@@ -264,7 +264,7 @@ async function expectInSink(lab, sink, level, stages, requests, ms, allowed = st
 
 /** An HTTPS endpoint with its own CA, as a SIEM would be: records each POST and when it came. */
 async function forwardEndpoint(home) {
-  const { createCa, issueServerCert } = await import(join(ROOT, 'dist', 'lab', 'pki.js'));
+  const { createCa, issueServerCert } = await import(join(ROOT, 'dist', 'lab', 'pkiIssuer.js'));
   const ca = await createCa('e2e-forward-endpoint');
   const leaf = await issueServerCert(ca, ['127.0.0.1']);
   const caFile = join(home, 'forward-ca.crt');
