@@ -12,7 +12,7 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/streams/names.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
+import { ROOT, runCli, runInPty, tempDir } from '../helpers.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
 const POLICY = ['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG];
@@ -140,5 +140,22 @@ describe.concurrent('-o on every command that lists or reports', () => {
     expect(help).toMatch(/-o, --output <format>\s+\S/);
     expect(help).toMatch(/Examples:\n\s+\$ audit-lab /);
     expect(help).toMatch(/\$ audit-lab .* -o (json|jsonl|wide|name)/);
+  });
+});
+
+describe.concurrent('on a terminal', () => {
+  const tty = (args: string[]) => runInPty(args, { cols: 200, env: { ...env, NO_COLOR: undefined }, timeoutMs: 20_000 });
+
+  it('tables have a bold header; what a program reads (-o json|jsonl|yaml|name) carries no colour', async () => {
+    const table = await tty(['list']);
+    expect(table.code).toBe(0);
+    expect(table.output).toMatch(/\x1b\[1mNAME\s+MODE\s+KUBERNETES/);
+    for (const args of [['list', '-o', 'json'], ['sink', 'list', '-o', 'jsonl'], ['status', '-o', 'yaml'], ['sink', 'list', '-o', 'name']]) {
+      const r = await tty(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      // The cluster warning goes to stderr, which the terminal shows too: only stdout is checked.
+      const data = r.output.split('\r\n').filter((l) => !l.includes('warning:'));
+      expect(data.join('\n'), args.join(' ')).not.toMatch(/\x1b/);
+    }
   });
 });
