@@ -115,6 +115,33 @@ describe.concurrent('-o on every command that lists or reports', () => {
     expect(await out(['list', '-o', 'name'], 0, emptyEnv)).toBe('');
   });
 
+  it('list: a lab whose state cannot be read is listed with its problem; the others as usual', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const other = join(dir, 'home');
+      const good = labPaths(other, 'good');
+      await withLabLock(good, 'test', () => ensureLab(good));
+      await mkdir(join(other, 'broken'));
+      await writeFile(join(other, 'broken', 'state.json'), '{');
+      // Not labs: a file, a directory with no state, a name no lab can have.
+      await writeFile(join(other, 'notes.txt'), '');
+      await mkdir(join(other, 'empty'));
+      await mkdir(join(other, 'Not_A_Lab'));
+      await writeFile(join(other, 'Not_A_Lab', 'state.json'), '{}');
+      const e = { ...env, AUDIT_LAB_HOME: other };
+      const labs = JSON.parse(await out(['list', '-o', 'json'], 0, e)) as { name: string; mode: string | null; problem: string | null }[];
+      expect(labs.map((l) => [l.name, l.mode])).toEqual([['broken', null], ['good', 'static']]);
+      expect(labs[0]!.problem).toMatch(/^lab state \S+\/broken\/state\.json is not valid: not JSON/);
+      expect(labs[1]!.problem).toBeNull();
+      const r = await runCli(['list'], { env: e });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^broken\s+-\s+-\s+unknown\s+stopped\s+-\s+-\s+0$/m);
+      expect(r.stderr).toMatch(/^warning: lab "broken": lab state \S+ is not valid/m);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it.each<[string[], string]>([
     [['status', '-o', 'jsonl'], 'json, yaml, wide or name'],
     [['doctor', '-o', 'table'], 'json, yaml, wide or name'],
