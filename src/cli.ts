@@ -14,11 +14,13 @@ import {
   splitStages,
 } from './audit/model.js';
 import type { Handlers, SinkCreateOptions, TailFormat } from './commands/options.js';
+import { UserError } from './errors.js';
 import type { IO } from './io.js';
 import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
 import type { ModeChoice } from './lab/mode.js';
 import type { Capture, KindConfigApi } from './lab/state.js';
 import { escapeLines } from './ui/escape.js';
+import type { OutputFormat } from './ui/printers.js';
 
 // Repeatable flags take no commander default, which would show as "(default: [])" in --help.
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -55,6 +57,25 @@ function number(flag: string) {
     if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} takes a number.`);
     return n;
   };
+}
+
+/**
+ * kubectl's `-o FORMAT` (src/ui/printers.ts), offering what this command prints; `name` is `KIND/NAME`
+ * per object, as `kubectl get -o name`. Case does not matter; the table is the default, no flag.
+ */
+function outputOption(formats: readonly OutputFormat[], kind: string): Option {
+  const said = `${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}`;
+  return new Option('-o, --output <format>', `${said} (name: ${kind}/NAME per line; default: a table)`).argParser((value: string) => {
+    const v = value.toLowerCase() as OutputFormat;
+    if (!formats.includes(v)) throw new InvalidArgumentError(`-o takes ${said}.`);
+    return v;
+  });
+}
+
+/** The format asked for: `--json` (where it was before -o) is `-o json`. */
+function outputFormat(o: { output?: OutputFormat; json?: boolean }): OutputFormat {
+  if (o.json === true && o.output !== undefined && o.output !== 'json') throw new UserError(`--json is -o json: give one of --json and -o ${o.output}`);
+  return o.json === true ? 'json' : (o.output ?? 'table');
 }
 
 interface RawSinkFlags {
@@ -214,8 +235,14 @@ Examples:
     .command('list')
     .description('list sinks: level, stages, throttle, target, events stored, last event')
     .addOption(nameOption())
-    .option('--json', 'machine-readable output', false)
-    .action(async (o) => done(await handlers.sinkList({ name: name(o), json: o.json })));
+    .addOption(outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'sink'))
+    .option('--json', 'the same as -o json')
+    .addHelpText('after', `
+Examples:
+  $ audit-lab sink list
+  $ audit-lab sink list -o jsonl | jq -r 'select(.events > 0) | .name'
+  $ audit-lab sink list -o name          # sink/default`)
+    .action(async (o) => done(await handlers.sinkList({ name: name(o), output: outputFormat(o) })));
 
   sink
     .command('delete')
@@ -293,15 +320,38 @@ Examples:
     .command('status')
     .description('lab, cluster, receiver and sinks at a glance (works with no cluster)')
     .addOption(nameOption())
-    .option('--json', 'machine-readable output', false)
-    .action(async (o) => done(await handlers.status({ name: name(o), json: o.json })));
+    .addOption(outputOption(['json', 'yaml', 'wide', 'name'], 'lab'))
+    .option('--json', 'the same as -o json')
+    .addHelpText('after', `
+Examples:
+  $ audit-lab status
+  $ audit-lab status --name lab2 -o json | jq .receiver.url
+  $ audit-lab status -o wide             # sinks with their --url`)
+    .action(async (o) => done(await handlers.status({ name: name(o), output: outputFormat(o) })));
 
   program
     .command('doctor')
     .description('check docker, kind, kubectl, versions, cgroup version and ports')
     .addOption(nameOption())
-    .option('--json', 'machine-readable output', false)
-    .action(async (o) => done(await handlers.doctor({ name: name(o), json: o.json })));
+    .addOption(outputOption(['json', 'yaml', 'wide', 'name'], 'check'))
+    .option('--json', 'the same as -o json')
+    .addHelpText('after', `
+Examples:
+  $ audit-lab doctor
+  $ audit-lab doctor -o wide             # one row per check, with its fix
+  $ audit-lab doctor -o json | jq '.checks[] | select(.status != "ok")'`)
+    .action(async (o) => done(await handlers.doctor({ name: name(o), output: outputFormat(o) })));
+
+  program
+    .command('list')
+    .description('every lab: mode, Kubernetes version, cluster up or down, receiver, sinks, events stored')
+    .addOption(outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'lab'))
+    .addHelpText('after', `
+Examples:
+  $ audit-lab list
+  $ audit-lab list -o wide               # with receiver pid, node image and lab directory
+  $ audit-lab list -o name               # lab/audit-lab`)
+    .action(async (o) => done(await handlers.list({ output: outputFormat(o) })));
 
   program
     .command('render')
@@ -369,13 +419,14 @@ Examples:
     .addOption(nameOption())
     .option('--events <file>', 'events, one JSON per line (the audit-log format)')
     .option('--sink <name>', 'use the events stored for this sink')
-    .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .addOption(outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'))
     .addHelpText('after', `
 Examples:
   $ audit-lab policy test policy.yaml --events audit.log
-  $ audit-lab policy test preset:recommended --sink default -o json`)
+  $ audit-lab policy test preset:recommended --sink default -o json
+  $ audit-lab policy test policy.yaml --events audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
     .action(async (policyFile: string, o) =>
-      done(await handlers.policyTest({ name: name(o), policy: policyFile, events: o.events, sink: o.sink, output: o.output })),
+      done(await handlers.policyTest({ name: name(o), policy: policyFile, events: o.events, sink: o.sink, output: outputFormat(o) })),
     );
 
   return program;

@@ -183,3 +183,36 @@ export function serveUrl(serve: CliProcess): Promise<string> {
 export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
   return startCli(args, opts).exited;
 }
+
+/**
+ * Runs the built CLI on a real pseudo-terminal (util-linux `script`), `cols` x `rows`, for what
+ * depends on a terminal: width, colours, a header. `output` is what the terminal showed, stdout and
+ * stderr together, with the terminal's \r\n line ends. `input` is typed once it starts.
+ */
+export function runInPty(
+  args: string[],
+  opts: { cols?: number; rows?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<{ code: number | null; output: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  // Absolute paths: the test's env may set PATH to a directory of fakes (or to nothing).
+  const command = `/usr/bin/stty cols ${opts.cols ?? 80} rows ${opts.rows ?? 24}; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`;
+  const child = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...opts.env },
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+  if (opts.input !== undefined) child.stdin.write(opts.input);
+  const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+  return new Promise((resolvePromise, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, output });
+    });
+    // stdin stays open while the command runs: script ends the session at its end of input.
+    child.on('exit', () => child.stdin.end());
+  });
+}

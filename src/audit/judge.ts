@@ -95,9 +95,9 @@ export async function judgeEvents(p: OpenedPolicy, files: readonly EventFile[]):
   return { source: p.source, descriptions: p.descriptions, verdicts, tally };
 }
 
-/** `-o json`: every event's verdict and the tally; `label` says where the events came from. */
-export function policyTestJson(r: PolicyTestResult, label: string): string {
-  const results = r.verdicts.map((v) => ({
+/** Every event's verdict, for `-o json`'s results and `-o jsonl`'s lines. */
+export function verdictDocuments(r: PolicyTestResult) {
+  return r.verdicts.map((v) => ({
     file: v.file,
     line: v.line,
     auditID: v.auditID,
@@ -116,7 +116,11 @@ export function policyTestJson(r: PolicyTestResult, label: string): string {
     capturedBytes: v.capturedBytes,
     estimatedBytes: v.estimatedBytes,
   }));
-  return `${JSON.stringify({ policy: r.source, events: label, results, summary: r.tally }, null, 2)}\n`;
+}
+
+/** `-o json`: every event's verdict and the tally; `label` says where the events came from. */
+export function policyTestDocument(r: PolicyTestResult, label: string, results = verdictDocuments(r)) {
+  return { policy: r.source, events: label, results, summary: r.tally };
 }
 
 export function formatBytes(n: number): string {
@@ -131,7 +135,7 @@ export function formatBytes(n: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
-const cut = (s: string, max: number) => ([...s].length > max ? `${[...s].slice(0, max - 1).join('')}…` : s);
+const shorten = (s: string, max: number) => ([...s].length > max ? `${[...s].slice(0, max - 1).join('')}…` : s);
 
 function percent(after: number, before: number): string {
   if (before === 0) return '';
@@ -145,14 +149,15 @@ export interface Rows {
   right?: ReadonlySet<number>;
 }
 
-/** One row per event: the line (with its file when there are several), the event, its rule and what is written. */
-export function verdictRows(r: PolicyTestResult, severalFiles: boolean): Rows {
+/** One row per event: the line (with its file when there are several), the event, its rule and what is written; `wide` cuts nothing. */
+export function verdictRows(r: PolicyTestResult, severalFiles: boolean, wide = false): Rows {
+  const cut = (text: string, max: number) => (wide ? text : shorten(text, max));
   const rows: string[][] = [['LINE', 'AUDIT ID', 'STAGE', 'VERB', 'USER', 'REQUEST', 'RULE', 'LEVEL', 'WRITTEN']];
   for (const v of r.verdicts) {
     const d = v.decision;
     rows.push([
       severalFiles ? `${v.file.split('/').pop()}:${v.line}` : String(v.line),
-      v.auditID.slice(0, 8) || '-',
+      (wide ? v.auditID : v.auditID.slice(0, 8)) || '-',
       v.stage || '-',
       v.verb || '-',
       cut(v.user || '-', 32),

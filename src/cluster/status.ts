@@ -39,15 +39,24 @@ export interface ClusterReport {
   error?: string;
 }
 
-async function clusterReport(tools: Tools, name: string): Promise<ClusterReport> {
-  const r: ClusterReport = { name, context: kubeContext(name), node: controlPlaneNode(name), exists: false, running: null, ready: null, kubernetesVersion: null };
+/** The clusters that exist (any lab's), or why they could not be listed: `status` asks for one lab, `list` once for all. */
+export async function clusterNames(list: () => Promise<string[]>): Promise<{ names: string[]; error: null } | { names: null; error: string }> {
   try {
-    r.exists = (await tools.kind.clusters()).includes(name);
+    return { names: await list(), error: null };
   } catch (err) {
     if (!(err instanceof ToolMissing) && !(err instanceof Error && err.name === 'ToolError')) throw err;
-    r.error = err instanceof ToolMissing ? 'kind is not on PATH' : `\`kind get clusters\` failed: ${(err as Error).message}`;
+    return { names: null, error: err instanceof ToolMissing ? 'kind is not on PATH' : `\`kind get clusters\` failed: ${(err as Error).message}` };
+  }
+}
+
+async function clusterReport(tools: Tools, name: string): Promise<ClusterReport> {
+  const r: ClusterReport = { name, context: kubeContext(name), node: controlPlaneNode(name), exists: false, running: null, ready: null, kubernetesVersion: null };
+  const found = await clusterNames(() => tools.kind.clusters());
+  if (found.error !== null) {
+    r.error = found.error;
     return r;
   }
+  r.exists = found.names.includes(name);
   if (!r.exists) return r;
   try {
     const state = await tools.docker.containerState(r.node);
@@ -107,34 +116,42 @@ async function pkiProblems(paths: LabPaths, state: LabState, found: PkiInspectio
   return [`${paths.webhookKubeconfig} was made from other certificates than those in ${paths.pkiDir}: \`audit-lab up${nameFlag}\` rewrites it and restarts the API server`];
 }
 
-export async function collectStatus(paths: LabPaths, tools: Tools, receiver: ReceiverControl | null): Promise<StatusReport> {
-  await refuseLabSymlinks(paths);
-  const state = await readState(paths);
-  const labExists = await exists(paths.dir);
-  const [cluster, rs] = await Promise.all([
-    clusterReport(tools, paths.name),
-    receiver && labExists ? receiver.status(paths) : Promise.resolve({ running: false } as Awaited<ReturnType<ReceiverControl['status']>>),
-  ]);
-  const present = async (p: string) => ((await exists(p)) ? p : null);
+/** The lab's receiver: asked (its pid file, /healthz) when the lab exists. */
+export async function receiverReport(paths: LabPaths, state: LabState | null, receiver: ReceiverControl | null, labExists: boolean): Promise<StatusReport['receiver']> {
+  const rs: Awaited<ReturnType<ReceiverControl['status']>> = receiver && labExists ? await receiver.status(paths) : { running: false };
+  return {
+    running: rs.running,
+    pid: rs.pid ?? null,
+    // Where it listens, or would: the lab's address and port when it is not running.
+    url: rs.url ?? (state ? receiverUrl(state.receiver.address, state.receiver.port) : null),
+    healthy: rs.healthy ?? null,
+    reachedAt: state?.receiver.host ?? null,
+  };
+}
+
+/** Each sink of the lab with the events stored for it. */
+export async function sinkReports(paths: LabPaths, state: LabState | null): Promise<StatusReport['sinks']> {
   const sinks = [];
   for (const s of state?.sinks ?? []) {
     const c = await countSinkEvents(paths.streamsDir, s.name);
     sinks.push({ name: s.name, level: s.level, stages: [...s.stages], url: s.url ?? null, events: c.events, lastEvent: c.lastEvent });
   }
+  return sinks;
+}
+
+export async function collectStatus(paths: LabPaths, tools: Tools, receiver: ReceiverControl | null): Promise<StatusReport> {
+  await refuseLabSymlinks(paths);
+  const state = await readState(paths);
+  const labExists = await exists(paths.dir);
+  const [cluster, rs] = await Promise.all([clusterReport(tools, paths.name), receiverReport(paths, state, receiver, labExists)]);
+  const present = async (p: string) => ((await exists(p)) ? p : null);
   const report: StatusReport = {
     lab: { name: paths.name, dir: paths.dir, exists: labExists && state !== null },
     mode: state?.mode ?? null,
     image: state?.image ?? null,
     cluster,
-    receiver: {
-      running: rs.running,
-      pid: rs.pid ?? null,
-      // Where it listens, or would: the lab's address and port when it is not running.
-      url: rs.url ?? (state ? receiverUrl(state.receiver.address, state.receiver.port) : null),
-      healthy: rs.healthy ?? null,
-      reachedAt: state?.receiver.host ?? null,
-    },
-    sinks,
+    receiver: rs,
+    sinks: await sinkReports(paths, state),
     files: {
       dir: await present(paths.dir),
       state: await present(paths.state),

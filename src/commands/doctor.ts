@@ -1,39 +1,33 @@
-/** `audit-lab doctor`: the checks of src/cluster/checks.ts (those `up` runs first), printed. */
+/** `audit-lab doctor`: the checks of src/cluster/checks.ts (those `up` runs first), printed or `-o json|yaml|wide|name`. */
 import { doctorReport } from '../cluster/checks.js';
 import { receiverControl } from '../daemon/control.js';
 import { printFindings } from '../ui/findings.js';
+import { printObjects, printTable } from '../ui/printers.js';
+import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor, toolsFor } from './context.js';
 import type { DoctorOptions } from './options.js';
 
 export async function doctor(o: DoctorOptions, ctx: Context): Promise<number> {
   const paths = pathsFor(ctx, o.name);
   const report = await doctorReport(paths, toolsFor(ctx), await receiverControl(ctx.io.env));
-  if (o.json) {
-    const { state } = report;
-    ctx.out.data(
-      `${JSON.stringify(
-        {
-          ok: report.ok,
-          lab: { name: o.name, dir: paths.dir, exists: state !== null, mode: state?.mode ?? null },
-          checks: report.findings,
-          docker: report.facts.docker,
-          kind: { version: report.facts.kindVersion },
-          kubectl: { version: report.facts.kubectlVersion },
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    return report.ok ? 0 : 1;
-  }
-  printFindings(ctx.out, report.findings);
+  const { state } = report;
   const fails = report.findings.filter((f) => f.status === 'fail').length;
-  if (fails > 0) {
-    ctx.out.line();
-    ctx.out.line(`${fails} problem${fails === 1 ? '' : 's'} to fix before \`audit-lab up\` (see fix: above).`);
-    return 1;
-  }
-  ctx.out.line();
-  ctx.out.line('ready: run `audit-lab up`.');
-  return 0;
+  printObjects(ctx.out, o.output, report.findings, {
+    document: {
+      ok: report.ok,
+      lab: { name: o.name, dir: paths.dir, exists: state !== null, mode: state?.mode ?? null },
+      checks: report.findings,
+      docker: report.facts.docker,
+      kind: { version: report.facts.kindVersion },
+      kubectl: { version: report.facts.kubectlVersion },
+    },
+    name: (f) => `check/${f.check}`,
+    table: (wide) => {
+      if (wide) printTable(ctx.out, tableLines([['CHECK', 'STATUS', 'MESSAGE', 'FIX'], ...report.findings.map((f) => [f.check, f.status, f.message, f.fix ?? '-'])]));
+      else printFindings(ctx.out, report.findings);
+      ctx.out.line();
+      ctx.out.line(fails > 0 ? `${fails} problem${fails === 1 ? '' : 's'} to fix before \`audit-lab up\` (see ${wide ? 'FIX' : 'fix:'} above).` : 'ready: run `audit-lab up`.');
+    },
+  });
+  return report.ok ? 0 : 1;
 }

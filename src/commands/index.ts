@@ -20,5 +20,6 @@ export function commandHandlers(io: IO): Handlers {
     tail: async (o) => (await import('./tail.js')).tail(o, ctx),
     serve: async (o) => (await import('./serve.js')).serve(o, ctx),
     policyTest: async (o) => (await import('./policy.js')).policyTest(o, ctx),
+    list: async (o) => (await import('./list.js')).list(o, ctx),
   };
 }

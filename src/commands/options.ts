@@ -2,6 +2,7 @@
 import type { SinkCreateRequest } from '../cluster/sinks.js';
 import type { UpRequest } from '../cluster/up.js';
 import type { RenderRequest } from '../render/labOutput.js';
+import type { OutputFormat } from '../ui/printers.js';
 
 export interface Common {
   name: string;
@@ -23,9 +24,12 @@ export interface DownOptions extends Common {
 
 export type SinkCreateOptions = SinkCreateRequest;
 
-export interface SinkListOptions extends Common {
-  json: boolean;
+/** `-o FORMAT` (src/ui/printers.ts); `--json` is `-o json`; 'table' when neither is given. */
+export interface Printed {
+  output: OutputFormat;
 }
+
+export interface SinkListOptions extends Common, Printed {}
 
 export interface SinkDeleteOptions extends Common {
   sinkName: string;
@@ -57,19 +61,16 @@ export interface ServeOptions extends Common {
   skipFsync?: boolean;
 }
 
-export interface StatusOptions extends Common {
-  json: boolean;
-}
+export interface StatusOptions extends Common, Printed {}
 
-export interface DoctorOptions extends Common {
-  json: boolean;
-}
+export interface DoctorOptions extends Common, Printed {}
 
-export interface PolicyTestOptions extends Common {
+export type ListOptions = Printed;
+
+export interface PolicyTestOptions extends Common, Printed {
   policy: string;
   events?: string;
   sink?: string;
-  output: 'table' | 'json';
 }
 
 export interface Handlers {
@@ -84,4 +85,5 @@ export interface Handlers {
   status(o: StatusOptions): Promise<number | void>;
   doctor(o: DoctorOptions): Promise<number | void>;
   policyTest(o: PolicyTestOptions): Promise<number | void>;
+  list(o: ListOptions): Promise<number | void>;
 }

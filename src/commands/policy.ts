@@ -5,10 +5,11 @@
  */
 import { resolve } from 'node:path';
 import { dns1123SubdomainErrors } from '../audit/model.js';
-import { type EventFile, judgeEvents, openPolicy, policyTestJson, type Rows, savingLine, summaryRows, verdictRows } from '../audit/judge.js';
+import { type EventFile, judgeEvents, type PolicyTestResult, openPolicy, policyTestDocument, type Rows, savingLine, summaryRows, verdictDocuments, verdictRows } from '../audit/judge.js';
 import { UserError } from '../errors.js';
 import { sinkStreamFiles } from '../streams/stats.js';
 import { escapeText } from '../ui/escape.js';
+import { printObjects } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { PolicyTestOptions } from './options.js';
@@ -36,13 +37,19 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
   const policy = await openPolicy(o.policy, ctx.io.cwd);
   const { files, label } = await eventFiles(o, ctx);
   const r = await judgeEvents(policy, files);
-  if (o.output === 'json') {
-    ctx.out.data(policyTestJson(r, label));
-    return 0;
-  }
+  const results = verdictDocuments(r);
+  printObjects(ctx.out, o.output, results, {
+    document: policyTestDocument(r, label, results),
+    name: (v) => `event/${v.auditID}`,
+    table: (wide) => printVerdicts(ctx, r, label, files.length > 1, wide),
+  });
+  return 0;
+}
+
+function printVerdicts(ctx: Context, r: PolicyTestResult, label: string, severalFiles: boolean, wide: boolean): void {
   const { verdicts, tally } = r;
   ctx.out.line(`policy ${escapeText(r.source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}`);
-  if (verdicts.length > 0) ctx.out.line(`\n${table(verdictRows(r, files.length > 1))}`);
+  if (verdicts.length > 0) ctx.out.line(`\n${table(verdictRows(r, severalFiles, wide))}`);
   ctx.out.line(`\n${ctx.out.style.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
   ctx.out.line(table(summaryRows(tally)));
   ctx.out.line(`\n${savingLine(tally)}`);
@@ -51,5 +58,4 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
       `${tally.underCaptured} event${tally.underCaptured === 1 ? ' was' : 's were'} captured at a lower level than this policy gives: their bodies were never recorded, so the byte estimate is a lower bound; capture with \`audit-lab sink create NAME --level RequestResponse\` to measure them`,
     );
   }
-  return 0;
 }

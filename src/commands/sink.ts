@@ -3,6 +3,7 @@ import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
 import { createSink, deleteSink, describeCapture, describeSink, listSinks, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
 import { commandLine } from '../tools/run.js';
+import { printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor, toolsFor } from './context.js';
@@ -37,19 +38,25 @@ export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkD
 
 export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
   const { state, source, rows } = await listSinks(pathsFor(ctx, o.name), deps.tools, deps.progress);
-  if (o.json) {
-    ctx.out.data(`${JSON.stringify({ lab: o.name, mode: state.mode, source, sinks: rows }, null, 2)}\n`);
-    return 0;
-  }
-  if (rows.length === 0) {
-    ctx.out.line('no sinks: create one with `audit-lab sink create --level Metadata --stage ResponseComplete`');
-    return 0;
-  }
-  const lines = tableLines([
-    ['NAME', 'LEVEL', 'STAGES', 'QPS/BURST', 'TARGET', 'EVENTS', 'LAST EVENT'],
-    ...rows.map((r) => [r.name, r.policy !== null ? `${r.policy} (≤${r.level})` : r.level, r.stages.join(',') || '-', `${r.throttle.qps}/${r.throttle.burst}`, r.target, String(r.events), r.lastEvent ?? '-']),
-  ]);
-  lines.forEach((line, i) => ctx.out.line(i === 0 ? ctx.out.style.bold(line) : line));
+  printObjects(ctx.out, o.output, rows, {
+    document: { lab: o.name, mode: state.mode, source, sinks: rows },
+    name: (r) => `sink/${r.name}`,
+    table: (wide) => {
+      if (rows.length === 0) {
+        ctx.out.line('no sinks: create one with `audit-lab sink create --level Metadata --stage ResponseComplete`');
+        return;
+      }
+      const level = (r: (typeof rows)[number]) => (wide || r.policy === null ? r.level : `${r.policy} (≤${r.level})`);
+      const throttle = (r: (typeof rows)[number]) => (wide ? [String(r.throttle.qps), String(r.throttle.burst)] : [`${r.throttle.qps}/${r.throttle.burst}`]);
+      printTable(
+        ctx.out,
+        tableLines([
+          ['NAME', 'LEVEL', ...(wide ? ['POLICY'] : []), 'STAGES', ...(wide ? ['QPS', 'BURST'] : ['QPS/BURST']), 'TARGET', 'EVENTS', 'LAST EVENT'],
+          ...rows.map((r) => [r.name, level(r), ...(wide ? [r.policy ?? '-'] : []), r.stages.join(',') || '-', ...throttle(r), r.target, String(r.events), r.lastEvent ?? '-']),
+        ]),
+      );
+    },
+  });
   return 0;
 }
 

@@ -1,9 +1,10 @@
-/** `audit-lab status`: the lab's status (src/cluster/status.ts) as a table, or as JSON with --json. */
+/** `audit-lab status`: the lab's status (src/cluster/status.ts) as a table, or `-o json|yaml|wide|name` (--json: -o json). */
 import { collectStatus, type StatusReport } from '../cluster/status.js';
 import { type ReceiverControl, receiverControl } from '../daemon/control.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { createRunner } from '../tools/run.js';
 import { escapeStrings } from '../ui/escape.js';
+import { printObjects } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { StatusOptions } from './options.js';
@@ -18,16 +19,16 @@ export async function status(o: StatusOptions, ctx: Context, deps: Partial<Statu
   const tools = deps.tools ?? makeTools(createRunner(ctx.io.env));
   const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
   const r = await collectStatus(paths, tools, receiver);
-  if (o.json) {
-    ctx.out.data(`${JSON.stringify(r, null, 2)}\n`);
-    return 0;
-  }
-  // Every field may hold outside text (paths under AUDIT_LAB_HOME, event times, tools' messages).
-  printStatus(ctx, escapeStrings(r));
+  printObjects(ctx.out, o.output, [r], {
+    document: r,
+    name: (x) => `lab/${x.lab.name}`,
+    // Every field may hold outside text (paths under AUDIT_LAB_HOME, event times, tools' messages).
+    table: (wide) => printStatus(ctx, escapeStrings(r), wide),
+  });
   return 0;
 }
 
-function printStatus(ctx: Context, r: StatusReport): void {
+function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   const s = ctx.out.style;
   const row = (k: string, v: string) => ctx.out.line(`${k.padEnd(9)} ${v}`);
   const good = (t: string) => s.green(t);
@@ -51,8 +52,8 @@ function printStatus(ctx: Context, r: StatusReport): void {
   if (r.sinks.length === 0) row('sinks', r.lab.exists ? 'none' : '-');
   else {
     const [head, ...lines] = tableLines([
-      ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT'],
-      ...r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), k.lastEvent ?? '-']),
+      ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT', ...(wide ? ['URL'] : [])],
+      ...r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), k.lastEvent ?? '-', ...(wide ? [k.url ?? '-'] : [])]),
     ]);
     row('sinks', head!);
     for (const line of lines) row('', line);

@@ -3,9 +3,9 @@
  * the same kind network gateway, so a port is taken whether or not a lab's receiver runs now. A
  * new lab takes the first port from 8845 up that no other lab keeps and nothing listens on.
  */
-import { readdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { RuntimeFailure } from '../errors.js';
+import { labNames } from './labs.js';
 import { labPaths } from './paths.js';
 import { DEFAULT_RECEIVER_PORT, readState } from './state.js';
 
@@ -27,13 +27,7 @@ export function probePort(address: string, port: number): Promise<PortProbe> {
 /** The receiver port each other lab under `home` keeps, to the lab's name. Unreadable labs are skipped. */
 export async function otherLabsPorts(home: string, name: string): Promise<Map<number, string>> {
   const ports = new Map<number, string>();
-  let entries: string[];
-  try {
-    entries = await readdir(home);
-  } catch {
-    return ports;
-  }
-  for (const other of entries.sort()) {
+  for (const other of await labNames(home)) {
     if (other === name) continue;
     try {
       const state = await readState(labPaths(home, other));

@@ -1,5 +1,5 @@
 /**
- * `status`, `down` and `doctor` only read a lab (a pid file, certificates on disk) and ask the
+ * `status`, `down`, `doctor` and `list` only read labs (a pid file, certificates on disk) and ask the
  * tools: they must not load the HTTPS server or the x509 library, which cost start-up time. Each
  * runs as a process with a hook that records every module it loads.
  */
@@ -36,6 +36,7 @@ describe.concurrent('commands that only read a lab stay light (as a process)', (
     ['status', 0],
     ['down', 1],
     ['doctor', 1],
+    ['list', 0],
   ])('%s loads the daemon control but neither the server nor @peculiar/x509', async (command, code) => {
     const { code: got, modules } = await modulesLoaded([command]);
     expect(got).toBe(code);

@@ -9,7 +9,7 @@ type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 /** Handlers that record what they were given, so the table checks parsing alone. */
 function recorder(calls: Call[]): Handlers {
   const h = {} as Record<keyof Handlers, Handlers[keyof Handlers]>;
-  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest'] as const) {
+  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'list'] as const) {
     h[k] = async (o: object) => {
       calls.push({ handler: k, options: { ...o } as Record<string, unknown> });
     };
@@ -32,7 +32,8 @@ describe('argv -> options', () => {
     [['up', '--capture', 'full', '--recreate', '--verbose'], 'up', { capture: 'full', recreate: true, verbose: true }],
     [['down'], 'down', { name: 'audit-lab', purge: false }],
     [['down', '--purge'], 'down', { purge: true }],
-    [['sink', 'list', '--json'], 'sinkList', { name: 'audit-lab', json: true }],
+    [['sink', 'list', '--json'], 'sinkList', { name: 'audit-lab', output: 'json' }],
+    [['sink', 'list', '-o', 'JSONL'], 'sinkList', { output: 'jsonl' }],
     [['sink', 'delete', 'mysink'], 'sinkDelete', { sinkName: 'mysink' }],
     [['tail'], 'tail', { follow: true, output: 'pretty', verb: [], sink: undefined }],
     [['tail', '--no-follow', '--sink', 's1', '-o', 'jsonl', '--verb', 'get', '--verb', 'list', '--code', '4xx', '--since', '10m'], 'tail', { follow: false, sink: 's1', output: 'jsonl', verb: ['get', 'list'], code: ['4xx'], since: '10m' }],
@@ -40,8 +41,12 @@ describe('argv -> options', () => {
     [['serve', '--port', '0'], 'serve', { port: 0 }],
     [['serve', '--max-stream-size', '0.5', '--max-stream-files', '2'], 'serve', { maxStreamBytes: 524288, maxStreamFiles: 2 }],
     [['serve', '--skip-fsync-for-benchmark'], 'serve', { skipFsync: true }],
-    [['status', '--json'], 'status', { json: true }],
-    [['doctor'], 'doctor', { json: false }],
+    [['status', '--json'], 'status', { output: 'json' }],
+    [['status', '-o', 'wide'], 'status', { output: 'wide' }],
+    [['doctor'], 'doctor', { output: 'table' }],
+    [['doctor', '--json', '-o', 'json'], 'doctor', { output: 'json' }],
+    [['list'], 'list', { output: 'table' }],
+    [['list', '-o', 'name'], 'list', { output: 'name' }],
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
     [['render'], 'render', { mode: undefined, image: undefined }],
     [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', events: 'e.log', output: 'json' }],
@@ -88,6 +93,9 @@ describe('bad usage exits 2 and names the flag or field', () => {
     [['serve', '--max-stream-size', 'big'], /--max-stream-size takes a size in MiB/],
     [['up', '--name', '../etc'], /--name "..\/etc" is not a valid lab name/],
     [['tail', '-o', 'xml'], /argument 'xml' is invalid/],
+    [['status', '-o', 'jsonl'], /argument 'jsonl' is invalid\. -o takes json, yaml, wide or name\./],
+    [['list', '-o', 'xml'], /-o takes json, jsonl, yaml, wide or name\./],
+    [['sink', 'list', '--json', '-o', 'yaml'], /--json is -o json: give one of --json and -o yaml/],
     [['render', '--level', 'Loud'], /--level: Unsupported value/],
     [['bogus'], /unknown command 'bogus'/],
     [['up', '--bogus'], /unknown option '--bogus'/],
