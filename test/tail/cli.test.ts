@@ -117,26 +117,45 @@ describe('tail --no-follow', () => {
     expect(r.stdout).not.toMatch(ANSI);
     const out = lines(r.stdout);
     expect(out).toHaveLength(14);
-    expect(out[0]!.split(/ +/)).toEqual(['10:00:00.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'list', 'pods', 'default', '200', '12ms']);
-    expect(out[9]!.split(/ +/)).toEqual(['10:00:03.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'get', 'pods/log', 'default/nginx-7c5ddbdf54-x2k9p', '200', '2.10s']);
-    expect(out[13]!.split(/ +/).slice(-2)).toEqual(['200', '5m09s']);
+    expect(out[0]!.split(/ +/)).toEqual(['10:00:00.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'list', '200', '12ms', 'pods', 'default']);
+    expect(out[9]!.split(/ +/)).toEqual(['10:00:03.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'get', '200', '2.10s', 'pods/log', 'default/nginx-7c5ddbdf54-x2k9p']);
+    expect(out[13]!.split(/ +/).slice(5, 7)).toEqual(['200', '5m09s']);
+    // Off a terminal: no header, and a long value is never cut.
+    expect(r.stdout).not.toMatch(/TIME|…/);
     // Aligned: the user column starts at the same place on every line.
     expect(new Set(out.map((l) => l.indexOf(' ', l.indexOf('Re') + 16) >= 0 && l.search(/(kubernetes-admin|system:)/))).size).toBe(1);
   });
 
   it('-o wide adds source IP, user agent, request URI and audit ID', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'wide', '--sink', 'default', '--verb', 'list']);
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'wide', '--utc', '--sink', 'default', '--verb', 'list']);
     expect(r.code).toBe(0);
     const out = lines(r.stdout);
     expect(out).toHaveLength(2);
-    expect(out[0]).toMatch(/^2024-05-01T10:00:00\.000Z +default +ResponseComplete +kubernetes-admin +list +pods +default +200 +12ms +172\.18\.0\.1 +kubectl\/v1\.31\.0 \(linux\/amd64\) kubernetes\/9edcffc +\/api\/v1\/namespaces\/default\/pods\?limit=500 +7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17$/);
+    expect(out[0]).toMatch(/^2024-05-01T10:00:00\.000Z +default +ResponseComplete +kubernetes-admin +list +200 +12ms +pods +default +172\.18\.0\.1 +kubectl\/v1\.31\.0 \(linux\/amd64\) kubernetes\/9edcffc +\/api\/v1\/namespaces\/default\/pods\?limit=500 +7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17$/);
     expect(r.stdout).not.toMatch(ANSI);
   });
 
-  it('-o json gives each event as indented JSON', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--sink', 'secrets']);
+  it('times are local by default (the offset shown by -o wide), UTC with --utc', async () => {
+    const args = ['tail', '--no-follow', '--sink', 'default', '--verb', 'list'];
+    const india = { TZ: 'Asia/Kolkata' };
+    expect(lines((await runCli(home, args, india)).stdout)[0]).toMatch(/^15:30:00\.000 /);
+    expect(lines((await runCli(home, [...args, '--utc'], india)).stdout)[0]).toMatch(/^10:00:00\.000 /);
+    expect(lines((await runCli(home, [...args, '-o', 'wide'], india)).stdout)[0]).toMatch(/^2024-05-01T15:30:00\.000\+05:30 /);
+    expect(lines((await runCli(home, [...args, '-o', 'wide', '--utc'], india)).stdout)[0]).toMatch(/^2024-05-01T10:00:00\.000Z /);
+  });
+
+  it('-o json with --no-follow is one document, an audit.k8s.io/v1 EventList of the stored events', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--sink', 'secrets', '--sink', 'default']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(sec.map((l) => `${JSON.stringify(JSON.parse(l), null, 2)}\n`).join(''));
+    const list = JSON.parse(r.stdout) as { kind: string; apiVersion: string; items: unknown[] };
+    expect(list).toMatchObject({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1' });
+    expect(list.items).toEqual(MERGED.map((ref) => JSON.parse(line(ref)) as unknown));
+  });
+
+  it('-o json of nothing is an empty EventList', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--verb', 'nosuchverb']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [] });
   });
 
   it('skips lines that are not events with one warning, and shows the rest', async () => {
@@ -318,7 +337,7 @@ describe('tail with hostile event fields', () => {
   it('-o json gives the exact strings', async () => {
     const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'json']);
     expect(r.code).toBe(0);
-    const events = r.stdout.split(/\n(?=\{)/).map((t) => JSON.parse(t) as typeof hostile & { auditID: string });
+    const events = (JSON.parse(r.stdout) as { items: (typeof hostile & { auditID: string })[] }).items;
     expect(events.at(-1)).toMatchObject({ auditID: 'hostile1', ...hostile });
   });
 

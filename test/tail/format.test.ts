@@ -73,25 +73,25 @@ describe('cells', () => {
 });
 
 describe('PrettyFormatter', () => {
-  it('one line per event with time, sink, stage, user, verb, resource, object, code, latency', async () => {
+  it('one line per event with time, sink, stage, user, verb, code, latency, resource, object', async () => {
     const [first] = await fixtureEvents('default.log');
-    const f = new PrettyFormatter(plain);
+    const f = new PrettyFormatter(plain, { utc: true });
     expect(f.format(first!, 'default').split(/ +/)).toEqual([
       '10:00:00.000',
       'default',
       'ResponseComplete',
       'kubernetes-admin',
       'list',
-      'pods',
-      'default',
       '200',
       '12ms',
+      'pods',
+      'default',
     ]);
   });
 
   it('wide adds source IP, user agent, request URI and audit ID', async () => {
     const [first] = await fixtureEvents('default.log');
-    const line = new PrettyFormatter(plain, true).format(first!, 'default');
+    const line = new PrettyFormatter(plain, { wide: true, utc: true }).format(first!, 'default');
     expect(line.startsWith('2024-05-01T10:00:00.000Z  default  ')).toBe(true);
     expect(line).toContain('  172.18.0.1  kubectl/v1.31.0 (linux/amd64) kubernetes/9edcffc  /api/v1/namespaces/default/pods?limit=500  7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17');
   });
@@ -107,8 +107,9 @@ describe('PrettyFormatter', () => {
     for (const [i, l] of lines.entries()) {
       expect(l.indexOf(String(events[i]!.user!.username)), l).toBe(userAt);
     }
-    const codeEnd = (l: string) => l.search(/(\d{3}|-) +\S+$/) + l.match(/(\d{3}|-) +\S+$/)![1]!.length;
-    expect(new Set(lines.map(codeEnd)).size).toBe(1);
+    // The resource column, after the right-aligned code and latency, starts at one place too.
+    const resourceAt = new Set(lines.map((l, i) => l.indexOf(`  ${resourceColumn(events[i]!)}`, userAt)));
+    expect(resourceAt.size).toBe(1);
   });
 
   it('widths only grow, and a long value overflows instead of being cut', () => {
@@ -141,7 +142,7 @@ describe('PrettyFormatter', () => {
   });
 
   it('never throws on an event with odd fields', () => {
-    const f = new PrettyFormatter(colour, true);
+    const f = new PrettyFormatter(colour, { wide: true });
     for (const e of [{}, { verb: 5, user: { username: null }, sourceIPs: 'x', objectRef: { resource: 1 }, requestReceivedTimestamp: 'soon' }] as StoredEvent[]) {
       expect(typeof f.format(e, 'default')).toBe('string');
     }
