@@ -80,6 +80,10 @@ interface Column {
   max: number;
   /** Fitting a terminal may cut the column down to this, with an ellipsis; never cut without. */
   min?: number;
+  /** Fitting a terminal: the value said shorter, before any cut (ResponseComplete as Complete). */
+  short?: (cell: string) => string;
+  /** Fitting a terminal: left out when the others would be cut below a readable width. */
+  optional?: boolean;
   right?: boolean;
   paint?: Paint;
 }
@@ -133,15 +137,15 @@ function stagePaint(s: Style): Paint {
 function columns(s: Style, wide: boolean, utc: boolean): Column[] {
   const base: Column[] = [
     { name: 'TIME', cell: (e) => formatTime(eventTime(e), wide, utc), max: 30, paint: (t) => s.dim(t) },
-    { name: 'SINK', cell: (_e, sink) => sink, max: 20, min: 4, paint: (t) => s.magenta(t) },
-    { name: 'STAGE', cell: (e) => str(e.stage) ?? NONE, max: 16, min: 6, paint: stagePaint(s) },
+    { name: 'SINK', cell: (_e, sink) => sink, max: 20, min: 8, paint: (t) => s.magenta(t) },
+    { name: 'STAGE', cell: (e) => str(e.stage) ?? NONE, max: 16, min: 8, short: shortStage, paint: stagePaint(s) },
     { name: 'USER', cell: (e) => str(e.user?.username) ?? NONE, max: 40, min: 6, paint: (t) => s.cyan(t) },
-    { name: 'VERB', cell: (e) => str(e.verb) ?? NONE, max: 16, min: 4, paint: verbPaint(s) },
+    { name: 'VERB', cell: (e) => str(e.verb) ?? NONE, max: 16, min: 6, paint: verbPaint(s) },
     { name: 'CODE', cell: (e) => String(responseCode(e) ?? NONE), max: 3, right: true, paint: codePaint(s) },
     // Nothing has happened yet at RequestReceived: its zero latency says nothing.
-    { name: 'LATENCY', cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))), max: 8, right: true, paint: (t) => s.dim(t) },
+    { name: 'LATENCY', cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))), max: 8, right: true, optional: true, paint: (t) => s.dim(t) },
     { name: 'RESOURCE', cell: resourceColumn, max: 36, min: 6, paint: (t) => s.bold(t) },
-    { name: 'OBJECT', cell: objectOf, max: 48, min: 8 },
+    { name: 'OBJECT', cell: objectOf, max: 48, min: 10 },
   ];
   if (!wide) return base;
   return [
@@ -152,6 +156,14 @@ function columns(s: Style, wide: boolean, utc: boolean): Column[] {
     { name: 'AUDIT-ID', cell: (e) => str(e.auditID) ?? NONE, max: 36, paint: (t) => s.dim(t) },
   ];
 }
+
+// Each stage's last word still tells them apart: Received, Started, Complete, Panic.
+function shortStage(stage: string): string {
+  return /^(RequestReceived|ResponseStarted|ResponseComplete)$/.test(stage) ? stage.replace(/^(Request|Response)/, '') : stage;
+}
+
+/** Below this, a cut name says too little: optional columns are left out first. */
+const READABLE = 12;
 
 export interface PrettyOptions {
   /** -o wide: every column, full timestamps, nothing cut. */
@@ -184,8 +196,8 @@ export class PrettyFormatter {
   private readonly cols: Column[];
   /** The widest value seen per column, up to its max. */
   private readonly natural: number[];
-  /** What each column is padded (or cut) to. */
-  private widths: number[];
+  /** What each column is padded (or cut) to; undefined: left out. */
+  private widths: (number | undefined)[];
   private readonly fitTo: number | undefined;
 
   constructor(
@@ -193,10 +205,10 @@ export class PrettyFormatter {
     opts: PrettyOptions = {},
   ) {
     const wide = opts.wide ?? false;
+    this.fitTo = wide ? undefined : opts.width;
     this.cols = columns(style, wide, opts.utc ?? false);
     this.natural = this.cols.map((c) => (opts.header ? c.name.length : 0));
     this.widths = [...this.natural];
-    this.fitTo = wide ? undefined : opts.width;
   }
 
   measure(items: Iterable<{ event: StoredEvent; sink: string }>): void {
@@ -205,7 +217,10 @@ export class PrettyFormatter {
 
   /** What each column shows, escaped: widths are those of the text the terminal really prints. */
   private cells(event: StoredEvent, sink: string): string[] {
-    return this.cols.map((c) => escapeText(c.cell(event, sink)));
+    return this.cols.map((c) => {
+      const text = escapeText(c.cell(event, sink));
+      return this.fitTo !== undefined && c.short ? c.short(text) : text;
+    });
   }
 
   private grow(cells: string[]): void {
@@ -221,29 +236,39 @@ export class PrettyFormatter {
   }
 
   /**
-   * Widths for the terminal: the natural ones when they fit; else a level is found so that
-   * cutting every cuttable column wider than it (to the level, never under its min) makes the
-   * line fit. The last column's width is then whatever is left.
+   * Widths for the terminal: the natural ones when they fit. Else optional columns are left out
+   * if the rest would be cut below READABLE, and a level is found so that cutting every cuttable
+   * column wider than it (to the level, never under its min) makes the line fit. The last column,
+   * not padded, then takes whatever is left.
    */
-  private fit(): number[] {
+  private fit(): (number | undefined)[] {
     const natural = [...this.natural];
     if (this.fitTo === undefined) return natural;
-    const budget = this.fitTo - GAP.length * (natural.length - 1);
-    const total = (ws: number[]) => ws.reduce((a, b) => a + b, 0);
-    if (total(natural) <= budget) return natural;
-    const at = (level: number) => natural.map((w, i) => (this.cols[i]!.min === undefined ? w : Math.min(w, Math.max(level, this.cols[i]!.min!))));
+    const width = this.fitTo;
+    const layout = (keep: (c: Column) => boolean, level: number): (number | undefined)[] =>
+      natural.map((w, i) => {
+        const c = this.cols[i]!;
+        if (!keep(c)) return undefined;
+        return c.min === undefined ? w : Math.min(w, Math.max(level, c.min));
+      });
+    const length = (ws: (number | undefined)[]) => {
+      const shown = ws.filter((w): w is number => w !== undefined);
+      return shown.reduce((a, b) => a + b, 0) + GAP.length * (shown.length - 1);
+    };
+    const all = () => true;
+    if (length(natural) <= width) return natural;
+    const keep = length(layout(all, READABLE)) <= width ? all : (c: Column) => !c.optional;
     let level = Math.max(...natural);
-    while (level > 0 && total(at(level)) > budget) level--;
-    const widths = at(level);
+    while (level > 0 && length(layout(keep, level)) > width) level--;
+    const widths = layout(keep, level);
     const last = widths.length - 1;
-    widths[last] = Math.max(this.cols[last]!.min ?? 0, budget - total(widths.slice(0, last)));
+    widths[last] = Math.max(this.cols[last]!.min ?? 0, width - length(widths.slice(0, last)) - GAP.length);
     return widths;
   }
 
   /** The column names, dim, aligned with the lines (print it after `measure`). */
   header(): string {
-    const names = this.cols.map((c) => c.name);
-    return this.style.dim(this.join(names, (t) => t));
+    return this.style.dim(this.join(this.cols.map((c) => c.name), (t) => t));
   }
 
   format(event: StoredEvent, sink: string): string {
@@ -254,17 +279,18 @@ export class PrettyFormatter {
 
   private join(cells: string[], paint: (text: string, i: number) => string): string {
     const last = cells.length - 1;
-    return cells
-      .map((raw, i) => {
-        const col = this.cols[i]!;
-        const width = this.widths[i]!;
-        const cell = this.fitTo !== undefined ? ellipsize(raw, width) : raw;
-        // Padding is measured on the plain text, so escape codes never count towards a width.
-        const gap = ' '.repeat(Math.max(0, width - cell.length));
-        const painted = paint(cell, i);
-        return col.right ? gap + painted : i === last ? painted : painted + gap;
-      })
-      .join(GAP);
+    const shown: string[] = [];
+    cells.forEach((raw, i) => {
+      const width = this.widths[i];
+      if (width === undefined) return;
+      const col = this.cols[i]!;
+      const cell = this.fitTo !== undefined ? ellipsize(raw, width) : raw;
+      // Padding is measured on the plain text, so escape codes never count towards a width.
+      const gap = ' '.repeat(Math.max(0, width - cell.length));
+      const painted = paint(cell, i);
+      shown.push(col.right ? gap + painted : i === last ? painted : painted + gap);
+    });
+    return shown.join(GAP);
   }
 }
 

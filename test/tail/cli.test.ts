@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { writePidFile } from '../../src/daemon/daemon.js';
 import type { LabPaths } from '../../src/lab/paths.js';
 import { ANSI, FIXTURES, fixtureLines, makeLab, putFixture, removeHome, ROOT, RunningCli, runCli, tempHome, variant } from './helpers.js';
 
@@ -85,6 +86,15 @@ describe('tail --no-follow', () => {
     [['--resource', 'pods/*'], ['d0', 'd5', 'd7']],
     [['--resource', 'apps/deployments'], ['d2']],
     [['--resource', 'apps/deployments/scale'], ['d4']],
+    // kubectl's names: a bare, singular or short name in any group
+    [['--resource', 'deployments'], ['d2']],
+    [['--resource', 'deploy'], ['d2']],
+    [['--resource', 'deployment/*'], ['d2', 'd4']],
+    [['--resource', 'po', '--resource', 'ns'], ['d0', 'd7', 'd8']],
+    [['--resource', 'pod/log'], ['d5']],
+    [['--resource', 'lease'], ['d1']],
+    [['--resource', 'secret', '--stage', 'responsecomplete'], ['s1', 'd3', 's3']],
+    [['--resource', '*', '--verb', 'create'], ['s0', 's1', 'd2']],
     [['--resource', 'coordination.k8s.io/leases', '--resource', 'namespaces'], ['d1', 'd8']],
     [['--stage', 'RequestReceived'], ['s0', 's2']],
     [['--resource', 'secrets', '--stage', 'ResponseComplete'], ['s1', 'd3', 's3']],
@@ -183,6 +193,35 @@ describe('tail --no-follow', () => {
     expect(r.code).toBe(0);
   });
 
+  it.each([
+    [['--tail', '3'], MERGED.slice(-3)],
+    [['--tail', '1', '--sink', 'secrets'], ['s3']],
+    [['--tail', '2', '--verb', 'create'], ['s1', 'd2']],
+    [['--tail', '100'], MERGED],
+    [['--tail', '0'], []],
+    [['--tail', '-1'], MERGED],
+  ])('%j: the last N stored events across the sinks, in time order, after the filters', async (args, want) => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', ...args]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(want.map((ref) => `${line(ref)}\n`).join(''));
+  });
+
+  it('--sink repeated or comma-separated reads those sinks together, merged by time, and no other', async () => {
+    await writeFile(join(paths.streamsDir, 'other.log'), `${variant(def[0]!, 'other001')}\n`);
+    const want = MERGED.map((ref) => `${line(ref)}\n`).join('');
+    const repeated = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'secrets', '--sink', 'default']);
+    expect(repeated.code).toBe(0);
+    expect(repeated.stdout).toBe(want);
+    expect((await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets'])).stdout).toBe(want);
+    expect((await runCli(home, ['tail', '--no-follow', '-o', 'jsonl'])).stdout).toContain('other001');
+  });
+
+  it('an unknown sink among several is exit 2 and lists the sinks', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '--sink', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no sink named "nope".*: default, secrets/);
+  });
+
   it('an unknown sink is exit 2 and lists the sinks', async () => {
     const r = await runCli(home, ['tail', '--no-follow', '--sink', 'nope']);
     expect(r.code).toBe(2);
@@ -255,6 +294,33 @@ describe('tail (following)', () => {
       '  by user: kubernetes-admin 15, system:serviceaccount:default:reader 3, system:anonymous 1, system:kube-scheduler 1, system:node:audit-lab-control-plane 1',
       '  by code: 200 9, 201 5, - 3, 403 2, 404 2',
     ]);
+  });
+
+  it('--tail 2 shows the last two stored events, then every new one', async () => {
+    const cli = RunningCli.start(home, ['tail', '--tail', '2', '-o', 'jsonl']);
+    running.push(cli);
+    await cli.waitFor((s) => lines(s).length === 2, 'the last two stored events');
+    await appendFile(join(paths.streamsDir, 'secrets.log'), `${variant(sec[0]!, 'new00001')}\n`);
+    await cli.waitFor((s) => s.includes('new00001'), 'the new event');
+    const r = await cli.stop('SIGINT');
+    expect(lines(r.stdout)).toEqual([line('d8'), line('d9'), variant(sec[0]!, 'new00001')]);
+  });
+
+  it('off a terminal, an empty tail says nothing while it waits, nor about the receiver on Ctrl-C', async () => {
+    const empty = await tempHome();
+    try {
+      const lab = await makeLab(empty);
+      // A receiver that runs (this process stands in for it): still not mentioned off a terminal.
+      await writePidFile(lab, process.pid, 'https://127.0.0.1:8845');
+      const cli = RunningCli.start(empty, ['tail', '-o', 'jsonl']);
+      running.push(cli);
+      await writeFile(join(lab.streamsDir, 'default.log'), `${def[0]}\n`);
+      await cli.waitFor((s) => s.includes(def[0]!), 'the first event');
+      const r = await cli.stop('SIGINT');
+      expect(r.stderr).not.toMatch(/waiting|receiver/);
+    } finally {
+      await removeHome(empty);
+    }
   });
 
   it('--sink follows one sink only, with filters applied to new events too', async () => {
