@@ -2,6 +2,8 @@ import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { parseEventLine, type StoredEvent } from '../../src/audit/filter.js';
 import {
+  ellipsize,
+  formatEventList,
   formatJson,
   formatLatency,
   formatSummary,
@@ -154,6 +156,52 @@ describe('PrettyFormatter', () => {
       's',
     );
     expect(line.trimEnd().endsWith('-  -')).toBe(true);
+  });
+});
+
+describe('PrettyFormatter fitted to a terminal', () => {
+  it.each([80, 100, 132])('at %i columns no line (header included) is wider, and the header names sit over their columns', async (width) => {
+    const events = [...(await fixtureEvents('default.log')), { ...(await fixtureEvents('secrets.log'))[0]!, user: { username: 'system:serviceaccount:a-long-namespace:a-long-name' } }];
+    const f = new PrettyFormatter(plain, { width, header: true, utc: true });
+    const items = events.map((event) => ({ event, sink: 'a-sink-with-a-long-name' }));
+    f.measure(items);
+    const head = f.header();
+    const lines = items.map((x) => f.format(x.event, x.sink));
+    for (const l of [head, ...lines]) expect(Array.from(l).length, l).toBeLessThanOrEqual(width);
+    // The first event's verb (list) and code (200, right-aligned under CODE) line up with the header.
+    expect(lines[0]!.indexOf(' list ') + 1).toBe(head.indexOf('VERB'));
+    expect(lines[0]!.indexOf(' 200 ') + 1).toBe(head.indexOf('CODE') + 1);
+  });
+
+  it('cuts with an ellipsis, says stages short, and leaves latency out when it would squeeze the names', async () => {
+    const [first] = await fixtureEvents('default.log');
+    const f = new PrettyFormatter(plain, { width: 80, header: true, utc: true });
+    const line = f.format({ ...first!, user: { username: 'system:serviceaccount:kube-system:generic-garbage-collector' } }, 'default');
+    expect(line.split(/ +/).slice(0, 5)).toEqual(['10:00:00.000', 'default', 'Complete', expect.stringMatching(/^system:\S*…$/), 'list']);
+    expect(f.header()).not.toContain('LATENCY');
+    expect(new PrettyFormatter(plain, { width: 200, header: true }).header()).toContain('LATENCY');
+  });
+
+  it('without a width (a pipe) nothing is cut or shortened', async () => {
+    const [first] = await fixtureEvents('default.log');
+    const long = 'system:serviceaccount:kube-system:generic-garbage-collector';
+    const line = new PrettyFormatter(plain).format({ ...first!, user: { username: long } }, 'default');
+    expect(line).toContain(long);
+    expect(line).toContain('ResponseComplete');
+  });
+
+  it.each([
+    ['pods', 10, 'pods'],
+    ['kube-system/coredns', 10, 'kube-syst…'],
+    ['ab', 1, '…'],
+    ['ünïcødé-names', 5, 'ünïc…'],
+  ])('ellipsize(%j, %i) is %j', (text, width, want) => expect(ellipsize(text, width)).toBe(want));
+});
+
+describe('formatEventList', () => {
+  it('is one audit.k8s.io/v1 EventList document of the events as they are', async () => {
+    const events = await fixtureEvents('secrets.log');
+    expect(JSON.parse(formatEventList(events))).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: events });
   });
 });
 
