@@ -105,6 +105,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
       },
     );
     if (listed !== undefined) out.data(`${formatEventList(listed)}\n`);
+    if (!o.follow && tally.total === 0 && personOnStderr) out.info(out.errStyle.dim(`no events in ${sinkList(sinks.reading)}`));
     const n = skipped.count;
     if (!o.follow && n > 0) out.warn(`skipped ${n === 1 ? 'a line that is' : `${n} lines that are`} not audit events (${n === 1 ? '' : 'first: '}${skipped.first})`);
     if (interrupted) {
@@ -122,10 +123,13 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
 }
 
 /** What an empty tail is waiting for, said on a terminal so that silence does not look like a hang. */
-export function waitingNote(sinks: readonly string[]): string {
+function waitingNote(sinks: readonly string[]): string {
   if (sinks.length === 0) return 'waiting for events; the lab has no sinks yet (create one with `audit-lab sink create NAME`; Ctrl-C to stop)';
-  return `waiting for events in ${sinks.length === 1 ? 'sink' : 'sinks'} ${sinks.map(escapeText).join(', ')} (Ctrl-C to stop)`;
+  return `waiting for events in ${sinkList(sinks)} (Ctrl-C to stop)`;
 }
+
+const sinkList = (sinks: readonly string[]) =>
+  sinks.length === 0 ? 'any sink (the lab has none)' : `${sinks.length === 1 ? 'sink' : 'sinks'} ${sinks.map(escapeText).join(', ')}`;
 
 /**
  * After Ctrl-C: stopping `tail` leaves the receiver it started (or found) running, which a user

@@ -108,6 +108,13 @@ describe('tail at a terminal', () => {
     expect(out).toContain(`stop it with \`kill ${process.pid}\`, or with \`audit-lab down\``);
   });
 
+  it('--no-follow with nothing to show says so on the terminal', async () => {
+    paths = await makeLab(home, ['default', 'full']);
+    const r = await runInPty(['tail', '--no-follow'], { cols: 80, env: env() });
+    expect(r.code).toBe(0);
+    expect(rows(r.output)).toEqual(['no events in sinks default, full']);
+  });
+
   it('with no receiver running, Ctrl-C says nothing about one', async () => {
     paths = await makeLab(home, ['default']);
     const pty = startInPty(['tail', '--name', 'audit-lab'], { cols: 80, env: env() });
