@@ -43,6 +43,12 @@ function countAtLeastOne(flag: string) {
   };
 }
 
+/** tail --tail: a count of events, or -1 for all of them (as kubectl logs --tail). */
+function tailCount(value: string): number {
+  if (!/^(-1|\d+)$/.test(value.trim())) throw new InvalidArgumentError('--tail takes a number of events: 0 or more, or -1 for all.');
+  return Number(value.trim());
+}
+
 /** A size in MiB (fractions allowed), as bytes: at least one, as a size that rounds to 0 is none. */
 function mebibytes(value: string): number {
   const n = Number(value);
@@ -253,31 +259,42 @@ Examples:
 
   program
     .command('tail')
-    .description('show audit events, following by default')
+    .description('show audit events, following by default (as kubectl logs -f)')
     .addOption(nameOption())
-    .option('--sink <name>', 'only this sink (default: all sinks merged)')
+    .option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)', collect)
+    .option('-f, --follow', 'keep showing new events as they come (the default)')
     .option('--no-follow', 'print what is stored and exit')
+    .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
     .option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time')
-    .addOption(new Option('-o, --output <format>', 'pretty, wide, json, or jsonl (the stored line, byte for byte)').choices(['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
+    .addOption(
+      new Option('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)')
+        .choices(['pretty', 'wide', 'json', 'jsonl'])
+        .default('pretty'),
+    )
+    .option('--utc', 'show times in UTC (default: local time, as stern does; json and jsonl keep the stored times)')
     .option('--verb <verb>', 'filter by verb (repeatable)', collect)
     .option('--user <user>', 'filter by user name (repeatable)', collect)
     .option('--namespace <ns>', 'filter by namespace (repeatable)', collect)
-    .option('--resource <res>', 'filter by resource, as audit policies name it: pods, pods/log, pods/*, apps/deployments, */scale (repeatable)', collect)
+    .option('--resource <res>', 'filter by resource as kubectl names it (pods, pod, po, deploy: in any group), or as audit policies do: pods/log, pods/*, apps/deployments, */scale, * (repeatable)', collect)
     .option('--stage <stage>', 'filter by stage (repeatable)', collect)
     .option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)', collect)
     .addHelpText('after', `
 Examples:
   $ audit-lab tail
-  $ audit-lab tail --verb delete --namespace default
+  $ audit-lab tail --tail 20 --resource deploy --verb delete
+  $ audit-lab tail --sink default --sink full --no-follow -o wide
+  $ audit-lab tail --no-follow -o json | jq '.items | length'
   $ audit-lab tail --no-follow -o jsonl | jq .verb`)
     .action(async (o) =>
       done(
         await handlers.tail({
           name: name(o),
-          sink: o.sink,
-          follow: o.follow,
+          sinks: ((o.sink ?? []) as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''),
+          follow: o.follow !== false,
+          tail: o.tail as number,
           since: o.since,
           output: o.output as TailFormat,
+          utc: o.utc === true,
           verb: o.verb ?? [],
           user: o.user ?? [],
           namespace: o.namespace ?? [],

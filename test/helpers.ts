@@ -184,35 +184,60 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
   return startCli(args, opts).exited;
 }
 
+export interface PtyOptions {
+  /** The terminal's size (stty cols/rows); 80x24 by default. */
+  cols?: number;
+  rows?: number;
+  /** Laid over the base environment as in CliOptions (NO_COLOR is not set: colour is the CLI's choice). */
+  env?: NodeJS.ProcessEnv;
+  /** SIGKILL after this long (15 s by default): a command that would run until stopped must not hang the suite. */
+  timeoutMs?: number;
+  /** Typed at the terminal as soon as it starts (e.g. "\u0003" for Ctrl-C). */
+  input?: string;
+}
+
 /**
- * Runs the built CLI on a real pseudo-terminal (util-linux `script`), `cols` x `rows`, for what
- * depends on a terminal: width, colours, a header. `output` is what the terminal showed, stdout and
- * stderr together, with the terminal's \r\n line ends. `input` is typed once it starts.
+ * The built CLI run in a real pseudo-terminal (util-linux `script`), as a person at a terminal
+ * runs it: stdout and stderr are that terminal, of the size asked for. Returns everything the
+ * terminal showed, stdout and stderr interleaved, with its CRLF line ends made LF.
  */
-export function runInPty(
-  args: string[],
-  opts: { cols?: number; rows?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
-): Promise<{ code: number | null; output: string }> {
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+export async function runInPty(args: string[], opts: PtyOptions = {}): Promise<{ code: number | null; output: string }> {
+  const pty = startInPty(args, opts);
+  if (opts.input !== undefined) pty.type(opts.input);
+  return pty.exited;
+}
+
+/** A CLI process in a pseudo-terminal: what it showed so far, a way to await a line and to type. */
+export interface PtyProcess {
+  output(): string;
+  waitFor(test: RegExp, what?: string): Promise<string>;
+  /** Writes to the terminal's input (what a user types: "\u0003" is Ctrl-C). */
+  type(text: string): void;
+  exited: Promise<{ code: number | null; output: string }>;
+}
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** runInPty, left running: for what a user does while it runs (Ctrl-C once a line is shown). */
+export function startInPty(args: readonly string[], opts: PtyOptions = {}): PtyProcess {
   // Absolute paths: the test's env may set PATH to a directory of fakes (or to nothing).
-  const command = `/usr/bin/stty cols ${opts.cols ?? 80} rows ${opts.rows ?? 24}; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`;
+  const command = `/usr/bin/stty cols ${opts.cols ?? 80} rows ${opts.rows ?? 24}; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
+  // -q no banner, -e the command's exit code, -f flush at once; the typescript goes nowhere.
   const child = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm-256color', ...opts.env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', ...opts.env },
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-  if (opts.input !== undefined) child.stdin.write(opts.input);
-  const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
-  return new Promise((resolvePromise, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
+  const cli = new CliProcess(child);
+  const timer = setTimeout(() => void cli.stop('SIGKILL'), opts.timeoutMs ?? 15_000);
+  const normal = () => cli.stdout.replace(/\r\n/g, '\n');
+  return {
+    output: normal,
+    waitFor: (test, what) => cli.waitFor((text) => test.test(text.replace(/\r\n/g, '\n')), what ?? String(test)),
+    type: (text) => void child.stdin?.write(text),
+    exited: cli.exited.then((r) => {
       clearTimeout(timer);
-      resolvePromise({ code, output });
-    });
-    // stdin stays open while the command runs: script ends the session at its end of input.
-    child.on('exit', () => child.stdin.end());
-  });
+      return { code: r.code, output: normal() };
+    }),
+  };
 }

@@ -8,6 +8,7 @@
 import { UserError } from '../errors.js';
 import { isObject, STAGES } from './model.js';
 import { resourcesMatcher } from './policyEngine.js';
+import { canonicalResource } from './resourceNames.js';
 
 export interface StoredUser {
   username?: unknown;
@@ -169,30 +170,34 @@ export type EventPredicate = (e: StoredEvent) => boolean;
  * A --resource value. `resource` is matched as an audit Policy's GroupResources entry matches
  * (k8s.io/apiserver pkg/audit/policy/checker.go): "pods" is the resource alone, "pods/log" one
  * subresource, "pods/*" the resource and all its subresources, "*\/scale" that subresource of any
- * resource, "*" everything in the group.
+ * resource, "*" everything. `group` is ANY_GROUP unless the flag names one (apps/deployments,
+ * core/pods, /pods): a user asking for "deployments" means them wherever they are served.
  */
 export interface ResourceMatch {
   group: string;
   resource: string;
 }
 
+/** The group of a --resource value that names none: matches every group (policy "*" group). */
+export const ANY_GROUP = '*';
+
 // Built-in API groups without a dot. Every other group has one (CRD groups must), so a first
-// segment without a dot that is not one of these is a core resource: pods/log, not group "pods".
+// segment without a dot that is not one of these is a resource: pods/log, not group "pods".
 const DOTLESS_GROUPS = new Set(['apps', 'autoscaling', 'batch', 'extensions', 'policy']);
-const RESOURCE_FORMS = 'use pods, pods/log, apps/deployments or apps/deployments/scale (the core group is "")';
+const RESOURCE_FORMS = 'use a resource as kubectl names it (pods, pod, po, deploy), pods/log, pods/*, apps/deployments or apps/deployments/scale (the core group is "" or core)';
 
 export function parseResourceFlag(value: string): ResourceMatch {
   const bad = (why: string) => new UserError(`--resource ${JSON.stringify(value)} ${why}`, RESOURCE_FORMS);
-  const parts = value.split('/');
+  const parts = value.trim().split('/');
   let group: string;
   let rest: string[];
   if (parts.length === 1) {
-    group = '';
+    group = ANY_GROUP;
     rest = parts;
   } else if (parts.length === 2) {
     const first = parts[0]!;
     const isGroup = first === '' || first === 'core' || first.includes('.') || DOTLESS_GROUPS.has(first);
-    group = isGroup ? (first === 'core' ? '' : first) : '';
+    group = isGroup ? (first === 'core' ? '' : first) : ANY_GROUP;
     rest = isGroup ? parts.slice(1) : parts;
   } else if (parts.length === 3) {
     group = parts[0] === 'core' ? '' : parts[0]!;
@@ -201,12 +206,17 @@ export function parseResourceFlag(value: string): ResourceMatch {
     throw bad('has too many parts');
   }
   if (rest.some((p) => p === '')) throw bad('has an empty part');
+  // Singular and short names (po, deploy) become the plural the events carry; subresources stay.
+  rest[0] = canonicalResource(rest[0]!);
   return { group, resource: rest.join('/') };
 }
 
 /** Events whose objectRef any of `matches` selects, each matched as a policy rule's resources entry. */
 export function resourceFilter(matches: readonly ResourceMatch[]): EventPredicate {
-  const matcher = resourcesMatcher(matches.map((m) => ({ group: m.group, resources: [m.resource], resourceNames: [] })));
+  const matcher = resourcesMatcher(
+    matches.map((m) => ({ group: m.group, resources: [m.resource], resourceNames: [] })),
+    true,
+  );
   return (e) => {
     const ref = e.objectRef;
     const resource = str(ref?.resource);

@@ -38,10 +38,15 @@ export interface SinkDeleteOptions extends Common {
 export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
 
 export interface TailOptions extends Common {
-  sink?: string;
+  /** Only these sinks; empty: every sink, merged. */
+  sinks: string[];
   follow: boolean;
+  /** Of the stored events that pass the filters, only the last N; -1 all (kubectl logs --tail). */
+  tail: number;
   since?: string;
   output: TailFormat;
+  /** Times in UTC instead of local time (pretty and wide only). */
+  utc: boolean;
   verb: string[];
   user: string[];
   namespace: string[];

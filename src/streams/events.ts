@@ -19,33 +19,45 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/** A lab's sinks as `tail` needs them. */
+export interface LabSinks {
+  /** The lab state's names, for streams whose file name is hashed (StreamReader `known`). */
+  known: string[];
+  /** What `tail` reads: the sinks asked for, or every sink in the state or on disk. */
+  reading: string[];
+}
+
 /**
- * The lab's sinks (its state's names, for streams whose file name is hashed). An unknown lab,
- * or a `sink` that neither the state nor the stream files know, is a UserError naming the choices.
+ * The lab's sinks. An unknown lab, or a sink in `asked` that neither the state nor the stream
+ * files know, is a UserError naming the choices.
  */
-export async function labSinks(paths: LabPaths, sink: string | undefined): Promise<string[]> {
+export async function labSinks(paths: LabPaths, asked: readonly string[]): Promise<LabSinks> {
   const state = await readState(paths);
   const inState = state?.sinks.map((s) => s.name) ?? [];
   const onDisk = await listStreamSinks(paths.streamsDir, inState);
   if (state === null && !(await isDirectory(paths.streamsDir))) {
     throw new UserError(`there is no lab named ${JSON.stringify(paths.name)} in ${paths.home}`, 'create it with `audit-lab up`, or start a receiver with `audit-lab serve`');
   }
-  const known = [...new Set([...inState, ...onDisk])].sort();
-  if (sink !== undefined && !known.includes(sink)) {
+  const all = [...new Set([...inState, ...onDisk])].sort();
+  const unknown = asked.find((s) => !all.includes(s));
+  if (unknown !== undefined) {
     throw new UserError(
-      known.length > 0
-        ? `there is no sink named ${JSON.stringify(sink)}; the sinks of lab ${JSON.stringify(paths.name)} are: ${known.join(', ')}`
-        : `there is no sink named ${JSON.stringify(sink)}; lab ${JSON.stringify(paths.name)} has no sinks yet`,
-      known.length > 0 ? 'pick one with --sink NAME, or leave --sink out for all of them' : 'create one with `audit-lab sink create NAME`',
+      all.length > 0
+        ? `there is no sink named ${JSON.stringify(unknown)}; the sinks of lab ${JSON.stringify(paths.name)} are: ${all.join(', ')}`
+        : `there is no sink named ${JSON.stringify(unknown)}; lab ${JSON.stringify(paths.name)} has no sinks yet`,
+      all.length > 0 ? 'pick them with --sink NAME (repeatable), or leave --sink out for all of them' : 'create one with `audit-lab sink create NAME`',
     );
   }
-  return inState;
+  return { known: inState, reading: asked.length > 0 ? [...new Set(asked)] : all };
 }
 
 export interface EventQuery {
-  sink?: string;
-  /** The lab's sinks (labSinks). */
+  /** Only these sinks; empty: every sink, including ones that appear while following. */
+  sinks: readonly string[];
+  /** The lab state's sinks (LabSinks.known). */
   known: readonly string[];
+  /** Of the stored events that pass the query, only the last N; -1 all. New ones are all shown. */
+  tail: number;
   /** Events received at or after this time (epoch microseconds). */
   since?: number;
   matches: EventPredicate;
@@ -63,12 +75,19 @@ export interface Skipped {
   first: string;
 }
 
-/** Reads the lab's events, handing `show` each batch that passes the query, in merged order. */
-export async function readEvents(streamsDir: string, q: EventQuery, show: (events: ReadEvent[]) => void): Promise<Skipped> {
+/**
+ * Reads the lab's events, handing `show` each batch that passes the query, in merged order: first
+ * the stored ones (`stored` true, called even when there are none), then, when following, the new.
+ */
+export async function readEvents(streamsDir: string, q: EventQuery, show: (events: ReadEvent[], stored: boolean) => void): Promise<Skipped> {
   const skipped: Skipped = { count: 0, first: '' };
+  // One sink is read alone; several are the lines of every sink, kept by name.
+  const only = q.sinks.length > 1 ? new Set(q.sinks) : undefined;
+  let stored = true;
   const take = (lines: StreamLine[]) => {
     const read: ReadEvent[] = [];
     for (const line of lines) {
+      if (only !== undefined && !only.has(line.sink)) continue;
       if (line.text.trim() === '') continue;
       const parsed = parseEventLine(line.text);
       if (parsed.ok) {
@@ -80,9 +99,11 @@ export async function readEvents(streamsDir: string, q: EventQuery, show: (event
         if (q.follow) q.onFirstSkip?.(skipped.first);
       }
     }
-    show(mergeOrder(read).filter((r) => (q.since === undefined || (eventTime(r.event) ?? -Infinity) >= q.since) && q.matches(r.event)));
+    const shown = mergeOrder(read).filter((r) => (q.since === undefined || (eventTime(r.event) ?? -Infinity) >= q.since) && q.matches(r.event));
+    show(stored && q.tail >= 0 ? lastOf(shown, q.tail) : shown, stored);
+    stored = false;
   };
-  const reader = new StreamReader(streamsDir, { sink: q.sink, known: q.known, graceTicks: q.follow ? 10 : 0 });
+  const reader = new StreamReader(streamsDir, { sink: q.sinks.length === 1 ? q.sinks[0] : undefined, known: q.known, graceTicks: q.follow ? 10 : 0 });
   try {
     take(await reader.poll());
     if (q.follow) await followStreams(reader, take, { signal: q.signal, intervalMs: q.pollMs });
@@ -90,4 +111,9 @@ export async function readEvents(streamsDir: string, q: EventQuery, show: (event
   } finally {
     await reader.close();
   }
+}
+
+/** The last `n` items (none for 0, unlike slice(-0)). */
+function lastOf<T>(items: T[], n: number): T[] {
+  return n === 0 ? [] : items.slice(-n);
 }

@@ -14,13 +14,25 @@ const NONE = '-';
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
-/** HH:MM:SS.mmm (UTC, as the stored timestamps are); with the date too when `full`. */
-export function formatTime(micros: number | undefined, full = false): string {
+/**
+ * HH:MM:SS.mmm in local time, or UTC with `utc`; with the date and zone too when `full`
+ * (2024-05-01T10:00:00.000Z, 2024-05-01T12:00:00.000+02:00).
+ */
+export function formatTime(micros: number | undefined, full = false, utc = true): string {
   if (micros === undefined) return NONE;
   const d = new Date(Math.floor(micros / 1000));
   if (Number.isNaN(d.getTime())) return NONE;
-  const time = `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${String(d.getUTCMilliseconds()).padStart(3, '0')}`;
-  return full ? `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}T${time}Z` : time;
+  const [y, mo, day, h, mi, sec, ms] = utc
+    ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()]
+    : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds(), d.getMilliseconds()];
+  const time = `${pad2(h)}:${pad2(mi)}:${pad2(sec)}.${String(ms).padStart(3, '0')}`;
+  if (!full) return time;
+  let zone = 'Z';
+  if (!utc) {
+    const off = -d.getTimezoneOffset();
+    zone = `${off < 0 ? '-' : '+'}${pad2(Math.floor(Math.abs(off) / 60))}:${pad2(Math.abs(off) % 60)}`;
+  }
+  return `${y}-${pad2(mo + 1)}-${pad2(day)}T${time}${zone}`;
 }
 
 /** 850µs, 12.3ms, 145ms, 1.25s, 12.5s, 4m05s: short, and precise where it matters. */
@@ -61,10 +73,17 @@ export function sourceIPOf(e: StoredEvent): string {
 type Paint = (text: string, e: StoredEvent) => string;
 
 interface Column {
+  /** The header's name (upper case, as kubectl's). */
   name: string;
   cell(e: StoredEvent, sink: string): string;
   /** Padding grows with the widest value seen, up to this; longer values overflow, never cut. */
   max: number;
+  /** Fitting a terminal may cut the column down to this, with an ellipsis; never cut without. */
+  min?: number;
+  /** Fitting a terminal: the value said shorter, before any cut (ResponseComplete as Complete). */
+  short?: (cell: string) => string;
+  /** Fitting a terminal: left out when the others would be cut below a readable width. */
+  optional?: boolean;
   right?: boolean;
   paint?: Paint;
 }
@@ -113,43 +132,83 @@ function stagePaint(s: Style): Paint {
   };
 }
 
-function columns(s: Style, wide: boolean): Column[] {
+// The last column is not padded, so it takes what is left of a terminal's width: the object,
+// the longest and least predictable value, comes last; the short fixed-size ones before it.
+function columns(s: Style, wide: boolean, utc: boolean): Column[] {
   const base: Column[] = [
-    { name: 'time', cell: (e) => formatTime(eventTime(e), wide), max: 30, paint: (t) => s.dim(t) },
-    { name: 'sink', cell: (_e, sink) => sink, max: 20, paint: (t) => s.magenta(t) },
-    { name: 'stage', cell: (e) => str(e.stage) ?? NONE, max: 16, paint: stagePaint(s) },
-    { name: 'user', cell: (e) => str(e.user?.username) ?? NONE, max: 40, paint: (t) => s.cyan(t) },
-    { name: 'verb', cell: (e) => str(e.verb) ?? NONE, max: 16, paint: verbPaint(s) },
-    { name: 'resource', cell: resourceColumn, max: 36, paint: (t) => s.bold(t) },
-    { name: 'object', cell: objectOf, max: 48 },
-    { name: 'code', cell: (e) => String(responseCode(e) ?? NONE), max: 3, right: true, paint: codePaint(s) },
+    { name: 'TIME', cell: (e) => formatTime(eventTime(e), wide, utc), max: 30, paint: (t) => s.dim(t) },
+    { name: 'SINK', cell: (_e, sink) => sink, max: 20, min: 8, paint: (t) => s.magenta(t) },
+    { name: 'STAGE', cell: (e) => str(e.stage) ?? NONE, max: 16, min: 8, short: shortStage, paint: stagePaint(s) },
+    { name: 'USER', cell: (e) => str(e.user?.username) ?? NONE, max: 40, min: 6, paint: (t) => s.cyan(t) },
+    { name: 'VERB', cell: (e) => str(e.verb) ?? NONE, max: 16, min: 6, paint: verbPaint(s) },
+    { name: 'CODE', cell: (e) => String(responseCode(e) ?? NONE), max: 3, right: true, paint: codePaint(s) },
     // Nothing has happened yet at RequestReceived: its zero latency says nothing.
-    { name: 'latency', cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))), max: 8, right: true, paint: (t) => s.dim(t) },
+    { name: 'LATENCY', cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))), max: 8, right: true, optional: true, paint: (t) => s.dim(t) },
+    { name: 'RESOURCE', cell: resourceColumn, max: 36, min: 6, paint: (t) => s.bold(t) },
+    { name: 'OBJECT', cell: objectOf, max: 48, min: 10 },
   ];
   if (!wide) return base;
   return [
     ...base,
-    { name: 'source', cell: sourceIPOf, max: 39 },
-    { name: 'userAgent', cell: (e) => str(e.userAgent) ?? NONE, max: 48, paint: (t) => s.dim(t) },
-    { name: 'requestURI', cell: (e) => str(e.requestURI) ?? NONE, max: 60 },
-    { name: 'auditID', cell: (e) => str(e.auditID) ?? NONE, max: 36, paint: (t) => s.dim(t) },
+    { name: 'SOURCE', cell: sourceIPOf, max: 39 },
+    { name: 'USER-AGENT', cell: (e) => str(e.userAgent) ?? NONE, max: 48, paint: (t) => s.dim(t) },
+    { name: 'REQUEST-URI', cell: (e) => str(e.requestURI) ?? NONE, max: 60 },
+    { name: 'AUDIT-ID', cell: (e) => str(e.auditID) ?? NONE, max: 36, paint: (t) => s.dim(t) },
   ];
+}
+
+// Each stage's last word still tells them apart: Received, Started, Complete, Panic.
+function shortStage(stage: string): string {
+  return /^(RequestReceived|ResponseStarted|ResponseComplete)$/.test(stage) ? stage.replace(/^(Request|Response)/, '') : stage;
+}
+
+/** Below this, a cut name says too little: optional columns are left out first. */
+const READABLE = 12;
+
+export interface PrettyOptions {
+  /** -o wide: every column, full timestamps, nothing cut. */
+  wide?: boolean;
+  /** A terminal's width: columns are cut (with an ellipsis) so that a line never exceeds it. */
+  width?: number;
+  /** Times in UTC; local time otherwise. */
+  utc?: boolean;
+  /** Column names count towards the widths (a header line will be printed). */
+  header?: boolean;
+}
+
+const GAP = '  ';
+const ELLIPSIS = '…';
+
+/** `text` cut to `width` characters, its last one an ellipsis when something was cut. */
+export function ellipsize(text: string, width: number): string {
+  const chars = Array.from(text);
+  if (chars.length <= width) return text;
+  return width <= 0 ? '' : `${chars.slice(0, width - 1).join('')}${ELLIPSIS}`;
 }
 
 /**
  * One aligned line per event. Column widths grow with what has been shown (call `measure` first
- * with everything known up front, so a finite listing is aligned from its first line).
+ * with everything known up front, so a finite listing is aligned from its first line). Given a
+ * terminal's `width` (not with `wide`), the widest columns are cut down first, each to its `min`
+ * at most, so every line fits; the last column takes what is left.
  */
 export class PrettyFormatter {
   private readonly cols: Column[];
-  private readonly widths: number[];
+  /** The widest value seen per column, up to its max. */
+  private readonly natural: number[];
+  /** What each column is padded (or cut) to; undefined: left out. */
+  private widths: (number | undefined)[];
+  private readonly fitTo: number | undefined;
 
   constructor(
-    style: Style,
-    readonly wide = false,
+    private readonly style: Style,
+    opts: PrettyOptions = {},
   ) {
-    this.cols = columns(style, wide);
-    this.widths = this.cols.map(() => 0);
+    const wide = opts.wide ?? false;
+    this.fitTo = wide ? undefined : opts.width;
+    this.cols = columns(style, wide, opts.utc ?? false);
+    this.natural = this.cols.map((c) => (opts.header ? c.name.length : 0));
+    this.widths = [...this.natural];
   }
 
   measure(items: Iterable<{ event: StoredEvent; sink: string }>): void {
@@ -158,36 +217,94 @@ export class PrettyFormatter {
 
   /** What each column shows, escaped: widths are those of the text the terminal really prints. */
   private cells(event: StoredEvent, sink: string): string[] {
-    return this.cols.map((c) => escapeText(c.cell(event, sink)));
+    return this.cols.map((c) => {
+      const text = escapeText(c.cell(event, sink));
+      return this.fitTo !== undefined && c.short ? c.short(text) : text;
+    });
   }
 
   private grow(cells: string[]): void {
+    let grew = false;
     cells.forEach((cell, i) => {
       const w = Math.min(cell.length, this.cols[i]!.max);
-      if (w > this.widths[i]!) this.widths[i] = w;
+      if (w > this.natural[i]!) {
+        this.natural[i] = w;
+        grew = true;
+      }
     });
+    if (grew) this.widths = this.fit();
+  }
+
+  /**
+   * Widths for the terminal: the natural ones when they fit. Else optional columns are left out
+   * if the rest would be cut below READABLE, and a level is found so that cutting every cuttable
+   * column wider than it (to the level, never under its min) makes the line fit. The last column,
+   * not padded, then takes whatever is left.
+   */
+  private fit(): (number | undefined)[] {
+    const natural = [...this.natural];
+    if (this.fitTo === undefined) return natural;
+    const width = this.fitTo;
+    const layout = (keep: (c: Column) => boolean, level: number): (number | undefined)[] =>
+      natural.map((w, i) => {
+        const c = this.cols[i]!;
+        if (!keep(c)) return undefined;
+        return c.min === undefined ? w : Math.min(w, Math.max(level, c.min));
+      });
+    const length = (ws: (number | undefined)[]) => {
+      const shown = ws.filter((w): w is number => w !== undefined);
+      return shown.reduce((a, b) => a + b, 0) + GAP.length * (shown.length - 1);
+    };
+    const all = () => true;
+    if (length(natural) <= width) return natural;
+    const keep = length(layout(all, READABLE)) <= width ? all : (c: Column) => !c.optional;
+    let level = Math.max(...natural);
+    while (level > 0 && length(layout(keep, level)) > width) level--;
+    const widths = layout(keep, level);
+    const last = widths.length - 1;
+    widths[last] = Math.max(this.cols[last]!.min ?? 0, width - length(widths.slice(0, last)) - GAP.length);
+    return widths;
+  }
+
+  /** The column names, dim, aligned with the lines (print it after `measure`). */
+  header(): string {
+    return this.style.dim(this.join(this.cols.map((c) => c.name), (t) => t));
   }
 
   format(event: StoredEvent, sink: string): string {
     const cells = this.cells(event, sink);
     this.grow(cells);
+    return this.join(cells, (t, i) => this.cols[i]!.paint?.(t, event) ?? t);
+  }
+
+  private join(cells: string[], paint: (text: string, i: number) => string): string {
     const last = cells.length - 1;
-    return cells
-      .map((cell, i) => {
-        const col = this.cols[i]!;
-        const width = this.widths[i]!;
-        // Padding is measured on the plain text, so escape codes never count towards a width.
-        const gap = ' '.repeat(Math.max(0, width - cell.length));
-        const painted = col.paint ? col.paint(cell, event) : cell;
-        return col.right ? gap + painted : i === last ? painted : painted + gap;
-      })
-      .join('  ');
+    const shown: string[] = [];
+    cells.forEach((raw, i) => {
+      const width = this.widths[i];
+      if (width === undefined) return;
+      const col = this.cols[i]!;
+      const cell = this.fitTo !== undefined ? ellipsize(raw, width) : raw;
+      // Padding is measured on the plain text, so escape codes never count towards a width.
+      const gap = ' '.repeat(Math.max(0, width - cell.length));
+      const painted = paint(cell, i);
+      shown.push(col.right ? gap + painted : i === last ? painted : painted + gap);
+    });
+    return shown.join(GAP);
   }
 }
 
-/** -o json: each event as indented JSON, exactly the stored fields. */
+/** -o json while following: each event as indented JSON, exactly the stored fields. */
 export function formatJson(event: StoredEvent): string {
   return JSON.stringify(event, null, 2);
+}
+
+/**
+ * -o json of a finite listing: one document, an audit.k8s.io/v1 EventList (what the API server's
+ * webhook backend posts), its items the stored events as they are.
+ */
+export function formatEventList(events: readonly StoredEvent[]): string {
+  return JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: events }, null, 2);
 }
 
 /** What the Ctrl-C summary counts: the events shown. */

@@ -181,7 +181,7 @@ describe.concurrent('on a terminal', () => {
       const r = await tty(args);
       expect(r.code, args.join(' ')).toBe(0);
       // The cluster warning goes to stderr, which the terminal shows too: only stdout is checked.
-      const data = r.output.split('\r\n').filter((l) => !l.includes('warning:'));
+      const data = r.output.split('\n').filter((l) => !l.includes('warning:'));
       expect(data.join('\n'), args.join(' ')).not.toMatch(/\x1b/);
     }
   });

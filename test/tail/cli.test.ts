@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { writePidFile } from '../../src/daemon/daemon.js';
 import type { LabPaths } from '../../src/lab/paths.js';
 import { ANSI, FIXTURES, fixtureLines, makeLab, putFixture, removeHome, ROOT, RunningCli, runCli, tempHome, variant } from './helpers.js';
 
@@ -85,6 +86,15 @@ describe('tail --no-follow', () => {
     [['--resource', 'pods/*'], ['d0', 'd5', 'd7']],
     [['--resource', 'apps/deployments'], ['d2']],
     [['--resource', 'apps/deployments/scale'], ['d4']],
+    // kubectl's names: a bare, singular or short name in any group
+    [['--resource', 'deployments'], ['d2']],
+    [['--resource', 'deploy'], ['d2']],
+    [['--resource', 'deployment/*'], ['d2', 'd4']],
+    [['--resource', 'po', '--resource', 'ns'], ['d0', 'd7', 'd8']],
+    [['--resource', 'pod/log'], ['d5']],
+    [['--resource', 'lease'], ['d1']],
+    [['--resource', 'secret', '--stage', 'responsecomplete'], ['s1', 'd3', 's3']],
+    [['--resource', '*', '--verb', 'create'], ['s0', 's1', 'd2']],
     [['--resource', 'coordination.k8s.io/leases', '--resource', 'namespaces'], ['d1', 'd8']],
     [['--stage', 'RequestReceived'], ['s0', 's2']],
     [['--resource', 'secrets', '--stage', 'ResponseComplete'], ['s1', 'd3', 's3']],
@@ -117,26 +127,45 @@ describe('tail --no-follow', () => {
     expect(r.stdout).not.toMatch(ANSI);
     const out = lines(r.stdout);
     expect(out).toHaveLength(14);
-    expect(out[0]!.split(/ +/)).toEqual(['10:00:00.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'list', 'pods', 'default', '200', '12ms']);
-    expect(out[9]!.split(/ +/)).toEqual(['10:00:03.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'get', 'pods/log', 'default/nginx-7c5ddbdf54-x2k9p', '200', '2.10s']);
-    expect(out[13]!.split(/ +/).slice(-2)).toEqual(['200', '5m09s']);
+    expect(out[0]!.split(/ +/)).toEqual(['10:00:00.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'list', '200', '12ms', 'pods', 'default']);
+    expect(out[9]!.split(/ +/)).toEqual(['10:00:03.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'get', '200', '2.10s', 'pods/log', 'default/nginx-7c5ddbdf54-x2k9p']);
+    expect(out[13]!.split(/ +/).slice(5, 7)).toEqual(['200', '5m09s']);
+    // Off a terminal: no header, and a long value is never cut.
+    expect(r.stdout).not.toMatch(/TIME|…/);
     // Aligned: the user column starts at the same place on every line.
     expect(new Set(out.map((l) => l.indexOf(' ', l.indexOf('Re') + 16) >= 0 && l.search(/(kubernetes-admin|system:)/))).size).toBe(1);
   });
 
   it('-o wide adds source IP, user agent, request URI and audit ID', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'wide', '--sink', 'default', '--verb', 'list']);
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'wide', '--utc', '--sink', 'default', '--verb', 'list']);
     expect(r.code).toBe(0);
     const out = lines(r.stdout);
     expect(out).toHaveLength(2);
-    expect(out[0]).toMatch(/^2024-05-01T10:00:00\.000Z +default +ResponseComplete +kubernetes-admin +list +pods +default +200 +12ms +172\.18\.0\.1 +kubectl\/v1\.31\.0 \(linux\/amd64\) kubernetes\/9edcffc +\/api\/v1\/namespaces\/default\/pods\?limit=500 +7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17$/);
+    expect(out[0]).toMatch(/^2024-05-01T10:00:00\.000Z +default +ResponseComplete +kubernetes-admin +list +200 +12ms +pods +default +172\.18\.0\.1 +kubectl\/v1\.31\.0 \(linux\/amd64\) kubernetes\/9edcffc +\/api\/v1\/namespaces\/default\/pods\?limit=500 +7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17$/);
     expect(r.stdout).not.toMatch(ANSI);
   });
 
-  it('-o json gives each event as indented JSON', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--sink', 'secrets']);
+  it('times are local by default (the offset shown by -o wide), UTC with --utc', async () => {
+    const args = ['tail', '--no-follow', '--sink', 'default', '--verb', 'list'];
+    const india = { TZ: 'Asia/Kolkata' };
+    expect(lines((await runCli(home, args, india)).stdout)[0]).toMatch(/^15:30:00\.000 /);
+    expect(lines((await runCli(home, [...args, '--utc'], india)).stdout)[0]).toMatch(/^10:00:00\.000 /);
+    expect(lines((await runCli(home, [...args, '-o', 'wide'], india)).stdout)[0]).toMatch(/^2024-05-01T15:30:00\.000\+05:30 /);
+    expect(lines((await runCli(home, [...args, '-o', 'wide', '--utc'], india)).stdout)[0]).toMatch(/^2024-05-01T10:00:00\.000Z /);
+  });
+
+  it('-o json with --no-follow is one document, an audit.k8s.io/v1 EventList of the stored events', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--sink', 'secrets', '--sink', 'default']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(sec.map((l) => `${JSON.stringify(JSON.parse(l), null, 2)}\n`).join(''));
+    const list = JSON.parse(r.stdout) as { kind: string; apiVersion: string; items: unknown[] };
+    expect(list).toMatchObject({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1' });
+    expect(list.items).toEqual(MERGED.map((ref) => JSON.parse(line(ref)) as unknown));
+  });
+
+  it('-o json of nothing is an empty EventList', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--verb', 'nosuchverb']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [] });
   });
 
   it('skips lines that are not events with one warning, and shows the rest', async () => {
@@ -162,6 +191,35 @@ describe('tail --no-follow', () => {
     );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+  });
+
+  it.each([
+    [['--tail', '3'], MERGED.slice(-3)],
+    [['--tail', '1', '--sink', 'secrets'], ['s3']],
+    [['--tail', '2', '--verb', 'create'], ['s1', 'd2']],
+    [['--tail', '100'], MERGED],
+    [['--tail', '0'], []],
+    [['--tail', '-1'], MERGED],
+  ])('%j: the last N stored events across the sinks, in time order, after the filters', async (args, want) => {
+    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', ...args]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(want.map((ref) => `${line(ref)}\n`).join(''));
+  });
+
+  it('--sink repeated or comma-separated reads those sinks together, merged by time, and no other', async () => {
+    await writeFile(join(paths.streamsDir, 'other.log'), `${variant(def[0]!, 'other001')}\n`);
+    const want = MERGED.map((ref) => `${line(ref)}\n`).join('');
+    const repeated = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'secrets', '--sink', 'default']);
+    expect(repeated.code).toBe(0);
+    expect(repeated.stdout).toBe(want);
+    expect((await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets'])).stdout).toBe(want);
+    expect((await runCli(home, ['tail', '--no-follow', '-o', 'jsonl'])).stdout).toContain('other001');
+  });
+
+  it('an unknown sink among several is exit 2 and lists the sinks', async () => {
+    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '--sink', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no sink named "nope".*: default, secrets/);
   });
 
   it('an unknown sink is exit 2 and lists the sinks', async () => {
@@ -236,6 +294,33 @@ describe('tail (following)', () => {
       '  by user: kubernetes-admin 15, system:serviceaccount:default:reader 3, system:anonymous 1, system:kube-scheduler 1, system:node:audit-lab-control-plane 1',
       '  by code: 200 9, 201 5, - 3, 403 2, 404 2',
     ]);
+  });
+
+  it('--tail 2 shows the last two stored events, then every new one', async () => {
+    const cli = RunningCli.start(home, ['tail', '--tail', '2', '-o', 'jsonl']);
+    running.push(cli);
+    await cli.waitFor((s) => lines(s).length === 2, 'the last two stored events');
+    await appendFile(join(paths.streamsDir, 'secrets.log'), `${variant(sec[0]!, 'new00001')}\n`);
+    await cli.waitFor((s) => s.includes('new00001'), 'the new event');
+    const r = await cli.stop('SIGINT');
+    expect(lines(r.stdout)).toEqual([line('d8'), line('d9'), variant(sec[0]!, 'new00001')]);
+  });
+
+  it('off a terminal, an empty tail says nothing while it waits, nor about the receiver on Ctrl-C', async () => {
+    const empty = await tempHome();
+    try {
+      const lab = await makeLab(empty);
+      // A receiver that runs (this process stands in for it): still not mentioned off a terminal.
+      await writePidFile(lab, process.pid, 'https://127.0.0.1:8845');
+      const cli = RunningCli.start(empty, ['tail', '-o', 'jsonl']);
+      running.push(cli);
+      await writeFile(join(lab.streamsDir, 'default.log'), `${def[0]}\n`);
+      await cli.waitFor((s) => s.includes(def[0]!), 'the first event');
+      const r = await cli.stop('SIGINT');
+      expect(r.stderr).not.toMatch(/waiting|receiver/);
+    } finally {
+      await removeHome(empty);
+    }
   });
 
   it('--sink follows one sink only, with filters applied to new events too', async () => {
@@ -318,7 +403,7 @@ describe('tail with hostile event fields', () => {
   it('-o json gives the exact strings', async () => {
     const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'json']);
     expect(r.code).toBe(0);
-    const events = r.stdout.split(/\n(?=\{)/).map((t) => JSON.parse(t) as typeof hostile & { auditID: string });
+    const events = (JSON.parse(r.stdout) as { items: (typeof hostile & { auditID: string })[] }).items;
     expect(events.at(-1)).toMatchObject({ auditID: 'hostile1', ...hostile });
   });
 

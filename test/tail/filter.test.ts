@@ -39,8 +39,8 @@ function ev(over: Partial<StoredEvent> & { group?: string; resource?: string; su
 
 describe('parseResourceFlag', () => {
   it.each([
-    ['pods', { group: '', resource: 'pods' }],
-    ['pods/log', { group: '', resource: 'pods/log' }],
+    ['pods', { group: '*', resource: 'pods' }],
+    ['pods/log', { group: '*', resource: 'pods/log' }],
     ['apps/deployments', { group: 'apps', resource: 'deployments' }],
     ['apps/deployments/scale', { group: 'apps', resource: 'deployments/scale' }],
     ['batch/jobs', { group: 'batch', resource: 'jobs' }],
@@ -49,11 +49,38 @@ describe('parseResourceFlag', () => {
     ['/pods', { group: '', resource: 'pods' }],
     ['/pods/log', { group: '', resource: 'pods/log' }],
     ['core/pods', { group: '', resource: 'pods' }],
-    ['pods/*', { group: '', resource: 'pods/*' }],
-    ['*/scale', { group: '', resource: '*/scale' }],
+    ['pods/*', { group: '*', resource: 'pods/*' }],
+    ['*/scale', { group: '*', resource: '*/scale' }],
     ['apps/*', { group: 'apps', resource: '*' }],
+    ['*', { group: '*', resource: '*' }],
+    // kubectl's names: singular, short, any case, with a group or a subresource
+    ['deployments', { group: '*', resource: 'deployments' }],
+    ['deployment', { group: '*', resource: 'deployments' }],
+    ['deploy', { group: '*', resource: 'deployments' }],
+    ['apps/deploy', { group: 'apps', resource: 'deployments' }],
+    ['deploy/scale', { group: '*', resource: 'deployments/scale' }],
+    ['po/log', { group: '*', resource: 'pods/log' }],
+    ['core/po', { group: '', resource: 'pods' }],
+    ['Pods', { group: '*', resource: 'pods' }],
+    // an unknown word is a plural as it stands (a CRD's)
+    ['widgets', { group: '*', resource: 'widgets' }],
+    ['example.com/widgets', { group: 'example.com', resource: 'widgets' }],
   ])('%s', (flag, want) => {
     expect(parseResourceFlag(flag)).toEqual(want);
+  });
+
+  // kubectl api-resources: NAME, singular (discovery) and SHORTNAMES, all to the plural.
+  it.each([
+    ['po', 'pods'], ['pod', 'pods'], ['svc', 'services'], ['service', 'services'], ['cm', 'configmaps'], ['ns', 'namespaces'],
+    ['sa', 'serviceaccounts'], ['no', 'nodes'], ['pv', 'persistentvolumes'], ['pvc', 'persistentvolumeclaims'], ['rs', 'replicasets'],
+    ['ds', 'daemonsets'], ['sts', 'statefulsets'], ['cj', 'cronjobs'], ['job', 'jobs'], ['ing', 'ingresses'], ['ingress', 'ingresses'],
+    ['ep', 'endpoints'], ['ev', 'events'], ['crd', 'customresourcedefinitions'], ['crds', 'customresourcedefinitions'],
+    ['netpol', 'networkpolicies'], ['networkpolicy', 'networkpolicies'], ['pdb', 'poddisruptionbudgets'], ['hpa', 'horizontalpodautoscalers'],
+    ['sc', 'storageclasses'], ['csr', 'certificatesigningrequests'], ['limits', 'limitranges'], ['quota', 'resourcequotas'],
+    ['rc', 'replicationcontrollers'], ['cs', 'componentstatuses'], ['secret', 'secrets'], ['secrets', 'secrets'], ['pc', 'priorityclasses'],
+    ['lease', 'leases'], ['clusterrole', 'clusterroles'], ['rolebinding', 'rolebindings'],
+  ])('%s -> %s', (flag, plural) => {
+    expect(parseResourceFlag(flag).resource).toBe(plural);
   });
 
   it.each(['a/b/c/d', 'pods/', '', 'apps//scale'])('rejects %j naming the flag', (flag) => {
@@ -68,6 +95,9 @@ describe('resourceFilter (audit Policy semantics)', () => {
   const deploy = ev({ group: 'apps', resource: 'deployments' });
   const scale = ev({ group: 'apps', resource: 'deployments', sub: 'scale' });
   const rsScale = ev({ group: 'apps', resource: 'replicasets', sub: 'scale' });
+  const coreEvent = ev({ resource: 'events', ns: 'default' });
+  const newEvent = ev({ group: 'events.k8s.io', resource: 'events', ns: 'default' });
+  const widget = ev({ group: 'example.com', resource: 'widgets' });
   const nonResource = ev({ requestURI: '/healthz' });
   it.each([
     ['pods', pods, true],
@@ -77,7 +107,16 @@ describe('resourceFilter (audit Policy semantics)', () => {
     ['pods/*', pods, true],
     ['pods/*', podLog, true],
     ['pods', deploy, false],
-    ['deployments', deploy, false], // core group is "", deployments are in apps
+    ['deployments', deploy, true], // a bare name matches in any group
+    ['deployment', deploy, true],
+    ['deploy', deploy, true],
+    ['deploy', scale, false],
+    ['deploy/scale', scale, true],
+    ['deploy/*', scale, true],
+    ['po', pods, true],
+    ['pod', podLog, false],
+    ['core/deployments', deploy, false], // a group given is kept
+    ['/pods', pods, true],
     ['apps/deployments', deploy, true],
     ['apps/deployments', scale, false],
     ['apps/deployments/scale', scale, true],
@@ -85,9 +124,17 @@ describe('resourceFilter (audit Policy semantics)', () => {
     ['apps/*/scale', rsScale, true],
     ['apps/*/scale', deploy, false],
     ['apps/*', rsScale, true],
+    ['*/scale', rsScale, true],
     ['*', pods, true],
-    ['*', deploy, false],
+    ['*', deploy, true],
+    ['*', podLog, true], // as in a policy: "*" takes subresources too
+    ['ev', coreEvent, true],
+    ['ev', newEvent, true],
+    ['events.k8s.io/events', coreEvent, false],
+    ['widgets', widget, true],
+    ['widget', widget, false], // not a built-in: no singular known
     ['pods', nonResource, false],
+    ['*', nonResource, false],
   ] as const)('%s ~ %o -> %s', (flag, e, want) => {
     expect(resourceFilter([parseResourceFlag(flag)])(e)).toBe(want);
   });

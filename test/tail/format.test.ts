@@ -2,6 +2,8 @@ import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { parseEventLine, type StoredEvent } from '../../src/audit/filter.js';
 import {
+  ellipsize,
+  formatEventList,
   formatJson,
   formatLatency,
   formatSummary,
@@ -73,25 +75,25 @@ describe('cells', () => {
 });
 
 describe('PrettyFormatter', () => {
-  it('one line per event with time, sink, stage, user, verb, resource, object, code, latency', async () => {
+  it('one line per event with time, sink, stage, user, verb, code, latency, resource, object', async () => {
     const [first] = await fixtureEvents('default.log');
-    const f = new PrettyFormatter(plain);
+    const f = new PrettyFormatter(plain, { utc: true });
     expect(f.format(first!, 'default').split(/ +/)).toEqual([
       '10:00:00.000',
       'default',
       'ResponseComplete',
       'kubernetes-admin',
       'list',
-      'pods',
-      'default',
       '200',
       '12ms',
+      'pods',
+      'default',
     ]);
   });
 
   it('wide adds source IP, user agent, request URI and audit ID', async () => {
     const [first] = await fixtureEvents('default.log');
-    const line = new PrettyFormatter(plain, true).format(first!, 'default');
+    const line = new PrettyFormatter(plain, { wide: true, utc: true }).format(first!, 'default');
     expect(line.startsWith('2024-05-01T10:00:00.000Z  default  ')).toBe(true);
     expect(line).toContain('  172.18.0.1  kubectl/v1.31.0 (linux/amd64) kubernetes/9edcffc  /api/v1/namespaces/default/pods?limit=500  7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17');
   });
@@ -107,8 +109,9 @@ describe('PrettyFormatter', () => {
     for (const [i, l] of lines.entries()) {
       expect(l.indexOf(String(events[i]!.user!.username)), l).toBe(userAt);
     }
-    const codeEnd = (l: string) => l.search(/(\d{3}|-) +\S+$/) + l.match(/(\d{3}|-) +\S+$/)![1]!.length;
-    expect(new Set(lines.map(codeEnd)).size).toBe(1);
+    // The resource column, after the right-aligned code and latency, starts at one place too.
+    const resourceAt = new Set(lines.map((l, i) => l.indexOf(`  ${resourceColumn(events[i]!)}`, userAt)));
+    expect(resourceAt.size).toBe(1);
   });
 
   it('widths only grow, and a long value overflows instead of being cut', () => {
@@ -141,7 +144,7 @@ describe('PrettyFormatter', () => {
   });
 
   it('never throws on an event with odd fields', () => {
-    const f = new PrettyFormatter(colour, true);
+    const f = new PrettyFormatter(colour, { wide: true });
     for (const e of [{}, { verb: 5, user: { username: null }, sourceIPs: 'x', objectRef: { resource: 1 }, requestReceivedTimestamp: 'soon' }] as StoredEvent[]) {
       expect(typeof f.format(e, 'default')).toBe('string');
     }
@@ -153,6 +156,52 @@ describe('PrettyFormatter', () => {
       's',
     );
     expect(line.trimEnd().endsWith('-  -')).toBe(true);
+  });
+});
+
+describe('PrettyFormatter fitted to a terminal', () => {
+  it.each([80, 100, 132])('at %i columns no line (header included) is wider, and the header names sit over their columns', async (width) => {
+    const events = [...(await fixtureEvents('default.log')), { ...(await fixtureEvents('secrets.log'))[0]!, user: { username: 'system:serviceaccount:a-long-namespace:a-long-name' } }];
+    const f = new PrettyFormatter(plain, { width, header: true, utc: true });
+    const items = events.map((event) => ({ event, sink: 'a-sink-with-a-long-name' }));
+    f.measure(items);
+    const head = f.header();
+    const lines = items.map((x) => f.format(x.event, x.sink));
+    for (const l of [head, ...lines]) expect(Array.from(l).length, l).toBeLessThanOrEqual(width);
+    // The first event's verb (list) and code (200, right-aligned under CODE) line up with the header.
+    expect(lines[0]!.indexOf(' list ') + 1).toBe(head.indexOf('VERB'));
+    expect(lines[0]!.indexOf(' 200 ') + 1).toBe(head.indexOf('CODE') + 1);
+  });
+
+  it('cuts with an ellipsis, says stages short, and leaves latency out when it would squeeze the names', async () => {
+    const [first] = await fixtureEvents('default.log');
+    const f = new PrettyFormatter(plain, { width: 80, header: true, utc: true });
+    const line = f.format({ ...first!, user: { username: 'system:serviceaccount:kube-system:generic-garbage-collector' } }, 'default');
+    expect(line.split(/ +/).slice(0, 5)).toEqual(['10:00:00.000', 'default', 'Complete', expect.stringMatching(/^system:\S*…$/), 'list']);
+    expect(f.header()).not.toContain('LATENCY');
+    expect(new PrettyFormatter(plain, { width: 200, header: true }).header()).toContain('LATENCY');
+  });
+
+  it('without a width (a pipe) nothing is cut or shortened', async () => {
+    const [first] = await fixtureEvents('default.log');
+    const long = 'system:serviceaccount:kube-system:generic-garbage-collector';
+    const line = new PrettyFormatter(plain).format({ ...first!, user: { username: long } }, 'default');
+    expect(line).toContain(long);
+    expect(line).toContain('ResponseComplete');
+  });
+
+  it.each([
+    ['pods', 10, 'pods'],
+    ['kube-system/coredns', 10, 'kube-syst…'],
+    ['ab', 1, '…'],
+    ['ünïcødé-names', 5, 'ünïc…'],
+  ])('ellipsize(%j, %i) is %j', (text, width, want) => expect(ellipsize(text, width)).toBe(want));
+});
+
+describe('formatEventList', () => {
+  it('is one audit.k8s.io/v1 EventList document of the events as they are', async () => {
+    const events = await fixtureEvents('secrets.log');
+    expect(JSON.parse(formatEventList(events))).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: events });
   });
 });
 

@@ -54,7 +54,7 @@ export const ANSI = /\u001b\[/;
  * bug in tail.
  */
 function cliOptions(home: string, extra: Record<string, string>): CliOptions {
-  return { env: { ...process.env, AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', NO_COLOR: undefined, FORCE_COLOR: undefined, ...extra } };
+  return { env: { ...process.env, AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', NO_COLOR: undefined, FORCE_COLOR: undefined, TZ: 'UTC', ...extra } };
 }
 
 /** Runs the built CLI to its end, stdout and stderr piped (so not a TTY). */
