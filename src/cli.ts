@@ -376,6 +376,10 @@ Examples:
     .option('--sink <name>', 'use the events stored for this sink')
     .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
     .addHelpText('after', `
+Each line is read as the receiver reads what it is sent: an audit Event or EventList
+(audit.k8s.io/v1 or v1beta1) as JSON. A line the receiver would refuse is not judged:
+the others are, then every refused line is listed with its reason and the exit code is 2.
+
 Examples:
   $ audit-lab policy test policy.yaml --events audit.log
   $ audit-lab policy test preset:recommended --sink default -o json`)

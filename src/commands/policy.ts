@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { dns1123SubdomainErrors } from '../audit/model.js';
-import { type EventFile, judgeEvents, openPolicy, policyTestJson, type Rows, savingLine, summaryRows, verdictRows } from '../audit/judge.js';
+import { type EventFile, judgeEvents, openPolicy, policyTestJson, refusedError, type Rows, savingLine, summaryRows, verdictRows } from '../audit/judge.js';
 import { UserError } from '../errors.js';
 import { sinkStreamFiles } from '../streams/stats.js';
 import { escapeText } from '../ui/escape.js';
@@ -36,12 +36,15 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
   const policy = await openPolicy(o.policy, ctx.io.cwd);
   const { files, label } = await eventFiles(o, ctx);
   const r = await judgeEvents(policy, files);
+  // Lines that are not events: listed on stderr (exit 2) once the rest is judged and printed.
+  const refused = refusedError(r.refused);
   if (o.output === 'json') {
     ctx.out.data(policyTestJson(r, label));
+    if (refused) throw refused;
     return 0;
   }
   const { verdicts, tally } = r;
-  ctx.out.line(`policy ${escapeText(r.source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}`);
+  ctx.out.line(`policy ${escapeText(r.source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}${r.refused.length > 0 ? `, ${r.refused.length} line${r.refused.length === 1 ? '' : 's'} refused (not audit events)` : ''}`);
   if (verdicts.length > 0) ctx.out.line(`\n${table(verdictRows(r, files.length > 1))}`);
   ctx.out.line(`\n${ctx.out.style.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
   ctx.out.line(table(summaryRows(tally)));
@@ -51,5 +54,6 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
       `${tally.underCaptured} event${tally.underCaptured === 1 ? ' was' : 's were'} captured at a lower level than this policy gives: their bodies were never recorded, so the byte estimate is a lower bound; capture with \`audit-lab sink create NAME --level RequestResponse\` to measure them`,
     );
   }
+  if (refused) throw refused;
   return 0;
 }
