@@ -226,12 +226,17 @@ Examples:
     .option('--qps <n>', `throttle: events batches per second (default: ${DEFAULT_QPS})`, number('--qps'))
     .option('--burst <n>', `throttle: burst (default: ${DEFAULT_BURST})`, number('--burst'))
     .option('--url <url>', 'also send to this external endpoint (https://host[/path])')
-    .option('--policy <file>', 'static mode: a full audit Policy for this sink instead of one level')
+    .option('--policy <file>', 'static mode: a full audit Policy for this sink instead of one level: a file, or preset:NAME (metadata, recommended, request-response)')
     .option('--dry-run', 'print the AuditSink or policy change, change nothing', false)
     .addHelpText('after', `
+Prints, as kubectl apply: created, configured (and what changed) or unchanged.
+With no cluster running (none, or kind not on PATH) the sink is saved and the next
+\`audit-lab up\` applies it; the line says so, and the exit code is 0 (so for delete).
+
 Examples:
   $ audit-lab sink create --level Metadata --stage ResponseComplete
-  $ audit-lab sink create secrets --level RequestResponse --stage ResponseComplete --qps 5 --burst 10`)
+  $ audit-lab sink create secrets --level RequestResponse --stage ResponseComplete --qps 5 --burst 10
+  $ audit-lab sink create rbac --policy preset:recommended`)
     .action(async (sinkName: string, o) => {
       const { sink: spec, given } = normalizeSink(sinkName, { ...o, stage: o.stage ?? [] });
       done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun }));
@@ -438,6 +443,10 @@ Examples:
     .option('--sink <name>', 'use the events stored for this sink')
     .addOption(outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'))
     .addHelpText('after', `
+Each line is read as the receiver reads what it is sent: an audit Event or EventList
+(audit.k8s.io/v1 or v1beta1) as JSON. A line the receiver would refuse is not judged:
+the others are, then every refused line is listed with its reason and the exit code is 2.
+
 Examples:
   $ audit-lab policy test policy.yaml --events audit.log
   $ audit-lab policy test preset:recommended --sink default -o json

@@ -5,7 +5,8 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { UserError } from '../errors.js';
-import { isObject, LEVELS } from './model.js';
+import { type AuditEvent, DecodeError, decodeBody } from './eventShape.js';
+import { LEVELS } from './model.js';
 import { PolicyEvaluator } from './policyEngine.js';
 import { loadPolicy } from './policyLoader.js';
 import { readPolicySource } from './presets.js';
@@ -28,11 +29,25 @@ export interface PolicyTestResult {
   /** Each rule in one short line, by index. */
   descriptions: string[];
   verdicts: Located[];
+  /** Lines that are not audit events: counted and listed, never judged. */
+  refused: Refused[];
   tally: Tally;
 }
 
 
-async function judgeFile(file: string, shown: string, evaluator: PolicyEvaluator, onVerdict: (v: Located) => void): Promise<void> {
+/** A line of an events file that is not audit events, with the receiver's reason for refusing it. */
+export interface Refused {
+  file: string;
+  line: number;
+  reason: string;
+}
+
+/**
+ * Each line of `file` decoded as the receiver decodes a body (decodeBody: an Event, an EventList,
+ * or an array of them), so a line the receiver would refuse is refused here too, with its reason,
+ * instead of being judged as an event it is not.
+ */
+async function judgeFile(file: string, shown: string, evaluator: PolicyEvaluator, onVerdict: (v: Located) => void, onRefused: (r: Refused) => void): Promise<void> {
   const input = createReadStream(file, { encoding: 'utf8' });
   const opened = new Promise<void>((ok, fail) => {
     input.once('open', () => ok());
@@ -49,17 +64,13 @@ async function judgeFile(file: string, shown: string, evaluator: PolicyEvaluator
   for await (const text of lines) {
     n++;
     if (text.trim() === '') continue;
-    let raw: unknown;
+    let events: AuditEvent[];
     try {
-      raw = JSON.parse(text);
+      events = decodeBody(text, '');
     } catch (err) {
-      throw new UserError(`${shown}:${n}: not a JSON audit event (${(err as Error).message})`, 'events are one audit.k8s.io/v1 Event as JSON per line, as --audit-log-path writes them');
-    }
-    if (!isObject(raw)) throw new UserError(`${shown}:${n}: not a JSON audit event (a JSON ${Array.isArray(raw) ? 'array' : typeof raw})`);
-    // An EventList (what a webhook receives) stands for its items.
-    const events = raw.kind === 'EventList' && Array.isArray(raw.items) ? raw.items.filter(isObject) : [raw];
-    if (raw.kind !== undefined && raw.kind !== 'Event' && raw.kind !== 'EventList') {
-      throw new UserError(`${shown}:${n}: kind ${JSON.stringify(raw.kind)} is not an audit Event`);
+      if (!(err instanceof DecodeError)) throw err;
+      onRefused({ file: shown, line: n, reason: err.message });
+      continue;
     }
     const bytes = events.length === 1 ? Buffer.byteLength(text, 'utf8') : -1;
     for (const ev of events) {
@@ -85,14 +96,34 @@ export async function openPolicy(policyArg: string, cwd: string): Promise<Opened
 /** Every event of `files` judged by the policy, in file and line order, with their tally. */
 export async function judgeEvents(p: OpenedPolicy, files: readonly EventFile[]): Promise<PolicyTestResult> {
   const verdicts: Located[] = [];
+  const refused: Refused[] = [];
   const tally = newTally();
   for (const f of files) {
-    await judgeFile(f.path, f.shown, p.evaluator, (v) => {
-      verdicts.push(v);
-      addToTally(tally, v);
-    });
+    await judgeFile(
+      f.path,
+      f.shown,
+      p.evaluator,
+      (v) => {
+        verdicts.push(v);
+        addToTally(tally, v);
+      },
+      (r) => refused.push(r),
+    );
   }
-  return { source: p.source, descriptions: p.descriptions, verdicts, tally };
+  return { source: p.source, descriptions: p.descriptions, verdicts, refused, tally };
+}
+
+/**
+ * Lines that are not audit events make `policy test` exit 2 (bad input), after the verdicts on
+ * the rest: each is listed with the reason the receiver would give.
+ */
+export function refusedError(refused: readonly Refused[]): UserError | null {
+  if (refused.length === 0) return null;
+  const n = refused.length;
+  return new UserError(
+    `${n} line${n === 1 ? ' is' : 's are'} not audit events (the receiver would refuse ${n === 1 ? 'it' : 'them'}), so ${n === 1 ? 'it was' : 'they were'} not judged:\n${refused.map((r) => `  ${r.file}:${r.line}: ${r.reason}`).join('\n')}`,
+    'each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them',
+  );
 }
 
 /** Every event's verdict, for `-o json`'s results and `-o jsonl`'s lines. */
@@ -120,7 +151,7 @@ export function verdictDocuments(r: PolicyTestResult) {
 
 /** `-o json`: every event's verdict and the tally; `label` says where the events came from. */
 export function policyTestDocument(r: PolicyTestResult, label: string, results = verdictDocuments(r)) {
-  return { policy: r.source, events: label, results, summary: r.tally };
+  return { policy: r.source, events: label, results, refused: r.refused, summary: r.tally };
 }
 
 export function formatBytes(n: number): string {

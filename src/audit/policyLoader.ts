@@ -268,6 +268,19 @@ function readRule(ctx: Ctx, node: Node | null, path: string): PolicyRule {
 }
 
 /**
+ * Line `line` of `text` (1-based) and the one before it, numbered, with a caret under column
+ * `col`. The caret's padding keeps the line's control characters (a tab), so it still lines up
+ * once the message is escaped for the terminal.
+ */
+export function snippet(text: string, line: number, col: number): string {
+  const lines = text.split(/\r?\n/);
+  const width = String(line).length;
+  const row = (n: number) => `  ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`;
+  const pad = [...(lines[line - 1] ?? '').slice(0, col - 1)].map((c) => (/[\u0000-\u001f\u007f-\u009f]/.test(c) ? c : ' ')).join('');
+  return [...(line > 1 ? [row(line - 1)] : []), row(line), `  ${' '.repeat(width)} | ${pad}^`].join('\n');
+}
+
+/**
  * Decodes strictly. Throws a PolicyLoadError of kind 'decode' listing every problem, each with
  * FILE:LINE:COL.
  */
@@ -281,11 +294,16 @@ export function decodePolicy(text: string, source: string): Policy {
   if (doc === undefined) throw fail(`${source}: empty file: expected an audit.k8s.io/v1 Policy`);
   const syntax = real.flatMap((d) => d.errors);
   if (syntax.length > 0) {
+    const shown = new Set<number>();
     throw fail(
       syntax
         .map((e) => {
           const pos = e.linePos?.[0];
-          return `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`;
+          // yaml's own "at line 5, column 1:" repeats FILE:LINE:COL; the line itself is shown instead.
+          const what = `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`;
+          if (!pos || shown.has(pos.line)) return what;
+          shown.add(pos.line);
+          return `${what}\n${snippet(text, pos.line, pos.col)}`;
         })
         .join('\n'),
     );

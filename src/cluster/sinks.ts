@@ -27,6 +27,7 @@ import { countSinkEvents } from '../streams/stats.js';
 import { streamFile } from '../streams/names.js';
 import type { Tools } from '../tools/index.js';
 import { kubectlArgs } from '../tools/kubectl.js';
+import { ToolMissing } from '../tools/run.js';
 import { type ApiserverTiming, restartApiserver } from './apiserver.js';
 import type { Provider } from './provider.js';
 import type { Progress } from './steps.js';
@@ -111,11 +112,69 @@ export interface SinkCreateRequest extends SinkChange {
 
 const APPLY_STDIN = ['apply', '-f', '-'];
 
+/**
+ * A change the cluster must hear of, made while the lab has no cluster: saved, and `up` applies it
+ * (dynamic: its sinks step applies the AuditSinks from the state; static: the policy is written
+ * and restart-pending, or the new cluster, makes the API server load it). `why` says when the
+ * cluster's absence is assumed rather than known.
+ */
+export interface Deferred {
+  why: string | null;
+}
+
+/** The one line that says a change waits for `up`. */
+export function describeDeferred(lab: string, d: Deferred): string {
+  return `lab ${JSON.stringify(lab)} has no cluster running${d.why ? ` (${d.why})` : ''}: it applies at the next \`audit-lab up${lab === 'audit-lab' ? '' : ` --name ${lab}`}\``;
+}
+
+/**
+ * Whether the lab's cluster is there, asked once. A provider tool that is not installed counts as
+ * no cluster, for sink changes only: nothing then could have made one, and `up` will need it anyway.
+ */
+async function findCluster(provider: Provider, name: string): Promise<Deferred | null> {
+  try {
+    return (await provider.clusters()).includes(name) ? null : { why: null };
+  } catch (err) {
+    if (err instanceof ToolMissing) return { why: `${err.tool} is not on PATH, so taken as none` };
+    throw err;
+  }
+}
+
+/** What an update changed, as `configured: level Metadata -> Request, ...` says it; empty when nothing. */
+export function sinkChanges(before: SinkState, after: SinkState): string[] {
+  const stages = (s: readonly string[]) => (s.length > 0 ? s.join(',') : '(none)');
+  const out: string[] = [];
+  const change = (what: string, a: string, b: string) => {
+    if (a !== b) out.push(`${what} ${a} -> ${b}`);
+  };
+  change('policy', before.policy ?? '(none)', after.policy ?? '(none)');
+  if (before.policy !== undefined && before.policy === after.policy && before.policyDigest !== after.policyDigest) out.push(`policy ${after.policy} (its rules changed)`);
+  change('level', before.level, after.level);
+  change('stages', stages(before.stages), stages(after.stages));
+  change('qps', String(before.throttle.qps), String(after.throttle.qps));
+  change('burst', String(before.throttle.burst), String(after.throttle.burst));
+  change('url', before.url ?? '(none)', after.url ?? '(none)');
+  return out;
+}
+
+/** How `sink create` ended for the sink itself, as `kubectl apply` says it. */
+export type SinkVerb = 'created' | 'configured' | 'unchanged';
+
 /** A sink create, decided (and with --dry-run, only that): what it does to the lab and the cluster. */
-export type SinkCreation = { sink: SinkState; verb: 'created' | 'updated'; paths: LabPaths } & (
+export type SinkCreation = {
+  sink: SinkState;
+  verb: SinkVerb;
+  /** configured: what changed (sinkChanges). */
+  changes: string[];
+  paths: LabPaths;
+  /** Set when the cluster needed the change and is not there: `up` applies it. */
+  deferred: Deferred | null;
+} & (
   | { mode: 'dynamic'; doc: string; command: string[] }
   | { mode: 'static'; deployed: CapturePolicy | null; wanted: CapturePolicy; covered: boolean; policy: string }
 );
+
+type Decided = Pick<SinkCreation, 'sink' | 'verb' | 'changes' | 'paths'>;
 
 /** Adds or updates a sink. `saved` hears of it once the lab records it, before any API server restart. */
 export async function createSink(o: SinkCreateRequest, paths: LabPaths, cwd: string, deps: SinkDeps, saved: (c: SinkCreation) => void = () => {}): Promise<SinkCreation> {
@@ -134,18 +193,34 @@ export async function createSink(o: SinkCreateRequest, paths: LabPaths, cwd: str
       await writeFileAtomic(sinkPolicyFile(paths, sink.name), policy.text, 0o600);
     }
     const sinks = withSink(state.sinks, sink);
-    const verb = existing ? 'updated' : 'created';
-    return state.mode === 'dynamic' ? createDynamic(o, paths, deps, state, sink, sinks, verb, saved) : createStatic(o, paths, deps, state, sink, sinks, verb, saved);
+    const changes = existing ? sinkChanges(existing, sink) : [];
+    const decided: Decided = { sink, verb: !existing ? 'created' : changes.length > 0 ? 'configured' : 'unchanged', changes, paths };
+    return state.mode === 'dynamic' ? createDynamic(o, deps, state, decided, sinks, saved) : createStatic(o, deps, state, decided, sinks, saved);
   };
   return o.dryRun ? run() : withLabLock(paths, `sink create ${o.sink.name}`, run);
 }
 
-async function createDynamic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+/** The lab's record, written only when it changed (the receiver reloads on every write). */
+async function saveSinks(paths: LabPaths, state: LabState, sinks: SinkState[], verb: SinkVerb): Promise<void> {
+  if (verb !== 'unchanged') await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+}
+
+async function createDynamic(o: SinkCreateRequest, deps: SinkDeps, state: LabState, d: Decided, sinks: SinkState[], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+  const { paths, sink } = d;
   const pki = await loadPki(paths.pkiDir, paths.name);
   if (!pki) throw new RuntimeFailure(`the lab's certificates are missing from ${paths.pkiDir}`, 'run `audit-lab up` to make them again');
   const doc = stringify(auditSinkObject(auditSinkInput(state, sink, pki.ca.cert)), { lineWidth: 0 });
-  const done: SinkCreation = { mode: 'dynamic', sink, verb, paths, doc, command: ['kubectl', ...kubectlArgs(o.name, APPLY_STDIN)] };
+  const done: SinkCreation = { ...d, mode: 'dynamic', doc, command: ['kubectl', ...kubectlArgs(o.name, APPLY_STDIN)], deferred: null };
   if (o.dryRun) return done;
+  const absent = await findCluster(deps.provider, o.name);
+  if (absent) {
+    // audit.yaml stays what the cluster was last given: `up` renders it from the state, sees the
+    // difference and applies it.
+    await saveSinks(paths, state, sinks, d.verb);
+    done.deferred = d.verb === 'unchanged' ? null : absent;
+    saved(done);
+    return done;
+  }
   // Apply first: when the cluster refuses, the lab's record stays as it was.
   await deps.tools.kubectl(o.name).run(APPLY_STDIN, {
     input: doc,
@@ -153,18 +228,21 @@ async function createDynamic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDe
     hint: 'is the cluster up? `audit-lab status` tells; `audit-lab up` starts it',
   });
   await writeFileAtomic(paths.auditSinks, renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, pki.ca.cert))), 0o600);
-  await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+  await saveSinks(paths, state, sinks, d.verb);
   saved(done);
   return done;
 }
 
-async function createStatic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDeps, state: LabState, sink: SinkState, sinks: SinkState[], verb: SinkCreation['verb'], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+async function createStatic(o: SinkCreateRequest, deps: SinkDeps, state: LabState, d: Decided, sinks: SinkState[], saved: (c: SinkCreation) => void): Promise<SinkCreation> {
+  const { paths, sink } = d;
   const deployed = await deployedCapture(paths);
   const wanted = captureFor(sinks, state.capture);
   const covered = deployed !== null && sinks.every((s) => covers(deployed, s));
-  const done: SinkCreation = { mode: 'static', sink, verb, paths, deployed, wanted, covered, policy: renderPolicy(wanted) };
+  const done: SinkCreation = { ...d, mode: 'static', deployed, wanted, covered, policy: renderPolicy(wanted), deferred: null };
   if (o.dryRun) return done;
-  await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
+  // Only a capture that no longer covers every sink needs the cluster: asked before anything is saved.
+  done.deferred = covered ? null : await findCluster(deps.provider, o.name);
+  await saveSinks(paths, state, sinks, d.verb);
   if (sink.policy === undefined) await rm(sinkPolicyFile(paths, sink.name), { force: true });
   saved(done);
   if (!covered) {
@@ -172,14 +250,16 @@ async function createStatic(o: SinkCreateRequest, paths: LabPaths, deps: SinkDep
     // A lab made by `serve` alone has no API server files yet.
     await ensurePrivateDir(paths.apiserverDir);
     await writeFileAtomic(paths.policy, done.policy, 0o644);
-    if ((await deps.provider.clusters()).includes(o.name)) {
+    if (done.deferred === null) {
       deps.progress.info(`the API server captures ${deployed ? describeCapture(deployed) : 'nothing audit-lab knows'}; it must capture ${describeCapture(wanted)}`);
       const { tools, provider, progress, timing } = deps;
       await restartApiserver({ docker: tools.docker, kubectl: tools.kubectl(o.name), node: provider.node(o.name), progress, timing });
-    } else {
-      deps.progress.info(`the cluster is not running: the new capture (${describeCapture(wanted)}) takes effect with \`audit-lab up\``);
+      await rm(restartPending(paths), { force: true });
+    } else if (done.deferred.why === null) {
+      // Known to be absent: the cluster `up` makes starts with this policy, nothing to restart.
+      await rm(restartPending(paths), { force: true });
     }
-    await rm(restartPending(paths), { force: true });
+    // Otherwise (kind not on PATH) a cluster may yet be there: restart-pending makes `up` restart it.
   }
   return done;
 }
@@ -242,23 +322,31 @@ export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Pr
   return { state, source, rows };
 }
 
-/** Removes a sink; its stored events stay. Static mode: the capture still covers the sinks left, so nothing restarts. */
-export async function deleteSink(sinkName: string, paths: LabPaths, tools: Tools): Promise<{ events: number; file: string }> {
+/**
+ * Removes a sink; its stored events stay. Dynamic mode: its AuditSink leaves the cluster, or with
+ * no cluster, the change waits for `up` (as for create). Static mode: the capture still covers the
+ * sinks left, so nothing restarts and no tool is asked.
+ */
+export async function deleteSink(sinkName: string, paths: LabPaths, deps: Pick<SinkDeps, 'tools' | 'provider'>): Promise<{ events: number; file: string; deferred: Deferred | null }> {
   return withLabLock(paths, `sink delete ${sinkName}`, async () => {
     const state = await requireLab(paths);
     if (!state.sinks.some((s) => s.name === sinkName)) throw sinkNotFound(state, sinkName);
     const sinks = state.sinks.filter((s) => s.name !== sinkName);
+    let deferred: Deferred | null = null;
     if (state.mode === 'dynamic') {
-      await tools.kubectl(paths.name).run(['delete', 'auditsink', sinkName, '--ignore-not-found'], {
-        failMessage: `could not delete AuditSink ${JSON.stringify(sinkName)} from the cluster`,
-        hint: 'is the cluster up? `audit-lab status` tells',
-      });
-      const pki = await loadPki(paths.pkiDir, paths.name);
-      if (pki) await writeFileAtomic(paths.auditSinks, renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, pki.ca.cert))), 0o600);
+      deferred = await findCluster(deps.provider, paths.name);
+      if (deferred === null) {
+        await deps.tools.kubectl(paths.name).run(['delete', 'auditsink', sinkName, '--ignore-not-found'], {
+          failMessage: `could not delete AuditSink ${JSON.stringify(sinkName)} from the cluster`,
+          hint: 'is the cluster up? `audit-lab status` tells',
+        });
+        const pki = await loadPki(paths.pkiDir, paths.name);
+        if (pki) await writeFileAtomic(paths.auditSinks, renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, pki.ca.cert))), 0o600);
+      }
     }
     await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
     await rm(sinkPolicyFile(paths, sinkName), { force: true });
     const stats = await countSinkEvents(paths.streamsDir, sinkName);
-    return { events: stats.events, file: streamFile(paths.streamsDir, sinkName) };
+    return { events: stats.events, file: streamFile(paths.streamsDir, sinkName), deferred };
   });
 }

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { dns1123SubdomainErrors } from '../audit/model.js';
-import { type EventFile, judgeEvents, type PolicyTestResult, openPolicy, policyTestDocument, type Rows, savingLine, summaryRows, verdictDocuments, verdictRows } from '../audit/judge.js';
+import { type EventFile, judgeEvents, type PolicyTestResult, openPolicy, policyTestDocument, refusedError, type Rows, savingLine, summaryRows, verdictDocuments, verdictRows } from '../audit/judge.js';
 import { UserError } from '../errors.js';
 import { sinkStreamFiles } from '../streams/stats.js';
 import { escapeText } from '../ui/escape.js';
@@ -43,12 +43,15 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
     name: (v) => `event/${v.auditID}`,
     table: (wide) => printVerdicts(ctx, r, label, files.length > 1, wide),
   });
+  // Lines that are not events: listed on stderr (exit 2) once the rest is judged and printed.
+  const refused = refusedError(r.refused);
+  if (refused) throw refused;
   return 0;
 }
 
 function printVerdicts(ctx: Context, r: PolicyTestResult, label: string, severalFiles: boolean, wide: boolean): void {
   const { verdicts, tally } = r;
-  ctx.out.line(`policy ${escapeText(r.source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}`);
+  ctx.out.line(`policy ${escapeText(r.source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}${r.refused.length > 0 ? `, ${r.refused.length} line${r.refused.length === 1 ? '' : 's'} refused (not audit events)` : ''}`);
   if (verdicts.length > 0) ctx.out.line(`\n${table(verdictRows(r, severalFiles, wide))}`);
   ctx.out.line(`\n${ctx.out.style.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
   ctx.out.line(table(summaryRows(tally)));

@@ -1,7 +1,7 @@
 /** `sink create | list | delete`: flags -> src/cluster/sinks.ts -> what changed, or the list. */
 import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
-import { createSink, deleteSink, describeCapture, describeSink, listSinks, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
+import { createSink, deleteSink, describeCapture, describeDeferred, describeSink, listSinks, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
 import { commandLine } from '../tools/run.js';
 import { printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
@@ -15,7 +15,11 @@ function defaultDeps(ctx: Context): SinkDeps {
 }
 
 export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
-  const saved = (c: SinkCreation) => ctx.out.line(`sink ${JSON.stringify(c.sink.name)} ${c.verb}: ${c.mode === 'dynamic' ? 'AuditSink, ' : ''}${describeSink(c.sink)}`);
+  // As `kubectl apply` says it: created (with what), configured (with what changed), unchanged.
+  const saved = (c: SinkCreation) => {
+    const what = c.verb === 'created' ? `: ${c.mode === 'dynamic' ? 'AuditSink, ' : ''}${describeSink(c.sink)}` : c.verb === 'configured' ? `: ${c.changes.join(', ')}` : '';
+    ctx.out.line(`sink ${JSON.stringify(c.sink.name)} ${c.verb}${what}${c.deferred ? `; ${describeDeferred(o.name, c.deferred)}` : ''}`);
+  };
   const c = await createSink(o, pathsFor(ctx, o.name), ctx.io.cwd, deps, saved);
   if (!o.dryRun) {
     ctx.out.line(`next: audit-lab tail --sink ${c.sink.name}${o.name === 'audit-lab' ? '' : ` --name ${o.name}`}`);
@@ -61,7 +65,8 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
 }
 
 export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
-  const r = await deleteSink(o.sinkName, pathsFor(ctx, o.name), deps.tools);
-  ctx.out.line(`sink ${JSON.stringify(o.sinkName)} deleted; its ${r.events} stored events stay in ${r.file}`);
+  const r = await deleteSink(o.sinkName, pathsFor(ctx, o.name), deps);
+  ctx.out.line(`sink ${JSON.stringify(o.sinkName)} deleted${r.deferred ? `; ${describeDeferred(o.name, r.deferred)}` : ''}`);
+  ctx.out.line(`its ${r.events} stored events stay in ${r.file}`);
   return 0;
 }

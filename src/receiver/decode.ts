@@ -4,26 +4,12 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { eventAtLevel, membersAtLevel } from '../audit/level.js';
+import { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, checkApiVersion, decodeBody, toV1 } from '../audit/eventShape.js';
 import { isLevel, isObject, isStage, type Level, type Stage } from '../audit/model.js';
-import { type CheckedItem, checkEventList, MAX_NESTING, type RawMember, rawLine } from './raw.js';
+import { type CheckedItem, checkEventList, type RawMember, rawLine } from './raw.js';
 
-export const AUDIT_V1 = 'audit.k8s.io/v1';
-export const AUDIT_V1BETA1 = 'audit.k8s.io/v1beta1';
-
-/**
- * An Event as decoded: v1 content with the fields the receiver relies on checked. kind and
- * apiVersion may be missing (EventList items) or v1beta1's: the stored line always gets v1's.
- */
-export interface AuditEvent {
-  kind?: unknown;
-  apiVersion?: unknown;
-  level: Level;
-  auditID: string;
-  stage: Stage;
-  requestObject?: unknown;
-  responseObject?: unknown;
-  [field: string]: unknown;
-}
+// The event-shape check lives with the audit model, where `policy test` calls it too.
+export { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, DecodeError, decodeBody, nestingOver } from '../audit/eventShape.js';
 
 /** How every stored line begins, exactly as the API server's log backend writes an Event. */
 export const LINE_PREFIX = '{"kind":"Event","apiVersion":"audit.k8s.io/v1"';
@@ -39,120 +25,11 @@ export function eventJson(ev: AuditEvent): string {
   return json === '{}' ? `${LINE_PREFIX}}` : `${LINE_PREFIX},${json.slice(1)}`;
 }
 
-export class DecodeError extends Error {
-  override name = 'DecodeError';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** application/json, with or without parameters (the API server sends no charset; curl may). */
 export function isJsonContentType(header: string | undefined): boolean {
   if (header === undefined) return false;
   const type = header.split(';', 1)[0]!.trim().toLowerCase();
   return type === 'application/json';
-}
-
-type Obj = Record<string, unknown>;
-
-function checkApiVersion(v: unknown, where: string): string {
-  if (v === AUDIT_V1 || v === AUDIT_V1BETA1) return v;
-  if (v === undefined) throw new DecodeError(400, `${where}: no apiVersion (want ${AUDIT_V1} or ${AUDIT_V1BETA1})`);
-  throw new DecodeError(400, `${where}: unsupported apiVersion ${JSON.stringify(v)} (want ${AUDIT_V1} or ${AUDIT_V1BETA1})`);
-}
-
-/**
- * One item as a v1 Event. v1beta1's deprecated `timestamp` and `metadata` have no v1 field and are
- * dropped; the object is otherwise kept as parsed (copying every event cost as much as parsing it).
- */
-function toV1(item: unknown, listVersion: string | undefined, where: string): AuditEvent {
-  if (!isObject(item)) throw new DecodeError(400, `${where}: not a JSON object`);
-  if (item.kind !== undefined && item.kind !== 'Event') throw new DecodeError(400, `${where}: kind ${JSON.stringify(item.kind)} is not Event`);
-  const version = item.apiVersion === undefined && listVersion !== undefined ? listVersion : checkApiVersion(item.apiVersion, where);
-  if (typeof item.auditID !== 'string' || item.auditID === '') throw new DecodeError(400, `${where}: no auditID`);
-  if (typeof item.stage !== 'string' || !isStage(item.stage)) throw new DecodeError(400, `${where}: stage ${JSON.stringify(item.stage)} is not an audit stage`);
-  if (typeof item.level !== 'string' || !isLevel(item.level)) throw new DecodeError(400, `${where}: level ${JSON.stringify(item.level)} is not an audit level`);
-  if (version === AUDIT_V1BETA1) {
-    delete item.timestamp;
-    delete item.metadata;
-  }
-  return item as AuditEvent;
-}
-
-function fromObject(o: Obj, where: string, out: AuditEvent[]): void {
-  if (o.kind === 'EventList') {
-    const version = checkApiVersion(o.apiVersion, where);
-    if (!Array.isArray(o.items)) {
-      if (o.items === undefined || o.items === null) return; // an empty list serialized by Go
-      throw new DecodeError(400, `${where}: items is not a list`);
-    }
-    const items = o.items as unknown[];
-    for (let i = 0; i < items.length; i++) out.push(toV1(items[i], version, `${where === 'body' ? '' : `${where}.`}items[${i}]`));
-    return;
-  }
-  if (o.kind === 'Event') {
-    checkApiVersion(o.apiVersion, where);
-    out.push(toV1(o, undefined, where));
-    return;
-  }
-  const got = o.kind === undefined ? 'no kind' : `kind ${JSON.stringify(o.kind)}`;
-  throw new DecodeError(400, `${where}: ${got}; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`);
-}
-
-/**
- * Offset in `text` where its objects and arrays nest deeper than `limit`, or -1. JSON.parse takes
- * any depth, but what then walks or serializes the events recurses, and a body 5,000 levels deep
- * overflowed the stack there: that is the sender's fault and must be refused as such (400), not
- * answered 500, which makes the API server retry it.
- */
-export function nestingOver(text: string, limit = MAX_NESTING): number {
-  let depth = 0;
-  const n = text.length;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      // Skip the string; a backslash escapes the next character, whatever it is.
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c) i++;
-        else if (d === 0x22) break;
-      }
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > limit) return i;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    }
-  }
-  return -1;
-}
-
-/** An EventList (v1 or v1beta1), a single Event, or a JSON array of either, as v1 Events. */
-export function decodeBody(text: string): AuditEvent[] {
-  const deep = nestingOver(text);
-  if (deep >= 0) throw new DecodeError(400, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep})`);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    throw new DecodeError(400, `malformed JSON: ${(err as Error).message}`);
-  }
-  const events: AuditEvent[] = [];
-  if (Array.isArray(body)) {
-    for (let i = 0; i < body.length; i++) {
-      const el: unknown = body[i];
-      if (!isObject(el)) throw new DecodeError(400, `[${i}]: not a JSON object`);
-      fromObject(el, `[${i}]`, events);
-    }
-    return events;
-  }
-  if (isObject(body)) {
-    fromObject(body, 'body', events);
-    return events;
-  }
-  throw new DecodeError(400, `body is JSON ${body === null ? 'null' : typeof body}; want an EventList or an Event`);
 }
 
 /** An EventList body whose items the scanner accepted, with what parsing one of them needs. */

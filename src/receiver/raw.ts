@@ -7,6 +7,7 @@
  * be trusted. An item is used raw only when it is compact (no whitespace outside strings, so it
  * is one line) and its keys are plain; anything else is re-serialized, which is always correct.
  */
+import { MAX_NESTING } from '../audit/eventShape.js';
 
 const Q = 0x22;
 const BS = 0x5c;
@@ -139,13 +140,6 @@ export function rawLine(b: Buffer, item: RawItem, out: LineMembers, sourceLevel:
 
 // ---- the scanner: an EventList's items without JSON.parse ----
 
-/**
- * How deep a body's objects and arrays may nest. The API server's events are a few levels deep
- * (an object's fields rarely go past 20); past this, serializing or walking an event would
- * recurse deep enough to overflow the stack, so such a body is refused (decode.ts) rather than
- * failing later as if storage had.
- */
-export const MAX_NESTING = 512;
 const MINUS = 0x2d;
 const PLUS = 0x2b;
 const DOT = 0x2e;

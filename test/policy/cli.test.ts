@@ -2,6 +2,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeBatch } from '../../src/receiver/decode.js';
 import { ROOT, runCli, tempDir } from '../helpers.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/policy');
@@ -163,7 +164,6 @@ describe('policy test refuses bad input with exit 2 and no stack', () => {
     ],
     ['an unknown preset, listing the presets', ['preset:strict', '--events', AUDIT_LOG], 'error: unknown policy preset "strict": the presets are preset:metadata, preset:recommended, preset:request-response\n'],
     ['a missing policy file', ['nothere.yaml', '--events', AUDIT_LOG], 'error: cannot read policy nothere.yaml: no such file\n'],
-    ['an unreadable events line, with its number', ['preset:metadata', '--events', 'test/fixtures/policy/bad-line.log'], 'error: test/fixtures/policy/bad-line.log:4: not a JSON audit event ('],
     ['a missing events file', ['preset:metadata', '--events', 'nothere.log'], 'error: cannot read events nothere.log: no such file\n'],
     ['no events given', ['preset:metadata'], 'error: give the events to test the policy on: --events FILE (one JSON audit event per line) or --sink NAME\n'],
     ['both --events and --sink', ['preset:metadata', '--events', AUDIT_LOG, '--sink', 'default'], 'error: give either --events FILE or --sink NAME, not both\n'],
@@ -216,5 +216,78 @@ describe('policy test with hostile names and fields', () => {
     expect(bad.stderr).not.toMatch(RAW);
     expect(bad.stderr).toContain('p\\x1b]0;pwned\\x07.yaml');
     expect(bad.stderr).toContain('Meta\\x9bdata\\u202e');
+  });
+});
+
+/** Issue 13: `policy test` reads each line with the receiver's own check (audit/eventShape.ts). */
+describe('policy test refuses what the receiver refuses: one decoder, one verdict', () => {
+  const good = (id: string) => JSON.stringify({ ...lines[0]!, auditID: id });
+  const BAD = [
+    '{"foo":1}',
+    '{"kind":"Event","auditID":"broken", "stage":',
+    JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [{ auditID: 'x', stage: 'ResponseComplete', level: 'Metadata' }, { auditID: 'y', stage: 'Done', level: 'Metadata' }] }),
+    JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v2', auditID: 'z', stage: 'ResponseComplete', level: 'Metadata' }),
+    '42',
+  ];
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let file: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+    file = join(dir.dir, 'events.jsonl');
+    // Lines 1, 3 and 9 are events; 2, 4, 5, 6 and 8 are not; 7 is blank.
+    await writeFile(file, [good('e1'), BAD[0], good('e3'), BAD[1], BAD[2], BAD[3], '', BAD[4], good('e9')].join('\n') + '\n');
+  });
+  afterAll(() => dir.cleanup());
+
+  const REASONS = [
+    [2, 'no kind; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)'],
+    [4, 'malformed JSON: Unexpected end of JSON input'],
+    [5, 'items[1]: stage "Done" is not an audit stage'],
+    [6, 'unsupported apiVersion "audit.k8s.io/v2" (want audit.k8s.io/v1 or audit.k8s.io/v1beta1)'],
+    [8, 'JSON number; want an EventList or an Event'],
+  ] as const;
+
+  it('judges the events, lists every other line with its number and reason, and exits 2', async () => {
+    const r = await runCli(['policy', 'test', 'preset:metadata', '--events', file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout.split('\n')[0]).toBe(`policy preset:metadata on ${file}: 3 events, 5 lines refused (not audit events)`);
+    expect(r.stdout.split('\n').filter((l) => /^\d+ +e\d /.test(l)).map((l) => l.split(/ +/, 2).join(' '))).toEqual(['1 e1', '3 e3', '9 e9']);
+    expect(r.stdout).toContain('3 of 3 events would be written');
+    expect(r.stderr).toBe(
+      `error: 5 lines are not audit events (the receiver would refuse them), so they were not judged:\n${REASONS.map(([n, why]) => `  ${file}:${n}: ${why}`).join('\n')}\n` +
+        'hint: each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them\n',
+    );
+  });
+
+  it('-o json: the verdicts and the refused lines, exit 2', async () => {
+    const r = await runCli(['policy', 'test', 'preset:metadata', '--events', file, '-o', 'json']);
+    expect(r.code).toBe(2);
+    const rep = JSON.parse(r.stdout) as Report & { refused: { file: string; line: number; reason: string }[] };
+    expect(rep.results.map((x) => [x.line, x.auditID, x.rule])).toEqual([[1, 'e1', 0], [3, 'e3', 0], [9, 'e9', 0]]);
+    expect(rep.refused).toEqual(REASONS.map(([line, reason]) => ({ file, line, reason })));
+  });
+
+  it("each reason is the receiver's own (decodeBatch, fast path and plain), without its 'body' prefix", () => {
+    for (const [i, text] of BAD.entries()) {
+      for (const fast of [true, false]) {
+        let said = '';
+        try {
+          decodeBatch(Buffer.from(text), { fast });
+        } catch (err) {
+          said = (err as Error).message;
+        }
+        expect(said.replace(/^body(: | is )/, ''), `${text} (fast: ${fast})`).toBe(REASONS[i]![1]);
+      }
+    }
+  });
+
+  it('a YAML syntax error shows the line, the one before and a caret', async () => {
+    const policy = join(dir.dir, 'indent.yaml');
+    await writeFile(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: "Metadata\n  - level: None\n');
+    const r = await runCli(['policy', 'test', policy, '--events', AUDIT_LOG]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `error: invalid policy:\n  ${policy}:6:1: Missing closing "quote\n    5 |   - level: None\n    6 | \n      | ^\nhint: see https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/#audit-policy\n`,
+    );
   });
 });

@@ -75,7 +75,7 @@ describe('a sink with its own policy', () => {
     await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
     const env = { AUDIT_LAB_HOME: paths.home, PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
     const r = await runCli(['sink', 'create', 'sec', '--policy', join(dir, 'policy.yaml')], { env, cwd: dir });
-    expect(r.stderr).toContain('the cluster is not running');
+    expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`sink "sec" created: policy ${join(dir, 'policy.yaml')} (at most RequestResponse at ResponseStarted, ResponseComplete, Panic)`);
     const sink = (await readState(paths))!.sinks.find((s) => s.name === 'sec')!;

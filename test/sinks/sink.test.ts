@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
@@ -8,6 +9,7 @@ import { readState, writeState } from '../../src/lab/state.js';
 import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
 import { renderLabFiles } from '../../src/render/labFiles.js';
 import { ROOT, runCli, tempDir } from '../helpers.js';
+import { ASIDE, type Call, freePort, healthyTable, MANIFEST, type Result, Sandbox } from '../lifecycle/harness.js';
 
 const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
 const cleanups: (() => Promise<void>)[] = [];
@@ -117,7 +119,7 @@ describe('sink create, static mode', () => {
     const token = (await sinksOf(w))[0]!.token;
     const r = await w.run(['sink', 'create', 'default', '--qps', '3']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('sink "default" updated: Metadata at ResponseComplete, throttle 3/15');
+    expect(r.stdout).toContain('sink "default" configured: qps 10 -> 3\n');
     const [s] = await sinksOf(w);
     expect(s).toMatchObject({ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 3, burst: 15 }, token });
   });
@@ -126,7 +128,8 @@ describe('sink create, static mode', () => {
     const w = await lab('static', { kind: [{ args: ['get', 'clusters'], stdout: '', stderr: 'No kind clusters found.\n' }] });
     const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('the cluster is not running');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('sink "rr" created: RequestResponse at ResponseComplete, throttle 10/15; lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`\n');
     expect((await policyOf(w)).rules).toEqual([{ level: 'RequestResponse' }]);
     expect((await w.calls()).map((c) => c.tool)).toEqual(['kind']);
   });
@@ -141,7 +144,7 @@ describe('sink create, static mode', () => {
     const r = await runCli(['sink', 'create', 'rr', '--level', 'RequestResponse'], {
       env: { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: tablePath },
     });
-    expect(r.stderr).toContain('the cluster is not running');
+    expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
     expect(r.code).toBe(0);
     expect(parse(await readFile(paths.policy, 'utf8')).rules).toEqual([{ level: 'RequestResponse' }]);
     await expect(readFile(join(paths.dir, 'restart-pending'))).rejects.toThrow(/ENOENT/);
@@ -186,11 +189,12 @@ describe('sink create, dynamic mode', () => {
   const APPLY: Row[] = [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], stdout: 'auditsink.auditregistration.k8s.io/x created\n' }];
 
   it('applies a real AuditSink pointing at the receiver with the lab CA, and keeps audit.yaml whole', async () => {
-    const w = await lab('dynamic', { kubectl: APPLY });
+    const w = await lab('dynamic', { kind: CLUSTER_UP, kubectl: APPLY });
     const r = await w.run(['sink', 'create', 'mysink', '--level', 'RequestResponse', '--stage', 'ResponseStarted', '--stage', 'ResponseComplete', '--qps', '10', '--burst', '15']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const [call] = await w.calls();
+    const [list, call] = await w.calls();
+    expect(list!.args).toEqual(['get', 'clusters']);
     expect(call!.args).toEqual(['--context', 'kind-audit-lab', 'apply', '-f', '-']);
     const applied = parse(call!.stdin);
     const sink = (await sinksOf(w)).find((s) => s.name === 'mysink')!;
@@ -215,15 +219,16 @@ describe('sink create, dynamic mode', () => {
   });
 
   it('points the AuditSink at --url directly', async () => {
-    const w = await lab('dynamic', { kubectl: APPLY });
+    const w = await lab('dynamic', { kind: CLUSTER_UP, kubectl: APPLY });
     const r = await w.run(['sink', 'create', 'ext', '--url', 'https://audit.example.com/in']);
     expect(r.code).toBe(0);
-    const applied = parse((await w.calls())[0]!.stdin);
+    const applied = parse((await w.calls()).find((c) => c.tool === 'kubectl')!.stdin);
     expect(applied.spec.webhook.clientConfig).toEqual({ url: 'https://audit.example.com/in' });
   });
 
   it('leaves the lab as it was when the cluster refuses, and shows kubectl output', async () => {
     const w = await lab('dynamic', {
+      kind: CLUSTER_UP,
       kubectl: [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], code: 1, stderr: 'error: the server could not find the requested resource\n' }],
     });
     const state = await readFile(w.paths.state, 'utf8');
@@ -294,7 +299,7 @@ describe('sink list and delete', () => {
   });
 
   it('deletes a dynamic sink from the cluster and the lab, keeping its events', async () => {
-    const w = await lab('dynamic', { kubectl: [{ args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', 'default', '--ignore-not-found'], stdout: 'deleted' }] });
+    const w = await lab('dynamic', { kind: CLUSTER_UP, kubectl: [{ args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', 'default', '--ignore-not-found'], stdout: 'deleted' }] });
     const r = await w.run(['sink', 'delete', 'default']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('its 0 stored events stay in');
@@ -320,4 +325,134 @@ describe('sink list and delete', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('create it with `audit-lab up`');
   });
+});
+
+/** Asserts exit 0, showing what the CLI said when it was not. */
+function ok(r: Result): Result {
+  expect(r.code, `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
+  return r;
+}
+
+async function sandbox(...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
+  const sb = await Sandbox.create(...args);
+  cleanups.push(() => sb.cleanup());
+  return sb;
+}
+
+const callLine = (c: Call) => `${c.tool} ${c.args.join(' ')}`;
+const LATER = 'lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`';
+
+describe('sinks in a lab with no cluster: saved, said so, applied by the next up (issue 13)', () => {
+  it('dynamic: create and delete ask only `kind get clusters`, exit 0, and up applies the AuditSinks', async () => {
+    const sb = await sandbox(healthyTable({ desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' }));
+    ok(await sb.run(['up', '--mode', 'dynamic', '--port', String(await freePort())]));
+    ok(await sb.run(['down']));
+    await sb.clearCalls();
+
+    const created = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse']));
+    expect(created.stderr).toBe('');
+    expect(created.stdout.split('\n')[0]).toBe(`sink "full" created: AuditSink, RequestResponse at ResponseComplete, throttle 10/15; ${LATER}`);
+    const deleted = ok(await sb.run(['sink', 'delete', 'default']));
+    expect(deleted.stdout.split('\n')[0]).toBe(`sink "default" deleted; ${LATER}`);
+    expect((await sb.calls()).map(callLine)).toEqual(['kind get clusters', 'kind get clusters']);
+    expect((await readState(labPaths(sb.home, 'audit-lab')))!.sinks.map((s) => s.name)).toEqual(['full']);
+
+    await sb.clearCalls();
+    ok(await sb.run(['up']));
+    expect((await sb.calls()).map(callLine)).toContain(`kubectl --context kind-audit-lab apply -f ${sb.labDir()}/audit.yaml`);
+    const applied = parseAllDocuments(await readFile(join(sb.labDir(), 'audit.yaml'), 'utf8')).map((d) => d.toJS());
+    expect(applied.map((d) => [d.metadata.name, d.spec.policy.level])).toEqual([['full', 'RequestResponse']]);
+  });
+
+  it('static: a wider capture is written, and the cluster up makes starts with it (nothing to restart)', async () => {
+    const sb = await sandbox(healthyTable());
+    await sb.setWorld({ network: true });
+    ok(await sb.run(['up', '--port', String(await freePort())]));
+    ok(await sb.run(['down']));
+    await sb.clearCalls();
+
+    const r = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse']));
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')[0]).toBe(`sink "full" created: RequestResponse at ResponseComplete, throttle 10/15; ${LATER}`);
+    expect((await sb.calls()).map(callLine)).toEqual(['kind get clusters']);
+    expect(parse(await readFile(join(sb.labDir(), 'apiserver', 'policy.yaml'), 'utf8')).rules).toEqual([{ level: 'RequestResponse' }]);
+    // Static delete needs no cluster (the capture still covers the sinks left): no tool is asked.
+    await sb.clearCalls();
+    const d = ok(await sb.run(['sink', 'delete', 'default']));
+    expect(d.stdout.split('\n')[0]).toBe('sink "default" deleted');
+    expect(await sb.calls()).toEqual([]);
+
+    await sb.clearCalls();
+    ok(await sb.run(['up']));
+    const calls = (await sb.calls()).map(callLine);
+    expect(calls.some((c) => c.startsWith('kind create cluster'))).toBe(true);
+    expect(calls.some((c) => c.includes(' mv '))).toBe(false);
+  });
+
+  it('kind not on PATH counts as no cluster: nothing is asked, restart-pending stays, and up restarts the cluster it then finds', async () => {
+    const sb = await sandbox(healthyTable());
+    await sb.setWorld({ network: true });
+    ok(await sb.run(['up', '--port', String(await freePort())]));
+    await rm(join(sb.bin, 'kind'));
+    await sb.clearCalls();
+
+    const r = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse']));
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')[0]).toBe(
+      'sink "full" created: RequestResponse at ResponseComplete, throttle 10/15; lab "audit-lab" has no cluster running (kind is not on PATH, so taken as none): it applies at the next `audit-lab up`',
+    );
+    expect(await sb.calls()).toEqual([]);
+    const mark = join(sb.labDir(), 'restart-pending');
+    expect(existsSync(mark)).toBe(true);
+
+    await symlink(join(ROOT, 'test', 'lifecycle', 'fakes', 'kind'), join(sb.bin, 'kind'));
+    ok(await sb.run(['up']));
+    const calls = (await sb.calls()).map(callLine);
+    expect(calls).toContain(`docker exec audit-lab-control-plane mv ${MANIFEST} ${ASIDE}`);
+    expect(existsSync(mark)).toBe(false);
+  });
+
+  it('--name: the line names the lab and its up command', async () => {
+    const sb = await sandbox(healthyTable({ name: 'b' }));
+    await sb.setWorld({ network: true });
+    ok(await sb.run(['up', '--name', 'b', '--port', String(await freePort())]));
+    ok(await sb.run(['down', '--name', 'b']));
+    const r = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--name', 'b']));
+    expect(r.stdout.split('\n')[0]).toMatch(/; lab "b" has no cluster running: it applies at the next `audit-lab up --name b`$/);
+  });
+});
+
+describe('sink create says created, configured (with what changed) or unchanged, as kubectl apply (issue 13)', () => {
+  it('the Quick start\'s sink again is unchanged and rewrites nothing; a change lists each field', async () => {
+    const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
+    const state = await readFile(w.paths.state, 'utf8');
+    const same = await w.run(['sink', 'create', '--level', 'Metadata', '--stage', 'ResponseComplete']);
+    expect(same.code).toBe(0);
+    expect(same.stdout.split('\n')[0]).toBe('sink "default" unchanged');
+    expect(await readFile(w.paths.state, 'utf8')).toBe(state);
+    expect(await w.calls()).toEqual([]);
+
+    const changed = await w.run(['sink', 'create', 'default', '--level', 'Request', '--stage', 'ResponseStarted,ResponseComplete']);
+    expect(changed.code).toBe(0);
+    expect(changed.stdout.split('\n')[0]).toBe('sink "default" configured: level Metadata -> Request, stages ResponseComplete -> ResponseStarted,ResponseComplete');
+    const throttle = await w.run(['sink', 'create', 'default', '--qps', '5', '--burst', '7', '--url', 'https://audit.example.com/in']);
+    expect(throttle.stdout.split('\n')[0]).toBe('sink "default" configured: qps 10 -> 5, burst 15 -> 7, url (none) -> https://audit.example.com/in');
+    const fresh = await w.run(['sink', 'create', 'other']);
+    expect(fresh.stdout.split('\n')[0]).toBe('sink "other" created: Metadata at ResponseComplete, throttle 10/15');
+  });
+
+  it('dynamic: unchanged still applies to a running cluster (as kubectl apply), and says unchanged', async () => {
+    const w = await lab('dynamic', { kind: CLUSTER_UP, kubectl: [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], stdout: 'auditsink.auditregistration.k8s.io/default unchanged\n' }] });
+    const r = await w.run(['sink', 'create', 'default']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('sink "default" unchanged');
+    expect((await w.calls()).map((c) => c.args.slice(2).join(' '))).toContain('apply -f -');
+  });
+});
+
+it('sink create --help names preset:NAME and every preset shipped (issue 13)', async () => {
+  const r = await runCli(['sink', 'create', '--help']);
+  const presets = (await readdir(join(ROOT, 'templates', 'policies'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
+  expect(r.code).toBe(0);
+  expect(r.stdout.replace(/\s+/g, ' ')).toContain(`a file, or preset:NAME (${presets.join(', ')})`);
 });

@@ -1,0 +1,150 @@
+/**
+ * What an audit event is, as the receiver decides it: an audit.k8s.io/v1 or v1beta1 Event (alone,
+ * in an EventList, or in a JSON array) with an auditID, a stage and a level. One check, called by
+ * the receiver for every body it is posted (src/receiver/decode.ts) and by `policy test` for every
+ * line it reads (judge.ts), so both refuse the same input with the same reason.
+ */
+import { isLevel, isObject, isStage, type Level, type Stage } from './model.js';
+
+/**
+ * How deep an input's objects and arrays may nest. The API server's events are a few levels deep
+ * (an object's fields rarely go past 20); past this, serializing or walking an event would
+ * recurse deep enough to overflow the stack, so such input is refused rather than failing later
+ * (the receiver's scanner, receiver/raw.ts, holds its bodies to the same limit).
+ */
+export const MAX_NESTING = 512;
+
+export const AUDIT_V1 = 'audit.k8s.io/v1';
+export const AUDIT_V1BETA1 = 'audit.k8s.io/v1beta1';
+
+/**
+ * An Event as decoded: v1 content with the fields the receiver relies on checked. kind and
+ * apiVersion may be missing (EventList items) or v1beta1's: the stored line always gets v1's.
+ */
+export interface AuditEvent {
+  kind?: unknown;
+  apiVersion?: unknown;
+  level: Level;
+  auditID: string;
+  stage: Stage;
+  requestObject?: unknown;
+  responseObject?: unknown;
+  [field: string]: unknown;
+}
+
+/** Input that is not audit events: `status` is the HTTP status the receiver answers (400: the sender's fault), the message the one-line reason. */
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+/** A refusal of `where` (empty: the input itself, as `policy test` names it by its line). */
+const refuse = (where: string, why: string) => new DecodeError(400, where === '' ? why : `${where}: ${why}`);
+
+export function checkApiVersion(v: unknown, where: string): string {
+  if (v === AUDIT_V1 || v === AUDIT_V1BETA1) return v;
+  if (v === undefined) throw refuse(where, `no apiVersion (want ${AUDIT_V1} or ${AUDIT_V1BETA1})`);
+  throw refuse(where, `unsupported apiVersion ${JSON.stringify(v)} (want ${AUDIT_V1} or ${AUDIT_V1BETA1})`);
+}
+
+/**
+ * One item as a v1 Event. v1beta1's deprecated `timestamp` and `metadata` have no v1 field and are
+ * dropped; the object is otherwise kept as parsed (copying every event cost as much as parsing it).
+ */
+export function toV1(item: unknown, listVersion: string | undefined, where: string): AuditEvent {
+  if (!isObject(item)) throw refuse(where, 'not a JSON object');
+  if (item.kind !== undefined && item.kind !== 'Event') throw refuse(where, `kind ${JSON.stringify(item.kind)} is not Event`);
+  const version = item.apiVersion === undefined && listVersion !== undefined ? listVersion : checkApiVersion(item.apiVersion, where);
+  if (typeof item.auditID !== 'string' || item.auditID === '') throw refuse(where, 'no auditID');
+  if (typeof item.stage !== 'string' || !isStage(item.stage)) throw refuse(where, `stage ${JSON.stringify(item.stage)} is not an audit stage`);
+  if (typeof item.level !== 'string' || !isLevel(item.level)) throw refuse(where, `level ${JSON.stringify(item.level)} is not an audit level`);
+  if (version === AUDIT_V1BETA1) {
+    delete item.timestamp;
+    delete item.metadata;
+  }
+  return item as AuditEvent;
+}
+
+function fromObject(o: Obj, where: string, out: AuditEvent[]): void {
+  if (o.kind === 'EventList') {
+    const version = checkApiVersion(o.apiVersion, where);
+    if (!Array.isArray(o.items)) {
+      if (o.items === undefined || o.items === null) return; // an empty list serialized by Go
+      throw refuse(where, 'items is not a list');
+    }
+    const items = o.items as unknown[];
+    for (let i = 0; i < items.length; i++) out.push(toV1(items[i], version, `${where === 'body' || where === '' ? '' : `${where}.`}items[${i}]`));
+    return;
+  }
+  if (o.kind === 'Event') {
+    checkApiVersion(o.apiVersion, where);
+    out.push(toV1(o, undefined, where));
+    return;
+  }
+  const got = o.kind === undefined ? 'no kind' : `kind ${JSON.stringify(o.kind)}`;
+  throw refuse(where, `${got}; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`);
+}
+
+/**
+ * Offset in `text` where its objects and arrays nest deeper than `limit`, or -1. JSON.parse takes
+ * any depth, but what then walks or serializes the events recurses, and a body 5,000 levels deep
+ * overflowed the stack there: that is the sender's fault and must be refused as such (400), not
+ * answered 500, which makes the API server retry it.
+ */
+export function nestingOver(text: string, limit = MAX_NESTING): number {
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string; a backslash escapes the next character, whatever it is.
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return i;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
+/**
+ * An EventList (v1 or v1beta1), a single Event, or a JSON array of either, as v1 Events: the
+ * receiver's one verdict on what is an event (its fast path is held to this), which `policy test`
+ * also gives each line of a file. `root` names the whole input in refusals ('' for none).
+ */
+export function decodeBody(text: string, root = 'body'): AuditEvent[] {
+  const deep = nestingOver(text);
+  if (deep >= 0) throw new DecodeError(400, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep})`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new DecodeError(400, `malformed JSON: ${(err as Error).message}`);
+  }
+  const events: AuditEvent[] = [];
+  if (Array.isArray(body)) {
+    for (let i = 0; i < body.length; i++) {
+      const el: unknown = body[i];
+      if (!isObject(el)) throw new DecodeError(400, `[${i}]: not a JSON object`);
+      fromObject(el, `[${i}]`, events);
+    }
+    return events;
+  }
+  if (isObject(body)) {
+    fromObject(body, root, events);
+    return events;
+  }
+  throw new DecodeError(400, `${root === '' ? '' : `${root} is `}JSON ${body === null ? 'null' : typeof body}; want an EventList or an Event`);
+}
