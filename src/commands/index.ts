@@ -20,5 +20,6 @@ export function commandHandlers(io: IO): Handlers {
     tail: async (o) => (await import('./tail.js')).tail(o, ctx),
     serve: async (o) => (await import('./serve.js')).serve(o, ctx),
     policyTest: async (o) => (await import('./policy.js')).policyTest(o, ctx),
+    completion: async (o) => (await import('./completion.js')).completion(o, ctx),
   };
 }

@@ -34,7 +34,8 @@ export interface SinkDeleteOptions extends Common {
 export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
 
 export interface TailOptions extends Common {
-  sink?: string;
+  /** The sinks to show (--sink, repeatable); none: every sink. */
+  sink: string[];
   follow: boolean;
   since?: string;
   output: TailFormat;
@@ -72,6 +73,10 @@ export interface PolicyTestOptions extends Common {
   output: 'table' | 'json';
 }
 
+export interface CompletionOptions {
+  shell: 'bash' | 'zsh' | 'fish';
+}
+
 export interface Handlers {
   render(o: RenderOptions): Promise<number | void>;
   up(o: UpOptions): Promise<number | void>;
@@ -84,4 +89,5 @@ export interface Handlers {
   status(o: StatusOptions): Promise<number | void>;
   doctor(o: DoctorOptions): Promise<number | void>;
   policyTest(o: PolicyTestOptions): Promise<number | void>;
+  completion(o: CompletionOptions): Promise<number | void>;
 }

@@ -6,6 +6,7 @@
  * receiver, so a test can follow files it writes itself. Only `tail` reads it.
  */
 import { buildFilter, parseSince } from '../audit/filter.js';
+import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
 import { labSinks, readEvents } from '../streams/events.js';
 import { formatJson, formatSummary, PrettyFormatter, Tally } from '../ui/format.js';
@@ -34,7 +35,10 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   // Flags first: a bad one is exit 2 and starts nothing.
   const matches = buildFilter(o);
   const since = o.since !== undefined ? parseSince(o.since, deps.now()) : undefined;
-  const known = await labSinks(paths, o.sink);
+  // The CLI collects every --sink; reading several at once is the tail change of issue 13, item 5.
+  if (o.sink.length > 1) throw new UserError('tail reads one --sink at a time for now', 'give one --sink, or none for every sink');
+  const sink = o.sink[0];
+  const known = await labSinks(paths, sink);
   if (o.follow && ctx.io.env[NO_RECEIVER_ENV] !== '1') {
     const receiver = await deps.ensureReceiver(paths);
     if (receiver.started) out.info(out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
@@ -64,7 +68,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   try {
     const skipped = await readEvents(
       paths.streamsDir,
-      { sink: o.sink, known, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip: (where) => out.warn(`skipped a line that is not an audit event (${where}); later ones are only counted`) },
+      { sink, known, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip: (where) => out.warn(`skipped a line that is not an audit event (${where}); later ones are only counted`) },
       (shown) => {
         if (o.output === 'pretty' || o.output === 'wide') formatter.measure(shown);
         for (const r of shown) tally.add(r.event);

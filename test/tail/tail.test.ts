@@ -39,7 +39,7 @@ function io(home: string, opts: { tty?: boolean; env?: Record<string, string>; r
   return { stdout: new Sink(opts.tty), stderr: new Sink(opts.tty), env, cwd: home };
 }
 
-const base: TailOptions = { name: 'audit-lab', follow: false, output: 'jsonl', verb: [], user: [], namespace: [], resource: [], stage: [], code: [] };
+const base: TailOptions = { name: 'audit-lab', sink: [], follow: false, output: 'jsonl', verb: [], user: [], namespace: [], resource: [], stage: [], code: [] };
 
 let home: string;
 let paths: LabPaths;
@@ -111,7 +111,7 @@ describe('tail --no-follow (in process)', () => {
   it('--since with a duration counts back from now', async () => {
     const o = io(home);
     const now = () => Date.parse('2024-05-01T10:00:10Z');
-    await tail({ ...base, since: '4s', sink: 'default' }, makeContext(o), { now });
+    await tail({ ...base, since: '4s', sink: ['default'] }, makeContext(o), { now });
     // Received at or after 10:00:06: the /healthz, the delete and the namespace get.
     expect(o.stdout.text.split('\n').filter(Boolean).map((l) => JSON.parse(l).verb)).toEqual(['get', 'delete', 'get']);
   });
@@ -133,7 +133,7 @@ describe('tail --no-follow (in process)', () => {
   it('a sink of the lab with no stream yet shows nothing, without error', async () => {
     const empty = await makeLab(await tempHome(), ['fresh']);
     const o2 = io(empty.home);
-    expect(await tail({ ...base, sink: 'fresh' }, makeContext(o2))).toBe(0);
+    expect(await tail({ ...base, sink: ['fresh'] }, makeContext(o2))).toBe(0);
     expect(o2.stdout.text).toBe('');
     await removeHome(empty.home);
   });
@@ -153,7 +153,7 @@ describe('tail following (in process, fake receiver)', () => {
   }
 
   it('starts the receiver for the lab, then shows stored and new events until interrupted', async () => {
-    const { fake, stop, o, done } = await following({ sink: 'default' });
+    const { fake, stop, o, done } = await following({ sink: ['default'] });
     await o.stdout.until((t) => t.split('\n').length > 10);
     expect(fake.calls.map((p) => p.dir)).toEqual([paths.dir]);
     expect(o.stderr.text).toContain('started the receiver (pid 4242) at https://127.0.0.1:8845');
@@ -187,7 +187,7 @@ describe('tail following (in process, fake receiver)', () => {
     const o = io(home, { receiver: true });
     await expect(tail({ ...base, follow: true, code: ['nope'] }, makeContext(o), { ensureReceiver: fake.ensureReceiver })).rejects.toThrow(/--code/);
     await expect(tail({ ...base, follow: true, since: 'soon' }, makeContext(o), { ensureReceiver: fake.ensureReceiver })).rejects.toThrow(/--since/);
-    await expect(tail({ ...base, follow: true, sink: 'nope' }, makeContext(o), { ensureReceiver: fake.ensureReceiver })).rejects.toThrow(/default, secrets/);
+    await expect(tail({ ...base, follow: true, sink: ['nope'] }, makeContext(o), { ensureReceiver: fake.ensureReceiver })).rejects.toThrow(/default, secrets/);
     expect(fake.calls).toEqual([]);
   });
 
