@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildProgram, commandTree } from '../../src/cli.js';
-import type { CommandSpec } from '../../src/commands/completion.js';
+import { buildProgram } from '../../src/cli.js';
 import type { Handlers } from '../../src/commands/options.js';
 import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
