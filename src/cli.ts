@@ -17,6 +17,7 @@ import {
 } from './audit/model.js';
 import type { CommandSpec, OptionSpec, ValueKind } from './commands/completion.js';
 import type { Handlers, SinkCreateOptions, TailFormat } from './commands/options.js';
+import { UserError } from './errors.js';
 import type { IO } from './io.js';
 import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
 import type { ModeChoice } from './lab/mode.js';
@@ -33,19 +34,22 @@ export function canonicalChoice<T extends string>(values: readonly T[], input: s
   return values.find((v) => v.toLowerCase() === wanted);
 }
 
-/** The one parser of every enum flag: any case in, the canonical value out, else a usage error. */
-function choice<T extends string>(values: readonly T[]) {
+/**
+ * The one parser of every enum flag: any case in, the canonical value out, else a UserError that
+ * quotes the value as the other flag checks do (`--stage "Done"`, escaped where it is printed).
+ */
+function choice<T extends string>(flag: string, values: readonly T[]) {
   return (value: string): T => {
     const found = canonicalChoice(values, value);
-    if (found === undefined) throw new InvalidArgumentError(`Use one of: ${values.join(', ')}.`);
+    if (found === undefined) throw new UserError(`${flag} ${JSON.stringify(value)} is not one of ${values.join(', ')}`);
     return found;
   };
 }
 
 /** An enum flag: its choices shown in --help and offered by completion, parsed by choice(). */
 function enumOption(flags: string, description: string, values: readonly string[], o: { repeat?: boolean } = {}): Option {
-  const one = choice(values);
   const option = new Option(flags, description).choices(values);
+  const one = choice(option.long ?? flags, values);
   return o.repeat === true ? option.argParser((v: string, previous: string[] | undefined) => collect(one(v), previous)) : option.argParser(one);
 }
 
@@ -422,7 +426,7 @@ Examples:
   program
     .command('completion')
     .description('print a shell completion script: commands, flags, lab names and sink names')
-    .addArgument(new Argument('<SHELL>', 'bash, zsh or fish').choices(SHELLS).argParser(choice(SHELLS)))
+    .addArgument(new Argument('<SHELL>', 'bash, zsh or fish').choices(SHELLS).argParser(choice('SHELL', SHELLS)))
     .addHelpText('after', `
 Examples:
   $ source <(audit-lab completion bash)                    # in ~/.bashrc
