@@ -122,6 +122,16 @@ export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec
   };
 }
 
+// A sink's level and stages: choices for --help and completion, but parsed in normalizeSink,
+// whose errors are the AuditSink API's own.
+function sinkLevelOption(description: string): Option {
+  return new Option('--level <level>', description).choices(LEVELS).argParser((v: string) => v);
+}
+
+function sinkStageOption(description: string): Option {
+  return new Option('--stage <stage>', description).choices(STAGES).argParser(collect);
+}
+
 function modeOption(): Option {
   return enumOption('--mode <mode>', 'dynamic (AuditSink API, 1.13-1.18) or static (policy + webhook, any version)', ['auto', 'static', 'dynamic']).default('auto');
 }
@@ -227,8 +237,8 @@ Examples:
     .command('create')
     .description('add a sink, or update the one with that name')
     .argument('[NAME]', 'sink name (a DNS-1123 subdomain)', DEFAULT_SINK_NAME)
-    .option('--level <level>', 'None, Metadata, Request or RequestResponse (default: Metadata)')
-    .option('--stage <stage>', 'RequestReceived, ResponseStarted, ResponseComplete or Panic; repeat or comma-separate (default: ResponseComplete)', collect)
+    .addOption(sinkLevelOption('audit level, any case (default: Metadata)'))
+    .addOption(sinkStageOption('stages to send, any case; repeat or comma-separate (default: ResponseComplete)'))
     .option('--qps <n>', `throttle: events batches per second (default: ${DEFAULT_QPS})`, number('--qps'))
     .option('--burst <n>', `throttle: burst (default: ${DEFAULT_BURST})`, number('--burst'))
     .option('--url <url>', 'also send to this external endpoint (https://host[/path])')
@@ -363,8 +373,8 @@ Examples:
       enumOption('--host-cgroup <version>', "cgroup version of the machine the node runs on; v1 with kubelet >= 1.35 adds failCgroupV1: false (default: this machine's, when Docker runs here)", ['v1', 'v2']),
     )
     .option('--sink <name>', 'render with this sink added or changed, as `sink create` would')
-    .option('--level <level>', 'level of --sink')
-    .option('--stage <stage>', 'stage of --sink (repeatable)', collect)
+    .addOption(sinkLevelOption('level of --sink'))
+    .addOption(sinkStageOption('stage of --sink (repeatable)'))
     .option('--qps <n>', 'throttle qps of --sink', number('--qps'))
     .option('--burst <n>', 'throttle burst of --sink', number('--burst'))
     .addHelpText('after', `

@@ -96,6 +96,7 @@ describe('completion bash, sourced in bash', () => {
     ['audit-lab tail --st', ['--stage']],
     ['audit-lab tail --stage Response', ['ResponseStarted', 'ResponseComplete']],
     ['audit-lab up --mode ', ['auto', 'static', 'dynamic']],
+    ['audit-lab sink create full --level Req', ['Request', 'RequestResponse']],
     ['audit-lab completion ', ['bash', 'zsh', 'fish']],
     ['audit-lab status --', ['--json', '--name', '--help']],
     ['audit-lab render --out pol', ['policy-file.yaml']],
