@@ -29,7 +29,7 @@ import { escapeLines } from './ui/escape.js';
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** The canonical spelling of `input` among `values`, ignoring case: `responsecomplete` is ResponseComplete. */
-export function canonicalChoice<T extends string>(values: readonly T[], input: string): T | undefined {
+function canonicalChoice<T extends string>(values: readonly T[], input: string): T | undefined {
   const wanted = input.trim().toLowerCase();
   return values.find((v) => v.toLowerCase() === wanted);
 }

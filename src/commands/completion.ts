@@ -58,10 +58,11 @@ _audit_lab() {
     _files
     return
   fi
-  candidates=("\${(@f)out}")
+  candidates=(\${(f)out})  # unquoted: no output, no candidate
   compadd -a candidates
 }
-if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+# Autoloaded from $fpath, this file is the body of _audit-lab: complete now. Sourced: register.
+if [[ $funcstack[1] == _audit-lab ]]; then
   _audit_lab "$@"
 else
   compdef _audit_lab audit-lab
