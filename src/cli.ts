@@ -2,17 +2,20 @@
  * The command-line surface: declares commands and options, parses and normalizes them, and hands
  * a typed options object to a handler. Nothing here does the work; see src/commands/.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import {
   DEFAULT_BURST,
   DEFAULT_QPS,
   DEFAULT_SINK_NAME,
+  LEVELS,
   type Level,
   type SinkSpec,
+  STAGES,
   type Stage,
   checkSink,
   splitStages,
 } from './audit/model.js';
+import type { CommandSpec, OptionSpec, ValueKind } from './commands/completion.js';
 import type { Handlers, SinkCreateOptions, TailFormat } from './commands/options.js';
 import { UserError } from './errors.js';
 import type { IO } from './io.js';
@@ -23,7 +26,33 @@ import { escapeLines } from './ui/escape.js';
 import type { OutputFormat } from './ui/printers.js';
 
 // Repeatable flags take no commander default, which would show as "(default: [])" in --help.
+// A flag whose value is an array may repeat; any other flag given twice is refused (forbidRepeats).
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** The canonical spelling of `input` among `values`, ignoring case: `responsecomplete` is ResponseComplete. */
+function canonicalChoice<T extends string>(values: readonly T[], input: string): T | undefined {
+  const wanted = input.trim().toLowerCase();
+  return values.find((v) => v.toLowerCase() === wanted);
+}
+
+/**
+ * The one parser of every enum flag: any case in, the canonical value out, else a UserError that
+ * quotes the value as the other flag checks do (`--stage "Done"`, escaped where it is printed).
+ */
+function choice<T extends string>(flag: string, values: readonly T[]) {
+  return (value: string): T => {
+    const found = canonicalChoice(values, value);
+    if (found === undefined) throw new UserError(`${flag} ${JSON.stringify(value)} is not one of ${values.join(', ')}`);
+    return found;
+  };
+}
+
+/** An enum flag: its choices shown in --help and offered by completion, parsed by choice(). */
+function enumOption(flags: string, description: string, values: readonly string[], o: { repeat?: boolean } = {}): Option {
+  const option = new Option(flags, description).choices(values);
+  const one = choice(option.long ?? flags, values);
+  return o.repeat === true ? option.argParser((v: string, previous: string[] | undefined) => collect(one(v), previous)) : option.argParser(one);
+}
 
 /** A TCP port; `serve` may take 0, which asks the system for any free one. */
 function port(allowAny = false) {
@@ -70,12 +99,7 @@ function number(flag: string) {
  * per object, as `kubectl get -o name`. Case does not matter; the table is the default, no flag.
  */
 function outputOption(formats: readonly OutputFormat[], kind: string): Option {
-  const said = `${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}`;
-  return new Option('-o, --output <format>', `${said} (name: ${kind}/NAME per line; default: a table)`).argParser((value: string) => {
-    const v = value.toLowerCase() as OutputFormat;
-    if (!formats.includes(v)) throw new InvalidArgumentError(`-o takes ${said}.`);
-    return v;
-  });
+  return enumOption('-o, --output <format>', `output format (name: ${kind}/NAME per line; default: a table)`, formats);
 }
 
 /** The format asked for: `--json` (where it was before -o) is `-o json`. */
@@ -94,14 +118,15 @@ interface RawSinkFlags {
 
 /** Validates sink flags as the AuditSink API would; fields not given take the defaults. */
 export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec; given: SinkCreateOptions['given'] } {
-  const stages = splitStages(raw.stage);
+  // Any case in; what checkSink does not recognize stays as typed, so its error quotes it.
+  const stages = splitStages(raw.stage).map((st) => canonicalChoice(STAGES, st) ?? st);
   const given = new Set<'level' | 'stages' | 'qps' | 'burst' | 'url'>();
   if (raw.level !== undefined) given.add('level');
   if (stages.length > 0) given.add('stages');
   if (raw.qps !== undefined) given.add('qps');
   if (raw.burst !== undefined) given.add('burst');
   if (raw.url !== undefined) given.add('url');
-  const level = raw.level ?? 'Metadata';
+  const level = raw.level === undefined ? 'Metadata' : (canonicalChoice(LEVELS, raw.level) ?? raw.level);
   // The classic default stage; a None sink needs none.
   const effectiveStages = stages.length > 0 ? stages : level === 'None' ? [] : ['ResponseComplete'];
   const candidate = {
@@ -118,14 +143,18 @@ export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec
   };
 }
 
-function nameOption(): Option {
-  return new Option('--name <name>', 'lab and kind cluster name').default(DEFAULT_LAB_NAME);
+// A sink's level and stages: choices for --help and completion, but parsed in normalizeSink,
+// whose errors are the AuditSink API's own.
+function sinkLevelOption(description: string): Option {
+  return new Option('--level <level>', description).choices(LEVELS).argParser((v: string) => v);
+}
+
+function sinkStageOption(description: string): Option {
+  return new Option('--stage <stage>', description).choices(STAGES).argParser(collect);
 }
 
 function modeOption(): Option {
-  return new Option('--mode <mode>', 'dynamic (AuditSink API, 1.13-1.18) or static (policy + webhook, any version)')
-    .choices(['auto', 'static', 'dynamic'])
-    .default('auto');
+  return enumOption('--mode <mode>', 'dynamic (AuditSink API, 1.13-1.18) or static (policy + webhook, any version)', ['auto', 'static', 'dynamic']).default('auto');
 }
 
 const EXAMPLES = `
@@ -135,6 +164,8 @@ Examples:
   $ audit-lab tail                                                  # events, live
   $ audit-lab down
   $ audit-lab render --mode static --out ./files                    # see every generated file
+  $ audit-lab --name lab2 up                                        # a second lab, side by side
+  $ audit-lab help sink create                                      # help of one command
 
 Labs live in $AUDIT_LAB_HOME/<name>/ (default ~/.audit-lab/audit-lab).
 Exit codes: 0 success, 1 failure at run time, 2 bad usage or invalid input.`;
@@ -154,22 +185,30 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', EXAMPLES)
-    .addHelpCommand(false);
+    .addHelpCommand(false)
+    // Global options: one declaration, listed under "Global Options" in every command's help.
+    .configureHelp({ showGlobalOptions: true })
+    // Declared once, here: commander reads it anywhere (`audit-lab --name lab2 status` and
+    // `audit-lab status --name lab2`). A subcommand must not declare it again (the help test checks).
+    .option('--name <name>', 'lab and kind cluster name', DEFAULT_LAB_NAME)
+    // Every action reads the global options from its own options object, as `o.name`.
+    .hook('preAction', (_program, action) => {
+      for (const [key, value] of Object.entries(program.opts())) action.setOptionValue(key, value);
+    });
 
   const name = (o: { name: string }) => validateLabName(o.name);
 
   program
     .command('up')
     .description('create the cluster with auditing wired to the receiver, start the receiver, create the default sink')
-    .addOption(nameOption())
     .option('--image <image>', 'kind node image, e.g. kindest/node:v1.31.0 (default: kind\'s own; 1.18.19 in dynamic mode)')
     .addOption(modeOption().default(undefined, "the lab's, else auto"))
     .option('--no-sink', 'do not create the default sink (Metadata, ResponseComplete)')
     .option('--dry-run', 'print every file and command without running any', false)
     .option('--recreate', 'delete the lab\'s cluster first and start over', false)
     .option('--verbose', 'show the full output of kind and the time of each step', false)
-    .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server (default: sinks)').choices(['sinks', 'full']))
-    .addOption(new Option('--kind-config-api <version>', 'kind config API version, v1alpha3 for kind 0.6-0.8 (default: v1alpha4)').choices(['v1alpha4', 'v1alpha3']))
+    .addOption(enumOption('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server (default: sinks)', ['sinks', 'full']))
+    .addOption(enumOption('--kind-config-api <version>', 'kind config API version, v1alpha3 for kind 0.6-0.8 (default: v1alpha4)', ['v1alpha4', 'v1alpha3']))
     .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default: 1s)')
     .option('--port <port>', 'receiver port', port())
     .addHelpText('after', `
@@ -198,7 +237,6 @@ Examples:
   program
     .command('down')
     .description('stop the receiver and delete the cluster; events are kept unless --purge')
-    .addOption(nameOption())
     .option('--purge', 'also delete the lab directory: state, keys and every stored event', false)
     .addHelpText('after', `
 Examples:
@@ -220,9 +258,8 @@ Examples:
     .command('create')
     .description('add a sink, or update the one with that name')
     .argument('[NAME]', 'sink name (a DNS-1123 subdomain)', DEFAULT_SINK_NAME)
-    .addOption(nameOption())
-    .option('--level <level>', 'None, Metadata, Request or RequestResponse (default: Metadata)')
-    .option('--stage <stage>', 'RequestReceived, ResponseStarted, ResponseComplete or Panic; repeat or comma-separate (default: ResponseComplete)', collect)
+    .addOption(sinkLevelOption('audit level, any case (default: Metadata)'))
+    .addOption(sinkStageOption('stages to send, any case; repeat or comma-separate (default: ResponseComplete)'))
     .option('--qps <n>', `throttle: events batches per second (default: ${DEFAULT_QPS})`, number('--qps'))
     .option('--burst <n>', `throttle: burst (default: ${DEFAULT_BURST})`, number('--burst'))
     .option('--url <url>', 'also send to this external endpoint (https://host[/path])')
@@ -236,7 +273,8 @@ With no cluster running (none, or kind not on PATH) the sink is saved and the ne
 Examples:
   $ audit-lab sink create --level Metadata --stage ResponseComplete
   $ audit-lab sink create secrets --level RequestResponse --stage ResponseComplete --qps 5 --burst 10
-  $ audit-lab sink create rbac --policy preset:recommended`)
+  $ audit-lab sink create full --level requestresponse --stage requestreceived --stage responsecomplete  # any case
+  $ audit-lab sink create rec --policy preset:recommended   # static mode: a whole policy (preset:NAME or a file)`)
     .action(async (sinkName: string, o) => {
       const { sink: spec, given } = normalizeSink(sinkName, { ...o, stage: o.stage ?? [] });
       done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun }));
@@ -245,7 +283,6 @@ Examples:
   sink
     .command('list')
     .description('list sinks: level, stages, throttle, target, events stored, last event')
-    .addOption(nameOption())
     .addOption(outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'sink'))
     .option('--json', 'the same as -o json')
     .addHelpText('after', `
@@ -259,35 +296,32 @@ Examples:
     .command('delete')
     .description('delete a sink (its stored events are kept)')
     .argument('<NAME>', 'sink name')
-    .addOption(nameOption())
+    .addHelpText('after', `
+Examples:
+  $ audit-lab sink delete full`)
     .action(async (sinkName: string, o) => done(await handlers.sinkDelete({ name: name(o), sinkName })));
 
   program
     .command('tail')
     .description('show audit events, following by default (as kubectl logs -f)')
-    .addOption(nameOption())
     .option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)', collect)
     .option('-f, --follow', 'keep showing new events as they come (the default)')
     .option('--no-follow', 'print what is stored and exit')
     .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
     .option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time')
-    .addOption(
-      new Option('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)')
-        .choices(['pretty', 'wide', 'json', 'jsonl'])
-        .default('pretty'),
-    )
+    .addOption(enumOption('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)', ['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
     .option('--utc', 'show times in UTC (default: local time, as stern does; json and jsonl keep the stored times)')
     .option('--verb <verb>', 'filter by verb (repeatable)', collect)
     .option('--user <user>', 'filter by user name (repeatable)', collect)
     .option('--namespace <ns>', 'filter by namespace (repeatable)', collect)
     .option('--resource <res>', 'filter by resource as kubectl names it (pods, pod, po, deploy: in any group), or as audit policies do: pods/log, pods/*, apps/deployments, */scale, * (repeatable)', collect)
-    .option('--stage <stage>', 'filter by stage (repeatable)', collect)
+    .addOption(enumOption('--stage <stage>', 'filter by stage, any case (repeatable)', STAGES, { repeat: true }))
     .option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)', collect)
     .addHelpText('after', `
 Examples:
   $ audit-lab tail
   $ audit-lab tail --tail 20 --resource deploy --verb delete
-  $ audit-lab tail --sink default --sink full --no-follow -o wide
+  $ audit-lab tail --sink default --sink secrets --stage responsecomplete --no-follow -o wide   # flags repeat; any case
   $ audit-lab tail --no-follow -o json | jq '.items | length'
   $ audit-lab tail --no-follow -o jsonl | jq .verb`)
     .action(async (o) =>
@@ -313,7 +347,6 @@ Examples:
   program
     .command('serve')
     .description('run the receiver in the foreground')
-    .addOption(nameOption())
     .option('--address <addr>', 'IP address to listen on (saved in the lab)')
     .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
     .option('--max-stream-size <MiB>', 'rotate a sink\'s stream at this size (default 100; saved in the lab)', mebibytes)
@@ -341,7 +374,6 @@ Examples:
   program
     .command('status')
     .description('lab, cluster, receiver and sinks at a glance (works with no cluster)')
-    .addOption(nameOption())
     .addOption(outputOption(['json', 'yaml', 'wide', 'name'], 'lab'))
     .option('--json', 'the same as -o json')
     .addHelpText('after', `
@@ -354,7 +386,6 @@ Examples:
   program
     .command('doctor')
     .description('check docker, kind, kubectl, versions, cgroup version and ports')
-    .addOption(nameOption())
     .addOption(outputOption(['json', 'yaml', 'wide', 'name'], 'check'))
     .option('--json', 'the same as -o json')
     .addHelpText('after', `
@@ -378,21 +409,20 @@ Examples:
   program
     .command('render')
     .description('write every generated file (kind config, AuditSinks, policy, webhook kubeconfig), touching nothing else')
-    .addOption(nameOption())
     .addOption(modeOption().default(undefined, 'the lab\'s, else auto'))
     .option('--image <image>', 'kind node image; its tag decides the mode with --mode auto')
     .option('--out <dir>', 'write the files into this directory (default: print them)')
-    .addOption(new Option('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)').choices(['v1alpha4', 'v1alpha3']))
+    .addOption(enumOption('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)', ['v1alpha4', 'v1alpha3']))
     .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default 1s)')
     .option('--receiver-host <host>', 'how the node reaches the receiver (default: learned by `up`, else host.docker.internal)')
     .option('--port <port>', 'receiver port', port())
-    .addOption(new Option('--capture <what>', 'static mode: capture what sinks need, or everything').choices(['sinks', 'full']))
+    .addOption(enumOption('--capture <what>', 'static mode: capture what sinks need, or everything', ['sinks', 'full']))
     .addOption(
-      new Option('--host-cgroup <version>', "cgroup version of the machine the node runs on; v1 with kubelet >= 1.35 adds failCgroupV1: false (default: this machine's, when Docker runs here)").choices(['v1', 'v2']),
+      enumOption('--host-cgroup <version>', "cgroup version of the machine the node runs on; v1 with kubelet >= 1.35 adds failCgroupV1: false (default: this machine's, when Docker runs here)", ['v1', 'v2']),
     )
     .option('--sink <name>', 'render with this sink added or changed, as `sink create` would')
-    .option('--level <level>', 'level of --sink')
-    .option('--stage <stage>', 'stage of --sink (repeatable)', collect)
+    .addOption(sinkLevelOption('level of --sink'))
+    .addOption(sinkStageOption('stage of --sink (repeatable)'))
     .option('--qps <n>', 'throttle qps of --sink', number('--qps'))
     .option('--burst <n>', 'throttle burst of --sink', number('--burst'))
     .addHelpText('after', `
@@ -433,12 +463,13 @@ Examples:
       );
     });
 
-  const policy = program.command('policy').description('work with audit policies');
+  const policy = program.command('policy').description('work with audit policies').addHelpText('after', `
+Examples:
+  $ audit-lab policy test preset:recommended --sink default`);
   policy
     .command('test')
     .description('which rule each event matches, and the resulting level')
     .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
-    .addOption(nameOption())
     .option('--events <file>', 'events, one JSON per line (the audit-log format)')
     .option('--sink <name>', 'use the events stored for this sink')
     .addOption(outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'))
@@ -455,5 +486,84 @@ Examples:
       done(await handlers.policyTest({ name: name(o), policy: policyFile, events: o.events, sink: o.sink, output: outputFormat(o) })),
     );
 
+  program
+    .command('completion')
+    .description('print a shell completion script: commands, flags, lab names and sink names')
+    .addArgument(new Argument('<SHELL>', 'bash, zsh or fish').choices(SHELLS).argParser(choice('SHELL', SHELLS)))
+    .addHelpText('after', `
+Examples:
+  $ source <(audit-lab completion bash)                    # in ~/.bashrc
+  $ audit-lab completion zsh > "\${fpath[1]}/_audit-lab"   # then restart zsh
+  $ audit-lab completion fish > ~/.config/fish/completions/audit-lab.fish`)
+    .action(async (shell: Shell) => done(await handlers.completion({ shell })));
+
+  program
+    .command('help')
+    .description('show the help of a command')
+    .argument('[COMMAND...]', 'a command, e.g. `sink create`')
+    .addHelpText('after', `
+Examples:
+  $ audit-lab help
+  $ audit-lab help sink create`)
+    .action((path: string[]) => {
+      let cmd: Command = program;
+      for (const word of path) {
+        const sub = cmd.commands.find((c) => c.name() === word);
+        if (sub === undefined) {
+          const known = cmd.commands.map((c) => c.name()).join(', ');
+          cmd.error(`error: unknown command '${[...path.slice(0, path.indexOf(word)), word].join(' ')}' (commands: ${known})`, { exitCode: 2, code: 'audit-lab.unknownHelpCommand' });
+        }
+        cmd = sub;
+      }
+      cmd.outputHelp();
+      done(0);
+    });
+
+  forbidRepeats(program);
   return program;
+}
+
+const SHELLS = ['bash', 'zsh', 'fish'] as const;
+type Shell = (typeof SHELLS)[number];
+
+/** Every command below `cmd`, itself first. */
+function allCommands(cmd: Command): Command[] {
+  return [cmd, ...cmd.commands.flatMap(allCommands)];
+}
+
+/**
+ * A flag whose value is not an array (see collect) given twice is a usage error naming it, never
+ * a silent last-wins. Switches (--dry-run) may repeat: saying it twice means the same.
+ */
+function forbidRepeats(program: Command): void {
+  for (const cmd of allCommands(program)) {
+    for (const option of cmd.options) {
+      if (option.isBoolean()) continue;
+      let seen = 0;
+      // Runs after commander's own listener (added with the option), so the value is already set.
+      cmd.on(`option:${option.name()}`, () => {
+        seen += 1;
+        if (seen > 1 && !Array.isArray(cmd.getOptionValue(option.attributeName()))) {
+          cmd.error(`error: option '${option.flags}' was given more than once; it takes one value`, { exitCode: 2, code: 'audit-lab.repeatedOption' });
+        }
+      });
+    }
+  }
+}
+
+/** What completion needs to know of a flag's value. */
+function valueKind(option: Option): ValueKind {
+  if (option.argChoices !== undefined) return { choices: option.argChoices };
+  if (option.long === '--name') return 'lab';
+  if (option.long === '--sink') return 'sink';
+  return 'file';
+}
+
+/** The command tree as completion reads it: names, flags and what their values are. */
+export function commandTree(cmd: Command): CommandSpec {
+  const options: OptionSpec[] = cmd.options
+    .filter((o) => !o.hidden)
+    .map((o) => ({ flags: [o.long, o.short].filter((f): f is string => f !== undefined), value: o.isBoolean() ? null : valueKind(o) }));
+  const args = cmd.registeredArguments.map((a): ValueKind => (a.argChoices !== undefined ? { choices: a.argChoices } : cmd.parent?.name() === 'sink' ? 'sink' : cmd.name() === 'help' ? 'command' : 'file'));
+  return { name: cmd.name(), options, args, commands: cmd.commands.map(commandTree) };
 }

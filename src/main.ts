@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
-import { buildProgram } from './cli.js';
+import { buildProgram, commandTree } from './cli.js';
 import { RuntimeFailure, ToolError, UserError } from './errors.js';
 import { type IO, processIO } from './io.js';
 import type { Handlers } from './commands/options.js';
@@ -19,6 +19,12 @@ function packageVersion(): string {
 export async function run(argv: readonly string[], io: IO, handlers?: Handlers): Promise<number> {
   let code = 0;
   try {
+    if (argv[0] === '__complete') {
+      // Shell completion, on every <TAB>: before commander, which would take the words typed
+      // so far (`--name`, `--help`) as its own flags, and without loading any command.
+      const tree = commandTree(buildProgram(io, {} as Handlers, packageVersion(), () => {}));
+      return await (await import('./commands/completion.js')).complete(tree, argv.slice(1), io);
+    }
     const h = handlers ?? (await import('./commands/index.js')).commandHandlers(io);
     const program = buildProgram(io, h, packageVersion(), (c) => {
       code = c;

@@ -21,5 +21,6 @@ export function commandHandlers(io: IO): Handlers {
     serve: async (o) => (await import('./serve.js')).serve(o, ctx),
     policyTest: async (o) => (await import('./policy.js')).policyTest(o, ctx),
     list: async (o) => (await import('./list.js')).list(o, ctx),
+    completion: async (o) => (await import('./completion.js')).completion(o, ctx),
   };
 }

@@ -78,6 +78,10 @@ export interface PolicyTestOptions extends Common, Printed {
   sink?: string;
 }
 
+export interface CompletionOptions {
+  shell: 'bash' | 'zsh' | 'fish';
+}
+
 export interface Handlers {
   render(o: RenderOptions): Promise<number | void>;
   up(o: UpOptions): Promise<number | void>;
@@ -91,4 +95,5 @@ export interface Handlers {
   doctor(o: DoctorOptions): Promise<number | void>;
   policyTest(o: PolicyTestOptions): Promise<number | void>;
   list(o: ListOptions): Promise<number | void>;
+  completion(o: CompletionOptions): Promise<number | void>;
 }

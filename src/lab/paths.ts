@@ -16,8 +16,12 @@ export function labHome(env: NodeJS.ProcessEnv, cwd: string): string {
 const LAB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LAB_NAME_MAX = 40;
 
+export function isLabName(name: string): boolean {
+  return LAB_NAME.test(name) && name.length <= LAB_NAME_MAX;
+}
+
 export function validateLabName(name: string): string {
-  if (!LAB_NAME.test(name) || name.length > LAB_NAME_MAX) {
+  if (!isLabName(name)) {
     throw new UserError(
       `--name ${JSON.stringify(name)} is not a valid lab name: use lower-case letters, digits and '-', ` +
         `starting and ending with a letter or digit, at most ${LAB_NAME_MAX} characters`,

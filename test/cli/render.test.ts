@@ -46,7 +46,7 @@ describe('audit-lab render (as a process)', () => {
   it('--host-cgroup takes v1 or v2 only', async () => {
     const r = await runCli(['render', '--host-cgroup', '3'], { env: { AUDIT_LAB_HOME: await home() } });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("argument '3' is invalid");
+    expect(r.stderr).toContain('--host-cgroup "3" is not one of v1, v2');
   });
 
   it('prints the static files of a new lab and creates nothing', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli.js';
 import type { Handlers } from '../../src/commands/options.js';
 import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
@@ -9,7 +10,7 @@ type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 /** Handlers that record what they were given, so the table checks parsing alone. */
 function recorder(calls: Call[]): Handlers {
   const h = {} as Record<keyof Handlers, Handlers[keyof Handlers]>;
-  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'list'] as const) {
+  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'list', 'completion'] as const) {
     h[k] = async (o: object) => {
       calls.push({ handler: k, options: { ...o } as Record<string, unknown> });
     };
@@ -39,6 +40,26 @@ describe('argv -> options', () => {
     [['tail', '--no-follow', '--sink', 's1', '-o', 'jsonl', '--verb', 'get', '--verb', 'list', '--code', '4xx', '--since', '10m'], 'tail', { follow: false, sinks: ['s1'], output: 'jsonl', verb: ['get', 'list'], code: ['4xx'], since: '10m' }],
     [['tail', '-f', '--sink', 'a', '--sink', 'b,c', '--tail', '5', '--utc'], 'tail', { follow: true, sinks: ['a', 'b', 'c'], tail: 5, utc: true }],
     [['tail', '--tail', '-1'], 'tail', { tail: -1 }],
+    // Repeatable flags accumulate, in the order given.
+    [
+      ['tail', '--sink', 'a', '--sink', 'b', '--verb', 'get', '--verb', 'list', '--user', 'u1', '--user', 'u2', '--namespace', 'n1', '--namespace', 'n2', '--resource', 'pods', '--resource', 'apps/deployments', '--stage', 'Panic', '--stage', 'RequestReceived', '--code', '403', '--code', '5xx'],
+      'tail',
+      { sinks: ['a', 'b'], verb: ['get', 'list'], user: ['u1', 'u2'], namespace: ['n1', 'n2'], resource: ['pods', 'apps/deployments'], stage: ['Panic', 'RequestReceived'], code: ['403', '5xx'] },
+    ],
+    // Enum values: any case in, the canonical spelling out.
+    [['tail', '--stage', 'responsecomplete', '--stage', 'REQUESTRECEIVED', '-o', 'JSONL'], 'tail', { stage: ['ResponseComplete', 'RequestReceived'], output: 'jsonl' }],
+    [['up', '--mode', 'STATIC', '--capture', 'Full', '--kind-config-api', 'V1ALPHA3'], 'up', { mode: 'static', capture: 'full', kindConfigApi: 'v1alpha3' }],
+    [['render', '--mode', 'Dynamic', '--host-cgroup', 'V1', '--capture', 'SINKS', '--kind-config-api', 'v1Alpha4'], 'render', { mode: 'dynamic', hostCgroup: 1, capture: 'sinks', kindConfigApi: 'v1alpha4' }],
+    [['policy', 'test', 'p.yaml', '--sink', 'default', '-o', 'JSON'], 'policyTest', { output: 'json', sink: 'default' }],
+    [['completion', 'BASH'], 'completion', { shell: 'bash' }],
+    // Global flags anywhere: before the command, after it, between a command and its subcommand.
+    [['--name', 'lab2', 'status'], 'status', { name: 'lab2', output: 'table' }],
+    [['status', '--name', 'lab2', '--json'], 'status', { name: 'lab2', output: 'json' }],
+    [['--name=lab2', 'tail', '--sink', 'a'], 'tail', { name: 'lab2', sinks: ['a'] }],
+    [['sink', '--name', 'lab2', 'delete', 'full'], 'sinkDelete', { name: 'lab2', sinkName: 'full' }],
+    [['--name', 'lab2', 'sink', 'create', 'full', '--level', 'request'], 'sinkCreate', { name: 'lab2', sink: { name: 'full', level: 'Request', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } } }],
+    [['--name', 'lab2', 'policy', 'test', 'preset:metadata', '--sink', 'default'], 'policyTest', { name: 'lab2', policy: 'preset:metadata' }],
+    [['--name', 'lab2', 'up', '--dry-run', '--dry-run'], 'up', { name: 'lab2', dryRun: true }],
     [['serve', '--address', '127.0.0.1', '--port', '8845'], 'serve', { address: '127.0.0.1', port: 8845 }],
     [['serve', '--port', '0'], 'serve', { port: 0 }],
     [['serve', '--max-stream-size', '0.5', '--max-stream-files', '2'], 'serve', { maxStreamBytes: 524288, maxStreamFiles: 2 }],
@@ -68,6 +89,9 @@ describe('argv -> options', () => {
       dryRun: false,
     });
     expect([...(calls[0]!.options.given as Set<string>)].sort()).toEqual(['level', 'qps', 'stages']);
+    const anyCase = await parse(['sink', 'create', 'full', '--level', 'requestresponse', '--stage', 'responsecomplete,REQUESTRECEIVED', '--stage', 'panic']);
+    expect(anyCase.stderr).toBe('');
+    expect(anyCase.calls[0]!.options.sink).toMatchObject({ level: 'RequestResponse', stages: ['ResponseComplete', 'RequestReceived', 'Panic'] });
     const bare = await parse(['sink', 'create']);
     expect(bare.calls[0]!.options.sink).toEqual({ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } });
   });
@@ -75,6 +99,37 @@ describe('argv -> options', () => {
   it('turns render sink flags into a sink override', async () => {
     const { calls } = await parse(['render', '--sink', 'rr', '--level', 'Request', '--stage', 'ResponseStarted']);
     expect(calls[0]!.options.sink).toEqual({ name: 'rr', level: 'Request', stages: ['ResponseStarted'] });
+    const anyCase = await parse(['render', '--sink', 'rr', '--level', 'none', '--stage', 'panic', '--stage', 'RESPONSESTARTED']);
+    expect(anyCase.calls[0]!.options.sink).toEqual({ name: 'rr', level: 'None', stages: ['Panic', 'ResponseStarted'] });
+  });
+});
+
+describe('one rule for every enum flag', () => {
+  type Cmd = ReturnType<typeof buildProgram>;
+  const program = buildProgram(captureIO().io, recorder([]), '0.0.0', () => {});
+  const leaves = (cmd: Cmd, path: string[]): [string[], Cmd][] =>
+    cmd.commands.length === 0 ? [[path, cmd]] : cmd.commands.flatMap((c) => leaves(c, [...path, c.name()]));
+  const cases = leaves(program, []).flatMap(([path, cmd]) => {
+    // Required arguments: a choice of theirs, or any word.
+    const args = cmd.registeredArguments.filter((a) => a.required).map((a) => a.argChoices?.[0] ?? 'x');
+    return cmd.options.filter((o) => o.argChoices !== undefined).map((o) => [[...path, ...args].join(' '), o.long!, o.argChoices!] as const);
+  });
+
+  it('covers the enum flags of every command', () => {
+    expect(cases.map(([cmd, flag]) => `${cmd} ${flag}`)).toEqual(
+      expect.arrayContaining(['up --mode', 'up --capture', 'up --kind-config-api', 'render --host-cgroup', 'tail --output', 'tail --stage', 'policy test x --output']),
+    );
+  });
+
+  it.each(cases)('%s %s takes any case and gives the canonical value', async (command, flag, choices) => {
+    for (const value of choices) {
+      for (const typed of [value.toUpperCase(), value.toLowerCase()]) {
+        const { code, calls, stderr } = await parse([...command.split(' '), flag, typed]);
+        expect(stderr, `${flag} ${typed}`).toBe('');
+        expect(code).toBe(0);
+        expect(JSON.stringify(calls[0]!.options), `${flag} ${typed}`).not.toContain(JSON.stringify(typed === value ? '\0' : typed));
+      }
+    }
   });
 });
 
@@ -87,16 +142,16 @@ describe('bad usage exits 2 and names the flag or field', () => {
     [['sink', 'create', '--burst', 'many'], /--burst takes a number/],
     [['sink', 'create', 'My_Sink'], /NAME: Invalid value: "My_Sink": a lowercase RFC 1123 subdomain/],
     [['sink', 'create', '--url', 'https://u:p@example.com'], /--url: .*user information is not permitted/],
-    [['up', '--mode', 'sideways'], /--mode <mode>' argument 'sideways' is invalid/],
+    [['up', '--mode', 'sideways'], /--mode "sideways" is not one of auto, static, dynamic/],
     [['up', '--port', '70000'], /--port takes 1-65535/],
     [['up', '--port', '0'], /--port takes 1-65535/],
     [['serve', '--port', '-1'], /--port takes 0 \(any free port\) or 1-65535/],
     [['serve', '--max-stream-files', '0'], /--max-stream-files takes a whole number, 1 or more/],
     [['serve', '--max-stream-size', 'big'], /--max-stream-size takes a size in MiB/],
     [['up', '--name', '../etc'], /--name "..\/etc" is not a valid lab name/],
-    [['tail', '-o', 'xml'], /argument 'xml' is invalid/],
-    [['status', '-o', 'jsonl'], /argument 'jsonl' is invalid\. -o takes json, yaml, wide or name\./],
-    [['list', '-o', 'xml'], /-o takes json, jsonl, yaml, wide or name\./],
+    [['tail', '-o', 'xml'], /--output "xml" is not one of pretty, wide, json, jsonl/],
+    [['status', '-o', 'jsonl'], /--output "jsonl" is not one of json, yaml, wide, name/],
+    [['list', '-o', 'xml'], /--output "xml" is not one of json, jsonl, yaml, wide, name/],
     [['sink', 'list', '--json', '-o', 'yaml'], /--json is -o json: give one of --json and -o yaml/],
     [['tail', '--tail', '-2'], /--tail takes a number of events/],
     [['render', '--level', 'Loud'], /--level: Unsupported value/],
@@ -104,6 +159,19 @@ describe('bad usage exits 2 and names the flag or field', () => {
     [['up', '--bogus'], /unknown option '--bogus'/],
     [['sink'], /Usage: audit-lab sink/],
     [['policy', 'test'], /missing required argument 'POLICY'/],
+    [['tail', '--stage', 'Done'], /--stage "Done" is not one of RequestReceived, ResponseStarted, ResponseComplete, Panic/],
+    [['completion', 'powershell'], /SHELL "powershell" is not one of bash, zsh, fish/],
+    // A flag that takes one value, given twice, is refused by name instead of the last one winning.
+    [['up', '--name', 'a', '--name', 'b'], /option '--name <name>' was given more than once/],
+    [['--name', 'a', 'status', '--name', 'b'], /option '--name <name>' was given more than once/],
+    [['sink', 'create', '--level', 'Metadata', '--level', 'None'], /option '--level <level>' was given more than once/],
+    [['serve', '--port', '1', '--port', '2'], /option '--port <port>' was given more than once/],
+    [['up', '--mode', 'static', '--mode', 'STATIC'], /option '--mode <mode>' was given more than once/],
+    [['tail', '-o', 'json', '--output', 'jsonl'], /option '-o, --output <format>' was given more than once/],
+    [['tail', '--since', '1m', '--since', '2m'], /option '--since <when>' was given more than once/],
+    [['policy', 'test', 'p.yaml', '--events', 'a', '--events', 'b'], /option '--events <file>' was given more than once/],
+    [['render', '--out', 'a', '--out', 'b'], /option '--out <dir>' was given more than once/],
+    [['help', 'sink', 'nope'], /unknown command 'sink nope' \(commands: create, list, delete\)/],
   ])('%j', async (argv, message) => {
     const { code, calls, stderr } = await parse(argv);
     expect(calls).toEqual([]);
