@@ -15,8 +15,9 @@ import {
   checkSink,
   splitStages,
 } from './audit/model.js';
-import type { CommandSpec, OptionSpec, ValueKind } from './commands/completion.js';
-import type { Handlers, SinkCreateOptions, TailFormat } from './commands/options.js';
+import type { CommandSpec, OptionSpec, ValueKind } from './completion.js';
+import type { Handlers, SinkCreateOptions } from './commands/options.js';
+import type { TailFormat } from './ui/tailView.js';
 import { UserError } from './errors.js';
 import type { IO } from './io.js';
 import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';

@@ -23,7 +23,7 @@ export async function run(argv: readonly string[], io: IO, handlers?: Handlers):
       // Shell completion, on every <TAB>: before commander, which would take the words typed
       // so far (`--name`, `--help`) as its own flags, and without loading any command.
       const tree = commandTree(buildProgram(io, {} as Handlers, packageVersion(), () => {}));
-      return await (await import('./commands/completion.js')).complete(tree, argv.slice(1), io);
+      return await (await import('./completion.js')).complete(tree, argv.slice(1), io);
     }
     const h = handlers ?? (await import('./commands/index.js')).commandHandlers(io);
     const program = buildProgram(io, h, packageVersion(), (c) => {

@@ -31,3 +31,39 @@ export function verboseContext(ctx: Context, verbose: boolean): Context {
 export function toolsFor(ctx: Context, verbose = false): Tools {
   return makeTools(createRunner(ctx.io.env, verbose ? { onCommand: (argv) => ctx.out.info(ctx.out.style.dim(`$ ${commandLine(argv)}`)) } : {}));
 }
+
+/**
+ * How a command that runs until stopped learns to stop: Ctrl-C when `listen` (SIGINT, or `interrupt` in tests),
+ * or its reader going away (`audit-lab tail | head`: EPIPE, stopped quietly instead of dying on an
+ * unhandled 'error' event; that listener stays, as a write may fail after the command returned).
+ */
+export function untilStopped(
+  ctx: Context,
+  o: { listen: boolean; interrupt?: AbortSignal | undefined },
+): { signal: AbortSignal; interrupted: () => boolean; release: () => void } {
+  const { interrupt } = o;
+  const stop = new AbortController();
+  const stdout = ctx.io.stdout as { on?: (ev: 'error', fn: (err: NodeJS.ErrnoException) => void) => unknown };
+  stdout.on?.('error', (err) => {
+    if (err.code !== 'EPIPE') throw err;
+    stop.abort();
+  });
+  let interrupted = false;
+  const onInterrupt = () => {
+    interrupted = true;
+    stop.abort();
+  };
+  if (o.listen) {
+    if (interrupt === undefined) process.once('SIGINT', onInterrupt);
+    else if (interrupt.aborted) onInterrupt();
+    else interrupt.addEventListener('abort', onInterrupt, { once: true });
+  }
+  return {
+    signal: stop.signal,
+    interrupted: () => interrupted,
+    release: () => {
+      process.off('SIGINT', onInterrupt);
+      interrupt?.removeEventListener('abort', onInterrupt);
+    },
+  };
+}

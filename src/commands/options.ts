@@ -1,6 +1,8 @@
 /** The typed options each command receives from src/cli.ts, after parsing and normalization. */
 import type { SinkCreateRequest } from '../cluster/sinks.js';
 import type { UpRequest } from '../cluster/up.js';
+import type { Shell } from '../completion.js';
+import type { TailFormat } from '../ui/tailView.js';
 import type { RenderRequest } from '../render/labOutput.js';
 import type { OutputFormat } from '../ui/printers.js';
 
@@ -35,7 +37,6 @@ export interface SinkDeleteOptions extends Common {
   sinkName: string;
 }
 
-export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
 
 export interface TailOptions extends Common {
   /** Only these sinks; empty: every sink, merged. */
@@ -79,7 +80,7 @@ export interface PolicyTestOptions extends Common, Printed {
 }
 
 export interface CompletionOptions {
-  shell: 'bash' | 'zsh' | 'fish';
+  shell: Shell;
 }
 
 export interface Handlers {

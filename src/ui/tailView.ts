@@ -1,0 +1,96 @@
+/**
+ * What `tail` shows, event by event and at the end. A person at a terminal gets a header, lines
+ * cut to its width and notes on stderr (what it waits for, that nothing is stored); a pipe gets
+ * none of these, and machine output (json, jsonl) never does.
+ */
+import type { StoredEvent } from '../audit/filter.js';
+import { escapeText } from './escape.js';
+import { formatEventList, formatJson, formatSummary, PrettyFormatter, Tally } from './format.js';
+import type { Output } from './output.js';
+
+export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
+
+/** An event as read from a stream: its stored line, parsed, and the sink it came from. */
+export interface ShownEvent {
+  sink: string;
+  text: string;
+  event: StoredEvent;
+}
+
+export interface TailViewOptions {
+  output: TailFormat;
+  follow: boolean;
+  utc: boolean;
+  /** The sinks read, for the notes. */
+  reading: readonly string[];
+  /** What stdout and stderr are: terminals (and stdout's width), or not. */
+  stdoutTty: boolean;
+  stderrTty: boolean;
+  columns: number | undefined;
+}
+
+export class TailView {
+  readonly tally = new Tally();
+  private readonly formatter: PrettyFormatter;
+  private headerDue: boolean;
+  /** -o json of a finite listing is one document: the events are kept until the end. */
+  private readonly listed: StoredEvent[] | undefined;
+
+  constructor(
+    private readonly out: Output,
+    private readonly o: TailViewOptions,
+  ) {
+    const width = o.columns;
+    this.formatter = new PrettyFormatter(out.style, {
+      wide: o.output === 'wide',
+      width: o.stdoutTty && width !== undefined && width > 0 ? width : undefined,
+      utc: o.utc,
+      header: o.stdoutTty,
+    });
+    this.headerDue = this.pretty && o.stdoutTty;
+    this.listed = o.output === 'json' && !o.follow ? [] : undefined;
+  }
+
+  private get pretty(): boolean {
+    return this.o.output === 'pretty' || this.o.output === 'wide';
+  }
+
+  /** Events read; `stored` once what was stored has all been read (following from there on). */
+  shown(shown: readonly ShownEvent[], stored: boolean): void {
+    const { out, o } = this;
+    for (const r of shown) this.tally.add(r.event);
+    if (this.listed !== undefined) this.listed.push(...shown.map((r) => r.event));
+    else if (shown.length > 0) {
+      if (this.pretty) this.formatter.measure(shown);
+      if (this.headerDue) out.line(this.formatter.header());
+      this.headerDue = false;
+      out.data(shown.map((r) => `${this.line(r)}\n`).join(''));
+    }
+    if (stored && o.follow && shown.length === 0 && o.stderrTty) out.info(out.errStyle.dim(waitingNote(o.reading)));
+  }
+
+  private line(r: ShownEvent): string {
+    if (this.o.output === 'jsonl') return r.text;
+    if (this.o.output === 'json') return formatJson(r.event);
+    return this.formatter.format(r.event, r.sink);
+  }
+
+  /** The end: the EventList of -o json, what was skipped, and after Ctrl-C the summary. */
+  end(skipped: { count: number; first?: string }, interrupted: boolean): void {
+    const { out, o } = this;
+    if (this.listed !== undefined) out.data(`${formatEventList(this.listed)}\n`);
+    if (!o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(`no events in ${sinkList(o.reading)}`));
+    const n = skipped.count;
+    if (!o.follow && n > 0) out.warn(`skipped ${n === 1 ? 'a line that is' : `${n} lines that are`} not audit events (${n === 1 ? '' : 'first: '}${skipped.first})`);
+    if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: n }));
+  }
+}
+
+/** What an empty tail is waiting for, said on a terminal so that silence does not look like a hang. */
+function waitingNote(sinks: readonly string[]): string {
+  if (sinks.length === 0) return 'waiting for events; the lab has no sinks yet (create one with `audit-lab sink create NAME`; Ctrl-C to stop)';
+  return `waiting for events in ${sinkList(sinks)} (Ctrl-C to stop)`;
+}
+
+const sinkList = (sinks: readonly string[]) =>
+  sinks.length === 0 ? 'any sink (the lab has none)' : `${sinks.length === 1 ? 'sink' : 'sinks'} ${sinks.map(escapeText).join(', ')}`;
