@@ -1,7 +1,5 @@
 import type { IO } from '../io.js';
 import { labHome, labPaths, type LabPaths } from '../lab/paths.js';
-import { makeTools, type Tools } from '../tools/index.js';
-import { commandLine, createRunner } from '../tools/run.js';
 import { Output } from '../ui/output.js';
 
 /** What every command is given: the outside world, the printer, and where labs live. */
@@ -25,11 +23,6 @@ export function pathsFor(ctx: Pick<Context, 'home'>, name: string): LabPaths {
  */
 export function verboseContext(ctx: Context, verbose: boolean): Context {
   return verbose ? { ...ctx, out: new Output(ctx.io.stdout, ctx.io.stderr, { ...ctx.io.env, CI: '1' }) } : ctx;
-}
-
-/** The external tools over one runner; with --verbose each command line is printed as it runs. */
-export function toolsFor(ctx: Context, verbose = false): Tools {
-  return makeTools(createRunner(ctx.io.env, verbose ? { onCommand: (argv) => ctx.out.info(ctx.out.style.dim(`$ ${commandLine(argv)}`)) } : {}));
 }
 
 /**

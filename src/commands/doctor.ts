@@ -4,7 +4,8 @@ import { receiverControl } from '../daemon/control.js';
 import { printFindings } from '../ui/findings.js';
 import { printObjects, printTable } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
-import { type Context, pathsFor, toolsFor } from './context.js';
+import { type Context, pathsFor } from './context.js';
+import { toolsFor } from './tools.js';
 import type { DoctorOptions } from './options.js';
 
 export async function doctor(o: DoctorOptions, ctx: Context): Promise<number> {

@@ -6,7 +6,8 @@ import { DEFAULT_LAB_NAME } from '../lab/paths.js';
 import { commandLine } from '../tools/run.js';
 import { escapeText } from '../ui/escape.js';
 import { OutputProgress } from '../ui/progress.js';
-import { type Context, pathsFor, toolsFor } from './context.js';
+import { type Context, pathsFor } from './context.js';
+import { toolsFor } from './tools.js';
 import type { DownOptions } from './options.js';
 
 export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps> = {}): Promise<number> {

@@ -4,7 +4,8 @@ import { type LabSummary, listLabs } from '../cluster/list.js';
 import { receiverControl } from '../daemon/control.js';
 import { printObjects, printTable } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
-import { type Context, toolsFor } from './context.js';
+import type { Context } from './context.js';
+import { toolsFor } from './tools.js';
 import type { ListOptions } from './options.js';
 
 function receiverCell(l: LabSummary): string {

@@ -6,7 +6,8 @@ import { commandLine } from '../tools/run.js';
 import { printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
 import { tableLines } from '../ui/table.js';
-import { type Context, pathsFor, toolsFor } from './context.js';
+import { type Context, pathsFor } from './context.js';
+import { toolsFor } from './tools.js';
 import type { SinkCreateOptions, SinkDeleteOptions, SinkListOptions } from './options.js';
 
 function defaultDeps(ctx: Context): SinkDeps {

@@ -7,7 +7,8 @@ import { receiverUrl } from '../lab/endpoints.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { commandLine } from '../tools/run.js';
 import { OutputProgress } from '../ui/progress.js';
-import { type Context, pathsFor, toolsFor, verboseContext } from './context.js';
+import { type Context, pathsFor, verboseContext } from './context.js';
+import { toolsFor } from './tools.js';
 import type { UpOptions } from './options.js';
 
 export async function up(o: UpOptions, given: Context, deps: Partial<Omit<UpDeps, 'progress'>> = {}): Promise<number> {
