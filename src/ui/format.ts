@@ -174,6 +174,12 @@ export interface PrettyOptions {
   utc?: boolean;
   /** Column names count towards the widths (a header line will be printed). */
   header?: boolean;
+  /**
+   * A SINK column, for events of several sinks (the default). Left out for one sink but with
+   * `wide`, as kubectl logs names the container only when there are several: on an 80-column
+   * terminal its width goes to the user and the object.
+   */
+  sinkColumn?: boolean;
 }
 
 const GAP = '  ';
@@ -206,7 +212,7 @@ export class PrettyFormatter {
   ) {
     const wide = opts.wide ?? false;
     this.fitTo = wide ? undefined : opts.width;
-    this.cols = columns(style, wide, opts.utc ?? false);
+    this.cols = columns(style, wide, opts.utc ?? false).filter((c) => c.name !== 'SINK' || wide || (opts.sinkColumn ?? true));
     this.natural = this.cols.map((c) => (opts.header ? c.name.length : 0));
     this.widths = [...this.natural];
   }

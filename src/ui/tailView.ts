@@ -46,6 +46,7 @@ export class TailView {
       width: o.stdoutTty && width !== undefined && width > 0 ? width : undefined,
       utc: o.utc,
       header: o.stdoutTty,
+      sinkColumn: o.reading.length !== 1,
     });
     this.headerDue = this.pretty && o.stdoutTty;
     this.listed = o.output === 'json' && !o.follow ? [] : undefined;

@@ -76,6 +76,20 @@ describe('tail at a terminal', () => {
     expect(out.find((l) => l.includes('controllers'))).toMatch(/ system:serviceaccount\S*… .* kube-system\/coredns\S*…$/);
   });
 
+  it('reading one sink leaves the SINK column out and gives its width to the names; -o wide keeps it', async () => {
+    await variedLab();
+    const one = rows((await runInPty(['tail', '--no-follow', '--sink', 'default'], { cols: 80, env: env() })).output);
+    const both = rows((await runInPty(['tail', '--no-follow', '--sink', 'default', '--sink', 'secrets'], { cols: 80, env: env() })).output);
+    expect(one[0]).toMatch(/^TIME +STAGE +USER +VERB +CODE +RESOURCE +OBJECT$/);
+    expect(both[0]).toMatch(/^TIME +SINK +STAGE +USER /);
+    for (const l of one) expect(columnsOf(l), l).toBeLessThanOrEqual(80);
+    // The USER column is wider without SINK beside it.
+    const userWidth = (header: string) => header.indexOf('VERB') - header.indexOf('USER');
+    expect(userWidth(one[0]!)).toBeGreaterThan(userWidth(both[0]!));
+    const wide = rows((await runInPty(['tail', '--no-follow', '--sink', 'default', '-o', 'wide'], { cols: 80, env: env() })).output);
+    expect(wide[0]).toMatch(/^TIME +SINK /);
+  });
+
   it('-o wide shows everything, uncut', async () => {
     await variedLab();
     const r = await runInPty(['tail', '--no-follow', '-o', 'wide', '--sink', 'controllers'], { cols: 80, env: env() });
@@ -134,8 +148,9 @@ describe('tail at a terminal', () => {
     pty.type('\u0003');
     const r = await pty.exited;
     const out = rows(r.output);
-    expect(out[0]).toMatch(/^TIME /);
-    expect(out.slice(1, 3).map((l) => l.split(/ +/)[4])).toEqual(['get', 'watch']);
+    // One sink read: no SINK column (as kubectl logs names no container when there is one).
+    expect(out[0]).toMatch(/^TIME +STAGE +USER +VERB /);
+    expect(out.slice(1, 3).map((l) => l.split(/ +/)[3])).toEqual(['get', 'watch']);
     expect(r.output).not.toMatch(/waiting/);
   });
 });
