@@ -17,7 +17,7 @@ fail() {
 }
 command -v go >/dev/null || fail "go is not on PATH"
 command -v node >/dev/null || fail "node is not on PATH"
-[ -f "$root/dist/audit/policy.js" ] || fail "no dist/audit/policy.js: run \`npm run build\` first"
+[ -f "$root/dist/audit/policyEngine.js" ] || fail "no dist/audit/policyEngine.js: run \`npm run build\` first"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/policydiff.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
