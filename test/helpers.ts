@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
+import type { Handlers } from '../src/commands/options.js';
 import type { IO } from '../src/io.js';
+import { run } from '../src/main.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'audit-lab.js');
@@ -12,6 +14,14 @@ export interface Captured {
   io: IO;
   stdout: () => string;
   stderr: () => string;
+}
+
+/** `run(['status'])` with a status handler that throws `err`: the exit code and stderr main.ts makes of it. */
+export async function failWith(err: unknown): Promise<{ code: number; stderr: string }> {
+  const c = captureIO();
+  const handlers = { status: async () => Promise.reject(err) } as unknown as Handlers;
+  const code = await run(['status'], c.io, handlers);
+  return { code, stderr: c.stderr() };
 }
 
 /** An IO whose streams are strings, for calling run() in-process. */

@@ -186,3 +186,9 @@ export function sinkOf(lab: LabHandle, name: string): SinkState {
 }
 
 export { eventually } from '../helpers.js';
+
+/** Two static sinks at the ends of the level range, both at ResponseComplete. */
+export const META_AND_FULL = [
+  { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
+  { name: 'full', level: 'RequestResponse' as const, stages: ['ResponseComplete' as const] },
+];

@@ -16,12 +16,9 @@ import type { PemPair } from '../../src/lab/pki.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { streamFile } from '../../src/streams/names.js';
-import { clientTls, eventList, eventually, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab } from './helpers.js';
+import { clientTls, eventList, eventually, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab, META_AND_FULL } from './helpers.js';
 
-const SINKS = [
-  { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
-  { name: 'full', level: 'RequestResponse' as const, stages: ['ResponseComplete' as const] },
-];
+const SINKS = META_AND_FULL;
 
 let t: TempLab | null = null;
 let r: RunningReceiver | null = null;

@@ -9,12 +9,9 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { streamFile } from '../../src/streams/names.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { StreamOptions } from '../../src/receiver/streams.js';
-import { clientTls, eventList, logged, makeEvent, post, readLines, startReceiver, tempLab, type TempLab } from './helpers.js';
+import { clientTls, eventList, logged, makeEvent, post, readLines, startReceiver, tempLab, type TempLab, META_AND_FULL } from './helpers.js';
 
-const SINKS = [
-  { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
-  { name: 'full', level: 'RequestResponse' as const, stages: ['ResponseComplete' as const] },
-];
+const SINKS = META_AND_FULL;
 
 let t: TempLab | null = null;
 let r: RunningReceiver | null = null;

@@ -3,7 +3,7 @@ import { buildProgram } from '../../src/cli.js';
 import type { Handlers } from '../../src/commands/options.js';
 import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
-import { captureIO } from '../helpers.js';
+import { captureIO, failWith } from '../helpers.js';
 
 type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 
@@ -203,16 +203,6 @@ describe('help and version', () => {
 });
 
 describe('errors map to exit codes in one place', () => {
-  async function failWith(err: unknown) {
-    const c = captureIO();
-    const handlers = recorder([]);
-    handlers.status = async () => {
-      throw err;
-    };
-    const code = await run(['status'], c.io, handlers);
-    return { code, stderr: c.stderr() };
-  }
-
   it('a runtime failure exits 1 with its message and hint, no stack', async () => {
     const r = await failWith(new RuntimeFailure('the receiver did not start', 'see receiver.log'));
     expect(r.code).toBe(1);

@@ -7,13 +7,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { printFindings } from '../../src/ui/findings.js';
-import type { Handlers } from '../../src/commands/options.js';
 import { ToolError, UserError } from '../../src/errors.js';
-import { run } from '../../src/main.js';
 import { escapeLines, escapeStrings } from '../../src/ui/escape.js';
 import { Output } from '../../src/ui/output.js';
 import { tableLines } from '../../src/ui/table.js';
-import { captureIO, runCli, testDir } from '../helpers.js';
+import { failWith, runCli, testDir } from '../helpers.js';
 import { makeLab } from '../tail/helpers.js';
 
 /** What a terminal acts on; the line feed is left out, as our own line breaks are kept. */
@@ -66,13 +64,6 @@ describe('Output', () => {
 });
 
 describe('the top-level error printer', () => {
-  async function failWith(err: unknown) {
-    const c = captureIO();
-    const handlers = { status: async () => Promise.reject(err) } as unknown as Handlers;
-    const code = await run(['status'], c.io, handlers);
-    return { code, stderr: c.stderr() };
-  }
-
   it('a user error keeps our line breaks and escapes what it quotes', async () => {
     const r = await failWith(new UserError('invalid policy:\n  p\x1b]0;pwned\x07.yaml:1:1: unknown field "\u202ex"', 'fix \x9bit'));
     expect(r.code).toBe(2);
