@@ -56,7 +56,7 @@ export class TailView {
     return this.o.output === 'pretty' || this.o.output === 'wide';
   }
 
-  /** Events read; `stored` once what was stored has all been read (following from there on). */
+  /** Events read; `stored` on the last batch of what was stored (following from there on). */
   shown(shown: readonly ShownEvent[], stored: boolean): void {
     const { out, o } = this;
     for (const r of shown) this.tally.add(r.event);
@@ -67,7 +67,7 @@ export class TailView {
       this.headerDue = false;
       out.data(shown.map((r) => `${this.line(r)}\n`).join(''));
     }
-    if (stored && o.follow && shown.length === 0 && o.stderrTty) out.info(out.errStyle.dim(waitingNote(o.reading)));
+    if (stored && o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(waitingNote(o.reading)));
   }
 
   private line(r: ShownEvent): string {
