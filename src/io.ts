@@ -10,8 +10,10 @@ export interface IO {
   stderr: OutStream;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Read only for `--file -`; absent in tests that pass their own IO. */
+  stdin?: NodeJS.ReadableStream;
 }
 
 export function processIO(): IO {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), stdin: process.stdin };
 }

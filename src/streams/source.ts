@@ -12,8 +12,9 @@ import { DecodeError, decodeBody } from '../audit/eventShape.js';
 import type { EventPredicate, StoredEvent } from '../audit/filter.js';
 import { eventTime } from '../audit/filter.js';
 import { UserError } from '../errors.js';
+import { resolve } from 'node:path';
 import type { LabPaths } from '../lab/paths.js';
-import { readEvents, type Skipped } from './events.js';
+import { labSinks, readEvents, type Skipped } from './events.js';
 import type { ReadEvent } from './merge.js';
 
 /** A log file as the user named it: `path` resolved ('-' for stdin), `shown` as given. */
@@ -27,6 +28,31 @@ export type EventSource =
   | { kind: 'lab'; paths: LabPaths; sinks: readonly string[]; known: readonly string[] }
   /** Audit log files; `stdin` is read for a file named '-'. */
   | { kind: 'files'; files: readonly LogFile[]; stdin?: NodeJS.ReadableStream };
+
+/** What a command reads, from its --file and --sink flags. */
+export interface SourceRequest {
+  files: readonly string[];
+  sinks: readonly string[];
+  paths: LabPaths;
+  cwd: string;
+  stdin?: NodeJS.ReadableStream;
+}
+
+/**
+ * The source the flags name: the files when --file is given (no lab needed), else the lab's
+ * sinks (an unknown lab or sink is a UserError, see labSinks). `reading` names what is read, for
+ * notes and the SINK column: the sinks, or the files as given.
+ */
+export async function sourceFor(r: SourceRequest): Promise<{ source: EventSource; reading: string[] }> {
+  if (r.files.length > 0) {
+    if (r.sinks.length > 0) throw new UserError('give either --file or --sink, not both', '--file reads audit log files; --sink reads what a lab stored');
+    if (r.files.filter((f) => f === '-').length > 1) throw new UserError('--file - (standard input) can be given once');
+    const files = r.files.map((f) => ({ path: f === '-' ? '-' : resolve(r.cwd, f), shown: f }));
+    return { source: { kind: 'files', files, stdin: r.stdin }, reading: [...r.files] };
+  }
+  const sinks = await labSinks(r.paths, r.sinks);
+  return { source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known }, reading: sinks.reading };
+}
 
 export interface SourceQuery {
   /** Of the stored events that pass the query, only the last N; -1 all. New ones are all shown. */
