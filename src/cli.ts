@@ -21,6 +21,7 @@ import type { TailFormat } from './ui/tailView.js';
 import { UserError } from './errors.js';
 import type { IO } from './io.js';
 import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
+import { parseTarget } from './audit/suggestTarget.js';
 import type { ModeChoice } from './lab/mode.js';
 import type { Capture, KindConfigApi } from './lab/state.js';
 import { escapeLines } from './ui/escape.js';
@@ -466,7 +467,8 @@ Examples:
 
   const policy = program.command('policy').description('work with audit policies').addHelpText('after', `
 Examples:
-  $ audit-lab policy test preset:recommended --sink default`);
+  $ audit-lab policy test preset:recommended --sink default
+  $ audit-lab policy suggest --sink full --target 50% > quiet.yaml`);
   policy
     .command('test')
     .description('which rule each event matches, and the resulting level')
@@ -485,6 +487,29 @@ Examples:
   $ audit-lab policy test policy.yaml --events audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
     .action(async (policyFile: string, o) =>
       done(await handlers.policyTest({ name: name(o), policy: policyFile, events: o.events, sink: o.sink, output: outputFormat(o) })),
+    );
+
+  policy
+    .command('suggest')
+    .description('a policy that drops or lowers the heaviest read-only traffic of captured events, never writes, secrets, 401/403 or exec')
+    .option('--sink <name>', 'learn from the events stored for this sink (capture at RequestResponse to measure bodies)')
+    .option('--file <path>', 'learn from an audit log file (repeatable; - for standard input)', collect)
+    .option('--from <policy>', 'the policy to start from: a file, or preset:NAME', 'preset:recommended')
+    .option('--target <share>', 'add rules until the bytes written are at most this share of what --from writes, e.g. 50%', parseTarget)
+    .addOption(enumOption('-o, --output <format>', 'yaml (the policy, with comments) or json (the policy, its text and every figure)', ['yaml', 'json']).default('yaml'))
+    .addHelpText('after', `
+The rules go in front of the --from policy's, each with a comment saying what it drops
+and how many bytes; the totals before and after, as \`policy test\` counts them, end the file.
+A target that cannot be met without touching protected events is said on stderr; the
+best policy is printed anyway, and the exit code is 0.
+
+Examples:
+  $ audit-lab policy suggest --sink full --target 50% > quiet.yaml
+  $ audit-lab policy test quiet.yaml --sink full
+  $ audit-lab sink create quiet --policy quiet.yaml
+  $ audit-lab policy suggest --file /var/log/kubernetes/audit.log --from preset:request-response -o json | jq .after`)
+    .action(async (o) =>
+      done(await handlers.policySuggest({ name: name(o), sink: o.sink, files: o.file ?? [], from: o.from, target: o.target, output: o.output as 'yaml' | 'json' })),
     );
 
   program

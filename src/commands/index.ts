@@ -20,6 +20,7 @@ export function commandHandlers(io: IO): Handlers {
     tail: async (o) => (await import('./tail.js')).tail(o, ctx),
     serve: async (o) => (await import('./serve.js')).serve(o, ctx),
     policyTest: async (o) => (await import('./policy.js')).policyTest(o, ctx),
+    policySuggest: async (o) => (await import('./policySuggest.js')).policySuggest(o, ctx),
     list: async (o) => (await import('./list.js')).list(o, ctx),
     completion: async (o) => (await import('./completion.js')).completion(o, ctx),
   };

@@ -79,6 +79,17 @@ export interface PolicyTestOptions extends Common, Printed {
   sink?: string;
 }
 
+/** `policy suggest`: the events (one sink, or files), the base policy and the share of bytes to reach. */
+export interface PolicySuggestOptions extends Common {
+  sink?: string;
+  files: string[];
+  /** A policy file or preset:NAME. */
+  from: string;
+  /** At most this share of the bytes the base policy writes (0 < target <= 1). */
+  target?: number;
+  output: 'yaml' | 'json';
+}
+
 export interface CompletionOptions {
   shell: Shell;
 }
@@ -95,6 +106,7 @@ export interface Handlers {
   status(o: StatusOptions): Promise<number | void>;
   doctor(o: DoctorOptions): Promise<number | void>;
   policyTest(o: PolicyTestOptions): Promise<number | void>;
+  policySuggest(o: PolicySuggestOptions): Promise<number | void>;
   list(o: ListOptions): Promise<number | void>;
   completion(o: CompletionOptions): Promise<number | void>;
 }

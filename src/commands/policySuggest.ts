@@ -1,0 +1,40 @@
+/**
+ * `audit-lab policy suggest (--sink NAME | --file PATH...) [--from POLICY] [--target N%] [-o json]`:
+ * a policy that cuts the heaviest read-only traffic of the input, in front of a base policy, with
+ * every rule's effect and the before/after totals as `policy test` counts them.
+ */
+import { readPolicySource } from '../audit/presets.js';
+import { loadPolicy } from '../audit/policyLoader.js';
+import { suggest } from '../audit/suggest.js';
+import { Traffic } from '../audit/suggestTraffic.js';
+import { UserError } from '../errors.js';
+import { type SuggestionContext, suggestionDocument, suggestionNotes, suggestionYaml } from '../render/suggestedPolicy.js';
+import { readSource, sourceFor } from '../streams/source.js';
+import { type Context, pathsFor } from './context.js';
+import type { PolicySuggestOptions } from './options.js';
+
+export async function policySuggest(o: PolicySuggestOptions, ctx: Context): Promise<number> {
+  if (o.files.length === 0 && o.sink === undefined) {
+    throw new UserError('give the events to learn from: --sink NAME (what a lab stored) or --file PATH (an audit log)', 'e.g. audit-lab policy suggest --sink full --target 50% > quiet.yaml');
+  }
+  const base = await readPolicySource(o.from, ctx.io.cwd);
+  const policy = loadPolicy(base.text, base.source);
+  const sinks = o.sink === undefined ? [] : [o.sink];
+  const { source } = await sourceFor({ files: o.files, sinks, paths: pathsFor(ctx, o.name), cwd: ctx.io.cwd, stdin: ctx.io.stdin });
+  const traffic = new Traffic(policy);
+  const query = { tail: -1, matches: () => true, follow: false, signal: new AbortController().signal, pollMs: 100 };
+  const skipped = await readSource(source, query, (batch) => {
+    for (const r of batch) traffic.add(r.event, Buffer.byteLength(r.text, 'utf8'));
+  });
+  const input = o.sink !== undefined ? `sink ${o.sink}` : o.files.join(', ');
+  if (traffic.events === 0) throw new UserError(`no audit events in ${input}: nothing to suggest a policy from`, 'capture some traffic first, e.g. `audit-lab sink create full --level RequestResponse`');
+  const s = suggest(traffic, { target: o.target });
+  const c: SuggestionContext = { from: base.source, baseText: base.text, input, events: traffic.events, protectedEvents: traffic.protectedEvents };
+  const yaml = suggestionYaml(s, c);
+  ctx.out.data(o.output === 'json' ? `${JSON.stringify(suggestionDocument(s, yaml, c), null, 2)}\n` : yaml);
+  const notes = suggestionNotes(s, c);
+  if (skipped.count > 0) ctx.out.warn(`${skipped.count} line${skipped.count === 1 ? ' is' : 's are'} not audit events and were not counted (the first: ${skipped.first})`);
+  for (const w of notes.warnings) ctx.out.warn(w);
+  ctx.out.info(notes.summary);
+  return 0;
+}
