@@ -47,21 +47,19 @@ export function ruleComment(r: SuggestedRule, before: Tally): string {
 
 function header(s: Suggestion, c: SuggestionContext): string[] {
   const p = c.protectedEvents;
-  const kept = p.write + p.secret + p.denied + p.exec;
   const n = s.rules.length;
-  return [
-    `Suggested by \`audit-lab policy suggest\` from ${c.from}, for ${c.input} (${thousands(c.events)} events).`,
-    n === 0
-      ? `No rule to add: the rules are ${c.from}'s, unchanged.`
-      : `The first ${n === 1 ? 'rule is' : `${n} rules are`} new: each drops (None) or lowers (Metadata) read-only traffic of that input,`,
-    ...(n === 0
-      ? []
-      : [
-          `and none matches any of its ${thousands(kept)} protected events (writes ${thousands(p.write)}, secrets ${thousands(p.secret)}, 401/403 ${thousands(p.denied)},`,
-          `exec/attach/portforward/proxy ${thousands(p.exec)}) nor any request like them. The rules after them are ${c.from}'s, unchanged.`,
-        ]),
-    'Check it on the same events with `audit-lab policy test FILE`.',
-  ];
+  const lines = [`Suggested by \`audit-lab policy suggest\` from ${c.from}, for ${c.input} (${thousands(c.events)} events).`];
+  if (n === 0) lines.push(`No rule to add: the rules are ${c.from}'s, unchanged.`);
+  else {
+    lines.push(
+      `The first ${n === 1 ? 'rule is' : `${n} rules are`} new: each drops (None) or lowers to Metadata read-only traffic of that`,
+      `input. None matches any of its ${thousands(p.write + p.secret + p.denied + p.exec)} protected events (writes ${thousands(p.write)}, secrets ${thousands(p.secret)},`,
+      `401/403 ${thousands(p.denied)}, exec/attach/portforward/proxy ${thousands(p.exec)}), nor any request that looks the same to a rule.`,
+      `The rules after them are ${c.from}'s, unchanged.`,
+    );
+  }
+  lines.push('Check it on the same events with `audit-lab policy test FILE`.');
+  return lines;
 }
 
 function totals(s: Suggestion, c: SuggestionContext): string[] {

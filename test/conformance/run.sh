@@ -110,7 +110,7 @@ export CONFORMANCE_CLI="$ROOT/bin/audit-lab.js"
 # The flow tests run in their own step (own timing); the same pattern
 # selects them there and leaves them out of the step before, so together
 # the two steps run every test of the module.
-FLOW_TESTS='^(TestServeFreePort|TestUserFlow|TestFaultsReceiverRestart|TestFaultsPolicyChange)$'
+FLOW_TESTS='^(TestServeFreePort|TestUserFlow|TestFaultsReceiverRestart|TestFaultsPolicyChange|TestPolicySuggest)$'
 LOG="$WORK/test.log"
 status=0
 

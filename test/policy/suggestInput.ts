@@ -22,6 +22,8 @@ const node: Who = { username: 'system:node:worker-1', groups: ['system:nodes', '
 const agent: Who = { username: 'system:serviceaccount:monitoring:agent', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] };
 const exporter: Who = { username: 'system:serviceaccount:monitoring:exporter', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] };
 const anonymous: Who = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
+// A name no rule can carry through YAML as it is (U+2028 is a line break to the API server's reader).
+const oddName: Who = { username: 'system:serviceaccount:monitoring:odd\u2028name\x1b[2J', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] };
 const admin: Who = { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
 
 interface Req {
@@ -85,6 +87,7 @@ export function noisyLog(): NoisyLog {
     emit({ who: agent, verb: 'list', uri: '/api/v1/namespaces/monitoring/pods', ref: { resource: 'pods', namespace: 'monitoring' }, resp: podList });
     emit({ who: agent, verb: 'watch', uri: '/api/v1/namespaces/monitoring/pods?watch=true', ref: { resource: 'pods', namespace: 'monitoring' }, stages: 'complete' });
     emit({ who: exporter, verb: 'get', uri: '/metrics', stages: 'complete' });
+    emit({ who: oddName, verb: 'get', uri: '/api/v1/namespaces/monitoring/configmaps/odd', ref: { resource: 'configmaps', namespace: 'monitoring', name: 'odd' }, resp: configMap('monitoring', 'odd') });
     emit({ who: anonymous, verb: 'get', uri: '/healthz', stages: 'complete' });
     emit({ who: node, verb: 'get', uri: '/readyz?verbose', stages: 'complete' });
     emit({ who: admin, verb: 'get', uri: i % 2 === 0 ? '/api?timeout=32s' : '/apis/apps/v1?timeout=32s', stages: 'complete' });

@@ -10,7 +10,7 @@ type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 /** Handlers that record what they were given, so the table checks parsing alone. */
 function recorder(calls: Call[]): Handlers {
   const h = {} as Record<keyof Handlers, Handlers[keyof Handlers]>;
-  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'list', 'completion'] as const) {
+  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'policySuggest', 'list', 'completion'] as const) {
     h[k] = async (o: object) => {
       calls.push({ handler: k, options: { ...o } as Record<string, unknown> });
     };
@@ -73,6 +73,8 @@ describe('argv -> options', () => {
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
     [['render'], 'render', { mode: undefined, image: undefined }],
     [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', events: 'e.log', output: 'json' }],
+    [['policy', 'suggest', '--sink', 'full', '--target', '50%'], 'policySuggest', { name: 'audit-lab', sink: 'full', files: [], from: 'preset:recommended', target: 0.5, output: 'yaml' }],
+    [['policy', 'suggest', '--file', 'a.log', '--file', '-', '--from', 'p.yaml', '--target', '12.5 %', '-o', 'JSON'], 'policySuggest', { files: ['a.log', '-'], from: 'p.yaml', target: 0.125, output: 'json' }],
   ])('%j', async (argv, handler, expected) => {
     const { code, calls, stderr } = await parse(argv);
     expect(stderr).toBe('');
