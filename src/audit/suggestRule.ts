@@ -128,7 +128,9 @@ function narrowings(a: Assessment, p: TrafficClass): RuleShape[] {
     const namespaces = without(s.namespaces.length > 0 ? s.namespaces : listable(named.map((x) => x.namespace)), pa.namespace);
     add({ namespaces }, namespaces);
   }
-  const users = without(s.users.length > 0 ? s.users : listable(named.map((x) => x.user)), pa.user);
+  // No "" among users: it would match the empty user our events give an unauthenticated request,
+  // which the API server, holding no user at all, never matches.
+  const users = without(s.users.length > 0 ? s.users : listable(named.map((x) => x.user).filter((u) => u !== '')), pa.user);
   add({ users, userGroups: [] }, users);
   if (!pa.resourceRequest && s.nonResourceURLs.length > 0) {
     const hit = s.nonResourceURLs.filter((u) => ruleMatches({ ...blankRule('None'), nonResourceURLs: [u] }, pa));
