@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -435,8 +436,12 @@ func TestPolicySuggest(t *testing.T) {
 		}
 		checked++
 		if v.Level != b.Level || v.Written != b.Written || v.EstimatedBytes != b.EstimatedBytes || (v.Rule != nil && *v.Rule < len(s.Rules)) {
-			t.Errorf("protected (%s) %s: with the suggestion level %s written %t (%d bytes, rule %v), with the preset level %s written %t (%d bytes)",
-				kind, describe(e.Event), v.Level, v.Written, v.EstimatedBytes, v.Rule, b.Level, b.Written, b.EstimatedBytes)
+			rule := "none"
+			if v.Rule != nil {
+				rule = strconv.Itoa(*v.Rule)
+			}
+			t.Errorf("protected (%s) %s: with the suggestion level %s written %t (%d bytes, rule %s), with the preset level %s written %t (%d bytes)",
+				kind, describe(e.Event), v.Level, v.Written, v.EstimatedBytes, rule, b.Level, b.Written, b.EstimatedBytes)
 		}
 	}
 	if s.Before.Bytes != base.Summary.Policy.Bytes || s.After.Bytes != after.Summary.Policy.Bytes || s.After.Events != after.Summary.Policy.Events {
