@@ -22,5 +22,6 @@ export function commandHandlers(io: IO): Handlers {
     policyTest: async (o) => (await import('./policy.js')).policyTest(o, ctx),
     list: async (o) => (await import('./list.js')).list(o, ctx),
     completion: async (o) => (await import('./completion.js')).completion(o, ctx),
+    top: async (o) => (await import('./top.js')).top(o, ctx),
   };
 }
