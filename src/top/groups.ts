@@ -138,9 +138,8 @@ export class GroupTable {
   }
 
   /** Every group, "(other)" last. */
-  *all(): IterableIterator<Group> {
-    yield* this.groups;
-    if (this.other !== undefined) yield this.other;
+  all(): Group[] {
+    return this.other === undefined ? [...this.groups] : [...this.groups, this.other];
   }
 
   private newGroup(values: GroupValue[], other: boolean): Group {

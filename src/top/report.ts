@@ -4,7 +4,7 @@
  * -o json and -o jsonl. Pure.
  */
 import type { SortColumn, TopRow } from '../ui/topView.js';
-import type { Group, GroupTable, GroupValue } from './groups.js';
+import type { GroupTable, GroupValue } from './groups.js';
 import type { GroupKey } from './keys.js';
 import { SECOND, type Window } from './window.js';
 
@@ -51,37 +51,84 @@ function spanSeconds(from: number, to: number): number {
   return Math.floor(to / SECOND) - Math.floor(from / SECOND) + 1;
 }
 
-/** How a row compares for `column`, biggest first (names A to Z). */
-function comparer(column: SortColumn): (a: ReportRow, b: ReportRow) => number {
-  const num = (f: (r: ReportRow) => number | null | undefined) => (a: ReportRow, b: ReportRow) => (f(b) ?? -1) - (f(a) ?? -1);
-  switch (column) {
-    case 'key':
-      return () => 0;
-    case 'events':
-      return num((r) => r.events);
-    case 'rate':
-      return num((r) => r.eventsPerSecond);
-    case 'bytes':
-      return num((r) => r.bytes);
-    case 'byteRate':
-      return num((r) => r.bytesPerSecond);
-    case 'last':
-      return num((r) => r.last);
+/** Key values A to Z: none first, codes as numbers, text by code unit; the same order on every run. */
+function compareValues(a: readonly GroupValue[], b: readonly GroupValue[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    return String(x) < String(y) ? -1 : 1;
   }
+  return 0;
 }
 
-const nameOf = (r: ReportRow) => (r.other ? '\uffff' : r.values.map((v) => (v === undefined ? '' : String(v))).join('\u0000'));
+/** What ranks an item: the number of the sort column (biggest first), its key values, whether it is "(other)". */
+interface Ranking<T> {
+  rank(item: T, column: Exclude<SortColumn, 'key'>): number;
+  values(item: T): readonly GroupValue[];
+  other(item: T): boolean;
+}
 
-export function sortRows(rows: ReportRow[], sort: Sort): void {
-  const by = comparer(sort.column);
-  const names = new Map(rows.map((r) => [r, nameOf(r)]));
-  const byName = (a: ReportRow, b: ReportRow) => {
-    const x = names.get(a)!;
-    const y = names.get(b)!;
-    return x < y ? -1 : x > y ? 1 : 0;
-  };
+/** The order of `sort`: its column biggest first (the keys A to Z), ties by the keys, "(other)" last of equals; `reverse` turns it around. */
+function comparer<T>(sort: Sort, r: Ranking<T>): (a: T, b: T) => number {
   const sign = sort.reverse ? -1 : 1;
-  rows.sort((a, b) => sign * (by(a, b) || byName(a, b)));
+  const column = sort.column;
+  return (a, b) => {
+    const by = column === 'key' ? 0 : r.rank(b, column) - r.rank(a, column);
+    if (by !== 0) return sign * by;
+    const others = Number(r.other(a)) - Number(r.other(b));
+    return sign * (others !== 0 ? others : compareValues(r.values(a), r.values(b)));
+  };
+}
+
+const ROW_RANKING: Ranking<ReportRow> = {
+  rank: (row, column) => {
+    switch (column) {
+      case 'events':
+        return row.events;
+      case 'rate':
+        return row.eventsPerSecond ?? -1;
+      case 'bytes':
+        return row.bytes;
+      case 'byteRate':
+        return row.bytesPerSecond ?? -1;
+      case 'last':
+        return row.last ?? -1;
+    }
+  },
+  values: (row) => row.values,
+  other: (row) => row.other,
+};
+
+/** Sorts rows already made (the paused live view, when the sort changes). */
+export function sortRows(rows: ReportRow[], sort: Sort): void {
+  rows.sort(comparer(sort, ROW_RANKING));
+}
+
+/**
+ * The first `limit` items in the order of `cmp`, sorted; all of them without a limit. With one
+ * (the live view's screen) each item is compared with the last kept, so a frame over 50,000
+ * groups neither sorts them all nor makes a row of each.
+ */
+function firstOf<T>(items: T[], cmp: (a: T, b: T) => number, limit: number | undefined): T[] {
+  if (limit === undefined || limit >= items.length) return items.sort(cmp);
+  const kept: T[] = [];
+  for (const item of items) {
+    if (kept.length === limit && cmp(item, kept[limit - 1]!) >= 0) continue;
+    let lo = 0;
+    let hi = kept.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(kept[mid]!, item) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    kept.splice(lo, 0, item);
+    if (kept.length > limit) kept.pop();
+  }
+  return kept;
 }
 
 export function buildReport(table: GroupTable, o: ReportOptions): Report {
@@ -96,41 +143,63 @@ export function buildReport(table: GroupTable, o: ReportOptions): Report {
   }
   const seconds = window !== undefined ? win?.seconds : span?.seconds;
   const rate = (n: number) => (seconds === undefined ? null : n / seconds);
-  const rows: ReportRow[] = [];
-  const made = new Map<ReportRow, { group: Group; rated: number }>();
+  // Each group's numbers first, in arrays: rows are made for the groups shown only.
+  const groups = table.all();
+  const rated = new Float64Array(2 * groups.length);
+  const counted: number[] = [];
   const sum = { events: 0, bytes: 0 };
-  for (const g of table.all()) {
-    // What the rate is taken over: the window's slots, or everything.
-    const rated = win !== undefined && g.slots !== undefined ? g.slots.sum(g.slots.slotOf(end!), window!.slots) : g;
-    if (o.windowTotals && window !== undefined && rated.events === 0) continue;
-    sum.events += rated.events;
-    sum.bytes += rated.bytes;
-    const shown = o.windowTotals ? rated : g;
-    const row: ReportRow = {
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i]!;
+    // What the rate is taken over: the window's slots (none to look at when last seen before it), or everything.
+    if (win !== undefined && (g.last === undefined || g.last < win.from)) [rated[2 * i], rated[2 * i + 1]] = [0, 0];
+    else if (win !== undefined && g.slots !== undefined) g.slots.sumInto(g.slots.slotOf(end!), window!.slots, rated, 2 * i);
+    else [rated[2 * i], rated[2 * i + 1]] = [g.events, g.bytes];
+    if (o.windowTotals && window !== undefined && rated[2 * i] === 0) continue;
+    sum.events += rated[2 * i]!;
+    sum.bytes += rated[2 * i + 1]!;
+    counted.push(i);
+  }
+  const shown = (i: number, what: 'events' | 'bytes') => (o.windowTotals ? rated[2 * i + (what === 'bytes' ? 1 : 0)]! : groups[i]![what]);
+  const ranking: Ranking<number> = {
+    rank: (i, column) => {
+      switch (column) {
+        case 'events':
+          return shown(i, 'events');
+        case 'rate':
+          return rated[2 * i]!;
+        case 'bytes':
+          return shown(i, 'bytes');
+        case 'byteRate':
+          return rated[2 * i + 1]!;
+        case 'last':
+          return groups[i]!.last ?? -1;
+      }
+    },
+    values: (i) => groups[i]!.values,
+    other: (i) => groups[i]!.other,
+  };
+  const rows = firstOf(counted, comparer(o.sort, ranking), o.limit).map((i): ReportRow => {
+    const g = groups[i]!;
+    return {
       key: g.values,
       values: g.values,
       other: g.other,
-      events: shown.events,
-      bytes: shown.bytes,
-      eventsPerSecond: rate(rated.events),
-      bytesPerSecond: rate(rated.bytes),
-      share: 0,
+      events: shown(i, 'events'),
+      bytes: shown(i, 'bytes'),
+      eventsPerSecond: rate(rated[2 * i]!),
+      bytesPerSecond: rate(rated[2 * i + 1]!),
+      share: sum.events > 0 ? rated[2 * i]! / sum.events : 0,
       lastSeenAge: end === undefined || g.last === undefined ? undefined : Math.max(0, end - g.last),
       first: g.first,
       last: g.last,
+      ...(o.sparkline && end !== undefined ? { spark: table.sparkline(g, end) } : {}),
     };
-    rows.push(row);
-    made.set(row, { group: g, rated: rated.events });
-  }
-  for (const [row, m] of made) row.share = sum.events > 0 ? m.rated / sum.events : 0;
-  sortRows(rows, o.sort);
-  const kept = o.limit === undefined ? rows : rows.slice(0, o.limit);
-  if (o.sparkline && end !== undefined) for (const r of kept) r.spark = table.sparkline(made.get(r)!.group, end);
+  });
   const totals = o.windowTotals || window === undefined ? sum : { events: table.events, bytes: table.bytes };
   return {
-    rows: kept,
-    hidden: rows.length - kept.length,
-    totals: { ...totals, eventsPerSecond: rate(sum.events), bytesPerSecond: rate(sum.bytes), groups: rows.length },
+    rows,
+    hidden: counted.length - rows.length,
+    totals: { ...totals, eventsPerSecond: rate(sum.events), bytesPerSecond: rate(sum.bytes), groups: counted.length },
     read: { events: table.events, bytes: table.bytes },
     window: win,
     span,

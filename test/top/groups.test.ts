@@ -38,6 +38,24 @@ describe('TimeSlots', () => {
   });
 });
 
+describe('TimeSlots.sum, from its running total', () => {
+  it('is the sum of the slots asked for, wherever the stretch falls against the ring', () => {
+    let seed = 11;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const ring = new TimeSlots(60, S, true);
+    let t = T0;
+    for (let i = 0; i < 5000; i++) {
+      // Mostly forward, sometimes a step back or a long gap.
+      t += (next() < 0.05 ? 90 : next() < 0.1 ? -20 : next() * 0.5) * S;
+      ring.add(t, 1 + Math.floor(next() * 100));
+      const end = ring.slotOf(t) + Math.floor(next() * 70) - 5;
+      const count = 1 + Math.floor(next() * 70);
+      const events = ring.series(end, count).reduce((a, b) => a + b, 0);
+      expect(ring.sum(end, count).events, `add ${i}`).toBe(events);
+    }
+  });
+});
+
 describe('windows', () => {
   it.each([
     ['1s', { seconds: 1, slotSeconds: 1, slots: 1 }],
@@ -129,6 +147,22 @@ describe('buildReport', () => {
     expect(r.rows[1]!.spark).toEqual([...Array(40).fill(0), 10, ...Array(19).fill(0)]);
     expect(r.rows[0]!.lastSeenAge).toBe(0);
     expect(r.rows[1]!.lastSeenAge).toBe(19.5 * S - 0.45 * S);
+  });
+
+  it('with a limit, the rows are the first of the whole sorted list, for every order', () => {
+    const t = new GroupTable({ keys: ['user', 'code'], window: parseWindow('10s'), sparkline: false });
+    let seed = 5;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let i = 0; i < 3000; i++) t.add(ev({ user: `u${Math.floor(next() * 40)}`, code: 200 + Math.floor(next() * 3), at: next() * 30, text: 'y'.repeat(Math.floor(next() * 50)) }));
+    for (const column of ['key', 'events', 'rate', 'bytes', 'byteRate', 'last'] as const) {
+      for (const reverse of [false, true]) {
+        const o = { end: T0 + 30 * S, window: parseWindow('10s'), windowTotals: false, sort: { column, reverse }, sparkline: false };
+        const all = buildReport(t, o).rows.map((r) => r.key.join(' '));
+        const some = buildReport(t, { ...o, limit: 7 });
+        expect(some.rows.map((r) => r.key.join(' ')), `${column} ${reverse}`).toEqual(all.slice(0, 7));
+        expect(some.hidden).toBe(all.length - 7);
+      }
+    }
   });
 
   it('sorts by any column, reversed on demand, ties by name', () => {
