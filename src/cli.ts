@@ -403,7 +403,7 @@ Examples:
   $ audit-lab top                                        # live, by user, verb and resource
   $ audit-lab top --by user --window 5m                  # who, over the last five minutes
   $ audit-lab top --no-follow --by verb,resource --limit 10
-  $ audit-lab top --by useragent --verb watch,list --no-follow
+  $ audit-lab top --by useragent --verb watch --verb list --no-follow
   $ audit-lab top --file audit.log --no-follow -o json | jq '.groups[0]'`)
     .action(async (o) =>
       done(
