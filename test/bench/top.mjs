@@ -41,7 +41,11 @@ const { DEFAULT_SINK, newLabState, newSinkState, writeState } = await import(new
 
 const ms = (n) => `${n.toFixed(0)} ms`;
 const s = (n) => `${(n / 1000).toFixed(2)} s`;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const median = (xs) => {
+  const o = [...xs].sort((a, b) => a - b);
+  const m = o.length >> 1;
+  return o.length % 2 === 1 ? o[m] : (o[m - 1] + o[m]) / 2;
+};
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
 // ---- the log, cached ------------------------------------------------------------------------

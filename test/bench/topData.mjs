@@ -1,6 +1,6 @@
-// A deterministic, API-server-like audit log for `npm run bench:top` (and the tests that want a
-// bigger input): Metadata events at ResponseComplete, as a busy control plane writes them. Seeded:
-// the same arguments give the same bytes.
+// A deterministic, API-server-like audit log for `npm run bench:top`: Metadata events at
+// ResponseComplete, as a busy control plane writes them. Seeded: the same arguments give the same
+// bytes.
 
 /** Mulberry32: a small seeded generator, so the data never depends on Math.random. */
 export function rng(seed) {
