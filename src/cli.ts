@@ -26,6 +26,9 @@ import type { ModeChoice } from './lab/mode.js';
 import type { Capture, KindConfigApi } from './lab/state.js';
 import { escapeLines } from './ui/escape.js';
 import type { OutputFormat } from './ui/printers.js';
+import type { FilterFlags } from './audit/filter.js';
+import { DEFAULT_GROUP_KEYS, GROUP_KEYS, type GroupKey } from './top/keys.js';
+import type { TopFormat } from './top/once.js';
 
 // Repeatable flags take no commander default, which would show as "(default: [])" in --help.
 // A flag whose value is an array may repeat; any other flag given twice is refused (forbidRepeats).
@@ -158,6 +161,39 @@ function sinkStageOption(description: string): Option {
 function modeOption(): Option {
   return enumOption('--mode <mode>', 'dynamic (AuditSink API, 1.13-1.18) or static (policy + webhook, any version)', ['auto', 'static', 'dynamic']).default('auto');
 }
+
+// --- filters shared by tail and top (issue 14) ---
+/** The flags that choose events, declared once for every command that reads them. */
+const FILTER_OPTIONS = {
+  sink: () => new Option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)').argParser(collect),
+  since: () => new Option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time'),
+  verb: () => new Option('--verb <verb>', 'filter by verb (repeatable)').argParser(collect),
+  user: () => new Option('--user <user>', 'filter by user name (repeatable)').argParser(collect),
+  namespace: () => new Option('--namespace <ns>', 'filter by namespace (repeatable)').argParser(collect),
+  resource: () =>
+    new Option('--resource <res>', 'filter by resource as kubectl names it (pods, pod, po, deploy: in any group), or as audit policies do: pods/log, pods/*, apps/deployments, */scale, * (repeatable)').argParser(collect),
+  stage: () => enumOption('--stage <stage>', 'filter by stage, any case (repeatable)', STAGES, { repeat: true }),
+  code: () => new Option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)').argParser(collect),
+};
+
+/** The filter flags' values, as buildFilter (src/audit/filter.ts) takes them. */
+function filterFlags(o: Record<string, unknown>): { [K in keyof FilterFlags]: string[] } {
+  const list = (v: unknown) => (v ?? []) as string[];
+  return { verb: list(o.verb), user: list(o.user), namespace: list(o.namespace), resource: list(o.resource), stage: list(o.stage), code: list(o.code) };
+}
+
+/** The values of a flag that repeats or takes a comma-separated list, blanks dropped. */
+const commaList = (values: readonly string[] | undefined) => (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+// --- end filters ---
+
+// --- top (issue 14) ---
+/** --by: keys comma-separated or repeated, any case; none, or an unknown one, is a UserError naming them. */
+function groupKeys(value: string, previous: GroupKey[] | undefined): GroupKey[] {
+  const keys = commaList([value]).map(choice('--by', GROUP_KEYS));
+  if (keys.length === 0) throw new UserError(`--by ${JSON.stringify(value)} names no key`, `use one or more of ${GROUP_KEYS.join(', ')}, e.g. --by user,verb`);
+  return [...new Set([...(previous ?? []), ...keys])];
+}
+// --- end top ---
 
 const EXAMPLES = `
 Examples:
@@ -306,19 +342,19 @@ Examples:
   program
     .command('tail')
     .description('show audit events, following by default (as kubectl logs -f)')
-    .option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)', collect)
+    .addOption(FILTER_OPTIONS.sink())
     .option('-f, --follow', 'keep showing new events as they come (the default)')
     .option('--no-follow', 'print what is stored and exit')
     .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
-    .option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time')
+    .addOption(FILTER_OPTIONS.since())
     .addOption(enumOption('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)', ['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
     .option('--utc', 'show times in UTC (default: local time, as stern does; json and jsonl keep the stored times)')
-    .option('--verb <verb>', 'filter by verb (repeatable)', collect)
-    .option('--user <user>', 'filter by user name (repeatable)', collect)
-    .option('--namespace <ns>', 'filter by namespace (repeatable)', collect)
-    .option('--resource <res>', 'filter by resource as kubectl names it (pods, pod, po, deploy: in any group), or as audit policies do: pods/log, pods/*, apps/deployments, */scale, * (repeatable)', collect)
-    .addOption(enumOption('--stage <stage>', 'filter by stage, any case (repeatable)', STAGES, { repeat: true }))
-    .option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)', collect)
+    .addOption(FILTER_OPTIONS.verb())
+    .addOption(FILTER_OPTIONS.user())
+    .addOption(FILTER_OPTIONS.namespace())
+    .addOption(FILTER_OPTIONS.resource())
+    .addOption(FILTER_OPTIONS.stage())
+    .addOption(FILTER_OPTIONS.code())
     .addHelpText('after', `
 Examples:
   $ audit-lab tail
@@ -336,15 +372,57 @@ Examples:
           since: o.since,
           output: o.output as TailFormat,
           utc: o.utc === true,
-          verb: o.verb ?? [],
-          user: o.user ?? [],
-          namespace: o.namespace ?? [],
-          resource: o.resource ?? [],
-          stage: o.stage ?? [],
-          code: o.code ?? [],
+          ...filterFlags(o),
         }),
       ),
     );
+
+  // --- top (issue 14) ---
+  program
+    .command('top')
+    .description('the heaviest users, verbs and resources: events/s, share and bytes/s per group, live at a terminal (as top)')
+    .addOption(new Option('--by <keys>', 'group by these keys, comma-separated or repeated (default: user,verb,resource)').choices(GROUP_KEYS).argParser(groupKeys))
+    .option('--window <duration>', 'rates over this much event time, up to the newest event (default: 1m live; with --no-follow, all that is stored)')
+    .option('-f, --follow', 'at a terminal, a live view of new events as they come (the default)')
+    .option('--no-follow', 'one table of what is stored, and exit (always so off a terminal)')
+    .option('--limit <n>', 'at most N groups, the busiest (default: all off a terminal, the screen\'s height on one)', countAtLeastOne('--limit'))
+    .addOption(enumOption('-o, --output <format>', 'table, json (one document: groups, totals, window, skipped lines) or jsonl (one group per line)', ['table', 'json', 'jsonl']).default('table'))
+    .addOption(new Option('--file <path>', 'read this audit log file instead of a lab (repeatable; - for standard input)').argParser(collect))
+    .addOption(FILTER_OPTIONS.sink())
+    .addOption(FILTER_OPTIONS.since())
+    .addOption(FILTER_OPTIONS.verb())
+    .addOption(FILTER_OPTIONS.user())
+    .addOption(FILTER_OPTIONS.namespace())
+    .addOption(FILTER_OPTIONS.resource())
+    .addOption(FILTER_OPTIONS.stage())
+    .addOption(FILTER_OPTIONS.code())
+    .addHelpText('after', `
+Live keys: q or Ctrl-C quit, p or space pause, < > change the sort column, r rate,
+e events, b bytes/s, l last seen, n name, R reverse the order.
+
+Examples:
+  $ audit-lab top                                        # live, by user, verb and resource
+  $ audit-lab top --by user --window 5m                  # who, over the last five minutes
+  $ audit-lab top --no-follow --by verb,resource --limit 10
+  $ audit-lab top --by useragent --verb watch --verb list --no-follow
+  $ audit-lab top --file audit.log --no-follow -o json | jq '.groups[0]'`)
+    .action(async (o) =>
+      done(
+        await handlers.top({
+          name: name(o),
+          sinks: commaList(o.sink),
+          files: o.file ?? [],
+          by: o.by ?? [...DEFAULT_GROUP_KEYS],
+          window: o.window,
+          follow: o.follow !== false,
+          since: o.since,
+          output: o.output as TopFormat,
+          limit: o.limit,
+          ...filterFlags(o),
+        }),
+      ),
+    );
+  // --- end top ---
 
   program
     .command('serve')

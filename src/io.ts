@@ -3,6 +3,8 @@ export interface OutStream {
   write(chunk: string): unknown;
   isTTY?: boolean;
   columns?: number;
+  /** A terminal's height (top's screen). */
+  rows?: number;
 }
 
 export interface IO {

@@ -2,6 +2,12 @@ import type { IO } from '../io.js';
 import { labHome, labPaths, type LabPaths } from '../lab/paths.js';
 import { Output } from '../ui/output.js';
 
+/**
+ * Test seam: AUDIT_LAB_NO_RECEIVER=1 makes a following `top` read the stream files without
+ * starting the receiver, so a test can follow files it writes itself (tail.ts has the same).
+ */
+export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
+
 /** What every command is given: the outside world, the printer, and where labs live. */
 export interface Context {
   io: IO;

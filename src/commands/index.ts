@@ -23,5 +23,6 @@ export function commandHandlers(io: IO): Handlers {
     policySuggest: async (o) => (await import('./policySuggest.js')).policySuggest(o, ctx),
     list: async (o) => (await import('./list.js')).list(o, ctx),
     completion: async (o) => (await import('./completion.js')).completion(o, ctx),
+    top: async (o) => (await import('./top.js')).top(o, ctx),
   };
 }

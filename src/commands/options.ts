@@ -5,6 +5,9 @@ import type { Shell } from '../completion.js';
 import type { TailFormat } from '../ui/tailView.js';
 import type { RenderRequest } from '../render/labOutput.js';
 import type { OutputFormat } from '../ui/printers.js';
+import type { FilterFlags } from '../audit/filter.js';
+import type { GroupKey } from '../top/keys.js';
+import type { TopFormat } from '../top/once.js';
 
 export interface Common {
   name: string;
@@ -55,6 +58,23 @@ export interface TailOptions extends Common {
   stage: string[];
   code: string[];
 }
+
+// --- top (issue 14) ---
+export interface TopOptions extends Common, FilterFlags {
+  /** Only these sinks; empty: every sink. */
+  sinks: string[];
+  /** Audit log files to read instead of a lab ('-': stdin). */
+  files: string[];
+  by: GroupKey[];
+  /** Rates over this window (default 1m live; what is stored, whole, with --no-follow). */
+  window?: string;
+  follow: boolean;
+  since?: string;
+  output: TopFormat;
+  /** At most this many groups (default: all off a terminal, the screen's height on one). */
+  limit?: number;
+}
+// --- end top ---
 
 export interface ServeOptions extends Common {
   address?: string;
@@ -109,4 +129,5 @@ export interface Handlers {
   policySuggest(o: PolicySuggestOptions): Promise<number | void>;
   list(o: ListOptions): Promise<number | void>;
   completion(o: CompletionOptions): Promise<number | void>;
+  top(o: TopOptions): Promise<number | void>;
 }

@@ -352,3 +352,10 @@ export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; 
   if (opts.skipped) lines.push(`  ${style.dim('skipped:')} ${opts.skipped} unparseable line${opts.skipped === 1 ? '' : 's'}`);
   return lines.join('\n');
 }
+
+/** The warning for lines read that were not audit events (`tail`, `top`): how many, and the first. */
+export function skippedWarning(skipped: { count: number; first?: string }): string | undefined {
+  const n = skipped.count;
+  if (n === 0) return undefined;
+  return `skipped ${n === 1 ? 'a line that is' : `${n} lines that are`} not audit events (${n === 1 ? '' : 'first: '}${skipped.first})`;
+}

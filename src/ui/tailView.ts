@@ -5,7 +5,7 @@
  */
 import type { StoredEvent } from '../audit/filter.js';
 import { escapeText } from './escape.js';
-import { formatEventList, formatJson, formatSummary, PrettyFormatter, Tally } from './format.js';
+import { formatEventList, formatJson, formatSummary, PrettyFormatter, skippedWarning, Tally } from './format.js';
 import type { Output } from './output.js';
 
 export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
@@ -81,9 +81,9 @@ export class TailView {
     const { out, o } = this;
     if (this.listed !== undefined) out.data(`${formatEventList(this.listed)}\n`);
     if (!o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(`no events in ${sinkList(o.reading)}`));
-    const n = skipped.count;
-    if (!o.follow && n > 0) out.warn(`skipped ${n === 1 ? 'a line that is' : `${n} lines that are`} not audit events (${n === 1 ? '' : 'first: '}${skipped.first})`);
-    if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: n }));
+    const warning = skippedWarning(skipped);
+    if (!o.follow && warning !== undefined) out.warn(warning);
+    if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: skipped.count }));
   }
 }
 

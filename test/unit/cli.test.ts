@@ -10,7 +10,7 @@ type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 /** Handlers that record what they were given, so the table checks parsing alone. */
 function recorder(calls: Call[]): Handlers {
   const h = {} as Record<keyof Handlers, Handlers[keyof Handlers]>;
-  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'policySuggest', 'list', 'completion'] as const) {
+  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'policySuggest', 'list', 'completion', 'top'] as const) {
     h[k] = async (o: object) => {
       calls.push({ handler: k, options: { ...o } as Record<string, unknown> });
     };
@@ -75,6 +75,12 @@ describe('argv -> options', () => {
     [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', events: 'e.log', output: 'json' }],
     [['policy', 'suggest', '--sink', 'full', '--target', '50%'], 'policySuggest', { name: 'audit-lab', sink: 'full', files: [], from: 'preset:recommended', target: 0.5, output: 'yaml' }],
     [['policy', 'suggest', '--file', 'a.log', '--file', '-', '--from', 'p.yaml', '--target', '12.5 %', '-o', 'JSON'], 'policySuggest', { files: ['a.log', '-'], from: 'p.yaml', target: 0.125, output: 'json' }],
+    // top (issue 14): the filters are tail's; --by takes commas, repeats and any case.
+    [['top'], 'top', { name: 'audit-lab', by: ['user', 'verb', 'resource'], follow: true, output: 'table', sinks: [], files: [], verb: [], code: [], window: undefined, limit: undefined }],
+    [['top', '--by', 'Verb,code', '--by', 'user', '--window', '5m', '--no-follow', '-o', 'JSONL', '--limit', '10'], 'top', { by: ['verb', 'code', 'user'], window: '5m', follow: false, output: 'jsonl', limit: 10 }],
+    [['top', '--by', 'sink', '--by', 'sink'], 'top', { by: ['sink'] }],
+    [['top', '--file', 'a.log', '--file', '-', '--verb', 'get', '--user', 'u', '--namespace', 'n', '--resource', 'pods', '--stage', 'panic', '--code', '5xx', '--since', '1h'], 'top', { files: ['a.log', '-'], verb: ['get'], user: ['u'], namespace: ['n'], resource: ['pods'], stage: ['Panic'], code: ['5xx'], since: '1h' }],
+    [['top', '--sink', 'a,b', '--sink', 'c', '-f'], 'top', { sinks: ['a', 'b', 'c'], follow: true }],
   ])('%j', async (argv, handler, expected) => {
     const { code, calls, stderr } = await parse(argv);
     expect(stderr).toBe('');
@@ -162,6 +168,8 @@ describe('bad usage exits 2 and names the flag or field', () => {
     [['sink'], /Usage: audit-lab sink/],
     [['policy', 'test'], /missing required argument 'POLICY'/],
     [['tail', '--stage', 'Done'], /--stage "Done" is not one of RequestReceived, ResponseStarted, ResponseComplete, Panic/],
+    [['top', '--by', 'nope'], /--by "nope" is not one of user, verb, resource, namespace, code, useragent, stage, sink/],
+    [['top', '--limit', '0'], /--limit takes a whole number, 1 or more/],
     [['completion', 'powershell'], /SHELL "powershell" is not one of bash, zsh, fish/],
     // A flag that takes one value, given twice, is refused by name instead of the last one winning.
     [['up', '--name', 'a', '--name', 'b'], /option '--name <name>' was given more than once/],

@@ -1,0 +1,68 @@
+/**
+ * `audit-lab top`: events grouped by user, verb, resource (--by), heaviest first. At a terminal a
+ * live full-screen view that follows new events (starting the receiver, as `tail` does); with
+ * --no-follow or off a terminal, one table (or -o json / jsonl) of what is stored, and exit.
+ */
+import type { ReadStream } from 'node:tty';
+import { buildFilter, parseSince } from '../audit/filter.js';
+import type { LabPaths } from '../lab/paths.js';
+import { readSource, type SourceQuery, sourceFor } from '../streams/source.js';
+import { GroupTable } from '../top/groups.js';
+import { runLive } from '../top/live.js';
+import { printOnce } from '../top/once.js';
+import { parseWindow, windowOf } from '../top/window.js';
+import { skippedWarning } from '../ui/format.js';
+import { groupRowsOn, sourceLabel } from '../ui/topView.js';
+import { type Context, NO_RECEIVER_ENV, pathsFor, untilStopped } from './context.js';
+import type { TopOptions } from './options.js';
+
+export interface TopDeps {
+  /** Starts the receiver in the background unless it runs (src/daemon/daemon.ts). */
+  ensureReceiver(paths: LabPaths): Promise<{ pid: number; url: string; started: boolean }>;
+  now(): number;
+  pollMs: number;
+}
+
+// Loaded only for the live view: a one-off table never loads the daemon code.
+const ensureReceiver: TopDeps['ensureReceiver'] = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
+
+export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDeps> = {}): Promise<number> {
+  const deps: TopDeps = { ensureReceiver, now: () => Date.now(), pollMs: 100, ...overrides };
+  const { out, io } = ctx;
+  // Flags first: a bad one is exit 2 and reads nothing.
+  const matches = buildFilter(o);
+  const since = o.since !== undefined ? parseSince(o.since, deps.now()) : undefined;
+  const window = o.window !== undefined ? parseWindow(o.window) : undefined;
+  const paths = pathsFor(ctx, o.name);
+  const { source, reading } = await sourceFor({ files: o.files, sinks: o.sinks, paths, cwd: io.cwd, stdin: io.stdin });
+  const stdin = io.stdin as Partial<ReadStream> | undefined;
+  const live = o.follow && o.output === 'table' && io.stdout.isTTY === true && stdin?.isTTY === true;
+  const stop = untilStopped(ctx, { listen: live });
+  const query = (follow: boolean, signal: AbortSignal): SourceQuery => ({ tail: -1, since, matches, follow, signal, pollMs: deps.pollMs });
+  // Live rates are over a window always (a minute unless asked); a one-off table's over all that is stored unless asked.
+  const liveWindow = window ?? windowOf(60);
+  const table = new GroupTable({ keys: o.by, window: live ? liveWindow : window, sparkline: o.output === 'table' && io.stdout.isTTY === true });
+  const shown: Record<string, string[]> = source.kind === 'files' ? { files: reading } : { sinks: reading };
+  try {
+    if (!live) {
+      const width = io.stdout.isTTY === true && io.stdout.columns ? io.stdout.columns : undefined;
+      const limit = o.limit ?? (width !== undefined && io.stdout.rows ? Math.max(1, groupRowsOn(io.stdout.rows)) : undefined);
+      await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
+      return 0;
+    }
+    if (source.kind === 'lab' && io.env[NO_RECEIVER_ENV] !== '1') {
+      const receiver = await deps.ensureReceiver(paths);
+      if (receiver.started) out.info(out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
+    }
+    const { code, skipped } = await runLive(
+      { table, keys: o.by, window: liveWindow, source: sourceLabel(shown), style: out.style, limit: o.limit },
+      { out: io.stdout, input: stdin as ReadStream, signal: stop.signal },
+      (signal, show, onFirstSkip) => readSource(source, { ...query(true, signal), onFirstSkip }, show),
+    );
+    const warning = skippedWarning(skipped);
+    if (warning !== undefined) out.warn(warning);
+    return code;
+  } finally {
+    stop.release();
+  }
+}
