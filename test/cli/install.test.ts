@@ -2,7 +2,8 @@
  * The README's ways to run audit-lab (issue 13): `npm start -s --` keeps machine output clean, and
  * the global install from a clone (`npm ci && npm install -g "$(npm pack -s)"`) gives a working
  * `audit-lab` that needs neither the clone nor TypeScript. The install is `--offline`: the
- * dependencies come from the npm cache that `npm ci` filled (run `npm run build` first).
+ * dependencies are bundled in the packed tarball (package.json bundleDependencies, from the
+ * node_modules `npm ci` made), so it needs no registry at all (run `npm run build` first).
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
