@@ -3,8 +3,8 @@
  * audit-lab on real kind clusters, end to end through its own commands, in both modes, each on a
  * cluster of its own: up (twice), doctor, status, kubectl requests found in `tail` with each sink's
  * level and stages applied, a second lab side by side (static), sink create / delete, a policy
- * sink and forwarding (static), the receiver killed under steady traffic (static), down, up again,
- * down --purge.
+ * sink and forwarding (static), `top`, `policy suggest` and the suggested policy as a sink (static),
+ * the receiver killed under steady traffic (static), down, up again, down --purge.
  *
  * Which kind and images:
  *   default                   the `kind` and `kubectl` on PATH, kind's default image (static) and
@@ -507,6 +507,80 @@ async function forwarding(lab, ns, endpoint, wait) {
   });
 }
 
+const WRITES = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+
+/** An event `policy suggest` must never cut: a write, secrets, a 401/403, exec/attach/portforward. */
+function isProtected(e) {
+  const o = e.objectRef ?? {};
+  const code = e.responseStatus?.code;
+  return WRITES.has(e.verb) || o.resource === 'secrets' || code === 401 || code === 403 || ['exec', 'attach', 'portforward'].includes(o.subresource);
+}
+
+/**
+ * The README's "Finding the noise" on a real cluster: what the full sink (RequestResponse) holds
+ * of the cluster's own controllers, kubelet and scheduler, counted by `top`, cut by `policy
+ * suggest`, checked by `policy test`, and deployed with `sink create --policy`.
+ */
+async function findingTheNoise(lab, ns, wait) {
+  const dir = await mkdtemp(join(tmpdir(), 'audit-lab-e2e-noise-'));
+  const snap = join(dir, 'full.log');
+  const quiet = join(dir, 'quiet.yaml');
+  await step('static: top over a snapshot of the full sink, against counts made here', async () => {
+    const lines = (await lab.al(['tail', '--no-follow', '-o', 'jsonl', '--sink', 'full'], { quiet: true })).stdout.split('\n').filter((l) => l !== '');
+    await writeFile(snap, lines.map((l) => `${l}\n`).join(''));
+    const want = new Map();
+    for (const l of lines) {
+      const e = JSON.parse(l);
+      const key = `${e.user?.username ?? ''} ${e.verb ?? ''}`;
+      const g = want.get(key) ?? { events: 0, bytes: 0 };
+      g.events++;
+      g.bytes += Buffer.byteLength(l) + 1;
+      want.set(key, g);
+    }
+    const doc = JSON.parse((await lab.al(['top', '--no-follow', '--file', snap, '--by', 'user,verb', '-o', 'json'], { quiet: true })).stdout);
+    const got = new Map(doc.groups.map((g) => [`${g.key.user ?? ''} ${g.key.verb ?? ''}`, g]));
+    check(got.size === want.size, `top has ${got.size} user/verb groups, the snapshot ${want.size}`);
+    for (const [key, w] of want) {
+      const g = got.get(key);
+      check(g && g.events === w.events && g.bytes === w.bytes, `top group "${key}": ${g ? `${g.events} events, ${g.bytes} bytes` : 'missing'}; want ${w.events} events, ${w.bytes} bytes`);
+    }
+    console.log(`  ${lines.length} events of the full sink in ${want.size} user/verb groups, each counted as top counts it`);
+    await lab.al(['top', '--no-follow', '--file', snap, '--limit', '10']);
+  });
+  await step('static: policy suggest on the snapshot, checked by policy test event by event', async () => {
+    const text = (await lab.al(['policy', 'suggest', '--file', snap, '--target', '50%'])).stdout;
+    await writeFile(quiet, text);
+    const s = JSON.parse((await lab.al(['policy', 'suggest', '--file', snap, '--target', '50%', '-o', 'json'], { quiet: true })).stdout);
+    check(s.yaml === text, 'policy suggest -o json carries other YAML than the plain run (not deterministic)');
+    const judged = async (policy) => JSON.parse((await lab.al(['policy', 'test', policy, '--file', snap, '-o', 'json'], { quiet: true })).stdout);
+    const [after, base] = [await judged(quiet), await judged('preset:recommended')];
+    check(after.summary.policy.bytes === s.after.bytes && after.summary.policy.events === s.after.events, `policy test of the suggestion writes ${after.summary.policy.events} events, ${after.summary.policy.bytes} bytes; suggest promised ${s.after.events}, ${s.after.bytes}`);
+    check(base.summary.policy.bytes === s.before.bytes, `policy test of preset:recommended writes ${base.summary.policy.bytes} bytes; suggest said ${s.before.bytes}`);
+    const events = (await readFile(snap, 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    let kept = 0;
+    for (let i = 0; i < events.length; i++) {
+      if (!isProtected(events[i])) continue;
+      const [a, b] = [after.results[i], base.results[i]];
+      check(a.line === i + 1 && a.auditID === events[i].auditID, `policy test result ${i} is not line ${i + 1}`);
+      check(a.level === b.level && a.written === b.written, `the suggestion changes ${describe({ verb: events[i].verb, resource: events[i].objectRef?.resource ?? events[i].requestURI })} (line ${i + 1}): ${b.level} -> ${a.level}`);
+      kept++;
+    }
+    check(kept > 1000, `only ${kept} protected events in the snapshot (the forwarding step made 1,000 creates)`);
+    console.log(`  ${s.rules.length} rules; ${s.before.bytes} -> ${s.after.bytes} bytes (target 50%: ${s.met ? 'met' : 'not met'}); ${kept} writes, secrets, 401/403 and exec events keep their level`);
+  });
+  await step('static: sink create quiet --policy (the suggestion), applied by the receiver as policy test says', async () => {
+    await lab.al(['sink', 'create', 'quiet', '--policy', quiet]);
+    await lab.kubectl(['create', 'configmap', 'quiet-cm', '-n', ns, '--from-literal=k=v']);
+    await waitFor('quiet sink: create configmaps quiet-cm', wait, async () => (await lab.events('quiet')).some((e) => e.verb === 'create' && e.objectRef?.name === 'quiet-cm') || null);
+    const doc = JSON.parse((await lab.al(['policy', 'test', quiet, '--sink', 'quiet', '-o', 'json'], { quiet: true })).stdout);
+    const off = doc.results.filter((r) => r.level !== r.capturedLevel || !r.written);
+    check(off.length === 0, `${off.length} events in sink quiet are not what the policy gives them, e.g. ${JSON.stringify(off[0])}`);
+    console.log(`  quiet: ${doc.results.length} events, each at the level the suggested policy gives it`);
+    await lab.al(['sink', 'delete', 'quiet']);
+  });
+  await rm(dir, { recursive: true, force: true });
+}
+
 async function downAndBack(lab, ns, wait, sinksAfter) {
   const before = await lab.events('default');
   await step(`${lab.mode}: down keeps the events`, async () => {
@@ -567,6 +641,7 @@ async function staticFlow(lab, endpoint) {
   await fullSink(lab, ns, wait);
   await policySink(lab, ns, wait);
   await forwarding(lab, ns, endpoint, wait);
+  await findingTheNoise(lab, ns, wait);
   await step('static: receiver killed under steady traffic', () => faults(lab, ns));
   await downAndBack(lab, ns, wait, ['default', 'full', 'fwd']);
 }
