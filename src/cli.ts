@@ -306,6 +306,7 @@ Examples:
     .command('tail')
     .description('show audit events, following by default (as kubectl logs -f)')
     .option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)', collect)
+    .option('--file <path...>', 'read audit log files instead of a lab (no lab or receiver needed): the API server\'s --audit-log-path files, v1 or v1beta1, rotated and gzip ones, EventList documents, - for stdin; several come out in time order')
     .option('-f, --follow', 'keep showing new events as they come (the default)')
     .option('--no-follow', 'print what is stored and exit')
     .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
@@ -324,12 +325,19 @@ Examples:
   $ audit-lab tail --tail 20 --resource deploy --verb delete
   $ audit-lab tail --sink default --sink secrets --stage responsecomplete --no-follow -o wide   # flags repeat; any case
   $ audit-lab tail --no-follow -o json | jq '.items | length'
-  $ audit-lab tail --no-follow -o jsonl | jq .verb`)
+  $ audit-lab tail --no-follow -o jsonl | jq .verb
+  $ audit-lab tail --file /var/log/kubernetes/audit/audit*.log* --no-follow --user system:kube-scheduler
+  $ audit-lab tail --file audit.log                                 # follows it, through rotation, as tail -F
+  $ zcat old/*.gz | audit-lab tail --file - --no-follow -o jsonl
+
+--file takes every path after it, up to the next flag. A line that is not an audit event is
+listed at the end with its file and line number, and makes the exit code 2.`)
     .action(async (o) =>
       done(
         await handlers.tail({
           name: name(o),
           sinks: ((o.sink ?? []) as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''),
+          files: o.file ?? [],
           follow: o.follow !== false,
           tail: o.tail as number,
           since: o.since,
@@ -471,20 +479,24 @@ Examples:
     .command('test')
     .description('which rule each event matches, and the resulting level')
     .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
-    .option('--events <file>', 'events, one JSON per line (the audit-log format)')
+    .option('--file <path...>', 'audit log files, as the API server writes them (--audit-log-path; rotated and gzip ones too, or an EventList document), - for stdin')
+    .option('--events <file>', 'an audit log file (the older name of --file)')
     .option('--sink <name>', 'use the events stored for this sink')
     .addOption(outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'))
     .addHelpText('after', `
 Each line is read as the receiver reads what it is sent: an audit Event or EventList
 (audit.k8s.io/v1 or v1beta1) as JSON. A line the receiver would refuse is not judged:
 the others are, then every refused line is listed with its reason and the exit code is 2.
+Several files are judged in time order. --file takes every path after it, up to the next
+flag: give POLICY before it.
 
 Examples:
-  $ audit-lab policy test policy.yaml --events audit.log
+  $ audit-lab policy test policy.yaml --file audit.log
+  $ audit-lab policy test policy.yaml --file /var/log/kubernetes/audit/audit*.log*
   $ audit-lab policy test preset:recommended --sink default -o json
-  $ audit-lab policy test policy.yaml --events audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
+  $ audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
     .action(async (policyFile: string, o) =>
-      done(await handlers.policyTest({ name: name(o), policy: policyFile, events: o.events, sink: o.sink, output: outputFormat(o) })),
+      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, output: outputFormat(o) })),
     );
 
   program

@@ -341,6 +341,11 @@ export function topCounts(m: ReadonlyMap<string, number>, limit: number): string
   return shown.join(', ');
 }
 
+/** A place in a file as editors and compilers print one: `audit.log:7: why`. */
+export function placeText(p: { file: string; line: number; reason: string }): string {
+  return `${p.file}:${p.line}: ${p.reason}`;
+}
+
 export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; limit?: number } = {}): string {
   const limit = opts.limit ?? 8;
   const lines = [style.bold(`${t.total} event${t.total === 1 ? '' : 's'} shown`)];

@@ -5,7 +5,7 @@
  */
 import type { StoredEvent } from '../audit/filter.js';
 import { escapeText } from './escape.js';
-import { formatEventList, formatJson, formatSummary, PrettyFormatter, Tally } from './format.js';
+import { formatEventList, formatJson, formatSummary, placeText, PrettyFormatter, Tally } from './format.js';
 import type { Output } from './output.js';
 
 export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
@@ -15,6 +15,12 @@ export interface ShownEvent {
   sink: string;
   text: string;
   event: StoredEvent;
+}
+
+/** Lines that were not audit events (streams/events.ts Skipped): how many, and the first ones, where and why. */
+export interface SkippedLines {
+  count: number;
+  lines: readonly { file: string; line: number; reason: string }[];
 }
 
 export interface TailViewOptions {
@@ -76,15 +82,21 @@ export class TailView {
     return this.formatter.format(r.event, r.sink);
   }
 
-  /** The end: the EventList of -o json, what was skipped, and after Ctrl-C the summary. */
-  end(skipped: { count: number; first?: string }, interrupted: boolean): void {
+  /** The end: the EventList of -o json, every line skipped (where and why), and after Ctrl-C the summary. */
+  end(skipped: SkippedLines, interrupted: boolean): void {
     const { out, o } = this;
     if (this.listed !== undefined) out.data(`${formatEventList(this.listed)}\n`);
     if (!o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(`no events in ${sinkList(o.reading)}`));
-    const n = skipped.count;
-    if (!o.follow && n > 0) out.warn(`skipped ${n === 1 ? 'a line that is' : `${n} lines that are`} not audit events (${n === 1 ? '' : 'first: '}${skipped.first})`);
-    if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: n }));
+    if (skipped.count > 0) out.warn(skippedReport(skipped));
+    if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: skipped.count }));
   }
+}
+
+/** Lines that are not events, one per line as editors read a place (`audit.log:7: why`), and how many more. */
+function skippedReport(s: SkippedLines): string {
+  const listed = s.lines.map((l) => `\n  ${placeText(l)}`).join('');
+  const more = s.count - s.lines.length;
+  return `${s.count === 1 ? '1 line is' : `${s.count} lines are`} not audit events:${listed}${more > 0 ? `\n  ... and ${more} more` : ''}`;
 }
 
 /** What an empty tail is waiting for, said on a terminal so that silence does not look like a hang. */

@@ -72,7 +72,11 @@ describe('argv -> options', () => {
     [['list', '-o', 'name'], 'list', { output: 'name' }],
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
     [['render'], 'render', { mode: undefined, image: undefined }],
-    [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', events: 'e.log', output: 'json' }],
+    [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', files: ['e.log'], output: 'json' }],
+    // --file takes every path up to the next flag (a shell glob), and repeats; --events is one more.
+    [['policy', 'test', 'p.yaml', '--file', 'a.log', 'b.log.gz', '--events', 'e.log', '--file', '-'], 'policyTest', { policy: 'p.yaml', files: ['e.log', 'a.log', 'b.log.gz', '-'] }],
+    [['tail', '--file', 'audit.log', 'audit-1.log.gz', '--no-follow', '--file', '-', '--tail', '3'], 'tail', { files: ['audit.log', 'audit-1.log.gz', '-'], follow: false, tail: 3, sinks: [] }],
+    [['tail', '--sink', 'a'], 'tail', { files: [], sinks: ['a'] }],
   ])('%j', async (argv, handler, expected) => {
     const { code, calls, stderr } = await parse(argv);
     expect(stderr).toBe('');
