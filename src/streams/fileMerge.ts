@@ -83,8 +83,10 @@ export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut,
       const batch = await c.reader.next();
       if (batch === null) {
         c.ended = true;
-        if (out.keep(c.reader)) kept.push(c.reader);
-        else {
+        if (out.keep(c.reader)) {
+          kept.push(c.reader);
+          c.batch = [];
+        } else {
           c.batch = c.reader.finish();
           await c.reader.close();
         }

@@ -35,8 +35,10 @@ interface Chunks {
 
 /** A plain file read by position, so its reader can check where it is against the file's size. */
 export class PlainChunks implements Chunks {
-  /** Bytes read so far. */
+  /** Bytes handed out so far; set back to 0 to read the file again. */
   position = 0;
+  /** The next chunk, asked for while the last one is decoded (a full chunk says there is more). */
+  private ahead: { at: number; read: Promise<Buffer> } | null = null;
 
   constructor(
     readonly fh: FileHandle,
@@ -45,15 +47,28 @@ export class PlainChunks implements Chunks {
   ) {}
 
   async read(): Promise<Buffer | null> {
+    const ahead = this.ahead;
+    this.ahead = null;
+    const chunk = await (ahead !== null && ahead.at === this.position ? ahead.read : this.readAt(this.position));
+    if (chunk.length === 0) return null;
+    this.position += chunk.length;
+    if (chunk.length === CHUNK_BYTES) {
+      const read = this.readAt(this.position);
+      read.catch(() => {}); // its error is met where it is awaited; unawaited (closed early), it is moot
+      this.ahead = { at: this.position, read };
+    }
+    return chunk;
+  }
+
+  private async readAt(position: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(CHUNK_BYTES);
-    const { bytesRead } = await this.fh.read(buf, 0, CHUNK_BYTES, this.position);
-    if (bytesRead === 0) return null;
-    this.position += bytesRead;
+    const { bytesRead } = await this.fh.read(buf, 0, CHUNK_BYTES, position);
     return buf.subarray(0, bytesRead);
   }
 
-  close(): Promise<void> {
-    return this.fh.close();
+  async close(): Promise<void> {
+    await this.ahead?.read.catch(() => {});
+    await this.fh.close();
   }
 }
 
