@@ -7,9 +7,10 @@
  * file only when the merge reaches its first event, so a long rotated set is read one file at a
  * time.
  */
+import { type StoredEvent, timestampMicros } from '../audit/filter.js';
 import type { SkippedLine } from './events.js';
 import { type LogFile, type LogReader, openLog } from './logFiles.js';
-import { EARLIEST, keyBefore, type ReadEvent, type TimeKey, timeKey } from './merge.js';
+import { EARLIEST, type ReadEvent, type TimeKey, timeKey } from './merge.js';
 
 /** A file to merge: where it sorts, and how to open it for reading. */
 export interface MergeSource {
@@ -22,8 +23,9 @@ export interface MergeSource {
   open(): Promise<LogReader>;
 }
 
-/** Chunks read to find a file's first time before giving up and sorting it first. */
-const PEEK_CHUNKS = 4;
+/** Read to find a file's first time: small chunks (a rotated set may be hundreds of files), up to 1 MiB. */
+const PEEK_CHUNK_BYTES = 64 * 1024;
+const PEEK_CHUNKS = 16;
 
 /**
  * Reads `reader` until its first timed event, so the file can be placed among the others. The
@@ -53,30 +55,77 @@ export interface MergeOut {
   keep(reader: LogReader): boolean;
 }
 
+/**
+ * The merge key of a file's head event, by merge.ts timeKey's rule, kept cheap for a million
+ * events: no array per event, and the stage time read only when received times tie.
+ */
+class HeadKey {
+  /** When the request was received (or, lacking it, the stage's time). */
+  first = -Infinity;
+  private second = -Infinity;
+  /** The event whose stage time `second` is, not read yet. */
+  private unread: StoredEvent | null = null;
+
+  static of(key: TimeKey): HeadKey {
+    const k = new HeadKey();
+    [k.first, k.second] = key;
+    return k;
+  }
+
+  /** Moves to `e`'s key; an event without times keeps the key before it. */
+  set(e: StoredEvent): void {
+    const received = timestampMicros(e.requestReceivedTimestamp);
+    if (received !== undefined) {
+      this.first = received;
+      this.unread = e;
+      return;
+    }
+    const stageAt = timestampMicros(e.stageTimestamp);
+    if (stageAt === undefined) return;
+    this.first = stageAt;
+    this.second = stageAt;
+    this.unread = null;
+  }
+
+  private get tie(): number {
+    if (this.unread !== null) {
+      this.second = timestampMicros(this.unread.stageTimestamp) ?? this.first;
+      this.unread = null;
+    }
+    return this.second;
+  }
+
+  /** Strictly earlier than `o`. */
+  before(o: HeadKey): boolean {
+    return this.first < o.first || (this.first === o.first && this.tie < o.tie);
+  }
+}
+
 interface Cursor {
   src: MergeSource;
+  order: number;
   reader: LogReader;
   batch: ReadEvent[];
+  /** batch[at] is the head, and `key` its key. */
   at: number;
-  /** The key of batch[at]. */
-  key: TimeKey;
+  key: HeadKey;
   ended: boolean;
 }
 
-/** a's head comes out before b's: earlier, or as early and given first. */
-const before = (aKey: TimeKey, aOrder: number, bKey: TimeKey, bOrder: number) => keyBefore(aKey, bKey) || (!keyBefore(bKey, aKey) && aOrder < bOrder);
+/** Comes out before the other: earlier, or as early and given first. */
+const before = (a: { key: HeadKey; order: number }, b: { key: HeadKey; order: number }) => a.key.before(b.key) || (!b.key.before(a.key) && a.order < b.order);
 
 /**
  * Merges `sources` into `out` until they end or `signal` aborts. Returns the readers `out` kept at
  * their end (following goes on from there).
  */
 export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut, signal: AbortSignal): Promise<LogReader[]> {
-  const pending = [...sources].sort((a, b) => (before(a.first, a.order, b.first, b.order) ? -1 : 1));
+  const pending = sources.map((src) => ({ src, key: HeadKey.of(src.first), order: src.order })).sort((a, b) => (before(a, b) ? -1 : 1));
   const active: Cursor[] = [];
   const kept: LogReader[] = [];
 
-  /** Makes batch[at] the cursor's head, reading on as needed; false once the file has ended. */
-  const fill = async (c: Cursor, previous: TimeKey): Promise<boolean> => {
+  /** Reads on until the cursor has a head; false once its file has ended. */
+  const fill = async (c: Cursor): Promise<boolean> => {
     while (c.at >= c.batch.length) {
       if (c.ended || signal.aborted) return false;
       out.flush();
@@ -93,45 +142,40 @@ export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut,
       } else c.batch = batch;
       c.at = 0;
     }
-    c.key = timeKey(c.batch[c.at]!.event, previous);
+    c.key.set(c.batch[c.at]!.event);
     return true;
-  };
-  const activate = async (src: MergeSource) => {
-    const c: Cursor = { src, reader: await src.open(), batch: [], at: 0, key: EARLIEST, ended: false };
-    if (await fill(c, EARLIEST)) active.push(c);
   };
 
   while (!signal.aborted) {
-    if (active.length === 0) {
-      const next = pending.shift();
-      if (next === undefined) break;
-      await activate(next);
-      continue;
-    }
-    let best = active[0]!;
-    for (const c of active) if (before(c.key, c.src.order, best.key, best.src.order)) best = c;
     const due = pending[0];
-    if (due !== undefined && !before(best.key, best.src.order, due.first, due.order)) {
-      await activate(pending.shift()!);
+    let best = active[0];
+    for (const c of active) if (before(c, best!)) best = c;
+    if (due !== undefined && (best === undefined || !before(best, due))) {
+      // The next file's first event comes before every head: it joins the merge.
+      pending.shift();
+      const c: Cursor = { src: due.src, order: due.order, reader: await due.src.open(), batch: [], at: 0, key: new HeadKey(), ended: false };
+      if (await fill(c)) active.push(c);
       continue;
     }
+    if (best === undefined) break;
     if (active.length === 1 && due === undefined) {
       // The last file, alone: the rest of it in its own order, without keys.
       await drain(best, out, fill);
       break;
     }
-    out.event(best.batch[best.at++]!);
-    if (!(await fill(best, best.key))) active.splice(active.indexOf(best), 1);
+    out.event(best.batch[best.at]!);
+    if (++best.at < best.batch.length) best.key.set(best.batch[best.at]!.event);
+    else if (!(await fill(best))) active.splice(active.indexOf(best), 1);
   }
   for (const c of active) if (!c.ended) await c.reader.close();
   return kept;
 }
 
-async function drain(c: Cursor, out: MergeOut, fill: (c: Cursor, previous: TimeKey) => Promise<boolean>): Promise<void> {
+async function drain(c: Cursor, out: MergeOut, fill: (c: Cursor) => Promise<boolean>): Promise<void> {
   do {
     for (let i = c.at; i < c.batch.length; i++) out.event(c.batch[i]!);
     c.at = c.batch.length;
-  } while (await fill(c, c.key));
+  } while (await fill(c));
 }
 
 /** Peeks every file, so the merge can order them; a file that cannot be read is a UserError here, before anything is shown. */
@@ -146,7 +190,7 @@ export async function mergeSources(files: readonly LogFile[], stdin: NodeJS.Read
       sources.push({ file, first, order, open: async () => reader });
       continue;
     }
-    const reader = await openLog(file, stdin, () => {});
+    const reader = await openLog(file, stdin, () => {}, PEEK_CHUNK_BYTES);
     const { first } = await peekFirst(reader).finally(() => reader.close());
     sources.push({ file, first, order, open: () => openLog(file, stdin, refused) });
   }
