@@ -205,7 +205,8 @@ describe('--file: several files in time order', () => {
     await writeLog(join(dir, 'audit-2026-11-29T09-00-00.000.log'), a);
     await writeLog(join(dir, 'audit-2026-11-29T09-00-10.000.log.gz'), b, { gzip: true });
     await writeLog(join(dir, 'audit.log'), c);
-    const r = await read(dir, ['audit.log', 'audit-2026-11-29T09-00-10.000.log.gz', 'audit-2026-11-29T09-00-00.000.log']);
+    // Middle, newest, oldest: neither the order given nor its reverse.
+    const r = await read(dir, ['audit-2026-11-29T09-00-10.000.log.gz', 'audit.log', 'audit-2026-11-29T09-00-00.000.log']);
     expect(r.ids).toEqual(ids([...a, ...b, ...c]));
     expect(r.events.map((e) => e.sink)).toEqual([...a.map(() => 'audit-2026-11-29T09-00-00.000.log'), ...b.map(() => 'audit-2026-11-29T09-00-10.000.log.gz'), ...c.map(() => 'audit.log')]);
   });

@@ -68,7 +68,7 @@ describe('tail --file --no-follow', () => {
     await writeLog(join(p.dir, 'audit-2026-11-29T09-01-00.000.log.gz'), old, { gzip: true });
     await writeLog(join(p.dir, 'audit-2026-11-29T09-02-00.000.log'), mid);
     await writeLog(join(p.dir, 'audit.log'), now);
-    const r = await tail(p, ['--file', 'audit.log', 'audit-2026-11-29T09-02-00.000.log', '--file', 'audit-2026-11-29T09-01-00.000.log.gz', '--no-follow', '-o', 'jsonl']);
+    const r = await tail(p, ['--file', 'audit-2026-11-29T09-02-00.000.log', 'audit.log', '--file', 'audit-2026-11-29T09-01-00.000.log.gz', '--no-follow', '-o', 'jsonl']);
     expect(r.code).toBe(0);
     expect(idsOut(r.stdout)).toEqual(ids([...old, ...mid, ...now]));
   });
@@ -145,6 +145,14 @@ describe('tail --file --no-follow', () => {
     const zipped = await withStdin(['tail', '--file', '-', '--no-follow', '-o', 'jsonl', '--verb', 'list'], gzipSync(logText(evs)), p);
     expect(zipped.code).toBe(0);
     expect(idsOut(zipped.stdout)).toEqual(ids(evs));
+  });
+
+  it('following standard input reads it to its end, then ends', async () => {
+    const p = await place();
+    const evs = series('pipe', 3, 0);
+    const r = await withStdin(['tail', '--file', '-', '-o', 'jsonl'], Buffer.from(logText(evs)), p);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(logText(evs));
   });
 
   it('--tail N keeps the last N of what passes the filters', async () => {
