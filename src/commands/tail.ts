@@ -45,6 +45,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
     follow: o.follow,
     utc: o.utc,
     reading,
+    files: source.kind === 'files',
     stdoutTty: ctx.io.stdout.isTTY === true,
     stderrTty: ctx.io.stderr.isTTY === true,
     columns: ctx.io.stdout.columns,
@@ -53,8 +54,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   const stop = untilStopped(ctx, { listen: o.follow, interrupt: deps.interrupt });
   try {
     const onFirstSkip = (where: string) => out.warn(`skipped a line that is not an audit event (${where}); all are listed at the end`);
-    const onWait = (file: string) => out.warn(`${file} is not there yet; waiting for it`);
-    const query = { tail: o.tail, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip, onWait };
+    const query = { tail: o.tail, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip, onWait: (file: string) => out.warn(`${file} is not there yet; waiting for it`) };
     const skipped = await readSource(source, query, (shown, stored) => view.shown(shown, stored));
     view.end(skipped, stop.interrupted());
     if (source.kind === 'lab' && stop.interrupted() && ctx.io.stderr.isTTY === true) {
