@@ -4,7 +4,7 @@
  * the new ones as the receiver appends them.
  */
 import { stat } from 'node:fs/promises';
-import { type EventPredicate, eventTime, parseEventLine } from '../audit/filter.js';
+import { type EventPredicate, eventTime, parseEventLine, type StoredEvent } from '../audit/filter.js';
 import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
 import { readState } from '../lab/state.js';
@@ -100,6 +100,11 @@ export function noteSkipped(skipped: Skipped, line: SkippedLine, onFirst?: (wher
   }
 }
 
+/** Whether an event passes the query's filters and --since (an event without a time is before any). */
+export function passes(q: Pick<EventQuery, 'since' | 'matches'>, e: StoredEvent): boolean {
+  return (q.since === undefined || (eventTime(e) ?? -Infinity) >= q.since) && q.matches(e);
+}
+
 /**
  * Reads the lab's events, handing `show` each batch that passes the query, in merged order: first
  * the stored ones (`stored` true, called even when there are none), then, when following, the new.
@@ -121,7 +126,7 @@ export async function readEvents(streamsDir: string, q: EventQuery, show: (event
       }
       noteSkipped(skipped, { file: line.file, line: line.lineNo, reason: parsed.reason }, q.follow ? q.onFirstSkip : undefined);
     }
-    const shown = mergeOrder(read).filter((r) => (q.since === undefined || (eventTime(r.event) ?? -Infinity) >= q.since) && q.matches(r.event));
+    const shown = mergeOrder(read).filter((r) => passes(q, r.event));
     show(stored && q.tail >= 0 ? lastOf(shown, q.tail) : shown, stored);
     stored = false;
   };

@@ -32,7 +32,7 @@ const PEEK_CHUNKS = 16;
  * events read are handed back with it: for a file that can be opened again they are dropped (and
  * the reader closed) to hold nothing per file; standard input keeps them.
  */
-export async function peekFirst(reader: LogReader): Promise<{ first: TimeKey; events: ReadEvent[] }> {
+async function peekFirst(reader: LogReader): Promise<{ first: TimeKey; events: ReadEvent[] }> {
   const events: ReadEvent[] = [];
   for (let n = 0; n < PEEK_CHUNKS; n++) {
     const batch = await reader.next();

@@ -4,8 +4,7 @@
  * bounded batches; then, when following, what is appended to the plain files, through their
  * rotation (fileFollow.ts). Gzip files and standard input are read to their end and not followed.
  */
-import { eventTime } from '../audit/filter.js';
-import { noSkips, noteSkipped, type Skipped, type SkippedLine } from './events.js';
+import { noSkips, noteSkipped, passes, type Skipped, type SkippedLine } from './events.js';
 import { FileFollower } from './fileFollow.js';
 import { mergeFiles, mergeSources } from './fileMerge.js';
 import { statIdentity } from './follow.js';
@@ -49,8 +48,7 @@ class Batches {
   }
 
   add(e: ReadEvent): void {
-    const { since, matches } = this.q;
-    if ((since !== undefined && !((eventTime(e.event) ?? -Infinity) >= since)) || !matches(e.event)) return;
+    if (!passes(this.q, e.event)) return;
     if (this.ring !== null) this.ring.push(e);
     else if (this.batch.push(e) >= MAX_BATCH) this.flush();
   }
@@ -97,7 +95,15 @@ export async function readFiles(given: readonly LogFile[], stdin: NodeJS.Readabl
     refused,
   );
   const batches = new Batches(q, show);
-  const kept = await mergeFiles(sources, { event: (e) => batches.add(e), flush: () => batches.flush(), keep: (r) => q.follow && r.plain !== null }, q.signal);
+  // A read of stdin waits for its writer, whatever the signal: stopping closes stdin, which ends it.
+  const closeStdin = () => (stdin as { destroy?(): void } | undefined)?.destroy?.();
+  if (files.some((f) => f.path === '-')) q.signal.addEventListener('abort', closeStdin);
+  let kept;
+  try {
+    kept = await mergeFiles(sources, { event: (e) => batches.add(e), flush: () => batches.flush(), keep: (r) => q.follow && r.plain !== null }, q.signal);
+  } finally {
+    q.signal.removeEventListener('abort', closeStdin);
+  }
   batches.storedDone();
   if (!q.follow || q.signal.aborted) {
     await Promise.all(kept.map((r) => r.close()));

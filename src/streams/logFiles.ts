@@ -85,7 +85,14 @@ class StreamChunks implements Chunks {
   }
 
   async read(): Promise<Buffer | null> {
-    const r = await this.it.next();
+    let r: IteratorResult<Buffer>;
+    try {
+      r = await this.it.next();
+    } catch (err) {
+      // Closed before its end: by us (stdin, when the reading is stopped), so there is no more.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return null;
+      throw err;
+    }
     if (r.done === true) return null;
     return typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
   }
@@ -128,18 +135,28 @@ async function openPath(file: LogFile, chunkBytes: number): Promise<Chunks> {
   }
 }
 
+const asBuffer = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
+
 /** Standard input, gunzipped when its first bytes say gzip (`zcat` is then not needed). */
 async function openStdin(stdin: NodeJS.ReadableStream | undefined): Promise<Chunks> {
   if (stdin === undefined) throw new UserError('--file - reads standard input, and there is none here');
   const it = (stdin as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-  const first = await it.next();
-  const chunk = first.done === true ? Buffer.alloc(0) : Buffer.from(first.value);
+  // The first two bytes tell gzip; a pipe may hand them over one at a time.
+  const head: Buffer[] = [];
+  let ended = false;
+  while (!ended && Buffer.concat(head).length < 2) {
+    const r = await it.next();
+    if (r.done === true) ended = true;
+    else head.push(asBuffer(r.value));
+  }
+  const first = Buffer.concat(head);
   async function* all() {
-    yield chunk;
-    for (let r = await it.next(); r.done !== true; r = await it.next()) yield Buffer.from(r.value);
+    yield first;
+    if (ended) return;
+    for (let r = await it.next(); r.done !== true; r = await it.next()) yield asBuffer(r.value);
   }
   const source = Readable.from(all(), { objectMode: false });
-  return new StreamChunks(isGzip(chunk) ? gunzipped(source) : source);
+  return new StreamChunks(isGzip(first) ? gunzipped(source) : source);
 }
 
 /** Opens a log file, or stdin for '-'; a file that cannot be read is a UserError. */

@@ -132,6 +132,8 @@ describe('--file formats', () => {
     // In small pieces, the magic bytes split from the rest.
     const pieces = Array.from({ length: Math.ceil(zipped.length / 7) }, (_, i) => zipped.subarray(i * 7, i * 7 + 7));
     expect((await read(dir, ['-'], { stdin: Readable.from(pieces) })).ids).toEqual(ids(evs));
+    // The two magic bytes in two pieces.
+    expect((await read(dir, ['-'], { stdin: Readable.from([zipped.subarray(0, 1), zipped.subarray(1)]) })).ids).toEqual(ids(evs));
   });
 
   it('a corrupt gzip file: what came before is read, then the break is reported at its line', async () => {

@@ -9,7 +9,7 @@ import { appendFile, readdir, readFile, rename, truncate, writeFile } from 'node
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, type CliProcess, type CliResult, ROOT, runCli, startCli, testDir } from '../helpers.js';
+import { BIN, CliProcess, type CliResult, ROOT, runCli, startCli, testDir } from '../helpers.js';
 import { event, eventList, ids, logText, writeLog } from '../streams/logs.js';
 
 beforeAll(() => {
@@ -153,6 +153,19 @@ describe('tail --file --no-follow', () => {
     const r = await withStdin(['tail', '--file', '-', '-o', 'jsonl'], Buffer.from(logText(evs)), p);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(logText(evs));
+  });
+
+  it('Ctrl-C ends it while standard input is still open (a writer like kubectl logs -f)', async () => {
+    const p = await place();
+    const child = spawn(process.execPath, [BIN, 'tail', '--file', '-', '-o', 'jsonl'], { cwd: p.dir, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...p.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const cli = new CliProcess(child);
+    running.push(cli);
+    child.stdin.write(logText([event('live0', 0)]));
+    await cli.waitFor((s) => s.includes('live0'), 'the event written so far');
+    const r = await cli.stop('SIGINT');
+    child.stdin.destroy();
+    expect(r.code).toBe(0);
+    expect(idsOut(r.stdout)).toEqual(['live0']);
   });
 
   it('--tail N keeps the last N of what passes the filters', async () => {
