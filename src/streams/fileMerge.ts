@@ -9,7 +9,8 @@
  */
 import { type StoredEvent, timestampMicros } from '../audit/filter.js';
 import type { SkippedLine } from './events.js';
-import { type LogFile, type LogReader, openLog } from './logFiles.js';
+import { type LogFile, openLog } from './logFiles.js';
+import type { LogReader } from './logReader.js';
 import { EARLIEST, type ReadEvent, type TimeKey, timeKey } from './merge.js';
 
 /** A file to merge: where it sorts, and how to open it for reading. */
@@ -149,7 +150,7 @@ export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut,
   while (!signal.aborted) {
     const due = pending[0];
     let best = active[0];
-    for (const c of active) if (before(c, best!)) best = c;
+    for (let i = 1; i < active.length; i++) if (before(active[i]!, best!)) best = active[i];
     if (due !== undefined && (best === undefined || !before(best, due))) {
       // The next file's first event comes before every head: it joins the merge.
       pending.shift();
