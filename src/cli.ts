@@ -328,7 +328,7 @@ Examples:
   $ audit-lab tail --no-follow -o jsonl | jq .verb
   $ audit-lab tail --file /var/log/kubernetes/audit/audit*.log* --no-follow --user system:kube-scheduler
   $ audit-lab tail --file audit.log                                 # follows it, through rotation, as tail -F
-  $ zcat old/*.gz | audit-lab tail --file - --no-follow -o jsonl
+  $ ssh node1 cat /var/log/kube-audit.log.gz | audit-lab tail --file - --no-follow   # gzip or not
 
 --file takes every path after it, up to the next flag. A line that is not an audit event is
 listed at the end with its file and line number, and makes the exit code 2.`)
