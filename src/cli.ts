@@ -174,6 +174,11 @@ const FILTER_OPTIONS = {
     new Option('--resource <res>', 'filter by resource as kubectl names it (pods, pod, po, deploy: in any group), or as audit policies do: pods/log, pods/*, apps/deployments, */scale, * (repeatable)').argParser(collect),
   stage: () => enumOption('--stage <stage>', 'filter by stage, any case (repeatable)', STAGES, { repeat: true }),
   code: () => new Option('--code <code>', 'filter by response code: 403 or 4xx (repeatable)').argParser(collect),
+  file: () =>
+    new Option(
+      '--file <path...>',
+      "read audit log files instead of a lab (no lab or receiver needed): the API server's --audit-log-path files, v1 or v1beta1, rotated and gzip ones, EventList documents, - for stdin; several come out in time order; takes every path up to the next flag",
+    ),
 };
 
 /** The filter flags' values, as buildFilter (src/audit/filter.ts) takes them. */
@@ -343,6 +348,7 @@ Examples:
     .command('tail')
     .description('show audit events, following by default (as kubectl logs -f)')
     .addOption(FILTER_OPTIONS.sink())
+    .addOption(FILTER_OPTIONS.file())
     .option('-f, --follow', 'keep showing new events as they come (the default)')
     .option('--no-follow', 'print what is stored and exit')
     .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
@@ -361,12 +367,19 @@ Examples:
   $ audit-lab tail --tail 20 --resource deploy --verb delete
   $ audit-lab tail --sink default --sink secrets --stage responsecomplete --no-follow -o wide   # flags repeat; any case
   $ audit-lab tail --no-follow -o json | jq '.items | length'
-  $ audit-lab tail --no-follow -o jsonl | jq .verb`)
+  $ audit-lab tail --no-follow -o jsonl | jq .verb
+  $ audit-lab tail --file /var/log/kubernetes/audit/audit*.log* --no-follow --user system:kube-scheduler
+  $ audit-lab tail --file audit.log                                 # follows it, through rotation, as tail -F
+  $ ssh node1 cat /var/log/kube-audit.log.gz | audit-lab tail --file - --no-follow   # gzip or not
+
+--file takes every path after it, up to the next flag. A line that is not an audit event is
+listed at the end with its file and line number, and makes the exit code 2.`)
     .action(async (o) =>
       done(
         await handlers.tail({
           name: name(o),
-          sinks: ((o.sink ?? []) as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''),
+          sinks: commaList(o.sink),
+          files: o.file ?? [],
           follow: o.follow !== false,
           tail: o.tail as number,
           since: o.since,
@@ -387,7 +400,7 @@ Examples:
     .option('--no-follow', 'one table of what is stored, and exit (always so off a terminal)')
     .option('--limit <n>', 'at most N groups, the busiest (default: all off a terminal, the screen\'s height on one)', countAtLeastOne('--limit'))
     .addOption(enumOption('-o, --output <format>', 'table, json (one document: groups, totals, window, skipped lines) or jsonl (one group per line)', ['table', 'json', 'jsonl']).default('table'))
-    .addOption(new Option('--file <path>', 'read this audit log file instead of a lab (repeatable; - for standard input)').argParser(collect))
+    .addOption(FILTER_OPTIONS.file())
     .addOption(FILTER_OPTIONS.sink())
     .addOption(FILTER_OPTIONS.since())
     .addOption(FILTER_OPTIONS.verb())
@@ -551,27 +564,31 @@ Examples:
     .command('test')
     .description('which rule each event matches, and the resulting level')
     .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
-    .option('--events <file>', 'events, one JSON per line (the audit-log format)')
+    .addOption(FILTER_OPTIONS.file())
+    .option('--events <file>', 'an audit log file (the older name of --file)')
     .option('--sink <name>', 'use the events stored for this sink')
     .addOption(outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'))
     .addHelpText('after', `
 Each line is read as the receiver reads what it is sent: an audit Event or EventList
 (audit.k8s.io/v1 or v1beta1) as JSON. A line the receiver would refuse is not judged:
 the others are, then every refused line is listed with its reason and the exit code is 2.
+Several files are judged in time order. --file takes every path after it, up to the next
+flag: give POLICY before it.
 
 Examples:
-  $ audit-lab policy test policy.yaml --events audit.log
+  $ audit-lab policy test policy.yaml --file audit.log
+  $ audit-lab policy test policy.yaml --file /var/log/kubernetes/audit/audit*.log*
   $ audit-lab policy test preset:recommended --sink default -o json
-  $ audit-lab policy test policy.yaml --events audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
+  $ audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
     .action(async (policyFile: string, o) =>
-      done(await handlers.policyTest({ name: name(o), policy: policyFile, events: o.events, sink: o.sink, output: outputFormat(o) })),
+      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, output: outputFormat(o) })),
     );
 
   policy
     .command('suggest')
     .description('a policy that drops or lowers the heaviest read-only traffic of captured events, never writes, secrets, 401/403 or exec')
     .option('--sink <name>', 'learn from the events stored for this sink (capture at RequestResponse to measure bodies)')
-    .option('--file <path>', 'learn from an audit log file (repeatable; - for standard input)', collect)
+    .addOption(FILTER_OPTIONS.file())
     .option('--from <policy>', 'the policy to start from: a file, or preset:NAME', 'preset:recommended')
     .option('--target <share>', 'add rules until the bytes written are at most this share of what --from writes, e.g. 50%', parseTarget)
     .addOption(enumOption('-o, --output <format>', 'yaml (the policy, with comments) or json (the policy, its text and every figure)', ['yaml', 'json']).default('yaml'))

@@ -72,7 +72,21 @@ export function toV1(item: unknown, listVersion: string | undefined, where: stri
   return item as AuditEvent;
 }
 
-function fromObject(o: Obj, where: string, out: AuditEvent[]): void {
+/** Refused items of a list, one by one, when a reader keeps the rest (decodeBody's `badItem`); undefined refuses the whole body. */
+type BadItem = ((err: DecodeError) => void) | undefined;
+
+/** `make()`, or when it refuses and `badItem` takes refusals, nothing (the refusal handed to it). */
+function item(badItem: BadItem, make: () => void): void {
+  if (badItem === undefined) return make();
+  try {
+    make();
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    badItem(err);
+  }
+}
+
+function fromObject(o: Obj, where: string, out: AuditEvent[], badItem?: BadItem): void {
   if (o.kind === 'EventList') {
     const version = checkApiVersion(o.apiVersion, where);
     if (!Array.isArray(o.items)) {
@@ -80,7 +94,7 @@ function fromObject(o: Obj, where: string, out: AuditEvent[]): void {
       throw refuse(where, 'items is not a list');
     }
     const items = o.items as unknown[];
-    for (let i = 0; i < items.length; i++) out.push(toV1(items[i], version, `${where === 'body' || where === '' ? '' : `${where}.`}items[${i}]`));
+    for (let i = 0; i < items.length; i++) item(badItem, () => out.push(toV1(items[i], version, `${where === 'body' || where === '' ? '' : `${where}.`}items[${i}]`)));
     return;
   }
   if (o.kind === 'Event') {
@@ -99,6 +113,9 @@ function fromObject(o: Obj, where: string, out: AuditEvent[]): void {
  * answered 500, which makes the API server retry it.
  */
 export function nestingOver(text: string, limit = MAX_NESTING): number {
+  // Nesting deeper than `limit` needs more than `limit` brackets; counting them with indexOf is a
+  // tenth of the cost of the walk below, which an ordinary event (a dozen brackets) then skips.
+  if (bracketsAtMost(text, limit)) return -1;
   let depth = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
@@ -119,12 +136,23 @@ export function nestingOver(text: string, limit = MAX_NESTING): number {
   return -1;
 }
 
+/** Whether `text` holds at most `limit` opening brackets (inside strings or not). */
+function bracketsAtMost(text: string, limit: number): boolean {
+  let n = 0;
+  for (const open of ['{', '[']) {
+    for (let i = text.indexOf(open); i !== -1; i = text.indexOf(open, i + 1)) if (++n > limit) return false;
+  }
+  return true;
+}
+
 /**
  * An EventList (v1 or v1beta1), a single Event, or a JSON array of either, as v1 Events: the
  * receiver's one verdict on what is an event (its fast path is held to this), which `policy test`
- * also gives each line of a file. `root` names the whole input in refusals ('' for none).
+ * also gives each line of a file. `root` names the whole input in refusals ('' for none). With
+ * `badItem`, an item of a list (or array) that is not an event is handed to it and the others are
+ * kept, as a reader of a long document wants; the receiver refuses the whole body.
  */
-export function decodeBody(text: string, root = 'body'): AuditEvent[] {
+export function decodeBody(text: string, root = 'body', badItem?: BadItem): AuditEvent[] {
   const deep = nestingOver(text);
   if (deep >= 0) throw new DecodeError(400, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep})`);
   let body: unknown;
@@ -137,14 +165,49 @@ export function decodeBody(text: string, root = 'body'): AuditEvent[] {
   if (Array.isArray(body)) {
     for (let i = 0; i < body.length; i++) {
       const el: unknown = body[i];
-      if (!isObject(el)) throw new DecodeError(400, `[${i}]: not a JSON object`);
-      fromObject(el, `[${i}]`, events);
+      item(badItem, () => {
+        if (!isObject(el)) throw new DecodeError(400, `[${i}]: not a JSON object`);
+        fromObject(el, `[${i}]`, events, badItem);
+      });
     }
     return events;
   }
   if (isObject(body)) {
-    fromObject(body, root, events);
+    fromObject(body, root, events, badItem);
     return events;
   }
   throw new DecodeError(400, `${root === '' ? '' : `${root} is `}JSON ${body === null ? 'null' : typeof body}; want an EventList or an Event`);
+}
+
+/**
+ * Item `index` of an EventList whose envelope (kind, `listVersion`) was read apart from its items,
+ * as decodeBody would decode it inside the list: the same nesting limit (the list and its items
+ * array hold two levels), JSON and event checks, and reasons (`items[3]: no auditID`). For readers
+ * that stream a list too large to hold whole (streams/jsonDocument.ts).
+ */
+export function decodeListItem(text: string, listVersion: string, index: number): AuditEvent {
+  const where = `items[${index}]`;
+  const deep = nestingOver(text, MAX_NESTING - 2);
+  if (deep >= 0) throw refuse(where, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep} of the item)`);
+  let item: unknown;
+  try {
+    item = JSON.parse(text);
+  } catch (err) {
+    throw refuse(where, `malformed JSON: ${(err as Error).message}`);
+  }
+  return toV1(item, listVersion, where);
+}
+
+/** How every stored line begins, exactly as the API server's log backend writes an Event. */
+export const LINE_PREFIX = '{"kind":"Event","apiVersion":"audit.k8s.io/v1"';
+
+/** An event as one line of the log format (v1 kind and apiVersion first), without the newline. */
+export function eventJson(ev: AuditEvent): string {
+  let rest: Record<string, unknown> = ev;
+  if (Object.hasOwn(ev, 'kind') || Object.hasOwn(ev, 'apiVersion')) {
+    const { kind: _kind, apiVersion: _apiVersion, ...others } = ev;
+    rest = others;
+  }
+  const json = JSON.stringify(rest);
+  return json === '{}' ? `${LINE_PREFIX}}` : `${LINE_PREFIX},${json.slice(1)}`;
 }

@@ -58,10 +58,16 @@ export function parseEventLine(line: string): ParsedLine {
   }
   if (!isObject(raw)) return { ok: false, reason: 'not a JSON object' };
   if (raw.kind !== undefined && raw.kind !== 'Event') return { ok: false, reason: `kind ${JSON.stringify(raw.kind)} is not Event` };
-  // Sub-objects of the wrong type are dropped rather than trusted, so later reads need no checks.
-  const event: StoredEvent = { ...raw };
-  for (const k of ['user', 'objectRef', 'responseStatus'] as const) if (event[k] !== undefined && !isObject(event[k])) delete event[k];
-  return { ok: true, event };
+  return { ok: true, event: asStoredEvent({ ...raw }) };
+}
+
+/**
+ * An event object as read: sub-objects of the wrong type are dropped rather than trusted, so later
+ * reads need no checks. Changes `raw` in place.
+ */
+export function asStoredEvent(raw: Record<string, unknown>): StoredEvent {
+  for (const k of ['user', 'objectRef', 'responseStatus'] as const) if (raw[k] !== undefined && !isObject(raw[k])) delete raw[k];
+  return raw as StoredEvent;
 }
 
 export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -69,39 +75,44 @@ export const str = (v: unknown): string | undefined => (typeof v === 'string' ? 
 // metav1.MicroTime is RFC 3339 with 6 fraction digits; accept any precision and offset.
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 
-// The last whole second parsed, as the API server writes it (2024-05-01T10:00:00), and its time:
-// events come in time order, so most share their second with the one before and need no
-// Date.parse, which was most of the cost of reading a time (top reads a million per run).
-let lastSecond = '';
-let lastSecondMs = 0;
+/**
+ * The minute of the last canonical time read (`2024-05-01T10:00`) and its epoch ms: the API server
+ * writes every time as 2024-05-01T10:00:00.000000Z, and events come in time order, so merging
+ * files by time parses a minute once, not each of a million times.
+ */
+let minuteText = '';
+let minuteMs = 0;
 
-/** The microseconds of `.123456Z` at index 19 of a 27-character MicroTime; -1 when not that form. */
-function microTimeFraction(value: string): number {
-  if (value.length !== 27 || value.charCodeAt(19) !== 0x2e || value.charCodeAt(26) !== 0x5a) return -1;
-  let n = 0;
-  for (let i = 20; i < 26; i++) {
-    const d = value.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
+const digit = (s: string, i: number) => s.charCodeAt(i) - 0x30;
+const isDigits = (s: string, from: number, to: number) => {
+  for (let i = from; i < to; i++) if (!(s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39)) return false;
+  return true;
+};
+
+/** µs of a time in the API server's own form (27 characters, 6 fraction digits, Z) whose minute was just read; else undefined. */
+function canonicalMicros(value: string): number | undefined {
+  if (value.length !== 27 || value.charCodeAt(26) !== 0x5a || value.charCodeAt(19) !== 0x2e || value.charCodeAt(16) !== 0x3a) return undefined;
+  if (!value.startsWith(minuteText) || minuteText === '' || !isDigits(value, 17, 19) || !isDigits(value, 20, 26)) return undefined;
+  const seconds = digit(value, 17) * 10 + digit(value, 18);
+  if (seconds > 59) return undefined;
+  let micros = 0;
+  for (let i = 20; i < 26; i++) micros = micros * 10 + digit(value, i);
+  return (minuteMs + seconds * 1000) * 1000 + micros;
 }
 
 /** An RFC 3339 time in microseconds since the epoch (Date keeps only milliseconds; latency needs µs). */
 export function timestampMicros(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
-  if (lastSecond !== '' && value.startsWith(lastSecond)) {
-    const fraction = microTimeFraction(value);
-    if (fraction >= 0) return lastSecondMs * 1000 + fraction;
-  }
+  const fast = canonicalMicros(value);
+  if (fast !== undefined) return fast;
   const m = RFC3339.exec(value);
   if (!m) return undefined;
   const zone = m[4]!.toUpperCase();
   const ms = Date.parse(`${m[1]}T${m[2]}${zone}`);
   if (!Number.isFinite(ms)) return undefined;
-  if (microTimeFraction(value) >= 0) {
-    lastSecond = value.slice(0, 19);
-    lastSecondMs = ms;
+  if (value.length === 27 && zone === 'Z' && value[10] === 'T' && m[3]?.length === 6) {
+    minuteText = value.slice(0, 16);
+    minuteMs = ms - Number(m[2]!.slice(6)) * 1000;
   }
   return ms * 1000 + Number((m[3] ?? '').padEnd(6, '0').slice(0, 6));
 }

@@ -1,11 +1,9 @@
 /**
- * `audit-lab policy test` below its flags: a policy loaded and judged against recorded events,
- * file by file and line by line, and the result as the JSON and the table rows the command prints.
+ * `audit-lab policy test` below its flags: a policy loaded and judged against recorded events, one
+ * by one as they are read (streams/source.ts reads them: every line checked as the receiver
+ * checks a body), and the result as the JSON and the table rows the command prints.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { UserError } from '../errors.js';
-import { type AuditEvent, DecodeError, decodeBody } from './eventShape.js';
 import { LEVELS } from './model.js';
 import { PolicyEvaluator } from './policyEngine.js';
 import { loadPolicy } from './policyLoader.js';
@@ -17,23 +15,18 @@ export interface Located extends EventVerdict {
   line: number;
 }
 
-/** A file of events and its name as the user knows it. */
-export interface EventFile {
-  path: string;
-  shown: string;
-}
-
 export interface PolicyTestResult {
   /** The policy as named: a path or preset:NAME. */
   source: string;
   /** Each rule in one short line, by index. */
   descriptions: string[];
   verdicts: Located[];
-  /** Lines that are not audit events: counted and listed, never judged. */
+  /** Lines that are not audit events, never judged: the first ones (the reader keeps a bounded list). */
   refused: Refused[];
+  /** How many lines were refused in all. */
+  refusedCount: number;
   tally: Tally;
 }
-
 
 /** A line of an events file that is not audit events, with the receiver's reason for refusing it. */
 export interface Refused {
@@ -42,41 +35,22 @@ export interface Refused {
   reason: string;
 }
 
-/**
- * Each line of `file` decoded as the receiver decodes a body (decodeBody: an Event, an EventList,
- * or an array of them), so a line the receiver would refuse is refused here too, with its reason,
- * instead of being judged as an event it is not.
- */
-async function judgeFile(file: string, shown: string, evaluator: PolicyEvaluator, onVerdict: (v: Located) => void, onRefused: (r: Refused) => void): Promise<void> {
-  const input = createReadStream(file, { encoding: 'utf8' });
-  const opened = new Promise<void>((ok, fail) => {
-    input.once('open', () => ok());
-    input.once('error', fail);
-  });
-  try {
-    await opened;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read events ${shown}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`);
+/** A policy judging events as they are read; `result()` once they are all in. */
+export class Judgement {
+  private readonly verdicts: Located[] = [];
+  private readonly tally = newTally();
+
+  constructor(private readonly p: OpenedPolicy) {}
+
+  /** One event, read from `file` at `line`; `lineBytes` is its line's size without the newline. */
+  add(event: Record<string, unknown>, lineBytes: number, file: string, line: number): void {
+    const v = { ...judge(this.p.evaluator, event, lineBytes), file, line };
+    this.verdicts.push(v);
+    addToTally(this.tally, v);
   }
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let n = 0;
-  for await (const text of lines) {
-    n++;
-    if (text.trim() === '') continue;
-    let events: AuditEvent[];
-    try {
-      events = decodeBody(text, '');
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      onRefused({ file: shown, line: n, reason: err.message });
-      continue;
-    }
-    const bytes = events.length === 1 ? Buffer.byteLength(text, 'utf8') : -1;
-    for (const ev of events) {
-      const size = bytes >= 0 ? bytes : Buffer.byteLength(JSON.stringify(ev), 'utf8');
-      onVerdict({ ...judge(evaluator, ev, size), file: shown, line: n });
-    }
+
+  result(refused: readonly Refused[], refusedCount: number): PolicyTestResult {
+    return { source: this.p.source, descriptions: this.p.descriptions, verdicts: this.verdicts, refused: [...refused], refusedCount, tally: this.tally };
   }
 }
 
@@ -93,35 +67,16 @@ export async function openPolicy(policyArg: string, cwd: string): Promise<Opened
   return { source, evaluator: new PolicyEvaluator(policy), descriptions: policy.rules.map(describeRule) };
 }
 
-/** Every event of `files` judged by the policy, in file and line order, with their tally. */
-export async function judgeEvents(p: OpenedPolicy, files: readonly EventFile[]): Promise<PolicyTestResult> {
-  const verdicts: Located[] = [];
-  const refused: Refused[] = [];
-  const tally = newTally();
-  for (const f of files) {
-    await judgeFile(
-      f.path,
-      f.shown,
-      p.evaluator,
-      (v) => {
-        verdicts.push(v);
-        addToTally(tally, v);
-      },
-      (r) => refused.push(r),
-    );
-  }
-  return { source: p.source, descriptions: p.descriptions, verdicts, refused, tally };
-}
-
 /**
  * Lines that are not audit events make `policy test` exit 2 (bad input), after the verdicts on
  * the rest: each is listed with the reason the receiver would give.
  */
-export function refusedError(refused: readonly Refused[]): UserError | null {
-  if (refused.length === 0) return null;
-  const n = refused.length;
+export function refusedError(r: Pick<PolicyTestResult, 'refused' | 'refusedCount'>): UserError | null {
+  const n = r.refusedCount;
+  if (n === 0) return null;
+  const more = n > r.refused.length ? `\n  ... and ${n - r.refused.length} more` : '';
   return new UserError(
-    `${n} line${n === 1 ? ' is' : 's are'} not audit events (the receiver would refuse ${n === 1 ? 'it' : 'them'}), so ${n === 1 ? 'it was' : 'they were'} not judged:\n${refused.map((r) => `  ${r.file}:${r.line}: ${r.reason}`).join('\n')}`,
+    `${n} line${n === 1 ? ' is' : 's are'} not audit events (the receiver would refuse ${n === 1 ? 'it' : 'them'}), so ${n === 1 ? 'it was' : 'they were'} not judged:\n${r.refused.map((x) => `  ${x.file}:${x.line}: ${x.reason}`).join('\n')}${more}`,
     'each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them',
   );
 }
@@ -151,7 +106,7 @@ export function verdictDocuments(r: PolicyTestResult) {
 
 /** `-o json`: every event's verdict and the tally; `label` says where the events came from. */
 export function policyTestDocument(r: PolicyTestResult, label: string, results = verdictDocuments(r)) {
-  return { policy: r.source, events: label, results, refused: r.refused, summary: r.tally };
+  return { policy: r.source, events: label, results, refused: r.refused, refusedCount: r.refusedCount, summary: r.tally };
 }
 
 export function formatBytes(n: number): string {

@@ -44,6 +44,8 @@ export interface SinkDeleteOptions extends Common {
 export interface TailOptions extends Common {
   /** Only these sinks; empty: every sink, merged. */
   sinks: string[];
+  /** Audit log files to read instead of a lab ('-': stdin); empty: the lab's sinks. */
+  files: string[];
   follow: boolean;
   /** Of the stored events that pass the filters, only the last N; -1 all (kubectl logs --tail). */
   tail: number;
@@ -95,7 +97,8 @@ export type ListOptions = Printed;
 
 export interface PolicyTestOptions extends Common, Printed {
   policy: string;
-  events?: string;
+  /** Audit log files (--file, and --events, its older name); '-' is stdin. */
+  files: string[];
   sink?: string;
 }
 

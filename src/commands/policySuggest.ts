@@ -9,7 +9,8 @@ import { suggest } from '../audit/suggest.js';
 import { Traffic } from '../audit/suggestTraffic.js';
 import { UserError } from '../errors.js';
 import { type SuggestionContext, suggestionDocument, suggestionNotes, suggestionYaml } from '../render/suggestedPolicy.js';
-import { readSource, sourceFor } from '../streams/source.js';
+import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
+import { skippedWarning } from '../ui/format.js';
 import { type Context, pathsFor } from './context.js';
 import type { PolicySuggestOptions } from './options.js';
 
@@ -33,8 +34,9 @@ export async function policySuggest(o: PolicySuggestOptions, ctx: Context): Prom
   const yaml = suggestionYaml(s, c);
   ctx.out.data(o.output === 'json' ? `${JSON.stringify(suggestionDocument(s, yaml, c), null, 2)}\n` : yaml);
   const notes = suggestionNotes(s, c);
-  if (skipped.count > 0) ctx.out.warn(`${skipped.count} line${skipped.count === 1 ? ' is' : 's are'} not audit events and were not counted (the first: ${skipped.first})`);
+  const skippedNote = skippedWarning(skipped);
+  if (skippedNote !== undefined) ctx.out.warn(`${skippedNote}\n(not counted)`);
   for (const w of notes.warnings) ctx.out.warn(w);
   ctx.out.info(notes.summary);
-  return 0;
+  return skippedExitCode(source, skipped);
 }

@@ -1,13 +1,14 @@
 /**
  * `audit-lab tail`: the stored events of every sink (or those asked for), merged by time, then the
- * new ones as the receiver stores them, until Ctrl-C prints a summary.
+ * new ones as the receiver stores them, until Ctrl-C prints a summary. With --file, audit log files
+ * instead (no lab, no receiver), in time order, followed as `tail -F` follows them.
  *
  * Test seam: AUDIT_LAB_NO_RECEIVER=1 makes `tail` follow the stream files without starting the
  * receiver, so a test can follow files it writes itself. Only `tail` reads it.
  */
 import { buildFilter, parseSince } from '../audit/filter.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
-import { labSinks, readEvents } from '../streams/events.js';
+import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
 import { TailView } from '../ui/tailView.js';
 import { type Context, pathsFor, untilStopped } from './context.js';
 import type { TailOptions } from './options.js';
@@ -34,17 +35,17 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   // Flags first: a bad one is exit 2 and starts nothing.
   const matches = buildFilter(o);
   const since = o.since !== undefined ? parseSince(o.since, deps.now()) : undefined;
-  const sinks = await labSinks(paths, o.sinks);
-  if (o.follow && ctx.io.env[NO_RECEIVER_ENV] !== '1') {
+  const { source, reading } = await sourceFor({ files: o.files, sinks: o.sinks, paths, cwd: ctx.io.cwd, stdin: ctx.io.stdin });
+  if (source.kind === 'lab' && o.follow && ctx.io.env[NO_RECEIVER_ENV] !== '1') {
     const receiver = await deps.ensureReceiver(paths);
     if (receiver.started) out.info(out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
   }
-
   const view = new TailView(out, {
     output: o.output,
     follow: o.follow,
     utc: o.utc,
-    reading: sinks.reading,
+    reading,
+    files: source.kind === 'files',
     stdoutTty: ctx.io.stdout.isTTY === true,
     stderrTty: ctx.io.stderr.isTTY === true,
     columns: ctx.io.stdout.columns,
@@ -52,15 +53,16 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   // Ctrl-C ends a tail that follows; a reader that goes away ends any.
   const stop = untilStopped(ctx, { listen: o.follow, interrupt: deps.interrupt });
   try {
-    const onFirstSkip = (where: string) => out.warn(`skipped a line that is not an audit event (${where}); later ones are only counted`);
-    const query = { sinks: o.sinks, known: sinks.known, tail: o.tail, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip };
-    const skipped = await readEvents(paths.streamsDir, query, (shown, stored) => view.shown(shown, stored));
+    const onFirstSkip = (where: string) => out.warn(`skipped a line that is not an audit event (${where}); all are listed at the end`);
+    const query = { tail: o.tail, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip, onWait: (file: string) => out.warn(`${file} is not there yet; waiting for it`) };
+    const skipped = await readSource(source, query, (shown, stored) => view.shown(shown, stored));
     view.end(skipped, stop.interrupted());
-    if (stop.interrupted() && ctx.io.stderr.isTTY === true) {
+    if (source.kind === 'lab' && stop.interrupted() && ctx.io.stderr.isTTY === true) {
       const note = await receiverNote(paths, o.name);
       if (note !== undefined) out.info(out.errStyle.dim(note));
     }
-    return 0;
+    // A file given is input: lines in it that are not events make it bad input, as for `policy test`.
+    return skippedExitCode(source, skipped);
   } finally {
     stop.release();
   }

@@ -6,7 +6,7 @@
 import type { ReadStream } from 'node:tty';
 import { buildFilter, parseSince } from '../audit/filter.js';
 import type { LabPaths } from '../lab/paths.js';
-import { readSource, type SourceQuery, sourceFor } from '../streams/source.js';
+import { readSource, skippedExitCode, type SourceQuery, sourceFor } from '../streams/source.js';
 import { GroupTable } from '../top/groups.js';
 import { runLive } from '../top/live.js';
 import { printOnce } from '../top/once.js';
@@ -47,8 +47,8 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
     if (!live) {
       const width = io.stdout.isTTY === true && io.stdout.columns ? io.stdout.columns : undefined;
       const limit = o.limit ?? (width !== undefined && io.stdout.rows ? Math.max(1, groupRowsOn(io.stdout.rows)) : undefined);
-      await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
-      return 0;
+      const skipped = await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
+      return skippedExitCode(source, skipped);
     }
     if (source.kind === 'lab' && io.env[NO_RECEIVER_ENV] !== '1') {
       const receiver = await deps.ensureReceiver(paths);
@@ -61,7 +61,7 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
     );
     const warning = skippedWarning(skipped);
     if (warning !== undefined) out.warn(warning);
-    return code;
+    return code === 0 ? skippedExitCode(source, skipped) : code;
   } finally {
     stop.release();
   }

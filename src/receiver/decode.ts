@@ -4,26 +4,13 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { eventAtLevel, membersAtLevel } from '../audit/level.js';
-import { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, checkApiVersion, decodeBody, toV1 } from '../audit/eventShape.js';
+import { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, checkApiVersion, decodeBody, eventJson, toV1 } from '../audit/eventShape.js';
 import { isLevel, isObject, isStage, type Level, type Stage } from '../audit/model.js';
 import { type CheckedItem, checkEventList, type RawMember, rawLine } from './raw.js';
 
 // The event-shape check lives with the audit model, where `policy test` calls it too.
-export { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, DecodeError, decodeBody, nestingOver } from '../audit/eventShape.js';
-
-/** How every stored line begins, exactly as the API server's log backend writes an Event. */
-export const LINE_PREFIX = '{"kind":"Event","apiVersion":"audit.k8s.io/v1"';
-
-/** The stored line for an event, without the newline. */
-export function eventJson(ev: AuditEvent): string {
-  let rest: Record<string, unknown> = ev;
-  if (Object.hasOwn(ev, 'kind') || Object.hasOwn(ev, 'apiVersion')) {
-    const { kind: _kind, apiVersion: _apiVersion, ...others } = ev;
-    rest = others;
-  }
-  const json = JSON.stringify(rest);
-  return json === '{}' ? `${LINE_PREFIX}}` : `${LINE_PREFIX},${json.slice(1)}`;
-}
+// The stored line (eventJson) is the audit model's too: file readers make the same lines.
+export { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, DecodeError, decodeBody, eventJson, LINE_PREFIX, nestingOver } from '../audit/eventShape.js';
 
 /** application/json, with or without parameters (the API server sends no charset; curl may). */
 export function isJsonContentType(header: string | undefined): boolean {

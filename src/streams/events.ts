@@ -4,10 +4,11 @@
  * the new ones as the receiver appends them.
  */
 import { stat } from 'node:fs/promises';
-import { type EventPredicate, eventTime, parseEventLine } from '../audit/filter.js';
+import { type EventPredicate, eventTime, parseEventLine, type StoredEvent } from '../audit/filter.js';
 import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
 import { readState } from '../lab/state.js';
+import { placeText } from '../ui/format.js';
 import { followStreams, listStreamSinks, StreamReader, type StreamLine } from './follow.js';
 import { mergeOrder, type ReadEvent } from './merge.js';
 
@@ -69,10 +70,39 @@ export interface EventQuery {
   onFirstSkip?(where: string): void;
 }
 
-/** Lines that were not audit events: how many, and where and why the first. */
+/** A line that is not an audit event: the file as named, its 1-based line number, and why. */
+export interface SkippedLine {
+  file: string;
+  line: number;
+  reason: string;
+}
+
+/** How many skipped lines are kept with their place; past these, they are only counted. */
+export const SKIPPED_KEPT = 20;
+
+/** Lines that were not audit events: how many, the first SKIPPED_KEPT of them, and the first as text. */
 export interface Skipped {
   count: number;
+  /** The first ones met, in the order met (at most SKIPPED_KEPT). */
+  lines: SkippedLine[];
+  /** The first one as `file:line: reason` ('' when none). */
   first: string;
+}
+
+export const noSkips = (): Skipped => ({ count: 0, lines: [], first: '' });
+
+/** Counts a skipped line, keeps it if there is room, and says so when it is the first (`onFirst`). */
+export function noteSkipped(skipped: Skipped, line: SkippedLine, onFirst?: (where: string) => void): void {
+  if (skipped.lines.length < SKIPPED_KEPT) skipped.lines.push(line);
+  if (++skipped.count === 1) {
+    skipped.first = placeText(line);
+    onFirst?.(skipped.first);
+  }
+}
+
+/** Whether an event passes the query's filters and --since (an event without a time is before any). */
+export function passes(q: Pick<EventQuery, 'since' | 'matches'>, e: StoredEvent): boolean {
+  return (q.since === undefined || (eventTime(e) ?? -Infinity) >= q.since) && q.matches(e);
 }
 
 /**
@@ -80,7 +110,7 @@ export interface Skipped {
  * the stored ones (`stored` true, called even when there are none), then, when following, the new.
  */
 export async function readEvents(streamsDir: string, q: EventQuery, show: (events: ReadEvent[], stored: boolean) => void): Promise<Skipped> {
-  const skipped: Skipped = { count: 0, first: '' };
+  const skipped = noSkips();
   // One sink is read alone; several are the lines of every sink, kept by name.
   const only = q.sinks.length > 1 ? new Set(q.sinks) : undefined;
   let stored = true;
@@ -94,12 +124,9 @@ export async function readEvents(streamsDir: string, q: EventQuery, show: (event
         read.push({ ...line, event: parsed.event });
         continue;
       }
-      if (++skipped.count === 1) {
-        skipped.first = `${line.file} line ${line.lineNo}: ${parsed.reason}`;
-        if (q.follow) q.onFirstSkip?.(skipped.first);
-      }
+      noteSkipped(skipped, { file: line.file, line: line.lineNo, reason: parsed.reason }, q.follow ? q.onFirstSkip : undefined);
     }
-    const shown = mergeOrder(read).filter((r) => (q.since === undefined || (eventTime(r.event) ?? -Infinity) >= q.since) && q.matches(r.event));
+    const shown = mergeOrder(read).filter((r) => passes(q, r.event));
     show(stored && q.tail >= 0 ? lastOf(shown, q.tail) : shown, stored);
     stored = false;
   };

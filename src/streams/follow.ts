@@ -87,12 +87,12 @@ export interface ReaderOptions {
 const CHUNK = 4 * 1024 * 1024;
 const FORGET_AFTER_POLLS = 50;
 
-function identity(s: { dev: number; ino: number; birthtimeMs: number }): string {
+export function identity(s: { dev: number; ino: number; birthtimeMs: number }): string {
   // The birth time guards against a deleted file's inode number coming back for a new one.
   return `${s.dev}:${s.ino}:${s.birthtimeMs}`;
 }
 
-async function statIdentity(path: string): Promise<string | undefined> {
+export async function statIdentity(path: string): Promise<string | undefined> {
   try {
     return identity(await stat(path));
   } catch (err) {

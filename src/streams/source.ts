@@ -1,27 +1,19 @@
 /**
  * Where `tail`, `top` and `policy` read events from: a lab's sink streams, or audit log files given
  * with --file (the API server's own log backend output, EventList documents, rotated and gzip
- * files, `-` for stdin). One contract for both, so a command never knows which it reads.
- *
- * STUB (issue 14 seam): lab streams are complete; files are read plainly, line by line, in the
- * order given, without gzip, EventList documents over several lines, time order or following.
+ * files, `-` for stdin; see fileSource.ts). One contract for both, so a command never knows which
+ * it reads.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { DecodeError, decodeBody } from '../audit/eventShape.js';
-import type { EventPredicate, StoredEvent } from '../audit/filter.js';
-import { eventTime } from '../audit/filter.js';
-import { UserError } from '../errors.js';
 import { resolve } from 'node:path';
+import type { EventPredicate } from '../audit/filter.js';
+import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
 import { labSinks, readEvents, type Skipped } from './events.js';
+import { readFiles } from './fileSource.js';
+import type { LogFile } from './logFiles.js';
 import type { ReadEvent } from './merge.js';
 
-/** A log file as the user named it: `path` resolved ('-' for stdin), `shown` as given. */
-export interface LogFile {
-  path: string;
-  shown: string;
-}
+export type { LogFile };
 
 export type EventSource =
   /** A lab's streams: `sinks` the ones asked for (empty: all), `known` the lab state's (LabSinks). */
@@ -66,6 +58,8 @@ export interface SourceQuery {
   pollMs: number;
   /** Called, when following, at the first line that is not an audit event. */
   onFirstSkip?(where: string): void;
+  /** Called, when following files, for each that is not there yet: it is waited for. */
+  onWait?(file: string): void;
 }
 
 /**
@@ -79,41 +73,13 @@ export async function readSource(source: EventSource, q: SourceQuery, show: (eve
   if (source.kind === 'lab') {
     return readEvents(source.paths.streamsDir, { ...q, sinks: source.sinks, known: source.known }, show);
   }
-  if (q.follow) throw new UserError('following --file is not built yet');
-  const skipped: Skipped = { count: 0, first: '' };
-  const kept: ReadEvent[] = [];
-  let batch: ReadEvent[] = [];
-  const pass = (e: StoredEvent) => (q.since === undefined || (eventTime(e) ?? -Infinity) >= q.since) && q.matches(e);
-  for (const f of source.files) {
-    const input = f.path === '-' ? source.stdin! : createReadStream(f.path, { encoding: 'utf8' });
-    let lineNo = 0;
-    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-      lineNo++;
-      if (text.trim() === '') continue;
-      let events;
-      try {
-        events = decodeBody(text, '');
-      } catch (err) {
-        if (!(err instanceof DecodeError)) throw err;
-        if (++skipped.count === 1) skipped.first = `${f.shown} line ${lineNo}: ${err.message}`;
-        continue;
-      }
-      for (const event of events) {
-        const r: ReadEvent = { sink: f.shown, file: f.shown, lineNo, text: events.length === 1 ? text : JSON.stringify(event), event: event as StoredEvent };
-        if (!pass(r.event)) continue;
-        if (q.tail >= 0) {
-          kept.push(r);
-          if (kept.length > q.tail) kept.shift();
-        } else {
-          batch.push(r);
-          if (batch.length >= 10_000) {
-            show(batch, false);
-            batch = [];
-          }
-        }
-      }
-    }
-  }
-  show(q.tail >= 0 ? kept : batch, true);
-  return skipped;
+  return readFiles(source.files, source.stdin, q, show);
+}
+
+/**
+ * The exit code for lines that were not audit events, once everything else is shown: 2 for files
+ * the user gave (bad input, as `policy test` says), 0 for a lab's streams, which the receiver wrote.
+ */
+export function skippedExitCode(source: EventSource, skipped: Skipped): number {
+  return source.kind === 'files' && skipped.count > 0 ? 2 : 0;
 }

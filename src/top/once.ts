@@ -32,7 +32,7 @@ export interface OnceOptions {
 /** Reads everything stored, handing each batch to `show`. */
 export type StoredRead = (show: (events: ReadEvent[]) => void) => Promise<Skipped>;
 
-export async function printOnce(o: OnceOptions, out: Output, read: StoredRead): Promise<void> {
+export async function printOnce(o: OnceOptions, out: Output, read: StoredRead): Promise<Skipped> {
   const { table, keys } = o;
   const skipped = await read((events) => {
     for (const r of events) table.add(r);
@@ -55,4 +55,5 @@ export async function printOnce(o: OnceOptions, out: Output, read: StoredRead): 
   if (folded) out.warn(`more than ${table.cap} groups: the events of further keys are counted together as (other)`);
   const warning = skippedWarning(skipped);
   if (warning !== undefined) out.warn(warning);
+  return skipped;
 }

@@ -341,6 +341,11 @@ export function topCounts(m: ReadonlyMap<string, number>, limit: number): string
   return shown.join(', ');
 }
 
+/** A place in a file as editors and compilers print one: `audit.log:7: why`. */
+export function placeText(p: { file: string; line: number; reason: string }): string {
+  return `${p.file}:${p.line}: ${p.reason}`;
+}
+
 export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; limit?: number } = {}): string {
   const limit = opts.limit ?? 8;
   const lines = [style.bold(`${t.total} event${t.total === 1 ? '' : 's'} shown`)];
@@ -353,9 +358,19 @@ export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; 
   return lines.join('\n');
 }
 
-/** The warning for lines read that were not audit events (`tail`, `top`): how many, and the first. */
-export function skippedWarning(skipped: { count: number; first?: string }): string | undefined {
-  const n = skipped.count;
-  if (n === 0) return undefined;
-  return `skipped ${n === 1 ? 'a line that is' : `${n} lines that are`} not audit events (${n === 1 ? '' : 'first: '}${skipped.first})`;
+/** Lines that were not audit events (streams/events.ts Skipped): how many, and the first ones, where and why. */
+export interface SkippedLines {
+  count: number;
+  lines: readonly { file: string; line: number; reason: string }[];
+}
+
+/**
+ * The warning for lines read that were not audit events (`tail`, `top`, `policy suggest`): how
+ * many, then one per line as editors read a place (`audit.log:7: why`), and how many more.
+ */
+export function skippedWarning(s: SkippedLines): string | undefined {
+  if (s.count === 0) return undefined;
+  const listed = s.lines.map((l) => `\n  ${placeText(l)}`).join('');
+  const more = s.count - s.lines.length;
+  return `${s.count === 1 ? '1 line is' : `${s.count} lines are`} not audit events:${listed}${more > 0 ? `\n  ... and ${more} more` : ''}`;
 }

@@ -5,7 +5,7 @@
  */
 import type { StoredEvent } from '../audit/filter.js';
 import { escapeText } from './escape.js';
-import { formatEventList, formatJson, formatSummary, PrettyFormatter, skippedWarning, Tally } from './format.js';
+import { formatEventList, formatJson, formatSummary, PrettyFormatter, type SkippedLines, skippedWarning, Tally } from './format.js';
 import type { Output } from './output.js';
 
 export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
@@ -17,12 +17,14 @@ export interface ShownEvent {
   event: StoredEvent;
 }
 
+
 export interface TailViewOptions {
   output: TailFormat;
   follow: boolean;
   utc: boolean;
-  /** The sinks read, for the notes. */
+  /** The sinks read (or, with `files`, the files as named), for the notes. */
   reading: readonly string[];
+  files?: boolean;
   /** What stdout and stderr are: terminals (and stdout's width), or not. */
   stdoutTty: boolean;
   stderrTty: boolean;
@@ -67,7 +69,7 @@ export class TailView {
       this.headerDue = false;
       out.data(shown.map((r) => `${this.line(r)}\n`).join(''));
     }
-    if (stored && o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(waitingNote(o.reading)));
+    if (stored && o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(waitingNote(o.reading, o.files === true)));
   }
 
   private line(r: ShownEvent): string {
@@ -76,22 +78,23 @@ export class TailView {
     return this.formatter.format(r.event, r.sink);
   }
 
-  /** The end: the EventList of -o json, what was skipped, and after Ctrl-C the summary. */
-  end(skipped: { count: number; first?: string }, interrupted: boolean): void {
+  /** The end: the EventList of -o json, every line skipped (where and why), and after Ctrl-C the summary. */
+  end(skipped: SkippedLines, interrupted: boolean): void {
     const { out, o } = this;
     if (this.listed !== undefined) out.data(`${formatEventList(this.listed)}\n`);
-    if (!o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(`no events in ${sinkList(o.reading)}`));
+    if (!o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(`no events in ${sinkList(o.reading, o.files === true)}`));
     const warning = skippedWarning(skipped);
-    if (!o.follow && warning !== undefined) out.warn(warning);
+    if (warning !== undefined) out.warn(warning);
     if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: skipped.count }));
   }
 }
 
+
 /** What an empty tail is waiting for, said on a terminal so that silence does not look like a hang. */
-function waitingNote(sinks: readonly string[]): string {
+function waitingNote(sinks: readonly string[], files: boolean): string {
   if (sinks.length === 0) return 'waiting for events; the lab has no sinks yet (create one with `audit-lab sink create NAME`; Ctrl-C to stop)';
-  return `waiting for events in ${sinkList(sinks)} (Ctrl-C to stop)`;
+  return `waiting for events in ${sinkList(sinks, files)} (Ctrl-C to stop)`;
 }
 
-const sinkList = (sinks: readonly string[]) =>
-  sinks.length === 0 ? 'any sink (the lab has none)' : `${sinks.length === 1 ? 'sink' : 'sinks'} ${sinks.map(escapeText).join(', ')}`;
+const sinkList = (names: readonly string[], files: boolean) =>
+  names.length === 0 ? 'any sink (the lab has none)' : `${files ? (names.length === 1 ? 'file' : 'files') : names.length === 1 ? 'sink' : 'sinks'} ${names.map(escapeText).join(', ')}`;

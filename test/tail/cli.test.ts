@@ -168,14 +168,19 @@ describe('tail --no-follow', () => {
     expect(JSON.parse(r.stdout)).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [] });
   });
 
-  it('skips lines that are not events with one warning, and shows the rest', async () => {
+  it('skips lines that are not events, lists each at the end with its line, and shows the rest', async () => {
     await appendFile(join(paths.streamsDir, 'default.log'), 'not json\n{"kind":"Event","verb":"get"\n[]\n');
     await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'after001', { requestReceivedTimestamp: '2024-05-01T10:05:00Z' })}\n`);
     const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(r.code).toBe(0);
     expect(ids(r.stdout)).toHaveLength(15);
     expect(ids(r.stdout).at(-1)).toBe('after001');
-    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^warning: skipped 3 lines that are not audit events \(first: default\.log line 11: not JSON/)]);
+    expect(lines(r.stderr)).toEqual([
+      'warning: 3 lines are not audit events:',
+      expect.stringMatching(/^  default\.log:11: not JSON \(/),
+      expect.stringMatching(/^  default\.log:12: not JSON \(/),
+      '  default.log:13: not a JSON object',
+    ]);
     expect(r.stderr).not.toMatch(ANSI);
   });
 
@@ -336,7 +341,7 @@ describe('tail (following)', () => {
     expect(lines(r.stderr)[0]).toBe('2 events shown');
   });
 
-  it('an unparseable line while following: one warning, then the count in the summary', async () => {
+  it('an unparseable line while following: one warning, then the list and the count at the end', async () => {
     const cli = RunningCli.start(home, ['tail', '--sink', 'default', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 10, 'the stored events');
@@ -345,7 +350,8 @@ describe('tail (following)', () => {
     const r = await cli.stop('SIGINT');
     expect(r.code).toBe(0);
     const err = lines(r.stderr);
-    expect(err.filter((l) => l.startsWith('warning:'))).toEqual([expect.stringMatching(/default\.log line 11: not JSON/)]);
+    expect(err.filter((l) => l.startsWith('warning:'))).toEqual([expect.stringMatching(/default\.log:11: not JSON/), 'warning: 2 lines are not audit events:']);
+    expect(err).toContain('  default.log:12: kind "Nope" is not Event');
     expect(err).toContain('  skipped: 2 unparseable lines');
   });
 });
@@ -423,7 +429,7 @@ describe('tail with hostile event fields', () => {
     const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(r.code).toBe(0);
     expect(r.stderr).not.toMatch(RAW);
-    expect(r.stderr).toContain('ev\\x1b[2Jil.log line 1');
+    expect(r.stderr).toContain('ev\\x1b[2Jil.log:1: not JSON');
   });
 
   it.each([

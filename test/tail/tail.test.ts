@@ -39,7 +39,7 @@ function io(home: string, opts: { tty?: boolean; env?: Record<string, string>; r
   return { stdout: new Sink(opts.tty), stderr: new Sink(opts.tty), env, cwd: home };
 }
 
-const base: TailOptions = { name: 'audit-lab', sinks: [], follow: false, tail: -1, utc: true, output: 'jsonl', verb: [], user: [], namespace: [], resource: [], stage: [], code: [] };
+const base: TailOptions = { name: 'audit-lab', sinks: [], files: [], follow: false, tail: -1, utc: true, output: 'jsonl', verb: [], user: [], namespace: [], resource: [], stage: [], code: [] };
 
 let home: string;
 let paths: LabPaths;

@@ -28,7 +28,7 @@ interface Doc {
   span: { seconds: number; from: string; to: string } | null;
   totals: { events: number; bytes: number; eventsPerSecond: number; bytesPerSecond: number; groups: number };
   read: { events: number; bytes: number };
-  skipped: { count: number; first: string };
+  skipped: { count: number; first: string; lines: { file: string; line: number; reason: string }[] };
   groups: Printed[];
 }
 
@@ -174,17 +174,17 @@ describe('top --no-follow over a log file', () => {
     expect(jsonl(j.stdout)).toHaveLength(2);
   });
 
-  it('reads several files, and counts the lines that are not events, naming the first', async () => {
+  it('reads several files, and lists the lines that are not events with their places (exit 2, after the table)', async () => {
     const second = join(dir, 'more.log');
     await writeFile(second, `not json\n${specs[0]!.line}\n{"kind":"Pod"}\n`);
     const r = await runCli(home, ['top', '--no-follow', '--file', file, '--file', second, '--by', 'verb', '-o', 'json']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(2);
     const doc = json(r.stdout);
     expect(doc.skipped.count).toBe(2);
-    expect(doc.skipped.first).toContain('more.log line 1');
+    expect(doc.skipped.lines.map((l: { file: string; line: number }) => `${l.file}:${l.line}`)).toEqual([`${second}:1`, `${second}:3`]);
     expect(doc.totals.events).toBe(3001);
     expect(printedGroups(doc.groups, ['verb'])).toEqual(expectedGroups([...specs, specs[0]!], ['verb']));
-    expect(r.stderr).toMatch(/^warning: skipped 2 lines that are not audit events \(first: .*more\.log line 1/);
+    expect(r.stderr).toMatch(/^warning: 2 lines are not audit events:\n  .*more\.log:1: .*\n  .*more\.log:3: /);
   });
 
   it('an empty file: no rows, and says there are no events', async () => {

@@ -41,12 +41,12 @@ describe('runLive gives the terminal back', () => {
     const running = runLive(o, { out: t.out, input: t.input, signal: new AbortController().signal }, async (signal, show) => {
       show([{ sink: 'default', file: 'default.log', lineNo: 1, text: '{}', event: { user: { username: 'alice' }, requestReceivedTimestamp: new Date().toISOString() } }], true);
       await new Promise((r) => signal.addEventListener('abort', r));
-      return { count: 0, first: '' };
+      return { count: 0, lines: [], first: '' };
     });
     await new Promise((r) => setTimeout(r, 20));
     expect(t.written()).toMatch(/alice +1 /);
     t.input.emit('data', 'q');
-    await expect(running).resolves.toEqual({ code: 0, skipped: { count: 0, first: '' } });
+    await expect(running).resolves.toEqual({ code: 0, skipped: { count: 0, lines: [], first: '' } });
     expect(t.written().endsWith(LEAVE_FULL_SCREEN)).toBe(true);
     expect(t.raw).toEqual([true, false]);
   });
@@ -56,7 +56,7 @@ describe('runLive gives the terminal back', () => {
     const stop = new AbortController();
     const running = runLive(options(), { out: t.out, input: t.input, signal: stop.signal }, async (signal) => {
       await new Promise((r) => signal.addEventListener('abort', r));
-      return { count: 0, first: '' };
+      return { count: 0, lines: [], first: '' };
     });
     const frames = () => t.written().split('\u001b[H').length - 1;
     const before = frames();

@@ -72,7 +72,11 @@ describe('argv -> options', () => {
     [['list', '-o', 'name'], 'list', { output: 'name' }],
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
     [['render'], 'render', { mode: undefined, image: undefined }],
-    [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', events: 'e.log', output: 'json' }],
+    [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', files: ['e.log'], output: 'json' }],
+    // --file takes every path up to the next flag (a shell glob), and repeats; --events is one more.
+    [['policy', 'test', 'p.yaml', '--file', 'a.log', 'b.log.gz', '--events', 'e.log', '--file', '-'], 'policyTest', { policy: 'p.yaml', files: ['e.log', 'a.log', 'b.log.gz', '-'] }],
+    [['tail', '--file', 'audit.log', 'audit-1.log.gz', '--no-follow', '--file', '-', '--tail', '3'], 'tail', { files: ['audit.log', 'audit-1.log.gz', '-'], follow: false, tail: 3, sinks: [] }],
+    [['tail', '--sink', 'a'], 'tail', { files: [], sinks: ['a'] }],
     [['policy', 'suggest', '--sink', 'full', '--target', '50%'], 'policySuggest', { name: 'audit-lab', sink: 'full', files: [], from: 'preset:recommended', target: 0.5, output: 'yaml' }],
     [['policy', 'suggest', '--file', 'a.log', '--file', '-', '--from', 'p.yaml', '--target', '12.5 %', '-o', 'JSON'], 'policySuggest', { files: ['a.log', '-'], from: 'p.yaml', target: 0.125, output: 'json' }],
     // top (issue 14): the filters are tail's; --by takes commas, repeats and any case.
@@ -81,6 +85,8 @@ describe('argv -> options', () => {
     [['top', '--by', 'sink', '--by', 'sink'], 'top', { by: ['sink'] }],
     [['top', '--file', 'a.log', '--file', '-', '--verb', 'get', '--user', 'u', '--namespace', 'n', '--resource', 'pods', '--stage', 'panic', '--code', '5xx', '--since', '1h'], 'top', { files: ['a.log', '-'], verb: ['get'], user: ['u'], namespace: ['n'], resource: ['pods'], stage: ['Panic'], code: ['5xx'], since: '1h' }],
     [['top', '--sink', 'a,b', '--sink', 'c', '-f'], 'top', { sinks: ['a', 'b', 'c'], follow: true }],
+    [['top', '--file', 'a.log', 'b.log.gz', '--by', 'user'], 'top', { files: ['a.log', 'b.log.gz'], by: ['user'] }],
+    [['policy', 'suggest', '--file', 'a.log', 'b.log', '--target', '50%'], 'policySuggest', { files: ['a.log', 'b.log'], target: 0.5 }],
   ])('%j', async (argv, handler, expected) => {
     const { code, calls, stderr } = await parse(argv);
     expect(stderr).toBe('');
