@@ -90,8 +90,9 @@ describe('top at a terminal', () => {
     await pty.waitFor(FRAME, 'a frame of what is stored');
     pty.type('e');
     await pty.waitFor(/sorted by EVENTS(?!\/)/, 'sorted by events');
-    // On a terminal the sorted column's name is underlined.
-    expect(pty.output()).toMatch(/\u001b\[4mEVENTS\u001b\[24m/);
+    // On a terminal the sorted column's name is underlined: waited for too, since the frame's
+    // lines may reach the terminal in more than one read.
+    await pty.waitFor(/\u001b\[4mEVENTS\u001b\[24m/, 'EVENTS underlined in the table header');
     pty.type('p');
     await pty.waitFor(/PAUSED/, 'the paused state');
     pty.type('q');
