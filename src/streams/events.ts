@@ -52,14 +52,11 @@ export async function labSinks(paths: LabPaths, asked: readonly string[]): Promi
   return { known: inState, reading: asked.length > 0 ? [...new Set(asked)] : all };
 }
 
-export interface EventQuery {
-  /** Only these sinks; empty: every sink, including ones that appear while following. */
-  sinks: readonly string[];
-  /** The lab state's sinks (LabSinks.known). */
-  known: readonly string[];
+/** What to read and how, whatever the source (streams/source.ts): lab streams or files. */
+export interface SourceQuery {
   /** Of the stored events that pass the query, only the last N; -1 all. New ones are all shown. */
   tail: number;
-  /** Events received at or after this time (epoch microseconds). */
+  /** Events at or after this time (epoch microseconds). */
   since?: number;
   matches: EventPredicate;
   /** Keep reading new events until `signal` aborts. */
@@ -68,6 +65,16 @@ export interface EventQuery {
   pollMs: number;
   /** Called once, when following, at the first line that is not an audit event. */
   onFirstSkip?(where: string): void;
+  /** Called, when following files, for each that is not there yet: it is waited for. */
+  onWait?(file: string): void;
+}
+
+/** A query of a lab's streams. */
+export interface EventQuery extends SourceQuery {
+  /** Only these sinks; empty: every sink, including ones that appear while following. */
+  sinks: readonly string[];
+  /** The lab state's sinks (LabSinks.known). */
+  known: readonly string[];
 }
 
 /** A line that is not an audit event: the file as named, its 1-based line number, and why. */

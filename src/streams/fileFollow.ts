@@ -9,7 +9,8 @@
  */
 import type { SkippedLine } from './events.js';
 import { statIdentity } from './follow.js';
-import { type LogFile, openPlainAs } from './logFiles.js';
+import { openPlainAs } from './logFiles.js';
+import type { LogFile } from './logReader.js';
 import type { LogReader } from './logReader.js';
 import type { ReadEvent } from './merge.js';
 

@@ -9,7 +9,8 @@
  */
 import { type StoredEvent, timestampMicros } from '../audit/filter.js';
 import type { SkippedLine } from './events.js';
-import { type LogFile, openLog } from './logFiles.js';
+import { openLog } from './logFiles.js';
+import type { LogFile } from './logReader.js';
 import type { LogReader } from './logReader.js';
 import { EARLIEST, type ReadEvent, type TimeKey, timeKey } from './merge.js';
 

@@ -4,13 +4,12 @@
  * bounded batches; then, when following, what is appended to the plain files, through their
  * rotation (fileFollow.ts). Gzip files and standard input are read to their end and not followed.
  */
-import { noSkips, noteSkipped, passes, type Skipped, type SkippedLine } from './events.js';
+import { noSkips, noteSkipped, passes, type Skipped, type SkippedLine, type SourceQuery } from './events.js';
 import { FileFollower } from './fileFollow.js';
 import { mergeFiles, mergeSources } from './fileMerge.js';
 import { statIdentity } from './follow.js';
-import type { LogFile } from './logFiles.js';
+import type { LogFile } from './logReader.js';
 import { mergeOrder, type ReadEvent } from './merge.js';
-import type { SourceQuery } from './source.js';
 
 /** The most events handed to `show` at once. */
 export const MAX_BATCH = 10_000;

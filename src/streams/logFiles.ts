@@ -10,13 +10,7 @@ import { UserError } from '../errors.js';
 import type { SkippedLine } from './events.js';
 import { identity } from './follow.js';
 import { CHUNK_BYTES, type Chunks, PlainChunks, StreamChunks } from './logChunks.js';
-import { LogReader } from './logReader.js';
-
-/** A log file as the user named it: `path` resolved ('-' for stdin), `shown` as given. */
-export interface LogFile {
-  path: string;
-  shown: string;
-}
+import { type LogFile, LogReader } from './logReader.js';
 
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
 const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === GZIP_MAGIC[0] && b[1] === GZIP_MAGIC[1];

@@ -7,8 +7,13 @@ import type { SkippedLine } from './events.js';
 import { type Chunks, PlainChunks } from './logChunks.js';
 import { LogDecoder } from './logDecode.js';
 import { LineSplitter } from './logLines.js';
-import type { LogFile } from './logFiles.js';
 import type { ReadEvent } from './merge.js';
+
+/** A log file as the user named it: `path` resolved ('-' for stdin), `shown` as given. */
+export interface LogFile {
+  path: string;
+  shown: string;
+}
 
 /** A zlib error (corrupt or cut short gzip data), as opposed to one of the file system. */
 const isZlibError = (err: unknown) => typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('Z_');

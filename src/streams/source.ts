@@ -5,12 +5,11 @@
  * it reads.
  */
 import { resolve } from 'node:path';
-import type { EventPredicate } from '../audit/filter.js';
 import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
-import { labSinks, readEvents, type Skipped } from './events.js';
+import { labSinks, readEvents, type Skipped, type SourceQuery } from './events.js';
 import { readFiles } from './fileSource.js';
-import type { LogFile } from './logFiles.js';
+import type { LogFile } from './logReader.js';
 import type { ReadEvent } from './merge.js';
 
 export type { LogFile };
@@ -46,21 +45,7 @@ export async function sourceFor(r: SourceRequest): Promise<{ source: EventSource
   return { source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known }, reading: sinks.reading };
 }
 
-export interface SourceQuery {
-  /** Of the stored events that pass the query, only the last N; -1 all. New ones are all shown. */
-  tail: number;
-  /** Events at or after this time (epoch microseconds). */
-  since?: number;
-  matches: EventPredicate;
-  /** Keep reading new events until `signal` aborts. */
-  follow: boolean;
-  signal: AbortSignal;
-  pollMs: number;
-  /** Called, when following, at the first line that is not an audit event. */
-  onFirstSkip?(where: string): void;
-  /** Called, when following files, for each that is not there yet: it is waited for. */
-  onWait?(file: string): void;
-}
+export type { SourceQuery };
 
 /**
  * Reads events from `source`, handing `show` batches that pass the query, in time order: first
