@@ -181,6 +181,12 @@ const FILTER_OPTIONS = {
     ),
 };
 
+/** `cmd` with the event filters of tail and top: --verb --user --namespace --resource --stage --code. */
+function withEventFilters(cmd: Command): Command {
+  for (const make of [FILTER_OPTIONS.verb, FILTER_OPTIONS.user, FILTER_OPTIONS.namespace, FILTER_OPTIONS.resource, FILTER_OPTIONS.stage, FILTER_OPTIONS.code]) cmd.addOption(make());
+  return cmd;
+}
+
 /** The filter flags' values, as buildFilter (src/audit/filter.ts) takes them. */
 function filterFlags(o: Record<string, unknown>): { [K in keyof FilterFlags]: string[] } {
   const list = (v: unknown) => (v ?? []) as string[];
@@ -344,23 +350,19 @@ Examples:
   $ audit-lab sink delete full`)
     .action(async (sinkName: string, o) => done(await handlers.sinkDelete({ name: name(o), sinkName })));
 
-  program
-    .command('tail')
-    .description('show audit events, following by default (as kubectl logs -f)')
-    .addOption(FILTER_OPTIONS.sink())
-    .addOption(FILTER_OPTIONS.file())
-    .option('-f, --follow', 'keep showing new events as they come (the default)')
-    .option('--no-follow', 'print what is stored and exit')
-    .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
-    .addOption(FILTER_OPTIONS.since())
-    .addOption(enumOption('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)', ['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
-    .option('--utc', 'show times in UTC (default: local time, as stern does; json and jsonl keep the stored times)')
-    .addOption(FILTER_OPTIONS.verb())
-    .addOption(FILTER_OPTIONS.user())
-    .addOption(FILTER_OPTIONS.namespace())
-    .addOption(FILTER_OPTIONS.resource())
-    .addOption(FILTER_OPTIONS.stage())
-    .addOption(FILTER_OPTIONS.code())
+  withEventFilters(
+    program
+      .command('tail')
+      .description('show audit events, following by default (as kubectl logs -f)')
+      .addOption(FILTER_OPTIONS.sink())
+      .addOption(FILTER_OPTIONS.file())
+      .option('-f, --follow', 'keep showing new events as they come (the default)')
+      .option('--no-follow', 'print what is stored and exit')
+      .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
+      .addOption(FILTER_OPTIONS.since())
+      .addOption(enumOption('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)', ['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
+      .option('--utc', 'show times in UTC (default: local time, as stern does; json and jsonl keep the stored times)'),
+  )
     .addHelpText('after', `
 Examples:
   $ audit-lab tail
@@ -391,24 +393,20 @@ listed at the end with its file and line number, and makes the exit code 2.`)
     );
 
   // --- top (issue 14) ---
-  program
-    .command('top')
-    .description('the heaviest users, verbs and resources: events/s, share and bytes/s per group, live at a terminal (as top)')
-    .addOption(new Option('--by <keys>', 'group by these keys, comma-separated or repeated (default: user,verb,resource)').choices(GROUP_KEYS).argParser(groupKeys))
-    .option('--window <duration>', 'rates over this much event time, up to the newest event (default: 1m live; with --no-follow, all that is stored)')
-    .option('-f, --follow', 'at a terminal, a live view of new events as they come (the default)')
-    .option('--no-follow', 'one table of what is stored, and exit (always so off a terminal)')
-    .option('--limit <n>', 'at most N groups, the busiest (default: all off a terminal, the screen\'s height on one)', countAtLeastOne('--limit'))
-    .addOption(enumOption('-o, --output <format>', 'table, json (one document: groups, totals, window, skipped lines) or jsonl (one group per line)', ['table', 'json', 'jsonl']).default('table'))
-    .addOption(FILTER_OPTIONS.file())
-    .addOption(FILTER_OPTIONS.sink())
-    .addOption(FILTER_OPTIONS.since())
-    .addOption(FILTER_OPTIONS.verb())
-    .addOption(FILTER_OPTIONS.user())
-    .addOption(FILTER_OPTIONS.namespace())
-    .addOption(FILTER_OPTIONS.resource())
-    .addOption(FILTER_OPTIONS.stage())
-    .addOption(FILTER_OPTIONS.code())
+  withEventFilters(
+    program
+      .command('top')
+      .description('the heaviest users, verbs and resources: events/s, share and bytes/s per group, live at a terminal (as top)')
+      .addOption(new Option('--by <keys>', 'group by these keys, comma-separated or repeated (default: user,verb,resource)').choices(GROUP_KEYS).argParser(groupKeys))
+      .option('--window <duration>', 'rates over this much event time, up to the newest event (default: 1m live; with --no-follow, all that is stored)')
+      .option('-f, --follow', 'at a terminal, a live view of new events as they come (the default)')
+      .option('--no-follow', 'one table of what is stored, and exit (always so off a terminal)')
+      .option('--limit <n>', 'at most N groups, the busiest (default: all off a terminal, the screen\'s height on one)', countAtLeastOne('--limit'))
+      .addOption(enumOption('-o, --output <format>', 'table, json (one document: groups, totals, window, skipped lines) or jsonl (one group per line)', ['table', 'json', 'jsonl']).default('table'))
+      .addOption(FILTER_OPTIONS.file())
+      .addOption(FILTER_OPTIONS.sink())
+      .addOption(FILTER_OPTIONS.since()),
+  )
     .addHelpText('after', `
 Live keys: q or Ctrl-C quit, p or space pause, < > change the sort column, r rate,
 e events, b bytes/s, l last seen, n name, R reverse the order.

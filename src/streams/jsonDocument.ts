@@ -22,6 +22,8 @@ export interface DocumentSink {
   refused(lineNo: number, reason: string): void;
 }
 
+// Char codes, local on purpose: the scan loop reads them for every byte, and imported from one
+// shared module they made checkEventList ~30% slower (V8 inlines a module's own consts).
 const Q = 0x22;
 const BS = 0x5c;
 const LB = 0x7b;

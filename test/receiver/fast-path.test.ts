@@ -11,22 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { LEVELS, type Level, STAGES, type Stage } from '../../src/audit/model.js';
 import { type DecodedBatch, decodeBatch } from '../../src/receiver/decode.js';
 import { checkEventList } from '../../src/receiver/raw.js';
+import { mulberry32, type Rng } from '../rng.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type Rng = () => number;
-
-/** mulberry32: small, seeded, good enough to spread the cases. */
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEED = 0x5eed12;
 const BODIES = 300;
 const V1 = 'audit.k8s.io/v1';

@@ -2,6 +2,7 @@
  * Generated audit events for the `top` tests, and the counts the tests expect, worked out from
  * what was generated (each event's spec), never from the program's own code.
  */
+import { mulberry32 } from '../rng.js';
 
 /** What one generated event is, field by field; undefined: the event has no such field. */
 export interface Spec {
@@ -20,18 +21,6 @@ export interface Spec {
   /** requestReceivedTimestamp, µs since the epoch. */
   micros: number;
   line: string;
-}
-
-/** Mulberry32, seeded: the same seed gives the same events. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const USERS = ['system:kube-scheduler', 'system:node:kind-worker', 'kubernetes-admin', 'system:serviceaccount:kube-system:coredns', 'jérôme ✓', undefined];
@@ -55,7 +44,7 @@ export const microTime = (micros: number) => `${new Date(Math.floor(micros / 100
 
 /** `count` events, `perSecond` of them each second from `startMicros`, in time order. */
 export function generate(o: { count: number; seed: number; startMicros: number; perSecond: number }): Spec[] {
-  const r = rng(o.seed);
+  const r = mulberry32(o.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const specs: Spec[] = [];
   for (let i = 0; i < o.count; i++) {
