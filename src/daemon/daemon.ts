@@ -7,6 +7,7 @@
  * receiver unless the pid and its start time both match.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -217,6 +218,8 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   await writePidFile(paths, pid);
   const url = await waitHealthy(paths, pid, Date.now() + timeoutMs, () => exited);
   if (url) return { pid, url, started: true };
+  // Reaped already but its 'exit' event not yet handled: wait for it, so the message says it exited.
+  if (!exited && !isAlive(pid)) await Promise.race([once(child, 'exit'), sleep(1000)]);
   if (!exited && isAlive(pid)) process.kill(pid, 'SIGKILL');
   await removePidFile(paths, pid);
   const tail = await logTail(paths.receiverLog, logStart);
