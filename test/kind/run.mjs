@@ -270,23 +270,31 @@ async function forwardEndpoint(home) {
   const caFile = join(home, 'forward-ca.crt');
   await writeFile(caFile, ca.cert);
   const posts = [];
-  const endpoint = { caFile, posts, refuseUntil: 0 };
+  // Every answer, for the failure message: when, and what.
+  const answers = [];
+  const endpoint = { caFile, posts, answers, refuseUntil: 0 };
   const server = createHttpsServer({ key: leaf.key, cert: leaf.cert }, (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       if (Date.now() < endpoint.refuseUntil) {
+        answers.push({ at: Date.now(), code: 503 });
         res.writeHead(503).end();
         return;
       }
       try {
         posts.push({ at: Date.now(), path: req.url, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        answers.push({ at: Date.now(), code: 200 });
         res.writeHead(200).end();
       } catch {
+        answers.push({ at: Date.now(), code: 400 });
         res.writeHead(400).end();
       }
     });
   });
+  // Idle keep-alive connections stay open for the whole test, so the forwarder never races a
+  // close of the connection it is about to reuse (the server's default closes them after 5 s).
+  server.keepAliveTimeout = 120_000;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return Object.assign(endpoint, { url: `https://127.0.0.1:${server.address().port}/k8s-audit`, close: () => server.close() });
 }
@@ -488,9 +496,16 @@ async function forwarding(lab, ns, endpoint, wait) {
     for (let i = 0; i < names.length; i += 20) {
       await Promise.all(names.slice(i, i + 20).map((n) => api('POST', `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n } })));
     }
-    await waitFor('every fwd-* create at the endpoint', wait, async () => {
-      const got = new Set(endpoint.posts.flatMap((p) => p.body.items ?? []).filter((e) => e.verb === 'create').map((e) => e.objectRef?.name));
-      return names.every((n) => got.has(n)) || null;
+    const seen = () => new Set(endpoint.posts.flatMap((p) => p.body.items ?? []).filter((e) => e.verb === 'create').map((e) => e.objectRef?.name));
+    // The forwarder's whole retry schedule for one batch is 10+15+22.5+33.75 s (the API server's).
+    await waitFor('every fwd-* create at the endpoint', Math.max(wait, 150_000), async () => names.every((n) => seen().has(n)) || null).catch(async (err) => {
+      const log = await readFile(join(lab.dir, 'receiver.log'), 'utf8').catch(() => '');
+      const fwdLines = log.split('\n').filter((l) => / sink fwd: /.test(l));
+      const since = endpoint.answers[0]?.at ?? Date.now();
+      console.error(`endpoint answers (ms after the first: code): ${endpoint.answers.map((a) => `${a.at - since}:${a.code}`).join(', ') || 'none'}`);
+      console.error(`fwd-* creates at the endpoint: ${names.filter((n) => seen().has(n)).length} of ${names.length}`);
+      console.error(`receiver.log, the fwd sink's forwarding:\n${fwdLines.slice(-30).join('\n') || '(nothing)'}`);
+      throw err;
     });
     for (const p of endpoint.posts) {
       check(p.body.kind === 'EventList' && p.body.apiVersion === 'audit.k8s.io/v1', `the endpoint got ${p.body.kind} ${p.body.apiVersion}, want an audit.k8s.io/v1 EventList`);
