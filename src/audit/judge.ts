@@ -4,6 +4,7 @@
  * checks a body), and the result as the JSON and the table rows the command prints.
  */
 import { UserError } from '../errors.js';
+import { formatBytes } from './bytes.js';
 import { LEVELS } from './model.js';
 import { PolicyEvaluator } from './policyEngine.js';
 import { loadPolicy } from './policyLoader.js';
@@ -109,17 +110,6 @@ export function policyTestDocument(r: PolicyTestResult, label: string, results =
   return { policy: r.source, events: label, results, refused: r.refused, refusedCount: r.refusedCount, summary: r.tally };
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
 
 const shorten = (s: string, max: number) => ([...s].length > max ? `${[...s].slice(0, max - 1).join('')}…` : s);
 

@@ -3,10 +3,26 @@ import { labHome, labPaths, type LabPaths } from '../lab/paths.js';
 import { Output } from '../ui/output.js';
 
 /**
- * Test seam: AUDIT_LAB_NO_RECEIVER=1 makes a following `top` read the stream files without
- * starting the receiver, so a test can follow files it writes itself (tail.ts has the same).
+ * Test seam: AUDIT_LAB_NO_RECEIVER=1 makes a following `tail` or `top` read the stream files
+ * without starting the receiver, so a test can follow files it writes itself.
  */
 export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
+
+/** Starts the lab's receiver in the background unless it runs (src/daemon/daemon.ts). */
+export type EnsureReceiver = (paths: LabPaths) => Promise<{ pid: number; url: string; started: boolean }>;
+
+/** ensureReceiver, its module loaded only when called: a command that does not follow never loads the daemon code. */
+export const ensureReceiverLazily: EnsureReceiver = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
+
+/**
+ * For `tail` and `top` following a lab: its receiver, started unless it runs (or the test seam
+ * says not to), and a note when this started it.
+ */
+export async function receiverForFollowing(ctx: Context, paths: LabPaths, ensure: EnsureReceiver): Promise<void> {
+  if (ctx.io.env[NO_RECEIVER_ENV] === '1') return;
+  const receiver = await ensure(paths);
+  if (receiver.started) ctx.out.info(ctx.out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
+}
 
 /** What every command is given: the outside world, the printer, and where labs live. */
 export interface Context {

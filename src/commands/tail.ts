@@ -1,21 +1,19 @@
 /**
  * `audit-lab tail`: the stored events of every sink (or those asked for), merged by time, then the
  * new ones as the receiver stores them, until Ctrl-C prints a summary. With --file, audit log files
- * instead (no lab, no receiver), in time order, followed as `tail -F` follows them.
- *
- * Test seam: AUDIT_LAB_NO_RECEIVER=1 makes `tail` follow the stream files without starting the
- * receiver, so a test can follow files it writes itself. Only `tail` reads it.
+ * instead (no lab, no receiver), in time order, followed as `tail -F` follows them. The test seam
+ * AUDIT_LAB_NO_RECEIVER is context.ts's.
  */
 import { buildFilter, parseSince } from '../audit/filter.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
 import { TailView } from '../ui/tailView.js';
-import { type Context, pathsFor, untilStopped } from './context.js';
+import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped } from './context.js';
 import type { TailOptions } from './options.js';
 
 export interface TailDeps {
   /** Starts the receiver in the background unless it runs (src/daemon/daemon.ts). */
-  ensureReceiver(paths: LabPaths): Promise<{ pid: number; url: string; started: boolean }>;
+  ensureReceiver: EnsureReceiver;
   /** Aborts on Ctrl-C; by default SIGINT of this process, listened to only while following. */
   interrupt?: AbortSignal;
   /** For --since with a duration. */
@@ -23,23 +21,15 @@ export interface TailDeps {
   pollMs: number;
 }
 
-export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
-
-// Loaded only when following: --no-follow never loads the daemon code.
-const ensureReceiver: TailDeps['ensureReceiver'] = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
-
 export async function tail(o: TailOptions, ctx: Context, overrides: Partial<TailDeps> = {}): Promise<number> {
-  const deps: TailDeps = { ensureReceiver, now: () => Date.now(), pollMs: 100, ...overrides };
+  const deps: TailDeps = { ensureReceiver: ensureReceiverLazily, now: () => Date.now(), pollMs: 100, ...overrides };
   const { out } = ctx;
   const paths = pathsFor(ctx, o.name);
   // Flags first: a bad one is exit 2 and starts nothing.
   const matches = buildFilter(o);
   const since = o.since !== undefined ? parseSince(o.since, deps.now()) : undefined;
   const { source, reading } = await sourceFor({ files: o.files, sinks: o.sinks, paths, cwd: ctx.io.cwd, stdin: ctx.io.stdin });
-  if (source.kind === 'lab' && o.follow && ctx.io.env[NO_RECEIVER_ENV] !== '1') {
-    const receiver = await deps.ensureReceiver(paths);
-    if (receiver.started) out.info(out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
-  }
+  if (source.kind === 'lab' && o.follow) await receiverForFollowing(ctx, paths, deps.ensureReceiver);
   const view = new TailView(out, {
     output: o.output,
     follow: o.follow,

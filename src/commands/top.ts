@@ -5,7 +5,6 @@
  */
 import type { ReadStream } from 'node:tty';
 import { buildFilter, parseSince } from '../audit/filter.js';
-import type { LabPaths } from '../lab/paths.js';
 import { readSource, skippedExitCode, type SourceQuery, sourceFor } from '../streams/source.js';
 import { GroupTable } from '../top/groups.js';
 import { runLive } from '../top/live.js';
@@ -13,21 +12,17 @@ import { printOnce } from '../top/once.js';
 import { parseWindow, windowOf } from '../top/window.js';
 import { skippedWarning } from '../ui/format.js';
 import { groupRowsOn, sourceLabel } from '../ui/topView.js';
-import { type Context, NO_RECEIVER_ENV, pathsFor, untilStopped } from './context.js';
+import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped } from './context.js';
 import type { TopOptions } from './options.js';
 
 export interface TopDeps {
-  /** Starts the receiver in the background unless it runs (src/daemon/daemon.ts). */
-  ensureReceiver(paths: LabPaths): Promise<{ pid: number; url: string; started: boolean }>;
+  ensureReceiver: EnsureReceiver;
   now(): number;
   pollMs: number;
 }
 
-// Loaded only for the live view: a one-off table never loads the daemon code.
-const ensureReceiver: TopDeps['ensureReceiver'] = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
-
 export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDeps> = {}): Promise<number> {
-  const deps: TopDeps = { ensureReceiver, now: () => Date.now(), pollMs: 100, ...overrides };
+  const deps: TopDeps = { ensureReceiver: ensureReceiverLazily, now: () => Date.now(), pollMs: 100, ...overrides };
   const { out, io } = ctx;
   // Flags first: a bad one is exit 2 and reads nothing.
   const matches = buildFilter(o);
@@ -50,10 +45,7 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
       const skipped = await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
       return skippedExitCode(source, skipped);
     }
-    if (source.kind === 'lab' && io.env[NO_RECEIVER_ENV] !== '1') {
-      const receiver = await deps.ensureReceiver(paths);
-      if (receiver.started) out.info(out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
-    }
+    if (source.kind === 'lab') await receiverForFollowing(ctx, paths, deps.ensureReceiver);
     const { code, skipped } = await runLive(
       { table, keys: o.by, window: liveWindow, source: sourceLabel(shown), style: out.style, limit: o.limit },
       { out: io.stdout, input: stdin as ReadStream, signal: stop.signal },

@@ -5,7 +5,7 @@
  * the end; and the same as one JSON document for `-o json`. Pure.
  */
 import { type Document, isMap, isScalar, isSeq, type Node, parse, parseDocument, type YAMLMap } from 'yaml';
-import { formatBytes } from '../audit/judge.js';
+import { formatBytes } from '../audit/bytes.js';
 import { LEVELS } from '../audit/model.js';
 import type { Policy } from '../audit/policyEngine.js';
 import { loadPolicy } from '../audit/policyLoader.js';

@@ -3,6 +3,7 @@
  * every column whole) and the full screen of the live view. Pure: rows in, lines out. Key values
  * come from events, so each is escaped before it is measured, cut or painted.
  */
+import { formatBytes as formatBytesSpaced } from '../audit/bytes.js';
 import { escapeText } from './escape.js';
 import type { ChalkInstance } from 'chalk';
 import { ellipsize } from './format.js';
@@ -64,17 +65,9 @@ export function formatRate(n: number | null): string {
   return String(Math.round(n));
 }
 
-/** 512B, 1.5KiB, 12KiB, 340MiB. */
+/** 512B, 1.5KiB, 12KiB, 340MiB: policy test's byte format without the gap, for narrow columns. */
 export function formatBytes(n: number | null): string {
-  if (n === null) return NONE;
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024;
-    u++;
-  }
-  if (u === 0) return `${Math.round(n)}B`;
-  return `${n < 10 ? n.toFixed(1) : String(Math.round(n))}${units[u]}`;
+  return n === null ? NONE : formatBytesSpaced(n, '');
 }
 
 export function formatShare(share: number): string {
