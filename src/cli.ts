@@ -13,6 +13,7 @@ import {
   STAGES,
   type Stage,
   checkSink,
+  plainHttpProblem,
   splitStages,
 } from './audit/model.js';
 import type { CommandSpec, OptionSpec, ValueKind } from './completion.js';
@@ -119,6 +120,7 @@ interface RawSinkFlags {
   qps?: number;
   burst?: number;
   url?: string;
+  insecureHttp?: boolean;
 }
 
 /** Validates sink flags as the AuditSink API would; fields not given take the defaults. */
@@ -142,6 +144,10 @@ export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec
     ...(raw.url !== undefined ? { url: raw.url } : {}),
   };
   checkSink(candidate);
+  const clearText = raw.url === undefined || raw.insecureHttp === true ? null : plainHttpProblem(raw.url);
+  if (clearText !== null) {
+    throw new UserError(clearText, 'use https://, a loopback address (127.0.0.1, [::1], localhost), or add --insecure-http if you mean it');
+  }
   return {
     sink: { ...candidate, level: level as Level, stages: effectiveStages as Stage[] },
     given,
@@ -311,7 +317,8 @@ Examples:
     .addOption(sinkStageOption('stages to send, any case; repeat or comma-separate (default: ResponseComplete)'))
     .option('--qps <n>', `throttle: events batches per second (default: ${DEFAULT_QPS})`, number('--qps'))
     .option('--burst <n>', `throttle: burst (default: ${DEFAULT_BURST})`, number('--burst'))
-    .option('--url <url>', 'also send to this external endpoint (https://host[/path])')
+    .option('--url <url>', 'also send to this endpoint: https://host[/path]; plain http only to loopback (127.0.0.1, [::1], localhost)')
+    .option('--insecure-http', '--url may be plain http to another host (events, Secrets included, go in clear text)')
     .option('--policy <file>', 'static mode: a full audit Policy for this sink instead of one level: a file, or preset:NAME (metadata, recommended, request-response)')
     .option('--dry-run', 'print the AuditSink or policy change, change nothing', false)
     .addHelpText('after', `
@@ -323,7 +330,8 @@ Examples:
   $ audit-lab sink create --level Metadata --stage ResponseComplete
   $ audit-lab sink create secrets --level RequestResponse --stage ResponseComplete --qps 5 --burst 10
   $ audit-lab sink create full --level requestresponse --stage requestreceived --stage responsecomplete  # any case
-  $ audit-lab sink create rec --policy preset:recommended   # static mode: a whole policy (preset:NAME or a file)`)
+  $ audit-lab sink create rec --policy preset:recommended   # static mode: a whole policy (preset:NAME or a file)
+  $ audit-lab sink create falco --url http://127.0.0.1:9765/k8s-audit   # plain http: loopback only`)
     .action(async (sinkName: string, o) => {
       const { sink: spec, given } = normalizeSink(sinkName, { ...o, stage: o.stage ?? [] });
       done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun }));

@@ -182,6 +182,29 @@ export function validateWebhookUrl(raw: string): FieldError[] {
   return errs;
 }
 
+/** Whether a URL's host is this machine by its address or its one fixed name (no lookup). */
+function isLoopbackHost(hostname: string): boolean {
+  if (hostname === 'localhost' || hostname === '[::1]') return true;
+  // WHATWG URLs write every IPv4 form (127.1, 0x7f.1, ...) as a dotted quad.
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * Why a sink may not forward to this URL in clear text, or null. A forwarded event carries what
+ * its level keeps: at Request and RequestResponse a Secret's data, tokens in TokenReviews. Plain
+ * http is for a collector on this machine; anywhere else it takes an explicit `--insecure-http`.
+ */
+export function plainHttpProblem(raw: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return null; // validateWebhookUrl says what is wrong with it
+  }
+  if (u.protocol !== 'http:' || isLoopbackHost(u.hostname)) return null;
+  return `--url: plain http to ${u.host} would send every event in clear text (at Request levels and above, a Secret's data too)`;
+}
+
 /** Stages given as repeated and/or comma-separated flags, deduplicated, in the order given. */
 export function splitStages(values: readonly string[]): string[] {
   const out: string[] = [];
