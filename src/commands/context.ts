@@ -1,4 +1,5 @@
 import type { IO } from '../io.js';
+import { everyInterfaceWarning } from '../lab/endpoints.js';
 import { labHome, labPaths, type LabPaths } from '../lab/paths.js';
 import { Output } from '../ui/output.js';
 
@@ -9,7 +10,7 @@ import { Output } from '../ui/output.js';
 export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
 
 /** Starts the lab's receiver in the background unless it runs (src/daemon/daemon.ts). */
-export type EnsureReceiver = (paths: LabPaths) => Promise<{ pid: number; url: string; started: boolean }>;
+export type EnsureReceiver = (paths: LabPaths) => Promise<{ pid: number; url: string; started: boolean; address?: string }>;
 
 /** ensureReceiver, its module loaded only when called: a command that does not follow never loads the daemon code. */
 export const ensureReceiverLazily: EnsureReceiver = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
@@ -21,7 +22,10 @@ export const ensureReceiverLazily: EnsureReceiver = async (paths) => (await impo
 export async function receiverForFollowing(ctx: Context, paths: LabPaths, ensure: EnsureReceiver): Promise<void> {
   if (ctx.io.env[NO_RECEIVER_ENV] === '1') return;
   const receiver = await ensure(paths);
-  if (receiver.started) ctx.out.info(ctx.out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
+  if (!receiver.started) return;
+  ctx.out.info(ctx.out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
+  const everywhere = receiver.address === undefined ? null : everyInterfaceWarning(receiver.address);
+  if (everywhere !== null) ctx.out.warn(everywhere);
 }
 
 /** What every command is given: the outside world, the printer, and where labs live. */

@@ -166,11 +166,19 @@ async function waitHealthy(paths: LabPaths, pid: number, deadline: number, exite
   }
 }
 
+export interface EnsuredReceiver {
+  pid: number;
+  url: string;
+  started: boolean;
+  /** The address it listens on, when this call started it. */
+  address?: string;
+}
+
 /**
  * The lab's receiver, started in the background when it is not running. Call it without holding
  * the lab lock: the receiver takes the lock itself to create or update the lab's state.
  */
-export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}): Promise<{ pid: number; url: string; started: boolean }> {
+export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}): Promise<EnsuredReceiver> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const status = await receiverStatus(paths);
   if (status.running && status.pid !== undefined) {
@@ -217,7 +225,11 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   // Written now so a second ensureReceiver finds it; the receiver adds its URL once it listens.
   await writePidFile(paths, pid);
   const url = await waitHealthy(paths, pid, Date.now() + timeoutMs, () => exited);
-  if (url) return { pid, url, started: true };
+  if (url) {
+    // The URL names a local address; whoever started it must also learn if it listens on every interface.
+    const address = (await readState(paths).catch(() => null))?.receiver.address;
+    return { pid, url, started: true, ...(address !== undefined ? { address } : {}) };
+  }
   // Reaped already but its 'exit' event not yet handled: wait for it, so the message says it exited.
   if (!exited && !isAlive(pid)) await Promise.race([once(child, 'exit'), sleep(1000)]);
   if (!exited && isAlive(pid)) process.kill(pid, 'SIGKILL');

@@ -9,7 +9,7 @@ import { fstatSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { RuntimeFailure, UserError } from '../errors.js';
 import type { OutStream } from '../io.js';
-import { STATIC_PATH } from '../lab/endpoints.js';
+import { everyInterfaceWarning, STATIC_PATH } from '../lab/endpoints.js';
 import { describeReissue, ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
 import type { LabPaths } from '../lab/paths.js';
@@ -133,13 +133,8 @@ export async function serveReceiver(paths: LabPaths, o: ServeSettings, ui: Serve
 
   const listenAddress = lab.state.receiver.address;
   const wantPort = o.port ?? lab.state.receiver.port;
-  if (listenAddress === '0.0.0.0' || listenAddress === '::') {
-    ui.out.warn(
-      `the receiver listens on every interface (${listenAddress}): any machine that reaches this one can connect. ` +
-        'Writes still need the lab\'s client certificate (static) or a sink token (dynamic); to keep others out, ' +
-        'use `serve --address 127.0.0.1`, or `audit-lab up`, which listens on the kind network\'s gateway only',
-    );
-  }
+  const everywhere = everyInterfaceWarning(listenAddress);
+  if (everywhere !== null) ui.out.warn(everywhere);
   const { log, close: closeLog } = receiverLog(ui, paths.receiverLog);
   try {
     return await serveWith(ui, paths, lab, listenAddress, wantPort, log, o.skipFsync === true);

@@ -10,6 +10,21 @@ export function sinkPath(sinkName: string, token: string): string {
   return `/sinks/${encodeURIComponent(sinkName)}/${encodeURIComponent(token)}`;
 }
 
+/** Whether a listen address is every interface of the machine. */
+export function isWildcardAddress(address: string): boolean {
+  return address === '0.0.0.0' || address === '::' || address === '[::]';
+}
+
+/** What a receiver listening on every interface means, said wherever one is started; null when it does not. */
+export function everyInterfaceWarning(address: string): string | null {
+  if (!isWildcardAddress(address)) return null;
+  return (
+    `the receiver listens on every interface (${address}): any machine that reaches this one can connect. ` +
+    "Writes still need the lab's client certificate (static) or a sink token (dynamic); to keep others out, " +
+    "use `serve --address 127.0.0.1`, or `audit-lab up`, which listens on the kind network's gateway only"
+  );
+}
+
 /** An address clients on this machine can connect to: a wildcard listen address is not one. */
 export function localAddress(address: string): string {
   if (address === '0.0.0.0' || address === '') return '127.0.0.1';

@@ -1,4 +1,4 @@
-import { FALLBACK_NODE_HOST } from './endpoints.js';
+import { FALLBACK_NODE_HOST, isWildcardAddress } from './endpoints.js';
 import { type LabPki, PKI_FILES, requiredServerNames } from './pki.js';
 import { ensurePki, type Reissue } from './pkiIssuer.js';
 import { selectMode } from './mode.js';
@@ -34,7 +34,7 @@ export async function ensureLab(paths: LabPaths, init: { now?: Date } = {}): Pro
     state.sinks.push(newSinkState(DEFAULT_SINK, now));
     await writeState(paths, state);
   }
-  const names = requiredServerNames([state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.address].filter((n) => n !== '0.0.0.0' && n !== '::'));
+  const names = requiredServerNames([state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.address].filter((n) => !isWildcardAddress(n)));
   const { pki, reissued, created: pkiCreated } = await ensurePki(paths.pkiDir, paths.name, names);
   return { paths, state, pki, pkiCreated, reissued };
 }

@@ -6,6 +6,7 @@ import { RuntimeFailure } from '../../src/errors.js';
 import { ensureReceiver, readPidFile, receiverStatus, stopReceiver } from '../../src/daemon/daemon.js';
 import { isAlive } from '../../src/lab/process.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
+import { writeState } from '../../src/lab/state.js';
 import { eventList, makeEvent, post, tempLab, type TempLab } from './helpers.js';
 
 let t: TempLab | null = null;
@@ -48,6 +49,15 @@ describe('background receiver', () => {
     expect(await exists(paths.receiverPid)).toBe(false);
     expect(await receiverStatus(paths)).toEqual({ running: false });
     expect(await stopReceiver(paths)).toBe(false);
+  });
+
+  it('says which address a receiver it started listens on (0.0.0.0: every interface)', async () => {
+    t = await tempLab(undefined, 0);
+    const state = t.lab.state;
+    await writeState(t.lab.paths, { ...state, receiver: { ...state.receiver, address: '0.0.0.0' } });
+    const first = await ensureReceiver(t.lab.paths);
+    expect(first).toMatchObject({ started: true, address: '0.0.0.0' });
+    expect(first.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('fails with the end of the receiver log when it cannot start', async () => {

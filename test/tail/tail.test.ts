@@ -174,6 +174,33 @@ describe('tail following (in process, fake receiver)', () => {
     expect(o.stderr.text).toMatch(/by verb: list 4, get 3,/);
   });
 
+  it('warns when the receiver it started listens on every interface', async () => {
+    const stop = new AbortController();
+    const o = io(home, { receiver: true });
+    const ensureReceiver: TailDeps['ensureReceiver'] = async () => ({ pid: 4242, url: 'https://127.0.0.1:8845', started: true, address: '0.0.0.0' });
+    const done = tail({ ...base, follow: true }, makeContext(o), { ensureReceiver, interrupt: stop.signal, pollMs: 20 });
+    await o.stdout.until((t) => t.split('\n').length > 10);
+    stop.abort();
+    expect(await done).toBe(0);
+    expect(o.stderr.text).toContain('started the receiver (pid 4242) at https://127.0.0.1:8845');
+    expect(o.stderr.text).toContain('the receiver listens on every interface (0.0.0.0): any machine that reaches this one can connect');
+  });
+
+  it('says nothing of interfaces for a receiver on one address, or one already running', async () => {
+    for (const r of [
+      { pid: 4242, url: 'https://127.0.0.1:8845', started: true, address: '127.0.0.1' },
+      { pid: 4242, url: 'https://127.0.0.1:8845', started: false },
+    ]) {
+      const stop = new AbortController();
+      const o = io(home, { receiver: true });
+      const done = tail({ ...base, follow: true }, makeContext(o), { ensureReceiver: async () => r, interrupt: stop.signal, pollMs: 20 });
+      await o.stdout.until((t) => t.split('\n').length > 10);
+      stop.abort();
+      expect(await done).toBe(0);
+      expect(o.stderr.text).not.toContain('every interface');
+    }
+  });
+
   it('AUDIT_LAB_NO_RECEIVER=1 follows without starting the receiver', async () => {
     const { fake, stop, o, done } = await following({}, { AUDIT_LAB_NO_RECEIVER: '1' });
     await o.stdout.until((t) => t.split('\n').length > 14);
