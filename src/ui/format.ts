@@ -7,6 +7,7 @@
 import type { ChalkInstance } from 'chalk';
 import { eventTime, latencyMicros, resourceOf, responseCode, type StoredEvent, str } from '../audit/filter.js';
 import { escapeText } from './escape.js';
+import { displayWidth, ellipsize } from './width.js';
 
 export type Style = Pick<ChalkInstance, 'dim' | 'bold' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan'>;
 
@@ -183,14 +184,6 @@ export interface PrettyOptions {
 }
 
 const GAP = '  ';
-const ELLIPSIS = '…';
-
-/** `text` cut to `width` characters, its last one an ellipsis when something was cut. */
-export function ellipsize(text: string, width: number): string {
-  const chars = Array.from(text);
-  if (chars.length <= width) return text;
-  return width <= 0 ? '' : `${chars.slice(0, width - 1).join('')}${ELLIPSIS}`;
-}
 
 /**
  * One aligned line per event. Column widths grow with what has been shown (call `measure` first
@@ -232,7 +225,7 @@ export class PrettyFormatter {
   private grow(cells: string[]): void {
     let grew = false;
     cells.forEach((cell, i) => {
-      const w = Math.min(cell.length, this.cols[i]!.max);
+      const w = Math.min(displayWidth(cell), this.cols[i]!.max);
       if (w > this.natural[i]!) {
         this.natural[i] = w;
         grew = true;
@@ -292,7 +285,7 @@ export class PrettyFormatter {
       const col = this.cols[i]!;
       const cell = this.fitTo !== undefined ? ellipsize(raw, width) : raw;
       // Padding is measured on the plain text, so escape codes never count towards a width.
-      const gap = ' '.repeat(Math.max(0, width - cell.length));
+      const gap = ' '.repeat(Math.max(0, width - displayWidth(cell)));
       const painted = paint(cell, i);
       shown.push(col.right ? gap + painted : i === last ? painted : painted + gap);
     });

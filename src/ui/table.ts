@@ -1,4 +1,5 @@
 import { escapeText } from './escape.js';
+import { displayWidth } from './width.js';
 
 /**
  * Rows as aligned columns, two spaces apart: the one table layout of `sink list`, `status` and
@@ -8,9 +9,9 @@ import { escapeText } from './escape.js';
 export function tableLines(cells: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set()): string[] {
   const rows = cells.map((r) => r.map(escapeText));
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)));
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, displayWidth(c))));
   const pad = (c: string, i: number) => {
-    const fill = ' '.repeat(widths[i]! - [...c].length);
+    const fill = ' '.repeat(widths[i]! - displayWidth(c));
     return rightAligned.has(i) ? fill + c : c + fill;
   };
   return rows.map((r) =>

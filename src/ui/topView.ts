@@ -6,7 +6,7 @@
 import { formatBytes as formatBytesSpaced } from '../audit/bytes.js';
 import { escapeText } from './escape.js';
 import type { ChalkInstance } from 'chalk';
-import { ellipsize } from './format.js';
+import { displayWidth, ellipsize, padToWidth } from './width.js';
 
 export type TopStyle = Pick<ChalkInstance, 'bold' | 'dim' | 'cyan' | 'underline' | 'inverse' | 'yellow'>;
 
@@ -168,12 +168,9 @@ export function topTableLines(rows: readonly TopRow[], o: TopTableOptions): stri
   const keyCells = rows.map((r) => o.keys.map((_k, i) => keyCell(r, i)));
   const statCells = rows.map((r) => STATS.map((c) => c.cell(r)));
   const statWidths = new Map(STATS.map((c, i) => [c, Math.max(c.name.length, ...statCells.map((cells) => cells[i]!.length))]));
-  const naturalKeys = keyHead.map((h, i) => Math.max(h.length, ...keyCells.map((c) => [...c[i]!].length)));
+  const naturalKeys = keyHead.map((h, i) => Math.max(h.length, ...keyCells.map((c) => displayWidth(c[i]!))));
   const { keyWidths, stats, spark } = layout(naturalKeys, (c) => statWidths.get(c)!, o);
-  const cutPad = (text: string, w: number) => {
-    const cut = ellipsize(text, w);
-    return cut + ' '.repeat(Math.max(0, w - [...cut].length));
-  };
+  const cutPad = (text: string, w: number) => padToWidth(ellipsize(text, w), w);
   const mark = (text: string, sorted: boolean) => (sorted ? s.underline(text) : text);
   const header = [
     ...keyHead.map((h, i) => mark(cutPad(h, keyWidths[i]!), o.sortedBy === 'key')),
@@ -251,7 +248,7 @@ export function topScreenLines(screen: TopScreen, groups: readonly TopRow[], o: 
   ].join(' · ');
   const state = screen.paused ? 'PAUSED' : screen.loading ? 'reading stored events…' : '';
   const title = ellipsize(facts, Math.max(0, o.cols - (state === '' ? 0 : state.length + 1)));
-  const gap = ' '.repeat(Math.max(1, o.cols - [...title].length - state.length));
+  const gap = ' '.repeat(Math.max(1, o.cols - displayWidth(title) - state.length));
   const header = state === '' ? s.bold(title) : `${s.bold(title)}${gap}${screen.paused ? s.inverse(s.yellow(state)) : s.dim(state)}`;
   const table = topTableLines(groups.slice(0, fit), { keys: o.keys, style: s, width: o.cols, spark: true, sortedBy: screen.sortedBy });
   const blank = Array<string>(Math.max(0, fit - shown)).fill('');

@@ -1,8 +1,8 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import { parseEventLine, type StoredEvent } from '../../src/audit/filter.js';
+import stringWidth from 'string-width';
 import {
-  ellipsize,
   formatEventList,
   formatJson,
   formatLatency,
@@ -15,6 +15,7 @@ import {
   Tally,
   topCounts,
 } from '../../src/ui/format.js';
+import { ellipsize } from '../../src/ui/width.js';
 import { ANSI, fixtureLines } from './helpers.js';
 
 const plain = new Chalk({ level: 0 });
@@ -182,6 +183,19 @@ describe('PrettyFormatter fitted to a terminal', () => {
     expect(new PrettyFormatter(plain, { width: 200, header: true }).header()).toContain('LATENCY');
   });
 
+  it.each([80, 120])('at %i columns East Asian wide names take two columns each, and no line is wider', async (width) => {
+    const events = await fixtureEvents('default.log');
+    const wide = events.map((e, i) => ({ ...e, user: { username: `系统:服务账号:命名空间${i}:很长的名字很长的名字` }, objectRef: { resource: 'configmaps', namespace: '生产环境', name: `配置${i}` } }));
+    const f = new PrettyFormatter(plain, { width, header: true, utc: true });
+    const items = wide.map((event) => ({ event, sink: 'default' }));
+    f.measure(items);
+    const lines = [f.header(), ...items.map((x) => f.format(x.event, x.sink))];
+    for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(width);
+    // Columns still line up under their header names, measured in columns.
+    const at = (l: string, s: string) => stringWidth(l.slice(0, l.indexOf(s)));
+    expect(at(lines[1]!, ' list ') + 1).toBe(at(lines[0]!, 'VERB'));
+  });
+
   it('without a width (a pipe) nothing is cut or shortened', async () => {
     const [first] = await fixtureEvents('default.log');
     const long = 'system:serviceaccount:kube-system:generic-garbage-collector';
@@ -195,6 +209,13 @@ describe('PrettyFormatter fitted to a terminal', () => {
     ['kube-system/coredns', 10, 'kube-syst…'],
     ['ab', 1, '…'],
     ['ünïcødé-names', 5, 'ünïc…'],
+    // Wide characters take two columns; a cut never splits one, nor a letter from its accent.
+    ['漢字のなまえ', 5, '漢字…'],
+    ['漢字のなまえ', 6, '漢字…'],
+    ['漢字', 4, '漢字'],
+    ['漢字', 3, '漢…'],
+    ['ｆｕｌｌ', 4, 'ｆ…'],
+    ['e\u0301e\u0301e\u0301', 2, 'e\u0301…'],
   ])('ellipsize(%j, %i) is %j', (text, width, want) => expect(ellipsize(text, width)).toBe(want));
 });
 

@@ -1,3 +1,4 @@
+import stringWidth from 'string-width';
 /** `top`'s pure parts: time slots, the group table and its cap, windows, the report, the table's layout. */
 import { describe, expect, it } from 'vitest';
 import { timestampMicros } from '../../src/audit/filter.js';
@@ -202,6 +203,22 @@ describe('the table', () => {
     expect(head(80)).toMatch(/RESOURCE +EVENTS\/S +SHARE +BYTES\/S +LAST SEEN$/);
     expect(head(80, 'bytes')).toMatch(/ SHARE +BYTES +BYTES\/S/);
     expect(head(60)).toMatch(/RESOURCE +EVENTS\/S +SHARE +BYTES\/S$/);
+  });
+
+  it.each([120, 80])('at %i columns wide characters count two columns: no line is wider, numbers stay aligned', (width) => {
+    const wide = [row(['系统:服务账号:命名空间:很长的控制器名字', 'list', '配置映射'], 70), row(['管理员', 'get', 'pods'], 30)];
+    const lines = topTableLines(wide, { keys: ['user', 'verb', 'resource'], style, spark: true, width, sortedBy: 'rate' });
+    for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(width);
+    const end = (l: string, s: string) => stringWidth(l.slice(0, l.indexOf(s) + s.length));
+    expect(end(lines[1]!, ' 1.17')).toBe(end(lines[0]!, 'EVENTS/S'));
+    expect(end(lines[2]!, ' 0.50')).toBe(end(lines[0]!, 'EVENTS/S'));
+  });
+
+  it('the live screen\'s title fits with wide characters in it', () => {
+    const screen = { source: 'sink 審計ログ審計ログ審計ログ審計ログ審計ログ審計ログ', window: '1m', eventsPerSecond: 1.5, bytesPerSecond: 2048, groups: 3, paused: true, loading: false, skipping: false, sortedBy: 'rate' as const, reverse: false, hidden: 0 };
+    const lines = topScreenLines(screen, rows, { keys: ['user', 'verb', 'resource'], style, cols: 80, rows: 8 });
+    for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(80);
+    expect(lines[0]).toMatch(/PAUSED$/);
   });
 
   it('escapes control characters of event fields', () => {
