@@ -3,10 +3,11 @@
  * a resize, or when what was stored has been read), until q, Ctrl-C, SIGTERM or SIGHUP; the
  * terminal is given back as it was in every case, errors included.
  *
- * Rates end at the event clock: the newest event time read, carried forward by the wall clock
- * since (the largest lead of event time over wall time seen). A lab's events arrive a batch late,
- * so ending at the wall clock would show the last second or so empty; a log no longer written
- * shows its last minute at first, then its rates fall to zero as time passes, as they should.
+ * Rates, LAST SEEN and the sparklines end at now: the wall clock, less the delivery lag seen
+ * (the smallest lag of the newest event behind the wall clock when it was read), since a lab's
+ * events arrive a batch late and ending at the wall clock itself would show the last second or
+ * so empty. The lag counted is at most DELIVERY_LAG: events read from a lab idle for 15 minutes
+ * must show 0 events/s and LAST SEEN 15m, not the minute before they stopped.
  */
 import type { Skipped } from '../streams/events.js';
 import type { ReadEvent } from '../streams/merge.js';
@@ -14,7 +15,7 @@ import { type FullScreen, type KeysIn, type ScreenOut, takeOver } from '../ui/te
 import { groupRowsOn, SORT_COLUMNS, type SortColumn, type TopStyle, topScreenLines } from '../ui/topView.js';
 import type { GroupTable } from './groups.js';
 import { buildReport, type Report, type Sort, sortRows } from './report.js';
-import { formatSeconds, type Window } from './window.js';
+import { formatSeconds, SECOND, type Window } from './window.js';
 
 export interface LiveOptions {
   table: GroupTable;
@@ -26,7 +27,12 @@ export interface LiveOptions {
   style: TopStyle;
   /** At most this many groups, even on a taller screen. */
   limit?: number;
+  /** The wall clock in ms (a test seam). */
+  clock?: () => number;
 }
+
+/** The longest a lab's newest event is taken to be merely late: a static lab's batch wait (1 s) and its delivery. */
+const DELIVERY_LAG = 2 * SECOND;
 
 export interface LiveIO {
   out: ScreenOut;
@@ -53,11 +59,13 @@ export async function runLive(o: LiveOptions, io: LiveIO, read: FollowRead): Pro
   let lead = -Infinity;
   let code = 0;
   let failure: unknown;
-  const nowMicros = () => Date.now() * 1000;
+  const clock = o.clock ?? Date.now;
+  const nowMicros = () => clock() * 1000;
 
   const report = (limit: number): Report => {
-    const end = table.last === undefined ? undefined : lead + nowMicros();
-    return buildReport(table, { end, window: o.window, windowTotals: false, sort, limit, sparkline: true });
+    const now = nowMicros();
+    const end = table.last === undefined ? undefined : now + Math.max(lead, -DELIVERY_LAG);
+    return buildReport(table, { end, now: Math.max(now, end ?? now), window: o.window, windowTotals: false, sort, limit, sparkline: true });
   };
   const draw = () => {
     const size = screen.size();

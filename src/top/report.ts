@@ -25,6 +25,8 @@ export interface ReportOptions {
   limit?: number;
   /** Give the kept rows their sparkline. */
   sparkline: boolean;
+  /** What LAST SEEN is an age at (µs), when not `end`: the live view's wall clock. */
+  now?: number;
 }
 
 export interface ReportRow extends TopRow {
@@ -189,7 +191,7 @@ export function buildReport(table: GroupTable, o: ReportOptions): Report {
       eventsPerSecond: rate(rated[2 * i]!),
       bytesPerSecond: rate(rated[2 * i + 1]!),
       share: sum.events > 0 ? rated[2 * i]! / sum.events : 0,
-      lastSeenAge: end === undefined || g.last === undefined ? undefined : Math.max(0, end - g.last),
+      lastSeenAge: end === undefined || g.last === undefined ? undefined : Math.max(0, (o.now ?? end) - g.last),
       first: g.first,
       last: g.last,
       ...(o.sparkline && end !== undefined ? { spark: table.sparkline(g, end) } : {}),
