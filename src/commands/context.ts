@@ -1,6 +1,6 @@
 import type { IO } from '../io.js';
 import { everyInterfaceWarning } from '../lab/endpoints.js';
-import { labHome, labPaths, type LabPaths } from '../lab/paths.js';
+import { DEFAULT_LAB_NAME, labHome, labPaths, type LabPaths } from '../lab/paths.js';
 import { Output } from '../ui/output.js';
 
 /**
@@ -19,13 +19,45 @@ export const ensureReceiverLazily: EnsureReceiver = async (paths) => (await impo
  * For `tail` and `top` following a lab: its receiver, started unless it runs (or the test seam
  * says not to), and a note when this started it.
  */
-export async function receiverForFollowing(ctx: Context, paths: LabPaths, ensure: EnsureReceiver): Promise<void> {
-  if (ctx.io.env[NO_RECEIVER_ENV] === '1') return;
+export async function receiverForFollowing(ctx: Context, paths: LabPaths, ensure: EnsureReceiver): Promise<number | undefined> {
+  if (ctx.io.env[NO_RECEIVER_ENV] === '1') return undefined;
   const receiver = await ensure(paths);
-  if (!receiver.started) return;
+  if (!receiver.started) return receiver.pid;
   ctx.out.info(ctx.out.errStyle.dim(`started the receiver (pid ${receiver.pid}) at ${receiver.url}`));
   const everywhere = receiver.address === undefined ? null : everyInterfaceWarning(receiver.address);
   if (everywhere !== null) ctx.out.warn(everywhere);
+  return receiver.pid;
+}
+
+/** How often a following command looks for its receiver: it must say it stopped within 2 s. */
+export const RECEIVER_WATCH_MS = 1000;
+
+/**
+ * While `tail` or `top` follows a lab: tells `onChange` when the receiver stops (nothing new is
+ * stored until one runs again: silence alone would look like a quiet cluster), with how to
+ * start it, and again (with null) when one runs again. Reads the pid file, as `status` does.
+ */
+export function watchReceiver(paths: LabPaths, command: string, onChange: (gone: string | null, pid: number | undefined) => void): () => void {
+  let stopped = false;
+  let running = true;
+  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const look = async () => {
+    const now = await (await import('../daemon/daemon.js')).runningReceiver(paths).catch(() => null);
+    if (stopped || (now !== null) === running) return;
+    running = now !== null;
+    onChange(
+      running
+        ? null
+        : `the lab's receiver stopped: no new events are stored. Start it again with \`audit-lab ${command}${nameFlag}\` (starts it in the background) or \`audit-lab serve${nameFlag}\` (in a terminal)`,
+      now?.pid,
+    );
+  };
+  const timer = setInterval(() => void look(), RECEIVER_WATCH_MS);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }
 
 /** What every command is given: the outside world, the printer, and where labs live. */

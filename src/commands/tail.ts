@@ -8,7 +8,7 @@ import { buildFilter, parseSince } from '../audit/filter.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
 import { TailView } from '../ui/tailView.js';
-import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped } from './context.js';
+import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
 import type { TailOptions } from './options.js';
 
 export interface TailDeps {
@@ -29,7 +29,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   const matches = buildFilter(o);
   const since = o.since !== undefined ? parseSince(o.since, deps.now()) : undefined;
   const { source, reading } = await sourceFor({ files: o.files, sinks: o.sinks, paths, cwd: ctx.io.cwd, stdin: ctx.io.stdin });
-  if (source.kind === 'lab' && o.follow) await receiverForFollowing(ctx, paths, deps.ensureReceiver);
+  const receiverPid = source.kind === 'lab' && o.follow ? await receiverForFollowing(ctx, paths, deps.ensureReceiver) : undefined;
   const view = new TailView(out, {
     output: o.output,
     follow: o.follow,
@@ -42,6 +42,10 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   });
   // Ctrl-C ends a tail that follows; a reader that goes away ends any.
   const stop = untilStopped(ctx, { listen: o.follow, interrupt: deps.interrupt });
+  const unwatch =
+    receiverPid === undefined
+      ? () => {}
+      : watchReceiver(paths, 'tail', (gone, pid) => (gone !== null ? out.warn(gone) : out.info(out.errStyle.dim(`the receiver runs again (pid ${pid})`))));
   try {
     const onFirstSkip = (where: string) => out.warn(`skipped a line that is not an audit event (${where}); all are listed at the end`);
     const query = { tail: o.tail, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip, onWait: (file: string) => out.warn(`${file} is not there yet; waiting for it`) };
@@ -54,6 +58,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
     // A file given is input: lines in it that are not events make it bad input, as for `policy test`.
     return skippedExitCode(source, skipped);
   } finally {
+    unwatch();
     stop.release();
   }
 }

@@ -12,7 +12,7 @@ import { printOnce } from '../top/once.js';
 import { parseWindow, windowOf } from '../top/window.js';
 import { skippedWarning } from '../ui/format.js';
 import { groupRowsOn, sourceLabel } from '../ui/topView.js';
-import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped } from './context.js';
+import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
 import type { TopOptions } from './options.js';
 
 export interface TopDeps {
@@ -20,6 +20,9 @@ export interface TopDeps {
   now(): number;
   pollMs: number;
 }
+
+/** The live screen's foot while the receiver is gone; the whole message is printed on quitting. */
+const RECEIVER_STOPPED = "the lab's receiver stopped: no new events are stored (quit, and run top again to start it)";
 
 export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDeps> = {}): Promise<number> {
   const deps: TopDeps = { ensureReceiver: ensureReceiverLazily, now: () => Date.now(), pollMs: 100, ...overrides };
@@ -33,6 +36,7 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
   const stdin = io.stdin as Partial<ReadStream> | undefined;
   const live = o.follow && o.output === 'table' && io.stdout.isTTY === true && stdin?.isTTY === true;
   const stop = untilStopped(ctx, { listen: live });
+  let unwatch = () => {};
   const query = (follow: boolean, signal: AbortSignal): SourceQuery => ({ tail: -1, since, matches, follow, signal, pollMs: deps.pollMs });
   // Live rates are over a window always (a minute unless asked); a one-off table's over all that is stored unless asked.
   const liveWindow = window ?? windowOf(60);
@@ -45,16 +49,20 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
       const skipped = await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
       return skippedExitCode(source, skipped);
     }
-    if (source.kind === 'lab') await receiverForFollowing(ctx, paths, deps.ensureReceiver);
+    const receiverPid = source.kind === 'lab' ? await receiverForFollowing(ctx, paths, deps.ensureReceiver) : undefined;
+    let gone: string | null = null;
+    unwatch = receiverPid === undefined ? unwatch : watchReceiver(paths, 'top', (g) => (gone = g));
     const { code, skipped } = await runLive(
-      { table, keys: o.by, window: liveWindow, source: sourceLabel(shown), style: out.style, limit: o.limit },
+      { table, keys: o.by, window: liveWindow, source: sourceLabel(shown), style: out.style, limit: o.limit, notice: () => (gone === null ? undefined : RECEIVER_STOPPED) },
       { out: io.stdout, input: stdin as ReadStream, signal: stop.signal },
       (signal, show, onFirstSkip) => readSource(source, { ...query(true, signal), onFirstSkip }, show),
     );
+    if (gone !== null) out.warn(gone);
     const warning = skippedWarning(skipped);
     if (warning !== undefined) out.warn(warning);
     return code === 0 ? skippedExitCode(source, skipped) : code;
   } finally {
+    unwatch();
     stop.release();
   }
 }

@@ -27,6 +27,8 @@ export interface LiveOptions {
   style: TopStyle;
   /** At most this many groups, even on a taller screen. */
   limit?: number;
+  /** Shown at the foot of the screen while it returns text (the receiver stopped, say). */
+  notice?: () => string | undefined;
   /** The wall clock in ms (a test seam). */
   clock?: () => number;
 }
@@ -84,6 +86,7 @@ export async function runLive(o: LiveOptions, io: LiveIO, read: FollowRead): Pro
         sortedBy: sort.column,
         reverse: sort.reverse,
         hidden: shown.hidden,
+        notice: o.notice?.(),
       },
       shown.rows,
       { keys: o.keys, style: o.style, ...size },

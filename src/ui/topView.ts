@@ -218,6 +218,8 @@ export interface TopScreen {
   reverse: boolean;
   /** Groups already left out of the rows given (they are cut to the screen here too). */
   hidden: number;
+  /** Said in place of the keys' help, marked: the receiver stopped, say. */
+  notice?: string;
 }
 
 /** How many groups a screen of `rows` lines shows: all but the header, the column names and the footer. */
@@ -252,7 +254,8 @@ export function topScreenLines(screen: TopScreen, groups: readonly TopRow[], o: 
   const header = state === '' ? s.bold(title) : `${s.bold(title)}${gap}${screen.paused ? s.inverse(s.yellow(state)) : s.dim(state)}`;
   const table = topTableLines(groups.slice(0, fit), { keys: o.keys, style: s, width: o.cols, spark: true, sortedBy: screen.sortedBy });
   const blank = Array<string>(Math.max(0, fit - shown)).fill('');
-  return [header, ...table, ...blank, s.dim(ellipsize(KEYS_HELP, o.cols))].slice(0, Math.max(1, o.rows));
+  const footer = screen.notice === undefined ? s.dim(ellipsize(KEYS_HELP, o.cols)) : s.inverse(s.yellow(ellipsize(screen.notice, o.cols)));
+  return [header, ...table, ...blank, footer].slice(0, Math.max(1, o.rows));
 }
 
 const SORT_NAMES: Record<SortColumn, string> = { key: 'name', events: 'EVENTS', rate: 'EVENTS/S', bytes: 'BYTES', byteRate: 'BYTES/S', last: 'LAST SEEN' };
