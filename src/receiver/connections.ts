@@ -13,8 +13,13 @@
  *   a new connection always gets its chance to authenticate.
  * - Authenticated connections have their own cap (`maxAuthenticated`), which no unauthenticated
  *   peer can use up; past it a newly authenticated connection is closed.
+ *
+ * Each connection is its accepted socket object, never its addresses: with a listener on several
+ * local addresses (0.0.0.0), two connections from one source address and port are different
+ * connections, and a key of remote address and port let the second replace the first, which was
+ * then neither timed out nor counted.
  */
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 
 export interface ConnectionBudget {
   handshakeTimeoutMs: number;
@@ -22,67 +27,64 @@ export interface ConnectionBudget {
   maxAuthenticated: number;
 }
 
-interface Pending {
-  socket: Socket;
-  timer: NodeJS.Timeout;
-}
-
-/** A TCP connection's identity, the same for the raw socket and the TLS socket over it. */
-function keyOf(s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string | null {
-  return s.remoteAddress === undefined || s.remotePort === undefined ? null : `${s.remoteAddress}|${s.remotePort}`;
+/**
+ * The socket the server accepted under `s`: `s` itself for the 'connection' event's socket; for
+ * the TLS socket over it ('secureConnection', a request's socket), the socket it wraps, which Node
+ * keeps as `_parent` for the life of a server-side TLS socket. Were that link ever missing, the TLS
+ * socket is found in no table and its connection is refused: the guard fails closed, never open.
+ */
+function acceptedOf(s: Socket): Socket {
+  const parent = (s as { _parent?: unknown })._parent;
+  return parent instanceof Socket ? parent : s;
 }
 
 export class ConnectionGuard {
-  /** Unauthenticated connections, oldest first (a Map keeps insertion order). */
-  private readonly pending = new Map<string, Pending>();
-  private readonly authenticated = new Map<string, Socket>();
+  /** Unauthenticated connections and their timers, oldest first (a Map keeps insertion order). */
+  private readonly pending = new Map<Socket, NodeJS.Timeout>();
+  private readonly authenticated = new Set<Socket>();
 
   constructor(private readonly budget: ConnectionBudget) {}
 
   /** A new TCP connection (the server's 'connection' event: the raw socket, before TLS). */
   accepted(socket: Socket): void {
-    const key = keyOf(socket);
-    if (key === null) {
-      socket.destroy();
-      return;
-    }
+    // Reset before it was handed over: its 'close' may be gone already, and with it our cleanup.
+    if (socket.destroyed) return;
     const timer = setTimeout(() => {
-      if (this.pending.get(key)?.socket === socket) socket.destroy();
+      if (this.pending.has(socket)) socket.destroy();
     }, this.budget.handshakeTimeoutMs);
     timer.unref();
-    this.pending.set(key, { socket, timer });
+    this.pending.set(socket, timer);
     socket.once('close', () => {
       clearTimeout(timer);
-      if (this.pending.get(key)?.socket === socket) this.pending.delete(key);
-      if (this.authenticated.get(key) === socket) this.authenticated.delete(key);
+      this.pending.delete(socket);
+      this.authenticated.delete(socket);
     });
     while (this.pending.size > this.budget.maxPreAuth) {
-      const oldest = this.pending.entries().next().value as [string, Pending];
-      this.pending.delete(oldest[0]);
-      clearTimeout(oldest[1].timer);
-      oldest[1].socket.destroy();
+      const [oldest, oldTimer] = this.pending.entries().next().value as [Socket, NodeJS.Timeout];
+      this.pending.delete(oldest);
+      clearTimeout(oldTimer);
+      oldest.destroy();
     }
   }
 
   /**
-   * The connection under `tlsSocket` showed a credential: it leaves the unauthenticated budget.
-   * False when the authenticated budget is full (the caller closes it) or it is already gone.
+   * The connection under `socket` (raw or TLS) showed a credential: it leaves the unauthenticated
+   * budget. False when the authenticated budget is full (the caller closes it) or it is already gone.
    */
-  authenticate(tlsSocket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): boolean {
-    const key = keyOf(tlsSocket);
-    if (key === null) return false;
-    if (this.authenticated.has(key)) return true;
-    const p = this.pending.get(key);
-    if (!p) return false;
+  authenticate(socket: Socket): boolean {
+    const accepted = acceptedOf(socket);
+    if (this.authenticated.has(accepted)) return true;
+    const timer = this.pending.get(accepted);
+    if (timer === undefined) return false;
     if (this.authenticated.size >= this.budget.maxAuthenticated) return false;
-    clearTimeout(p.timer);
-    this.pending.delete(key);
-    this.authenticated.set(key, p.socket);
+    clearTimeout(timer);
+    this.pending.delete(accepted);
+    this.authenticated.add(accepted);
     return true;
   }
 
   closeUnauthenticated(): void {
-    for (const p of [...this.pending.values()]) p.socket.destroy();
+    for (const socket of [...this.pending.keys()]) socket.destroy();
   }
 
   counts(): { unauthenticated: number; authenticated: number } {
