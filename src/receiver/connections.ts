@@ -12,7 +12,7 @@
  *   Refusing the new one instead would let whoever holds the old ones keep everyone out; this way
  *   a new connection always gets its chance to authenticate.
  * - Authenticated connections have their own cap (`maxAuthenticated`), which no unauthenticated
- *   peer can use up; past it a newly authenticated connection is closed.
+ *   peer can use up, shared between the credentials that authenticated them (see makeRoomFor).
  *
  * Each connection is its accepted socket object, never its addresses: with a listener on several
  * local addresses (0.0.0.0), two connections from one source address and port are different
@@ -41,7 +41,10 @@ function acceptedOf(s: Socket): Socket {
 export class ConnectionGuard {
   /** Unauthenticated connections and their timers, oldest first (a Map keeps insertion order). */
   private readonly pending = new Map<Socket, NodeJS.Timeout>();
-  private readonly authenticated = new Set<Socket>();
+  /** Authenticated connections and the credential each holds its place for, oldest first. */
+  private readonly authenticated = new Map<Socket, string>();
+  /** Places held per credential. */
+  private readonly held = new Map<string, number>();
 
   constructor(private readonly budget: ConnectionBudget) {}
 
@@ -57,7 +60,7 @@ export class ConnectionGuard {
     socket.once('close', () => {
       clearTimeout(timer);
       this.pending.delete(socket);
-      this.authenticated.delete(socket);
+      this.release(socket);
     });
     while (this.pending.size > this.budget.maxPreAuth) {
       const [oldest, oldTimer] = this.pending.entries().next().value as [Socket, NodeJS.Timeout];
@@ -68,19 +71,63 @@ export class ConnectionGuard {
   }
 
   /**
-   * The connection under `socket` (raw or TLS) showed a credential: it leaves the unauthenticated
-   * budget. False when the authenticated budget is full (the caller closes it) or it is already gone.
+   * The connection under `socket` (raw or TLS) showed `credential` (the client certificate, or one
+   * sink's token): it leaves the unauthenticated budget. A connection keeps the credential it first
+   * showed. False when the authenticated budget has no room for it (the caller refuses or closes
+   * it) or the connection is already gone.
    */
-  authenticate(socket: Socket): boolean {
+  authenticate(socket: Socket, credential: string): boolean {
     const accepted = acceptedOf(socket);
     if (this.authenticated.has(accepted)) return true;
     const timer = this.pending.get(accepted);
     if (timer === undefined) return false;
-    if (this.authenticated.size >= this.budget.maxAuthenticated) return false;
+    if (this.authenticated.size >= this.budget.maxAuthenticated && !this.makeRoomFor(credential)) return false;
     clearTimeout(timer);
     this.pending.delete(accepted);
-    this.authenticated.add(accepted);
+    this.authenticated.set(accepted, credential);
+    this.held.set(credential, (this.held.get(credential) ?? 0) + 1);
     return true;
+  }
+
+  /**
+   * With every place taken, a credential that holds at least two fewer places than the one that
+   * holds the most closes that one's oldest connection and takes its place. So one sink's token
+   * (which whoever can read the AuditSink has) cannot keep another sink out, while a lone
+   * credential may still use every place when no other needs one. Places only ever move from the
+   * credential with the most to one with fewer, so under any load they even out, however many
+   * connections one credential opens; "two fewer" keeps two credentials of equal need from taking
+   * turns closing each other. A fixed share per sink was not taken: the sinks change while the
+   * receiver runs, and a sink made after another filled the budget would still find it full.
+   * The static mode's one credential is never below itself, so it is refused when full, as
+   * before. The closed connection may be busy: the API server retries a batch whose connection was
+   * cut, and the stream stores a retried event once.
+   */
+  private makeRoomFor(credential: string): boolean {
+    let most: string | null = null;
+    let mostHeld = 0;
+    for (const [c, n] of this.held) {
+      if (n > mostHeld) {
+        most = c;
+        mostHeld = n;
+      }
+    }
+    if (most === null || (this.held.get(credential) ?? 0) + 2 > mostHeld) return false;
+    for (const [socket, c] of this.authenticated) {
+      if (c !== most) continue;
+      this.release(socket);
+      socket.destroy();
+      return true;
+    }
+    return false;
+  }
+
+  private release(socket: Socket): void {
+    const credential = this.authenticated.get(socket);
+    if (credential === undefined) return;
+    this.authenticated.delete(socket);
+    const n = (this.held.get(credential) ?? 1) - 1;
+    if (n > 0) this.held.set(credential, n);
+    else this.held.delete(credential);
   }
 
   closeUnauthenticated(): void {

@@ -1,14 +1,17 @@
 /**
  * The connection budgets (src/receiver/connections.ts) over real sockets and real TLS: each
- * connection has its own place whatever its addresses.
+ * connection has its own place whatever its addresses, and in dynamic mode no sink's token takes
+ * every authenticated place.
  */
 import type { TcpNetConnectOpts } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/lab/mode.js';
+import { sinkPath } from '../../src/lab/endpoints.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
-import { eventually, META_AND_FULL, tempLab, type TempLab } from './helpers.js';
+import { streamFile } from '../../src/streams/names.js';
+import { eventList, eventually, makeEvent, META_AND_FULL, readEvents, sinkOf, tempLab, type TempLab } from './helpers.js';
 
 let t: TempLab | null = null;
 let r: RunningReceiver | null = null;
@@ -104,5 +107,54 @@ describe('receiver connections: each connection has its own place, whatever its 
     expect(first.socket.destroyed).toBe(false);
     expect(logs.some((l) => l.includes('1 authenticated connections already open'))).toBe(true);
     expect(r!.receiver.connections().authenticated).toBe(1);
+  });
+});
+
+/** One request on `c`, kept alive; resolves with the status once the whole reply is read. */
+function request(c: Conn, path: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const length = Number(/content-length: (\d+)/i.exec(text.slice(0, end))?.[1] ?? NaN);
+      if (text.length < end + 4 + length) return;
+      c.socket.off('data', onData);
+      resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0));
+    };
+    c.socket.on('data', onData);
+    void c.closed.then(() => reject(new Error(`closed before a reply: ${JSON.stringify(text)}`)));
+    c.socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+}
+
+describe('receiver connections: dynamic mode shares the authenticated places between sinks', () => {
+  it("one sink's keep-alive connections holding every place do not lock another sink out", { timeout: 60_000 }, async () => {
+    const max = 16;
+    await start('127.0.0.1', { maxConnections: max, handshakeTimeoutMs: 120_000 }, 'dynamic');
+    const meta = sinkPath('meta', sinkOf(t!.lab, 'meta').token);
+    const full = sinkPath('full', sinkOf(t!.lab, 'full').token);
+    const held: Conn[] = [];
+    for (let i = 0; i < max; i++) {
+      const c = open('127.0.0.1');
+      await c.secure;
+      expect(await request(c, meta, eventList([makeEvent()]))).toBe(200);
+      held.push(c);
+    }
+    expect(r!.receiver.connections().authenticated).toBe(max);
+    // Another sink still gets in, on a keep-alive connection of its own, and its events are stored.
+    const other = open('127.0.0.1');
+    await other.secure;
+    const ev = makeEvent();
+    expect(await request(other, full, eventList([ev]))).toBe(200);
+    expect((await readEvents(streamFile(t!.lab.paths.streamsDir, 'full'))).map((e) => e.auditID)).toEqual([ev.auditID]);
+    // It took the oldest of meta's places; the others are kept.
+    await allClosed([held[0]!]);
+    expect(held.slice(1).filter((c) => c.socket.destroyed)).toEqual([]);
+    // meta, holding the most places, cannot take one back while the budget is full.
+    const more = open('127.0.0.1');
+    await more.secure;
+    expect(await request(more, meta, eventList([makeEvent()]))).toBe(503);
   });
 });
