@@ -19,6 +19,22 @@ export function isJsonContentType(header: string | undefined): boolean {
   return type === 'application/json';
 }
 
+/** A pair of surrogate escapes, a lone one, or an escaped backslash, which is skipped whole so the `u` after it is text. */
+const SURROGATE_ESCAPES = /\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
+const ANY_SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * JSON text with \ufffd for every lone surrogate escape (a \ud800 with no low surrogate escape
+ * right after it, a \udc00 with no high one right before it). It names no character, and a line
+ * that keeps it is one strict readers refuse (jq stops there); U+FFFD is what the receiver stores
+ * for bytes that are not UTF-8, and what Go's encoding/json, the API server's, decodes it to.
+ * Lengths are kept, so JSON.parse's refusals point where they did.
+ */
+function replaceLoneSurrogates(text: string): string {
+  if (!ANY_SURROGATE_ESCAPE.test(text)) return text;
+  return text.replace(SURROGATE_ESCAPES, (m) => (m.length === 6 ? '\\ufffd' : m));
+}
+
 /** An EventList body whose items the scanner accepted, with what parsing one of them needs. */
 interface ListBody {
   items: CheckedItem[];
@@ -173,7 +189,7 @@ function headOf(buf: Buffer, it: CheckedItem, listVersion: string): EventHead | 
  */
 export function decodeBatch(buf: Buffer, opts: DecodeOptions = {}): DecodedBatch {
   const body = opts.fast === false ? null : eventListBody(buf);
-  if (!body) return parsedBatch(decodeBody(buf.toString('utf8')));
+  if (!body) return parsedBatch(decodeBody(replaceLoneSurrogates(buf.toString('utf8'))));
   const n = body.items.length;
   const full = new Array<AuditEvent | undefined>(n);
   const parse = (i: number): AuditEvent => (full[i] = parseItem(buf, body, i));

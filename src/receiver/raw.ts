@@ -189,6 +189,16 @@ function isHex(c: number | undefined): boolean {
   return c !== undefined && ((c >= D0 && c <= D9) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
 }
 
+/** The UTF-16 unit of the four hex digits at `at` (checked by isHex). */
+function unitAt(b: Uint8Array, at: number): number {
+  let u = 0;
+  for (let x = at; x < at + 4; x++) {
+    const c = b[x]!;
+    u = (u << 4) | (c <= D9 ? c - D0 : (c | 0x20) - 0x57);
+  }
+  return u;
+}
+
 /**
  * A strict JSON grammar over bytes: every byte is checked, so what it accepts JSON.parse accepts
  * too (UTF-8 validity is checked apart, once per body). Anything it does not like throws INVALID
@@ -230,7 +240,7 @@ class Checker {
       const e = b[j + 1];
       if (e === 0x75) {
         if (!(isHex(b[j + 2]) && isHex(b[j + 3]) && isHex(b[j + 4]) && isHex(b[j + 5]))) throw INVALID;
-        j += 6;
+        j += (b[j + 2]! | 0x20) === 0x64 ? this.surrogates(j) : 6;
       } else if (e !== undefined && ESCAPES.has(e)) {
         j += 2;
       } else {
@@ -238,6 +248,23 @@ class Checker {
       }
     }
     throw INVALID;
+  }
+
+  /**
+   * At a \uDxxx escape: the bytes it takes with the low surrogate escape that pairs it (12), or
+   * alone when it is no surrogate (6). A lone surrogate names no character, and stored as sent it
+   * makes a line strict readers refuse (jq stops there): it throws INVALID, so the body takes the
+   * plain path, which stores U+FFFD in its place (decode.ts).
+   */
+  surrogates(j: number): number {
+    const b = this.b;
+    const unit = unitAt(b, j + 2);
+    if (unit < 0xd800) return 6;
+    if (unit >= 0xdc00 || b[j + 6] !== BS || b[j + 7] !== 0x75) throw INVALID;
+    if (!(isHex(b[j + 8]) && isHex(b[j + 9]) && isHex(b[j + 10]) && isHex(b[j + 11]))) throw INVALID;
+    const low = unitAt(b, j + 8);
+    if (low < 0xdc00 || low > 0xdfff) throw INVALID;
+    return 12;
   }
 
   number(): void {

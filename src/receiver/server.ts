@@ -105,6 +105,9 @@ type CertVerdict = { ok: true } | { ok: false; status: 401 | 403; reason: string
 const CERT_OK: CertVerdict = { ok: true };
 /** Extended key usage clientAuth (RFC 5280 id-kp-clientAuth). */
 const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
+/** What a connection authenticated with, as the connection budget shares places between them. */
+const CERT_CREDENTIAL = 'client certificate';
+const sinkCredential = (name: string) => `sink/${name}`;
 
 /** Lines to store per sink, and what to forward once they are stored. */
 interface StorePlan {
@@ -229,7 +232,7 @@ export class Receiver {
     this.server.on('secureConnection', (socket: TLSSocket) => {
       // Judged for every established connection, so verdicts also tells which sockets are.
       if (!this.clientCert(socket).ok) return;
-      if (this.guard.authenticate(socket)) return;
+      if (this.guard.authenticate(socket, CERT_CREDENTIAL)) return;
       this.refused(socket.remoteAddress ?? '?', `connection from the lab client certificate closed: ${l.maxConnections} authenticated connections already open`);
       socket.destroy();
     });
@@ -419,7 +422,9 @@ export class Receiver {
       if (!sink) throw new Refusal(404, `no sink named ${JSON.stringify(name.slice(0, 100))}`);
       if (!tokenMatches(token, sink.token)) throw new Refusal(403, `wrong token for sink ${JSON.stringify(name)}`);
       // The token is this connection's credential: it leaves the unauthenticated budget.
-      if (!this.guard.authenticate(req.socket)) throw new Refusal(503, `${this.limits.maxConnections} authenticated connections already open; try again`);
+      if (!this.guard.authenticate(req.socket, sinkCredential(sink.name))) {
+        throw new Refusal(503, `${this.limits.maxConnections} authenticated connections already open, and sink ${JSON.stringify(name)} holds as many as any other; try again`);
+      }
       return { kind: 'sink', sink };
     }
     throw new Refusal(404, 'not found');
