@@ -12,6 +12,7 @@ import { policyReach } from '../audit/policyEngine.js';
 import { loadPolicy } from '../audit/policyLoader.js';
 import { readPolicySource } from '../audit/presets.js';
 import { RuntimeFailure, UserError } from '../errors.js';
+import { type ForwardingState, forwardingOf } from '../daemon/forwarding.js';
 import { deployedCapture, restartPending } from '../lab/deployed.js';
 import { FALLBACK_NODE_HOST, sinkWebhook } from '../lab/endpoints.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
@@ -274,6 +275,8 @@ export interface ListedSink {
   target: string;
   events: number;
   lastEvent: string | null;
+  /** Only for a sink the receiver forwards (static mode, --url): its backlog and counts, null while no receiver reports them. */
+  forwarding?: ForwardingState | null;
 }
 
 /** AuditSinks as the cluster has them (dynamic mode); null when it cannot be asked. */
@@ -309,6 +312,7 @@ export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Pr
     }
   }
   const rows: ListedSink[] = [];
+  const forwarding = await forwardingOf(paths, state);
   for (const s of sinks) {
     const ours = state.sinks.find((x) => x.name === s.name);
     const stats = await countSinkEvents(paths.streamsDir, s.name);
@@ -317,7 +321,18 @@ export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Pr
       state.mode === 'static'
         ? s.url !== undefined ? `receiver + ${s.url}` : 'receiver'
         : receiver ? 'receiver' : (s.url ?? 'unknown');
-    rows.push({ name: s.name, level: s.level, policy: ours?.policy ?? null, stages: [...s.stages], throttle: { ...s.throttle }, target, events: stats.events, lastEvent: stats.lastEvent });
+    const f = forwarding(s.name);
+    rows.push({
+      name: s.name,
+      level: s.level,
+      policy: ours?.policy ?? null,
+      stages: [...s.stages],
+      throttle: { ...s.throttle },
+      target,
+      events: stats.events,
+      lastEvent: stats.lastEvent,
+      ...(f !== undefined ? { forwarding: f } : {}),
+    });
   }
   return { state, source, rows };
 }

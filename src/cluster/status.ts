@@ -6,6 +6,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { ReceiverControl } from '../daemon/control.js';
+import { type ForwardingState, forwardingOf } from '../daemon/forwarding.js';
 import { receiverUrl } from '../lab/endpoints.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { caFix, describePkiIssue, inspectPki, type PkiInspection } from '../lab/pki.js';
@@ -83,7 +84,16 @@ export interface StatusReport {
   image: string | null;
   cluster: ClusterReport;
   receiver: { running: boolean; pid: number | null; url: string | null; healthy: boolean | null; reachedAt: string | null };
-  sinks: { name: string; level: string; stages: string[]; url: string | null; events: number; lastEvent: string | null }[];
+  sinks: {
+    name: string;
+    level: string;
+    stages: string[];
+    url: string | null;
+    events: number;
+    lastEvent: string | null;
+    /** Only for a sink the receiver forwards (static mode, --url): its backlog and counts, null while no receiver reports them. */
+    forwarding?: ForwardingState | null;
+  }[];
   files: {
     dir: string | null;
     state: string | null;
@@ -129,12 +139,15 @@ export async function receiverReport(paths: LabPaths, state: LabState | null, re
   };
 }
 
-/** Each sink of the lab with the events stored for it. */
+/** Each sink of the lab with the events stored for it, and what it forwards. */
 export async function sinkReports(paths: LabPaths, state: LabState | null): Promise<StatusReport['sinks']> {
-  const sinks = [];
-  for (const s of state?.sinks ?? []) {
+  const sinks: StatusReport['sinks'] = [];
+  if (state === null) return sinks;
+  const forwarding = await forwardingOf(paths, state);
+  for (const s of state.sinks) {
     const c = await countSinkEvents(paths.streamsDir, s.name);
-    sinks.push({ name: s.name, level: s.level, stages: [...s.stages], url: s.url ?? null, events: c.events, lastEvent: c.lastEvent });
+    const f = forwarding(s.name);
+    sinks.push({ name: s.name, level: s.level, stages: [...s.stages], url: s.url ?? null, events: c.events, lastEvent: c.lastEvent, ...(f !== undefined ? { forwarding: f } : {}) });
   }
   return sinks;
 }

@@ -4,7 +4,7 @@ import { type ReceiverControl, receiverControl } from '../daemon/control.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { createRunner } from '../tools/run.js';
 import { escapeStrings } from '../ui/escape.js';
-import { printObjects } from '../ui/printers.js';
+import { forwardingCells, printObjects } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { StatusOptions } from './options.js';
@@ -26,6 +26,20 @@ export async function status(o: StatusOptions, ctx: Context, deps: Partial<Statu
     table: (wide) => printStatus(ctx, escapeStrings(r), wide),
   });
   return 0;
+}
+
+/** One line per sink the receiver forwards: where to, its backlog, drops, retries and last error. */
+function printForwarding(r: StatusReport, row: (k: string, v: string) => void): void {
+  for (const k of r.sinks) {
+    if (k.forwarding === undefined) continue;
+    const to = `${k.name} -> ${k.url ?? '-'}`;
+    if (k.forwarding === null) {
+      row('forward', `${to}: ${r.receiver.running ? 'no report from the receiver yet' : 'not forwarding (the receiver is not running)'}`);
+      continue;
+    }
+    const c = forwardingCells(k.forwarding);
+    row('forward', `${to}: backlog ${c.backlog}, ${c.dropped} dropped, ${c.retries} retries, last error: ${c.lastError}`);
+  }
 }
 
 function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
@@ -58,6 +72,7 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
     row('sinks', head!);
     for (const line of lines) row('', line);
   }
+  printForwarding(r, row);
   const files = Object.entries(r.files).filter(([k, v]) => v !== null && k !== 'dir');
   if (files.length > 0) {
     row('files', files[0]![1]!);

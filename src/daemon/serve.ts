@@ -19,6 +19,7 @@ import { type RunningReceiver, startLabReceiver } from '../receiver/start.js';
 import { DEFAULT_STREAM_OPTIONS, SKIP_SYNC } from '../receiver/streams.js';
 import type { Output } from '../ui/output.js';
 import { removePidFile, runningReceiver, writePidFile } from './daemon.js';
+import { reportForwarding } from './forwarding.js';
 
 /** Where the receiver reports: the printer, and the stream under it (to tell whether it is the log file). */
 export interface ServeOutput {
@@ -197,12 +198,14 @@ async function serveWith(
   if (lab.state.mode === 'static') ui.out.line(`  static endpoint (mutual TLS): ${running.url}${STATIC_PATH}`);
   else ui.out.line(`  dynamic endpoints: ${running.url}/sinks/<sink>/<token> (tokens are in ${paths.state})`);
   log(`receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`);
+  const forwarding = reportForwarding(paths, () => running.forwarding(), log);
 
   const signal = await stopped;
   log(`${signal}: no new connections; finishing the batches in flight`);
   try {
     await running.close();
   } finally {
+    await forwarding.stop();
     await removePidFile(paths, process.pid);
   }
   log('receiver stopped; every acknowledged batch is in the streams');

@@ -50,6 +50,8 @@ export interface LabPaths {
   streamsDir: string;
   receiverPid: string;
   receiverLog: string;
+  /** The running receiver's forwarding report (daemon/forwarding.ts). */
+  forwarding: string;
 }
 
 export function labPaths(home: string, name: string): LabPaths {
@@ -71,6 +73,7 @@ export function labPaths(home: string, name: string): LabPaths {
     streamsDir: join(dir, 'streams'),
     receiverPid: join(dir, 'receiver.pid'),
     receiverLog: join(dir, 'receiver.log'),
+    forwarding: join(dir, 'forwarding.json'),
   };
 }
 

@@ -56,6 +56,7 @@ export async function refuseLabSymlinks(paths: LabPaths, extraFiles: readonly st
     paths.streamsDir,
     paths.receiverPid,
     paths.receiverLog,
+    paths.forwarding,
     ...extraFiles,
   ];
   for (const p of inside) await refuseSymlink(p);

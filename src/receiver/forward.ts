@@ -1,12 +1,27 @@
 /**
  * Forwards a sink's events to an external endpoint (`sink create --url`) the way the API server's
  * webhook backend would: EventList batches over HTTPS, throttled by a token bucket (qps, burst),
- * retried with backoff. It never blocks the lab's own streams: events are queued in memory, the
- * queue is bounded, and what cannot be delivered is counted and logged, not waited for.
+ * retried with backoff. It never blocks the lab's own streams: events wait in memory, that backlog
+ * is bounded in bytes, and what cannot be delivered is counted and logged, not waited for.
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Throttle } from '../audit/model.js';
+
+/**
+ * What one forwarding sink holds at most: its events as JSON, queued and in flight. A count bound
+ * let RequestResponse events of 1 MiB grow the receiver by gigabytes; 64 MiB still holds the API
+ * server's own webhook buffer (10,000 events) of events up to 6.5 KiB, which covers Metadata and
+ * most Request events, and several dead endpoints together stay within a few hundred MiB. Per
+ * sink, not shared: one dead endpoint must not take another sink's room.
+ */
+export const FORWARD_BACKLOG_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A batch's events at most, in bytes: our own receiver refuses bodies over 16 MiB, and a quarter
+ * of the backlog keeps room for new events while a batch waits for its retries.
+ */
+const BATCH_BYTES = 16 * 1024 * 1024;
 
 export interface ForwardOptions {
   url: string;
@@ -17,8 +32,8 @@ export interface ForwardOptions {
   batchMax?: number;
   /** How long to wait for a batch to fill. */
   maxWaitMs?: number;
-  /** Events held at most; beyond it new events are dropped and counted. */
-  queueMax?: number;
+  /** Bytes held at most (FORWARD_BACKLOG_BYTES); beyond it the oldest queued events are dropped and counted. */
+  backlogBytes?: number;
   /** Backoff before the first retry, multiplied by 1.5 each time (the API server's is 10 s). */
   initialBackoffMs?: number;
   /** Tries per batch, the first included. */
@@ -28,11 +43,22 @@ export interface ForwardOptions {
 }
 
 export interface ForwardStats {
+  /** Events taken in (not dropped at once). */
   queued: number;
   sent: number;
   batches: number;
+  /** Events that will never be sent: pushed out of a full backlog, given up after every try, or left at stop. */
   dropped: number;
   failedTries: number;
+  /** Tries after a failed one. */
+  retries: number;
+  /** Events held now, queued and in flight, and their bytes (JSON). */
+  backlogEvents: number;
+  backlogBytes: number;
+  /** The most bytes ever held, never above backlogLimitBytes. */
+  peakBytes: number;
+  backlogLimitBytes: number;
+  lastError: { message: string; at: string } | null;
 }
 
 /** A token bucket: `burst` tokens, refilled at `qps` per second. */
@@ -79,11 +105,29 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }, { once: true });
   });
 
+const LIST_HEAD = Buffer.from('{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[');
+const LIST_TAIL = Buffer.from(']}');
+const COMMA = Buffer.from(',');
+
+type Settings = Required<Omit<ForwardOptions, 'ca' | 'log'>> & Pick<ForwardOptions, 'ca' | 'log'>;
+
 export class Forwarder {
-  private readonly queue: object[] = [];
-  private readonly stats: ForwardStats = { queued: 0, sent: 0, batches: 0, dropped: 0, failedTries: 0 };
+  /**
+   * Each event as the JSON it is sent as, made once when it arrives: its bytes are what the
+   * backlog counts, exactly, and a retry sends the same bytes again.
+   */
+  private readonly queue: Buffer[] = [];
+  private queuedBytes = 0;
+  /** The batch being sent (or waiting for its next try); held, so counted in the backlog. */
+  private inflight: Buffer[] = [];
+  private inflightBytes = 0;
+  private readonly stats = { queued: 0, sent: 0, batches: 0, dropped: 0, failedTries: 0, retries: 0, peakBytes: 0 };
+  private lastError: ForwardStats['lastError'] = null;
+  /** Events pushed out of the full backlog since it last had room: one log line per such spell. */
+  private overflow = 0;
   private readonly bucket: TokenBucket;
-  private readonly opts: Required<Omit<ForwardOptions, 'ca' | 'log'>> & Pick<ForwardOptions, 'ca' | 'log'>;
+  private readonly opts: Settings;
+  private readonly batchBytes: number;
   private readonly stop = new AbortController();
   private wake: (() => void) | null = null;
   private readonly loop: Promise<void>;
@@ -93,34 +137,61 @@ export class Forwarder {
     this.opts = {
       batchMax: 400,
       maxWaitMs: 1000,
-      queueMax: 10_000,
+      backlogBytes: FORWARD_BACKLOG_BYTES,
       initialBackoffMs: 10_000,
       tries: 5,
       requestTimeoutMs: 30_000,
       ...options,
     };
+    this.batchBytes = Math.min(BATCH_BYTES, Math.floor(this.opts.backlogBytes / 4));
     this.bucket = new TokenBucket(options.throttle.qps, options.throttle.burst);
     this.loop = this.run();
   }
 
-  /** Queues events; never waits. Returns how many were dropped because the queue was full. */
+  /**
+   * Queues events; never waits. When they do not fit, the oldest queued events make room: every
+   * event is already in the sink's stream, and once the endpoint is back the newest are the ones
+   * worth sending. Returns how many events were dropped.
+   */
   push(events: readonly object[]): number {
     if (this.closing) return events.length;
-    const room = Math.max(0, this.opts.queueMax - this.queue.length);
-    const take = events.slice(0, room);
-    this.queue.push(...take);
-    this.stats.queued += take.length;
-    const dropped = events.length - take.length;
+    const limit = this.opts.backlogBytes;
+    let dropped = 0;
+    for (const e of events) {
+      const data = Buffer.from(JSON.stringify(e));
+      // Only a batch in flight and an event larger than the rest of the room get here.
+      if (this.inflightBytes + data.length > limit) {
+        dropped++;
+        continue;
+      }
+      while (this.inflightBytes + this.queuedBytes + data.length > limit) {
+        this.queuedBytes -= this.queue.shift()!.length;
+        dropped++;
+      }
+      this.queue.push(data);
+      this.queuedBytes += data.length;
+      this.stats.queued++;
+    }
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.inflightBytes + this.queuedBytes);
     if (dropped > 0) {
       this.stats.dropped += dropped;
-      this.opts.log?.(`forward ${this.opts.url}: queue full (${this.opts.queueMax}), dropped ${dropped} events`);
+      if (this.overflow === 0) {
+        this.opts.log?.(`forward ${this.opts.url}: backlog full (${limit} bytes): dropping the oldest events not yet sent (they stay in the sink's stream)`);
+      }
+      this.overflow += dropped;
     }
     this.wake?.();
     return dropped;
   }
 
   snapshot(): ForwardStats {
-    return { ...this.stats };
+    return {
+      ...this.stats,
+      backlogEvents: this.inflight.length + this.queue.length,
+      backlogBytes: this.inflightBytes + this.queuedBytes,
+      backlogLimitBytes: this.opts.backlogBytes,
+      lastError: this.lastError,
+    };
   }
 
   /** Sends what is queued (within `graceMs`), then stops; what is left is counted as dropped. */
@@ -134,6 +205,7 @@ export class Forwarder {
       this.stats.dropped += this.queue.length;
       this.opts.log?.(`forward ${this.opts.url}: stopped with ${this.queue.length} events undelivered`);
       this.queue.length = 0;
+      this.queuedBytes = 0;
     }
     return this.snapshot();
   }
@@ -148,31 +220,56 @@ export class Forwarder {
         continue;
       }
       // Let a batch fill up unless it is full or we are closing.
-      if (this.queue.length < this.opts.batchMax && !this.closing) {
+      if (!this.batchFull() && !this.closing) {
         await Promise.race([sleep(this.opts.maxWaitMs, signal), new Promise<void>((r) => (this.wake = r))]);
         this.wake = null;
-        if (this.queue.length < this.opts.batchMax && !this.closing) await sleep(0, signal);
+        if (!this.batchFull() && !this.closing) await sleep(0, signal);
       }
       const delay = this.bucket.delayMs();
       if (delay > 0) await sleep(delay, signal);
       if (signal.aborted) return;
       this.bucket.take();
-      const batch = this.queue.splice(0, this.opts.batchMax);
-      await this.deliver(batch, signal);
+      this.takeBatch();
+      await this.deliver(signal);
+      this.inflight = [];
+      this.inflightBytes = 0;
     }
   }
 
-  private async deliver(batch: object[], signal: AbortSignal): Promise<void> {
-    const body = JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: batch });
+  private batchFull(): boolean {
+    return this.queue.length >= this.opts.batchMax || this.queuedBytes >= this.batchBytes;
+  }
+
+  /** Moves the oldest events into the batch in flight: up to batchMax of them, and batchBytes (one at least). */
+  private takeBatch(): void {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.queue.length && n < this.opts.batchMax && (n === 0 || bytes + this.queue[n]!.length <= this.batchBytes)) {
+      bytes += this.queue[n]!.length;
+      n++;
+    }
+    this.inflight = this.queue.splice(0, n);
+    this.inflightBytes = bytes;
+    this.queuedBytes -= bytes;
+  }
+
+  private async deliver(signal: AbortSignal): Promise<void> {
+    const batch = this.inflight;
     let backoff = this.opts.initialBackoffMs;
     for (let attempt = 1; attempt <= this.opts.tries; attempt++) {
-      const outcome = await this.post(body);
+      if (attempt > 1) this.stats.retries += 1;
+      const outcome = await this.post(batch, signal);
       if (outcome === 'ok') {
         this.stats.sent += batch.length;
         this.stats.batches += 1;
+        if (this.overflow > 0) {
+          this.opts.log?.(`forward ${this.opts.url}: sending again; ${this.overflow} events were dropped while the backlog was full`);
+          this.overflow = 0;
+        }
         return;
       }
       this.stats.failedTries += 1;
+      this.lastError = { message: outcome, at: new Date().toISOString() };
       this.opts.log?.(`forward ${this.opts.url}: try ${attempt}/${this.opts.tries} failed: ${outcome}`);
       if (attempt < this.opts.tries) {
         await sleep(backoff, signal);
@@ -184,12 +281,17 @@ export class Forwarder {
     this.opts.log?.(`forward ${this.opts.url}: gave up on a batch of ${batch.length} events`);
   }
 
-  private post(body: string): Promise<'ok' | string> {
+  /** POSTs the events as one EventList, written piece by piece: no copy of the batch is made. */
+  private post(batch: readonly Buffer[], signal: AbortSignal): Promise<'ok' | string> {
     const u = new URL(this.opts.url);
+    let length = LIST_HEAD.length + LIST_TAIL.length + Math.max(0, batch.length - 1);
+    for (const b of batch) length += b.length;
     const options: RequestOptions = {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      headers: { 'content-type': 'application/json', 'content-length': length },
       timeout: this.opts.requestTimeoutMs,
+      // A stop does not wait for an endpoint that never answers.
+      signal,
       ...(this.opts.ca !== undefined ? { ca: this.opts.ca } : {}),
     };
     const send = u.protocol === 'http:' ? httpRequest : httpsRequest;
@@ -204,7 +306,13 @@ export class Forwarder {
       });
       req.on('timeout', () => req.destroy(new Error(`no answer in ${this.opts.requestTimeoutMs} ms`)));
       req.on('error', (err) => resolve(err.message));
-      req.end(body);
+      req.cork();
+      req.write(LIST_HEAD);
+      batch.forEach((b, i) => {
+        if (i > 0) req.write(COMMA);
+        req.write(b);
+      });
+      req.end(LIST_TAIL);
     });
   }
 }

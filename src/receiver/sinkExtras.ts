@@ -18,10 +18,18 @@ export interface SinkExtrasOptions {
   /** For tests: what the forwarders trust, instead of the system's CAs. */
   forwardCa?: string;
   forwardBackoffMs?: number;
+  /** For tests: a smaller backlog than FORWARD_BACKLOG_BYTES. */
+  forwardBacklogBytes?: number;
+}
+
+/** A forwarding sink as `status` and `sink list` show it. */
+export interface SinkForwarding extends ForwardStats {
+  sink: string;
+  url: string;
 }
 
 export class SinkExtras {
-  private readonly forwarders = new Map<string, { key: string; fwd: Forwarder }>();
+  private readonly forwarders = new Map<string, { key: string; url: string; fwd: Forwarder }>();
 
   constructor(
     private readonly paths: LabPaths,
@@ -48,6 +56,11 @@ export class SinkExtras {
       }
     }
     return { mode: state.mode, sinks: state.sinks, policies, forward };
+  }
+
+  /** Each forwarding sink's backlog and counts now. */
+  forwarding(): SinkForwarding[] {
+    return [...this.forwarders].map(([sink, { url, fwd }]) => ({ sink, url, ...fwd.snapshot() }));
   }
 
   async close(): Promise<void> {
@@ -77,8 +90,9 @@ export class SinkExtras {
       log: (line) => this.opts.log(`${new Date().toISOString()} sink ${sink}: ${line}`),
       ...(this.opts.forwardCa !== undefined ? { ca: this.opts.forwardCa } : {}),
       ...(this.opts.forwardBackoffMs !== undefined ? { initialBackoffMs: this.opts.forwardBackoffMs } : {}),
+      ...(this.opts.forwardBacklogBytes !== undefined ? { backlogBytes: this.opts.forwardBacklogBytes } : {}),
     });
-    this.forwarders.set(sink, { key, fwd });
+    this.forwarders.set(sink, { key, url, fwd });
     return fwd;
   }
 

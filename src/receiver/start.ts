@@ -8,7 +8,7 @@ import { type LabState, readState } from '../lab/state.js';
 import { escapeText } from '../ui/escape.js';
 import { localAddress, receiverUrl } from '../lab/endpoints.js';
 import { type Limits, Receiver, type ReceiverConfig } from './server.js';
-import { SinkExtras, type SinkExtrasOptions } from './sinkExtras.js';
+import { SinkExtras, type SinkExtrasOptions, type SinkForwarding } from './sinkExtras.js';
 import { type StreamOptions, StreamStore } from './streams.js';
 
 export interface RunningReceiver {
@@ -18,6 +18,8 @@ export interface RunningReceiver {
   port: number;
   /** Base URL for clients on this machine. */
   url: string;
+  /** Each forwarding sink's backlog and counts now. */
+  forwarding(): SinkForwarding[];
   close(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
     address: addr.address,
     port: addr.port,
     url: receiverUrl(localAddress(addr.address), addr.port),
+    forwarding: () => extras.forwarding(),
     close: async () => {
       stopWatch();
       await receiver.close();

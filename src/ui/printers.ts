@@ -8,6 +8,7 @@
  * What a program reads is written raw: no colour, no escaping, no decoration.
  */
 import { stringify } from 'yaml';
+import { formatBytes } from '../audit/bytes.js';
 import type { Output } from './output.js';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'jsonl', 'yaml', 'name'] as const;
@@ -49,4 +50,28 @@ export function printObjects<T>(out: Output, format: OutputFormat, items: readon
 /** A table with its header in bold (on a terminal). */
 export function printTable(out: Output, lines: readonly string[]): void {
   lines.forEach((line, i) => out.line(i === 0 ? out.style.bold(line) : line));
+}
+
+/** A forwarding sink's counts, as the receiver reports them. */
+export interface ForwardingCounts {
+  backlogEvents: number;
+  backlogBytes: number;
+  backlogLimitBytes: number;
+  dropped: number;
+  retries: number;
+  lastError: { message: string; at: string } | null;
+}
+
+/**
+ * A forwarding sink's columns (`sink list -o wide`) and phrases (`status`): its backlog against
+ * the bound, drops, retries and last error with its time; '-' each when no receiver reports them.
+ */
+export function forwardingCells(f: ForwardingCounts | null): { backlog: string; dropped: string; retries: string; lastError: string } {
+  if (f === null) return { backlog: '-', dropped: '-', retries: '-', lastError: '-' };
+  return {
+    backlog: `${f.backlogEvents} (${formatBytes(f.backlogBytes, '')}/${formatBytes(f.backlogLimitBytes, '')})`,
+    dropped: String(f.dropped),
+    retries: String(f.retries),
+    lastError: f.lastError ? `${f.lastError.at} ${f.lastError.message}` : '-',
+  };
 }

@@ -54,7 +54,9 @@ async function endpoint(): Promise<Endpoint> {
   return ep;
 }
 
-const events = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ auditID: `id-${from + i}`, stage: 'ResponseComplete' }));
+/** Events of one size as JSON (ids of one length), so a byte bound is a number of them. */
+const events = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ auditID: `id-${String(from + i).padStart(4, '0')}`, stage: 'ResponseComplete' }));
+const EVENT_BYTES = Buffer.byteLength(JSON.stringify(events(1)[0]));
 
 describe('TokenBucket', () => {
   it('allows a burst, then qps per second', () => {
@@ -113,13 +115,18 @@ describe('Forwarder', () => {
     const ep = await endpoint();
     const url = ep.url;
     await new Promise((r) => ep.server.close(r));
-    const f = new Forwarder({ url, throttle: { qps: 100, burst: 100 }, ca: pki.ca.cert, maxWaitMs: 1, initialBackoffMs: 5, tries: 3, queueMax: 50 });
+    const f = new Forwarder({ url, throttle: { qps: 100, burst: 100 }, ca: pki.ca.cert, maxWaitMs: 1, initialBackoffMs: 5, tries: 3, backlogBytes: 50 * EVENT_BYTES });
     expect(f.push(events(40))).toBe(0);
-    expect(f.push(events(40, 40))).toBe(30); // queue holds 50 at most; push returns at once
+    expect(f.push(events(40, 40))).toBe(30); // the backlog holds 50 at most; push returns at once
+    expect(f.snapshot()).toMatchObject({ backlogEvents: 50, backlogBytes: 50 * EVENT_BYTES, dropped: 30 });
     const stats = await f.close(10_000);
     expect(stats.sent).toBe(0);
     expect(stats.dropped).toBe(80);
     expect(stats.failedTries).toBeGreaterThanOrEqual(3);
+    // Each batch: 3 tries, the last 2 of them retries.
+    expect(stats.retries).toBe((stats.failedTries / 3) * 2);
+    expect(stats.lastError?.message).toMatch(/ECONNREFUSED/);
+    expect(Number.isNaN(Date.parse(stats.lastError!.at))).toBe(false);
   });
 
   it('refuses an endpoint whose certificate it does not trust', async () => {
