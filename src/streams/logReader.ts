@@ -67,6 +67,11 @@ export class LogReader {
     return this.chunks instanceof PlainChunks ? this.chunks : null;
   }
 
+  /** Read only once (standard input, a pipe): the reader that peeked must be the one that goes on. */
+  get once(): boolean {
+    return this.chunks.once;
+  }
+
   /** Whether a line has begun that waits for its newline. */
   get partial(): boolean {
     return this.lines.partial;
