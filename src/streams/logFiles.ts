@@ -7,6 +7,7 @@ import { Readable, pipeline } from 'node:stream';
 import { type FileHandle, open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { UserError } from '../errors.js';
+import { openOwnFile } from '../lab/safety.js';
 import type { SkippedLine } from './events.js';
 import { identity } from './follow.js';
 import { CHUNK_BYTES, type Chunks, PlainChunks, StreamChunks } from './logChunks.js';
@@ -31,9 +32,9 @@ function cannotRead(shown: string, err: unknown): UserError {
 async function openPath(file: LogFile, chunkBytes: number): Promise<Chunks> {
   let fh: FileHandle;
   try {
-    fh = await open(file.path, 'r');
+    fh = file.own === true ? await openOwnFile(file.path) : await open(file.path, 'r');
   } catch (err) {
-    throw cannotRead(file.shown, err);
+    throw err instanceof UserError ? err : cannotRead(file.shown, err);
   }
   try {
     const st = await fh.stat();

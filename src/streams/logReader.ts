@@ -13,6 +13,11 @@ import type { ReadEvent } from './merge.js';
 export interface LogFile {
   path: string;
   shown: string;
+  /**
+   * One of a lab's own stream files, not a path the user gave: opened only as a regular file,
+   * never through a link (a user's --file may be a FIFO or a link on purpose: `--file <(zcat x)`).
+   */
+  own?: boolean;
 }
 
 /** A zlib error (corrupt or cut short gzip data), as opposed to one of the file system. */
