@@ -198,6 +198,28 @@ export function decodeListItem(text: string, listVersion: string, index: number)
   return toV1(item, listVersion, where);
 }
 
+/**
+ * Element `index` of a JSON array read apart from the array, as decodeBody would decode it inside
+ * the array: an Event or an EventList, the same nesting limit (the array holds one level), checks
+ * and reasons (`[3]: no auditID`, `[3].items[1]: ...`). For readers that stream an array too large
+ * to hold whole (streams/jsonDocument.ts).
+ */
+export function decodeArrayElement(text: string, index: number, badItem?: BadItem): AuditEvent[] {
+  const where = `[${index}]`;
+  const deep = nestingOver(text, MAX_NESTING - 1);
+  if (deep >= 0) throw refuse(where, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep} of the element)`);
+  let el: unknown;
+  try {
+    el = JSON.parse(text);
+  } catch (err) {
+    throw refuse(where, `malformed JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(el)) throw refuse(where, 'not a JSON object');
+  const events: AuditEvent[] = [];
+  fromObject(el, where, events, badItem);
+  return events;
+}
+
 /** How every stored line begins, exactly as the API server's log backend writes an Event. */
 export const LINE_PREFIX = '{"kind":"Event","apiVersion":"audit.k8s.io/v1"';
 

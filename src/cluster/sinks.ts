@@ -346,6 +346,8 @@ export async function deleteSink(sinkName: string, paths: LabPaths, deps: Pick<S
   return withLabLock(paths, `sink delete ${sinkName}`, async () => {
     const state = await requireLab(paths);
     if (!state.sinks.some((s) => s.name === sinkName)) throw sinkNotFound(state, sinkName);
+    // Counted first: stream files it cannot read (a link, a FIFO) refuse the command before anything changes.
+    const stats = await countSinkEvents(paths.streamsDir, sinkName);
     const sinks = state.sinks.filter((s) => s.name !== sinkName);
     let deferred: Deferred | null = null;
     if (state.mode === 'dynamic') {
@@ -361,7 +363,6 @@ export async function deleteSink(sinkName: string, paths: LabPaths, deps: Pick<S
     }
     await writeState(paths, { ...state, sinks, updatedAt: new Date().toISOString() });
     await rm(sinkPolicyFile(paths, sinkName), { force: true });
-    const stats = await countSinkEvents(paths.streamsDir, sinkName);
     return { events: stats.events, file: streamFile(paths.streamsDir, sinkName), deferred };
   });
 }

@@ -29,7 +29,7 @@ async function eventFiles(o: PolicyTestOptions, ctx: Context) {
     if (files.length === 0) {
       throw new UserError(`no events stored for sink ${JSON.stringify(o.sink)} of lab ${JSON.stringify(o.name)} (looked in ${dir})`, 'see `audit-lab sink list`, or give --file FILE');
     }
-    const source = { kind: 'files' as const, files: files.map((f) => ({ path: f, shown: f })) };
+    const source = { kind: 'files' as const, files: files.map((f) => ({ path: f, shown: f, own: true })) };
     return { source, label: `sink ${o.sink} (${files.length} file${files.length === 1 ? '' : 's'})`, several: files.length > 1 };
   }
   throw new UserError('give the events to test the policy on: --file FILE (an audit log, as --audit-log-path writes it) or --sink NAME', 'e.g. audit-lab policy test preset:recommended --sink default');

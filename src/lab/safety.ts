@@ -4,8 +4,8 @@
  * did not mean (or remove only the link while saying the keys are gone). So links there are
  * refused, with the path named; the lab home itself may be a link (a dotfile set-up often is).
  */
-import { constants } from 'node:fs';
-import { lstat, open, readdir, rmdir, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, lstat, open, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import { escapeText } from '../ui/escape.js';
@@ -62,18 +62,51 @@ export async function refuseLabSymlinks(paths: LabPaths, extraFiles: readonly st
   for (const p of inside) await refuseSymlink(p);
 }
 
+/** What a path that is not a regular file is, as a message names it. */
+function fileKind(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isDirectory()) return 'a directory';
+  return 'something else';
+}
+
+function notRegularError(path: string, st: Stats): UserError {
+  return new UserError(
+    `${escapeText(path)} is ${fileKind(st)}, not a regular file: audit-lab reads only regular files where a lab keeps its own files (state, keys, events)`,
+    'remove it; what audit-lab keeps there it writes as a regular file',
+  );
+}
+
 /**
- * Reads a file without following a link at its last component (O_NOFOLLOW: no window between a
- * check and the open). ENOENT and other errors are the caller's; a link is a UserError naming it.
+ * Opens one of the lab's own files for reading, only as the regular file it should be: never
+ * through a symbolic link at its last component (O_NOFOLLOW: no window between a check and the
+ * open), and without waiting on a FIFO (O_NONBLOCK: its open returns at once instead of blocking
+ * until a writer comes, and fstat then refuses it). A link or any other kind of file is a
+ * UserError naming it; ENOENT and other errors are the caller's.
  */
-export async function readFileNoFollow(path: string): Promise<string> {
-  let fh;
+export async function openOwnFile(path: string): Promise<FileHandle> {
+  let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw linkError(path);
+    const code = (err as NodeJS.ErrnoException).code;
+    // ELOOP on Linux and macOS, EMLINK on FreeBSD; a socket cannot be opened at all (ENXIO).
+    const st = code === 'ELOOP' || code === 'EMLINK' || code === 'ENXIO' ? await lstat(path).catch(() => null) : null;
+    if (st?.isSymbolicLink()) throw linkError(path);
+    if (st !== null && !st.isFile()) throw notRegularError(path, st);
     throw err;
   }
+  const st = await fh.stat();
+  if (st.isFile()) return fh;
+  await fh.close();
+  throw notRegularError(path, st);
+}
+
+/** Reads one of the lab's own files whole, as openOwnFile opens it. */
+export async function readFileNoFollow(path: string): Promise<string> {
+  const fh = await openOwnFile(path);
   try {
     return await fh.readFile('utf8');
   } finally {

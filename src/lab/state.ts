@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, isObject, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
@@ -9,6 +8,7 @@ import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';
 import { type LabPaths, validateLabName } from './paths.js';
+import { readFileNoFollow, refuseSymlink } from './safety.js';
 
 /**
  * Bumped on any change a previous audit-lab could misread. Only this version is read: a newer file
@@ -165,11 +165,14 @@ function nodeHostProblem(value: unknown): string | null {
   }
 }
 
-/** Reads and checks the state file; null when the lab has none yet. Never rewrites what it cannot read. */
+/**
+ * Reads and checks the state file; null when the lab has none yet. Never rewrites what it cannot
+ * read. A link (or anything but a regular file) in its place is refused, not read through.
+ */
 export async function readState(paths: LabPaths): Promise<LabState | null> {
   let text: string;
   try {
-    text = await readFile(paths.state, 'utf8');
+    text = await readFileNoFollow(paths.state);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -279,6 +282,8 @@ export async function writeState(paths: LabPaths, state: LabState): Promise<void
   checkStateToSave(paths, state);
   await ensurePrivateDir(paths.home);
   await ensurePrivateDir(paths.dir);
+  // Renaming over a link would replace it with a file unseen: refused, as readState refuses it.
+  await refuseSymlink(paths.state);
   // The state holds sink tokens: private, like the keys.
   await writeFileAtomic(paths.state, `${JSON.stringify(state, null, 2)}\n`, 0o600);
 }

@@ -9,6 +9,7 @@
  */
 import { type StoredEvent, timestampMicros } from '../audit/filter.js';
 import type { SkippedLine } from './events.js';
+import { CHUNK_BYTES } from './logChunks.js';
 import { openLog } from './logFiles.js';
 import type { LogFile } from './logReader.js';
 import type { LogReader } from './logReader.js';
@@ -184,15 +185,24 @@ async function drain(c: Cursor, out: MergeOut, fill: (c: Cursor) => Promise<bool
 export async function mergeSources(files: readonly LogFile[], stdin: NodeJS.ReadableStream | undefined, refused: (line: SkippedLine) => void): Promise<MergeSource[]> {
   const sources: MergeSource[] = [];
   for (const [order, file] of files.entries()) {
-    if (file.path === '-') {
+    // What a file that is read again refuses is reported then; what comes only once, now.
+    let once = false;
+    const reader = await openLog(
+      file,
+      stdin,
+      (line) => {
+        if (once) refused(line);
+      },
+      file.path === '-' ? CHUNK_BYTES : PEEK_CHUNK_BYTES,
+    );
+    once = reader.once;
+    if (once) {
       // Read once: the reader that peeked goes on, its events first.
-      const reader = await openLog(file, stdin, refused);
       const { first, events } = await peekFirst(reader);
       reader.putBack(events);
       sources.push({ file, first, order, open: async () => reader });
       continue;
     }
-    const reader = await openLog(file, stdin, () => {}, PEEK_CHUNK_BYTES);
     const { first } = await peekFirst(reader).finally(() => reader.close());
     sources.push({ file, first, order, open: () => openLog(file, stdin, refused) });
   }

@@ -2,7 +2,7 @@
  * `--file`: audit log files read as one source. What they hold now comes first, merged in time
  * order across files (fileMerge.ts), filtered, cut to the last N when asked, and handed on in
  * bounded batches; then, when following, what is appended to the plain files, through their
- * rotation (fileFollow.ts). Gzip files and standard input are read to their end and not followed.
+ * rotation (fileFollow.ts). Gzip files, standard input and pipes are read to their end and not followed.
  */
 import { noSkips, noteSkipped, passes, type Skipped, type SkippedLine, type SourceQuery } from './events.js';
 import { FileFollower } from './fileFollow.js';

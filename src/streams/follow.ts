@@ -3,14 +3,18 @@
  * <stem>.log, appended whole lines, rotated by renaming to <stem>.log.1, .2, ... higher = older; the
  * stem is the sink's name, or for a long name a shortened one: streams/names.ts maps them).
  *
+ * Stream files are opened only as regular files, never through a link (openOwnFile): anything else
+ * there is an error naming it, not a reader waiting on a FIFO or reading another file.
+ *
  * Every file is read through a descriptor held open, so a file renamed away by rotation is still
  * read to its end before the files that replaced it; files are told apart by identity (device,
  * inode, birth time), never by name, so nothing is read twice or skipped when names shift under
  * us. A line is handed out only once its newline is there.
  */
 import { type FSWatcher, watch } from 'node:fs';
-import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openOwnFile } from '../lab/safety.js';
 import { parseStreamFileName, SinkNames, sinkFileStem } from './names.js';
 
 export interface StreamLine {
@@ -206,7 +210,7 @@ export class StreamReader {
   private async openAs(name: string, key: string, live: boolean): Promise<OpenFile | null> {
     let fh: FileHandle;
     try {
-      fh = await open(join(this.dir, name), 'r');
+      fh = await openOwnFile(join(this.dir, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;

@@ -15,10 +15,13 @@ export interface Chunks {
   /** The next bytes; null at the end (of a plain file: the end for now, it may grow). */
   read(): Promise<Buffer | null>;
   close(): Promise<void>;
+  /** Its bytes come only once (standard input, a pipe): it cannot be opened again to read them anew. */
+  readonly once: boolean;
 }
 
 /** A plain file read by position, so its reader can check where it is against the file's size. */
 export class PlainChunks implements Chunks {
+  readonly once = false;
   /** Bytes handed out so far; set back to 0 to read the file again. */
   position = 0;
   /** The next chunk, asked for while the last one is decoded (a full chunk says there is more). */
@@ -61,7 +64,10 @@ export class PlainChunks implements Chunks {
 export class StreamChunks implements Chunks {
   private readonly it: AsyncIterator<Buffer>;
 
-  constructor(private readonly stream: NodeJS.ReadableStream & { destroy?(): void }) {
+  constructor(
+    private readonly stream: NodeJS.ReadableStream & { destroy?(): void },
+    readonly once = false,
+  ) {
     this.it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 

@@ -63,6 +63,7 @@ export class LogDecoder implements LineSink {
   }
 
   overlong(lineNo: number, bytes: number): void {
+    if (this.document?.overlong(lineNo) === true) return;
     this.to.refused(lineNo, `a line of ${bytes} bytes, over the ${MAX_LINE_BYTES / 1024 / 1024} MiB a line may have (for an EventList on one line: jq -c '.items[]' FILE makes it a log)`);
   }
 

@@ -1,12 +1,13 @@
 /**
  * Audit log files opened as the user named them: a plain file (read by position, so it can be
  * followed), a gzip file (told by its first bytes, 1f 8b, never by its name) streamed through
- * zlib, and standard input ('-'), gzip or not.
+ * zlib, and standard input ('-') or a pipe (`--file <(zcat x)`), read once as they come, gzip or not.
  */
 import { Readable, pipeline } from 'node:stream';
 import { type FileHandle, open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { UserError } from '../errors.js';
+import { openOwnFile } from '../lab/safety.js';
 import type { SkippedLine } from './events.js';
 import { identity } from './follow.js';
 import { CHUNK_BYTES, type Chunks, PlainChunks, StreamChunks } from './logChunks.js';
@@ -31,13 +32,15 @@ function cannotRead(shown: string, err: unknown): UserError {
 async function openPath(file: LogFile, chunkBytes: number): Promise<Chunks> {
   let fh: FileHandle;
   try {
-    fh = await open(file.path, 'r');
+    fh = file.own === true ? await openOwnFile(file.path) : await open(file.path, 'r');
   } catch (err) {
-    throw cannotRead(file.shown, err);
+    throw err instanceof UserError ? err : cannotRead(file.shown, err);
   }
   try {
     const st = await fh.stat();
     if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    // A pipe (`--file <(zcat x)`) has no positions to read at: read once, as it comes, like standard input.
+    if (!st.isFile()) return await openStream(fh.createReadStream({ highWaterMark: chunkBytes, autoClose: true }), chunkBytes);
     const head = Buffer.alloc(2);
     const { bytesRead } = await fh.read(head, 0, 2, 0);
     if (!isGzip(head.subarray(0, bytesRead))) return new PlainChunks(fh, identity(st), chunkBytes);
@@ -51,10 +54,9 @@ async function openPath(file: LogFile, chunkBytes: number): Promise<Chunks> {
 
 const asBuffer = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
 
-/** Standard input, gunzipped when its first bytes say gzip (`zcat` is then not needed). */
-async function openStdin(stdin: NodeJS.ReadableStream | undefined): Promise<Chunks> {
-  if (stdin === undefined) throw new UserError('--file - reads standard input, and there is none here');
-  const it = (stdin as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+/** Standard input or a pipe, read once as it comes, gunzipped when its first bytes say gzip (`zcat` is then not needed). */
+async function openStream(stream: NodeJS.ReadableStream, chunkBytes: number): Promise<Chunks> {
+  const it = (stream as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
   // The first two bytes tell gzip; a pipe may hand them over one at a time.
   const head: Buffer[] = [];
   let ended = false;
@@ -70,12 +72,17 @@ async function openStdin(stdin: NodeJS.ReadableStream | undefined): Promise<Chun
     for (let r = await it.next(); r.done !== true; r = await it.next()) yield asBuffer(r.value);
   }
   const source = Readable.from(all(), { objectMode: false });
-  return new StreamChunks(isGzip(first) ? gunzipped(source) : source);
+  return new StreamChunks(isGzip(first) ? gunzipped(source, chunkBytes) : source, true);
+}
+
+function openStdin(stdin: NodeJS.ReadableStream | undefined, chunkBytes: number): Promise<Chunks> {
+  if (stdin === undefined) throw new UserError('--file - reads standard input, and there is none here');
+  return openStream(stdin, chunkBytes);
 }
 
 /** Opens a log file, or stdin for '-'; a file that cannot be read is a UserError. */
 export async function openLog(file: LogFile, stdin: NodeJS.ReadableStream | undefined, refused: (line: SkippedLine) => void, chunkBytes = CHUNK_BYTES): Promise<LogReader> {
-  return new LogReader(file, file.path === '-' ? await openStdin(stdin) : await openPath(file, chunkBytes), refused);
+  return new LogReader(file, file.path === '-' ? await openStdin(stdin, chunkBytes) : await openPath(file, chunkBytes), refused);
 }
 
 /** Opens `path` as a plain file if its identity is still `id` (names may move while following); null otherwise. */

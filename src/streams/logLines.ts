@@ -6,11 +6,13 @@
  */
 
 /**
- * Longer lines are refused rather than held: one line must fit in a JavaScript string and its
- * JSON in memory. An EventList written on one line this big can be split with
- * `jq -c '.items[]' FILE`, or pretty-printed (`jq . FILE`), which is read item by item.
+ * Longer lines are refused rather than held, so what one file holds at once stays bounded whatever
+ * it holds (a line, its string and its JSON are several times its size). The receiver takes at
+ * most this much in one request, so no event it stored is longer. An EventList written on one
+ * line this big can be split with `jq -c '.items[]' FILE`, or pretty-printed (`jq . FILE`), which
+ * is read item by item.
  */
-export const MAX_LINE_BYTES = 64 * 1024 * 1024;
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 export interface LineSink {
   line(text: string, lineNo: number): void;

@@ -13,6 +13,11 @@ import type { ReadEvent } from './merge.js';
 export interface LogFile {
   path: string;
   shown: string;
+  /**
+   * One of a lab's own stream files, not a path the user gave: opened only as a regular file,
+   * never through a link (a user's --file may be a FIFO or a link on purpose: `--file <(zcat x)`).
+   */
+  own?: boolean;
 }
 
 /** A zlib error (corrupt or cut short gzip data), as opposed to one of the file system. */
@@ -65,6 +70,11 @@ export class LogReader {
   /** The plain file read, to check against what is at its path now; null for gzip and stdin. */
   get plain(): PlainChunks | null {
     return this.chunks instanceof PlainChunks ? this.chunks : null;
+  }
+
+  /** Read only once (standard input, a pipe): the reader that peeked must be the one that goes on. */
+  get once(): boolean {
+    return this.chunks.once;
   }
 
   /** Whether a line has begun that waits for its newline. */

@@ -9,10 +9,9 @@
  * the full name is kept next to the stream in <stem>.sink, since the stem alone cannot be reversed.
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lab/fsutil.js';
+import { readFileNoFollow } from '../lab/safety.js';
 import type { LabPaths } from '../lab/paths.js';
 
 /** NAME_MAX of Linux, macOS and Windows filesystems, in bytes. */
@@ -75,7 +74,7 @@ export async function recordSinkName(streamsDir: string, sink: string): Promise<
   const stem = sinkFileStem(sink);
   if (stem === sink) return;
   const path = nameFile(streamsDir, stem);
-  const known = await readFile(path, { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW }).catch(() => null);
+  const known = await readFileNoFollow(path).catch(() => null);
   if (known !== sink) await writeFileAtomic(path, sink, 0o600);
 }
 
@@ -101,7 +100,8 @@ export class SinkNames {
     if (hit !== undefined) return hit;
     let name = this.byStem.get(stem);
     if (name === undefined) {
-      const stored = await readFile(nameFile(this.streamsDir, stem), { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW }).catch(() => null);
+      // Whatever else is there (a link, a FIFO) is no name: the stem is shown.
+      const stored = await readFileNoFollow(nameFile(this.streamsDir, stem)).catch(() => null);
       // Not cached when missing: the name file may be being written right now.
       if (stored === null || sinkFileStem(stored) !== stem) return stem;
       name = stored;

@@ -1,7 +1,7 @@
 /** What is stored for a sink, read from its stream files (for `status` and `sink list`). */
-import { createReadStream } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { type FileHandle, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openOwnFile } from '../lab/safety.js';
 import { parseStreamFileName, sinkFileStem } from './names.js';
 
 export interface SinkCount {
@@ -11,31 +11,32 @@ export interface SinkCount {
   files: string[];
 }
 
-async function countLines(path: string): Promise<number> {
-  let n = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
-  }
-  return n;
-}
-
-/** The last whole line of a file, read from its end. */
-async function lastLine(path: string, maxBytes = 1024 * 1024): Promise<string | null> {
-  const fh = await open(path, 'r');
+/** A stream file's lines, and its last whole line when `wantLast`, opened as the lab's own files are (never a link, a FIFO or a device). */
+async function readCount(path: string, wantLast: boolean): Promise<{ lines: number; last: string | null }> {
+  const fh = await openOwnFile(path);
   try {
-    const { size } = await fh.stat();
-    const len = Math.min(size, maxBytes);
-    if (len === 0) return null;
-    const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
-    const text = buf.toString('utf8');
-    const end = text.lastIndexOf('\n');
-    if (end <= 0) return null;
-    const start = text.lastIndexOf('\n', end - 1);
-    return text.slice(start + 1, end);
+    let lines = 0;
+    for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 }) as AsyncIterable<Buffer>) {
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+    }
+    return { lines, last: wantLast ? await lastLine(fh) : null };
   } finally {
     await fh.close();
   }
+}
+
+/** The last whole line of a file, read from its end. */
+async function lastLine(fh: FileHandle, maxBytes = 1024 * 1024): Promise<string | null> {
+  const { size } = await fh.stat();
+  const len = Math.min(size, maxBytes);
+  if (len === 0) return null;
+  const buf = Buffer.alloc(len);
+  await fh.read(buf, 0, len, size - len);
+  const text = buf.toString('utf8');
+  const end = text.lastIndexOf('\n');
+  if (end <= 0) return null;
+  const start = text.lastIndexOf('\n', end - 1);
+  return text.slice(start + 1, end);
 }
 
 function eventTime(line: string | null): string | null {
@@ -76,8 +77,9 @@ export async function countSinkEvents(streamsDir: string, sink: string): Promise
   let events = 0;
   let lastEvent: string | null = null;
   for (const f of files) {
-    events += await countLines(f);
-    if (lastEvent === null) lastEvent = eventTime(await lastLine(f));
+    const c = await readCount(f, lastEvent === null);
+    events += c.lines;
+    if (lastEvent === null) lastEvent = eventTime(c.last);
   }
   return { events, lastEvent, files };
 }

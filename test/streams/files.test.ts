@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { nestingOver } from '../../src/audit/eventShape.js';
 import { timestampMicros } from '../../src/audit/filter.js';
 import { SKIPPED_KEPT } from '../../src/streams/events.js';
+import { MAX_DOCUMENT_CHARS } from '../../src/streams/jsonDocument.js';
 import { MAX_BATCH } from '../../src/streams/fileSource.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../../src/streams/logLines.js';
 import type { ReadEvent } from '../../src/streams/merge.js';
@@ -90,14 +91,52 @@ describe('--file formats', () => {
     expect(r.skipped.lines).toEqual([{ file: 'list.json', line: linesOf(text, ['l2'])[0], reason: 'items[2]: stage "Done" is not an audit stage' }]);
   });
 
-  it('a document with its keys sorted (jq -S: items before kind) is read whole, its events at its first line', async () => {
+  it('a document with its keys sorted (jq -S: items before kind) is read item by item, each at its line', async () => {
     const dir = await testDir();
     const evs = series('s', 3, 0, 1000);
-    const sorted = JSON.stringify({ apiVersion: 'audit.k8s.io/v1', items: evs.map(({ kind: _k, apiVersion: _v, ...r }) => r), kind: 'EventList', metadata: {} }, null, 2);
-    await writeFile(join(dir, 'sorted.json'), `${sorted}\n`);
+    const sorted = `${JSON.stringify({ apiVersion: 'audit.k8s.io/v1', items: evs.map(({ kind: _k, apiVersion: _v, ...r }) => r), kind: 'EventList', metadata: {} }, null, 2)}\n`;
+    await writeFile(join(dir, 'sorted.json'), sorted);
     const r = await read(dir, ['sorted.json']);
     expect(r.ids).toEqual(ids(evs));
-    expect(r.events.map((e) => e.lineNo)).toEqual([1, 1, 1]);
+    expect(r.events.map((e) => e.lineNo)).toEqual(linesOf(sorted, ids(evs)));
+    expect(r.skipped.count).toBe(0);
+  });
+
+  it('items read before a kind that is not EventList: the document is refused at its first line, as a whole read refuses it', async () => {
+    const dir = await testDir();
+    const evs = series('k', 2, 0, 1000);
+    const text = `${JSON.stringify({ apiVersion: 'audit.k8s.io/v1', items: evs.map(({ kind: _k, apiVersion: _v, ...r }) => r), kind: 'PodList' }, null, 2)}\n`;
+    await writeFile(join(dir, 'pods.json'), text);
+    const r = await read(dir, ['pods.json']);
+    expect(r.skipped.lines).toEqual([{ file: 'pods.json', line: 1, reason: 'kind "PodList"; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)' }]);
+  });
+
+  it('a JSON array read element by element: Events and EventLists, each at its line, a bad one refused alone with its index', async () => {
+    const dir = await testDir();
+    const evs = series('a', 4, 0, 1000);
+    const elements = [evs[0], { ...evs[1], auditID: undefined }, { kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [evs[2], { ...evs[3], level: 'Loud' }] }, 'text', evs[3]];
+    const text = `${JSON.stringify(elements, null, 2)}\n`;
+    await writeFile(join(dir, 'array.json'), text);
+    const r = await read(dir, ['array.json']);
+    expect(r.ids).toEqual(['a0', 'a2', 'a3']);
+    const starts = text.split('\n').flatMap((l, i) => (/^ {2}[{"]/.test(l) ? [i + 1] : []));
+    expect(r.events.map((e) => e.lineNo)).toEqual([starts[0], starts[2], starts[4]]);
+    expect(r.skipped.lines.map((l) => [l.line, l.reason])).toEqual([
+      [starts[1], '[1]: no auditID'],
+      [starts[2], '[2].items[1]: level "Loud" is not an audit level'],
+      [starts[3], '[3]: not a JSON object'],
+    ]);
+  });
+
+  it(`an item longer than ${MAX_DOCUMENT_CHARS / 1024 / 1024} MiB is refused alone, not held; the items after it are read`, async () => {
+    const dir = await testDir();
+    const evs = series('x', 3, 0, 1000);
+    const big = { ...evs[1], annotations: { pad: 'p'.repeat(MAX_DOCUMENT_CHARS) } };
+    const text = eventList([evs[0]!, big, evs[2]!]);
+    await writeFile(join(dir, 'big.json'), text);
+    const r = await read(dir, ['big.json']);
+    expect(r.ids).toEqual(['x0', 'x2']);
+    expect(r.skipped.lines.map((l) => [l.line, l.reason])).toEqual([[linesOf(text, ['x1'])[0], expect.stringMatching(/^items\[1\]: longer than 16 MiB/)]]);
   });
 
   it('Events pretty-printed one after another (jq . of a log), each at its first line', async () => {
@@ -184,7 +223,7 @@ describe('--file with lines that are not events', () => {
     expect(r.ids).toEqual(['a', 'b']);
     expect(r.events.map((e) => e.lineNo)).toEqual([1, 3]);
     expect(r.skipped.lines.map((l) => l.line)).toEqual([2]);
-    expect(r.skipped.lines[0]!.reason).toMatch(/^a line of \d+ bytes, over the 64 MiB/);
+    expect(r.skipped.lines[0]!.reason).toMatch(new RegExp(`^a line of \\d+ bytes, over the ${MAX_LINE_BYTES / 1024 / 1024} MiB`));
   });
 
   it('a file that cannot be read is a UserError before anything is shown', async () => {

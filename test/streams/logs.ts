@@ -1,5 +1,5 @@
 /** Audit events and log files for the --file tests, with what they should read as worked out here, not by the reader. */
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 
 const BASE_MS = Date.UTC(2026, 10, 29, 9, 0, 0);
@@ -63,4 +63,39 @@ export function linesOf(text: string, auditIDs: readonly string[]): number[] {
     while (i >= 0 && lines[i]!.trim() !== '{') i--;
     return i + 1;
   });
+}
+
+/** How a large document is laid out: as `jq -S` writes an EventList, a JSON array of Events, or an EventList whose items come before its apiVersion. */
+export type BigShape = 'sorted' | 'array' | 'itemsFirst';
+
+/**
+ * Writes one pretty-printed document of about `mib` MiB in pieces (never the whole text in memory):
+ * events `${prefix}0`, `${prefix}1`, ... received every `stepMs` from `startMs`. Returns how many.
+ */
+export async function writeBigDocument(path: string, shape: BigShape, mib: number, o: { prefix: string; startMs: number; stepMs: number }): Promise<number> {
+  const fh = await open(path, 'w');
+  const indent = shape === 'array' ? '  ' : '    ';
+  const item = (i: number) => {
+    const e = event(`${o.prefix}${i}`, o.startMs + i * o.stepMs);
+    const shown = shape === 'array' ? e : (({ kind: _k, apiVersion: _v, ...rest }) => rest)(e);
+    return JSON.stringify(shown, null, 2).replace(/^/gm, indent);
+  };
+  const head = { sorted: '{\n  "apiVersion": "audit.k8s.io/v1",\n  "items": [\n', array: '[\n', itemsFirst: '{\n  "items": [\n' }[shape];
+  const foot = { sorted: '\n  ],\n  "kind": "EventList",\n  "metadata": {}\n}\n', array: '\n]\n', itemsFirst: '\n  ],\n  "kind": "EventList",\n  "apiVersion": "audit.k8s.io/v1"\n}\n' }[shape];
+  try {
+    await fh.write(head);
+    let written = 0;
+    let n = 0;
+    while (written < mib * 1024 * 1024) {
+      const piece: string[] = [];
+      for (let k = 0; k < 1000; k++, n++) piece.push(item(n));
+      const text = `${written === 0 ? '' : ',\n'}${piece.join(',\n')}`;
+      await fh.write(text);
+      written += text.length;
+    }
+    await fh.write(foot);
+    return n;
+  } finally {
+    await fh.close();
+  }
 }

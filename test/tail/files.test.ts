@@ -3,9 +3,9 @@
  * first) on audit log files in a temporary directory, with an empty AUDIT_LAB_HOME: no lab, and
  * no receiver may be started (the home stays empty).
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { appendFile, readdir, readFile, rename, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { appendFile, readdir, readFile, rename, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +153,22 @@ describe('tail --file --no-follow', () => {
     const r = await withStdin(['tail', '--file', '-', '-o', 'jsonl'], Buffer.from(logText(evs)), p);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(logText(evs));
+  });
+
+  it('a pipe (--file <(zcat x)), gzip or not, and a link to a log: read once each, merged by time, a bad line listed once', async () => {
+    const p = await place();
+    const [a, b, c] = [series('a', 3, 0, 3000), series('b', 3, 1000, 3000), series('c', 3, 2000, 3000)];
+    execFileSync('mkfifo', [join(p.dir, 'plain.pipe'), join(p.dir, 'gzip.pipe')]);
+    await writeLog(join(p.dir, 'real.log'), c);
+    await symlink(join(p.dir, 'real.log'), join(p.dir, 'link.log'));
+    const cli = startCli(['tail', '--no-follow', '-o', 'jsonl', '--file', 'plain.pipe', 'gzip.pipe', 'link.log'], { cwd: p.dir, env: p.env });
+    running.push(cli);
+    createWriteStream(join(p.dir, 'plain.pipe')).end(`${JSON.stringify(a[0])}\njunk\n${logText(a.slice(1))}`);
+    createWriteStream(join(p.dir, 'gzip.pipe')).end(gzipSync(logText(b)));
+    const r = await cli.exited;
+    expect(r.code, r.stderr).toBe(2);
+    expect(idsOut(r.stdout)).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'c1', 'a2', 'b2', 'c2']);
+    expect(r.stderr).toContain('1 line is not audit events:\n  plain.pipe:2: malformed JSON');
   });
 
   it('Ctrl-C ends it while standard input is still open (a writer like kubectl logs -f)', async () => {

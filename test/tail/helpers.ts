@@ -57,9 +57,9 @@ function cliOptions(home: string, extra: Record<string, string>): CliOptions {
   return { env: { ...process.env, AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', NO_COLOR: undefined, FORCE_COLOR: undefined, TZ: 'UTC', ...extra } };
 }
 
-/** Runs the built CLI to its end, stdout and stderr piped (so not a TTY). */
-export function runCli(home: string, args: string[], extra: Record<string, string> = {}): Promise<CliResult> {
-  return run(args, cliOptions(home, extra));
+/** Runs the built CLI to its end, stdout and stderr piped (so not a TTY); killed after `timeoutMs` if given. */
+export function runCli(home: string, args: string[], extra: Record<string, string> = {}, timeoutMs?: number): Promise<CliResult> {
+  return run(args, { ...cliOptions(home, extra), timeoutMs });
 }
 
 /** The CLI left running (tail following); see CliProcess. */

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, watch } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, validateLabName } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
-import { ROOT, testDir } from '../helpers.js';
+import { ROOT, runCli, testDir } from '../helpers.js';
 
 async function lab() {
   return labPaths(join(await testDir(), 'home'), 'audit-lab');
@@ -120,6 +120,54 @@ function attemptEnded(dir: string): Promise<void> {
     watcher.on('error', reject);
   });
 }
+
+describe('a state.json that is a symbolic link', () => {
+  /** A lab whose state.json links to a valid state kept elsewhere; returns both and the target's text. */
+  async function linkedState() {
+    const paths = await lab();
+    await writeState(paths, state());
+    const target = join(paths.home, 'elsewhere.json');
+    await rename(paths.state, target);
+    await symlink(target, paths.state);
+    return { paths, target, text: await readFile(target, 'utf8') };
+  }
+
+  async function expectLinkKept(l: Awaited<ReturnType<typeof linkedState>>) {
+    expect((await lstat(l.paths.state)).isSymbolicLink()).toBe(true);
+    expect(await readFile(l.target, 'utf8')).toBe(l.text);
+  }
+
+  it('readState refuses it, naming it, and does not read through it', async () => {
+    const l = await linkedState();
+    const err = await readState(l.paths).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toContain(`${l.paths.state} is a symbolic link`);
+    await expectLinkKept(l);
+  });
+
+  it('writeState refuses to replace it', async () => {
+    const l = await linkedState();
+    const err = await writeState(l.paths, state()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toContain(`${l.paths.state} is a symbolic link`);
+    await expectLinkKept(l);
+  });
+
+  it.each([
+    ['sink create', ['sink', 'create', 'extra']],
+    ['tail --no-follow', ['tail', '--no-follow']],
+  ])('%s (as a process): exit 2 naming it, the link and its target as they were', async (_, argv) => {
+    const l = await linkedState();
+    const table = join(l.paths.home, 'tools.json');
+    await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
+    const env = { AUDIT_LAB_HOME: l.paths.home, AUDIT_LAB_NO_RECEIVER: '1', PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
+    const r = await runCli(argv, { env, timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`${l.paths.state} is a symbolic link`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    await expectLinkKept(l);
+  });
+});
 
 describe('lab lock', () => {
   it('lets one command in at a time; the second waits, then names the holder', async () => {
