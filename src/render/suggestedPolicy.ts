@@ -54,7 +54,9 @@ function header(s: Suggestion, c: SuggestionContext): string[] {
     lines.push(
       `The first ${n === 1 ? 'rule is' : `${n} rules are`} new: each drops (None) or lowers to Metadata read-only traffic of that`,
       `input. None matches any of its ${thousands(p.write + p.secret + p.denied + p.exec)} protected events (writes ${thousands(p.write)}, secrets ${thousands(p.secret)},`,
-      `401/403 ${thousands(p.denied)}, exec/attach/portforward/proxy ${thousands(p.exec)}), nor any request that looks the same to a rule.`,
+      `401/403 ${thousands(p.denied)}, exec/attach/portforward/proxy ${thousands(p.exec)}), nor any request that looks the same to a rule;`,
+      `and none gives any write, secret access, exec/attach/portforward/proxy or request without a user,`,
+      `in the input or not, a lower level than ${c.from} does.`,
       `The rules after them are ${c.from}'s, unchanged.`,
     );
   }
