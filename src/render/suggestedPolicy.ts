@@ -91,7 +91,7 @@ const PLAIN_SAFE = /^[A-Za-z/][A-Za-z0-9._/*:-]*$/;
 const TYPED_WORD = /^(?:y|n|yes|no|on|off|true|false|null|inf|infinity|nan)$/i;
 
 /** Whether `s` may go out as a plain scalar and be read back as itself by any YAML reader. */
-export function plainSafe(s: string): boolean {
+function plainSafe(s: string): boolean {
   return PLAIN_SAFE.test(s) && !s.endsWith(':') && !TYPED_WORD.test(s);
 }
 
