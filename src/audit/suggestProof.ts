@@ -152,10 +152,12 @@ class Witnesses {
     return this.rule.verbs.length > 0 ? this.rule.verbs : this.a.verbs;
   }
 
-  targets(): Target[] {
+  /** What the requests are about; null when there would be more than MAX_WITNESSES. */
+  targets(): Target[] | null {
     const r = this.rule;
     const resourceRule = r.namespaces.length > 0 || r.resources.length > 0;
     const out = resourceRule || r.nonResourceURLs.length === 0 ? this.resourceTargets() : [];
+    if (out === null) return null;
     if (!resourceRule) {
       for (const path of this.a.paths) if (matches(this.urlPart, { ...NON_RESOURCE, user: '', groups: [], verb: 'get', path })) out.push({ ...NON_RESOURCE, path });
     }
@@ -163,7 +165,7 @@ class Witnesses {
   }
 
   /** Resource requests: each group-resource entry of the rule (all of them when it has none) taken apart. */
-  private resourceTargets(): Target[] {
+  private resourceTargets(): Target[] | null {
     const a = this.a;
     const every = a.resources.flatMap((res) => a.subresources.map((sub): [string, string] => [res, sub]));
     const entries = this.rule.resources.length > 0 ? this.rule.resources : [{ group: '*', resources: [], resourceNames: [] }];
@@ -179,9 +181,12 @@ class Witnesses {
         if (entry.endsWith('/*')) put(a.subresources.map((sub): [string, string] => [entry.slice(0, -2), sub]));
         put(literalPairs(entry));
       }
-      for (const apiGroup of g.group === '*' ? a.apiGroups : [g.group]) {
+      const apiGroups = g.group === '*' ? a.apiGroups : [g.group];
+      const names = g.resourceNames.length > 0 ? g.resourceNames : a.names;
+      if (out.length + apiGroups.length * pairs.size * names.length * namespaces.length > MAX_WITNESSES) return null;
+      for (const apiGroup of apiGroups) {
         for (const [resource, subresource] of pairs.values()) {
-          for (const name of g.resourceNames.length > 0 ? g.resourceNames : a.names) {
+          for (const name of names) {
             for (const namespace of namespaces) out.push({ resourceRequest: true, apiGroup, resource, subresource, name, namespace, path: '' });
           }
         }
@@ -221,7 +226,7 @@ export class ProtectedProof {
     const who = w.who();
     const verbs = w.verbs();
     const targets = w.targets();
-    if (who.length * verbs.length * targets.length > MAX_WITNESSES) return { proved: false, counterexample: null };
+    if (targets === null || who.length * verbs.length * targets.length > MAX_WITNESSES) return { proved: false, counterexample: null };
     const only = alone(rule);
     const level = levelRank(rule.level as Level);
     // Most witnesses are a named user's read of something unprotected: skipped before they are built.

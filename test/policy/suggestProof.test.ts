@@ -83,4 +83,10 @@ describe('suggestProof', () => {
     if (!result.proved) expect(result.counterexample!.path.startsWith('/metrics/secret')).toBe(true);
     expect(check(rule({ level: 'Metadata', users: [reader], verbs: ['post'], nonResourceURLs: ['/metrics'] }), base).proved).toBe(true);
   });
+
+  it('proves nothing it cannot enumerate: a rule is then not proved, without a counterexample', () => {
+    const many = (stem: string) => Array.from({ length: 600 }, (_, i) => `${stem}-${i}`);
+    const base = policy(rule({ level: 'Metadata', namespaces: many('ns'), resources: [{ group: '', resources: ['configmaps'], resourceNames: many('cm') }] }));
+    expect(check(rule({ users: [reader], verbs: ['get'], resources: core('configmaps') }), base)).toEqual({ proved: false, counterexample: null });
+  });
 });
