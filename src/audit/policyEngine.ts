@@ -33,7 +33,13 @@ export interface Policy {
 
 /** What the evaluator sees of a request: upstream's authorizer.Attributes, as far as audit reads them. */
 export interface RequestAttributes {
+  /** The user's name; '' with `noUser`. */
   user: string;
+  /**
+   * The request carries no user at all: its authentication failed (a 401). Upstream's attributes
+   * then hold a nil user, which no users or userGroups rule matches, not even `users: [""]`.
+   */
+  noUser?: boolean;
   groups: readonly string[];
   verb: string;
   resourceRequest: boolean;
@@ -170,8 +176,9 @@ export function resourcesMatcher(grs: readonly GroupResources[], groupWildcard =
 }
 
 function ruleMatches(r: CompiledRule, a: RequestAttributes, combined: string, groupWildcard: boolean): boolean {
-  if (r.users !== null && !r.users.has(a.user)) return false;
+  if (r.users !== null && (a.noUser === true || !r.users.has(a.user))) return false;
   if (r.groups !== null) {
+    if (a.noUser === true) return false;
     let member = false;
     for (const g of a.groups) {
       if (r.groups.has(g)) {
@@ -244,11 +251,13 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 export function eventAttributes(event: Record<string, unknown>): RequestAttributes {
   const user = isObject(event.user) ? event.user : {};
   const groups = Array.isArray(user.groups) ? user.groups.filter((g): g is string => typeof g === 'string') : [];
+  // The API server writes a nil user as `user: {}` (the name is omitted when empty), and no
+  // authenticator gives a user without a name: an event without one records a request that had no user.
+  const who = typeof user.username === 'string' ? { user: user.username, groups } : { user: '', groups, noUser: true };
   const ref = event.objectRef;
   if (isObject(ref)) {
     return {
-      user: str(user.username),
-      groups,
+      ...who,
       verb: str(event.verb),
       resourceRequest: true,
       namespace: str(ref.namespace),
@@ -260,8 +269,7 @@ export function eventAttributes(event: Record<string, unknown>): RequestAttribut
     };
   }
   return {
-    user: str(user.username),
-    groups,
+    ...who,
     verb: str(event.verb),
     resourceRequest: false,
     namespace: '',

@@ -6,6 +6,7 @@
  */
 import { type Policy, PolicyEvaluator, type PolicyRule } from './policyEngine.js';
 import { candidates } from './suggestCandidates.js';
+import { ProtectedProof } from './suggestProof.js';
 import { type Assessment, fitRule } from './suggestRule.js';
 import { type CutLevel, sumTallies, type Traffic, type TrafficClass } from './suggestTraffic.js';
 import { describeRule, type Tally } from './verdict.js';
@@ -49,10 +50,10 @@ export interface Suggestion {
 }
 
 /** Among the candidates, the rule that removes the most bytes; ties go to the first rule in JSON order. */
-function best(classes: readonly TrafficClass[]): Assessment | null {
+function best(classes: readonly TrafficClass[], proof: ProtectedProof): Assessment | null {
   let top: { a: Assessment; order: string } | null = null;
   for (const shape of candidates(classes)) {
-    const a = fitRule(shape, classes);
+    const a = fitRule(shape, classes, proof);
     if (a === null) continue;
     const order = JSON.stringify(a.rule);
     if (top === null || a.saved > top.a.saved || (a.saved === top.a.saved && order < top.order)) top = { a, order };
@@ -62,9 +63,13 @@ function best(classes: readonly TrafficClass[]): Assessment | null {
 
 /**
  * Checks the suggested policy with the engine, class by class: each covered class gets its rule,
- * every other (protected ones included) exactly the base policy's decision. A failure is a bug.
+ * every other (protected ones included) exactly the base policy's decision; and each rule against
+ * every protected request (suggestProof.ts). A failure is a bug.
  */
-function verify(policy: Policy, chosen: readonly Assessment[], classes: readonly TrafficClass[]): void {
+function verify(policy: Policy, chosen: readonly Assessment[], classes: readonly TrafficClass[], proof: ProtectedProof): void {
+  for (const a of chosen) {
+    if (!proof.check(a.rule).proved) throw new Error(`policy suggest: the rule ${describeRule(a.rule)} lowers a protected request`);
+  }
   const evaluator = new PolicyEvaluator(policy);
   const ruleOf = new Map<TrafficClass, number>();
   chosen.forEach((a, i) => a.covered.forEach((c) => ruleOf.set(c, i)));
@@ -79,6 +84,7 @@ export function suggest(traffic: Traffic, opts: SuggestOptions = {}): Suggestion
   const classes = traffic.classes();
   const before = sumTallies(classes.map((c) => c.tally));
   const goal = opts.target === undefined ? null : opts.target * before.policy.bytes;
+  const proof = new ProtectedProof(traffic.policy);
   const chosen: Assessment[] = [];
   let remaining = classes;
   let bytes = before.policy.bytes;
@@ -92,7 +98,7 @@ export function suggest(traffic: Traffic, opts: SuggestOptions = {}): Suggestion
       stop = 'max-rules';
       break;
     }
-    const next = best(remaining);
+    const next = best(remaining, proof);
     if (next === null || (goal === null && next.saved < MIN_SHARE * before.policy.bytes)) break;
     chosen.push(next);
     bytes -= next.saved;
@@ -100,7 +106,7 @@ export function suggest(traffic: Traffic, opts: SuggestOptions = {}): Suggestion
     remaining = remaining.filter((c) => !covered.has(c));
   }
   const policy: Policy = { ...traffic.policy, rules: [...chosen.map((a) => a.rule), ...traffic.policy.rules] };
-  verify(policy, chosen, classes);
+  verify(policy, chosen, classes, proof);
   const cutTo = new Map<TrafficClass, CutLevel>();
   for (const a of chosen) for (const c of a.covered) cutTo.set(c, a.shape.level);
   const after = sumTallies(classes.map((c) => (cutTo.has(c) ? c.at[cutTo.get(c)!]! : c.tally)));

@@ -1,12 +1,13 @@
 /**
  * One suggested rule against the input: what it matches (by the policy engine itself), the bytes
- * it removes, and the requests it must not match. A rule that matches a protected request, or
- * would log some request more than the base policy does, is narrowed, one dimension at a time,
- * keeping the narrowing that removes the most bytes, until it matches none; then it is trimmed to
- * what it cuts. Pure.
+ * it removes, and the requests it must not match. A rule that matches a protected request of the
+ * input, would log some request more than the base policy does, or would lower a protected request
+ * outside the input (suggestProof.ts), is narrowed, one dimension at a time, keeping the narrowing
+ * that removes the most bytes, until it does none of these; then it is trimmed to what it cuts. Pure.
  */
 import { levelRank } from './model.js';
 import { type PolicyRule, PolicyEvaluator, type RequestAttributes } from './policyEngine.js';
+import type { ProtectedProof } from './suggestProof.js';
 import { nameable } from './suggestScope.js';
 import { blankRule, type CutLevel, type TrafficClass } from './suggestTraffic.js';
 
@@ -104,20 +105,30 @@ const MAX_LISTED = 20;
 const listable = (values: readonly string[]) => (new Set(values).size <= MAX_LISTED ? values : []);
 
 /**
- * The ways to narrow `a`'s rule so that it no longer matches `p`, each a smaller rule: without
- * p's verb, resource, namespace, user or URL pattern, or limited to the namespaces or users of
- * what it covers (when they are few). A narrowing that would empty a list (which in a rule means
- * "all") is none.
+ * The ways to narrow `a`'s rule so that it no longer matches `pa`, each a smaller rule: without
+ * pa's verb, resource, namespace, user or URL pattern, or limited to the namespaces or users of
+ * what it covers (when they are few). Against a request without a user, only the latter, or the
+ * groups all it covers are in: any narrower shape still matches such requests. A narrowing that
+ * would empty a list (which in a rule means "all") is none.
  */
-function narrowings(a: Assessment, p: TrafficClass): RuleShape[] {
+function narrowings(a: Assessment, pa: RequestAttributes): RuleShape[] {
   const s = a.shape;
-  const pa = p.attrs;
   // Lists taken from what the rule covers name only what a rule can carry.
   const named = a.covered.filter((c) => nameable(c.attrs)).map((c) => c.attrs);
   const out: RuleShape[] = [];
   const add = (changed: Partial<RuleShape>, ...lists: (readonly string[])[]) => {
     if (lists.every((l) => l.length > 0)) out.push(shape({ ...s, ...changed }));
   };
+  // No "" among users: no authenticator gives it, and a reader would take it for the requests without a user.
+  const coveredUsers = listable(named.map((x) => x.user).filter((u) => u !== ''));
+  if (pa.noUser === true) {
+    if (s.users.length > 0 || s.userGroups.length > 0) return out;
+    add({ users: [...coveredUsers] }, coveredUsers);
+    // A request without a user is in no group; every user is in some (system:authenticated, system:unauthenticated).
+    const common = named.length === 0 ? [] : [...listable(named.slice(1).reduce((acc, x) => acc.filter((g) => x.groups.includes(g)), [...named[0]!.groups]))];
+    add({ userGroups: common }, common);
+    return out;
+  }
   if (s.verbs.includes(pa.verb)) add({ verbs: without(s.verbs, pa.verb) }, without(s.verbs, pa.verb));
   if (pa.resourceRequest && s.resources.length > 0) {
     const res = combinedResource(pa);
@@ -128,9 +139,7 @@ function narrowings(a: Assessment, p: TrafficClass): RuleShape[] {
     const namespaces = without(s.namespaces.length > 0 ? s.namespaces : listable(named.map((x) => x.namespace)), pa.namespace);
     add({ namespaces }, namespaces);
   }
-  // No "" among users: it would match the empty user our events give an unauthenticated request,
-  // which the API server, holding no user at all, never matches.
-  const users = without(s.users.length > 0 ? s.users : listable(named.map((x) => x.user).filter((u) => u !== '')), pa.user);
+  const users = without(s.users.length > 0 ? s.users : coveredUsers, pa.user);
   add({ users, userGroups: [] }, users);
   if (!pa.resourceRequest && s.nonResourceURLs.length > 0) {
     const hit = s.nonResourceURLs.filter((u) => ruleMatches({ ...blankRule('None'), nonResourceURLs: [u] }, pa));
@@ -163,25 +172,36 @@ function trimmed(a: Assessment): RuleShape {
 
 const NARROWING_STEPS = 200;
 
+/** What the rule must not do next: match a class it must not, or lower a protected request; null when it does neither, undefined when that cannot be proved. */
+function nextConflict(a: Assessment, proof: ProtectedProof): RequestAttributes | null | undefined {
+  if (a.conflicts.length > 0) return a.conflicts[0]!.attrs;
+  const r = proof.check(a.rule);
+  return r.proved ? null : (r.counterexample ?? undefined);
+}
+
 /**
- * The rule narrowed until it matches nothing it must not, then trimmed; null when nothing worth
- * a rule is left. Deterministic: conflicts are taken in class order and, among narrowings that
- * remove as many bytes, the first (verb, resource, namespace, user, URL) wins.
+ * The rule narrowed until it matches nothing it must not and lowers no protected request, then
+ * trimmed; null when nothing worth a rule is left. Deterministic: conflicts are taken in class
+ * order (then the proof's first counterexample) and, among narrowings that remove as many bytes,
+ * the first (verb, resource, namespace, user, URL) wins.
  */
-export function fitRule(s: RuleShape, classes: readonly TrafficClass[]): Assessment | null {
+export function fitRule(s: RuleShape, classes: readonly TrafficClass[], proof: ProtectedProof): Assessment | null {
   let a = assess(shape(s), classes);
-  for (let step = 0; a.conflicts.length > 0; step++) {
-    const p = a.conflicts[0]!;
-    if (step >= NARROWING_STEPS) return null;
+  for (let step = 0; ; step++) {
+    const p = nextConflict(a, proof);
+    if (p === null) break;
+    if (p === undefined || step >= NARROWING_STEPS) return null;
     let best: Assessment | null = null;
     for (const n of narrowings(a, p)) {
+      if (ruleMatches(toPolicyRule(n), p)) continue;
       const b = assess(n, classes);
-      if (b.conflicts.includes(p) || b.covered.includes(p)) continue;
       if (best === null || b.saved > best.saved) best = b;
     }
     if (best === null) return null;
     a = best;
   }
   if (a.saved <= 0) return null;
-  return assess(trimmed(a), classes);
+  // Trimming only takes values out of lists it leaves non-empty: a narrower rule, checked again all the same.
+  const t = assess(trimmed(a), classes);
+  return nextConflict(t, proof) === null ? t : null;
 }

@@ -35,7 +35,7 @@ export interface TrafficClass {
 }
 
 function classKey(a: RequestAttributes, rule: number | null): string {
-  return JSON.stringify([a.user, [...a.groups].sort(), a.verb, a.resourceRequest, a.namespace, a.apiGroup, a.resource, a.subresource, a.path, rule]);
+  return JSON.stringify([a.user, a.noUser === true, [...a.groups].sort(), a.verb, a.resourceRequest, a.namespace, a.apiGroup, a.resource, a.subresource, a.path, rule]);
 }
 
 function responseCode(event: Record<string, unknown>): number | undefined {

@@ -4,7 +4,7 @@
  * what it matches and what it removes from the input, and the before/after totals as comments at
  * the end; and the same as one JSON document for `-o json`. Pure.
  */
-import { type Document, isMap, isScalar, isSeq, type Node, parse, parseDocument, type YAMLMap } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, type Node, parse, parseDocument, Scalar, visit, type YAMLMap } from 'yaml';
 import { formatBytes } from '../audit/bytes.js';
 import { LEVELS } from '../audit/model.js';
 import type { Policy } from '../audit/policyEngine.js';
@@ -54,7 +54,9 @@ function header(s: Suggestion, c: SuggestionContext): string[] {
     lines.push(
       `The first ${n === 1 ? 'rule is' : `${n} rules are`} new: each drops (None) or lowers to Metadata read-only traffic of that`,
       `input. None matches any of its ${thousands(p.write + p.secret + p.denied + p.exec)} protected events (writes ${thousands(p.write)}, secrets ${thousands(p.secret)},`,
-      `401/403 ${thousands(p.denied)}, exec/attach/portforward/proxy ${thousands(p.exec)}), nor any request that looks the same to a rule.`,
+      `401/403 ${thousands(p.denied)}, exec/attach/portforward/proxy ${thousands(p.exec)}), nor any request that looks the same to a rule;`,
+      `and none gives any write, secret access, exec/attach/portforward/proxy or request without a user,`,
+      `in the input or not, a lower level than ${c.from} does.`,
       `The rules after them are ${c.from}'s, unchanged.`,
     );
   }
@@ -78,6 +80,29 @@ function totals(s: Suggestion, c: SuggestionContext): string[] {
     ...tableLines(rows, new Set([1, 2, 3, 4])).map((l) => `  ${l}`),
     `after: ${formatBytes(a.bytes)} of ${formatBytes(b.bytes)}, ${share(a.bytes, b.bytes)} of the bytes before${target}.`,
   ];
+}
+
+// A plain scalar that every YAML reader takes for the very string, 1.1 (the API server's go-yaml,
+// which also reads Go's number syntax: 0o17, 0x1p-2, 1_000) and 1.2 alike: a letter or "/" first,
+// so no number, date, sexagesimal, .inf or indicator; then only characters that end no plain
+// scalar, in a flow list too (":" never last); and no word YAML 1.1 or 1.2 reads as a boolean or
+// null, in any case, nor inf or nan. Everything else is written double-quoted.
+const PLAIN_SAFE = /^[A-Za-z/][A-Za-z0-9._/*:-]*$/;
+const TYPED_WORD = /^(?:y|n|yes|no|on|off|true|false|null|inf|infinity|nan)$/i;
+
+/** Whether `s` may go out as a plain scalar and be read back as itself by any YAML reader. */
+function plainSafe(s: string): boolean {
+  return PLAIN_SAFE.test(s) && !s.endsWith(':') && !TYPED_WORD.test(s);
+}
+
+/** Every string of the document a plain scalar would not carry safely, double-quoted (the base policy's included). */
+function quoteStrings(doc: Document): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'string' || node.tag !== undefined || plainSafe(node.value)) return;
+      if (node.type === undefined || node.type === Scalar.PLAIN) node.type = Scalar.QUOTE_DOUBLE;
+    },
+  });
 }
 
 /** Short lists of strings in flow style, [get, list], as the presets write them. */
@@ -132,6 +157,7 @@ function ruleObject(r: Policy['rules'][number]): Record<string, unknown> {
  */
 export function suggestionYaml(s: Suggestion, c: SuggestionContext): string {
   const doc = withRules(c, s.policy, s);
+  quoteStrings(doc);
   doc.commentBefore = header(s, c).map((l) => ` ${commentSafe(l)}`).join('\n');
   doc.comment = totals(s, c).map((l) => ` ${commentSafe(l)}`).join('\n');
   const text = doc.toString({ lineWidth: 0, flowCollectionPadding: false });

@@ -12,7 +12,7 @@ export interface NoisyLog {
   protectedIds: Set<string>;
 }
 
-interface Who {
+export interface Who {
   username: string;
   groups: string[];
 }
@@ -26,7 +26,7 @@ const anonymous: Who = { username: 'system:anonymous', groups: ['system:unauthen
 const oddName: Who = { username: 'system:serviceaccount:monitoring:odd\u2028name\x1b[2J', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] };
 const admin: Who = { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
 
-interface Req {
+export interface Req {
   who: Who | null;
   verb: string;
   uri: string;
@@ -47,15 +47,19 @@ const secret = { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'token', na
 const lease = { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', metadata: { name: 'kube-controller-manager', namespace: 'kube-system' }, spec: { holderIdentity: 'cp-1' } };
 const forbidden = { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403 };
 
-export function noisyLog(): NoisyLog {
-  const lines: string[] = [];
-  const protectedIds = new Set<string>();
-  let n = 0;
-  const time = () => new Date(Date.UTC(2026, 0, 1, 10, 0, 0) + n * 37).toISOString().replace('Z', '000Z');
-  const emit = (r: Req) => {
-    n++;
+/** Audit events, one request at a time, as the noisy log writes them; ids and times count up. */
+export class EventLog {
+  readonly lines: string[] = [];
+  readonly protectedIds = new Set<string>();
+  private n = 0;
+
+  /** Writes the request's events and returns its auditID. */
+  emit(r: Req): string {
+    this.n++;
+    const n = this.n;
     const id = `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-    if (r.protect === true) protectedIds.add(id);
+    if (r.protect === true) this.protectedIds.add(id);
+    const time = () => new Date(Date.UTC(2026, 0, 1, 10, 0, 0) + n * 37).toISOString().replace('Z', '000Z');
     const stages = r.stages === 'complete' ? ['ResponseComplete'] : ['RequestReceived', 'ResponseComplete'];
     for (const stage of stages) {
       const e: Record<string, unknown> = {
@@ -76,9 +80,15 @@ export function noisyLog(): NoisyLog {
       if (r.resp !== undefined && stage === 'ResponseComplete') e.responseObject = r.resp;
       e.requestReceivedTimestamp = time();
       e.stageTimestamp = time();
-      lines.push(JSON.stringify(e));
+      this.lines.push(JSON.stringify(e));
     }
-  };
+    return id;
+  }
+}
+
+export function noisyLog(): NoisyLog {
+  const log = new EventLog();
+  const emit = (r: Req) => log.emit(r);
   for (let i = 0; i < 60; i++) {
     // The noise, every round.
     emit({ who: kcm, verb: 'list', uri: '/api/v1/namespaces/kube-system/configmaps', ref: { resource: 'configmaps', namespace: 'kube-system' }, resp: configMapList('kube-system') });
@@ -113,5 +123,5 @@ export function noisyLog(): NoisyLog {
       emit({ who: admin, verb: 'get', uri: '/api/v1/namespaces/kube-system/secrets/token', ref: { resource: 'secrets', namespace: 'kube-system', name: 'token' }, resp: secret, protect: true });
     }
   }
-  return { lines, protectedIds };
+  return { lines: log.lines, protectedIds: log.protectedIds };
 }
