@@ -66,6 +66,8 @@ export function randomEvent(r, i) {
   };
   const groups = [...new Set(r.some(GROUPS, 3))];
   if (groups.length > 0 || r.chance(0.5)) ev.user.groups = groups;
+  // A request that failed authentication (401) is written with an empty user: no username.
+  if (r.chance(0.05)) ev.user = {};
   if (r.chance(0.7)) {
     const ref = {};
     const res = r.pick(RESOURCES);

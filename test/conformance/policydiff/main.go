@@ -78,10 +78,13 @@ func load(raw []byte) loaded {
 // attributes builds what the API server's audit filter gives the evaluator, from the event it
 // would have written: objectRef is set exactly for resource requests, and a non-resource
 // request's path is req.URL.Path, of which requestURI is req.URL.RequestURI().
-func attributes(ev *auditv1.Event) authorizer.Attributes {
-	a := authorizer.AttributesRecord{
-		User: &user.DefaultInfo{Name: ev.User.Username, Groups: ev.User.Groups},
-		Verb: ev.Verb,
+//
+// An event whose user has no username is a request that failed authentication (a 401): the API
+// server evaluated its policy with no user at all, which no users or userGroups rule matches.
+func attributes(ev *auditv1.Event, noUser bool) authorizer.Attributes {
+	a := authorizer.AttributesRecord{Verb: ev.Verb}
+	if !noUser {
+		a.User = &user.DefaultInfo{Name: ev.User.Username, Groups: ev.User.Groups}
 	}
 	if ev.ObjectRef != nil {
 		a.ResourceRequest = true
@@ -124,7 +127,16 @@ func readCases(dir string) ([]policyCase, []authorizer.Attributes, error) {
 		if err := json.Unmarshal(sc.Bytes(), ev); err != nil {
 			return nil, nil, fmt.Errorf("events.jsonl:%d: %w", line, err)
 		}
-		attrs = append(attrs, attributes(ev))
+		// The typed Event cannot tell "username": "" from no username; the raw JSON can.
+		var who struct {
+			User struct {
+				Username *string `json:"username"`
+			} `json:"user"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &who); err != nil {
+			return nil, nil, fmt.Errorf("events.jsonl:%d: %w", line, err)
+		}
+		attrs = append(attrs, attributes(ev, who.User.Username == nil))
 	}
 	return policies, attrs, sc.Err()
 }
