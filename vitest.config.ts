@@ -1,7 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+// Labs made by tests look for receiver ports from here, not from 8845 as a user's do: a range of
+// this run's own, so two runs side by side (and a real lab) do not race for one port.
+const FIRST_PORT = 20_000 + (process.pid % 300) * 100;
+
 export default defineConfig({
   test: {
+    env: { AUDIT_LAB_FIRST_PORT: String(FIRST_PORT) },
     include: ['test/**/*.test.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
     // Process-level tests spawn the built CLI, several at once (describe.concurrent), and the lock

@@ -172,7 +172,7 @@ export class CliProcess {
  */
 export function startCli(args: readonly string[], opts: CliOptions = {}): CliProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...opts.env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT, ...opts.env },
     cwd: opts.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', opts.stderrFd ?? 'pipe'],
   });
@@ -234,7 +234,7 @@ export function startInPty(args: readonly string[], opts: PtyOptions = {}): PtyP
   const command = `/usr/bin/stty cols ${opts.cols ?? 80} rows ${opts.rows ?? 24}; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
   // -q no banner, -e the command's exit code, -f flush at once; the typescript goes nowhere.
   const child = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', ...opts.env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT, ...opts.env },
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });

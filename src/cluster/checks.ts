@@ -6,7 +6,7 @@ import { otherLabsPorts, probePort } from '../lab/ports.js';
 import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
 import { ToolError } from '../errors.js';
 import { DEFAULT_DYNAMIC_IMAGE, type Mode, parseImageVersion } from '../lab/mode.js';
-import { DEFAULT_RECEIVER_PORT, type LabState, readState } from '../lab/state.js';
+import { DEFAULT_RECEIVER_PORT, firstReceiverPort, type LabState, readState } from '../lab/state.js';
 import { caFix, describePkiIssue, inspectPki } from '../lab/pki.js';
 import { type DockerInfo, dockerArgs, parseDockerInfo } from '../tools/docker.js';
 import type { Tools } from '../tools/index.js';
@@ -214,7 +214,7 @@ export async function runChecks(input: CheckInput): Promise<CheckReport> {
   if (needed || input.mode === undefined) findings.push(...dynamicFindings(docker.info, kind.version, { needed, image: dynamicImage }));
   if (!input.skipPort) {
     const address = input.address ?? input.state?.receiver.address ?? '127.0.0.1';
-    const port = input.port ?? input.state?.receiver.port ?? DEFAULT_RECEIVER_PORT;
+    const port = input.port ?? input.state?.receiver.port ?? firstReceiverPort();
     findings.push(await checkPort(input.paths, input.receiver, address, port));
   }
   return {

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { RuntimeFailure } from '../errors.js';
 import { labNames } from './labs.js';
 import { labPaths } from './paths.js';
-import { DEFAULT_RECEIVER_PORT, readState } from './state.js';
+import { firstReceiverPort, readState } from './state.js';
 
 export type PortProbe = 'free' | 'in-use' | 'unavailable';
 
@@ -44,12 +44,13 @@ const SEARCHED = 100;
 /** The port a new lab takes: the first from 8845 up that no other lab keeps and nothing listens on. */
 export async function pickReceiverPort(home: string, name: string, probe = probePort): Promise<number> {
   const kept = await otherLabsPorts(home, name);
-  for (let port = DEFAULT_RECEIVER_PORT; port < DEFAULT_RECEIVER_PORT + SEARCHED; port++) {
+  const first = firstReceiverPort();
+  for (let port = first; port < first + SEARCHED; port++) {
     if (kept.has(port)) continue;
     if ((await probe('0.0.0.0', port)) === 'free') return port;
   }
   throw new RuntimeFailure(
-    `no free receiver port in ${DEFAULT_RECEIVER_PORT}-${DEFAULT_RECEIVER_PORT + SEARCHED - 1} (other labs keep ${kept.size} of them)`,
+    `no free receiver port in ${first}-${first + SEARCHED - 1} (other labs keep ${kept.size} of them)`,
     'choose one with --port N (--port 0 takes any free one)',
   );
 }

@@ -61,6 +61,16 @@ export interface LabState {
 }
 
 export const DEFAULT_RECEIVER_PORT = 8845;
+
+/**
+ * Where a new lab's receiver port is looked for from: 8845, or AUDIT_LAB_FIRST_PORT, a test seam:
+ * each test run takes ports of its own, so two runs side by side (or a lab of the user's) never
+ * race for the same one.
+ */
+export function firstReceiverPort(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.AUDIT_LAB_FIRST_PORT);
+  return Number.isInteger(n) && n >= 1024 && n <= 65_000 ? n : DEFAULT_RECEIVER_PORT;
+}
 export const DEFAULT_BATCH_MAX_WAIT = '1s';
 
 /** The sink `up` creates: what the classic walkthrough's AuditSink asked for. */
@@ -96,7 +106,7 @@ export function newLabState(init: {
     kindConfigApi: 'v1alpha4',
     capture: 'sinks',
     webhook: { batchMaxWait: DEFAULT_BATCH_MAX_WAIT, throttle: { qps: DEFAULT_QPS, burst: DEFAULT_BURST } },
-    receiver: { address: '127.0.0.1', port: DEFAULT_RECEIVER_PORT, host: null },
+    receiver: { address: '127.0.0.1', port: firstReceiverPort(), host: null },
     sinks: [],
     createdAt: now,
     updatedAt: now,

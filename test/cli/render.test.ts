@@ -9,6 +9,9 @@ import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/l
 import { ensurePki } from '../../src/lab/pkiIssuer.js';
 import { runCli, testDir } from '../helpers.js';
 
+/** A new lab's receiver port in this test run (8845 for a user: see firstReceiverPort). */
+const FIRST_PORT = process.env.AUDIT_LAB_FIRST_PORT;
+
 const home = () => testDir();
 
 let kubectl: string;
@@ -57,7 +60,7 @@ describe('audit-lab render (as a process)', () => {
     expect(Object.keys(f)).toEqual(['config.yaml', 'policy.yaml', 'webhook.kubeconfig']);
     expect(parse(f['config.yaml']!).nodes[0].extraMounts[0].hostPath).toBe(join(dir, 'labs', 'audit-lab', 'apiserver'));
     expect(parse(f['policy.yaml']!).rules).toEqual([{ level: 'Metadata' }]);
-    expect(parse(f['webhook.kubeconfig']!).clusters[0].cluster.server).toBe('https://host.docker.internal:8845/events');
+    expect(parse(f['webhook.kubeconfig']!).clusters[0].cluster.server).toBe(`https://host.docker.internal:${FIRST_PORT}/events`);
     expect(r.stderr).toMatch(/throwaway/);
     expect(await readdir(dir)).toEqual([]);
   });
@@ -104,7 +107,7 @@ describe('audit-lab render (as a process)', () => {
     const sinks = parseAllDocuments(await readFile(join(out, 'audit.yaml'), 'utf8')).map((d) => d.toJS());
     expect(sinks).toHaveLength(1);
     expect(sinks[0].spec.policy).toEqual({ level: 'Metadata', stages: ['ResponseComplete'] });
-    expect(sinks[0].spec.webhook.clientConfig.url).toMatch(/^https:\/\/127\.0\.0\.1:8845\/sinks\/default\/[A-Za-z0-9_-]{43}$/);
+    expect(sinks[0].spec.webhook.clientConfig.url).toMatch(new RegExp(`^https://127\\.0\\.0\\.1:${FIRST_PORT}/sinks/default/[A-Za-z0-9_-]{43}$`));
     expect(Buffer.from(sinks[0].spec.webhook.clientConfig.caBundle, 'base64').toString()).toBe(await readFile(join(out, 'pki', 'ca.crt'), 'utf8'));
     expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].image).toBe('kindest/node:v1.18.19');
   });

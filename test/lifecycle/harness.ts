@@ -240,6 +240,7 @@ export class Sandbox {
       PATH: this.bin,
       HOME: this.dir,
       AUDIT_LAB_HOME: this.home,
+      AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT,
       NO_COLOR: '1',
       FAKE_TOOLS_TABLE: this.tablePath,
       FAKE_TOOLS_WORLD: this.worldPath,

@@ -3,23 +3,18 @@ import { access } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeFailure } from '../../src/errors.js';
-import { ensureReceiver, readPidFile, receiverStatus, stopReceiver } from '../../src/daemon/daemon.js';
+import { ensureReceiver, receiverStatus, stopReceiver } from '../../src/daemon/daemon.js';
 import { isAlive } from '../../src/lab/process.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { writeState } from '../../src/lab/state.js';
-import { eventList, makeEvent, post, tempLab, type TempLab } from './helpers.js';
+import { eventList, makeEvent, post, removeWithReceiver, tempLab, type TempLab } from './helpers.js';
 
 let t: TempLab | null = null;
 let blocker: Server | null = null;
 
 afterEach(async () => {
-  if (t) {
-    const pid = (await readPidFile(t.lab.paths))?.pid;
-    await stopReceiver(t.lab.paths, { timeoutMs: 5000 });
-    if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
-    await t.cleanup();
-    t = null;
-  }
+  if (t) await removeWithReceiver(t);
+  t = null;
   await new Promise<void>((r) => (blocker ? blocker.close(() => r()) : r()));
   blocker = null;
 });

@@ -5,6 +5,8 @@ import { request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Level, Stage } from '../../src/audit/model.js';
+import { readPidFile, stopReceiver } from '../../src/daemon/daemon.js';
+import { isAlive } from '../../src/lab/process.js';
 import type { Mode } from '../../src/lab/mode.js';
 import { ensureLab, type LabHandle } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
@@ -32,6 +34,14 @@ export async function tempLab(sinks?: { name: string; level: Level; stages: Stag
     lab = await ensureLab(paths);
   }
   return { home, lab, cleanup: () => rm(home, { recursive: true, force: true }) };
+}
+
+/** Stops a lab's background receiver (SIGKILL if SIGTERM was not enough) and removes the lab. */
+export async function removeWithReceiver(t: TempLab): Promise<void> {
+  const pid = (await readPidFile(t.lab.paths))?.pid;
+  await stopReceiver(t.lab.paths, { timeoutMs: 5000 });
+  if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await t.cleanup();
 }
 
 /** Who waits for a line of which log (see `logged`). */

@@ -4,20 +4,14 @@
  * which the test kills; nothing is timed, each step waits for what the CLI prints.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureReceiver, readPidFile, stopReceiver } from '../../src/daemon/daemon.js';
-import { isAlive } from '../../src/lab/process.js';
+import { ensureReceiver } from '../../src/daemon/daemon.js';
 import { startCli, startInPty } from '../helpers.js';
-import { tempLab, type TempLab } from '../receiver/helpers.js';
+import { removeWithReceiver, tempLab, type TempLab } from '../receiver/helpers.js';
 
 let t: TempLab | null = null;
 afterEach(async () => {
-  if (t) {
-    const pid = (await readPidFile(t.lab.paths))?.pid;
-    await stopReceiver(t.lab.paths, { timeoutMs: 5000 });
-    if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
-    await t.cleanup();
-    t = null;
-  }
+  if (t) await removeWithReceiver(t);
+  t = null;
 });
 
 describe('a following command whose receiver stops', () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, validateLabName } from '../../src/lab/paths.js';
-import { DEFAULT_SINK, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
+import { DEFAULT_SINK, firstReceiverPort, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { ROOT, runCli, testDir } from '../helpers.js';
 
 async function lab() {
@@ -223,5 +223,13 @@ describe('lab lock', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(await withLabLock(paths, 'down', async () => 'in', { timeoutMs: 2000 })).toBe('in');
+  });
+});
+
+describe('a new lab\'s receiver port', () => {
+  it('is looked for from 8845, or from AUDIT_LAB_FIRST_PORT (the tests\' own range) when that is a port', () => {
+    expect(firstReceiverPort({})).toBe(8845);
+    expect(firstReceiverPort({ AUDIT_LAB_FIRST_PORT: '23400' })).toBe(23400);
+    for (const junk of ['', 'x', '80', '70000', '2.5']) expect(firstReceiverPort({ AUDIT_LAB_FIRST_PORT: junk })).toBe(8845);
   });
 });
