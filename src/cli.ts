@@ -168,7 +168,7 @@ function modeOption(): Option {
   return enumOption('--mode <mode>', 'dynamic (AuditSink API, 1.13-1.18) or static (policy + webhook, any version)', ['auto', 'static', 'dynamic']).default('auto');
 }
 
-// --- filters shared by tail and top (issue 14) ---
+// --- filters shared by tail and top ---
 /** The flags that choose events, declared once for every command that reads them. */
 const FILTER_OPTIONS = {
   sink: () => new Option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)').argParser(collect),
@@ -203,7 +203,7 @@ function filterFlags(o: Record<string, unknown>): { [K in keyof FilterFlags]: st
 const commaList = (values: readonly string[] | undefined) => (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
 // --- end filters ---
 
-// --- top (issue 14) ---
+// --- top ---
 /** --by: keys comma-separated or repeated, any case; none, or an unknown one, is a UserError naming them. */
 function groupKeys(value: string, previous: GroupKey[] | undefined): GroupKey[] {
   const keys = commaList([value]).map(choice('--by', GROUP_KEYS));
@@ -400,7 +400,7 @@ listed at the end with its file and line number, and makes the exit code 2.`)
       ),
     );
 
-  // --- top (issue 14) ---
+  // --- top ---
   withEventFilters(
     program
       .command('top')

@@ -20,7 +20,7 @@ export interface Throttle {
   burst: number;
 }
 
-/** A sink as the user describes it; the same shape in both modes (see DESIGN.md, "Sinks"). */
+/** A sink as the user describes it; the same shape in both modes. */
 export interface SinkSpec {
   name: string;
   level: Level;

@@ -343,7 +343,7 @@ export function requestPath(requestURI: string): string {
 
 /**
  * The most a policy can log: its highest rule level, and every stage some logging rule keeps.
- * A sink with this policy is covered by a capture of at least this (DESIGN.md, "Sinks").
+ * A sink with this policy is covered by a capture of at least this.
  */
 export function policyReach(policy: Policy): { level: Level; stages: Stage[] } {
   let level: Level = 'None';

@@ -37,7 +37,7 @@ export interface CheckReport {
   facts: CheckFacts;
 }
 
-/** The kind release that built the default dynamic-mode node image (see DESIGN.md). */
+/** The kind release that built the default dynamic-mode node image. */
 export const DYNAMIC_KIND_VERSION = '0.11.1';
 
 const DOCKER_DOWN_FIX =

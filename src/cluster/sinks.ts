@@ -1,5 +1,5 @@
 /**
- * Sink changes against a lab and its cluster: one sink model, two back ends (DESIGN.md, "Sinks").
+ * Sink changes against a lab and its cluster: one sink model, two back ends.
  * dynamic: each sink is a real AuditSink in the cluster, and <lab>/audit.yaml holds them all.
  * static: the sink lives in the lab state and the receiver applies it to what the API server
  * captured; the API server restarts only when its capture policy no longer covers every sink.

@@ -61,7 +61,7 @@ export interface TailOptions extends Common {
   code: string[];
 }
 
-// --- top (issue 14) ---
+// --- top ---
 export interface TopOptions extends Common, FilterFlags {
   /** Only these sinks; empty: every sink. */
   sinks: string[];

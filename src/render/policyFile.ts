@@ -12,7 +12,7 @@ export const BASELINE_CAPTURE: CapturePolicy = { level: 'Metadata', stages: ['Re
 
 /**
  * The single level and stage set the API server must capture so that every sink can be derived
- * from it: the highest level and the union of stages (DESIGN.md, "Sinks"). Sinks at None need
+ * from it: the highest level and the union of stages. Sinks at None need
  * nothing. The baseline keeps the default sink covered, so creating it never restarts the server.
  */
 export function captureFor(sinks: readonly Pick<SinkSpec, 'level' | 'stages'>[], capture: Capture): CapturePolicy {

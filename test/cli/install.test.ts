@@ -1,5 +1,5 @@
 /**
- * The README's ways to run audit-lab (issue 13): `npm start -s --` keeps machine output clean, and
+ * The README's ways to run audit-lab: `npm start -s --` keeps machine output clean, and
  * the global install from a clone (`npm ci && npm install -g "$(npm pack -s)"`) gives a working
  * `audit-lab` that needs neither the clone nor TypeScript. The install is `--offline`: the
  * dependencies are bundled in the packed tarball (package.json bundleDependencies, from the

@@ -1,5 +1,5 @@
 /**
- * One output flag (issue 13, item 10): `-o json|jsonl|yaml|wide|name` on `list`, `status`,
+ * One output flag: `-o json|jsonl|yaml|wide|name` on `list`, `status`,
  * `sink list`, `doctor` and `policy test`, through one printer (src/ui/printers.ts), as the built
  * CLI process. A lab with stored events and no tools on PATH: nothing real is asked.
  */

@@ -329,7 +329,7 @@ func auditFlags(t *testing.T, rc renderedCluster, mountRoot string) []string {
 // receiver is a stand-in for audit-lab's receiver, configured only from the
 // rendered files: it listens where webhook.kubeconfig points, serves a
 // certificate from the lab CA, and demands a client certificate from the
-// same CA, as DESIGN.md promises (mutual TLS).
+// same CA (mutual TLS).
 type receiver struct {
 	mu      sync.Mutex
 	batches []auditv1.EventList

@@ -1,6 +1,6 @@
 package conformance
 
-// The flow a user sees (issue 6, items 2 and 3), with audit-lab's own
+// The flow a user sees, with audit-lab's own
 // receiver instead of the stand-in of controlplane_test.go: `audit-lab
 // serve` runs as a child process on loopback, sinks are made with `audit-lab
 // sink create`, the files come from `audit-lab render` of that lab, and
@@ -1078,7 +1078,7 @@ func TestFaultsPolicyChange(t *testing.T) {
 
 	// A sink the Metadata capture does not cover.
 	r := lab.sinkCreate(t, "wide", "RequestResponse", "ResponseComplete")
-	// No kind cluster here: the change is saved and applies at the next `up` (issue 13's rule).
+	// No kind cluster here: the change is saved and applies at the next `up`.
 	if want := "has no cluster running: it applies at the next `audit-lab up`"; r.code != 0 || !strings.Contains(r.stdout+r.stderr, want) {
 		t.Errorf("CLI: sink create of a sink the capture does not cover, with no cluster, should exit 0 and say %q:\n%s", want, r)
 	}

@@ -53,7 +53,7 @@ func TestRenderedPolicies(t *testing.T) {
 				t.Fatalf("%s: %v", path, err)
 			}
 			// The loader kube-apiserver itself runs at start; it also
-			// refuses an empty rule list, which DESIGN.md relies on
+			// refuses an empty rule list, which audit-lab relies on
 			// ("without --audit-policy-file the webhook records nothing").
 			if _, err := policy.LoadPolicyFromBytes(raw); err != nil {
 				t.Fatalf("k8s.io/apiserver LoadPolicyFromBytes: %v", err)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Conformance against upstream Kubernetes (issue 6). Renders fresh files with
+# Conformance against upstream Kubernetes. Renders fresh files with
 # the built CLI, builds the pinned upstream tools, and runs the Go checks in
 # this directory against them. Exits non-zero, saying why, whenever a check
 # fails or cannot run; nothing is skipped.

@@ -1,6 +1,6 @@
 package conformance
 
-// `audit-lab policy suggest` on a capture of the real kube-apiserver (issue 14):
+// `audit-lab policy suggest` on a capture of the real kube-apiserver:
 // a RequestResponse sink with every stage, traffic made of controller noise
 // (a kube-controller-manager, a kubelet and a service account reading all the
 // time, leader-election renewals, health checks, metrics) around what must
@@ -111,7 +111,7 @@ func rawStatus(t *testing.T, a *apiserver, method, path string, cfg *tls.Config,
 	return resp.StatusCode
 }
 
-// protectedKind says why a request must keep its level, as issue 14 lists
+// protectedKind says why a request must keep its level, as the README lists
 // them, from the event alone (written here, not taken from the CLI).
 func protectedKind(e auditv1.Event) string {
 	if c := code(e); c == 401 || c == 403 {

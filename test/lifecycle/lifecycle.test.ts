@@ -50,7 +50,7 @@ interface StatusJson {
   problems: string[];
 }
 
-describe.concurrent('labs side by side (issue 13)', () => {
+describe.concurrent('labs side by side', () => {
   test('up --name a, up --name b: each receiver on a port of its own, both healthy; down of one leaves the other', async (t) => {
     const sb = await sandbox(t, twoLabsTable('a', 'b'));
     await sb.setWorld({ network: true });

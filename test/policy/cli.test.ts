@@ -221,7 +221,7 @@ describe('policy test with hostile names and fields', () => {
   });
 });
 
-/** Issue 13: `policy test` reads each line with the receiver's own check (audit/eventShape.ts). */
+/** `policy test` reads each line with the receiver's own check (audit/eventShape.ts). */
 describe('policy test refuses what the receiver refuses: one decoder, one verdict', () => {
   const good = (id: string) => JSON.stringify({ ...lines[0]!, auditID: id });
   const BAD = [

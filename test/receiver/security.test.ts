@@ -1,5 +1,5 @@
 /**
- * The security review's receiver findings (issue 10), each over real sockets and real TLS:
+ * The security review's receiver findings, each over real sockets and real TLS:
  * session resumption standing in for a client certificate, certificates the lab CA signed for
  * something else, connection exhaustion by unauthenticated peers, pathological JSON, the log, and
  * each mode serving only its own endpoints.

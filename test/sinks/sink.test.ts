@@ -342,7 +342,7 @@ async function sandbox(...args: Parameters<typeof Sandbox.create>): Promise<Sand
 const callLine = (c: Call) => `${c.tool} ${c.args.join(' ')}`;
 const LATER = 'lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`';
 
-describe('sinks in a lab with no cluster: saved, said so, applied by the next up (issue 13)', () => {
+describe('sinks in a lab with no cluster: saved, said so, applied by the next up', () => {
   it('dynamic: create and delete ask only `kind get clusters`, exit 0, and up applies the AuditSinks', async () => {
     const sb = await sandbox(healthyTable({ desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' }));
     ok(await sb.run(['up', '--mode', 'dynamic', '--port', String(await freePort())]));
@@ -422,7 +422,7 @@ describe('sinks in a lab with no cluster: saved, said so, applied by the next up
   });
 });
 
-describe('sink create says created, configured (with what changed) or unchanged, as kubectl apply (issue 13)', () => {
+describe('sink create says created, configured (with what changed) or unchanged, as kubectl apply', () => {
   it('the Quick start\'s sink again is unchanged and rewrites nothing; a change lists each field', async () => {
     const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
     const state = await readFile(w.paths.state, 'utf8');
@@ -450,7 +450,7 @@ describe('sink create says created, configured (with what changed) or unchanged,
   });
 });
 
-it('sink create --help names preset:NAME and every preset shipped (issue 13)', async () => {
+it('sink create --help names preset:NAME and every preset shipped', async () => {
   const r = await runCli(['sink', 'create', '--help']);
   const presets = (await readdir(join(ROOT, 'templates', 'policies'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
   expect(r.code).toBe(0);

@@ -84,7 +84,7 @@ describe('argv -> options', () => {
     [['tail', '--sink', 'a'], 'tail', { files: [], sinks: ['a'] }],
     [['policy', 'suggest', '--sink', 'full', '--target', '50%'], 'policySuggest', { name: 'audit-lab', sink: 'full', files: [], from: 'preset:recommended', target: 0.5, output: 'yaml' }],
     [['policy', 'suggest', '--file', 'a.log', '--file', '-', '--from', 'p.yaml', '--target', '12.5 %', '-o', 'JSON'], 'policySuggest', { files: ['a.log', '-'], from: 'p.yaml', target: 0.125, output: 'json' }],
-    // top (issue 14): the filters are tail's; --by takes commas, repeats and any case.
+    // top: the filters are tail's; --by takes commas, repeats and any case.
     [['top'], 'top', { name: 'audit-lab', by: ['user', 'verb', 'resource'], follow: true, output: 'table', sinks: [], files: [], verb: [], code: [], window: undefined, limit: undefined }],
     [['top', '--by', 'Verb,code', '--by', 'user', '--window', '5m', '--no-follow', '-o', 'JSONL', '--limit', '10'], 'top', { by: ['verb', 'code', 'user'], window: '5m', follow: false, output: 'jsonl', limit: 10 }],
     [['top', '--by', 'sink', '--by', 'sink'], 'top', { by: ['sink'] }],

@@ -139,7 +139,7 @@ func decodeStrict(doc []byte) (*auditregv1alpha1.AuditSink, error) {
 }
 
 // auditLabRules are audit-lab's own promises on top of the API's rules
-// (DESIGN.md: HTTPS with the lab CA in caBundle, an unguessable token in the
+// (HTTPS with the lab CA in caBundle, an unguessable token in the
 // URL path). The API accepted http and an empty caBundle; audit-lab must not.
 func auditLabRules(sink *auditregv1alpha1.AuditSink) []string {
 	var msgs []string
