@@ -33,11 +33,15 @@ describe('a following command whose receiver stops', () => {
   it('top at a terminal shows it at the foot of the screen, and the whole message on quitting', async () => {
     t = await tempLab(undefined, 0);
     const top = startInPty(['top', '--by', 'verb'], { cols: 120, rows: 12, env: { AUDIT_LAB_HOME: t.home }, timeoutMs: 85_000 });
-    const pid = Number(await top.waitFor(/started the receiver \(pid (\d+)\)/, 'the receiver started').then((o) => /started the receiver \(pid (\d+)\)/.exec(o)![1]));
-    await top.waitFor(/q quit {2}p pause/, 'the first frame');
-    process.kill(pid, 'SIGKILL');
-    await top.waitFor(/the lab's receiver stopped: no new events are stored \(quit, and run top again to start it\)/, 'the foot of the screen');
-    top.type('q');
+    try {
+      const pid = Number(await top.waitFor(/started the receiver \(pid (\d+)\)/, 'the receiver started').then((o) => /started the receiver \(pid (\d+)\)/.exec(o)![1]));
+      await top.waitFor(/q quit {2}p pause/, 'the first frame');
+      process.kill(pid, 'SIGKILL');
+      await top.waitFor(/the lab's receiver stopped: no new events are stored \(quit, and run top again to start it\)/, 'the foot of the screen');
+    } finally {
+      // q ends top however the steps above went: a failed wait must not leave it running.
+      top.type('q');
+    }
     const { code, output } = await top.exited;
     expect(code).toBe(0);
     expect(output).toMatch(/receiver stopped: no new events are stored\. Start it again with `audit-lab top` \(starts it in the background\)/);
