@@ -164,9 +164,9 @@ class Lab {
     check(code === 0, `audit-lab ${args.join(' ')} exited ${code}`);
   }
 
-  async kubectl(args, { allow = [0] } = {}) {
+  async kubectl(args, { allow = [0], quiet = false } = {}) {
     const r = await capture('kubectl', ['--context', this.context, ...args], { env: this.env });
-    console.log(`$ kubectl ${args.join(' ')}  (exit ${r.code})${r.code !== 0 ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`);
+    if (!quiet || r.code !== 0) console.log(`$ kubectl ${args.join(' ')}  (exit ${r.code})${r.code !== 0 ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`);
     check(allow.includes(r.code), `kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     return r;
   }
@@ -444,6 +444,70 @@ async function requests(lab, ns, wait) {
   });
 }
 
+/**
+ * The lab's loop, measured as a user feels it: from kubectl's return to the moment a following
+ * `tail -o jsonl` prints the event, read as it arrives (not polled). Requests go one after the
+ * other, a little apart as a person types; each is timed on its own. Prints
+ * `<mode> latency: p50 N ms, p99 N ms, max N ms (N requests)` with the versions. Nothing is
+ * asserted on the figures: they are the API server's batching, measured.
+ */
+async function latency(lab, ns, { count, spacingMs, waitMs }) {
+  return step(`${lab.mode}: latency, kubectl -> a following tail (${count} requests)`, async () => {
+    const tail = spawn(process.execPath, [BIN, 'tail', '-f', '-o', 'jsonl', '--tail', '0', '--sink', 'default', '--name', lab.name], { env: lab.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const arrived = new Map();
+    let waiting = null;
+    let rest = '';
+    let stderr = '';
+    tail.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    tail.stdout.setEncoding('utf8').on('data', (d) => {
+      const now = performance.now();
+      rest += d;
+      let i;
+      while ((i = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, i);
+        rest = rest.slice(i + 1);
+        let e;
+        try {
+          e = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        const name = e.objectRef?.name;
+        if (e.verb === 'create' && e.objectRef?.namespace === ns && typeof name === 'string' && !arrived.has(name)) arrived.set(name, now);
+      }
+      waiting?.();
+    });
+    const until = async (names, ms) => {
+      const deadline = Date.now() + ms;
+      while (!names.every((n) => arrived.has(n))) {
+        check(Date.now() < deadline && tail.exitCode === null, `tail did not print ${names.filter((n) => !arrived.has(n)).join(', ')} within ${secs(ms)} (tail ${tail.exitCode === null ? 'running' : `exited ${tail.exitCode}`}): ${stderr}`);
+        await Promise.race([new Promise((r) => (waiting = r)), sleep(1000)]);
+      }
+    };
+    try {
+      // One request first, waited for: the tail is reading before anything is timed.
+      await lab.kubectl(['create', 'configmap', 'lat-warmup', '-n', ns], { quiet: true });
+      await until(['lat-warmup'], waitMs);
+      const returned = new Map();
+      for (let i = 0; i < count; i++) {
+        const name = `lat-${i}`;
+        await lab.kubectl(['create', 'configmap', name, '-n', ns], { quiet: true });
+        returned.set(name, performance.now());
+        await sleep(spacingMs * (0.5 + Math.random()));
+      }
+      await until([...returned.keys()], waitMs);
+      const ms = [...returned].map(([name, at]) => Math.max(0, arrived.get(name) - at)).sort((a, b) => a - b);
+      const q = (p) => ms[Math.min(ms.length - 1, Math.ceil(p * ms.length) - 1)];
+      const figures = { p50: Math.round(q(0.5)), p99: Math.round(q(0.99)), max: Math.round(ms.at(-1)), n: ms.length };
+      console.log(`  ${lab.mode} latency: p50 ${figures.p50} ms, p99 ${figures.p99} ms, max ${figures.max} ms (${figures.n} requests), Kubernetes ${lab.kubernetesVersion}, ${lab.kindVersion}`);
+      lab.latency = figures;
+      return figures;
+    } finally {
+      tail.kill('SIGINT');
+    }
+  });
+}
+
 /** A RequestResponse sink with two stages; the default sink keeps getting Metadata only. */
 async function fullSink(lab, ns, wait) {
   await step(`${lab.mode}: sink create full (RequestResponse)`, async () => {
@@ -659,6 +723,7 @@ async function staticFlow(lab, endpoint) {
   const wait = 90_000;
   await basics(lab);
   await requests(lab, ns, wait);
+  await latency(lab, ns, { count: 50, spacingMs: 300, waitMs: wait });
   await sideBySide(lab, wait);
   await fullSink(lab, ns, wait);
   await policySink(lab, ns, wait);
@@ -674,6 +739,8 @@ async function dynamicFlow(lab) {
   const wait = 120_000;
   await basics(lab);
   await requests(lab, ns, wait);
+  // Its batches wait up to 30 s whatever the lab sets: a few requests show it.
+  await latency(lab, ns, { count: 10, spacingMs: 500, waitMs: wait });
   await fullSink(lab, ns, wait);
   await step('dynamic: sink delete full removes the AuditSink', async () => {
     await lab.al(['sink', 'delete', 'full']);
@@ -701,6 +768,7 @@ async function main() {
   const endpoint = await forwardEndpoint(home);
   const failures = [];
   const ran = [];
+  const labsRun = [];
   try {
     for (const mode of wanted) {
       const M = mode.toUpperCase();
@@ -721,7 +789,9 @@ async function main() {
       const kubectl = await capture('kubectl', ['version', '--client'], { env });
       if (kubectl.missing) notRun(`kubectl is not on PATH for ${mode} mode`);
       const lab = new Lab({ mode, name: `ale2e-${mode}`, home: env.AUDIT_LAB_HOME, env, image: settings[`AUDIT_LAB_E2E_${M}_IMAGE`] });
+      lab.kindVersion = kind.stdout.trim().split(' ').slice(0, 2).join(' ');
       lab.port = await freePort();
+      labsRun.push(lab);
       // A run that was killed (CI's time limit, Ctrl-C) may have left its clusters behind.
       for (const c of [lab.name, `${lab.name}-b`]) await capture('kind', ['delete', 'cluster', '--name', c], { env });
       console.log(`\n======== ${mode} mode: ${kind.stdout.trim()}; image ${lab.image ?? '(default)'}; docker ${docker.stdout.trim()}`);
@@ -759,6 +829,7 @@ async function main() {
     process.exit(1);
   }
   for (const r of ran) console.log(`passed: ${r}`);
+  for (const l of labsRun) if (l.latency) console.log(`latency ${l.mode}: p50 ${l.latency.p50} ms, p99 ${l.latency.p99} ms, max ${l.latency.max} ms (${l.latency.n} requests; Kubernetes ${l.kubernetesVersion}, ${l.kindVersion})`);
   console.log(`kind: ${ran.length} passed, 0 failed`);
 }
 
