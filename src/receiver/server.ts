@@ -87,6 +87,8 @@ export interface ReceiverOptions {
   /** One line per batch or refusal, without the newline. */
   log?: (line: string) => void;
   limits?: Partial<Limits>;
+  /** Awaited before each batch is planned: the lab's receiver takes up a changed state.json there. */
+  beforeBatch?: () => Promise<void>;
 }
 
 class Refusal extends Error {
@@ -186,11 +188,13 @@ export class Receiver {
   /** The subject of the certificate the lab issued to its API server. */
   private readonly clientSubject: string;
   private closing = false;
+  private readonly beforeBatch: (() => Promise<void>) | undefined;
 
   constructor(opts: ReceiverOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.config = opts.config;
     this.store = opts.store;
+    this.beforeBatch = opts.beforeBatch;
     const out = opts.log ?? (() => {});
     // Refusal reasons quote the peer's bytes (paths, headers, JSON errors): no raw control
     // character may reach the log, where it would drive a terminal or forge a line.
@@ -323,6 +327,8 @@ export class Receiver {
         throw new Refusal(413, `body of ${declared} bytes is over the ${this.limits.maxBodyBytes}-byte limit`);
       }
       body = await this.readBody(req);
+      // After the body is read (a listener must be on it from the start), before its sinks are chosen.
+      await this.beforeBatch?.();
       // Decoding and cutting the events work on the peer's bytes only: whatever fails there is
       // the sender's fault (4xx, not retried). 500 is kept for our own failure to store.
       let plan: StorePlan;

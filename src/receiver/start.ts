@@ -39,27 +39,29 @@ export interface StartOptions {
 /**
  * Polls state.json's identity (inode, mtime, size). `sink create` replaces the file by rename, so
  * a change of inode is the usual signal; polling works the same on every platform and never
- * misses a rename the way a watch on a replaced file can.
+ * misses a rename the way a watch on a replaced file can. `check` also runs before every batch:
+ * a request made after `sink create` returned reaches the new sink, however soon its batch comes
+ * (the API server may send it within 100 ms; the poll alone left up to its interval uncovered).
  */
 export function watchState(
   lab: LabHandle,
   intervalMs: number,
   onChange: (state: Pick<LabState, 'mode' | 'sinks'>) => Promise<void>,
   log: (line: string) => void,
-): () => void {
+): { check: () => Promise<void>; stop: () => void } {
   let last = '';
   let applied = JSON.stringify({ mode: lab.state.mode, sinks: lab.state.sinks });
-  let busy = false;
-  const check = async () => {
-    if (busy) return;
-    busy = true;
+  let running: Promise<void> | null = null;
+  // One look at a time; a caller that comes meanwhile waits for the look under way.
+  const check = (): Promise<void> => (running ??= look().finally(() => (running = null)));
+  const look = async () => {
     try {
       const st = await stat(lab.paths.state).catch(() => null);
       const id = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none';
       if (id === last) return;
-      const first = last === '';
       last = id;
-      if (first || !st) return;
+      // The first look reads it too: a change made between loading the lab and this look counts.
+      if (!st) return;
       const state = await readState(lab.paths);
       if (!state) return;
       // Our own `serve` rewrites state (the real port): only a change of sinks or mode matters here.
@@ -71,14 +73,12 @@ export function watchState(
     } catch (err) {
       // A state file edited into something invalid: keep serving the sinks we have.
       log(`${new Date().toISOString()} warning: state not reloaded, keeping the current sinks: ${(err as Error).message}`);
-    } finally {
-      busy = false;
     }
   };
   void check();
   const timer = setInterval(() => void check(), intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return { check, stop: () => clearInterval(timer) };
 }
 
 export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Promise<RunningReceiver> {
@@ -94,7 +94,9 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
   const extras = new SinkExtras(lab.paths, { ...opts.forward, log });
   const config = await extras.config({ mode: lab.state.mode, sinks: structuredClone(lab.state.sinks) });
   await openAll(config);
-  const receiver = new Receiver({ pki: lab.pki, store, config, log: out, ...(opts.limits ? { limits: opts.limits } : {}) });
+  // Set below, once the receiver it updates exists; until then no batch can come.
+  let stateCheck = async () => {};
+  const receiver = new Receiver({ pki: lab.pki, store, config, log: out, beforeBatch: () => stateCheck(), ...(opts.limits ? { limits: opts.limits } : {}) });
   let addr;
   try {
     addr = await receiver.listen(opts.port, opts.address);
@@ -102,7 +104,7 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
     await extras.close();
     throw err;
   }
-  const stopWatch = watchState(
+  const watch = watchState(
     lab,
     opts.watchIntervalMs ?? 250,
     async (state) => {
@@ -114,6 +116,7 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
     },
     log,
   );
+  stateCheck = watch.check;
   return {
     receiver,
     store,
@@ -122,7 +125,7 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
     url: receiverUrl(localAddress(addr.address), addr.port),
     forwarding: () => extras.forwarding(),
     close: async () => {
-      stopWatch();
+      watch.stop();
       await receiver.close();
       await extras.close();
     },

@@ -272,6 +272,15 @@ describe('receiver: bodies', () => {
     expect((await readEvents(file('late'))).map((e) => e.auditID)).toEqual([id]);
   });
 
+  it('takes up a sink added to state.json before the next batch, whatever its poll (a request made after sink create reaches it)', async () => {
+    t = await tempLab(SINKS);
+    r = await startReceiver(t.lab, logs, { watchIntervalMs: 3_600_000 });
+    t.lab.state.sinks.push(newSinkState({ name: 'soon', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
+    await writeState(t.lab.paths, t.lab.state);
+    const [id] = await postGood(1);
+    expect((await readEvents(file('soon'))).map((e) => e.auditID)).toEqual([id]);
+  });
+
   it('serves the endpoint of a sink added to state.json while running (dynamic mode)', async () => {
     const { t: lab } = await start({}, SINKS, 'dynamic');
     lab.lab.state.sinks.push(newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
