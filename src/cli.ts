@@ -264,7 +264,7 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
     .option('--verbose', 'show the full output of kind and the time of each step', false)
     .addOption(enumOption('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server (default: sinks)', ['sinks', 'full']))
     .addOption(enumOption('--kind-config-api <version>', 'kind config API version, v1alpha3 for kind 0.6-0.8 (default: v1alpha4)', ['v1alpha4', 'v1alpha3']))
-    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default: 1s)')
+    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default: 100ms)')
     .option('--port <port>', 'receiver port', port())
     .addHelpText('after', `
 Examples:
@@ -512,7 +512,7 @@ Examples:
     .option('--image <image>', 'kind node image; its tag decides the mode with --mode auto')
     .option('--out <dir>', 'write the files into this directory (default: print them)')
     .addOption(enumOption('--kind-config-api <version>', 'kind config API version (v1alpha3 for kind 0.6-0.8)', ['v1alpha4', 'v1alpha3']))
-    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default 1s)')
+    .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default 100ms)')
     .option('--receiver-host <host>', 'how the node reaches the receiver (default: learned by `up`, else host.docker.internal)')
     .option('--port <port>', 'receiver port', port())
     .addOption(enumOption('--capture <what>', 'static mode: capture what sinks need, or everything', ['sinks', 'full']))

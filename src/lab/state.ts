@@ -71,7 +71,15 @@ export function firstReceiverPort(env: NodeJS.ProcessEnv = process.env): number 
   const n = Number(env.AUDIT_LAB_FIRST_PORT);
   return Number.isInteger(n) && n >= 1024 && n <= 65_000 ? n : DEFAULT_RECEIVER_PORT;
 }
-export const DEFAULT_BATCH_MAX_WAIT = '1s';
+/**
+ * How long a new static lab's API server holds a batch of audit events. An event waits up to this
+ * long before it is sent, so it is the lab's loop (kubectl returns -> `tail` prints): with 1 s it
+ * was p50 543 ms, p99 746 ms on a real 1.37 cluster here, with 100 ms p50 51 ms, p99 163 ms, for
+ * no kube-apiserver CPU that could be told from noise (idle and over 1,000 creates). A burst still
+ * goes in 400-event batches: a batch is sent when it is full, whatever the wait. Labs made before
+ * keep the wait they saved.
+ */
+export const DEFAULT_BATCH_MAX_WAIT = '100ms';
 
 /** The sink `up` creates: what the classic walkthrough's AuditSink asked for. */
 export const DEFAULT_SINK: SinkSpec = {

@@ -216,7 +216,7 @@ describe('up planning', () => {
   };
 
   test('a new lab takes every flag and the defaults; --no-sink leaves it without sinks', () => {
-    expect(upState(base, null)).toMatchObject({ mode: 'static', capture: 'sinks', kindConfigApi: 'v1alpha4', webhook: { batchMaxWait: '1s' } });
+    expect(upState(base, null)).toMatchObject({ mode: 'static', capture: 'sinks', kindConfigApi: 'v1alpha4', webhook: { batchMaxWait: '100ms' } });
     const s = upState({ ...base, capture: 'full', port: 9000 }, null);
     expect(s).toMatchObject({ mode: 'static', capture: 'full', receiver: { port: 9000 } });
     expect(s.sinks.map((k) => k.name)).toEqual(['default']);
