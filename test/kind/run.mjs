@@ -477,17 +477,28 @@ async function latency(lab, ns, { count, spacingMs, waitMs }) {
       }
       waiting?.();
     });
-    const until = async (names, ms) => {
+    /** Whether tail printed every one of `names` within `ms`. */
+    const printed = async (names, ms) => {
       const deadline = Date.now() + ms;
       while (!names.every((n) => arrived.has(n))) {
-        check(Date.now() < deadline && tail.exitCode === null, `tail did not print ${names.filter((n) => !arrived.has(n)).join(', ')} within ${secs(ms)} (tail ${tail.exitCode === null ? 'running' : `exited ${tail.exitCode}`}): ${stderr}`);
-        await Promise.race([new Promise((r) => (waiting = r)), sleep(1000)]);
+        check(tail.exitCode === null, `tail exited ${tail.exitCode}: ${stderr}`);
+        if (Date.now() >= deadline) return false;
+        await Promise.race([new Promise((r) => (waiting = r)), sleep(250)]);
       }
+      return true;
     };
+    const until = async (names, ms) =>
+      check(await printed(names, ms), `tail did not print ${names.filter((n) => !arrived.has(n)).join(', ')} within ${secs(ms)}: ${stderr}`);
     try {
-      // One request first, waited for: the tail is reading before anything is timed.
-      await lab.kubectl(['create', 'configmap', 'lat-warmup', '-n', ns], { quiet: true });
-      await until(['lat-warmup'], waitMs);
+      // With --tail 0 an event stored before tail opened the stream is not printed: requests are
+      // made until one is, so the tail is reading before anything is timed.
+      const warmupUntil = Date.now() + waitMs;
+      for (let w = 0; ; w++) {
+        await lab.kubectl(['create', 'configmap', `lat-warmup-${w}`, '-n', ns], { quiet: true });
+        // Any warm-up printed means the tail was reading when it was stored (dynamic mode sends late).
+        if ((await printed([`lat-warmup-${w}`], 3000)) || [...arrived.keys()].some((n) => n.startsWith('lat-warmup-'))) break;
+        check(Date.now() < warmupUntil, `tail printed none of ${w + 1} warm-up requests within ${secs(waitMs)}: ${stderr}`);
+      }
       const returned = new Map();
       for (let i = 0; i < count; i++) {
         const name = `lat-${i}`;
