@@ -1,3 +1,4 @@
+import type { EnsuredReceiver } from '../daemon/daemon.js';
 import type { IO } from '../io.js';
 import { everyInterfaceWarning } from '../lab/endpoints.js';
 import { DEFAULT_LAB_NAME, labHome, labPaths, type LabPaths } from '../lab/paths.js';
@@ -10,7 +11,7 @@ import { Output } from '../ui/output.js';
 export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
 
 /** Starts the lab's receiver in the background unless it runs (src/daemon/daemon.ts). */
-export type EnsureReceiver = (paths: LabPaths) => Promise<{ pid: number; url: string; started: boolean; address?: string }>;
+export type EnsureReceiver = (paths: LabPaths) => Promise<EnsuredReceiver>;
 
 /** ensureReceiver, its module loaded only when called: a command that does not follow never loads the daemon code. */
 export const ensureReceiverLazily: EnsureReceiver = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
