@@ -521,7 +521,11 @@ async function latency(lab, ns, { count, spacingMs, waitMs }) {
 
 /** A RequestResponse sink with two stages; the default sink keeps getting Metadata only. */
 async function fullSink(lab, ns, wait) {
+  let asked;
+  let apiServerBefore;
   await step(`${lab.mode}: sink create full (RequestResponse)`, async () => {
+    apiServerBefore = await apiServerStarted(lab);
+    asked = Date.now();
     const r = await lab.al(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete']);
     if (lab.mode === 'static') check(/restart/i.test(r.stdout + r.stderr), 'static: a RequestResponse sink after a Metadata capture must restart the API server, and say so');
     else {
@@ -533,8 +537,20 @@ async function fullSink(lab, ns, wait) {
     await lab.kubectl(['create', 'configmap', 'cm2', '-n', ns, '--from-literal=k=v']);
     const req = [{ verb: 'create', resource: 'configmaps', namespace: ns, name: 'cm2' }];
     await expectInSink(lab, 'full', 'RequestResponse', ['RequestReceived', 'ResponseComplete'], req, wait);
+    // Polled every 2 s: an upper bound of when the new level took effect.
+    const tookEffect = Date.now() - asked;
     await expectInSink(lab, 'default', 'Metadata', ['ResponseComplete'], req, wait);
+    const apiServerAfter = await apiServerStarted(lab);
+    const restarted = apiServerBefore !== apiServerAfter;
+    console.log(`  ${lab.mode} sink create full: a request stored at RequestResponse ${secs(tookEffect)} after sink create started; kube-apiserver restarted: ${restarted ? 'yes' : 'no'} (started ${apiServerBefore}, now ${apiServerAfter})`);
+    lab.sinkCreate = { ms: tookEffect, restarted };
   });
+}
+
+/** When the kube-apiserver container of the lab's node started (its static pod's status). */
+async function apiServerStarted(lab) {
+  const r = await lab.kubectl(['get', 'pods', '-n', 'kube-system', '-l', 'component=kube-apiserver', '-o', 'jsonpath={.items[0].status.containerStatuses[0].state.running.startedAt}'], { quiet: true });
+  return r.stdout.trim();
 }
 
 async function policySink(lab, ns, wait) {
@@ -841,6 +857,7 @@ async function main() {
   }
   for (const r of ran) console.log(`passed: ${r}`);
   for (const l of labsRun) if (l.latency) console.log(`latency ${l.mode}: p50 ${l.latency.p50} ms, p99 ${l.latency.p99} ms, max ${l.latency.max} ms (${l.latency.n} requests; Kubernetes ${l.kubernetesVersion}, ${l.kindVersion})`);
+  for (const l of labsRun) if (l.sinkCreate) console.log(`sink create ${l.mode}: RequestResponse stored ${secs(l.sinkCreate.ms)} after it started; kube-apiserver restarted: ${l.sinkCreate.restarted ? 'yes' : 'no'}`);
   console.log(`kind: ${ran.length} passed, 0 failed`);
 }
 
