@@ -187,15 +187,21 @@ export function decodeBody(text: string, root = 'body', badItem?: BadItem): Audi
  */
 export function decodeListItem(text: string, listVersion: string, index: number): AuditEvent {
   const where = `items[${index}]`;
-  const deep = nestingOver(text, MAX_NESTING - 2);
-  if (deep >= 0) throw refuse(where, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep} of the item)`);
-  let item: unknown;
+  return toV1(parsePart(text, where, 2, 'item'), listVersion, where);
+}
+
+/**
+ * JSON text read apart from the `levels` of nesting around it (a list and its items array: 2; an
+ * array: 1), parsed with the whole document's nesting limit and decodeBody's reasons.
+ */
+function parsePart(text: string, where: string, levels: number, what: string): unknown {
+  const deep = nestingOver(text, MAX_NESTING - levels);
+  if (deep >= 0) throw refuse(where, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep} of the ${what})`);
   try {
-    item = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw refuse(where, `malformed JSON: ${(err as Error).message}`);
   }
-  return toV1(item, listVersion, where);
 }
 
 /**
@@ -206,14 +212,7 @@ export function decodeListItem(text: string, listVersion: string, index: number)
  */
 export function decodeArrayElement(text: string, index: number, badItem?: BadItem): AuditEvent[] {
   const where = `[${index}]`;
-  const deep = nestingOver(text, MAX_NESTING - 1);
-  if (deep >= 0) throw refuse(where, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep} of the element)`);
-  let el: unknown;
-  try {
-    el = JSON.parse(text);
-  } catch (err) {
-    throw refuse(where, `malformed JSON: ${(err as Error).message}`);
-  }
+  const el = parsePart(text, where, 1, 'element');
   if (!isObject(el)) throw refuse(where, 'not a JSON object');
   const events: AuditEvent[] = [];
   fromObject(el, where, events, badItem);
