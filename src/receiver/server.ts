@@ -87,8 +87,8 @@ export interface ReceiverOptions {
   /** One line per batch or refusal, without the newline. */
   log?: (line: string) => void;
   limits?: Partial<Limits>;
-  /** Awaited before each batch is planned: the lab's receiver takes up a changed state.json there. */
-  beforeBatch?: () => Promise<void>;
+  /** Called before each batch is planned (a promise is awaited): the lab's receiver takes up a changed state.json there. */
+  beforeBatch?: () => Promise<void> | undefined;
 }
 
 class Refusal extends Error {
@@ -188,7 +188,7 @@ export class Receiver {
   /** The subject of the certificate the lab issued to its API server. */
   private readonly clientSubject: string;
   private closing = false;
-  private readonly beforeBatch: (() => Promise<void>) | undefined;
+  private readonly beforeBatch: (() => Promise<void> | undefined) | undefined;
 
   constructor(opts: ReceiverOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -328,7 +328,8 @@ export class Receiver {
       }
       body = await this.readBody(req);
       // After the body is read (a listener must be on it from the start), before its sinks are chosen.
-      await this.beforeBatch?.();
+      const taking = this.beforeBatch?.();
+      if (taking) await taking;
       // Decoding and cutting the events work on the peer's bytes only: whatever fails there is
       // the sender's fault (4xx, not retried). 500 is kept for our own failure to store.
       let plan: StorePlan;

@@ -2,6 +2,7 @@
  * A lab's receiver, wired: the server, the lab's streams, and a watch on state.json so sinks made
  * by `sink create` while it runs are served at once. Used by `serve` and by the tests in-process.
  */
+import { type Stats, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { LabHandle } from '../lab/lab.js';
 import { type LabState, readState } from '../lab/state.js';
@@ -48,16 +49,32 @@ export function watchState(
   intervalMs: number,
   onChange: (state: Pick<LabState, 'mode' | 'sinks'>) => Promise<void>,
   log: (line: string) => void,
-): { check: () => Promise<void>; stop: () => void } {
+): { check: () => Promise<void> | undefined; stop: () => void } {
   let last = '';
   let applied = JSON.stringify({ mode: lab.state.mode, sinks: lab.state.sinks });
   let running: Promise<void> | null = null;
-  // One look at a time; a caller that comes meanwhile waits for the look under way.
-  const check = (): Promise<void> => (running ??= look().finally(() => (running = null)));
+  const identity = (st: Stats | null) => (st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none');
+  /**
+   * Undefined (nothing to wait for) when state.json is as last read. The stat is synchronous: the
+   * check runs before every batch, and an async stat would queue behind the streams' fdatasync
+   * calls in libuv's thread pool, holding the batch's body meanwhile. A change, or a look under
+   * way, is a promise to wait for.
+   */
+  const check = (): Promise<void> | undefined => {
+    if (running) return running;
+    let st: Stats | null = null;
+    try {
+      st = statSync(lab.paths.state);
+    } catch {
+      // Gone or unreadable: the look says so, or keeps the sinks it has.
+    }
+    if (identity(st) === last) return undefined;
+    return (running = look().finally(() => (running = null)));
+  };
   const look = async () => {
     try {
       const st = await stat(lab.paths.state).catch(() => null);
-      const id = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none';
+      const id = identity(st);
       if (id === last) return;
       last = id;
       // The first look reads it too: a change made between loading the lab and this look counts.
@@ -95,7 +112,7 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
   const config = await extras.config({ mode: lab.state.mode, sinks: structuredClone(lab.state.sinks) });
   await openAll(config);
   // Set below, once the receiver it updates exists; until then no batch can come.
-  let stateCheck = async () => {};
+  let stateCheck: () => Promise<void> | undefined = () => undefined;
   const receiver = new Receiver({ pki: lab.pki, store, config, log: out, beforeBatch: () => stateCheck(), ...(opts.limits ? { limits: opts.limits } : {}) });
   let addr;
   try {
