@@ -164,6 +164,15 @@ function sinkStageOption(description: string): Option {
   return new Option('--stage <stage>', description).choices(STAGES).argParser(collect);
 }
 
+/** What a static lab's API server captures; `up`, `serve` and `render` take it alike. */
+function captureOption(extra = ''): Option {
+  return enumOption(
+    '--capture <what>',
+    `static mode: full captures everything, so no sink change restarts the API server (a new lab's default); sinks captures only what the sinks need${extra}`,
+    ['full', 'sinks'],
+  );
+}
+
 function modeOption(): Option {
   return enumOption('--mode <mode>', 'dynamic (AuditSink API, 1.13-1.18) or static (policy + webhook, any version)', ['auto', 'static', 'dynamic']).default('auto');
 }
@@ -262,7 +271,7 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
     .option('--dry-run', 'print every file and command without running any', false)
     .option('--recreate', 'delete the lab\'s cluster first and start over', false)
     .option('--verbose', 'show the full output of kind and the time of each step', false)
-    .addOption(enumOption('--capture <what>', 'static mode: capture what sinks need, or everything so sink changes never restart the API server (default: sinks)', ['sinks', 'full']))
+    .addOption(captureOption(' (given on an existing lab, the API server restarts with it)'))
     .addOption(enumOption('--kind-config-api <version>', 'kind config API version, v1alpha3 for kind 0.6-0.8 (default: v1alpha4)', ['v1alpha4', 'v1alpha3']))
     .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default: 100ms)')
     .option('--port <port>', 'receiver port', port())
@@ -450,6 +459,7 @@ Examples:
     .option('--port <port>', 'port to listen on (0: any free port, saved for `up` and `tail`)', port(true))
     .option('--max-stream-size <MiB>', 'rotate a sink\'s stream at this size (default 100; saved in the lab)', mebibytes)
     .option('--max-stream-files <n>', 'rotated files kept per sink, oldest removed beyond it (default 5; saved in the lab)', countAtLeastOne('--max-stream-files'))
+    .addOption(captureOption(' (saved in the lab; `render` writes the policy for your API server)'))
     // `npm run bench:receiver` measures what durability costs with it; no user should lose acknowledged events.
     .addOption(new Option('--skip-fsync-for-benchmark').hideHelp())
     .addHelpText('after', `
@@ -465,6 +475,7 @@ Examples:
           port: o.port,
           maxStreamBytes: o.maxStreamSize,
           maxStreamFiles: o.maxStreamFiles,
+          capture: o.capture as Capture | undefined,
           ...(o.skipFsyncForBenchmark === true ? { skipFsync: true } : {}),
         }),
       ),
@@ -515,7 +526,7 @@ Examples:
     .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default 100ms)')
     .option('--receiver-host <host>', 'how the node reaches the receiver (default: learned by `up`, else host.docker.internal)')
     .option('--port <port>', 'receiver port', port())
-    .addOption(enumOption('--capture <what>', 'static mode: capture what sinks need, or everything', ['sinks', 'full']))
+    .addOption(captureOption(' (render only: not saved)'))
     .addOption(
       enumOption('--host-cgroup <version>', "cgroup version of the machine the node runs on; v1 with kubelet >= 1.35 adds failCgroupV1: false (default: this machine's, when Docker runs here)", ['v1', 'v2']),
     )

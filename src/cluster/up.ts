@@ -213,9 +213,10 @@ async function writeLab(c: UpContext, previous: LabState | null, state: LabState
   await ensurePrivateDir(paths.apiserverDir);
   const changed: string[] = [];
   // The API server's capture only has to cover every sink (as for `sink create`): a wider one,
-  // left by a deleted sink, is kept rather than restarting the API server to narrow it.
+  // left by a deleted sink, is kept rather than restarting the API server to narrow it. A capture
+  // the user names with --capture is the one deployed, restart and all: it is what they asked.
   const deployed = state.mode === 'static' ? await deployedCapture(paths) : null;
-  const keepCapture = deployed !== null && covers(deployed, captureFor(state.sinks, state.capture));
+  const keepCapture = c.o.capture === undefined && deployed !== null && covers(deployed, captureFor(state.sinks, state.capture));
   // A `sink create` whose restart failed left its capture unloaded: this up restarts for it.
   const pending = state.mode === 'static' && (await stat(restartPending(paths)).then(() => true, () => false));
   for (const f of renderFor(c, state, lab.pki, host)) {

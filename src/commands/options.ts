@@ -2,6 +2,7 @@
 import type { SinkCreateRequest } from '../cluster/sinks.js';
 import type { UpRequest } from '../cluster/up.js';
 import type { Shell } from '../completion.js';
+import type { Capture } from '../lab/state.js';
 import type { TailFormat } from '../ui/tailView.js';
 import type { RenderRequest } from '../render/labOutput.js';
 import type { OutputFormat } from '../ui/printers.js';
@@ -85,6 +86,8 @@ export interface ServeOptions extends Common {
   maxStreamBytes?: number;
   /** Rotated files kept per sink; saved in the lab state. */
   maxStreamFiles?: number;
+  /** What the lab's API server captures (static mode); saved in the lab state. */
+  capture?: Capture;
   /** For the receiver benchmark only: acknowledge batches without fdatasync (receiver/streams.ts SKIP_SYNC). */
   skipFsync?: boolean;
 }

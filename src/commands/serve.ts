@@ -22,6 +22,6 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
   if (o.maxStreamFiles !== undefined && atLeastOneProblem(o.maxStreamFiles) !== null) {
     throw new UserError(`--max-stream-files ${atLeastOneProblem(o.maxStreamFiles)}`);
   }
-  const { port, maxStreamBytes, maxStreamFiles, skipFsync } = o;
-  return serveReceiver(pathsFor(ctx, o.name), { address, port, maxStreamBytes, maxStreamFiles, skipFsync }, { out: ctx.out, stderr: ctx.io.stderr });
+  const { port, maxStreamBytes, maxStreamFiles, capture, skipFsync } = o;
+  return serveReceiver(pathsFor(ctx, o.name), { address, port, maxStreamBytes, maxStreamFiles, capture, skipFsync }, { out: ctx.out, stderr: ctx.io.stderr });
 }

@@ -13,7 +13,7 @@ import { everyInterfaceWarning, STATIC_PATH } from '../lab/endpoints.js';
 import { describeReissue, ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
 import type { LabPaths } from '../lab/paths.js';
-import { readState, writeState } from '../lab/state.js';
+import { type Capture, readState, writeState } from '../lab/state.js';
 import { RotatingLog } from '../receiver/log.js';
 import { type RunningReceiver, startLabReceiver } from '../receiver/start.js';
 import { DEFAULT_STREAM_OPTIONS, SKIP_SYNC } from '../receiver/streams.js';
@@ -34,6 +34,7 @@ export interface ServeSettings {
   port?: number;
   maxStreamBytes?: number;
   maxStreamFiles?: number;
+  capture?: Capture;
   /** The receiver benchmark's switch: acknowledge batches without fdatasync. */
   skipFsync?: boolean;
 }
@@ -123,7 +124,9 @@ export async function serveReceiver(paths: LabPaths, o: ServeSettings, ui: Serve
     };
     const newAddress = address !== undefined && address !== first.state.receiver.address;
     const newStreams = o.maxStreamBytes !== undefined || o.maxStreamFiles !== undefined;
-    if (!newAddress && !newStreams) return first;
+    const newCapture = o.capture !== undefined && o.capture !== first.state.capture;
+    if (!newAddress && !newStreams && !newCapture) return first;
+    if (newCapture) first.state.capture = o.capture!;
     // A new address goes to state before listening so the server certificate is reissued to cover it.
     if (newAddress) first.state.receiver.address = address;
     if (newStreams) first.state.streams = streams;

@@ -59,7 +59,8 @@ describe('audit-lab render (as a process)', () => {
     const f = files(r.stdout);
     expect(Object.keys(f)).toEqual(['config.yaml', 'policy.yaml', 'webhook.kubeconfig']);
     expect(parse(f['config.yaml']!).nodes[0].extraMounts[0].hostPath).toBe(join(dir, 'labs', 'audit-lab', 'apiserver'));
-    expect(parse(f['policy.yaml']!).rules).toEqual([{ level: 'Metadata' }]);
+    // A new lab captures everything: no sink it makes later needs the API server restarted.
+    expect(parse(f['policy.yaml']!)).toEqual({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', rules: [{ level: 'RequestResponse' }] });
     expect(parse(f['webhook.kubeconfig']!).clusters[0].cluster.server).toBe(`https://host.docker.internal:${FIRST_PORT}/events`);
     expect(r.stderr).toMatch(/throwaway/);
     expect(await readdir(dir)).toEqual([]);
@@ -117,6 +118,8 @@ describe('audit-lab render (as a process)', () => {
     const paths = labPaths(dir, 'audit-lab');
     const state = newLabState({ name: 'audit-lab', mode: 'static', image: 'kindest/node:v1.31.0', kubernetesVersion: '1.31.0' });
     state.receiver.host = '127.0.0.1';
+    // The narrow capture: what the sinks need, no more.
+    state.capture = 'sinks';
     state.sinks.push(newSinkState(DEFAULT_SINK), newSinkState({ ...DEFAULT_SINK, name: 'rr', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] }));
     await writeState(paths, state);
     const { pki } = await ensurePki(paths.pkiDir, 'audit-lab', ['127.0.0.1']);
@@ -140,11 +143,11 @@ describe('audit-lab render (as a process)', () => {
 
   it('renders with a sink added by flags, as `sink create` would', async () => {
     const dir = await home();
-    const r = await runCli(['render', '--sink', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete'], {
+    const r = await runCli(['render', '--capture', 'sinks', '--sink', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete'], {
       env: { AUDIT_LAB_HOME: dir },
     });
     expect(r.code).toBe(0);
-    expect(parse(files(r.stdout)['policy.yaml']!).rules).toEqual([{ level: 'RequestResponse' }]);
+    expect(parse(files(r.stdout)['policy.yaml']!)).toMatchObject({ omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
   });
 
   it.each<[string, string[], RegExp]>([

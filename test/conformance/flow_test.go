@@ -187,11 +187,12 @@ func (l *cliLab) must(t *testing.T, args ...string) cliResult {
 	return r
 }
 
-// serve starts `audit-lab serve --address 127.0.0.1 [--port N]` and waits
-// for the URL it prints. port < 0 leaves --port out (the lab's saved port).
-func (l *cliLab) serve(t *testing.T, logName string, port int) (*process, string) {
+// serve starts `audit-lab serve --address 127.0.0.1 [--port N] [extra...]`
+// and waits for the URL it prints. port < 0 leaves --port out (the lab's
+// saved port).
+func (l *cliLab) serve(t *testing.T, logName string, port int, extra ...string) (*process, string) {
 	t.Helper()
-	p, url, err := l.startServe(t, logName, port)
+	p, url, err := l.startServe(t, logName, port, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,11 +200,12 @@ func (l *cliLab) serve(t *testing.T, logName string, port int) (*process, string
 }
 
 // startServe is serve without t.Fatal, for use from another goroutine.
-func (l *cliLab) startServe(t *testing.T, logName string, port int) (*process, string, error) {
+func (l *cliLab) startServe(t *testing.T, logName string, port int, extra ...string) (*process, string, error) {
 	args := []string{l.cli, "serve", "--address", "127.0.0.1"}
 	if port >= 0 {
 		args = append(args, "--port", strconv.Itoa(port))
 	}
+	args = append(args, extra...)
 	cmdline := "$ audit-lab " + strings.Join(args[1:], " ")
 	logFile := filepath.Join(l.tmp, logName)
 	f, err := os.Create(logFile)
@@ -461,7 +463,7 @@ func TestServeFreePort(t *testing.T) {
 	t.Logf("serve --port 0 listened on %s (saved in state.json)", url)
 }
 
-// ---------------------------------------------------------------- item 2
+// ---------------------------------------------------------------- the user flow
 
 // request is one kubectl request of the flow and what each sink must hold.
 type request struct {
@@ -606,7 +608,7 @@ func checkSink(sink sinkWant, events []storedEvent, reqs []request) (ids map[str
 	return ids, problems
 }
 
-// TestUserFlow is item 2: the flow a user sees, end to end.
+// TestUserFlow: the flow a user sees, end to end.
 func TestUserFlow(t *testing.T) {
 	clock := newStepClock(t)
 	lab := newCLILab(t)
@@ -777,7 +779,7 @@ func checkCapture(t *testing.T, path, level string, stages []string) {
 	}
 }
 
-// ---------------------------------------------------------------- item 3a
+// ---------------------------------------------------------------- faults: receiver restart
 
 type sentRequest struct {
 	name    string
@@ -787,7 +789,7 @@ type sentRequest struct {
 	at      time.Duration
 }
 
-// TestFaultsReceiverRestart is item 3 (a): a steady stream of requests,
+// TestFaultsReceiverRestart: a steady stream of requests,
 // the receiver stopped with SIGTERM for ~5 s in the middle and started
 // again on the same port; counts sent, delivered and lost.
 func TestFaultsReceiverRestart(t *testing.T) {
@@ -1053,16 +1055,17 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// ---------------------------------------------------------------- item 3b
+// ---------------------------------------------------------------- faults: policy change
 
-// TestFaultsPolicyChange is item 3 (b): a sink wider than the capture is
-// created; sink create rewrites the policy (no cluster: files only), the
-// test re-renders and restarts kube-apiserver with it, as sink create would
-// restart the node's, and the new capture is in force.
+// TestFaultsPolicyChange: in a lab with the narrow capture
+// (`--capture sinks`; a new lab captures everything), a sink wider than the
+// capture is created; sink create rewrites the policy (no cluster: files
+// only), the test re-renders and restarts kube-apiserver with it, as sink
+// create would restart the node's, and the new capture is in force.
 func TestFaultsPolicyChange(t *testing.T) {
 	clock := newStepClock(t)
 	lab := newCLILab(t)
-	recv, _ := lab.serve(t, "serve.log", freePort(t))
+	recv, _ := lab.serve(t, "serve.log", freePort(t), "--capture", "sinks")
 	out := filepath.Join(lab.tmp, "rendered")
 	rc := lab.render(t, out)
 	checkCapture(t, filepath.Join(out, "policy.yaml"), "Metadata", []string{"ResponseComplete"})

@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect, type TestContext } from 'vitest';
 import { BIN, type CliProcess, type CliResult, runCli, startCli } from '../helpers.js';
 
 export { BIN };
@@ -312,3 +313,19 @@ export function hasCall(calls: Call[], tool: ToolName, prefix: string[]): boolea
 }
 
 export { isAlive } from '../../src/lab/process.js';
+
+/** A sandbox removed when its test ends (the test's own hook: the tests run concurrently). */
+export async function sandboxFor(t: TestContext, ...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
+  const sb = await Sandbox.create(...args);
+  t.onTestFinished(() => sb.cleanup());
+  return sb;
+}
+
+/** Asserts exit 0, showing what the CLI said when it was not. */
+export function succeeded(r: Result): Result {
+  expect(r.code, `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
+  return r;
+}
+
+/** A call as its command line. */
+export const callLine = (c: Call) => `${c.tool} ${c.args.join(' ')}`;

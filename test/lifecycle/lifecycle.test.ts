@@ -7,19 +7,26 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, test, type TestContext } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
 import { eventually } from '../helpers.js';
-import { ASIDE, BIN, type Call, type Result, freePort, hasCall, healthyTable, isAlive, MANIFEST, Sandbox, twoLabsTable, withRows } from './harness.js';
+import {
+  ASIDE,
+  BIN,
+  callLine as line,
+  freePort,
+  hasCall,
+  healthyTable,
+  isAlive,
+  MANIFEST,
+  sandboxFor as sandbox,
+  succeeded as ok,
+  twoLabsTable,
+  withRows,
+} from './harness.js';
 
-/** A sandbox removed when its test ends (the test's own hook: the tests run concurrently). */
-async function sandbox(t: TestContext, ...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
-  const sb = await Sandbox.create(...args);
-  t.onTestFinished(() => sb.cleanup());
-  return sb;
-}
 
 beforeAll(() => {
   if (!existsSync(BIN) || !existsSync(join(BIN, '..', '..', 'dist', 'commands', 'up.js'))) {
@@ -28,13 +35,6 @@ beforeAll(() => {
 });
 
 
-/** Asserts exit 0, showing what the CLI said when it was not. */
-function ok(r: Result): Result {
-  expect(r.code, `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
-  return r;
-}
-
-const line = (c: Call) => `${c.tool} ${c.args.join(' ')}`;
 
 async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, 'utf8')) as T;
@@ -153,7 +153,7 @@ describe.concurrent('up (static mode, Linux)', () => {
   test('after a wider sink is deleted, up keeps the capture that covers every sink and does not restart the API server', async (t) => {
     const sb = await sandbox(t, healthyTable());
     await sb.setWorld({ network: true });
-    ok(await sb.run(['up', '--port', String(await freePort())]));
+    ok(await sb.run(['up', '--capture', 'sinks', '--port', String(await freePort())]));
     ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'ResponseComplete']));
     const policyFile = join(sb.labDir(), 'apiserver', 'policy.yaml');
     const wide = await readFile(policyFile, 'utf8');

@@ -216,25 +216,25 @@ describe('up planning', () => {
   };
 
   test('a new lab takes every flag and the defaults; --no-sink leaves it without sinks', () => {
-    expect(upState(base, null)).toMatchObject({ mode: 'static', capture: 'sinks', kindConfigApi: 'v1alpha4', webhook: { batchMaxWait: '100ms' } });
-    const s = upState({ ...base, capture: 'full', port: 9000 }, null);
-    expect(s).toMatchObject({ mode: 'static', capture: 'full', receiver: { port: 9000 } });
+    expect(upState(base, null)).toMatchObject({ mode: 'static', capture: 'full', kindConfigApi: 'v1alpha4', webhook: { batchMaxWait: '100ms' } });
+    const s = upState({ ...base, capture: 'sinks', port: 9000 }, null);
+    expect(s).toMatchObject({ mode: 'static', capture: 'sinks', receiver: { port: 9000 } });
     expect(s.sinks.map((k) => k.name)).toEqual(['default']);
     expect(upState({ ...base, sink: false }, null).sinks).toEqual([]);
     expect(upState({ ...base, mode: 'dynamic' }, null)).toMatchObject({ mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE });
   });
 
   test('an existing lab keeps what flags not given do not say; flags given change it', () => {
-    const existing = { ...newLabState({ name: 'audit-lab', mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, kubernetesVersion: '1.18.19' }), capture: 'full' as const };
+    const existing = { ...newLabState({ name: 'audit-lab', mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, kubernetesVersion: '1.18.19' }), capture: 'sinks' as const };
     existing.webhook.batchMaxWait = '5s';
     existing.sinks = [newSinkState(DEFAULT_SINK)];
     expect(planOptions(base)).toEqual({ name: 'audit-lab' });
     const s = upState({ ...base, sink: false }, existing);
-    expect(s).toMatchObject({ mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, capture: 'full', webhook: { batchMaxWait: '5s' } });
+    expect(s).toMatchObject({ mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, capture: 'sinks', webhook: { batchMaxWait: '5s' } });
     // --no-sink does not delete sinks a lab has.
     expect(s.sinks.map((k) => k.name)).toEqual(['default']);
     // Given explicitly, even the default value is a change (commander used to make these indistinguishable).
-    expect(upState({ ...base, capture: 'sinks' }, existing).capture).toBe('sinks');
+    expect(upState({ ...base, capture: 'full' }, existing).capture).toBe('full');
     expect(upState({ ...base, batchMaxWait: '2s' }, existing).webhook.batchMaxWait).toBe('2s');
   });
 });

@@ -69,7 +69,9 @@ describe('a sink with its own policy', () => {
   it('sink create --policy keeps a private copy, derives the capture it needs, and the receiver applies it per request', async () => {
     const dir = await home();
     const paths = labPaths(join(dir, 'home'), 'audit-lab');
-    await ensureLab(paths);
+    // The narrow capture, which grows with what each sink needs.
+    const made = await ensureLab(paths);
+    await writeState(paths, { ...made.state, capture: 'sinks' });
     await writeFile(join(dir, 'policy.yaml'), POLICY);
     const table = join(dir, 'table.json');
     await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));

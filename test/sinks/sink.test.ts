@@ -367,7 +367,7 @@ describe('sinks in a lab with no cluster: saved, said so, applied by the next up
   it('static: a wider capture is written, and the cluster up makes starts with it (nothing to restart)', async () => {
     const sb = await sandbox(healthyTable());
     await sb.setWorld({ network: true });
-    ok(await sb.run(['up', '--port', String(await freePort())]));
+    ok(await sb.run(['up', '--capture', 'sinks', '--port', String(await freePort())]));
     ok(await sb.run(['down']));
     await sb.clearCalls();
 
@@ -392,7 +392,7 @@ describe('sinks in a lab with no cluster: saved, said so, applied by the next up
   it('kind not on PATH counts as no cluster: nothing is asked, restart-pending stays, and up restarts the cluster it then finds', async () => {
     const sb = await sandbox(healthyTable());
     await sb.setWorld({ network: true });
-    ok(await sb.run(['up', '--port', String(await freePort())]));
+    ok(await sb.run(['up', '--capture', 'sinks', '--port', String(await freePort())]));
     await rm(join(sb.bin, 'kind'));
     await sb.clearCalls();
 
@@ -415,7 +415,7 @@ describe('sinks in a lab with no cluster: saved, said so, applied by the next up
   it('--name: the line names the lab and its up command', async () => {
     const sb = await sandbox(healthyTable({ name: 'b' }));
     await sb.setWorld({ network: true });
-    ok(await sb.run(['up', '--name', 'b', '--port', String(await freePort())]));
+    ok(await sb.run(['up', '--name', 'b', '--capture', 'sinks', '--port', String(await freePort())]));
     ok(await sb.run(['down', '--name', 'b']));
     const r = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--name', 'b']));
     expect(r.stdout.split('\n')[0]).toMatch(/; lab "b" has no cluster running: it applies at the next `audit-lab up --name b`$/);
