@@ -177,7 +177,7 @@ describe('policy test refuses bad input with exit 2 and no stack', () => {
   });
 });
 
-/** Security review item 12: file names, file content and event fields reach a person escaped; -o json stays exact. */
+/** File names, file content and event fields reach a person escaped; -o json stays exact. */
 describe('policy test with hostile names and fields', () => {
   const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
   const USER = '\x1b[2J\x1b]0;pwned\x07\rroot\u202e';

@@ -357,7 +357,7 @@ describe('tail (following)', () => {
 });
 
 /**
- * Security review item 12: an event's fields are written by whoever sent the request (username,
+ * An event's fields are written by whoever sent the request (username,
  * user agent, URI, object names). Shown to a person they must not drive the terminal; given to a
  * program (-o json, -o jsonl) they must stay exact.
  */

@@ -1,5 +1,5 @@
 /**
- * Security review item 12: text from outside (event fields, paths, tools' output, user input
+ * Text from outside (event fields, paths, tools' output, user input
  * quoted in errors) reaches a person escaped, at the one place each kind of output goes through;
  * machine output (--json) keeps it exact.
  */
