@@ -350,7 +350,7 @@ export class Receiver {
       }
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.reply(res, 200, 'ok');
-      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${count} events from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
+      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${count} events in ${body.length} bytes from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
     } catch (err) {
       const r = err instanceof Refusal ? err : new Refusal(500, `internal error: ${(err as Error).message}`);
       this.refused(peer(req), `refused ${r.status} ${req.method} ${loggedPath(path)} from ${peer(req)}: ${r.message}`);

@@ -71,10 +71,14 @@ describe('receiver: auth', () => {
     expect(res).toEqual({ status: 200, body: 'ok\n' });
   });
 
-  it('accepts the lab client certificate on /events', async () => {
+  it('accepts the lab client certificate on /events, and logs each batch with its size in bytes', async () => {
     await start();
     await stillGood();
     expect(logs.some((l) => / 200 POST \/events 3 events/.test(l))).toBe(true);
+    // What the API server sent, byte for byte: how a lab's capture is weighed.
+    const body = eventList([makeEvent({ auditID: 'sized' })]);
+    expect((await post(staticUrl(), body, mtls())).status).toBe(200);
+    expect(logs.some((l) => l.includes(` 200 POST /events 1 events in ${Buffer.byteLength(body)} bytes from `))).toBe(true);
   });
 
   it('refuses /events without a client certificate (401) and with one from another CA (403)', async () => {
