@@ -95,9 +95,21 @@ async function withPort(o: UpRequest, existing: LabState | null, paths: LabPaths
   return { ...o, port: await pickReceiverPort(paths.home, paths.name) };
 }
 
-/** What a running cluster was made with; changing any of it needs a new cluster. */
-function clusterShape(s: LabState): string {
-  return JSON.stringify({ mode: s.mode, image: s.image, api: s.kindConfigApi, ...(s.mode === 'static' ? { wait: s.webhook.batchMaxWait, t: s.webhook.throttle } : {}) });
+/** What a running cluster was made with, as a person reads it; changing any of it needs a new cluster. */
+function clusterShape(s: LabState): Record<string, string> {
+  return {
+    mode: s.mode,
+    image: s.image ?? "kind's default",
+    'kind config API': s.kindConfigApi,
+    ...(s.mode === 'static' ? { 'batch max wait': s.webhook.batchMaxWait, throttle: `${s.webhook.throttle.qps}/${s.webhook.throttle.burst}` } : {}),
+  };
+}
+
+/** Each part of the cluster's shape that `to` changes, e.g. "batch max wait 1s -> 100ms". */
+function shapeChanges(from: LabState, to: LabState): string[] {
+  const [a, b] = [clusterShape(from), clusterShape(to)];
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+  return keys.filter((k) => a[k] !== b[k]).map((k) => `${k} ${a[k] ?? '(none)'} -> ${b[k] ?? '(none)'}`);
 }
 
 export function describeShape(s: LabState): string {
@@ -333,9 +345,10 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
         );
       }
       const state = upState(await withPort(o, existing, c.paths), existing);
-      if (c.exists && existing !== null && clusterShape(existing) !== clusterShape(state)) {
+      const changes = existing === null ? [] : shapeChanges(existing, state);
+      if (c.exists && changes.length > 0) {
         throw new UserError(
-          `lab ${JSON.stringify(o.name)}'s cluster runs ${describeShape(existing)}; ${describeShape(state)} needs a new cluster`,
+          `lab ${JSON.stringify(o.name)}'s cluster was made with what this up changes (${changes.join(', ')}): that needs a new cluster`,
           'add --recreate to delete the cluster and make it again (events and sinks are kept)',
         );
       }

@@ -388,8 +388,12 @@ describe.concurrent('failures', () => {
     ok(await sb.run(['up', '--port', port]));
     const r = await sb.run(['up', '--image', 'kindest/node:v1.32.2']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('needs a new cluster');
+    expect(r.stderr).toContain("(image kind's default -> kindest/node:v1.32.2): that needs a new cluster");
     expect(r.stderr).toContain('add --recreate');
+    // Each change is named once, from and to: the batch wait the old message hid behind the image.
+    const wait = await sb.run(['up', '--batch-max-wait', '1s']);
+    expect(wait.code).toBe(2);
+    expect(wait.stderr).toContain('(batch max wait 100ms -> 1s): that needs a new cluster');
   });
 
   test('kind fails mid-create: its output is shown, and up again finishes the job', async (t) => {
