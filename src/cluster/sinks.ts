@@ -17,7 +17,7 @@ import { deployedCapture, restartPending } from '../lab/deployed.js';
 import { FALLBACK_NODE_HOST, sinkWebhook } from '../lab/endpoints.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
-import type { LabPaths } from '../lab/paths.js';
+import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { sinkPolicyFile } from '../streams/names.js';
 import { loadPki } from '../lab/pki.js';
 import { mergeSink, type SinkChange, withSink } from '../lab/sinks.js';
@@ -252,7 +252,9 @@ async function createStatic(o: SinkCreateRequest, deps: SinkDeps, state: LabStat
     await ensurePrivateDir(paths.apiserverDir);
     await writeFileAtomic(paths.policy, done.policy, 0o644);
     if (done.deferred === null) {
-      deps.progress.info(`the API server captures ${deployed ? describeCapture(deployed) : 'nothing audit-lab knows'}; it must capture ${describeCapture(wanted)}`);
+      deps.progress.info(
+        `the API server captures ${deployed ? describeCapture(deployed) : 'nothing audit-lab knows'}; it must capture ${describeCapture(wanted)}, so it restarts (after \`audit-lab up --capture full${nameFlag(o.name)}\` it captures everything, and no sink change restarts it)`,
+      );
       const { tools, provider, progress, timing } = deps;
       await restartApiserver({ docker: tools.docker, kubectl: tools.kubectl(o.name), node: provider.node(o.name), progress, timing });
       await rm(restartPending(paths), { force: true });

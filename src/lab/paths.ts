@@ -4,6 +4,11 @@ import { UserError } from '../errors.js';
 
 export const DEFAULT_LAB_NAME = 'audit-lab';
 
+/** ` --name NAME` for a command line shown to the user; nothing for the default lab. */
+export function nameFlag(name: string): string {
+  return name === DEFAULT_LAB_NAME ? '' : ` --name ${name}`;
+}
+
 /** Where labs live: $AUDIT_LAB_HOME, else ~/.audit-lab. */
 export function labHome(env: NodeJS.ProcessEnv, cwd: string): string {
   const fromEnv = env.AUDIT_LAB_HOME;

@@ -98,7 +98,7 @@ describe('sink create, static mode', () => {
     const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
     const r = await w.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseComplete']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('it must capture RequestResponse at RequestReceived, ResponseComplete');
+    expect(r.stderr).toContain('it must capture RequestResponse at RequestReceived, ResponseComplete, so it restarts (after `audit-lab up --capture full` it captures everything');
     expect(await policyOf(w)).toEqual({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
     const calls = (await w.calls()).map((c) => `${c.tool} ${c.args.join(' ')}`);
     const moveOut = calls.indexOf('docker exec audit-lab-control-plane mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.audit-lab');
