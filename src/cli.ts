@@ -175,7 +175,7 @@ const FILTER_OPTIONS = {
   since: () => new Option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time'),
   verb: () => new Option('--verb <verb>', 'filter by verb (repeatable)').argParser(collect),
   user: () => new Option('--user <user>', 'filter by user name (repeatable)').argParser(collect),
-  namespace: () => new Option('--namespace <ns>', 'filter by namespace (repeatable)').argParser(collect),
+  namespace: () => new Option('-n, --namespace <ns>', 'filter by namespace (repeatable)').argParser(collect),
   resource: () =>
     new Option('--resource <res>', 'filter by resource as kubectl names it (pods, pod, po, deploy: in any group), or as audit policies do: pods/log, pods/*, apps/deployments, */scale, * (repeatable)').argParser(collect),
   stage: () => enumOption('--stage <stage>', 'filter by stage, any case (repeatable)', STAGES, { repeat: true }),

@@ -1,0 +1,58 @@
+/**
+ * What a kubectl (or stern) user types first, as the built CLI process: `-n NS`, `version`,
+ * `--json` wherever `-o json` is, one List shape for every listing, and LAST EVENT as an age.
+ * A lab with stored events and no tools on PATH: nothing real is asked.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { ensureLab } from '../../src/lab/lab.js';
+import { withLabLock } from '../../src/lab/lock.js';
+import { labPaths } from '../../src/lab/paths.js';
+import { ensurePrivateDir } from '../../src/lab/fsutil.js';
+import { streamFile } from '../../src/streams/names.js';
+import { ROOT, runCli, tempDir } from '../helpers.js';
+
+const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
+
+let env: NodeJS.ProcessEnv;
+/** The stored event's time: 30 hours before the test ran, an age that reads `30h` for an hour. */
+let lastEvent: string;
+
+beforeAll(async () => {
+  const { dir, cleanup } = await tempDir();
+  const home = join(dir, 'home');
+  const paths = labPaths(home, 'audit-lab');
+  await withLabLock(paths, 'test', () => ensureLab(paths));
+  await ensurePrivateDir(paths.streamsDir);
+  lastEvent = new Date(Date.now() - 30 * 3600_000).toISOString();
+  const ev = JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: 'e1', stage: 'ResponseComplete', verb: 'get', stageTimestamp: lastEvent });
+  await writeFile(streamFile(paths.streamsDir, 'default'), `${ev}\n`);
+  const bin = join(dir, 'no-tools');
+  await mkdir(bin);
+  env = { AUDIT_LAB_HOME: home, PATH: bin };
+  return cleanup;
+});
+
+async function out(args: string[], code = 0): Promise<string> {
+  const r = await runCli(args, { env });
+  expect(r.code, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`).toBe(code);
+  expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+  return r.stdout;
+}
+
+describe.concurrent('-n is --namespace, as kubectl and stern take it', () => {
+  it('tail -n NS shows only that namespace, as --namespace NS does', async () => {
+    const short = await out(['tail', '--file', AUDIT_LOG, '--no-follow', '-n', 'kube-system', '-o', 'jsonl']);
+    const lines = short.split('\n').slice(0, -1);
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect((JSON.parse(l) as { objectRef: { namespace: string } }).objectRef.namespace).toBe('kube-system');
+    expect(short).toBe(await out(['tail', '--file', AUDIT_LOG, '--no-follow', '--namespace', 'kube-system', '-o', 'jsonl']));
+  });
+
+  it('top -n NS counts only that namespace, and repeats as --namespace does', async () => {
+    const doc = JSON.parse(await out(['top', '--file', AUDIT_LOG, '--no-follow', '--by', 'namespace', '-n', 'dev', '-n', 'kube-system', '-o', 'json'])) as { groups: { key: { namespace: string } }[] };
+    expect(doc.groups.map((g) => g.key.namespace).sort()).toEqual(['dev', 'kube-system']);
+  });
+});
