@@ -56,3 +56,32 @@ describe.concurrent('-n is --namespace, as kubectl and stern take it', () => {
     expect(doc.groups.map((g) => g.key.namespace).sort()).toEqual(['dev', 'kube-system']);
   });
 });
+
+describe.concurrent('--json is -o json on every command that prints json', () => {
+  const FILE = ['--file', AUDIT_LOG];
+  it.each<[string[], number]>([
+    [['list'], 0],
+    [['status'], 0],
+    [['doctor'], 1],
+    [['sink', 'list'], 0],
+    [['tail', ...FILE, '--no-follow'], 0],
+    [['top', ...FILE, '--no-follow'], 0],
+    [['policy', 'test', 'preset:recommended', ...FILE], 0],
+    [['policy', 'suggest', ...FILE], 0],
+  ])('%j --json', async (args, code) => {
+    const json = await out([...args, '--json'], code);
+    expect(() => JSON.parse(json) as unknown).not.toThrow();
+    expect(json).toBe(await out([...args, '-o', 'json'], code));
+  });
+
+  it.each([
+    [['tail', '--file', AUDIT_LOG, '--no-follow', '--json', '-o', 'jsonl'], 'jsonl'],
+    [['top', '--file', AUDIT_LOG, '--no-follow', '--json', '-o', 'table'], 'table'],
+    [['policy', 'suggest', '--file', AUDIT_LOG, '-o', 'yaml', '--json'], 'yaml'],
+  ])('%j: --json with another -o is exit 2, naming both', async (args, other) => {
+    const r = await runCli(args, { env });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`--json is -o json: give one of --json and -o ${other}`);
+  });
+});

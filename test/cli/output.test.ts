@@ -60,14 +60,6 @@ describe.concurrent('-o on every command that lists or reports', () => {
     names((await out([...args, '-o', 'name'], code)).split('\n').slice(0, -1));
   });
 
-  it.each([
-    [['status'], 0],
-    [['sink', 'list'], 0],
-    [['doctor'], 1],
-  ])('%j: --json stays, byte for byte -o json', async (args, code) => {
-    expect(await out([...args, '--json'], code)).toBe(await out([...args, '-o', 'json'], code));
-  });
-
   it.each<[string[], (doc: Record<string, unknown>) => unknown[]]>([
     [['list'], (doc) => doc as unknown as unknown[]],
     [['sink', 'list'], (doc) => doc.sinks as unknown[]],
