@@ -621,6 +621,14 @@ Examples:
       done(await handlers.policySuggest({ name: name(o), sink: o.sink, files: o.file ?? [], from: o.from, target: o.target, output: outputFormat<'yaml' | 'json'>(o, 'yaml') })),
     );
 
+  withOutput(program.command('version').description('print the versions of audit-lab and Node.js, and the platform (as kubectl version)'), enumOption('-o, --output <format>', 'json or yaml (default: one line each)', ['json', 'yaml']))
+    .addHelpText('after', `
+Examples:
+  $ audit-lab version
+  $ audit-lab version -o json | jq -r .auditLab
+  $ audit-lab --version                  # the version of audit-lab alone`)
+    .action(async (o) => done(await handlers.version({ version, output: outputFormat<OutputFormat>(o, 'table') })));
+
   program
     .command('completion')
     .description('print a shell completion script: commands, flags, lab names and sink names')

@@ -113,6 +113,11 @@ export interface PolicySuggestOptions extends Common {
   output: 'yaml' | 'json';
 }
 
+/** `version`: the version is the one main.ts reads from package.json, handed over by the CLI. */
+export interface VersionOptions extends Printed {
+  version: string;
+}
+
 export interface CompletionOptions {
   shell: Shell;
 }
@@ -133,4 +138,5 @@ export interface Handlers {
   list(o: ListOptions): Promise<number | void>;
   completion(o: CompletionOptions): Promise<number | void>;
   top(o: TopOptions): Promise<number | void>;
+  version(o: VersionOptions): Promise<number | void>;
 }

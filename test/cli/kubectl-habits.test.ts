@@ -57,6 +57,24 @@ describe.concurrent('-n is --namespace, as kubectl and stern take it', () => {
   });
 });
 
+describe.concurrent('version', () => {
+  const pkg = async () => (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+  it('prints the version of audit-lab and of Node.js; --version stays the bare version', async () => {
+    const text = await out(['version']);
+    expect(text).toMatch(new RegExp(`^audit-lab\\s+${(await pkg()).replace(/\./g, '\\.')}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^node\\s+${process.version.replace(/\./g, '\\.')}$`, 'm'));
+    expect(await out(['--version'])).toBe(`${await pkg()}\n`);
+  });
+
+  it('-o json is one document; -o yaml the same; --json is -o json', async () => {
+    const json = await out(['version', '-o', 'json']);
+    expect(JSON.parse(json)).toEqual({ auditLab: await pkg(), node: process.version, platform: `${process.platform}/${process.arch}` });
+    expect(parseYaml(await out(['version', '-o', 'yaml']))).toEqual(JSON.parse(json));
+    expect(await out(['version', '--json'])).toBe(json);
+  });
+});
+
 describe.concurrent('--json is -o json on every command that prints json', () => {
   const FILE = ['--file', AUDIT_LOG];
   it.each<[string[], number]>([
