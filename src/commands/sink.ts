@@ -44,7 +44,7 @@ export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkD
 export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
   const { state, source, rows } = await listSinks(pathsFor(ctx, o.name), deps.tools, deps.progress);
   printObjects(ctx.out, o.output, rows, {
-    document: { lab: o.name, mode: state.mode, source, sinks: rows },
+    metadata: { lab: o.name, mode: state.mode, source },
     name: (r) => `sink/${r.name}`,
     table: (wide) => {
       if (rows.length === 0) {

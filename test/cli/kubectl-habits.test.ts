@@ -103,3 +103,32 @@ describe.concurrent('--json is -o json on every command that prints json', () =>
     expect(r.stderr).toContain(`--json is -o json: give one of --json and -o ${other}`);
   });
 });
+
+describe.concurrent('every listing is one List: apiVersion, kind, metadata, items', () => {
+  it.each([[['list']], [['sink', 'list']]])('%j -o json and -o yaml', async (args) => {
+    const doc = JSON.parse(await out([...args, '-o', 'json'])) as Record<string, unknown>;
+    expect(Object.keys(doc)).toEqual(['apiVersion', 'kind', 'metadata', 'items']);
+    expect(doc).toMatchObject({ apiVersion: 'audit-lab/v1', kind: 'List' });
+    expect(parseYaml(await out([...args, '-o', 'yaml']))).toEqual(doc);
+    // -o jsonl prints the same items, one a line.
+    const lines = (await out([...args, '-o', 'jsonl'])).split('\n').slice(0, -1);
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(doc.items);
+  });
+
+  it('sink list: the lab, its mode and where the sinks come from are the List metadata', async () => {
+    const doc = JSON.parse(await out(['sink', 'list', '-o', 'json'])) as { metadata: Record<string, unknown>; items: { name: string }[] };
+    expect(doc.metadata).toMatchObject({ lab: 'audit-lab', mode: 'static' });
+    expect(doc.items.map((s) => s.name)).toEqual(['default']);
+  });
+
+  it('list on a home with no labs: an empty List', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const r = await runCli(['list', '-o', 'json'], { env: { ...env, AUDIT_LAB_HOME: dir } });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ apiVersion: 'audit-lab/v1', kind: 'List', metadata: {}, items: [] });
+    } finally {
+      await cleanup();
+    }
+  });
+});

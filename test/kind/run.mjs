@@ -183,7 +183,7 @@ class Lab {
   }
 
   async sinkNames() {
-    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout).sinks.map((s) => s.name).sort();
+    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout).items.map((s) => s.name).sort();
   }
 }
 

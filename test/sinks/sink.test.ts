@@ -275,7 +275,7 @@ describe('sink list and delete', () => {
     const r = await w.run(['sink', 'list', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.sinks).toEqual([
+    expect(out.items).toEqual([
       { name: 'default', level: 'Metadata', policy: null, stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, target: 'receiver', events: 2, lastEvent: '2026-01-01T00:00:05Z' },
     ]);
     const table = await w.run(['sink', 'list']);
@@ -291,8 +291,8 @@ describe('sink list and delete', () => {
     const r = await w.run(['sink', 'list', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.source).toBe('cluster');
-    expect(out.sinks.map((s: { name: string; target: string; level: string }) => [s.name, s.level, s.target])).toEqual([
+    expect(out.metadata.source).toBe('cluster');
+    expect(out.items.map((s: { name: string; target: string; level: string }) => [s.name, s.level, s.target])).toEqual([
       ['default', 'Metadata', 'receiver'],
       ['by-hand', 'Request', 'https://elsewhere.example/in'],
     ]);
