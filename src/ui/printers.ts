@@ -9,6 +9,8 @@
  */
 import { stringify } from 'yaml';
 import { formatBytes } from '../audit/bytes.js';
+import { timestampMicros } from '../audit/filter.js';
+import { formatAge } from './topView.js';
 import type { Output } from './output.js';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'jsonl', 'yaml', 'name'] as const;
@@ -87,4 +89,14 @@ export function forwardingCells(f: ForwardingCounts | null): { backlog: string; 
     retries: String(f.retries),
     lastError: f.lastError ? `${f.lastError.at} ${f.lastError.message}` : '-',
   };
+}
+
+/**
+ * A sink's LAST EVENT (`sink list`, `status`) as kubectl shows a time in a table, an age (`5m`,
+ * `30h`); -o wide (and json) keep the time itself. One that is not RFC 3339 is shown as stored.
+ */
+export function lastEventCell(time: string | null, wide: boolean, nowMs: number): string {
+  if (time === null) return '-';
+  const micros = wide ? undefined : timestampMicros(time);
+  return micros === undefined ? time : formatAge(nowMs * 1000 - micros);
 }

@@ -132,3 +132,17 @@ describe.concurrent('every listing is one List: apiVersion, kind, metadata, item
     }
   });
 });
+
+describe.concurrent('LAST EVENT is an age in the table, the time in -o wide and -o json', () => {
+  it('sink list', async () => {
+    expect(await out(['sink', 'list'])).toMatch(/^default\s.*\s1\s+30h$/m);
+    expect(await out(['sink', 'list', '-o', 'wide'])).toMatch(new RegExp(`^default\\s.*\\s1\\s+${lastEvent.replace(/\./g, '\\.')}$`, 'm'));
+    expect((JSON.parse(await out(['sink', 'list', '-o', 'json'])) as { items: { lastEvent: string }[] }).items[0]!.lastEvent).toBe(lastEvent);
+  });
+
+  it('status', async () => {
+    expect(await out(['status'])).toMatch(/^\s+default\s+Metadata\s+ResponseComplete\s+1\s+30h$/m);
+    expect(await out(['status', '-o', 'wide'])).toContain(` ${lastEvent} `);
+    expect((JSON.parse(await out(['status', '-o', 'json'])) as { sinks: { lastEvent: string }[] }).sinks[0]!.lastEvent).toBe(lastEvent);
+  });
+});
