@@ -108,10 +108,25 @@ function outputOption(formats: readonly OutputFormat[], kind: string): Option {
   return enumOption('-o, --output <format>', `output format (name: ${kind}/NAME per line; default: a table)`, formats);
 }
 
-/** The format asked for: `--json` (where it was before -o) is `-o json`. */
-function outputFormat(o: { output?: OutputFormat; json?: boolean }): OutputFormat {
+/**
+ * `cmd` with its `-o FORMAT` and, beside it, `--json`: declared here once for every command that
+ * prints json, so `--json` is `-o json` on each. `-o`'s default (`fallback`, shown in --help) is
+ * dropped when --json is given, so that outputFormat refuses only an -o the user typed.
+ */
+function withOutput(cmd: Command, output: Option, fallback?: string): Command {
+  if (fallback !== undefined) output.default(fallback);
+  return cmd
+    .addOption(output)
+    .addOption(new Option('--json', 'the same as -o json'))
+    .hook('preAction', (c) => {
+      if (c.getOptionValue('json') === true && c.getOptionValueSource('output') === 'default') c.setOptionValue('output', undefined);
+    });
+}
+
+/** The format asked for (`--json` is `-o json`), else `fallback`. */
+function outputFormat<F extends string>(o: { output?: F; json?: boolean }, fallback: F): F | 'json' {
   if (o.json === true && o.output !== undefined && o.output !== 'json') throw new UserError(`--json is -o json: give one of --json and -o ${o.output}`);
-  return o.json === true ? 'json' : (o.output ?? 'table');
+  return o.json === true ? 'json' : (o.output ?? fallback);
 }
 
 interface RawSinkFlags {
@@ -184,7 +199,7 @@ const FILTER_OPTIONS = {
   since: () => new Option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time'),
   verb: () => new Option('--verb <verb>', 'filter by verb (repeatable)').argParser(collect),
   user: () => new Option('--user <user>', 'filter by user name (repeatable)').argParser(collect),
-  namespace: () => new Option('--namespace <ns>', 'filter by namespace (repeatable)').argParser(collect),
+  namespace: () => new Option('-n, --namespace <ns>', 'filter by namespace (repeatable)').argParser(collect),
   resource: () =>
     new Option('--resource <res>', 'filter by resource as kubectl names it (pods, pod, po, deploy: in any group), or as audit policies do: pods/log, pods/*, apps/deployments, */scale, * (repeatable)').argParser(collect),
   stage: () => enumOption('--stage <stage>', 'filter by stage, any case (repeatable)', STAGES, { repeat: true }),
@@ -346,17 +361,13 @@ Examples:
       done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun }));
     });
 
-  sink
-    .command('list')
-    .description('list sinks: level, stages, throttle, target, events stored, last event')
-    .addOption(outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'sink'))
-    .option('--json', 'the same as -o json')
+  withOutput(sink.command('list').description('list sinks: level, stages, throttle, target, events stored, last event'), outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'sink'))
     .addHelpText('after', `
 Examples:
   $ audit-lab sink list
   $ audit-lab sink list -o jsonl | jq -r 'select(.events > 0) | .name'
   $ audit-lab sink list -o name          # sink/default`)
-    .action(async (o) => done(await handlers.sinkList({ name: name(o), output: outputFormat(o) })));
+    .action(async (o) => done(await handlers.sinkList({ name: name(o), output: outputFormat(o, 'table') })));
 
   sink
     .command('delete')
@@ -367,7 +378,7 @@ Examples:
   $ audit-lab sink delete full`)
     .action(async (sinkName: string, o) => done(await handlers.sinkDelete({ name: name(o), sinkName })));
 
-  withEventFilters(
+  const tail = withOutput(
     program
       .command('tail')
       .description('show audit events, following by default (as kubectl logs -f)')
@@ -376,10 +387,11 @@ Examples:
       .option('-f, --follow', 'keep showing new events as they come (the default)')
       .option('--no-follow', 'print what is stored and exit')
       .option('--tail <n>', 'show only the last N stored events (after the filters; 0: none, -1: all)', tailCount, -1)
-      .addOption(FILTER_OPTIONS.since())
-      .addOption(enumOption('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)', ['pretty', 'wide', 'json', 'jsonl']).default('pretty'))
-      .option('--utc', 'show times in UTC (default: local time, as stern does; json and jsonl keep the stored times)'),
-  )
+      .addOption(FILTER_OPTIONS.since()),
+    enumOption('-o, --output <format>', 'pretty (columns fitted to the terminal), wide (every column, nothing cut), json (with --no-follow one EventList; following, one document per event) or jsonl (the stored lines, byte for byte)', ['pretty', 'wide', 'json', 'jsonl']),
+    'pretty',
+  ).option('--utc', 'show times in UTC (default: local time, as stern does; json and jsonl keep the stored times)');
+  withEventFilters(tail)
     .addHelpText('after', `
 Examples:
   $ audit-lab tail
@@ -402,7 +414,7 @@ listed at the end with its file and line number, and makes the exit code 2.`)
           follow: o.follow !== false,
           tail: o.tail as number,
           since: o.since,
-          output: o.output as TailFormat,
+          output: outputFormat<TailFormat>(o, 'pretty'),
           utc: o.utc === true,
           ...filterFlags(o),
         }),
@@ -410,7 +422,7 @@ listed at the end with its file and line number, and makes the exit code 2.`)
     );
 
   // --- top ---
-  withEventFilters(
+  const top = withOutput(
     program
       .command('top')
       .description('the heaviest users, verbs and resources: events/s, share and bytes/s per group, live at a terminal (as top)')
@@ -418,12 +430,14 @@ listed at the end with its file and line number, and makes the exit code 2.`)
       .option('--window <duration>', 'rates over this much event time, up to the newest event (default: 1m live; with --no-follow, all that is stored)')
       .option('-f, --follow', 'at a terminal, a live view of new events as they come (the default)')
       .option('--no-follow', 'one table of what is stored, and exit (always so off a terminal)')
-      .option('--limit <n>', 'at most N groups, the busiest (default: all off a terminal, the screen\'s height on one)', countAtLeastOne('--limit'))
-      .addOption(enumOption('-o, --output <format>', 'table, json (one document: groups, totals, window, skipped lines) or jsonl (one group per line)', ['table', 'json', 'jsonl']).default('table'))
-      .addOption(FILTER_OPTIONS.file())
-      .addOption(FILTER_OPTIONS.sink())
-      .addOption(FILTER_OPTIONS.since()),
+      .option('--limit <n>', 'at most N groups, the busiest (default: all off a terminal, the screen\'s height on one)', countAtLeastOne('--limit')),
+    enumOption('-o, --output <format>', 'table, json (one document: groups, totals, window, skipped lines) or jsonl (one group per line)', ['table', 'json', 'jsonl']),
+    'table',
   )
+    .addOption(FILTER_OPTIONS.file())
+    .addOption(FILTER_OPTIONS.sink())
+    .addOption(FILTER_OPTIONS.since());
+  withEventFilters(top)
     .addHelpText('after', `
 Live keys: q or Ctrl-C quit, p or space pause, < > change the sort column, r rate,
 e events, b bytes/s, l last seen, n name, R reverse the order.
@@ -444,7 +458,7 @@ Examples:
           window: o.window,
           follow: o.follow !== false,
           since: o.since,
-          output: o.output as TopFormat,
+          output: outputFormat<TopFormat>(o, 'table'),
           limit: o.limit,
           ...filterFlags(o),
         }),
@@ -481,40 +495,29 @@ Examples:
       ),
     );
 
-  program
-    .command('status')
-    .description('lab, cluster, receiver and sinks at a glance (works with no cluster)')
-    .addOption(outputOption(['json', 'yaml', 'wide', 'name'], 'lab'))
-    .option('--json', 'the same as -o json')
+  withOutput(program.command('status').description('lab, cluster, receiver and sinks at a glance (works with no cluster)'), outputOption(['json', 'yaml', 'wide', 'name'], 'lab'))
     .addHelpText('after', `
 Examples:
   $ audit-lab status
   $ audit-lab status --name lab2 -o json | jq .receiver.url
   $ audit-lab status -o wide             # sinks with their --url`)
-    .action(async (o) => done(await handlers.status({ name: name(o), output: outputFormat(o) })));
+    .action(async (o) => done(await handlers.status({ name: name(o), output: outputFormat(o, 'table') })));
 
-  program
-    .command('doctor')
-    .description('check docker, kind, kubectl, versions, cgroup version and ports')
-    .addOption(outputOption(['json', 'yaml', 'wide', 'name'], 'check'))
-    .option('--json', 'the same as -o json')
+  withOutput(program.command('doctor').description('check docker, kind, kubectl, versions, cgroup version and ports'), outputOption(['json', 'yaml', 'wide', 'name'], 'check'))
     .addHelpText('after', `
 Examples:
   $ audit-lab doctor
   $ audit-lab doctor -o wide             # one row per check, with its fix
   $ audit-lab doctor -o json | jq '.checks[] | select(.status != "ok")'`)
-    .action(async (o) => done(await handlers.doctor({ name: name(o), output: outputFormat(o) })));
+    .action(async (o) => done(await handlers.doctor({ name: name(o), output: outputFormat(o, 'table') })));
 
-  program
-    .command('list')
-    .description('every lab: mode, Kubernetes version, cluster up or down, receiver, sinks, events stored')
-    .addOption(outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'lab'))
+  withOutput(program.command('list').description('every lab: mode, Kubernetes version, cluster up or down, receiver, sinks, events stored'), outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'lab'))
     .addHelpText('after', `
 Examples:
   $ audit-lab list
   $ audit-lab list -o wide               # with receiver pid, node image and lab directory
   $ audit-lab list -o name               # lab/audit-lab`)
-    .action(async (o) => done(await handlers.list({ output: outputFormat(o) })));
+    .action(async (o) => done(await handlers.list({ output: outputFormat(o, 'table') })));
 
   program
     .command('render')
@@ -577,14 +580,16 @@ Examples:
 Examples:
   $ audit-lab policy test preset:recommended --sink default
   $ audit-lab policy suggest --sink full --target 50% > quiet.yaml`);
-  policy
-    .command('test')
-    .description('which rule each event matches, and the resulting level')
-    .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
-    .addOption(FILTER_OPTIONS.file())
-    .option('--events <file>', 'an audit log file (the older name of --file)')
-    .option('--sink <name>', 'use the events stored for this sink')
-    .addOption(outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'))
+  withOutput(
+    policy
+      .command('test')
+      .description('which rule each event matches, and the resulting level')
+      .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
+      .addOption(FILTER_OPTIONS.file())
+      .option('--events <file>', 'an audit log file (the older name of --file)')
+      .option('--sink <name>', 'use the events stored for this sink'),
+    outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'),
+  )
     .addHelpText('after', `
 Each line is read as the receiver reads what it is sent: an audit Event or EventList
 (audit.k8s.io/v1 or v1beta1) as JSON. A line the receiver would refuse is not judged:
@@ -598,17 +603,20 @@ Examples:
   $ audit-lab policy test preset:recommended --sink default -o json
   $ audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
     .action(async (policyFile: string, o) =>
-      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, output: outputFormat(o) })),
+      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, output: outputFormat(o, 'table') })),
     );
 
-  policy
-    .command('suggest')
-    .description('a policy that drops or lowers the heaviest read-only traffic of captured events, never writes, secrets, 401/403 or exec')
-    .option('--sink <name>', 'learn from the events stored for this sink (capture at RequestResponse to measure bodies)')
-    .addOption(FILTER_OPTIONS.file())
-    .option('--from <policy>', 'the policy to start from: a file, or preset:NAME', 'preset:recommended')
-    .option('--target <share>', 'add rules until the bytes written are at most this share of what --from writes, e.g. 50%', parseTarget)
-    .addOption(enumOption('-o, --output <format>', 'yaml (the policy, with comments) or json (the policy, its text and every figure)', ['yaml', 'json']).default('yaml'))
+  withOutput(
+    policy
+      .command('suggest')
+      .description('a policy that drops or lowers the heaviest read-only traffic of captured events, never writes, secrets, 401/403 or exec')
+      .option('--sink <name>', 'learn from the events stored for this sink (capture at RequestResponse to measure bodies)')
+      .addOption(FILTER_OPTIONS.file())
+      .option('--from <policy>', 'the policy to start from: a file, or preset:NAME', 'preset:recommended')
+      .option('--target <share>', 'add rules until the bytes written are at most this share of what --from writes, e.g. 50%', parseTarget),
+    enumOption('-o, --output <format>', 'yaml (the policy, with comments) or json (the policy, its text and every figure)', ['yaml', 'json']),
+    'yaml',
+  )
     .addHelpText('after', `
 The rules go in front of the --from policy's, each with a comment saying what it drops
 and how many bytes; the totals before and after, as \`policy test\` counts them, end the file.
@@ -621,8 +629,16 @@ Examples:
   $ audit-lab sink create quiet --policy quiet.yaml
   $ audit-lab policy suggest --file /var/log/kubernetes/audit.log --from preset:request-response -o json | jq .after`)
     .action(async (o) =>
-      done(await handlers.policySuggest({ name: name(o), sink: o.sink, files: o.file ?? [], from: o.from, target: o.target, output: o.output as 'yaml' | 'json' })),
+      done(await handlers.policySuggest({ name: name(o), sink: o.sink, files: o.file ?? [], from: o.from, target: o.target, output: outputFormat<'yaml' | 'json'>(o, 'yaml') })),
     );
+
+  withOutput(program.command('version').description('print the versions of audit-lab and Node.js, and the platform (as kubectl version)'), enumOption('-o, --output <format>', 'json or yaml (default: one line each)', ['json', 'yaml']))
+    .addHelpText('after', `
+Examples:
+  $ audit-lab version
+  $ audit-lab version -o json | jq -r .auditLab
+  $ audit-lab --version                  # the version of audit-lab alone`)
+    .action(async (o) => done(await handlers.version({ version, output: outputFormat<OutputFormat>(o, 'table') })));
 
   program
     .command('completion')

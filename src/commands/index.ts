@@ -24,5 +24,6 @@ export function commandHandlers(io: IO): Handlers {
     list: async (o) => (await import('./list.js')).list(o, ctx),
     completion: async (o) => (await import('./completion.js')).completion(o, ctx),
     top: async (o) => (await import('./top.js')).top(o, ctx),
+    version: async (o) => (await import('./version.js')).version(o, ctx),
   };
 }

@@ -116,6 +116,11 @@ export interface PolicySuggestOptions extends Common {
   output: 'yaml' | 'json';
 }
 
+/** `version`: the version is the one main.ts reads from package.json, handed over by the CLI. */
+export interface VersionOptions extends Printed {
+  version: string;
+}
+
 export interface CompletionOptions {
   shell: Shell;
 }
@@ -136,4 +141,5 @@ export interface Handlers {
   list(o: ListOptions): Promise<number | void>;
   completion(o: CompletionOptions): Promise<number | void>;
   top(o: TopOptions): Promise<number | void>;
+  version(o: VersionOptions): Promise<number | void>;
 }

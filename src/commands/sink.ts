@@ -3,7 +3,7 @@ import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
 import { createSink, deleteSink, describeCapture, describeDeferred, describeSink, listSinks, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
 import { commandLine } from '../tools/run.js';
-import { forwardingCells, printObjects, printTable } from '../ui/printers.js';
+import { forwardingCells, lastEventCell, printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
@@ -44,7 +44,7 @@ export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkD
 export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
   const { state, source, rows } = await listSinks(pathsFor(ctx, o.name), deps.tools, deps.progress);
   printObjects(ctx.out, o.output, rows, {
-    document: { lab: o.name, mode: state.mode, source, sinks: rows },
+    metadata: { lab: o.name, mode: state.mode, source },
     name: (r) => `sink/${r.name}`,
     table: (wide) => {
       if (rows.length === 0) {
@@ -53,6 +53,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
       }
       const level = (r: (typeof rows)[number]) => (wide || r.policy === null ? r.level : `${r.policy} (≤${r.level})`);
       const throttle = (r: (typeof rows)[number]) => (wide ? [String(r.throttle.qps), String(r.throttle.burst)] : [`${r.throttle.qps}/${r.throttle.burst}`]);
+      const now = Date.now();
       // Only where the receiver forwards: a sink without --url has no such columns to fill.
       const forwards = wide && rows.some((r) => r.forwarding !== undefined);
       const forwarding = (r: (typeof rows)[number]) => {
@@ -68,7 +69,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
             ...(forwards ? ['BACKLOG', 'DROPPED', 'RETRIES', 'LAST ERROR'] : []),
           ],
           ...rows.map((r) => [
-            r.name, level(r), ...(wide ? [r.policy ?? '-'] : []), r.stages.join(',') || '-', ...throttle(r), r.target, String(r.events), r.lastEvent ?? '-', ...forwarding(r),
+            r.name, level(r), ...(wide ? [r.policy ?? '-'] : []), r.stages.join(',') || '-', ...throttle(r), r.target, String(r.events), lastEventCell(r.lastEvent, wide, now), ...forwarding(r),
           ]),
         ]),
       );

@@ -4,7 +4,7 @@ import { type ReceiverControl, receiverControl } from '../daemon/control.js';
 import { makeTools, type Tools } from '../tools/index.js';
 import { createRunner } from '../tools/run.js';
 import { escapeStrings } from '../ui/escape.js';
-import { forwardingCells, printObjects } from '../ui/printers.js';
+import { forwardingCells, lastEventCell, printObjects } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { StatusOptions } from './options.js';
@@ -65,9 +65,10 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   }
   if (r.sinks.length === 0) row('sinks', r.lab.exists ? 'none' : '-');
   else {
+    const now = Date.now();
     const [head, ...lines] = tableLines([
       ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT', ...(wide ? ['URL'] : [])],
-      ...r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), k.lastEvent ?? '-', ...(wide ? [k.url ?? '-'] : [])]),
+      ...r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), lastEventCell(k.lastEvent, wide, now), ...(wide ? [k.url ?? '-'] : [])]),
     ]);
     row('sinks', head!);
     for (const line of lines) row('', line);

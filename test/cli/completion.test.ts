@@ -89,7 +89,7 @@ describe('completion bash, sourced in bash', () => {
     ['audit-lab tail --name alpha --sink ', ['default', 'secrets']],
     ['audit-lab --name beta sink delete ', ['only-beta']],
     ['audit-lab sink delete ', []],
-    ['audit-lab ', ['up', 'down', 'sink', 'tail', 'top', 'serve', 'status', 'doctor', 'list', 'render', 'policy', 'completion', 'help']],
+    ['audit-lab ', ['up', 'down', 'sink', 'tail', 'top', 'serve', 'status', 'doctor', 'list', 'render', 'policy', 'version', 'completion', 'help']],
     ['audit-lab sink ', ['create', 'list', 'delete']],
     ['audit-lab help sink ', ['create', 'list', 'delete']],
     ['audit-lab tail --st', ['--stage']],

@@ -75,7 +75,7 @@ describe('a forwarding sink as sink list and status show it', () => {
     const listed = async (): Promise<SinkRow[]> => {
       const r = await runCli(['sink', 'list', '-o', 'json'], { env });
       expect(r.code).toBe(0);
-      return (JSON.parse(r.stdout) as { sinks: SinkRow[] }).sinks;
+      return (JSON.parse(r.stdout) as { items: SinkRow[] }).items;
     };
     // The receiver reports from a timer: wait for the report that has every event and the error.
     let rows: SinkRow[] = [];

@@ -167,7 +167,7 @@ export class Lab {
   }
 
   async sinkNames() {
-    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout).sinks.map((s) => s.name).sort();
+    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout).items.map((s) => s.name).sort();
   }
 }
 

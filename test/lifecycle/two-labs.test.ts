@@ -46,7 +46,7 @@ test('up --name a, up --name b: both healthy on their own ports, list shows both
   ok(await sb.run(['up', '--name', 'b']));
 
   await sb.clearCalls();
-  const labs = JSON.parse(ok(await sb.run(['list', '-o', 'json'])).stdout) as LabSummary[];
+  const labs = (JSON.parse(ok(await sb.run(['list', '-o', 'json'])).stdout) as { items: LabSummary[] }).items;
   // One cluster list for every lab, as `kind get clusters` itself.
   expect((await sb.calls()).map(line).filter((c) => c === 'kind get clusters')).toHaveLength(1);
   expect(labs.map((l) => l.name)).toEqual(['a', 'b']);
@@ -74,7 +74,7 @@ test('up --name a, up --name b: both healthy on their own ports, list shows both
   expect(await healthz(sb, 'b', b.receiver.url!)).toBe(200);
   expect(isAlive(b.receiver.pid!)).toBe(true);
 
-  const after = JSON.parse(ok(await sb.run(['list', '-o', 'json'])).stdout) as LabSummary[];
+  const after = (JSON.parse(ok(await sb.run(['list', '-o', 'json'])).stdout) as { items: LabSummary[] }).items;
   expect(after.map((l) => [l.name, l.cluster.exists, l.receiver.running, l.receiver.url])).toEqual([
     ['a', false, false, a.receiver.url],
     ['b', true, true, b.receiver.url],

@@ -275,11 +275,12 @@ describe('sink list and delete', () => {
     const r = await w.run(['sink', 'list', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.sinks).toEqual([
+    expect(out.items).toEqual([
       { name: 'default', level: 'Metadata', policy: null, stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, target: 'receiver', events: 2, lastEvent: '2026-01-01T00:00:05Z' },
     ]);
+    // LAST EVENT is an age (how long ago depends on today): -o wide shows the time.
     const table = await w.run(['sink', 'list']);
-    expect(table.stdout).toMatch(/^NAME\s+LEVEL\s+STAGES\s+QPS\/BURST\s+TARGET\s+EVENTS\s+LAST EVENT\ndefault\s+Metadata\s+ResponseComplete\s+10\/15\s+receiver\s+2\s+2026-01-01T00:00:05Z\n$/);
+    expect(table.stdout).toMatch(/^NAME\s+LEVEL\s+STAGES\s+QPS\/BURST\s+TARGET\s+EVENTS\s+LAST EVENT\ndefault\s+Metadata\s+ResponseComplete\s+10\/15\s+receiver\s+2\s+\d+[smhd]\n$/);
   });
 
   it('lists dynamic sinks as the cluster has them', async () => {
@@ -291,8 +292,8 @@ describe('sink list and delete', () => {
     const r = await w.run(['sink', 'list', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.source).toBe('cluster');
-    expect(out.sinks.map((s: { name: string; target: string; level: string }) => [s.name, s.level, s.target])).toEqual([
+    expect(out.metadata.source).toBe('cluster');
+    expect(out.items.map((s: { name: string; target: string; level: string }) => [s.name, s.level, s.target])).toEqual([
       ['default', 'Metadata', 'receiver'],
       ['by-hand', 'Request', 'https://elsewhere.example/in'],
     ]);

@@ -10,7 +10,7 @@ type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 /** Handlers that record what they were given, so the table checks parsing alone. */
 function recorder(calls: Call[]): Handlers {
   const h = {} as Record<keyof Handlers, Handlers[keyof Handlers]>;
-  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'policySuggest', 'list', 'completion', 'top'] as const) {
+  for (const k of ['render', 'up', 'down', 'sinkCreate', 'sinkList', 'sinkDelete', 'tail', 'serve', 'status', 'doctor', 'policyTest', 'policySuggest', 'list', 'completion', 'top', 'version'] as const) {
     h[k] = async (o: object) => {
       calls.push({ handler: k, options: { ...o } as Record<string, unknown> });
     };
@@ -75,6 +75,8 @@ describe('argv -> options', () => {
     [['doctor', '--json', '-o', 'json'], 'doctor', { output: 'json' }],
     [['list'], 'list', { output: 'table' }],
     [['list', '-o', 'name'], 'list', { output: 'name' }],
+    [['version', '--json'], 'version', { output: 'json' }],
+    [['version'], 'version', { output: 'table' }],
     [['render', '--mode', 'static', '--out', 'files'], 'render', { mode: 'static', out: 'files', sink: undefined }],
     [['render'], 'render', { mode: undefined, image: undefined }],
     [['policy', 'test', 'p.yaml', '--events', 'e.log', '-o', 'json'], 'policyTest', { policy: 'p.yaml', files: ['e.log'], output: 'json' }],

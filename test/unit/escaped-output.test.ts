@@ -99,7 +99,7 @@ describe('sink list and status as processes', () => {
     expect(r.stdout).not.toMatch(RAW);
     expect(r.stdout).toContain('\\x1b[2J2024\\x0d\\u202e');
     const j = await runCli(['sink', 'list', '--json'], { env });
-    expect((JSON.parse(j.stdout) as { sinks: { lastEvent: string }[] }).sinks[0]!.lastEvent).toBe('\x1b[2J2024\r\u202e');
+    expect((JSON.parse(j.stdout) as { items: { lastEvent: string }[] }).items[0]!.lastEvent).toBe('\x1b[2J2024\r\u202e');
   });
 
   it('status shows paths and event-derived values escaped; --json keeps them exact', async () => {
