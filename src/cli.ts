@@ -20,12 +20,13 @@ import type { CommandSpec, OptionSpec, ValueKind } from './completion.js';
 import type { Handlers, SinkCreateOptions } from './commands/options.js';
 import type { TailFormat } from './ui/tailView.js';
 import { UserError } from './errors.js';
-import type { IO } from './io.js';
+import { type IO, terminalWidth } from './io.js';
 import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
 import { parseTarget } from './audit/suggestTarget.js';
 import type { ModeChoice } from './lab/mode.js';
 import type { Capture, KindConfigApi } from './lab/state.js';
 import { escapeLines } from './ui/escape.js';
+import { LaidOutHelpCommand } from './ui/help.js';
 import type { OutputFormat } from './ui/printers.js';
 import type { FilterFlags } from './audit/filter.js';
 import { DEFAULT_GROUP_KEYS, GROUP_KEYS, type GroupKey } from './top/keys.js';
@@ -250,7 +251,7 @@ Labs live in $AUDIT_LAB_HOME/<name>/ (default ~/.audit-lab/audit-lab).
 Exit codes: 0 success, 1 failure at run time, 2 bad usage or invalid input.`;
 
 export function buildProgram(io: IO, handlers: Handlers, version: string, setCode: (code: number) => void): Command {
-  const program = new Command('audit-lab');
+  const program = new LaidOutHelpCommand('audit-lab');
   const done = (code: number | void) => setCode(code ?? 0);
   program
     .description('See, learn and test the Kubernetes API server audit log on a local kind cluster.')
@@ -260,13 +261,18 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
       writeOut: (s) => io.stdout.write(s),
       // Commander's errors quote the argv they reject (`unknown option '\x1b[2J'`): escaped.
       writeErr: (s) => io.stderr.write(escapeLines(s)),
+      // The terminal's width (not process.stdout's: tests pass their own streams); 80 off one.
+      getOutHelpWidth: () => terminalWidth(io.stdout, io.env) ?? 80,
+      getErrHelpWidth: () => terminalWidth(io.stderr, io.env) ?? 80,
     })
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', EXAMPLES)
     .addHelpCommand(false)
     // Global options: one declaration, listed under "Global Options" in every command's help.
-    .configureHelp({ showGlobalOptions: true })
+    // Descriptions wrap in a narrow column too (commander leaves them whole below 40 columns),
+    // so that a narrow terminal does not wrap them at its edge.
+    .configureHelp({ showGlobalOptions: true, minWidthToWrap: 20 })
     // Declared once, here: commander reads it anywhere (`audit-lab --name lab2 status` and
     // `audit-lab status --name lab2`). A subcommand must not declare it again (the help test checks).
     .option('--name <name>', 'lab and kind cluster name', DEFAULT_LAB_NAME)

@@ -19,3 +19,15 @@ export interface IO {
 export function processIO(): IO {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), stdin: process.stdin };
 }
+
+/**
+ * The width lines written to `stream` are fitted to: a terminal's columns; COLUMNS, then 80, when
+ * the terminal reports none (a pseudo-terminal with no size). Off a terminal none: a pipe or a
+ * file gets whole lines, cut or wrapped nowhere.
+ */
+export function terminalWidth(stream: OutStream, env: NodeJS.ProcessEnv): number | undefined {
+  if (stream.isTTY !== true) return undefined;
+  if (stream.columns !== undefined && stream.columns > 0) return stream.columns;
+  const given = Number(env.COLUMNS);
+  return Number.isInteger(given) && given > 0 ? given : 80;
+}

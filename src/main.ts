@@ -9,7 +9,6 @@ import { RuntimeFailure, ToolError, UserError } from './errors.js';
 import { type IO, processIO } from './io.js';
 import type { Handlers } from './commands/options.js';
 import { escapeLines, escapeText } from './ui/escape.js';
-import { Output } from './ui/output.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,15 +31,17 @@ export async function run(argv: readonly string[], io: IO, handlers?: Handlers):
     await program.parseAsync(argv.length === 0 ? ['--help'] : [...argv], { from: 'user' });
     return code;
   } catch (err) {
-    return report(err, io);
+    return await report(err, io);
   }
 }
 
-function report(err: unknown, io: IO): number {
+async function report(err: unknown, io: IO): Promise<number> {
   if (err instanceof CommanderError) {
     // Commander has already printed its message (or the help/version text).
     return err.exitCode === 0 ? 0 : 2;
   }
+  // Loaded here: Output measures text (string-width), which --help and --version never need.
+  const { Output } = await import('./ui/output.js');
   const style = Output.for(io).errStyle;
   const red = (s: string) => style.red(s);
   const dim = (s: string) => style.dim(s);

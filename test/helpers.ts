@@ -251,3 +251,35 @@ export function startInPty(args: readonly string[], opts: PtyOptions = {}): PtyP
     }),
   };
 }
+
+/**
+ * What a terminal of `cols` x `rows` shows after `output` (from the last time it was drawn, for
+ * a full-screen program): a small model of the few sequences `top` writes: cursor home and
+ * position, erase in line and below, CR, LF; line wrap off, as `top` sets it, so a character
+ * written in the last column leaves the cursor there (the next one overwrites it, an erase takes
+ * it). Other sequences (modes, colours) change nothing it shows.
+ */
+export function terminalScreen(output: string, cols: number, rows: number): string[] {
+  const screen = Array.from({ length: rows }, () => Array<string>(cols).fill(' '));
+  let row = 0;
+  let col = 0;
+  const erase = (r: number, from: number) => screen[r]!.fill(' ', from);
+  for (const m of output.matchAll(/\u001b\[([?\d;]*)([A-Za-z])|\r|\n|[^\u001b\r\n]/gu)) {
+    const [all, params, op] = m;
+    if (op !== undefined) {
+      const n = (params ?? '').split(';').map((p) => Number(p) || 0);
+      if (op === 'H') [row, col] = [Math.min(rows, Math.max(1, n[0] ?? 1)) - 1, Math.min(cols, Math.max(1, n[1] ?? 1)) - 1];
+      else if (op === 'K') erase(row, params === '2' ? 0 : col);
+      else if (op === 'J') {
+        erase(row, col);
+        for (let r = row + 1; r < rows; r++) erase(r, 0);
+      }
+    } else if (all === '\r') col = 0;
+    else if (all === '\n') row = Math.min(rows - 1, row + 1);
+    else {
+      screen[row]![col] = all;
+      col = Math.min(cols - 1, col + 1);
+    }
+  }
+  return screen.map((r) => r.join('').trimEnd());
+}

@@ -3,7 +3,6 @@ import { doctorReport } from '../cluster/checks.js';
 import { receiverControl } from '../daemon/control.js';
 import { printFindings } from '../ui/findings.js';
 import { printObjects, printTable } from '../ui/printers.js';
-import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import { toolsFor } from './tools.js';
 import type { DoctorOptions } from './options.js';
@@ -24,7 +23,7 @@ export async function doctor(o: DoctorOptions, ctx: Context): Promise<number> {
     },
     name: (f) => `check/${f.check}`,
     table: (wide) => {
-      if (wide) printTable(ctx.out, tableLines([['CHECK', 'STATUS', 'MESSAGE', 'FIX'], ...report.findings.map((f) => [f.check, f.status, f.message, f.fix ?? '-'])]));
+      if (wide) printTable(ctx.out, [['CHECK', 'STATUS', 'MESSAGE', 'FIX'], ...report.findings.map((f) => [f.check, f.status, f.message, f.fix ?? '-'])]);
       else printFindings(ctx.out, report.findings);
       ctx.out.line();
       ctx.out.line(fails > 0 ? `${fails} problem${fails === 1 ? '' : 's'} to fix before \`audit-lab up\` (see ${wide ? 'FIX' : 'fix:'} above).` : 'ready: run `audit-lab up`.');

@@ -3,7 +3,6 @@ import { kindProvider } from '../cluster/kind.js';
 import { type LabSummary, listLabs } from '../cluster/list.js';
 import { receiverControl } from '../daemon/control.js';
 import { printObjects, printTable } from '../ui/printers.js';
-import { tableLines } from '../ui/table.js';
 import type { Context } from './context.js';
 import { toolsFor } from './tools.js';
 import type { ListOptions } from './options.js';
@@ -36,7 +35,7 @@ export async function list(o: ListOptions, ctx: Context): Promise<number> {
         String(l.events),
         ...(wide ? [l.receiver.pid === null ? '-' : String(l.receiver.pid), l.image ?? "kind's default", l.dir] : []),
       ]);
-      printTable(ctx.out, tableLines([head, ...rows]));
+      printTable(ctx.out, [head, ...rows]);
       for (const l of labs) if (l.problem !== null) ctx.out.warn(`lab ${JSON.stringify(l.name)}: ${l.problem}`);
     },
   });

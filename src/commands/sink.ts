@@ -5,7 +5,6 @@ import { createSink, deleteSink, describeCapture, describeDeferred, describeSink
 import { commandLine } from '../tools/run.js';
 import { forwardingCells, lastEventCell, printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
-import { tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import { toolsFor } from './tools.js';
 import type { SinkCreateOptions, SinkDeleteOptions, SinkListOptions } from './options.js';
@@ -63,7 +62,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
       };
       printTable(
         ctx.out,
-        tableLines([
+        [
           [
             'NAME', 'LEVEL', ...(wide ? ['POLICY'] : []), 'STAGES', ...(wide ? ['QPS', 'BURST'] : ['QPS/BURST']), 'TARGET', 'EVENTS', 'LAST EVENT',
             ...(forwards ? ['BACKLOG', 'DROPPED', 'RETRIES', 'LAST ERROR'] : []),
@@ -71,7 +70,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
           ...rows.map((r) => [
             r.name, level(r), ...(wide ? [r.policy ?? '-'] : []), r.stages.join(',') || '-', ...throttle(r), r.target, String(r.events), lastEventCell(r.lastEvent, wide, now), ...forwarding(r),
           ]),
-        ]),
+        ],
       );
     },
   });

@@ -6,6 +6,7 @@ import { createRunner } from '../tools/run.js';
 import { escapeStrings } from '../ui/escape.js';
 import { forwardingCells, lastEventCell, printObjects } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
+import { wrapText } from '../ui/width.js';
 import { type Context, pathsFor } from './context.js';
 import type { StatusOptions } from './options.js';
 
@@ -44,7 +45,9 @@ function printForwarding(r: StatusReport, row: (k: string, v: string) => void): 
 
 function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   const s = ctx.out.style;
-  const row = (k: string, v: string) => ctx.out.line(`${k.padEnd(9)} ${v}`);
+  const width = ctx.out.width;
+  // Values wrap under themselves, the names column kept clear.
+  const row = (k: string, v: string) => ctx.out.line(`${k.padEnd(9)} ${wrapText(v, width, { lead: 10, indent: 10 }).join('\n')}`);
   const good = (t: string) => s.green(t);
   const bad = (t: string) => s.red(t);
   row('lab', r.lab.exists ? `${r.lab.name} (${r.lab.dir})` : `${r.lab.name}: none yet (${r.lab.dir})`);
@@ -69,7 +72,7 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
     const [head, ...lines] = tableLines([
       ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT', ...(wide ? ['URL'] : [])],
       ...r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), lastEventCell(k.lastEvent, wide, now), ...(wide ? [k.url ?? '-'] : [])]),
-    ]);
+    ], undefined, width === undefined ? undefined : width - 10);
     row('sinks', head!);
     for (const line of lines) row('', line);
   }
@@ -81,6 +84,6 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   }
   if (r.problems.length > 0) {
     ctx.out.line();
-    for (const p of r.problems) ctx.out.line(`${s.yellow('!')} ${p}`);
+    for (const p of r.problems) ctx.out.line(`${s.yellow('!')} ${wrapText(p, width, { lead: 2, indent: 2 }).join('\n')}`);
   }
 }

@@ -38,7 +38,6 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
     files: source.kind === 'files',
     stdoutTty: ctx.io.stdout.isTTY === true,
     stderrTty: ctx.io.stderr.isTTY === true,
-    columns: ctx.io.stdout.columns,
   });
   // Ctrl-C ends a tail that follows; a reader that goes away ends any.
   const stop = untilStopped(ctx, { listen: o.follow, interrupt: deps.interrupt });
@@ -53,7 +52,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
     view.end(skipped, stop.interrupted());
     if (source.kind === 'lab' && stop.interrupted() && ctx.io.stderr.isTTY === true) {
       const note = await receiverNote(paths, o.name);
-      if (note !== undefined) out.info(out.errStyle.dim(note));
+      if (note !== undefined) out.note(note);
     }
     // A file given is input: lines in it that are not events make it bad input, as for `policy test`.
     return skippedExitCode(source, skipped);

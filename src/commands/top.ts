@@ -44,7 +44,7 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
   const shown: Record<string, string[]> = source.kind === 'files' ? { files: reading } : { sinks: reading };
   try {
     if (!live) {
-      const width = io.stdout.isTTY === true && io.stdout.columns ? io.stdout.columns : undefined;
+      const width = out.width;
       const limit = o.limit ?? (width !== undefined && io.stdout.rows ? Math.max(1, groupRowsOn(io.stdout.rows)) : undefined);
       const skipped = await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
       return skippedExitCode(source, skipped);

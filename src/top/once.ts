@@ -48,7 +48,7 @@ export async function printOnce(o: OnceOptions, out: Output, read: StoredRead): 
       for (const line of topTableLines(report.rows, { keys, style: out.style, width: o.width, spark: terminal, sortedBy: 'rate' })) out.line(line);
       const t = report.totals;
       const over = report.window !== undefined ? `the last ${formatSeconds(report.window.seconds)}` : report.span !== undefined ? formatSeconds(report.span.seconds) : 'no time';
-      if (terminal) out.info(out.errStyle.dim(`${t.groups} groups, ${t.events} events over ${over}: ${formatRate(t.eventsPerSecond)} events/s, ${formatBytes(t.bytesPerSecond)}/s`));
+      if (terminal) out.note((`${t.groups} groups, ${t.events} events over ${over}: ${formatRate(t.eventsPerSecond)} events/s, ${formatBytes(t.bytesPerSecond)}/s`));
       if (report.hidden > 0) out.info(`${report.hidden} more ${report.hidden === 1 ? 'group' : 'groups'} not shown (--limit N shows N)`);
     },
   });

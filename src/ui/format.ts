@@ -7,7 +7,7 @@
 import type { ChalkInstance } from 'chalk';
 import { eventTime, latencyMicros, resourceOf, responseCode, type StoredEvent, str } from '../audit/filter.js';
 import { escapeText } from './escape.js';
-import { displayWidth, ellipsize } from './width.js';
+import { displayWidth, ellipsize, ellipsizeMiddle, levelWidths, wrapText } from './width.js';
 
 export type Style = Pick<ChalkInstance, 'dim' | 'bold' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan'>;
 
@@ -83,8 +83,11 @@ interface Column {
   min?: number;
   /** Fitting a terminal: the value said shorter, before any cut (ResponseComplete as Complete). */
   short?: (cell: string) => string;
-  /** Fitting a terminal: left out when the others would be cut below a readable width. */
-  optional?: boolean;
+  /**
+   * Fitting a terminal: left out, lowest first, when the names would be cut below READABLE;
+   * before any of them, one that has shown a single value (it tells no events apart).
+   */
+  drop?: number;
   right?: boolean;
   paint?: Paint;
 }
@@ -138,13 +141,14 @@ function stagePaint(s: Style): Paint {
 function columns(s: Style, wide: boolean, utc: boolean): Column[] {
   const base: Column[] = [
     { name: 'TIME', cell: (e) => formatTime(eventTime(e), wide, utc), max: 30, paint: (t) => s.dim(t) },
-    { name: 'SINK', cell: (_e, sink) => sink, max: 20, min: 8, paint: (t) => s.magenta(t) },
-    { name: 'STAGE', cell: (e) => str(e.stage) ?? NONE, max: 16, min: 8, short: shortStage, paint: stagePaint(s) },
+    { name: 'SINK', cell: (_e, sink) => sink, max: 20, min: 8, drop: 3, paint: (t) => s.magenta(t) },
+    // Received shows no code, so without the column it is still told from Complete.
+    { name: 'STAGE', cell: (e) => str(e.stage) ?? NONE, max: 16, min: 8, short: shortStage, drop: 2, paint: stagePaint(s) },
     { name: 'USER', cell: (e) => str(e.user?.username) ?? NONE, max: 40, min: 6, paint: (t) => s.cyan(t) },
     { name: 'VERB', cell: (e) => str(e.verb) ?? NONE, max: 16, min: 6, paint: verbPaint(s) },
     { name: 'CODE', cell: (e) => String(responseCode(e) ?? NONE), max: 3, right: true, paint: codePaint(s) },
     // Nothing has happened yet at RequestReceived: its zero latency says nothing.
-    { name: 'LATENCY', cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))), max: 8, right: true, optional: true, paint: (t) => s.dim(t) },
+    { name: 'LATENCY', cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))), max: 8, right: true, drop: 1, paint: (t) => s.dim(t) },
     { name: 'RESOURCE', cell: resourceColumn, max: 36, min: 6, paint: (t) => s.bold(t) },
     { name: 'OBJECT', cell: objectOf, max: 48, min: 10 },
   ];
@@ -163,8 +167,8 @@ function shortStage(stage: string): string {
   return /^(RequestReceived|ResponseStarted|ResponseComplete)$/.test(stage) ? stage.replace(/^(Request|Response)/, '') : stage;
 }
 
-/** Below this, a cut name says too little: optional columns are left out first. */
-const READABLE = 12;
+/** Below this, a cut name says too little: columns that can be are left out first. */
+const READABLE = 16;
 
 export interface PrettyOptions {
   /** -o wide: every column, full timestamps, nothing cut. */
@@ -188,13 +192,16 @@ const GAP = '  ';
 /**
  * One aligned line per event. Column widths grow with what has been shown (call `measure` first
  * with everything known up front, so a finite listing is aligned from its first line). Given a
- * terminal's `width` (not with `wide`), the widest columns are cut down first, each to its `min`
- * at most, so every line fits; the last column takes what is left.
+ * terminal's `width` (not with `wide`), columns that tell events apart least are left out and
+ * the widest are cut down in their middle, each to its `min` at most, so every line fits; the
+ * last column takes what is left.
  */
 export class PrettyFormatter {
   private readonly cols: Column[];
   /** The widest value seen per column, up to its max. */
   private readonly natural: number[];
+  /** The one value each column has shown so far; null once it has shown two. */
+  private readonly only: (string | null | undefined)[];
   /** What each column is padded (or cut) to; undefined: left out. */
   private widths: (number | undefined)[];
   private readonly fitTo: number | undefined;
@@ -207,6 +214,7 @@ export class PrettyFormatter {
     this.fitTo = wide ? undefined : opts.width;
     this.cols = columns(style, wide, opts.utc ?? false).filter((c) => c.name !== 'SINK' || wide || (opts.sinkColumn ?? true));
     this.natural = this.cols.map((c) => (opts.header ? c.name.length : 0));
+    this.only = this.cols.map(() => undefined);
     this.widths = [...this.natural];
   }
 
@@ -230,44 +238,60 @@ export class PrettyFormatter {
         this.natural[i] = w;
         grew = true;
       }
+      const only = this.only[i];
+      if (only === undefined) this.only[i] = cell;
+      else if (only !== null && only !== cell) {
+        this.only[i] = null;
+        grew = true;
+      }
     });
     if (grew) this.widths = this.fit();
   }
 
   /**
-   * Widths for the terminal: the natural ones when they fit. Else optional columns are left out
-   * if the rest would be cut below READABLE, and a level is found so that cutting every cuttable
-   * column wider than it (to the level, never under its min) makes the line fit. The last column,
-   * not padded, then takes whatever is left.
+   * Widths for the terminal: the natural ones when they fit. Else columns are left out while the
+   * names (the cuttable columns) would be cut below READABLE: first any that has shown one value
+   * only, then by their `drop` rank (LATENCY, STAGE, SINK); the widest cuttable columns are then
+   * cut to a common level, never under their min. The last column, not padded, takes what is left.
    */
   private fit(): (number | undefined)[] {
     const natural = [...this.natural];
     if (this.fitTo === undefined) return natural;
     const width = this.fitTo;
-    const layout = (keep: (c: Column) => boolean, level: number): (number | undefined)[] =>
-      natural.map((w, i) => {
-        const c = this.cols[i]!;
-        if (!keep(c)) return undefined;
-        return c.min === undefined ? w : Math.min(w, Math.max(level, c.min));
-      });
+    const floors = this.cols.map((c) => c.min);
     const length = (ws: (number | undefined)[]) => {
       const shown = ws.filter((w): w is number => w !== undefined);
       return shown.reduce((a, b) => a + b, 0) + GAP.length * (shown.length - 1);
     };
-    const all = () => true;
     if (length(natural) <= width) return natural;
-    const keep = length(layout(all, READABLE)) <= width ? all : (c: Column) => !c.optional;
-    let level = Math.max(...natural);
-    while (level > 0 && length(layout(keep, level)) > width) level--;
-    const widths = layout(keep, level);
+    const shown = this.cols.map(() => true);
+    const readable = () => natural.map((w, i) => (!shown[i] ? undefined : floors[i] === undefined ? w : Math.min(w, Math.max(READABLE, floors[i]!))));
+    const same = (i: number) => typeof this.only[i] === 'string';
+    const order = this.cols
+      .map((c, i) => ({ c, i }))
+      .filter(({ c }) => c.drop !== undefined)
+      .sort((a, b) => Number(same(b.i)) - Number(same(a.i)) || a.c.drop! - b.c.drop!);
+    for (const { i } of order) {
+      if (length(readable()) <= width) break;
+      shown[i] = false;
+    }
+    const kept = natural.flatMap((w, i) => (shown[i] ? [w] : []));
+    const keptFloors = floors.filter((_f, i) => shown[i]);
+    const fitted = levelWidths(kept, keptFloors, width - GAP.length * (kept.length - 1));
+    const widths: (number | undefined)[] = shown.map((on) => (on ? fitted.shift() : undefined));
     const last = widths.length - 1;
     widths[last] = Math.max(this.cols[last]!.min ?? 0, width - length(widths.slice(0, last)) - GAP.length);
     return widths;
   }
 
+  /** The names of the columns shown (the header changes with them). */
+  shownColumns(): string {
+    return this.cols.filter((_c, i) => this.widths[i] !== undefined).map((c) => c.name).join(' ');
+  }
+
   /** The column names, dim, aligned with the lines (print it after `measure`). */
   header(): string {
-    return this.style.dim(this.join(this.cols.map((c) => c.name), (t) => t));
+    return this.style.dim(this.join(this.cols.map((c) => c.name), (t) => t, ellipsize));
   }
 
   format(event: StoredEvent, sink: string): string {
@@ -276,14 +300,14 @@ export class PrettyFormatter {
     return this.join(cells, (t, i) => this.cols[i]!.paint?.(t, event) ?? t);
   }
 
-  private join(cells: string[], paint: (text: string, i: number) => string): string {
+  private join(cells: string[], paint: (text: string, i: number) => string, cut = ellipsizeMiddle): string {
     const last = cells.length - 1;
     const shown: string[] = [];
     cells.forEach((raw, i) => {
       const width = this.widths[i];
       if (width === undefined) return;
       const col = this.cols[i]!;
-      const cell = this.fitTo !== undefined ? ellipsize(raw, width) : raw;
+      const cell = this.fitTo !== undefined ? cut(raw, width) : raw;
       // Padding is measured on the plain text, so escape codes never count towards a width.
       const gap = ' '.repeat(Math.max(0, width - displayWidth(cell)));
       const painted = paint(cell, i);
@@ -339,15 +363,21 @@ export function placeText(p: { file: string; line: number; reason: string }): st
   return `${p.file}:${p.line}: ${p.reason}`;
 }
 
-export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; limit?: number } = {}): string {
+/** The Ctrl-C summary; given a terminal's `width`, each count list wraps under its own start. */
+export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; limit?: number; width?: number } = {}): string {
   const limit = opts.limit ?? 8;
   const lines = [style.bold(`${t.total} event${t.total === 1 ? '' : 's'} shown`)];
+  const row = (label: string, text: string) => {
+    const lead = `  ${label} `;
+    const wrapped = wrapText(text, opts.width, { lead: lead.length, indent: lead.length });
+    lines.push(`  ${style.dim(label)} ${wrapped.join('\n')}`);
+  };
   if (t.total > 0) {
-    lines.push(`  ${style.dim('by verb:')} ${topCounts(t.verbs, limit)}`);
-    lines.push(`  ${style.dim('by user:')} ${topCounts(t.users, limit)}`);
-    lines.push(`  ${style.dim('by code:')} ${topCounts(t.codes, limit)}`);
+    row('by verb:', topCounts(t.verbs, limit));
+    row('by user:', topCounts(t.users, limit));
+    row('by code:', topCounts(t.codes, limit));
   }
-  if (opts.skipped) lines.push(`  ${style.dim('skipped:')} ${opts.skipped} unparseable line${opts.skipped === 1 ? '' : 's'}`);
+  if (opts.skipped) row('skipped:', `${opts.skipped} unparseable line${opts.skipped === 1 ? '' : 's'}`);
   return lines.join('\n');
 }
 

@@ -4,8 +4,9 @@
  * `data()` and never decorated.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import type { IO, OutStream } from '../io.js';
+import { type IO, type OutStream, terminalWidth } from '../io.js';
 import { escapeLines, escapeText } from './escape.js';
+import { wrapLines } from './width.js';
 
 export interface Spinner {
   /** Replaces the spinner's text (e.g. the latest progress line of a long step). */
@@ -20,6 +21,9 @@ export class Output {
   readonly style: ChalkInstance;
   /** Colour for what goes to stderr (notes, summaries): decided by stderr, not by where stdout goes. */
   readonly errStyle: ChalkInstance;
+  /** What stdout's and stderr's lines are fitted to (terminalWidth). */
+  readonly width: number | undefined;
+  readonly errWidth: number | undefined;
 
   constructor(
     readonly stdout: OutStream,
@@ -33,6 +37,8 @@ export class Output {
     this.interactive = Boolean(stderr.isTTY) && hasWidth && !noColor && env.TERM !== 'dumb' && !env.CI;
     this.style = new Chalk({ level: this.color ? 1 : 0 });
     this.errStyle = new Chalk({ level: Boolean(stderr.isTTY) && !noColor && env.TERM !== 'dumb' ? 1 : 0 });
+    this.width = terminalWidth(stdout, env);
+    this.errWidth = terminalWidth(stderr, env);
   }
 
   static for(io: IO): Output {
@@ -53,15 +59,20 @@ export class Output {
     this.stderr.write(`${text}\n`);
   }
 
+  /** A note of ours for the person at the terminal (what it waits for, what keeps running): dim, on stderr, wrapped to its width. */
+  note(text: string): void {
+    this.info(this.errStyle.dim(wrapLines(text, this.errWidth)));
+  }
+
   /** A warning of ours, which may quote untrusted text (a file name, a tool's output): escaped. */
   warn(text: string): void {
     const s = new Chalk({ level: this.interactive ? 1 : 0 });
-    this.stderr.write(`${s.yellow('warning:')} ${escapeLines(text)}\n`);
+    this.stderr.write(`${s.yellow('warning:')} ${wrapLines(escapeLines(text), this.errWidth, 'warning: '.length)}\n`);
   }
 
   error(text: string): void {
     const s = new Chalk({ level: this.interactive ? 1 : 0 });
-    this.stderr.write(`${s.red('error:')} ${escapeLines(text)}\n`);
+    this.stderr.write(`${s.red('error:')} ${wrapLines(escapeLines(text), this.errWidth, 'error: '.length)}\n`);
   }
 
   /** A long step: an ora spinner on a terminal, plain start and end lines elsewhere. */

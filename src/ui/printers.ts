@@ -12,6 +12,7 @@ import { formatBytes } from '../audit/bytes.js';
 import { timestampMicros } from '../audit/filter.js';
 import { formatAge } from './topView.js';
 import type { Output } from './output.js';
+import { tableLines } from './table.js';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'jsonl', 'yaml', 'name'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -62,9 +63,9 @@ export function printObjects<T>(out: Output, format: OutputFormat, items: readon
   }
 }
 
-/** A table with its header in bold (on a terminal). */
-export function printTable(out: Output, lines: readonly string[]): void {
-  lines.forEach((line, i) => out.line(i === 0 ? out.style.bold(line) : line));
+/** A table, the header row first, fitted to the terminal's width and its header in bold (on a terminal). */
+export function printTable(out: Output, cells: readonly (readonly string[])[], rightAligned?: ReadonlySet<number>): void {
+  tableLines(cells, rightAligned, out.width).forEach((line, i) => out.line(i === 0 ? out.style.bold(line) : line));
 }
 
 /** A forwarding sink's counts, as the receiver reports them. */

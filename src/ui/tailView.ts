@@ -25,16 +25,16 @@ export interface TailViewOptions {
   /** The sinks read (or, with `files`, the files as named), for the notes. */
   reading: readonly string[];
   files?: boolean;
-  /** What stdout and stderr are: terminals (and stdout's width), or not. */
+  /** What stdout and stderr are: terminals, or not (stdout's width is Output's). */
   stdoutTty: boolean;
   stderrTty: boolean;
-  columns: number | undefined;
 }
 
 export class TailView {
   readonly tally = new Tally();
   private readonly formatter: PrettyFormatter;
-  private headerDue: boolean;
+  /** The columns of the header printed last (printed again when they change); null: none is due. */
+  private headed: string | undefined | null;
   /** -o json of a finite listing is one document: the events are kept until the end. */
   private readonly listed: StoredEvent[] | undefined;
 
@@ -42,15 +42,14 @@ export class TailView {
     private readonly out: Output,
     private readonly o: TailViewOptions,
   ) {
-    const width = o.columns;
     this.formatter = new PrettyFormatter(out.style, {
       wide: o.output === 'wide',
-      width: o.stdoutTty && width !== undefined && width > 0 ? width : undefined,
+      width: o.stdoutTty ? out.width : undefined,
       utc: o.utc,
       header: o.stdoutTty,
       sinkColumn: o.reading.length !== 1,
     });
-    this.headerDue = this.pretty && o.stdoutTty;
+    this.headed = this.pretty && o.stdoutTty ? undefined : null;
     this.listed = o.output === 'json' && !o.follow ? [] : undefined;
   }
 
@@ -65,11 +64,14 @@ export class TailView {
     if (this.listed !== undefined) this.listed.push(...shown.map((r) => r.event));
     else if (shown.length > 0) {
       if (this.pretty) this.formatter.measure(shown);
-      if (this.headerDue) out.line(this.formatter.header());
-      this.headerDue = false;
+      // Fitting a terminal may leave a column out, or bring it back, as events vary: the header
+      // is printed again so that its names stay over their columns.
+      const columns = this.formatter.shownColumns();
+      if (this.headed !== null && this.headed !== columns) out.line(this.formatter.header());
+      if (this.headed !== null) this.headed = columns;
       out.data(shown.map((r) => `${this.line(r)}\n`).join(''));
     }
-    if (stored && o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(waitingNote(o.reading, o.files === true)));
+    if (stored && o.follow && this.tally.total === 0 && o.stderrTty) out.note(waitingNote(o.reading, o.files === true));
   }
 
   private line(r: ShownEvent): string {
@@ -82,10 +84,10 @@ export class TailView {
   end(skipped: SkippedLines, interrupted: boolean): void {
     const { out, o } = this;
     if (this.listed !== undefined) out.data(`${formatEventList(this.listed)}\n`);
-    if (!o.follow && this.tally.total === 0 && o.stderrTty) out.info(out.errStyle.dim(`no events in ${sinkList(o.reading, o.files === true)}`));
+    if (!o.follow && this.tally.total === 0 && o.stderrTty) out.note(`no events in ${sinkList(o.reading, o.files === true)}`);
     const warning = skippedWarning(skipped);
     if (warning !== undefined) out.warn(warning);
-    if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: skipped.count }));
+    if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: skipped.count, width: out.errWidth }));
   }
 }
 

@@ -30,6 +30,7 @@ export interface KeysIn {
 export interface FullScreen {
   /** Replaces what the screen shows with these lines, from the top left. */
   draw(lines: readonly string[]): void;
+  /** What draw() may use: lines of at most `cols` columns, `rows` of them. */
   size(): { cols: number; rows: number };
   restore(): void;
 }
@@ -55,7 +56,10 @@ export function takeOver(out: ScreenOut, input: KeysIn, on: { key(key: string): 
   return {
     // Each line clears what an older, longer one left; what is below the last is cleared too.
     draw: (lines) => void out.write(`\u001b[H${lines.map((l) => `${l}\u001b[K`).join('\r\n')}\u001b[J`),
-    size: () => ({ cols: out.columns || 80, rows: out.rows || 24 }),
+    // One column short of the screen: with line wrap off, a character written in the last column
+    // leaves the cursor on it, and the erase after the line (or below the last one) would take
+    // it, so an 80-column line showed 79 (LAST SEE, 3m11 for 3m11s).
+    size: () => ({ cols: (out.columns || 80) - 1, rows: out.rows || 24 }),
     restore: () => {
       if (restored) return;
       restored = true;

@@ -6,7 +6,7 @@
 import { formatBytes as formatBytesSpaced } from '../audit/bytes.js';
 import { escapeText } from './escape.js';
 import type { ChalkInstance } from 'chalk';
-import { displayWidth, ellipsize, padToWidth } from './width.js';
+import { displayWidth, ellipsize, ellipsizeMiddle, joinFitting, type LinePart, levelWidths, padToWidth } from './width.js';
 
 export type TopStyle = Pick<ChalkInstance, 'bold' | 'dim' | 'cyan' | 'underline' | 'inverse' | 'yellow'>;
 
@@ -122,13 +122,15 @@ const STATS: readonly StatColumn[] = [
 /** Below this a cut key says too little: the sparkline, then the optional numbers, give way first. */
 const READABLE = 16;
 
-/** Widths for the key columns so that they take at most `room`: the widest are cut first, none below MIN_KEY. */
+/**
+ * Widths for the key columns so that they take at most `room`: the widest are cut first, none
+ * below MIN_KEY while that fits, and down to a letter and the ellipsis when not (many keys on a
+ * narrow screen), so that no line is wider than the screen.
+ */
 function fitKeys(natural: readonly number[], room: number): number[] {
-  const at = (level: number) => natural.map((w) => Math.min(w, Math.max(level, MIN_KEY)));
-  const total = (level: number) => at(level).reduce((a, b) => a + b, 0) + GAP.length * (natural.length - 1);
-  let level = Math.max(0, ...natural);
-  while (level > MIN_KEY && total(level) > room) level--;
-  return at(level);
+  const net = room - GAP.length * (natural.length - 1);
+  const fitted = levelWidths(natural, natural.map(() => MIN_KEY), net);
+  return fitted.reduce((a, b) => a + b, 0) <= net ? fitted : levelWidths(natural, natural.map(() => 2), net);
 }
 
 interface Layout {
@@ -170,10 +172,11 @@ export function topTableLines(rows: readonly TopRow[], o: TopTableOptions): stri
   const statWidths = new Map(STATS.map((c, i) => [c, Math.max(c.name.length, ...statCells.map((cells) => cells[i]!.length))]));
   const naturalKeys = keyHead.map((h, i) => Math.max(h.length, ...keyCells.map((c) => displayWidth(c[i]!))));
   const { keyWidths, stats, spark } = layout(naturalKeys, (c) => statWidths.get(c)!, o);
-  const cutPad = (text: string, w: number) => padToWidth(ellipsize(text, w), w);
+  // Values are cut in the middle, where the ends of names that differ stay apart; names of columns at the end.
+  const cutPad = (text: string, w: number, cut = ellipsizeMiddle) => padToWidth(cut(text, w), w);
   const mark = (text: string, sorted: boolean) => (sorted ? s.underline(text) : text);
   const header = [
-    ...keyHead.map((h, i) => mark(cutPad(h, keyWidths[i]!), o.sortedBy === 'key')),
+    ...keyHead.map((h, i) => mark(cutPad(h, keyWidths[i]!, ellipsize), o.sortedBy === 'key')),
     ...stats.map((c) => mark(c.name.padStart(statWidths.get(c)!), c.sort === o.sortedBy && c.name !== 'SHARE')),
     ...(spark ? [SPARK_HEAD] : []),
   ];
@@ -227,7 +230,18 @@ export function groupRowsOn(rows: number): number {
   return Math.max(0, rows - 3);
 }
 
-export const KEYS_HELP = 'q quit  p pause  < > sort  r rate  e events  b bytes/s  l last seen  n name  R reverse';
+/** The live view's keys, the least needed left out first on a narrow screen (`--help` lists them all). */
+export const KEYS_HELP: readonly LinePart[] = [
+  { text: 'q quit' },
+  { text: 'p pause', drop: 8 },
+  { text: '< > sort', drop: 7 },
+  { text: 'r rate', drop: 5 },
+  { text: 'e events', drop: 4 },
+  { text: 'b bytes/s', drop: 3 },
+  { text: 'l last seen', drop: 2 },
+  { text: 'n name', drop: 1 },
+  { text: 'R reverse', drop: 6 },
+];
 
 /**
  * The whole screen, at most `rows` lines of at most `cols` characters: a header (source, window,
@@ -238,23 +252,24 @@ export function topScreenLines(screen: TopScreen, groups: readonly TopRow[], o: 
   const fit = groupRowsOn(o.rows);
   const shown = Math.min(fit, groups.length);
   const hidden = screen.hidden + groups.length - shown;
-  const facts = [
-    screen.source,
-    `window ${screen.window}`,
-    `${formatRate(screen.eventsPerSecond)} events/s`,
-    `${formatBytes(screen.bytesPerSecond)}/s`,
-    `${screen.groups} ${screen.groups === 1 ? 'group' : 'groups'}${hidden > 0 ? ` (${shown} shown)` : ''}`,
-    `sorted by ${SORT_NAMES[screen.sortedBy]}${screen.reverse ? ', reversed' : ''}`,
-    ...(screen.capped !== undefined ? [`(other): keys beyond the first ${screen.capped}`] : []),
-    ...(screen.skipping ? ['some lines are not audit events'] : []),
-  ].join(' · ');
+  // On a narrow screen whole facts give way, the least telling first; the source is only cut.
+  const facts: LinePart[] = [
+    { text: screen.source },
+    { text: `window ${screen.window}`, drop: 3 },
+    { text: `${formatRate(screen.eventsPerSecond)} events/s`, drop: 4 },
+    { text: `${formatBytes(screen.bytesPerSecond)}/s`, drop: 1 },
+    { text: `${screen.groups} ${screen.groups === 1 ? 'group' : 'groups'}${hidden > 0 ? ` (${shown} shown)` : ''}`, drop: 5 },
+    { text: `sorted by ${SORT_NAMES[screen.sortedBy]}${screen.reverse ? ', reversed' : ''}`, drop: 2 },
+    ...(screen.capped !== undefined ? [{ text: `(other): keys beyond the first ${screen.capped}`, drop: 6 }] : []),
+    ...(screen.skipping ? [{ text: 'some lines are not audit events', drop: 7 }] : []),
+  ];
   const state = screen.paused ? 'PAUSED' : screen.loading ? 'reading stored events…' : '';
-  const title = ellipsize(facts, Math.max(0, o.cols - (state === '' ? 0 : state.length + 1)));
+  const title = joinFitting(facts, ' · ', Math.max(0, o.cols - (state === '' ? 0 : displayWidth(state) + 1)));
   const gap = ' '.repeat(Math.max(1, o.cols - displayWidth(title) - state.length));
   const header = state === '' ? s.bold(title) : `${s.bold(title)}${gap}${screen.paused ? s.inverse(s.yellow(state)) : s.dim(state)}`;
   const table = topTableLines(groups.slice(0, fit), { keys: o.keys, style: s, width: o.cols, spark: true, sortedBy: screen.sortedBy });
   const blank = Array<string>(Math.max(0, fit - shown)).fill('');
-  const footer = screen.notice === undefined ? s.dim(ellipsize(KEYS_HELP, o.cols)) : s.inverse(s.yellow(ellipsize(screen.notice, o.cols)));
+  const footer = screen.notice === undefined ? s.dim(joinFitting(KEYS_HELP, '  ', o.cols)) : s.inverse(s.yellow(ellipsize(screen.notice, o.cols)));
   return [header, ...table, ...blank, footer].slice(0, Math.max(1, o.rows));
 }
 

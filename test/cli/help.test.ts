@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli.js';
 import type { Handlers } from '../../src/commands/options.js';
+import { run } from '../../src/main.js';
+import { layoutHelpText } from '../../src/ui/help.js';
 import { captureIO, runCli } from '../helpers.js';
 
 const program = buildProgram(captureIO().io, {} as Handlers, '0.0.0', () => {});
@@ -60,5 +62,46 @@ describe('the help of every command', () => {
     const r = await runCli(['help', 'sink', 'nope']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown command 'sink nope' (commands: create, list, delete)");
+  });
+});
+
+describe('help laid out for the width it is printed at', () => {
+  /** A command's help as printed to a terminal of `columns`. */
+  async function helpAt(path: string[], columns: number): Promise<string> {
+    let out = '';
+    const io = { ...captureIO().io, stdout: { write: (t: string) => (out += t), isTTY: true, columns } };
+    expect(await run([...path, '--help'], io, {} as Handlers)).toBe(0);
+    return out;
+  }
+
+  it.each([60, 80, 100])('at %i columns no line of any command\'s help is wider', async (columns) => {
+    for (const path of paths) {
+      const help = await helpAt(path, columns);
+      for (const line of help.split('\n')) expect(line.length, `${path.join(' ')}: ${line}`).toBeLessThanOrEqual(columns);
+    }
+  });
+
+  it('notes and examples that fit are printed as written, their comments aligned by hand', () => {
+    const text = '\nSome note.\n\nExamples:\n  $ audit-lab up          # one\n  $ audit-lab down --purge # two';
+    expect(layoutHelpText(text, 80)).toBe(text);
+  });
+
+  it('a note broken by hand for a wider screen is wrapped again; a line that ends a sentence still ends one', () => {
+    const text = 'A target that cannot be met is said on stderr; the best policy is printed anyway, and the\nexit code is 0.\nAnother sentence.';
+    expect(layoutHelpText(text, 50).split('\n')).toEqual(['A target that cannot be met is said on stderr; the', 'best policy is printed anyway, and the exit code', 'is 0.', 'Another sentence.']);
+  });
+
+  it('an example too wide: its comment above it, the command continued with \\ between words (a quoted one whole, a flag with its value)', () => {
+    const command = "audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'";
+    const lines = layoutHelpText(`Examples:\n  $ ${command}   # one judged event per line`, 60).split('\n');
+    expect(lines[1]).toBe('  # one judged event per line');
+    expect(lines[2]).toMatch(/^ {2}\$ audit-lab policy test/);
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(60);
+    for (const l of lines.slice(2, -1)) expect(l).toMatch(/ \\$/);
+    for (const l of lines.slice(3)) expect(l).toMatch(/^ {6}\S/);
+    // What a shell reads: the same command.
+    expect(lines.slice(2).join('\n').replace(/ \\\n +/g, ' ').replace(/^ {2}\$ /, '')).toBe(command);
+    expect(lines.some((l) => l.includes("'{auditID, rule, level}'") || l.includes("-c '{auditID, rule, level}'"))).toBe(true);
+    expect(lines.some((l) => /--file audit\.log/.test(l))).toBe(true);
   });
 });

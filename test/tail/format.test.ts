@@ -174,13 +174,37 @@ describe('PrettyFormatter fitted to a terminal', () => {
     expect(lines[0]!.indexOf(' 200 ') + 1).toBe(head.indexOf('CODE') + 1);
   });
 
-  it('cuts with an ellipsis, says stages short, and leaves latency out when it would squeeze the names', async () => {
+  it('cuts names in the middle, says stages short, and leaves latency out when it would squeeze the names', async () => {
     const [first] = await fixtureEvents('default.log');
-    const f = new PrettyFormatter(plain, { width: 80, header: true, utc: true });
-    const line = f.format({ ...first!, user: { username: 'system:serviceaccount:kube-system:generic-garbage-collector' } }, 'default');
-    expect(line.split(/ +/).slice(0, 5)).toEqual(['10:00:00.000', 'default', 'Complete', expect.stringMatching(/^system:\S*…$/), 'list']);
+    const f = new PrettyFormatter(plain, { width: 90, header: true, utc: true });
+    const user = 'system:serviceaccount:kube-system:generic-garbage-collector';
+    const objectRef = { resource: 'pods', namespace: 'default', name: 'a-pod-with-a-long-generated-name-7c5ddbdf54-x2k9p' };
+    f.measure([{ event: { ...first!, user: { username: user }, objectRef }, sink: 'default' }, { event: { ...first!, stage: 'RequestReceived' }, sink: 'secrets' }]);
+    const line = f.format({ ...first!, user: { username: user } }, 'default');
+    expect(line.split(/ +/).slice(0, 5)).toEqual(['10:00:00.000', 'default', 'Complete', expect.stringMatching(/^system:\S*…\S*ollector$/), 'list']);
     expect(f.header()).not.toContain('LATENCY');
     expect(new PrettyFormatter(plain, { width: 200, header: true }).header()).toContain('LATENCY');
+  });
+
+  it('at 80 columns leaves out first what tells no events apart (one stage, one sink), then latency, stage and sink, so the names keep their ends', async () => {
+    const events = await fixtureEvents('default.log');
+    const names = (f: PrettyFormatter) => f.shownColumns();
+    const sinkOf = (i: number) => (i % 2 === 0 ? 'default' : 'other');
+    const varying = events.map((event, i) => ({ event: { ...event, stage: i % 2 === 0 ? 'ResponseComplete' : 'RequestReceived' }, sink: sinkOf(i) }));
+    const at = (width: number, items: { event: StoredEvent; sink: string }[]) => {
+      const f = new PrettyFormatter(plain, { width, header: true, utc: true });
+      f.measure(items);
+      return f;
+    };
+    // Every default.log event is ResponseComplete: STAGE goes before LATENCY; a varied one after it.
+    expect(names(at(98, events.map((event, i) => ({ event, sink: sinkOf(i) }))))).toBe('TIME SINK USER VERB CODE LATENCY RESOURCE OBJECT');
+    expect(names(at(98, varying))).toBe('TIME SINK USER VERB CODE RESOURCE OBJECT');
+    const varied = at(80, varying);
+    expect(names(varied)).toBe('TIME USER VERB CODE RESOURCE OBJECT');
+    const scheduler = varied.format({ ...events[0]!, user: { username: 'system:kube-scheduler' } }, 'default');
+    const manager = varied.format({ ...events[0]!, user: { username: 'system:kube-controller-manager' } }, 'default');
+    expect(scheduler.split(/ +/)[1]).toMatch(/^system:…\S*duler$/);
+    expect(manager.split(/ +/)[1]).toMatch(/^system:…\S*anager$/);
   });
 
   it.each([80, 120])('at %i columns East Asian wide names take two columns each, and no line is wider', async (width) => {

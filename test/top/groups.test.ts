@@ -221,6 +221,24 @@ describe('the table', () => {
     expect(lines[0]).toMatch(/PAUSED$/);
   });
 
+  it('on a narrow screen the title leaves whole facts out, the least telling first, and the footer the keys least needed', () => {
+    const screen = { source: 'sinks default, secrets', window: '1m', eventsPerSecond: 0.045, bytesPerSecond: 43, groups: 51, paused: false, loading: false, skipping: false, sortedBy: 'rate' as const, reverse: false, hidden: 30 };
+    const lines = topScreenLines(screen, rows, { keys: ['user', 'verb', 'resource'], style, cols: 79, rows: 8 });
+    expect(lines[0]).toBe('sinks default, secrets · window 1m · 0.045 events/s · 51 groups (3 shown)');
+    expect(lines.at(-1)).toBe('q quit  p pause  < > sort  r rate  e events  b bytes/s  l last seen  R reverse');
+    const wide = topScreenLines(screen, rows, { keys: ['user', 'verb', 'resource'], style, cols: 200, rows: 8 });
+    expect(wide[0]).toBe('sinks default, secrets · window 1m · 0.045 events/s · 43B/s · 51 groups (3 shown) · sorted by EVENTS/S');
+    expect(wide.at(-1)).toBe('q quit  p pause  < > sort  r rate  e events  b bytes/s  l last seen  n name  R reverse');
+  });
+
+  it('keys are cut in their middle, so names that share a start stay apart', () => {
+    const users = [row(['system:kube-scheduler', 'update', 'leases'], 70), row(['system:kube-controller-manager', 'update', 'leases'], 30)];
+    const lines = topTableLines(users, { keys: ['user', 'verb', 'resource'], style, spark: false, width: 60, sortedBy: 'rate' });
+    const first = (l: string) => l.split(/ +/)[0]!;
+    expect(first(lines[1]!)).toMatch(/^system:\S*…\S*duler$/);
+    expect(first(lines[2]!)).toMatch(/^system:\S*…\S*anager$/);
+  });
+
   it('escapes control characters of event fields', () => {
     const lines = topTableLines([row(['evil\u001b[2J', 'get', 'pods'], 1)], { keys: ['user', 'verb', 'resource'], style, spark: false });
     expect(lines[1]).toContain('evil\\x1b[2J');

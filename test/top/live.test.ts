@@ -9,7 +9,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LabPaths } from '../../src/lab/paths.js';
-import { eventually, startInPty } from '../helpers.js';
+import { eventually, startInPty, terminalScreen } from '../helpers.js';
 import { makeLab, removeHome, ROOT, tempHome } from '../tail/helpers.js';
 import { expectedGroups, fileText, generate, type Spec } from './helpers.js';
 
@@ -71,6 +71,26 @@ describe('top at a terminal', () => {
     const after = r.output.slice(r.output.lastIndexOf('\u001b[?25l'));
     for (const seq of LEAVE) expect(after).toContain(seq);
     expect(r.output.endsWith('\u001b[?1049l')).toBe(true);
+  });
+
+  it.each([['user,verb'], ['user'], ['resource']])('at 80x24, --by %s: the screen shows every line of the frame whole, facts and keys whole', async (by) => {
+    const pty = startInPty(['top', '--by', by], { cols: 80, rows: 24, env: env() });
+    await pty.waitFor(FRAME, 'a frame of what is stored');
+    pty.type('q');
+    const r = await pty.exited;
+    expect(r.code).toBe(0);
+    const drawn = r.output.slice(0, r.output.lastIndexOf('\u001b[?7h'));
+    const written = lastFrame(drawn);
+    const shown = terminalScreen(drawn, 80, 24);
+    expect(written).toHaveLength(24);
+    // What the terminal shows is what was written: no line lost its last character to an erase.
+    expect(shown).toEqual(written.map((l) => l.trimEnd()));
+    for (const l of written) expect(Array.from(l).length, l).toBeLessThan(80);
+    expect(shown[1]).toMatch(/ (LAST SEEN|BYTES\/S|LAST MINUTE)$/);
+    // Parts of the title and the keys are left out whole, never cut in a word.
+    expect(shown[0]).toMatch(/^sink default · window 1m · [^…]*$/);
+    expect(shown[0]).toMatch(/(groups( \(\d+ shown\))?|events\/s|EVENTS\/S)$/);
+    expect(shown[23]).toMatch(/^q quit {2}p pause .* R reverse$/);
   });
 
   it('follows: events appended to a stream show up in the next frames', async () => {
