@@ -292,12 +292,14 @@ Examples:
   program
     .command('down')
     .description('stop the receiver and delete the cluster; events are kept unless --purge')
-    .option('--purge', 'also delete the lab directory: state, keys and every stored event', false)
+    .option('--purge', 'also delete the lab directory: state, keys and every stored event')
+    .option('--keep-cluster', 'stop the receiver only; the cluster stays (`audit-lab up` starts the receiver again)')
     .addHelpText('after', `
 Examples:
   $ audit-lab down
+  $ audit-lab down --keep-cluster     # stop the receiver, keep the cluster
   $ audit-lab down --purge`)
-    .action(async (o) => done(await handlers.down({ name: name(o), purge: o.purge })));
+    .action(async (o) => done(await handlers.down({ name: name(o), purge: o.purge === true, keepCluster: o.keepCluster === true })));
 
   const sink = program
     .command('sink')

@@ -25,6 +25,8 @@ export interface UpOptions extends UpRequest {
 
 export interface DownOptions extends Common {
   purge: boolean;
+  /** Stop the receiver only. */
+  keepCluster: boolean;
 }
 
 export type SinkCreateOptions = SinkCreateRequest;

@@ -16,6 +16,11 @@ export function labHome(env: NodeJS.ProcessEnv, cwd: string): string {
 const LAB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LAB_NAME_MAX = 40;
 
+/** ` --name NAME` for a command line shown to the user, or nothing for the default lab. */
+export function nameFlag(name: string): string {
+  return name === DEFAULT_LAB_NAME ? '' : ` --name ${name}`;
+}
+
 export function isLabName(name: string): boolean {
   return LAB_NAME.test(name) && name.length <= LAB_NAME_MAX;
 }
