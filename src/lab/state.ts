@@ -61,6 +61,8 @@ export interface LabState {
 }
 
 export const DEFAULT_RECEIVER_PORT = 8845;
+/** Where a new lab's receiver listens until `up` learns where the node reaches it. */
+export const DEFAULT_RECEIVER_ADDRESS = '127.0.0.1';
 
 /**
  * Where a new lab's receiver port is looked for from: 8845, or AUDIT_LAB_FIRST_PORT, a test seam:
@@ -114,7 +116,7 @@ export function newLabState(init: {
     kindConfigApi: 'v1alpha4',
     capture: 'sinks',
     webhook: { batchMaxWait: DEFAULT_BATCH_MAX_WAIT, throttle: { qps: DEFAULT_QPS, burst: DEFAULT_BURST } },
-    receiver: { address: '127.0.0.1', port: firstReceiverPort(), host: null },
+    receiver: { address: DEFAULT_RECEIVER_ADDRESS, port: firstReceiverPort(), host: null },
     sinks: [],
     createdAt: now,
     updatedAt: now,

@@ -6,9 +6,11 @@
  * Build first: `npm run build`.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test, type TestContext } from 'vitest';
-import { serveUrl } from '../helpers.js';
+import { eventually, serveUrl, startInPty } from '../helpers.js';
 import { BIN, freePort, healthyTable, isAlive, type Result, Sandbox } from './harness.js';
 
 async function sandbox(t: TestContext, ...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
@@ -31,6 +33,14 @@ async function servedLab(sb: Sandbox, name = 'audit-lab') {
   const serve = sb.start(['serve', '--name', name, '--port', String(await freePort())]);
   await serveUrl(serve);
   return serve;
+}
+
+/** A loopback port something else listens on, for as long as the test runs. */
+async function takenPort(t: TestContext): Promise<number> {
+  const other = createServer();
+  await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+  t.onTestFinished(() => new Promise<void>((r) => other.close(() => r())));
+  return (other.address() as { port: number }).port;
 }
 
 describe.concurrent('down, when there is no cluster to delete', () => {
@@ -79,4 +89,53 @@ describe.concurrent('stopping only the receiver', () => {
     expect(existsSync(join(sb.labDir(), 'state.json'))).toBe(true);
   });
 
+});
+
+describe.concurrent('serve on a port in use', () => {
+  test('serve --name lab3 --port P, P taken: exit 1, and no lab (nor lab home) is left made', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    const port = await takenPort(t);
+    const r = await sb.run(['serve', '--name', 'lab3', '--port', String(port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+    expect(existsSync(sb.labDir('lab3'))).toBe(false);
+    expect(existsSync(sb.home)).toBe(false);
+  });
+
+  test('an existing lab: serve --address 0.0.0.0 --port P, P taken, keeps its state as it was', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    const serve = await servedLab(sb);
+    await serve.stop();
+    const before = await readFile(join(sb.labDir(), 'state.json'), 'utf8');
+    const r = await sb.run(['serve', '--address', '0.0.0.0', '--port', String(await takenPort(t))]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('already in use');
+    expect(await readFile(join(sb.labDir(), 'state.json'), 'utf8')).toBe(before);
+  });
+});
+
+describe.concurrent('what tail says of the receiver it leaves running', () => {
+  test("tail's Ctrl-C names a foreground `serve` as such, a background receiver as one, and down --keep-cluster for both", async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    const serve = await servedLab(sb);
+    const tailAt = async (env: NodeJS.ProcessEnv) => {
+      const pty = startInPty(['tail'], { env: sb.env(env) });
+      await pty.waitFor(/waiting for events in sink default \(Ctrl-C/, 'the waiting note');
+      pty.type('\u0003');
+      return (await pty.exited).output;
+    };
+    const fg = await tailAt({ AUDIT_LAB_NO_RECEIVER: '1' });
+    expect(fg).toContain(`the receiver keeps running: \`audit-lab serve\` (pid ${serve.child.pid}) in the foreground where it was started`);
+    expect(fg).toContain('Ctrl-C there stops it (or `audit-lab down --keep-cluster`)');
+    expect(fg).not.toContain('background');
+    await serve.stop();
+
+    // tail starts the receiver itself, in the background.
+    const bg = await tailAt({});
+    const pid = await sb.receiverPid();
+    expect(pid).not.toBeNull();
+    expect(bg).toContain(`the receiver keeps running in the background (pid ${pid}), storing events; \`audit-lab down --keep-cluster\` stops it and leaves the cluster`);
+    ok(await sb.run(['down', '--keep-cluster']));
+    expect(await eventually(() => !isAlive(pid!))).toBe(true);
+  });
 });

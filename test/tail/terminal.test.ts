@@ -119,7 +119,7 @@ describe('tail at a terminal', () => {
     const out = plain(r.output);
     expect(out).toMatch(/0 events shown/);
     expect(out).toContain(`the receiver keeps running in the background (pid ${process.pid})`);
-    expect(out).toContain(`stop it with \`kill ${process.pid}\`, or with \`audit-lab down\``);
+    expect(out).toContain('`audit-lab down --keep-cluster` stops it and leaves the cluster');
   });
 
   it('--no-follow with nothing to show says so on the terminal', async () => {
