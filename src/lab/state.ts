@@ -7,7 +7,7 @@ import { parseHost } from './endpoints.js';
 import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';
-import { type LabPaths, validateLabName } from './paths.js';
+import { type LabPaths, nameFlag, validateLabName } from './paths.js';
 import { readFileNoFollow, refuseSymlink } from './safety.js';
 
 /**
@@ -204,6 +204,18 @@ export async function readState(paths: LabPaths): Promise<LabState | null> {
     throw invalidState(paths.state, `not JSON (${(err as Error).message})`);
   }
   return checkState(raw, paths.state);
+}
+
+/**
+ * The one answer to a lab that does not exist. Only `up` and `serve` make a lab (its mode, port and
+ * CA are theirs to choose); every other command refuses, so a mistyped --name makes nothing.
+ */
+export function noSuchLab(paths: LabPaths): UserError {
+  const flag = nameFlag(paths.name);
+  return new UserError(
+    `there is no lab named ${JSON.stringify(paths.name)} in ${paths.home}`,
+    `make it with \`audit-lab up${flag}\` (cluster and receiver), or \`audit-lab serve${flag}\` (the receiver alone, no cluster)`,
+  );
 }
 
 function invalidState(path: string, what: string): UserError {

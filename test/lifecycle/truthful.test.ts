@@ -139,3 +139,35 @@ describe.concurrent('what tail says of the receiver it leaves running', () => {
     expect(await eventually(() => !isAlive(pid!))).toBe(true);
   });
 });
+
+describe.concurrent('a lab that does not exist', () => {
+  test('sink create, sink delete, sink list and tail refuse alike (exit 2), naming up and serve with --name, and leave nothing', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    for (const args of [
+      ['sink', 'create', 'full', '--level', 'RequestResponse'],
+      ['sink', 'delete', 'default'],
+      ['sink', 'list'],
+      ['tail', '--no-follow'],
+    ]) {
+      const r = await sb.run([...args, '--name', 'lab6']);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`there is no lab named "lab6" in ${sb.home}`);
+      expect(r.stderr).toContain('hint: make it with `audit-lab up --name lab6` (cluster and receiver), or `audit-lab serve --name lab6` (the receiver alone, no cluster)');
+      expect(existsSync(sb.home), args.join(' ')).toBe(false);
+    }
+    expect(await sb.calls()).toEqual([]);
+  });
+});
+
+describe.concurrent('sink create of an unchanged sink', () => {
+  test('sink create of an unchanged sink says only "unchanged", even with no cluster', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    const serve = await servedLab(sb);
+    await serve.stop();
+    const r = ok(await sb.run(['sink', 'create', 'default']));
+    expect(r.stdout.split('\n')[0]).toBe('sink "default" unchanged');
+    const changed = ok(await sb.run(['sink', 'create', 'default', '--level', 'Request']));
+    expect(changed.stdout.split('\n')[0]).toBe('sink "default" configured: level Metadata -> Request; lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`');
+  });
+
+});
