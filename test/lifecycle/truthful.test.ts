@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test, type TestContext } from 'vitest';
 import { eventually, serveUrl, startInPty } from '../helpers.js';
-import { BIN, freePort, healthyTable, isAlive, type Result, Sandbox } from './harness.js';
+import { BIN, type Call, freePort, healthyTable, isAlive, type Result, Sandbox } from './harness.js';
 
 async function sandbox(t: TestContext, ...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
   const sb = await Sandbox.create(...args);
@@ -27,6 +27,8 @@ function ok(r: Result): Result {
   expect(r.code, `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
   return r;
 }
+
+const line = (c: Call) => `${c.tool} ${c.args.join(' ')}`;
 
 /** A lab as `serve` alone makes it (no cluster ever), its receiver left running in the foreground. */
 async function servedLab(sb: Sandbox, name = 'audit-lab') {
@@ -170,4 +172,27 @@ describe.concurrent('sink create of an unchanged sink', () => {
     expect(changed.stdout.split('\n')[0]).toBe('sink "default" configured: level Metadata -> Request; lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`');
   });
 
+});
+
+describe.concurrent('a mode change that would lose what a sink asked for', () => {
+  test('a static lab with a --policy sink: up --image 1.18 (dry run or not) and render refuse with exit 2; --mode static is taken', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    const serve = await servedLab(sb);
+    await serve.stop();
+    ok(await sb.run(['sink', 'create', 'prod', '--policy', 'preset:recommended']));
+    const image = 'kindest/node:v1.18.19';
+    for (const args of [['up', '--image', image, '--dry-run'], ['up', '--image', image], ['render', '--image', image]]) {
+      await sb.clearCalls();
+      const r = await sb.run(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain('sink "prod" applies policy preset:recommended, which an AuditSink cannot hold');
+      expect(r.stderr).toContain('keep static mode with --mode static');
+      expect(r.stdout).toBe('');
+      expect((await sb.calls()).map(line).filter((c) => !c.startsWith('docker info') && !c.startsWith('kind version') && !c.startsWith('kubectl version'))).toEqual([]);
+    }
+    const state = JSON.parse(await readFile(join(sb.labDir(), 'state.json'), 'utf8')) as { mode: string; image: string | null };
+    expect(state).toMatchObject({ mode: 'static', image: null });
+    const kept = ok(await sb.run(['up', '--image', image, '--mode', 'static', '--dry-run']));
+    expect(kept.stderr).toContain('static mode, kindest/node:v1.18.19');
+  });
 });
