@@ -59,9 +59,12 @@ export interface LabPaths {
   forwarding: string;
 }
 
+/** The directory of a lab (or of `render --out`) that the node mounts, and nothing else is in. */
+export const APISERVER_DIR = 'apiserver';
+
 export function labPaths(home: string, name: string): LabPaths {
   const dir = join(home, validateLabName(name));
-  const apiserverDir = join(dir, 'apiserver');
+  const apiserverDir = join(dir, APISERVER_DIR);
   return {
     home,
     name,

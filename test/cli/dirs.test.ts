@@ -14,17 +14,28 @@ async function openDir(path: string): Promise<string> {
 }
 
 describe('directories audit-lab did not make keep their mode (as a process)', () => {
-  it('render --out into an existing 0755 directory: stays 0755, and a warning names it and the keys', async () => {
+  it('render --out into an existing 0755 directory: stays 0755; the keys go into the private directories render makes in it', async () => {
     const dir = await testDir();
     const out = await openDir(join(dir, 'shared'));
     const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
     expect(r.code).toBe(0);
     expect(await modeOf(out)).toBe(0o755);
-    // The keys themselves are private, and the pki/ directory render made is too.
-    expect(await modeOf(join(out, 'webhook.kubeconfig'))).toBe(0o600);
+    expect(await modeOf(join(out, 'apiserver'))).toBe(0o700);
+    expect(await modeOf(join(out, 'apiserver', 'webhook.kubeconfig'))).toBe(0o600);
     expect(await modeOf(join(out, 'pki'))).toBe(0o700);
     expect(await modeOf(join(out, 'pki', 'ca.key'))).toBe(0o600);
-    expect(r.stderr).toContain(`warning: ${out} is open to other users (mode 0755)`);
+    expect(r.stderr).not.toContain('warning:');
+  });
+
+  it('render --out with an existing open apiserver/: a warning names it and the key in it', async () => {
+    const dir = await testDir();
+    const out = join(dir, 'mine');
+    await openDir(join(out, 'apiserver'));
+    await chmod(out, 0o700);
+    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    expect(r.code).toBe(0);
+    expect(await modeOf(join(out, 'apiserver'))).toBe(0o755);
+    expect(r.stderr).toContain(`warning: ${join(out, 'apiserver')} is open to other users (mode 0755)`);
     expect(r.stderr).toContain('webhook.kubeconfig');
     // Only the directory that is open is named.
     expect(r.stderr.match(/warning:/g)).toHaveLength(1);
