@@ -196,3 +196,59 @@ describe.concurrent('a mode change that would lose what a sink asked for', () =>
     expect(kept.stderr).toContain('static mode, kindest/node:v1.18.19');
   });
 });
+
+describe.concurrent('small truths', () => {
+  test('up --name lab9 failing its checks: the hint names the lab', async (t) => {
+    const sb = await sandbox(t, healthyTable({ name: 'lab9' }), ['kind', 'kubectl']);
+    const r = await sb.run(['up', '--name', 'lab9']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('hint: fix what they name, then run `audit-lab up --name lab9` again');
+  });
+
+  test('doctor: a cgroup row when Docker does not answer; on a static lab no warning about what only dynamic mode needs', async (t) => {
+    const sb = await sandbox(t, healthyTable({ cgroup: '2', kindVersion: '0.29.0' }));
+    type Doctor = { checks: { check: string; status: string; message: string }[] };
+    const checks = async () => (JSON.parse((await sb.run(['doctor', '-o', 'json'])).stdout) as Doctor).checks;
+    const by = (all: Doctor['checks'], c: string) => all.find((x) => x.check === c);
+
+    await sb.setWorld({ daemonDown: true });
+    expect(by(await checks(), 'cgroup')).toMatchObject({ status: 'warn', message: expect.stringContaining('unknown') });
+    await sb.setWorld({ daemonDown: false });
+
+    // No lab: what dynamic mode would need is worth a warning.
+    expect(by(await checks(), 'kind release')).toMatchObject({ status: 'warn' });
+    const serve = await servedLab(sb);
+    await serve.stop();
+    const lab = await checks();
+    expect(by(lab, 'kind release')).toMatchObject({ status: 'ok', message: expect.stringContaining("this lab's static mode works with it") });
+    expect(by(lab, 'cgroup')).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('hints and help', () => {
+  test('an unknown preset suggests --file, not its older name', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    const r = await sb.run(['policy', 'test', 'preset:nope', '--file', 'x.log']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--file FILE');
+    expect(r.stderr).not.toContain('--events');
+  });
+
+  test.each(['up', 'down', 'sink create'])('%s --help shows no "(default: false)"', async (command) => {
+    const sb = await Sandbox.create(healthyTable());
+    try {
+      const r = ok(await sb.run([...command.split(' '), '--help']));
+      expect(r.stdout).not.toContain('(default: false)');
+    } finally {
+      await sb.cleanup();
+    }
+  });
+
+  test('render --stage without --sink says which sink it changes, and changes it', async (t) => {
+    const sb = await sandbox(t, healthyTable());
+    const r = ok(await sb.run(['render', '--stage', 'RequestReceived']));
+    expect(r.stderr).toContain('note: --stage applies to sink "default", as `sink create` without a NAME; --sink NAME renders another');
+    const policy = r.stdout.split('# ==> policy.yaml <==\n')[1]!.split('# ==>')[0]!;
+    expect(policy).toContain('omitStages:\n  - ResponseStarted\n  - Panic\n');
+  });
+});
