@@ -289,9 +289,9 @@ export function buildProgram(io: IO, handlers: Handlers, version: string, setCod
     .option('--image <image>', 'kind node image, e.g. kindest/node:v1.31.0 (default: kind\'s own; 1.18.19 in dynamic mode)')
     .addOption(modeOption().default(undefined, "the lab's, else auto"))
     .option('--no-sink', 'do not create the default sink (Metadata, ResponseComplete)')
-    .option('--dry-run', 'print every file and command without running any', false)
-    .option('--recreate', 'delete the lab\'s cluster first and start over', false)
-    .option('--verbose', 'show the full output of kind and the time of each step', false)
+    .option('--dry-run', 'print every file and command without running any')
+    .option('--recreate', 'delete the lab\'s cluster first and start over')
+    .option('--verbose', 'show the full output of kind and the time of each step')
     .addOption(captureOption(' (given on an existing lab, the API server restarts with it)'))
     .addOption(enumOption('--kind-config-api <version>', 'kind config API version, v1alpha3 for kind 0.6-0.8 (default: v1alpha4)', ['v1alpha4', 'v1alpha3']))
     .option('--batch-max-wait <duration>', 'static mode: how long the API server holds a batch (default: 100ms)')
@@ -308,9 +308,9 @@ Examples:
           mode: o.mode as ModeChoice | undefined,
           image: o.image,
           sink: o.sink,
-          dryRun: o.dryRun,
-          recreate: o.recreate,
-          verbose: o.verbose,
+          dryRun: o.dryRun === true,
+          recreate: o.recreate === true,
+          verbose: o.verbose === true,
           capture: o.capture as Capture | undefined,
           kindConfigApi: o.kindConfigApi as KindConfigApi | undefined,
           batchMaxWait: o.batchMaxWait,
@@ -322,12 +322,14 @@ Examples:
   program
     .command('down')
     .description('stop the receiver and delete the cluster; events are kept unless --purge')
-    .option('--purge', 'also delete the lab directory: state, keys and every stored event', false)
+    .option('--purge', 'also delete the lab directory: state, keys and every stored event')
+    .option('--keep-cluster', 'stop the receiver only; the cluster stays (`audit-lab up` starts the receiver again)')
     .addHelpText('after', `
 Examples:
   $ audit-lab down
+  $ audit-lab down --keep-cluster     # stop the receiver, keep the cluster
   $ audit-lab down --purge`)
-    .action(async (o) => done(await handlers.down({ name: name(o), purge: o.purge })));
+    .action(async (o) => done(await handlers.down({ name: name(o), purge: o.purge === true, keepCluster: o.keepCluster === true })));
 
   const sink = program
     .command('sink')
@@ -350,7 +352,7 @@ Examples:
     .option('--url <url>', 'also send to this endpoint: https://host[/path]; plain http only to loopback (127.0.0.1, [::1], localhost)')
     .option('--insecure-http', '--url may be plain http to another host (events, Secrets included, go in clear text)')
     .option('--policy <file>', 'static mode: a full audit Policy for this sink instead of one level: a file, or preset:NAME (metadata, recommended, request-response)')
-    .option('--dry-run', 'print the AuditSink or policy change, change nothing', false)
+    .option('--dry-run', 'print the AuditSink or policy change, change nothing')
     .addHelpText('after', `
 Prints, as kubectl apply: created, configured (and what changed) or unchanged.
 With no cluster running (none, or kind not on PATH) the sink is saved and the next
@@ -364,7 +366,7 @@ Examples:
   $ audit-lab sink create falco --url http://127.0.0.1:9765/k8s-audit   # plain http: loopback only`)
     .action(async (sinkName: string, o) => {
       const { sink: spec, given } = normalizeSink(sinkName, { ...o, stage: o.stage ?? [] });
-      done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun }));
+      done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun === true }));
     });
 
   withOutput(sink.command('list').description('list sinks: level, stages, throttle, target, events stored, last event'), outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'sink'))
@@ -552,9 +554,9 @@ Examples:
   $ audit-lab render --sink full --level RequestResponse --stage ResponseComplete`)
     .action(async (o) => {
       const stage: string[] = o.stage ?? [];
-      const sinkGiven = o.sink !== undefined || o.level !== undefined || stage.length > 0 || o.qps !== undefined || o.burst !== undefined;
+      const sinkFlags = [o.level !== undefined && '--level', stage.length > 0 && '--stage', o.qps !== undefined && '--qps', o.burst !== undefined && '--burst'].filter((f) => f !== false);
       let sinkOverride;
-      if (sinkGiven) {
+      if (o.sink !== undefined || sinkFlags.length > 0) {
         const { sink: spec, given } = normalizeSink(o.sink ?? DEFAULT_SINK_NAME, { ...o, stage });
         sinkOverride = {
           name: spec.name,
@@ -578,6 +580,7 @@ Examples:
           capture: o.capture as Capture | undefined,
           hostCgroup: o.hostCgroup === undefined ? undefined : o.hostCgroup === 'v1' ? 1 : 2,
           sink: sinkOverride,
+          ...(o.sink === undefined && sinkFlags.length > 0 ? { sinkFlagsAlone: sinkFlags } : {}),
         }),
       );
     });

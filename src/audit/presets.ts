@@ -39,7 +39,7 @@ export async function readPolicySource(arg: string, cwd: string, dir = PRESETS_D
     if (!presets.includes(name)) {
       throw new UserError(
         `unknown policy preset ${JSON.stringify(name)}: the presets are ${presets.map((p) => PRESET_PREFIX + p).join(', ')}`,
-        `e.g. audit-lab policy test ${PRESET_PREFIX}${presets.includes('recommended') ? 'recommended' : (presets[0] ?? 'NAME')} --events FILE`,
+        `e.g. audit-lab policy test ${PRESET_PREFIX}${presets.includes('recommended') ? 'recommended' : (presets[0] ?? 'NAME')} --file FILE`,
       );
     }
     return { source: arg, text: await readCapped(resolve(dir, `${name}.yaml`), arg) };

@@ -5,6 +5,7 @@
  * moving it back starts a fresh one.
  */
 import { ToolError } from '../errors.js';
+import { nameFlag } from '../lab/paths.js';
 import { type Docker, dockerArgs } from '../tools/docker.js';
 import { type Kubectl, kubectlVerbs } from '../tools/kubectl.js';
 import { commandLine } from '../tools/run.js';
@@ -93,7 +94,7 @@ export async function waitForApiserver(deps: ApiserverDeps, label = 'waiting for
     logs.command,
     logs.output,
     `the output above is the API server's own log (\`${commandLine(logs.command)}\`); ` +
-      'fix what it names, then run `audit-lab up` again, or start over with `audit-lab up --recreate`',
+      `fix what it names, then run \`audit-lab up${nameFlag(kubectl.cluster)}\` again, or start over with \`audit-lab up${nameFlag(kubectl.cluster)} --recreate\``,
   );
 }
 

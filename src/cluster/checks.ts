@@ -3,7 +3,7 @@
  * runs them first so it fails with these messages instead of obscurely half-way.
  */
 import { otherLabsPorts, probePort } from '../lab/ports.js';
-import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { DEFAULT_LAB_NAME, type LabPaths, nameFlag } from '../lab/paths.js';
 import { ToolError } from '../errors.js';
 import { DEFAULT_DYNAMIC_IMAGE, type Mode, parseImageVersion } from '../lab/mode.js';
 import { DEFAULT_RECEIVER_PORT, firstReceiverPort, type LabState, readState } from '../lab/state.js';
@@ -99,12 +99,17 @@ async function checkKubectl(tools: Tools): Promise<{ finding: Finding; version: 
 /**
  * Old node images (<= 1.18, what dynamic mode needs) do not run on cgroup v2 hosts, and a node
  * image wants the kind release that built it. For `up --mode dynamic` these are failures; for
- * doctor (no dynamic lab) they are warnings about what dynamic mode would need.
+ * doctor with no lab, warnings about what dynamic mode would need; for doctor on a static lab
+ * (`staticLab`), which needs neither, plain facts.
  */
-export function dynamicFindings(info: DockerInfo | null, kindVersion: string | null, opts: { needed: boolean; image?: string | null }): Finding[] {
+export function dynamicFindings(info: DockerInfo | null, kindVersion: string | null, opts: { needed: boolean; image?: string | null; staticLab?: boolean }): Finding[] {
   const out: Finding[] = [];
   const bad: Severity = opts.needed ? 'fail' : 'warn';
-  if (info) {
+  if (!info) {
+    out.push({ check: 'cgroup', status: 'warn', message: "unknown: Docker does not answer (above), and the cgroup version is its host's", fix: 'start Docker, then `audit-lab doctor` again' });
+  } else if (opts.staticLab && info.cgroupVersion === '2') {
+    out.push({ check: 'cgroup', status: 'ok', message: "cgroup v2: this lab's static mode runs here (dynamic mode's node images, <= 1.18, would not)" });
+  } else {
     if (info.cgroupVersion === '2') {
       out.push({
         check: 'cgroup',
@@ -128,6 +133,8 @@ export function dynamicFindings(info: DockerInfo | null, kindVersion: string | n
   if (image === DEFAULT_DYNAMIC_IMAGE && kindVersion !== null) {
     if (kindVersion === DYNAMIC_KIND_VERSION) {
       out.push({ check: 'kind release', status: 'ok', message: `kind v${kindVersion} matches dynamic mode's node image ${imageTag}` });
+    } else if (opts.staticLab) {
+      out.push({ check: 'kind release', status: 'ok', message: `kind v${kindVersion}: this lab's static mode works with it (dynamic mode's ${imageTag} would want kind v${DYNAMIC_KIND_VERSION})` });
     } else {
       out.push({
         check: 'kind release',
@@ -177,7 +184,7 @@ export async function checkPort(paths: LabPaths, receiver: ReceiverControl | nul
         check: 'port',
         status: 'warn',
         message: `${address} is not an address of this machine right now (the kind network is made with the first cluster)`,
-        fix: '`audit-lab up` learns the address again when it creates the cluster',
+        fix: `\`audit-lab up${nameFlag(paths.name)}\` learns the address again when it creates the cluster`,
       };
   }
 }
@@ -211,7 +218,8 @@ export async function runChecks(input: CheckInput): Promise<CheckReport> {
   }
   const needed = mode === 'dynamic' || dynamicImage !== null;
   // up reports on dynamic mode only when it is the mode at hand; doctor always says what it would need.
-  if (needed || input.mode === undefined) findings.push(...dynamicFindings(docker.info, kind.version, { needed, image: dynamicImage }));
+  const staticLab = input.mode === undefined && input.state?.mode === 'static' && !needed;
+  if (needed || input.mode === undefined) findings.push(...dynamicFindings(docker.info, kind.version, { needed, image: dynamicImage, staticLab }));
   if (!input.skipPort) {
     const address = input.address ?? input.state?.receiver.address ?? '127.0.0.1';
     const port = input.port ?? input.state?.receiver.port ?? firstReceiverPort();

@@ -13,7 +13,7 @@ import { loadPolicy } from '../audit/policyLoader.js';
 import { readPolicySource } from '../audit/presets.js';
 import { RuntimeFailure, UserError } from '../errors.js';
 import { type ForwardingState, forwardingOf } from '../daemon/forwarding.js';
-import { deployedCapture, restartPending } from '../lab/deployed.js';
+import { clusterEverMade, deployedCapture, restartPending } from '../lab/deployed.js';
 import { FALLBACK_NODE_HOST, sinkWebhook } from '../lab/endpoints.js';
 import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import { withLabLock } from '../lab/lock.js';
@@ -21,7 +21,7 @@ import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { sinkPolicyFile } from '../streams/names.js';
 import { loadPki } from '../lab/pki.js';
 import { mergeSink, type SinkChange, withSink } from '../lab/sinks.js';
-import { type LabState, readState, type SinkState, writeState } from '../lab/state.js';
+import { type LabState, noSuchLab, readState, type SinkState, writeState } from '../lab/state.js';
 import { type AuditSinkInput, auditSinkObject, renderAuditSinks } from '../render/auditSinks.js';
 import { type CapturePolicy, captureFor, covers, renderPolicy } from '../render/policyFile.js';
 import { countSinkEvents } from '../streams/stats.js';
@@ -42,13 +42,14 @@ export interface SinkDeps {
 
 export async function requireLab(paths: LabPaths): Promise<LabState> {
   const state = await readState(paths);
-  if (!state) {
-    throw new UserError(
-      `there is no lab ${JSON.stringify(paths.name)} (${paths.dir})`,
-      `create it with \`audit-lab up${paths.name === 'audit-lab' ? '' : ` --name ${paths.name}`}\``,
-    );
-  }
+  if (!state) throw noSuchLab(paths);
   return state;
+}
+
+/** fn under the lab's lock, for a lab that exists: the lock would make the lab's directory first. */
+async function withExistingLab<T>(paths: LabPaths, command: string, fn: () => Promise<T>): Promise<T> {
+  await requireLab(paths);
+  return withLabLock(paths, command, fn);
 }
 
 function sinkNotFound(state: LabState, name: string): UserError {
@@ -130,14 +131,15 @@ export function describeDeferred(lab: string, d: Deferred): string {
 
 /**
  * Whether the lab's cluster is there, asked once. A provider tool that is not installed counts as
- * no cluster, for sink changes only: nothing then could have made one, and `up` will need it anyway.
+ * no cluster, for sink changes only: `up` will need it anyway. For a lab `up` never made a cluster
+ * for, that is known, not assumed.
  */
-async function findCluster(provider: Provider, name: string): Promise<Deferred | null> {
+async function findCluster(provider: Provider, paths: LabPaths): Promise<Deferred | null> {
   try {
-    return (await provider.clusters()).includes(name) ? null : { why: null };
+    return (await provider.clusters()).includes(paths.name) ? null : { why: null };
   } catch (err) {
-    if (err instanceof ToolMissing) return { why: `${err.tool} is not on PATH, so taken as none` };
-    throw err;
+    if (!(err instanceof ToolMissing)) throw err;
+    return (await clusterEverMade(paths)) ? { why: `${err.tool} is not on PATH, so taken as none` } : { why: null };
   }
 }
 
@@ -198,7 +200,7 @@ export async function createSink(o: SinkCreateRequest, paths: LabPaths, cwd: str
     const decided: Decided = { sink, verb: !existing ? 'created' : changes.length > 0 ? 'configured' : 'unchanged', changes, paths };
     return state.mode === 'dynamic' ? createDynamic(o, deps, state, decided, sinks, saved) : createStatic(o, deps, state, decided, sinks, saved);
   };
-  return o.dryRun ? run() : withLabLock(paths, `sink create ${o.sink.name}`, run);
+  return o.dryRun ? run() : withExistingLab(paths, `sink create ${o.sink.name}`, run);
 }
 
 /** The lab's record, written only when it changed (the receiver reloads on every write). */
@@ -213,7 +215,7 @@ async function createDynamic(o: SinkCreateRequest, deps: SinkDeps, state: LabSta
   const doc = stringify(auditSinkObject(auditSinkInput(state, sink, pki.ca.cert)), { lineWidth: 0 });
   const done: SinkCreation = { ...d, mode: 'dynamic', doc, command: ['kubectl', ...kubectlArgs(o.name, APPLY_STDIN)], deferred: null };
   if (o.dryRun) return done;
-  const absent = await findCluster(deps.provider, o.name);
+  const absent = await findCluster(deps.provider, paths);
   if (absent) {
     // audit.yaml stays what the cluster was last given: `up` renders it from the state, sees the
     // difference and applies it.
@@ -242,7 +244,9 @@ async function createStatic(o: SinkCreateRequest, deps: SinkDeps, state: LabStat
   const done: SinkCreation = { ...d, mode: 'static', deployed, wanted, covered, policy: renderPolicy(wanted), deferred: null };
   if (o.dryRun) return done;
   // Only a capture that no longer covers every sink needs the cluster: asked before anything is saved.
-  done.deferred = covered ? null : await findCluster(deps.provider, o.name);
+  const absent = covered ? null : await findCluster(deps.provider, paths);
+  // Nothing of an unchanged sink waits for `up`: a capture behind the sinks is `up`'s to catch up on anyway.
+  done.deferred = d.verb === 'unchanged' ? null : absent;
   await saveSinks(paths, state, sinks, d.verb);
   if (sink.policy === undefined) await rm(sinkPolicyFile(paths, sink.name), { force: true });
   saved(done);
@@ -251,14 +255,14 @@ async function createStatic(o: SinkCreateRequest, deps: SinkDeps, state: LabStat
     // A lab made by `serve` alone has no API server files yet.
     await ensurePrivateDir(paths.apiserverDir);
     await writeFileAtomic(paths.policy, done.policy, 0o644);
-    if (done.deferred === null) {
+    if (absent === null) {
       deps.progress.info(
         `the API server captures ${deployed ? describeCapture(deployed) : 'nothing audit-lab knows'}; it must capture ${describeCapture(wanted)}, so it restarts (after \`audit-lab up --capture full${nameFlag(o.name)}\` it captures everything, and no sink change restarts it)`,
       );
       const { tools, provider, progress, timing } = deps;
       await restartApiserver({ docker: tools.docker, kubectl: tools.kubectl(o.name), node: provider.node(o.name), progress, timing });
       await rm(restartPending(paths), { force: true });
-    } else if (done.deferred.why === null) {
+    } else if (absent.why === null) {
       // Known to be absent: the cluster `up` makes starts with this policy, nothing to restart.
       await rm(restartPending(paths), { force: true });
     }
@@ -345,7 +349,7 @@ export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Pr
  * sinks left, so nothing restarts and no tool is asked.
  */
 export async function deleteSink(sinkName: string, paths: LabPaths, deps: Pick<SinkDeps, 'tools' | 'provider'>): Promise<{ events: number; file: string; deferred: Deferred | null }> {
-  return withLabLock(paths, `sink delete ${sinkName}`, async () => {
+  return withExistingLab(paths, `sink delete ${sinkName}`, async () => {
     const state = await requireLab(paths);
     if (!state.sinks.some((s) => s.name === sinkName)) throw sinkNotFound(state, sinkName);
     // Counted first: stream files it cannot read (a link, a FIFO) refuse the command before anything changes.
@@ -353,7 +357,7 @@ export async function deleteSink(sinkName: string, paths: LabPaths, deps: Pick<S
     const sinks = state.sinks.filter((s) => s.name !== sinkName);
     let deferred: Deferred | null = null;
     if (state.mode === 'dynamic') {
-      deferred = await findCluster(deps.provider, paths.name);
+      deferred = await findCluster(deps.provider, paths);
       if (deferred === null) {
         await deps.tools.kubectl(paths.name).run(['delete', 'auditsink', sinkName, '--ignore-not-found'], {
           failMessage: `could not delete AuditSink ${JSON.stringify(sinkName)} from the cluster`,

@@ -16,7 +16,7 @@ import { type CgroupVersion, dockerCgroup, localCgroup } from '../lab/host.js';
 import type { ModeChoice } from '../lab/mode.js';
 import { describeReissue, ensureLab } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
-import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { DEFAULT_LAB_NAME, type LabPaths, nameFlag } from '../lab/paths.js';
 import { type LabPki, loadPki } from '../lab/pki.js';
 import { createPki, defaultServerNames } from '../lab/pkiIssuer.js';
 import { type PlanRequest, planState } from '../lab/plan.js';
@@ -142,11 +142,12 @@ function withoutTimestamp(s: LabState): string {
   return JSON.stringify({ ...s, updatedAt: '' });
 }
 
-const RECOVER = 'run `audit-lab up` again to finish (it keeps what is done), or `audit-lab down` to remove what was made';
+const recover = (name: string) =>
+  `run \`audit-lab up${nameFlag(name)}\` again to finish (it keeps what is done), or \`audit-lab down${nameFlag(name)}\` to remove what was made`;
 
-function withRecoveryHint(err: unknown): unknown {
-  if (err instanceof ToolError && err.hint === undefined) return new ToolError(err.message, err.command, err.output, `fix the cause above, then ${RECOVER}`);
-  if (err instanceof RuntimeFailure && err.hint === undefined) return new RuntimeFailure(err.message, RECOVER);
+function withRecoveryHint(err: unknown, name: string): unknown {
+  if (err instanceof ToolError && err.hint === undefined) return new ToolError(err.message, err.command, err.output, `fix the cause above, then ${recover(name)}`);
+  if (err instanceof RuntimeFailure && err.hint === undefined) return new RuntimeFailure(err.message, recover(name));
   return err;
 }
 
@@ -279,7 +280,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
       c.progress.findings(report.findings);
       if (!report.ok) {
         const n = report.findings.filter((f) => f.status === 'fail').length;
-        throw new RuntimeFailure(`cannot bring the lab up: ${n} check${n === 1 ? '' : 's'} failed (above)`, 'fix what they name, then run `audit-lab up` again; `audit-lab doctor` checks everything');
+        throw new RuntimeFailure(`cannot bring the lab up: ${n} check${n === 1 ? '' : 's'} failed (above)`, `fix what they name, then run \`audit-lab up${nameFlag(c.o.name)}\` again; \`audit-lab doctor\` checks everything`);
       }
       c.docker = report.facts.docker!;
       c.kindVersion = report.facts.kindVersion;
@@ -341,7 +342,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
       if (c.exists && existing === null) {
         throw new RuntimeFailure(
           `a ${c.provider.name} cluster named ${JSON.stringify(o.name)} already exists, but lab ${JSON.stringify(o.name)} has no state: audit-lab did not make it (or the lab was purged)`,
-          `use another name (\`audit-lab up --name ${o.name === DEFAULT_LAB_NAME ? 'audit-lab-2' : `${o.name}-2`}\`), or \`audit-lab up --recreate\` to delete that cluster and start over`,
+          `use another name (\`audit-lab up --name ${o.name === DEFAULT_LAB_NAME ? 'audit-lab-2' : `${o.name}-2`}\`), or \`audit-lab up${nameFlag(o.name)} --recreate\` to delete that cluster and start over`,
         );
       }
       const state = upState(await withPort(o, existing, c.paths), existing);
@@ -370,7 +371,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
       const note = await c.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
       if (note !== null) progress.info(note);
       const hint =
-        `the output above is ${c.provider.name}'s; fix its cause, then ${RECOVER}` +
+        `the output above is ${c.provider.name}'s; fix its cause, then ${recover(o.name)}` +
         (state.mode === 'dynamic' && c.kindVersion !== DYNAMIC_KIND_VERSION
           ? `. Dynamic mode's node images are tied to old kind releases: try kind v${DYNAMIC_KIND_VERSION} on a cgroup v1 host, or --mode static`
           : '');
@@ -428,7 +429,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
       if ((await docker.containerState(c.node)) !== 'running') {
         throw new RuntimeFailure(
           `cluster ${JSON.stringify(c.o.name)} exists but its node container ${c.node} is not running`,
-          `start it with \`docker start ${c.node}\`, or start over with \`audit-lab up --recreate\``,
+          `start it with \`docker start ${c.node}\`, or start over with \`audit-lab up${nameFlag(c.o.name)} --recreate\``,
         );
       }
       if (await recoverApiserverManifest(docker, c.node)) {
@@ -439,7 +440,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
       if (manifest.exitCode === 0 && !manifestWired(manifest.stdout, c.state.mode)) {
         throw new RuntimeFailure(
           `cluster ${JSON.stringify(c.o.name)}'s API server does not run with audit-lab's ${c.state.mode}-mode flags`,
-          'start over with `audit-lab up --recreate` (events and sinks are kept)',
+          `start over with \`audit-lab up${nameFlag(c.o.name)} --recreate\` (events and sinks are kept)`,
         );
       }
       c.restart = c.state.mode === 'static' && c.files.apiserverFilesChanged;
@@ -483,7 +484,7 @@ export const UP_STEPS: readonly Step<UpContext>[] = [
         ['docker', ...dockerArgs.exec(c.node, curl(c))],
         last,
         `the receiver listens on ${address}:${port}; a firewall on this machine may drop traffic from ` +
-          `${c.provider.nodeNetwork} to that port (allow it), then run \`audit-lab up\` again; \`audit-lab status\` shows the receiver`,
+          `${c.provider.nodeNetwork} to that port (allow it), then run \`audit-lab up${nameFlag(c.o.name)}\` again; \`audit-lab status${nameFlag(c.o.name)}\` shows the receiver`,
       );
     },
   },
@@ -562,7 +563,7 @@ export async function upLab(o: UpRequest, paths: LabPaths, deps: UpDeps): Promis
   try {
     await runSteps(UP_STEPS, c, deps.progress, (fn) => withLabLock(paths, 'up', fn));
   } catch (err) {
-    throw withRecoveryHint(err);
+    throw withRecoveryHint(err, o.name);
   }
   return { state: c.state, did: c.did, serverVersion: c.serverVersion, receiver: c.receiverStatus! };
 }

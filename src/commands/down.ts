@@ -2,7 +2,8 @@
 import { downLab, type DownDeps } from '../cluster/down.js';
 import { kindProvider } from '../cluster/kind.js';
 import { receiverControl } from '../daemon/control.js';
-import { DEFAULT_LAB_NAME } from '../lab/paths.js';
+import { UserError } from '../errors.js';
+import { nameFlag } from '../lab/paths.js';
 import { commandLine } from '../tools/run.js';
 import { escapeText } from '../ui/escape.js';
 import { OutputProgress } from '../ui/progress.js';
@@ -11,11 +12,15 @@ import { toolsFor } from './tools.js';
 import type { DownOptions } from './options.js';
 
 export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps> = {}): Promise<number> {
+  if (o.purge && o.keepCluster) {
+    // The cluster's node mounts the lab's apiserver/ directory, and its API server trusts the lab CA.
+    throw new UserError('--purge deletes the files a kept cluster still uses: give --purge or --keep-cluster, not both', 'to remove everything: `audit-lab down --purge`');
+  }
   const paths = pathsFor(ctx, o.name);
   const provider = deps.provider ?? kindProvider(toolsFor(ctx));
   const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
-  const r = await downLab(paths, o.purge, { provider, receiver, progress: new OutputProgress(ctx.out) });
-  const nameFlag = o.name === DEFAULT_LAB_NAME ? '' : ` --name ${o.name}`;
+  const r = await downLab(paths, { purge: o.purge, keepCluster: o.keepCluster }, { provider, receiver, progress: new OutputProgress(ctx.out) });
+  const lab = nameFlag(o.name);
   if (r.receiverStopped !== null) ctx.out.line(r.receiverStopped ? 'stopped the receiver' : 'no receiver running');
   if (r.missing) {
     ctx.out.error(`${r.missing.tool} is not on PATH: could not look for cluster ${JSON.stringify(o.name)}`);
@@ -25,6 +30,10 @@ export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps>
     ctx.out.line(`cluster ${JSON.stringify(o.name)} exists but has no audit-lab lab: left alone (\`${commandLine(provider.argv.delete(o.name))}\` deletes it)`);
   } else if (r.cluster === 'absent') {
     ctx.out.line(`no cluster ${JSON.stringify(o.name)}: nothing to delete`);
+  } else if (r.cluster === 'never made') {
+    ctx.out.line(`lab ${JSON.stringify(o.name)} never had a cluster (\`audit-lab up${lab}\` makes one): nothing to delete`);
+  } else if (r.cluster === 'kept') {
+    ctx.out.line(`kept cluster ${JSON.stringify(o.name)}: the receiver gets none of its events until \`audit-lab up${lab}\` starts it again`);
   }
   if (!r.labExists) {
     ctx.out.line(`no lab ${JSON.stringify(o.name)} in ${paths.home}`);
@@ -35,7 +44,7 @@ export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps>
       ctx.out.line(`  ${escapeText(e)}${r.purged.links.includes(e) ? ' (a symbolic link: removed the link, not its target)' : ''}`);
     }
   } else {
-    ctx.out.line(`kept ${paths.dir}: sinks and events stay (\`audit-lab up${nameFlag}\` brings the lab back, \`audit-lab down${nameFlag} --purge\` deletes them)`);
+    ctx.out.line(`kept ${paths.dir}: sinks and events stay (\`audit-lab up${lab}\` brings the lab back, \`audit-lab down${lab} --purge\` deletes them)`);
   }
   return r.missing ? 1 : 0;
 }

@@ -16,6 +16,8 @@ export interface Common {
 
 export interface RenderOptions extends Common, RenderRequest {
   out?: string;
+  /** Sink flags given without --sink: they apply to the default sink, which render says. */
+  sinkFlagsAlone?: string[];
 }
 
 /** Flags left out are undefined: an existing lab keeps its values, a new one takes the defaults. */
@@ -26,6 +28,8 @@ export interface UpOptions extends UpRequest {
 
 export interface DownOptions extends Common {
   purge: boolean;
+  /** Stop the receiver only. */
+  keepCluster: boolean;
 }
 
 export type SinkCreateOptions = SinkCreateRequest;

@@ -5,7 +5,7 @@
  * AUDIT_LAB_NO_RECEIVER is context.ts's.
  */
 import { buildFilter, parseSince } from '../audit/filter.js';
-import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
 import { TailView } from '../ui/tailView.js';
 import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
@@ -64,11 +64,15 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
 
 /**
  * After Ctrl-C: stopping `tail` leaves the receiver it started (or found) running, which a user
- * may not expect; say so and how to stop it. Nothing when no receiver runs.
+ * may not expect; say so, which receiver it is, and how to stop only it (`down --keep-cluster`
+ * keeps the cluster, as plain `down` would not). Nothing when no receiver runs.
  */
 async function receiverNote(paths: LabPaths, lab: string): Promise<string | undefined> {
   const running = await (await import('../daemon/daemon.js')).runningReceiver(paths).catch(() => null);
   if (running === null) return undefined;
-  const nameFlag = lab === DEFAULT_LAB_NAME ? '' : ` --name ${lab}`;
-  return `the receiver keeps running in the background (pid ${running.pid}), storing events; stop it with \`kill ${running.pid}\`, or with \`audit-lab down${nameFlag}\`, which also deletes the cluster`;
+  const stop = `\`audit-lab down${nameFlag(lab)} --keep-cluster\``;
+  if (running.background === false) {
+    return `the receiver keeps running: \`audit-lab serve\` (pid ${running.pid}) in the foreground where it was started, storing events; Ctrl-C there stops it (or ${stop})`;
+  }
+  return `the receiver keeps running in the background (pid ${running.pid}), storing events; ${stop} stops it and leaves the cluster`;
 }

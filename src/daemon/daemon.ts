@@ -4,7 +4,8 @@
  * its first line (what a plain reader expects), once the receiver listens its URL on the second,
  * and on the third when that process started: a pid file outlives its process (a crash, a reboot)
  * and its pid may by now be any other program's, so nothing is signalled or reported as the
- * receiver unless the pid and its start time both match.
+ * receiver unless the pid and its start time both match. The fourth says whether it runs in the
+ * background or in someone's terminal, so a user is told how to stop it.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,6 +26,11 @@ export interface PidFile {
   url?: string;
   /** processStartToken() of the pid when the file was written. */
   started?: string;
+  /**
+   * Whether it runs in the background (its output only in receiver.log, as ensureReceiver starts
+   * it) or in someone's terminal (`audit-lab serve`); unknown in a file written before it listens.
+   */
+  background?: boolean;
 }
 
 export async function readPidFile(paths: LabPaths): Promise<PidFile | null> {
@@ -35,19 +41,26 @@ export async function readPidFile(paths: LabPaths): Promise<PidFile | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  const [first = '', second = '', third = ''] = text.split('\n');
+  const [first = '', second = '', third = '', fourth = ''] = text.split('\n');
   const pid = Number(first.trim());
   if (!Number.isInteger(pid) || pid <= 0) return null;
   const url = second.trim();
   const started = third.trim();
-  return { pid, ...(url.startsWith('https://') ? { url } : {}), ...(started !== '' ? { started } : {}) };
+  const where = fourth.trim();
+  return {
+    pid,
+    ...(url.startsWith('https://') ? { url } : {}),
+    ...(started !== '' ? { started } : {}),
+    ...(where === 'background' || where === 'foreground' ? { background: where === 'background' } : {}),
+  };
 }
 
 /** Records `pid` with its start time, read now: call it from that process or while it surely runs. */
-export async function writePidFile(paths: LabPaths, pid: number, url?: string): Promise<void> {
+export async function writePidFile(paths: LabPaths, pid: number, url?: string, background?: boolean): Promise<void> {
   const started = await processStartToken(pid);
+  const where = background === undefined ? '' : background ? 'background' : 'foreground';
   await ensurePrivateDir(paths.dir);
-  await writeFileAtomic(paths.receiverPid, `${pid}\n${url ?? ''}\n${started ?? ''}\n`, 0o600);
+  await writeFileAtomic(paths.receiverPid, `${pid}\n${url ?? ''}\n${started ?? ''}\n${where}\n`, 0o600);
 }
 
 /**

@@ -6,6 +6,7 @@
  * Loads the server: daemon.ts and control.ts never import this module.
  */
 import { fstatSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { RuntimeFailure, UserError } from '../errors.js';
 import type { OutStream } from '../io.js';
@@ -13,7 +14,8 @@ import { everyInterfaceWarning, STATIC_PATH } from '../lab/endpoints.js';
 import { describeReissue, ensureLab, type LabHandle } from '../lab/lab.js';
 import { withLabLock } from '../lab/lock.js';
 import type { LabPaths } from '../lab/paths.js';
-import { type Capture, readState, writeState } from '../lab/state.js';
+import { isRealDir, removeTree } from '../lab/safety.js';
+import { type Capture, DEFAULT_RECEIVER_ADDRESS, readState, writeState } from '../lab/state.js';
 import { RotatingLog } from '../receiver/log.js';
 import { type RunningReceiver, startLabReceiver } from '../receiver/start.js';
 import { DEFAULT_STREAM_OPTIONS, SKIP_SYNC } from '../receiver/streams.js';
@@ -72,10 +74,11 @@ function writesInto(stream: OutStream, log: RotatingLog): boolean {
  * points it there so a crash at start is seen); writing the lines there would grow that one file
  * without bound, past every rotation, since the descriptor keeps the first file.
  */
-function receiverLog(ui: ServeOutput, path: string): { log: (line: string) => void; close: () => void } {
+function receiverLog(ui: ServeOutput, path: string): { log: (line: string) => void; close: () => void; background: boolean } {
   const file = new RotatingLog(path);
   const alsoStderr = !writesInto(ui.stderr, file);
   return {
+    background: !alsoStderr,
     log: (line) => {
       file.write(line);
       if (alsoStderr) ui.out.info(line);
@@ -84,19 +87,35 @@ function receiverLog(ui: ServeOutput, path: string): { log: (line: string) => vo
   };
 }
 
-/** Whether this machine can listen on `address` at all, asked before it is saved rather than after. */
-async function checkListenable(address: string): Promise<void> {
+/**
+ * Whether this machine can listen on `address` (and `port`, when one is asked for), asked before
+ * anything is made or saved rather than after.
+ */
+async function checkListenable(address: string, port = 0): Promise<void> {
   const probe = createServer();
   try {
     await new Promise<void>((resolve, reject) => {
       probe.once('error', reject);
-      probe.listen(0, address, resolve);
+      probe.listen(port, address, resolve);
     });
   } catch (err) {
-    throw listenFailure(err as NodeJS.ErrnoException, address, 0);
+    throw listenFailure(err as NodeJS.ErrnoException, address, port);
   } finally {
     await new Promise<void>((r) => probe.close(() => r()));
   }
+}
+
+/**
+ * What undoes a run that fails before it serves: a lab it made is removed again (and the lab home,
+ * when it made that too and nothing else is in it), so a failed `serve` leaves no lab behind.
+ */
+async function undoIfNew(paths: LabPaths): Promise<() => Promise<void>> {
+  const newHome = !(await isRealDir(paths.home));
+  if (await isRealDir(paths.dir)) return async () => {};
+  return async () => {
+    if (await isRealDir(paths.dir)) await removeTree(paths.dir);
+    if (newHome) await rmdir(paths.home).catch(() => {});
+  };
 }
 
 /** Serves the lab's receiver in this process until SIGINT or SIGTERM; 0 once stopped cleanly. */
@@ -112,7 +131,22 @@ export async function serveReceiver(paths: LabPaths, o: ServeSettings, ui: Serve
       `stop it first (\`kill ${existing.pid}\`), or use it as it is`,
     );
   }
+  const saved = await readState(paths);
+  const port = o.port ?? saved?.receiver.port ?? 0;
+  if (port !== 0) await checkListenable(address ?? saved?.receiver.address ?? DEFAULT_RECEIVER_ADDRESS, port);
+  const undo = await undoIfNew(paths);
+  let listening = false;
+  try {
+    return await serveLab(paths, o, ui, () => (listening = true));
+  } catch (err) {
+    if (!listening) await undo();
+    throw err;
+  }
+}
 
+/** serveReceiver once the flags are checked; `onListening` once it listens and its pid file names it. */
+async function serveLab(paths: LabPaths, o: ServeSettings, ui: ServeOutput, onListening: () => void): Promise<number> {
+  const { address } = o;
   const lab: LabHandle = await withLabLock(paths, 'serve', async () => {
     const first = await ensureLab(paths);
     for (const r of first.reissued) ui.out.warn(describeReissue(r, paths, first.state.mode, 'serve'));
@@ -139,23 +173,26 @@ export async function serveReceiver(paths: LabPaths, o: ServeSettings, ui: Serve
   const wantPort = o.port ?? lab.state.receiver.port;
   const everywhere = everyInterfaceWarning(listenAddress);
   if (everywhere !== null) ui.out.warn(everywhere);
-  const { log, close: closeLog } = receiverLog(ui, paths.receiverLog);
+  const { log, close: closeLog, background } = receiverLog(ui, paths.receiverLog);
   try {
-    return await serveWith(ui, paths, lab, listenAddress, wantPort, log, o.skipFsync === true);
+    return await serveWith(ui, paths, lab, { address: listenAddress, port: wantPort, skipFsync: o.skipFsync === true, background, onListening }, log);
   } finally {
     closeLog();
   }
 }
 
-async function serveWith(
-  ui: ServeOutput,
-  paths: LabPaths,
-  lab: LabHandle,
-  listenAddress: string,
-  wantPort: number,
-  log: (line: string) => void,
-  skipFsync: boolean,
-): Promise<number> {
+/** How one run listens: where, and what it tells once it does. */
+interface Listen {
+  address: string;
+  port: number;
+  skipFsync: boolean;
+  /** Its output goes only to the lab's log, where no one watches it: a receiver in the background. */
+  background: boolean;
+  onListening: () => void;
+}
+
+async function serveWith(ui: ServeOutput, paths: LabPaths, lab: LabHandle, listen: Listen, log: (line: string) => void): Promise<number> {
+  const { address: listenAddress, port: wantPort, skipFsync } = listen;
   let running: RunningReceiver;
   try {
     running = await startLabReceiver(lab, {
@@ -179,11 +216,12 @@ async function serveWith(
         await writeState(paths, state);
       });
     }
-    await writePidFile(paths, process.pid, running.url);
+    await writePidFile(paths, process.pid, running.url, listen.background);
   } catch (err) {
     await running.close();
     throw err;
   }
+  listen.onListening();
 
   // Listening before the URL is printed: whoever reads it may stop the receiver at once, and a
   // signal with no listener yet would kill the process without closing the streams.

@@ -3,11 +3,23 @@
  * for `sink create`, `sink delete` and `up`, which restart the API server only when what it
  * captures no longer covers every sink.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { isLevel, isStage, type Level, type Stage, STAGES } from '../audit/model.js';
 import type { LabPaths } from './paths.js';
+
+/**
+ * Whether `up` ever got as far as making this lab's cluster: only `up` makes one, and it writes
+ * the kind config it hands kind first. A lab without that file (one `serve` made) never had a
+ * cluster, so a kind that is not installed cannot be hiding one.
+ */
+export async function clusterEverMade(paths: LabPaths): Promise<boolean> {
+  return stat(paths.kindConfig).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
+  );
+}
 
 /** Marks a capture change the API server has not loaded yet, so a failed restart is retried. */
 export const restartPending = (paths: LabPaths) => join(paths.dir, 'restart-pending');

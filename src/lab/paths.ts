@@ -4,11 +4,6 @@ import { UserError } from '../errors.js';
 
 export const DEFAULT_LAB_NAME = 'audit-lab';
 
-/** ` --name NAME` for a command line shown to the user; nothing for the default lab. */
-export function nameFlag(name: string): string {
-  return name === DEFAULT_LAB_NAME ? '' : ` --name ${name}`;
-}
-
 /** Where labs live: $AUDIT_LAB_HOME, else ~/.audit-lab. */
 export function labHome(env: NodeJS.ProcessEnv, cwd: string): string {
   const fromEnv = env.AUDIT_LAB_HOME;
@@ -20,6 +15,11 @@ export function labHome(env: NodeJS.ProcessEnv, cwd: string): string {
 // keep it to what all three accept, and never let it climb out of the lab home.
 const LAB_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LAB_NAME_MAX = 40;
+
+/** ` --name NAME` for a command line shown to the user, or nothing for the default lab. */
+export function nameFlag(name: string): string {
+  return name === DEFAULT_LAB_NAME ? '' : ` --name ${name}`;
+}
 
 export function isLabName(name: string): boolean {
   return LAB_NAME.test(name) && name.length <= LAB_NAME_MAX;
@@ -59,9 +59,12 @@ export interface LabPaths {
   forwarding: string;
 }
 
+/** The directory of a lab (or of `render --out`) that the node mounts, and nothing else is in. */
+export const APISERVER_DIR = 'apiserver';
+
 export function labPaths(home: string, name: string): LabPaths {
   const dir = join(home, validateLabName(name));
-  const apiserverDir = join(dir, 'apiserver');
+  const apiserverDir = join(dir, APISERVER_DIR);
   return {
     home,
     name,

@@ -1,5 +1,7 @@
 import { checkSink, type SinkSpec } from '../audit/model.js';
+import { UserError } from '../errors.js';
 import { type ModeChoice, selectMode } from './mode.js';
+import { nameFlag } from './paths.js';
 import { type Capture, DEFAULT_SINK, type KindConfigApi, type LabState, newLabState, newSinkState, validateDuration } from './state.js';
 
 /** What a lab is asked to be; left out, an existing lab keeps its value and a new one takes the default. */
@@ -37,6 +39,7 @@ export function planState(existing: LabState | null, o: PlanRequest, now = new D
   if (o.batchMaxWait !== undefined) state.webhook.batchMaxWait = validateDuration('--batch-max-wait', o.batchMaxWait);
   if (o.capture) state.capture = o.capture;
   if (o.port !== undefined) state.receiver.port = o.port;
+  refuseLostPolicies(state);
   if (o.sink) {
     const i = state.sinks.findIndex((s) => s.name === o.sink!.name);
     const before = i >= 0 ? state.sinks[i]! : newSinkState({ ...DEFAULT_SINK, name: o.sink.name }, now);
@@ -46,4 +49,22 @@ export function planState(existing: LabState | null, o: PlanRequest, now = new D
     else state.sinks.push(after);
   }
   return state;
+}
+
+/**
+ * A sink with a full policy exists only in static mode: an AuditSink holds one level and one set of
+ * stages. Moving such a lab to dynamic mode would quietly log every request at the policy's highest
+ * level, so it is refused, naming the sinks and the ways on.
+ */
+function refuseLostPolicies(state: LabState): void {
+  if (state.mode !== 'dynamic') return;
+  const lost = state.sinks.filter((s) => s.policy !== undefined);
+  const first = lost[0];
+  if (first === undefined) return;
+  const each = lost.map((s) => `sink ${JSON.stringify(s.name)} applies policy ${s.policy}`).join('; ');
+  throw new UserError(
+    `lab ${JSON.stringify(state.name)} in dynamic mode (${state.image ?? "kind's default image"}) would make each sink an AuditSink, one level and one set of stages: ${each}, which an AuditSink cannot hold`,
+    `keep static mode with --mode static (it runs on every Kubernetes version), or first make the sink plain ` +
+      `(\`audit-lab sink create ${first.name}${nameFlag(state.name)} --level ${first.level} --stage ${first.stages.join(',')}\`) or delete it`,
+  );
 }

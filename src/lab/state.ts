@@ -7,7 +7,7 @@ import { parseHost } from './endpoints.js';
 import { escapeText } from '../ui/escape.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';
-import { type LabPaths, validateLabName } from './paths.js';
+import { type LabPaths, nameFlag, validateLabName } from './paths.js';
 import { readFileNoFollow, refuseSymlink } from './safety.js';
 
 /**
@@ -61,6 +61,8 @@ export interface LabState {
 }
 
 export const DEFAULT_RECEIVER_PORT = 8845;
+/** Where a new lab's receiver listens until `up` learns where the node reaches it. */
+export const DEFAULT_RECEIVER_ADDRESS = '127.0.0.1';
 
 /**
  * Where a new lab's receiver port is looked for from: 8845, or AUDIT_LAB_FIRST_PORT, a test seam:
@@ -123,7 +125,7 @@ export function newLabState(init: {
     kindConfigApi: 'v1alpha4',
     capture: DEFAULT_CAPTURE,
     webhook: { batchMaxWait: DEFAULT_BATCH_MAX_WAIT, throttle: { qps: DEFAULT_QPS, burst: DEFAULT_BURST } },
-    receiver: { address: '127.0.0.1', port: firstReceiverPort(), host: null },
+    receiver: { address: DEFAULT_RECEIVER_ADDRESS, port: firstReceiverPort(), host: null },
     sinks: [],
     createdAt: now,
     updatedAt: now,
@@ -211,6 +213,18 @@ export async function readState(paths: LabPaths): Promise<LabState | null> {
     throw invalidState(paths.state, `not JSON (${(err as Error).message})`);
   }
   return checkState(raw, paths.state);
+}
+
+/**
+ * The one answer to a lab that does not exist. Only `up` and `serve` make a lab (its mode, port and
+ * CA are theirs to choose); every other command refuses, so a mistyped --name makes nothing.
+ */
+export function noSuchLab(paths: LabPaths): UserError {
+  const flag = nameFlag(paths.name);
+  return new UserError(
+    `there is no lab named ${JSON.stringify(paths.name)} in ${paths.home}`,
+    `make it with \`audit-lab up${flag}\` (cluster and receiver), or \`audit-lab serve${flag}\` (the receiver alone, no cluster)`,
+  );
 }
 
 function invalidState(path: string, what: string): UserError {

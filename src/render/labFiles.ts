@@ -16,6 +16,14 @@ export interface RenderedFile {
   mode: number;
 }
 
+/**
+ * The files the API server reads (static mode), all the node mounts: they go in a directory of
+ * their own (APISERVER_DIR, as in a lab), so nothing beside them (the CA key) enters the node.
+ */
+export function isMounted(name: RenderedName): boolean {
+  return name === 'policy.yaml' || name === 'webhook.kubeconfig';
+}
+
 export interface RenderPlace {
   /** Absolute host directory mounted into the node (holds policy.yaml and webhook.kubeconfig). */
   mountDir: string;

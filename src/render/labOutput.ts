@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { FALLBACK_NODE_HOST, parseHost } from '../lab/endpoints.js';
 import { ensurePrivateDir, openToOthers, writeFileAtomic } from '../lab/fsutil.js';
 import { type CgroupVersion, localCgroup } from '../lab/host.js';
-import type { LabPaths } from '../lab/paths.js';
+import { APISERVER_DIR, type LabPaths } from '../lab/paths.js';
 import { type LabPki, loadPki, PKI_FILES, savePki, serverCertCovers } from '../lab/pki.js';
 import { createPki, defaultServerNames } from '../lab/pkiIssuer.js';
 import { type PlanRequest, planState } from '../lab/plan.js';
 import { type LabState, readState } from '../lab/state.js';
 import { escapeText } from '../ui/escape.js';
 import { CGROUP_V1_NOTE, needsCgroupV1Patch } from './kindConfig.js';
-import { type RenderedFile, renderLabFiles } from './labFiles.js';
+import { isMounted, type RenderedFile, renderLabFiles } from './labFiles.js';
 
 /** The lab as planned, and where its node is and how its host runs. */
 export interface RenderRequest extends PlanRequest {
@@ -38,11 +38,13 @@ export interface RenderedLab {
   outDir?: string;
   /** What was written, one entry a line, when written. */
   written: string[];
+  /** No lab: the certificates are throwaway ones, which no lab's receiver has. */
+  ephemeral: boolean;
 }
 
 /**
- * The lab's files, written into `outDir` when it is given. `outDir` is also where the node
- * mounts policy.yaml and webhook.kubeconfig from; without it, the lab's own directory.
+ * The lab's files, written into `outDir` when it is given, laid out as in a lab: the node mounts
+ * policy.yaml and webhook.kubeconfig from `outDir`/apiserver (without `outDir`, the lab's own).
  */
 export async function renderLab(paths: LabPaths, o: RenderRequest, outDir: string | undefined, env: NodeJS.ProcessEnv, notes: RenderNotes): Promise<RenderedLab> {
   const existing = await readState(paths);
@@ -57,7 +59,7 @@ export async function renderLab(paths: LabPaths, o: RenderRequest, outDir: strin
     notes.warn(`the receiver's certificate does not cover ${receiverHost} yet; \`audit-lab up\` or \`audit-lab serve\` reissues it`);
   }
 
-  const mountDir = outDir ?? paths.apiserverDir;
+  const mountDir = outDir !== undefined ? join(outDir, APISERVER_DIR) : paths.apiserverDir;
   const hostCgroup = o.hostCgroup ?? (await localCgroup(env));
   const files = renderLabFiles(state, pki, { mountDir, receiverHost, hostCgroup });
   if (needsCgroupV1Patch({ image: state.image, api: state.kindConfigApi, hostCgroup })) notes.info(CGROUP_V1_NOTE);
@@ -69,13 +71,16 @@ export async function renderLab(paths: LabPaths, o: RenderRequest, outDir: strin
   }
   if (outDir === undefined) {
     if (ephemeral) notes.info(`note: no lab ${JSON.stringify(o.name)} yet: the certificates shown are throwaway ones, made for this output`);
-    return { state, files, written: [] };
+    return { state, files, written: [], ephemeral };
   }
   const written = await writeRendered(outDir, files, ephemeral ? pki : null, notes);
-  return { state, files, outDir, written };
+  return { state, files, outDir, written, ephemeral };
 }
 
-/** The files into `dir`, and the throwaway PKI they trust (when there is no lab's) into `dir`/pki. */
+/**
+ * The files into `dir` (the mounted ones into `dir`/apiserver), and the throwaway PKI they trust
+ * (when there is no lab's) into `dir`/pki, outside what the node mounts.
+ */
 async function writeRendered(dir: string, files: RenderedFile[], throwaway: LabPki | null, notes: RenderNotes): Promise<string[]> {
   // An existing directory keeps its mode (it may be shared, like /tmp); the secrets in it are 0600
   // files, but others can still see their names and replace them if they can write there.
@@ -88,9 +93,16 @@ async function writeRendered(dir: string, files: RenderedFile[], throwaway: LabP
       );
     }
   };
-  await ensureOutDir(dir, files.filter((f) => (f.mode & 0o077) === 0).map((f) => f.name));
-  for (const f of files) await writeFileAtomic(join(dir, f.name), f.content, f.mode);
-  const written = files.map((f) => join(dir, f.name));
+  const secrets = (mounted: boolean) => files.filter((f) => isMounted(f.name) === mounted && (f.mode & 0o077) === 0).map((f) => f.name);
+  const mountDir = join(dir, APISERVER_DIR);
+  await ensureOutDir(dir, secrets(false));
+  if (files.some((f) => isMounted(f.name))) await ensureOutDir(mountDir, secrets(true));
+  const written: string[] = [];
+  for (const f of files) {
+    const path = join(isMounted(f.name) ? mountDir : dir, f.name);
+    await writeFileAtomic(path, f.content, f.mode);
+    written.push(path);
+  }
   if (throwaway !== null) {
     // The rendered kubeconfig and AuditSinks trust this CA: keep it with them so they can be used.
     const pkiDir = join(dir, 'pki');

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { type EventPredicate, eventTime, parseEventLine, type StoredEvent } from '../audit/filter.js';
 import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
-import { readState } from '../lab/state.js';
+import { noSuchLab, readState } from '../lab/state.js';
 import { placeText } from '../ui/format.js';
 import { followStreams, listStreamSinks, StreamReader, type StreamLine } from './follow.js';
 import { mergeOrder, type ReadEvent } from './merge.js';
@@ -37,7 +37,7 @@ export async function labSinks(paths: LabPaths, asked: readonly string[]): Promi
   const inState = state?.sinks.map((s) => s.name) ?? [];
   const onDisk = await listStreamSinks(paths.streamsDir, inState);
   if (state === null && !(await isDirectory(paths.streamsDir))) {
-    throw new UserError(`there is no lab named ${JSON.stringify(paths.name)} in ${paths.home}`, 'create it with `audit-lab up`, or start a receiver with `audit-lab serve`');
+    throw noSuchLab(paths);
   }
   const all = [...new Set([...inState, ...onDisk])].sort();
   const unknown = asked.find((s) => !all.includes(s));

@@ -2,7 +2,7 @@ import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { runCli, testDir } from '../helpers.js';
+import { runCli, serveUrl, startCli, testDir } from '../helpers.js';
 
 const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
 
@@ -14,17 +14,28 @@ async function openDir(path: string): Promise<string> {
 }
 
 describe('directories audit-lab did not make keep their mode (as a process)', () => {
-  it('render --out into an existing 0755 directory: stays 0755, and a warning names it and the keys', async () => {
+  it('render --out into an existing 0755 directory: stays 0755; the keys go into the private directories render makes in it', async () => {
     const dir = await testDir();
     const out = await openDir(join(dir, 'shared'));
     const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
     expect(r.code).toBe(0);
     expect(await modeOf(out)).toBe(0o755);
-    // The keys themselves are private, and the pki/ directory render made is too.
-    expect(await modeOf(join(out, 'webhook.kubeconfig'))).toBe(0o600);
+    expect(await modeOf(join(out, 'apiserver'))).toBe(0o700);
+    expect(await modeOf(join(out, 'apiserver', 'webhook.kubeconfig'))).toBe(0o600);
     expect(await modeOf(join(out, 'pki'))).toBe(0o700);
     expect(await modeOf(join(out, 'pki', 'ca.key'))).toBe(0o600);
-    expect(r.stderr).toContain(`warning: ${out} is open to other users (mode 0755)`);
+    expect(r.stderr).not.toContain('warning:');
+  });
+
+  it('render --out with an existing open apiserver/: a warning names it and the key in it', async () => {
+    const dir = await testDir();
+    const out = join(dir, 'mine');
+    await openDir(join(out, 'apiserver'));
+    await chmod(out, 0o700);
+    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    expect(r.code).toBe(0);
+    expect(await modeOf(join(out, 'apiserver'))).toBe(0o755);
+    expect(r.stderr).toContain(`warning: ${join(out, 'apiserver')} is open to other users (mode 0755)`);
     expect(r.stderr).toContain('webhook.kubeconfig');
     // Only the directory that is open is named.
     expect(r.stderr.match(/warning:/g)).toHaveLength(1);
@@ -57,7 +68,7 @@ describe('directories audit-lab did not make keep their mode (as a process)', ()
   it('an existing AUDIT_LAB_HOME keeps its mode, even when the command fails; the lab made in it is 0700', async () => {
     const dir = await testDir();
     const home = await openDir(join(dir, 'home'));
-    // A port in use: serve makes the lab (state, keys), then fails to listen.
+    // A port in use: serve fails before it makes anything.
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     onTestFinished(() => new Promise<void>((r) => blocker.close(() => r())));
@@ -66,7 +77,12 @@ describe('directories audit-lab did not make keep their mode (as a process)', ()
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('already in use');
     expect(await modeOf(home)).toBe(0o755);
-    expect(await readdir(home)).toEqual(['audit-lab']);
+    expect(await readdir(home)).toEqual([]);
+
+    const serve = startCli(['serve', '--address', '127.0.0.1', '--port', '0'], { env: { AUDIT_LAB_HOME: home } });
+    await serveUrl(serve);
+    expect((await serve.stop()).code).toBe(0);
+    expect(await modeOf(home)).toBe(0o755);
     expect(await modeOf(join(home, 'audit-lab'))).toBe(0o700);
     expect(await modeOf(join(home, 'audit-lab', 'pki'))).toBe(0o700);
   });

@@ -34,7 +34,8 @@ async function modulesLoaded(args: string[]): Promise<{ code: number | null; mod
 describe.concurrent('commands that only read a lab stay light (as a process)', () => {
   it.each([
     ['status', 0],
-    ['down', 1],
+    // No kind on PATH, but this lab never had a cluster: nothing to delete is success.
+    ['down', 0],
     ['doctor', 1],
     ['list', 0],
   ])('%s loads the daemon control but neither the server nor @peculiar/x509', async (command, code) => {

@@ -49,7 +49,7 @@ const COMMANDS: [string[], number, (lines: string[]) => void][] = [
   [['list'], 0, (l) => expect(l).toEqual(['lab/audit-lab'])],
   [['status'], 0, (l) => expect(l).toEqual(['lab/audit-lab'])],
   [['sink', 'list'], 0, (l) => expect(l).toEqual(['sink/default'])],
-  [['doctor'], 1, (l) => expect(l).toEqual(['check/docker', 'check/kind', 'check/kubectl', 'check/port', 'check/pki'])],
+  [['doctor'], 1, (l) => expect(l).toEqual(['check/docker', 'check/kind', 'check/kubectl', 'check/cgroup', 'check/port', 'check/pki'])],
   [POLICY, 0, (l) => expect(l.length === 20 && l.every((n) => /^event\/5b1c00\d\d-/.test(n))).toBe(true)],
 ];
 

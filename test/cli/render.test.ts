@@ -75,13 +75,14 @@ describe('audit-lab render (as a process)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`wrote ${join(out, 'config.yaml')}`);
-    expect((await readdir(out)).sort()).toEqual(['config.yaml', 'pki', 'policy.yaml', 'webhook.kubeconfig']);
-    expect((await stat(join(out, 'webhook.kubeconfig'))).mode & 0o777).toBe(0o600);
+    expect((await readdir(out)).sort()).toEqual(['apiserver', 'config.yaml', 'pki']);
+    expect((await readdir(join(out, 'apiserver'))).sort()).toEqual(['policy.yaml', 'webhook.kubeconfig']);
+    expect((await stat(join(out, 'apiserver', 'webhook.kubeconfig'))).mode & 0o777).toBe(0o600);
     expect((await stat(join(out, 'pki', 'ca.key'))).mode & 0o777).toBe(0o600);
-    expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath).toBe(out);
+    expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath).toBe(join(out, 'apiserver'));
 
     const view = JSON.parse(
-      execFileSync(kubectl, ['config', 'view', '--kubeconfig', join(out, 'webhook.kubeconfig'), '--raw', '-o', 'json']).toString(),
+      execFileSync(kubectl, ['config', 'view', '--kubeconfig', join(out, 'apiserver', 'webhook.kubeconfig'), '--raw', '-o', 'json']).toString(),
     );
     expect(view['current-context']).toBe('audit-lab');
     const cluster = view.clusters[0].cluster;
@@ -95,6 +96,19 @@ describe('audit-lab render (as a process)', () => {
     const server = new X509Certificate(await readFile(join(out, 'pki', 'server.crt')));
     expect(server.checkIP('127.0.0.1')).toBe('127.0.0.1');
     expect(await readdir(dir)).toEqual(['files']);
+  });
+
+  it('without a lab: the directory config.yaml mounts holds only what the API server reads, and the next steps name both flows', async () => {
+    const dir = await home();
+    const out = join(dir, 'for-cluster');
+    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '192.0.2.20', '--host-cgroup', 'v2'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    expect(r.code).toBe(0);
+    const mounted = parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath as string;
+    expect((await readdir(mounted, { recursive: true })).sort()).toEqual(['policy.yaml', 'webhook.kubeconfig']);
+    expect(await readFile(join(out, 'pki', 'ca.key'), 'utf8')).toMatch(/PRIVATE KEY/);
+    expect(r.stdout).toContain(`next, for a new kind cluster: kind create cluster --name audit-lab --config ${join(out, 'config.yaml')}`);
+    expect(r.stdout).toContain(`  or, for a cluster already running: copy ${join(out, 'apiserver')}/ to /etc/kubernetes/audit-lab/ on its control-plane node`);
+    expect(r.stdout).toContain(`these files trust the throwaway CA in ${join(out, 'pki')}/, which no \`audit-lab serve\` uses`);
   });
 
   it('renders dynamic mode for a 1.13-1.18 image: AuditSinks whose caBundle is the lab CA', async () => {

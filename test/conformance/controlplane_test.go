@@ -300,7 +300,8 @@ func (a *apiserver) waitReady(t *testing.T, p *process, within time.Duration) {
 // auditFlags turns the rendered apiServer.extraArgs into kube-apiserver
 // flags, with every path under /etc/kubernetes/audit-lab followed through
 // extraVolumes and extraMounts to the host directory that holds it (the
-// render --out dir, or mountRoot when a test substitutes a modified copy).
+// render --out dir's apiserver/, or mountRoot when a test substitutes a
+// modified copy).
 func auditFlags(t *testing.T, rc renderedCluster, mountRoot string) []string {
 	t.Helper()
 	keys := make([]string, 0, len(rc.ExtraArgs))
@@ -368,7 +369,7 @@ func isLoopback(host string) bool {
 
 func startReceiver(t *testing.T, dir string) *receiver {
 	t.Helper()
-	u, caPEM := webhookTarget(t, filepath.Join(dir, "webhook.kubeconfig"))
+	u, caPEM := webhookTarget(t, filepath.Join(mountedDir(dir), "webhook.kubeconfig"))
 	if !isLoopback(u.Hostname()) {
 		t.Fatalf("webhook server %s is not on loopback", u)
 	}
@@ -510,9 +511,9 @@ func TestControlPlaneAuditWebhook(t *testing.T) {
 					t.Fatalf("config.yaml apiServer.extraArgs has no %s", k)
 				}
 			}
-			// The mounts must lead back to this very render directory.
+			// The mounts must lead back to this very render directory's mounted one.
 			policyHost := rc.hostPathFor(t, rc.ExtraArgs["audit-policy-file"])
-			if got, want := filepath.Dir(policyHost), dir; !sameDir(got, want) {
+			if got, want := filepath.Dir(policyHost), mountedDir(dir); !sameDir(got, want) {
 				t.Fatalf("audit-policy-file resolves to %s, outside the render dir %s", policyHost, want)
 			}
 			recv := startReceiver(t, dir)
@@ -580,7 +581,7 @@ func TestControlPlaneRejectsBrokenInput(t *testing.T) {
 
 	cases := []struct {
 		name string
-		// breakIt edits a copy of the render dir and/or the flags.
+		// breakIt edits a copy of the render's mounted dir and/or the flags.
 		breakIt func(t *testing.T, copyDir string, flags []string) []string
 		want    string
 	}{
@@ -611,7 +612,7 @@ func TestControlPlaneRejectsBrokenInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "-"), func(t *testing.T) {
-			copyDir := copyRender(t, dir)
+			copyDir := copyRender(t, mountedDir(dir))
 			flags := c.breakIt(t, copyDir, auditFlags(t, rc, copyDir))
 			a := newAPIServer(t, "broken")
 			p := a.start(t, flags)
@@ -631,7 +632,7 @@ func TestControlPlaneRejectsBrokenInput(t *testing.T) {
 	// An unknown policy field is only a warning upstream (strict decode, then
 	// a lenient fallback), which is why TestRenderedPolicies is strict.
 	t.Run("unknown-policy-field-only-warns", func(t *testing.T) {
-		copyDir := copyRender(t, dir)
+		copyDir := copyRender(t, mountedDir(dir))
 		editYAML(t, filepath.Join(copyDir, "policy.yaml"), func(m map[string]interface{}) {
 			m["omitStagez"] = []string{"Panic"}
 		})

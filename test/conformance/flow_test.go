@@ -316,7 +316,7 @@ func (l *cliLab) sinkCreate(t *testing.T, name, level string, stages ...string) 
 }
 
 // render writes the lab's files with the receiver on loopback and checks
-// that config.yaml mounts that very directory.
+// that config.yaml mounts that very directory's apiserver/.
 func (l *cliLab) render(t *testing.T, out string) renderedCluster {
 	t.Helper()
 	l.must(t, "render", "--receiver-host", "127.0.0.1", "--out", out)
@@ -326,8 +326,8 @@ func (l *cliLab) render(t *testing.T, out string) renderedCluster {
 			t.Fatalf("%s/config.yaml apiServer.extraArgs has no %s", out, k)
 		}
 	}
-	if got := filepath.Dir(rc.hostPathFor(t, rc.ExtraArgs["audit-policy-file"])); !sameDir(got, out) {
-		t.Fatalf("rendered audit-policy-file resolves to %s, not into the render dir %s", got, out)
+	if got := filepath.Dir(rc.hostPathFor(t, rc.ExtraArgs["audit-policy-file"])); !sameDir(got, mountedDir(out)) {
+		t.Fatalf("rendered audit-policy-file resolves to %s, not into the render dir's %s", got, mountedDir(out))
 	}
 	return rc
 }
@@ -633,7 +633,7 @@ func TestUserFlow(t *testing.T) {
 
 	out := filepath.Join(lab.tmp, "rendered")
 	rc := lab.render(t, out)
-	checkCapture(t, filepath.Join(out, "policy.yaml"), "RequestResponse", []string{"RequestReceived", "ResponseComplete"})
+	checkCapture(t, filepath.Join(mountedDir(out), "policy.yaml"), "RequestResponse", []string{"RequestReceived", "ResponseComplete"})
 	wait := batchMaxWait(t, rc)
 	clock.step("render --receiver-host 127.0.0.1")
 
@@ -1068,7 +1068,7 @@ func TestFaultsPolicyChange(t *testing.T) {
 	recv, _ := lab.serve(t, "serve.log", freePort(t), "--capture", "sinks")
 	out := filepath.Join(lab.tmp, "rendered")
 	rc := lab.render(t, out)
-	checkCapture(t, filepath.Join(out, "policy.yaml"), "Metadata", []string{"ResponseComplete"})
+	checkCapture(t, filepath.Join(mountedDir(out), "policy.yaml"), "Metadata", []string{"ResponseComplete"})
 	clock.step("serve + render (default sink only)")
 
 	a := newAPIServer(t, "policy-change")
@@ -1111,11 +1111,11 @@ func TestFaultsPolicyChange(t *testing.T) {
 	clock.step("the request before the restart in the new sink")
 
 	rc2 := lab.render(t, out)
-	rendered, _ := os.ReadFile(filepath.Join(out, "policy.yaml"))
+	rendered, _ := os.ReadFile(filepath.Join(mountedDir(out), "policy.yaml"))
 	if written, err := os.ReadFile(labPolicy); err == nil && !bytes.Equal(written, rendered) {
 		t.Errorf("render's policy.yaml differs from the one sink create wrote to %s:\nrender:\n%s\nsink create:\n%s", labPolicy, rendered, written)
 	}
-	checkCapture(t, filepath.Join(out, "policy.yaml"), "RequestResponse", []string{"ResponseComplete"})
+	checkCapture(t, filepath.Join(mountedDir(out), "policy.yaml"), "RequestResponse", []string{"ResponseComplete"})
 	clock.step("re-render")
 
 	p.stop()

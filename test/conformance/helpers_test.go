@@ -50,16 +50,23 @@ func renderDirs(t *testing.T) []string {
 	return dirs
 }
 
-// renderedFiles returns (dir, path) for each render dir holding name.
+// mountedDir is where render --out puts what the node mounts (policy.yaml,
+// webhook.kubeconfig): a directory of its own, as in a lab, so the throwaway
+// CA key in pki/ never enters the node.
+func mountedDir(dir string) string { return filepath.Join(dir, "apiserver") }
+
+// renderedFiles returns (dir, path) for each render dir holding name, at its
+// top or in its mounted directory.
 func renderedFiles(t *testing.T, name string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, dir := range renderDirs(t) {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			out[dir] = p
-		} else if !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
+		for _, p := range []string{filepath.Join(dir, name), filepath.Join(mountedDir(dir), name)} {
+			if _, err := os.Stat(p); err == nil {
+				out[dir] = p
+			} else if !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
 		}
 	}
 	if len(out) == 0 {

@@ -71,10 +71,10 @@ free_port() {
 step "render"
 if [ "$samples" = 1 ]; then
   cp -r "$HERE/testdata/." "$RENDERED/"
-  # The samples name their own directory as hostPath; point it at the copy.
+  # The samples name their own apiserver/ directory as hostPath; point it at the copy's.
   for d in "$RENDERED"/*/; do
     d="${d%/}"
-    sed -i "s|hostPath: $HERE/testdata/$(basename "$d")\$|hostPath: $d|" "$d/config.yaml"
+    sed -i "s|hostPath: $HERE/testdata/$(basename "$d")/apiserver\$|hostPath: $d/apiserver|" "$d/config.yaml"
   done
 else
   render() {

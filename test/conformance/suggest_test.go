@@ -207,7 +207,7 @@ func TestPolicySuggest(t *testing.T) {
 	lab.sinkCreate(t, "full", "RequestResponse", allStages...)
 	out := filepath.Join(lab.tmp, "rendered")
 	rc := lab.render(t, out)
-	checkCapture(t, filepath.Join(out, "policy.yaml"), "RequestResponse", allStages)
+	checkCapture(t, filepath.Join(mountedDir(out), "policy.yaml"), "RequestResponse", allStages)
 	wait := batchMaxWait(t, rc)
 	clock.step("serve, sink create full (RequestResponse, every stage), render")
 

@@ -324,7 +324,7 @@ describe('sink list and delete', () => {
     cleanups.push(cleanup);
     const r = await runCli(['sink', 'list'], { env: { AUDIT_LAB_HOME: dir } });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('create it with `audit-lab up`');
+    expect(r.stderr).toContain('make it with `audit-lab up` (cluster and receiver), or `audit-lab serve` (the receiver alone, no cluster)');
   });
 });
 

@@ -123,7 +123,7 @@ describe('tail at a terminal', () => {
     // Wrapped to the terminal's width: read as one line.
     const note = out.replace(/\n +/g, ' ');
     expect(note).toContain(`the receiver keeps running in the background (pid ${process.pid})`);
-    expect(note).toContain(`stop it with \`kill ${process.pid}\`, or with \`audit-lab down\``);
+    expect(note).toContain('`audit-lab down --keep-cluster` stops it and leaves the cluster');
   });
 
   it('--no-follow with nothing to show says so on the terminal', async () => {
