@@ -25,6 +25,14 @@ export interface Printable<T> {
   empty?: string;
 }
 
+/**
+ * YAML for a reader, not a YAML engine: lines never folded, and an object met twice written out
+ * twice, never as an anchor and `*aN` aliases (the yaml library's default for shared objects).
+ */
+export function plainYaml(value: unknown): string {
+  return stringify(value, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
 export function printObjects<T>(out: Output, format: OutputFormat, items: readonly T[], p: Printable<T>): void {
   const doc = p.document !== undefined ? p.document : items;
   switch (format) {
@@ -32,7 +40,7 @@ export function printObjects<T>(out: Output, format: OutputFormat, items: readon
       out.data(`${JSON.stringify(doc, null, 2)}\n`);
       return;
     case 'yaml':
-      out.data(stringify(doc, { lineWidth: 0 }));
+      out.data(plainYaml(doc));
       return;
     case 'jsonl':
       out.data(items.map((i) => `${JSON.stringify(i)}\n`).join(''));
