@@ -566,8 +566,11 @@ Examples:
 Examples:
   $ audit-lab policy test preset:recommended --sink default
   $ audit-lab policy suggest --sink full --target 50% > quiet.yaml`);
-  policy
-    .command('test')
+  const policyTest = policy.command('test');
+  // Commander's own step for a missing argument (a method it has but does not type), so that a
+  // POLICY that --file took is told as such.
+  Object.assign(policyTest, { missingArgument: () => missingPolicy(policyTest, (policyTest.opts().file ?? []) as string[]) });
+  policyTest
     .description('which rule each event matches, and the resulting level')
     .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
     .addOption(FILTER_OPTIONS.file())
@@ -648,6 +651,17 @@ Examples:
 
   forbidRepeats(program);
   return program;
+}
+
+/**
+ * `policy test` without POLICY. Given after --file, POLICY became one more file (--file takes
+ * every path up to the next flag), and "missing required argument" alone leaves the user looking
+ * at the POLICY they typed.
+ */
+function missingPolicy(cmd: Command, files: readonly string[]): never {
+  const last = files.at(-1);
+  const why = last === undefined ? '' : `: --file takes one or more files, so ${JSON.stringify(last)} was read as a file; put POLICY before --file, or end the files with --`;
+  return cmd.error(`error: missing required argument 'POLICY'${why}`, { exitCode: 2, code: 'commander.missingArgument' });
 }
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;

@@ -122,6 +122,14 @@ describe('policy test with each preset', () => {
   });
 });
 
+describe('policy test POLICY after --file', () => {
+  it('-- ends the files of --file, so POLICY may come after them, as the error about it says', async () => {
+    const r = await runCli(['policy', 'test', '-o', 'json', '--file', AUDIT_LOG, '--', 'preset:recommended']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Report).policy).toBe('preset:recommended');
+  });
+});
+
 describe('policy test --sink', () => {
   let home: { dir: string; cleanup: () => Promise<void> };
   beforeAll(async () => {
@@ -168,6 +176,12 @@ describe('policy test refuses bad input with exit 2 and no stack', () => {
     ['a missing --file', ['preset:metadata', '--file', AUDIT_LOG, 'nothere.log'], 'error: cannot read audit log nothere.log: no such file\n'],
     ['no events given', ['preset:metadata'], 'error: give the events to test the policy on: --file FILE (an audit log, as --audit-log-path writes it) or --sink NAME\n'],
     ['both --events and --sink', ['preset:metadata', '--events', AUDIT_LOG, '--sink', 'default'], 'error: give either --file FILE or --sink NAME, not both\n'],
+    [
+      'POLICY after --file, which took it as one more file',
+      ['--file', AUDIT_LOG, 'preset:recommended'],
+      `error: missing required argument 'POLICY': --file takes one or more files, so "preset:recommended" was read as a file; put POLICY before --file, or end the files with --\n`,
+    ],
+    ['no POLICY and no --file', ['--sink', 'default'], "error: missing required argument 'POLICY'\n"],
   ])('%s', async (_name, args, stderrStart) => {
     const r = await runCli(['policy', 'test', ...args]);
     expect(r.code).toBe(2);
