@@ -69,6 +69,9 @@ export interface SourceQuery {
   onWait?(file: string): void;
 }
 
+/** Takes a batch of events, in order; a promise it returns is awaited before more are read (a slow reader of stdout). */
+export type Show = (events: ReadEvent[], storedDone: boolean) => void | Promise<void>;
+
 /** A query of a lab's streams. */
 export interface EventQuery extends SourceQuery {
   /** Only these sinks; empty: every sink, including ones that appear while following. */
@@ -116,7 +119,7 @@ export function passes(q: Pick<EventQuery, 'since' | 'matches'>, e: StoredEvent)
  * Reads the lab's events, handing `show` each batch that passes the query, in merged order: first
  * the stored ones (`stored` true, called even when there are none), then, when following, the new.
  */
-export async function readEvents(streamsDir: string, q: EventQuery, show: (events: ReadEvent[], stored: boolean) => void): Promise<Skipped> {
+export async function readEvents(streamsDir: string, q: EventQuery, show: Show): Promise<Skipped> {
   const skipped = noSkips();
   // One sink is read alone; several are the lines of every sink, kept by name.
   const only = q.sinks.length > 1 ? new Set(q.sinks) : undefined;
@@ -134,12 +137,13 @@ export async function readEvents(streamsDir: string, q: EventQuery, show: (event
       noteSkipped(skipped, { file: line.file, line: line.lineNo, reason: parsed.reason }, q.follow ? q.onFirstSkip : undefined);
     }
     const shown = mergeOrder(read).filter((r) => passes(q, r.event));
-    show(stored && q.tail >= 0 ? lastOf(shown, q.tail) : shown, stored);
+    const wasStored = stored;
     stored = false;
+    return show(wasStored && q.tail >= 0 ? lastOf(shown, q.tail) : shown, wasStored);
   };
   const reader = new StreamReader(streamsDir, { sink: q.sinks.length === 1 ? q.sinks[0] : undefined, known: q.known, graceTicks: q.follow ? 10 : 0 });
   try {
-    take(await reader.poll());
+    await take(await reader.poll());
     if (q.follow) await followStreams(reader, take, { signal: q.signal, intervalMs: q.pollMs });
     return skipped;
   } finally {

@@ -7,10 +7,9 @@
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
-import { labSinks, readEvents, type Skipped, type SourceQuery } from './events.js';
+import { labSinks, readEvents, type Show, type Skipped, type SourceQuery } from './events.js';
 import { readFiles } from './fileSource.js';
 import type { LogFile } from './logReader.js';
-import type { ReadEvent } from './merge.js';
 
 export type { LogFile };
 
@@ -51,10 +50,11 @@ export type { SourceQuery };
  * Reads events from `source`, handing `show` batches that pass the query, in time order: first
  * what is stored, in one or more batches, the last of them with `storedDone` true (possibly
  * empty, and always given); then, when following, the new events as they come (`storedDone`
- * false). Batches are bounded, so a caller that does not keep them runs in bounded memory.
+ * false). Batches are bounded, so a caller that does not keep them runs in bounded memory; a
+ * promise `show` returns is awaited before more is read.
  * Returns the lines that were not audit events (counted; where they are, with line numbers).
  */
-export async function readSource(source: EventSource, q: SourceQuery, show: (events: ReadEvent[], storedDone: boolean) => void): Promise<Skipped> {
+export async function readSource(source: EventSource, q: SourceQuery, show: Show): Promise<Skipped> {
   if (source.kind === 'lab') {
     return readEvents(source.paths.streamsDir, { ...q, sinks: source.sinks, known: source.known }, show);
   }
