@@ -576,6 +576,7 @@ Examples:
     .addOption(FILTER_OPTIONS.file())
     .option('--events <file>', 'an audit log file (the older name of --file)')
     .option('--sink <name>', 'use the events stored for this sink')
+    .option('--per-event', 'the table: a row per event, fitted to the terminal, before the summary', false)
     .addOption(outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'))
     .addHelpText('after', `
 Each line is read as the receiver reads what it is sent: an audit Event or EventList
@@ -583,14 +584,18 @@ Each line is read as the receiver reads what it is sent: an audit Event or Event
 the others are, then every refused line is listed with its reason and the exit code is 2.
 Several files are judged in time order. --file takes every path after it, up to the next
 flag: give POLICY before it.
+The table is the summary: events and bytes per level, captured and with the
+policy. --per-event adds a row per event, -o wide every field of it; -o json,
+jsonl, yaml and name give every verdict. Each is printed as its event is read.
 
 Examples:
   $ audit-lab policy test policy.yaml --file audit.log
+  $ audit-lab policy test policy.yaml --file audit.log --per-event | less
   $ audit-lab policy test policy.yaml --file /var/log/kubernetes/audit/audit*.log*
   $ audit-lab policy test preset:recommended --sink default -o json
   $ audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
     .action(async (policyFile: string, o) =>
-      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, output: outputFormat(o) })),
+      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, perEvent: o.perEvent, output: outputFormat(o) })),
     );
 
   policy
