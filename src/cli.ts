@@ -171,7 +171,7 @@ function modeOption(): Option {
 // --- filters shared by tail and top ---
 /** The flags that choose events, declared once for every command that reads them. */
 const FILTER_OPTIONS = {
-  sink: () => new Option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)').argParser(collect),
+  sink: () => new Option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: the lab\'s sinks merged, each event once)').argParser(collect),
   since: () => new Option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time'),
   verb: () => new Option('--verb <verb>', 'filter by verb (repeatable)').argParser(collect),
   user: () => new Option('--user <user>', 'filter by user name (repeatable)').argParser(collect),

@@ -14,8 +14,8 @@ import type { LogFile } from './logReader.js';
 export type { LogFile };
 
 export type EventSource =
-  /** A lab's streams: `sinks` the ones asked for (empty: all), `known` the lab state's (LabSinks). */
-  | { kind: 'lab'; paths: LabPaths; sinks: readonly string[]; known: readonly string[] }
+  /** A lab's streams: `sinks` the ones asked for (empty: all), `known` the lab state's, `hidden` deleted ones (LabSinks). */
+  | { kind: 'lab'; paths: LabPaths; sinks: readonly string[]; known: readonly string[]; hidden: readonly string[] }
   /** Audit log files; `stdin` is read for a file named '-'. */
   | { kind: 'files'; files: readonly LogFile[]; stdin?: NodeJS.ReadableStream };
 
@@ -41,7 +41,7 @@ export async function sourceFor(r: SourceRequest): Promise<{ source: EventSource
     return { source: { kind: 'files', files, stdin: r.stdin }, reading: [...r.files] };
   }
   const sinks = await labSinks(r.paths, r.sinks);
-  return { source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known }, reading: sinks.reading };
+  return { source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known, hidden: sinks.hidden }, reading: sinks.reading };
 }
 
 export type { SourceQuery };
@@ -56,7 +56,7 @@ export type { SourceQuery };
  */
 export async function readSource(source: EventSource, q: SourceQuery, show: Show): Promise<Skipped> {
   if (source.kind === 'lab') {
-    return readEvents(source.paths.streamsDir, { ...q, sinks: source.sinks, known: source.known }, show);
+    return readEvents(source.paths.streamsDir, { ...q, sinks: source.sinks, known: source.known, hidden: source.hidden }, show);
   }
   return readFiles(source.files, source.stdin, q, show);
 }

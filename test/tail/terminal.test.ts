@@ -59,7 +59,7 @@ describe('tail at a terminal', () => {
     const out = rows(r.output);
     expect(out[0]).toMatch(/^TIME +SINK +STAGE +USER +VERB +CODE +RESOURCE +OBJECT$/);
     expect(r.output).toMatch(/\u001b\[2mTIME/); // dim
-    expect(out).toHaveLength(1 + 15);
+    expect(out).toHaveLength(1 + 14);
     for (const l of out) expect(columnsOf(l), l).toBeLessThanOrEqual(80);
     const long = out.find((l) => l.includes(' control… '))!;
     expect(long).toMatch(/ system:… /);
