@@ -151,5 +151,11 @@ function verdictColumns(descriptions: readonly string[], o: { wide: boolean; sev
     o.width,
   );
   const writes = (v: Located) => (v.logged ? v.decision.level : v.decision.level === 'None' ? 'no (None)' : 'no (omitted)');
-  return { columns, cells: (v) => [where(v), shortStage(v.stage) || '-', v.verb || '-', v.user || '-', v.request, rule(v), writes(v)] };
+  // A file's name is cut from its start: the line number, at its end, is what finds the event.
+  const place = (v: Located) => {
+    const text = where(v);
+    const w = columns[0]!.width;
+    return [...text].length > w ? `…${[...text].slice(1 - w).join('')}` : text;
+  };
+  return { columns, cells: (v) => [place(v), shortStage(v.stage) || '-', v.verb || '-', v.user || '-', v.request, rule(v), writes(v)] };
 }

@@ -145,6 +145,17 @@ describe('policy test with each preset', () => {
     expect(rows.find((l) => l.startsWith('11 '))).toMatch(/^11\s+Complete\s+create\s+\S+\s+rbac\.\S*…\s+#6 \S*\s+RequestResponse$/);
   });
 
+  it('--per-event over several files: the file and line, the file cut from its start to fit', async () => {
+    const dir = await testDir();
+    const [a, b] = [join(dir, 'audit-2026-11-29T10-00-00.000.log'), join(dir, 'audit.log')];
+    await writeFile(a, `${JSON.stringify(lines[0])}\n`);
+    await writeFile(b, `${JSON.stringify(lines[1])}\n`);
+    const r = await runInPty(['policy', 'test', 'preset:recommended', '--per-event', '--file', a, b], { cols: 80, env: { NO_COLOR: '1' } });
+    expect(r.code).toBe(0);
+    const rows = r.output.split('\n').filter((l) => /^(…|audit)\S*:\d+ /.test(l));
+    expect(rows.map((l) => l.split(' ')[0])).toEqual(['…0.000.log:1', 'audit.log:1']);
+  });
+
   it('on a terminal, the summary says how to see each event', async () => {
     const r = await runInPty(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG], { env: { NO_COLOR: '1' } });
     expect(r.code).toBe(0);
