@@ -158,7 +158,7 @@ class YamlItems {
   private readonly scalars = new Map<string, string>();
 
   item(item: unknown): string {
-    const flat = isRecord(item) && Object.values(item).every((v) => isScalar(v) || (Array.isArray(v) && v.every(isScalar)));
+    const flat = isRecord(item) && Object.keys(item).length > 0 && Object.values(item).every((v) => isScalar(v) || (Array.isArray(v) && v.every(isScalar)));
     if (!flat) return plainYaml([item]).replace(/^(?=.)/gm, '  ');
     return Object.entries(item)
       .map(([k, v], i) => {
