@@ -196,7 +196,7 @@ function modeOption(): Option {
 // --- filters shared by tail and top ---
 /** The flags that choose events, declared once for every command that reads them. */
 const FILTER_OPTIONS = {
-  sink: () => new Option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: all sinks merged)').argParser(collect),
+  sink: () => new Option('--sink <name>', 'only this sink; repeat or comma-separate for several (default: the lab\'s sinks merged, each event once)').argParser(collect),
   since: () => new Option('--since <when>', 'only events newer than a duration (10m, 2h) or an RFC 3339 time'),
   verb: () => new Option('--verb <verb>', 'filter by verb (repeatable)').argParser(collect),
   user: () => new Option('--user <user>', 'filter by user name (repeatable)').argParser(collect),
@@ -589,14 +589,18 @@ Examples:
 Examples:
   $ audit-lab policy test preset:recommended --sink default
   $ audit-lab policy suggest --sink full --target 50% > quiet.yaml`);
+  const policyTest = policy.command('test');
+  // Commander's own step for a missing argument (a method it has but does not type), so that a
+  // POLICY that --file took is told as such.
+  Object.assign(policyTest, { missingArgument: () => missingPolicy(policyTest, (policyTest.opts().file ?? []) as string[]) });
   withOutput(
-    policy
-      .command('test')
+    policyTest
       .description('which rule each event matches, and the resulting level')
       .argument('<POLICY>', 'an audit.k8s.io/v1 Policy file, or preset:NAME')
       .addOption(FILTER_OPTIONS.file())
       .option('--events <file>', 'an audit log file (the older name of --file)')
-      .option('--sink <name>', 'use the events stored for this sink'),
+      .option('--sink <name>', 'use the events stored for this sink')
+      .option('--per-event', 'the table: a row per event, fitted to the terminal, before the summary'),
     outputOption(['table', 'json', 'jsonl', 'yaml', 'wide', 'name'], 'event'),
   )
     .addHelpText('after', `
@@ -605,14 +609,18 @@ Each line is read as the receiver reads what it is sent: an audit Event or Event
 the others are, then every refused line is listed with its reason and the exit code is 2.
 Several files are judged in time order. --file takes every path after it, up to the next
 flag: give POLICY before it.
+The table is the summary: events and bytes per level, captured and with the
+policy. --per-event adds a row per event, -o wide every field of it; -o json,
+jsonl, yaml and name give every verdict. Each is printed as its event is read.
 
 Examples:
   $ audit-lab policy test policy.yaml --file audit.log
+  $ audit-lab policy test policy.yaml --file audit.log --per-event | less
   $ audit-lab policy test policy.yaml --file /var/log/kubernetes/audit/audit*.log*
   $ audit-lab policy test preset:recommended --sink default -o json
   $ audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
     .action(async (policyFile: string, o) =>
-      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, output: outputFormat(o, 'table') })),
+      done(await handlers.policyTest({ name: name(o), policy: policyFile, files: [...(o.events !== undefined ? [o.events as string] : []), ...((o.file ?? []) as string[])], sink: o.sink, perEvent: o.perEvent === true, output: outputFormat(o, 'table') })),
     );
 
   withOutput(
@@ -684,6 +692,17 @@ Examples:
 
   forbidRepeats(program);
   return program;
+}
+
+/**
+ * `policy test` without POLICY. Given after --file, POLICY became one more file (--file takes
+ * every path up to the next flag), and "missing required argument" alone leaves the user looking
+ * at the POLICY they typed.
+ */
+function missingPolicy(cmd: Command, files: readonly string[]): never {
+  const last = files.at(-1);
+  const why = last === undefined ? '' : `: --file takes one or more files, so ${JSON.stringify(last)} was read as a file; put POLICY before --file, or end the files with --`;
+  return cmd.error(`error: missing required argument 'POLICY'${why}`, { exitCode: 2, code: 'commander.missingArgument' });
 }
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;

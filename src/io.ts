@@ -5,6 +5,9 @@ export interface OutStream {
   columns?: number;
   /** A terminal's height (top's screen). */
   rows?: number;
+  /** A stream's backlog is past its mark: wait for 'drain' before writing more. */
+  writableNeedDrain?: boolean;
+  once?(event: 'drain', listener: () => void): unknown;
 }
 
 export interface IO {

@@ -16,12 +16,12 @@ export interface Located extends EventVerdict {
   line: number;
 }
 
+/** What is known once every event is judged: each verdict went out as it was made. */
 export interface PolicyTestResult {
   /** The policy as named: a path or preset:NAME. */
   source: string;
   /** Each rule in one short line, by index. */
   descriptions: string[];
-  verdicts: Located[];
   /** Lines that are not audit events, never judged: the first ones (the reader keeps a bounded list). */
   refused: Refused[];
   /** How many lines were refused in all. */
@@ -36,22 +36,24 @@ export interface Refused {
   reason: string;
 }
 
-/** A policy judging events as they are read; `result()` once they are all in. */
+/**
+ * A policy judging events as they are read: each verdict is handed back to be printed and only
+ * counted here, so a log of any length is judged in the memory of one batch.
+ */
 export class Judgement {
-  private readonly verdicts: Located[] = [];
   private readonly tally = newTally();
 
   constructor(private readonly p: OpenedPolicy) {}
 
   /** One event, read from `file` at `line`; `lineBytes` is its line's size without the newline. */
-  add(event: Record<string, unknown>, lineBytes: number, file: string, line: number): void {
+  add(event: Record<string, unknown>, lineBytes: number, file: string, line: number): Located {
     const v = { ...judge(this.p.evaluator, event, lineBytes), file, line };
-    this.verdicts.push(v);
     addToTally(this.tally, v);
+    return v;
   }
 
   result(refused: readonly Refused[], refusedCount: number): PolicyTestResult {
-    return { source: this.p.source, descriptions: this.p.descriptions, verdicts: this.verdicts, refused: [...refused], refusedCount, tally: this.tally };
+    return { source: this.p.source, descriptions: this.p.descriptions, refused: [...refused], refusedCount, tally: this.tally };
   }
 }
 
@@ -82,9 +84,9 @@ export function refusedError(r: Pick<PolicyTestResult, 'refused' | 'refusedCount
   );
 }
 
-/** Every event's verdict, for `-o json`'s results and `-o jsonl`'s lines. */
-export function verdictDocuments(r: PolicyTestResult) {
-  return r.verdicts.map((v) => ({
+/** An event's verdict as `-o json` lists it in `results` and `-o jsonl` prints it. */
+export function verdictDocument(v: Located, descriptions: readonly string[]) {
+  return {
     file: v.file,
     line: v.line,
     auditID: v.auditID,
@@ -94,7 +96,7 @@ export function verdictDocuments(r: PolicyTestResult) {
     request: v.request,
     capturedLevel: v.capturedLevel,
     rule: v.decision.rule,
-    ruleDescription: v.decision.rule === null ? null : r.descriptions[v.decision.rule],
+    ruleDescription: v.decision.rule === null ? null : descriptions[v.decision.rule],
     level: v.decision.level,
     omitStages: v.decision.omitStages,
     omitted: v.omitted,
@@ -102,16 +104,15 @@ export function verdictDocuments(r: PolicyTestResult) {
     written: v.logged,
     capturedBytes: v.capturedBytes,
     estimatedBytes: v.estimatedBytes,
-  }));
+  };
 }
 
-/** `-o json`: every event's verdict and the tally; `label` says where the events came from. */
-export function policyTestDocument(r: PolicyTestResult, label: string, results = verdictDocuments(r)) {
-  return { policy: r.source, events: label, results, refused: r.refused, refusedCount: r.refusedCount, summary: r.tally };
-}
-
-
-const shorten = (s: string, max: number) => ([...s].length > max ? `${[...s].slice(0, max - 1).join('')}…` : s);
+/**
+ * `-o json`'s document around its `results` (every verdict, streamed between the two): `head`
+ * the fields before them, `tail` those known at the end; `label` says where the events came from.
+ */
+export const policyTestHead = (source: string, label: string) => ({ policy: source, events: label });
+export const policyTestTail = (r: PolicyTestResult) => ({ refused: r.refused, refusedCount: r.refusedCount, summary: r.tally });
 
 function percent(after: number, before: number): string {
   if (before === 0) return '';
@@ -123,27 +124,6 @@ function percent(after: number, before: number): string {
 export interface Rows {
   rows: string[][];
   right?: ReadonlySet<number>;
-}
-
-/** One row per event: the line (with its file when there are several), the event, its rule and what is written; `wide` cuts nothing. */
-export function verdictRows(r: PolicyTestResult, severalFiles: boolean, wide = false): Rows {
-  const cut = (text: string, max: number) => (wide ? text : shorten(text, max));
-  const rows: string[][] = [['LINE', 'AUDIT ID', 'STAGE', 'VERB', 'USER', 'REQUEST', 'RULE', 'LEVEL', 'WRITTEN']];
-  for (const v of r.verdicts) {
-    const d = v.decision;
-    rows.push([
-      severalFiles ? `${v.file.split('/').pop()}:${v.line}` : String(v.line),
-      (wide ? v.auditID : v.auditID.slice(0, 8)) || '-',
-      v.stage || '-',
-      v.verb || '-',
-      cut(v.user || '-', 32),
-      cut(v.request, 48),
-      d.rule === null ? '(none)' : cut(`#${d.rule} ${r.descriptions[d.rule]}`, 48),
-      d.level,
-      v.logged ? (v.underCaptured ? 'yes, captured lower' : 'yes') : d.level === 'None' ? 'no (None)' : 'no (stage omitted)',
-    ]);
-  }
-  return { rows };
 }
 
 /** Events and bytes per level, as captured and as the policy would write them. */

@@ -107,6 +107,8 @@ export interface PolicyTestOptions extends Common, Printed {
   /** Audit log files (--file, and --events, its older name); '-' is stdin. */
   files: string[];
   sink?: string;
+  /** The table with a row per event before the summary (-o wide always has them). */
+  perEvent: boolean;
 }
 
 /** `policy suggest`: the events (one sink, or files), the base policy and the share of bytes to reach. */

@@ -5,13 +5,14 @@
  * (streams/source.ts): gzip, rotated sets in time order, EventList documents, - for stdin.
  */
 import { dns1123SubdomainErrors } from '../audit/model.js';
-import { Judgement, type PolicyTestResult, openPolicy, policyTestDocument, refusedError, type Rows, savingLine, summaryRows, verdictDocuments, verdictRows } from '../audit/judge.js';
+import { Judgement, type Located, type OpenedPolicy, type PolicyTestResult, openPolicy, policyTestHead, policyTestTail, refusedError, type Rows, savingLine, summaryRows, verdictDocument } from '../audit/judge.js';
 import { UserError } from '../errors.js';
 import { readSource, sourceFor } from '../streams/source.js';
 import { sinkStreamFiles } from '../streams/stats.js';
 import { escapeText } from '../ui/escape.js';
-import { printObjects } from '../ui/printers.js';
-import { tableLines } from '../ui/table.js';
+import { shortStage } from '../ui/format.js';
+import { ItemStream } from '../ui/printers.js';
+import { type Column, fitColumns, fixedRow, tableLines } from '../ui/table.js';
 import { type Context, pathsFor } from './context.js';
 import type { PolicyTestOptions } from './options.js';
 
@@ -38,30 +39,72 @@ async function eventFiles(o: PolicyTestOptions, ctx: Context) {
 const table = (t: Rows) => tableLines(t.rows, t.right).join('\n');
 
 export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<number> {
-  const judgement = new Judgement(await openPolicy(o.policy, ctx.io.cwd));
+  if (o.perEvent && !(o.output === 'table' || o.output === 'wide')) throw new UserError(`--per-event is for the table: -o ${o.output} lists every event already`);
+  const opened = await openPolicy(o.policy, ctx.io.cwd);
+  const judgement = new Judgement(opened);
   const { source, label, several } = await eventFiles(o, ctx);
+  const print = verdictPrinter(o, ctx, opened, label, several);
   const query = { tail: -1, matches: () => true, follow: false, signal: new AbortController().signal, pollMs: 0 };
   const skipped = await readSource(source, query, (events) => {
-    for (const e of events) judgement.add(e.event, Buffer.byteLength(e.text, 'utf8'), e.file, e.lineNo);
+    for (const e of events) print.add(judgement.add(e.event, Buffer.byteLength(e.text, 'utf8'), e.file, e.lineNo));
+    return print.batchDone();
   });
   const r = judgement.result(skipped.lines, skipped.count);
-  const results = verdictDocuments(r);
-  printObjects(ctx.out, o.output, results, {
-    document: policyTestDocument(r, label, results),
-    name: (v) => `event/${v.auditID}`,
-    table: (wide) => printVerdicts(ctx, r, label, several, wide),
-  });
+  print.end(r);
   // Lines that are not events: listed on stderr (exit 2) once the rest is judged and printed.
   const refused = refusedError(r);
   if (refused) throw refused;
   return 0;
 }
 
-function printVerdicts(ctx: Context, r: PolicyTestResult, label: string, severalFiles: boolean, wide: boolean): void {
-  const { verdicts, tally } = r;
+interface VerdictPrinter {
+  add(v: Located): void;
+  /** A batch of events is judged: what it printed goes out, and reading waits for a slow reader of stdout. */
+  batchDone(): Promise<void>;
+  end(r: PolicyTestResult): void;
+}
+
+/** Prints each verdict as it is made (so memory does not grow with the input), and the totals at the end. */
+function verdictPrinter(o: PolicyTestOptions, ctx: Context, opened: OpenedPolicy, label: string, severalFiles: boolean): VerdictPrinter {
+  if (o.output !== 'table' && o.output !== 'wide') {
+    const items = new ItemStream<{ auditID: string }>(ctx.out, o.output, { head: policyTestHead(opened.source, label), key: 'results', name: (d) => `event/${d.auditID}` });
+    return {
+      add: (v) => items.add(verdictDocument(v, opened.descriptions)),
+      batchDone: () => {
+        items.flush();
+        return ctx.out.drained();
+      },
+      end: (r) => items.end(policyTestTail(r)),
+    };
+  }
+  const wide = o.output === 'wide';
+  const tty = ctx.io.stdout.isTTY === true;
+  const rows = wide || o.perEvent ? verdictColumns(opened.descriptions, { wide, severalFiles, width: ctx.out.width }) : undefined;
+  let events = 0;
+  let batch: string[] = [];
+  return {
+    add: (v) => {
+      if (rows === undefined) return;
+      if (events++ === 0) ctx.out.line(ctx.out.style.bold(fixedRow(rows.columns, rows.columns.map((c) => c.name), !wide)));
+      batch.push(fixedRow(rows.columns, rows.cells(v), !wide));
+    },
+    batchDone: () => {
+      if (batch.length > 0) ctx.out.data(`${batch.join('\n')}\n`);
+      batch = [];
+      return ctx.out.drained();
+    },
+    end: (r) => {
+      printSummary(ctx, r, label, rows !== undefined && events > 0);
+      if (rows === undefined && tty) ctx.out.info(ctx.out.errStyle.dim('one row per event: --per-event (fitted to this terminal), -o wide (every field whole), -o jsonl (for a program)'));
+    },
+  };
+}
+
+function printSummary(ctx: Context, r: PolicyTestResult, label: string, afterRows: boolean): void {
+  const { tally } = r;
   const n = r.refusedCount;
-  ctx.out.line(`policy ${escapeText(r.source)} on ${escapeText(label)}: ${verdicts.length} event${verdicts.length === 1 ? '' : 's'}${n > 0 ? `, ${n} line${n === 1 ? '' : 's'} refused (not audit events)` : ''}`);
-  if (verdicts.length > 0) ctx.out.line(`\n${table(verdictRows(r, severalFiles, wide))}`);
+  const events = tally.captured.events;
+  ctx.out.line(`${afterRows ? '\n' : ''}policy ${escapeText(r.source)} on ${escapeText(label)}: ${events} event${events === 1 ? '' : 's'}${n > 0 ? `, ${n} line${n === 1 ? '' : 's'} refused (not audit events)` : ''}`);
   ctx.out.line(`\n${ctx.out.style.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
   ctx.out.line(table(summaryRows(tally)));
   ctx.out.line(`\n${savingLine(tally)}`);
@@ -70,4 +113,49 @@ function printVerdicts(ctx: Context, r: PolicyTestResult, label: string, several
       `${tally.underCaptured} event${tally.underCaptured === 1 ? ' was' : 's were'} captured at a lower level than this policy gives: their bodies were never recorded, so the byte estimate is a lower bound; capture with \`audit-lab sink create NAME --level RequestResponse\` to measure them`,
     );
   }
+}
+
+/** What an event's row shows, in columns fixed before the first row (rows are printed as they come). */
+interface VerdictColumns {
+  columns: Column[];
+  cells(v: Located): string[];
+}
+
+const written = (v: Located) => (v.logged ? (v.underCaptured ? 'yes, captured lower' : 'yes') : v.decision.level === 'None' ? 'no (None)' : 'no (stage omitted)');
+
+/**
+ * The per-event table. `wide`: every field whole (the full audit ID, the rule's description, the
+ * level and whether it is written), padded to usual widths and never cut. Otherwise fitted to
+ * `width` (a terminal's; without one, each column at its cap): the stage's last word, what is
+ * written in one WRITES column, the user and the request in what is left, and the rule's number
+ * with as much of its description as they leave room for.
+ */
+function verdictColumns(descriptions: readonly string[], o: { wide: boolean; severalFiles: boolean; width?: number }): VerdictColumns {
+  const where = (v: Located) => (o.severalFiles ? `${v.file.split('/').pop()}:${v.line}` : String(v.line));
+  const rule = (v: Located) => (v.decision.rule === null ? '(none)' : `#${v.decision.rule} ${descriptions[v.decision.rule]}`);
+  if (o.wide) {
+    const widths = [o.severalFiles ? 20 : 5, 36, 16, 8, 24, 40, 40, 15, 0];
+    const columns = ['LINE', 'AUDIT ID', 'STAGE', 'VERB', 'USER', 'REQUEST', 'RULE', 'LEVEL', 'WRITTEN'].map((name, i) => ({ name, width: widths[i]! }));
+    return { columns, cells: (v) => [where(v), v.auditID || '-', v.stage || '-', v.verb || '-', v.user || '-', v.request, rule(v), v.decision.level, written(v)] };
+  }
+  const columns = fitColumns(
+    [
+      { name: 'LINE', min: o.severalFiles ? 12 : 5, cap: o.severalFiles ? 24 : 5 },
+      { name: 'STAGE', min: 8, cap: 8 },
+      { name: 'VERB', min: 6, cap: 6 },
+      { name: 'USER', min: 8, cap: 32 },
+      { name: 'REQUEST', min: 12, cap: 48 },
+      { name: 'RULE', min: 4, cap: 40, last: true },
+      { name: 'WRITES', min: 15, cap: 15 },
+    ],
+    o.width,
+  );
+  const writes = (v: Located) => (v.logged ? v.decision.level : v.decision.level === 'None' ? 'no (None)' : 'no (omitted)');
+  // A file's name is cut from its start: the line number, at its end, is what finds the event.
+  const place = (v: Located) => {
+    const text = where(v);
+    const w = columns[0]!.width;
+    return [...text].length > w ? `…${[...text].slice(1 - w).join('')}` : text;
+  };
+  return { columns, cells: (v) => [place(v), shortStage(v.stage) || '-', v.verb || '-', v.user || '-', v.request, rule(v), writes(v)] };
 }

@@ -37,7 +37,8 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
   const live = o.follow && o.output === 'table' && io.stdout.isTTY === true && stdin?.isTTY === true;
   const stop = untilStopped(ctx, { listen: live });
   let unwatch = () => {};
-  const query = (follow: boolean, signal: AbortSignal): SourceQuery => ({ tail: -1, since, matches, follow, signal, pollMs: deps.pollMs });
+  // Grouped by sink, each sink's copy of an event counts for that sink; otherwise an event counts once.
+  const query = (follow: boolean, signal: AbortSignal): SourceQuery => ({ tail: -1, since, matches, follow, signal, pollMs: deps.pollMs, eachSinkCopy: o.by.includes('sink') });
   // Live rates are over a window always (a minute unless asked); a one-off table's over all that is stored unless asked.
   const liveWindow = window ?? windowOf(60);
   const table = new GroupTable({ keys: o.by, window: live ? liveWindow : window, sparkline: o.output === 'table' && io.stdout.isTTY === true });

@@ -118,7 +118,7 @@ function withRules(c: SuggestionContext, policy: Policy, s: Suggestion): Documen
   const doc = parseDocument(c.baseText, { version: '1.1' });
   const seq = doc.get('rules', true);
   if (!isSeq(seq)) {
-    doc.set('rules', doc.createNode(policy.rules.map(ruleObject)));
+    doc.set('rules', doc.createNode(policy.rules.map(ruleObject), { aliasDuplicateObjects: false }));
     return doc;
   }
   // A comment above the base's first rule belongs to that rule, not to the list it now shares.
@@ -128,7 +128,7 @@ function withRules(c: SuggestionContext, policy: Policy, s: Suggestion): Documen
     seq.commentBefore = undefined;
   }
   const added = s.rules.map((r) => {
-    const node = doc.createNode(ruleObject(r.rule)) as YAMLMap;
+    const node = doc.createNode(ruleObject(r.rule), { aliasDuplicateObjects: false }) as YAMLMap;
     flowLists(node);
     node.commentBefore = ` ${commentSafe(ruleComment(r, s.before))}`;
     return node;

@@ -10,7 +10,7 @@ import type { LabPaths } from '../lab/paths.js';
 import { noSuchLab, readState } from '../lab/state.js';
 import { placeText } from '../ui/format.js';
 import { followStreams, listStreamSinks, StreamReader, type StreamLine } from './follow.js';
-import { mergeOrder, type ReadEvent } from './merge.js';
+import { mergeOrder, type ReadEvent, SinkCopies } from './merge.js';
 
 async function isDirectory(path: string): Promise<boolean> {
   try {
@@ -24,8 +24,10 @@ async function isDirectory(path: string): Promise<boolean> {
 export interface LabSinks {
   /** The lab state's names, for streams whose file name is hashed (StreamReader `known`). */
   known: string[];
-  /** What `tail` reads: the sinks asked for, or every sink in the state or on disk. */
+  /** What `tail` reads: the sinks asked for, or the lab's (those in its state; without a state, every stream on disk). */
   reading: string[];
+  /** Deleted sinks whose streams are still on disk, left out unless asked for by name. */
+  hidden: string[];
 }
 
 /**
@@ -49,7 +51,10 @@ export async function labSinks(paths: LabPaths, asked: readonly string[]): Promi
       all.length > 0 ? 'pick them with --sink NAME (repeatable), or leave --sink out for all of them' : 'create one with `audit-lab sink create NAME`',
     );
   }
-  return { known: inState, reading: asked.length > 0 ? [...new Set(asked)] : all };
+  if (asked.length > 0) return { known: inState, reading: [...new Set(asked)], hidden: [] };
+  // `sink delete` keeps the stream: its events stay readable by name, but it is no sink of the lab.
+  const hidden = state === null ? [] : onDisk.filter((s) => !inState.includes(s));
+  return { known: inState, reading: all.filter((s) => !hidden.includes(s)), hidden };
 }
 
 /** What to read and how, whatever the source (streams/source.ts): lab streams or files. */
@@ -67,7 +72,12 @@ export interface SourceQuery {
   onFirstSkip?(where: string): void;
   /** Called, when following files, for each that is not there yet: it is waited for. */
   onWait?(file: string): void;
+  /** Every sink's copy of an event (top --by sink); by default a lab's event is shown once (SinkCopies). */
+  eachSinkCopy?: boolean;
 }
+
+/** Takes a batch of events, in order; a promise it returns is awaited before more are read (a slow reader of stdout). */
+export type Show = (events: ReadEvent[], storedDone: boolean) => void | Promise<void>;
 
 /** A query of a lab's streams. */
 export interface EventQuery extends SourceQuery {
@@ -75,6 +85,8 @@ export interface EventQuery extends SourceQuery {
   sinks: readonly string[];
   /** The lab state's sinks (LabSinks.known). */
   known: readonly string[];
+  /** Deleted sinks left out (LabSinks.hidden), until the receiver writes to one again (it was made anew). */
+  hidden: readonly string[];
 }
 
 /** A line that is not an audit event: the file as named, its 1-based line number, and why. */
@@ -116,15 +128,22 @@ export function passes(q: Pick<EventQuery, 'since' | 'matches'>, e: StoredEvent)
  * Reads the lab's events, handing `show` each batch that passes the query, in merged order: first
  * the stored ones (`stored` true, called even when there are none), then, when following, the new.
  */
-export async function readEvents(streamsDir: string, q: EventQuery, show: (events: ReadEvent[], stored: boolean) => void): Promise<Skipped> {
+export async function readEvents(streamsDir: string, q: EventQuery, show: Show): Promise<Skipped> {
   const skipped = noSkips();
   // One sink is read alone; several are the lines of every sink, kept by name.
   const only = q.sinks.length > 1 ? new Set(q.sinks) : undefined;
+  const hidden = new Set(q.hidden);
+  const copies = q.sinks.length === 1 || q.eachSinkCopy === true ? undefined : new SinkCopies();
   let stored = true;
   const take = (lines: StreamLine[]) => {
     const read: ReadEvent[] = [];
     for (const line of lines) {
       if (only !== undefined && !only.has(line.sink)) continue;
+      if (hidden.has(line.sink)) {
+        // The receiver writes only to the lab's sinks: new lines mean the name is a sink again.
+        if (stored) continue;
+        hidden.delete(line.sink);
+      }
       if (line.text.trim() === '') continue;
       const parsed = parseEventLine(line.text);
       if (parsed.ok) {
@@ -133,13 +152,15 @@ export async function readEvents(streamsDir: string, q: EventQuery, show: (event
       }
       noteSkipped(skipped, { file: line.file, line: line.lineNo, reason: parsed.reason }, q.follow ? q.onFirstSkip : undefined);
     }
-    const shown = mergeOrder(read).filter((r) => passes(q, r.event));
-    show(stored && q.tail >= 0 ? lastOf(shown, q.tail) : shown, stored);
+    const passed = mergeOrder(read).filter((r) => passes(q, r.event));
+    const shown = copies === undefined ? passed : copies.collapse(passed);
+    const wasStored = stored;
     stored = false;
+    return show(wasStored && q.tail >= 0 ? lastOf(shown, q.tail) : shown, wasStored);
   };
   const reader = new StreamReader(streamsDir, { sink: q.sinks.length === 1 ? q.sinks[0] : undefined, known: q.known, graceTicks: q.follow ? 10 : 0 });
   try {
-    take(await reader.poll());
+    await take(await reader.poll());
     if (q.follow) await followStreams(reader, take, { signal: q.signal, intervalMs: q.pollMs });
     return skipped;
   } finally {

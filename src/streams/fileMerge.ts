@@ -52,8 +52,8 @@ async function peekFirst(reader: LogReader): Promise<{ first: TimeKey; events: R
 /** Where the merge's events go. */
 export interface MergeOut {
   event(e: ReadEvent): void;
-  /** Called before waiting for more input: hand on what is ready (stdin may be slow). */
-  flush(): void;
+  /** Called before waiting for more input: hand on what is ready (stdin may be slow); awaited. */
+  flush(): void | Promise<void>;
   /** A file read to its end: true to keep its reader open there, for following; else it is finished and closed. */
   keep(reader: LogReader): boolean;
 }
@@ -131,7 +131,7 @@ export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut,
   const fill = async (c: Cursor): Promise<boolean> => {
     while (c.at >= c.batch.length) {
       if (c.ended || signal.aborted) return false;
-      out.flush();
+      await out.flush();
       const batch = await c.reader.next();
       if (batch === null) {
         c.ended = true;

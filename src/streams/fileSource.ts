@@ -4,7 +4,7 @@
  * bounded batches; then, when following, what is appended to the plain files, through their
  * rotation (fileFollow.ts). Gzip files, standard input and pipes are read to their end and not followed.
  */
-import { noSkips, noteSkipped, passes, type Skipped, type SkippedLine, type SourceQuery } from './events.js';
+import { noSkips, noteSkipped, passes, type Show, type Skipped, type SkippedLine, type SourceQuery } from './events.js';
 import { FileFollower } from './fileFollow.js';
 import { mergeFiles, mergeSources } from './fileMerge.js';
 import { statIdentity } from './follow.js';
@@ -38,10 +38,12 @@ class Ring<T> {
 class Batches {
   private batch: ReadEvent[] = [];
   private ring: Ring<ReadEvent> | null;
+  /** What `show` returned for a batch handed on while adding, awaited at the next flush. */
+  private showing: void | Promise<void> = undefined;
 
   constructor(
     private readonly q: SourceQuery,
-    private readonly show: (events: ReadEvent[], storedDone: boolean) => void,
+    private readonly show: Show,
   ) {
     this.ring = q.tail >= 0 ? new Ring(q.tail) : null;
   }
@@ -49,36 +51,45 @@ class Batches {
   add(e: ReadEvent): void {
     if (!passes(this.q, e.event)) return;
     if (this.ring !== null) this.ring.push(e);
-    else if (this.batch.push(e) >= MAX_BATCH) this.flush();
+    else if (this.batch.push(e) >= MAX_BATCH) this.handOn();
   }
 
-  /** Hands on what is gathered (not while --tail N gathers the stored events). */
-  flush(): void {
+  private handOn(): void {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
-    this.show(batch, false);
+    this.showing = this.show(batch, false);
+  }
+
+  /** Hands on what is gathered (not while --tail N gathers the stored events); resolves when `show` has taken it. */
+  flush(): void | Promise<void> {
+    this.handOn();
+    const showing = this.showing;
+    this.showing = undefined;
+    return showing;
   }
 
   /** The end of what was stored: its last batch (or the last N), always given, with storedDone. */
-  storedDone(): void {
+  async storedDone(): Promise<void> {
+    await this.showing;
+    this.showing = undefined;
     const last = this.ring !== null ? this.ring.all() : this.batch;
     this.ring = null;
     this.batch = [];
-    this.show(last, true);
+    await this.show(last, true);
   }
 
   /** New events, while following (after storedDone). */
-  addAll(events: readonly ReadEvent[]): void {
+  async addAll(events: readonly ReadEvent[]): Promise<void> {
     for (const e of events) this.add(e);
-    this.flush();
+    await this.flush();
   }
 }
 
 /** The same file named twice (a glob and a name) is read once. */
 const once = (files: readonly LogFile[]) => files.filter((f, i) => f.path === '-' || files.findIndex((g) => g.path === f.path) === i);
 
-export async function readFiles(given: readonly LogFile[], stdin: NodeJS.ReadableStream | undefined, q: SourceQuery, show: (events: ReadEvent[], storedDone: boolean) => void): Promise<Skipped> {
+export async function readFiles(given: readonly LogFile[], stdin: NodeJS.ReadableStream | undefined, q: SourceQuery, show: Show): Promise<Skipped> {
   const skipped = noSkips();
   const refused = (line: SkippedLine) => noteSkipped(skipped, line, q.follow ? q.onFirstSkip : undefined);
   const files = once(given);
@@ -103,7 +114,7 @@ export async function readFiles(given: readonly LogFile[], stdin: NodeJS.Readabl
   } finally {
     q.signal.removeEventListener('abort', closeStdin);
   }
-  batches.storedDone();
+  await batches.storedDone();
   if (!q.follow || q.signal.aborted) {
     await Promise.all(kept.map((r) => r.close()));
     return skipped;
@@ -118,14 +129,14 @@ export async function readFiles(given: readonly LogFile[], stdin: NodeJS.Readabl
 }
 
 /** Polls the followers until the signal aborts, handing each poll's events on merged by time. */
-async function follow(followers: readonly FileFollower[], q: SourceQuery, deliver: (events: ReadEvent[]) => void): Promise<void> {
+async function follow(followers: readonly FileFollower[], q: SourceQuery, deliver: (events: ReadEvent[]) => Promise<void>): Promise<void> {
   while (!q.signal.aborted) {
     let more = false;
     const events: ReadEvent[] = [];
     for (const f of followers) if (await f.poll(events, events.length + MAX_BATCH)) more = true;
     if (events.length > 0) {
       const merged = followers.length > 1 ? mergeOrder(events) : events;
-      for (let i = 0; i < merged.length; i += MAX_BATCH) deliver(merged.slice(i, i + MAX_BATCH));
+      for (let i = 0; i < merged.length; i += MAX_BATCH) await deliver(merged.slice(i, i + MAX_BATCH));
     }
     if (!more) await sleep(q.pollMs, q.signal);
   }

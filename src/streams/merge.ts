@@ -1,9 +1,12 @@
 import { type StoredEvent, timestampMicros } from '../audit/filter.js';
+import { LEVELS } from '../audit/model.js';
 import type { StreamLine } from './follow.js';
 
 /** A stored line read back as an audit event. */
 export interface ReadEvent extends StreamLine {
   event: StoredEvent;
+  /** Every sink that holds this event, when read from several and shown once (SinkCopies); `sink` is the one whose copy this is. */
+  sinks?: string[];
 }
 
 /** Where an event sorts: when the request was received, then the stage's time. */
@@ -54,3 +57,63 @@ export function mergeOrder<T extends { sink: string; event: StoredEvent }>(items
     at[best]!++;
   }
 }
+
+/** Copies of one request and stage remembered, to tell a later copy from a new event: the most recent ones. */
+const COPIES_REMEMBERED = 50_000;
+
+interface Copies {
+  /** The copy shown, while its batch is being made (it may still be replaced by a richer one). */
+  shown: ReadEvent | undefined;
+  at: number;
+  sinks: string[];
+}
+
+/**
+ * Each request's stage once, however many sinks hold it. Several sinks get the same event from
+ * the API server (or the receiver's one capture), each cut to its own level: of the copies read
+ * together the one at the highest level is kept, in the place of the first, with `sinks` naming
+ * them all. A copy read after its event was shown (a later poll while following) is dropped. Keyed
+ * by auditID and stage within the last COPIES_REMEMBERED events, so memory stays bounded; a sink
+ * that holds the same key twice (sent again, later than the receiver's own dedupe window) shows it
+ * twice, as it stored it. An event without an auditID is always shown.
+ */
+export class SinkCopies {
+  private readonly recent = new Map<string, Copies>();
+
+  constructor(private readonly remembered = COPIES_REMEMBERED) {}
+
+  /** `batch` in merged order, each event once. */
+  collapse(batch: readonly ReadEvent[]): ReadEvent[] {
+    const out: ReadEvent[] = [];
+    const made: Copies[] = [];
+    for (const r of batch) {
+      const { auditID, stage } = r.event;
+      if (typeof auditID !== 'string' || auditID === '') {
+        out.push(r);
+        continue;
+      }
+      const key = `${auditID}\0${typeof stage === 'string' ? stage : ''}`;
+      const seen = this.recent.get(key);
+      if (seen !== undefined && !seen.sinks.includes(r.sink)) {
+        seen.sinks.push(r.sink);
+        if (seen.shown !== undefined && rank(r) > rank(seen.shown)) {
+          out[seen.at] = r;
+          seen.shown = r;
+        }
+        if (seen.shown !== undefined) seen.shown.sinks = seen.sinks;
+        continue;
+      }
+      const copies = { shown: r, at: out.length, sinks: [r.sink] };
+      made.push(copies);
+      this.recent.delete(key);
+      this.recent.set(key, copies);
+      if (this.recent.size > this.remembered) this.recent.delete(this.recent.keys().next().value!);
+      out.push(r);
+    }
+    // Shown once this returns: a later copy can no longer take the place of these.
+    for (const c of made) c.shown = undefined;
+    return out;
+  }
+}
+
+const rank = (r: ReadEvent) => LEVELS.indexOf(r.event.level as (typeof LEVELS)[number]);

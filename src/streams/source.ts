@@ -7,16 +7,15 @@
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { LabPaths } from '../lab/paths.js';
-import { labSinks, readEvents, type Skipped, type SourceQuery } from './events.js';
+import { labSinks, readEvents, type Show, type Skipped, type SourceQuery } from './events.js';
 import { readFiles } from './fileSource.js';
 import type { LogFile } from './logReader.js';
-import type { ReadEvent } from './merge.js';
 
 export type { LogFile };
 
 export type EventSource =
-  /** A lab's streams: `sinks` the ones asked for (empty: all), `known` the lab state's (LabSinks). */
-  | { kind: 'lab'; paths: LabPaths; sinks: readonly string[]; known: readonly string[] }
+  /** A lab's streams: `sinks` the ones asked for (empty: all), `known` the lab state's, `hidden` deleted ones (LabSinks). */
+  | { kind: 'lab'; paths: LabPaths; sinks: readonly string[]; known: readonly string[]; hidden: readonly string[] }
   /** Audit log files; `stdin` is read for a file named '-'. */
   | { kind: 'files'; files: readonly LogFile[]; stdin?: NodeJS.ReadableStream };
 
@@ -42,7 +41,7 @@ export async function sourceFor(r: SourceRequest): Promise<{ source: EventSource
     return { source: { kind: 'files', files, stdin: r.stdin }, reading: [...r.files] };
   }
   const sinks = await labSinks(r.paths, r.sinks);
-  return { source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known }, reading: sinks.reading };
+  return { source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known, hidden: sinks.hidden }, reading: sinks.reading };
 }
 
 export type { SourceQuery };
@@ -51,12 +50,13 @@ export type { SourceQuery };
  * Reads events from `source`, handing `show` batches that pass the query, in time order: first
  * what is stored, in one or more batches, the last of them with `storedDone` true (possibly
  * empty, and always given); then, when following, the new events as they come (`storedDone`
- * false). Batches are bounded, so a caller that does not keep them runs in bounded memory.
+ * false). Batches are bounded, so a caller that does not keep them runs in bounded memory; a
+ * promise `show` returns is awaited before more is read.
  * Returns the lines that were not audit events (counted; where they are, with line numbers).
  */
-export async function readSource(source: EventSource, q: SourceQuery, show: (events: ReadEvent[], storedDone: boolean) => void): Promise<Skipped> {
+export async function readSource(source: EventSource, q: SourceQuery, show: Show): Promise<Skipped> {
   if (source.kind === 'lab') {
-    return readEvents(source.paths.streamsDir, { ...q, sinks: source.sinks, known: source.known }, show);
+    return readEvents(source.paths.streamsDir, { ...q, sinks: source.sinks, known: source.known, hidden: source.hidden }, show);
   }
   return readFiles(source.files, source.stdin, q, show);
 }

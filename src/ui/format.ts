@@ -163,7 +163,7 @@ function columns(s: Style, wide: boolean, utc: boolean): Column[] {
 }
 
 // Each stage's last word still tells them apart: Received, Started, Complete, Panic.
-function shortStage(stage: string): string {
+export function shortStage(stage: string): string {
   return /^(RequestReceived|ResponseStarted|ResponseComplete)$/.test(stage) ? stage.replace(/^(Request|Response)/, '') : stage;
 }
 

@@ -50,6 +50,16 @@ export class Output {
     this.stdout.write(text);
   }
 
+  /**
+   * Resolves once stdout has taken what was written. A pipe is written asynchronously: whatever
+   * its reader has not taken yet is held in memory, so a long listing waits here between batches.
+   */
+  drained(): Promise<void> {
+    const s = this.stdout;
+    if (s.writableNeedDrain !== true || s.once === undefined) return Promise.resolve();
+    return new Promise((resolve) => s.once!('drain', resolve));
+  }
+
   line(text = ''): void {
     this.stdout.write(`${text}\n`);
   }

@@ -13,6 +13,8 @@ export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
 /** An event as read from a stream: its stored line, parsed, and the sink it came from. */
 export interface ShownEvent {
   sink: string;
+  /** Every sink holding it, when several did and it is shown once (-o wide names them all). */
+  sinks?: readonly string[];
   text: string;
   event: StoredEvent;
 }
@@ -63,7 +65,7 @@ export class TailView {
     for (const r of shown) this.tally.add(r.event);
     if (this.listed !== undefined) this.listed.push(...shown.map((r) => r.event));
     else if (shown.length > 0) {
-      if (this.pretty) this.formatter.measure(shown);
+      if (this.pretty) this.formatter.measure(shown.map((r) => ({ event: r.event, sink: this.sinkOf(r) })));
       // Fitting a terminal may leave a column out, or bring it back, as events vary: the header
       // is printed again so that its names stay over their columns.
       const columns = this.formatter.shownColumns();
@@ -77,7 +79,12 @@ export class TailView {
   private line(r: ShownEvent): string {
     if (this.o.output === 'jsonl') return r.text;
     if (this.o.output === 'json') return formatJson(r.event);
-    return this.formatter.format(r.event, r.sink);
+    return this.formatter.format(r.event, this.sinkOf(r));
+  }
+
+  /** The SINK column: the sink whose copy is shown; with -o wide, every sink that holds the event. */
+  private sinkOf(r: ShownEvent): string {
+    return this.o.output === 'wide' && r.sinks !== undefined && r.sinks.length > 1 ? r.sinks.join(',') : r.sink;
   }
 
   /** The end: the EventList of -o json, every line skipped (where and why), and after Ctrl-C the summary. */

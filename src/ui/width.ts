@@ -6,8 +6,8 @@
  */
 import stringWidth from 'string-width';
 
-// Printable ASCII: one column each.
-const NARROW = /^[\x20-\x7e]*$/;
+// Printable ASCII, and the ellipsis cut text ends with: one column each.
+const NARROW = /^[\x20-\x7e\u2026]*$/;
 
 export function displayWidth(text: string): number {
   return NARROW.test(text) ? text.length : stringWidth(text);
@@ -19,6 +19,8 @@ const ELLIPSIS = '…';
 export function ellipsize(text: string, width: number): string {
   if (displayWidth(text) <= width) return text;
   if (width <= 0) return '';
+  // One column a character, no marks to keep with it: a table of many rows cuts mostly these.
+  if (NARROW.test(text)) return `${text.slice(0, width - 1)}${ELLIPSIS}`;
   let out = '';
   let used = 0;
   // By grapheme, so a character and its combining marks or an emoji sequence stay whole.

@@ -17,6 +17,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measure } from './rss.mjs';
 import { generate } from './topData.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,7 +27,6 @@ const RUNS = Math.max(2, Number(process.env.BENCH_RUNS ?? 2));
 const LIVE_SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 10);
 const SEED = 14;
 const GENERATOR_VERSION = 1;
-const GNU_TIME = '/usr/bin/time';
 const JQ = '/usr/bin/jq';
 // A fixed script; the file comes in as "$1", never spliced into it.
 const PIPELINE = `${JQ} -r '.user.username + " " + .verb + " " + .objectRef.resource' "$1" | sort | uniq -c | sort -rn`;
@@ -84,38 +84,6 @@ async function logFile() {
   await writeFile(truth, JSON.stringify(t));
   console.log(`generated ${EVENTS} events in ${s(performance.now() - t0)}`);
   return { file, truth: t, cached: false };
-}
-
-// ---- running a side: wall time and peak RSS ------------------------------------------------
-
-/** Runs argv to its end, its stdout kept; peak RSS from GNU time (%M), else from /proc/<pid>/status VmHWM polled. */
-async function measure(argv, env) {
-  const rssFile = join(tmpdir(), `audit-lab-bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const gnu = existsSync(GNU_TIME);
-  const [cmd, ...args] = gnu ? [GNU_TIME, '-f', '%M', '-o', rssFile, ...argv] : argv;
-  const t0 = performance.now();
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let hwm = 0;
-  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-  const poll = gnu
-    ? undefined
-    : setInterval(() => {
-        try {
-          hwm = Math.max(hwm, Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0));
-        } catch {
-          // exited
-        }
-      }, 20);
-  const code = await new Promise((r) => child.on('close', r));
-  const wall = performance.now() - t0;
-  clearInterval(poll);
-  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${stderr}`);
-  const rssKb = gnu ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) : hwm;
-  await rm(rssFile, { force: true });
-  return { wall, rssMb: rssKb / 1024, stdout, how: gnu ? 'GNU time %M' : '/proc VmHWM polled every 20 ms' };
 }
 
 // ---- top vs the pipeline --------------------------------------------------------------------

@@ -1,9 +1,12 @@
 // `audit-lab policy test` as a user runs it: the built CLI as a process (run `npm run build` first).
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { decodeBatch } from '../../src/receiver/decode.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
+import { displayWidth } from '../../src/ui/width.js';
+import { BIN, CliProcess, ROOT, runCli, runInPty, tempDir, testDir } from '../helpers.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/policy');
 const AUDIT_LOG = join(FIXTURES, 'audit.log');
@@ -108,17 +111,116 @@ describe('policy test with each preset', () => {
     expect(rep.summary.policy).toMatchObject({ events: 10, droppedNone: 9, droppedStage: 1 });
   });
 
-  it('the table: one row per event, then the summary against what was captured', async () => {
+  it('the table: the summary against what was captured, no row per event', async () => {
     const r = await runCli(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG]);
     expect(r.code).toBe(0);
     const out = r.stdout.split('\n');
     expect(out[0]).toBe(`policy preset:recommended on ${AUDIT_LOG}: 20 events`);
-    expect(out.find((l) => l.startsWith('8 '))).toMatch(/^8\s+5b1c0008\s+ResponseComplete\s+get\s+kubernetes-admin\s+secrets default\/db-password\s+#5 resources=.*\s+Metadata\s+yes$/);
-    expect(out.find((l) => l.startsWith('20 '))).toMatch(/Request\s+no \(stage omitted\)$/);
-    expect(out.find((l) => l.startsWith('1 '))).toMatch(/#0 urls=\/healthz\*.*\s+None\s+no \(None\)$/);
+    expect(out.filter((l) => /^\d+  /.test(l))).toEqual([]);
     expect(out.find((l) => l.startsWith('None (not written)'))).toMatch(/-\s+-\s+9\s+-$/);
-    expect(r.stdout).toMatch(/\n10 of 20 events would be written, [\d.]+ KiB instead of 20 KiB \(-\d+%\)\n/);
+    expect(r.stdout).toMatch(/\n10 of 20 events would be written, [\d.]+ KiB instead of 20 KiB \(-\d+%\)\n$/);
     expect(r.stderr).toContain('1 event was captured at a lower level than this policy gives');
+  });
+
+  it('--per-event: a row per event, then the summary', async () => {
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG, '--per-event']);
+    expect(r.code).toBe(0);
+    const out = r.stdout.split('\n');
+    expect(out[0]).toMatch(/^LINE\s+STAGE\s+VERB\s+USER\s+REQUEST\s+RULE\s+WRITES$/);
+    expect(out.filter((l) => /^\d+  /.test(l))).toHaveLength(20);
+    expect(out.find((l) => l.startsWith('8 '))).toMatch(/^8\s+Complete\s+get\s+kubernetes-admin\s+secrets default\/db-password\s+#5 resources=.*\s+Metadata$/);
+    expect(out.find((l) => l.startsWith('20 '))).toMatch(/\s+no \(omitted\)$/);
+    expect(out.find((l) => l.startsWith('1 '))).toMatch(/\s#0 urls=\/healthz\*.*\s+no \(None\)$/);
+    expect(out[21]).toBe('');
+    expect(out[22]).toBe(`policy preset:recommended on ${AUDIT_LOG}: 20 events`);
+    expect(r.stdout).toMatch(/\n10 of 20 events would be written, [\d.]+ KiB instead of 20 KiB \(-\d+%\)\n$/);
+  });
+
+  it('--per-event on an 80-column terminal: every row fits, the rule by number when there is no room for more', async () => {
+    const r = await runInPty(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG, '--per-event'], { cols: 80, env: { NO_COLOR: '1' } });
+    expect(r.code).toBe(0);
+    const rows = r.output.split('\n').filter((l) => /^(LINE|\d+)  /.test(l));
+    expect(rows).toHaveLength(21);
+    for (const row of rows) expect(displayWidth(row), row).toBeLessThanOrEqual(80);
+    expect(rows.find((l) => l.startsWith('11 '))).toMatch(/^11\s+Complete\s+create\s+\S+\s+rbac\.\S*…\s+#6 \S*\s+RequestResponse$/);
+  });
+
+  it('--per-event over several files: the file and line, the file cut from its start to fit', async () => {
+    const dir = await testDir();
+    const [a, b] = [join(dir, 'audit-2026-11-29T10-00-00.000.log'), join(dir, 'audit.log')];
+    await writeFile(a, `${JSON.stringify(lines[0])}\n`);
+    await writeFile(b, `${JSON.stringify(lines[1])}\n`);
+    const r = await runInPty(['policy', 'test', 'preset:recommended', '--per-event', '--file', a, b], { cols: 80, env: { NO_COLOR: '1' } });
+    expect(r.code).toBe(0);
+    const rows = r.output.split('\n').filter((l) => /^(…|audit)\S*:\d+ /.test(l));
+    expect(rows.map((l) => l.split(' ')[0])).toEqual(['…0.000.log:1', 'audit.log:1']);
+  });
+
+  it('on a terminal, the summary says how to see each event', async () => {
+    const r = await runInPty(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG], { env: { NO_COLOR: '1' } });
+    expect(r.code).toBe(0);
+    expect(r.output).toContain('one row per event: --per-event');
+  });
+
+  it('--per-event is for the table', async () => {
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG, '--per-event', '-o', 'json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('error: --per-event is for the table: -o json lists every event already\n');
+  });
+});
+
+/**
+ * Nothing is held back until the input ends: each verdict is out once its event is read, so memory
+ * stays flat however long the log (npm run bench:policy prints the peak RSS over 200,000 events).
+ */
+describe('policy test prints as it reads', () => {
+  const running: CliProcess[] = [];
+  afterAll(() => Promise.all(running.map((c) => c.stop('SIGKILL'))));
+  const text = (from: number, to: number) => lines.slice(from, to).map((l) => `${JSON.stringify(l)}\n`).join('');
+
+  const id = (n: number) => `5b1c00${String(n).padStart(2, '0')}-`;
+  it.each<[string[], (n: number) => RegExp]>([
+    [['-o', 'jsonl'], (n) => new RegExp(`"auditID":"${id(n)}`)],
+    [['-o', 'json'], (n) => new RegExp(`"auditID": "${id(n)}`)],
+    [['-o', 'yaml'], (n) => new RegExp(`auditID: ${id(n)}`)],
+    [['-o', 'name'], (n) => new RegExp(`^event/${id(n)}`, 'm')],
+    [['--per-event'], (n) => new RegExp(`^${n}\\s+(Complete|Received)\\s`, 'm')],
+    [['-o', 'wide'], (n) => new RegExp(`^${n}\\s+${id(n)}`, 'm')],
+  ])('%j: the verdicts on what was read so far, while standard input is still open', async (flags, verdict) => {
+    const child = spawn(process.execPath, [BIN, 'policy', 'test', 'preset:recommended', '--file', '-', ...flags], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const cli = new CliProcess(child);
+    running.push(cli);
+    child.stdin.write(text(0, 3));
+    await cli.waitFor(verdict(3), 'the third verdict');
+    expect(cli.stdout).not.toMatch(verdict(4));
+    child.stdin.end(text(3, 20));
+    const r = await cli.exited;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(verdict(20));
+  });
+
+  it('-o json is the document JSON.stringify writes, with and without results; -o yaml the same document', async () => {
+    const dir = await testDir();
+    const refusedOnly = join(dir, 'refused.log');
+    await writeFile(refusedOnly, '{"foo":1}\n');
+    for (const [file, code, results] of [[AUDIT_LOG, 0, 20], [refusedOnly, 2, 0]] as const) {
+      const json = await runCli(['policy', 'test', 'preset:recommended', '--file', file, '-o', 'json']);
+      expect(json.code).toBe(code);
+      const doc = JSON.parse(json.stdout) as Report & { refusedCount: number };
+      expect(doc.results).toHaveLength(results);
+      expect(json.stdout).toBe(`${JSON.stringify(doc, null, 2)}\n`);
+      const yaml = await runCli(['policy', 'test', 'preset:recommended', '--file', file, '-o', 'yaml']);
+      expect(yaml.code).toBe(code);
+      expect(parseYaml(yaml.stdout)).toEqual(doc);
+    }
+  });
+});
+
+describe('policy test POLICY after --file', () => {
+  it('-- ends the files of --file, so POLICY may come after them, as the error about it says', async () => {
+    const r = await runCli(['policy', 'test', '-o', 'json', '--file', AUDIT_LOG, '--', 'preset:recommended']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Report).policy).toBe('preset:recommended');
   });
 });
 
@@ -168,6 +270,12 @@ describe('policy test refuses bad input with exit 2 and no stack', () => {
     ['a missing --file', ['preset:metadata', '--file', AUDIT_LOG, 'nothere.log'], 'error: cannot read audit log nothere.log: no such file\n'],
     ['no events given', ['preset:metadata'], 'error: give the events to test the policy on: --file FILE (an audit log, as --audit-log-path writes it) or --sink NAME\n'],
     ['both --events and --sink', ['preset:metadata', '--events', AUDIT_LOG, '--sink', 'default'], 'error: give either --file FILE or --sink NAME, not both\n'],
+    [
+      'POLICY after --file, which took it as one more file',
+      ['--file', AUDIT_LOG, 'preset:recommended'],
+      `error: missing required argument 'POLICY': --file takes one or more files, so "preset:recommended" was read as a file; put POLICY before --file, or end the files with --\n`,
+    ],
+    ['no POLICY and no --file', ['--sink', 'default'], "error: missing required argument 'POLICY'\n"],
   ])('%s', async (_name, args, stderrStart) => {
     const r = await runCli(['policy', 'test', ...args]);
     expect(r.code).toBe(2);
@@ -192,11 +300,11 @@ describe('policy test with hostile names and fields', () => {
   afterAll(() => dir.cleanup());
 
   it('the table and its heading show the file name and the event fields escaped', async () => {
-    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', events]);
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', events, '-o', 'wide']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(RAW);
     const out = r.stdout.split('\n');
-    expect(out[0]).toBe(`policy preset:recommended on ${dir.dir}/ev\\x1b[31m\\u202e.log: 1 event`);
+    expect(out).toContain(`policy preset:recommended on ${dir.dir}/ev\\x1b[31m\\u202e.log: 1 event`);
     expect(out.find((l) => l.startsWith('1 '))).toContain('\\x1b[2J\\x1b]0;pwned\\x07\\x0droot\\u202e');
   });
 
@@ -250,9 +358,9 @@ describe('policy test refuses what the receiver refuses: one decoder, one verdic
   ] as const;
 
   it('judges the events, lists every other line with its number and reason, and exits 2', async () => {
-    const r = await runCli(['policy', 'test', 'preset:metadata', '--events', file]);
+    const r = await runCli(['policy', 'test', 'preset:metadata', '--events', file, '-o', 'wide']);
     expect(r.code).toBe(2);
-    expect(r.stdout.split('\n')[0]).toBe(`policy preset:metadata on ${file}: 3 events, 5 lines refused (not audit events)`);
+    expect(r.stdout.split('\n')).toContain(`policy preset:metadata on ${file}: 3 events, 5 lines refused (not audit events)`);
     expect(r.stdout.split('\n').filter((l) => /^\d+ +e\d /.test(l)).map((l) => l.split(/ +/, 2).join(' '))).toEqual(['1 e1', '3 e3', '9 e9']);
     expect(r.stdout).toContain('3 of 3 events would be written');
     expect(r.stderr).toBe(

@@ -90,7 +90,7 @@ describe('tail --no-follow (in process)', () => {
     const o = io(home, { receiver: true });
     expect(await tail(base, makeContext(o), { ensureReceiver: fake.ensureReceiver })).toBe(0);
     expect(fake.calls).toEqual([]);
-    expect(o.stdout.text.split('\n').filter(Boolean)).toHaveLength(14);
+    expect(o.stdout.text.split('\n').filter(Boolean)).toHaveLength(13);
   });
 
   it('colours pretty output on a terminal, not with NO_COLOR, and never jsonl', async () => {
@@ -203,7 +203,7 @@ describe('tail following (in process, fake receiver)', () => {
 
   it('AUDIT_LAB_NO_RECEIVER=1 follows without starting the receiver', async () => {
     const { fake, stop, o, done } = await following({}, { AUDIT_LAB_NO_RECEIVER: '1' });
-    await o.stdout.until((t) => t.split('\n').length > 14);
+    await o.stdout.until((t) => t.split('\n').length > 13);
     stop.abort();
     expect(await done).toBe(0);
     expect(fake.calls).toEqual([]);

@@ -60,7 +60,7 @@ describe('tail at a terminal', () => {
     // Latency, stage and sink give way to the names.
     expect(out[0]).toMatch(/^TIME +USER +VERB +CODE +RESOURCE +OBJECT$/);
     expect(r.output).toMatch(/\u001b\[2mTIME/); // dim
-    expect(out).toHaveLength(1 + 15);
+    expect(out).toHaveLength(1 + 14);
     for (const l of out) expect(columnsOf(l), l).toBeLessThanOrEqual(80);
     const long = out.find((l) => l.includes('10:00:09.000'))!;
     expect(long).toMatch(/ system:\S*…\S*-name /);
