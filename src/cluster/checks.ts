@@ -3,7 +3,7 @@
  * runs them first so it fails with these messages instead of obscurely half-way.
  */
 import { otherLabsPorts, probePort } from '../lab/ports.js';
-import { DEFAULT_LAB_NAME, type LabPaths, nameFlag } from '../lab/paths.js';
+import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { ToolError } from '../errors.js';
 import { DEFAULT_DYNAMIC_IMAGE, type Mode, parseImageVersion } from '../lab/mode.js';
 import { DEFAULT_RECEIVER_PORT, firstReceiverPort, type LabState, readState } from '../lab/state.js';
@@ -163,20 +163,20 @@ export async function checkPort(paths: LabPaths, receiver: ReceiverControl | nul
       return { check: 'port', status: 'ok', message: `${where} is free for the receiver` };
     case 'in-use': {
       const holder = (await otherLabsPorts(paths.home, paths.name)).get(port);
-      const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+      const labFlag = nameFlag(paths.name);
       if (holder !== undefined) {
         return {
           check: 'port',
           status: 'fail',
           message: `${where} is taken by lab ${JSON.stringify(holder)}'s receiver: labs side by side each need their own port`,
-          fix: `give this lab another port: \`audit-lab up${nameFlag} --port ${port + 1}\` (a new lab picks a free one itself)`,
+          fix: `give this lab another port: \`audit-lab up${labFlag} --port ${port + 1}\` (a new lab picks a free one itself)`,
         };
       }
       return {
         check: 'port',
         status: 'fail',
         message: `${where} is taken by another program, so the receiver cannot listen there`,
-        fix: `stop that program (\`lsof -i :${port}\` or \`ss -ltnp\` names it), or use another port: \`audit-lab up${nameFlag} --port ${port === DEFAULT_RECEIVER_PORT ? port + 1 : DEFAULT_RECEIVER_PORT}\``,
+        fix: `stop that program (\`lsof -i :${port}\` or \`ss -ltnp\` names it), or use another port: \`audit-lab up${labFlag} --port ${port === DEFAULT_RECEIVER_PORT ? port + 1 : DEFAULT_RECEIVER_PORT}\``,
       };
     }
     case 'unavailable':
@@ -235,14 +235,14 @@ export async function runChecks(input: CheckInput): Promise<CheckReport> {
 /** The lab's certificates (a lab only): a lost leaf is a warning `up` repairs, a lost CA a failure. */
 export async function checkPki(paths: LabPaths): Promise<Finding> {
   const found = await inspectPki(paths.pkiDir);
-  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const labFlag = nameFlag(paths.name);
   const list = found.issues.map(describePkiIssue).join('; ');
   if (found.absent) {
-    return { check: 'pki', status: 'warn', message: `no certificates in ${paths.pkiDir}`, fix: `\`audit-lab up${nameFlag}\` makes a new CA and gives it to the cluster` };
+    return { check: 'pki', status: 'warn', message: `no certificates in ${paths.pkiDir}`, fix: `\`audit-lab up${labFlag}\` makes a new CA and gives it to the cluster` };
   }
   if (!found.ca) return { check: 'pki', status: 'fail', message: `the lab CA cannot be used: ${list}`, fix: caFix(paths.pkiDir, paths.name) };
   if (found.issues.length > 0) {
-    return { check: 'pki', status: 'warn', message: `the lab's certificates are incomplete: ${list}`, fix: `\`audit-lab up${nameFlag}\` reissues them from the lab CA` };
+    return { check: 'pki', status: 'warn', message: `the lab's certificates are incomplete: ${list}`, fix: `\`audit-lab up${labFlag}\` reissues them from the lab CA` };
   }
   return { check: 'pki', status: 'ok', message: `lab CA and certificates complete in ${paths.pkiDir}` };
 }

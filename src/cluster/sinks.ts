@@ -126,7 +126,7 @@ export interface Deferred {
 
 /** The one line that says a change waits for `up`. */
 export function describeDeferred(lab: string, d: Deferred): string {
-  return `lab ${JSON.stringify(lab)} has no cluster running${d.why ? ` (${d.why})` : ''}: it applies at the next \`audit-lab up${lab === 'audit-lab' ? '' : ` --name ${lab}`}\``;
+  return `lab ${JSON.stringify(lab)} has no cluster running${d.why ? ` (${d.why})` : ''}: it applies at the next \`audit-lab up${nameFlag(lab)}\``;
 }
 
 /**

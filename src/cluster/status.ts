@@ -8,7 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { ReceiverControl } from '../daemon/control.js';
 import { type ForwardingState, forwardingOf } from '../daemon/forwarding.js';
 import { receiverUrl } from '../lab/endpoints.js';
-import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { caFix, describePkiIssue, inspectPki, type PkiInspection } from '../lab/pki.js';
 import { refuseLabSymlinks } from '../lab/safety.js';
 import { type LabState, readState } from '../lab/state.js';
@@ -111,19 +111,19 @@ export interface StatusReport {
 }
 
 /** What is wrong with the lab's PKI, and with the webhook kubeconfig made from it, each with what to do. */
-async function pkiProblems(paths: LabPaths, state: LabState, found: PkiInspection, nameFlag: string): Promise<string[]> {
+async function pkiProblems(paths: LabPaths, state: LabState, found: PkiInspection, labFlag: string): Promise<string[]> {
   const list = found.issues.map(describePkiIssue).join('; ');
-  if (found.absent) return [`the lab has no certificates in ${paths.pkiDir}: \`audit-lab up${nameFlag}\` makes a new CA and gives it to the cluster`];
+  if (found.absent) return [`the lab has no certificates in ${paths.pkiDir}: \`audit-lab up${labFlag}\` makes a new CA and gives it to the cluster`];
   if (!found.ca) return [`the lab CA cannot be used: ${list}: ${caFix(paths.pkiDir, paths.name)}`];
   if (found.issues.length > 0) {
-    return [`the lab's certificates are incomplete: ${list}: \`audit-lab up${nameFlag}\` reissues them from the lab CA${state.mode === 'static' ? ' and gives them to the API server' : ''}`];
+    return [`the lab's certificates are incomplete: ${list}: \`audit-lab up${labFlag}\` reissues them from the lab CA${state.mode === 'static' ? ' and gives them to the API server' : ''}`];
   }
   if (state.mode !== 'static' || !found.client) return [];
   const text = await readFile(paths.webhookKubeconfig, 'utf8').catch(() => null);
   const held = text === null ? null : webhookKubeconfigCerts(text);
   if (held === null || (held.caPem === found.ca.cert && held.clientCertPem === found.client.cert)) return [];
   // The API server reads it only at start, so a kubeconfig older than the PKI means it uses old certificates.
-  return [`${paths.webhookKubeconfig} was made from other certificates than those in ${paths.pkiDir}: \`audit-lab up${nameFlag}\` rewrites it and restarts the API server`];
+  return [`${paths.webhookKubeconfig} was made from other certificates than those in ${paths.pkiDir}: \`audit-lab up${labFlag}\` rewrites it and restarts the API server`];
 }
 
 /** The lab's receiver: asked (its pid file, /healthz) when the lab exists. */
@@ -178,28 +178,28 @@ export async function collectStatus(paths: LabPaths, tools: Tools, receiver: Rec
     pki: null,
     problems: [],
   };
-  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const labFlag = nameFlag(paths.name);
   const p = report.problems;
   if (state !== null) {
     const found = await inspectPki(paths.pkiDir);
     report.pki = { complete: !found.absent && found.issues.length === 0, issues: found.issues.map(({ file, problem }) => ({ file, problem })) };
-    p.push(...(await pkiProblems(paths, state, found, nameFlag)));
+    p.push(...(await pkiProblems(paths, state, found, labFlag)));
   }
   if (cluster.error) p.push(`${cluster.error}: cannot tell whether the cluster runs (\`audit-lab doctor\` checks the tools)`);
   if (state !== null) {
-    if (!cluster.exists && !cluster.error) p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${nameFlag}\` makes it`);
-    if (cluster.running === false) p.push(`the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${nameFlag} --recreate\``);
-    if (cluster.running !== false && cluster.ready === false) p.push(`the API server does not answer /readyz: wait, or \`audit-lab up${nameFlag}\` to check and repair`);
+    if (!cluster.exists && !cluster.error) p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${labFlag}\` makes it`);
+    if (cluster.running === false) p.push(`the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${labFlag} --recreate\``);
+    if (cluster.running !== false && cluster.ready === false) p.push(`the API server does not answer /readyz: wait, or \`audit-lab up${labFlag}\` to check and repair`);
     if (!rs.running) {
       p.push(
         cluster.exists
-          ? `the receiver is not running, so the API server's audit events are lost: \`audit-lab up${nameFlag}\` starts it`
-          : `the receiver is not running (\`audit-lab up${nameFlag}\` starts it with the cluster)`,
+          ? `the receiver is not running, so the API server's audit events are lost: \`audit-lab up${labFlag}\` starts it`
+          : `the receiver is not running (\`audit-lab up${labFlag}\` starts it with the cluster)`,
       );
     }
-    if (rs.running && rs.healthy === false) p.push(`the receiver (pid ${rs.pid}) does not answer its health check: \`audit-lab up${nameFlag}\` restarts it`);
+    if (rs.running && rs.healthy === false) p.push(`the receiver (pid ${rs.pid}) does not answer its health check: \`audit-lab up${labFlag}\` restarts it`);
   } else if (cluster.exists) {
-    p.push(`a cluster ${JSON.stringify(paths.name)} exists but audit-lab has no lab for it: \`audit-lab up${nameFlag} --recreate\` makes it a lab`);
+    p.push(`a cluster ${JSON.stringify(paths.name)} exists but audit-lab has no lab for it: \`audit-lab up${labFlag} --recreate\` makes it a lab`);
   }
   return report;
 }

@@ -1,7 +1,7 @@
 import type { EnsuredReceiver } from '../daemon/daemon.js';
 import type { IO } from '../io.js';
 import { everyInterfaceWarning } from '../lab/endpoints.js';
-import { DEFAULT_LAB_NAME, labHome, labPaths, type LabPaths } from '../lab/paths.js';
+import { labHome, labPaths, type LabPaths, nameFlag } from '../lab/paths.js';
 import { Output } from '../ui/output.js';
 
 /**
@@ -41,7 +41,7 @@ export const RECEIVER_WATCH_MS = 1000;
 export function watchReceiver(paths: LabPaths, command: string, onChange: (gone: string | null, pid: number | undefined) => void): () => void {
   let stopped = false;
   let running = true;
-  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const labFlag = nameFlag(paths.name);
   const look = async () => {
     const now = await (await import('../daemon/daemon.js')).runningReceiver(paths).catch(() => null);
     if (stopped || (now !== null) === running) return;
@@ -49,7 +49,7 @@ export function watchReceiver(paths: LabPaths, command: string, onChange: (gone:
     onChange(
       running
         ? null
-        : `the lab's receiver stopped: no new events are stored. Start it again with \`audit-lab ${command}${nameFlag}\` (starts it in the background) or \`audit-lab serve${nameFlag}\` (in a terminal)`,
+        : `the lab's receiver stopped: no new events are stored. Start it again with \`audit-lab ${command}${labFlag}\` (starts it in the background) or \`audit-lab serve${labFlag}\` (in a terminal)`,
       now?.pid,
     );
   };

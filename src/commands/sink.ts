@@ -2,6 +2,7 @@
 import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
 import { createSink, deleteSink, describeCapture, describeDeferred, describeSink, listSinks, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
+import { nameFlag } from '../lab/paths.js';
 import { commandLine } from '../tools/run.js';
 import { forwardingCells, lastEventCell, printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
@@ -22,7 +23,7 @@ export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkD
   };
   const c = await createSink(o, pathsFor(ctx, o.name), ctx.io.cwd, deps, saved);
   if (!o.dryRun) {
-    ctx.out.line(`next: audit-lab tail --sink ${c.sink.name}${o.name === 'audit-lab' ? '' : ` --name ${o.name}`}`);
+    ctx.out.line(`next: audit-lab tail --sink ${c.sink.name}${nameFlag(o.name)}`);
   } else if (c.mode === 'dynamic') {
     ctx.out.data(c.doc);
     ctx.out.info(`dry run: would apply it with \`${commandLine(c.command)}\` and add it to ${c.paths.auditSinks}`);

@@ -4,7 +4,7 @@ import { kindProvider } from '../cluster/kind.js';
 import { planUp, type UpDeps, upLab, type UpResult } from '../cluster/up.js';
 import { receiverControl } from '../daemon/control.js';
 import { receiverUrl } from '../lab/endpoints.js';
-import { DEFAULT_LAB_NAME, type LabPaths } from '../lab/paths.js';
+import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { commandLine } from '../tools/run.js';
 import { OutputProgress } from '../ui/progress.js';
 import { type Context, pathsFor, verboseContext } from './context.js';
@@ -34,7 +34,7 @@ export async function up(o: UpOptions, given: Context, deps: Partial<Omit<UpDeps
 
 function printSummary(o: UpOptions, ctx: Context, paths: LabPaths, deps: UpDeps, r: UpResult): void {
   const { state, receiver: st } = r;
-  const nameFlag = o.name === DEFAULT_LAB_NAME ? '' : ` --name ${o.name}`;
+  const labFlag = nameFlag(o.name);
   const context = deps.provider.context(o.name);
   const s = ctx.out.style;
   ctx.out.line(r.did.length === 0 ? `lab ${JSON.stringify(o.name)} is up already; nothing to change.` : `lab ${JSON.stringify(o.name)} is up.`);
@@ -46,13 +46,13 @@ function printSummary(o: UpOptions, ctx: Context, paths: LabPaths, deps: UpDeps,
   ctx.out.line('');
   ctx.out.line('next:');
   const steps: [string, string][] = [
-    [`audit-lab tail${nameFlag}`, 'watch the audit events as they come'],
+    [`audit-lab tail${labFlag}`, 'watch the audit events as they come'],
     [`kubectl --context ${context} get pods -A`, 'make some'],
-    [`audit-lab sink create full${nameFlag} --level RequestResponse --stage ResponseComplete`, 'a second sink, with bodies'],
-    [`audit-lab status${nameFlag}`, 'cluster, receiver and event counts'],
-    [`audit-lab down${nameFlag}`, 'delete the cluster (events are kept)'],
+    [`audit-lab sink create full${labFlag} --level RequestResponse --stage ResponseComplete`, 'a second sink, with bodies'],
+    [`audit-lab status${labFlag}`, 'cluster, receiver and event counts'],
+    [`audit-lab down${labFlag}`, 'delete the cluster (events are kept)'],
   ];
-  if (state.sinks.length === 0) steps.splice(0, 0, [`audit-lab sink create${nameFlag} --level Metadata --stage ResponseComplete`, 'no sink yet: make one']);
+  if (state.sinks.length === 0) steps.splice(0, 0, [`audit-lab sink create${labFlag} --level Metadata --stage ResponseComplete`, 'no sink yet: make one']);
   const width = Math.max(...steps.map(([c]) => c.length));
   for (const [c, why] of steps) ctx.out.line(`  ${c.padEnd(width)}  ${s.dim(`# ${why}`)}`);
 }

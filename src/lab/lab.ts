@@ -2,7 +2,7 @@ import { FALLBACK_NODE_HOST, isWildcardAddress } from './endpoints.js';
 import { type LabPki, PKI_FILES, requiredServerNames } from './pki.js';
 import { ensurePki, type Reissue } from './pkiIssuer.js';
 import { selectMode } from './mode.js';
-import { DEFAULT_LAB_NAME, type LabPaths } from './paths.js';
+import { type LabPaths, nameFlag } from './paths.js';
 import { pickReceiverPort } from './ports.js';
 import { refuseLabSymlinks } from './safety.js';
 import { escapeText } from '../ui/escape.js';
@@ -56,9 +56,9 @@ function reissueText(r: Reissue, paths: LabPaths, mode: LabState['mode'], by: 'u
   const head = `reissued the API server's client certificate (${PKI_FILES.clientCert}, ${PKI_FILES.clientKey}) from the lab CA: ${r.reason}`;
   if (mode !== 'static') return `${head} (only static mode uses it)`;
   if (by === 'up') return `${head}; ${paths.webhookKubeconfig} is rewritten with it`;
-  const nameFlag = paths.name === DEFAULT_LAB_NAME ? '' : ` --name ${paths.name}`;
+  const labFlag = nameFlag(paths.name);
   return (
     `${head}. ${paths.webhookKubeconfig} still holds the old one, and the API server reads it only at start: ` +
-    `run \`audit-lab up${nameFlag}\` to rewrite it and restart the API server`
+    `run \`audit-lab up${labFlag}\` to rewrite it and restart the API server`
   );
 }

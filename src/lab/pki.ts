@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { RuntimeFailure } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
-import { DEFAULT_LAB_NAME } from './paths.js';
+import { DEFAULT_LAB_NAME, nameFlag } from './paths.js';
 import { readFileNoFollow } from './safety.js';
 
 export interface PemPair {
@@ -179,10 +179,10 @@ export function describePkiIssue(i: PkiIssue): string {
 
 /** What to do when the CA is unusable: it cannot be remade without the cluster being told. */
 export function caFix(dir: string, labName: string): string {
-  const nameFlag = labName === DEFAULT_LAB_NAME ? '' : ` --name ${labName}`;
+  const labFlag = nameFlag(labName);
   return (
     `put the file back from a backup if you have one: the cluster trusts this CA and no other. To start over with a new CA: ` +
-    `\`audit-lab down${nameFlag}\` (events are kept), move ${dir} aside, then \`audit-lab up${nameFlag}\``
+    `\`audit-lab down${labFlag}\` (events are kept), move ${dir} aside, then \`audit-lab up${labFlag}\``
   );
 }
 
@@ -197,8 +197,8 @@ export async function loadPki(dir: string, labName = DEFAULT_LAB_NAME): Promise<
   if (found.ca && found.server && found.client) return { ca: found.ca, server: found.server, client: found.client };
   const list = found.issues.map(describePkiIssue).join('; ');
   if (!found.ca) throw new RuntimeFailure(`the lab CA cannot be used: ${list}`, caFix(dir, labName));
-  const nameFlag = labName === DEFAULT_LAB_NAME ? '' : ` --name ${labName}`;
-  throw new RuntimeFailure(`the lab PKI is incomplete: ${list}`, `\`audit-lab up${nameFlag}\` reissues it from the lab CA`);
+  const labFlag = nameFlag(labName);
+  throw new RuntimeFailure(`the lab PKI is incomplete: ${list}`, `\`audit-lab up${labFlag}\` reissues it from the lab CA`);
 }
 
 /**
