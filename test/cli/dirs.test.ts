@@ -27,30 +27,19 @@ describe('directories audit-lab did not make keep their mode (as a process)', ()
     expect(r.stderr).not.toContain('warning:');
   });
 
-  it('render --out with an existing open apiserver/: a warning names it and the key in it', async () => {
+  it.each([
+    ['apiserver', 'webhook.kubeconfig'],
+    ['pki', 'ca.key'],
+  ])('render --out with an existing open %s/: a warning names it and the key in it, and only it', async (sub, key) => {
     const dir = await testDir();
     const out = join(dir, 'mine');
-    await openDir(join(out, 'apiserver'));
+    await openDir(join(out, sub));
     await chmod(out, 0o700);
     const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
     expect(r.code).toBe(0);
-    expect(await modeOf(join(out, 'apiserver'))).toBe(0o755);
-    expect(r.stderr).toContain(`warning: ${join(out, 'apiserver')} is open to other users (mode 0755)`);
-    expect(r.stderr).toContain('webhook.kubeconfig');
-    // Only the directory that is open is named.
-    expect(r.stderr.match(/warning:/g)).toHaveLength(1);
-  });
-
-  it('render --out into an existing open pki/ warns about the keys there too', async () => {
-    const dir = await testDir();
-    const out = join(dir, 'mine');
-    await openDir(join(out, 'pki'));
-    await chmod(out, 0o700);
-    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
-    expect(r.code).toBe(0);
-    expect(await modeOf(join(out, 'pki'))).toBe(0o755);
-    expect(r.stderr).toContain(`warning: ${join(out, 'pki')} is open to other users (mode 0755)`);
-    expect(r.stderr).toContain('ca.key');
+    expect(await modeOf(join(out, sub))).toBe(0o755);
+    expect(r.stderr).toContain(`warning: ${join(out, sub)} is open to other users (mode 0755)`);
+    expect(r.stderr).toContain(key);
     expect(r.stderr.match(/warning:/g)).toHaveLength(1);
   });
 
