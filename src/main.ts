@@ -42,30 +42,35 @@ async function report(err: unknown, io: IO): Promise<number> {
   }
   // Loaded here: Output measures text (string-width), which --help and --version never need.
   const { Output } = await import('./ui/output.js');
-  const style = Output.for(io).errStyle;
+  const { wrapLines } = await import('./ui/width.js');
+  const out = Output.for(io);
+  const style = out.errStyle;
   const red = (s: string) => style.red(s);
   const dim = (s: string) => style.dim(s);
   // Messages quote user input, paths, files' content and tools' output: each line is escaped (our
   // own line breaks kept) before our colour is added, so none of it can drive the terminal, and a
   // tool's ANSI colours (kind's) show visibly as \x1b[...m.
   const e = escapeLines;
+  // Our own words are wrapped to a terminal's width, each line's wrap under the line; a tool's
+  // output is shown as it came.
+  const ours = (label: string, text: string) => `${label === 'hint:' ? dim(label) : red(label)} ${wrapLines(e(text), out.errWidth, label.length + 1)}\n`;
   if (err instanceof UserError || err instanceof RuntimeFailure) {
-    io.stderr.write(`${red('error:')} ${e(err.message)}\n`);
-    if (err.hint) io.stderr.write(`${dim('hint:')} ${e(err.hint)}\n`);
+    io.stderr.write(ours('error:', err.message));
+    if (err.hint) io.stderr.write(ours('hint:', err.hint));
     return err instanceof UserError ? 2 : 1;
   }
   if (err instanceof ToolError) {
-    io.stderr.write(`${red('error:')} ${e(err.message)}\n`);
+    io.stderr.write(ours('error:', err.message));
     io.stderr.write(`${dim('command:')} ${err.command.map(escapeText).join(' ')}\n`);
     const output = err.output.trimEnd();
     if (output !== '') io.stderr.write(`${dim('command output:')}\n${e(output).replace(/^/gm, '  ')}\n`);
-    if (err.hint) io.stderr.write(`${dim('hint:')} ${e(err.hint)}\n`);
+    if (err.hint) io.stderr.write(ours('hint:', err.hint));
     return 1;
   }
   const sys = err as NodeJS.ErrnoException;
   if (sys instanceof Error && typeof sys.code === 'string' && typeof sys.syscall === 'string') {
     // The system said no (permissions, a full disk): not a bug, and the message names the path.
-    io.stderr.write(`${red('error:')} ${e(sys.message)}\n`);
+    io.stderr.write(ours('error:', sys.message));
     return 1;
   }
   // Anything else is a bug: show everything we know.

@@ -13,6 +13,7 @@ import { escapeText } from '../ui/escape.js';
 import { shortStage } from '../ui/format.js';
 import { ItemStream } from '../ui/printers.js';
 import { type Column, fitColumns, fixedRow, tableLines } from '../ui/table.js';
+import { wrapLines } from '../ui/width.js';
 import { type Context, pathsFor } from './context.js';
 import type { PolicyTestOptions } from './options.js';
 
@@ -95,7 +96,7 @@ function verdictPrinter(o: PolicyTestOptions, ctx: Context, opened: OpenedPolicy
     },
     end: (r) => {
       printSummary(ctx, r, label, rows !== undefined && events > 0);
-      if (rows === undefined && tty) ctx.out.info(ctx.out.errStyle.dim('one row per event: --per-event (fitted to this terminal), -o wide (every field whole), -o jsonl (for a program)'));
+      if (rows === undefined && tty) ctx.out.note('one row per event: --per-event (fitted to this terminal), -o wide (every field whole), -o jsonl (for a program)');
     },
   };
 }
@@ -104,10 +105,11 @@ function printSummary(ctx: Context, r: PolicyTestResult, label: string, afterRow
   const { tally } = r;
   const n = r.refusedCount;
   const events = tally.captured.events;
-  ctx.out.line(`${afterRows ? '\n' : ''}policy ${escapeText(r.source)} on ${escapeText(label)}: ${events} event${events === 1 ? '' : 's'}${n > 0 ? `, ${n} line${n === 1 ? '' : 's'} refused (not audit events)` : ''}`);
-  ctx.out.line(`\n${ctx.out.style.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
+  const wrapped = (text: string) => ctx.out.line(wrapLines(text, ctx.out.width));
+  wrapped(`${afterRows ? '\n' : ''}policy ${escapeText(r.source)} on ${escapeText(label)}: ${events} event${events === 1 ? '' : 's'}${n > 0 ? `, ${n} line${n === 1 ? '' : 's'} refused (not audit events)` : ''}`);
+  wrapped(`\n${ctx.out.style.bold('summary')} (bytes with the policy are what the API server would write: Metadata drops requestObject and responseObject, Request drops responseObject)`);
   ctx.out.line(table(summaryRows(tally)));
-  ctx.out.line(`\n${savingLine(tally)}`);
+  wrapped(`\n${savingLine(tally)}`);
   if (tally.underCaptured > 0) {
     ctx.out.warn(
       `${tally.underCaptured} event${tally.underCaptured === 1 ? ' was' : 's were'} captured at a lower level than this policy gives: their bodies were never recorded, so the byte estimate is a lower bound; capture with \`audit-lab sink create NAME --level RequestResponse\` to measure them`,

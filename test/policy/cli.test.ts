@@ -145,6 +145,22 @@ describe('policy test with each preset', () => {
     expect(rows.find((l) => l.startsWith('11 '))).toMatch(/^11\s+Complete\s+create\s+\S+\s+rbac\.\S*…\s+#6 \S*\s+RequestResponse$/);
   });
 
+  it('the summary, its notes, the refused lines and the hint fit an 80-column terminal, each wrapped under itself', async () => {
+    const dir = await testDir();
+    const log = join(dir, 'mixed.log');
+    const junk = Array.from({ length: 3 }, (_, i) => `this line ${i} is not an audit event at all, but a long sentence that goes well past eighty columns`);
+    await writeFile(log, `${(await readFile(AUDIT_LOG, 'utf8')).split('\n')[0]}\n${junk.join('\n')}\n`);
+    const r = await runInPty(['policy', 'test', 'preset:recommended', '--file', log], { cols: 80, env: { NO_COLOR: '1' } });
+    expect(r.code).toBe(2);
+    const lines = r.output.replace(/\r/g, '').split('\n');
+    for (const line of lines) expect(displayWidth(line), line).toBeLessThanOrEqual(80);
+    expect(r.output).toMatch(/^summary \(bytes with the policy/m);
+    expect(r.output).toMatch(/^error: 3 lines are not audit events/m);
+    // A refused line's wrap stays under it, deeper than the list.
+    const item = lines.findIndex((l) => l.startsWith(`  ${log}:2: `));
+    expect(lines[item + 1]).toMatch(/^ {4}\S/);
+  });
+
   it('--per-event over several files: the file and line, the file cut from its start to fit', async () => {
     const dir = await testDir();
     const [a, b] = [join(dir, 'audit-2026-11-29T10-00-00.000.log'), join(dir, 'audit.log')];
