@@ -555,18 +555,8 @@ Examples:
     .action(async (o) => {
       const stage: string[] = o.stage ?? [];
       const sinkFlags = [o.level !== undefined && '--level', stage.length > 0 && '--stage', o.qps !== undefined && '--qps', o.burst !== undefined && '--burst'].filter((f) => f !== false);
-      let sinkOverride;
-      if (o.sink !== undefined || sinkFlags.length > 0) {
-        const { sink: spec, given } = normalizeSink(o.sink ?? DEFAULT_SINK_NAME, { ...o, stage });
-        sinkOverride = {
-          name: spec.name,
-          ...(given.has('level') ? { level: spec.level } : {}),
-          ...(given.has('stages') || given.has('level') ? { stages: spec.stages } : {}),
-          ...(given.has('qps') || given.has('burst')
-            ? { throttle: { qps: o.qps ?? DEFAULT_QPS, burst: o.burst ?? DEFAULT_BURST } }
-            : {}),
-        };
-      }
+      // The same change `sink create` makes, merged by the same rule (lab/sinks.ts mergeSink).
+      const sinkOverride = o.sink !== undefined || sinkFlags.length > 0 ? normalizeSink(o.sink ?? DEFAULT_SINK_NAME, { ...o, stage }) : undefined;
       done(
         await handlers.render({
           name: name(o),

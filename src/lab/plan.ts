@@ -1,7 +1,7 @@
-import { checkSink, type SinkSpec } from '../audit/model.js';
 import { UserError } from '../errors.js';
 import { type ModeChoice, selectMode } from './mode.js';
 import { nameFlag } from './paths.js';
+import { mergeSink, type SinkChange, withSink } from './sinks.js';
 import { type Capture, DEFAULT_SINK, type KindConfigApi, type LabState, newLabState, newSinkState, validateDuration } from './state.js';
 
 /** What a lab is asked to be; left out, an existing lab keeps its value and a new one takes the default. */
@@ -14,7 +14,7 @@ export interface PlanRequest {
   port?: number;
   capture?: Capture;
   /** A sink to plan as if `sink create` had made it (merged over the lab's sinks). */
-  sink?: Partial<SinkSpec> & { name: string };
+  sink?: SinkChange;
 }
 
 /**
@@ -41,12 +41,8 @@ export function planState(existing: LabState | null, o: PlanRequest, now = new D
   if (o.port !== undefined) state.receiver.port = o.port;
   refuseLostPolicies(state);
   if (o.sink) {
-    const i = state.sinks.findIndex((s) => s.name === o.sink!.name);
-    const before = i >= 0 ? state.sinks[i]! : newSinkState({ ...DEFAULT_SINK, name: o.sink.name }, now);
-    const after = { ...before, ...o.sink, throttle: { ...before.throttle, ...o.sink.throttle } };
-    checkSink(after);
-    if (i >= 0) state.sinks[i] = after;
-    else state.sinks.push(after);
+    const change = o.sink;
+    state.sinks = withSink(state.sinks, mergeSink(state.sinks.find((s) => s.name === change.sink.name), change, now));
   }
   return state;
 }

@@ -9,8 +9,8 @@ export interface SinkChange {
 }
 
 /** The sink after an update: fields not given on the command line keep their values. */
-export function mergeSink(existing: SinkState | undefined, o: SinkChange): SinkState {
-  if (!existing) return newSinkState(o.sink);
+export function mergeSink(existing: SinkState | undefined, o: SinkChange, now?: Date): SinkState {
+  if (!existing) return newSinkState(o.sink, now);
   const next: SinkState = { ...existing, throttle: { ...existing.throttle } };
   if (o.given.has('level')) next.level = o.sink.level;
   if (o.given.has('stages')) next.stages = [...o.sink.stages];

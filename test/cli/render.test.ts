@@ -155,6 +155,31 @@ describe('audit-lab render (as a process)', () => {
     expect(await snapshot(paths.dir)).toEqual(before);
   });
 
+  it('render --sink changes an existing sink as `sink create` does: fields not given keep their values', async () => {
+    const dir = await home();
+    const paths = labPaths(dir, 'audit-lab');
+    const state = newLabState({ name: 'audit-lab', mode: 'static', image: 'kindest/node:v1.31.0', kubernetesVersion: '1.31.0' });
+    state.capture = 'sinks';
+    state.sinks.push(newSinkState({ ...DEFAULT_SINK, name: 's1', level: 'Request', stages: ['RequestReceived'], throttle: { qps: 3, burst: 4 } }));
+    await writeState(paths, state);
+    await ensurePki(paths.pkiDir, 'audit-lab', ['127.0.0.1']);
+    const env = { AUDIT_LAB_HOME: dir };
+
+    const rendered = await runCli(['render', '--sink', 's1', '--level', 'RequestResponse'], { env });
+    expect(rendered.code).toBe(0);
+    const created = await runCli(['sink', 'create', 's1', '--level', 'RequestResponse', '--dry-run'], { env });
+    expect(created.code).toBe(0);
+    // s1 keeps RequestReceived: the capture takes it, as the policy sink create would write says.
+    const policy = parse(files(rendered.stdout)['policy.yaml']!);
+    expect(policy).toMatchObject({ omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
+    expect(parse(created.stdout.split('would become this, and the API server would restart:\n')[1]!)).toEqual(policy);
+    // --qps alone keeps the sink's burst (the AuditSink a dynamic lab would render shows it).
+    const dynamic = await runCli(['render', '--mode', 'dynamic', '--image', 'kindest/node:v1.18.19', '--sink', 's1', '--qps', '5'], { env });
+    expect(dynamic.code).toBe(0);
+    const sinks = parseAllDocuments(files(dynamic.stdout)['audit.yaml']!).map((d) => d.toJS());
+    expect(sinks.find((k) => k.metadata.name === 's1').spec.webhook.throttle).toEqual({ qps: 5, burst: 4 });
+  });
+
   it('renders with a sink added by flags, as `sink create` would', async () => {
     const dir = await home();
     const r = await runCli(['render', '--capture', 'sinks', '--sink', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete'], {

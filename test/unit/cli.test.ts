@@ -118,10 +118,13 @@ describe('argv -> options', () => {
   });
 
   it('turns render sink flags into a sink override', async () => {
+    // The change as `sink create` gets it: the sink, and which of its fields were given.
     const { calls } = await parse(['render', '--sink', 'rr', '--level', 'Request', '--stage', 'ResponseStarted']);
-    expect(calls[0]!.options.sink).toEqual({ name: 'rr', level: 'Request', stages: ['ResponseStarted'] });
+    expect(calls[0]!.options.sink).toMatchObject({ sink: { name: 'rr', level: 'Request', stages: ['ResponseStarted'] }, given: new Set(['level', 'stages']) });
     const anyCase = await parse(['render', '--sink', 'rr', '--level', 'none', '--stage', 'panic', '--stage', 'RESPONSESTARTED']);
-    expect(anyCase.calls[0]!.options.sink).toEqual({ name: 'rr', level: 'None', stages: ['Panic', 'ResponseStarted'] });
+    expect(anyCase.calls[0]!.options.sink).toMatchObject({ sink: { name: 'rr', level: 'None', stages: ['Panic', 'ResponseStarted'] } });
+    const qps = await parse(['render', '--sink', 'rr', '--qps', '5']);
+    expect((qps.calls[0]!.options.sink as { given: Set<string> }).given).toEqual(new Set(['qps']));
   });
 });
 
