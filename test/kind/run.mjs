@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * audit-lab on real kind clusters, end to end through its own commands, in both modes, each on a
- * cluster of its own: up (twice), doctor, status, kubectl requests found in `tail` with each sink's
- * level and stages applied, a second lab side by side (static), sink create / delete, a policy
+ * cluster of its own: up (twice, timed), doctor, status, kubectl requests found in `tail` with each
+ * sink's level and stages applied, the loop's latency, a second lab side by side with the narrow
+ * capture (static: a wider sink restarts its API server), sink create timed to its first event
+ * (static: no restart on a new lab), sink delete, a policy
  * sink and forwarding (static), `top`, `policy suggest` and the suggested policy as a sink (static),
  * the receiver killed under steady traffic (static), down, up again, down --purge.
  *
