@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli.js';
-import type { Handlers } from '../../src/commands/options.js';
+import { buildProgram, type Handlers } from '../../src/cli.js';
 import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
 import { captureIO, failWith } from '../helpers.js';
