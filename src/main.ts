@@ -4,10 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
-import { buildProgram, commandTree } from './cli.js';
+import { buildProgram, commandTree, type Handlers } from './cli.js';
 import { RuntimeFailure, ToolError, UserError } from './errors.js';
 import { type IO, processIO } from './io.js';
-import type { Handlers } from './commands/options.js';
 import { escapeLines, escapeText } from './ui/escape.js';
 
 function packageVersion(): string {
@@ -21,11 +20,10 @@ export async function run(argv: readonly string[], io: IO, handlers?: Handlers):
     if (argv[0] === '__complete') {
       // Shell completion, on every <TAB>: before commander, which would take the words typed
       // so far (`--name`, `--help`) as its own flags, and without loading any command.
-      const tree = commandTree(buildProgram(io, {} as Handlers, packageVersion(), () => {}));
+      const tree = commandTree(buildProgram(io, undefined, packageVersion(), () => {}));
       return await (await import('./completion.js')).complete(tree, argv.slice(1), io);
     }
-    const h = handlers ?? (await import('./commands/index.js')).commandHandlers(io);
-    const program = buildProgram(io, h, packageVersion(), (c) => {
+    const program = buildProgram(io, handlers, packageVersion(), (c) => {
       code = c;
     });
     await program.parseAsync(argv.length === 0 ? ['--help'] : [...argv], { from: 'user' });

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
-import type { Handlers } from '../src/commands/options.js';
+import type { Handlers } from '../src/cli.js';
 import type { IO } from '../src/io.js';
 import { run } from '../src/main.js';
 

@@ -3,6 +3,7 @@ import type { IO } from '../io.js';
 import { everyInterfaceWarning } from '../lab/endpoints.js';
 import { labHome, labPaths, type LabPaths, nameFlag } from '../lab/paths.js';
 import { Output } from '../ui/output.js';
+import type { OutputFormat } from '../ui/printers.js';
 
 /**
  * Test seam: AUDIT_LAB_NO_RECEIVER=1 makes a following `tail` or `top` read the stream files
@@ -59,6 +60,16 @@ export function watchReceiver(paths: LabPaths, command: string, onChange: (gone:
     stopped = true;
     clearInterval(timer);
   };
+}
+
+/** The options of a command on one lab: the global --name. */
+export interface Common {
+  name: string;
+}
+
+/** `-o FORMAT` (src/ui/printers.ts); `--json` is `-o json`; 'table' when neither is given. */
+export interface Printed {
+  output: OutputFormat;
 }
 
 /** What every command is given: the outside world, the printer, and where labs live. */

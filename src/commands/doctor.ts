@@ -3,9 +3,12 @@ import { doctorReport } from '../cluster/checks.js';
 import { receiverControl } from '../daemon/control.js';
 import { printFindings } from '../ui/findings.js';
 import { printObjects, printTable } from '../ui/printers.js';
-import { type Context, pathsFor } from './context.js';
+import { type Common, type Context, pathsFor, type Printed } from './context.js';
 import { toolsFor } from './tools.js';
-import type { DoctorOptions } from './options.js';
+
+// --- options: what doctorCommand.ts parses the flags into ---
+export interface DoctorOptions extends Common, Printed {}
+// --- end options ---
 
 export async function doctor(o: DoctorOptions, ctx: Context): Promise<number> {
   const paths = pathsFor(ctx, o.name);

@@ -7,9 +7,16 @@ import { nameFlag } from '../lab/paths.js';
 import { commandLine } from '../tools/run.js';
 import { escapeText } from '../ui/escape.js';
 import { OutputProgress } from '../ui/progress.js';
-import { type Context, pathsFor } from './context.js';
+import { type Common, type Context, pathsFor } from './context.js';
 import { toolsFor } from './tools.js';
-import type { DownOptions } from './options.js';
+
+// --- options: what downCommand.ts parses the flags into ---
+export interface DownOptions extends Common {
+  purge: boolean;
+  /** Stop the receiver only. */
+  keepCluster: boolean;
+}
+// --- end options ---
 
 export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps> = {}): Promise<number> {
   if (o.purge && o.keepCluster) {

@@ -3,9 +3,12 @@ import { kindProvider } from '../cluster/kind.js';
 import { type LabSummary, listLabs } from '../cluster/list.js';
 import { receiverControl } from '../daemon/control.js';
 import { printObjects, printTable } from '../ui/printers.js';
-import type { Context } from './context.js';
+import type { Context, Printed } from './context.js';
 import { toolsFor } from './tools.js';
-import type { ListOptions } from './options.js';
+
+// --- options: what listCommand.ts parses the flags into ---
+export type ListOptions = Printed;
+// --- end options ---
 
 function receiverCell(l: LabSummary): string {
   if (!l.receiver.running) return 'stopped';

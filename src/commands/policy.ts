@@ -14,8 +14,18 @@ import { shortStage } from '../ui/format.js';
 import { ItemStream } from '../ui/printers.js';
 import { type Column, fitColumns, fixedRow, tableLines } from '../ui/table.js';
 import { wrapLines } from '../ui/width.js';
-import { type Context, pathsFor } from './context.js';
-import type { PolicyTestOptions } from './options.js';
+import { type Common, type Context, pathsFor, type Printed } from './context.js';
+
+// --- options: what policyCommand.ts parses the flags into ---
+export interface PolicyTestOptions extends Common, Printed {
+  policy: string;
+  /** Audit log files (--file, and --events, its older name); '-' is stdin. */
+  files: string[];
+  sink?: string;
+  /** The table with a row per event before the summary (-o wide always has them). */
+  perEvent: boolean;
+}
+// --- end options ---
 
 /** The files to judge: --file (or --events), or a lab sink's stream files, read the same way. */
 async function eventFiles(o: PolicyTestOptions, ctx: Context) {

@@ -11,8 +11,20 @@ import { UserError } from '../errors.js';
 import { type SuggestionContext, suggestionDocument, suggestionNotes, suggestionYaml } from '../render/suggestedPolicy.js';
 import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
 import { skippedWarning } from '../ui/format.js';
-import { type Context, pathsFor } from './context.js';
-import type { PolicySuggestOptions } from './options.js';
+import { type Common, type Context, pathsFor } from './context.js';
+
+// --- options: what policyCommand.ts parses the flags into ---
+/** `policy suggest`: the events (one sink, or files), the base policy and the share of bytes to reach. */
+export interface PolicySuggestOptions extends Common {
+  sink?: string;
+  files: string[];
+  /** A policy file or preset:NAME. */
+  from: string;
+  /** At most this share of the bytes the base policy writes (0 < target <= 1). */
+  target?: number;
+  output: 'yaml' | 'json';
+}
+// --- end options ---
 
 export async function policySuggest(o: PolicySuggestOptions, ctx: Context): Promise<number> {
   if (o.files.length === 0 && o.sink === undefined) {

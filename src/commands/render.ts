@@ -1,9 +1,16 @@
 /** `audit-lab render`: every generated file, shown, or written into --out; nothing else is touched. */
 import { join, resolve } from 'node:path';
 import { APISERVER_DIR, NODE_AUDIT_DIR, nameFlag } from '../lab/paths.js';
-import { type RenderedLab, renderLab } from '../render/labOutput.js';
-import { type Context, pathsFor } from './context.js';
-import type { RenderOptions } from './options.js';
+import { type RenderedLab, type RenderRequest, renderLab } from '../render/labOutput.js';
+import { type Common, type Context, pathsFor } from './context.js';
+
+// --- options: what renderCommand.ts parses the flags into ---
+export interface RenderOptions extends Common, RenderRequest {
+  out?: string;
+  /** Sink flags given without --sink: they apply to the default sink, which render says. */
+  sinkFlagsAlone?: string[];
+}
+// --- end options ---
 
 export async function render(o: RenderOptions, ctx: Context): Promise<number> {
   const outDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : undefined;

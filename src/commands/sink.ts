@@ -1,14 +1,23 @@
 /** `sink create | list | delete`: flags -> src/cluster/sinks.ts -> what changed, or the list. */
 import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
-import { createSink, deleteSink, describeCapture, describeDeferred, describeSink, listSinks, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
+import { createSink, deleteSink, describeCapture, describeDeferred, describeSink, listSinks, type SinkCreateRequest, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
 import { nameFlag } from '../lab/paths.js';
 import { commandLine } from '../tools/run.js';
 import { forwardingCells, lastEventCell, printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
-import { type Context, pathsFor } from './context.js';
+import { type Common, type Context, pathsFor, type Printed } from './context.js';
 import { toolsFor } from './tools.js';
-import type { SinkCreateOptions, SinkDeleteOptions, SinkListOptions } from './options.js';
+
+// --- options: what sinkCommand.ts parses the flags into ---
+export type SinkCreateOptions = SinkCreateRequest;
+
+export interface SinkListOptions extends Common, Printed {}
+
+export interface SinkDeleteOptions extends Common {
+  sinkName: string;
+}
+// --- end options ---
 
 function defaultDeps(ctx: Context): SinkDeps {
   const tools = toolsFor(ctx);

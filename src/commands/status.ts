@@ -7,8 +7,11 @@ import { escapeStrings } from '../ui/escape.js';
 import { forwardingCells, lastEventCell, printObjects } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
 import { wrapText } from '../ui/width.js';
-import { type Context, pathsFor } from './context.js';
-import type { StatusOptions } from './options.js';
+import { type Common, type Context, pathsFor, type Printed } from './context.js';
+
+// --- options: what statusCommand.ts parses the flags into ---
+export interface StatusOptions extends Common, Printed {}
+// --- end options ---
 
 export interface StatusDeps {
   tools: Tools;

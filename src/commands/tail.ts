@@ -7,9 +7,30 @@
 import { buildFilter, parseSince } from '../audit/filter.js';
 import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
-import { TailView } from '../ui/tailView.js';
-import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
-import type { TailOptions } from './options.js';
+import { type TailFormat, TailView } from '../ui/tailView.js';
+import { type Common, type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
+
+// --- options: what tailCommand.ts parses the flags into ---
+export interface TailOptions extends Common {
+  /** Only these sinks; empty: every sink, merged. */
+  sinks: string[];
+  /** Audit log files to read instead of a lab ('-': stdin); empty: the lab's sinks. */
+  files: string[];
+  follow: boolean;
+  /** Of the stored events that pass the filters, only the last N; -1 all (kubectl logs --tail). */
+  tail: number;
+  since?: string;
+  output: TailFormat;
+  /** Times in UTC instead of local time (pretty and wide only). */
+  utc: boolean;
+  verb: string[];
+  user: string[];
+  namespace: string[];
+  resource: string[];
+  stage: string[];
+  code: string[];
+}
+// --- end options ---
 
 export interface TailDeps {
   /** Starts the receiver in the background unless it runs (src/daemon/daemon.ts). */

@@ -4,16 +4,33 @@
  * --no-follow or off a terminal, one table (or -o json / jsonl) of what is stored, and exit.
  */
 import type { ReadStream } from 'node:tty';
-import { buildFilter, parseSince } from '../audit/filter.js';
+import { buildFilter, type FilterFlags, parseSince } from '../audit/filter.js';
 import { readSource, skippedExitCode, type SourceQuery, sourceFor } from '../streams/source.js';
 import { GroupTable } from '../top/groups.js';
 import { runLive } from '../top/live.js';
-import { printOnce } from '../top/once.js';
+import { printOnce, type TopFormat } from '../top/once.js';
 import { parseWindow, windowOf } from '../top/window.js';
 import { skippedWarning } from '../ui/format.js';
 import { groupRowsOn, sourceLabel } from '../ui/topView.js';
-import { type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
-import type { TopOptions } from './options.js';
+import { type Common, type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
+import type { GroupKey } from '../top/keys.js';
+
+// --- options: what topCommand.ts parses the flags into ---
+export interface TopOptions extends Common, FilterFlags {
+  /** Only these sinks; empty: every sink. */
+  sinks: string[];
+  /** Audit log files to read instead of a lab ('-': stdin). */
+  files: string[];
+  by: GroupKey[];
+  /** Rates over this window (default 1m live; what is stored, whole, with --no-follow). */
+  window?: string;
+  follow: boolean;
+  since?: string;
+  output: TopFormat;
+  /** At most this many groups (default: all off a terminal, the screen's height on one). */
+  limit?: number;
+}
+// --- end options ---
 
 export interface TopDeps {
   ensureReceiver: EnsureReceiver;

@@ -1,7 +1,7 @@
 /** `audit-lab up`: flags -> the steps in src/cluster/up.ts -> the summary, or --dry-run's plan. */
 import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
-import { planUp, type UpDeps, upLab, type UpResult } from '../cluster/up.js';
+import { planUp, type UpDeps, upLab, type UpRequest, type UpResult } from '../cluster/up.js';
 import { receiverControl } from '../daemon/control.js';
 import { receiverUrl } from '../lab/endpoints.js';
 import { type LabPaths, nameFlag } from '../lab/paths.js';
@@ -9,7 +9,14 @@ import { commandLine } from '../tools/run.js';
 import { OutputProgress } from '../ui/progress.js';
 import { type Context, pathsFor, verboseContext } from './context.js';
 import { toolsFor } from './tools.js';
-import type { UpOptions } from './options.js';
+
+// --- options: what upCommand.ts parses the flags into ---
+/** Flags left out are undefined: an existing lab keeps its values, a new one takes the defaults. */
+export interface UpOptions extends UpRequest {
+  dryRun: boolean;
+  verbose: boolean;
+}
+// --- end options ---
 
 export async function up(o: UpOptions, given: Context, deps: Partial<Omit<UpDeps, 'progress'>> = {}): Promise<number> {
   const paths = pathsFor(given, o.name);

@@ -1,8 +1,14 @@
 /** `audit-lab version`: the versions a bug report needs (audit-lab's, Node.js's, the platform), as `kubectl version` prints its own. */
 import { printObjects } from '../ui/printers.js';
 import { tableLines } from '../ui/table.js';
-import type { Context } from './context.js';
-import type { VersionOptions } from './options.js';
+import type { Context, Printed } from './context.js';
+
+// --- options: what versionCommand.ts parses the flags into ---
+/** `version`: the version is the one main.ts reads from package.json, handed over by the CLI. */
+export interface VersionOptions extends Printed {
+  version: string;
+}
+// --- end options ---
 
 export async function version(o: VersionOptions, ctx: Context): Promise<number> {
   const v = { auditLab: o.version, node: process.version, platform: `${process.platform}/${process.arch}` };

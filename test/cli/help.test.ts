@@ -6,8 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
-import { buildProgram } from '../../src/cli.js';
-import type { Handlers } from '../../src/commands/options.js';
+import { buildProgram, type Handlers } from '../../src/cli.js';
 import { run } from '../../src/main.js';
 import { layoutHelpText } from '../../src/ui/help.js';
 import { captureIO, runCli } from '../helpers.js';

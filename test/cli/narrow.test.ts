@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import stringWidth from 'string-width';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli.js';
-import type { Handlers } from '../../src/commands/options.js';
+import { buildProgram, type Handlers } from '../../src/cli.js';
 import { captureIO, runInPty, startInPty, tempDir } from '../helpers.js';
 import { fixtureLines, makeLab, putFixture, ROOT, variant } from '../tail/helpers.js';
 

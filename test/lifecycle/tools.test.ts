@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { planOptions, upState } from '../../src/cluster/up.js';
 import { countSinkEvents } from '../../src/streams/stats.js';
 import { dynamicFindings } from '../../src/cluster/checks.js';
-import type { UpOptions } from '../../src/commands/options.js';
+import type { UpOptions } from '../../src/commands/up.js';
 import { ToolError } from '../../src/errors.js';
 import { DEFAULT_DYNAMIC_IMAGE } from '../../src/lab/mode.js';
 import { DEFAULT_SINK, newLabState, newSinkState } from '../../src/lab/state.js';

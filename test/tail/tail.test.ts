@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/audit/filter.js';
 import { makeContext } from '../../src/commands/context.js';
-import type { TailOptions } from '../../src/commands/options.js';
+import type { TailOptions } from '../../src/commands/tail.js';
 import { tail, type TailDeps } from '../../src/commands/tail.js';
 import { mergeOrder } from '../../src/streams/merge.js';
 import type { IO } from '../../src/io.js';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli.js';
-import type { Handlers } from '../../src/commands/options.js';
+import { buildProgram, type Handlers } from '../../src/cli.js';
 import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
 import { captureIO, failWith } from '../helpers.js';
@@ -128,14 +127,61 @@ describe('argv -> options', () => {
   });
 });
 
-describe('one rule for every enum flag', () => {
-  type Cmd = ReturnType<typeof buildProgram>;
+type Cmd = ReturnType<typeof buildProgram>;
+/** The commands that run something (no subcommands), each with its path. */
+const leaves = (cmd: Cmd, path: string[]): [string[], Cmd][] =>
+  cmd.commands.length === 0 ? [[path, cmd]] : cmd.commands.flatMap((c) => leaves(c, [...path, c.name()]));
+/** Its required arguments: a choice of theirs, or any word. */
+const requiredArgs = (cmd: Cmd) => cmd.registeredArguments.filter((a) => a.required).map((a) => a.argChoices?.[0] ?? 'x');
+
+describe('every command reaches its own handler', () => {
+  // Each command's declaration names its handler; this is the whole table, so a command added
+  // without a handler, or with another command's, fails here.
+  const handlerOf: Record<string, keyof Handlers> = {
+    up: 'up',
+    down: 'down',
+    'sink create': 'sinkCreate',
+    'sink list': 'sinkList',
+    'sink delete': 'sinkDelete',
+    tail: 'tail',
+    top: 'top',
+    serve: 'serve',
+    status: 'status',
+    doctor: 'doctor',
+    list: 'list',
+    render: 'render',
+    'policy test': 'policyTest',
+    'policy suggest': 'policySuggest',
+    version: 'version',
+    completion: 'completion',
+  };
   const program = buildProgram(captureIO().io, recorder([]), '0.0.0', () => {});
-  const leaves = (cmd: Cmd, path: string[]): [string[], Cmd][] =>
-    cmd.commands.length === 0 ? [[path, cmd]] : cmd.commands.flatMap((c) => leaves(c, [...path, c.name()]));
+  // `help` prints the help of another command: it has no handler.
+  const commands = leaves(program, []).filter(([path]) => path.join(' ') !== 'help');
+
+  it('knows every command the program declares', () => {
+    expect(commands.map(([path]) => path.join(' ')).sort()).toEqual(Object.keys(handlerOf).sort());
+  });
+
+  it.each(commands.map(([path, cmd]) => [path.join(' '), [...path, ...requiredArgs(cmd)]] as const))('%s', async (command, argv) => {
+    const { code, calls, stderr } = await parse([...argv]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(calls.map((c) => c.handler)).toEqual([handlerOf[command]]);
+  });
+
+  it('a handler no test put in place is a bug, not a silent success', async () => {
+    const c = captureIO();
+    const code = await run(['status'], c.io, { list: async () => 0 });
+    expect(code).toBe(1);
+    expect(c.stderr()).toMatch(/this is a bug[^]*no handler "status"/);
+  });
+});
+
+describe('one rule for every enum flag', () => {
+  const program = buildProgram(captureIO().io, recorder([]), '0.0.0', () => {});
   const cases = leaves(program, []).flatMap(([path, cmd]) => {
-    // Required arguments: a choice of theirs, or any word.
-    const args = cmd.registeredArguments.filter((a) => a.required).map((a) => a.argChoices?.[0] ?? 'x');
+    const args = requiredArgs(cmd);
     return cmd.options.filter((o) => o.argChoices !== undefined).map((o) => [[...path, ...args].join(' '), o.long!, o.argChoices!] as const);
   });
 
