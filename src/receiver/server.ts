@@ -19,7 +19,9 @@ import { ConnectionGuard } from './connections.js';
 import { type AuditEvent, DecodeError, type DecodedBatch, decodeBatch, eventJson, isJsonContentType } from './decode.js';
 import { HEALTH_PATH, STATIC_PATH } from '../lab/endpoints.js';
 import { RefusalLog } from './log.js';
-import { dedupeKey, jsonLine, type Line, type StreamStore, type WriteResult } from './streams.js';
+import { dedupeKey, jsonLine, type Line } from './store/lines.js';
+import type { WriteResult } from './store/sinkStream.js';
+import type { StreamStore } from './store/store.js';
 
 export interface Limits {
   /** Largest body taken (413 beyond); the API server sends at most 10 MiB per batch. */

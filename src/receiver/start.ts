@@ -10,7 +10,8 @@ import { escapeText } from '../ui/escape.js';
 import { localAddress, receiverUrl } from '../lab/endpoints.js';
 import { type Limits, Receiver, type ReceiverConfig } from './server.js';
 import { SinkExtras, type SinkExtrasOptions, type SinkForwarding } from './sinkExtras.js';
-import { type StreamOptions, StreamStore } from './streams.js';
+import type { StreamOptions } from './store/options.js';
+import { StreamStore } from './store/store.js';
 
 export interface RunningReceiver {
   receiver: Receiver;
