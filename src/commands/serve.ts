@@ -14,7 +14,7 @@ export interface ServeOptions extends Common {
   maxStreamFiles?: number;
   /** What the lab's API server captures (static mode); saved in the lab state. */
   capture?: Capture;
-  /** For the receiver benchmark only: acknowledge batches without fdatasync (receiver/streams.ts SKIP_SYNC). */
+  /** For the receiver benchmark only: acknowledge batches without fdatasync (receiver/store/options.ts SKIP_SYNC). */
   skipFsync?: boolean;
 }
 // --- end options ---

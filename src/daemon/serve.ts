@@ -18,7 +18,7 @@ import { isRealDir, removeTree } from '../lab/safety.js';
 import { type Capture, DEFAULT_RECEIVER_ADDRESS, readState, writeState } from '../lab/state.js';
 import { RotatingLog } from '../receiver/log.js';
 import { type RunningReceiver, startLabReceiver } from '../receiver/start.js';
-import { DEFAULT_STREAM_OPTIONS, SKIP_SYNC } from '../receiver/streams.js';
+import { DEFAULT_STREAM_OPTIONS, SKIP_SYNC } from '../receiver/store/options.js';
 import type { Output } from '../ui/output.js';
 import { removePidFile, runningReceiver, writePidFile } from './daemon.js';
 import { reportForwarding } from './forwarding.js';

@@ -11,7 +11,7 @@ import { sinkPolicyFile } from '../streams/names.js';
 import type { LabState } from '../lab/state.js';
 import type { AuditEvent } from './decode.js';
 import { Forwarder, type ForwardStats } from './forward.js';
-import type { ReceiverConfig } from './server.js';
+import type { ReceiverConfig } from './batchPlan.js';
 
 export interface SinkExtrasOptions {
   log: (line: string) => void;

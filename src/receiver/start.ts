@@ -8,9 +8,11 @@ import type { LabHandle } from '../lab/lab.js';
 import { type LabState, readState } from '../lab/state.js';
 import { escapeText } from '../ui/escape.js';
 import { localAddress, receiverUrl } from '../lab/endpoints.js';
-import { type Limits, Receiver, type ReceiverConfig } from './server.js';
+import type { ReceiverConfig } from './batchPlan.js';
+import { type Limits, Receiver } from './server.js';
 import { SinkExtras, type SinkExtrasOptions, type SinkForwarding } from './sinkExtras.js';
-import { type StreamOptions, StreamStore } from './streams.js';
+import type { StreamOptions } from './store/options.js';
+import { StreamStore } from './store/store.js';
 
 export interface RunningReceiver {
   receiver: Receiver;

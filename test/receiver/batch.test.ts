@@ -2,8 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBatch, decodeBody, type DecodeError } from '../../src/receiver/decode.js';
 import { checkEventList } from '../../src/receiver/raw.js';
-import { BodyPool } from '../../src/receiver/server.js';
-import { DigestMap, dedupeKey, RecentKeys } from '../../src/receiver/streams.js';
+import { BodyPool } from '../../src/receiver/body.js';
+import { DigestMap } from '../../src/receiver/store/digestMap.js';
+import { dedupeKey } from '../../src/receiver/store/lines.js';
+import { RecentKeys } from '../../src/receiver/store/sharedKeys.js';
 import { makeEvent } from './helpers.js';
 
 const head = '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":';

@@ -8,7 +8,7 @@ import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { streamFile } from '../../src/streams/names.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
-import type { StreamOptions } from '../../src/receiver/streams.js';
+import type { StreamOptions } from '../../src/receiver/store/options.js';
 import { clientTls, eventList, logged, makeEvent, post, readLines, startReceiver, tempLab, type TempLab, META_AND_FULL } from './helpers.js';
 
 const SINKS = META_AND_FULL;

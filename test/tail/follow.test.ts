@@ -30,7 +30,7 @@ const texts = (lines: StreamLine[]) => lines.map((l) => `${l.sink}:${l.text}`);
 const put = (name: string, text: string) => writeFile(join(dir, name), text);
 const add = (name: string, text: string) => appendFile(join(dir, name), text);
 
-/** What the receiver does (streams.ts): shift .N up, rename <sink>.log to .1, start a new one. */
+/** What the receiver does (receiver/store/rotation.ts): shift .N up, rename <sink>.log to .1, start a new one. */
 async function rotate(sink: string, maxBackups = 5): Promise<void> {
   const base = join(dir, `${sink}.log`);
   await rm(`${base}.${maxBackups}`, { force: true });

@@ -8,7 +8,10 @@ import { labPaths } from '../../src/lab/paths.js';
 import { listStreamSinks, StreamReader } from '../../src/streams/follow.js';
 import { countSinkEvents } from '../../src/streams/stats.js';
 import { sinkFileStem, sinkPolicyFile, streamFile } from '../../src/streams/names.js';
-import { dedupeKey, jsonLine, type Line, RecentKeys, SharedKeys, StreamLinkError, StreamStore } from '../../src/receiver/streams.js';
+import { dedupeKey, jsonLine, type Line } from '../../src/receiver/store/lines.js';
+import { StreamLinkError } from '../../src/receiver/store/links.js';
+import { RecentKeys, SharedKeys } from '../../src/receiver/store/sharedKeys.js';
+import { StreamStore } from '../../src/receiver/store/store.js';
 import { readLines } from './helpers.js';
 
 let dir: string;
