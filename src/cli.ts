@@ -8,16 +8,12 @@ import {
   DEFAULT_QPS,
   DEFAULT_SINK_NAME,
   LEVELS,
-  type Level,
-  type SinkSpec,
   STAGES,
-  type Stage,
-  checkSink,
   plainHttpProblem,
   splitStages,
 } from './audit/model.js';
 import type { CommandSpec, OptionSpec, ValueKind } from './completion.js';
-import type { Handlers, SinkCreateOptions } from './commands/options.js';
+import type { Handlers } from './commands/options.js';
 import type { TailFormat } from './ui/tailView.js';
 import { UserError } from './errors.js';
 import { type IO, terminalWidth } from './io.js';
@@ -25,6 +21,7 @@ import { DEFAULT_LAB_NAME, validateLabName } from './lab/paths.js';
 import { parseTarget } from './audit/suggestTarget.js';
 import type { ModeChoice } from './lab/mode.js';
 import type { Capture, KindConfigApi } from './lab/state.js';
+import { checkSinkChange, type SinkChange } from './lab/sinks.js';
 import { escapeLines } from './ui/escape.js';
 import { LaidOutHelpCommand } from './ui/help.js';
 import type { OutputFormat } from './ui/printers.js';
@@ -139,35 +136,27 @@ interface RawSinkFlags {
   insecureHttp?: boolean;
 }
 
-/** Validates sink flags as the AuditSink API would; fields not given take the defaults. */
-export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec; given: SinkCreateOptions['given'] } {
-  // Any case in; what checkSink does not recognize stays as typed, so its error quotes it.
+/**
+ * Sink flags as one change: only the flags given, enum values in their canonical case, checked as
+ * the AuditSink API would (lab/sinks.ts checkSinkChange); `sink create` and `render --sink` merge
+ * it over the lab's sink (applySinkChange), where fields not given keep their values or defaults.
+ */
+export function normalizeSink(name: string, raw: RawSinkFlags): SinkChange {
+  // Any case in; what checkSinkChange does not recognize stays as typed, so its error quotes it.
   const stages = splitStages(raw.stage).map((st) => canonicalChoice(STAGES, st) ?? st);
-  const given = new Set<'level' | 'stages' | 'qps' | 'burst' | 'url'>();
-  if (raw.level !== undefined) given.add('level');
-  if (stages.length > 0) given.add('stages');
-  if (raw.qps !== undefined) given.add('qps');
-  if (raw.burst !== undefined) given.add('burst');
-  if (raw.url !== undefined) given.add('url');
-  const level = raw.level === undefined ? 'Metadata' : (canonicalChoice(LEVELS, raw.level) ?? raw.level);
-  // The classic default stage; a None sink needs none.
-  const effectiveStages = stages.length > 0 ? stages : level === 'None' ? [] : ['ResponseComplete'];
-  const candidate = {
+  const change = checkSinkChange({
     name,
-    level,
-    stages: effectiveStages,
-    throttle: { qps: raw.qps ?? DEFAULT_QPS, burst: raw.burst ?? DEFAULT_BURST },
+    ...(raw.level !== undefined ? { level: canonicalChoice(LEVELS, raw.level) ?? raw.level } : {}),
+    ...(stages.length > 0 ? { stages } : {}),
+    ...(raw.qps !== undefined ? { qps: raw.qps } : {}),
+    ...(raw.burst !== undefined ? { burst: raw.burst } : {}),
     ...(raw.url !== undefined ? { url: raw.url } : {}),
-  };
-  checkSink(candidate);
+  });
   const clearText = raw.url === undefined || raw.insecureHttp === true ? null : plainHttpProblem(raw.url);
   if (clearText !== null) {
     throw new UserError(clearText, 'use https://, a loopback address (127.0.0.1, [::1], localhost), or add --insecure-http if you mean it');
   }
-  return {
-    sink: { ...candidate, level: level as Level, stages: effectiveStages as Stage[] },
-    given,
-  };
+  return change;
 }
 
 // A sink's level and stages: choices for --help and completion, but parsed in normalizeSink,
@@ -365,8 +354,8 @@ Examples:
   $ audit-lab sink create rec --policy preset:recommended   # static mode: a whole policy (preset:NAME or a file)
   $ audit-lab sink create falco --url http://127.0.0.1:9765/k8s-audit   # plain http: loopback only`)
     .action(async (sinkName: string, o) => {
-      const { sink: spec, given } = normalizeSink(sinkName, { ...o, stage: o.stage ?? [] });
-      done(await handlers.sinkCreate({ name: name(o), sink: spec, given, policy: o.policy, dryRun: o.dryRun === true }));
+      const change = normalizeSink(sinkName, { ...o, stage: o.stage ?? [] });
+      done(await handlers.sinkCreate({ name: name(o), sink: change, policy: o.policy, dryRun: o.dryRun === true }));
     });
 
   withOutput(sink.command('list').description('list sinks: level, stages, throttle, target, events stored, last event'), outputOption(['json', 'jsonl', 'yaml', 'wide', 'name'], 'sink'))
@@ -555,7 +544,7 @@ Examples:
     .action(async (o) => {
       const stage: string[] = o.stage ?? [];
       const sinkFlags = [o.level !== undefined && '--level', stage.length > 0 && '--stage', o.qps !== undefined && '--qps', o.burst !== undefined && '--burst'].filter((f) => f !== false);
-      // The same change `sink create` makes, merged by the same rule (lab/sinks.ts mergeSink).
+      // The same change `sink create` makes, merged by the same rule (lab/sinks.ts applySinkChange).
       const sinkOverride = o.sink !== undefined || sinkFlags.length > 0 ? normalizeSink(o.sink ?? DEFAULT_SINK_NAME, { ...o, stage }) : undefined;
       done(
         await handlers.render({
