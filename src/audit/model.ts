@@ -30,6 +30,18 @@ export interface SinkSpec {
   url?: string;
 }
 
+/**
+ * The one source of a sink's defaults: a field `sink create` is not given takes its value here
+ * (lab/sinks.ts applySinkChange), and the sink `up` creates is this one, what the classic
+ * walkthrough's AuditSink asked for. A None sink needs no stages.
+ */
+export const DEFAULT_SINK: Readonly<SinkSpec> = Object.freeze({
+  name: DEFAULT_SINK_NAME,
+  level: 'Metadata',
+  stages: Object.freeze(['ResponseComplete']) as Stage[],
+  throttle: Object.freeze({ qps: DEFAULT_QPS, burst: DEFAULT_BURST }),
+});
+
 /** The order in which levels include one another; comparing ranks decides coverage. */
 export function levelRank(level: Level): number {
   return LEVELS.indexOf(level);

@@ -1,6 +1,7 @@
 /**
  * `down`: stop the receiver and delete the cluster; the events stay unless purged. Nothing to
- * delete is not an error, so `down` can always be run again.
+ * delete is not an error, so `down` can always be run again. Ordered steps (steps.ts), as `up`:
+ * planDown describes the very steps downLab runs.
  */
 import type { ReceiverControl } from '../daemon/control.js';
 import { clusterEverMade } from '../lab/deployed.js';
@@ -9,7 +10,7 @@ import type { LabPaths } from '../lab/paths.js';
 import { isRealDir, refuseLabSymlinks, removeTree } from '../lab/safety.js';
 import { ToolMissing } from '../tools/run.js';
 import type { Provider } from './provider.js';
-import { type Progress, task } from './steps.js';
+import { describeSteps, type PlannedStep, type Progress, runSteps, type Step, task, unlocked } from './steps.js';
 
 export interface DownDeps {
   provider: Provider;
@@ -38,38 +39,102 @@ export interface DownResult {
   purged: Awaited<ReturnType<typeof removeTree>> | null;
 }
 
-export async function downLab(paths: LabPaths, o: DownRequest, deps: DownDeps): Promise<DownResult> {
+/** What `down` is given. */
+interface DownInput extends DownDeps {
+  o: DownRequest;
+  paths: LabPaths;
+  labExists: boolean;
+}
+
+/** What the steps find and do, each the input of those after it, and in the end the result. */
+type DownFacts = Omit<DownResult, 'labExists'> & {
+  /** The cluster is the lab's and there: deleted. */
+  ours: boolean;
+};
+
+type DownContext = DownInput & DownFacts;
+type DownStep = Step<DownContext, DownFacts>;
+
+/**
+ * The provider's clusters, as they decide this lab's: there and ours (deleted next), or why not.
+ * A missing tool is a failure only where a cluster of ours may be.
+ */
+async function findCluster(c: Readonly<DownContext>): Promise<Partial<DownFacts>> {
+  let clusters: string[];
+  try {
+    clusters = await c.provider.clusters();
+  } catch (err) {
+    if (!(err instanceof ToolMissing)) throw err;
+    // Without the tool nothing can be deleted.
+    if (c.labExists && (await clusterEverMade(c.paths))) return { missing: err };
+    return { cluster: c.labExists ? 'never made' : 'unknown' };
+  }
+  // A cluster with no lab is not ours to delete: up never made it, or the lab was purged by hand.
+  if (!clusters.includes(c.paths.name)) return { cluster: 'absent' };
+  if (!c.labExists) return { cluster: 'not ours' };
+  return { ours: true };
+}
+
+// Purging removes the lock with the directory; the lock then finds nothing of its own to remove.
+export const DOWN_STEPS: readonly DownStep[] = [
+  {
+    title: 'stop receiver',
+    locked: true,
+    when: (c) => c.labExists && c.receiver !== null,
+    describe: (c) => [{ note: `stop the receiver of ${c.paths.dir} (its pid file)` }],
+    run: async (c) => ({ receiverStopped: await c.receiver!.stop(c.paths) }),
+  },
+  {
+    title: 'find cluster',
+    locked: true,
+    when: (c) => !c.o.keepCluster,
+    describe: (c) => [{ command: c.provider.argv.clusters() }],
+    run: findCluster,
+    supposes: (c) => (c.labExists ? { ours: true } : { cluster: 'not ours' }),
+  },
+  {
+    title: 'delete cluster',
+    locked: true,
+    when: (c) => c.ours,
+    describe: (c) => [{ command: c.provider.argv.delete(c.paths.name) }],
+    async run(c) {
+      const { name } = c.paths;
+      await task(c.progress, `deleting cluster ${name}`, () => c.provider.delete(name), `deleted cluster ${name}`);
+    },
+    makes: { cluster: 'deleted' },
+  },
+  {
+    title: 'keep cluster',
+    locked: true,
+    when: (c) => c.o.keepCluster && c.labExists,
+    describe: () => [{ note: 'leave the cluster as it is' }],
+    run: async (c) => ({ cluster: (await clusterEverMade(c.paths)) ? 'kept' : 'never made' }),
+  },
+  {
+    title: 'purge',
+    locked: true,
+    when: (c) => c.labExists && c.o.purge,
+    describe: (c) => [{ note: `remove ${c.paths.dir} and all in it` }],
+    run: async (c) => ({ purged: await removeTree(c.paths.dir) }),
+  },
+];
+
+async function context(paths: LabPaths, o: DownRequest, deps: DownDeps): Promise<DownContext> {
   // Before anything is stopped or deleted: a lab reached through a link is refused whole.
   await refuseLabSymlinks(paths);
   const labExists = await isRealDir(paths.dir);
-  const body = async (): Promise<DownResult> => {
-    const r: DownResult = { labExists, receiverStopped: null, cluster: 'unknown', missing: null, purged: null };
-    if (labExists && deps.receiver) r.receiverStopped = await deps.receiver.stop(paths);
-    if (!o.keepCluster) await deleteCluster(paths, labExists, deps, r);
-    else if (labExists) r.cluster = (await clusterEverMade(paths)) ? 'kept' : 'never made';
-    if (labExists && o.purge) r.purged = await removeTree(paths.dir);
-    return r;
-  };
-  // Purging removes the lock with the directory; the lock then finds nothing of its own to remove.
-  return labExists ? withLabLock(paths, 'down', body) : body();
+  const facts: DownFacts = { receiverStopped: null, cluster: 'unknown', missing: null, purged: null, ours: false };
+  return { ...deps, o, paths, labExists, ...facts };
 }
 
-async function deleteCluster(paths: LabPaths, labExists: boolean, deps: DownDeps, r: DownResult): Promise<void> {
-  let clusters: string[];
-  try {
-    clusters = await deps.provider.clusters();
-  } catch (err) {
-    if (!(err instanceof ToolMissing)) throw err;
-    // Without the tool nothing can be deleted; that is a failure only where a cluster of ours may be.
-    if (labExists && (await clusterEverMade(paths))) r.missing = err;
-    else r.cluster = labExists ? 'never made' : 'unknown';
-    return;
-  }
-  // A cluster with no lab is not ours to delete: up never made it, or the lab was purged by hand.
-  if (!clusters.includes(paths.name)) r.cluster = 'absent';
-  else if (!labExists) r.cluster = 'not ours';
-  else {
-    await task(deps.progress, `deleting cluster ${paths.name}`, () => deps.provider.delete(paths.name), `deleted cluster ${paths.name}`);
-    r.cluster = 'deleted';
-  }
+export async function downLab(paths: LabPaths, o: DownRequest, deps: DownDeps): Promise<DownResult> {
+  const c = await context(paths, o, deps);
+  await runSteps(DOWN_STEPS, c, deps.progress, c.labExists ? (fn) => withLabLock(paths, 'down', fn) : unlocked);
+  const { labExists, receiverStopped, cluster, missing, purged } = c;
+  return { labExists, receiverStopped, cluster, missing, purged };
+}
+
+/** The steps `down` would take, supposing the lab's cluster is there; nothing is stopped or deleted. */
+export async function planDown(paths: LabPaths, o: DownRequest, deps: DownDeps): Promise<PlannedStep[]> {
+  return describeSteps(DOWN_STEPS, await context(paths, o, deps));
 }

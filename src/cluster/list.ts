@@ -74,7 +74,7 @@ async function summary(home: string, name: string, clusters: string[] | null, re
 export async function listLabs(home: string, provider: Pick<Provider, 'clusters'>, receiver: ReceiverControl | null): Promise<LabList> {
   const names = await labNames(home);
   // No labs, no question to the provider: `list` on a new machine needs no kind.
-  const clusters = names.length === 0 ? { names: [], error: null } : await clusterNames(() => provider.clusters());
+  const clusters = names.length === 0 ? { names: [], error: null } : await clusterNames(provider);
   const labs = await Promise.all(names.map((n) => summary(home, n, clusters.names, receiver)));
   return { labs, clusterError: clusters.error };
 }

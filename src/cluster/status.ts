@@ -14,9 +14,10 @@ import { refuseLabSymlinks } from '../lab/safety.js';
 import { type LabState, readState } from '../lab/state.js';
 import { webhookKubeconfigCerts } from '../render/webhookKubeconfig.js';
 import { countSinkEvents } from '../streams/stats.js';
+import { ToolError } from '../errors.js';
 import type { Tools } from '../tools/index.js';
-import { controlPlaneNode, kubeContext } from '../tools/kind.js';
-import { ToolMissing } from '../tools/run.js';
+import { commandLine, ToolMissing } from '../tools/run.js';
+import type { Provider } from './provider.js';
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -41,18 +42,38 @@ export interface ClusterReport {
 }
 
 /** The clusters that exist (any lab's), or why they could not be listed: `status` asks for one lab, `list` once for all. */
-export async function clusterNames(list: () => Promise<string[]>): Promise<{ names: string[]; error: null } | { names: null; error: string }> {
+export async function clusterNames(
+  provider: Pick<Provider, 'clusters'>,
+): Promise<{ names: string[]; error: null } | { names: null; error: string }> {
   try {
-    return { names: await list(), error: null };
+    return { names: await provider.clusters(), error: null };
   } catch (err) {
-    if (!(err instanceof ToolMissing) && !(err instanceof Error && err.name === 'ToolError')) throw err;
-    return { names: null, error: err instanceof ToolMissing ? 'kind is not on PATH' : `\`kind get clusters\` failed: ${(err as Error).message}` };
+    if (err instanceof ToolMissing) return { names: null, error: `${err.tool} is not on PATH` };
+    if (err instanceof ToolError) {
+      return { names: null, error: `\`${commandLine(err.command)}\` failed: ${err.message}` };
+    }
+    throw err;
   }
 }
 
-async function clusterReport(tools: Tools, name: string): Promise<ClusterReport> {
-  const r: ClusterReport = { name, context: kubeContext(name), node: controlPlaneNode(name), exists: false, running: null, ready: null, kubernetesVersion: null };
-  const found = await clusterNames(() => tools.kind.clusters());
+/** What status and its callers ask: the provider for the cluster, the tools for its node and API server. */
+export interface StatusDeps {
+  tools: Pick<Tools, 'docker' | 'kubectl'>;
+  provider: Pick<Provider, 'clusters' | 'node' | 'context'>;
+}
+
+async function clusterReport(deps: StatusDeps, name: string): Promise<ClusterReport> {
+  const { tools, provider } = deps;
+  const r: ClusterReport = {
+    name,
+    context: provider.context(name),
+    node: provider.node(name),
+    exists: false,
+    running: null,
+    ready: null,
+    kubernetesVersion: null,
+  };
+  const found = await clusterNames(provider);
   if (found.error !== null) {
     r.error = found.error;
     return r;
@@ -152,11 +173,18 @@ export async function sinkReports(paths: LabPaths, state: LabState | null): Prom
   return sinks;
 }
 
-export async function collectStatus(paths: LabPaths, tools: Tools, receiver: ReceiverControl | null): Promise<StatusReport> {
+export async function collectStatus(
+  paths: LabPaths,
+  deps: StatusDeps,
+  receiver: ReceiverControl | null,
+): Promise<StatusReport> {
   await refuseLabSymlinks(paths);
   const state = await readState(paths);
   const labExists = await exists(paths.dir);
-  const [cluster, rs] = await Promise.all([clusterReport(tools, paths.name), receiverReport(paths, state, receiver, labExists)]);
+  const [cluster, rs] = await Promise.all([
+    clusterReport(deps, paths.name),
+    receiverReport(paths, state, receiver, labExists),
+  ]);
   const present = async (p: string) => ((await exists(p)) ? p : null);
   const report: StatusReport = {
     lab: { name: paths.name, dir: paths.dir, exists: labExists && state !== null },

@@ -5,22 +5,11 @@
  * purpose: src/cli.ts loads every declaration for --help and --version, which load commander alone.
  */
 import { type Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
-import {
-  DEFAULT_BURST,
-  DEFAULT_QPS,
-  LEVELS,
-  type Level,
-  type SinkSpec,
-  STAGES,
-  type Stage,
-  checkSink,
-  plainHttpProblem,
-  splitStages,
-} from '../audit/model.js';
+import { LEVELS, STAGES, type Stage, plainHttpProblem, splitStages } from '../audit/model.js';
 import { UserError } from '../errors.js';
 import { validateLabName } from '../lab/paths.js';
 import type { ModeChoice } from '../lab/mode.js';
-import type { SinkChange } from '../lab/sinks.js';
+import { checkSinkChange, type SinkChange } from '../lab/sinks.js';
 import type { Capture, KindConfigApi } from '../lab/state.js';
 import type { Context } from './context.js';
 
@@ -272,35 +261,30 @@ export interface RawSinkFlags {
   insecureHttp?: boolean;
 }
 
-/** Validates sink flags as the AuditSink API would; fields not given take the defaults. */
-export function normalizeSink(name: string, raw: RawSinkFlags): { sink: SinkSpec; given: SinkChange['given'] } {
-  // Any case in; what checkSink does not recognize stays as typed, so its error quotes it.
+/**
+ * Sink flags as one change: only the flags given, enum values in their canonical case, checked as
+ * the AuditSink API would (lab/sinks.ts checkSinkChange); `sink create` and `render --sink` merge
+ * it over the lab's sink (applySinkChange), where fields not given keep their values or defaults.
+ */
+export function normalizeSink(name: string, raw: RawSinkFlags): SinkChange {
+  // Any case in; what checkSinkChange does not recognize stays as typed, so its error quotes it.
   const stages = splitStages(raw.stage).map((st) => canonicalChoice(STAGES, st) ?? st);
-  const given = new Set<'level' | 'stages' | 'qps' | 'burst' | 'url'>();
-  if (raw.level !== undefined) given.add('level');
-  if (stages.length > 0) given.add('stages');
-  if (raw.qps !== undefined) given.add('qps');
-  if (raw.burst !== undefined) given.add('burst');
-  if (raw.url !== undefined) given.add('url');
-  const level = raw.level === undefined ? 'Metadata' : (canonicalChoice(LEVELS, raw.level) ?? raw.level);
-  // The classic default stage; a None sink needs none.
-  const effectiveStages = stages.length > 0 ? stages : level === 'None' ? [] : ['ResponseComplete'];
-  const candidate = {
+  const change = checkSinkChange({
     name,
-    level,
-    stages: effectiveStages,
-    throttle: { qps: raw.qps ?? DEFAULT_QPS, burst: raw.burst ?? DEFAULT_BURST },
+    ...(raw.level !== undefined ? { level: canonicalChoice(LEVELS, raw.level) ?? raw.level } : {}),
+    ...(stages.length > 0 ? { stages } : {}),
+    ...(raw.qps !== undefined ? { qps: raw.qps } : {}),
+    ...(raw.burst !== undefined ? { burst: raw.burst } : {}),
     ...(raw.url !== undefined ? { url: raw.url } : {}),
-  };
-  checkSink(candidate);
+  });
   const clearText = raw.url === undefined || raw.insecureHttp === true ? null : plainHttpProblem(raw.url);
   if (clearText !== null) {
-    throw new UserError(clearText, 'use https://, a loopback address (127.0.0.1, [::1], localhost), or add --insecure-http if you mean it');
+    throw new UserError(
+      clearText,
+      'use https://, a loopback address (127.0.0.1, [::1], localhost), or add --insecure-http if you mean it',
+    );
   }
-  return {
-    sink: { ...candidate, level: level as Level, stages: effectiveStages as Stage[] },
-    given,
-  };
+  return change;
 }
 
 /**

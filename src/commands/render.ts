@@ -16,7 +16,7 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
   const outDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : undefined;
   if (o.sinkFlagsAlone !== undefined && o.sink !== undefined) {
     const flags = o.sinkFlagsAlone.join(', ');
-    ctx.out.info(`note: ${flags} ${o.sinkFlagsAlone.length === 1 ? 'applies' : 'apply'} to sink ${JSON.stringify(o.sink.sink.name)}, as \`sink create\` without a NAME; --sink NAME renders another`);
+    ctx.out.info(`note: ${flags} ${o.sinkFlagsAlone.length === 1 ? 'applies' : 'apply'} to sink ${JSON.stringify(o.sink.name)}, as \`sink create\` without a NAME; --sink NAME renders another`);
   }
   const r = await renderLab(pathsFor(ctx, o.name), o, outDir, ctx.io.env, ctx.out);
   if (r.outDir === undefined) {

@@ -1,9 +1,19 @@
-/** `sink create | list | delete`: flags -> src/cluster/sinks.ts -> what changed, or the list. */
+/** `sink create | list | delete`: flags -> src/cluster/sinkCreate.ts, sinks.ts -> what changed, or the list. */
 import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
-import { createSink, deleteSink, describeCapture, describeDeferred, describeSink, listSinks, type SinkCreateRequest, type SinkCreation, type SinkDeps } from '../cluster/sinks.js';
+import { createSink, planSinkCreate, type SinkCreation } from '../cluster/sinkCreate.js';
+import {
+  deleteSink,
+  describeCapture,
+  describeDeferred,
+  describeSink,
+  FIND_CLUSTER,
+  listSinks,
+  type SinkCreateRequest,
+  type SinkDeps,
+} from '../cluster/sinks.js';
+import { planLines } from '../cluster/steps.js';
 import { nameFlag } from '../lab/paths.js';
-import { commandLine } from '../tools/run.js';
 import { forwardingCells, lastEventCell, printObjects, printTable } from '../ui/printers.js';
 import { OutputProgress } from '../ui/progress.js';
 import { type Common, type Context, pathsFor, type Printed } from './context.js';
@@ -25,17 +35,25 @@ function defaultDeps(ctx: Context): SinkDeps {
 }
 
 export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
+  if (o.dryRun) return sinkCreatePlan(o, ctx, deps);
   // As `kubectl apply` says it: created (with what), configured (with what changed), unchanged.
   const saved = (c: SinkCreation) => {
     const what = c.verb === 'created' ? `: ${c.mode === 'dynamic' ? 'AuditSink, ' : ''}${describeSink(c.sink)}` : c.verb === 'configured' ? `: ${c.changes.join(', ')}` : '';
     ctx.out.line(`sink ${JSON.stringify(c.sink.name)} ${c.verb}${what}${c.deferred ? `; ${describeDeferred(o.name, c.deferred)}` : ''}`);
   };
   const c = await createSink(o, pathsFor(ctx, o.name), ctx.io.cwd, deps, saved);
-  if (!o.dryRun) {
-    ctx.out.line(`next: audit-lab tail --sink ${c.sink.name}${nameFlag(o.name)}`);
-  } else if (c.mode === 'dynamic') {
+  ctx.out.line(`next: audit-lab tail --sink ${c.sink.name}${nameFlag(o.name)}`);
+  return 0;
+}
+
+/**
+ * --dry-run: the AuditSink (dynamic) or the capture change (static) on stdout, as YAML; on stderr,
+ * the steps a run takes, each with its commands.
+ */
+async function sinkCreatePlan(o: SinkCreateOptions, ctx: Context, deps: SinkDeps): Promise<number> {
+  const { creation: c, steps } = await planSinkCreate(o, pathsFor(ctx, o.name), ctx.io.cwd, deps);
+  if (c.mode === 'dynamic') {
     ctx.out.data(c.doc);
-    ctx.out.info(`dry run: would apply it with \`${commandLine(c.command)}\` and add it to ${c.paths.auditSinks}`);
   } else {
     ctx.out.data(`# sink ${JSON.stringify(c.sink.name)} (static mode): ${describeSink(c.sink)}\n`);
     if (c.covered) {
@@ -47,6 +65,10 @@ export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkD
       );
     }
   }
+  const asks = steps.some((s) => s.title === FIND_CLUSTER);
+  const supposed = `; the steps take the cluster to be running (with none, the sink is saved and the next \`audit-lab up${nameFlag(o.name)}\` applies it)`;
+  ctx.out.info(`dry run: nothing is run or written${asks ? supposed : ''}`);
+  for (const line of planLines(steps)) ctx.out.info(line);
   return 0;
 }
 

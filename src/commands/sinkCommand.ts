@@ -93,7 +93,7 @@ Examples:
   $ audit-lab sink create falco --url http://127.0.0.1:9765/k8s-audit   # plain http: loopback only`)
     .action((sinkName: string, values: OptionValues) => {
       const { policy, dryRun, ...raw } = readFlags(flags, values);
-      const { sink: spec, given } = normalizeSink(sinkName, raw);
-      return setup.run(sinkCreate, { name: labName(values), sink: spec, given, policy, dryRun });
+      const change = normalizeSink(sinkName, raw);
+      return setup.run(sinkCreate, { name: labName(values), sink: change, policy, dryRun });
     });
 }

@@ -1,4 +1,6 @@
 /** `audit-lab status`: the lab's status (src/cluster/status.ts) as a table, or `-o json|yaml|wide|name` (--json: -o json). */
+import { kindProvider } from '../cluster/kind.js';
+import type { Provider } from '../cluster/provider.js';
 import { collectStatus, type StatusReport } from '../cluster/status.js';
 import { type ReceiverControl, receiverControl } from '../daemon/control.js';
 import { makeTools, type Tools } from '../tools/index.js';
@@ -15,14 +17,16 @@ export interface StatusOptions extends Common, Printed {}
 
 export interface StatusDeps {
   tools: Tools;
+  provider: Provider;
   receiver: ReceiverControl | null;
 }
 
 export async function status(o: StatusOptions, ctx: Context, deps: Partial<StatusDeps> = {}): Promise<number> {
   const paths = pathsFor(ctx, o.name);
   const tools = deps.tools ?? makeTools(createRunner(ctx.io.env));
+  const provider = deps.provider ?? kindProvider(tools);
   const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
-  const r = await collectStatus(paths, tools, receiver);
+  const r = await collectStatus(paths, { tools, provider }, receiver);
   printObjects(ctx.out, o.output, [r], {
     document: r,
     name: (x) => `lab/${x.lab.name}`,

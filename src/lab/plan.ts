@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import { type ModeChoice, selectMode } from './mode.js';
 import { nameFlag } from './paths.js';
-import { mergeSink, type SinkChange, withSink } from './sinks.js';
+import { applySinkChange, type SinkChange, withSink } from './sinks.js';
 import { type Capture, DEFAULT_SINK, type KindConfigApi, type LabState, newLabState, newSinkState, validateDuration } from './state.js';
 
 /** What a lab is asked to be; left out, an existing lab keeps its value and a new one takes the default. */
@@ -13,7 +13,7 @@ export interface PlanRequest {
   batchMaxWait?: string;
   port?: number;
   capture?: Capture;
-  /** A sink to plan as if `sink create` had made it (merged over the lab's sinks). */
+  /** A sink change to plan as if `sink create` had made it (merged over the lab's sinks). */
   sink?: SinkChange;
 }
 
@@ -42,7 +42,7 @@ export function planState(existing: LabState | null, o: PlanRequest, now = new D
   refuseLostPolicies(state);
   if (o.sink) {
     const change = o.sink;
-    state.sinks = withSink(state.sinks, mergeSink(state.sinks.find((s) => s.name === change.sink.name), change, now));
+    state.sinks = withSink(state.sinks, applySinkChange(state.sinks.find((s) => s.name === change.name), change, now));
   }
   return state;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
-import { DEFAULT_BURST, DEFAULT_QPS, DEFAULT_SINK_NAME, isObject, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
+import { DEFAULT_BURST, DEFAULT_QPS, isObject, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
 import { parseDurationMicros } from '../audit/filter.js';
 import { parseHost } from './endpoints.js';
 import { escapeText } from '../ui/escape.js';
@@ -92,20 +92,16 @@ export const DEFAULT_BATCH_MAX_WAIT = '100ms';
  */
 export const DEFAULT_CAPTURE: Capture = 'full';
 
-/** The sink `up` creates: what the classic walkthrough's AuditSink asked for. */
-export const DEFAULT_SINK: SinkSpec = {
-  name: DEFAULT_SINK_NAME,
-  level: 'Metadata',
-  stages: ['ResponseComplete'],
-  throttle: { qps: DEFAULT_QPS, burst: DEFAULT_BURST },
-};
+/** The sink `up` creates (audit/model.ts, where every sink default is set); here for the lab's own callers. */
+export { DEFAULT_SINK } from '../audit/model.js';
 
 export function newToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
-export function newSinkState(spec: SinkSpec, now = new Date()): SinkState {
-  return { ...spec, token: newToken(), createdAt: now.toISOString() };
+/** A new sink with its own token; its stages and throttle are copies, never shared with `spec`. */
+export function newSinkState(spec: Readonly<SinkSpec>, now = new Date()): SinkState {
+  return { ...spec, stages: [...spec.stages], throttle: { ...spec.throttle }, token: newToken(), createdAt: now.toISOString() };
 }
 
 export function newLabState(init: {

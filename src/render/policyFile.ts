@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { type Level, levelRank, type SinkSpec, STAGES, type Stage } from '../audit/model.js';
+import { DEFAULT_SINK, type Level, levelRank, type SinkSpec, STAGES, type Stage } from '../audit/model.js';
 import type { Capture } from '../lab/state.js';
 
 export interface CapturePolicy {
@@ -8,7 +8,7 @@ export interface CapturePolicy {
 }
 
 /** What `up` captures before any sink exists: what the default sink needs. */
-export const BASELINE_CAPTURE: CapturePolicy = { level: 'Metadata', stages: ['ResponseComplete'] };
+export const BASELINE_CAPTURE: Readonly<CapturePolicy> = { level: DEFAULT_SINK.level, stages: DEFAULT_SINK.stages };
 
 /**
  * The single level and stage set the API server must capture so that every sink can be derived

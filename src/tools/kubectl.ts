@@ -12,10 +12,73 @@ export function kubectlArgs(cluster: string, args: readonly string[]): string[] 
 export const kubectlVerbs = {
   readyz: (cluster: string) => kubectlArgs(cluster, ['get', '--raw', '/readyz']),
   apply: (cluster: string, file: string) => kubectlArgs(cluster, ['apply', '-f', file]),
+  /** Applies the objects given on stdin. */
+  applyStdin: (cluster: string) => kubectlArgs(cluster, ['apply', '-f', '-']),
   version: (cluster: string) => kubectlArgs(cluster, ['version', '-o', 'json']),
   auditSinks: (cluster: string) => kubectlArgs(cluster, ['get', 'auditsinks', '-o', 'name']),
+  auditSinkList: (cluster: string) => kubectlArgs(cluster, ['get', 'auditsinks', '-o', 'json']),
+  deleteAuditSink: (cluster: string, name: string) =>
+    kubectlArgs(cluster, ['delete', 'auditsink', name, '--ignore-not-found']),
   clientVersion: () => ['version', '--client', '-o', 'json'],
 };
+
+/** An AuditSink as the cluster returns it (auditregistration.k8s.io/v1alpha1), the fields audit-lab reads. */
+export interface ClusterAuditSink {
+  name: string;
+  level: string;
+  stages: string[];
+  /** Absent when the object sets none (the API server's defaults apply). */
+  throttle: { qps?: number; burst?: number };
+  /** The webhook's URL; absent for a service reference. */
+  url?: string;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A member that must be absent or pass `ok`; undefined when absent, else it or a thrown refusal. */
+function optional<T>(v: unknown, ok: (v: unknown) => v is T): T | undefined {
+  if (v === undefined) return undefined;
+  if (!ok(v)) throw new TypeError('unexpected type');
+  return v;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+function auditSinkItem(item: unknown): ClusterAuditSink {
+  if (!isRecord(item)) throw new TypeError('an item is not an object');
+  const metadata = optional(item.metadata, isRecord) ?? {};
+  const spec = optional(item.spec, isRecord) ?? {};
+  const policy = optional(spec.policy, isRecord) ?? {};
+  const webhook = optional(spec.webhook, isRecord) ?? {};
+  const throttle = optional(webhook.throttle, isRecord) ?? {};
+  const clientConfig = optional(webhook.clientConfig, isRecord) ?? {};
+  const name = optional(metadata.name, isString);
+  const level = optional(policy.level, isString);
+  if (name === undefined || level === undefined) throw new TypeError('an item has no name or level');
+  const qps = optional(throttle.qps, isNumber);
+  const burst = optional(throttle.burst, isNumber);
+  const url = optional(clientConfig.url, isString);
+  return {
+    name,
+    level,
+    stages: optional(policy.stages, isStrings) ?? [],
+    throttle: { ...(qps !== undefined ? { qps } : {}), ...(burst !== undefined ? { burst } : {}) },
+    ...(url !== undefined && url !== '' ? { url } : {}),
+  };
+}
+
+/** `kubectl get auditsinks -o json` -> its AuditSinks; null when it is not such a list. */
+export function parseAuditSinkList(json: string): ClusterAuditSink[] | null {
+  try {
+    const list: unknown = JSON.parse(json);
+    if (!isRecord(list)) return null;
+    return (optional(list.items, Array.isArray) ?? []).map(auditSinkItem);
+  } catch {
+    return null;
+  }
+}
 
 function gitVersion(json: string, key: 'clientVersion' | 'serverVersion'): string | null {
   try {
@@ -54,6 +117,23 @@ export class Kubectl {
   async serverVersion(): Promise<string | null> {
     const r = await this.runner.run('kubectl', kubectlVerbs.version(this.cluster), { allowFailure: true, timeoutMs: 15_000 });
     return parseKubectlVersion(r.stdout, 'server');
+  }
+
+  /** Applies `doc` (YAML or JSON objects), given on stdin. */
+  applyStdin(doc: string, opts: Pick<RunOptions, 'failMessage' | 'hint'> = {}): Promise<RunResult> {
+    const argv = kubectlVerbs.applyStdin(this.cluster);
+    return this.runner.run('kubectl', argv, { timeoutMs: 30_000, ...opts, input: doc });
+  }
+
+  deleteAuditSink(name: string, opts: Pick<RunOptions, 'failMessage' | 'hint'> = {}): Promise<RunResult> {
+    return this.runner.run('kubectl', kubectlVerbs.deleteAuditSink(this.cluster, name), { timeoutMs: 30_000, ...opts });
+  }
+
+  /** The cluster's AuditSinks; null when it cannot be asked or its answer is not a list of them. */
+  async auditSinkList(): Promise<ClusterAuditSink[] | null> {
+    const argv = kubectlVerbs.auditSinkList(this.cluster);
+    const r = await this.runner.run('kubectl', argv, { allowFailure: true, timeoutMs: 30_000 });
+    return r.exitCode === 0 ? parseAuditSinkList(r.stdout) : null;
   }
 
   async auditSinks(): Promise<string[] | null> {

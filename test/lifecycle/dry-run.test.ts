@@ -5,8 +5,14 @@
  * Build first: `npm run build`.
  */
 import { afterEach, expect, test } from 'vitest';
-import { commandLine } from '../../src/tools/run.js';
-import { freePort, GATEWAY, healthyTable, type Result, Sandbox } from './harness.js';
+import { kindProvider } from '../../src/cluster/kind.js';
+import { planDown } from '../../src/cluster/down.js';
+import { planLines } from '../../src/cluster/steps.js';
+import { receiverControl } from '../../src/daemon/control.js';
+import { labPaths } from '../../src/lab/paths.js';
+import { makeTools } from '../../src/tools/index.js';
+import { commandLine, createRunner } from '../../src/tools/run.js';
+import { callLine, freePort, GATEWAY, healthyTable, type Result, Sandbox } from './harness.js';
 
 const sandboxes: Sandbox[] = [];
 afterEach(async () => {
@@ -52,3 +58,23 @@ test('the commands up --dry-run prints are the commands up runs, in order', asyn
   expect(checksSorted(said)).toEqual(checksSorted(ran));
   expect(ran.length).toBeGreaterThan(10);
 });
+
+test('down has no --dry-run, but the steps it describes are the commands it runs, in order', async () => {
+  const real = await sandbox();
+  const dry = await sandbox();
+  for (const sb of [real, dry]) {
+    ok(await sb.run(['up', '--port', String(await freePort())]));
+    await sb.clearCalls();
+  }
+  const tools = makeTools(createRunner(dry.env()));
+  const steps = await planDown(labPaths(dry.home, 'audit-lab'), { purge: true, keepCluster: false }, { provider: kindProvider(tools), receiver: await receiverControl(dry.env()), progress: silent });
+  expect(await dry.calls()).toEqual([]);
+  ok(await real.run(['down', '--purge']));
+  const ran = (await real.calls()).map(callLine);
+  expect(ran).toEqual(['kind get clusters', 'kind delete cluster --name audit-lab']);
+  expect(planLines(steps).filter((l) => l.startsWith('$ ')).map((l) => l.slice(2))).toEqual(ran);
+  expect(steps.map((s) => s.title)).toEqual(['stop receiver', 'find cluster', 'delete cluster', 'purge']);
+});
+
+const none = () => {};
+const silent = { start: async () => {}, update: none, succeed: none, fail: none, info: none, warn: none, toolLine: none, findings: none, stepTime: none };

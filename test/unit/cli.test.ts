@@ -56,12 +56,12 @@ describe('argv -> options', () => {
     [['status', '--name', 'lab2', '--json'], 'status', { name: 'lab2', output: 'json' }],
     [['--name=lab2', 'tail', '--sink', 'a'], 'tail', { name: 'lab2', sinks: ['a'] }],
     [['sink', '--name', 'lab2', 'delete', 'full'], 'sinkDelete', { name: 'lab2', sinkName: 'full' }],
-    [['sink', 'create', 'f', '--url', 'http://127.0.0.1:9765/k8s-audit'], 'sinkCreate', { sink: { name: 'f', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, url: 'http://127.0.0.1:9765/k8s-audit' } }],
-    [['sink', 'create', 'f', '--url', 'http://127.1:9765/in'], 'sinkCreate', { given: new Set(['url']) }],
-    [['sink', 'create', 'f', '--url', 'http://[::1]:9765/in'], 'sinkCreate', { given: new Set(['url']) }],
-    [['sink', 'create', 'f', '--url', 'http://localhost:9765/in'], 'sinkCreate', { given: new Set(['url']) }],
-    [['sink', 'create', 'f', '--url', 'http://audit.example.com/in', '--insecure-http'], 'sinkCreate', { sink: { name: 'f', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, url: 'http://audit.example.com/in' } }],
-    [['--name', 'lab2', 'sink', 'create', 'full', '--level', 'request'], 'sinkCreate', { name: 'lab2', sink: { name: 'full', level: 'Request', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } } }],
+    [['sink', 'create', 'f', '--url', 'http://127.0.0.1:9765/k8s-audit'], 'sinkCreate', { sink: { name: 'f', url: 'http://127.0.0.1:9765/k8s-audit' } }],
+    [['sink', 'create', 'f', '--url', 'http://127.1:9765/in'], 'sinkCreate', { sink: { name: 'f', url: 'http://127.1:9765/in' } }],
+    [['sink', 'create', 'f', '--url', 'http://[::1]:9765/in'], 'sinkCreate', { sink: { name: 'f', url: 'http://[::1]:9765/in' } }],
+    [['sink', 'create', 'f', '--url', 'http://localhost:9765/in'], 'sinkCreate', { sink: { name: 'f', url: 'http://localhost:9765/in' } }],
+    [['sink', 'create', 'f', '--url', 'http://audit.example.com/in', '--insecure-http'], 'sinkCreate', { sink: { name: 'f', url: 'http://audit.example.com/in' } }],
+    [['--name', 'lab2', 'sink', 'create', 'full', '--level', 'request'], 'sinkCreate', { name: 'lab2', sink: { name: 'full', level: 'Request' } }],
     [['--name', 'lab2', 'policy', 'test', 'preset:metadata', '--sink', 'default'], 'policyTest', { name: 'lab2', policy: 'preset:metadata' }],
     [['--name', 'lab2', 'up', '--dry-run', '--dry-run'], 'up', { name: 'lab2', dryRun: true }],
     [['serve', '--address', '127.0.0.1', '--port', '8845'], 'serve', { address: '127.0.0.1', port: 8845 }],
@@ -102,28 +102,25 @@ describe('argv -> options', () => {
     expect(calls[0]!.options).toMatchObject(expected);
   });
 
-  it('normalizes sink flags: repeated and comma-separated stages, defaults, what was given', async () => {
+  it('normalizes sink flags: repeated and comma-separated stages, only the fields given (the merge adds the defaults)', async () => {
     const { calls } = await parse(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseComplete', '--stage', 'Panic', '--qps', '2']);
-    expect(calls[0]!.options).toMatchObject({
-      sink: { name: 'full', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete', 'Panic'], throttle: { qps: 2, burst: 15 } },
-      dryRun: false,
-    });
-    expect([...(calls[0]!.options.given as Set<string>)].sort()).toEqual(['level', 'qps', 'stages']);
+    expect(calls[0]!.options).toMatchObject({ dryRun: false });
+    expect(calls[0]!.options.sink).toEqual({ name: 'full', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete', 'Panic'], qps: 2 });
     const anyCase = await parse(['sink', 'create', 'full', '--level', 'requestresponse', '--stage', 'responsecomplete,REQUESTRECEIVED', '--stage', 'panic']);
     expect(anyCase.stderr).toBe('');
     expect(anyCase.calls[0]!.options.sink).toMatchObject({ level: 'RequestResponse', stages: ['ResponseComplete', 'RequestReceived', 'Panic'] });
     const bare = await parse(['sink', 'create']);
-    expect(bare.calls[0]!.options.sink).toEqual({ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } });
+    expect(bare.calls[0]!.options.sink).toEqual({ name: 'default' });
   });
 
   it('turns render sink flags into a sink override', async () => {
-    // The change as `sink create` gets it: the sink, and which of its fields were given.
+    // The change as `sink create` gets it: the sink's name and only the fields given.
     const { calls } = await parse(['render', '--sink', 'rr', '--level', 'Request', '--stage', 'ResponseStarted']);
-    expect(calls[0]!.options.sink).toMatchObject({ sink: { name: 'rr', level: 'Request', stages: ['ResponseStarted'] }, given: new Set(['level', 'stages']) });
+    expect(calls[0]!.options.sink).toEqual({ name: 'rr', level: 'Request', stages: ['ResponseStarted'] });
     const anyCase = await parse(['render', '--sink', 'rr', '--level', 'none', '--stage', 'panic', '--stage', 'RESPONSESTARTED']);
-    expect(anyCase.calls[0]!.options.sink).toMatchObject({ sink: { name: 'rr', level: 'None', stages: ['Panic', 'ResponseStarted'] } });
+    expect(anyCase.calls[0]!.options.sink).toEqual({ name: 'rr', level: 'None', stages: ['Panic', 'ResponseStarted'] });
     const qps = await parse(['render', '--sink', 'rr', '--qps', '5']);
-    expect((qps.calls[0]!.options.sink as { given: Set<string> }).given).toEqual(new Set(['qps']));
+    expect(qps.calls[0]!.options.sink).toEqual({ name: 'rr', qps: 5 });
   });
 });
 
