@@ -1,9 +1,16 @@
 import { type StoredEvent, timestampMicros } from '../audit/filter.js';
 import { LEVELS } from '../audit/model.js';
-import type { StreamLine } from './follow.js';
 
 /** A stored line read back as an audit event. */
-export interface ReadEvent extends StreamLine {
+export interface ReadEvent {
+  /** The sink whose stream it was read from (for a file the user gave: the file, as given). */
+  sink: string;
+  /** The file it was read from, by the name it had when opened: <streams>/default.log, audit.log. */
+  file: string;
+  /** 1-based line number in that file. */
+  lineNo: number;
+  /** The line as stored, without its newline (an event of an EventList: the event alone, as a log line). */
+  text: string;
   event: StoredEvent;
   /** Every sink that holds this event, when read from several and shown once (SinkCopies); `sink` is the one whose copy this is. */
   sinks?: string[];

@@ -79,7 +79,15 @@ class LiveView {
     const { table } = this.o;
     const now = this.nowMicros();
     const end = table.last === undefined ? undefined : now + Math.max(this.lead, -DELIVERY_LAG);
-    return buildReport(table, { end, now: Math.max(now, end ?? now), window: this.o.window, windowTotals: false, sort: this.sort, limit: this.rows(), sparkline: true });
+    return buildReport(table, {
+      end,
+      now: Math.max(now, end ?? now),
+      window: this.o.window,
+      windowTotals: false,
+      sort: this.sort,
+      limit: this.rows(),
+      sparkline: true,
+    });
   }
 
   draw(): void {
@@ -109,7 +117,10 @@ class LiveView {
     const { sort } = this;
     if (key === 'q' || key === '\u0003') return quit();
     if (key === 'p' || key === ' ') this.paused = this.paused === undefined ? { report: this.report() } : undefined;
-    else if (key === '<' || key === '>') sort.column = SORT_COLUMNS[(SORT_COLUMNS.indexOf(sort.column) + (key === '<' ? -1 : 1) + SORT_COLUMNS.length) % SORT_COLUMNS.length]!;
+    else if (key === '<' || key === '>') {
+      const n = SORT_COLUMNS.length;
+      sort.column = SORT_COLUMNS[(SORT_COLUMNS.indexOf(sort.column) + (key === '<' ? -1 : 1) + n) % n]!;
+    }
     else if (key === 'R') sort.reverse = !sort.reverse;
     else if (SORT_KEYS[key] !== undefined) sort.column = SORT_KEYS[key];
     else return;
@@ -149,7 +160,10 @@ export async function runLive(o: LiveOptions, io: LiveIO, read: FollowRead): Pro
   const signalHandlers = Object.keys(ENDING_SIGNALS).map((name) => [name, onSignal(name as keyof typeof ENDING_SIGNALS)] as const);
 
   const view: LiveView = new LiveView(o, () => screen);
-  const screen: FullScreen = takeOver(io.out, io.input, { key: (k) => guard(() => view.key(k, () => stop.abort()))(), resize: guard(() => view.draw()) });
+  const screen: FullScreen = takeOver(io.out, io.input, {
+    key: (k) => guard(() => view.key(k, () => stop.abort()))(),
+    resize: guard(() => view.draw()),
+  });
   // The last resort, should anything exit the process while the view is up.
   process.once('exit', screen.restore);
   for (const [name, handler] of signalHandlers) process.on(name, handler);
