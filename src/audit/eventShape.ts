@@ -1,8 +1,9 @@
 /**
  * What an audit event is, as the receiver decides it: an audit.k8s.io/v1 or v1beta1 Event (alone,
  * in an EventList, or in a JSON array) with an auditID, a stage and a level. One check, called by
- * the receiver for every body it is posted (src/receiver/decode.ts) and by `policy test` for every
- * line it reads (judge.ts), so both refuse the same input with the same reason.
+ * the receiver for every body it is posted (src/receiver/decode.ts) and for every line read back
+ * (streams/logDecode.ts: `tail`, `top` and `policy`, from a lab's streams or --file), so all
+ * refuse the same input with the same reason.
  */
 import { isLevel, isObject, isStage, type Level, type Stage } from './model.js';
 

@@ -1,9 +1,11 @@
 /**
- * Events as `tail` reads them back from a stream, and the filters of `audit-lab tail`. Pure: no I/O.
+ * Events as `tail` reads them back, and the filters of `audit-lab tail`. Pure: no I/O.
  *
- * Reading is lenient on purpose: streams are files a user may edit, concatenate or copy from an
- * API server's own --audit-log-path, so every field may be missing or of the wrong type, and
- * nothing here may throw on a strange event. Only the flags are strict (a bad flag is exit 2).
+ * What is an event is eventShape.ts's decodeBody, the receiver's own check (auditID, stage and
+ * level); past that, reading is lenient on purpose: streams are files a user may edit,
+ * concatenate or copy from an API server's own --audit-log-path, so every other field may be
+ * missing or of the wrong type, and nothing here may throw on a strange event. Only the flags are
+ * strict (a bad flag is exit 2).
  */
 import { UserError } from '../errors.js';
 import { isObject, STAGES } from './model.js';
@@ -44,21 +46,6 @@ export interface StoredEvent {
   requestReceivedTimestamp?: unknown;
   stageTimestamp?: unknown;
   [field: string]: unknown;
-}
-
-export type ParsedLine = { ok: true; event: StoredEvent } | { ok: false; reason: string };
-
-/** One stored line as an event; a reason instead when it is not one (tail skips it and warns). */
-export function parseEventLine(line: string): ParsedLine {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch (err) {
-    return { ok: false, reason: `not JSON (${(err as Error).message})` };
-  }
-  if (!isObject(raw)) return { ok: false, reason: 'not a JSON object' };
-  if (raw.kind !== undefined && raw.kind !== 'Event') return { ok: false, reason: `kind ${JSON.stringify(raw.kind)} is not Event` };
-  return { ok: true, event: asStoredEvent({ ...raw }) };
 }
 
 /**

@@ -3,7 +3,6 @@
  * by one as they are read (streams/source.ts reads them: every line checked as the receiver
  * checks a body), and the result as the JSON and the table rows the command prints.
  */
-import { UserError } from '../errors.js';
 import { formatBytes } from './bytes.js';
 import { LEVELS } from './model.js';
 import { PolicyEvaluator } from './policyEngine.js';
@@ -68,20 +67,6 @@ export async function openPolicy(policyArg: string, cwd: string): Promise<Opened
   const { source, text } = await readPolicySource(policyArg, cwd);
   const policy = loadPolicy(text, source);
   return { source, evaluator: new PolicyEvaluator(policy), descriptions: policy.rules.map(describeRule) };
-}
-
-/**
- * Lines that are not audit events make `policy test` exit 2 (bad input), after the verdicts on
- * the rest: each is listed with the reason the receiver would give.
- */
-export function refusedError(r: Pick<PolicyTestResult, 'refused' | 'refusedCount'>): UserError | null {
-  const n = r.refusedCount;
-  if (n === 0) return null;
-  const more = n > r.refused.length ? `\n  ... and ${n - r.refused.length} more` : '';
-  return new UserError(
-    `${n} line${n === 1 ? ' is' : 's are'} not audit events (the receiver would refuse ${n === 1 ? 'it' : 'them'}), so ${n === 1 ? 'it was' : 'they were'} not judged:\n${r.refused.map((x) => `  ${x.file}:${x.line}: ${x.reason}`).join('\n')}${more}`,
-    'each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them',
-  );
 }
 
 /** An event's verdict as `-o json` lists it in `results` and `-o jsonl` prints it. */

@@ -5,12 +5,12 @@
  * (streams/source.ts): gzip, rotated sets in time order, EventList documents, - for stdin.
  */
 import { dns1123SubdomainErrors } from '../audit/model.js';
-import { Judgement, type Located, type OpenedPolicy, type PolicyTestResult, openPolicy, policyTestHead, policyTestTail, refusedError, type Rows, savingLine, summaryRows, verdictDocument } from '../audit/judge.js';
+import { Judgement, type Located, type OpenedPolicy, type PolicyTestResult, openPolicy, policyTestHead, policyTestTail, type Rows, savingLine, summaryRows, verdictDocument } from '../audit/judge.js';
 import { UserError } from '../errors.js';
-import { readSource, sourceFor } from '../streams/source.js';
+import { readSource, refusedExitCode, sourceFor } from '../streams/source.js';
 import { sinkStreamFiles } from '../streams/stats.js';
 import { escapeText } from '../ui/escape.js';
-import { shortStage } from '../ui/format.js';
+import { printRefused, shortStage } from '../ui/format.js';
 import { ItemStream } from '../ui/printers.js';
 import { type Column, fitColumns, fixedRow, tableLines } from '../ui/table.js';
 import { wrapLines } from '../ui/width.js';
@@ -27,7 +27,7 @@ export interface PolicyTestOptions extends Common, Printed {
 }
 // --- end options ---
 
-/** The files to judge: --file (or --events), or a lab sink's stream files, read the same way. */
+/** The events to judge: --file (or --events), or what a lab stored for a sink, read the one way `tail` reads them. */
 async function eventFiles(o: PolicyTestOptions, ctx: Context) {
   if (o.files.length > 0 && o.sink !== undefined) throw new UserError('give either --file FILE or --sink NAME, not both');
   if (o.files.length > 0) {
@@ -36,12 +36,12 @@ async function eventFiles(o: PolicyTestOptions, ctx: Context) {
   }
   if (o.sink !== undefined) {
     if (dns1123SubdomainErrors(o.sink).length > 0) throw new UserError(`--sink ${JSON.stringify(o.sink)} is not a sink name`, 'see `audit-lab sink list`');
-    const dir = pathsFor(ctx, o.name).streamsDir;
-    const files = await sinkStreamFiles(dir, o.sink);
+    const paths = pathsFor(ctx, o.name);
+    const files = await sinkStreamFiles(paths.streamsDir, o.sink);
     if (files.length === 0) {
-      throw new UserError(`no events stored for sink ${JSON.stringify(o.sink)} of lab ${JSON.stringify(o.name)} (looked in ${dir})`, 'see `audit-lab sink list`, or give --file FILE');
+      throw new UserError(`no events stored for sink ${JSON.stringify(o.sink)} of lab ${JSON.stringify(o.name)} (looked in ${paths.streamsDir})`, 'see `audit-lab sink list`, or give --file FILE');
     }
-    const source = { kind: 'files' as const, files: files.map((f) => ({ path: f, shown: f, own: true })) };
+    const { source } = await sourceFor({ files: [], sinks: [o.sink], paths, cwd: ctx.io.cwd });
     return { source, label: `sink ${o.sink} (${files.length} file${files.length === 1 ? '' : 's'})`, several: files.length > 1 };
   }
   throw new UserError('give the events to test the policy on: --file FILE (an audit log, as --audit-log-path writes it) or --sink NAME', 'e.g. audit-lab policy test preset:recommended --sink default');
@@ -63,9 +63,8 @@ export async function policyTest(o: PolicyTestOptions, ctx: Context): Promise<nu
   const r = judgement.result(skipped.lines, skipped.count);
   print.end(r);
   // Lines that are not events: listed on stderr (exit 2) once the rest is judged and printed.
-  const refused = refusedError(r);
-  if (refused) throw refused;
-  return 0;
+  printRefused(ctx.out, skipped);
+  return refusedExitCode(skipped);
 }
 
 interface VerdictPrinter {

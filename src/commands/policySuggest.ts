@@ -9,8 +9,8 @@ import { suggest } from '../audit/suggest.js';
 import { Traffic } from '../audit/suggestTraffic.js';
 import { UserError } from '../errors.js';
 import { type SuggestionContext, suggestionDocument, suggestionNotes, suggestionYaml } from '../render/suggestedPolicy.js';
-import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
-import { skippedWarning } from '../ui/format.js';
+import { readSource, refusedExitCode, sourceFor } from '../streams/source.js';
+import { printRefused } from '../ui/format.js';
 import { type Common, type Context, pathsFor } from './context.js';
 
 // --- options: what policyCommand.ts parses the flags into ---
@@ -46,9 +46,8 @@ export async function policySuggest(o: PolicySuggestOptions, ctx: Context): Prom
   const yaml = suggestionYaml(s, c);
   ctx.out.data(o.output === 'json' ? `${JSON.stringify(suggestionDocument(s, yaml, c), null, 2)}\n` : yaml);
   const notes = suggestionNotes(s, c);
-  const skippedNote = skippedWarning(skipped);
-  if (skippedNote !== undefined) ctx.out.warn(`${skippedNote}\n(not counted)`);
   for (const w of notes.warnings) ctx.out.warn(w);
   ctx.out.info(notes.summary);
-  return skippedExitCode(source, skipped);
+  printRefused(ctx.out, skipped);
+  return refusedExitCode(skipped);
 }

@@ -6,7 +6,7 @@
  */
 import { buildFilter, parseSince } from '../audit/filter.js';
 import { type LabPaths, nameFlag } from '../lab/paths.js';
-import { readSource, skippedExitCode, sourceFor } from '../streams/source.js';
+import { readSource, refusedExitCode, sourceFor } from '../streams/source.js';
 import { type TailFormat, TailView } from '../ui/tailView.js';
 import { type Common, type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
 
@@ -67,7 +67,7 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
       ? () => {}
       : watchReceiver(paths, 'tail', (gone, pid) => (gone !== null ? out.warn(gone) : out.info(out.errStyle.dim(`the receiver runs again (pid ${pid})`))));
   try {
-    const onFirstSkip = (where: string) => out.warn(`skipped a line that is not an audit event (${where}); all are listed at the end`);
+    const onFirstSkip = (where: string) => out.warn(`left out a line that is not an audit event (${where}); all are listed at the end`);
     const query = { tail: o.tail, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip, onWait: (file: string) => out.warn(`${file} is not there yet; waiting for it`) };
     const skipped = await readSource(source, query, (shown, stored) => view.shown(shown, stored));
     view.end(skipped, stop.interrupted());
@@ -75,8 +75,8 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
       const note = await receiverNote(paths, o.name);
       if (note !== undefined) out.note(note);
     }
-    // A file given is input: lines in it that are not events make it bad input, as for `policy test`.
-    return skippedExitCode(source, skipped);
+    // Lines that are not events are bad input, in a file given or a lab's stream, as for `policy test`.
+    return refusedExitCode(skipped);
   } finally {
     unwatch();
     stop.release();

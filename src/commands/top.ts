@@ -5,12 +5,12 @@
  */
 import type { ReadStream } from 'node:tty';
 import { buildFilter, type FilterFlags, parseSince } from '../audit/filter.js';
-import { readSource, skippedExitCode, type SourceQuery, sourceFor } from '../streams/source.js';
+import { readSource, refusedExitCode, type SourceQuery, sourceFor } from '../streams/source.js';
 import { GroupTable } from '../top/groups.js';
 import { runLive } from '../top/live.js';
 import { printOnce, type TopFormat } from '../top/once.js';
 import { parseWindow, windowOf } from '../top/window.js';
-import { skippedWarning } from '../ui/format.js';
+import { printRefused } from '../ui/format.js';
 import { groupRowsOn, sourceLabel } from '../ui/topView.js';
 import { type Common, type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
 import type { GroupKey } from '../top/keys.js';
@@ -65,7 +65,8 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
       const width = out.width;
       const limit = o.limit ?? (width !== undefined && io.stdout.rows ? Math.max(1, groupRowsOn(io.stdout.rows)) : undefined);
       const skipped = await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
-      return skippedExitCode(source, skipped);
+      printRefused(out, skipped);
+      return refusedExitCode(skipped);
     }
     const receiverPid = source.kind === 'lab' ? await receiverForFollowing(ctx, paths, deps.ensureReceiver) : undefined;
     let gone: string | null = null;
@@ -76,9 +77,8 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
       (signal, show, onFirstSkip) => readSource(source, { ...query(true, signal), onFirstSkip }, show),
     );
     if (gone !== null) out.warn(gone);
-    const warning = skippedWarning(skipped);
-    if (warning !== undefined) out.warn(warning);
-    return code === 0 ? skippedExitCode(source, skipped) : code;
+    printRefused(out, skipped);
+    return code === 0 ? refusedExitCode(skipped) : code;
   } finally {
     unwatch();
     stop.release();

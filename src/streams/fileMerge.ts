@@ -15,15 +15,24 @@ import type { LogFile } from './logReader.js';
 import type { LogReader } from './logReader.js';
 import { EARLIEST, type ReadEvent, type TimeKey, timeKey } from './merge.js';
 
-/** A file to merge: where it sorts, and how to open it for reading. */
-export interface MergeSource {
+/** What the merge reads: a file (LogReader), or a lab sink's files one after another (labStreams.ts SinkChain). */
+export interface EventReader {
+  /** The events of the next chunk (maybe none); null at the end of what there is now. */
+  next(): Promise<ReadEvent[] | null>;
+  /** At the end: what was held back for want of a newline or a document's end. */
+  finish(): ReadEvent[];
+  close(): Promise<void>;
+}
+
+/** A file (or a sink's files) to merge: where it sorts, and how to open it for reading. */
+export interface MergeSource<R extends EventReader = LogReader> {
   file: LogFile;
   /** The key of its first timed event (EARLIEST when it has none near its start). */
   first: TimeKey;
   /** Its place among the files as given: first of equals. */
   order: number;
   /** Opens it for reading from its start (or hands back the reader that peeked, for stdin). */
-  open(): Promise<LogReader>;
+  open(): Promise<R>;
 }
 
 /** Read to find a file's first time: small chunks (a rotated set may be hundreds of files), up to 1 MiB. */
@@ -50,12 +59,12 @@ async function peekFirst(reader: LogReader): Promise<{ first: TimeKey; events: R
 }
 
 /** Where the merge's events go. */
-export interface MergeOut {
+export interface MergeOut<R extends EventReader = LogReader> {
   event(e: ReadEvent): void;
   /** Called before waiting for more input: hand on what is ready (stdin may be slow); awaited. */
   flush(): void | Promise<void>;
   /** A file read to its end: true to keep its reader open there, for following; else it is finished and closed. */
-  keep(reader: LogReader): boolean;
+  keep(reader: R): boolean;
 }
 
 /**
@@ -104,10 +113,10 @@ class HeadKey {
   }
 }
 
-interface Cursor {
-  src: MergeSource;
+interface Cursor<R extends EventReader> {
+  src: MergeSource<R>;
   order: number;
-  reader: LogReader;
+  reader: R;
   batch: ReadEvent[];
   /** batch[at] is the head, and `key` its key. */
   at: number;
@@ -122,13 +131,13 @@ const before = (a: { key: HeadKey; order: number }, b: { key: HeadKey; order: nu
  * Merges `sources` into `out` until they end or `signal` aborts. Returns the readers `out` kept at
  * their end (following goes on from there).
  */
-export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut, signal: AbortSignal): Promise<LogReader[]> {
+export async function mergeFiles<R extends EventReader>(sources: readonly MergeSource<R>[], out: MergeOut<R>, signal: AbortSignal): Promise<R[]> {
   const pending = sources.map((src) => ({ src, key: HeadKey.of(src.first), order: src.order })).sort((a, b) => (before(a, b) ? -1 : 1));
-  const active: Cursor[] = [];
-  const kept: LogReader[] = [];
+  const active: Cursor<R>[] = [];
+  const kept: R[] = [];
 
   /** Reads on until the cursor has a head; false once its file has ended. */
-  const fill = async (c: Cursor): Promise<boolean> => {
+  const fill = async (c: Cursor<R>): Promise<boolean> => {
     while (c.at >= c.batch.length) {
       if (c.ended || signal.aborted) return false;
       await out.flush();
@@ -156,7 +165,7 @@ export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut,
     if (due !== undefined && (best === undefined || !before(best, due))) {
       // The next file's first event comes before every head: it joins the merge.
       pending.shift();
-      const c: Cursor = { src: due.src, order: due.order, reader: await due.src.open(), batch: [], at: 0, key: new HeadKey(), ended: false };
+      const c: Cursor<R> = { src: due.src, order: due.order, reader: await due.src.open(), batch: [], at: 0, key: new HeadKey(), ended: false };
       if (await fill(c)) active.push(c);
       continue;
     }
@@ -174,7 +183,7 @@ export async function mergeFiles(sources: readonly MergeSource[], out: MergeOut,
   return kept;
 }
 
-async function drain(c: Cursor, out: MergeOut, fill: (c: Cursor) => Promise<boolean>): Promise<void> {
+async function drain<R extends EventReader>(c: Cursor<R>, out: MergeOut<R>, fill: (c: Cursor<R>) => Promise<boolean>): Promise<void> {
   do {
     for (let i = c.at; i < c.batch.length; i++) out.event(c.batch[i]!);
     c.at = c.batch.length;

@@ -3,7 +3,23 @@
  * descriptor held open (so following goes on where reading stopped, and can tell rotation and
  * truncation), or a stream (gunzipped, or standard input as it comes).
  */
-import type { FileHandle } from 'node:fs/promises';
+import { type FileHandle, stat } from 'node:fs/promises';
+
+/** A file told apart from others by what it is, never by its name: device, inode and birth time. */
+export function identity(s: { dev: number; ino: number; birthtimeMs: number }): string {
+  // The birth time guards against a deleted file's inode number coming back for a new one.
+  return `${s.dev}:${s.ino}:${s.birthtimeMs}`;
+}
+
+/** The identity of the file at `path` now; undefined when there is none. */
+export async function statIdentity(path: string): Promise<string | undefined> {
+  try {
+    return identity(await stat(path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
 
 /**
  * Bytes read at a time: about 350 of the API server's Metadata events. Larger chunks were no
@@ -29,7 +45,7 @@ export class PlainChunks implements Chunks {
 
   constructor(
     readonly fh: FileHandle,
-    /** The file's identity (follow.ts identity) when opened. */
+    /** The file's identity (`identity`) when opened. */
     readonly id: string,
     private readonly chunkBytes = CHUNK_BYTES,
   ) {}

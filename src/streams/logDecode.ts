@@ -32,10 +32,11 @@ export class LogDecoder implements LineSink {
   /** Undefined until the first line that is not blank tells which. */
   private document: DocumentScanner | null | undefined;
 
-  /** `name` is the file as the user named it: each event's sink and file. */
+  /** `name` is the file as the user named it: each event's file, and its sink unless `sink` is given. */
   constructor(
     private readonly name: string,
     private readonly to: DecodedSink,
+    private readonly sink = name,
   ) {}
 
   line(text: string, lineNo: number): void {
@@ -58,7 +59,7 @@ export class LogDecoder implements LineSink {
       return;
     }
     // A line that is one event is kept as it is (`tail -o jsonl` prints it byte for byte).
-    if (events.length === 1) this.to.events.push({ sink: this.name, file: this.name, lineNo, text, event: asStoredEvent(events[0]!) });
+    if (events.length === 1) this.to.events.push({ sink: this.sink, file: this.name, lineNo, text, event: asStoredEvent(events[0]!) });
     else this.place(events, lineNo);
   }
 
@@ -73,7 +74,7 @@ export class LogDecoder implements LineSink {
   }
 
   private place(events: AuditEvent[], lineNo: number): void {
-    for (const event of events) this.to.events.push({ sink: this.name, file: this.name, lineNo, text: eventJson(event), event: asStoredEvent(event) });
+    for (const event of events) this.to.events.push({ sink: this.sink, file: this.name, lineNo, text: eventJson(event), event: asStoredEvent(event) });
   }
 
   private scanner(): DocumentScanner {

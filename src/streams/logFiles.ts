@@ -9,8 +9,7 @@ import { createGunzip } from 'node:zlib';
 import { UserError } from '../errors.js';
 import { openOwnFile } from '../lab/safety.js';
 import type { SkippedLine } from './events.js';
-import { identity } from './follow.js';
-import { CHUNK_BYTES, type Chunks, PlainChunks, StreamChunks } from './logChunks.js';
+import { CHUNK_BYTES, type Chunks, identity, PlainChunks, StreamChunks } from './logChunks.js';
 import { type LogFile, LogReader } from './logReader.js';
 
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
@@ -85,19 +84,27 @@ export async function openLog(file: LogFile, stdin: NodeJS.ReadableStream | unde
   return new LogReader(file, file.path === '-' ? await openStdin(stdin, chunkBytes) : await openPath(file, chunkBytes), refused);
 }
 
-/** Opens `path` as a plain file if its identity is still `id` (names may move while following); null otherwise. */
-export async function openPlainAs(file: LogFile, id: string, refused: (line: SkippedLine) => void): Promise<LogReader | null> {
+/**
+ * Opens `file` as a plain file, read from its start (a lab's own stream: only a regular file, never
+ * through a link); null when it is not there (any more: rotation moves names while we read).
+ */
+export async function openPlain(file: LogFile, refused: (line: SkippedLine) => void): Promise<LogReader | null> {
   let fh: FileHandle;
   try {
-    fh = await open(file.path, 'r');
+    fh = file.own === true ? await openOwnFile(file.path) : await open(file.path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  if (identity(await fh.stat()) !== id) {
-    await fh.close();
-    return null;
-  }
-  return new LogReader(file, new PlainChunks(fh, id), refused);
+  return new LogReader(file, new PlainChunks(fh, identity(await fh.stat())), refused);
 }
 
+/** Opens `file` as a plain file if its identity is still `id` (names may move while following); null otherwise. */
+export async function openPlainAs(file: LogFile, id: string, refused: (line: SkippedLine) => void): Promise<LogReader | null> {
+  const reader = await openPlain(file, refused);
+  if (reader !== null && reader.plain?.id !== id) {
+    await reader.close();
+    return null;
+  }
+  return reader;
+}

@@ -18,6 +18,8 @@ export interface LogFile {
    * never through a link (a user's --file may be a FIFO or a link on purpose: `--file <(zcat x)`).
    */
   own?: boolean;
+  /** The sink whose stream it is (its events' `sink`); a file the user gave is its own sink, named as given. */
+  sink?: string;
 }
 
 /** A zlib error (corrupt or cut short gzip data), as opposed to one of the file system. */
@@ -38,7 +40,7 @@ export class LogReader {
     readonly chunks: Chunks,
     private readonly refused: (line: SkippedLine) => void,
   ) {
-    this.decoder = new LogDecoder(file.shown, this.decoded);
+    this.decoder = new LogDecoder(file.shown, this.decoded, file.sink);
   }
 
   /** The events of the next chunk (maybe none); null at the end of what there is now. */
@@ -82,18 +84,29 @@ export class LogReader {
     return this.lines.partial;
   }
 
-  /** At the end of the input: its last line, even without a newline, and a JSON document left open. */
-  finish(): ReadEvent[] {
-    if (!this.broken) this.lines.rest(this.decoder);
+  /**
+   * At the end of the input: its last line, even without a newline (unless `lastLine` is false: a
+   * lab's live stream, whose unfinished line the receiver is still writing), and a JSON document left open.
+   */
+  finish(lastLine = true): ReadEvent[] {
+    if (!this.broken && lastLine) this.lines.rest(this.decoder);
     this.decoder.end();
     return this.take();
+  }
+
+  /** Reads on to the end of what there is now without decoding it: only what is written later is read. */
+  async skipToEnd(): Promise<void> {
+    const nowhere = { line: () => {}, overlong: () => {} };
+    for (let chunk = await this.chunks.read(); chunk !== null; chunk = await this.chunks.read()) {
+      this.lines.push(chunk, nowhere);
+    }
   }
 
   /** Reads the file again from its start (it was truncated and written anew). */
   restart(): void {
     if (this.plain !== null) this.plain.position = 0;
     this.lines.restart();
-    this.decoder = new LogDecoder(this.file.shown, this.decoded);
+    this.decoder = new LogDecoder(this.file.shown, this.decoded, this.file.sink);
     this.decoded.events = [];
   }
 

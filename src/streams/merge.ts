@@ -1,9 +1,16 @@
 import { type StoredEvent, timestampMicros } from '../audit/filter.js';
 import { LEVELS } from '../audit/model.js';
-import type { StreamLine } from './follow.js';
 
 /** A stored line read back as an audit event. */
-export interface ReadEvent extends StreamLine {
+export interface ReadEvent {
+  /** The sink whose stream it was read from (for a file the user gave: the file, as given). */
+  sink: string;
+  /** The file it was read from, by the name it had when opened: <streams>/default.log, audit.log. */
+  file: string;
+  /** 1-based line number in that file. */
+  lineNo: number;
+  /** The line as stored, without its newline (an event of an EventList: the event alone, as a log line). */
+  text: string;
   event: StoredEvent;
   /** Every sink that holds this event, when read from several and shown once (SinkCopies); `sink` is the one whose copy this is. */
   sinks?: string[];
@@ -79,6 +86,11 @@ interface Copies {
  */
 export class SinkCopies {
   private readonly recent = new Map<string, Copies>();
+  /**
+   * Walks `recent` oldest first, held across calls: a Map keeps the slots of deleted keys until it
+   * is rehashed, and a new iterator walked them all each time (20 µs an event at 50,000 remembered).
+   */
+  private oldest: Iterator<string> | undefined;
 
   constructor(private readonly remembered = COPIES_REMEMBERED) {}
 
@@ -107,12 +119,22 @@ export class SinkCopies {
       made.push(copies);
       this.recent.delete(key);
       this.recent.set(key, copies);
-      if (this.recent.size > this.remembered) this.recent.delete(this.recent.keys().next().value!);
+      if (this.recent.size > this.remembered) this.forgetOldest();
       out.push(r);
     }
     // Shown once this returns: a later copy can no longer take the place of these.
     for (const c of made) c.shown = undefined;
     return out;
+  }
+
+  private forgetOldest(): void {
+    // Keys are only added at the end (a key set again is deleted first), so the walk's next key is the oldest.
+    let next = this.oldest?.next();
+    if (next === undefined || next.done === true) {
+      this.oldest = this.recent.keys();
+      next = this.oldest.next();
+    }
+    if (next.done !== true) this.recent.delete(next.value);
   }
 }
 

@@ -9,6 +9,7 @@
  * the full name is kept next to the stream in <stem>.sink, since the stem alone cannot be reversed.
  */
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lab/fsutil.js';
 import { readFileNoFollow } from '../lab/safety.js';
@@ -59,6 +60,38 @@ const STREAM_FILE = /^(.+)\.log(?:\.([1-9]\d*))?$/;
 export function parseStreamFileName(name: string): { stem: string; generation: number } | null {
   const m = STREAM_FILE.exec(name);
   return m ? { stem: m[1]!, generation: m[2] === undefined ? 0 : Number(m[2]) } : null;
+}
+
+/** A sink's stream files as listed: its rotated ones, oldest (highest generation) first, and whether <stem>.log is there. */
+export interface StreamFiles {
+  rotated: string[];
+  live: boolean;
+}
+
+/** The stream files in `streamsDir`, by stem (none for a missing directory). */
+export async function listStreamFiles(streamsDir: string): Promise<Map<string, StreamFiles>> {
+  let names: string[];
+  try {
+    names = await readdir(streamsDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw err;
+  }
+  const byStem = new Map<string, { files: StreamFiles; generations: Map<string, number> }>();
+  for (const name of names) {
+    const p = parseStreamFileName(name);
+    if (p === null) continue;
+    let s = byStem.get(p.stem);
+    if (s === undefined) byStem.set(p.stem, (s = { files: { rotated: [], live: false }, generations: new Map() }));
+    if (p.generation === 0) s.files.live = true;
+    else s.generations.set(name, p.generation);
+  }
+  const out = new Map<string, StreamFiles>();
+  for (const [stem, s] of byStem) {
+    s.files.rotated = [...s.generations.keys()].sort((a, b) => s.generations.get(b)! - s.generations.get(a)!);
+    out.set(stem, s.files);
+  }
+  return out;
 }
 
 function nameFile(streamsDir: string, stem: string): string {

@@ -1,8 +1,8 @@
 /** What is stored for a sink, read from its stream files (for `status` and `sink list`). */
-import { type FileHandle, readdir } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openOwnFile } from '../lab/safety.js';
-import { parseStreamFileName, sinkFileStem } from './names.js';
+import { listStreamFiles, sinkFileStem } from './names.js';
 
 export interface SinkCount {
   events: number;
@@ -52,22 +52,9 @@ function eventTime(line: string | null): string | null {
 
 /** A sink's stream files, oldest first: <stem>.log.N ... <stem>.log.1, <stem>.log (see streams/names.ts). */
 export async function sinkStreamFiles(streamsDir: string, sink: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(streamsDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const stem = sinkFileStem(sink);
-  const mine: { name: string; generation: number }[] = [];
-  for (const name of names) {
-    const p = parseStreamFileName(name);
-    if (p !== null && p.stem === stem) mine.push({ name, generation: p.generation });
-  }
-  // Oldest first: the highest generation, ..., 1, then the current file (0).
-  mine.sort((a, b) => (a.generation === 0 ? 1 : b.generation === 0 ? -1 : b.generation - a.generation));
-  return mine.map((f) => join(streamsDir, f.name));
+  const files = (await listStreamFiles(streamsDir)).get(sinkFileStem(sink));
+  if (files === undefined) return [];
+  return [...files.rotated, ...(files.live ? [`${sinkFileStem(sink)}.log`] : [])].map((name) => join(streamsDir, name));
 }
 
 /** Events stored for a sink: lines of its stream file and the rotated ones. */

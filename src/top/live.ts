@@ -50,49 +50,100 @@ const SORT_KEYS: Record<string, SortColumn> = { r: 'rate', e: 'events', b: 'byte
 /** Signals that end the view, and the exit code a shell expects for each (128 + its number). */
 const ENDING_SIGNALS = { SIGTERM: 143, SIGHUP: 129 } as const;
 
+/** What the screen shows (the report, paused or not, sorted as asked) and how keys and events change it. */
+class LiveView {
+  readonly sort: Sort = { column: 'rate', reverse: false };
+  paused: { report: Report } | undefined;
+  loading = true;
+  skipping = false;
+  /** How far the newest event read was ahead of the wall clock (negative: behind it), in µs. */
+  private lead = -Infinity;
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly o: LiveOptions,
+    private readonly screen: () => FullScreen,
+  ) {
+    this.clock = o.clock ?? Date.now;
+  }
+
+  private nowMicros(): number {
+    return this.clock() * 1000;
+  }
+
+  private rows(): number {
+    return Math.min(groupRowsOn(this.screen().size().rows), this.o.limit ?? Infinity);
+  }
+
+  private report(): Report {
+    const { table } = this.o;
+    const now = this.nowMicros();
+    const end = table.last === undefined ? undefined : now + Math.max(this.lead, -DELIVERY_LAG);
+    return buildReport(table, {
+      end,
+      now: Math.max(now, end ?? now),
+      window: this.o.window,
+      windowTotals: false,
+      sort: this.sort,
+      limit: this.rows(),
+      sparkline: true,
+    });
+  }
+
+  draw(): void {
+    const { o, sort } = this;
+    const screen = this.screen();
+    const shown = this.paused?.report ?? this.report();
+    const head = {
+      source: o.source,
+      window: formatSeconds(o.window.seconds),
+      eventsPerSecond: shown.totals.eventsPerSecond,
+      bytesPerSecond: shown.totals.bytesPerSecond,
+      groups: shown.totals.groups,
+      paused: this.paused !== undefined,
+      loading: this.loading,
+      skipping: this.skipping,
+      capped: o.table.other !== undefined ? o.table.cap : undefined,
+      sortedBy: sort.column,
+      reverse: sort.reverse,
+      hidden: shown.hidden,
+      notice: o.notice?.(),
+    };
+    screen.draw(topScreenLines(head, shown.rows, { keys: o.keys, style: o.style, ...screen.size() }));
+  }
+
+  /** A key pressed: q and Ctrl-C `quit`; the others pause, sort, or do nothing. */
+  key(key: string, quit: () => void): void {
+    const { sort } = this;
+    if (key === 'q' || key === '\u0003') return quit();
+    if (key === 'p' || key === ' ') this.paused = this.paused === undefined ? { report: this.report() } : undefined;
+    else if (key === '<' || key === '>') {
+      const n = SORT_COLUMNS.length;
+      sort.column = SORT_COLUMNS[(SORT_COLUMNS.indexOf(sort.column) + (key === '<' ? -1 : 1) + n) % n]!;
+    }
+    else if (key === 'R') sort.reverse = !sort.reverse;
+    else if (SORT_KEYS[key] !== undefined) sort.column = SORT_KEYS[key];
+    else return;
+    if (this.paused !== undefined) sortRows(this.paused.report.rows, sort);
+    this.draw();
+  }
+
+  /** Events read; true when they end what was stored (the screen is then drawn at once). */
+  add(events: readonly ReadEvent[], storedDone: boolean): boolean {
+    const { table } = this.o;
+    for (const r of events) table.add(r);
+    if (table.last !== undefined) this.lead = Math.max(this.lead, table.last - this.nowMicros());
+    if (!storedDone || !this.loading) return false;
+    this.loading = false;
+    return true;
+  }
+}
+
 export async function runLive(o: LiveOptions, io: LiveIO, read: FollowRead): Promise<{ code: number; skipped: Skipped }> {
-  const { table } = o;
   const stop = new AbortController();
   const signal = AbortSignal.any([stop.signal, io.signal]);
-  const sort: Sort = { column: 'rate', reverse: false };
-  let paused: { report: Report } | undefined;
-  let loading = true;
-  let skipping = false;
-  let lead = -Infinity;
   let code = 0;
   let failure: unknown;
-  const clock = o.clock ?? Date.now;
-  const nowMicros = () => clock() * 1000;
-
-  const report = (limit: number): Report => {
-    const now = nowMicros();
-    const end = table.last === undefined ? undefined : now + Math.max(lead, -DELIVERY_LAG);
-    return buildReport(table, { end, now: Math.max(now, end ?? now), window: o.window, windowTotals: false, sort, limit, sparkline: true });
-  };
-  const draw = () => {
-    const size = screen.size();
-    const shown = paused?.report ?? report(Math.min(groupRowsOn(size.rows), o.limit ?? Infinity));
-    const lines = topScreenLines(
-      {
-        source: o.source,
-        window: formatSeconds(o.window.seconds),
-        eventsPerSecond: shown.totals.eventsPerSecond,
-        bytesPerSecond: shown.totals.bytesPerSecond,
-        groups: shown.totals.groups,
-        paused: paused !== undefined,
-        loading,
-        skipping,
-        capped: table.other !== undefined ? table.cap : undefined,
-        sortedBy: sort.column,
-        reverse: sort.reverse,
-        hidden: shown.hidden,
-        notice: o.notice?.(),
-      },
-      shown.rows,
-      { keys: o.keys, style: o.style, ...size },
-    );
-    screen.draw(lines);
-  };
   // A failure in a callback ends the view (restoring the terminal) and is thrown from here.
   const guard = (f: () => void) => () => {
     try {
@@ -102,44 +153,37 @@ export async function runLive(o: LiveOptions, io: LiveIO, read: FollowRead): Pro
       stop.abort();
     }
   };
-  const onKey = (key: string) => {
-    if (key === 'q' || key === '\u0003') return stop.abort();
-    if (key === 'p' || key === ' ') paused = paused === undefined ? { report: report(Math.min(groupRowsOn(screen.size().rows), o.limit ?? Infinity)) } : undefined;
-    else if (key === '<' || key === '>') sort.column = SORT_COLUMNS[(SORT_COLUMNS.indexOf(sort.column) + (key === '<' ? -1 : 1) + SORT_COLUMNS.length) % SORT_COLUMNS.length]!;
-    else if (key === 'R') sort.reverse = !sort.reverse;
-    else if (SORT_KEYS[key] !== undefined) sort.column = SORT_KEYS[key];
-    else return;
-    if (paused !== undefined) sortRows(paused.report.rows, sort);
-    draw();
-  };
   const onSignal = (name: keyof typeof ENDING_SIGNALS) => () => {
     code = ENDING_SIGNALS[name];
     stop.abort();
   };
   const signalHandlers = Object.keys(ENDING_SIGNALS).map((name) => [name, onSignal(name as keyof typeof ENDING_SIGNALS)] as const);
 
-  const screen: FullScreen = takeOver(io.out, io.input, { key: (k) => guard(() => onKey(k))(), resize: guard(draw) });
+  const view: LiveView = new LiveView(o, () => screen);
+  const screen: FullScreen = takeOver(io.out, io.input, {
+    key: (k) => guard(() => view.key(k, () => stop.abort()))(),
+    resize: guard(() => view.draw()),
+  });
   // The last resort, should anything exit the process while the view is up.
   process.once('exit', screen.restore);
   for (const [name, handler] of signalHandlers) process.on(name, handler);
   let timer: NodeJS.Timeout | undefined;
   const tick = guard(() => {
-    if (paused === undefined) draw();
+    if (view.paused === undefined) view.draw();
     schedule();
   });
   // On the second: the rates step with the clock, as top's do.
   const schedule = () => (timer = setTimeout(tick, 1000 - (Date.now() % 1000)));
   try {
-    guard(draw)();
+    guard(() => view.draw())();
     schedule();
-    const skipped = await read(signal, (events, storedDone) => {
-      for (const r of events) table.add(r);
-      if (table.last !== undefined) lead = Math.max(lead, table.last - nowMicros());
-      if (storedDone && loading) {
-        loading = false;
-        guard(draw)();
-      }
-    }, () => (skipping = true));
+    const skipped = await read(
+      signal,
+      (events, storedDone) => {
+        if (view.add(events, storedDone)) guard(() => view.draw())();
+      },
+      () => (view.skipping = true),
+    );
     if (failure !== undefined) throw failure;
     return { code, skipped };
   } finally {

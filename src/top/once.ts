@@ -4,7 +4,6 @@
  */
 import type { Skipped } from '../streams/events.js';
 import type { ReadEvent } from '../streams/merge.js';
-import { skippedWarning } from '../ui/format.js';
 import type { Output } from '../ui/output.js';
 import { printObjects } from '../ui/printers.js';
 import { formatBytes, formatRate, sourceLabel, topTableLines } from '../ui/topView.js';
@@ -53,7 +52,5 @@ export async function printOnce(o: OnceOptions, out: Output, read: StoredRead): 
     },
   });
   if (folded) out.warn(`more than ${table.cap} groups: the events of further keys are counted together as (other)`);
-  const warning = skippedWarning(skipped);
-  if (warning !== undefined) out.warn(warning);
   return skipped;
 }

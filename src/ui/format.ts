@@ -6,8 +6,8 @@
  */
 import type { ChalkInstance } from 'chalk';
 import { eventTime, latencyMicros, resourceOf, responseCode, type StoredEvent, str } from '../audit/filter.js';
-import { escapeText } from './escape.js';
-import { displayWidth, ellipsize, ellipsizeMiddle, levelWidths, wrapText } from './width.js';
+import { escapeLines, escapeText } from './escape.js';
+import { displayWidth, ellipsize, ellipsizeMiddle, levelWidths, wrapLines, wrapText } from './width.js';
 
 export type Style = Pick<ChalkInstance, 'dim' | 'bold' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan'>;
 
@@ -377,7 +377,8 @@ export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; 
     row('by user:', topCounts(t.users, limit));
     row('by code:', topCounts(t.codes, limit));
   }
-  if (opts.skipped) row('skipped:', `${opts.skipped} unparseable line${opts.skipped === 1 ? '' : 's'}`);
+  const n = opts.skipped ?? 0;
+  if (n > 0) row('refused:', `${n} line${n === 1 ? '' : 's'} not audit events, listed above`);
   return lines.join('\n');
 }
 
@@ -387,13 +388,40 @@ export interface SkippedLines {
   lines: readonly { file: string; line: number; reason: string }[];
 }
 
+/** What to do about lines that are not audit events. */
+export const REFUSED_HINT =
+  'each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them';
+
 /**
- * The warning for lines read that were not audit events (`tail`, `top`, `policy suggest`): how
- * many, then one per line as editors read a place (`audit.log:7: why`), and how many more.
+ * Lines read that were not audit events, in the one wording every command that reads events
+ * lists them in (`tail`, `top`, `policy test`, `policy suggest`, a lab's streams or --file): how
+ * many, then one per line as editors read a place (`audit.log:7: why`, the receiver's reason), and
+ * how many more.
  */
-export function skippedWarning(s: SkippedLines): string | undefined {
-  if (s.count === 0) return undefined;
+export function refusedText(s: SkippedLines): string | undefined {
+  const n = s.count;
+  if (n === 0) return undefined;
   const listed = s.lines.map((l) => `\n  ${placeText(l)}`).join('');
-  const more = s.count - s.lines.length;
-  return `${s.count === 1 ? '1 line is' : `${s.count} lines are`} not audit events:${listed}${more > 0 ? `\n  ... and ${more} more` : ''}`;
+  const more = n - s.lines.length;
+  const head =
+    n === 1
+      ? '1 line is not audit events (the receiver would refuse it), so it was left out:'
+      : `${n} lines are not audit events (the receiver would refuse them), so they were left out:`;
+  return `${head}${listed}${more > 0 ? `\n  ... and ${more} more` : ''}`;
+}
+
+/** Where refusedText goes: Output's error and its hint line, as main.ts prints a UserError's. */
+export interface RefusedOut {
+  error(text: string): void;
+  info(text: string): void;
+  readonly errStyle: Pick<Style, 'dim'>;
+  readonly errWidth: number | undefined;
+}
+
+/** Prints the lines that were not audit events (refusedText) and what to do, at a command's end; nothing when none. */
+export function printRefused(out: RefusedOut, s: SkippedLines): void {
+  const text = refusedText(s);
+  if (text === undefined) return;
+  out.error(text);
+  out.info(`${out.errStyle.dim('hint:')} ${wrapLines(escapeLines(REFUSED_HINT), out.errWidth, 'hint: '.length)}`);
 }

@@ -5,7 +5,7 @@
  */
 import type { StoredEvent } from '../audit/filter.js';
 import { escapeText } from './escape.js';
-import { formatEventList, formatJson, formatSummary, PrettyFormatter, type SkippedLines, skippedWarning, Tally } from './format.js';
+import { formatEventList, formatJson, formatSummary, PrettyFormatter, printRefused, type SkippedLines, Tally } from './format.js';
 import type { Output } from './output.js';
 
 export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
@@ -87,13 +87,12 @@ export class TailView {
     return this.o.output === 'wide' && r.sinks !== undefined && r.sinks.length > 1 ? r.sinks.join(',') : r.sink;
   }
 
-  /** The end: the EventList of -o json, every line skipped (where and why), and after Ctrl-C the summary. */
+  /** The end: the EventList of -o json, every line that was not an audit event (where and why), and after Ctrl-C the summary. */
   end(skipped: SkippedLines, interrupted: boolean): void {
     const { out, o } = this;
     if (this.listed !== undefined) out.data(`${formatEventList(this.listed)}\n`);
     if (!o.follow && this.tally.total === 0 && o.stderrTty) out.note(`no events in ${sinkList(o.reading, o.files === true)}`);
-    const warning = skippedWarning(skipped);
-    if (warning !== undefined) out.warn(warning);
+    printRefused(out, skipped);
     if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: skipped.count, width: out.errWidth }));
   }
 }

@@ -380,7 +380,7 @@ describe('policy test refuses what the receiver refuses: one decoder, one verdic
     expect(r.stdout.split('\n').filter((l) => /^\d+ +e\d /.test(l)).map((l) => l.split(/ +/, 2).join(' '))).toEqual(['1 e1', '3 e3', '9 e9']);
     expect(r.stdout).toContain('3 of 3 events would be written');
     expect(r.stderr).toBe(
-      `error: 5 lines are not audit events (the receiver would refuse them), so they were not judged:\n${REASONS.map(([n, why]) => `  ${file}:${n}: ${why}`).join('\n')}\n` +
+      `error: 5 lines are not audit events (the receiver would refuse them), so they were left out:\n${REASONS.map(([n, why]) => `  ${file}:${n}: ${why}`).join('\n')}\n` +
         'hint: each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them\n',
     );
   });

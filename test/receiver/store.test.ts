@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dns1123SubdomainErrors } from '../../src/audit/model.js';
 import { UserError } from '../../src/errors.js';
 import { labPaths } from '../../src/lab/paths.js';
-import { listStreamSinks, StreamReader } from '../../src/streams/follow.js';
+import { readLab } from '../../src/streams/labStreams.js';
+import type { ReadEvent } from '../../src/streams/merge.js';
+import { listStreamSinks } from '../../src/streams/source.js';
 import { countSinkEvents } from '../../src/streams/stats.js';
 import { sinkFileStem, sinkPolicyFile, streamFile } from '../../src/streams/names.js';
 import { dedupeKey, jsonLine, type Line } from '../../src/receiver/store/lines.js';
@@ -154,10 +156,10 @@ describe('stream file names', () => {
     for (const f of files) expect(Buffer.byteLength(f)).toBeLessThanOrEqual(255);
     expect(await listStreamSinks(dir)).toEqual([LONG_SINK, 'default'].sort());
     expect((await countSinkEvents(dir, LONG_SINK)).events).toBe(12);
-    const r = new StreamReader(dir, { sink: LONG_SINK, graceTicks: 0 });
-    const lines = await r.poll();
-    await r.close();
-    expect(lines.map((l) => [l.sink, (JSON.parse(l.text) as { auditID: string }).auditID])).toEqual(Array.from({ length: 12 }, (_, i) => [LONG_SINK, `l${i}`]));
+    const read: ReadEvent[] = [];
+    const q = { tail: -1, matches: () => true, follow: false, signal: new AbortController().signal, pollMs: 0 };
+    await readLab({ streamsDir: dir, sinks: [LONG_SINK], known: [], hidden: [] }, q, (b) => void read.push(...b));
+    expect(read.map((l) => [l.sink, l.event.auditID])).toEqual(Array.from({ length: 12 }, (_, i) => [LONG_SINK, `l${i}`]));
   });
 
   it('a long name is still found from the lab\'s sinks when its name file is gone', async () => {

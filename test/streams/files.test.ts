@@ -12,7 +12,7 @@ import { nestingOver } from '../../src/audit/eventShape.js';
 import { timestampMicros } from '../../src/audit/filter.js';
 import { SKIPPED_KEPT } from '../../src/streams/events.js';
 import { MAX_DOCUMENT_CHARS } from '../../src/streams/jsonDocument.js';
-import { MAX_BATCH } from '../../src/streams/fileSource.js';
+import { MAX_BATCH } from '../../src/streams/reading.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../../src/streams/logLines.js';
 import type { ReadEvent } from '../../src/streams/merge.js';
 import { readSource, type SourceQuery } from '../../src/streams/source.js';

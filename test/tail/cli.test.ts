@@ -59,7 +59,7 @@ describe('tail --no-follow', () => {
   });
 
   it('-o jsonl never re-encodes a line (spacing, escapes, key order, non-ASCII are kept)', async () => {
-    const odd = '{"stage": "ResponseComplete",  "kind":"Event", "apiVersion":"audit.k8s.io/v1", "auditID":"0dd11111-0000-4000-8000-000000000000", "verb":"get", "user":{"username":"j\\u00e9r\\u00f4me ✓"}, "requestReceivedTimestamp":"2024-05-01T10:00:06.500000Z", "stageTimestamp":"2024-05-01T10:00:06.600000Z"}';
+    const odd = '{"stage": "ResponseComplete",  "kind":"Event", "apiVersion":"audit.k8s.io/v1", "level":  "Metadata", "auditID":"0dd11111-0000-4000-8000-000000000000", "verb":"get", "user":{"username":"j\\u00e9r\\u00f4me ✓"}, "requestReceivedTimestamp":"2024-05-01T10:00:06.500000Z", "stageTimestamp":"2024-05-01T10:00:06.600000Z"}';
     await writeFile(join(paths.streamsDir, 'odd.log'), `${odd}\n`);
     const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets,odd']);
     expect(r.code).toBe(0);
@@ -172,18 +172,20 @@ describe('tail --no-follow', () => {
     expect(JSON.parse(r.stdout)).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [] });
   });
 
-  it('skips lines that are not events, lists each at the end with its line, and shows the rest', async () => {
-    await appendFile(join(paths.streamsDir, 'default.log'), 'not json\n{"kind":"Event","verb":"get"\n[]\n');
+  it('leaves out lines the receiver would refuse, lists each at the end with its place and reason, shows the rest, exit 2', async () => {
+    await appendFile(join(paths.streamsDir, 'default.log'), 'not json\n{"kind":"Event","verb":"get"\nnull\n');
     await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'after001', { requestReceivedTimestamp: '2024-05-01T10:05:00Z' })}\n`);
     const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(2);
     expect(ids(r.stdout)).toHaveLength(14);
     expect(ids(r.stdout).at(-1)).toBe('after001');
+    const file = join(paths.streamsDir, 'default.log');
     expect(lines(r.stderr)).toEqual([
-      'warning: 3 lines are not audit events:',
-      expect.stringMatching(/^  default\.log:11: not JSON \(/),
-      expect.stringMatching(/^  default\.log:12: not JSON \(/),
-      '  default.log:13: not a JSON object',
+      'error: 3 lines are not audit events (the receiver would refuse them), so they were left out:',
+      expect.stringMatching(new RegExp(`^  ${file}:11: malformed JSON: `)),
+      expect.stringMatching(new RegExp(`^  ${file}:12: malformed JSON: `)),
+      `  ${file}:13: JSON null; want an EventList or an Event`,
+      'hint: each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them',
     ]);
     expect(r.stderr).not.toMatch(ANSI);
   });
@@ -345,18 +347,21 @@ describe('tail (following)', () => {
     expect(lines(r.stderr)[0]).toBe('2 events shown');
   });
 
-  it('an unparseable line while following: one warning, then the list and the count at the end', async () => {
+  it('a line that is not an event while following: one warning, then the list and the count at the end, exit 2', async () => {
     const cli = RunningCli.start(home, ['tail', '--sink', 'default', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 10, 'the stored events');
     await appendFile(join(paths.streamsDir, 'default.log'), `garbage\n{"kind":"Nope"}\n${variant(def[0]!, 'good0001')}\n`);
     await cli.waitFor((s) => s.includes('good0001'), 'the line after the bad ones');
     const r = await cli.stop('SIGINT');
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(2);
     const err = lines(r.stderr);
-    expect(err.filter((l) => l.startsWith('warning:'))).toEqual([expect.stringMatching(/default\.log:11: not JSON/), 'warning: 2 lines are not audit events:']);
-    expect(err).toContain('  default.log:12: kind "Nope" is not Event');
-    expect(err).toContain('  skipped: 2 unparseable lines');
+    expect(err.filter((l) => l.startsWith('warning:') || l.startsWith('error:'))).toEqual([
+      expect.stringMatching(/^warning: left out a line that is not an audit event \(.*default\.log:11: malformed JSON/),
+      'error: 2 lines are not audit events (the receiver would refuse them), so they were left out:',
+    ]);
+    expect(err).toContain(`  ${join(paths.streamsDir, 'default.log')}:12: kind "Nope"; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`);
+    expect(err).toContain('  refused: 2 lines not audit events, listed above');
   });
 });
 
@@ -431,9 +436,9 @@ describe('tail with hostile event fields', () => {
   it('a stream file whose name holds ESC: its warning is escaped', async () => {
     await writeFile(join(paths.streamsDir, 'ev\x1b[2Jil.log'), 'not json\n');
     const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'ev\x1b[2Jil']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).not.toMatch(RAW);
-    expect(r.stderr).toContain('ev\\x1b[2Jil.log:1: not JSON');
+    expect(r.stderr).toContain('ev\\x1b[2Jil.log:1: malformed JSON');
   });
 
   it.each([

@@ -117,10 +117,11 @@ describe('tail --file --no-follow', () => {
     expect(r.code).toBe(2);
     expect(idsOut(r.stdout)).toEqual(['g0', 'g1', 'g2']);
     expect(lines(r.stderr)).toEqual([
-      'warning: 3 lines are not audit events:',
+      'error: 3 lines are not audit events (the receiver would refuse them), so they were left out:',
       expect.stringMatching(/^ {2}audit\.log:2: malformed JSON: /),
       '  audit.log:4: no auditID',
       '  audit.log:7: unsupported apiVersion "audit.k8s.io/v2" (want audit.k8s.io/v1 or audit.k8s.io/v1beta1)',
+      'hint: each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them',
     ]);
   });
 
@@ -131,9 +132,9 @@ describe('tail --file --no-follow', () => {
     expect(r.code).toBe(2);
     expect(idsOut(r.stdout)).toEqual(['ok']);
     const err = lines(r.stderr);
-    expect(err[0]).toBe('warning: 23 lines are not audit events:');
+    expect(err[0]).toBe('error: 23 lines are not audit events (the receiver would refuse them), so they were left out:');
     expect(err.slice(1, 21).map((l) => l.split(':')[1])).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
-    expect(err.slice(21)).toEqual(['  ... and 3 more']);
+    expect(err.slice(21)).toEqual(['  ... and 3 more', 'hint: each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them']);
   });
 
   it('- reads standard input, gzip or not', async () => {
@@ -168,7 +169,7 @@ describe('tail --file --no-follow', () => {
     const r = await cli.exited;
     expect(r.code, r.stderr).toBe(2);
     expect(idsOut(r.stdout)).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'c1', 'a2', 'b2', 'c2']);
-    expect(r.stderr).toContain('1 line is not audit events:\n  plain.pipe:2: malformed JSON');
+    expect(r.stderr).toContain('1 line is not audit events (the receiver would refuse it), so it was left out:\n  plain.pipe:2: malformed JSON');
   });
 
   it('Ctrl-C ends it while standard input is still open (a writer like kubectl logs -f)', async () => {
@@ -265,8 +266,8 @@ describe('tail --file following (as tail -F)', () => {
     const r = await cli.stop('SIGINT');
     expect(r.code).toBe(2);
     const err = lines(r.stderr);
-    expect(err[0]).toMatch(/^warning: skipped a line that is not an audit event \(audit\.log:2: malformed JSON/);
-    expect(err).toContain('warning: 1 line is not audit events:');
+    expect(err[0]).toMatch(/^warning: left out a line that is not an audit event \(audit\.log:2: malformed JSON/);
+    expect(err).toContain('error: 1 line is not audit events (the receiver would refuse it), so it was left out:');
   });
 });
 

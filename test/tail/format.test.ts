@@ -1,6 +1,7 @@
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
-import { parseEventLine, type StoredEvent } from '../../src/audit/filter.js';
+import { decodeBody } from '../../src/audit/eventShape.js';
+import { asStoredEvent, type StoredEvent } from '../../src/audit/filter.js';
 import stringWidth from 'string-width';
 import {
   formatEventList,
@@ -22,11 +23,7 @@ const plain = new Chalk({ level: 0 });
 const colour = new Chalk({ level: 1 });
 
 async function fixtureEvents(name: string): Promise<StoredEvent[]> {
-  return (await fixtureLines(name)).map((l) => {
-    const p = parseEventLine(l);
-    if (!p.ok) throw new Error(p.reason);
-    return p.event;
-  });
+  return (await fixtureLines(name)).map((l) => asStoredEvent(decodeBody(l, '')[0]!));
 }
 
 describe('formatLatency', () => {
@@ -275,7 +272,7 @@ describe('summary', () => {
   });
 
   it('says how many lines were skipped, and that nothing was shown', () => {
-    expect(formatSummary(new Tally(), plain, { skipped: 2 })).toBe('0 events shown\n  skipped: 2 unparseable lines');
+    expect(formatSummary(new Tally(), plain, { skipped: 2 })).toBe('0 events shown\n  refused: 2 lines not audit events, listed above');
   });
 
   it('events with no response count under "-"', () => {

@@ -155,6 +155,18 @@ describe('SinkCopies', () => {
     expect(copies.collapse([read('d', 'x')]).map((r) => r.sink)).toEqual(['d']);
   });
 
+  it('forgets the least recently stored first: an event a sink stored again counts as new', () => {
+    const copies = new SinkCopies(2);
+    copies.collapse([read('a', 'x')]);
+    copies.collapse([read('a', 'y')]);
+    copies.collapse([read('a', 'x')]);
+    copies.collapse([read('a', 'z')]);
+    expect(copies.collapse([read('b', 'x')])).toEqual([]);
+    expect(copies.collapse([read('b', 'y')]).map((r) => r.sink)).toEqual(['b']);
+    for (let i = 0; i < 1000; i++) copies.collapse([read('a', `n${i}`)]);
+    expect(copies.collapse([read('b', 'n998'), read('b', 'n997')]).map((r) => r.event.auditID)).toEqual(['n997']);
+  });
+
   it('the same sink holding an event twice shows it twice; an event without an auditID is always shown', () => {
     const copies = new SinkCopies();
     expect(copies.collapse([read('a', 'x'), read('a', 'x'), read('a', ''), read('b', '')])).toHaveLength(4);

@@ -184,7 +184,7 @@ describe('top --no-follow over a log file', () => {
     expect(doc.skipped.lines.map((l: { file: string; line: number }) => `${l.file}:${l.line}`)).toEqual([`${second}:1`, `${second}:3`]);
     expect(doc.totals.events).toBe(3001);
     expect(printedGroups(doc.groups, ['verb'])).toEqual(expectedGroups([...specs, specs[0]!], ['verb']));
-    expect(r.stderr).toMatch(/^warning: 2 lines are not audit events:\n  .*more\.log:1: .*\n  .*more\.log:3: /);
+    expect(r.stderr).toMatch(/^error: 2 lines are not audit events \(the receiver would refuse them\), so they were left out:\n  .*more\.log:1: .*\n  .*more\.log:3: /);
   });
 
   it('an empty file: no rows, and says there are no events', async () => {
