@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli, tempDir } from '../helpers.js';
+import { BIN, ROOT, runProcess } from '../harness/cli.js';
+import { tempDir } from '../harness/lab.js';
 
 
 /** A lab home with labs alpha (sinks default, secrets) and beta, and two directories that are not labs. */
@@ -38,7 +39,7 @@ async function bashCompletes(lines: string[]): Promise<Map<string, string[]>> {
     await mkdir(bin);
     await writeFile(join(bin, 'audit-lab'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`);
     await chmod(join(bin, 'audit-lab'), 0o755);
-    const script = await runCli(['completion', 'bash']);
+    const script = await runProcess(['completion', 'bash']);
     expect(script.code).toBe(0);
     await writeFile(join(dir, 'audit-lab.bash'), script.stdout);
     // A file for file-name completion, in the directory bash runs in.
@@ -114,7 +115,7 @@ describe('completion bash, sourced in bash', () => {
 
 describe('completion zsh and fish', () => {
   it('zsh: a #compdef function that asks __complete with the words up to the cursor, files through _files', async () => {
-    const r = await runCli(['completion', 'zsh']);
+    const r = await runProcess(['completion', 'zsh']);
     expect(r.code).toBe(0);
     const s = r.stdout;
     expect(s.split('\n')[0]).toBe('#compdef audit-lab');
@@ -129,7 +130,7 @@ describe('completion zsh and fish', () => {
   });
 
   it('fish: a function that asks __complete with the tokens and the current one, registered for audit-lab', async () => {
-    const r = await runCli(['completion', 'fish']);
+    const r = await runProcess(['completion', 'fish']);
     expect(r.code).toBe(0);
     const s = r.stdout;
     expect(s).toMatch(/^function __audit_lab_complete\n[\s\S]*\nend\n/m);
@@ -140,7 +141,7 @@ describe('completion zsh and fish', () => {
   });
 
   it('bash -n parses the bash script', async () => {
-    const r = await runCli(['completion', 'bash']);
+    const r = await runProcess(['completion', 'bash']);
     const check = spawnSync('bash', ['-n'], { input: r.stdout, encoding: 'utf8' });
     expect(check.stderr).toBe('');
     expect(check.status).toBe(0);
@@ -154,7 +155,7 @@ describe('__complete stays light and quiet', () => {
       const home = await labHome(dir);
       const record = join(dir, 'modules.txt');
       const hook = join(ROOT, 'test', 'fixtures', 'hooks', 'record-modules.mjs');
-      const r = await runCli(['__complete', 'tail', '--name', 'alpha', '--sink', ''], { env: { AUDIT_LAB_HOME: home, RECORD_MODULES: record, NODE_OPTIONS: `--import ${hook}` } });
+      const r = await runProcess(['__complete', 'tail', '--name', 'alpha', '--sink', ''], { env: { AUDIT_LAB_HOME: home, RECORD_MODULES: record, NODE_OPTIONS: `--import ${hook}` } });
       expect(r).toMatchObject({ code: 0, stdout: 'default\nsecrets\n', stderr: '' });
       const modules = (await readFile(record, 'utf8')).split('\n');
       // The hook saw what __complete uses.

@@ -12,8 +12,11 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { processStartToken } from '../../src/lab/process.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { FORWARD_BACKLOG_BYTES } from '../../src/receiver/forward.js';
-import { eventList, makeEvent, post, tempLab, type TempLab } from '../receiver/helpers.js';
-import { type CliProcess, eventually, ROOT, runCli, serveUrl, startCli } from '../helpers.js';
+import { type CliProcess, ROOT, runProcess, serveUrl, startCli } from '../harness/cli.js';
+import { eventList, makeEvent } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
 let lab: TempLab | null = null;
 let serve: CliProcess | null = null;
@@ -73,7 +76,7 @@ describe('a forwarding sink as sink list and status show it', () => {
     }
 
     const listed = async (): Promise<SinkRow[]> => {
-      const r = await runCli(['sink', 'list', '-o', 'json'], { env });
+      const r = await runProcess(['sink', 'list', '-o', 'json'], { env });
       expect(r.code).toBe(0);
       return (JSON.parse(r.stdout) as { items: SinkRow[] }).items;
     };
@@ -99,16 +102,16 @@ describe('a forwarding sink as sink list and status show it', () => {
     // A sink that does not forward has nothing of the kind.
     expect(rows.find((r) => r.name === 'default')).not.toHaveProperty('forwarding');
 
-    const json = await runCli(['status', '--json'], { env });
+    const json = await runProcess(['status', '--json'], { env });
     expect(json.code).toBe(0);
     const st = (JSON.parse(json.stdout) as { sinks: SinkRow[] }).sinks.find((s) => s.name === 'out')!;
     expect(st.forwarding).toMatchObject({ backlogEvents: f.backlogEvents, backlogBytes: f.backlogBytes, dropped: f.dropped, sent: 0 });
     expect(st.forwarding!.lastError!.message).toContain('ECONNREFUSED');
 
-    const human = await runCli(['status'], { env });
+    const human = await runProcess(['status'], { env });
     expect(human.stdout).toMatch(new RegExp(`^forward +out -> ${target.replace(/[.]/g, '\\.')}: backlog ${f.backlogEvents} \\(\\d+MiB/64MiB\\), ${f.dropped} dropped, \\d+ retries, last error: \\S+ .*ECONNREFUSED`, 'm'));
 
-    const wide = await runCli(['sink', 'list', '-o', 'wide'], { env });
+    const wide = await runProcess(['sink', 'list', '-o', 'wide'], { env });
     expect(wide.code).toBe(0);
     const [head, ...lines] = wide.stdout.trimEnd().split('\n');
     expect(head).toMatch(/TARGET\s+EVENTS\s+LAST EVENT\s+BACKLOG\s+DROPPED\s+RETRIES\s+LAST ERROR$/);

@@ -12,7 +12,8 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/streams/names.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
+import { ROOT, runProcess } from '../harness/cli.js';
+import { tempDir } from '../harness/lab.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
 
@@ -36,7 +37,7 @@ beforeAll(async () => {
 });
 
 async function out(args: string[], code = 0): Promise<string> {
-  const r = await runCli(args, { env });
+  const r = await runProcess(args, { env });
   expect(r.code, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`).toBe(code);
   expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
   return r.stdout;
@@ -97,7 +98,7 @@ describe.concurrent('--json is -o json on every command that prints json', () =>
     [['top', '--file', AUDIT_LOG, '--no-follow', '--json', '-o', 'table'], 'table'],
     [['policy', 'suggest', '--file', AUDIT_LOG, '-o', 'yaml', '--json'], 'yaml'],
   ])('%j: --json with another -o is exit 2, naming both', async (args, other) => {
-    const r = await runCli(args, { env });
+    const r = await runProcess(args, { env });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`--json is -o json: give one of --json and -o ${other}`);
@@ -124,7 +125,7 @@ describe.concurrent('every listing is one List: apiVersion, kind, metadata, item
   it('list on a home with no labs: an empty List', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      const r = await runCli(['list', '-o', 'json'], { env: { ...env, AUDIT_LAB_HOME: dir } });
+      const r = await runProcess(['list', '-o', 'json'], { env: { ...env, AUDIT_LAB_HOME: dir } });
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual({ apiVersion: 'audit-lab/v1', kind: 'List', metadata: {}, items: [] });
     } finally {

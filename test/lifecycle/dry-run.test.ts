@@ -6,7 +6,8 @@
  */
 import { afterEach, expect, test } from 'vitest';
 import { commandLine } from '../../src/tools/run.js';
-import { freePort, GATEWAY, healthyTable, type Result, Sandbox } from './harness.js';
+import { freePort, type Result, Sandbox } from '../harness/lab.js';
+import { GATEWAY, healthyTable } from '../harness/tables.js';
 
 const sandboxes: Sandbox[] = [];
 afterEach(async () => {

@@ -11,21 +11,10 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
-import { eventually } from '../helpers.js';
-import {
-  ASIDE,
-  BIN,
-  callLine as line,
-  freePort,
-  hasCall,
-  healthyTable,
-  isAlive,
-  MANIFEST,
-  sandboxFor as sandbox,
-  succeeded as ok,
-  twoLabsTable,
-  withRows,
-} from './harness.js';
+import { BIN } from '../harness/cli.js';
+import { callLine as line, freePort, hasCall, isAlive, sandboxFor as sandbox, succeeded as ok } from '../harness/lab.js';
+import { ASIDE, healthyTable, MANIFEST, twoLabsTable, withRows } from '../harness/tables.js';
+import { eventually } from '../harness/wait.js';
 
 
 beforeAll(() => {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, test, type TestContext } from 'vitest';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
-import { freePort, healthyTable, isAlive, type Result, Sandbox } from './harness.js';
+import { freePort, isAlive, type Result, Sandbox } from '../harness/lab.js';
+import { healthyTable } from '../harness/tables.js';
 
 async function sandbox(t: TestContext): Promise<Sandbox> {
   const sb = await Sandbox.create(healthyTable());

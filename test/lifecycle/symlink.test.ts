@@ -10,7 +10,8 @@ import { describe, expect, test, type TestContext } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
-import { healthyTable, type Result, Sandbox } from './harness.js';
+import { type Result, Sandbox } from '../harness/lab.js';
+import { healthyTable } from '../harness/tables.js';
 
 const SLOW = { timeout: 120_000 };
 

@@ -10,8 +10,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test, type TestContext } from 'vitest';
-import { eventually, serveUrl, startInPty } from '../helpers.js';
-import { BIN, type Call, freePort, healthyTable, isAlive, type Result, Sandbox } from './harness.js';
+import { BIN, serveUrl, startInPty } from '../harness/cli.js';
+import { type Call, freePort, isAlive, type Result, Sandbox } from '../harness/lab.js';
+import { healthyTable } from '../harness/tables.js';
+import { eventually } from '../harness/wait.js';
 
 async function sandbox(t: TestContext, ...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
   const sb = await Sandbox.create(...args);

@@ -9,7 +9,8 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { expect, test, type TestContext } from 'vitest';
 import type { LabSummary } from '../../src/cluster/list.js';
-import { type Call, isAlive, type Result, Sandbox, twoLabsTable } from './harness.js';
+import { type Call, isAlive, type Result, Sandbox } from '../harness/lab.js';
+import { twoLabsTable } from '../harness/tables.js';
 
 async function sandbox(t: TestContext): Promise<Sandbox> {
   const sb = await Sandbox.create(twoLabsTable('a', 'b'));

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEVELS, type Level } from '../../src/audit/model.js';
 import { loadPolicy } from '../../src/audit/policyLoader.js';
 import { readPolicySource } from '../../src/audit/presets.js';
-import { runCli, tempDir, testDir } from '../helpers.js';
+import { runProcess } from '../harness/cli.js';
+import { tempDir, testDir } from '../harness/lab.js';
 import { type NoisyLog, noisyLog } from './suggestInput.js';
 
 interface Figures {
@@ -51,14 +52,14 @@ beforeAll(async () => {
 afterAll(() => cleanup());
 
 async function suggestJson(args: string[]): Promise<Suggested> {
-  const r = await runCli(['policy', 'suggest', ...args, '-o', 'json']);
+  const r = await runProcess(['policy', 'suggest', ...args, '-o', 'json']);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Suggested;
 }
 
 /** `policy test` of a policy (a file or preset) on the log, as JSON. */
 async function policyTest(policy: string, events = log): Promise<Tested> {
-  const r = await runCli(['policy', 'test', policy, '--events', events, '-o', 'json']);
+  const r = await runProcess(['policy', 'test', policy, '--events', events, '-o', 'json']);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Tested;
 }
@@ -79,9 +80,9 @@ describe('policy suggest', () => {
     const order = input.lines.map((_, i) => i).sort((a, b) => (a % 7) - (b % 7) || b - a);
     await writeFile(shuffled, `${order.map((i) => input.lines[i]).join('\n')}\n`);
     const runs = await Promise.all([
-      runCli(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
-      runCli(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
-      runCli(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: join(dir, 'shuffled') }),
+      runProcess(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
+      runProcess(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
+      runProcess(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: join(dir, 'shuffled') }),
     ]);
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     expect(runs[0]!.stdout).toMatch(/^ {2}- level: None\n/m);
@@ -166,7 +167,7 @@ describe('policy suggest', () => {
   });
 
   it('a target out of reach: the best policy, what it reached on stderr, exit 0', async () => {
-    const r = await runCli(['policy', 'suggest', '--file', log, '--target', '1%', '-o', 'json']);
+    const r = await runProcess(['policy', 'suggest', '--file', log, '--target', '1%', '-o', 'json']);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout) as Suggested;
     expect(s).toMatchObject({ target: 0.01, met: false });
@@ -181,7 +182,7 @@ describe('policy suggest', () => {
     const home = await testDir('audit-lab-suggest-home-');
     await mkdir(join(home, 'audit-lab', 'streams'), { recursive: true });
     await writeFile(join(home, 'audit-lab', 'streams', 'full.log'), await readFile(log));
-    const r = await runCli(['policy', 'suggest', '--sink', 'full', '--target', '50%', '-o', 'json'], { env: { AUDIT_LAB_HOME: home } });
+    const r = await runProcess(['policy', 'suggest', '--sink', 'full', '--target', '50%', '-o', 'json'], { env: { AUDIT_LAB_HOME: home } });
     expect(r.code, r.stderr).toBe(0);
     const viaSink = JSON.parse(r.stdout) as Suggested;
     const viaFile = await suggestJson(['--file', log, '--target', '50%']);
@@ -205,7 +206,7 @@ describe('policy suggest', () => {
     const empty = join(dir, 'empty.log');
     await writeFile(bad, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Everything\n');
     await writeFile(empty, '');
-    const r = await runCli(['policy', 'suggest', ...args.map((a) => (a === 'LOG' ? log : a === 'BAD' ? bad : a === 'EMPTY' ? empty : a))], { cwd: dir });
+    const r = await runProcess(['policy', 'suggest', ...args.map((a) => (a === 'LOG' ? log : a === 'BAD' ? bad : a === 'EMPTY' ? empty : a))], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);

@@ -13,7 +13,8 @@ import { readPolicySource } from '../../src/audit/presets.js';
 import type { Suggestion } from '../../src/audit/suggest.js';
 import { newTally } from '../../src/audit/verdict.js';
 import { suggestionYaml } from '../../src/render/suggestedPolicy.js';
-import { runCli, testDir } from '../helpers.js';
+import { runProcess } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 import { EventLog, type Who } from './suggestInput.js';
 
 /** Every spelling of `word` in upper and lower case. */
@@ -103,7 +104,7 @@ describe('policy suggest writes every name as a YAML string', () => {
     }
     const file = join(dir, 'audit.log');
     await writeFile(file, `${log.lines.join('\n')}\n`);
-    const r = await runCli(['policy', 'suggest', '--file', file, '-o', 'json']);
+    const r = await runProcess(['policy', 'suggest', '--file', file, '-o', 'json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { yaml: string; rules: unknown[] };
     expect(out.rules.length).toBeGreaterThan(0);

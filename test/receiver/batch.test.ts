@@ -4,7 +4,7 @@ import { decodeBatch, decodeBody, type DecodeError } from '../../src/receiver/de
 import { checkEventList } from '../../src/receiver/raw.js';
 import { BodyPool } from '../../src/receiver/server.js';
 import { DigestMap, dedupeKey, RecentKeys } from '../../src/receiver/streams.js';
-import { makeEvent } from './helpers.js';
+import { makeEvent } from '../harness/events.js';
 
 const head = '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":';
 const list = (items: string[], apiVersion = 'audit.k8s.io/v1') => `{"kind":"EventList","apiVersion":"${apiVersion}","metadata":{},"items":[${items.join(',')}]}`;

@@ -11,7 +11,10 @@ import { sinkPath } from '../../src/lab/endpoints.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { streamFile } from '../../src/streams/names.js';
-import { eventList, eventually, makeEvent, META_AND_FULL, readEvents, sinkOf, tempLab, type TempLab } from './helpers.js';
+import { eventList, makeEvent, readEvents } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { META_AND_FULL, sinkOf } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
 let t: TempLab | null = null;
 let r: RunningReceiver | null = null;

@@ -16,7 +16,10 @@ import type { PemPair } from '../../src/lab/pki.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { streamFile } from '../../src/streams/names.js';
-import { clientTls, eventList, eventually, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab, META_AND_FULL } from './helpers.js';
+import { eventList, makeEvent, readEvents, readLines } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { clientTls, META_AND_FULL, post, sinkOf, startReceiver } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
 const SINKS = META_AND_FULL;
 

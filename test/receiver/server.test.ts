@@ -8,7 +8,9 @@ import { sinkPath, STATIC_PATH } from '../../src/lab/endpoints.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { streamFile } from '../../src/streams/names.js';
-import { clientTls, eventList, logged, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab } from './helpers.js';
+import { eventList, makeEvent, readEvents, readLines } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { clientTls, logged, post, sinkOf, startReceiver } from '../harness/receiver.js';
 
 const SINKS = [
   { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },

@@ -9,7 +9,7 @@ import { listStreamSinks, StreamReader } from '../../src/streams/follow.js';
 import { countSinkEvents } from '../../src/streams/stats.js';
 import { sinkFileStem, sinkPolicyFile, streamFile } from '../../src/streams/names.js';
 import { dedupeKey, jsonLine, type Line, RecentKeys, SharedKeys, StreamLinkError, StreamStore } from '../../src/receiver/streams.js';
-import { readLines } from './helpers.js';
+import { readLines } from '../harness/events.js';
 
 let dir: string;
 let store: StreamStore | null = null;

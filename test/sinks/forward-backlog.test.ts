@@ -15,8 +15,10 @@ import { labPaths } from '../../src/lab/paths.js';
 import { createPki } from '../../src/lab/pkiIssuer.js';
 import { newSinkState, writeState } from '../../src/lab/state.js';
 import { streamFile } from '../../src/streams/names.js';
-import { eventList, eventually, post, readLines, startReceiver } from '../receiver/helpers.js';
-import { testDir } from '../helpers.js';
+import { eventList, readLines } from '../harness/events.js';
+import { testDir } from '../harness/lab.js';
+import { post, startReceiver } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

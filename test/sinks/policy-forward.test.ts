@@ -17,8 +17,10 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { createPki } from '../../src/lab/pkiIssuer.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
-import { eventList, logged, post, readEvents, startReceiver } from '../receiver/helpers.js';
-import { ROOT, runCli, testDir } from '../helpers.js';
+import { ROOT, runProcess } from '../harness/cli.js';
+import { eventList, readEvents } from '../harness/events.js';
+import { testDir } from '../harness/lab.js';
+import { logged, post, startReceiver } from '../harness/receiver.js';
 
 const POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -76,7 +78,7 @@ describe('a sink with its own policy', () => {
     const table = join(dir, 'table.json');
     await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
     const env = { AUDIT_LAB_HOME: paths.home, PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
-    const r = await runCli(['sink', 'create', 'sec', '--policy', join(dir, 'policy.yaml')], { env, cwd: dir });
+    const r = await runProcess(['sink', 'create', 'sec', '--policy', join(dir, 'policy.yaml')], { env, cwd: dir });
     expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`sink "sec" created: policy ${join(dir, 'policy.yaml')} (at most RequestResponse at ResponseStarted, ResponseComplete, Panic)`);
@@ -131,20 +133,20 @@ describe('a sink with its own policy', () => {
     await ensureLab(paths);
     await writeFile(join(dir, 'bad.yaml'), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Loud\n');
     const env = { AUDIT_LAB_HOME: paths.home };
-    const bad = await runCli(['sink', 'create', 'x', '--policy', 'bad.yaml'], { env, cwd: dir });
+    const bad = await runProcess(['sink', 'create', 'x', '--policy', 'bad.yaml'], { env, cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('rules[0].level: Unsupported value: "Loud"');
-    const both = await runCli(['sink', 'create', 'x', '--policy', 'preset:metadata', '--level', 'Request'], { env, cwd: dir });
+    const both = await runProcess(['sink', 'create', 'x', '--policy', 'preset:metadata', '--level', 'Request'], { env, cwd: dir });
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('leave out --level and --stage');
-    const unknown = await runCli(['sink', 'create', 'x', '--policy', 'preset:nope'], { env, cwd: dir });
+    const unknown = await runProcess(['sink', 'create', 'x', '--policy', 'preset:nope'], { env, cwd: dir });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('preset:recommended');
     expect((await readState(paths))!.sinks.map((s) => s.name)).toEqual(['default']);
 
     const state = (await readState(paths))!;
     await writeState(paths, { ...state, mode: 'dynamic' });
-    const dyn = await runCli(['sink', 'create', 'x', '--policy', 'preset:metadata'], { env, cwd: dir });
+    const dyn = await runProcess(['sink', 'create', 'x', '--policy', 'preset:metadata'], { env, cwd: dir });
     expect(dyn.code).toBe(2);
     expect(dyn.stderr).toContain('an AuditSink has only a level and stages');
   });

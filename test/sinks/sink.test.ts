@@ -8,8 +8,9 @@ import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { readState, writeState } from '../../src/lab/state.js';
 import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
 import { renderLabFiles } from '../../src/render/labFiles.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
-import { ASIDE, type Call, freePort, healthyTable, MANIFEST, type Result, Sandbox } from '../lifecycle/harness.js';
+import { ROOT, runProcess } from '../harness/cli.js';
+import { type Call, freePort, type Result, Sandbox, tempDir } from '../harness/lab.js';
+import { ASIDE, healthyTable, MANIFEST } from '../harness/tables.js';
 
 const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
 const cleanups: (() => Promise<void>)[] = [];
@@ -22,7 +23,7 @@ type Row = { args: string[]; stdout?: string; stderr?: string; code?: number; wh
 interface World {
   dir: string;
   paths: LabPaths;
-  run(args: string[]): ReturnType<typeof runCli>;
+  run(args: string[]): ReturnType<typeof runProcess>;
   calls(): Promise<{ tool: string; args: string[]; stdin: string }[]>;
 }
 
@@ -55,7 +56,7 @@ async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: 
     dir,
     paths,
     run: (args) =>
-      runCli(args, {
+      runProcess(args, {
         env: {
           AUDIT_LAB_HOME: paths.home,
           PATH: `${FAKES}:${process.env.PATH}`,
@@ -141,7 +142,7 @@ describe('sink create, static mode', () => {
     await ensureLab(paths);
     const tablePath = join(dir, 'table.json');
     await writeFile(tablePath, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const r = await runCli(['sink', 'create', 'rr', '--level', 'RequestResponse'], {
+    const r = await runProcess(['sink', 'create', 'rr', '--level', 'RequestResponse'], {
       env: { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: tablePath },
     });
     expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
@@ -322,7 +323,7 @@ describe('sink list and delete', () => {
   it('says how to make a lab when there is none', async () => {
     const { dir, cleanup } = await tempDir();
     cleanups.push(cleanup);
-    const r = await runCli(['sink', 'list'], { env: { AUDIT_LAB_HOME: dir } });
+    const r = await runProcess(['sink', 'list'], { env: { AUDIT_LAB_HOME: dir } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('make it with `audit-lab up` (cluster and receiver), or `audit-lab serve` (the receiver alone, no cluster)');
   });
@@ -452,7 +453,7 @@ describe('sink create says created, configured (with what changed) or unchanged,
 });
 
 it('sink create --help names preset:NAME and every preset shipped', async () => {
-  const r = await runCli(['sink', 'create', '--help']);
+  const r = await runProcess(['sink', 'create', '--help']);
   const presets = (await readdir(join(ROOT, 'templates', 'policies'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
   expect(r.code).toBe(0);
   expect(r.stdout.replace(/\s+/g, ' ')).toContain(`a file, or preset:NAME (${presets.join(', ')})`);

@@ -9,7 +9,9 @@ import { captureFor } from '../../src/render/policyFile.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { streamFile } from '../../src/streams/names.js';
-import { eventList, readEvents, tempLab, post, type TempLab } from '../receiver/helpers.js';
+import { eventList, readEvents } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
 
 let lab: TempLab | undefined;
 let recv: RunningReceiver | undefined;

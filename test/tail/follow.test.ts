@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { followStreams, listStreamSinks, StreamReader, type StreamLine } from '../../src/streams/follow.js';
 import { parseStreamFileName } from '../../src/streams/names.js';
-import { removeHome, tempHome } from './helpers.js';
+import { removeHome, tempHome } from '../harness/lab.js';
 
 let dir: string;
 let home: string;

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sinkFileStem } from '../../src/streams/names.js';
 import { labPaths } from '../../src/lab/paths.js';
-import { type CliResult, testDir } from '../helpers.js';
-import { fixtureLines, FIXTURES, makeLab, putFixture, runCli } from './helpers.js';
+import { type CliResult, runProcess } from '../harness/cli.js';
+import { fixtureLines, FIXTURES } from '../harness/events.js';
+import { homeEnv, makeLab, putFixture, testDir } from '../harness/lab.js';
 
 /**
  * Each reader with a lab whose sink `default` has a stream and one more file among its streams.
@@ -36,7 +37,7 @@ async function labWith(extra: (streamsDir: string) => Promise<void>): Promise<{ 
 }
 
 function run(home: string, argv: string[]): Promise<CliResult> {
-  return runCli(home, argv, {}, KILL_AFTER_MS);
+  return runProcess(argv, { env: homeEnv(home), timeoutMs: KILL_AFTER_MS });
 }
 
 function expectRefused(r: CliResult, message: string): void {

@@ -3,7 +3,7 @@ import { buildProgram } from '../../src/cli.js';
 import type { Handlers } from '../../src/commands/options.js';
 import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
-import { captureIO, failWith } from '../helpers.js';
+import { captureIO, failWith } from '../harness/cli.js';
 
 type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 
