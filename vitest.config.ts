@@ -7,7 +7,8 @@ const FIRST_PORT = 10_000 + (process.pid % 220) * 100;
 
 export default defineConfig({
   test: {
-    env: { AUDIT_LAB_FIRST_PORT: String(FIRST_PORT) },
+    // TZ: a run in this process formats times in this process's zone; UTC, as the tests' processes get.
+    env: { AUDIT_LAB_FIRST_PORT: String(FIRST_PORT), TZ: 'UTC' },
     include: ['test/**/*.test.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
     // Process-level tests spawn the built CLI, several at once (describe.concurrent), and the lock

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runProcess } from '../harness/cli.js';
+import { BIN, ROOT, runCli, runProcess } from '../harness/cli.js';
 import { tempDir } from '../harness/lab.js';
 
 
@@ -39,7 +39,7 @@ async function bashCompletes(lines: string[]): Promise<Map<string, string[]>> {
     await mkdir(bin);
     await writeFile(join(bin, 'audit-lab'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`);
     await chmod(join(bin, 'audit-lab'), 0o755);
-    const script = await runProcess(['completion', 'bash']);
+    const script = await runCli(['completion', 'bash']);
     expect(script.code).toBe(0);
     await writeFile(join(dir, 'audit-lab.bash'), script.stdout);
     // A file for file-name completion, in the directory bash runs in.
@@ -115,7 +115,7 @@ describe('completion bash, sourced in bash', () => {
 
 describe('completion zsh and fish', () => {
   it('zsh: a #compdef function that asks __complete with the words up to the cursor, files through _files', async () => {
-    const r = await runProcess(['completion', 'zsh']);
+    const r = await runCli(['completion', 'zsh']);
     expect(r.code).toBe(0);
     const s = r.stdout;
     expect(s.split('\n')[0]).toBe('#compdef audit-lab');
@@ -130,7 +130,7 @@ describe('completion zsh and fish', () => {
   });
 
   it('fish: a function that asks __complete with the tokens and the current one, registered for audit-lab', async () => {
-    const r = await runProcess(['completion', 'fish']);
+    const r = await runCli(['completion', 'fish']);
     expect(r.code).toBe(0);
     const s = r.stdout;
     expect(s).toMatch(/^function __audit_lab_complete\n[\s\S]*\nend\n/m);
@@ -141,7 +141,7 @@ describe('completion zsh and fish', () => {
   });
 
   it('bash -n parses the bash script', async () => {
-    const r = await runProcess(['completion', 'bash']);
+    const r = await runCli(['completion', 'bash']);
     const check = spawnSync('bash', ['-n'], { input: r.stdout, encoding: 'utf8' });
     expect(check.stderr).toBe('');
     expect(check.status).toBe(0);

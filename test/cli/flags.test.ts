@@ -4,14 +4,14 @@
  * refused by name (exit 2, no stack). test/unit/cli.test.ts holds the full argv -> options table.
  */
 import { describe, expect, it } from 'vitest';
-import { runProcess } from '../harness/cli.js';
+import { runCli } from '../harness/cli.js';
 import { testDir } from '../harness/lab.js';
 
 describe.concurrent('flags, as a process', () => {
   it('--name before the command is the same as after it', async () => {
     const home = await testDir();
-    const before = await runProcess(['--name', 'lab2', 'status', '--json'], { env: { AUDIT_LAB_HOME: home, PATH: home } });
-    const after = await runProcess(['status', '--json', '--name', 'lab2'], { env: { AUDIT_LAB_HOME: home, PATH: home } });
+    const before = await runCli(['--name', 'lab2', 'status', '--json'], { env: { AUDIT_LAB_HOME: home, PATH: home } });
+    const after = await runCli(['status', '--json', '--name', 'lab2'], { env: { AUDIT_LAB_HOME: home, PATH: home } });
     expect(before.code).toBe(0);
     expect(JSON.parse(before.stdout).lab.dir).toMatch(/\/lab2$/);
     expect(before.stdout).toBe(after.stdout);
@@ -19,7 +19,7 @@ describe.concurrent('flags, as a process', () => {
 
   it('takes enum values in any case and uses the canonical one', async () => {
     const home = await testDir();
-    const r = await runProcess(['render', '--mode', 'STATIC', '--sink', 's', '--level', 'request', '--stage', 'responsecomplete', '--capture', 'Sinks', '--host-cgroup', 'V2', '--receiver-host', '172.18.0.1'], { env: { AUDIT_LAB_HOME: home } });
+    const r = await runCli(['render', '--mode', 'STATIC', '--sink', 's', '--level', 'request', '--stage', 'responsecomplete', '--capture', 'Sinks', '--host-cgroup', 'V2', '--receiver-host', '172.18.0.1'], { env: { AUDIT_LAB_HOME: home } });
     // stderr carries notes (no lab yet): only not an error.
     expect(r.stderr).not.toMatch(/error|invalid/);
     expect(r.code).toBe(0);
@@ -30,7 +30,7 @@ describe.concurrent('flags, as a process', () => {
 
   it('refuses a single-value flag given twice, naming it', async () => {
     const home = await testDir();
-    const r = await runProcess(['--name', 'a', 'status', '--name', 'b'], { env: { AUDIT_LAB_HOME: home } });
+    const r = await runCli(['--name', 'a', 'status', '--name', 'b'], { env: { AUDIT_LAB_HOME: home } });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe("error: option '--name <name>' was given more than once; it takes one value\n(run with --help for usage)\n");

@@ -1,5 +1,5 @@
 /**
- * What a user sees of a forwarding sink whose endpoint is down, from the CLI as processes: `serve`
+ * What a user sees of a forwarding sink whose endpoint is down, from the CLI: `serve` (a process)
  * as the lab's receiver, fed well past the backlog bound, and `sink list` and `status` reading
  * the backlog, drops and last error it reports.
  */
@@ -12,7 +12,7 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { processStartToken } from '../../src/lab/process.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { FORWARD_BACKLOG_BYTES } from '../../src/receiver/forward.js';
-import { type CliProcess, ROOT, runProcess, serveUrl, startCli } from '../harness/cli.js';
+import { type CliProcess, ROOT, runCli, serveUrl, startCli } from '../harness/cli.js';
 import { eventList, makeEvent } from '../harness/events.js';
 import { tempLab, type TempLab } from '../harness/lab.js';
 import { post } from '../harness/receiver.js';
@@ -76,7 +76,7 @@ describe('a forwarding sink as sink list and status show it', () => {
     }
 
     const listed = async (): Promise<SinkRow[]> => {
-      const r = await runProcess(['sink', 'list', '-o', 'json'], { env });
+      const r = await runCli(['sink', 'list', '-o', 'json'], { env });
       expect(r.code).toBe(0);
       return (JSON.parse(r.stdout) as { items: SinkRow[] }).items;
     };
@@ -102,16 +102,16 @@ describe('a forwarding sink as sink list and status show it', () => {
     // A sink that does not forward has nothing of the kind.
     expect(rows.find((r) => r.name === 'default')).not.toHaveProperty('forwarding');
 
-    const json = await runProcess(['status', '--json'], { env });
+    const json = await runCli(['status', '--json'], { env });
     expect(json.code).toBe(0);
     const st = (JSON.parse(json.stdout) as { sinks: SinkRow[] }).sinks.find((s) => s.name === 'out')!;
     expect(st.forwarding).toMatchObject({ backlogEvents: f.backlogEvents, backlogBytes: f.backlogBytes, dropped: f.dropped, sent: 0 });
     expect(st.forwarding!.lastError!.message).toContain('ECONNREFUSED');
 
-    const human = await runProcess(['status'], { env });
+    const human = await runCli(['status'], { env });
     expect(human.stdout).toMatch(new RegExp(`^forward +out -> ${target.replace(/[.]/g, '\\.')}: backlog ${f.backlogEvents} \\(\\d+MiB/64MiB\\), ${f.dropped} dropped, \\d+ retries, last error: \\S+ .*ECONNREFUSED`, 'm'));
 
-    const wide = await runProcess(['sink', 'list', '-o', 'wide'], { env });
+    const wide = await runCli(['sink', 'list', '-o', 'wide'], { env });
     expect(wide.code).toBe(0);
     const [head, ...lines] = wide.stdout.trimEnd().split('\n');
     expect(head).toMatch(/TARGET\s+EVENTS\s+LAST EVENT\s+BACKLOG\s+DROPPED\s+RETRIES\s+LAST ERROR$/);

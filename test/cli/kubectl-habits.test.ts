@@ -1,5 +1,5 @@
 /**
- * What a kubectl (or stern) user types first, as the built CLI process: `-n NS`, `version`,
+ * What a kubectl (or stern) user types first, through `run(argv, io)`: `-n NS`, `version`,
  * `--json` wherever `-o json` is, one List shape for every listing, and LAST EVENT as an age.
  * A lab with stored events and no tools on PATH: nothing real is asked.
  */
@@ -12,7 +12,7 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/streams/names.js';
-import { ROOT, runProcess } from '../harness/cli.js';
+import { ROOT, runCli } from '../harness/cli.js';
 import { tempDir } from '../harness/lab.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
@@ -37,7 +37,7 @@ beforeAll(async () => {
 });
 
 async function out(args: string[], code = 0): Promise<string> {
-  const r = await runProcess(args, { env });
+  const r = await runCli(args, { env });
   expect(r.code, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`).toBe(code);
   expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
   return r.stdout;
@@ -98,7 +98,7 @@ describe.concurrent('--json is -o json on every command that prints json', () =>
     [['top', '--file', AUDIT_LOG, '--no-follow', '--json', '-o', 'table'], 'table'],
     [['policy', 'suggest', '--file', AUDIT_LOG, '-o', 'yaml', '--json'], 'yaml'],
   ])('%j: --json with another -o is exit 2, naming both', async (args, other) => {
-    const r = await runProcess(args, { env });
+    const r = await runCli(args, { env });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`--json is -o json: give one of --json and -o ${other}`);
@@ -125,7 +125,7 @@ describe.concurrent('every listing is one List: apiVersion, kind, metadata, item
   it('list on a home with no labs: an empty List', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      const r = await runProcess(['list', '-o', 'json'], { env: { ...env, AUDIT_LAB_HOME: dir } });
+      const r = await runCli(['list', '-o', 'json'], { env: { ...env, AUDIT_LAB_HOME: dir } });
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual({ apiVersion: 'audit-lab/v1', kind: 'List', metadata: {}, items: [] });
     } finally {

@@ -1,7 +1,7 @@
 /**
  * One output flag: `-o json|jsonl|yaml|wide|name` on `list`, `status`,
- * `sink list`, `doctor` and `policy test`, through one printer (src/ui/printers.ts), as the built
- * CLI process. A lab with stored events and no tools on PATH: nothing real is asked.
+ * `sink list`, `doctor` and `policy test`, through one printer (src/ui/printers.ts), through
+ * `run(argv, io)` (a terminal: the built CLI in one). A lab with stored events and no tools on PATH: nothing real is asked.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/streams/names.js';
-import { ROOT, runInPty, runProcess } from '../harness/cli.js';
+import { ROOT, runCli, runInPty } from '../harness/cli.js';
 import { tempDir } from '../harness/lab.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
@@ -40,7 +40,7 @@ beforeAll(async () => {
 });
 
 async function out(args: string[], code = 0, e = env): Promise<string> {
-  const r = await runProcess(args, { env: e });
+  const r = await runCli(args, { env: e });
   expect(r.code, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`).toBe(code);
   return r.stdout;
 }
@@ -110,7 +110,7 @@ describe.concurrent('-o on every command that lists or reports', () => {
   });
 
   it('list on a home with no labs: says how to make one, exit 0; -o json is an empty List', async () => {
-    const r = await runProcess(['list'], { env: emptyEnv });
+    const r = await runCli(['list'], { env: emptyEnv });
     expect(r).toMatchObject({ code: 0, stdout: '' });
     expect(r.stderr).toMatch(/^no labs in \S+empty-home: make one with `audit-lab up`/);
     expect(JSON.parse(await out(['list', '-o', 'json'], 0, emptyEnv))).toEqual({ apiVersion: 'audit-lab/v1', kind: 'List', metadata: {}, items: [] });
@@ -136,7 +136,7 @@ describe.concurrent('-o on every command that lists or reports', () => {
       expect(labs.map((l) => [l.name, l.mode])).toEqual([['broken', null], ['good', 'static']]);
       expect(labs[0]!.problem).toMatch(/^lab state \S+\/broken\/state\.json is not valid: not JSON/);
       expect(labs[1]!.problem).toBeNull();
-      const r = await runProcess(['list'], { env: e });
+      const r = await runCli(['list'], { env: e });
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^broken\s+-\s+-\s+unknown\s+stopped\s+-\s+-\s+0$/m);
       expect(r.stderr).toMatch(/^warning: lab "broken": lab state \S+ is not valid/m);
@@ -152,7 +152,7 @@ describe.concurrent('-o on every command that lists or reports', () => {
     [['sink', 'list', '-o', ''], 'json, jsonl, yaml, wide, name'],
     [['policy', 'test', 'preset:recommended', '-o', 'csv'], 'table, json, jsonl, yaml, wide, name'],
   ])('%j: exit 2, naming the formats this command prints', async (args, formats) => {
-    const r = await runProcess(args, { env });
+    const r = await runCli(args, { env });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`--output ${JSON.stringify(args.at(-1))} is not one of ${formats}`);
@@ -160,7 +160,7 @@ describe.concurrent('-o on every command that lists or reports', () => {
   });
 
   it('--json with another -o is refused, exit 2', async () => {
-    const r = await runProcess(['status', '--json', '-o', 'yaml'], { env });
+    const r = await runCli(['status', '--json', '-o', 'yaml'], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('error: --json is -o json: give one of --json and -o yaml');
   });

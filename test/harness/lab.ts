@@ -17,7 +17,7 @@ import type { Mode } from '../../src/lab/mode.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { isAlive } from '../../src/lab/process.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
-import { type CliProcess, type CliResult, ROOT, runProcess, startCli } from './cli.js';
+import { type CliProcess, type CliResult, ROOT, runCli, runProcess, startCli } from './cli.js';
 import { FIXTURES } from './events.js';
 import type { Table, ToolName } from './tables.js';
 
@@ -75,7 +75,7 @@ export function homeEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Pro
 
 /** Runs the CLI to its end (in this process: see runCli) against the labs in `home`, with homeEnv. */
 export function runInHome(home: string, args: readonly string[], extra: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return runProcess(args, { env: homeEnv(home, extra) });
+  return runCli(args, { env: homeEnv(home, extra) });
 }
 
 /** The built CLI left running (tail following) against the labs in `home`; the caller stops it. */
@@ -210,9 +210,9 @@ export class Sandbox {
     };
   }
 
-  /** Runs the built CLI to its end as a user would, with this sandbox's PATH and lab home. */
+  /** Runs the CLI to its end (in this process: see runCli) with this sandbox's PATH and lab home. */
   run(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
-    return runProcess(args, { env: this.env(extraEnv), cwd: this.dir });
+    return runCli(args, { env: this.env(extraEnv), cwd: this.dir });
   }
 
   /** run, as the built CLI in a process of its own (for what only a process shows). */

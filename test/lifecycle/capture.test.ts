@@ -1,5 +1,5 @@
 /**
- * What a static lab's API server captures, as the built CLI process against the fake tools: a new
+ * What a static lab's API server captures, through `run(argv, io)` against the fake tools: a new
  * lab captures everything, so sinks change with no API server restart; the narrow capture is there
  * for whoever asks for it, and a lab keeps whichever it has until asked.
  */

@@ -1,6 +1,6 @@
 /**
  * A receiver.pid that outlived its receiver: its pid may belong to any program by now. down, up
- * and status run as the built CLI against a real `sleep` whose pid is in the file, and must leave
+ * and status run through `run(argv, io)` against a real `sleep` whose pid is in the file, and must leave
  * it alone. Build first: `npm run build`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * A lab that lost one of its six PKI files, as the built CLI sees it: `serve` reissues a lost leaf
+ * A lab that lost one of its six PKI files, as the CLI sees it: `serve` reissues a lost leaf
  * from the lab's CA and says so, refuses to run without its CA (and never makes a new one), and
  * `status` and `doctor` report what is missing. Build first: `npm run build`.
  */

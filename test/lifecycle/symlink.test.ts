@@ -1,7 +1,7 @@
 /**
  * Links where a lab keeps its own files are refused (exit 2, the path named) before anything is
- * read, written or deleted through them; `down --purge` says exactly what it removed. The built
- * CLI as a process. Build first: `npm run build`.
+ * read, written or deleted through them; `down --purge` says exactly what it removed. Through
+ * `run(argv, io)`. Build first: `npm run build`.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * Two labs side by side, as the built CLI process against the fake tools:
+ * Two labs side by side, through `run(argv, io)` against the fake tools:
  * `up --name a`, `up --name b`, each receiver answering /healthz over HTTPS on a port of its own,
  * `list` showing both, and `down --name a` leaving b's receiver and cluster alone.
  * Build first: `npm run build`.

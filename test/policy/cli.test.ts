@@ -1,4 +1,5 @@
-// `audit-lab policy test` as a user runs it: the built CLI as a process (run `npm run build` first).
+// `audit-lab policy test` as a user runs it: through `run(argv, io)`, the built CLI as a process for
+// stdin and the terminal (run `npm run build` first).
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { decodeBatch } from '../../src/receiver/decode.js';
 import { displayWidth } from '../../src/ui/width.js';
-import { BIN, CliProcess, ROOT, runInPty, runProcess } from '../harness/cli.js';
+import { BIN, CliProcess, ROOT, runCli, runInPty } from '../harness/cli.js';
 import { tempDir, testDir } from '../harness/lab.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/policy');
@@ -43,7 +44,7 @@ beforeAll(async () => {
 });
 
 async function report(policy: string, extra: string[] = ['--events', AUDIT_LOG], env: NodeJS.ProcessEnv = {}): Promise<Report> {
-  const r = await runProcess(['policy', 'test', policy, ...extra, '-o', 'json'], { env });
+  const r = await runCli(['policy', 'test', policy, ...extra, '-o', 'json'], { env });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout) as Report;
@@ -113,7 +114,7 @@ describe('policy test with each preset', () => {
   });
 
   it('the table: the summary against what was captured, no row per event', async () => {
-    const r = await runProcess(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG]);
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG]);
     expect(r.code).toBe(0);
     const out = r.stdout.split('\n');
     expect(out[0]).toBe(`policy preset:recommended on ${AUDIT_LOG}: 20 events`);
@@ -124,7 +125,7 @@ describe('policy test with each preset', () => {
   });
 
   it('--per-event: a row per event, then the summary', async () => {
-    const r = await runProcess(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG, '--per-event']);
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG, '--per-event']);
     expect(r.code).toBe(0);
     const out = r.stdout.split('\n');
     expect(out[0]).toMatch(/^LINE\s+STAGE\s+VERB\s+USER\s+REQUEST\s+RULE\s+WRITES$/);
@@ -180,7 +181,7 @@ describe('policy test with each preset', () => {
   });
 
   it('--per-event is for the table', async () => {
-    const r = await runProcess(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG, '--per-event', '-o', 'json']);
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG, '--per-event', '-o', 'json']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('error: --per-event is for the table: -o json lists every event already\n');
   });
@@ -221,12 +222,12 @@ describe('policy test prints as it reads', () => {
     const refusedOnly = join(dir, 'refused.log');
     await writeFile(refusedOnly, '{"foo":1}\n');
     for (const [file, code, results] of [[AUDIT_LOG, 0, 20], [refusedOnly, 2, 0]] as const) {
-      const json = await runProcess(['policy', 'test', 'preset:recommended', '--file', file, '-o', 'json']);
+      const json = await runCli(['policy', 'test', 'preset:recommended', '--file', file, '-o', 'json']);
       expect(json.code).toBe(code);
       const doc = JSON.parse(json.stdout) as Report & { refusedCount: number };
       expect(doc.results).toHaveLength(results);
       expect(json.stdout).toBe(`${JSON.stringify(doc, null, 2)}\n`);
-      const yaml = await runProcess(['policy', 'test', 'preset:recommended', '--file', file, '-o', 'yaml']);
+      const yaml = await runCli(['policy', 'test', 'preset:recommended', '--file', file, '-o', 'yaml']);
       expect(yaml.code).toBe(code);
       expect(parseYaml(yaml.stdout)).toEqual(doc);
     }
@@ -235,7 +236,7 @@ describe('policy test prints as it reads', () => {
 
 describe('policy test POLICY after --file', () => {
   it('-- ends the files of --file, so POLICY may come after them, as the error about it says', async () => {
-    const r = await runProcess(['policy', 'test', '-o', 'json', '--file', AUDIT_LOG, '--', 'preset:recommended']);
+    const r = await runCli(['policy', 'test', '-o', 'json', '--file', AUDIT_LOG, '--', 'preset:recommended']);
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as Report).policy).toBe('preset:recommended');
   });
@@ -263,7 +264,7 @@ describe('policy test --sink', () => {
   });
 
   it('a sink with nothing stored is exit 2 with the place it looked', async () => {
-    const r = await runProcess(['policy', 'test', 'preset:metadata', '--sink', 'nope', '--name', 'lab1'], { env: { AUDIT_LAB_HOME: home.dir } });
+    const r = await runCli(['policy', 'test', 'preset:metadata', '--sink', 'nope', '--name', 'lab1'], { env: { AUDIT_LAB_HOME: home.dir } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`error: no events stored for sink "nope" of lab "lab1" (looked in ${join(home.dir, 'lab1', 'streams')})`);
   });
@@ -294,7 +295,7 @@ describe('policy test refuses bad input with exit 2 and no stack', () => {
     ],
     ['no POLICY and no --file', ['--sink', 'default'], "error: missing required argument 'POLICY'\n"],
   ])('%s', async (_name, args, stderrStart) => {
-    const r = await runProcess(['policy', 'test', ...args]);
+    const r = await runCli(['policy', 'test', ...args]);
     expect(r.code).toBe(2);
     expect(r.stderr.startsWith(stderrStart)).toBe(true);
     expect(r.stderr).not.toMatch(/crashed|\n\s+at /);
@@ -317,7 +318,7 @@ describe('policy test with hostile names and fields', () => {
   afterAll(() => dir.cleanup());
 
   it('the table and its heading show the file name and the event fields escaped', async () => {
-    const r = await runProcess(['policy', 'test', 'preset:recommended', '--events', events, '-o', 'wide']);
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--events', events, '-o', 'wide']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(RAW);
     const out = r.stdout.split('\n');
@@ -332,13 +333,13 @@ describe('policy test with hostile names and fields', () => {
   });
 
   it('errors quoting a file name or its content print them escaped', async () => {
-    const missing = await runProcess(['policy', 'test', 'preset:metadata', '--events', 'no\x1b[2J\u202e.log']);
+    const missing = await runCli(['policy', 'test', 'preset:metadata', '--events', 'no\x1b[2J\u202e.log']);
     expect(missing.code).toBe(2);
     expect(missing.stderr.split('\n')[0]).toBe('error: cannot read audit log no\\x1b[2J\\u202e.log: no such file');
     expect(missing.stderr).not.toMatch(RAW);
     const policy = join(dir.dir, 'p\x1b]0;pwned\x07.yaml');
     await writeFile(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: "Meta\x9bdata\u202e"\n');
-    const bad = await runProcess(['policy', 'test', policy, '--events', AUDIT_LOG]);
+    const bad = await runCli(['policy', 'test', policy, '--events', AUDIT_LOG]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).not.toMatch(RAW);
     expect(bad.stderr).toContain('p\\x1b]0;pwned\\x07.yaml');
@@ -375,7 +376,7 @@ describe('policy test refuses what the receiver refuses: one decoder, one verdic
   ] as const;
 
   it('judges the events, lists every other line with its number and reason, and exits 2', async () => {
-    const r = await runProcess(['policy', 'test', 'preset:metadata', '--events', file, '-o', 'wide']);
+    const r = await runCli(['policy', 'test', 'preset:metadata', '--events', file, '-o', 'wide']);
     expect(r.code).toBe(2);
     expect(r.stdout.split('\n')).toContain(`policy preset:metadata on ${file}: 3 events, 5 lines refused (not audit events)`);
     expect(r.stdout.split('\n').filter((l) => /^\d+ +e\d /.test(l)).map((l) => l.split(/ +/, 2).join(' '))).toEqual(['1 e1', '3 e3', '9 e9']);
@@ -387,7 +388,7 @@ describe('policy test refuses what the receiver refuses: one decoder, one verdic
   });
 
   it('-o json: the verdicts and the refused lines, exit 2', async () => {
-    const r = await runProcess(['policy', 'test', 'preset:metadata', '--events', file, '-o', 'json']);
+    const r = await runCli(['policy', 'test', 'preset:metadata', '--events', file, '-o', 'json']);
     expect(r.code).toBe(2);
     const rep = JSON.parse(r.stdout) as Report & { refused: { file: string; line: number; reason: string }[] };
     expect(rep.results.map((x) => [x.line, x.auditID, x.rule])).toEqual([[1, 'e1', 0], [3, 'e3', 0], [9, 'e9', 0]]);
@@ -411,7 +412,7 @@ describe('policy test refuses what the receiver refuses: one decoder, one verdic
   it('a YAML syntax error shows the line, the one before and a caret', async () => {
     const policy = join(dir.dir, 'indent.yaml');
     await writeFile(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: "Metadata\n  - level: None\n');
-    const r = await runProcess(['policy', 'test', policy, '--events', AUDIT_LOG]);
+    const r = await runCli(['policy', 'test', policy, '--events', AUDIT_LOG]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
       `error: invalid policy:\n  ${policy}:6:1: Missing closing "quote\n    5 |   - level: None\n    6 | \n      | ^\nhint: see https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/#audit-policy\n`,

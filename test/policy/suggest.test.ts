@@ -1,12 +1,11 @@
-// `audit-lab policy suggest` as a user runs it: the built CLI as a process (run `npm run build`
-// first), its suggestion judged by `policy test`, event by event, against the base policy.
+// `audit-lab policy suggest` as a user runs it, through `run(argv, io)`: its suggestion judged by `policy test`, event by event, against the base policy.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEVELS, type Level } from '../../src/audit/model.js';
 import { loadPolicy } from '../../src/audit/policyLoader.js';
 import { readPolicySource } from '../../src/audit/presets.js';
-import { runProcess } from '../harness/cli.js';
+import { runCli } from '../harness/cli.js';
 import { tempDir, testDir } from '../harness/lab.js';
 import { type NoisyLog, noisyLog } from './suggestInput.js';
 
@@ -52,14 +51,14 @@ beforeAll(async () => {
 afterAll(() => cleanup());
 
 async function suggestJson(args: string[]): Promise<Suggested> {
-  const r = await runProcess(['policy', 'suggest', ...args, '-o', 'json']);
+  const r = await runCli(['policy', 'suggest', ...args, '-o', 'json']);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Suggested;
 }
 
 /** `policy test` of a policy (a file or preset) on the log, as JSON. */
 async function policyTest(policy: string, events = log): Promise<Tested> {
-  const r = await runProcess(['policy', 'test', policy, '--events', events, '-o', 'json']);
+  const r = await runCli(['policy', 'test', policy, '--events', events, '-o', 'json']);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Tested;
 }
@@ -80,9 +79,9 @@ describe('policy suggest', () => {
     const order = input.lines.map((_, i) => i).sort((a, b) => (a % 7) - (b % 7) || b - a);
     await writeFile(shuffled, `${order.map((i) => input.lines[i]).join('\n')}\n`);
     const runs = await Promise.all([
-      runProcess(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
-      runProcess(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
-      runProcess(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: join(dir, 'shuffled') }),
+      runCli(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
+      runCli(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: dir }),
+      runCli(['policy', 'suggest', '--file', 'audit.log', '--target', '50%'], { cwd: join(dir, 'shuffled') }),
     ]);
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     expect(runs[0]!.stdout).toMatch(/^ {2}- level: None\n/m);
@@ -167,7 +166,7 @@ describe('policy suggest', () => {
   });
 
   it('a target out of reach: the best policy, what it reached on stderr, exit 0', async () => {
-    const r = await runProcess(['policy', 'suggest', '--file', log, '--target', '1%', '-o', 'json']);
+    const r = await runCli(['policy', 'suggest', '--file', log, '--target', '1%', '-o', 'json']);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout) as Suggested;
     expect(s).toMatchObject({ target: 0.01, met: false });
@@ -182,7 +181,7 @@ describe('policy suggest', () => {
     const home = await testDir('audit-lab-suggest-home-');
     await mkdir(join(home, 'audit-lab', 'streams'), { recursive: true });
     await writeFile(join(home, 'audit-lab', 'streams', 'full.log'), await readFile(log));
-    const r = await runProcess(['policy', 'suggest', '--sink', 'full', '--target', '50%', '-o', 'json'], { env: { AUDIT_LAB_HOME: home } });
+    const r = await runCli(['policy', 'suggest', '--sink', 'full', '--target', '50%', '-o', 'json'], { env: { AUDIT_LAB_HOME: home } });
     expect(r.code, r.stderr).toBe(0);
     const viaSink = JSON.parse(r.stdout) as Suggested;
     const viaFile = await suggestJson(['--file', log, '--target', '50%']);
@@ -206,7 +205,7 @@ describe('policy suggest', () => {
     const empty = join(dir, 'empty.log');
     await writeFile(bad, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Everything\n');
     await writeFile(empty, '');
-    const r = await runProcess(['policy', 'suggest', ...args.map((a) => (a === 'LOG' ? log : a === 'BAD' ? bad : a === 'EMPTY' ? empty : a))], { cwd: dir });
+    const r = await runCli(['policy', 'suggest', ...args.map((a) => (a === 'LOG' ? log : a === 'BAD' ? bad : a === 'EMPTY' ? empty : a))], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);

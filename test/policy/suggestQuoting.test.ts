@@ -13,7 +13,7 @@ import { readPolicySource } from '../../src/audit/presets.js';
 import type { Suggestion } from '../../src/audit/suggest.js';
 import { newTally } from '../../src/audit/verdict.js';
 import { suggestionYaml } from '../../src/render/suggestedPolicy.js';
-import { runProcess } from '../harness/cli.js';
+import { runCli } from '../harness/cli.js';
 import { testDir } from '../harness/lab.js';
 import { EventLog, type Who } from './suggestInput.js';
 
@@ -104,7 +104,7 @@ describe('policy suggest writes every name as a YAML string', () => {
     }
     const file = join(dir, 'audit.log');
     await writeFile(file, `${log.lines.join('\n')}\n`);
-    const r = await runProcess(['policy', 'suggest', '--file', file, '-o', 'json']);
+    const r = await runCli(['policy', 'suggest', '--file', file, '-o', 'json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { yaml: string; rules: unknown[] };
     expect(out.rules.length).toBeGreaterThan(0);

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEVELS, type Level } from '../../src/audit/model.js';
-import { runProcess } from '../harness/cli.js';
+import { runCli } from '../harness/cli.js';
 import { tempDir } from '../harness/lab.js';
 import { EventLog, type Req, type Who } from './suggestInput.js';
 
@@ -122,7 +122,7 @@ beforeAll(async () => {
 afterAll(() => cleanup());
 
 async function levels(policy: string): Promise<Map<string, Level>> {
-  const r = await runProcess(['policy', 'test', policy, '--events', join(dir, 'probes.log'), '-o', 'json']);
+  const r = await runCli(['policy', 'test', policy, '--events', join(dir, 'probes.log'), '-o', 'json']);
   expect(r.code, r.stderr).toBe(0);
   return new Map((JSON.parse(r.stdout) as { results: Verdict[] }).results.map((v) => [v.auditID, v.level]));
 }
@@ -132,7 +132,7 @@ describe.each(['preset:recommended', 'preset:request-response'])('policy suggest
   let base: Map<string, Level>;
   let after: Map<string, Level>;
   beforeAll(async () => {
-    const r = await runProcess(['policy', 'suggest', '--file', join(dir, 'audit.log'), '--from', from, '-o', 'json']);
+    const r = await runCli(['policy', 'suggest', '--file', join(dir, 'audit.log'), '--from', from, '-o', 'json']);
     expect(r.code, r.stderr).toBe(0);
     s = JSON.parse(r.stdout) as Suggested;
     const file = join(dir, `${from.slice(7)}.yaml`);

@@ -8,8 +8,8 @@ import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { readState, writeState } from '../../src/lab/state.js';
 import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
 import { renderLabFiles } from '../../src/render/labFiles.js';
-import { ROOT, runProcess } from '../harness/cli.js';
-import { type Call, freePort, type Result, Sandbox, tempDir } from '../harness/lab.js';
+import { ROOT, runCli } from '../harness/cli.js';
+import { callLine, freePort, Sandbox, succeeded as ok, tempDir } from '../harness/lab.js';
 import { ASIDE, healthyTable, MANIFEST } from '../harness/tables.js';
 
 const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
@@ -23,7 +23,7 @@ type Row = { args: string[]; stdout?: string; stderr?: string; code?: number; wh
 interface World {
   dir: string;
   paths: LabPaths;
-  run(args: string[]): ReturnType<typeof runProcess>;
+  run(args: string[]): ReturnType<typeof runCli>;
   calls(): Promise<{ tool: string; args: string[]; stdin: string }[]>;
 }
 
@@ -56,7 +56,7 @@ async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: 
     dir,
     paths,
     run: (args) =>
-      runProcess(args, {
+      runCli(args, {
         env: {
           AUDIT_LAB_HOME: paths.home,
           PATH: `${FAKES}:${process.env.PATH}`,
@@ -65,6 +65,7 @@ async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: 
           FAKE_TOOLS_LOG: log,
           AUDIT_LAB_APISERVER_PAUSE_MS: '20',
           AUDIT_LAB_READY_TIMEOUT_MS: '2000',
+          AUDIT_LAB_READY_CALL_TIMEOUT_MS: '600000',
           AUDIT_LAB_POLL_MS: '20',
         },
       }),
@@ -142,7 +143,7 @@ describe('sink create, static mode', () => {
     await ensureLab(paths);
     const tablePath = join(dir, 'table.json');
     await writeFile(tablePath, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const r = await runProcess(['sink', 'create', 'rr', '--level', 'RequestResponse'], {
+    const r = await runCli(['sink', 'create', 'rr', '--level', 'RequestResponse'], {
       env: { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: tablePath },
     });
     expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
@@ -323,17 +324,11 @@ describe('sink list and delete', () => {
   it('says how to make a lab when there is none', async () => {
     const { dir, cleanup } = await tempDir();
     cleanups.push(cleanup);
-    const r = await runProcess(['sink', 'list'], { env: { AUDIT_LAB_HOME: dir } });
+    const r = await runCli(['sink', 'list'], { env: { AUDIT_LAB_HOME: dir } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('make it with `audit-lab up` (cluster and receiver), or `audit-lab serve` (the receiver alone, no cluster)');
   });
 });
-
-/** Asserts exit 0, showing what the CLI said when it was not. */
-function ok(r: Result): Result {
-  expect(r.code, `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
-  return r;
-}
 
 async function sandbox(...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
   const sb = await Sandbox.create(...args);
@@ -341,7 +336,6 @@ async function sandbox(...args: Parameters<typeof Sandbox.create>): Promise<Sand
   return sb;
 }
 
-const callLine = (c: Call) => `${c.tool} ${c.args.join(' ')}`;
 const LATER = 'lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`';
 
 describe('sinks in a lab with no cluster: saved, said so, applied by the next up', () => {
@@ -453,7 +447,7 @@ describe('sink create says created, configured (with what changed) or unchanged,
 });
 
 it('sink create --help names preset:NAME and every preset shipped', async () => {
-  const r = await runProcess(['sink', 'create', '--help']);
+  const r = await runCli(['sink', 'create', '--help']);
   const presets = (await readdir(join(ROOT, 'templates', 'policies'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
   expect(r.code).toBe(0);
   expect(r.stdout.replace(/\s+/g, ' ')).toContain(`a file, or preset:NAME (${presets.join(', ')})`);

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writePidFile } from '../../src/daemon/daemon.js';
 import type { LabPaths } from '../../src/lab/paths.js';
-import { ANSI, type CliProcess, ROOT } from '../harness/cli.js';
+import { ANSI, type CliProcess, ROOT, runProcess } from '../harness/cli.js';
 import { fixtureLines, FIXTURES, variant } from '../harness/events.js';
-import { makeLab, putFixture, removeHome, runInHome, startInHome, tempHome } from '../harness/lab.js';
+import { homeEnv, makeLab, putFixture, removeHome, runInHome, startInHome, tempHome } from '../harness/lab.js';
 
 let home: string;
 let paths: LabPaths;
@@ -153,11 +153,12 @@ describe('tail --no-follow', () => {
 
   it('times are local by default (the offset shown by -o wide), UTC with --utc', async () => {
     const args = ['tail', '--no-follow', '--sink', 'default', '--verb', 'list'];
+    // The time zone is the process's own: a process of its own for it.
     const india = { TZ: 'Asia/Kolkata' };
-    expect(lines((await runInHome(home, args, india)).stdout)[0]).toMatch(/^15:30:00\.000 /);
-    expect(lines((await runInHome(home, [...args, '--utc'], india)).stdout)[0]).toMatch(/^10:00:00\.000 /);
-    expect(lines((await runInHome(home, [...args, '-o', 'wide'], india)).stdout)[0]).toMatch(/^2024-05-01T15:30:00\.000\+05:30 /);
-    expect(lines((await runInHome(home, [...args, '-o', 'wide', '--utc'], india)).stdout)[0]).toMatch(/^2024-05-01T10:00:00\.000Z /);
+    expect(lines((await runProcess(args, { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^15:30:00\.000 /);
+    expect(lines((await runProcess([...args, '--utc'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^10:00:00\.000 /);
+    expect(lines((await runProcess([...args, '-o', 'wide'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^2024-05-01T15:30:00\.000\+05:30 /);
+    expect(lines((await runProcess([...args, '-o', 'wide', '--utc'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^2024-05-01T10:00:00\.000Z /);
   });
 
   it('-o json with --no-follow is one document, an audit.k8s.io/v1 EventList of the stored events', async () => {

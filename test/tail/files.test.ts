@@ -9,7 +9,7 @@ import { appendFile, readdir, readFile, rename, symlink, truncate, writeFile } f
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, CliProcess, type CliResult, ROOT, runProcess, startCli } from '../harness/cli.js';
+import { BIN, CliProcess, type CliResult, ROOT, runCli, startCli } from '../harness/cli.js';
 import { testDir } from '../harness/lab.js';
 import { event, eventList, ids, logText, writeLog } from '../streams/logs.js';
 
@@ -33,7 +33,7 @@ async function place(): Promise<{ dir: string; home: string; env: NodeJS.Process
   return { dir, home, env: { AUDIT_LAB_HOME: home, TZ: 'UTC' } };
 }
 
-const tail = (p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]) => runProcess(['tail', ...args], { cwd: p.dir, env: p.env });
+const tail = (p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]) => runCli(['tail', ...args], { cwd: p.dir, env: p.env });
 
 /** The CLI with `input` on its standard input. */
 function withStdin(args: string[], input: Buffer, p: { dir: string; env: NodeJS.ProcessEnv }): Promise<CliResult> {
@@ -284,8 +284,8 @@ describe('policy test --file', () => {
     const text = await readFile(FIXTURE, 'utf8');
     await writeFile(join(p.dir, 'audit.log.gz'), gzipSync(text));
     const want = lines(text).map((l, i) => ({ line: i + 1, auditID: (JSON.parse(l) as { auditID: string }).auditID }));
-    const plain = await runProcess(['policy', 'test', 'preset:recommended', '--file', FIXTURE, '-o', 'json'], { cwd: p.dir, env: p.env });
-    const zipped = await runProcess(['policy', 'test', 'preset:recommended', '--file', 'audit.log.gz', '-o', 'json'], { cwd: p.dir, env: p.env });
+    const plain = await runCli(['policy', 'test', 'preset:recommended', '--file', FIXTURE, '-o', 'json'], { cwd: p.dir, env: p.env });
+    const zipped = await runCli(['policy', 'test', 'preset:recommended', '--file', 'audit.log.gz', '-o', 'json'], { cwd: p.dir, env: p.env });
     expect(zipped.stderr).toBe('');
     expect(zipped.code).toBe(0);
     const z = JSON.parse(zipped.stdout) as Report;

@@ -1,6 +1,6 @@
 /**
- * `audit-lab top --no-follow` (or off a terminal) as a process: the built CLI (run `npm run build`
- * first) over generated audit log files and lab streams. Every count and byte total is checked
+ * `audit-lab top --no-follow` (or off a terminal, as a process: run `npm run build` first), through
+ * `run(argv, io)`, over generated audit log files and lab streams. Every count and byte total is checked
  * against what the test generated, grouped here, from the generated data.
  */
 import { existsSync } from 'node:fs';
