@@ -19,6 +19,7 @@ import { isAlive } from '../../src/lab/process.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
 import { type CliProcess, type CliResult, ROOT, runCli, runProcess, startCli } from './cli.js';
 import { FIXTURES } from './events.js';
+import { fakeToolsPort } from './fakeTools.js';
 import type { Table, ToolName } from './tables.js';
 
 export { isAlive };
@@ -147,8 +148,8 @@ export type Result = CliResult;
 
 /**
  * A sandbox for running the CLI against fake kind, kubectl and docker: a bin directory that is
- * the whole PATH (the fakes asked for, and node for their shebang), a lab home, the fakes' table,
- * world and call log.
+ * the whole PATH (the fakes asked for, and node), a lab home, the fakes' table, world and call
+ * log. The fakes ask this worker's fake tools server (fakeTools.ts) for their answers.
  */
 export class Sandbox {
   readonly bin: string;
@@ -156,7 +157,11 @@ export class Sandbox {
   readonly tablePath: string;
   readonly worldPath: string;
   readonly logPath: string;
-  private constructor(readonly dir: string) {
+  private constructor(
+    readonly dir: string,
+    /** The fake tools server's port (FAKE_TOOLS_SERVER). */
+    private readonly fakeTools: number,
+  ) {
     this.bin = join(dir, 'bin');
     this.home = join(dir, 'labs');
     this.tablePath = join(dir, 'table.json');
@@ -166,7 +171,7 @@ export class Sandbox {
 
   /** tools: the fakes on PATH (a missing one is a tool "not installed"). */
   static async create(table: Table, tools: ToolName[] = ['kind', 'kubectl', 'docker']): Promise<Sandbox> {
-    const sb = new Sandbox(await mkdtemp(join(tmpdir(), 'audit-lab-lifecycle-')));
+    const sb = new Sandbox(await mkdtemp(join(tmpdir(), 'audit-lab-lifecycle-')), await fakeToolsPort());
     await mkdir(sb.bin);
     await symlink(process.execPath, join(sb.bin, 'node'));
     for (const t of tools) await symlink(join(FAKES, t), join(sb.bin, t));
@@ -202,6 +207,7 @@ export class Sandbox {
       FAKE_TOOLS_TABLE: this.tablePath,
       FAKE_TOOLS_WORLD: this.worldPath,
       FAKE_TOOLS_LOG: this.logPath,
+      FAKE_TOOLS_SERVER: String(this.fakeTools),
       AUDIT_LAB_APISERVER_PAUSE_MS: '50',
       AUDIT_LAB_POLL_MS: '20',
       AUDIT_LAB_READY_TIMEOUT_MS: '5000',
