@@ -75,6 +75,8 @@ export interface ReceiverFixture {
   readonly r: RunningReceiver | null;
   /** Every line the receiver logged in this test. */
   readonly logs: string[];
+  /** Closes the receiver before the test ends (the fixture then leaves it be). */
+  close(): Promise<void>;
   /** Makes a lab with `sinks` in `mode` and starts its receiver in this process (startReceiver). */
   start(sinks: SinkSpec[], o?: Omit<StartOptions, 'address' | 'port' | 'log'> & { address?: string; mode?: Mode }): Promise<RunningReceiver>;
 }
@@ -102,6 +104,10 @@ export function receiverFixture(): ReceiverFixture {
       return r;
     },
     logs,
+    async close() {
+      await r?.close();
+      r = null;
+    },
     async start(sinks, o = {}) {
       const { mode, address, ...rest } = o;
       t = await tempLab(sinks, undefined, mode);
