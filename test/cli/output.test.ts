@@ -174,7 +174,7 @@ describe.concurrent('-o on every command that lists or reports', () => {
 });
 
 describe.concurrent('on a terminal', () => {
-  const tty = (args: string[]) => runInPty(args, { cols: 200, env: { ...env, NO_COLOR: undefined }, timeoutMs: 20_000 });
+  const tty = (args: string[]) => runInPty(args, { cols: 200, env: { ...env, NO_COLOR: undefined } });
 
   it('tables have a bold header; what a program reads (-o json|jsonl|yaml|name) carries no colour', async () => {
     const table = await tty(['list']);

@@ -9,6 +9,7 @@ import { labPaths, validateLabName } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, firstReceiverPort, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { ROOT, runProcess } from '../harness/cli.js';
 import { testDir } from '../harness/lab.js';
+import { GUARD_MS } from '../harness/wait.js';
 
 async function lab() {
   return labPaths(join(await testDir(), 'home'), 'audit-lab');
@@ -198,7 +199,7 @@ describe('lab lock', () => {
     const first = withLabLock(paths, 'a', body);
     await entered;
     const tried = attemptEnded(paths.dir);
-    const second = withLabLock(paths, 'b', async () => order.push('b'), { timeoutMs: 5000 });
+    const second = withLabLock(paths, 'b', async () => order.push('b'), { timeoutMs: GUARD_MS });
     // b found the lock taken at least once before a lets go: it got in by waiting.
     await tried;
     expect(order).toEqual(['a-start']);
@@ -223,7 +224,7 @@ describe('lab lock', () => {
     expect((busy as Error).message).toContain(`pid ${child.pid}`);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    expect(await withLabLock(paths, 'down', async () => 'in', { timeoutMs: 2000 })).toBe('in');
+    expect(await withLabLock(paths, 'down', async () => 'in', { timeoutMs: GUARD_MS })).toBe('in');
   });
 });
 
