@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli, tempDir } from '../helpers.js';
+import { BIN, ROOT, runCli, runProcess } from '../harness/cli.js';
+import { tempDir } from '../harness/lab.js';
 
 
 /** A lab home with labs alpha (sinks default, secrets) and beta, and two directories that are not labs. */
@@ -154,7 +155,7 @@ describe('__complete stays light and quiet', () => {
       const home = await labHome(dir);
       const record = join(dir, 'modules.txt');
       const hook = join(ROOT, 'test', 'fixtures', 'hooks', 'record-modules.mjs');
-      const r = await runCli(['__complete', 'tail', '--name', 'alpha', '--sink', ''], { env: { AUDIT_LAB_HOME: home, RECORD_MODULES: record, NODE_OPTIONS: `--import ${hook}` } });
+      const r = await runProcess(['__complete', 'tail', '--name', 'alpha', '--sink', ''], { env: { AUDIT_LAB_HOME: home, RECORD_MODULES: record, NODE_OPTIONS: `--import ${hook}` } });
       expect(r).toMatchObject({ code: 0, stdout: 'default\nsecrets\n', stderr: '' });
       const modules = (await readFile(record, 'utf8')).split('\n');
       // The hook saw what __complete uses.

@@ -4,7 +4,8 @@
  * refused by name (exit 2, no stack). test/unit/cli.test.ts holds the full argv -> options table.
  */
 import { describe, expect, it } from 'vitest';
-import { runCli, testDir } from '../helpers.js';
+import { runCli } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 
 describe.concurrent('flags, as a process', () => {
   it('--name before the command is the same as after it', async () => {

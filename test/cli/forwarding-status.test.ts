@@ -1,5 +1,5 @@
 /**
- * What a user sees of a forwarding sink whose endpoint is down, from the CLI as processes: `serve`
+ * What a user sees of a forwarding sink whose endpoint is down, from the CLI: `serve` (a process)
  * as the lab's receiver, fed well past the backlog bound, and `sink list` and `status` reading
  * the backlog, drops and last error it reports.
  */
@@ -12,8 +12,11 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { processStartToken } from '../../src/lab/process.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { FORWARD_BACKLOG_BYTES } from '../../src/receiver/forward.js';
-import { eventList, makeEvent, post, tempLab, type TempLab } from '../receiver/helpers.js';
-import { type CliProcess, eventually, ROOT, runCli, serveUrl, startCli } from '../helpers.js';
+import { type CliProcess, ROOT, runCli, serveUrl, startCli } from '../harness/cli.js';
+import { eventList, makeEvent } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
 let lab: TempLab | null = null;
 let serve: CliProcess | null = null;

@@ -1,5 +1,5 @@
 /**
- * The help of every command, as a user reads it from the built CLI: each shows at least one
+ * The help of every command, as a user reads it from the CLI (`run(argv, io)`): each shows at least one
  * example, `audit-lab help X Y` prints what `audit-lab X Y --help` prints, and global flags are
  * declared once. The commands come from walking the commander program, and the walk is checked
  * against the commands `audit-lab --help` lists.
@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { buildProgram, type Handlers } from '../../src/cli.js';
 import { run } from '../../src/main.js';
 import { layoutHelpText } from '../../src/ui/help.js';
-import { captureIO, runCli } from '../helpers.js';
+import { captureIO, runCli } from '../harness/cli.js';
 
 const program = buildProgram(captureIO().io, {} as Handlers, '0.0.0', () => {});
 const walk = (cmd: Command, path: string[]): string[][] => [path, ...cmd.commands.flatMap((c) => walk(c, [...path, c.name()]))];

@@ -9,7 +9,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-import { ROOT, testDir } from '../helpers.js';
+import { ROOT } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 
 const run = promisify(execFile);
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'policy', 'audit.log');

@@ -1,5 +1,5 @@
 /**
- * What a kubectl (or stern) user types first, as the built CLI process: `-n NS`, `version`,
+ * What a kubectl (or stern) user types first, through `run(argv, io)`: `-n NS`, `version`,
  * `--json` wherever `-o json` is, one List shape for every listing, and LAST EVENT as an age.
  * A lab with stored events and no tools on PATH: nothing real is asked.
  */
@@ -12,7 +12,8 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/streams/names.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
+import { ROOT, runCli } from '../harness/cli.js';
+import { tempDir } from '../harness/lab.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
 

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
+import { ROOT, runProcess } from '../harness/cli.js';
+import { tempDir } from '../harness/lab.js';
 
 const HOOK = join(ROOT, 'test', 'fixtures', 'hooks', 'record-modules.mjs');
 const SERVER = `file://${join(ROOT, 'dist', 'receiver', 'server.js')}`;
@@ -24,7 +25,7 @@ async function modulesLoaded(args: string[]): Promise<{ code: number | null; mod
     await withLabLock(paths, 'test', () => ensureLab(paths));
     const record = join(dir, 'modules.txt');
     // PATH is an empty directory: no kind, kubectl or docker, so nothing real is asked.
-    const r = await runCli(args, { env: { AUDIT_LAB_HOME: home, PATH: dir, RECORD_MODULES: record, NODE_OPTIONS: `--import ${HOOK}` } });
+    const r = await runProcess(args, { env: { AUDIT_LAB_HOME: home, PATH: dir, RECORD_MODULES: record, NODE_OPTIONS: `--import ${HOOK}` } });
     return { code: r.code, modules: (await readFile(record, 'utf8')).split('\n').filter((l) => l !== '') };
   } finally {
     await cleanup();

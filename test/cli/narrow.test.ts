@@ -11,8 +11,9 @@ import stringWidth from 'string-width';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram, type Handlers } from '../../src/cli.js';
-import { captureIO, runInPty, startInPty, tempDir } from '../helpers.js';
-import { fixtureLines, makeLab, putFixture, ROOT, variant } from '../tail/helpers.js';
+import { captureIO, ROOT, runInPty, startInPty } from '../harness/cli.js';
+import { fixtureLines, variant } from '../harness/events.js';
+import { makeLab, putFixture, tempDir } from '../harness/lab.js';
 
 const COLS = 80;
 const plain = (s: string) => s.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');

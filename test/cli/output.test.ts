@@ -1,7 +1,7 @@
 /**
  * One output flag: `-o json|jsonl|yaml|wide|name` on `list`, `status`,
- * `sink list`, `doctor` and `policy test`, through one printer (src/ui/printers.ts), as the built
- * CLI process. A lab with stored events and no tools on PATH: nothing real is asked.
+ * `sink list`, `doctor` and `policy test`, through one printer (src/ui/printers.ts), through
+ * `run(argv, io)` (a terminal: the built CLI in one). A lab with stored events and no tools on PATH: nothing real is asked.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { streamFile } from '../../src/streams/names.js';
-import { ROOT, runCli, runInPty, tempDir } from '../helpers.js';
+import { ROOT, runCli, runInPty } from '../harness/cli.js';
+import { tempDir } from '../harness/lab.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
 const POLICY = ['policy', 'test', 'preset:recommended', '--events', AUDIT_LOG];
@@ -173,7 +174,7 @@ describe.concurrent('-o on every command that lists or reports', () => {
 });
 
 describe.concurrent('on a terminal', () => {
-  const tty = (args: string[]) => runInPty(args, { cols: 200, env: { ...env, NO_COLOR: undefined }, timeoutMs: 20_000 });
+  const tty = (args: string[]) => runInPty(args, { cols: 200, env: { ...env, NO_COLOR: undefined } });
 
   it('tables have a bold header; what a program reads (-o json|jsonl|yaml|name) carries no colour', async () => {
     const table = await tty(['list']);

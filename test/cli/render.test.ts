@@ -7,7 +7,8 @@ import { parse, parseAllDocuments } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
 import { ensurePki } from '../../src/lab/pkiIssuer.js';
-import { runCli, testDir } from '../helpers.js';
+import { runProcess } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 
 /** A new lab's receiver port in this test run (8845 for a user: see firstReceiverPort). */
 const FIRST_PORT = process.env.AUDIT_LAB_FIRST_PORT;
@@ -38,7 +39,7 @@ describe('audit-lab render (as a process)', () => {
     { host: 'v2', image: 'kindest/node:v1.36.1', patched: false },
   ])('--host-cgroup $host, image $image: kubelet patch $patched', async ({ host, image, patched }) => {
     const dir = await home();
-    const r = await runCli(['render', '--mode', 'static', '--host-cgroup', host, ...(image ? ['--image', image] : [])], { env: { AUDIT_LAB_HOME: dir } });
+    const r = await runProcess(['render', '--mode', 'static', '--host-cgroup', host, ...(image ? ['--image', image] : [])], { env: { AUDIT_LAB_HOME: dir } });
     expect(r.code).toBe(0);
     const config = parse(files(r.stdout)['config.yaml']!) as { kubeadmConfigPatches: string[] };
     const kubelet = config.kubeadmConfigPatches.map((p) => parse(p)).filter((p) => p.kind === 'KubeletConfiguration');
@@ -47,14 +48,14 @@ describe('audit-lab render (as a process)', () => {
   });
 
   it('--host-cgroup takes v1 or v2 only', async () => {
-    const r = await runCli(['render', '--host-cgroup', '3'], { env: { AUDIT_LAB_HOME: await home() } });
+    const r = await runProcess(['render', '--host-cgroup', '3'], { env: { AUDIT_LAB_HOME: await home() } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--host-cgroup "3" is not one of v1, v2');
   });
 
   it('prints the static files of a new lab and creates nothing', async () => {
     const dir = await home();
-    const r = await runCli(['render'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(['render'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
     expect(r.code).toBe(0);
     const f = files(r.stdout);
     expect(Object.keys(f)).toEqual(['config.yaml', 'policy.yaml', 'webhook.kubeconfig']);
@@ -69,7 +70,7 @@ describe('audit-lab render (as a process)', () => {
   it('writes static files into --out that kubectl loads, keys private, and a CA that signed the client cert', async () => {
     const dir = await home();
     const out = join(dir, 'files');
-    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--port', '9443', '--host-cgroup', 'v2'], {
+    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--port', '9443', '--host-cgroup', 'v2'], {
       env: { AUDIT_LAB_HOME: join(dir, 'labs') },
     });
     expect(r.stderr).toBe('');
@@ -101,7 +102,7 @@ describe('audit-lab render (as a process)', () => {
   it('without a lab: the directory config.yaml mounts holds only what the API server reads, and the next steps name both flows', async () => {
     const dir = await home();
     const out = join(dir, 'for-cluster');
-    const r = await runCli(['render', '--mode', 'static', '--out', out, '--receiver-host', '192.0.2.20', '--host-cgroup', 'v2'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '192.0.2.20', '--host-cgroup', 'v2'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
     expect(r.code).toBe(0);
     const mounted = parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath as string;
     expect((await readdir(mounted, { recursive: true })).sort()).toEqual(['policy.yaml', 'webhook.kubeconfig']);
@@ -114,7 +115,7 @@ describe('audit-lab render (as a process)', () => {
   it('renders dynamic mode for a 1.13-1.18 image: AuditSinks whose caBundle is the lab CA', async () => {
     const dir = await home();
     const out = join(dir, 'files');
-    const r = await runCli(['render', '--image', 'kindest/node:v1.18.19', '--out', out, '--receiver-host', '127.0.0.1'], {
+    const r = await runProcess(['render', '--image', 'kindest/node:v1.18.19', '--out', out, '--receiver-host', '127.0.0.1'], {
       env: { AUDIT_LAB_HOME: join(dir, 'labs') },
     });
     expect(r.code).toBe(0);
@@ -139,7 +140,7 @@ describe('audit-lab render (as a process)', () => {
     const { pki } = await ensurePki(paths.pkiDir, 'audit-lab', ['127.0.0.1']);
     const before = await snapshot(paths.dir);
 
-    const r = await runCli(['render'], { env: { AUDIT_LAB_HOME: dir } });
+    const r = await runProcess(['render'], { env: { AUDIT_LAB_HOME: dir } });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const f = files(r.stdout);
@@ -165,16 +166,16 @@ describe('audit-lab render (as a process)', () => {
     await ensurePki(paths.pkiDir, 'audit-lab', ['127.0.0.1']);
     const env = { AUDIT_LAB_HOME: dir };
 
-    const rendered = await runCli(['render', '--sink', 's1', '--level', 'RequestResponse'], { env });
+    const rendered = await runProcess(['render', '--sink', 's1', '--level', 'RequestResponse'], { env });
     expect(rendered.code).toBe(0);
-    const created = await runCli(['sink', 'create', 's1', '--level', 'RequestResponse', '--dry-run'], { env });
+    const created = await runProcess(['sink', 'create', 's1', '--level', 'RequestResponse', '--dry-run'], { env });
     expect(created.code).toBe(0);
     // s1 keeps RequestReceived: the capture takes it, as the policy sink create would write says.
     const policy = parse(files(rendered.stdout)['policy.yaml']!);
     expect(policy).toMatchObject({ omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
     expect(parse(created.stdout.split('would become this, and the API server would restart:\n')[1]!)).toEqual(policy);
     // --qps alone keeps the sink's burst (the AuditSink a dynamic lab would render shows it).
-    const dynamic = await runCli(['render', '--mode', 'dynamic', '--image', 'kindest/node:v1.18.19', '--sink', 's1', '--qps', '5'], { env });
+    const dynamic = await runProcess(['render', '--mode', 'dynamic', '--image', 'kindest/node:v1.18.19', '--sink', 's1', '--qps', '5'], { env });
     expect(dynamic.code).toBe(0);
     const sinks = parseAllDocuments(files(dynamic.stdout)['audit.yaml']!).map((d) => d.toJS());
     expect(sinks.find((k) => k.metadata.name === 's1').spec.webhook.throttle).toEqual({ qps: 5, burst: 4 });
@@ -182,7 +183,7 @@ describe('audit-lab render (as a process)', () => {
 
   it('renders with a sink added by flags, as `sink create` would', async () => {
     const dir = await home();
-    const r = await runCli(['render', '--capture', 'sinks', '--sink', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete'], {
+    const r = await runProcess(['render', '--capture', 'sinks', '--sink', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete'], {
       env: { AUDIT_LAB_HOME: dir },
     });
     expect(r.code).toBe(0);
@@ -201,7 +202,7 @@ describe('audit-lab render (as a process)', () => {
     ['a bad receiver host', ['--receiver-host', 'a b/c'], /--receiver-host "a b\/c"/],
   ])('exits 2 on %s, with no stack and nothing written', async (_, args, message) => {
     const dir = await home();
-    const r = await runCli(['render', '--out', join(dir, 'out'), ...args], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(['render', '--out', join(dir, 'out'), ...args], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
     expect(r.stderr).toMatch(message);
     expect(r.code).toBe(2);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -215,7 +216,7 @@ describe('audit-lab render (as a process)', () => {
     await writeState(paths, newLabState({ name: 'audit-lab', mode: 'static', image: null, kubernetesVersion: null }));
     const { writeFile } = await import('node:fs/promises');
     await writeFile(paths.state, '{"version": 1, "mode": "static"');
-    const r = await runCli(['render'], { env: { AUDIT_LAB_HOME: dir } });
+    const r = await runProcess(['render'], { env: { AUDIT_LAB_HOME: dir } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`lab state ${paths.state} is not valid`);
     expect(await readFile(paths.state, 'utf8')).toBe('{"version": 1, "mode": "static"');

@@ -2,8 +2,10 @@ import { readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
-import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from '../receiver/helpers.js';
-import { type CliProcess, serveUrl, startCli } from '../helpers.js';
+import { type CliProcess, serveUrl, startCli } from '../harness/cli.js';
+import { eventList, makeEvent, readLines } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
 
 let lab: TempLab | null = null;
 let serve: CliProcess | null = null;

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labPaths } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
-import { type CliResult, runCli, testDir } from '../helpers.js';
+import { type CliResult, runProcess } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 
 /** A lab with a valid state and nothing else; returns its home and the state file's exact text. */
 async function labWithState(edit?: (s: Record<string, any>) => void): Promise<{ home: string; state: string; text: string }> {
@@ -38,7 +39,7 @@ describe('a refused command saves nothing (as a process)', () => {
   ])('serve %s: exit 2, state.json byte-identical, no other file made', async (_, flags, message) => {
     const lab = await labWithState();
     const before = await readdir(join(lab.home, 'audit-lab'));
-    const r = await runCli(['serve', '--port', '0', ...flags], { env: { AUDIT_LAB_HOME: lab.home }, timeoutMs: SERVING });
+    const r = await runProcess(['serve', '--port', '0', ...flags], { env: { AUDIT_LAB_HOME: lab.home }, timeoutMs: SERVING });
     expectUsageError(r);
     expect(r.stderr).toMatch(message);
     expect(await readFile(lab.state, 'utf8')).toBe(lab.text);
@@ -47,7 +48,7 @@ describe('a refused command saves nothing (as a process)', () => {
 
   it('serve --address not-an-ip on a new lab makes no lab at all', async () => {
     const home = join(await testDir(), 'home');
-    const r = await runCli(['serve', '--address', 'not-an-ip'], { env: { AUDIT_LAB_HOME: home }, timeoutMs: SERVING });
+    const r = await runProcess(['serve', '--address', 'not-an-ip'], { env: { AUDIT_LAB_HOME: home }, timeoutMs: SERVING });
     expectUsageError(r);
     await expect(readdir(home)).rejects.toThrow(/ENOENT/);
   });
@@ -67,7 +68,7 @@ describe('a hand-edited state.json with a bad value (as a process)', () => {
   for (const [label, edit, message] of cases) {
     it.each(commands)(`${label}: %s exits 2 naming the file and the field, no stack trace, file unchanged`, async (_, argv) => {
       const lab = await labWithState(edit);
-      const r = await runCli(argv, { env: { AUDIT_LAB_HOME: lab.home }, timeoutMs: SERVING });
+      const r = await runProcess(argv, { env: { AUDIT_LAB_HOME: lab.home }, timeoutMs: SERVING });
       expectUsageError(r);
       expect(r.stderr).toContain(`lab state ${lab.state} is not valid: ${message}`);
       expect(await readFile(lab.state, 'utf8')).toBe(lab.text);

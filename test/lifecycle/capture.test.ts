@@ -1,5 +1,5 @@
 /**
- * What a static lab's API server captures, as the built CLI process against the fake tools: a new
+ * What a static lab's API server captures, through `run(argv, io)` against the fake tools: a new
  * lab captures everything, so sinks change with no API server restart; the narrow capture is there
  * for whoever asks for it, and a lab keeps whichever it has until asked.
  */
@@ -9,8 +9,9 @@ import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { readState } from '../../src/lab/state.js';
-import { serveUrl, startCli } from '../helpers.js';
-import { ASIDE, callLine, freePort, healthyTable, MANIFEST, type Sandbox, sandboxFor, succeeded as ok } from './harness.js';
+import { serveUrl, startCli } from '../harness/cli.js';
+import { callLine, freePort, type Sandbox, sandboxFor, succeeded as ok } from '../harness/lab.js';
+import { ASIDE, healthyTable, MANIFEST } from '../harness/tables.js';
 
 const policyOf = async (sb: Sandbox) => parse(await readFile(join(sb.labDir(), 'apiserver', 'policy.yaml'), 'utf8'));
 const captureOf = async (sb: Sandbox) => (await readState(labPaths(sb.home, 'audit-lab')))!.capture;

@@ -12,7 +12,8 @@ import { receiverControl } from '../../src/daemon/control.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { makeTools } from '../../src/tools/index.js';
 import { commandLine, createRunner } from '../../src/tools/run.js';
-import { callLine, freePort, GATEWAY, healthyTable, type Result, Sandbox } from './harness.js';
+import { callLine, freePort, type Result, Sandbox } from '../harness/lab.js';
+import { GATEWAY, healthyTable } from '../harness/tables.js';
 
 const sandboxes: Sandbox[] = [];
 afterEach(async () => {

@@ -1,7 +1,8 @@
 /**
- * up, down, status and doctor, run as the built CLI process against fake kind, kubectl and
- * docker (test/lifecycle/fakes) with the real background receiver, which the fake node's curl
- * reaches over loopback.
+ * up, down, status and doctor, run through `run(argv, io)` in the test's process (the built CLI
+ * as a process where the process itself is tested) against fake kind, kubectl and docker
+ * (test/lifecycle/fakes), with the real background receiver (the built CLI, as `up` starts it),
+ * which the fake node's curl reaches over loopback.
  * Build first: `npm run build`.
  */
 import { existsSync } from 'node:fs';
@@ -11,21 +12,10 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
-import { eventually } from '../helpers.js';
-import {
-  ASIDE,
-  BIN,
-  callLine as line,
-  freePort,
-  hasCall,
-  healthyTable,
-  isAlive,
-  MANIFEST,
-  sandboxFor as sandbox,
-  succeeded as ok,
-  twoLabsTable,
-  withRows,
-} from './harness.js';
+import { BIN } from '../harness/cli.js';
+import { callLine as line, freePort, hasCall, isAlive, sandboxFor as sandbox, succeeded as ok } from '../harness/lab.js';
+import { ASIDE, healthyTable, MANIFEST, twoLabsTable, withRows } from '../harness/tables.js';
+import { eventually } from '../harness/wait.js';
 
 
 beforeAll(() => {
@@ -258,7 +248,7 @@ describe.concurrent('with the real receiver', () => {
   test('up starts `audit-lab serve` in the background where the node reaches it; status sees it; down stops it', async (t) => {
     const sb = await sandbox(t, healthyTable());
     const port = await freePort();
-    const r = ok(await sb.run(['up', '--port', String(port)]));
+    const r = ok(await sb.runProcess(['up', '--port', String(port)]));
     expect(r.stderr).toContain(`receiver listening on https://127.0.0.1:${port}`);
     expect((await sb.calls()).map(line)).toContain(`docker exec audit-lab-control-plane curl -fsSk -m 5 https://127.0.0.1:${port}/healthz`);
     const pid = (await sb.receiverPid())!;

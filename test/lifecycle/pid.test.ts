@@ -1,6 +1,6 @@
 /**
  * A receiver.pid that outlived its receiver: its pid may belong to any program by now. down, up
- * and status run as the built CLI against a real `sleep` whose pid is in the file, and must leave
+ * and status run through `run(argv, io)` against a real `sleep` whose pid is in the file, and must leave
  * it alone. Build first: `npm run build`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, test, type TestContext } from 'vitest';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
-import { freePort, healthyTable, isAlive, type Result, Sandbox } from './harness.js';
+import { freePort, isAlive, type Result, Sandbox } from '../harness/lab.js';
+import { healthyTable } from '../harness/tables.js';
 
 async function sandbox(t: TestContext): Promise<Sandbox> {
   const sb = await Sandbox.create(healthyTable());

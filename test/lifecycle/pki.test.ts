@@ -1,5 +1,5 @@
 /**
- * A lab that lost one of its six PKI files, as the built CLI sees it: `serve` reissues a lost leaf
+ * A lab that lost one of its six PKI files, as the CLI sees it: `serve` reissues a lost leaf
  * from the lab's CA and says so, refuses to run without its CA (and never makes a new one), and
  * `status` and `doctor` report what is missing. Build first: `npm run build`.
  */
@@ -11,8 +11,9 @@ import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { PKI_FILES } from '../../src/lab/pki.js';
 import { renderWebhookKubeconfig } from '../../src/render/webhookKubeconfig.js';
-import { serveUrl } from '../helpers.js';
-import { ASIDE, freePort, healthyTable, isAlive, MANIFEST, type Result, Sandbox } from './harness.js';
+import { serveUrl } from '../harness/cli.js';
+import { freePort, isAlive, type Result, Sandbox } from '../harness/lab.js';
+import { ASIDE, healthyTable, MANIFEST } from '../harness/tables.js';
 
 // Four or five CLI processes per test, six tests at once: room for a loaded 2-core machine.
 const SLOW = { timeout: 120_000 };

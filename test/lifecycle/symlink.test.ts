@@ -1,7 +1,7 @@
 /**
  * Links where a lab keeps its own files are refused (exit 2, the path named) before anything is
- * read, written or deleted through them; `down --purge` says exactly what it removed. The built
- * CLI as a process. Build first: `npm run build`.
+ * read, written or deleted through them; `down --purge` says exactly what it removed. Through
+ * `run(argv, io)`. Build first: `npm run build`.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
@@ -10,7 +10,8 @@ import { describe, expect, test, type TestContext } from 'vitest';
 import { ensureLab } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
-import { healthyTable, type Result, Sandbox } from './harness.js';
+import { type Result, Sandbox } from '../harness/lab.js';
+import { healthyTable } from '../harness/tables.js';
 
 const SLOW = { timeout: 120_000 };
 

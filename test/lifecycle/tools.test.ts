@@ -135,6 +135,11 @@ describe('apiserver', () => {
       pollMs: DEFAULT_TIMING.pollMs,
     });
   });
+
+  test('timing: AUDIT_LAB_READY_CALL_TIMEOUT_MS is the limit of each /readyz call (a test seam); unset, none is fixed', () => {
+    expect(timingFromEnv({ AUDIT_LAB_READY_CALL_TIMEOUT_MS: '600000' }).readyCallMs).toBe(600_000);
+    for (const v of [undefined, '', 'x', '0']) expect(timingFromEnv({ AUDIT_LAB_READY_CALL_TIMEOUT_MS: v }).readyCallMs).toBeUndefined();
+  });
 });
 
 describe('runner', () => {

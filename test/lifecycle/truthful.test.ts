@@ -1,8 +1,9 @@
 /**
  * Commands that say and do what is true: `down` in a lab that never had a cluster, `serve` on a
  * port in use, `sink create` in no lab, `down --keep-cluster` and tail's word on the receiver it
- * leaves, a mode change that would lose a sink's policy, and the hints that name the lab. The
- * built CLI as a process against fake kind, kubectl and docker (test/lifecycle/fakes).
+ * leaves, a mode change that would lose a sink's policy, and the hints that name the lab. Through
+ * `run(argv, io)` (the built CLI as a process for serve and a terminal) against fake kind, kubectl
+ * and docker (test/lifecycle/fakes).
  * Build first: `npm run build`.
  */
 import { existsSync } from 'node:fs';
@@ -10,8 +11,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test, type TestContext } from 'vitest';
-import { eventually, serveUrl, startInPty } from '../helpers.js';
-import { BIN, type Call, freePort, healthyTable, isAlive, type Result, Sandbox } from './harness.js';
+import { BIN, serveUrl, startInPty } from '../harness/cli.js';
+import { type Call, freePort, isAlive, type Result, Sandbox } from '../harness/lab.js';
+import { healthyTable } from '../harness/tables.js';
+import { eventually } from '../harness/wait.js';
 
 async function sandbox(t: TestContext, ...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
   const sb = await Sandbox.create(...args);
@@ -97,7 +100,7 @@ describe.concurrent('serve on a port in use', () => {
   test('serve --name lab3 --port P, P taken: exit 1, and no lab (nor lab home) is left made', async (t) => {
     const sb = await sandbox(t, healthyTable());
     const port = await takenPort(t);
-    const r = await sb.run(['serve', '--name', 'lab3', '--port', String(port)]);
+    const r = await sb.runProcess(['serve', '--name', 'lab3', '--port', String(port)]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
     expect(existsSync(sb.labDir('lab3'))).toBe(false);
@@ -109,7 +112,7 @@ describe.concurrent('serve on a port in use', () => {
     const serve = await servedLab(sb);
     await serve.stop();
     const before = await readFile(join(sb.labDir(), 'state.json'), 'utf8');
-    const r = await sb.run(['serve', '--address', '0.0.0.0', '--port', String(await takenPort(t))]);
+    const r = await sb.runProcess(['serve', '--address', '0.0.0.0', '--port', String(await takenPort(t))]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('already in use');
     expect(await readFile(join(sb.labDir(), 'state.json'), 'utf8')).toBe(before);

@@ -1,5 +1,5 @@
 /**
- * Two labs side by side, as the built CLI process against the fake tools:
+ * Two labs side by side, through `run(argv, io)` against the fake tools:
  * `up --name a`, `up --name b`, each receiver answering /healthz over HTTPS on a port of its own,
  * `list` showing both, and `down --name a` leaving b's receiver and cluster alone.
  * Build first: `npm run build`.
@@ -9,7 +9,8 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { expect, test, type TestContext } from 'vitest';
 import type { LabSummary } from '../../src/cluster/list.js';
-import { type Call, isAlive, type Result, Sandbox, twoLabsTable } from './harness.js';
+import { type Call, isAlive, type Result, Sandbox } from '../harness/lab.js';
+import { twoLabsTable } from '../harness/tables.js';
 
 async function sandbox(t: TestContext): Promise<Sandbox> {
   const sb = await Sandbox.create(twoLabsTable('a', 'b'));

@@ -1,4 +1,5 @@
-// `audit-lab policy test` as a user runs it: the built CLI as a process (run `npm run build` first).
+// `audit-lab policy test` as a user runs it: through `run(argv, io)`, the built CLI as a process for
+// stdin and the terminal (run `npm run build` first).
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { decodeBatch } from '../../src/receiver/decode.js';
 import { displayWidth } from '../../src/ui/width.js';
-import { BIN, CliProcess, ROOT, runCli, runInPty, tempDir, testDir } from '../helpers.js';
+import { BIN, CliProcess, ROOT, runCli, runInPty } from '../harness/cli.js';
+import { tempDir, testDir } from '../harness/lab.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/policy');
 const AUDIT_LOG = join(FIXTURES, 'audit.log');

@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { MAX_POLICY_BYTES } from '../../src/audit/presets.js';
 import { ensureLab } from '../../src/lab/lab.js';
 import { labPaths } from '../../src/lab/paths.js';
-import { type CliResult, ROOT, runCli, startCli, testDir } from '../helpers.js';
+import { type CliResult, ROOT, runProcess, startCli } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
 const CAP_MIB = MAX_POLICY_BYTES / 1024 / 1024;
@@ -40,14 +41,14 @@ describe(`a policy file over ${CAP_MIB} MiB`, () => {
     ['policy test', ['policy', 'test', '/dev/zero', '--file', AUDIT_LOG]],
     ['policy suggest --from', ['policy', 'suggest', '--from', '/dev/zero', '--file', AUDIT_LOG]],
   ])('%s /dev/zero: exit 2, said so', async (_, argv) => {
-    const r = await runCli(argv, { env: { AUDIT_LAB_HOME: join(await testDir(), 'home') }, timeoutMs: KILL_AFTER_MS });
+    const r = await runProcess(argv, { env: { AUDIT_LAB_HOME: join(await testDir(), 'home') }, timeoutMs: KILL_AFTER_MS });
     expectTooLarge(r, '/dev/zero');
   });
 
   it('sink create --policy /dev/zero: exit 2, said so, the state as it was', async () => {
     const l = await lab();
     const before = await readFile(l.state, 'utf8');
-    const r = await runCli(['sink', 'create', 'big', '--policy', '/dev/zero'], { env: l.env, timeoutMs: KILL_AFTER_MS });
+    const r = await runProcess(['sink', 'create', 'big', '--policy', '/dev/zero'], { env: l.env, timeoutMs: KILL_AFTER_MS });
     expectTooLarge(r, '/dev/zero');
     expect(await readFile(l.state, 'utf8')).toBe(before);
   });
@@ -59,9 +60,9 @@ describe(`a policy file over ${CAP_MIB} MiB`, () => {
     await writeFile(join(dir, 'at.yaml'), padded(MAX_POLICY_BYTES));
     await writeFile(join(dir, 'over.yaml'), padded(MAX_POLICY_BYTES + 1));
     const env = { AUDIT_LAB_HOME: join(dir, 'home') };
-    const over = await runCli(['policy', 'test', 'over.yaml', '--file', AUDIT_LOG], { env, cwd: dir, timeoutMs: KILL_AFTER_MS });
+    const over = await runProcess(['policy', 'test', 'over.yaml', '--file', AUDIT_LOG], { env, cwd: dir, timeoutMs: KILL_AFTER_MS });
     expectTooLarge(over, 'over.yaml');
-    const at = await runCli(['policy', 'test', 'at.yaml', '--file', AUDIT_LOG, '-o', 'json'], { env, cwd: dir, timeoutMs: KILL_AFTER_MS });
+    const at = await runProcess(['policy', 'test', 'at.yaml', '--file', AUDIT_LOG, '-o', 'json'], { env, cwd: dir, timeoutMs: KILL_AFTER_MS });
     expect(at.code, at.stderr).toBe(0);
     expect((JSON.parse(at.stdout) as { policy: string }).policy).toBe('at.yaml');
   });

@@ -7,7 +7,7 @@ import { eventAtLevel } from '../../src/audit/level.js';
 import { describeRule } from '../../src/audit/verdict.js';
 import { listPresets, PRESETS_DIR, readPolicySource } from '../../src/audit/presets.js';
 import { UserError } from '../../src/errors.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from '../harness/cli.js';
 
 const load = (name: string) => loadPolicy(readFileSync(join(PRESETS_DIR, `${name}.yaml`), 'utf8'), `preset:${name}`);
 

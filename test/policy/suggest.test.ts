@@ -1,12 +1,12 @@
-// `audit-lab policy suggest` as a user runs it: the built CLI as a process (run `npm run build`
-// first), its suggestion judged by `policy test`, event by event, against the base policy.
+// `audit-lab policy suggest` as a user runs it, through `run(argv, io)`: its suggestion judged by `policy test`, event by event, against the base policy.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEVELS, type Level } from '../../src/audit/model.js';
 import { loadPolicy } from '../../src/audit/policyLoader.js';
 import { readPolicySource } from '../../src/audit/presets.js';
-import { runCli, tempDir, testDir } from '../helpers.js';
+import { runCli } from '../harness/cli.js';
+import { tempDir, testDir } from '../harness/lab.js';
 import { type NoisyLog, noisyLog } from './suggestInput.js';
 
 interface Figures {

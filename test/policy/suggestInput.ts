@@ -6,6 +6,8 @@
  * RequestResponse with RequestReceived and ResponseComplete, so every level can be estimated.
  * Which events are protected is recorded here, as they are made, independently of the CLI.
  */
+import { auditEvent } from '../harness/events.js';
+
 export interface NoisyLog {
   lines: string[];
   /** auditIDs of the requests that must keep their level. */
@@ -62,7 +64,8 @@ export class EventLog {
     const time = () => new Date(Date.UTC(2026, 0, 1, 10, 0, 0) + n * 37).toISOString().replace('Z', '000Z');
     const stages = r.stages === 'complete' ? ['ResponseComplete'] : ['RequestReceived', 'ResponseComplete'];
     for (const stage of stages) {
-      const e: Record<string, unknown> = {
+      const complete = stage === 'ResponseComplete';
+      const e = auditEvent({
         kind: 'Event',
         apiVersion: 'audit.k8s.io/v1',
         level: 'RequestResponse',
@@ -73,13 +76,13 @@ export class EventLog {
         user: r.who === null ? {} : { username: r.who.username, groups: r.who.groups },
         sourceIPs: ['10.0.0.7'],
         userAgent: 'generated/1.0',
-      };
-      if (r.ref) e.objectRef = { apiVersion: 'v1', ...r.ref };
-      if (stage === 'ResponseComplete') e.responseStatus = { metadata: {}, code: r.code ?? 200 };
-      if (r.req !== undefined) e.requestObject = r.req;
-      if (r.resp !== undefined && stage === 'ResponseComplete') e.responseObject = r.resp;
-      e.requestReceivedTimestamp = time();
-      e.stageTimestamp = time();
+        objectRef: r.ref ? { apiVersion: 'v1', ...r.ref } : undefined,
+        responseStatus: complete ? { metadata: {}, code: r.code ?? 200 } : undefined,
+        requestObject: r.req,
+        responseObject: complete ? r.resp : undefined,
+        requestReceivedTimestamp: time(),
+        stageTimestamp: time(),
+      });
       this.lines.push(JSON.stringify(e));
     }
     return id;

@@ -13,7 +13,8 @@ import { readPolicySource } from '../../src/audit/presets.js';
 import type { Suggestion } from '../../src/audit/suggest.js';
 import { newTally } from '../../src/audit/verdict.js';
 import { suggestionYaml } from '../../src/render/suggestedPolicy.js';
-import { runCli, testDir } from '../helpers.js';
+import { runCli } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 import { EventLog, type Who } from './suggestInput.js';
 
 /** Every spelling of `word` in upper and lower case. */

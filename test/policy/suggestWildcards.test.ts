@@ -7,7 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEVELS, type Level } from '../../src/audit/model.js';
-import { runCli, tempDir } from '../helpers.js';
+import { runCli } from '../harness/cli.js';
+import { tempDir } from '../harness/lab.js';
 import { EventLog, type Req, type Who } from './suggestInput.js';
 
 const sa = (ns: string, name: string): Who => ({

@@ -6,7 +6,7 @@ import { BodyPool } from '../../src/receiver/body.js';
 import { DigestMap } from '../../src/receiver/store/digestMap.js';
 import { dedupeKey } from '../../src/receiver/store/lines.js';
 import { RecentKeys } from '../../src/receiver/store/sharedKeys.js';
-import { makeEvent } from './helpers.js';
+import { makeEvent } from '../harness/events.js';
 
 const head = '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":';
 const list = (items: string[], apiVersion = 'audit.k8s.io/v1') => `{"kind":"EventList","apiVersion":"${apiVersion}","metadata":{},"items":[${items.join(',')}]}`;

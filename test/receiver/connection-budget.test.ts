@@ -9,30 +9,24 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/lab/mode.js';
 import { sinkPath } from '../../src/lab/endpoints.js';
 import type { Limits } from '../../src/receiver/server.js';
-import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { streamFile } from '../../src/streams/names.js';
-import { eventList, eventually, makeEvent, META_AND_FULL, readEvents, sinkOf, tempLab, type TempLab } from './helpers.js';
+import { eventList, makeEvent, readEvents } from '../harness/events.js';
+import { META_AND_FULL, receiverFixture, sinkOf } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
-let t: TempLab | null = null;
-let r: RunningReceiver | null = null;
-const logs: string[] = [];
+const rx = receiverFixture();
+const logs = rx.logs;
 const sockets: TLSSocket[] = [];
 
-afterEach(async () => {
+afterEach(() => {
   for (const s of sockets.splice(0)) s.destroy();
-  await r?.close();
-  r = null;
-  await t?.cleanup();
-  t = null;
-  logs.length = 0;
 });
 
 /** Http timeouts far beyond the test, so only the guard's handshake timeout closes an idle connection. */
 const QUIET: Partial<Limits> = { headersTimeoutMs: 600_000, requestTimeoutMs: 600_000, keepAliveTimeoutMs: 600_000 };
 
 async function start(address: string, limits: Partial<Limits>, mode: Mode = 'static'): Promise<void> {
-  t = await tempLab(META_AND_FULL, undefined, mode);
-  r = await startLabReceiver(t.lab, { address, port: 0, watchIntervalMs: 50, limits: { ...QUIET, ...limits }, log: (l) => logs.push(l) });
+  await rx.start(META_AND_FULL, { address, mode, limits: { ...QUIET, ...limits } });
 }
 
 interface Conn {
@@ -46,7 +40,7 @@ type Options = ConnectionOptions & Pick<TcpNetConnectOpts, 'localAddress' | 'loc
 
 /** A TLS connection to the receiver at `host`, kept in `sockets`; never ended by the client. */
 function open(host: string, o: Options = {}): Conn {
-  const socket = tlsConnect({ host, port: r!.port, ca: t!.lab.pki.ca.cert, servername: 'localhost', ...o });
+  const socket = tlsConnect({ host, port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', ...o });
   sockets.push(socket);
   let error: Error | undefined;
   socket.on('error', (err) => (error = err));
@@ -89,24 +83,24 @@ describe('receiver connections: each connection has its own place, whatever its 
     // Long enough for both handshakes on a loaded machine (the default is 10 s).
     await start('0.0.0.0', { handshakeTimeoutMs: 5000 });
     const conns = await sameSourcePort();
-    expect(await eventually(() => r!.receiver.connections().unauthenticated === 2, 100)).toBe(true);
+    expect(await eventually(() => rx.r!.receiver.connections().unauthenticated === 2, 100)).toBe(true);
     // The client never ends them and the http timeouts are far off: only the guard closes them.
     await allClosed(conns);
-    expect(await eventually(() => r!.receiver.connections().unauthenticated === 0)).toBe(true);
+    expect(await eventually(() => rx.r!.receiver.connections().unauthenticated === 0)).toBe(true);
   });
 
   it('counts two authenticated connections from one source port to two local addresses against the cap', { timeout: 60_000 }, async () => {
     await start('0.0.0.0', { maxConnections: 1, handshakeTimeoutMs: 120_000 });
-    const cert = { cert: t!.lab.pki.client.cert, key: t!.lab.pki.client.key };
+    const cert = { cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key };
     const first = open('127.0.0.1', { ...cert, localAddress: '127.0.0.1' });
     await first.secure;
-    expect(await eventually(() => r!.receiver.connections().authenticated === 1)).toBe(true);
+    expect(await eventually(() => rx.r!.receiver.connections().authenticated === 1)).toBe(true);
     const second = open('127.0.0.2', { ...cert, localAddress: '127.0.0.1', localPort: first.socket.localPort! });
     // The one authenticated place is taken: the second is closed, the first stays.
     await allClosed([second]);
     expect(first.socket.destroyed).toBe(false);
     expect(logs.some((l) => l.includes('1 authenticated connections already open'))).toBe(true);
-    expect(r!.receiver.connections().authenticated).toBe(1);
+    expect(rx.r!.receiver.connections().authenticated).toBe(1);
   });
 });
 
@@ -133,8 +127,8 @@ describe('receiver connections: dynamic mode shares the authenticated places bet
   it("one sink's keep-alive connections holding every place do not lock another sink out", { timeout: 60_000 }, async () => {
     const max = 16;
     await start('127.0.0.1', { maxConnections: max, handshakeTimeoutMs: 120_000 }, 'dynamic');
-    const meta = sinkPath('meta', sinkOf(t!.lab, 'meta').token);
-    const full = sinkPath('full', sinkOf(t!.lab, 'full').token);
+    const meta = sinkPath('meta', sinkOf(rx.t!.lab, 'meta').token);
+    const full = sinkPath('full', sinkOf(rx.t!.lab, 'full').token);
     const held: Conn[] = [];
     for (let i = 0; i < max; i++) {
       const c = open('127.0.0.1');
@@ -142,13 +136,13 @@ describe('receiver connections: dynamic mode shares the authenticated places bet
       expect(await request(c, meta, eventList([makeEvent()]))).toBe(200);
       held.push(c);
     }
-    expect(r!.receiver.connections().authenticated).toBe(max);
+    expect(rx.r!.receiver.connections().authenticated).toBe(max);
     // Another sink still gets in, on a keep-alive connection of its own, and its events are stored.
     const other = open('127.0.0.1');
     await other.secure;
     const ev = makeEvent();
     expect(await request(other, full, eventList([ev]))).toBe(200);
-    expect((await readEvents(streamFile(t!.lab.paths.streamsDir, 'full'))).map((e) => e.auditID)).toEqual([ev.auditID]);
+    expect((await readEvents(streamFile(rx.t!.lab.paths.streamsDir, 'full'))).map((e) => e.auditID)).toEqual([ev.auditID]);
     // It took the oldest of meta's places; the others are kept.
     await allClosed([held[0]!]);
     expect(held.slice(1).filter((c) => c.socket.destroyed)).toEqual([]);

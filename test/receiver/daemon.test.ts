@@ -7,7 +7,9 @@ import { ensureReceiver, receiverStatus, stopReceiver } from '../../src/daemon/d
 import { isAlive } from '../../src/lab/process.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { writeState } from '../../src/lab/state.js';
-import { eventList, makeEvent, post, removeWithReceiver, tempLab, type TempLab } from './helpers.js';
+import { eventList, makeEvent } from '../harness/events.js';
+import { removeWithReceiver, tempLab, type TempLab } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
 
 let t: TempLab | null = null;
 let blocker: Server | null = null;

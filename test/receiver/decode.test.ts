@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DecodeError, decodeBatch, decodeBody, eventJson, isJsonContentType, nestingOver } from '../../src/receiver/decode.js';
-import { eventList, makeEvent } from './helpers.js';
+import { eventList, makeEvent } from '../harness/events.js';
 
 function refusal(text: string): { status: number; message: string } {
   try {

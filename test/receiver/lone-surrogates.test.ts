@@ -11,7 +11,9 @@ import { decodeBatch } from '../../src/receiver/decode.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { streamFile } from '../../src/streams/names.js';
-import { clientTls, eventList, makeEvent, META_AND_FULL, post, readEvents, startReceiver, tempLab, type TempLab } from './helpers.js';
+import { eventList, makeEvent, readEvents } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { clientTls, META_AND_FULL, post, startReceiver } from '../harness/receiver.js';
 
 let t: TempLab | null = null;
 let r: RunningReceiver | null = null;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LEVELS } from '../../src/audit/model.js';
 import { decodeBatch } from '../../src/receiver/decode.js';
 import { checkEventList } from '../../src/receiver/raw.js';
-import { makeEvent } from './helpers.js';
+import { makeEvent } from '../harness/events.js';
 
 const lineOf = (parts: Buffer[]) => Buffer.concat(parts).toString('utf8');
 

@@ -13,35 +13,29 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/lab/mode.js';
 import { sinkPath, STATIC_PATH } from '../../src/lab/endpoints.js';
 import type { PemPair } from '../../src/lab/pki.js';
-import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { streamFile } from '../../src/streams/names.js';
-import { clientTls, eventList, eventually, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab, META_AND_FULL } from './helpers.js';
+import { eventList, makeEvent, readEvents, readLines } from '../harness/events.js';
+import { clientTls, META_AND_FULL, post, receiverFixture, sinkOf } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
 const SINKS = META_AND_FULL;
 
-let t: TempLab | null = null;
-let r: RunningReceiver | null = null;
-let logs: string[] = [];
+const rx = receiverFixture();
+const logs = rx.logs;
 const sockets: Socket[] = [];
 
-afterEach(async () => {
+afterEach(() => {
   for (const s of sockets.splice(0)) s.destroy();
-  await r?.close();
-  r = null;
-  await t?.cleanup();
-  t = null;
-  logs = [];
 });
 
 async function start(limits: Partial<Limits> = {}, mode: Mode = 'static'): Promise<void> {
-  t = await tempLab(SINKS, undefined, mode);
-  r = await startReceiver(t.lab, logs, { limits });
+  await rx.start(SINKS, { mode, limits });
 }
 
-const file = (sink: string) => streamFile(t!.lab.paths.streamsDir, sink);
-const mtls = () => clientTls(t!.lab);
-const noCert = () => ({ ca: t!.lab.pki.ca.cert, cert: null });
+const file = (sink: string) => streamFile(rx.t!.lab.paths.streamsDir, sink);
+const mtls = () => clientTls(rx.t!.lab);
+const noCert = () => ({ ca: rx.t!.lab.pki.ca.cert, cert: null });
 const storedIds = async (sink: string) => (await readEvents(file(sink))).map((e) => e.auditID);
 
 /** One POST on a TLS connection of its own, made with `opts`; the reply's status and the client's view of the session. */
@@ -50,7 +44,7 @@ function tlsPost(opts: ConnectionOptions, path: string, body: string): Promise<{
     let session: Buffer | undefined;
     let reused = false;
     let text = '';
-    const s = tlsConnect({ host: '127.0.0.1', port: r!.port, ca: t!.lab.pki.ca.cert, servername: 'localhost', ...opts }, () => {
+    const s = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', ...opts }, () => {
       reused = s.isSessionReused();
       s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     });
@@ -72,8 +66,8 @@ async function labSigned(subject: string, usage: string): Promise<PemPair> {
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const caKey = await webcrypto.subtle.importKey('pkcs8', Buffer.from(t!.lab.pki.ca.key.replace(/-----[^-]+-----|\s+/g, ''), 'base64'), alg, false, ['sign']);
-  const ca = new x509.X509Certificate(t!.lab.pki.ca.cert);
+  const caKey = await webcrypto.subtle.importKey('pkcs8', Buffer.from(rx.t!.lab.pki.ca.key.replace(/-----[^-]+-----|\s+/g, ''), 'base64'), alg, false, ['sign']);
+  const ca = new x509.X509Certificate(rx.t!.lab.pki.ca.cert);
   const cert = await x509.X509CertificateGenerator.create({
     subject,
     issuer: ca.subject,
@@ -109,7 +103,7 @@ describe('receiver security: client certificates', () => {
 
       // The lab's own certificate works fresh and after its own session.
       const good = makeEvent();
-      const withCert = { ...pin, cert: t!.lab.pki.client.cert, key: t!.lab.pki.client.key };
+      const withCert = { ...pin, cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key };
       const fresh = await tlsPost(withCert, STATIC_PATH, eventList([good]));
       expect(fresh.status).toBe(200);
       const again = makeEvent();
@@ -124,24 +118,24 @@ describe('receiver security: client certificates', () => {
     const cases: [string, PemPair][] = [
       ['another subject, clientAuth', await labSigned('CN=someone else, O=audit-lab', clientAuth)],
       ['the right subject, serverAuth', await labSigned('CN=audit-lab kube-apiserver, O=audit-lab', x509.ExtendedKeyUsage.serverAuth)],
-      ["the receiver's own certificate", t!.lab.pki.server],
+      ["the receiver's own certificate", rx.t!.lab.pki.server],
     ];
     for (const [what, cert] of cases) {
-      const res = await post(`${r!.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: t!.lab.pki.ca.cert, cert });
+      const res = await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert });
       expect([what, res.status]).toEqual([what, 403]);
       expect(res.body).toMatch(/client certificate not accepted/);
     }
     expect(await readLines(file('full'))).toEqual([]);
     // A certificate with the right subject and usage made by the lab CA is the lab's (only its key's holder makes one).
     const twin = await labSigned('CN=audit-lab kube-apiserver, O=audit-lab', clientAuth);
-    expect((await post(`${r!.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: t!.lab.pki.ca.cert, cert: twin })).status).toBe(200);
+    expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: twin })).status).toBe(200);
   });
 });
 
 /** A plain TCP connection to the receiver, kept in `sockets`; resolves once connected, with a promise of its close. */
 function tcp(): Promise<{ socket: Socket; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect(r!.port, '127.0.0.1');
+    const socket = tcpConnect(rx.r!.port, '127.0.0.1');
     sockets.push(socket);
     const closed = new Promise<void>((c) => socket.on('close', () => c()));
     socket.on('error', () => {});
@@ -158,8 +152,8 @@ function serverSaw(n: number): { done: Promise<void> } {
   const on = () => {
     if (++seen >= n) done();
   };
-  r!.receiver.server.on('connection', on);
-  r!.receiver.server.on('drop', on);
+  rx.r!.receiver.server.on('connection', on);
+  rx.r!.receiver.server.on('drop', on);
   return { done: p };
 }
 
@@ -172,18 +166,18 @@ describe('receiver security: connections', () => {
     const idle = await Promise.all(Array.from({ length: 400 }, () => tcp()));
     await saw.done;
     const ev = makeEvent();
-    expect((await post(`${r!.url}${STATIC_PATH}`, eventList([ev]), mtls())).status).toBe(200);
-    expect((await post(`${r!.url}/healthz`, '', { ...noCert(), method: 'GET' })).status).toBe(200);
+    expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([ev]), mtls())).status).toBe(200);
+    expect((await post(`${rx.r!.url}/healthz`, '', { ...noCert(), method: 'GET' })).status).toBe(200);
     expect(await storedIds('full')).toEqual([ev.auditID]);
     // Closed by the receiver: the client never ends them.
     await Promise.all(idle.map((c) => c.closed));
-    expect(await eventually(async () => r!.receiver.connections().unauthenticated === 0)).toBe(true);
+    expect(await eventually(async () => rx.r!.receiver.connections().unauthenticated === 0)).toBe(true);
   });
 
   it('closes a TLS handshake left half done, and a TLS connection without credentials, but keeps an authenticated one', { timeout: 30_000 }, async () => {
     await start({ handshakeTimeoutMs: 2000 });
     // Authenticated and idle (keep-alive): it stays.
-    const authed = tlsConnect({ host: '127.0.0.1', port: r!.port, ca: t!.lab.pki.ca.cert, servername: 'localhost', cert: t!.lab.pki.client.cert, key: t!.lab.pki.client.key });
+    const authed = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key });
     sockets.push(authed);
     await new Promise((res) => authed.once('secureConnect', res));
     let authedClosed = false;
@@ -192,7 +186,7 @@ describe('receiver security: connections', () => {
     const half = await tcp();
     half.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
     // A full handshake without a certificate, then no request.
-    const bare = tlsConnect({ host: '127.0.0.1', port: r!.port, ca: t!.lab.pki.ca.cert, servername: 'localhost' });
+    const bare = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost' });
     sockets.push(bare);
     bare.on('error', () => {});
     const bareClosed = new Promise<void>((res) => bare.on('close', () => res()));
@@ -222,8 +216,8 @@ describe('receiver security: connections', () => {
     }
     await Promise.all(conns.slice(0, 5).map((c) => c.closed));
     expect(conns.slice(5).map((c) => c.socket.destroyed)).toEqual(Array(10).fill(false));
-    expect(r!.receiver.connections().unauthenticated).toBe(10);
-    expect((await post(`${r!.url}${STATIC_PATH}`, eventList([makeEvent()]), mtls())).status).toBe(200);
+    expect(rx.r!.receiver.connections().unauthenticated).toBe(10);
+    expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), mtls())).status).toBe(200);
   });
 });
 
@@ -233,7 +227,7 @@ describe('receiver security: authenticated connections have their own budget', (
     // Unauthenticated peers first: they take none of the authenticated places.
     const idle = await Promise.all(Array.from({ length: 5 }, () => tcp()));
     const open = () => {
-      const s = tlsConnect({ host: '127.0.0.1', port: r!.port, ca: t!.lab.pki.ca.cert, servername: 'localhost', cert: t!.lab.pki.client.cert, key: t!.lab.pki.client.key });
+      const s = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key });
       sockets.push(s);
       s.on('error', () => {});
       return { s, closed: new Promise<void>((res) => s.on('close', () => res())), secure: new Promise((res) => s.once('secureConnect', res)) };
@@ -241,7 +235,7 @@ describe('receiver security: authenticated connections have their own budget', (
     const a = open();
     const b = open();
     await Promise.all([a.secure, b.secure]);
-    expect(await eventually(async () => r!.receiver.connections().authenticated === 2)).toBe(true);
+    expect(await eventually(async () => rx.r!.receiver.connections().authenticated === 2)).toBe(true);
     const c = open();
     await c.closed;
     expect([a.s.destroyed, b.s.destroyed, idle.some((x) => x.socket.destroyed)]).toEqual([false, false, false]);
@@ -249,8 +243,8 @@ describe('receiver security: authenticated connections have their own budget', (
     // Once one goes, there is room again.
     a.s.destroy();
     await a.closed;
-    expect(await eventually(async () => r!.receiver.connections().authenticated === 1)).toBe(true);
-    expect((await post(`${r!.url}${STATIC_PATH}`, eventList([makeEvent()]), mtls())).status).toBe(200);
+    expect(await eventually(async () => rx.r!.receiver.connections().authenticated === 1)).toBe(true);
+    expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), mtls())).status).toBe(200);
   });
 });
 
@@ -263,11 +257,11 @@ describe('receiver security: bodies', () => {
     ['a single Event nested 20,000 deep', () => JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...makeEvent() }).replace('"requestObject":{', `"requestObject":{"deep":${deep(20_000)},`)],
   ])('refuses %s with 400 and a reason (a 5xx would be retried)', async (_what, body) => {
     await start();
-    const res = await post(`${r!.url}${STATIC_PATH}`, body(), mtls());
+    const res = await post(`${rx.r!.url}${STATIC_PATH}`, body(), mtls());
     expect(res.status).toBe(400);
     expect(res.body).toMatch(/nested deeper than 512 levels/);
     const ev = makeEvent();
-    expect((await post(`${r!.url}${STATIC_PATH}`, eventList([ev]), mtls())).status).toBe(200);
+    expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([ev]), mtls())).status).toBe(200);
     expect(await storedIds('full')).toEqual([ev.auditID]);
   });
 });
@@ -277,9 +271,9 @@ describe('receiver security: the log', () => {
     await start({ refusalLogIntervalMs: 0 }, 'dynamic');
     const forged = '\x1b[2J\x07\n2026-01-01T00:00:00.000Z 200 POST /events 1 events from 10.0.0.1: full +1';
     // A malformed body: V8's JSON error quotes the bytes around the fault, raw.
-    await post(`${r!.url}${sinkPath('full', sinkOf(t!.lab, 'full').token)}`, `{"kind":"EventList","a":${forged}}`, noCert());
+    await post(`${rx.r!.url}${sinkPath('full', sinkOf(rx.t!.lab, 'full').token)}`, `{"kind":"EventList","a":${forged}}`, noCert());
     // A sink name with ESC and RIGHT-TO-LEFT OVERRIDE, quoted in the refusal.
-    await post(`${r!.url}/sinks/${encodeURIComponent('x\x1b[31m\u202eevil')}/token`, eventList([makeEvent()]), noCert());
+    await post(`${rx.r!.url}/sinks/${encodeURIComponent('x\x1b[31m\u202eevil')}/token`, eventList([makeEvent()]), noCert());
     expect(logs.length).toBeGreaterThanOrEqual(2);
     for (const l of logs) {
       expect(l).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
@@ -290,10 +284,9 @@ describe('receiver security: the log', () => {
 
   it('logs one refusal line per peer per interval, then how many more there were', async () => {
     await start({ refusalLogIntervalMs: 60_000 });
-    for (let i = 0; i < 30; i++) expect((await post(`${r!.url}${STATIC_PATH}`, eventList([makeEvent()]), noCert())).status).toBe(401);
+    for (let i = 0; i < 30; i++) expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), noCert())).status).toBe(401);
     expect(logs.filter((l) => l.includes('refused 401'))).toHaveLength(1);
-    await r!.close();
-    r = null;
+    await rx.close();
     expect(logs.filter((l) => /… 29 more refusals from 127\.0\.0\.1 in the last \d+ s \(last: refused 401 POST \/events/.test(l))).toHaveLength(1);
   });
 });
@@ -301,23 +294,23 @@ describe('receiver security: the log', () => {
 describe('receiver security: each mode serves only its own endpoints', () => {
   it('static mode: a sink URL with its right token is 404 and stores nothing', async () => {
     await start();
-    const full = sinkOf(t!.lab, 'full');
-    const res = await post(`${r!.url}${sinkPath('full', full.token)}`, eventList([makeEvent({ level: 'RequestResponse' })]), noCert());
+    const full = sinkOf(rx.t!.lab, 'full');
+    const res = await post(`${rx.r!.url}${sinkPath('full', full.token)}`, eventList([makeEvent({ level: 'RequestResponse' })]), noCert());
     expect(res.status).toBe(404);
     expect(res.body).toMatch(/dynamic-mode endpoint; this receiver is in static mode/);
     expect(await readLines(file('full'))).toEqual([]);
-    expect((await post(`${r!.url}/healthz`, '', { ...noCert(), method: 'GET' })).status).toBe(200);
+    expect((await post(`${rx.r!.url}/healthz`, '', { ...noCert(), method: 'GET' })).status).toBe(200);
   });
 
   it('dynamic mode: /events is 404 even with the lab client certificate; the sink URLs work', async () => {
     await start({}, 'dynamic');
-    const res = await post(`${r!.url}${STATIC_PATH}`, eventList([makeEvent()]), mtls());
+    const res = await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), mtls());
     expect(res.status).toBe(404);
     expect(res.body).toMatch(/static-mode endpoint; this receiver is in dynamic mode/);
     expect(await readLines(file('full'))).toEqual([]);
     const ev = makeEvent();
-    expect((await post(`${r!.url}${sinkPath('full', sinkOf(t!.lab, 'full').token)}`, eventList([ev]), noCert())).status).toBe(200);
+    expect((await post(`${rx.r!.url}${sinkPath('full', sinkOf(rx.t!.lab, 'full').token)}`, eventList([ev]), noCert())).status).toBe(200);
     expect(await storedIds('full')).toEqual([ev.auditID]);
-    expect((await post(`${r!.url}/healthz`, '', { ...noCert(), method: 'GET' })).status).toBe(200);
+    expect((await post(`${rx.r!.url}/healthz`, '', { ...noCert(), method: 'GET' })).status).toBe(200);
   });
 });

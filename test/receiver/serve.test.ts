@@ -9,8 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { streamFile } from '../../src/streams/names.js';
-import { type CliProcess, serveUrl, startCli } from '../helpers.js';
-import { eventList, makeEvent, post, readLines, tempLab, type TempLab } from './helpers.js';
+import { type CliProcess, serveUrl, startCli } from '../harness/cli.js';
+import { eventList, makeEvent, readLines } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
 
 const procs: CliProcess[] = [];
 let t: TempLab | null = null;

@@ -8,7 +8,9 @@ import { sinkPath, STATIC_PATH } from '../../src/lab/endpoints.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { Limits } from '../../src/receiver/server.js';
 import { streamFile } from '../../src/streams/names.js';
-import { clientTls, eventList, logged, makeEvent, post, readEvents, readLines, sinkOf, startReceiver, tempLab, type TempLab } from './helpers.js';
+import { eventList, makeEvent, readEvents, readLines } from '../harness/events.js';
+import type { TempLab } from '../harness/lab.js';
+import { clientTls, logged, post, receiverFixture, sinkOf } from '../harness/receiver.js';
 
 const SINKS = [
   { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
@@ -16,28 +18,18 @@ const SINKS = [
   { name: 'full', level: 'RequestResponse' as const, stages: ['ResponseComplete' as const, 'Panic' as const] },
 ];
 
-let t: TempLab | null = null;
-let r: RunningReceiver | null = null;
-let logs: string[] = [];
-
-afterEach(async () => {
-  await r?.close();
-  r = null;
-  await t?.cleanup();
-  t = null;
-  logs = [];
-});
+const rx = receiverFixture();
+const logs = rx.logs;
 
 async function start(limits: Partial<Limits> = {}, sinks = SINKS, mode: Mode = 'static'): Promise<{ t: TempLab; r: RunningReceiver }> {
-  t = await tempLab(sinks, undefined, mode);
   // Every refusal logged (no per-peer rate limit): these tests count them.
-  r = await startReceiver(t.lab, logs, { limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits } });
-  return { t, r };
+  const r = await rx.start(sinks, { mode, limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits } });
+  return { t: rx.t!, r };
 }
 
-const file = (sink: string) => streamFile(t!.lab.paths.streamsDir, sink);
-const mtls = () => clientTls(t!.lab);
-const staticUrl = () => `${r!.url}${STATIC_PATH}`;
+const file = (sink: string) => streamFile(rx.t!.lab.paths.streamsDir, sink);
+const mtls = () => clientTls(rx.t!.lab);
+const staticUrl = () => `${rx.r!.url}${STATIC_PATH}`;
 
 /** IDs acknowledged so far for the static endpoint with ResponseComplete events (all three sinks take them). */
 let acked: string[] = [];
@@ -67,7 +59,7 @@ afterEach(() => {
 describe('receiver: auth', () => {
   it('answers /healthz without a client certificate', async () => {
     await start();
-    const res = await post(`${r!.url}/healthz`, '', { ca: t!.lab.pki.ca.cert, cert: null, method: 'GET' });
+    const res = await post(`${rx.r!.url}/healthz`, '', { ca: rx.t!.lab.pki.ca.cert, cert: null, method: 'GET' });
     expect(res).toEqual({ status: 200, body: 'ok\n' });
   });
 
@@ -84,13 +76,13 @@ describe('receiver: auth', () => {
   it('refuses /events without a client certificate (401) and with one from another CA (403)', async () => {
     await start();
     await postGood();
-    const none = await post(staticUrl(), eventList([makeEvent()]), { ca: t!.lab.pki.ca.cert, cert: null });
+    const none = await post(staticUrl(), eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: null });
     expect(none.status).toBe(401);
     const other = await createPki('other', ['127.0.0.1']);
-    const foreign = await post(staticUrl(), eventList([makeEvent()]), { ca: t!.lab.pki.ca.cert, cert: other.client });
+    const foreign = await post(staticUrl(), eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: other.client });
     expect(foreign.status).toBe(403);
     // The server certificate is not a client certificate either.
-    const server = await post(staticUrl(), eventList([makeEvent()]), { ca: t!.lab.pki.ca.cert, cert: t!.lab.pki.server });
+    const server = await post(staticUrl(), eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: rx.t!.lab.pki.server });
     expect([401, 403]).toContain(server.status);
     expect(logs.filter((l) => / refused 40[13] POST \/events/.test(l)).length).toBeGreaterThanOrEqual(2);
     await stillGood();
@@ -98,9 +90,9 @@ describe('receiver: auth', () => {
 
   it('takes a sink endpoint with its token (dynamic mode), writes only to that sink, as received', async () => {
     await start({}, SINKS, 'dynamic');
-    const req = sinkOf(t!.lab, 'req');
+    const req = sinkOf(rx.t!.lab, 'req');
     const ev = makeEvent({ stage: 'Panic' }); // a stage and level sink "req" would not take in static mode
-    const res = await post(`${r!.url}${sinkPath('req', req.token)}`, eventList([ev]), { ca: t!.lab.pki.ca.cert, cert: null });
+    const res = await post(`${rx.r!.url}${sinkPath('req', req.token)}`, eventList([ev]), { ca: rx.t!.lab.pki.ca.cert, cert: null });
     expect(res.status).toBe(200);
     const stored = await readEvents(file('req'));
     expect(stored).toEqual([{ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...ev }]);
@@ -110,23 +102,23 @@ describe('receiver: auth', () => {
 
   it('refuses a wrong token (403), an unknown sink (404), another path (404), and never logs the token (dynamic mode)', async () => {
     await start({}, SINKS, 'dynamic');
-    const full = sinkOf(t!.lab, 'full');
-    const opts = { ca: t!.lab.pki.ca.cert, cert: null };
+    const full = sinkOf(rx.t!.lab, 'full');
+    const opts = { ca: rx.t!.lab.pki.ca.cert, cert: null };
     const body = eventList([makeEvent()]);
-    expect((await post(`${r!.url}${sinkPath('full', full.token.slice(0, -1) + 'x')}`, body, opts)).status).toBe(403);
-    expect((await post(`${r!.url}${sinkPath('full', 'short')}`, body, opts)).status).toBe(403);
-    expect((await post(`${r!.url}${sinkPath('nope', full.token)}`, body, opts)).status).toBe(404);
-    expect((await post(`${r!.url}/sinks/full`, body, opts)).status).toBe(404);
-    expect((await post(`${r!.url}/`, body, mtls())).status).toBe(404);
-    expect((await post(`${r!.url}${sinkPath('full', full.token)}`, '', { ...opts, method: 'GET' })).status).toBe(405);
+    expect((await post(`${rx.r!.url}${sinkPath('full', full.token.slice(0, -1) + 'x')}`, body, opts)).status).toBe(403);
+    expect((await post(`${rx.r!.url}${sinkPath('full', 'short')}`, body, opts)).status).toBe(403);
+    expect((await post(`${rx.r!.url}${sinkPath('nope', full.token)}`, body, opts)).status).toBe(404);
+    expect((await post(`${rx.r!.url}/sinks/full`, body, opts)).status).toBe(404);
+    expect((await post(`${rx.r!.url}/`, body, mtls())).status).toBe(404);
+    expect((await post(`${rx.r!.url}${sinkPath('full', full.token)}`, '', { ...opts, method: 'GET' })).status).toBe(405);
     expect(logs.join('\n')).not.toContain(full.token.slice(0, 20));
     expect(await readLines(file('full'))).toEqual([]);
-    expect((await post(`${r!.url}${sinkPath('full', full.token)}`, body, opts)).status).toBe(200);
+    expect((await post(`${rx.r!.url}${sinkPath('full', full.token)}`, body, opts)).status).toBe(200);
   });
 
   it('answers GET on /events with 405 (static mode)', async () => {
     await start();
-    expect((await post(`${r!.url}${STATIC_PATH}`, '', { ...mtls(), method: 'GET' })).status).toBe(405);
+    expect((await post(`${rx.r!.url}${STATIC_PATH}`, '', { ...mtls(), method: 'GET' })).status).toBe(405);
   });
 });
 
@@ -277,8 +269,8 @@ describe('receiver: bodies', () => {
   });
 
   it('takes up a sink added to state.json before the next batch, whatever its poll (a request made after sink create reaches it)', async () => {
-    t = await tempLab(SINKS);
-    r = await startReceiver(t.lab, logs, { watchIntervalMs: 3_600_000 });
+    await rx.start(SINKS, { watchIntervalMs: 3_600_000 });
+    const t = rx.t!;
     t.lab.state.sinks.push(newSinkState({ name: 'soon', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
     await writeState(t.lab.paths, t.lab.state);
     const [id] = await postGood(1);
@@ -290,7 +282,7 @@ describe('receiver: bodies', () => {
     lab.lab.state.sinks.push(newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
     await writeState(lab.lab.paths, lab.lab.state);
     const late = lab.lab.state.sinks.find((s) => s.name === 'late')!;
-    const url = `${r!.url}${sinkPath('late', late.token)}`;
+    const url = `${rx.r!.url}${sinkPath('late', late.token)}`;
     await logged(logs, /state changed: .*late \(Metadata/);
     expect((await post(url, eventList([makeEvent()]), { ca: lab.lab.pki.ca.cert, cert: null })).status).toBe(200);
   });
@@ -298,7 +290,7 @@ describe('receiver: bodies', () => {
   it('answers 5xx when the batch cannot be written, and stores it on retry', async () => {
     await start();
     await postGood();
-    const store = r!.store;
+    const store = rx.r!.store;
     const original = store.write.bind(store);
     store.write = async () => {
       throw new Error('disk full (simulated)');
@@ -316,7 +308,7 @@ describe('receiver: bodies', () => {
 /** A raw TLS connection with the lab's client certificate: for bodies no well-behaved client sends. */
 function rawRequest(drive: (s: ReturnType<typeof connect>) => void, endAfterWrite = false): Promise<{ response: string }> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port: r!.port, ca: t!.lab.pki.ca.cert, cert: t!.lab.pki.client.cert, key: t!.lab.pki.client.key, servername: 'localhost' }, () => {
+    const s = connect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key, servername: 'localhost' }, () => {
       drive(s);
       if (endAfterWrite) s.end();
     });

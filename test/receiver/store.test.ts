@@ -14,7 +14,7 @@ import { dedupeKey, jsonLine, type Line } from '../../src/receiver/store/lines.j
 import { StreamLinkError } from '../../src/receiver/store/links.js';
 import { RecentKeys, SharedKeys } from '../../src/receiver/store/sharedKeys.js';
 import { StreamStore } from '../../src/receiver/store/store.js';
-import { readLines } from './helpers.js';
+import { readLines } from '../harness/events.js';
 
 let dir: string;
 let store: StreamStore | null = null;

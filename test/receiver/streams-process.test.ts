@@ -13,8 +13,10 @@ import { writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
-import { type CliProcess, ROOT, runCli, serveUrl, startCli, tempDir } from '../helpers.js';
-import { eventList, makeEvent, post } from './helpers.js';
+import { type CliProcess, ROOT, runProcess, serveUrl, startCli } from '../harness/cli.js';
+import { eventList, makeEvent } from '../harness/events.js';
+import { tempDir } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
 
 const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
 /** 253 characters, the longest DNS-1123 subdomain; the second differs only in its last character. */
@@ -50,10 +52,10 @@ async function staticLab(): Promise<{ paths: LabPaths; home: string; env: NodeJS
 describe('a sink with a 253-character name (process)', () => {
   it('is created, stored with rotation, read by tail, status, sink list and policy test, and survives a restart', async () => {
     const lab = await staticLab();
-    const created = await runCli(['sink', 'create', LONG, '--level', 'Metadata', '--stage', 'ResponseComplete'], { env: lab.env });
+    const created = await runProcess(['sink', 'create', LONG, '--level', 'Metadata', '--stage', 'ResponseComplete'], { env: lab.env });
     expect(created.stderr).not.toContain('Error');
     expect(created.code).toBe(0);
-    const withPolicy = await runCli(['sink', 'create', LONG2, '--policy', 'preset:metadata'], { env: lab.env });
+    const withPolicy = await runProcess(['sink', 'create', LONG2, '--policy', 'preset:metadata'], { env: lab.env });
     expect(withPolicy.code).toBe(0);
     expect(await readFile(sinkPolicyFile(lab.paths, LONG2), 'utf8')).toContain('Policy');
 
@@ -69,20 +71,20 @@ describe('a sink with a 253-character name (process)', () => {
     expect(files.filter((f) => /\.log\.\d+$/.test(f)).length).toBeGreaterThan(4);
     for (const f of [...files, ...(await readdir(lab.paths.policiesDir))]) expect(Buffer.byteLength(f)).toBeLessThanOrEqual(255);
 
-    const tail = await runCli(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
+    const tail = await runProcess(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
     expect(tail.stderr).toBe('');
     expect(tail.code).toBe(0);
     expect(tail.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { auditID: string }).auditID)).toEqual(ids);
 
-    const status = await runCli(['status', '--json'], { env: lab.env });
+    const status = await runProcess(['status', '--json'], { env: lab.env });
     expect(status.code).toBe(0);
     const sinks = (JSON.parse(status.stdout) as { sinks: { name: string; events: number }[] }).sinks;
     expect(sinks.find((x) => x.name === LONG)?.events).toBe(40);
     expect(sinks.find((x) => x.name === LONG2)?.events).toBe(40);
-    const list = await runCli(['sink', 'list', '--json'], { env: lab.env });
+    const list = await runProcess(['sink', 'list', '--json'], { env: lab.env });
     expect(list.code).toBe(0);
     expect(list.stdout).toContain(LONG);
-    const judged = await runCli(['policy', 'test', 'preset:metadata', '--sink', LONG, '-o', 'json'], { env: lab.env });
+    const judged = await runProcess(['policy', 'test', 'preset:metadata', '--sink', LONG, '-o', 'json'], { env: lab.env });
     expect(judged.stderr).toBe('');
     expect(judged.code).toBe(0);
     expect(judged.stdout).toContain(ids[39]!);
@@ -94,7 +96,7 @@ describe('a sink with a 253-character name (process)', () => {
     expect((await post(`${url}${STATIC_PATH}`, eventList(batches[0]!), tls)).status).toBe(200);
     expect((await s.stop()).code).toBe(0);
     expect(s.stderr).toMatch(/200 POST \/events 4 events .*\+0 \(4 dup\)/);
-    const again = await runCli(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
+    const again = await runProcess(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
     expect(again.stdout.trim().split('\n')).toHaveLength(40);
   });
 });
@@ -102,7 +104,7 @@ describe('a sink with a 253-character name (process)', () => {
 describe('serve and stream files that are links (process)', () => {
   it('exits 2 naming the link, and writes nothing through it', async () => {
     const lab = await staticLab();
-    expect((await runCli(['sink', 'create', 'default', '--level', 'Metadata'], { env: lab.env })).code).toBe(0);
+    expect((await runProcess(['sink', 'create', 'default', '--level', 'Metadata'], { env: lab.env })).code).toBe(0);
     await ensurePrivateDir(lab.paths.streamsDir);
     const target = join(lab.home, 'elsewhere');
     await writeFile(target, 'precious\n');

@@ -9,7 +9,9 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { streamFile } from '../../src/streams/names.js';
 import type { RunningReceiver } from '../../src/receiver/start.js';
 import type { StreamOptions } from '../../src/receiver/store/options.js';
-import { clientTls, eventList, logged, makeEvent, post, readLines, startReceiver, tempLab, type TempLab, META_AND_FULL } from './helpers.js';
+import { eventList, makeEvent, readLines } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { clientTls, logged, META_AND_FULL, post, startReceiver } from '../harness/receiver.js';
 
 const SINKS = META_AND_FULL;
 

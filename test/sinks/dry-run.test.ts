@@ -18,7 +18,8 @@ import { type Capture, writeState } from '../../src/lab/state.js';
 import { renderLabFiles } from '../../src/render/labFiles.js';
 import { makeTools } from '../../src/tools/index.js';
 import { commandLine, createRunner } from '../../src/tools/run.js';
-import { callLine, healthyTable, type Sandbox, sandboxFor, succeeded, withRows } from '../lifecycle/harness.js';
+import { callLine, type Sandbox, sandboxFor, succeeded } from '../harness/lab.js';
+import { healthyTable, withRows } from '../harness/tables.js';
 
 const DYNAMIC = { desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' } as const;
 const DELETE_SINK = { kubectl: [{ args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', '*', '--ignore-not-found'], stdout: 'deleted\n' }] };

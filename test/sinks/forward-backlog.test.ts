@@ -15,8 +15,10 @@ import { labPaths } from '../../src/lab/paths.js';
 import { createPki } from '../../src/lab/pkiIssuer.js';
 import { newSinkState, writeState } from '../../src/lab/state.js';
 import { streamFile } from '../../src/streams/names.js';
-import { eventList, eventually, post, readLines, startReceiver } from '../receiver/helpers.js';
-import { testDir } from '../helpers.js';
+import { auditEvent, eventList, readLines } from '../harness/events.js';
+import { testDir } from '../harness/lab.js';
+import { post, startReceiver } from '../harness/receiver.js';
+import { eventually } from '../harness/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -29,7 +31,7 @@ const BLOB = 'x'.repeat(MiB);
 /** A RequestResponse event of a little over 1 MiB; ids of one length make every event the same size. */
 function bigEvent(id: string): Record<string, unknown> {
   const cm = { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: id }, data: { blob: BLOB } };
-  return {
+  return auditEvent({
     level: 'RequestResponse',
     auditID: id,
     stage: 'ResponseComplete',
@@ -42,7 +44,7 @@ function bigEvent(id: string): Record<string, unknown> {
     requestObject: cm,
     requestReceivedTimestamp: '2026-11-26T10:00:00.000000Z',
     stageTimestamp: '2026-11-26T10:00:00.003000Z',
-  };
+  });
 }
 
 interface Item {

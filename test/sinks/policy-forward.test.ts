@@ -17,8 +17,10 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { createPki } from '../../src/lab/pkiIssuer.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
-import { eventList, logged, post, readEvents, startReceiver } from '../receiver/helpers.js';
-import { ROOT, runCli, testDir } from '../helpers.js';
+import { ROOT, runCli } from '../harness/cli.js';
+import { eventList, readEvents } from '../harness/events.js';
+import { testDir } from '../harness/lab.js';
+import { logged, post, startReceiver } from '../harness/receiver.js';
 
 const POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy

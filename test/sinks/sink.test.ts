@@ -8,16 +8,14 @@ import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { readState, writeState } from '../../src/lab/state.js';
 import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
 import { renderLabFiles } from '../../src/render/labFiles.js';
-import { ROOT, runCli, tempDir } from '../helpers.js';
-import { ASIDE, type Call, freePort, healthyTable, MANIFEST, type Result, Sandbox } from '../lifecycle/harness.js';
+import { ROOT, runCli } from '../harness/cli.js';
+import { callLine, freePort, Sandbox, succeeded as ok, tempDir } from '../harness/lab.js';
+import { ASIDE, healthyTable, MANIFEST, type Row } from '../harness/tables.js';
 
-const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-type Row = { args: string[]; stdout?: string; stderr?: string; code?: number; when?: Record<string, unknown>; set?: Record<string, unknown> };
 
 interface World {
   dir: string;
@@ -35,9 +33,8 @@ const DOCKER_EXEC: Row[] = [
 
 /** A lab as `up` leaves it (state, PKI, rendered files), with fake kind/kubectl/docker answering from a table. */
 async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: Row[]; docker?: Row[] }, capture: 'sinks' | 'full' = 'sinks'): Promise<World> {
-  const { dir, cleanup } = await tempDir();
-  cleanups.push(cleanup);
-  const paths = labPaths(join(dir, 'home'), 'audit-lab');
+  const sb = await sandbox({ kind: [], kubectl: [], docker: [], ...table });
+  const paths = labPaths(sb.home, 'audit-lab');
   const handle = await ensureLab(paths);
   const state = { ...handle.state, mode, capture, receiver: { ...handle.state.receiver, host: '127.0.0.1' } };
   if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
@@ -47,32 +44,7 @@ async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: 
     const target = f.name === 'config.yaml' ? paths.kindConfig : f.name === 'audit.yaml' ? paths.auditSinks : join(paths.apiserverDir, f.name);
     await writeFileAtomic(target, f.content, f.mode);
   }
-  const tablePath = join(dir, 'table.json');
-  await writeFile(tablePath, JSON.stringify({ kind: [], kubectl: [], docker: [], ...table }));
-  const log = join(dir, 'calls.jsonl');
-  await writeFile(log, '');
-  return {
-    dir,
-    paths,
-    run: (args) =>
-      runCli(args, {
-        env: {
-          AUDIT_LAB_HOME: paths.home,
-          PATH: `${FAKES}:${process.env.PATH}`,
-          FAKE_TOOLS_TABLE: tablePath,
-          FAKE_TOOLS_WORLD: join(dir, 'world.json'),
-          FAKE_TOOLS_LOG: log,
-          AUDIT_LAB_APISERVER_PAUSE_MS: '20',
-          AUDIT_LAB_READY_TIMEOUT_MS: '2000',
-          AUDIT_LAB_POLL_MS: '20',
-        },
-      }),
-    calls: async () =>
-      (await readFile(log, 'utf8'))
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
-  };
+  return { dir: sb.dir, paths, run: (args) => sb.run(args, { AUDIT_LAB_READY_TIMEOUT_MS: '2000' }), calls: () => sb.calls() };
 }
 
 const policyOf = async (w: World) => parse(await readFile(w.paths.policy, 'utf8'));
@@ -135,15 +107,10 @@ describe('sink create, static mode', () => {
   });
 
   it('works in a lab that `serve` made, which has no API server files yet', async () => {
-    const { dir, cleanup } = await tempDir();
-    cleanups.push(cleanup);
-    const paths = labPaths(join(dir, 'home'), 'audit-lab');
+    const sb = await sandbox({ kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+    const paths = labPaths(sb.home, 'audit-lab');
     await ensureLab(paths);
-    const tablePath = join(dir, 'table.json');
-    await writeFile(tablePath, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const r = await runCli(['sink', 'create', 'rr', '--level', 'RequestResponse'], {
-      env: { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: tablePath },
-    });
+    const r = await sb.run(['sink', 'create', 'rr', '--level', 'RequestResponse']);
     expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
     expect(r.code).toBe(0);
     expect(parse(await readFile(paths.policy, 'utf8')).rules).toEqual([{ level: 'RequestResponse' }]);
@@ -328,19 +295,12 @@ describe('sink list and delete', () => {
   });
 });
 
-/** Asserts exit 0, showing what the CLI said when it was not. */
-function ok(r: Result): Result {
-  expect(r.code, `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
-  return r;
-}
-
 async function sandbox(...args: Parameters<typeof Sandbox.create>): Promise<Sandbox> {
   const sb = await Sandbox.create(...args);
   cleanups.push(() => sb.cleanup());
   return sb;
 }
 
-const callLine = (c: Call) => `${c.tool} ${c.args.join(' ')}`;
 const LATER = 'lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`';
 
 describe('sinks in a lab with no cluster: saved, said so, applied by the next up', () => {

@@ -9,7 +9,9 @@ import { captureFor } from '../../src/render/policyFile.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { streamFile } from '../../src/streams/names.js';
-import { eventList, readEvents, tempLab, post, type TempLab } from '../receiver/helpers.js';
+import { auditEvent, eventList, readEvents } from '../harness/events.js';
+import { tempLab, type TempLab } from '../harness/lab.js';
+import { post } from '../harness/receiver.js';
 
 let lab: TempLab | undefined;
 let recv: RunningReceiver | undefined;
@@ -24,7 +26,7 @@ const cm = { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'game', name
 
 /** What a RequestResponse capture hands the webhook for one `kubectl create configmap`. */
 function captured(stage: 'RequestReceived' | 'ResponseComplete', auditID: string) {
-  return {
+  return auditEvent({
     level: 'RequestResponse',
     auditID,
     stage,
@@ -41,7 +43,7 @@ function captured(stage: 'RequestReceived' | 'ResponseComplete', auditID: string
     requestReceivedTimestamp: '2026-11-26T10:00:00.000000Z',
     stageTimestamp: stage === 'ResponseComplete' ? '2026-11-26T10:00:00.004000Z' : '2026-11-26T10:00:00.000000Z',
     annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': '' },
-  };
+  });
 }
 
 describe('two sinks on one capture (static mode)', () => {

@@ -9,7 +9,7 @@ import type { SkippedLine } from '../../src/streams/events.js';
 import { FileFollower } from '../../src/streams/fileFollow.js';
 import { openLog } from '../../src/streams/logFiles.js';
 import type { ReadEvent } from '../../src/streams/merge.js';
-import { testDir } from '../helpers.js';
+import { testDir } from '../harness/lab.js';
 import { event } from './logs.js';
 
 const line = (id: string, ms: number) => JSON.stringify(event(id, ms));

@@ -16,7 +16,7 @@ import { MAX_BATCH } from '../../src/streams/reading.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../../src/streams/logLines.js';
 import type { ReadEvent } from '../../src/streams/merge.js';
 import { readSource, type SourceQuery } from '../../src/streams/source.js';
-import { testDir } from '../helpers.js';
+import { testDir } from '../harness/lab.js';
 import { at, byTime, event, eventList, ids, linesOf, logText, writeLog } from './logs.js';
 
 const query = (o: Partial<SourceQuery> = {}): SourceQuery => ({ tail: -1, matches: () => true, follow: false, signal: new AbortController().signal, pollMs: 10, ...o });

@@ -1,6 +1,7 @@
 /** Audit events and log files for the --file tests, with what they should read as worked out here, not by the reader. */
 import { open, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
+import { auditEvent } from '../harness/events.js';
 
 const BASE_MS = Date.UTC(2026, 10, 29, 9, 0, 0);
 
@@ -11,7 +12,7 @@ export function at(ms: number): string {
 
 /** A Metadata event as the API server logs it: received at `receivedMs`, completed `tookMs` later. */
 export function event(auditID: string, receivedMs: number, o: { tookMs?: number; version?: 'v1' | 'v1beta1'; user?: string; verb?: string } = {}): Record<string, unknown> {
-  return {
+  return auditEvent({
     kind: 'Event',
     apiVersion: `audit.k8s.io/${o.version ?? 'v1'}`,
     level: 'Metadata',
@@ -27,7 +28,7 @@ export function event(auditID: string, receivedMs: number, o: { tookMs?: number;
     requestReceivedTimestamp: at(receivedMs),
     stageTimestamp: at(receivedMs + (o.tookMs ?? 3)),
     ...(o.version === 'v1beta1' ? { timestamp: at(receivedMs), metadata: { creationTimestamp: null } } : {}),
-  };
+  });
 }
 
 /** Lines of a log (one event each, newline-ended). */

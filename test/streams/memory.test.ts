@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_DOCUMENT_CHARS } from '../../src/streams/jsonDocument.js';
-import { type CliResult, runCli, testDir } from '../helpers.js';
+import { type CliResult, runProcess } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 import { writeBigDocument } from './logs.js';
 
 /**
@@ -18,7 +19,7 @@ const HEAP_MIB = 64;
 /** `top --file ... -o json` in a child with the capped heap: it only counts, so what it holds is the reader's. */
 async function topUnderCap(files: string[]): Promise<{ r: CliResult; events: number }> {
   const home = join(await testDir(), 'home');
-  const r = await runCli(['top', '--file', ...files, '-o', 'json'], { env: { AUDIT_LAB_HOME: home, NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` } });
+  const r = await runProcess(['top', '--file', ...files, '-o', 'json'], { env: { AUDIT_LAB_HOME: home, NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` } });
   let events = -1;
   if (r.stdout !== '') events = (JSON.parse(r.stdout) as { totals: { events: number } }).totals.events;
   return { r, events };

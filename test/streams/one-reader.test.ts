@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DecodeError, decodeBody } from '../../src/audit/eventShape.js';
 import type { LabPaths } from '../../src/lab/paths.js';
-import { fixtureLines, makeLab, removeHome, runCli, tempHome, variant } from '../tail/helpers.js';
+import { fixtureLines, variant } from '../harness/events.js';
+import { makeLab, removeHome, runInHome, tempHome } from '../harness/lab.js';
 
 let home: string;
 let paths: LabPaths;
@@ -53,7 +54,7 @@ const HINT =
 /** Runs the four readers of sink `default`. */
 async function readers(): Promise<Seen[]> {
   const run = async (command: string, argv: string[], ids: (stdout: string) => string[] | number): Promise<Seen> => {
-    const r = await runCli(home, argv);
+    const r = await runInHome(home, argv);
     expect(r.stderr, command).not.toMatch(/\n\s+at /);
     const from = r.stderr.search(/^error: /m);
     const refused = from < 0 ? '' : r.stderr.slice(from);

@@ -8,13 +8,15 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writePidFile } from '../../src/daemon/daemon.js';
 import type { LabPaths } from '../../src/lab/paths.js';
-import { ANSI, FIXTURES, fixtureLines, makeLab, putFixture, removeHome, ROOT, RunningCli, runCli, tempHome, variant } from './helpers.js';
+import { ANSI, type CliProcess, ROOT, runProcess } from '../harness/cli.js';
+import { fixtureLines, FIXTURES, variant } from '../harness/events.js';
+import { homeEnv, makeLab, putFixture, removeHome, runInHome, startInHome, tempHome } from '../harness/lab.js';
 
 let home: string;
 let paths: LabPaths;
 let def: string[];
 let sec: string[];
-const running: RunningCli[] = [];
+const running: CliProcess[] = [];
 
 beforeAll(async () => {
   if (!existsSync(join(ROOT, 'dist/commands/tail.js'))) throw new Error('dist/ has no tail command: run `npm run build` first');
@@ -46,14 +48,14 @@ const line = (ref: string) => (ref[0] === 'd' ? def : sec)[Number(ref.slice(1))]
 
 describe('tail --no-follow', () => {
   it('-o jsonl gives the stored lines byte for byte, both sinks merged by time', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(MERGED.map((ref) => `${line(ref)}\n`).join(''));
   });
 
   it('-o jsonl with --sink is that sink\'s file, exactly', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
+    const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(await readFile(join(FIXTURES, 'default.log'), 'utf8'));
   });
@@ -61,7 +63,7 @@ describe('tail --no-follow', () => {
   it('-o jsonl never re-encodes a line (spacing, escapes, key order, non-ASCII are kept)', async () => {
     const odd = '{"stage": "ResponseComplete",  "kind":"Event", "apiVersion":"audit.k8s.io/v1", "level":  "Metadata", "auditID":"0dd11111-0000-4000-8000-000000000000", "verb":"get", "user":{"username":"j\\u00e9r\\u00f4me ✓"}, "requestReceivedTimestamp":"2024-05-01T10:00:06.500000Z", "stageTimestamp":"2024-05-01T10:00:06.600000Z"}';
     await writeFile(join(paths.streamsDir, 'odd.log'), `${odd}\n`);
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets,odd']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets,odd']);
     expect(r.code).toBe(0);
     const out = lines(r.stdout);
     expect(out).toHaveLength(14);
@@ -72,7 +74,7 @@ describe('tail --no-follow', () => {
     await rename(join(paths.streamsDir, 'default.log'), join(paths.streamsDir, 'default.log.2'));
     await writeFile(join(paths.streamsDir, 'default.log.1'), `${variant(def[9]!, 'r0000001', { requestReceivedTimestamp: '2024-05-01T10:01:00Z', stageTimestamp: '2024-05-01T10:01:00Z' })}\n`);
     await writeFile(join(paths.streamsDir, 'default.log'), `${variant(def[9]!, 'c0000001', { requestReceivedTimestamp: '2024-05-01T10:02:00Z', stageTimestamp: '2024-05-01T10:02:00Z' })}\n`);
-    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
+    const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
     expect(ids(r.stdout)).toEqual([...def.map((l) => (JSON.parse(l) as { auditID: string }).auditID.slice(0, 8)), 'r0000001', 'c0000001']);
   });
 
@@ -111,7 +113,7 @@ describe('tail --no-follow', () => {
     [['--sink', 'secrets', '--code', '201'], ['s1']],
     [['--verb', 'watch', '--code', '4xx'], []],
   ])('%j', async (args, want) => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', ...args]);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', ...args]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(want.map((ref) => `${line(ref)}\n`).join(''));
@@ -120,13 +122,13 @@ describe('tail --no-follow', () => {
   it('--since with a duration: old events are left out, recent ones shown', async () => {
     const now = new Date().toISOString().replace(/\.\d+Z$/, '.000000Z');
     await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'fresh001', { requestReceivedTimestamp: now, stageTimestamp: now })}\n`);
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--since', '10m']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--since', '10m']);
     expect(r.code).toBe(0);
     expect(ids(r.stdout)).toEqual(['fresh001']);
   });
 
   it('-o pretty: one aligned line per event, no colour off a terminal', async () => {
-    const r = await runCli(home, ['tail', '--no-follow']);
+    const r = await runInHome(home, ['tail', '--no-follow']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(ANSI);
     const out = lines(r.stdout);
@@ -141,7 +143,7 @@ describe('tail --no-follow', () => {
   });
 
   it('-o wide adds source IP, user agent, request URI and audit ID', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'wide', '--utc', '--sink', 'default', '--verb', 'list']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'wide', '--utc', '--sink', 'default', '--verb', 'list']);
     expect(r.code).toBe(0);
     const out = lines(r.stdout);
     expect(out).toHaveLength(2);
@@ -151,15 +153,16 @@ describe('tail --no-follow', () => {
 
   it('times are local by default (the offset shown by -o wide), UTC with --utc', async () => {
     const args = ['tail', '--no-follow', '--sink', 'default', '--verb', 'list'];
+    // The time zone is the process's own: a process of its own for it.
     const india = { TZ: 'Asia/Kolkata' };
-    expect(lines((await runCli(home, args, india)).stdout)[0]).toMatch(/^15:30:00\.000 /);
-    expect(lines((await runCli(home, [...args, '--utc'], india)).stdout)[0]).toMatch(/^10:00:00\.000 /);
-    expect(lines((await runCli(home, [...args, '-o', 'wide'], india)).stdout)[0]).toMatch(/^2024-05-01T15:30:00\.000\+05:30 /);
-    expect(lines((await runCli(home, [...args, '-o', 'wide', '--utc'], india)).stdout)[0]).toMatch(/^2024-05-01T10:00:00\.000Z /);
+    expect(lines((await runProcess(args, { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^15:30:00\.000 /);
+    expect(lines((await runProcess([...args, '--utc'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^10:00:00\.000 /);
+    expect(lines((await runProcess([...args, '-o', 'wide'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^2024-05-01T15:30:00\.000\+05:30 /);
+    expect(lines((await runProcess([...args, '-o', 'wide', '--utc'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^2024-05-01T10:00:00\.000Z /);
   });
 
   it('-o json with --no-follow is one document, an audit.k8s.io/v1 EventList of the stored events', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--sink', 'secrets', '--sink', 'default']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'json', '--sink', 'secrets', '--sink', 'default']);
     expect(r.code).toBe(0);
     const list = JSON.parse(r.stdout) as { kind: string; apiVersion: string; items: unknown[] };
     expect(list).toMatchObject({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1' });
@@ -167,7 +170,7 @@ describe('tail --no-follow', () => {
   });
 
   it('-o json of nothing is an empty EventList', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'json', '--verb', 'nosuchverb']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'json', '--verb', 'nosuchverb']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [] });
   });
@@ -175,7 +178,7 @@ describe('tail --no-follow', () => {
   it('leaves out lines the receiver would refuse, lists each at the end with its place and reason, shows the rest, exit 2', async () => {
     await appendFile(join(paths.streamsDir, 'default.log'), 'not json\n{"kind":"Event","verb":"get"\nnull\n');
     await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'after001', { requestReceivedTimestamp: '2024-05-01T10:05:00Z' })}\n`);
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(r.code).toBe(2);
     expect(ids(r.stdout)).toHaveLength(14);
     expect(ids(r.stdout).at(-1)).toBe('after001');
@@ -193,7 +196,7 @@ describe('tail --no-follow', () => {
   it('a reader that goes away (| head) ends it quietly with 0', async () => {
     const many = Array.from({ length: 3000 }, (_, i) => `${variant(def[0]!, `many${i}`)}\n`).join('');
     await appendFile(join(paths.streamsDir, 'default.log'), many);
-    const cli = RunningCli.start(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    const cli = startInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => s.length > 0, 'some output');
     cli.child.stdout!.destroy();
@@ -212,7 +215,7 @@ describe('tail --no-follow', () => {
     [['--tail', '0'], []],
     [['--tail', '-1'], MERGED],
   ])('%j: the last N stored events across the sinks, in time order, after the filters', async (args, want) => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', ...args]);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', ...args]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(want.map((ref) => `${line(ref)}\n`).join(''));
   });
@@ -220,21 +223,21 @@ describe('tail --no-follow', () => {
   it('--sink repeated or comma-separated reads those sinks together, merged by time, and no other', async () => {
     await writeFile(join(paths.streamsDir, 'other.log'), `${variant(def[0]!, 'other001')}\n`);
     const want = MERGED.map((ref) => `${line(ref)}\n`).join('');
-    const repeated = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'secrets', '--sink', 'default']);
+    const repeated = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'secrets', '--sink', 'default']);
     expect(repeated.code).toBe(0);
     expect(repeated.stdout).toBe(want);
-    expect((await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets'])).stdout).toBe(want);
-    expect((await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'other'])).stdout).toContain('other001');
+    expect((await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets'])).stdout).toBe(want);
+    expect((await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'other'])).stdout).toContain('other001');
   });
 
   it('an unknown sink among several is exit 2 and lists the sinks', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '--sink', 'nope']);
+    const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '--sink', 'nope']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no sink named "nope".*: default, secrets/);
   });
 
   it('an unknown sink is exit 2 and lists the sinks', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'nope']);
+    const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'nope']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/no sink named "nope".*: default, secrets/);
@@ -248,7 +251,7 @@ describe('tail --no-follow', () => {
     [['--resource', 'a/b/c/d'], /--resource "a\/b\/c\/d"/],
     [['-o', 'yaml'], /yaml/],
   ])('%j is exit 2 naming the flag', async (args, message) => {
-    const r = await runCli(home, ['tail', '--no-follow', ...args]);
+    const r = await runInHome(home, ['tail', '--no-follow', ...args]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(message);
@@ -258,7 +261,7 @@ describe('tail --no-follow', () => {
 
 describe('tail (following)', () => {
   it('shows what is stored, then each line appended, across a rotation and a new sink; Ctrl-C prints a summary and exits 0', async () => {
-    const cli = RunningCli.start(home, ['tail', '-o', 'jsonl']);
+    const cli = startInHome(home, ['tail', '-o', 'jsonl']);
     running.push(cli);
     const has = (id: string) => (s: string) => s.includes(`"auditID":"${id}`);
     await cli.waitFor((s) => lines(s).length === 13, 'the stored events');
@@ -308,7 +311,7 @@ describe('tail (following)', () => {
   });
 
   it('--tail 2 shows the last two stored events, then every new one', async () => {
-    const cli = RunningCli.start(home, ['tail', '--tail', '2', '-o', 'jsonl']);
+    const cli = startInHome(home, ['tail', '--tail', '2', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 2, 'the last two stored events');
     await appendFile(join(paths.streamsDir, 'secrets.log'), `${variant(sec[0]!, 'new00001')}\n`);
@@ -323,7 +326,7 @@ describe('tail (following)', () => {
       const lab = await makeLab(empty);
       // A receiver that runs (this process stands in for it): still not mentioned off a terminal.
       await writePidFile(lab, process.pid, 'https://127.0.0.1:8845');
-      const cli = RunningCli.start(empty, ['tail', '-o', 'jsonl']);
+      const cli = startInHome(empty, ['tail', '-o', 'jsonl']);
       running.push(cli);
       await writeFile(join(lab.streamsDir, 'default.log'), `${def[0]}\n`);
       await cli.waitFor((s) => s.includes(def[0]!), 'the first event');
@@ -335,7 +338,7 @@ describe('tail (following)', () => {
   });
 
   it('--sink follows one sink only, with filters applied to new events too', async () => {
-    const cli = RunningCli.start(home, ['tail', '--sink', 'secrets', '--code', '4xx', '-o', 'jsonl']);
+    const cli = startInHome(home, ['tail', '--sink', 'secrets', '--code', '4xx', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 1, 'the stored 4xx event');
     await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[3]!, 'otherink')}\n`);
@@ -348,7 +351,7 @@ describe('tail (following)', () => {
   });
 
   it('a line that is not an event while following: one warning, then the list and the count at the end, exit 2', async () => {
-    const cli = RunningCli.start(home, ['tail', '--sink', 'default', '-o', 'jsonl']);
+    const cli = startInHome(home, ['tail', '--sink', 'default', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 10, 'the stored events');
     await appendFile(join(paths.streamsDir, 'default.log'), `garbage\n{"kind":"Nope"}\n${variant(def[0]!, 'good0001')}\n`);
@@ -392,7 +395,7 @@ describe('tail with hostile event fields', () => {
   });
 
   it.each([['pretty'], ['wide']])('-o %s shows every field escaped, visibly, and stays aligned', async (format) => {
-    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '--verb', 'list', '-o', format]);
+    const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '--verb', 'list', '-o', format]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(RAW);
@@ -410,20 +413,20 @@ describe('tail with hostile event fields', () => {
   });
 
   it('-o jsonl gives the stored line byte for byte', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
+    const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
     expect(r.code).toBe(0);
     expect(lines(r.stdout).at(-1)).toBe(stored);
   });
 
   it('-o json gives the exact strings', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'json']);
+    const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'json']);
     expect(r.code).toBe(0);
     const events = (JSON.parse(r.stdout) as { items: (typeof hostile & { auditID: string })[] }).items;
     expect(events.at(-1)).toMatchObject({ auditID: 'hostile1', ...hostile });
   });
 
   it('the Ctrl-C summary counts the user under its escaped name', async () => {
-    const cli = RunningCli.start(home, ['tail', '--sink', 'default', '--verb', 'list']);
+    const cli = startInHome(home, ['tail', '--sink', 'default', '--verb', 'list']);
     running.push(cli);
     await cli.waitFor((s) => s.includes('FAKE'), 'the hostile event');
     const r = await cli.stop('SIGINT');
@@ -435,7 +438,7 @@ describe('tail with hostile event fields', () => {
 
   it('a stream file whose name holds ESC: its warning is escaped', async () => {
     await writeFile(join(paths.streamsDir, 'ev\x1b[2Jil.log'), 'not json\n');
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'ev\x1b[2Jil']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'ev\x1b[2Jil']);
     expect(r.code).toBe(2);
     expect(r.stderr).not.toMatch(RAW);
     expect(r.stderr).toContain('ev\\x1b[2Jil.log:1: malformed JSON');
@@ -446,7 +449,7 @@ describe('tail with hostile event fields', () => {
     [['--sink', 'no\x9bpe\u202e'], 'no sink named "no\\x9bpe\\u202e"'],
     [['--\x1b[2Jverb'], "unknown option '--\\x1b[2Jverb'"],
   ])('an error quoting %j prints it escaped on stderr', async (args, shown) => {
-    const r = await runCli(home, ['tail', '--no-follow', ...args]);
+    const r = await runInHome(home, ['tail', '--no-follow', ...args]);
     expect(r.code).toBe(2);
     expect(r.stderr).not.toMatch(RAW);
     expect(r.stderr).toContain(shown);

@@ -9,7 +9,8 @@ import { appendFile, readdir, readFile, rename, symlink, truncate, writeFile } f
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, CliProcess, type CliResult, ROOT, runCli, startCli, testDir } from '../helpers.js';
+import { BIN, CliProcess, type CliResult, ROOT, runCli, startCli } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 import { event, eventList, ids, logText, writeLog } from '../streams/logs.js';
 
 beforeAll(() => {

@@ -14,7 +14,7 @@ import type { ReadEvent } from '../../src/streams/merge.js';
 import { listStreamFiles, parseStreamFileName } from '../../src/streams/names.js';
 import { listStreamSinks } from '../../src/streams/source.js';
 import { event } from '../streams/logs.js';
-import { removeHome, tempHome } from './helpers.js';
+import { removeHome, tempHome } from '../harness/lab.js';
 
 let dir: string;
 let home: string;

@@ -17,7 +17,8 @@ import {
   topCounts,
 } from '../../src/ui/format.js';
 import { ellipsize } from '../../src/ui/width.js';
-import { ANSI, fixtureLines } from './helpers.js';
+import { ANSI } from '../harness/cli.js';
+import { fixtureLines } from '../harness/events.js';
 
 const plain = new Chalk({ level: 0 });
 const colour = new Chalk({ level: 1 });

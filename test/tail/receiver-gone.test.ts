@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureReceiver } from '../../src/daemon/daemon.js';
-import { startCli, startInPty } from '../helpers.js';
-import { removeWithReceiver, tempLab, type TempLab } from '../receiver/helpers.js';
+import { startCli, startInPty } from '../harness/cli.js';
+import { removeWithReceiver, tempLab, type TempLab } from '../harness/lab.js';
 
 let t: TempLab | null = null;
 afterEach(async () => {

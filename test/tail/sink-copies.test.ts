@@ -9,11 +9,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LabPaths } from '../../src/lab/paths.js';
 import type { ReadEvent } from '../../src/streams/merge.js';
 import { SinkCopies } from '../../src/streams/merge.js';
-import { makeLab, removeHome, RunningCli, runCli, tempHome } from './helpers.js';
+import type { CliProcess } from '../harness/cli.js';
+import { makeLab, removeHome, runInHome, startInHome, tempHome } from '../harness/lab.js';
 
 let home: string;
 let paths: LabPaths;
-const running: RunningCli[] = [];
+const running: CliProcess[] = [];
 
 beforeEach(async () => {
   home = await tempHome();
@@ -61,42 +62,42 @@ describe('one request held by several sinks', () => {
   });
 
   it('tail shows it once per stage: the richest copy, its stored line exactly', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(r.code, r.stderr).toBe(0);
     expect(lines(r.stdout)).toEqual([event('alone', 1, 'Metadata'), event('both', 2, 'RequestResponse', 'RequestReceived'), event('both', 2, 'RequestResponse'), event('later', 3, 'Metadata')]);
   });
 
   it('-o wide names every sink that holds it; the default view the sink of the copy shown', async () => {
-    const wide = await runCli(home, ['tail', '--no-follow', '-o', 'wide']);
+    const wide = await runInHome(home, ['tail', '--no-follow', '-o', 'wide']);
     expect(wide.code).toBe(0);
     expect(lines(wide.stdout).filter((l) => l.includes(' both'))).toEqual([expect.stringMatching(/ secrets +RequestReceived /), expect.stringMatching(/ default,secrets +ResponseComplete /)]);
-    const pretty = await runCli(home, ['tail', '--no-follow']);
+    const pretty = await runInHome(home, ['tail', '--no-follow']);
     expect(lines(pretty.stdout)).toHaveLength(4);
     expect(lines(pretty.stdout)[2]).toMatch(/ secrets +ResponseComplete /);
   });
 
   it('--tail N counts it once', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--tail', '3']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--tail', '3']);
     expect(lines(r.stdout)).toEqual([event('both', 2, 'RequestResponse', 'RequestReceived'), event('both', 2, 'RequestResponse'), event('later', 3, 'Metadata')]);
   });
 
   it('one sink asked for shows its own copy', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default']);
     expect(lines(r.stdout)).toEqual([event('alone', 1, 'Metadata'), event('both', 2, 'Metadata'), event('later', 3, 'Metadata')]);
   });
 
   it('top counts it once in EVENTS and SHARE; --by sink counts each sink its own copy', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '-o', 'json', '--by', 'verb']);
+    const r = await runInHome(home, ['top', '--no-follow', '-o', 'json', '--by', 'verb']);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { totals: { events: number }; groups: { key: { verb: string }; events: number; share: number }[] };
     expect(doc.totals.events).toBe(4);
     expect(doc.groups).toEqual([expect.objectContaining({ key: { verb: 'create' }, events: 4, share: 1 })]);
-    const bySink = JSON.parse((await runCli(home, ['top', '--no-follow', '-o', 'json', '--by', 'sink'])).stdout) as { groups: { key: { sink: string }; events: number }[] };
+    const bySink = JSON.parse((await runInHome(home, ['top', '--no-follow', '-o', 'json', '--by', 'sink'])).stdout) as { groups: { key: { sink: string }; events: number }[] };
     expect(Object.fromEntries(bySink.groups.map((g) => [g.key.sink, g.events]))).toEqual({ default: 3, secrets: 2 });
   });
 
   it('following: a copy stored after its event was shown is not shown again', async () => {
-    const cli = RunningCli.start(home, ['tail', '-o', 'jsonl']);
+    const cli = startInHome(home, ['tail', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => s.includes('"later"'), 'the stored events');
     await add('default', [event('new', 4, 'Metadata')]);
@@ -117,24 +118,24 @@ describe('a deleted sink', () => {
   });
 
   it('tail and top leave it out', async () => {
-    const tail = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl']);
+    const tail = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(tail.code, tail.stderr).toBe(0);
     expect(ids(tail.stdout)).toEqual(['kept']);
-    const top = JSON.parse((await runCli(home, ['top', '--no-follow', '-o', 'json'])).stdout) as { source: { sinks: string[] }; totals: { events: number } };
+    const top = JSON.parse((await runInHome(home, ['top', '--no-follow', '-o', 'json'])).stdout) as { source: { sinks: string[] }; totals: { events: number } };
     expect(top.source.sinks).toEqual(['default', 'secrets']);
     expect(top.totals.events).toBe(1);
-    const table = await runCli(home, ['top', '--no-follow']);
+    const table = await runInHome(home, ['top', '--no-follow']);
     expect(table.stdout + table.stderr).not.toContain('gone');
   });
 
   it('--sink NAME still reads it', async () => {
-    const r = await runCli(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'gone']);
+    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'gone']);
     expect(r.code).toBe(0);
     expect(ids(r.stdout)).toEqual(['old']);
   });
 
   it('following: lines the receiver writes to it again (a sink of that name made anew) are shown', async () => {
-    const cli = RunningCli.start(home, ['tail', '-o', 'jsonl']);
+    const cli = startInHome(home, ['tail', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => s.includes('"kept"'), 'the stored events');
     await add('gone', [event('reborn', 3, 'Metadata')]);

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sinkFileStem } from '../../src/streams/names.js';
 import { labPaths } from '../../src/lab/paths.js';
-import { type CliResult, testDir } from '../helpers.js';
-import { fixtureLines, FIXTURES, makeLab, putFixture, runCli } from './helpers.js';
+import type { CliResult } from '../harness/cli.js';
+import { fixtureLines, FIXTURES } from '../harness/events.js';
+import { makeLab, putFixture, runInHome, testDir } from '../harness/lab.js';
 
 /**
  * Each reader with a lab whose sink `default` has a stream and one more file among its streams.
@@ -25,8 +26,6 @@ const READERS: [string, string[]][] = [
   ['policy suggest --sink', ['policy', 'suggest', '--sink', 'default']],
 ];
 
-const KILL_AFTER_MS = 45_000;
-
 async function labWith(extra: (streamsDir: string) => Promise<void>): Promise<{ home: string; streamsDir: string }> {
   const home = await testDir('audit-lab-streams-');
   const paths = await makeLab(home, ['default']);
@@ -36,7 +35,7 @@ async function labWith(extra: (streamsDir: string) => Promise<void>): Promise<{ 
 }
 
 function run(home: string, argv: string[]): Promise<CliResult> {
-  return runCli(home, argv, {}, KILL_AFTER_MS);
+  return runInHome(home, argv);
 }
 
 function expectRefused(r: CliResult, message: string): void {

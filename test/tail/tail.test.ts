@@ -9,7 +9,9 @@ import { mergeOrder } from '../../src/streams/merge.js';
 import type { IO } from '../../src/io.js';
 import type { LabPaths } from '../../src/lab/paths.js';
 import { run } from '../../src/main.js';
-import { ANSI, fixtureLines, makeLab, putFixture, removeHome, tempHome, variant } from './helpers.js';
+import { ANSI } from '../harness/cli.js';
+import { fixtureLines, variant } from '../harness/events.js';
+import { makeLab, putFixture, removeHome, tempHome } from '../harness/lab.js';
 
 class Sink {
   text = '';

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writePidFile } from '../../src/daemon/daemon.js';
 import type { LabPaths } from '../../src/lab/paths.js';
-import { runInPty, startInPty } from '../helpers.js';
-import { fixtureLines, makeLab, putFixture, removeHome, ROOT, tempHome, variant } from './helpers.js';
+import { ROOT, runInPty, startInPty } from '../harness/cli.js';
+import { fixtureLines, variant } from '../harness/events.js';
+import { makeLab, putFixture, removeHome, tempHome } from '../harness/lab.js';
 
 let home: string;
 let paths: LabPaths;

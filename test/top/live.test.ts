@@ -9,9 +9,10 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LabPaths } from '../../src/lab/paths.js';
-import { eventually, startInPty, terminalScreen } from '../helpers.js';
-import { makeLab, removeHome, ROOT, tempHome } from '../tail/helpers.js';
-import { expectedGroups, fileText, generate, type Spec } from './helpers.js';
+import { ROOT, startInPty, terminalScreen } from '../harness/cli.js';
+import { expectedGroups, fileText, generate, type Spec } from '../harness/events.js';
+import { makeLab, removeHome, tempHome } from '../harness/lab.js';
+import { eventually } from '../harness/wait.js';
 
 const ENTER = ['\u001b[?1049h', '\u001b[?25l'];
 const LEAVE = ['\u001b[?25h', '\u001b[?1049l'];

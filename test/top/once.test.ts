@@ -1,6 +1,6 @@
 /**
- * `audit-lab top --no-follow` (or off a terminal) as a process: the built CLI (run `npm run build`
- * first) over generated audit log files and lab streams. Every count and byte total is checked
+ * `audit-lab top --no-follow` (or off a terminal, as a process: run `npm run build` first), through
+ * `run(argv, io)`, over generated audit log files and lab streams. Every count and byte total is checked
  * against what the test generated, grouped here, from the generated data.
  */
 import { existsSync } from 'node:fs';
@@ -8,9 +8,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LabPaths } from '../../src/lab/paths.js';
-import { runCli as runBare, testDir } from '../helpers.js';
-import { makeLab, removeHome, ROOT, runCli, tempHome } from '../tail/helpers.js';
-import { expectedGroups, fileText, generate, keyOf, microTime, printedGroups, type Spec } from './helpers.js';
+import { ROOT, runProcess } from '../harness/cli.js';
+import { expectedGroups, fileText, generate, keyOf, microTime, printedGroups, type Spec } from '../harness/events.js';
+import { makeLab, removeHome, runInHome, tempHome, testDir } from '../harness/lab.js';
 
 interface Printed {
   key: Record<string, unknown>;
@@ -68,7 +68,7 @@ describe('top --no-follow over a log file', () => {
     [['useragent', 'user']],
     [['resource', 'code', 'verb', 'namespace']],
   ])('--by %j: every group with its events and bytes, as generated', async (keys) => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '--by', keys.join(','), '-o', 'jsonl']);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', keys.join(','), '-o', 'jsonl']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const want = expectedGroups(specs, keys);
@@ -77,15 +77,15 @@ describe('top --no-follow over a log file', () => {
   });
 
   it('--by repeated and in any case is the same as comma-separated', async () => {
-    const a = await runCli(home, ['top', '--no-follow', '--file', file, '--by', 'VERB', '--by', 'Code', '-o', 'jsonl']);
-    const b = await runCli(home, ['top', '--no-follow', '--file', file, '--by', 'verb,code', '-o', 'jsonl']);
+    const a = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'VERB', '--by', 'Code', '-o', 'jsonl']);
+    const b = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'verb,code', '-o', 'jsonl']);
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(printedGroups(jsonl(a.stdout), ['verb', 'code'])).toEqual(expectedGroups(specs, ['verb', 'code']));
   });
 
   it('-o json: one document with the totals, the span, the groups sorted by rate and their shares', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '-o', 'json']);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '-o', 'json']);
     expect(r.code).toBe(0);
     const doc = json(r.stdout);
     const bytes = Buffer.byteLength(fileText(specs));
@@ -106,12 +106,12 @@ describe('top --no-follow over a log file', () => {
       expect(g.eventsPerSecond).toBeCloseTo(g.events / seconds, 9);
     }
     // Ties are broken by the key, so the order is the same on every run.
-    const again = await runCli(home, ['top', '--no-follow', '--file', file, '-o', 'json']);
+    const again = await runInHome(home, ['top', '--no-follow', '--file', file, '-o', 'json']);
     expect(again.stdout).toBe(r.stdout);
   });
 
   it('--window: only the last window of event time, up to the newest event', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '--window', '10s', '--by', 'verb', '-o', 'json']);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--window', '10s', '--by', 'verb', '-o', 'json']);
     expect(r.code).toBe(0);
     const doc = json(r.stdout);
     // The second of the newest event and the nine before it.
@@ -140,7 +140,7 @@ describe('top --no-follow over a log file', () => {
     [['--since', microTime(START + 100_000_000)], (s) => s.micros >= START + 100_000_000],
     [['--verb', 'list', '--namespace', 'default'], (s) => s.verb === 'list' && s.namespace === 'default'],
   ])('%j', async (flags, keep) => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '--by', 'user,verb,resource', '-o', 'jsonl', ...flags]);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'user,verb,resource', '-o', 'jsonl', ...flags]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const kept = specs.filter(keep);
@@ -149,7 +149,7 @@ describe('top --no-follow over a log file', () => {
   });
 
   it('the table off a terminal: every group, numbers right-aligned, no colour and no sparkline', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '--by', 'verb,code']);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'verb,code']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/\u001b\[/);
     const out = lines(r.stdout);
@@ -165,19 +165,19 @@ describe('top --no-follow over a log file', () => {
   });
 
   it('--limit N: the N busiest groups, and how many more there are', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '--limit', '3']);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--limit', '3']);
     expect(r.code).toBe(0);
     expect(lines(r.stdout)).toHaveLength(4);
     const more = expectedGroups(specs, ['user', 'verb', 'resource']).size - 3;
     expect(r.stderr).toBe(`${more} more groups not shown (--limit N shows N)\n`);
-    const j = await runCli(home, ['top', '--no-follow', '--file', file, '--limit', '2', '-o', 'jsonl']);
+    const j = await runInHome(home, ['top', '--no-follow', '--file', file, '--limit', '2', '-o', 'jsonl']);
     expect(jsonl(j.stdout)).toHaveLength(2);
   });
 
   it('reads several files, and lists the lines that are not events with their places (exit 2, after the table)', async () => {
     const second = join(dir, 'more.log');
     await writeFile(second, `not json\n${specs[0]!.line}\n{"kind":"Pod"}\n`);
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '--file', second, '--by', 'verb', '-o', 'json']);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--file', second, '--by', 'verb', '-o', 'json']);
     expect(r.code).toBe(2);
     const doc = json(r.stdout);
     expect(doc.skipped.count).toBe(2);
@@ -190,11 +190,11 @@ describe('top --no-follow over a log file', () => {
   it('an empty file: no rows, and says there are no events', async () => {
     const empty = join(dir, 'empty.log');
     await writeFile(empty, '');
-    const r = await runCli(home, ['top', '--no-follow', '--file', empty]);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', empty]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('no events in file');
-    const j = await runCli(home, ['top', '--no-follow', '--file', empty, '-o', 'json']);
+    const j = await runInHome(home, ['top', '--no-follow', '--file', empty, '-o', 'json']);
     expect(json(j.stdout)).toMatchObject({ totals: { events: 0, bytes: 0, eventsPerSecond: null, groups: 0 }, span: null, groups: [] });
   });
 });
@@ -211,7 +211,7 @@ describe('top over a lab\'s streams', () => {
   });
 
   it('--by sink,user: both sinks, merged, counted per sink', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--by', 'sink,user', '-o', 'json']);
+    const r = await runInHome(home, ['top', '--no-follow', '--by', 'sink,user', '-o', 'json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const doc = json(r.stdout);
@@ -221,14 +221,14 @@ describe('top over a lab\'s streams', () => {
   });
 
   it('--sink: that sink alone', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--sink', 'writes', '--by', 'verb', '-o', 'jsonl']);
+    const r = await runInHome(home, ['top', '--no-follow', '--sink', 'writes', '--by', 'verb', '-o', 'jsonl']);
     expect(r.code).toBe(0);
     expect(printedGroups(jsonl(r.stdout), ['verb'])).toEqual(expectedGroups(specs.filter((s) => sinkOf(s) === 'writes'), ['verb']));
   });
 
   it('off a terminal, following (the default) prints one table and exits, starting no receiver', async () => {
     // No AUDIT_LAB_NO_RECEIVER here: a receiver started by mistake would leave its pid file.
-    const r = await runBare(['top', '--by', 'verb'], { env: { AUDIT_LAB_HOME: home }, timeoutMs: 60_000 });
+    const r = await runProcess(['top', '--by', 'verb'], { env: { AUDIT_LAB_HOME: home }, timeoutMs: 60_000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(lines(r.stdout)).toHaveLength(1 + expectedGroups(specs, ['verb']).size);
@@ -236,7 +236,7 @@ describe('top over a lab\'s streams', () => {
   });
 
   it('a sink the lab does not have is exit 2, naming the ones it has', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--sink', 'nope']);
+    const r = await runInHome(home, ['top', '--no-follow', '--sink', 'nope']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/there is no sink named "nope"; the sinks of lab "audit-lab" are: reads, writes/);
   });
@@ -255,7 +255,7 @@ describe('bad usage is exit 2, naming the flag and what it takes', () => {
     [['--since', 'later'], /--since "later" is neither a duration nor an RFC 3339 time/],
     [['--sink', 'default'], /give either --file or --sink, not both/],
   ])('%j', async (flags, message) => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, ...flags]);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, ...flags]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -263,7 +263,7 @@ describe('bad usage is exit 2, naming the flag and what it takes', () => {
   });
 
   it('with no lab and no --file, says how to make one', async () => {
-    const r = await runCli(home, ['top', '--no-follow']);
+    const r = await runInHome(home, ['top', '--no-follow']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/there is no lab named "audit-lab"/);
   });
@@ -271,7 +271,7 @@ describe('bad usage is exit 2, naming the flag and what it takes', () => {
 
 describe('what each key shows', () => {
   it('resource: with its group and subresource, or the path of a non-resource request', async () => {
-    const r = await runCli(home, ['top', '--no-follow', '--file', file, '--by', 'resource', '-o', 'jsonl']);
+    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'resource', '-o', 'jsonl']);
     const shown = jsonl(r.stdout).map((g) => g.key.resource).sort();
     expect(shown).toEqual(['/healthz', 'apps/deployments/scale', 'coordination.k8s.io/leases', 'pods', 'pods/log', 'secrets']);
     expect(new Set(specs.map((s) => keyOf(s, 'resource')))).toEqual(new Set(shown));

@@ -9,6 +9,7 @@ import { GroupTable } from '../../src/top/groups.js';
 import { runLive } from '../../src/top/live.js';
 import { windowOf } from '../../src/top/window.js';
 import { ENTER_FULL_SCREEN, LEAVE_FULL_SCREEN } from '../../src/ui/terminal.js';
+import { eventually } from '../harness/wait.js';
 
 function fakeTerminal() {
   let written = '';
@@ -43,8 +44,8 @@ describe('runLive gives the terminal back', () => {
       await new Promise((r) => signal.addEventListener('abort', r));
       return { count: 0, lines: [], first: '' };
     });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(t.written()).toMatch(/alice +1 /);
+    // The frame, whenever it is drawn: waited for, not given a time.
+    expect(await eventually(() => /alice +1 /.test(t.written()))).toBe(true);
     t.input.emit('data', 'q');
     await expect(running).resolves.toEqual({ code: 0, skipped: { count: 0, lines: [], first: '' } });
     expect(t.written().endsWith(LEAVE_FULL_SCREEN)).toBe(true);

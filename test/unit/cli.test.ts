@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram, type Handlers } from '../../src/cli.js';
 import { RuntimeFailure, ToolError } from '../../src/errors.js';
 import { run } from '../../src/main.js';
-import { captureIO, failWith } from '../helpers.js';
+import { captureIO, failWith } from '../harness/cli.js';
 
 type Call = { handler: keyof Handlers; options: Record<string, unknown> };
 

@@ -11,8 +11,8 @@ import { ToolError, UserError } from '../../src/errors.js';
 import { escapeLines, escapeStrings } from '../../src/ui/escape.js';
 import { Output } from '../../src/ui/output.js';
 import { tableLines } from '../../src/ui/table.js';
-import { failWith, runCli, testDir } from '../helpers.js';
-import { makeLab } from '../tail/helpers.js';
+import { failWith, runProcess } from '../harness/cli.js';
+import { makeLab, testDir } from '../harness/lab.js';
 
 /** What a terminal acts on; the line feed is left out, as our own line breaks are kept. */
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
@@ -94,22 +94,22 @@ describe('sink list and status as processes', () => {
 
   it('sink list shows event-derived values escaped; --json keeps them exact', async () => {
     const { env } = await hostileLab();
-    const r = await runCli(['sink', 'list'], { env });
+    const r = await runProcess(['sink', 'list'], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(RAW);
     expect(r.stdout).toContain('\\x1b[2J2024\\x0d\\u202e');
-    const j = await runCli(['sink', 'list', '--json'], { env });
+    const j = await runProcess(['sink', 'list', '--json'], { env });
     expect((JSON.parse(j.stdout) as { items: { lastEvent: string }[] }).items[0]!.lastEvent).toBe('\x1b[2J2024\r\u202e');
   });
 
   it('status shows paths and event-derived values escaped; --json keeps them exact', async () => {
     const { home, paths, env } = await hostileLab();
-    const r = await runCli(['status'], { env });
+    const r = await runProcess(['status'], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(RAW);
     expect(r.stdout).toContain(`home\\x1b]0;pwned\\x07\\u202e/audit-lab`);
     expect(r.stdout).toContain('\\x1b[2J2024\\x0d\\u202e');
-    const j = await runCli(['status', '--json'], { env });
+    const j = await runProcess(['status', '--json'], { env });
     const rep = JSON.parse(j.stdout) as { lab: { dir: string }; sinks: { lastEvent: string }[] };
     expect(rep.lab.dir).toBe(paths.dir);
     expect(rep.lab.dir.startsWith(home)).toBe(true);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ItemStream, plainYaml, type StreamedFormat } from '../../src/ui/printers.js';
 import { Output } from '../../src/ui/output.js';
-import { captureIO } from '../helpers.js';
+import { captureIO } from '../harness/cli.js';
 
 const ITEMS: Record<string, unknown>[] = [
   { name: 'a', n: 1, ok: true, none: null, list: ['x', 'y z'], empty: [] },

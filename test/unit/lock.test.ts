@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { labPaths } from '../../src/lab/paths.js';
-import { ROOT, testDir } from '../helpers.js';
+import { ROOT } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
 
 const WORKERS = 10;
 const ROUNDS = 20;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
 import { certNames, inspectPki, loadPki, PKI_FILES, requiredServerNames, serverCertCovers } from '../../src/lab/pki.js';
 import { createPki, defaultServerNames, ensurePki } from '../../src/lab/pkiIssuer.js';
-import { tempDir } from '../helpers.js';
+import { tempDir } from '../harness/lab.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

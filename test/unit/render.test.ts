@@ -7,7 +7,7 @@ import { renderAuditSinks } from '../../src/render/auditSinks.js';
 import { type KindConfigInput, needsCgroupV1Patch, renderKindConfig } from '../../src/render/kindConfig.js';
 import { captureFor, covers, renderPolicy } from '../../src/render/policyFile.js';
 import { renderWebhookKubeconfig } from '../../src/render/webhookKubeconfig.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from '../harness/cli.js';
 
 const GOLDEN = join(ROOT, 'test', 'fixtures', 'golden');
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { readFileNoFollow, refuseLabSymlinks, refuseSymlink, removeTree } from '../../src/lab/safety.js';
-import { testDir } from '../helpers.js';
+import { testDir } from '../harness/lab.js';
 
 describe('links where the lab keeps its files', () => {
   it('refuseSymlink: a link is a UserError naming it; a missing path or a real one is fine', async () => {

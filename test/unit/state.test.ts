@@ -7,7 +7,9 @@ import { RuntimeFailure, UserError } from '../../src/errors.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, validateLabName } from '../../src/lab/paths.js';
 import { DEFAULT_SINK, firstReceiverPort, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
-import { ROOT, runCli, testDir } from '../helpers.js';
+import { ROOT, runProcess } from '../harness/cli.js';
+import { testDir } from '../harness/lab.js';
+import { GUARD_MS } from '../harness/wait.js';
 
 async function lab() {
   return labPaths(join(await testDir(), 'home'), 'audit-lab');
@@ -161,7 +163,7 @@ describe('a state.json that is a symbolic link', () => {
     const table = join(l.paths.home, 'tools.json');
     await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
     const env = { AUDIT_LAB_HOME: l.paths.home, AUDIT_LAB_NO_RECEIVER: '1', PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
-    const r = await runCli(argv, { env, timeoutMs: 60_000 });
+    const r = await runProcess(argv, { env, timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`${l.paths.state} is a symbolic link`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -197,7 +199,7 @@ describe('lab lock', () => {
     const first = withLabLock(paths, 'a', body);
     await entered;
     const tried = attemptEnded(paths.dir);
-    const second = withLabLock(paths, 'b', async () => order.push('b'), { timeoutMs: 5000 });
+    const second = withLabLock(paths, 'b', async () => order.push('b'), { timeoutMs: GUARD_MS });
     // b found the lock taken at least once before a lets go: it got in by waiting.
     await tried;
     expect(order).toEqual(['a-start']);
@@ -222,7 +224,7 @@ describe('lab lock', () => {
     expect((busy as Error).message).toContain(`pid ${child.pid}`);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    expect(await withLabLock(paths, 'down', async () => 'in', { timeoutMs: 2000 })).toBe('in');
+    expect(await withLabLock(paths, 'down', async () => 'in', { timeoutMs: GUARD_MS })).toBe('in');
   });
 });
 

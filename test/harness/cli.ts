@@ -1,27 +1,23 @@
+/**
+ * The CLI as tests run it: in this process through `run(argv, io)` (src/main.ts), which is what
+ * most tests need and costs no node start-up; or as the built CLI in a process of its own, for
+ * what only a process has (signals, its own exit, stdin, a terminal, the bin/ wrapper). Both take
+ * the same options and give the same result.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { onTestFinished } from 'vitest';
-import type { Handlers } from '../src/cli.js';
-import type { IO } from '../src/io.js';
-import { run } from '../src/main.js';
+import type { Handlers } from '../../src/cli.js';
+import type { IO } from '../../src/io.js';
+import { run } from '../../src/main.js';
+import { GUARD_MS } from './wait.js';
 
-export const ROOT = resolve(import.meta.dirname, '..');
+export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'audit-lab.js');
 
 export interface Captured {
   io: IO;
   stdout: () => string;
   stderr: () => string;
-}
-
-/** `run(['status'])` with a status handler that throws `err`: the exit code and stderr main.ts makes of it. */
-export async function failWith(err: unknown): Promise<{ code: number; stderr: string }> {
-  const c = captureIO();
-  const handlers = { status: async () => Promise.reject(err) } as unknown as Handlers;
-  const code = await run(['status'], c.io, handlers);
-  return { code, stderr: c.stderr() };
 }
 
 /** An IO whose streams are strings, for calling run() in-process. */
@@ -40,50 +36,75 @@ export function captureIO(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): Cap
   };
 }
 
-export async function tempDir(prefix = 'audit-lab-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-/**
- * Polls until `check` passes or the attempts run out, for a state no event announces (a process
- * that is not this one's child dying, a counter inside a server). Behaviour, not timing, is what
- * is asserted.
- */
-export async function eventually(check: () => boolean | Promise<boolean>, attempts = 200, everyMs = 50): Promise<boolean> {
-  for (let i = 0; i < attempts; i++) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return false;
-}
-
-/** A temp directory removed when the current test ends. */
-export async function testDir(prefix?: string): Promise<string> {
-  const { dir, cleanup } = await tempDir(prefix);
-  onTestFinished(cleanup);
-  return dir;
+/** `run(['status'])` with a status handler that throws `err`: the exit code and stderr main.ts makes of it. */
+export async function failWith(err: unknown): Promise<{ code: number; stderr: string }> {
+  const c = captureIO();
+  const handlers = { status: async () => Promise.reject(err) } as unknown as Handlers;
+  const code = await run(['status'], c.io, handlers);
+  return { code, stderr: c.stderr() };
 }
 
 export interface CliOptions {
   /**
-   * Laid over the base environment (this process's PATH and HOME, NO_COLOR=1); a key set to
-   * undefined is removed from it.
+   * Laid over the base environment (this process's PATH and HOME, NO_COLOR=1, the run's port
+   * range); a key set to undefined is removed from it.
    */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** SIGKILL after this long: for a command that would run until stopped if the test's premise is wrong. */
+  /**
+   * A process only: SIGKILL after this long, for a command that would run until stopped if the
+   * test's premise is wrong. In this process the test's own timeout is that guard.
+   */
   timeoutMs?: number;
-  /** An open file descriptor to write stderr to instead of a pipe (the background receiver's log). */
+  /** A process only: an open file descriptor to write stderr to instead of a pipe (the background receiver's log). */
   stderrFd?: number;
 }
 
-/** How the CLI ended: `code` is null when a signal (`signal`) ended it. */
+/** How the CLI ended: `code` is null when a signal (`signal`) ended it (a process only). */
 export interface CliResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+/** The environment a run gets: `base` with `env` laid over it, keys set to undefined removed (as spawn drops them). */
+export function cliEnv(env: NodeJS.ProcessEnv = {}, base: NodeJS.ProcessEnv = baseEnv()): NodeJS.ProcessEnv {
+  const all: NodeJS.ProcessEnv = { ...base, ...env };
+  for (const k of Object.keys(all)) if (all[k] === undefined) delete all[k];
+  return all;
+}
+
+const baseEnv = (): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  NO_COLOR: '1',
+  AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT,
+});
+
+/**
+ * What this process cannot give a run in it, which a process would have: the code reads the lab
+ * home from AUDIT_LAB_HOME or os.homedir() (this process's HOME), and formats times in this
+ * process's time zone.
+ */
+function inProcessProblem(env: NodeJS.ProcessEnv): string | null {
+  if ((env.AUDIT_LAB_HOME ?? '') === '' && env.HOME !== process.env.HOME) return `HOME=${env.HOME} without AUDIT_LAB_HOME`;
+  if (env.TZ !== undefined && env.TZ !== process.env.TZ) return `TZ=${env.TZ}`;
+  return null;
+}
+
+/**
+ * Runs the CLI to its end in this process, `run(argv, io)` with the environment and working
+ * directory a process would get (stdout and stderr are not terminals; there is no stdin). Use
+ * runProcess for what needs a process of its own.
+ */
+export async function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
+  const env = cliEnv(opts.env);
+  const problem = inProcessProblem(env);
+  if (problem !== null) throw new Error(`runCli ${args.join(' ')}: ${problem} needs a process of its own (runProcess)`);
+  const c = captureIO(env, opts.cwd ?? ROOT);
+  const code = await run(args, c.io);
+  return { code, signal: null, stdout: c.stdout(), stderr: c.stderr() };
 }
 
 /** The built CLI as a running process, its output so far, and ways to await a line and to stop it. */
@@ -126,7 +147,11 @@ export class CliProcess {
    * (or the whole match); with a function, with the text. Rejects if the process ends first. The
    * bound only keeps a broken build from hanging the suite; nothing is measured.
    */
-  waitFor(test: RegExp | ((text: string) => boolean), what = String(test), o: { stream?: 'stdout' | 'stderr'; limitMs?: number } = {}): Promise<string> {
+  waitFor(
+    test: RegExp | ((text: string) => boolean),
+    what = String(test),
+    o: { stream?: 'stdout' | 'stderr'; limitMs?: number } = {},
+  ): Promise<string> {
     const stream = o.stream ?? 'stdout';
     const found = (): string | null => {
       const text = this[stream];
@@ -149,7 +174,7 @@ export class CliProcess {
       const timer = setTimeout(() => {
         done();
         reject(new Error(`gave up waiting for ${what}${report()}`));
-      }, o.limitMs ?? 15_000);
+      }, o.limitMs ?? GUARD_MS);
       const done = () => {
         clearTimeout(timer);
         this.waiters = this.waiters.filter((w) => w !== check);
@@ -172,7 +197,7 @@ export class CliProcess {
  */
 export function startCli(args: readonly string[], opts: CliOptions = {}): CliProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT, ...opts.env },
+    env: cliEnv(opts.env),
     cwd: opts.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', opts.stderrFd ?? 'pipe'],
   });
@@ -184,14 +209,14 @@ export function startCli(args: readonly string[], opts: CliOptions = {}): CliPro
   return cli;
 }
 
+/** Runs the built CLI as a process to its end and returns what it printed and how it exited. */
+export function runProcess(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, opts).exited;
+}
+
 /** The URL `serve` prints once it listens and stops cleanly on a signal. Rejects if it exits first. */
 export function serveUrl(serve: CliProcess): Promise<string> {
   return serve.waitFor(/^(https:\/\/\S+)$/m, 'its URL');
-}
-
-/** Runs the built CLI to its end and returns what it printed and how it exited. */
-export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
-  return startCli(args, opts).exited;
 }
 
 export interface PtyOptions {
@@ -200,7 +225,7 @@ export interface PtyOptions {
   rows?: number;
   /** Laid over the base environment as in CliOptions (NO_COLOR is not set: colour is the CLI's choice). */
   env?: NodeJS.ProcessEnv;
-  /** SIGKILL after this long (15 s by default): a command that would run until stopped must not hang the suite. */
+  /** SIGKILL after this long (GUARD_MS by default): a command that would run until stopped must not hang the suite. */
   timeoutMs?: number;
   /** Typed at the terminal as soon as it starts (e.g. "\u0003" for Ctrl-C). */
   input?: string;
@@ -231,15 +256,16 @@ const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** runInPty, left running: for what a user does while it runs (Ctrl-C once a line is shown). */
 export function startInPty(args: readonly string[], opts: PtyOptions = {}): PtyProcess {
   // Absolute paths: the test's env may set PATH to a directory of fakes (or to nothing).
-  const command = `/usr/bin/stty cols ${opts.cols ?? 80} rows ${opts.rows ?? 24}; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
+  const stty = `/usr/bin/stty cols ${opts.cols ?? 80} rows ${opts.rows ?? 24}`;
+  const command = `${stty}; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
   // -q no banner, -e the command's exit code, -f flush at once; the typescript goes nowhere.
   const child = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT, ...opts.env },
+    env: cliEnv(opts.env, { ...baseEnv(), NO_COLOR: undefined, TERM: 'xterm' }),
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const cli = new CliProcess(child);
-  const timer = setTimeout(() => void cli.stop('SIGKILL'), opts.timeoutMs ?? 15_000);
+  const timer = setTimeout(() => void cli.stop('SIGKILL'), opts.timeoutMs ?? GUARD_MS);
   const normal = () => cli.stdout.replace(/\r\n/g, '\n');
   return {
     output: normal,
@@ -268,8 +294,9 @@ export function terminalScreen(output: string, cols: number, rows: number): stri
     const [all, params, op] = m;
     if (op !== undefined) {
       const n = (params ?? '').split(';').map((p) => Number(p) || 0);
-      if (op === 'H') [row, col] = [Math.min(rows, Math.max(1, n[0] ?? 1)) - 1, Math.min(cols, Math.max(1, n[1] ?? 1)) - 1];
-      else if (op === 'K') erase(row, params === '2' ? 0 : col);
+      if (op === 'H') {
+        [row, col] = [Math.min(rows, Math.max(1, n[0] ?? 1)) - 1, Math.min(cols, Math.max(1, n[1] ?? 1)) - 1];
+      } else if (op === 'K') erase(row, params === '2' ? 0 : col);
       else if (op === 'J') {
         erase(row, col);
         for (let r = row + 1; r < rows; r++) erase(r, 0);
@@ -283,3 +310,6 @@ export function terminalScreen(output: string, cols: number, rows: number): stri
   }
   return screen.map((r) => r.join('').trimEnd());
 }
+
+/** An ANSI escape sequence's start: colour or cursor movement in output. */
+export const ANSI = /\u001b\[/;
