@@ -78,7 +78,10 @@ type BadItem = ((err: DecodeError) => void) | undefined;
 
 /** `make()`, or when it refuses and `badItem` takes refusals, nothing (the refusal handed to it). */
 function item(badItem: BadItem, make: () => void): void {
-  if (badItem === undefined) return make();
+  if (badItem === undefined) {
+    make();
+    return;
+  }
   try {
     make();
   } catch (err) {

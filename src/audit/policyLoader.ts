@@ -113,7 +113,7 @@ function validateRule(rule: PolicyRule, path: string, groupWildcard: boolean): F
 /** validation.ValidatePolicy. */
 export function validatePolicy(policy: Policy, opts: { groupWildcard?: boolean } = {}): FieldErr[] {
   const errs = validateOmitStages(policy.omitStages, 'omitStages');
-  policy.rules.forEach((r, i) => errs.push(...validateRule(r, `rules[${i}]`, opts.groupWildcard ?? true)));
+  for (const [i, r] of policy.rules.entries()) errs.push(...validateRule(r, `rules[${i}]`, opts.groupWildcard ?? true));
   return errs;
 }
 

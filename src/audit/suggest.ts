@@ -72,7 +72,7 @@ function verify(policy: Policy, chosen: readonly Assessment[], classes: readonly
   }
   const evaluator = new PolicyEvaluator(policy);
   const ruleOf = new Map<TrafficClass, number>();
-  chosen.forEach((a, i) => a.covered.forEach((c) => ruleOf.set(c, i)));
+  for (const [i, a] of chosen.entries()) for (const c of a.covered) ruleOf.set(c, i);
   for (const c of classes) {
     const got = evaluator.evaluate(c.attrs).rule;
     const want = ruleOf.get(c) ?? (c.base.rule === null ? null : c.base.rule + chosen.length);

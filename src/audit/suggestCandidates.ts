@@ -25,7 +25,10 @@ class Buckets {
 
   add(key: string, c: TrafficClass): void {
     let b = this.byKey.get(key);
-    if (b === undefined) this.byKey.set(key, (b = { verbs: new Set(), resources: new Map() }));
+    if (b === undefined) {
+      b = { verbs: new Set(), resources: new Map() };
+      this.byKey.set(key, b);
+    }
     b.verbs.add(c.attrs.verb);
     const group = c.attrs.apiGroup;
     (b.resources.get(group) ?? b.resources.set(group, new Set()).get(group)!).add(combinedResource(c.attrs));

@@ -173,7 +173,9 @@ class Witnesses {
     const out: Target[] = [];
     for (const g of entries) {
       const pairs = new Map<string, [string, string]>();
-      const put = (list: [string, string][]) => list.forEach((p) => pairs.set(JSON.stringify(p), p));
+      const put = (list: [string, string][]) => {
+        for (const p of list) pairs.set(JSON.stringify(p), p);
+      };
       if (g.resources.length === 0) put(every);
       for (const entry of g.resources) {
         if (entry === '*') put(every);
@@ -215,7 +217,10 @@ export class ProtectedProof {
   check(rule: PolicyRule): ProofResult {
     const key = JSON.stringify(rule);
     let result = this.done.get(key);
-    if (result === undefined) this.done.set(key, (result = this.prove(rule)));
+    if (result === undefined) {
+      result = this.prove(rule);
+      this.done.set(key, result);
+    }
     return result;
   }
 

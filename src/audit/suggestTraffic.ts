@@ -50,7 +50,10 @@ const sameDecision = (a: Decision, b: Decision) =>
 function addNumbers(into: Record<string, unknown>, from: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(from)) {
     if (typeof v === 'number') into[k] = ((into[k] as number | undefined) ?? 0) + v;
-    else if (isObject(v)) addNumbers((into[k] ??= {}) as Record<string, unknown>, v);
+    else if (isObject(v)) {
+      into[k] ??= {};
+      addNumbers(into[k] as Record<string, unknown>, v);
+    }
   }
 }
 

@@ -113,7 +113,9 @@ export function newTally(): Tally {
 export function addToTally(t: Tally, v: EventVerdict): void {
   t.captured.events++;
   t.captured.bytes += v.capturedBytes;
-  const c = (t.captured.byLevel[v.capturedLevel || '(none)'] ??= { events: 0, bytes: 0 });
+  const key = v.capturedLevel || '(none)';
+  t.captured.byLevel[key] ??= { events: 0, bytes: 0 };
+  const c = t.captured.byLevel[key];
   c.events++;
   c.bytes += v.capturedBytes;
   if (v.decision.level === 'None') t.policy.droppedNone++;

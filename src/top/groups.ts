@@ -101,7 +101,8 @@ export class GroupTable {
       let next = level.get(v) as Level | undefined;
       if (next === undefined) {
         if (this.groups.length >= this.cap) return this.otherGroup();
-        level.set(v, (next = new Map()));
+        next = new Map();
+        level.set(v, next);
       }
       level = next;
     }
@@ -117,7 +118,8 @@ export class GroupTable {
   }
 
   private otherGroup(): Group {
-    return (this.other ??= this.newGroup(this.valueOf.map(() => undefined), true));
+    this.other ??= this.newGroup(this.valueOf.map(() => undefined), true);
+    return this.other;
   }
 
   add(r: CountedEvent): void {

@@ -80,7 +80,10 @@ export class TimeSlots {
     out[at] = 0;
     out[at + 1] = 0;
     if (from > to) return;
-    if (from - oldest + (this.newest - to) >= to - from + 1) return this.walk(from, to, 1, out, at);
+    if (from - oldest + (this.newest - to) >= to - from + 1) {
+      this.walk(from, to, 1, out, at);
+      return;
+    }
     out[at] = this.heldEvents;
     out[at + 1] = this.heldBytes;
     if (from > oldest) this.walk(oldest, from - 1, -1, out, at);

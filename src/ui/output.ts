@@ -36,7 +36,7 @@ export class Output {
     const hasWidth = stderr.columns === undefined || stderr.columns > 0;
     this.interactive = Boolean(stderr.isTTY) && hasWidth && !noColor && env.TERM !== 'dumb' && !env.CI;
     this.style = new Chalk({ level: this.color ? 1 : 0 });
-    this.errStyle = new Chalk({ level: Boolean(stderr.isTTY) && !noColor && env.TERM !== 'dumb' ? 1 : 0 });
+    this.errStyle = new Chalk({ level: stderr.isTTY === true && !noColor && env.TERM !== 'dumb' ? 1 : 0 });
     this.width = terminalWidth(stdout, env);
     this.errWidth = terminalWidth(stderr, env);
   }

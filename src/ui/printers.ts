@@ -73,7 +73,7 @@ export function printObjects<T>(out: Output, format: OutputFormat, items: readon
 
 /** A table, the header row first, fitted to the terminal's width and its header in bold (on a terminal). */
 export function printTable(out: Output, cells: readonly (readonly string[])[], rightAligned?: ReadonlySet<number>): void {
-  tableLines(cells, rightAligned, out.width).forEach((line, i) => out.line(i === 0 ? out.style.bold(line) : line));
+  for (const [i, line] of tableLines(cells, rightAligned, out.width).entries()) out.line(i === 0 ? out.style.bold(line) : line);
 }
 
 /** A forwarding sink's counts, as the receiver reports them. */

@@ -15,7 +15,7 @@ const MIN_CUT = 6;
 export function tableLines(cells: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set(), width?: number): string[] {
   const rows = cells.map((r) => r.map(escapeText));
   const natural: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (natural[i] = Math.max(natural[i] ?? 0, displayWidth(c))));
+  for (const r of rows) for (const [i, c] of r.entries()) natural[i] = Math.max(natural[i] ?? 0, displayWidth(c));
   const widths = width === undefined ? natural : fitNaturalWidths(natural, rows[0] ?? [], rightAligned, width);
   const cut = (c: string, i: number, header: boolean) => (displayWidth(c) <= widths[i]! ? c : header ? ellipsize(c, widths[i]!) : ellipsizeMiddle(c, widths[i]!));
   const pad = (c: string, i: number) => {
