@@ -3,7 +3,7 @@
  * its declaration in src/commands/ (`*Command.ts`: flags, help and the typed options its handler
  * gets). Nothing here does the work, and no flag but the global ones is declared here.
  */
-import { Command, Option } from 'commander';
+import type { Command, Option } from 'commander';
 import type { CommandSpec, OptionSpec, ValueKind } from './completion.js';
 import type { Context } from './commands/context.js';
 import { declareCompletion } from './commands/completionCommand.js';
@@ -123,10 +123,13 @@ function addHelpCommand(program: Command, done: () => void): void {
     .command('help')
     .description('show the help of a command')
     .argument('[COMMAND...]', 'a command, e.g. `sink create`')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab help
-  $ audit-lab help sink create`)
+  $ audit-lab help sink create`,
+    )
     .action((path: string[]) => {
       let cmd: Command = program;
       for (const word of path) {
@@ -164,7 +167,10 @@ function forbidRepeats(program: Command): void {
       cmd.on(`option:${option.name()}`, () => {
         seen += 1;
         if (seen > 1 && !Array.isArray(cmd.getOptionValue(option.attributeName()))) {
-          cmd.error(`error: option '${option.flags}' was given more than once; it takes one value`, { exitCode: 2, code: 'audit-lab.repeatedOption' });
+          cmd.error(`error: option '${option.flags}' was given more than once; it takes one value`, {
+            exitCode: 2,
+            code: 'audit-lab.repeatedOption',
+          });
         }
       });
     }
@@ -183,7 +189,19 @@ function valueKind(option: Option): ValueKind {
 export function commandTree(cmd: Command): CommandSpec {
   const options: OptionSpec[] = cmd.options
     .filter((o) => !o.hidden)
-    .map((o) => ({ flags: [o.long, o.short].filter((f): f is string => f !== undefined), value: o.isBoolean() ? null : valueKind(o) }));
-  const args = cmd.registeredArguments.map((a): ValueKind => (a.argChoices !== undefined ? { choices: a.argChoices } : cmd.parent?.name() === 'sink' ? 'sink' : cmd.name() === 'help' ? 'command' : 'file'));
+    .map((o) => ({
+      flags: [o.long, o.short].filter((f): f is string => f !== undefined),
+      value: o.isBoolean() ? null : valueKind(o),
+    }));
+  const args = cmd.registeredArguments.map(
+    (a): ValueKind =>
+      a.argChoices !== undefined
+        ? { choices: a.argChoices }
+        : cmd.parent?.name() === 'sink'
+          ? 'sink'
+          : cmd.name() === 'help'
+            ? 'command'
+            : 'file',
+  );
   return { name: cmd.name(), options, args, commands: cmd.commands.map(commandTree) };
 }

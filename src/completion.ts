@@ -96,7 +96,10 @@ function optionsOf(chain: readonly CommandSpec[]): OptionSpec[] {
   return [...below.flatMap((c) => c.options), ...root.options.filter((o) => !o.flags.includes('--version'))];
 }
 
-async function valuesOf(kind: ValueKind, at: { home: string; lab: string; tree: CommandSpec; operands: string[] }): Promise<string[] | typeof FILES> {
+async function valuesOf(
+  kind: ValueKind,
+  at: { home: string; lab: string; tree: CommandSpec; operands: string[] },
+): Promise<string[] | typeof FILES> {
   if (kind === 'file') return FILES;
   if (kind === 'lab') return labNames(at.home);
   if (kind === 'sink') return sinkNames(at.home, at.lab);
@@ -112,7 +115,12 @@ async function valuesOf(kind: ValueKind, at: { home: string; lab: string; tree: 
  * The candidates for the last of `words` (the word being typed, maybe empty), given the words
  * before it (after `audit-lab`): subcommands, flags, or the values of the flag or argument there.
  */
-export async function candidates(tree: CommandSpec, words: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Promise<string[] | typeof FILES> {
+export async function candidates(
+  tree: CommandSpec,
+  words: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<string[] | typeof FILES> {
   const cur = words.at(-1) ?? '';
   const chain = [tree];
   let cmd = tree;

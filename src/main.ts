@@ -51,7 +51,8 @@ async function report(err: unknown, io: IO): Promise<number> {
   const e = escapeLines;
   // Our own words are wrapped to a terminal's width, each line's wrap under the line; a tool's
   // output is shown as it came.
-  const ours = (label: string, text: string) => `${label === 'hint:' ? dim(label) : red(label)} ${wrapLines(e(text), out.errWidth, label.length + 1)}\n`;
+  const ours = (label: string, text: string) =>
+    `${label === 'hint:' ? dim(label) : red(label)} ${wrapLines(e(text), out.errWidth, label.length + 1)}\n`;
   if (err instanceof UserError || err instanceof RuntimeFailure) {
     io.stderr.write(ours('error:', err.message));
     if (err.hint) io.stderr.write(ours('hint:', err.hint));
@@ -72,7 +73,9 @@ async function report(err: unknown, io: IO): Promise<number> {
     return 1;
   }
   // Anything else is a bug: show everything we know.
-  io.stderr.write(`${red('audit-lab crashed (this is a bug, please report it):')}\n${e(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
+  io.stderr.write(
+    `${red('audit-lab crashed (this is a bug, please report it):')}\n${e(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`,
+  );
   return 1;
 }
 

@@ -61,11 +61,15 @@ export function checkApiVersion(v: unknown, where: string): string {
  */
 export function toV1(item: unknown, listVersion: string | undefined, where: string): AuditEvent {
   if (!isObject(item)) throw refuse(where, 'not a JSON object');
-  if (item.kind !== undefined && item.kind !== 'Event') throw refuse(where, `kind ${JSON.stringify(item.kind)} is not Event`);
-  const version = item.apiVersion === undefined && listVersion !== undefined ? listVersion : checkApiVersion(item.apiVersion, where);
+  if (item.kind !== undefined && item.kind !== 'Event')
+    throw refuse(where, `kind ${JSON.stringify(item.kind)} is not Event`);
+  const version =
+    item.apiVersion === undefined && listVersion !== undefined ? listVersion : checkApiVersion(item.apiVersion, where);
   if (typeof item.auditID !== 'string' || item.auditID === '') throw refuse(where, 'no auditID');
-  if (typeof item.stage !== 'string' || !isStage(item.stage)) throw refuse(where, `stage ${JSON.stringify(item.stage)} is not an audit stage`);
-  if (typeof item.level !== 'string' || !isLevel(item.level)) throw refuse(where, `level ${JSON.stringify(item.level)} is not an audit level`);
+  if (typeof item.stage !== 'string' || !isStage(item.stage))
+    throw refuse(where, `stage ${JSON.stringify(item.stage)} is not an audit stage`);
+  if (typeof item.level !== 'string' || !isLevel(item.level))
+    throw refuse(where, `level ${JSON.stringify(item.level)} is not an audit level`);
   if (version === AUDIT_V1BETA1) {
     delete item.timestamp;
     delete item.metadata;
@@ -98,7 +102,10 @@ function fromObject(o: Obj, where: string, out: AuditEvent[], badItem?: BadItem)
       throw refuse(where, 'items is not a list');
     }
     const items = o.items as unknown[];
-    for (let i = 0; i < items.length; i++) item(badItem, () => out.push(toV1(items[i], version, `${where === 'body' || where === '' ? '' : `${where}.`}items[${i}]`)));
+    for (let i = 0; i < items.length; i++)
+      item(badItem, () =>
+        out.push(toV1(items[i], version, `${where === 'body' || where === '' ? '' : `${where}.`}items[${i}]`)),
+      );
     return;
   }
   if (o.kind === 'Event') {
@@ -180,7 +187,10 @@ export function decodeBody(text: string, root = 'body', badItem?: BadItem): Audi
     fromObject(body, root, events, badItem);
     return events;
   }
-  throw new DecodeError(400, `${root === '' ? '' : `${root} is `}JSON ${body === null ? 'null' : typeof body}; want an EventList or an Event`);
+  throw new DecodeError(
+    400,
+    `${root === '' ? '' : `${root} is `}JSON ${body === null ? 'null' : typeof body}; want an EventList or an Event`,
+  );
 }
 
 /**
@@ -200,7 +210,8 @@ export function decodeListItem(text: string, listVersion: string, index: number)
  */
 function parsePart(text: string, where: string, levels: number, what: string): unknown {
   const deep = nestingOver(text, MAX_NESTING - levels);
-  if (deep >= 0) throw refuse(where, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep} of the ${what})`);
+  if (deep >= 0)
+    throw refuse(where, `JSON nested deeper than ${MAX_NESTING} levels (at character ${deep} of the ${what})`);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -53,7 +53,8 @@ export interface StoredEvent {
  * reads need no checks. Changes `raw` in place.
  */
 export function asStoredEvent(raw: Record<string, unknown>): StoredEvent {
-  for (const k of ['user', 'objectRef', 'responseStatus'] as const) if (raw[k] !== undefined && !isObject(raw[k])) delete raw[k];
+  for (const k of ['user', 'objectRef', 'responseStatus'] as const)
+    if (raw[k] !== undefined && !isObject(raw[k])) delete raw[k];
   return raw as StoredEvent;
 }
 
@@ -78,8 +79,15 @@ const isDigits = (s: string, from: number, to: number) => {
 
 /** µs of a time in the API server's own form (27 characters, 6 fraction digits, Z) whose minute was just read; else undefined. */
 function canonicalMicros(value: string): number | undefined {
-  if (value.length !== 27 || value.charCodeAt(26) !== 0x5a || value.charCodeAt(19) !== 0x2e || value.charCodeAt(16) !== 0x3a) return undefined;
-  if (!value.startsWith(minuteText) || minuteText === '' || !isDigits(value, 17, 19) || !isDigits(value, 20, 26)) return undefined;
+  if (
+    value.length !== 27 ||
+    value.charCodeAt(26) !== 0x5a ||
+    value.charCodeAt(19) !== 0x2e ||
+    value.charCodeAt(16) !== 0x3a
+  )
+    return undefined;
+  if (!value.startsWith(minuteText) || minuteText === '' || !isDigits(value, 17, 19) || !isDigits(value, 20, 26))
+    return undefined;
   const seconds = digit(value, 17) * 10 + digit(value, 18);
   if (seconds > 59) return undefined;
   let micros = 0;
@@ -210,7 +218,8 @@ export const ANY_GROUP = '*';
 // Built-in API groups without a dot. Every other group has one (CRD groups must), so a first
 // segment without a dot that is not one of these is a resource: pods/log, not group "pods".
 const DOTLESS_GROUPS = new Set(['apps', 'autoscaling', 'batch', 'extensions', 'policy']);
-const RESOURCE_FORMS = 'use a resource as kubectl names it (pods, pod, po, deploy), pods/log, pods/*, apps/deployments or apps/deployments/scale (the core group is "" or core)';
+const RESOURCE_FORMS =
+  'use a resource as kubectl names it (pods, pod, po, deploy), pods/log, pods/*, apps/deployments or apps/deployments/scale (the core group is "" or core)';
 
 export function parseResourceFlag(value: string): ResourceMatch {
   const bad = (why: string) => new UserError(`--resource ${JSON.stringify(value)} ${why}`, RESOURCE_FORMS);
@@ -258,7 +267,10 @@ export function parseCodeFlag(value: string): CodeMatch {
   const v = value.trim();
   if (/^[1-5]\d\d$/.test(v)) return { code: Number(v) };
   if (/^[1-5]xx$/i.test(v)) return { class: Number(v[0]) };
-  throw new UserError(`--code ${JSON.stringify(value)} is not an HTTP status code`, 'use a code such as 403, or a class such as 4xx');
+  throw new UserError(
+    `--code ${JSON.stringify(value)} is not an HTTP status code`,
+    'use a code such as 403, or a class such as 4xx',
+  );
 }
 
 export function matchesCode(m: CodeMatch, e: StoredEvent): boolean {

@@ -52,7 +52,13 @@ export class Judgement {
   }
 
   result(refused: readonly Refused[], refusedCount: number): PolicyTestResult {
-    return { source: this.p.source, descriptions: this.p.descriptions, refused: [...refused], refusedCount, tally: this.tally };
+    return {
+      source: this.p.source,
+      descriptions: this.p.descriptions,
+      refused: [...refused],
+      refusedCount,
+      tally: this.tally,
+    };
   }
 }
 
@@ -97,7 +103,11 @@ export function verdictDocument(v: Located, descriptions: readonly string[]) {
  * the fields before them, `tail` those known at the end; `label` says where the events came from.
  */
 export const policyTestHead = (source: string, label: string) => ({ policy: source, events: label });
-export const policyTestTail = (r: PolicyTestResult) => ({ refused: r.refused, refusedCount: r.refusedCount, summary: r.tally });
+export const policyTestTail = (r: PolicyTestResult) => ({
+  refused: r.refused,
+  refusedCount: r.refusedCount,
+  summary: r.tally,
+});
 
 function percent(after: number, before: number): string {
   if (before === 0) return '';
@@ -119,7 +129,9 @@ export function summaryRows(t: Tally): Rows {
     if (level === 'None') continue;
     rows.push([level, ...cell(t.captured.byLevel[level]), ...cell(t.policy.byLevel[level])]);
   }
-  const other = Object.entries(t.captured.byLevel).filter(([l]) => !(LEVELS as readonly string[]).includes(l) || l === 'None');
+  const other = Object.entries(t.captured.byLevel).filter(
+    ([l]) => !(LEVELS as readonly string[]).includes(l) || l === 'None',
+  );
   for (const [l, c] of other) rows.push([l, ...cell(c), '-', '-']);
   rows.push(['None (not written)', '-', '-', String(t.policy.droppedNone), '-']);
   rows.push(['stage omitted', '-', '-', String(t.policy.droppedStage), '-']);

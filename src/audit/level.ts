@@ -30,7 +30,9 @@ export interface CutOptions {
 /** The level an event at `eventLevel` is labelled with once cut to `level`. */
 function labelAt(eventLevel: unknown, level: Level, keepLowerLevel: boolean): unknown {
   if (!keepLowerLevel) return level;
-  return typeof eventLevel === 'string' && isLevel(eventLevel) && levelRank(eventLevel) < levelRank(level) ? eventLevel : level;
+  return typeof eventLevel === 'string' && isLevel(eventLevel) && levelRank(eventLevel) < levelRank(level)
+    ? eventLevel
+    : level;
 }
 
 function withoutManagedFields(obj: unknown): unknown {

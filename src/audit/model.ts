@@ -108,7 +108,11 @@ export function validateSink(input: {
     errs.push({ field: 'metadata.name', flag: 'NAME', message: 'Required value: name or generateName is required' });
   } else {
     for (const m of dns1123SubdomainErrors(input.name)) {
-      errs.push({ field: 'metadata.name', flag: 'NAME', message: `Invalid value: ${JSON.stringify(input.name)}: ${m}` });
+      errs.push({
+        field: 'metadata.name',
+        flag: 'NAME',
+        message: `Invalid value: ${JSON.stringify(input.name)}: ${m}`,
+      });
     }
   }
 
@@ -139,9 +143,17 @@ export function validateSink(input: {
   // Both are *int64 in auditregistration/v1alpha1: the API server cannot even decode 0.5.
   const qps = input.throttle?.qps;
   if (qps !== undefined && !(qps > 0)) {
-    errs.push({ field: 'spec.webhook.throttle.qps', flag: '--qps', message: `Invalid value: ${qps}: qps must be a positive number` });
+    errs.push({
+      field: 'spec.webhook.throttle.qps',
+      flag: '--qps',
+      message: `Invalid value: ${qps}: qps must be a positive number`,
+    });
   } else if (qps !== undefined && !Number.isSafeInteger(qps)) {
-    errs.push({ field: 'spec.webhook.throttle.qps', flag: '--qps', message: `Invalid value: ${qps}: qps must be a whole number (an int64)` });
+    errs.push({
+      field: 'spec.webhook.throttle.qps',
+      flag: '--qps',
+      message: `Invalid value: ${qps}: qps must be a whole number (an int64)`,
+    });
   }
   const burst = input.throttle?.burst;
   if (burst !== undefined && !(burst > 0)) {
@@ -151,7 +163,11 @@ export function validateSink(input: {
       message: `Invalid value: ${burst}: burst must be a positive number`,
     });
   } else if (burst !== undefined && !Number.isSafeInteger(burst)) {
-    errs.push({ field: 'spec.webhook.throttle.burst', flag: '--burst', message: `Invalid value: ${burst}: burst must be a whole number (an int64)` });
+    errs.push({
+      field: 'spec.webhook.throttle.burst',
+      flag: '--burst',
+      message: `Invalid value: ${burst}: burst must be a whole number (an int64)`,
+    });
   }
   if (input.url !== undefined) errs.push(...validateWebhookUrl(input.url));
   return errs;
@@ -162,7 +178,10 @@ export function checkSink(input: Parameters<typeof validateSink>[0]): void {
   const errs = validateSink(input);
   if (errs.length === 0) return;
   const lines = errs.map((e) => `${e.flag}: ${e.message} (${e.field})`);
-  throw new UserError(lines.length === 1 ? lines[0]! : `invalid sink:\n  ${lines.join('\n  ')}`, 'see `audit-lab sink create --help`');
+  throw new UserError(
+    lines.length === 1 ? lines[0]! : `invalid sink:\n  ${lines.join('\n  ')}`,
+    'see `audit-lab sink create --help`',
+  );
 }
 
 const URL_FORM = '; desired format: https://host[/path]';
@@ -175,21 +194,35 @@ export function validateWebhookUrl(raw: string): FieldError[] {
   try {
     u = new URL(raw);
   } catch {
-    return [{ field, flag, message: `Required value: url must be a valid URL: parse ${JSON.stringify(raw)}${URL_FORM}` }];
+    return [
+      { field, flag, message: `Required value: url must be a valid URL: parse ${JSON.stringify(raw)}${URL_FORM}` },
+    ];
   }
   const errs: FieldError[] = [];
   if (u.protocol !== 'https:' && u.protocol !== 'http:') {
-    errs.push({ field, flag, message: `Invalid value: ${JSON.stringify(u.protocol.replace(/:$/, ''))}: scheme must be https or http${URL_FORM}` });
+    errs.push({
+      field,
+      flag,
+      message: `Invalid value: ${JSON.stringify(u.protocol.replace(/:$/, ''))}: scheme must be https or http${URL_FORM}`,
+    });
   }
   if (u.host === '') errs.push({ field, flag, message: `Invalid value: "": host must be specified${URL_FORM}` });
   if (u.username !== '' || u.password !== '') {
     errs.push({ field, flag, message: 'Invalid value: "<redacted>": user information is not permitted in the URL' });
   }
   if (u.hash !== '') {
-    errs.push({ field, flag, message: `Invalid value: ${JSON.stringify(u.hash.slice(1))}: fragments are not permitted in the URL` });
+    errs.push({
+      field,
+      flag,
+      message: `Invalid value: ${JSON.stringify(u.hash.slice(1))}: fragments are not permitted in the URL`,
+    });
   }
   if (u.search !== '') {
-    errs.push({ field, flag, message: `Invalid value: ${JSON.stringify(u.search.slice(1))}: query parameters are not permitted in the URL` });
+    errs.push({
+      field,
+      flag,
+      message: `Invalid value: ${JSON.stringify(u.search.slice(1))}: query parameters are not permitted in the URL`,
+    });
   }
   return errs;
 }

@@ -132,7 +132,11 @@ function nonResourceMatcher(specs: readonly string[]): CompiledRule['nonResource
   return m;
 }
 
-function compileRule(rule: PolicyRule, index: number, policy: Pick<Policy, 'omitStages' | 'omitManagedFields'>): CompiledRule {
+function compileRule(
+  rule: PolicyRule,
+  index: number,
+  policy: Pick<Policy, 'omitStages' | 'omitManagedFields'>,
+): CompiledRule {
   return {
     users: setOrNull(rule.users),
     groups: setOrNull(rule.userGroups),
@@ -153,7 +157,12 @@ function compileRule(rule: PolicyRule, index: number, policy: Pick<Policy, 'omit
 /** What resource matching reads of a request. */
 export type ResourceAttributes = Pick<RequestAttributes, 'apiGroup' | 'resource' | 'subresource' | 'name'>;
 
-function matchesGroupResources(grs: readonly CompiledGroupResources[], a: ResourceAttributes, combined: string, groupWildcard: boolean): boolean {
+function matchesGroupResources(
+  grs: readonly CompiledGroupResources[],
+  a: ResourceAttributes,
+  combined: string,
+  groupWildcard: boolean,
+): boolean {
   for (const gr of grs) {
     if (gr.group !== a.apiGroup && !(groupWildcard && gr.group === '*')) continue;
     if (gr.all) return true;
@@ -170,9 +179,18 @@ function matchesGroupResources(grs: readonly CompiledGroupResources[], a: Resour
  * A rule's resources as a matcher of resource requests, the rules' own matching: `tail --resource`
  * uses it with one entry per flag, so a flag selects what a policy rule naming it would.
  */
-export function resourcesMatcher(grs: readonly GroupResources[], groupWildcard = false): (a: ResourceAttributes) => boolean {
+export function resourcesMatcher(
+  grs: readonly GroupResources[],
+  groupWildcard = false,
+): (a: ResourceAttributes) => boolean {
   const compiled = grs.map(compileGroupResources);
-  return (a) => matchesGroupResources(compiled, a, a.subresource !== '' ? `${a.resource}/${a.subresource}` : a.resource, groupWildcard);
+  return (a) =>
+    matchesGroupResources(
+      compiled,
+      a,
+      a.subresource !== '' ? `${a.resource}/${a.subresource}` : a.resource,
+      groupWildcard,
+    );
 }
 
 function ruleMatches(r: CompiledRule, a: RequestAttributes, combined: string, groupWildcard: boolean): boolean {

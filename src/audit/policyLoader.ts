@@ -34,11 +34,22 @@ export const POLICY_API_VERSION = 'audit.k8s.io/v1';
 
 /** encoding/json's string encoding (HTML-safe: <, > and & escaped). */
 export function goJSON(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
-const SHORT_ESCAPES: Record<string, string> = { '\u0007': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
+const SHORT_ESCAPES: Record<string, string> = {
+  '\u0007': '\\a',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\v': '\\v',
+};
 
 /** strconv.Quote, as fmt's %q prints a string. */
 export function goQuote(s: string): string {
@@ -68,7 +79,10 @@ function validateOmitStages(stages: readonly string[], path: string): FieldErr[]
   const errs: FieldErr[] = [];
   stages.forEach((s, i) => {
     if (!isStage(s)) {
-      errs.push({ field: `${path}[${i}]`, body: `Invalid value: ${goQuote(s)}: allowed stages are ${STAGES.join(',')}` });
+      errs.push({
+        field: `${path}[${i}]`,
+        body: `Invalid value: ${goQuote(s)}: allowed stages are ${STAGES.join(',')}`,
+      });
     }
   });
   return errs;
@@ -80,24 +94,38 @@ function validateRule(rule: PolicyRule, path: string, groupWildcard: boolean): F
   else if (!isLevel(rule.level)) {
     // audit.Level is not a plain string to fmt, so upstream prints it as JSON, not %q; the levels
     // and stages in their declared order, not sorted as the AuditSink checks (model.ts) print them.
-    errs.push({ field: `${path}.level`, body: `Unsupported value: ${goJSON(rule.level)}: supported values: ${LEVELS.map((l) => `"${l}"`).join(', ')}` });
+    errs.push({
+      field: `${path}.level`,
+      body: `Unsupported value: ${goJSON(rule.level)}: supported values: ${LEVELS.map((l) => `"${l}"`).join(', ')}`,
+    });
   }
   rule.nonResourceURLs.forEach((url, i) => {
     if (url === '*') return;
     const field = `${path}.nonResourceURLs[${i}]`;
-    if (!url.startsWith('/')) errs.push({ field, body: `Invalid value: ${goQuote(url)}: non-resource URL rules must begin with a '/' character` });
+    if (!url.startsWith('/'))
+      errs.push({
+        field,
+        body: `Invalid value: ${goQuote(url)}: non-resource URL rules must begin with a '/' character`,
+      });
     if (url !== '' && url.slice(0, -1).includes('*')) {
-      errs.push({ field, body: `Invalid value: ${goQuote(url)}: non-resource URL wildcards '*' must be the final character of the rule` });
+      errs.push({
+        field,
+        body: `Invalid value: ${goQuote(url)}: non-resource URL wildcards '*' must be the final character of the rule`,
+      });
     }
   });
   for (const gr of rule.resources) {
     // Upstream's path has no index here.
     if (gr.group !== '' && !(groupWildcard && gr.group === '*')) {
       const msgs = dns1123SubdomainErrors(gr.group);
-      if (msgs.length > 0) errs.push({ field: `${path}.resources.group`, body: `Invalid value: ${goQuote(gr.group)}: ${msgs.join(',')}` });
+      if (msgs.length > 0)
+        errs.push({ field: `${path}.resources.group`, body: `Invalid value: ${goQuote(gr.group)}: ${msgs.join(',')}` });
     }
     if (gr.resourceNames.length > 0 && gr.resources.length === 0) {
-      errs.push({ field: `${path}.resources.resourceNames`, body: `Invalid value: ${goJSON(gr.resourceNames)}: using resourceNames requires at least one resource` });
+      errs.push({
+        field: `${path}.resources.resourceNames`,
+        body: `Invalid value: ${goJSON(gr.resourceNames)}: using resourceNames requires at least one resource`,
+      });
     }
   }
   errs.push(...validateOmitStages(rule.omitStages, `${path}.omitStages`));
@@ -165,7 +193,11 @@ const isNull = (n: Node | null) => n === null || (isScalar(n) && n.value === nul
  * The pairs of a map, YAML 1.1 merge keys (<<) expanded. yaml.v2's strict mode, which the API
  * server's strict decoding uses, refuses a key set twice whether by merge or by hand, and so do we.
  */
-function pairsOf(ctx: Ctx, map: Node, seen = new Set<string>()): { key: string; keyNode: Node | null; value: Node | null }[] {
+function pairsOf(
+  ctx: Ctx,
+  map: Node,
+  seen = new Set<string>(),
+): { key: string; keyNode: Node | null; value: Node | null }[] {
   if (!isMap(map)) return [];
   const out: { key: string; keyNode: Node | null; value: Node | null }[] = [];
   for (const pair of map.items) {
@@ -197,7 +229,9 @@ function expectMap(ctx: Ctx, node: Node | null, path: string): boolean {
 function readString(ctx: Ctx, node: Node | null, path: string): string {
   if (isNull(node)) return '';
   if (node && isScalar(node) && typeof node.value === 'string') return node.value;
-  ctx.errors.push(`${at(ctx, node)}: ${path}: expected a string, got ${kindOf(node)}${node && isScalar(node) && typeof node.value !== 'string' ? '; quote it' : ''}`);
+  ctx.errors.push(
+    `${at(ctx, node)}: ${path}: expected a string, got ${kindOf(node)}${node && isScalar(node) && typeof node.value !== 'string' ? '; quote it' : ''}`,
+  );
   return '';
 }
 
@@ -217,7 +251,8 @@ function readList<T>(ctx: Ctx, node: Node | null, path: string, item: (n: Node |
   return node.items.map((n, i) => item(deref(ctx, n), `${path}[${i}]`));
 }
 
-const readStrings = (ctx: Ctx, node: Node | null, path: string) => readList(ctx, node, path, (n, p) => readString(ctx, n, p));
+const readStrings = (ctx: Ctx, node: Node | null, path: string) =>
+  readList(ctx, node, path, (n, p) => readString(ctx, n, p));
 
 function fields(ctx: Ctx, node: Node | null, path: string, known: readonly string[]): Map<string, Node | null> {
   const out = new Map<string, Node | null>();
@@ -233,11 +268,34 @@ function fields(ctx: Ctx, node: Node | null, path: string, known: readonly strin
   return out;
 }
 
-const RULE_FIELDS = ['level', 'users', 'userGroups', 'verbs', 'resources', 'namespaces', 'nonResourceURLs', 'omitStages', 'omitManagedFields'];
+const RULE_FIELDS = [
+  'level',
+  'users',
+  'userGroups',
+  'verbs',
+  'resources',
+  'namespaces',
+  'nonResourceURLs',
+  'omitStages',
+  'omitManagedFields',
+];
 const GROUP_RESOURCE_FIELDS = ['group', 'resources', 'resourceNames'];
 const OBJECT_META_FIELDS = [
-  'name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion', 'generation', 'creationTimestamp',
-  'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields',
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
 ];
 
 function readGroupResources(ctx: Ctx, node: Node | null, path: string): GroupResources {
@@ -276,7 +334,9 @@ export function snippet(text: string, line: number, col: number): string {
   const lines = text.split(/\r?\n/);
   const width = String(line).length;
   const row = (n: number) => `  ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`;
-  const pad = [...(lines[line - 1] ?? '').slice(0, col - 1)].map((c) => (/[\u0000-\u001f\u007f-\u009f]/.test(c) ? c : ' ')).join('');
+  const pad = [...(lines[line - 1] ?? '').slice(0, col - 1)]
+    .map((c) => (/[\u0000-\u001f\u007f-\u009f]/.test(c) ? c : ' '))
+    .join('');
   return [...(line > 1 ? [row(line - 1)] : []), row(line), `  ${' '.repeat(width)} | ${pad}^`].join('\n');
 }
 
@@ -287,7 +347,13 @@ export function snippet(text: string, line: number, col: number): string {
 export function decodePolicy(text: string, source: string): Policy {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { version: '1.1', lineCounter: lines, uniqueKeys: true, prettyErrors: true });
-  const fail = (detail: string) => new PolicyLoadError('decode', detail, detail.includes('\n') ? `invalid policy:\n  ${detail.replace(/\n/g, '\n  ')}` : detail, DOCS_HINT);
+  const fail = (detail: string) =>
+    new PolicyLoadError(
+      'decode',
+      detail,
+      detail.includes('\n') ? `invalid policy:\n  ${detail.replace(/\n/g, '\n  ')}` : detail,
+      DOCS_HINT,
+    );
   if (!Array.isArray(docs)) throw fail(`${source}: empty file: expected an audit.k8s.io/v1 Policy`);
   const real = docs.filter((d) => d.contents !== null || d.errors.length > 0);
   const doc = real[0];
@@ -309,7 +375,9 @@ export function decodePolicy(text: string, source: string): Policy {
     );
   }
   if (real.length > 1) {
-    throw fail(`${source}: ${real.length} YAML documents: a policy file holds one Policy (the API server would read only the first)`);
+    throw fail(
+      `${source}: ${real.length} YAML documents: a policy file holds one Policy (the API server would read only the first)`,
+    );
   }
   const ctx: Ctx = { doc, lines, source, errors: [] };
   const root = deref(ctx, doc.contents);
@@ -317,12 +385,16 @@ export function decodePolicy(text: string, source: string): Policy {
   if (root !== null && isMap(root)) {
     const apiVersion = readString(ctx, f.get('apiVersion') ?? null, 'apiVersion');
     const kind = readString(ctx, f.get('kind') ?? null, 'kind');
-    if (apiVersion === '' && ctx.errors.length === 0) ctx.errors.push(`${source}: apiVersion is missing: set apiVersion: ${POLICY_API_VERSION}`);
+    if (apiVersion === '' && ctx.errors.length === 0)
+      ctx.errors.push(`${source}: apiVersion is missing: set apiVersion: ${POLICY_API_VERSION}`);
     else if (apiVersion !== '' && apiVersion !== POLICY_API_VERSION) {
-      ctx.errors.push(`${at(ctx, f.get('apiVersion'))}: apiVersion ${goJSON(apiVersion)} is not served: use ${POLICY_API_VERSION} (v1alpha1 and v1beta1 are gone since Kubernetes 1.24)`);
+      ctx.errors.push(
+        `${at(ctx, f.get('apiVersion'))}: apiVersion ${goJSON(apiVersion)} is not served: use ${POLICY_API_VERSION} (v1alpha1 and v1beta1 are gone since Kubernetes 1.24)`,
+      );
     }
     // A missing kind is fine upstream: the decoder takes it from the type it decodes into.
-    if (kind !== '' && kind !== 'Policy') ctx.errors.push(`${at(ctx, f.get('kind'))}: kind ${goJSON(kind)} is not Policy`);
+    if (kind !== '' && kind !== 'Policy')
+      ctx.errors.push(`${at(ctx, f.get('kind'))}: kind ${goJSON(kind)} is not Policy`);
     const meta = f.get('metadata') ?? null;
     if (!isNull(meta)) fields(ctx, meta, 'metadata', OBJECT_META_FIELDS);
   }
@@ -347,7 +419,12 @@ export function loadPolicy(text: string, source: string, opts: { groupWildcard?:
   }
   if (policy.rules.length === 0) {
     const detail = 'loaded illegal policy with 0 rules';
-    throw new PolicyLoadError('empty', detail, `${source}: ${detail}`, 'add at least one rule; a last rule `- level: Metadata` catches the rest');
+    throw new PolicyLoadError(
+      'empty',
+      detail,
+      `${source}: ${detail}`,
+      'add at least one rule; a last rule `- level: Metadata` catches the rest',
+    );
   }
   return policy;
 }

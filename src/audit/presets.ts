@@ -50,7 +50,10 @@ export async function readPolicySource(arg: string, cwd: string, dir = PRESETS_D
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-    throw new UserError(`cannot read policy ${arg}: ${why}`, `give an audit.k8s.io/v1 Policy file, or one of the presets: ${(await listPresets(dir)).map((p) => PRESET_PREFIX + p).join(', ')}`);
+    throw new UserError(
+      `cannot read policy ${arg}: ${why}`,
+      `give an audit.k8s.io/v1 Policy file, or one of the presets: ${(await listPresets(dir)).map((p) => PRESET_PREFIX + p).join(', ')}`,
+    );
   }
 }
 

@@ -66,9 +66,15 @@ function best(classes: readonly TrafficClass[], proof: ProtectedProof): Assessme
  * every other (protected ones included) exactly the base policy's decision; and each rule against
  * every protected request (suggestProof.ts). A failure is a bug.
  */
-function verify(policy: Policy, chosen: readonly Assessment[], classes: readonly TrafficClass[], proof: ProtectedProof): void {
+function verify(
+  policy: Policy,
+  chosen: readonly Assessment[],
+  classes: readonly TrafficClass[],
+  proof: ProtectedProof,
+): void {
   for (const a of chosen) {
-    if (!proof.check(a.rule).proved) throw new Error(`policy suggest: the rule ${describeRule(a.rule)} lowers a protected request`);
+    if (!proof.check(a.rule).proved)
+      throw new Error(`policy suggest: the rule ${describeRule(a.rule)} lowers a protected request`);
   }
   const evaluator = new PolicyEvaluator(policy);
   const ruleOf = new Map<TrafficClass, number>();
@@ -76,7 +82,8 @@ function verify(policy: Policy, chosen: readonly Assessment[], classes: readonly
   for (const c of classes) {
     const got = evaluator.evaluate(c.attrs).rule;
     const want = ruleOf.get(c) ?? (c.base.rule === null ? null : c.base.rule + chosen.length);
-    if (got !== want) throw new Error(`policy suggest: the suggested policy gives rule ${got} to ${c.key}, expected ${want}`);
+    if (got !== want)
+      throw new Error(`policy suggest: the suggested policy gives rule ${got} to ${c.key}, expected ${want}`);
   }
 }
 

@@ -36,7 +36,11 @@ class Buckets {
 
   shapes(make: (key: string) => Omit<RuleShape, 'verbs' | 'resources'>): RuleShape[] {
     return [...this.byKey.entries()].map(([key, b]) =>
-      shape({ ...make(key), verbs: [...b.verbs], resources: [...b.resources.entries()].map(([group, res]) => ({ group, resources: [...res] })) }),
+      shape({
+        ...make(key),
+        verbs: [...b.verbs],
+        resources: [...b.resources.entries()].map(([group, res]) => ({ group, resources: [...res] })),
+      }),
     );
   }
 }
@@ -72,6 +76,8 @@ export function candidates(classes: readonly TrafficClass[]): RuleShape[] {
     ...byUser.shapes((user) => ({ ...none, users: [user] })),
     ...byGroup.shapes((group) => ({ ...none, userGroups: [group] })),
     ...byApiGroup.shapes(() => ({ ...none, level: 'Metadata' })),
-    ...[...urls.values()].map((f) => shape({ ...none, verbs: [...f.verbs], resources: [], nonResourceURLs: [...f.patterns] })),
+    ...[...urls.values()].map((f) =>
+      shape({ ...none, verbs: [...f.verbs], resources: [], nonResourceURLs: [...f.patterns] }),
+    ),
   ];
 }

@@ -34,14 +34,17 @@ function fresh(taken: Iterable<string>, stem: string): string {
 
 /** A character no listed string continues `prefix` with. */
 function nextChar(prefix: string, listed: readonly string[]): string {
-  const used = new Set(listed.filter((s) => s.length > prefix.length && s.startsWith(prefix)).map((s) => s[prefix.length]));
+  const used = new Set(
+    listed.filter((s) => s.length > prefix.length && s.startsWith(prefix)).map((s) => s[prefix.length]),
+  );
   for (let cp = 0x21; ; cp++) if (!used.has(String.fromCodePoint(cp))) return String.fromCodePoint(cp);
 }
 
 /** The (resource, subresource) pairs a listed entry equals: "r/s" is "resource/subresource" wherever the split falls. */
 function literalPairs(entry: string): [string, string][] {
   const pairs: [string, string][] = [[entry, '']];
-  for (let i = entry.indexOf('/'); i >= 0; i = entry.indexOf('/', i + 1)) pairs.push([entry.slice(0, i), entry.slice(i + 1)]);
+  for (let i = entry.indexOf('/'); i >= 0; i = entry.indexOf('/', i + 1))
+    pairs.push([entry.slice(0, i), entry.slice(i + 1)]);
   return pairs;
 }
 
@@ -120,7 +123,18 @@ type Target = Omit<RequestAttributes, keyof Who | 'verb'>;
 
 /** A policy of one rule: `part`, matching everything else. */
 function alone(part: Partial<PolicyRule>): PolicyEvaluator {
-  const rule: PolicyRule = { level: 'None', users: [], userGroups: [], verbs: [], resources: [], namespaces: [], nonResourceURLs: [], omitStages: [], omitManagedFields: null, ...part };
+  const rule: PolicyRule = {
+    level: 'None',
+    users: [],
+    userGroups: [],
+    verbs: [],
+    resources: [],
+    namespaces: [],
+    nonResourceURLs: [],
+    omitStages: [],
+    omitManagedFields: null,
+    ...part,
+  };
   return new PolicyEvaluator({ rules: [rule], omitStages: [], omitManagedFields: false });
 }
 
@@ -144,7 +158,8 @@ class Witnesses {
 
   who(): Who[] {
     const out: Who[] = [{ user: '', noUser: true, groups: [] }];
-    for (const user of this.rule.users.length > 0 ? this.rule.users : this.a.users) for (const groups of this.a.groupSets) out.push({ user, groups });
+    for (const user of this.rule.users.length > 0 ? this.rule.users : this.a.users)
+      for (const groups of this.a.groupSets) out.push({ user, groups });
     return out.filter((w) => matches(this.whoPart, { ...NON_RESOURCE, ...w, verb: 'get' }));
   }
 
@@ -159,7 +174,9 @@ class Witnesses {
     const out = resourceRule || r.nonResourceURLs.length === 0 ? this.resourceTargets() : [];
     if (out === null) return null;
     if (!resourceRule) {
-      for (const path of this.a.paths) if (matches(this.urlPart, { ...NON_RESOURCE, user: '', groups: [], verb: 'get', path })) out.push({ ...NON_RESOURCE, path });
+      for (const path of this.a.paths)
+        if (matches(this.urlPart, { ...NON_RESOURCE, user: '', groups: [], verb: 'get', path }))
+          out.push({ ...NON_RESOURCE, path });
     }
     return out;
   }
@@ -168,7 +185,8 @@ class Witnesses {
   private resourceTargets(): Target[] | null {
     const a = this.a;
     const every = a.resources.flatMap((res) => a.subresources.map((sub): [string, string] => [res, sub]));
-    const entries = this.rule.resources.length > 0 ? this.rule.resources : [{ group: '*', resources: [], resourceNames: [] }];
+    const entries =
+      this.rule.resources.length > 0 ? this.rule.resources : [{ group: '*', resources: [], resourceNames: [] }];
     const namespaces = this.rule.namespaces.length > 0 ? this.rule.namespaces : a.namespaces;
     const out: Target[] = [];
     for (const g of entries) {
@@ -189,7 +207,8 @@ class Witnesses {
       for (const apiGroup of apiGroups) {
         for (const [resource, subresource] of pairs.values()) {
           for (const name of names) {
-            for (const namespace of namespaces) out.push({ resourceRequest: true, apiGroup, resource, subresource, name, namespace, path: '' });
+            for (const namespace of namespaces)
+              out.push({ resourceRequest: true, apiGroup, resource, subresource, name, namespace, path: '' });
           }
         }
       }
@@ -198,7 +217,15 @@ class Witnesses {
   }
 }
 
-const NON_RESOURCE: Target = { resourceRequest: false, namespace: '', apiGroup: '', resource: '', subresource: '', name: '', path: '' };
+const NON_RESOURCE: Target = {
+  resourceRequest: false,
+  namespace: '',
+  apiGroup: '',
+  resource: '',
+  subresource: '',
+  name: '',
+  path: '',
+};
 
 /** Checks suggested rules against a base policy. */
 export class ProtectedProof {
@@ -231,19 +258,28 @@ export class ProtectedProof {
     const who = w.who();
     const verbs = w.verbs();
     const targets = w.targets();
-    if (targets === null || who.length * verbs.length * targets.length > MAX_WITNESSES) return { proved: false, counterexample: null };
+    if (targets === null || who.length * verbs.length * targets.length > MAX_WITNESSES)
+      return { proved: false, counterexample: null };
     const only = alone(rule);
     const level = levelRank(rule.level as Level);
     // Most witnesses are a named user's read of something unprotected: skipped before they are built.
     const named = { user: 'audit-lab:witness', groups: [] };
     const protectedTarget = targets.map((t) => protectedReason({ ...t, ...named, verb: 'get' }, undefined) !== null);
     const writes = (verb: string, t: Target) => protectedReason({ ...t, ...named, verb }, undefined) === 'write';
-    const writeVerbs = { resource: verbs.filter((v) => writes(v, { ...NON_RESOURCE, resourceRequest: true })), url: verbs.filter((v) => writes(v, NON_RESOURCE)) };
+    const writeVerbs = {
+      resource: verbs.filter((v) => writes(v, { ...NON_RESOURCE, resourceRequest: true })),
+      url: verbs.filter((v) => writes(v, NON_RESOURCE)),
+    };
     for (const u of who) {
       for (const verb of verbs) {
         for (let i = 0; i < targets.length; i++) {
           const t = targets[i]!;
-          if (u.noUser !== true && !protectedTarget[i] && !(t.resourceRequest ? writeVerbs.resource : writeVerbs.url).includes(verb)) continue;
+          if (
+            u.noUser !== true &&
+            !protectedTarget[i] &&
+            !(t.resourceRequest ? writeVerbs.resource : writeVerbs.url).includes(verb)
+          )
+            continue;
           const attrs: RequestAttributes = { ...t, ...u, verb };
           if (protectedReason(attrs, undefined) === null || !matches(only, attrs)) continue;
           if (levelRank(this.base.evaluate(attrs).level) > level) return { proved: false, counterexample: attrs };

@@ -42,7 +42,8 @@ export function toPolicyRule(s: RuleShape): PolicyRule {
 /** A shape with its lists in canonical order, so equal rules print alike. */
 export function shape(s: RuleShape): RuleShape {
   const groups = new Map<string, Set<string>>();
-  for (const r of s.resources) for (const res of r.resources) (groups.get(r.group) ?? groups.set(r.group, new Set()).get(r.group)!).add(res);
+  for (const r of s.resources)
+    for (const res of r.resources) (groups.get(r.group) ?? groups.set(r.group, new Set()).get(r.group)!).add(res);
   return {
     level: s.level,
     users: sorted(s.users),
@@ -55,7 +56,8 @@ export function shape(s: RuleShape): RuleShape {
 }
 
 /** "resource" or "resource/subresource", as rules name what a request is about. */
-export const combinedResource = (a: RequestAttributes) => (a.subresource !== '' ? `${a.resource}/${a.subresource}` : a.resource);
+export const combinedResource = (a: RequestAttributes) =>
+  a.subresource !== '' ? `${a.resource}/${a.subresource}` : a.resource;
 
 /** Whether `rule` matches the request, by the engine's own matching. */
 export function ruleMatches(rule: PolicyRule, a: RequestAttributes): boolean {
@@ -125,18 +127,33 @@ function narrowings(a: Assessment, pa: RequestAttributes): RuleShape[] {
     if (s.users.length > 0 || s.userGroups.length > 0) return out;
     add({ users: [...coveredUsers] }, coveredUsers);
     // A request without a user is in no group; every user is in some (system:authenticated, system:unauthenticated).
-    const common = named.length === 0 ? [] : [...listable(named.slice(1).reduce((acc, x) => acc.filter((g) => x.groups.includes(g)), [...named[0]!.groups]))];
+    const common =
+      named.length === 0
+        ? []
+        : [
+            ...listable(
+              named.slice(1).reduce((acc, x) => acc.filter((g) => x.groups.includes(g)), [...named[0]!.groups]),
+            ),
+          ];
     add({ userGroups: common }, common);
     return out;
   }
   if (s.verbs.includes(pa.verb)) add({ verbs: without(s.verbs, pa.verb) }, without(s.verbs, pa.verb));
   if (pa.resourceRequest && s.resources.length > 0) {
     const res = combinedResource(pa);
-    const resources = s.resources.map((r) => (r.group === pa.apiGroup ? { group: r.group, resources: without(r.resources, res) } : r)).filter((r) => r.resources.length > 0);
-    add({ resources }, resources.map((r) => r.group));
+    const resources = s.resources
+      .map((r) => (r.group === pa.apiGroup ? { group: r.group, resources: without(r.resources, res) } : r))
+      .filter((r) => r.resources.length > 0);
+    add(
+      { resources },
+      resources.map((r) => r.group),
+    );
   }
   if (pa.resourceRequest) {
-    const namespaces = without(s.namespaces.length > 0 ? s.namespaces : listable(named.map((x) => x.namespace)), pa.namespace);
+    const namespaces = without(
+      s.namespaces.length > 0 ? s.namespaces : listable(named.map((x) => x.namespace)),
+      pa.namespace,
+    );
     add({ namespaces }, namespaces);
   }
   const users = without(s.users.length > 0 ? s.users : coveredUsers, pa.user);
@@ -147,7 +164,15 @@ function narrowings(a: Assessment, pa: RequestAttributes): RuleShape[] {
     add({ nonResourceURLs: kept }, kept);
     // Or the paths it covers through those patterns, one by one (where a path can be written as
     // itself: a pattern starts with "/" and a "*" in it is a wildcard).
-    const paths = named.map((x) => x.path).filter((path) => path !== pa.path && path.startsWith('/') && !path.includes('*') && hit.some((u) => ruleMatches({ ...blankRule('None'), nonResourceURLs: [u] }, { ...pa, path })));
+    const paths = named
+      .map((x) => x.path)
+      .filter(
+        (path) =>
+          path !== pa.path &&
+          path.startsWith('/') &&
+          !path.includes('*') &&
+          hit.some((u) => ruleMatches({ ...blankRule('None'), nonResourceURLs: [u] }, { ...pa, path })),
+      );
     const exact = [...kept, ...paths];
     add({ nonResourceURLs: exact }, exact);
   }
@@ -164,9 +189,18 @@ function trimmed(a: Assessment): RuleShape {
     users: s.users.filter((u) => has(u, (x) => x.user)),
     userGroups: s.userGroups.filter((g) => cutting.some((x) => x.groups.includes(g))),
     verbs: s.verbs.filter((v) => has(v, (x) => x.verb)),
-    resources: s.resources.map((r) => ({ group: r.group, resources: r.resources.filter((res) => cutting.some((x) => x.apiGroup === r.group && combinedResource(x) === res)) })).filter((r) => r.resources.length > 0),
+    resources: s.resources
+      .map((r) => ({
+        group: r.group,
+        resources: r.resources.filter((res) =>
+          cutting.some((x) => x.apiGroup === r.group && combinedResource(x) === res),
+        ),
+      }))
+      .filter((r) => r.resources.length > 0),
     namespaces: s.namespaces.filter((n) => has(n, (x) => x.namespace)),
-    nonResourceURLs: s.nonResourceURLs.filter((u) => cutting.some((x) => ruleMatches({ ...blankRule('None'), nonResourceURLs: [u] }, x))),
+    nonResourceURLs: s.nonResourceURLs.filter((u) =>
+      cutting.some((x) => ruleMatches({ ...blankRule('None'), nonResourceURLs: [u] }, x)),
+    ),
   });
 }
 

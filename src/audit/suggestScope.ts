@@ -79,7 +79,6 @@ export const URL_FAMILIES: readonly UrlFamily[] = [
   { name: 'API discovery', patterns: ['/api', '/api/*', '/apis', '/apis/*'] },
 ];
 
-
 // Characters a name must not hold to be written into a rule and a comment: controls (C0, DEL, C1
 // with NEL), the line and paragraph separators, which YAML 1.1 readers (the API server's) take
 // as line breaks, bidi controls and the byte order mark.
@@ -98,8 +97,17 @@ const literalResource = (name: string) => !PATTERN.test(name) && !name.includes(
  * by the API server and by a person: the names a rule would carry for it are exactly its own.
  */
 export function nameable(a: RequestAttributes): boolean {
-  if ([a.user, ...a.groups, a.verb, a.namespace, a.apiGroup, a.resource, a.subresource, a.path].some((n) => UNNAMEABLE.test(n))) return false;
+  if (
+    [a.user, ...a.groups, a.verb, a.namespace, a.apiGroup, a.resource, a.subresource, a.path].some((n) =>
+      UNNAMEABLE.test(n),
+    )
+  )
+    return false;
   if (PATTERN.test(a.namespace) || PATTERN.test(a.path)) return false;
   if (!a.resourceRequest) return true;
-  return literalResource(a.resource) && literalResource(a.subresource) && (a.apiGroup === '' || dns1123SubdomainErrors(a.apiGroup).length === 0);
+  return (
+    literalResource(a.resource) &&
+    literalResource(a.subresource) &&
+    (a.apiGroup === '' || dns1123SubdomainErrors(a.apiGroup).length === 0)
+  );
 }

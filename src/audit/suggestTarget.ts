@@ -9,7 +9,10 @@ export function parseTarget(value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*%\s*$/.exec(value);
   const pct = m ? Number(m[1]) : NaN;
   if (!(pct > 0 && pct <= 100)) {
-    throw new UserError(`--target ${JSON.stringify(value)} is not a share of the bytes: give a percentage above 0 and at most 100`, 'e.g. --target 50% for at most half of the bytes the base policy writes');
+    throw new UserError(
+      `--target ${JSON.stringify(value)} is not a share of the bytes: give a percentage above 0 and at most 100`,
+      'e.g. --target 50% for at most half of the bytes the base policy writes',
+    );
   }
   return pct / 100;
 }

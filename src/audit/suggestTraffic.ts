@@ -7,7 +7,14 @@
  * memory grows with the number of classes, not of events. Pure.
  */
 import { isObject, type Level } from './model.js';
-import { type Decision, eventAttributes, type Policy, PolicyEvaluator, type PolicyRule, type RequestAttributes } from './policyEngine.js';
+import {
+  type Decision,
+  eventAttributes,
+  type Policy,
+  PolicyEvaluator,
+  type PolicyRule,
+  type RequestAttributes,
+} from './policyEngine.js';
 import { isRead, type ProtectedReason, protectedReason } from './suggestScope.js';
 import { addToTally, judge, newTally, type Tally } from './verdict.js';
 
@@ -17,7 +24,17 @@ export const CUT_LEVELS: readonly CutLevel[] = ['None', 'Metadata'];
 
 /** A rule that matches everything, at `level`; the other fields are narrowed by whoever uses it. */
 export function blankRule(level: Level): PolicyRule {
-  return { level, users: [], userGroups: [], verbs: [], resources: [], namespaces: [], nonResourceURLs: [], omitStages: [], omitManagedFields: null };
+  return {
+    level,
+    users: [],
+    userGroups: [],
+    verbs: [],
+    resources: [],
+    namespaces: [],
+    nonResourceURLs: [],
+    omitStages: [],
+    omitManagedFields: null,
+  };
 }
 
 export interface TrafficClass {
@@ -35,7 +52,19 @@ export interface TrafficClass {
 }
 
 function classKey(a: RequestAttributes, rule: number | null): string {
-  return JSON.stringify([a.user, a.noUser === true, [...a.groups].sort(), a.verb, a.resourceRequest, a.namespace, a.apiGroup, a.resource, a.subresource, a.path, rule]);
+  return JSON.stringify([
+    a.user,
+    a.noUser === true,
+    [...a.groups].sort(),
+    a.verb,
+    a.resourceRequest,
+    a.namespace,
+    a.apiGroup,
+    a.resource,
+    a.subresource,
+    a.path,
+    rule,
+  ]);
 }
 
 function responseCode(event: Record<string, unknown>): number | undefined {
@@ -60,7 +89,8 @@ function addNumbers(into: Record<string, unknown>, from: Record<string, unknown>
 /** Tallies added up: the tally of all their events together. */
 export function sumTallies(tallies: Iterable<Tally>): Tally {
   const total = newTally();
-  for (const t of tallies) addNumbers(total as unknown as Record<string, unknown>, t as unknown as Record<string, unknown>);
+  for (const t of tallies)
+    addNumbers(total as unknown as Record<string, unknown>, t as unknown as Record<string, unknown>);
   return total;
 }
 
@@ -90,7 +120,8 @@ export class Traffic {
       c = { key, attrs, base: verdict.decision, protectedBy: null, tally: newTally(), at: {} };
       if (isRead(attrs)) {
         // A cut that decides as the base rule does writes what the base writes: one tally for both.
-        for (const level of CUT_LEVELS) c.at[level] = sameDecision(this.cut[level].evaluate(attrs), verdict.decision) ? c.tally : newTally();
+        for (const level of CUT_LEVELS)
+          c.at[level] = sameDecision(this.cut[level].evaluate(attrs), verdict.decision) ? c.tally : newTally();
       }
       this.byKey.set(key, c);
     }

@@ -5,7 +5,13 @@
  */
 import { eventAtLevel } from './level.js';
 import { isObject, LEVELS, type Level, levelRank } from './model.js';
-import { type Decision, eventAttributes, type GroupResources, type PolicyEvaluator, type PolicyRule } from './policyEngine.js';
+import {
+  type Decision,
+  eventAttributes,
+  type GroupResources,
+  type PolicyEvaluator,
+  type PolicyRule,
+} from './policyEngine.js';
 
 const MAX_LIST = 3;
 
@@ -16,7 +22,8 @@ function list(values: readonly string[]): string {
 
 function groupResources(gr: GroupResources): string {
   const group = gr.group === '' ? '' : `${gr.group}/`;
-  const res = gr.resources.length === 0 ? '*' : gr.resources.length === 1 ? gr.resources[0]! : `{${list(gr.resources)}}`;
+  const res =
+    gr.resources.length === 0 ? '*' : gr.resources.length === 1 ? gr.resources[0]! : `{${list(gr.resources)}}`;
   return `${group}${res}${gr.resourceNames.length > 0 ? `[${list(gr.resourceNames)}]` : ''}`;
 }
 
@@ -31,7 +38,8 @@ export function describeRule(rule: PolicyRule): string {
     const shown = rule.resources.slice(0, MAX_LIST).map(groupResources);
     if (rule.resources.length > MAX_LIST) shown.push(`+${rule.resources.length - MAX_LIST}`);
     parts.push(`resources=${shown.join(',')}`);
-  } else if (rule.nonResourceURLs.length > 0 && rule.namespaces.length === 0) parts.push(`urls=${list(rule.nonResourceURLs)}`);
+  } else if (rule.nonResourceURLs.length > 0 && rule.namespaces.length === 0)
+    parts.push(`urls=${list(rule.nonResourceURLs)}`);
   return parts.length > 0 ? parts.join(' ') : 'everything';
 }
 
@@ -73,7 +81,9 @@ export function judge(evaluator: PolicyEvaluator, event: Record<string, unknown>
   const omitted = (decision.omitStages as readonly string[]).includes(stage);
   const logged = decision.level !== 'None' && !omitted;
   const capturedLevel = s(event.level);
-  const captured = LEVELS.includes(capturedLevel as Level) ? levelRank(capturedLevel as Level) : levelRank('RequestResponse');
+  const captured = LEVELS.includes(capturedLevel as Level)
+    ? levelRank(capturedLevel as Level)
+    : levelRank('RequestResponse');
   return {
     auditID: s(event.auditID),
     stage,
@@ -86,7 +96,12 @@ export function judge(evaluator: PolicyEvaluator, event: Record<string, unknown>
     logged,
     underCaptured: logged && levelRank(decision.level) > captured,
     capturedBytes: lineBytes + 1,
-    estimatedBytes: logged ? Buffer.byteLength(JSON.stringify(eventAtLevel(event, decision.level, { omitManagedFields: decision.omitManagedFields })), 'utf8') + 1 : 0,
+    estimatedBytes: logged
+      ? Buffer.byteLength(
+          JSON.stringify(eventAtLevel(event, decision.level, { omitManagedFields: decision.omitManagedFields })),
+          'utf8',
+        ) + 1
+      : 0,
   };
 }
 
@@ -105,7 +120,12 @@ export function newTally(): Tally {
   const zero = (): Count => ({ events: 0, bytes: 0 });
   return {
     captured: { ...zero(), byLevel: {} },
-    policy: { ...zero(), byLevel: { Metadata: zero(), Request: zero(), RequestResponse: zero() }, droppedNone: 0, droppedStage: 0 },
+    policy: {
+      ...zero(),
+      byLevel: { Metadata: zero(), Request: zero(), RequestResponse: zero() },
+      droppedNone: 0,
+      droppedStage: 0,
+    },
     underCaptured: 0,
   };
 }

@@ -67,13 +67,23 @@ const MOVE_OUT = ['mv', MANIFEST, MANIFEST_ASIDE];
 const MOVE_BACK = ['mv', MANIFEST_ASIDE, MANIFEST];
 
 /** The last lines the API server container logged, for a message when it does not come up. */
-export async function apiserverLogs(docker: Docker, node: string, lines = 30): Promise<{ command: string[]; output: string }> {
-  const ps = await docker.exec(node, ['crictl', 'ps', '-a', '--name', 'kube-apiserver', '-q'], { allowFailure: true, timeoutMs: 20_000 });
+export async function apiserverLogs(
+  docker: Docker,
+  node: string,
+  lines = 30,
+): Promise<{ command: string[]; output: string }> {
+  const ps = await docker.exec(node, ['crictl', 'ps', '-a', '--name', 'kube-apiserver', '-q'], {
+    allowFailure: true,
+    timeoutMs: 20_000,
+  });
   const id = ps.stdout.split('\n')[0]?.trim();
   if (ps.exitCode !== 0 || !id) {
     return { command: ps.command.slice(), output: ps.output.trim() || 'no kube-apiserver container on the node' };
   }
-  const logs = await docker.exec(node, ['crictl', 'logs', '--tail', String(lines), id], { allowFailure: true, timeoutMs: 20_000 });
+  const logs = await docker.exec(node, ['crictl', 'logs', '--tail', String(lines), id], {
+    allowFailure: true,
+    timeoutMs: 20_000,
+  });
   return { command: logs.command.slice(), output: logs.output };
 }
 
@@ -89,7 +99,11 @@ export async function waitForApiserver(deps: ApiserverDeps, label = 'waiting for
       deps.progress.succeed();
       return;
     }
-    last = r.output.split('\n').filter((l) => l.trim() !== '').pop() ?? last;
+    last =
+      r.output
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .pop() ?? last;
     if (last !== '') deps.progress.update(last);
     if (Date.now() >= deadline) break;
     await sleep(timing.pollMs);
@@ -131,7 +145,10 @@ export async function recoverApiserverManifest(docker: Docker, node: string): Pr
 }
 
 /** Stops and restarts the API server, then waits until it is ready again. */
-export async function restartApiserver(deps: ApiserverDeps, why = 'to load the new audit configuration'): Promise<void> {
+export async function restartApiserver(
+  deps: ApiserverDeps,
+  why = 'to load the new audit configuration',
+): Promise<void> {
   const { docker, node, progress, timing } = deps;
   await recoverApiserverManifest(docker, node);
   await task(progress, `restarting the API server ${why}`, async () => {

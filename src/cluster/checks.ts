@@ -45,12 +45,15 @@ const DOCKER_DOWN_FIX =
   '`docker info` must work without sudo (on Linux: `sudo usermod -aG docker $USER`, then log in again)';
 
 export async function checkDocker(tools: Tools): Promise<{ finding: Finding; info: DockerInfo | null }> {
-  let r;
+  let r: Awaited<ReturnType<Tools['docker']['info']>>;
   try {
     r = await tools.docker.info();
   } catch (err) {
     if (err instanceof ToolMissing) {
-      return { finding: { check: 'docker', status: 'fail', message: 'docker is not on PATH', fix: INSTALL_HINTS.docker }, info: null };
+      return {
+        finding: { check: 'docker', status: 'fail', message: 'docker is not on PATH', fix: INSTALL_HINTS.docker },
+        info: null,
+      };
     }
     throw err;
   }
@@ -68,17 +71,35 @@ export async function checkDocker(tools: Tools): Promise<{ finding: Finding; inf
     };
   }
   const where = info.operatingSystem ? ` on ${info.operatingSystem}` : '';
-  return { finding: { check: 'docker', status: 'ok', message: `Docker ${info.serverVersion}${where}, daemon reachable` }, info };
+  return {
+    finding: { check: 'docker', status: 'ok', message: `Docker ${info.serverVersion}${where}, daemon reachable` },
+    info,
+  };
 }
 
 async function checkKind(tools: Tools): Promise<{ finding: Finding; version: string | null }> {
   try {
     const v = await tools.kind.version();
-    return { finding: { check: 'kind', status: 'ok', message: v.text || `kind ${v.version ?? '(unknown version)'}` }, version: v.version };
+    return {
+      finding: { check: 'kind', status: 'ok', message: v.text || `kind ${v.version ?? '(unknown version)'}` },
+      version: v.version,
+    };
   } catch (err) {
-    if (err instanceof ToolMissing) return { finding: { check: 'kind', status: 'fail', message: 'kind is not on PATH', fix: INSTALL_HINTS.kind }, version: null };
+    if (err instanceof ToolMissing)
+      return {
+        finding: { check: 'kind', status: 'fail', message: 'kind is not on PATH', fix: INSTALL_HINTS.kind },
+        version: null,
+      };
     if (err instanceof ToolError) {
-      return { finding: { check: 'kind', status: 'fail', message: `\`kind version\` failed: ${err.message}`, fix: `reinstall kind: ${INSTALL_HINTS.kind}` }, version: null };
+      return {
+        finding: {
+          check: 'kind',
+          status: 'fail',
+          message: `\`kind version\` failed: ${err.message}`,
+          fix: `reinstall kind: ${INSTALL_HINTS.kind}`,
+        },
+        version: null,
+      };
     }
     throw err;
   }
@@ -87,10 +108,16 @@ async function checkKind(tools: Tools): Promise<{ finding: Finding; version: str
 async function checkKubectl(tools: Tools): Promise<{ finding: Finding; version: string | null }> {
   try {
     const v = await Kubectl.clientVersion(tools.runner);
-    return { finding: { check: 'kubectl', status: 'ok', message: `kubectl ${v ?? '(version not reported)'}` }, version: v };
+    return {
+      finding: { check: 'kubectl', status: 'ok', message: `kubectl ${v ?? '(version not reported)'}` },
+      version: v,
+    };
   } catch (err) {
     if (err instanceof ToolMissing) {
-      return { finding: { check: 'kubectl', status: 'fail', message: 'kubectl is not on PATH', fix: INSTALL_HINTS.kubectl }, version: null };
+      return {
+        finding: { check: 'kubectl', status: 'fail', message: 'kubectl is not on PATH', fix: INSTALL_HINTS.kubectl },
+        version: null,
+      };
     }
     throw err;
   }
@@ -102,20 +129,35 @@ async function checkKubectl(tools: Tools): Promise<{ finding: Finding; version: 
  * doctor with no lab, warnings about what dynamic mode would need; for doctor on a static lab
  * (`staticLab`), which needs neither, plain facts.
  */
-export function dynamicFindings(info: DockerInfo | null, kindVersion: string | null, opts: { needed: boolean; image?: string | null; staticLab?: boolean }): Finding[] {
+export function dynamicFindings(
+  info: DockerInfo | null,
+  kindVersion: string | null,
+  opts: { needed: boolean; image?: string | null; staticLab?: boolean },
+): Finding[] {
   const out: Finding[] = [];
   const bad: Severity = opts.needed ? 'fail' : 'warn';
   if (!info) {
-    out.push({ check: 'cgroup', status: 'warn', message: "unknown: Docker does not answer (above), and the cgroup version is its host's", fix: 'start Docker, then `audit-lab doctor` again' });
+    out.push({
+      check: 'cgroup',
+      status: 'warn',
+      message: "unknown: Docker does not answer (above), and the cgroup version is its host's",
+      fix: 'start Docker, then `audit-lab doctor` again',
+    });
   } else if (opts.staticLab && info.cgroupVersion === '2') {
-    out.push({ check: 'cgroup', status: 'ok', message: "cgroup v2: this lab's static mode runs here (dynamic mode's node images, <= 1.18, would not)" });
+    out.push({
+      check: 'cgroup',
+      status: 'ok',
+      message: "cgroup v2: this lab's static mode runs here (dynamic mode's node images, <= 1.18, would not)",
+    });
   } else {
     if (info.cgroupVersion === '2') {
       out.push({
         check: 'cgroup',
         status: bad,
-        message: 'cgroup v2 host: node images <= 1.18, which dynamic mode (the AuditSink API) needs, do not run on cgroup v2',
-        fix: 'use static mode (the default; same commands, every Kubernetes version), or run dynamic mode on a cgroup v1 host ' +
+        message:
+          'cgroup v2 host: node images <= 1.18, which dynamic mode (the AuditSink API) needs, do not run on cgroup v2',
+        fix:
+          'use static mode (the default; same commands, every Kubernetes version), or run dynamic mode on a cgroup v1 host ' +
           '(e.g. a Linux VM booted with systemd.unified_cgroup_hierarchy=0)',
       });
     } else {
@@ -124,7 +166,7 @@ export function dynamicFindings(info: DockerInfo | null, kindVersion: string | n
         status: 'ok',
         message:
           'cgroup v1: both modes can run; kubelet >= 1.35 refuses cgroup v1 by default, so for those node images ' +
-          '(and kind\'s default one) `up` and `render` add failCgroupV1: false to the KubeletConfiguration',
+          "(and kind's default one) `up` and `render` add failCgroupV1: false to the KubeletConfiguration",
       });
     }
   }
@@ -132,9 +174,17 @@ export function dynamicFindings(info: DockerInfo | null, kindVersion: string | n
   const imageTag = image.split('@')[0]!;
   if (image === DEFAULT_DYNAMIC_IMAGE && kindVersion !== null) {
     if (kindVersion === DYNAMIC_KIND_VERSION) {
-      out.push({ check: 'kind release', status: 'ok', message: `kind v${kindVersion} matches dynamic mode's node image ${imageTag}` });
+      out.push({
+        check: 'kind release',
+        status: 'ok',
+        message: `kind v${kindVersion} matches dynamic mode's node image ${imageTag}`,
+      });
     } else if (opts.staticLab) {
-      out.push({ check: 'kind release', status: 'ok', message: `kind v${kindVersion}: this lab's static mode works with it (dynamic mode's ${imageTag} would want kind v${DYNAMIC_KIND_VERSION})` });
+      out.push({
+        check: 'kind release',
+        status: 'ok',
+        message: `kind v${kindVersion}: this lab's static mode works with it (dynamic mode's ${imageTag} would want kind v${DYNAMIC_KIND_VERSION})`,
+      });
     } else {
       out.push({
         check: 'kind release',
@@ -147,9 +197,13 @@ export function dynamicFindings(info: DockerInfo | null, kindVersion: string | n
   return out;
 }
 
-
 /** Tries to listen where the receiver will; EADDRNOTAVAIL means the address is not on this machine (yet). */
-export async function checkPort(paths: LabPaths, receiver: ReceiverControl | null, address: string, port: number): Promise<Finding> {
+export async function checkPort(
+  paths: LabPaths,
+  receiver: ReceiverControl | null,
+  address: string,
+  port: number,
+): Promise<Finding> {
   const where = `${address}:${port}`;
   if (receiver) {
     const st = await receiver.status(paths);
@@ -205,7 +259,11 @@ export interface CheckInput {
 }
 
 export async function runChecks(input: CheckInput): Promise<CheckReport> {
-  const [docker, kind, kubectl] = await Promise.all([checkDocker(input.tools), checkKind(input.tools), checkKubectl(input.tools)]);
+  const [docker, kind, kubectl] = await Promise.all([
+    checkDocker(input.tools),
+    checkKind(input.tools),
+    checkKubectl(input.tools),
+  ]);
   const findings = [docker.finding, kind.finding, kubectl.finding];
   const mode = input.mode ?? input.state?.mode;
   const image = input.image !== undefined ? input.image : (input.state?.image ?? null);
@@ -219,7 +277,8 @@ export async function runChecks(input: CheckInput): Promise<CheckReport> {
   const needed = mode === 'dynamic' || dynamicImage !== null;
   // up reports on dynamic mode only when it is the mode at hand; doctor always says what it would need.
   const staticLab = input.mode === undefined && input.state?.mode === 'static' && !needed;
-  if (needed || input.mode === undefined) findings.push(...dynamicFindings(docker.info, kind.version, { needed, image: dynamicImage, staticLab }));
+  if (needed || input.mode === undefined)
+    findings.push(...dynamicFindings(docker.info, kind.version, { needed, image: dynamicImage, staticLab }));
   if (!input.skipPort) {
     const address = input.address ?? input.state?.receiver.address ?? '127.0.0.1';
     const port = input.port ?? input.state?.receiver.port ?? firstReceiverPort();
@@ -238,18 +297,38 @@ export async function checkPki(paths: LabPaths): Promise<Finding> {
   const labFlag = nameFlag(paths.name);
   const list = found.issues.map(describePkiIssue).join('; ');
   if (found.absent) {
-    return { check: 'pki', status: 'warn', message: `no certificates in ${paths.pkiDir}`, fix: `\`audit-lab up${labFlag}\` makes a new CA and gives it to the cluster` };
+    return {
+      check: 'pki',
+      status: 'warn',
+      message: `no certificates in ${paths.pkiDir}`,
+      fix: `\`audit-lab up${labFlag}\` makes a new CA and gives it to the cluster`,
+    };
   }
-  if (!found.ca) return { check: 'pki', status: 'fail', message: `the lab CA cannot be used: ${list}`, fix: caFix(paths.pkiDir, paths.name) };
+  if (!found.ca)
+    return {
+      check: 'pki',
+      status: 'fail',
+      message: `the lab CA cannot be used: ${list}`,
+      fix: caFix(paths.pkiDir, paths.name),
+    };
   if (found.issues.length > 0) {
-    return { check: 'pki', status: 'warn', message: `the lab's certificates are incomplete: ${list}`, fix: `\`audit-lab up${labFlag}\` reissues them from the lab CA` };
+    return {
+      check: 'pki',
+      status: 'warn',
+      message: `the lab's certificates are incomplete: ${list}`,
+      fix: `\`audit-lab up${labFlag}\` reissues them from the lab CA`,
+    };
   }
   return { check: 'pki', status: 'ok', message: `lab CA and certificates complete in ${paths.pkiDir}` };
 }
 
 /** The commands runChecks runs (at once, so in no fixed order). */
 export function checkCommands(): string[][] {
-  return [['docker', ...dockerArgs.info()], ['kind', ...kindArgs.version()], ['kubectl', ...kubectlVerbs.clientVersion()]];
+  return [
+    ['docker', ...dockerArgs.info()],
+    ['kind', ...kindArgs.version()],
+    ['kubectl', ...kubectlVerbs.clientVersion()],
+  ];
 }
 
 export interface DoctorReport extends CheckReport {
@@ -258,7 +337,11 @@ export interface DoctorReport extends CheckReport {
 }
 
 /** `doctor`: the checks, and the lab's certificates when there is a lab. */
-export async function doctorReport(paths: LabPaths, tools: Tools, receiver: ReceiverControl | null): Promise<DoctorReport> {
+export async function doctorReport(
+  paths: LabPaths,
+  tools: Tools,
+  receiver: ReceiverControl | null,
+): Promise<DoctorReport> {
   const state = await readState(paths);
   const report = await runChecks({ tools, paths, receiver, state });
   if (state !== null) {

@@ -35,7 +35,12 @@ export interface LabList {
   clusterError: string | null;
 }
 
-async function summary(home: string, name: string, clusters: string[] | null, receiver: ReceiverControl | null): Promise<LabSummary> {
+async function summary(
+  home: string,
+  name: string,
+  clusters: string[] | null,
+  receiver: ReceiverControl | null,
+): Promise<LabSummary> {
   const paths = labPaths(home, name);
   const s: LabSummary = {
     name,
@@ -71,7 +76,11 @@ async function summary(home: string, name: string, clusters: string[] | null, re
   };
 }
 
-export async function listLabs(home: string, provider: Pick<Provider, 'clusters'>, receiver: ReceiverControl | null): Promise<LabList> {
+export async function listLabs(
+  home: string,
+  provider: Pick<Provider, 'clusters'>,
+  receiver: ReceiverControl | null,
+): Promise<LabList> {
   const names = await labNames(home);
   // No labs, no question to the provider: `list` on a new machine needs no kind.
   const clusters = names.length === 0 ? { names: [], error: null } : await clusterNames(provider);

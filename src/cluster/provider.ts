@@ -42,7 +42,11 @@ export interface Provider {
   /** The error when even the new cluster left no way to reach this machine. */
   reachMissing(cluster: string): Error;
   /** Whether the node's kubelet needs telling that the host runs cgroup v1, and what to say then. */
-  cgroupV1Note(o: { image: string | null; api: KindConfigApi; hostCgroup: CgroupVersion | null }): Promise<string | null>;
+  cgroupV1Note(o: {
+    image: string | null;
+    api: KindConfigApi;
+    hostCgroup: CgroupVersion | null;
+  }): Promise<string | null>;
   /** The commands behind each verb, for --dry-run. */
   argv: {
     clusters(): string[];

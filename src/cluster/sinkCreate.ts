@@ -54,7 +54,10 @@ async function sinkPolicy(
     );
   }
   if (o.sink.level !== undefined || o.sink.stages !== undefined) {
-    throw new UserError('--policy decides the level and stages of each request: leave out --level and --stage', 'see `audit-lab policy test --help` to try a policy first');
+    throw new UserError(
+      '--policy decides the level and stages of each request: leave out --level and --stage',
+      'see `audit-lab policy test --help` to try a policy first',
+    );
   }
   const src = await readPolicySource(o.policy!, cwd);
   const reach = policyReach(loadPolicy(src.text, src.source));
@@ -62,7 +65,12 @@ async function sinkPolicy(
     throw new UserError(`--policy ${src.source} logs nothing: every rule is level None or omits every stage`);
   }
   const digest = createHash('sha256').update(src.text).digest('hex');
-  const change: SinkChange = { ...o.sink, level: reach.level, stages: reach.stages, policy: { source: src.source, digest } };
+  const change: SinkChange = {
+    ...o.sink,
+    level: reach.level,
+    stages: reach.stages,
+    policy: { source: src.source, digest },
+  };
   return { change, text: src.text };
 }
 
@@ -74,7 +82,8 @@ export function sinkChanges(before: SinkState, after: SinkState): string[] {
     if (a !== b) out.push(`${what} ${a} -> ${b}`);
   };
   change('policy', before.policy ?? '(none)', after.policy ?? '(none)');
-  if (before.policy !== undefined && before.policy === after.policy && before.policyDigest !== after.policyDigest) out.push(`policy ${after.policy} (its rules changed)`);
+  if (before.policy !== undefined && before.policy === after.policy && before.policyDigest !== after.policyDigest)
+    out.push(`policy ${after.policy} (its rules changed)`);
   change('level', before.level, after.level);
   change('stages', stages(before.stages), stages(after.stages));
   change('qps', String(before.throttle.qps), String(after.throttle.qps));
@@ -218,7 +227,13 @@ const STATIC_STEPS: readonly CreateStep[] = [
       );
       const { tools, provider } = c.deps;
       const node = provider.node(lab);
-      await restartApiserver({ docker: tools.docker, kubectl: tools.kubectl(lab), node, progress: c.progress, timing: c.timing });
+      await restartApiserver({
+        docker: tools.docker,
+        kubectl: tools.kubectl(lab),
+        node,
+        progress: c.progress,
+        timing: c.timing,
+      });
       await rm(restartPending(c.paths), { force: true });
     },
   },
@@ -262,7 +277,11 @@ async function decideCreate(
   };
   if (state.mode === 'dynamic') {
     const pki = await loadPki(paths.pkiDir, paths.name);
-    if (!pki) throw new RuntimeFailure(`the lab's certificates are missing from ${paths.pkiDir}`, 'run `audit-lab up` to make them again');
+    if (!pki)
+      throw new RuntimeFailure(
+        `the lab's certificates are missing from ${paths.pkiDir}`,
+        'run `audit-lab up` to make them again',
+      );
     const doc = stringify(auditSinkObject(auditSinkInput(state, sink, pki.ca.cert)), { lineWidth: 0 });
     return { ...input, caPem: pki.ca.cert, creation: { ...base, mode: 'dynamic', doc } };
   }

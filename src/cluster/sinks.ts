@@ -20,7 +20,7 @@ import { loadPki } from '../lab/pki.js';
 import type { SinkChange } from '../lab/sinks.js';
 import { type LabState, noSuchLab, readState, type SinkState, writeState } from '../lab/state.js';
 import { type AuditSinkInput, renderAuditSinks } from '../render/auditSinks.js';
-import { type CapturePolicy } from '../render/policyFile.js';
+import type { CapturePolicy } from '../render/policyFile.js';
 import { sinkPolicyFile, streamFile } from '../streams/names.js';
 import { countSinkEvents } from '../streams/stats.js';
 import type { Tools } from '../tools/index.js';
@@ -74,7 +74,12 @@ export function auditSinkInput(state: LabState, sink: SinkState, caPem: string):
 }
 
 /** <lab>/audit.yaml: every sink of the lab as an AuditSink, as the cluster was last given them. */
-export function writeAuditSinks(paths: LabPaths, state: LabState, sinks: readonly SinkState[], caPem: string): Promise<void> {
+export function writeAuditSinks(
+  paths: LabPaths,
+  state: LabState,
+  sinks: readonly SinkState[],
+  caPem: string,
+): Promise<void> {
   const doc = renderAuditSinks(sinks.map((s) => auditSinkInput(state, s, caPem)));
   return writeFileAtomic(paths.auditSinks, doc, 0o600);
 }
@@ -167,11 +172,17 @@ async function clusterSinks(tools: Tools, cluster: string): Promise<ShownSink[] 
   const items = await tools.kubectl(cluster).auditSinkList();
   // An AuditSink that sets no throttle gets the API server's defaults, which are the lab's.
   const { qps, burst } = DEFAULT_SINK.throttle;
-  return items?.map((i) => ({ ...i, throttle: { qps: i.throttle.qps ?? qps, burst: i.throttle.burst ?? burst } })) ?? null;
+  return (
+    items?.map((i) => ({ ...i, throttle: { qps: i.throttle.qps ?? qps, burst: i.throttle.burst ?? burst } })) ?? null
+  );
 }
 
 /** The lab's sinks with their stored events; in dynamic mode as the cluster has them, when it answers. */
-export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Progress, 'warn'>): Promise<{ state: LabState; source: 'cluster' | 'lab'; rows: ListedSink[] }> {
+export async function listSinks(
+  paths: LabPaths,
+  tools: Tools,
+  progress: Pick<Progress, 'warn'>,
+): Promise<{ state: LabState; source: 'cluster' | 'lab'; rows: ListedSink[] }> {
   const state = await requireLab(paths);
   let sinks: ShownSink[] = state.sinks;
   let source: 'cluster' | 'lab' = 'lab';
@@ -181,7 +192,9 @@ export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Pr
       sinks = fromCluster;
       source = 'cluster';
     } else {
-      progress.warn("could not read AuditSinks from the cluster (is it up? `audit-lab status`); showing the lab's record");
+      progress.warn(
+        "could not read AuditSinks from the cluster (is it up? `audit-lab status`); showing the lab's record",
+      );
     }
   }
   const rows: ListedSink[] = [];
@@ -192,8 +205,12 @@ export async function listSinks(paths: LabPaths, tools: Tools, progress: Pick<Pr
     const receiver = ours !== undefined && (state.mode === 'static' || ours.url === undefined);
     const target =
       state.mode === 'static'
-        ? s.url !== undefined ? `receiver + ${s.url}` : 'receiver'
-        : receiver ? 'receiver' : (s.url ?? 'unknown');
+        ? s.url !== undefined
+          ? `receiver + ${s.url}`
+          : 'receiver'
+        : receiver
+          ? 'receiver'
+          : (s.url ?? 'unknown');
     const f = forwarding(s.name);
     rows.push({
       name: s.name,

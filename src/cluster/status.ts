@@ -104,7 +104,13 @@ export interface StatusReport {
   mode: LabState['mode'] | null;
   image: string | null;
   cluster: ClusterReport;
-  receiver: { running: boolean; pid: number | null; url: string | null; healthy: boolean | null; reachedAt: string | null };
+  receiver: {
+    running: boolean;
+    pid: number | null;
+    url: string | null;
+    healthy: boolean | null;
+    reachedAt: string | null;
+  };
   sinks: {
     name: string;
     level: string;
@@ -134,22 +140,35 @@ export interface StatusReport {
 /** What is wrong with the lab's PKI, and with the webhook kubeconfig made from it, each with what to do. */
 async function pkiProblems(paths: LabPaths, state: LabState, found: PkiInspection, labFlag: string): Promise<string[]> {
   const list = found.issues.map(describePkiIssue).join('; ');
-  if (found.absent) return [`the lab has no certificates in ${paths.pkiDir}: \`audit-lab up${labFlag}\` makes a new CA and gives it to the cluster`];
+  if (found.absent)
+    return [
+      `the lab has no certificates in ${paths.pkiDir}: \`audit-lab up${labFlag}\` makes a new CA and gives it to the cluster`,
+    ];
   if (!found.ca) return [`the lab CA cannot be used: ${list}: ${caFix(paths.pkiDir, paths.name)}`];
   if (found.issues.length > 0) {
-    return [`the lab's certificates are incomplete: ${list}: \`audit-lab up${labFlag}\` reissues them from the lab CA${state.mode === 'static' ? ' and gives them to the API server' : ''}`];
+    return [
+      `the lab's certificates are incomplete: ${list}: \`audit-lab up${labFlag}\` reissues them from the lab CA${state.mode === 'static' ? ' and gives them to the API server' : ''}`,
+    ];
   }
   if (state.mode !== 'static' || !found.client) return [];
   const text = await readFile(paths.webhookKubeconfig, 'utf8').catch(() => null);
   const held = text === null ? null : webhookKubeconfigCerts(text);
   if (held === null || (held.caPem === found.ca.cert && held.clientCertPem === found.client.cert)) return [];
   // The API server reads it only at start, so a kubeconfig older than the PKI means it uses old certificates.
-  return [`${paths.webhookKubeconfig} was made from other certificates than those in ${paths.pkiDir}: \`audit-lab up${labFlag}\` rewrites it and restarts the API server`];
+  return [
+    `${paths.webhookKubeconfig} was made from other certificates than those in ${paths.pkiDir}: \`audit-lab up${labFlag}\` rewrites it and restarts the API server`,
+  ];
 }
 
 /** The lab's receiver: asked (its pid file, /healthz) when the lab exists. */
-export async function receiverReport(paths: LabPaths, state: LabState | null, receiver: ReceiverControl | null, labExists: boolean): Promise<StatusReport['receiver']> {
-  const rs: Awaited<ReturnType<ReceiverControl['status']>> = receiver && labExists ? await receiver.status(paths) : { running: false };
+export async function receiverReport(
+  paths: LabPaths,
+  state: LabState | null,
+  receiver: ReceiverControl | null,
+  labExists: boolean,
+): Promise<StatusReport['receiver']> {
+  const rs: Awaited<ReturnType<ReceiverControl['status']>> =
+    receiver && labExists ? await receiver.status(paths) : { running: false };
   return {
     running: rs.running,
     pid: rs.pid ?? null,
@@ -168,7 +187,15 @@ export async function sinkReports(paths: LabPaths, state: LabState | null): Prom
   for (const s of state.sinks) {
     const c = await countSinkEvents(paths.streamsDir, s.name);
     const f = forwarding(s.name);
-    sinks.push({ name: s.name, level: s.level, stages: [...s.stages], url: s.url ?? null, events: c.events, lastEvent: c.lastEvent, ...(f !== undefined ? { forwarding: f } : {}) });
+    sinks.push({
+      name: s.name,
+      level: s.level,
+      stages: [...s.stages],
+      url: s.url ?? null,
+      events: c.events,
+      lastEvent: c.lastEvent,
+      ...(f !== undefined ? { forwarding: f } : {}),
+    });
   }
   return sinks;
 }
@@ -210,14 +237,23 @@ export async function collectStatus(
   const p = report.problems;
   if (state !== null) {
     const found = await inspectPki(paths.pkiDir);
-    report.pki = { complete: !found.absent && found.issues.length === 0, issues: found.issues.map(({ file, problem }) => ({ file, problem })) };
+    report.pki = {
+      complete: !found.absent && found.issues.length === 0,
+      issues: found.issues.map(({ file, problem }) => ({ file, problem })),
+    };
     p.push(...(await pkiProblems(paths, state, found, labFlag)));
   }
-  if (cluster.error) p.push(`${cluster.error}: cannot tell whether the cluster runs (\`audit-lab doctor\` checks the tools)`);
+  if (cluster.error)
+    p.push(`${cluster.error}: cannot tell whether the cluster runs (\`audit-lab doctor\` checks the tools)`);
   if (state !== null) {
-    if (!cluster.exists && !cluster.error) p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${labFlag}\` makes it`);
-    if (cluster.running === false) p.push(`the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${labFlag} --recreate\``);
-    if (cluster.running !== false && cluster.ready === false) p.push(`the API server does not answer /readyz: wait, or \`audit-lab up${labFlag}\` to check and repair`);
+    if (!cluster.exists && !cluster.error)
+      p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${labFlag}\` makes it`);
+    if (cluster.running === false)
+      p.push(
+        `the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${labFlag} --recreate\``,
+      );
+    if (cluster.running !== false && cluster.ready === false)
+      p.push(`the API server does not answer /readyz: wait, or \`audit-lab up${labFlag}\` to check and repair`);
     if (!rs.running) {
       p.push(
         cluster.exists
@@ -225,10 +261,12 @@ export async function collectStatus(
           : `the receiver is not running (\`audit-lab up${labFlag}\` starts it with the cluster)`,
       );
     }
-    if (rs.running && rs.healthy === false) p.push(`the receiver (pid ${rs.pid}) does not answer its health check: \`audit-lab up${labFlag}\` restarts it`);
+    if (rs.running && rs.healthy === false)
+      p.push(`the receiver (pid ${rs.pid}) does not answer its health check: \`audit-lab up${labFlag}\` restarts it`);
   } else if (cluster.exists) {
-    p.push(`a cluster ${JSON.stringify(paths.name)} exists but audit-lab has no lab for it: \`audit-lab up${labFlag} --recreate\` makes it a lab`);
+    p.push(
+      `a cluster ${JSON.stringify(paths.name)} exists but audit-lab has no lab for it: \`audit-lab up${labFlag} --recreate\` makes it a lab`,
+    );
   }
   return report;
 }
-

@@ -63,7 +63,8 @@ const recover = (name: string) =>
   `run \`audit-lab up${nameFlag(name)}\` again to finish (it keeps what is done), or \`audit-lab down${nameFlag(name)}\` to remove what was made`;
 
 function withRecoveryHint(err: unknown, name: string): unknown {
-  if (err instanceof ToolError && err.hint === undefined) return new ToolError(err.message, err.command, err.output, `fix the cause above, then ${recover(name)}`);
+  if (err instanceof ToolError && err.hint === undefined)
+    return new ToolError(err.message, err.command, err.output, `fix the cause above, then ${recover(name)}`);
   if (err instanceof RuntimeFailure && err.hint === undefined) return new RuntimeFailure(err.message, recover(name));
   return err;
 }
@@ -108,7 +109,13 @@ export type UpContext = UpInput & UpFacts;
 const PLACEHOLDER_HOST = '<gateway>';
 
 function apiDeps(c: UpContext): ApiserverDeps {
-  return { docker: c.tools.docker, kubectl: c.tools.kubectl(c.o.name), node: c.node, progress: c.progress, timing: c.timing };
+  return {
+    docker: c.tools.docker,
+    kubectl: c.tools.kubectl(c.o.name),
+    node: c.node,
+    progress: c.progress,
+    timing: c.timing,
+  };
 }
 
 async function portOrThrow(c: UpContext, state: LabState): Promise<void> {
@@ -129,7 +136,13 @@ type UpStep = Step<UpContext, UpFacts>;
 
 const createArgs = (c: C): CreateCluster => ({ name: c.o.name, config: c.paths.kindConfig, image: c.state.image });
 const CAT_MANIFEST = ['cat', MANIFEST];
-const curl = (c: C) => ['curl', '-fsSk', '-m', '5', receiverUrl(c.state.receiver.host!, c.state.receiver.port, HEALTH_PATH)];
+const curl = (c: C) => [
+  'curl',
+  '-fsSk',
+  '-m',
+  '5',
+  receiverUrl(c.state.receiver.host!, c.state.receiver.port, HEALTH_PATH),
+];
 const exec = (c: C, argv: readonly string[]): Planned => ({ command: ['docker', ...dockerArgs.exec(c.node, argv)] });
 
 /** Starts the receiver, or restarts it when it listens elsewhere, has an old certificate or does not answer. */
@@ -137,7 +150,9 @@ function receiverStep(when: (c: C) => boolean): UpStep {
   return {
     title: 'receiver',
     when,
-    describe: (c) => [{ note: `start the receiver in the background on ${c.state.receiver.address}:${c.state.receiver.port}` }],
+    describe: (c) => [
+      { note: `start the receiver in the background on ${c.state.receiver.address}:${c.state.receiver.port}` },
+    ],
     async run(c) {
       const st = await c.receiver.status(c.paths);
       const { address, port } = c.state.receiver;
@@ -158,11 +173,22 @@ const checks: UpStep = {
   title: 'checks',
   describe: () => checkCommands().map((command) => ({ command })),
   async run(c) {
-    const report = await runChecks({ tools: c.tools, paths: c.paths, receiver: c.receiver, state: c.before, mode: c.state.mode, image: c.state.image, skipPort: true });
+    const report = await runChecks({
+      tools: c.tools,
+      paths: c.paths,
+      receiver: c.receiver,
+      state: c.before,
+      mode: c.state.mode,
+      image: c.state.image,
+      skipPort: true,
+    });
     c.progress.findings(report.findings);
     if (!report.ok) {
       const n = report.findings.filter((f) => f.status === 'fail').length;
-      throw new RuntimeFailure(`cannot bring the lab up: ${n} check${n === 1 ? '' : 's'} failed (above)`, `fix what they name, then run \`audit-lab up${nameFlag(c.o.name)}\` again; \`audit-lab doctor\` checks everything`);
+      throw new RuntimeFailure(
+        `cannot bring the lab up: ${n} check${n === 1 ? '' : 's'} failed (above)`,
+        `fix what they name, then run \`audit-lab up${nameFlag(c.o.name)}\` again; \`audit-lab doctor\` checks everything`,
+      );
     }
     const docker = report.facts.docker!;
     const reach = c.provider.knownReach(docker);
@@ -177,7 +203,10 @@ const labFiles: UpStep = {
   describe: (c) => [
     { file: c.paths.state },
     { note: `make the PKI in ${c.paths.pkiDir} when missing` },
-    ...renderFor(c, c.state, c.pki!, c.reach?.host ?? null).map((f) => ({ file: filePath(c.paths, f), content: f.content })),
+    ...renderFor(c, c.state, c.pki!, c.reach?.host ?? null).map((f) => ({
+      file: filePath(c.paths, f),
+      content: f.content,
+    })),
   ],
   async run(c) {
     const { o, existing } = c;
@@ -209,7 +238,11 @@ const createCluster: UpStep = {
   describe: (c) => [{ command: c.provider.argv.create(createArgs(c)) }],
   async run(c) {
     const { o, state, progress } = c;
-    const note = await c.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
+    const note = await c.provider.cgroupV1Note({
+      image: state.image,
+      api: state.kindConfigApi,
+      hostCgroup: c.hostCgroup,
+    });
     if (note !== null) progress.info(note);
     const hint =
       `the output above is ${c.provider.name}'s; fix its cause, then ${recover(o.name)}` +
@@ -221,8 +254,17 @@ const createCluster: UpStep = {
       const text = c.provider.progressText(line);
       if (text !== '') progress.update(text);
     };
-    await task(progress, `creating cluster ${o.name} (${describeShape(state)})`, () =>
-      c.provider.create(createArgs(c), { onLine, failMessage: `${c.provider.name} could not create cluster ${JSON.stringify(o.name)}`, hint }), `created cluster ${o.name}`);
+    await task(
+      progress,
+      `creating cluster ${o.name} (${describeShape(state)})`,
+      () =>
+        c.provider.create(createArgs(c), {
+          onLine,
+          failMessage: `${c.provider.name} could not create cluster ${JSON.stringify(o.name)}`,
+          hint,
+        }),
+      `created cluster ${o.name}`,
+    );
     // A new API server starts with the files as they are: no restart is pending for it.
     await rm(restartPending(c.paths), { force: true });
     c.did.push('created the cluster');
@@ -238,7 +280,12 @@ const learnGateway: UpStep = {
   title: 'learn gateway',
   locked: true,
   when: (c) => c.created && c.reach === null,
-  describe: (c) => [{ command: c.provider.argv.findReach() }, { note: `rewrite ${c.state.mode === 'static' ? 'webhook.kubeconfig' : 'audit.yaml'} for the address found (${PLACEHOLDER_HOST} below)` }],
+  describe: (c) => [
+    { command: c.provider.argv.findReach() },
+    {
+      note: `rewrite ${c.state.mode === 'static' ? 'webhook.kubeconfig' : 'audit.yaml'} for the address found (${PLACEHOLDER_HOST} below)`,
+    },
+  ],
   async run(c) {
     const reach = await c.provider.findReach();
     if (reach === null) throw c.provider.reachMissing(c.o.name);
@@ -261,7 +308,11 @@ const checkCluster: UpStep = {
   title: 'check cluster',
   locked: true,
   when: (c) => !c.created,
-  describe: (c) => [{ command: ['docker', ...dockerArgs.containerState(c.node)] }, exec(c, ['test', '-e', MANIFEST_ASIDE]), exec(c, CAT_MANIFEST)],
+  describe: (c) => [
+    { command: ['docker', ...dockerArgs.containerState(c.node)] },
+    exec(c, ['test', '-e', MANIFEST_ASIDE]),
+    exec(c, CAT_MANIFEST),
+  ],
   async run(c) {
     const { docker } = c.tools;
     if ((await docker.containerState(c.node)) !== 'running') {
@@ -400,7 +451,9 @@ export const UP_STEPS: readonly UpStep[] = [
     locked: true,
     describe: (c) => [{ command: ['kubectl', ...kubectlVerbs.version(c.o.name)] }],
     run: async (c) => ({
-      serverVersion: (await c.tools.kubectl(c.o.name).serverVersion()) ?? (c.state.kubernetesVersion ? `v${c.state.kubernetesVersion}` : null),
+      serverVersion:
+        (await c.tools.kubectl(c.o.name).serverVersion()) ??
+        (c.state.kubernetesVersion ? `v${c.state.kubernetesVersion}` : null),
       receiverStatus: await c.receiver.status(c.paths),
     }),
   },
@@ -472,9 +525,15 @@ export async function planUp(o: UpRequest, paths: LabPaths, deps: UpDeps, env: N
   const c = context(o, paths, deps, existing, state);
   c.exists = o.recreate;
   c.hostCgroup = await localCgroup(env);
-  c.pki = (existing ? await loadPki(paths.pkiDir, paths.name) : null) ?? (await createPki(o.name, defaultServerNames([state.receiver.host ?? FALLBACK_NODE_HOST])));
+  c.pki =
+    (existing ? await loadPki(paths.pkiDir, paths.name) : null) ??
+    (await createPki(o.name, defaultServerNames([state.receiver.host ?? FALLBACK_NODE_HOST])));
   const notes = [`dry run: nothing is run or written. ${describeShape(state)}.`];
-  const cgroup = await deps.provider.cgroupV1Note({ image: state.image, api: state.kindConfigApi, hostCgroup: c.hostCgroup });
+  const cgroup = await deps.provider.cgroupV1Note({
+    image: state.image,
+    api: state.kindConfigApi,
+    hostCgroup: c.hostCgroup,
+  });
   if (cgroup !== null) notes.push(cgroup);
   if (state.receiver.host === null) {
     notes.push(

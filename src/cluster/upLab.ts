@@ -68,7 +68,9 @@ function clusterShape(s: LabState): Record<string, string> {
     mode: s.mode,
     image: s.image ?? "kind's default",
     'kind config API': s.kindConfigApi,
-    ...(s.mode === 'static' ? { 'batch max wait': s.webhook.batchMaxWait, throttle: `${s.webhook.throttle.qps}/${s.webhook.throttle.burst}` } : {}),
+    ...(s.mode === 'static'
+      ? { 'batch max wait': s.webhook.batchMaxWait, throttle: `${s.webhook.throttle.qps}/${s.webhook.throttle.burst}` }
+      : {}),
   };
 }
 
@@ -173,9 +175,15 @@ export async function writeLab(
   // left by a deleted sink, is kept rather than restarting the API server to narrow it. A capture
   // the user names with --capture is the one deployed, restart and all: it is what they asked.
   const deployed = state.mode === 'static' ? await deployedCapture(paths) : null;
-  const keepCapture = w.capture === undefined && deployed !== null && covers(deployed, captureFor(state.sinks, state.capture));
+  const keepCapture =
+    w.capture === undefined && deployed !== null && covers(deployed, captureFor(state.sinks, state.capture));
   // A `sink create` whose restart failed left its capture unloaded: this up restarts for it.
-  const pending = state.mode === 'static' && (await stat(restartPending(paths)).then(() => true, () => false));
+  const pending =
+    state.mode === 'static' &&
+    (await stat(restartPending(paths)).then(
+      () => true,
+      () => false,
+    ));
   for (const f of renderFor(w, state, lab.pki, host)) {
     if (f.name === 'policy.yaml' && keepCapture) continue;
     if (await writeIfChanged(filePath(paths, f), f.content, f.mode)) changed.push(f.name);

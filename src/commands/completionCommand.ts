@@ -13,10 +13,13 @@ export function declareCompletion(parent: Command, setup: Setup): void {
     .command('completion')
     .description('print a shell completion script: commands, flags, lab names and sink names')
     .addArgument(new Argument('<SHELL>', 'bash, zsh or fish').choices(SHELLS).argParser(parse))
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ source <(audit-lab completion bash)                    # in ~/.bashrc
   $ audit-lab completion zsh > "\${fpath[1]}/_audit-lab"   # then restart zsh
-  $ audit-lab completion fish > ~/.config/fish/completions/audit-lab.fish`)
+  $ audit-lab completion fish > ~/.config/fish/completions/audit-lab.fish`,
+    )
     .action((shell: ReturnType<typeof parse>) => setup.run(completion, { shell }));
 }

@@ -15,13 +15,18 @@ export const NO_RECEIVER_ENV = 'AUDIT_LAB_NO_RECEIVER';
 export type EnsureReceiver = (paths: LabPaths) => Promise<EnsuredReceiver>;
 
 /** ensureReceiver, its module loaded only when called: a command that does not follow never loads the daemon code. */
-export const ensureReceiverLazily: EnsureReceiver = async (paths) => (await import('../daemon/daemon.js')).ensureReceiver(paths);
+export const ensureReceiverLazily: EnsureReceiver = async (paths) =>
+  (await import('../daemon/daemon.js')).ensureReceiver(paths);
 
 /**
  * For `tail` and `top` following a lab: its receiver, started unless it runs (or the test seam
  * says not to), and a note when this started it.
  */
-export async function receiverForFollowing(ctx: Context, paths: LabPaths, ensure: EnsureReceiver): Promise<number | undefined> {
+export async function receiverForFollowing(
+  ctx: Context,
+  paths: LabPaths,
+  ensure: EnsureReceiver,
+): Promise<number | undefined> {
   if (ctx.io.env[NO_RECEIVER_ENV] === '1') return undefined;
   const receiver = await ensure(paths);
   if (!receiver.started) return receiver.pid;
@@ -39,7 +44,11 @@ export const RECEIVER_WATCH_MS = 1000;
  * stored until one runs again: silence alone would look like a quiet cluster), with how to
  * start it, and again (with null) when one runs again. Reads the pid file, as `status` does.
  */
-export function watchReceiver(paths: LabPaths, command: string, onChange: (gone: string | null, pid: number | undefined) => void): () => void {
+export function watchReceiver(
+  paths: LabPaths,
+  command: string,
+  onChange: (gone: string | null, pid: number | undefined) => void,
+): () => void {
   let stopped = false;
   let running = true;
   const labFlag = nameFlag(paths.name);

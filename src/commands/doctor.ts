@@ -26,10 +26,18 @@ export async function doctor(o: DoctorOptions, ctx: Context): Promise<number> {
     },
     name: (f) => `check/${f.check}`,
     table: (wide) => {
-      if (wide) printTable(ctx.out, [['CHECK', 'STATUS', 'MESSAGE', 'FIX'], ...report.findings.map((f) => [f.check, f.status, f.message, f.fix ?? '-'])]);
+      if (wide)
+        printTable(ctx.out, [
+          ['CHECK', 'STATUS', 'MESSAGE', 'FIX'],
+          ...report.findings.map((f) => [f.check, f.status, f.message, f.fix ?? '-']),
+        ]);
       else printFindings(ctx.out, report.findings);
       ctx.out.line();
-      ctx.out.line(fails > 0 ? `${fails} problem${fails === 1 ? '' : 's'} to fix before \`audit-lab up\` (see ${wide ? 'FIX' : 'fix:'} above).` : 'ready: run `audit-lab up`.');
+      ctx.out.line(
+        fails > 0
+          ? `${fails} problem${fails === 1 ? '' : 's'} to fix before \`audit-lab up\` (see ${wide ? 'FIX' : 'fix:'} above).`
+          : 'ready: run `audit-lab up`.',
+      );
     },
   });
   return report.ok ? 0 : 1;

@@ -8,10 +8,13 @@ export function declareDoctor(parent: Command, setup: Setup): void {
   const flags = { output: objectOutput(['json', 'yaml', 'wide', 'name'], 'check') };
   const cmd = parent.command('doctor').description('check docker, kind, kubectl, versions, cgroup version and ports');
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab doctor
   $ audit-lab doctor -o wide             # one row per check, with its fix
-  $ audit-lab doctor -o json | jq '.checks[] | select(.status != "ok")'`)
+  $ audit-lab doctor -o json | jq '.checks[] | select(.status != "ok")'`,
+    )
     .action((values: OptionValues) => setup.run(doctor, { name: labName(values), ...readFlags(flags, values) }));
 }

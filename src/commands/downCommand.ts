@@ -16,10 +16,13 @@ export function declareDown(parent: Command, setup: Setup): void {
     .command('down')
     .description('stop the receiver and delete the cluster; events are kept unless --purge');
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab down
   $ audit-lab down --keep-cluster     # stop the receiver, keep the cluster
-  $ audit-lab down --purge`)
+  $ audit-lab down --purge`,
+    )
     .action((values: OptionValues) => setup.run(down, { name: labName(values), ...readFlags(flags, values) }));
 }

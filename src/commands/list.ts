@@ -20,13 +20,28 @@ function clusterCell(l: LabSummary): string {
 }
 
 export async function list(o: ListOptions, ctx: Context): Promise<number> {
-  const { labs, clusterError } = await listLabs(ctx.home, kindProvider(toolsFor(ctx)), await receiverControl(ctx.io.env));
-  if (clusterError !== null) ctx.out.warn(`${clusterError}: cannot tell which clusters are up (\`audit-lab doctor\` checks the tools)`);
+  const { labs, clusterError } = await listLabs(
+    ctx.home,
+    kindProvider(toolsFor(ctx)),
+    await receiverControl(ctx.io.env),
+  );
+  if (clusterError !== null)
+    ctx.out.warn(`${clusterError}: cannot tell which clusters are up (\`audit-lab doctor\` checks the tools)`);
   printObjects(ctx.out, o.output, labs, {
     name: (l) => `lab/${l.name}`,
     empty: `no labs in ${ctx.home}: make one with \`audit-lab up\` (or \`audit-lab up --name NAME\` for another)`,
     table: (wide) => {
-      const head = ['NAME', 'MODE', 'KUBERNETES', 'CLUSTER', 'RECEIVER', 'URL', 'SINKS', 'EVENTS', ...(wide ? ['PID', 'IMAGE', 'DIR'] : [])];
+      const head = [
+        'NAME',
+        'MODE',
+        'KUBERNETES',
+        'CLUSTER',
+        'RECEIVER',
+        'URL',
+        'SINKS',
+        'EVENTS',
+        ...(wide ? ['PID', 'IMAGE', 'DIR'] : []),
+      ];
       const rows = labs.map((l) => [
         l.name,
         l.mode ?? '-',

@@ -10,11 +10,14 @@ export function declareList(parent: Command, setup: Setup): void {
     .command('list')
     .description('every lab: mode, Kubernetes version, cluster up or down, receiver, sinks, events stored');
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab list
   $ audit-lab list -o wide               # with receiver pid, node image and lab directory
-  $ audit-lab list -o name               # lab/audit-lab`)
+  $ audit-lab list -o name               # lab/audit-lab`,
+    )
     // Every lab: --name names none of them.
     .action((values: OptionValues) => setup.run(list, readFlags(flags, values)));
 }

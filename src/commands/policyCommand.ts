@@ -22,10 +22,16 @@ const policyTest = handler('policyTest', async () => (await import('./policy.js'
 const policySuggest = handler('policySuggest', async () => (await import('./policySuggest.js')).policySuggest);
 
 export function declarePolicy(parent: Command, setup: Setup): void {
-  const policy = parent.command('policy').description('work with audit policies').addHelpText('after', `
+  const policy = parent
+    .command('policy')
+    .description('work with audit policies')
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab policy test preset:recommended --sink default
-  $ audit-lab policy suggest --sink full --target 50% > quiet.yaml`);
+  $ audit-lab policy suggest --sink full --target 50% > quiet.yaml`,
+    );
   declareTest(policy, setup);
   declareSuggest(policy, setup);
 }
@@ -64,7 +70,9 @@ function declareTest(policy: Command, setup: Setup): void {
   // POLICY that --file took is told as such.
   Object.assign(cmd, { missingArgument: () => missingPolicy(cmd, flags.files.read(cmd.opts())) });
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Each line is read as the receiver reads what it is sent: an audit Event or EventList
 (audit.k8s.io/v1 or v1beta1) as JSON. A line the receiver would refuse is not judged:
 the others are, then every refused line is listed with its reason and the exit code is 2.
@@ -79,7 +87,8 @@ Examples:
   $ audit-lab policy test policy.yaml --file audit.log --per-event | less
   $ audit-lab policy test policy.yaml --file /var/log/kubernetes/audit/audit*.log*
   $ audit-lab policy test preset:recommended --sink default -o json
-  $ audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'`)
+  $ audit-lab policy test policy.yaml --file audit.log -o jsonl | jq -c '{auditID, rule, level}'`,
+    )
     .action((policyFile: string, values: OptionValues) => {
       const name = labName(values);
       const { files, events, ...rest } = readFlags(flags, values);
@@ -116,7 +125,9 @@ function declareSuggest(policy: Command, setup: Setup): void {
         'never writes, secrets, 401/403 or exec',
     );
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 The rules go in front of the --from policy's, each with a comment saying what it drops
 and how many bytes; the totals before and after, as \`policy test\` counts them, end the file.
 A target that cannot be met without touching protected events is said on stderr; the
@@ -126,6 +137,7 @@ Examples:
   $ audit-lab policy suggest --sink full --target 50% > quiet.yaml
   $ audit-lab policy test quiet.yaml --sink full
   $ audit-lab sink create quiet --policy quiet.yaml
-  $ audit-lab policy suggest --file /var/log/kubernetes/audit.log --from preset:request-response -o json | jq .after`)
+  $ audit-lab policy suggest --file /var/log/kubernetes/audit.log --from preset:request-response -o json | jq .after`,
+    )
     .action((values: OptionValues) => setup.run(policySuggest, { name: labName(values), ...readFlags(flags, values) }));
 }

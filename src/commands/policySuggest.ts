@@ -8,7 +8,12 @@ import { loadPolicy } from '../audit/policyLoader.js';
 import { suggest } from '../audit/suggest.js';
 import { Traffic } from '../audit/suggestTraffic.js';
 import { UserError } from '../errors.js';
-import { type SuggestionContext, suggestionDocument, suggestionNotes, suggestionYaml } from '../render/suggestedPolicy.js';
+import {
+  type SuggestionContext,
+  suggestionDocument,
+  suggestionNotes,
+  suggestionYaml,
+} from '../render/suggestedPolicy.js';
 import { readSource, refusedExitCode, sourceFor } from '../streams/source.js';
 import { printRefused } from '../ui/format.js';
 import { type Common, type Context, pathsFor } from './context.js';
@@ -28,21 +33,40 @@ export interface PolicySuggestOptions extends Common {
 
 export async function policySuggest(o: PolicySuggestOptions, ctx: Context): Promise<number> {
   if (o.files.length === 0 && o.sink === undefined) {
-    throw new UserError('give the events to learn from: --sink NAME (what a lab stored) or --file PATH (an audit log)', 'e.g. audit-lab policy suggest --sink full --target 50% > quiet.yaml');
+    throw new UserError(
+      'give the events to learn from: --sink NAME (what a lab stored) or --file PATH (an audit log)',
+      'e.g. audit-lab policy suggest --sink full --target 50% > quiet.yaml',
+    );
   }
   const base = await readPolicySource(o.from, ctx.io.cwd);
   const policy = loadPolicy(base.text, base.source);
   const sinks = o.sink === undefined ? [] : [o.sink];
-  const { source } = await sourceFor({ files: o.files, sinks, paths: pathsFor(ctx, o.name), cwd: ctx.io.cwd, stdin: ctx.io.stdin });
+  const { source } = await sourceFor({
+    files: o.files,
+    sinks,
+    paths: pathsFor(ctx, o.name),
+    cwd: ctx.io.cwd,
+    stdin: ctx.io.stdin,
+  });
   const traffic = new Traffic(policy);
   const query = { tail: -1, matches: () => true, follow: false, signal: new AbortController().signal, pollMs: 100 };
   const skipped = await readSource(source, query, (batch) => {
     for (const r of batch) traffic.add(r.event, Buffer.byteLength(r.text, 'utf8'));
   });
   const input = o.sink !== undefined ? `sink ${o.sink}` : o.files.join(', ');
-  if (traffic.events === 0) throw new UserError(`no audit events in ${input}: nothing to suggest a policy from`, 'capture some traffic first, e.g. `audit-lab sink create full --level RequestResponse`');
+  if (traffic.events === 0)
+    throw new UserError(
+      `no audit events in ${input}: nothing to suggest a policy from`,
+      'capture some traffic first, e.g. `audit-lab sink create full --level RequestResponse`',
+    );
   const s = suggest(traffic, { target: o.target });
-  const c: SuggestionContext = { from: base.source, baseText: base.text, input, events: traffic.events, protectedEvents: traffic.protectedEvents };
+  const c: SuggestionContext = {
+    from: base.source,
+    baseText: base.text,
+    input,
+    events: traffic.events,
+    protectedEvents: traffic.protectedEvents,
+  };
   const yaml = suggestionYaml(s, c);
   ctx.out.data(o.output === 'json' ? `${JSON.stringify(suggestionDocument(s, yaml, c), null, 2)}\n` : yaml);
   const notes = suggestionNotes(s, c);

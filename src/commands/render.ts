@@ -16,7 +16,9 @@ export async function render(o: RenderOptions, ctx: Context): Promise<number> {
   const outDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : undefined;
   if (o.sinkFlagsAlone !== undefined && o.sink !== undefined) {
     const flags = o.sinkFlagsAlone.join(', ');
-    ctx.out.info(`note: ${flags} ${o.sinkFlagsAlone.length === 1 ? 'applies' : 'apply'} to sink ${JSON.stringify(o.sink.name)}, as \`sink create\` without a NAME; --sink NAME renders another`);
+    ctx.out.info(
+      `note: ${flags} ${o.sinkFlagsAlone.length === 1 ? 'applies' : 'apply'} to sink ${JSON.stringify(o.sink.name)}, as \`sink create\` without a NAME; --sink NAME renders another`,
+    );
   }
   const r = await renderLab(pathsFor(ctx, o.name), o, outDir, ctx.io.env, ctx.out);
   if (r.outDir === undefined) {
@@ -45,5 +47,9 @@ function nextSteps(r: RenderedLab, dir: string, name: string): string[] {
   const receiver = r.ephemeral
     ? `note: there is no lab ${JSON.stringify(name)}: these files trust the throwaway CA in ${join(dir, 'pki')}/, which no \`audit-lab serve\` uses; to send events to audit-lab, run \`audit-lab serve${nameFlag(name)}\` (it makes the lab) and render again`
     : `  events go to the lab's receiver: \`audit-lab serve${nameFlag(name)}\` runs it`;
-  return [`next, for a new kind cluster: kind create cluster --name ${name} --config ${config}`, `  or, for a cluster already running: ${running}`, receiver];
+  return [
+    `next, for a new kind cluster: kind create cluster --name ${name} --config ${config}`,
+    `  or, for a cluster already running: ${running}`,
+    receiver,
+  ];
 }

@@ -72,12 +72,15 @@ export function declareRender(parent: Command, setup: Setup): void {
       'write every generated file (kind config, AuditSinks, policy, webhook kubeconfig), touching nothing else',
     );
   withFlags(withFlags(cmd, flags), sinkChange)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab render                                   # print the files of the lab (or of a new one)
   $ audit-lab render --mode static --out ./files
   $ audit-lab render --image kindest/node:v1.18.19 --kind-config-api v1alpha3
-  $ audit-lab render --sink full --level RequestResponse --stage ResponseComplete`)
+  $ audit-lab render --sink full --level RequestResponse --stage ResponseComplete`,
+    )
     .action((values: OptionValues) => {
       const { sink, ...raw } = readFlags(sinkChange, values);
       const alone = [

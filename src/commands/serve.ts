@@ -23,7 +23,8 @@ export interface ServeOptions extends Common {
 function parseListenAddress(value: string): string {
   const bare = value.replace(/^\[(.*)\]$/, '$1');
   const problem = listenAddressProblem(bare);
-  if (problem !== null) throw new UserError(`--address ${problem}`, 'e.g. --address 127.0.0.1, or --address 0.0.0.0 for every interface');
+  if (problem !== null)
+    throw new UserError(`--address ${problem}`, 'e.g. --address 127.0.0.1, or --address 0.0.0.0 for every interface');
   return bare;
 }
 
@@ -37,5 +38,9 @@ export async function serve(o: ServeOptions, ctx: Context): Promise<number> {
     throw new UserError(`--max-stream-files ${atLeastOneProblem(o.maxStreamFiles)}`);
   }
   const { port, maxStreamBytes, maxStreamFiles, capture, skipFsync } = o;
-  return serveReceiver(pathsFor(ctx, o.name), { address, port, maxStreamBytes, maxStreamFiles, capture, skipFsync }, { out: ctx.out, stderr: ctx.io.stderr });
+  return serveReceiver(
+    pathsFor(ctx, o.name),
+    { address, port, maxStreamBytes, maxStreamFiles, capture, skipFsync },
+    { out: ctx.out, stderr: ctx.io.stderr },
+  );
 }

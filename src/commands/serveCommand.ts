@@ -45,11 +45,14 @@ export function declareServe(parent: Command, setup: Setup): void {
     skipFsync: switchOn(new Option('--skip-fsync-for-benchmark').hideHelp()),
   };
   withFlags(parent.command('serve').description('run the receiver in the foreground'), flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab serve                              # the lab's address and port (127.0.0.1:8845 for a new lab)
   $ audit-lab serve --port 0                     # any free port, saved for \`up\` and \`tail\`
-  $ audit-lab serve --max-stream-size 20 --max-stream-files 3`)
+  $ audit-lab serve --max-stream-size 20 --max-stream-files 3`,
+    )
     .action((values: OptionValues) => {
       const { skipFsync, ...rest } = readFlags(flags, values);
       // Off unless given: not even `skipFsync: false` in the options.

@@ -31,15 +31,31 @@ export interface SinkDeleteOptions extends Common {
 
 function defaultDeps(ctx: Context): SinkDeps {
   const tools = toolsFor(ctx);
-  return { tools, provider: kindProvider(tools), timing: timingFromEnv(ctx.io.env), progress: new OutputProgress(ctx.out) };
+  return {
+    tools,
+    provider: kindProvider(tools),
+    timing: timingFromEnv(ctx.io.env),
+    progress: new OutputProgress(ctx.out),
+  };
 }
 
-export async function sinkCreate(o: SinkCreateOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
+export async function sinkCreate(
+  o: SinkCreateOptions,
+  ctx: Context,
+  deps: SinkDeps = defaultDeps(ctx),
+): Promise<number> {
   if (o.dryRun) return sinkCreatePlan(o, ctx, deps);
   // As `kubectl apply` says it: created (with what), configured (with what changed), unchanged.
   const saved = (c: SinkCreation) => {
-    const what = c.verb === 'created' ? `: ${c.mode === 'dynamic' ? 'AuditSink, ' : ''}${describeSink(c.sink)}` : c.verb === 'configured' ? `: ${c.changes.join(', ')}` : '';
-    ctx.out.line(`sink ${JSON.stringify(c.sink.name)} ${c.verb}${what}${c.deferred ? `; ${describeDeferred(o.name, c.deferred)}` : ''}`);
+    const what =
+      c.verb === 'created'
+        ? `: ${c.mode === 'dynamic' ? 'AuditSink, ' : ''}${describeSink(c.sink)}`
+        : c.verb === 'configured'
+          ? `: ${c.changes.join(', ')}`
+          : '';
+    ctx.out.line(
+      `sink ${JSON.stringify(c.sink.name)} ${c.verb}${what}${c.deferred ? `; ${describeDeferred(o.name, c.deferred)}` : ''}`,
+    );
   };
   const c = await createSink(o, pathsFor(ctx, o.name), ctx.io.cwd, deps, saved);
   ctx.out.line(`next: audit-lab tail --sink ${c.sink.name}${nameFlag(o.name)}`);
@@ -57,7 +73,9 @@ async function sinkCreatePlan(o: SinkCreateOptions, ctx: Context, deps: SinkDeps
   } else {
     ctx.out.data(`# sink ${JSON.stringify(c.sink.name)} (static mode): ${describeSink(c.sink)}\n`);
     if (c.covered) {
-      ctx.out.data(`# the API server captures ${describeCapture(c.deployed!)}, which covers it: no restart, policy.yaml unchanged\n`);
+      ctx.out.data(
+        `# the API server captures ${describeCapture(c.deployed!)}, which covers it: no restart, policy.yaml unchanged\n`,
+      );
     } else {
       ctx.out.data(
         `# ${c.deployed ? `the API server captures ${describeCapture(c.deployed)}, which does not cover it` : 'no capture policy is in force yet'}:\n` +
@@ -83,7 +101,8 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
         return;
       }
       const level = (r: (typeof rows)[number]) => (wide || r.policy === null ? r.level : `${r.policy} (≤${r.level})`);
-      const throttle = (r: (typeof rows)[number]) => (wide ? [String(r.throttle.qps), String(r.throttle.burst)] : [`${r.throttle.qps}/${r.throttle.burst}`]);
+      const throttle = (r: (typeof rows)[number]) =>
+        wide ? [String(r.throttle.qps), String(r.throttle.burst)] : [`${r.throttle.qps}/${r.throttle.burst}`];
       const now = Date.now();
       // Only where the receiver forwards: a sink without --url has no such columns to fill.
       const forwards = wide && rows.some((r) => r.forwarding !== undefined);
@@ -92,26 +111,44 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
         const c = forwardingCells(r.forwarding ?? null);
         return [c.backlog, c.dropped, c.retries, c.lastError];
       };
-      printTable(
-        ctx.out,
+      printTable(ctx.out, [
         [
-          [
-            'NAME', 'LEVEL', ...(wide ? ['POLICY'] : []), 'STAGES', ...(wide ? ['QPS', 'BURST'] : ['QPS/BURST']), 'TARGET', 'EVENTS', 'LAST EVENT',
-            ...(forwards ? ['BACKLOG', 'DROPPED', 'RETRIES', 'LAST ERROR'] : []),
-          ],
-          ...rows.map((r) => [
-            r.name, level(r), ...(wide ? [r.policy ?? '-'] : []), r.stages.join(',') || '-', ...throttle(r), r.target, String(r.events), lastEventCell(r.lastEvent, wide, now), ...forwarding(r),
-          ]),
+          'NAME',
+          'LEVEL',
+          ...(wide ? ['POLICY'] : []),
+          'STAGES',
+          ...(wide ? ['QPS', 'BURST'] : ['QPS/BURST']),
+          'TARGET',
+          'EVENTS',
+          'LAST EVENT',
+          ...(forwards ? ['BACKLOG', 'DROPPED', 'RETRIES', 'LAST ERROR'] : []),
         ],
-      );
+        ...rows.map((r) => [
+          r.name,
+          level(r),
+          ...(wide ? [r.policy ?? '-'] : []),
+          r.stages.join(',') || '-',
+          ...throttle(r),
+          r.target,
+          String(r.events),
+          lastEventCell(r.lastEvent, wide, now),
+          ...forwarding(r),
+        ]),
+      ]);
     },
   });
   return 0;
 }
 
-export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
+export async function sinkDelete(
+  o: SinkDeleteOptions,
+  ctx: Context,
+  deps: SinkDeps = defaultDeps(ctx),
+): Promise<number> {
   const r = await deleteSink(o.sinkName, pathsFor(ctx, o.name), deps);
-  ctx.out.line(`sink ${JSON.stringify(o.sinkName)} deleted${r.deferred ? `; ${describeDeferred(o.name, r.deferred)}` : ''}`);
+  ctx.out.line(
+    `sink ${JSON.stringify(o.sinkName)} deleted${r.deferred ? `; ${describeDeferred(o.name, r.deferred)}` : ''}`,
+  );
   ctx.out.line(`its ${r.events} stored events stay in ${r.file}`);
   return 0;
 }

@@ -22,12 +22,15 @@ export function declareSink(parent: Command, setup: Setup): void {
   const sink = parent
     .command('sink')
     .description('create, list and delete audit sinks (level + stages, as the AuditSink API had)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab sink create --level Metadata --stage ResponseComplete
   $ audit-lab sink create full --level RequestResponse --stage RequestReceived,ResponseComplete
   $ audit-lab sink list --json
-  $ audit-lab sink delete full`);
+  $ audit-lab sink delete full`,
+    );
   declareCreate(sink, setup);
 
   const list = { output: objectOutput(['json', 'jsonl', 'yaml', 'wide', 'name'], 'sink') };
@@ -35,20 +38,26 @@ Examples:
     .command('list')
     .description('list sinks: level, stages, throttle, target, events stored, last event');
   withFlags(listCmd, list)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab sink list
   $ audit-lab sink list -o jsonl | jq -r 'select(.events > 0) | .name'
-  $ audit-lab sink list -o name          # sink/default`)
+  $ audit-lab sink list -o name          # sink/default`,
+    )
     .action((values: OptionValues) => setup.run(sinkList, { name: labName(values), ...readFlags(list, values) }));
 
   sink
     .command('delete')
     .description('delete a sink (its stored events are kept)')
     .argument('<NAME>', 'sink name')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  $ audit-lab sink delete full`)
+  $ audit-lab sink delete full`,
+    )
     .action((sinkName: string, values: OptionValues) => setup.run(sinkDelete, { name: labName(values), sinkName }));
 }
 
@@ -80,7 +89,9 @@ function declareCreate(sink: Command, setup: Setup): void {
     .description('add a sink, or update the one with that name')
     .argument('[NAME]', 'sink name (a DNS-1123 subdomain)', DEFAULT_SINK_NAME);
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Prints, as kubectl apply: created, configured (and what changed) or unchanged.
 With no cluster running (none, or kind not on PATH) the sink is saved and the next
 \`audit-lab up\` applies it; the line says so, and the exit code is 0 (so for delete).
@@ -90,7 +101,8 @@ Examples:
   $ audit-lab sink create secrets --level RequestResponse --stage ResponseComplete --qps 5 --burst 10
   $ audit-lab sink create full --level requestresponse --stage requestreceived --stage responsecomplete  # any case
   $ audit-lab sink create rec --policy preset:recommended   # static mode: a whole policy (preset:NAME or a file)
-  $ audit-lab sink create falco --url http://127.0.0.1:9765/k8s-audit   # plain http: loopback only`)
+  $ audit-lab sink create falco --url http://127.0.0.1:9765/k8s-audit   # plain http: loopback only`,
+    )
     .action((sinkName: string, values: OptionValues) => {
       const { policy, dryRun, ...raw } = readFlags(flags, values);
       const change = normalizeSink(sinkName, raw);

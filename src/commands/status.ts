@@ -42,11 +42,17 @@ function printForwarding(r: StatusReport, row: (k: string, v: string) => void): 
     if (k.forwarding === undefined) continue;
     const to = `${k.name} -> ${k.url ?? '-'}`;
     if (k.forwarding === null) {
-      row('forward', `${to}: ${r.receiver.running ? 'no report from the receiver yet' : 'not forwarding (the receiver is not running)'}`);
+      row(
+        'forward',
+        `${to}: ${r.receiver.running ? 'no report from the receiver yet' : 'not forwarding (the receiver is not running)'}`,
+      );
       continue;
     }
     const c = forwardingCells(k.forwarding);
-    row('forward', `${to}: backlog ${c.backlog}, ${c.dropped} dropped, ${c.retries} retries, last error: ${c.lastError}`);
+    row(
+      'forward',
+      `${to}: backlog ${c.backlog}, ${c.dropped} dropped, ${c.retries} retries, last error: ${c.lastError}`,
+    );
   }
 }
 
@@ -54,7 +60,8 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   const s = ctx.out.style;
   const width = ctx.out.width;
   // Values wrap under themselves, the names column kept clear.
-  const row = (k: string, v: string) => ctx.out.line(`${k.padEnd(9)} ${wrapText(v, width, { lead: 10, indent: 10 }).join('\n')}`);
+  const row = (k: string, v: string) =>
+    ctx.out.line(`${k.padEnd(9)} ${wrapText(v, width, { lead: 10, indent: 10 }).join('\n')}`);
   const good = (t: string) => s.green(t);
   const bad = (t: string) => s.red(t);
   row('lab', r.lab.exists ? `${r.lab.name} (${r.lab.dir})` : `${r.lab.name}: none yet (${r.lab.dir})`);
@@ -64,22 +71,37 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   if (c.error) cl = bad(`unknown (${c.error})`);
   else if (!c.exists) cl = 'none';
   else if (c.running === false) cl = bad(`node ${c.node} stopped`);
-  else if (c.ready) cl = `${good('ready')}${c.kubernetesVersion ? `, Kubernetes ${c.kubernetesVersion}` : ''} (context ${c.context})`;
-  else cl = bad('API server not ready') + ` (context ${c.context})`;
+  else if (c.ready)
+    cl = `${good('ready')}${c.kubernetesVersion ? `, Kubernetes ${c.kubernetesVersion}` : ''} (context ${c.context})`;
+  else cl = `${bad('API server not ready')} (context ${c.context})`;
   row('cluster', cl);
   const rc = r.receiver;
   if (rc.running) {
-    row('receiver', `${rc.healthy === false ? bad('not answering') : good('running')}, pid ${rc.pid}, ${rc.url}${rc.reachedAt ? `, node reaches it at ${rc.reachedAt}` : ''}`);
+    row(
+      'receiver',
+      `${rc.healthy === false ? bad('not answering') : good('running')}, pid ${rc.pid}, ${rc.url}${rc.reachedAt ? `, node reaches it at ${rc.reachedAt}` : ''}`,
+    );
   } else {
     row('receiver', `not running${rc.url ? ` (lab's address: ${rc.url})` : ''}`);
   }
   if (r.sinks.length === 0) row('sinks', r.lab.exists ? 'none' : '-');
   else {
     const now = Date.now();
-    const [head, ...lines] = tableLines([
-      ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT', ...(wide ? ['URL'] : [])],
-      ...r.sinks.map((k) => [k.name, k.level, k.stages.join(',') || '-', String(k.events), lastEventCell(k.lastEvent, wide, now), ...(wide ? [k.url ?? '-'] : [])]),
-    ], undefined, width === undefined ? undefined : width - 10);
+    const [head, ...lines] = tableLines(
+      [
+        ['NAME', 'LEVEL', 'STAGES', 'EVENTS', 'LAST EVENT', ...(wide ? ['URL'] : [])],
+        ...r.sinks.map((k) => [
+          k.name,
+          k.level,
+          k.stages.join(',') || '-',
+          String(k.events),
+          lastEventCell(k.lastEvent, wide, now),
+          ...(wide ? [k.url ?? '-'] : []),
+        ]),
+      ],
+      undefined,
+      width === undefined ? undefined : width - 10,
+    );
     row('sinks', head!);
     for (const line of lines) row('', line);
   }
@@ -91,6 +113,7 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   }
   if (r.problems.length > 0) {
     ctx.out.line();
-    for (const p of r.problems) ctx.out.line(`${s.yellow('!')} ${wrapText(p, width, { lead: 2, indent: 2 }).join('\n')}`);
+    for (const p of r.problems)
+      ctx.out.line(`${s.yellow('!')} ${wrapText(p, width, { lead: 2, indent: 2 }).join('\n')}`);
   }
 }

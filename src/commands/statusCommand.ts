@@ -10,10 +10,13 @@ export function declareStatus(parent: Command, setup: Setup): void {
     .command('status')
     .description('lab, cluster, receiver and sinks at a glance (works with no cluster)');
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab status
   $ audit-lab status --name lab2 -o json | jq .receiver.url
-  $ audit-lab status -o wide             # sinks with their --url`)
+  $ audit-lab status -o wide             # sinks with their --url`,
+    )
     .action((values: OptionValues) => setup.run(status, { name: labName(values), ...readFlags(flags, values) }));
 }

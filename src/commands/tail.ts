@@ -8,7 +8,16 @@ import { buildFilter, parseSince } from '../audit/filter.js';
 import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { readSource, refusedExitCode, sourceFor } from '../streams/source.js';
 import { type TailFormat, TailView } from '../ui/tailView.js';
-import { type Common, type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
+import {
+  type Common,
+  type Context,
+  type EnsureReceiver,
+  ensureReceiverLazily,
+  pathsFor,
+  receiverForFollowing,
+  untilStopped,
+  watchReceiver,
+} from './context.js';
 
 // --- options: what tailCommand.ts parses the flags into ---
 export interface TailOptions extends Common {
@@ -49,8 +58,15 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   // Flags first: a bad one is exit 2 and starts nothing.
   const matches = buildFilter(o);
   const since = o.since !== undefined ? parseSince(o.since, deps.now()) : undefined;
-  const { source, reading } = await sourceFor({ files: o.files, sinks: o.sinks, paths, cwd: ctx.io.cwd, stdin: ctx.io.stdin });
-  const receiverPid = source.kind === 'lab' && o.follow ? await receiverForFollowing(ctx, paths, deps.ensureReceiver) : undefined;
+  const { source, reading } = await sourceFor({
+    files: o.files,
+    sinks: o.sinks,
+    paths,
+    cwd: ctx.io.cwd,
+    stdin: ctx.io.stdin,
+  });
+  const receiverPid =
+    source.kind === 'lab' && o.follow ? await receiverForFollowing(ctx, paths, deps.ensureReceiver) : undefined;
   const view = new TailView(out, {
     output: o.output,
     follow: o.follow,
@@ -65,10 +81,22 @@ export async function tail(o: TailOptions, ctx: Context, overrides: Partial<Tail
   const unwatch =
     receiverPid === undefined
       ? () => {}
-      : watchReceiver(paths, 'tail', (gone, pid) => (gone !== null ? out.warn(gone) : out.info(out.errStyle.dim(`the receiver runs again (pid ${pid})`))));
+      : watchReceiver(paths, 'tail', (gone, pid) =>
+          gone !== null ? out.warn(gone) : out.info(out.errStyle.dim(`the receiver runs again (pid ${pid})`)),
+        );
   try {
-    const onFirstSkip = (where: string) => out.warn(`left out a line that is not an audit event (${where}); all are listed at the end`);
-    const query = { tail: o.tail, since, matches, follow: o.follow, signal: stop.signal, pollMs: deps.pollMs, onFirstSkip, onWait: (file: string) => out.warn(`${file} is not there yet; waiting for it`) };
+    const onFirstSkip = (where: string) =>
+      out.warn(`left out a line that is not an audit event (${where}); all are listed at the end`);
+    const query = {
+      tail: o.tail,
+      since,
+      matches,
+      follow: o.follow,
+      signal: stop.signal,
+      pollMs: deps.pollMs,
+      onFirstSkip,
+      onWait: (file: string) => out.warn(`${file} is not there yet; waiting for it`),
+    };
     const skipped = await readSource(source, query, (shown, stored) => view.shown(shown, stored));
     view.end(skipped, stop.interrupted());
     if (source.kind === 'lab' && stop.interrupted() && ctx.io.stderr.isTTY === true) {

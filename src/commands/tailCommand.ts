@@ -52,7 +52,9 @@ export function declareTail(parent: Command, setup: Setup): void {
     ...eventFilters(),
   };
   withFlags(parent.command('tail').description('show audit events, following by default (as kubectl logs -f)'), flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab tail
   $ audit-lab tail --tail 20 --resource deploy --verb delete
@@ -64,6 +66,7 @@ Examples:
   $ ssh node1 cat /var/log/kube-audit.log.gz | audit-lab tail --file - --no-follow   # gzip or not
 
 --file takes every path after it, up to the next flag. A line that is not an audit event is
-listed at the end with its file and line number, and makes the exit code 2.`)
+listed at the end with its file and line number, and makes the exit code 2.`,
+    )
     .action((values: OptionValues) => setup.run(tail, { name: labName(values), ...readFlags(flags, values) }));
 }

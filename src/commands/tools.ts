@@ -8,6 +8,10 @@ import type { Context } from './context.js';
 
 /** With --verbose each command line is printed as it runs. */
 export function toolsFor(ctx: Context, verbose = false): Tools {
-  return makeTools(createRunner(ctx.io.env, verbose ? { onCommand: (argv) => ctx.out.info(ctx.out.style.dim(`$ ${commandLine(argv)}`)) } : {}));
+  return makeTools(
+    createRunner(
+      ctx.io.env,
+      verbose ? { onCommand: (argv) => ctx.out.info(ctx.out.style.dim(`$ ${commandLine(argv)}`)) } : {},
+    ),
+  );
 }
-

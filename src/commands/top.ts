@@ -12,7 +12,16 @@ import { printOnce, type TopFormat } from '../top/once.js';
 import { parseWindow, windowOf } from '../top/window.js';
 import { printRefused } from '../ui/format.js';
 import { groupRowsOn, sourceLabel } from '../ui/topView.js';
-import { type Common, type Context, type EnsureReceiver, ensureReceiverLazily, pathsFor, receiverForFollowing, untilStopped, watchReceiver } from './context.js';
+import {
+  type Common,
+  type Context,
+  type EnsureReceiver,
+  ensureReceiverLazily,
+  pathsFor,
+  receiverForFollowing,
+  untilStopped,
+  watchReceiver,
+} from './context.js';
 import type { GroupKey } from '../top/keys.js';
 
 // --- options: what topCommand.ts parses the flags into ---
@@ -55,16 +64,33 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
   const stop = untilStopped(ctx, { listen: live });
   let unwatch = () => {};
   // Grouped by sink, each sink's copy of an event counts for that sink; otherwise an event counts once.
-  const query = (follow: boolean, signal: AbortSignal): SourceQuery => ({ tail: -1, since, matches, follow, signal, pollMs: deps.pollMs, eachSinkCopy: o.by.includes('sink') });
+  const query = (follow: boolean, signal: AbortSignal): SourceQuery => ({
+    tail: -1,
+    since,
+    matches,
+    follow,
+    signal,
+    pollMs: deps.pollMs,
+    eachSinkCopy: o.by.includes('sink'),
+  });
   // Live rates are over a window always (a minute unless asked); a one-off table's over all that is stored unless asked.
   const liveWindow = window ?? windowOf(60);
-  const table = new GroupTable({ keys: o.by, window: live ? liveWindow : window, sparkline: o.output === 'table' && io.stdout.isTTY === true });
+  const table = new GroupTable({
+    keys: o.by,
+    window: live ? liveWindow : window,
+    sparkline: o.output === 'table' && io.stdout.isTTY === true,
+  });
   const shown: Record<string, string[]> = source.kind === 'files' ? { files: reading } : { sinks: reading };
   try {
     if (!live) {
       const width = out.width;
-      const limit = o.limit ?? (width !== undefined && io.stdout.rows ? Math.max(1, groupRowsOn(io.stdout.rows)) : undefined);
-      const skipped = await printOnce({ table, keys: o.by, window, output: o.output, limit, width, source: shown }, out, (show) => readSource(source, query(false, stop.signal), (events) => show(events)));
+      const limit =
+        o.limit ?? (width !== undefined && io.stdout.rows ? Math.max(1, groupRowsOn(io.stdout.rows)) : undefined);
+      const skipped = await printOnce(
+        { table, keys: o.by, window, output: o.output, limit, width, source: shown },
+        out,
+        (show) => readSource(source, query(false, stop.signal), (events) => show(events)),
+      );
       printRefused(out, skipped);
       return refusedExitCode(skipped);
     }
@@ -72,7 +98,15 @@ export async function top(o: TopOptions, ctx: Context, overrides: Partial<TopDep
     let gone: string | null = null;
     unwatch = receiverPid === undefined ? unwatch : watchReceiver(paths, 'top', (g) => (gone = g));
     const { code, skipped } = await runLive(
-      { table, keys: o.by, window: liveWindow, source: sourceLabel(shown), style: out.style, limit: o.limit, notice: () => (gone === null ? undefined : RECEIVER_STOPPED) },
+      {
+        table,
+        keys: o.by,
+        window: liveWindow,
+        source: sourceLabel(shown),
+        style: out.style,
+        limit: o.limit,
+        notice: () => (gone === null ? undefined : RECEIVER_STOPPED),
+      },
       { out: io.stdout, input: stdin as ReadStream, signal: stop.signal },
       (signal, show, onFirstSkip) => readSource(source, { ...query(true, signal), onFirstSkip }, show),
     );

@@ -77,7 +77,9 @@ export function declareTop(parent: Command, setup: Setup): void {
       'the heaviest users, verbs and resources: events/s, share and bytes/s per group, live at a terminal (as top)',
     );
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Live keys: q or Ctrl-C quit, p or space pause, < > change the sort column, r rate,
 e events, b bytes/s, l last seen, n name, R reverse the order.
 
@@ -86,6 +88,7 @@ Examples:
   $ audit-lab top --by user --window 5m                  # who, over the last five minutes
   $ audit-lab top --no-follow --by verb,resource --limit 10
   $ audit-lab top --by useragent --verb watch --verb list --no-follow
-  $ audit-lab top --file audit.log --no-follow -o json | jq '.groups[0]'`)
+  $ audit-lab top --file audit.log --no-follow -o json | jq '.groups[0]'`,
+    )
     .action((values: OptionValues) => setup.run(top, { name: labName(values), ...readFlags(flags, values) }));
 }

@@ -44,22 +44,37 @@ function printSummary(o: UpOptions, ctx: Context, paths: LabPaths, deps: UpDeps,
   const labFlag = nameFlag(o.name);
   const context = deps.provider.context(o.name);
   const s = ctx.out.style;
-  ctx.out.line(r.did.length === 0 ? `lab ${JSON.stringify(o.name)} is up already; nothing to change.` : `lab ${JSON.stringify(o.name)} is up.`);
+  ctx.out.line(
+    r.did.length === 0
+      ? `lab ${JSON.stringify(o.name)} is up already; nothing to change.`
+      : `lab ${JSON.stringify(o.name)} is up.`,
+  );
   ctx.out.line(`  mode      ${state.mode}${r.serverVersion ? `, Kubernetes ${r.serverVersion}` : ''}`);
   ctx.out.line(`  cluster   ${o.name} (kubectl context ${context})`);
-  ctx.out.line(`  receiver  ${st.url ?? receiverUrl(state.receiver.address, state.receiver.port)}${st.pid ? ` (pid ${st.pid})` : ''}, reached by the node at ${state.receiver.host}`);
-  ctx.out.line(`  sinks     ${state.sinks.length === 0 ? 'none' : state.sinks.map((k) => `${k.name} (${k.level}: ${k.stages.join(', ') || '-'})`).join('; ')}`);
+  ctx.out.line(
+    `  receiver  ${st.url ?? receiverUrl(state.receiver.address, state.receiver.port)}${st.pid ? ` (pid ${st.pid})` : ''}, reached by the node at ${state.receiver.host}`,
+  );
+  ctx.out.line(
+    `  sinks     ${state.sinks.length === 0 ? 'none' : state.sinks.map((k) => `${k.name} (${k.level}: ${k.stages.join(', ') || '-'})`).join('; ')}`,
+  );
   ctx.out.line(`  lab       ${paths.dir}`);
   ctx.out.line('');
   ctx.out.line('next:');
   const steps: [string, string][] = [
     [`audit-lab tail${labFlag}`, 'watch the audit events as they come'],
     [`kubectl --context ${context} get pods -A`, 'make some'],
-    [`audit-lab sink create full${labFlag} --level RequestResponse --stage ResponseComplete`, 'a second sink, with bodies'],
+    [
+      `audit-lab sink create full${labFlag} --level RequestResponse --stage ResponseComplete`,
+      'a second sink, with bodies',
+    ],
     [`audit-lab status${labFlag}`, 'cluster, receiver and event counts'],
     [`audit-lab down${labFlag}`, 'delete the cluster (events are kept)'],
   ];
-  if (state.sinks.length === 0) steps.splice(0, 0, [`audit-lab sink create${labFlag} --level Metadata --stage ResponseComplete`, 'no sink yet: make one']);
+  if (state.sinks.length === 0)
+    steps.splice(0, 0, [
+      `audit-lab sink create${labFlag} --level Metadata --stage ResponseComplete`,
+      'no sink yet: make one',
+    ]);
   const width = Math.max(...steps.map(([c]) => c.length));
   for (const [c, why] of steps) ctx.out.line(`  ${c.padEnd(width)}  ${s.dim(`# ${why}`)}`);
 }
@@ -69,7 +84,8 @@ async function dryRun(o: UpOptions, ctx: Context, paths: LabPaths, deps: UpDeps)
   const plan = await planUp(o, paths, deps, ctx.io.env);
   for (const note of plan.notes) ctx.out.info(note);
   for (const { planned } of plan.steps) {
-    for (const p of planned) if ('content' in p && p.content !== undefined) ctx.out.data(`# ==> ${p.file} <==\n${p.content}\n`);
+    for (const p of planned)
+      if ('content' in p && p.content !== undefined) ctx.out.data(`# ==> ${p.file} <==\n${p.content}\n`);
   }
   ctx.out.line('# ==> commands <==');
   for (const { title, planned } of plan.steps) {

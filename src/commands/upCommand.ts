@@ -39,14 +39,15 @@ export function declareUp(parent: Command, setup: Setup): void {
   };
   const cmd = parent
     .command('up')
-    .description(
-      'create the cluster with auditing wired to the receiver, start the receiver, create the default sink',
-    );
+    .description('create the cluster with auditing wired to the receiver, start the receiver, create the default sink');
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab up
   $ audit-lab up --image kindest/node:v1.18.19   # dynamic mode: real AuditSinks
-  $ audit-lab up --dry-run                        # print files and commands only`)
+  $ audit-lab up --dry-run                        # print files and commands only`,
+    )
     .action((values: OptionValues) => setup.run(up, { name: labName(values), ...readFlags(flags, values) }));
 }

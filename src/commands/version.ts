@@ -16,7 +16,12 @@ export async function version(o: VersionOptions, ctx: Context): Promise<number> 
     document: v,
     name: () => '',
     table: () => {
-      for (const line of tableLines([['audit-lab', v.auditLab], ['node', v.node], ['platform', v.platform]])) ctx.out.line(line);
+      for (const line of tableLines([
+        ['audit-lab', v.auditLab],
+        ['node', v.node],
+        ['platform', v.platform],
+      ]))
+        ctx.out.line(line);
     },
   });
   return 0;

@@ -10,10 +10,13 @@ export function declareVersion(parent: Command, setup: Setup): void {
     .command('version')
     .description('print the versions of audit-lab and Node.js, and the platform (as kubectl version)');
   withFlags(cmd, flags)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ audit-lab version
   $ audit-lab version -o json | jq -r .auditLab
-  $ audit-lab --version                  # the version of audit-lab alone`)
+  $ audit-lab --version                  # the version of audit-lab alone`,
+    )
     .action((values: OptionValues) => setup.run(version, { version: setup.version, ...readFlags(flags, values) }));
 }

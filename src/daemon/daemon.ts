@@ -86,11 +86,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** GET /healthz, trusting only the lab CA; false on any failure. */
 export async function checkHealth(url: string, caPem: string, timeoutMs = 2000): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request(`${url}${HEALTH_PATH}`, { method: 'GET', ca: caPem, timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-      res.on('error', () => resolve(false));
-    });
+    const req = request(
+      `${url}${HEALTH_PATH}`,
+      { method: 'GET', ca: caPem, timeout: timeoutMs, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+        res.on('error', () => resolve(false));
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
     req.end();
@@ -165,7 +169,12 @@ async function logTail(path: string, from: number, lines = 15): Promise<string> 
   }
 }
 
-async function waitHealthy(paths: LabPaths, pid: number, deadline: number, exited: () => boolean): Promise<string | null> {
+async function waitHealthy(
+  paths: LabPaths,
+  pid: number,
+  deadline: number,
+  exited: () => boolean,
+): Promise<string | null> {
   for (;;) {
     if (exited() || !isAlive(pid)) return null;
     const pidFile = await readPidFile(paths);
@@ -206,16 +215,31 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   }
   await rm(paths.receiverPid, { force: true });
   await ensurePrivateDir(paths.dir);
-  const logStart = await stat(paths.receiverLog).then((s) => s.size, () => 0);
+  const logStart = await stat(paths.receiverLog).then(
+    (s) => s.size,
+    () => 0,
+  );
   const logFd = openSync(paths.receiverLog, 'a', 0o600);
-  let child;
+  let child: ReturnType<typeof spawn>;
   try {
     // Our own CLI under the same node, argv as an array: no shell, nothing to quote.
-    child = spawn(process.execPath, [...RECEIVER_NODE_FLAGS, ...(opts.nodeArgs ?? []), opts.bin ?? DEFAULT_BIN, 'serve', '--name', paths.name, ...(opts.serveArgs ?? [])], {
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-      env: { ...(opts.env ?? process.env), AUDIT_LAB_HOME: paths.home, NO_COLOR: '1' },
-    });
+    child = spawn(
+      process.execPath,
+      [
+        ...RECEIVER_NODE_FLAGS,
+        ...(opts.nodeArgs ?? []),
+        opts.bin ?? DEFAULT_BIN,
+        'serve',
+        '--name',
+        paths.name,
+        ...(opts.serveArgs ?? []),
+      ],
+      {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        env: { ...(opts.env ?? process.env), AUDIT_LAB_HOME: paths.home, NO_COLOR: '1' },
+      },
+    );
   } finally {
     closeSync(logFd);
   }
@@ -231,7 +255,10 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   });
   const err = await spawnError;
   if (err || child.pid === undefined) {
-    throw new RuntimeFailure(`could not start the receiver: ${err?.message ?? 'no pid'}`, `run \`audit-lab serve --name ${paths.name}\` to see why`);
+    throw new RuntimeFailure(
+      `could not start the receiver: ${err?.message ?? 'no pid'}`,
+      `run \`audit-lab serve --name ${paths.name}\` to see why`,
+    );
   }
   const pid = child.pid;
   child.unref();

@@ -54,7 +54,8 @@ export function reportForwarding(
     } catch (err) {
       const message = (err as Error).message;
       // Once per cause: the report is retried every tick, the log must not fill with it.
-      if (message !== failed) log(`${new Date().toISOString()} warning: could not write ${paths.forwarding}: ${message}`);
+      if (message !== failed)
+        log(`${new Date().toISOString()} warning: could not write ${paths.forwarding}: ${message}`);
       failed = message;
     }
   };
@@ -85,7 +86,8 @@ async function readForwarding(paths: LabPaths): Promise<Map<string, ForwardingSt
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof SyntaxError) return null;
     throw err;
   }
-  if (typeof file !== 'object' || file === null || !Array.isArray(file.sinks) || typeof file.pid !== 'number') return null;
+  if (typeof file !== 'object' || file === null || !Array.isArray(file.sinks) || typeof file.pid !== 'number')
+    return null;
   if (!(await isSameProcess(file.pid, file.started ?? undefined))) return null;
   return new Map(file.sinks.map(({ sink, ...f }) => [sink, { ...f, updatedAt: file.updatedAt }]));
 }
@@ -95,8 +97,13 @@ async function readForwarding(paths: LabPaths): Promise<Map<string, ForwardingSt
  * receiver reports it, undefined for a sink the receiver does not forward (only static-mode sinks
  * with --url: a dynamic-mode AuditSink sends to its URL itself).
  */
-export async function forwardingOf(paths: LabPaths, state: LabState): Promise<(sink: string) => ForwardingState | null | undefined> {
-  const forwarded = new Set(state.mode === 'static' ? state.sinks.filter((s) => s.url !== undefined).map((s) => s.name) : []);
+export async function forwardingOf(
+  paths: LabPaths,
+  state: LabState,
+): Promise<(sink: string) => ForwardingState | null | undefined> {
+  const forwarded = new Set(
+    state.mode === 'static' ? state.sinks.filter((s) => s.url !== undefined).map((s) => s.name) : [],
+  );
   const reported = forwarded.size > 0 ? await readForwarding(paths) : null;
   return (sink) => (forwarded.has(sink) ? (reported?.get(sink) ?? null) : undefined);
 }

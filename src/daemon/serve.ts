@@ -41,16 +41,25 @@ export interface ServeSettings {
   skipFsync?: boolean;
 }
 
-const DEFAULT_STREAM_OPTIONS_FOR_STATE = { maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes, maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups };
+const DEFAULT_STREAM_OPTIONS_FOR_STATE = {
+  maxBytes: DEFAULT_STREAM_OPTIONS.maxBytes,
+  maxBackups: DEFAULT_STREAM_OPTIONS.maxBackups,
+};
 
 function listenFailure(err: NodeJS.ErrnoException, address: string, port: number): Error {
   const pick = 'pick another port with --port N (--port 0 takes any free one; it is saved for `up` and `tail`)';
   if (err.code === 'EADDRINUSE') {
-    return new RuntimeFailure(`port ${port} on ${address} is already in use (another \`audit-lab serve\`, or another program)`, pick);
+    return new RuntimeFailure(
+      `port ${port} on ${address} is already in use (another \`audit-lab serve\`, or another program)`,
+      pick,
+    );
   }
   if (err.code === 'EACCES') return new RuntimeFailure(`not allowed to listen on port ${port} on ${address}`, pick);
   if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') {
-    return new UserError(`${address} is not an address of this machine`, 'use --address 127.0.0.1, or 0.0.0.0 for every interface');
+    return new UserError(
+      `${address} is not an address of this machine`,
+      'use --address 127.0.0.1, or 0.0.0.0 for every interface',
+    );
   }
   return err;
 }
@@ -74,7 +83,10 @@ function writesInto(stream: OutStream, log: RotatingLog): boolean {
  * points it there so a crash at start is seen); writing the lines there would grow that one file
  * without bound, past every rotation, since the descriptor keeps the first file.
  */
-function receiverLog(ui: ServeOutput, path: string): { log: (line: string) => void; close: () => void; background: boolean } {
+function receiverLog(
+  ui: ServeOutput,
+  path: string,
+): { log: (line: string) => void; close: () => void; background: boolean } {
   const file = new RotatingLog(path);
   const alsoStderr = !writesInto(ui.stderr, file);
   return {
@@ -175,7 +187,13 @@ async function serveLab(paths: LabPaths, o: ServeSettings, ui: ServeOutput, onLi
   if (everywhere !== null) ui.out.warn(everywhere);
   const { log, close: closeLog, background } = receiverLog(ui, paths.receiverLog);
   try {
-    return await serveWith(ui, paths, lab, { address: listenAddress, port: wantPort, skipFsync: o.skipFsync === true, background, onListening }, log);
+    return await serveWith(
+      ui,
+      paths,
+      lab,
+      { address: listenAddress, port: wantPort, skipFsync: o.skipFsync === true, background, onListening },
+      log,
+    );
   } finally {
     closeLog();
   }
@@ -191,7 +209,13 @@ interface Listen {
   onListening: () => void;
 }
 
-async function serveWith(ui: ServeOutput, paths: LabPaths, lab: LabHandle, listen: Listen, log: (line: string) => void): Promise<number> {
+async function serveWith(
+  ui: ServeOutput,
+  paths: LabPaths,
+  lab: LabHandle,
+  listen: Listen,
+  log: (line: string) => void,
+): Promise<number> {
   const { address: listenAddress, port: wantPort, skipFsync } = listen;
   let running: RunningReceiver;
   try {
@@ -238,7 +262,9 @@ async function serveWith(ui: ServeOutput, paths: LabPaths, lab: LabHandle, liste
   // Each mode serves only its own endpoints (the state's mode at start; a mode change in state is followed).
   if (lab.state.mode === 'static') ui.out.line(`  static endpoint (mutual TLS): ${running.url}${STATIC_PATH}`);
   else ui.out.line(`  dynamic endpoints: ${running.url}/sinks/<sink>/<token> (tokens are in ${paths.state})`);
-  log(`receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`);
+  log(
+    `receiver of lab ${JSON.stringify(paths.name)} (${lab.state.mode} mode) writing to ${paths.streamsDir}; Ctrl-C stops it`,
+  );
   const forwarding = reportForwarding(paths, () => running.forwarding(), log);
 
   const signal = await stopped;

@@ -52,4 +52,3 @@ export async function deployedCapture(paths: LabPaths): Promise<{ level: Level; 
     return null;
   }
 }
-

@@ -36,7 +36,12 @@ export function localAddress(address: string): string {
  * Where an AuditSink's webhook posts, dynamic mode: the sink's own --url, or the receiver's URL for
  * the sink with the lab CA to trust for it (an external URL is trusted as the API server trusts it).
  */
-export function sinkWebhook(sink: { name: string; token: string; url?: string }, receiverHost: string, port: number, caPem: string): { endpoint: string; caPem?: string } {
+export function sinkWebhook(
+  sink: { name: string; token: string; url?: string },
+  receiverHost: string,
+  port: number,
+  caPem: string,
+): { endpoint: string; caPem?: string } {
   if (sink.url !== undefined) return { endpoint: sink.url };
   return { endpoint: receiverUrl(receiverHost, port, sinkPath(sink.name, sink.token)), caPem };
 }

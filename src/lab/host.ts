@@ -15,7 +15,11 @@ export function dockerCgroup(info: { cgroupVersion: string | null }): CgroupVers
  * This machine's cgroup version, for commands that run no tool (`render`, `up --dry-run`). It
  * is the node's only when Docker runs here: with a remote DOCKER_HOST or off Linux it is unknown.
  */
-export async function localCgroup(env: NodeJS.ProcessEnv, platform = process.platform, root = '/sys/fs/cgroup'): Promise<CgroupVersion | null> {
+export async function localCgroup(
+  env: NodeJS.ProcessEnv,
+  platform = process.platform,
+  root = '/sys/fs/cgroup',
+): Promise<CgroupVersion | null> {
   const dockerHost = env.DOCKER_HOST ?? '';
   if (platform !== 'linux' || (dockerHost !== '' && !dockerHost.startsWith('unix://'))) return null;
   try {

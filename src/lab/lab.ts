@@ -34,7 +34,9 @@ export async function ensureLab(paths: LabPaths, init: { now?: Date } = {}): Pro
     state.sinks.push(newSinkState(DEFAULT_SINK, now));
     await writeState(paths, state);
   }
-  const names = requiredServerNames([state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.address].filter((n) => !isWildcardAddress(n)));
+  const names = requiredServerNames(
+    [state.receiver.host ?? FALLBACK_NODE_HOST, state.receiver.address].filter((n) => !isWildcardAddress(n)),
+  );
   const { pki, reissued, created: pkiCreated } = await ensurePki(paths.pkiDir, paths.name, names);
   return { paths, state, pki, pkiCreated, reissued };
 }

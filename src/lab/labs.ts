@@ -17,7 +17,13 @@ export async function labNames(home: string): Promise<string[]> {
   const found: string[] = [];
   for (const name of entries.sort()) {
     if (!isLabName(name)) continue;
-    if (await lstat(labPaths(home, name).state).then(() => true, () => false)) found.push(name);
+    if (
+      await lstat(labPaths(home, name).state).then(
+        () => true,
+        () => false,
+      )
+    )
+      found.push(name);
   }
   return found;
 }
@@ -33,7 +39,9 @@ export async function sinkNames(home: string, name: string): Promise<string[]> {
     const state: unknown = JSON.parse(await readFile(labPaths(home, name).state, 'utf8'));
     const sinks = (state as { sinks?: unknown }).sinks;
     if (!Array.isArray(sinks)) return [];
-    return sinks.map((s: unknown) => (s as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === 'string' && dns1123SubdomainErrors(n).length === 0);
+    return sinks
+      .map((s: unknown) => (s as { name?: unknown } | null)?.name)
+      .filter((n): n is string => typeof n === 'string' && dns1123SubdomainErrors(n).length === 0);
   } catch {
     return [];
   }

@@ -43,6 +43,11 @@ async function holderIsDead(h: Holder): Promise<boolean> {
 /** This process's start token, read once. */
 let myStart: Promise<string | null> | undefined;
 
+function startToken(): Promise<string | null> {
+  myStart ??= processStartToken(process.pid);
+  return myStart;
+}
+
 async function readLock(path: string): Promise<Seen | null> {
   let text: string;
   try {
@@ -83,7 +88,7 @@ async function holderText(command: string): Promise<string> {
     pid: process.pid,
     command,
     since: new Date().toISOString(),
-    start: await (myStart ??= processStartToken(process.pid)),
+    start: await startToken(),
     nonce: randomBytes(8).toString('hex'),
   };
   return JSON.stringify(me);
@@ -124,7 +129,12 @@ async function removeStale(lockPath: string, path: string, seen: Seen, command: 
  * detected by pid and its lock taken over, atomically (see removeStale). Liveness, not mtime:
  * `up` holds the lock for minutes and a live holder must never look stale.
  */
-export async function withLabLock<T>(paths: LabPaths, command: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+export async function withLabLock<T>(
+  paths: LabPaths,
+  command: string,
+  fn: () => Promise<T>,
+  opts: LockOptions = {},
+): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const pollMs = opts.pollMs ?? 50;
   await ensurePrivateDir(paths.home);
@@ -135,10 +145,13 @@ export async function withLabLock<T>(paths: LabPaths, command: string, fn: () =>
     if (await createExclusive(paths.lock, mine)) break;
     const seen = await readLock(paths.lock);
     if (seen === null) continue; // released meanwhile: try again at once
-    if (seen.holder && (await holderIsDead(seen.holder)) && (await removeStale(paths.lock, paths.lock, seen, command))) continue;
+    if (seen.holder && (await holderIsDead(seen.holder)) && (await removeStale(paths.lock, paths.lock, seen, command)))
+      continue;
     if (Date.now() >= deadline) {
       const holder = seen.holder;
-      const who = holder ? `pid ${holder.pid} (\`audit-lab ${holder.command}\`, since ${holder.since})` : 'another process';
+      const who = holder
+        ? `pid ${holder.pid} (\`audit-lab ${holder.command}\`, since ${holder.since})`
+        : 'another process';
       throw new RuntimeFailure(
         `lab ${JSON.stringify(paths.name)} is busy: ${who} holds ${paths.lock}`,
         holder

@@ -58,7 +58,8 @@ export function selectMode(choice: ModeChoice, image: string | undefined): ModeS
   const version = image === undefined ? null : parseImageVersion(image);
   switch (choice) {
     case 'auto':
-      if (version && supportsDynamic(version)) return { mode: 'dynamic', image: image!, kubernetesVersion: version.text };
+      if (version && supportsDynamic(version))
+        return { mode: 'dynamic', image: image!, kubernetesVersion: version.text };
       return { mode: 'static', image: image ?? null, kubernetesVersion: version?.text ?? null };
     case 'static':
       return { mode: 'static', image: image ?? null, kubernetesVersion: version?.text ?? null };

@@ -127,7 +127,10 @@ export async function inspectPki(dir: string): Promise<PkiInspection> {
   const issues: PkiIssue[] = [];
   const reads = {} as Record<PkiPart, { cert: Read; key: Read }>;
   for (const part of Object.keys(PARTS) as PkiPart[]) {
-    reads[part] = { cert: await readPkiFile(join(dir, PARTS[part].cert)), key: await readPkiFile(join(dir, PARTS[part].key)) };
+    reads[part] = {
+      cert: await readPkiFile(join(dir, PARTS[part].cert)),
+      key: await readPkiFile(join(dir, PARTS[part].key)),
+    };
   }
   const all = Object.values(reads).flatMap((r) => [r.cert, r.key]);
   if (all.every((r) => 'missing' in r)) return { absent: true, ca: null, server: null, client: null, issues: [] };
@@ -163,7 +166,8 @@ export async function inspectPki(dir: string): Promise<PkiInspection> {
     if (x && k && !x.checkPrivateKey(k)) say(keyFile, `is not the key of ${names.cert}`);
     if (x && part === 'ca' && !x.ca) say(certFile, 'is not a CA certificate');
     // A leaf is judged against the CA only when the CA is usable (it is judged first).
-    if (x && part !== 'ca' && caCert !== null && !x.verify(caCert.publicKey)) say(certFile, `is not signed by the lab CA (${PKI_FILES.caCert})`);
+    if (x && part !== 'ca' && caCert !== null && !x.verify(caCert.publicKey))
+      say(certFile, `is not signed by the lab CA (${PKI_FILES.caCert})`);
     if (issues.length > before) return null;
     if (part === 'ca') caCert = x;
     return { cert: (cert as { text: string }).text, key: (key as { text: string }).text };
@@ -198,7 +202,10 @@ export async function loadPki(dir: string, labName = DEFAULT_LAB_NAME): Promise<
   const list = found.issues.map(describePkiIssue).join('; ');
   if (!found.ca) throw new RuntimeFailure(`the lab CA cannot be used: ${list}`, caFix(dir, labName));
   const labFlag = nameFlag(labName);
-  throw new RuntimeFailure(`the lab PKI is incomplete: ${list}`, `\`audit-lab up${labFlag}\` reissues it from the lab CA`);
+  throw new RuntimeFailure(
+    `the lab PKI is incomplete: ${list}`,
+    `\`audit-lab up${labFlag}\` reissues it from the lab CA`,
+  );
 }
 
 /**
@@ -227,7 +234,11 @@ export async function saveNewPki(dir: string, pki: LabPki): Promise<void> {
  * leaves without a CA (an error that names it) rather than a CA that nothing matches, and the CA
  * is never rewritten once a lab has one (ensurePki passes only the leaves it reissued).
  */
-export async function savePki(dir: string, pki: LabPki, parts: readonly PkiPart[] = ['server', 'client', 'ca']): Promise<void> {
+export async function savePki(
+  dir: string,
+  pki: LabPki,
+  parts: readonly PkiPart[] = ['server', 'client', 'ca'],
+): Promise<void> {
   await ensurePrivateDir(dir);
   for (const part of (['server', 'client', 'ca'] as const).filter((p) => parts.includes(p))) {
     // Key first: a certificate without its key is reported (and reissued) as such.
@@ -235,4 +246,3 @@ export async function savePki(dir: string, pki: LabPki, parts: readonly PkiPart[
     await writeFileAtomic(join(dir, PARTS[part].cert), pki[part].cert, 0o644);
   }
 }
-

@@ -89,26 +89,39 @@ export async function createCa(labName: string, now = new Date()): Promise<PemPa
     ...validity(CA_DAYS, now),
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert: cert.toString('pem') + '\n', key: await keyPem(keys.privateKey) };
+  return { cert: `${cert.toString('pem')}\n`, key: await keyPem(keys.privateKey) };
 }
 
-async function issueLeaf(ca: PemPair, subject: string, usage: 'server' | 'client', names: readonly string[], now: Date): Promise<PemPair> {
+async function issueLeaf(
+  ca: PemPair,
+  subject: string,
+  usage: 'server' | 'client',
+  names: readonly string[],
+  now: Date,
+): Promise<PemPair> {
   const caCert = new x509.X509Certificate(ca.cert);
   const keys = await newKeys();
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-    new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+    new x509.ExtendedKeyUsageExtension([
+      usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+    ]),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
   ];
   if (names.length > 0) {
     extensions.push(
-      new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIP(n) ? 'ip' : 'dns', value: normalizeName(n) }))),
+      new x509.SubjectAlternativeNameExtension(
+        names.map((n) => ({ type: isIP(n) ? 'ip' : 'dns', value: normalizeName(n) })),
+      ),
     );
   }
   const cert = await x509.X509CertificateGenerator.create({
@@ -120,7 +133,7 @@ async function issueLeaf(ca: PemPair, subject: string, usage: 'server' | 'client
     ...validity(LEAF_DAYS, now),
     extensions,
   });
-  return { cert: cert.toString('pem') + '\n', key: await keyPem(keys.privateKey) };
+  return { cert: `${cert.toString('pem')}\n`, key: await keyPem(keys.privateKey) };
 }
 
 export function issueServerCert(ca: PemPair, names: readonly string[], now = new Date()): Promise<PemPair> {
@@ -162,7 +175,9 @@ export async function ensurePki(
   interfaces = networkInterfaces(),
 ): Promise<{ pki: LabPki; created: boolean; reissued: Reissue[] }> {
   // What a new server certificate names: the required names and this machine's addresses now.
-  const issueNames = (kept: readonly string[] = []) => [...new Set([...kept, ...defaultServerNames(serverNames, interfaces)])];
+  const issueNames = (kept: readonly string[] = []) => [
+    ...new Set([...kept, ...defaultServerNames(serverNames, interfaces)]),
+  ];
   const found = await inspectPki(dir);
   if (found.absent) {
     const pki = await createPki(labName, issueNames(), now);
@@ -171,9 +186,16 @@ export async function ensurePki(
   }
   const { ca } = found;
   if (!ca) {
-    throw new RuntimeFailure(`the lab CA cannot be used: ${found.issues.map(describePkiIssue).join('; ')}`, caFix(dir, labName));
+    throw new RuntimeFailure(
+      `the lab CA cannot be used: ${found.issues.map(describePkiIssue).join('; ')}`,
+      caFix(dir, labName),
+    );
   }
-  const why = (part: PkiPart) => found.issues.filter((i) => i.part === part).map(describePkiIssue).join('; ');
+  const why = (part: PkiPart) =>
+    found.issues
+      .filter((i) => i.part === part)
+      .map(describePkiIssue)
+      .join('; ');
   const reissued: Reissue[] = [];
   let server = found.server;
   if (!server) {
@@ -181,7 +203,10 @@ export async function ensurePki(
     reissued.push({ part: 'server', reason: why('server') });
   } else if (!serverCertCovers(server.cert, serverNames)) {
     server = await issueServerCert(ca, issueNames(certNames(server.cert)), now);
-    reissued.push({ part: 'server', reason: `it does not cover ${serverNames.filter((n) => !serverCertCovers(found.server!.cert, [n])).join(', ')}` });
+    reissued.push({
+      part: 'server',
+      reason: `it does not cover ${serverNames.filter((n) => !serverCertCovers(found.server!.cert, [n])).join(', ')}`,
+    });
   } else if (expiresSoon(server.cert, now)) {
     server = await issueServerCert(ca, certNames(server.cert), now);
     reissued.push({ part: 'server', reason: `it expires within ${RENEW_BEFORE_DAYS} days` });
@@ -195,6 +220,11 @@ export async function ensurePki(
     reissued.push({ part: 'client', reason: `it expires within ${RENEW_BEFORE_DAYS} days` });
   }
   const pki = { ca, server, client };
-  if (reissued.length > 0) await savePki(dir, pki, reissued.map((r) => r.part));
+  if (reissued.length > 0)
+    await savePki(
+      dir,
+      pki,
+      reissued.map((r) => r.part),
+    );
   return { pki, created: false, reissued };
 }

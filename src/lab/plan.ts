@@ -2,7 +2,15 @@ import { UserError } from '../errors.js';
 import { type ModeChoice, selectMode } from './mode.js';
 import { nameFlag } from './paths.js';
 import { applySinkChange, type SinkChange, withSink } from './sinks.js';
-import { type Capture, DEFAULT_SINK, type KindConfigApi, type LabState, newLabState, newSinkState, validateDuration } from './state.js';
+import {
+  type Capture,
+  DEFAULT_SINK,
+  type KindConfigApi,
+  type LabState,
+  newLabState,
+  newSinkState,
+  validateDuration,
+} from './state.js';
 
 /** What a lab is asked to be; left out, an existing lab keeps its value and a new one takes the default. */
 export interface PlanRequest {
@@ -23,7 +31,10 @@ export interface PlanRequest {
  */
 export function planState(existing: LabState | null, o: PlanRequest, now = new Date()): LabState {
   const keepLabMode = existing !== null && o.image === undefined;
-  const selection = selectMode(o.mode ?? (keepLabMode ? existing.mode : 'auto'), o.image ?? existing?.image ?? undefined);
+  const selection = selectMode(
+    o.mode ?? (keepLabMode ? existing.mode : 'auto'),
+    o.image ?? existing?.image ?? undefined,
+  );
   const base = existing ?? {
     ...newLabState({ name: o.name, ...selection, now }),
     sinks: [newSinkState(DEFAULT_SINK, now)],
@@ -42,7 +53,14 @@ export function planState(existing: LabState | null, o: PlanRequest, now = new D
   refuseLostPolicies(state);
   if (o.sink) {
     const change = o.sink;
-    state.sinks = withSink(state.sinks, applySinkChange(state.sinks.find((s) => s.name === change.name), change, now));
+    state.sinks = withSink(
+      state.sinks,
+      applySinkChange(
+        state.sinks.find((s) => s.name === change.name),
+        change,
+        now,
+      ),
+    );
   }
   return state;
 }

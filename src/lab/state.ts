@@ -101,7 +101,13 @@ export function newToken(): string {
 
 /** A new sink with its own token; its stages and throttle are copies, never shared with `spec`. */
 export function newSinkState(spec: Readonly<SinkSpec>, now = new Date()): SinkState {
-  return { ...spec, stages: [...spec.stages], throttle: { ...spec.throttle }, token: newToken(), createdAt: now.toISOString() };
+  return {
+    ...spec,
+    stages: [...spec.stages],
+    throttle: { ...spec.throttle },
+    token: newToken(),
+    createdAt: now.toISOString(),
+  };
 }
 
 export function newLabState(init: {
@@ -144,7 +150,10 @@ export function durationProblem(value: unknown): string | null {
 
 export function validateDuration(flag: string, value: string): string {
   if (durationProblem(value) !== null) {
-    throw new UserError(`${flag} ${shown(value)} is not a positive duration`, 'use Go duration syntax, e.g. 1s, 500ms, 2m');
+    throw new UserError(
+      `${flag} ${shown(value)} is not a positive duration`,
+      'use Go duration syntax, e.g. 1s, 500ms, 2m',
+    );
   }
   return value;
 }
@@ -158,16 +167,22 @@ export function listenAddressProblem(value: unknown): string | null {
 
 /** 0 asks for any free port; `serve` then saves the one it got. */
 export function portProblem(value: unknown): string | null {
-  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535 ? null : `must be a whole number from 0 to 65535, not ${shown(value)}`;
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535
+    ? null
+    : `must be a whole number from 0 to 65535, not ${shown(value)}`;
 }
 
 /** Stream rotation: a size in bytes and a count of rotated files, each a whole number, 1 or more. */
 export function atLeastOneProblem(value: unknown): string | null {
-  return Number.isInteger(value) && (value as number) >= 1 ? null : `must be a whole number, 1 or more, not ${shown(value)}`;
+  return Number.isInteger(value) && (value as number) >= 1
+    ? null
+    : `must be a whole number, 1 or more, not ${shown(value)}`;
 }
 
 function positiveNumberProblem(value: unknown): string | null {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? null : `must be a number greater than 0, not ${shown(value)}`;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? null
+    : `must be a number greater than 0, not ${shown(value)}`;
 }
 
 function labNameProblem(value: unknown): string | null {
@@ -252,13 +267,34 @@ function checkState(raw: unknown, path: string, saving = false): LabState {
   if (s.version !== STATE_VERSION) throw fail(`unknown version ${s.version}`);
   need('name', labNameProblem(s.name));
   need('mode', s.mode === 'static' || s.mode === 'dynamic' ? null : `must be static or dynamic, not ${shown(s.mode)}`);
-  need('image', s.image === null || (typeof s.image === 'string' && s.image !== '') ? null : `must be a node image or null, not ${shown(s.image)}`);
-  need('kubernetesVersion', s.kubernetesVersion === null || typeof s.kubernetesVersion === 'string' ? null : `must be a version or null, not ${shown(s.kubernetesVersion)}`);
-  need('kindConfigApi', s.kindConfigApi === 'v1alpha4' || s.kindConfigApi === 'v1alpha3' ? null : `must be v1alpha4 or v1alpha3, not ${shown(s.kindConfigApi)}`);
-  need('capture', s.capture === 'sinks' || s.capture === 'full' ? null : `must be sinks or full, not ${shown(s.capture)}`);
+  need(
+    'image',
+    s.image === null || (typeof s.image === 'string' && s.image !== '')
+      ? null
+      : `must be a node image or null, not ${shown(s.image)}`,
+  );
+  need(
+    'kubernetesVersion',
+    s.kubernetesVersion === null || typeof s.kubernetesVersion === 'string'
+      ? null
+      : `must be a version or null, not ${shown(s.kubernetesVersion)}`,
+  );
+  need(
+    'kindConfigApi',
+    s.kindConfigApi === 'v1alpha4' || s.kindConfigApi === 'v1alpha3'
+      ? null
+      : `must be v1alpha4 or v1alpha3, not ${shown(s.kindConfigApi)}`,
+  );
+  need(
+    'capture',
+    s.capture === 'sinks' || s.capture === 'full' ? null : `must be sinks or full, not ${shown(s.capture)}`,
+  );
 
   const webhook = s.webhook;
-  need('webhook', isObject(webhook) && isObject(webhook.throttle) ? null : 'must be an object with batchMaxWait and throttle');
+  need(
+    'webhook',
+    isObject(webhook) && isObject(webhook.throttle) ? null : 'must be an object with batchMaxWait and throttle',
+  );
   const w = webhook as Record<string, Record<string, unknown>>;
   need('webhook.batchMaxWait', durationProblem(w.batchMaxWait));
   need('webhook.throttle.qps', positiveNumberProblem(w.throttle!.qps));
@@ -278,12 +314,26 @@ function checkState(raw: unknown, path: string, saving = false): LabState {
   }
 
   if (!Array.isArray(s.sinks)) throw fail('"sinks" must be a list');
+  checkSinks(s.sinks, fail, need);
+  need('createdAt', typeof s.createdAt === 'string' ? null : 'must be a time');
+  need('updatedAt', typeof s.updatedAt === 'string' ? null : 'must be a time');
+  return s as unknown as LabState;
+}
+
+/** The state's sinks, each field refused with its index, and no name twice. */
+function checkSinks(
+  sinks: unknown[],
+  fail: (what: string) => UserError,
+  need: (field: string, problem: string | null) => void,
+): void {
   const names = new Set<string>();
-  s.sinks.forEach((sink: unknown, i: number) => {
+  sinks.forEach((sink: unknown, i: number) => {
     if (!isObject(sink)) throw fail(`sinks[${i}] is not an object`);
-    if (typeof sink.token !== 'string' || sink.token.length < 32) throw fail(`sinks[${i}].token is missing or too short`);
+    if (typeof sink.token !== 'string' || sink.token.length < 32)
+      throw fail(`sinks[${i}].token is missing or too short`);
     if (typeof sink.name !== 'string') throw fail(`sinks[${i}].name must be a string`);
-    if (!Array.isArray(sink.stages) || !sink.stages.every((x) => typeof x === 'string')) throw fail(`sinks[${i}].stages must be a list of stages`);
+    if (!Array.isArray(sink.stages) || !sink.stages.every((x) => typeof x === 'string'))
+      throw fail(`sinks[${i}].stages must be a list of stages`);
     if (!isObject(sink.throttle)) throw fail(`sinks[${i}].throttle must be an object with qps and burst`);
     need(`sinks[${i}].throttle.qps`, positiveNumberProblem(sink.throttle.qps));
     need(`sinks[${i}].throttle.burst`, positiveNumberProblem(sink.throttle.burst));
@@ -304,9 +354,6 @@ function checkState(raw: unknown, path: string, saving = false): LabState {
     if (names.has(sink.name)) throw fail(`sinks[${i}]: a second sink named ${shown(sink.name)}`);
     names.add(sink.name);
   });
-  need('createdAt', typeof s.createdAt === 'string' ? null : 'must be a time');
-  need('updatedAt', typeof s.updatedAt === 'string' ? null : 'must be a time');
-  return s as unknown as LabState;
 }
 
 /** Checks a state as readState will (after a JSON round trip), so what is saved can always be loaded. */

@@ -72,7 +72,11 @@ export function readBody(req: IncomingMessage, bodies: BodyPool, limits: BodyLim
         reject(err);
       } else if (into) {
         // The HTTP parser delivers exactly Content-Length bytes; anything else was refused above.
-        resolve(total === declared ? into : (bodies.give(into), Buffer.alloc(0)));
+        if (total === declared) resolve(into);
+        else {
+          bodies.give(into);
+          resolve(Buffer.alloc(0));
+        }
       } else {
         resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
       }
@@ -95,18 +99,20 @@ export function readBody(req: IncomingMessage, bodies: BodyPool, limits: BodyLim
       }
     };
     // Node's requestTimeout is checked only every connectionsCheckingInterval; this one is exact.
-    const timer = setTimeout(
-      () => {
-        const ms = limits.requestTimeoutMs;
-        finish(new Refusal(408, `body not complete within ${ms} ms (${total} bytes received)`));
-      },
-      limits.requestTimeoutMs,
-    );
+    const timer = setTimeout(() => {
+      const ms = limits.requestTimeoutMs;
+      finish(new Refusal(408, `body not complete within ${ms} ms (${total} bytes received)`));
+    }, limits.requestTimeoutMs);
     req.on('data', onData);
     req.on('end', () => finish(null));
     const truncated = () => {
       const want = req.headers['content-length'];
-      finish(new Refusal(400, `truncated body: connection ended after ${total}${want !== undefined ? ` of ${want}` : ''} bytes`));
+      finish(
+        new Refusal(
+          400,
+          `truncated body: connection ended after ${total}${want !== undefined ? ` of ${want}` : ''} bytes`,
+        ),
+      );
     };
     req.on('aborted', truncated);
     req.on('error', truncated);

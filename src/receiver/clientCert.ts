@@ -46,11 +46,22 @@ export class ClientCerts {
   private judge(socket: TLSSocket): CertVerdict {
     const cert = socket.getPeerX509Certificate();
     if (!cert) return { ok: false, status: 401, reason: "the lab's client certificate is required" };
-    if (!socket.authorized) return { ok: false, status: 403, reason: `client certificate not accepted: ${String(socket.authorizationError ?? 'not signed by the lab CA')}` };
-    if (!cert.checkIssued(this.ca) || !cert.verify(this.ca.publicKey)) return { ok: false, status: 403, reason: 'client certificate not accepted: not issued by the lab CA' };
-    if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID)) return { ok: false, status: 403, reason: 'client certificate not accepted: not for client authentication' };
+    if (!socket.authorized)
+      return {
+        ok: false,
+        status: 403,
+        reason: `client certificate not accepted: ${String(socket.authorizationError ?? 'not signed by the lab CA')}`,
+      };
+    if (!cert.checkIssued(this.ca) || !cert.verify(this.ca.publicKey))
+      return { ok: false, status: 403, reason: 'client certificate not accepted: not issued by the lab CA' };
+    if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID))
+      return { ok: false, status: 403, reason: 'client certificate not accepted: not for client authentication' };
     if (cert.subject !== this.clientSubject) {
-      return { ok: false, status: 403, reason: `client certificate not accepted: subject ${JSON.stringify(cert.subject.replace(/\n/g, ', '))} is not the lab's API server's` };
+      return {
+        ok: false,
+        status: 403,
+        reason: `client certificate not accepted: subject ${JSON.stringify(cert.subject.replace(/\n/g, ', '))} is not the lab's API server's`,
+      };
     }
     return CERT_OK;
   }

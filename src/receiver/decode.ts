@@ -4,13 +4,30 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { eventAtLevel, membersAtLevel } from '../audit/level.js';
-import { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, checkApiVersion, decodeBody, eventJson, toV1 } from '../audit/eventShape.js';
+import {
+  AUDIT_V1,
+  AUDIT_V1BETA1,
+  type AuditEvent,
+  checkApiVersion,
+  decodeBody,
+  eventJson,
+  toV1,
+} from '../audit/eventShape.js';
 import { isLevel, isObject, isStage, type Level, type Stage } from '../audit/model.js';
 import { type CheckedItem, checkEventList, type RawMember, rawLine } from './raw.js';
 
 // The event-shape check lives with the audit model, where `policy test` calls it too.
 // The stored line (eventJson) is the audit model's too: file readers make the same lines.
-export { AUDIT_V1, AUDIT_V1BETA1, type AuditEvent, DecodeError, decodeBody, eventJson, LINE_PREFIX, nestingOver } from '../audit/eventShape.js';
+export {
+  AUDIT_V1,
+  AUDIT_V1BETA1,
+  type AuditEvent,
+  DecodeError,
+  decodeBody,
+  eventJson,
+  LINE_PREFIX,
+  nestingOver,
+} from '../audit/eventShape.js';
 
 /** application/json, with or without parameters (the API server sends no charset; curl may). */
 export function isJsonContentType(header: string | undefined): boolean {
@@ -20,7 +37,8 @@ export function isJsonContentType(header: string | undefined): boolean {
 }
 
 /** A pair of surrogate escapes, a lone one, or an escaped backslash, which is skipped whole so the `u` after it is text. */
-const SURROGATE_ESCAPES = /\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
+const SURROGATE_ESCAPES =
+  /\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
 const ANY_SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 /**
@@ -57,7 +75,11 @@ function eventListBody(buf: Buffer): ListBody | null {
   }
   if (!isObject(envelope) || envelope.kind !== 'EventList') return null;
   // An ASCII item decodes the same as latin1, which V8 takes as a plain copy.
-  return { items: list.items, version: checkApiVersion(envelope.apiVersion, 'body'), encoding: isAscii(buf) ? 'latin1' : 'utf8' };
+  return {
+    items: list.items,
+    version: checkApiVersion(envelope.apiVersion, 'body'),
+    encoding: isAscii(buf) ? 'latin1' : 'utf8',
+  };
 }
 
 /** Item i of a scanned EventList, parsed (the scanner has validated it) and made v1. */
@@ -125,7 +147,8 @@ function memberValue(buf: Buffer, m: RawMember): string {
 
 /** The head of a checked, compact item, or null when it needs a real parse to be judged. */
 function headOf(buf: Buffer, it: CheckedItem, listVersion: string): EventHead | null {
-  if (!it.compact || it.repeated || !it.auditID || it.auditID.escaped || it.auditID.end - it.auditID.start <= 2) return null;
+  if (!it.compact || it.repeated || !it.auditID || it.auditID.escaped || it.auditID.end - it.auditID.start <= 2)
+    return null;
   if (!it.stage || it.stage.escaped) return null;
   const stage = buf.toString('latin1', it.stage.start + 1, it.stage.end - 1);
   if (!isStage(stage)) return null;
@@ -168,7 +191,11 @@ function headOf(buf: Buffer, it: CheckedItem, listVersion: string): EventHead | 
     }
   }
   if (level === undefined) return null;
-  const head: EventHead = { auditID: buf.toString('utf8', it.auditID.start + 1, it.auditID.end - 1), stage, level: level as Level };
+  const head: EventHead = {
+    auditID: buf.toString('utf8', it.auditID.start + 1, it.auditID.end - 1),
+    stage,
+    level: level as Level,
+  };
   if (requestObject) head.requestObject = true;
   if (responseObject) head.responseObject = true;
   // v1beta1's deprecated members are dropped, as toV1 does.

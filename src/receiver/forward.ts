@@ -99,10 +99,14 @@ const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 const LIST_HEAD = Buffer.from('{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[');
@@ -176,7 +180,9 @@ export class Forwarder {
     if (dropped > 0) {
       this.stats.dropped += dropped;
       if (this.overflow === 0) {
-        this.opts.log?.(`forward ${this.opts.url}: backlog full (${limit} bytes): dropping the oldest events not yet sent (they stay in the sink's stream)`);
+        this.opts.log?.(
+          `forward ${this.opts.url}: backlog full (${limit} bytes): dropping the oldest events not yet sent (they stay in the sink's stream)`,
+        );
       }
       this.overflow += dropped;
     }
@@ -244,7 +250,11 @@ export class Forwarder {
   private takeBatch(): void {
     let n = 0;
     let bytes = 0;
-    while (n < this.queue.length && n < this.opts.batchMax && (n === 0 || bytes + this.queue[n]!.length <= this.batchBytes)) {
+    while (
+      n < this.queue.length &&
+      n < this.opts.batchMax &&
+      (n === 0 || bytes + this.queue[n]!.length <= this.batchBytes)
+    ) {
       bytes += this.queue[n]!.length;
       n++;
     }
@@ -263,7 +273,9 @@ export class Forwarder {
         this.stats.sent += batch.length;
         this.stats.batches += 1;
         if (this.overflow > 0) {
-          this.opts.log?.(`forward ${this.opts.url}: sending again; ${this.overflow} events were dropped while the backlog was full`);
+          this.opts.log?.(
+            `forward ${this.opts.url}: sending again; ${this.overflow} events were dropped while the backlog was full`,
+          );
           this.overflow = 0;
         }
         return;

@@ -142,6 +142,8 @@ export class RefusalLog {
   private summary(peer: string, w: PeerWindow): void {
     if (w.more === 0) return;
     const secs = Math.round(Math.min(this.now() - w.since, this.intervalMs) / 1000);
-    this.out(`${new Date(this.now()).toISOString()} … ${w.more} more refusal${w.more === 1 ? '' : 's'} from ${peer} in the last ${secs} s (last: ${w.last})`);
+    this.out(
+      `${new Date(this.now()).toISOString()} … ${w.more} more refusal${w.more === 1 ? '' : 's'} from ${peer} in the last ${secs} s (last: ${w.last})`,
+    );
   }
 }

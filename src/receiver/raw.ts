@@ -22,7 +22,15 @@ const COLON = 0x3a;
 const ITEMS = [...'items'].map((c) => c.charCodeAt(0));
 
 /** The members the receiver may drop or replace; any other member is copied as it is. */
-export const RAW_KEYS = ['kind', 'apiVersion', 'level', 'timestamp', 'metadata', 'requestObject', 'responseObject'] as const;
+export const RAW_KEYS = [
+  'kind',
+  'apiVersion',
+  'level',
+  'timestamp',
+  'metadata',
+  'requestObject',
+  'responseObject',
+] as const;
 export type RawKey = (typeof RAW_KEYS)[number];
 
 /** What a stored line is made from: the level it gets, and which members it keeps (undefined: dropped). */
@@ -151,7 +159,9 @@ const LOWER_E = 0x65;
 const UPPER_E = 0x45;
 const AUDIT_ID = [...'auditID'].map((c) => c.charCodeAt(0));
 const STAGE = [...'stage'].map((c) => c.charCodeAt(0));
-const LITERALS = new Map<number, number[]>(['true', 'false', 'null'].map((w) => [w.charCodeAt(0), [...w].map((c) => c.charCodeAt(0))]));
+const LITERALS = new Map<number, number[]>(
+  ['true', 'false', 'null'].map((w) => [w.charCodeAt(0), [...w].map((c) => c.charCodeAt(0))]),
+);
 /** What may follow a backslash in a JSON string (u is checked apart). */
 const ESCAPES = new Set([...'"\\/bfnrt'].map((c) => c.charCodeAt(0)));
 

@@ -43,7 +43,11 @@ export function route(req: IncomingMessage, path: string, config: RouteConfig, a
   const mode = config.mode;
   if (path === STATIC_PATH) {
     // Each mode serves only its own endpoints: in dynamic mode nothing may post here.
-    if (mode !== 'static') throw new Refusal(404, `${STATIC_PATH} is the static-mode endpoint; this receiver is in ${mode} mode, where each sink posts to its own /sinks/<name>/<token> URL`);
+    if (mode !== 'static')
+      throw new Refusal(
+        404,
+        `${STATIC_PATH} is the static-mode endpoint; this receiver is in ${mode} mode, where each sink posts to its own /sinks/<name>/<token> URL`,
+      );
     const v = auth.certs.verdict(req.socket as TLSSocket);
     if (!v.ok) throw new Refusal(v.status, v.reason);
     return { kind: 'static' };
@@ -52,7 +56,11 @@ export function route(req: IncomingMessage, path: string, config: RouteConfig, a
   if (parts.length === 4 && parts[0] === '' && parts[1] === 'sinks') {
     // In static mode the sinks' tokens are not credentials: the API server has its certificate,
     // and a batch taken here would skip the sink's level and stages.
-    if (mode !== 'dynamic') throw new Refusal(404, `/sinks/… is a dynamic-mode endpoint; this receiver is in ${mode} mode, where the API server posts to ${STATIC_PATH} with the lab's client certificate`);
+    if (mode !== 'dynamic')
+      throw new Refusal(
+        404,
+        `/sinks/… is a dynamic-mode endpoint; this receiver is in ${mode} mode, where the API server posts to ${STATIC_PATH} with the lab's client certificate`,
+      );
     let name: string;
     let token: string;
     try {

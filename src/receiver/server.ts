@@ -87,7 +87,7 @@ function peer(req: IncomingMessage): string {
 
 /** The path as logged: a sink's token is a secret and never reaches the log. */
 function loggedPath(path: string): string {
-  return path.startsWith('/sinks/') ? path.split('/').slice(0, 3).join('/') + '/…' : path.slice(0, 200);
+  return path.startsWith('/sinks/') ? `${path.split('/').slice(0, 3).join('/')}/…` : path.slice(0, 200);
 }
 
 /** The HTTPS server's options: the lab's certificates and the limits Node enforces itself. */
@@ -146,7 +146,11 @@ export class Receiver {
     // 0 logs every refusal (no window to sum up).
     this.refusalFlush = setInterval(() => this.refusals.flush(), Math.max(l.refusalLogIntervalMs, 1000));
     this.refusalFlush.unref();
-    this.guard = new ConnectionGuard({ handshakeTimeoutMs: l.handshakeTimeoutMs, maxPreAuth: l.maxPreAuthConnections, maxAuthenticated: l.maxConnections });
+    this.guard = new ConnectionGuard({
+      handshakeTimeoutMs: l.handshakeTimeoutMs,
+      maxPreAuth: l.maxPreAuthConnections,
+      maxAuthenticated: l.maxConnections,
+    });
     this.certs = new ClientCerts(opts.pki);
     this.auth = { certs: this.certs, guard: this.guard, maxConnections: l.maxConnections };
     this.server = createServer(serverOptions(opts.pki, l), (req, res) => this.track(this.handle(req, res)));
@@ -184,13 +188,16 @@ export class Receiver {
       return;
     }
     // Malformed requests and header timeouts Node detects itself: say why, then hang up.
-    const reason = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request timed out' : `bad request (${err.code ?? err.message})`;
+    const reason =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request timed out' : `bad request (${err.code ?? err.message})`;
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     const from = tls.remoteAddress ?? '?';
     this.refused(from, `refused ${status} from ${from}: ${reason}`);
     if (socket.writable) {
       const body = `${reason}\n`;
-      socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
       // A peer that does not read the answer does not keep the socket.
       setTimeout(() => socket.destroy(), 1000).unref();
     } else {
@@ -246,7 +253,10 @@ export class Receiver {
         throw new Refusal(405, `method ${req.method} not allowed; the API server POSTs`);
       }
       if (!isJsonContentType(req.headers['content-type'])) {
-        throw new Refusal(415, `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not application/json`);
+        throw new Refusal(
+          415,
+          `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not application/json`,
+        );
       }
       const declared = req.headers['content-length'];
       if (declared !== undefined && Number(declared) > this.limits.maxBodyBytes) {
@@ -276,7 +286,9 @@ export class Receiver {
       }
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.reply(res, 200, 'ok');
-      this.log(`${new Date().toISOString()} 200 POST ${loggedPath(path)} ${count} events in ${body.length} bytes from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`);
+      this.log(
+        `${new Date().toISOString()} 200 POST ${loggedPath(path)} ${count} events in ${body.length} bytes from ${peer(req)}: ${stored} ${ms.toFixed(1)}ms`,
+      );
     } catch (err) {
       const r = err instanceof Refusal ? err : new Refusal(500, `internal error: ${(err as Error).message}`);
       this.refused(peer(req), `refused ${r.status} ${req.method} ${loggedPath(path)} from ${peer(req)}: ${r.message}`);
@@ -305,13 +317,17 @@ export class Receiver {
   /** Writes a batch's lines; resolves once every stream has them on disk. */
   private async write({ groups, forwardStored }: StorePlan): Promise<string> {
     // Settled, not Promise.all: a write that fails must not hand the body back while another still reads it.
-    const settled = await Promise.allSettled([...groups].map(async ([name, lines]) => ({ name, r: await this.store.write(name, lines) })));
+    const settled = await Promise.allSettled(
+      [...groups].map(async ([name, lines]) => ({ name, r: await this.store.write(name, lines) })),
+    );
     const failed = settled.find((x) => x.status === 'rejected');
     if (failed) throw failed.reason;
     const results = settled.map((x) => (x as PromiseFulfilledResult<{ name: string; r: WriteResult }>).value);
     forwardStored?.();
     if (results.length === 0) return 'no sink takes them';
-    return results.map(({ name, r }) => `${name} +${r.written}${r.duplicates > 0 ? ` (${r.duplicates} dup)` : ''}`).join(', ');
+    return results
+      .map(({ name, r }) => `${name} +${r.written}${r.duplicates > 0 ? ` (${r.duplicates} dup)` : ''}`)
+      .join(', ');
   }
 
   /** Stops taking connections, lets in-flight batches finish (within the grace period), then closes the streams. */

@@ -74,7 +74,9 @@ export class SinkExtras {
       return new PolicyEvaluator(loadPolicy(await readFile(file, 'utf8'), file));
     } catch (err) {
       // Fail closed: storing more than the policy allows could write what it was meant to keep out.
-      this.opts.log(`${new Date().toISOString()} error: sink ${sink}: its policy ${file} cannot be used, so it stores nothing: ${(err as Error).message}`);
+      this.opts.log(
+        `${new Date().toISOString()} error: sink ${sink}: its policy ${file} cannot be used, so it stores nothing: ${(err as Error).message}`,
+      );
       return null;
     }
   }
@@ -97,6 +99,8 @@ export class SinkExtras {
   }
 
   private report(sink: string, st: ForwardStats): void {
-    this.opts.log(`${new Date().toISOString()} sink ${sink}: forwarding stopped: ${st.sent} sent in ${st.batches} batches, ${st.dropped} dropped`);
+    this.opts.log(
+      `${new Date().toISOString()} sink ${sink}: forwarding stopped: ${st.sent} sent in ${st.batches} batches, ${st.dropped} dropped`,
+    );
   }
 }

@@ -71,7 +71,10 @@ export function watchState(
       // Gone or unreadable: the look says so, or keeps the sinks it has.
     }
     if (identity(st) === last) return undefined;
-    return (running = look().finally(() => (running = null)));
+    running = look().finally(() => {
+      running = null;
+    });
+    return running;
   };
   const look = async () => {
     try {
@@ -88,10 +91,14 @@ export function watchState(
       if (next === applied) return;
       applied = next;
       await onChange({ mode: state.mode, sinks: state.sinks });
-      log(`${new Date().toISOString()} state changed: ${state.mode} mode, sinks ${state.sinks.map((s) => `${s.name} (${s.level}, ${s.stages.join('+') || 'no stages'})`).join(', ') || 'none'}`);
+      log(
+        `${new Date().toISOString()} state changed: ${state.mode} mode, sinks ${state.sinks.map((s) => `${s.name} (${s.level}, ${s.stages.join('+') || 'no stages'})`).join(', ') || 'none'}`,
+      );
     } catch (err) {
       // A state file edited into something invalid: keep serving the sinks we have.
-      log(`${new Date().toISOString()} warning: state not reloaded, keeping the current sinks: ${(err as Error).message}`);
+      log(
+        `${new Date().toISOString()} warning: state not reloaded, keeping the current sinks: ${(err as Error).message}`,
+      );
     }
   };
   void check();
@@ -115,8 +122,15 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
   await openAll(config);
   // Set below, once the receiver it updates exists; until then no batch can come.
   let stateCheck: () => Promise<void> | undefined = () => undefined;
-  const receiver = new Receiver({ pki: lab.pki, store, config, log: out, beforeBatch: () => stateCheck(), ...(opts.limits ? { limits: opts.limits } : {}) });
-  let addr;
+  const receiver = new Receiver({
+    pki: lab.pki,
+    store,
+    config,
+    log: out,
+    beforeBatch: () => stateCheck(),
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  });
+  let addr: Awaited<ReturnType<typeof receiver.listen>>;
   try {
     addr = await receiver.listen(opts.port, opts.address);
   } catch (err) {
@@ -129,9 +143,15 @@ export async function startLabReceiver(lab: LabHandle, opts: StartOptions): Prom
     async (state) => {
       const c = await extras.config(state);
       receiver.setConfig(c);
-      openAll(c).catch((err: Error) => log(`${new Date().toISOString()} warning: could not open a stream: ${err.message}`));
+      openAll(c).catch((err: Error) =>
+        log(`${new Date().toISOString()} warning: could not open a stream: ${err.message}`),
+      );
       // Deleted sinks' streams close and free their dedupe index for the next sink.
-      store.retain(c.sinks.map((s) => s.name)).catch((err: Error) => log(`${new Date().toISOString()} warning: could not close a deleted sink's stream: ${err.message}`));
+      store
+        .retain(c.sinks.map((s) => s.name))
+        .catch((err: Error) =>
+          log(`${new Date().toISOString()} warning: could not close a deleted sink's stream: ${err.message}`),
+        );
     },
     log,
   );

@@ -18,11 +18,12 @@ export interface KindConfigInput {
   hostCgroup: CgroupVersion | null;
 }
 
-
 const VOLUME_NAME = 'audit-lab';
 
 /** The API server flags of each mode; values are strings because kubeadm's extraArgs are. */
-export function apiServerArgs(input: Pick<KindConfigInput, 'mode' | 'batchMaxWait' | 'throttle'>): Record<string, string> {
+export function apiServerArgs(
+  input: Pick<KindConfigInput, 'mode' | 'batchMaxWait' | 'throttle'>,
+): Record<string, string> {
   if (input.mode === 'dynamic') {
     return {
       'audit-dynamic-configuration': 'true',
@@ -57,7 +58,13 @@ function clusterConfigurationPatch(input: KindConfigInput): string {
   const apiServer: Record<string, unknown> = { extraArgs: apiServerArgs(input) };
   if (input.mode === 'static') {
     apiServer.extraVolumes = [
-      { name: VOLUME_NAME, hostPath: NODE_AUDIT_DIR, mountPath: NODE_AUDIT_DIR, readOnly: true, pathType: 'DirectoryOrCreate' },
+      {
+        name: VOLUME_NAME,
+        hostPath: NODE_AUDIT_DIR,
+        mountPath: NODE_AUDIT_DIR,
+        readOnly: true,
+        pathType: 'DirectoryOrCreate',
+      },
     ];
   }
   patch.apiServer = apiServer;

@@ -49,7 +49,10 @@ export function renderLabFiles(state: LabState, pki: LabPki, place: RenderPlace)
     mode: 0o644,
   };
   if (state.mode === 'dynamic') {
-    const sinks = state.sinks.map((s) => ({ ...s, ...sinkWebhook(s, place.receiverHost, state.receiver.port, pki.ca.cert) }));
+    const sinks = state.sinks.map((s) => ({
+      ...s,
+      ...sinkWebhook(s, place.receiverHost, state.receiver.port, pki.ca.cert),
+    }));
     return [config, { name: 'audit.yaml', content: renderAuditSinks(sinks), mode: 0o600 }];
   }
   return [

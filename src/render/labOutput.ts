@@ -46,17 +46,28 @@ export interface RenderedLab {
  * The lab's files, written into `outDir` when it is given, laid out as in a lab: the node mounts
  * policy.yaml and webhook.kubeconfig from `outDir`/apiserver (without `outDir`, the lab's own).
  */
-export async function renderLab(paths: LabPaths, o: RenderRequest, outDir: string | undefined, env: NodeJS.ProcessEnv, notes: RenderNotes): Promise<RenderedLab> {
+export async function renderLab(
+  paths: LabPaths,
+  o: RenderRequest,
+  outDir: string | undefined,
+  env: NodeJS.ProcessEnv,
+  notes: RenderNotes,
+): Promise<RenderedLab> {
   const existing = await readState(paths);
   const state = planState(existing, o);
-  const receiverHost = o.receiverHost !== undefined ? parseHost('--receiver-host', o.receiverHost, 'e.g. --receiver-host 172.18.0.1') : (state.receiver.host ?? FALLBACK_NODE_HOST);
+  const receiverHost =
+    o.receiverHost !== undefined
+      ? parseHost('--receiver-host', o.receiverHost, 'e.g. --receiver-host 172.18.0.1')
+      : (state.receiver.host ?? FALLBACK_NODE_HOST);
 
   let pki = existing ? await loadPki(paths.pkiDir) : null;
   const ephemeral = pki === null;
   if (pki === null) {
     pki = await createPki(o.name, defaultServerNames([receiverHost]));
   } else if (!serverCertCovers(pki.server.cert, [receiverHost])) {
-    notes.warn(`the receiver's certificate does not cover ${receiverHost} yet; \`audit-lab up\` or \`audit-lab serve\` reissues it`);
+    notes.warn(
+      `the receiver's certificate does not cover ${receiverHost} yet; \`audit-lab up\` or \`audit-lab serve\` reissues it`,
+    );
   }
 
   const mountDir = outDir !== undefined ? join(outDir, APISERVER_DIR) : paths.apiserverDir;
@@ -70,7 +81,10 @@ export async function renderLab(paths: LabPaths, o: RenderRequest, outDir: strin
     );
   }
   if (outDir === undefined) {
-    if (ephemeral) notes.info(`note: no lab ${JSON.stringify(o.name)} yet: the certificates shown are throwaway ones, made for this output`);
+    if (ephemeral)
+      notes.info(
+        `note: no lab ${JSON.stringify(o.name)} yet: the certificates shown are throwaway ones, made for this output`,
+      );
     return { state, files, written: [], ephemeral };
   }
   const written = await writeRendered(outDir, files, ephemeral ? pki : null, notes);
@@ -81,7 +95,12 @@ export async function renderLab(paths: LabPaths, o: RenderRequest, outDir: strin
  * The files into `dir` (the mounted ones into `dir`/apiserver), and the throwaway PKI they trust
  * (when there is no lab's) into `dir`/pki, outside what the node mounts.
  */
-async function writeRendered(dir: string, files: RenderedFile[], throwaway: LabPki | null, notes: RenderNotes): Promise<string[]> {
+async function writeRendered(
+  dir: string,
+  files: RenderedFile[],
+  throwaway: LabPki | null,
+  notes: RenderNotes,
+): Promise<string[]> {
   // An existing directory keeps its mode (it may be shared, like /tmp); the secrets in it are 0600
   // files, but others can still see their names and replace them if they can write there.
   const ensureOutDir = async (d: string, secrets: string[]) => {
@@ -93,7 +112,8 @@ async function writeRendered(dir: string, files: RenderedFile[], throwaway: LabP
       );
     }
   };
-  const secrets = (mounted: boolean) => files.filter((f) => isMounted(f.name) === mounted && (f.mode & 0o077) === 0).map((f) => f.name);
+  const secrets = (mounted: boolean) =>
+    files.filter((f) => isMounted(f.name) === mounted && (f.mode & 0o077) === 0).map((f) => f.name);
   const mountDir = join(dir, APISERVER_DIR);
   await ensureOutDir(dir, secrets(false));
   if (files.some((f) => isMounted(f.name))) await ensureOutDir(mountDir, secrets(true));

@@ -4,7 +4,18 @@
  * what it matches and what it removes from the input, and the before/after totals as comments at
  * the end; and the same as one JSON document for `-o json`. Pure.
  */
-import { type Document, isMap, isScalar, isSeq, type Node, parse, parseDocument, Scalar, visit, type YAMLMap } from 'yaml';
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  type Node,
+  parse,
+  parseDocument,
+  Scalar,
+  visit,
+  type YAMLMap,
+} from 'yaml';
 import { formatBytes } from '../audit/bytes.js';
 import { LEVELS } from '../audit/model.js';
 import type { Policy } from '../audit/policyEngine.js';
@@ -37,18 +48,24 @@ function share(part: number, whole: number): string {
 }
 
 /** Text of ours quoting names from events, for a comment: escaped, and never a second line (U+2028 and U+2029 are line breaks in YAML 1.1). */
-const commentSafe = (s: string) => escapeText(s).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+const commentSafe = (s: string) =>
+  escapeText(s).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 
 /** The comment above a suggested rule. */
 export function ruleComment(r: SuggestedRule, before: Tally): string {
-  const what = r.level === 'None' ? `drops ${thousands(r.dropped)} event${r.dropped === 1 ? '' : 's'}` : `cuts ${thousands(r.events)} event${r.events === 1 ? '' : 's'} to Metadata`;
+  const what =
+    r.level === 'None'
+      ? `drops ${thousands(r.dropped)} event${r.dropped === 1 ? '' : 's'}`
+      : `cuts ${thousands(r.events)} event${r.events === 1 ? '' : 's'} to Metadata`;
   return `${what}, ${formatBytes(r.bytes)} (${share(r.bytes, before.policy.bytes)}): ${r.description}`;
 }
 
 function header(s: Suggestion, c: SuggestionContext): string[] {
   const p = c.protectedEvents;
   const n = s.rules.length;
-  const lines = [`Suggested by \`audit-lab policy suggest\` from ${c.from}, for ${c.input} (${thousands(c.events)} events).`];
+  const lines = [
+    `Suggested by \`audit-lab policy suggest\` from ${c.from}, for ${c.input} (${thousands(c.events)} events).`,
+  ];
   if (n === 0) lines.push(`No rule to add: the rules are ${c.from}'s, unchanged.`);
   else {
     lines.push(
@@ -69,7 +86,8 @@ function totals(s: Suggestion, c: SuggestionContext): string[] {
   const b = s.before.policy;
   const a = s.after.policy;
   const rows = [['LEVEL', 'BEFORE', 'BYTES', 'AFTER', 'BYTES']];
-  for (const level of LEVELS) if (level !== 'None') rows.push([level, ...cell(b.byLevel[level]), ...cell(a.byLevel[level])]);
+  for (const level of LEVELS)
+    if (level !== 'None') rows.push([level, ...cell(b.byLevel[level]), ...cell(a.byLevel[level])]);
   rows.push(['None (not written)', thousands(b.droppedNone), '-', thousands(a.droppedNone), '-']);
   rows.push(['stage omitted', thousands(b.droppedStage), '-', thousands(a.droppedStage), '-']);
   rows.push(['total written', ...cell(b), ...cell(a)]);
@@ -143,7 +161,12 @@ function ruleObject(r: Policy['rules'][number]): Record<string, unknown> {
   if (r.users.length > 0) o.users = r.users;
   if (r.userGroups.length > 0) o.userGroups = r.userGroups;
   if (r.verbs.length > 0) o.verbs = r.verbs;
-  if (r.resources.length > 0) o.resources = r.resources.map((g) => ({ group: g.group, resources: g.resources, ...(g.resourceNames.length > 0 ? { resourceNames: g.resourceNames } : {}) }));
+  if (r.resources.length > 0)
+    o.resources = r.resources.map((g) => ({
+      group: g.group,
+      resources: g.resources,
+      ...(g.resourceNames.length > 0 ? { resourceNames: g.resourceNames } : {}),
+    }));
   if (r.namespaces.length > 0) o.namespaces = r.namespaces;
   if (r.nonResourceURLs.length > 0) o.nonResourceURLs = r.nonResourceURLs;
   if (r.omitStages.length > 0) o.omitStages = r.omitStages;
@@ -158,11 +181,16 @@ function ruleObject(r: Policy['rules'][number]): Record<string, unknown> {
 export function suggestionYaml(s: Suggestion, c: SuggestionContext): string {
   const doc = withRules(c, s.policy, s);
   quoteStrings(doc);
-  doc.commentBefore = header(s, c).map((l) => ` ${commentSafe(l)}`).join('\n');
-  doc.comment = totals(s, c).map((l) => ` ${commentSafe(l)}`).join('\n');
+  doc.commentBefore = header(s, c)
+    .map((l) => ` ${commentSafe(l)}`)
+    .join('\n');
+  doc.comment = totals(s, c)
+    .map((l) => ` ${commentSafe(l)}`)
+    .join('\n');
   const text = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
   const back = loadPolicy(text, 'the suggested policy');
-  if (JSON.stringify(back) !== JSON.stringify(s.policy)) throw new Error('policy suggest: the suggested policy does not read back as itself');
+  if (JSON.stringify(back) !== JSON.stringify(s.policy))
+    throw new Error('policy suggest: the suggested policy does not read back as itself');
   return text;
 }
 
@@ -175,7 +203,14 @@ export function suggestionDocument(s: Suggestion, yaml: string, c: SuggestionCon
     input: c.input,
     events: c.events,
     protected: c.protectedEvents,
-    rules: s.rules.map((r, index) => ({ index, level: r.level, description: r.description, events: r.events, dropped: r.dropped, bytes: r.bytes })),
+    rules: s.rules.map((r, index) => ({
+      index,
+      level: r.level,
+      description: r.description,
+      events: r.events,
+      dropped: r.dropped,
+      bytes: r.bytes,
+    })),
     captured: s.before.captured,
     before: s.before.policy,
     after: s.after.policy,
@@ -197,7 +232,9 @@ export function suggestionNotes(s: Suggestion, c: SuggestionContext): { summary:
       s.stop === 'max-rules'
         ? `it stopped at ${n} rules, the most it suggests`
         : 'the rest is protected (writes, secrets, 401/403, exec) or looks like it to a rule, or is no read traffic a rule may cut';
-    warnings.push(`the target ${Math.round(s.target! * 1e4) / 100}% was not met: the best is ${share(a, b)} (${thousands(a)} of ${thousands(b)} bytes) with ${n} rule${n === 1 ? '' : 's'}; ${why}. The policy printed is that best one`);
+    warnings.push(
+      `the target ${Math.round(s.target! * 1e4) / 100}% was not met: the best is ${share(a, b)} (${thousands(a)} of ${thousands(b)} bytes) with ${n} rule${n === 1 ? '' : 's'}; ${why}. The policy printed is that best one`,
+    );
   }
   if (s.before.underCaptured > 0) {
     warnings.push(

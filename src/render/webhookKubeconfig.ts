@@ -16,7 +16,9 @@ export function renderWebhookKubeconfig(input: WebhookKubeconfigInput): string {
     {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'audit-lab', cluster: { server: input.server, 'certificate-authority-data': b64(input.caPem) } }],
+      clusters: [
+        { name: 'audit-lab', cluster: { server: input.server, 'certificate-authority-data': b64(input.caPem) } },
+      ],
       users: [
         {
           name: 'kube-apiserver',
@@ -44,7 +46,10 @@ export function webhookKubeconfigCerts(text: string): { caPem: string; clientCer
     const ca = doc?.clusters?.[0]?.cluster?.['certificate-authority-data'];
     const cert = doc?.users?.[0]?.user?.['client-certificate-data'];
     if (typeof ca !== 'string' || typeof cert !== 'string') return null;
-    return { caPem: Buffer.from(ca, 'base64').toString('utf8'), clientCertPem: Buffer.from(cert, 'base64').toString('utf8') };
+    return {
+      caPem: Buffer.from(ca, 'base64').toString('utf8'),
+      clientCertPem: Buffer.from(cert, 'base64').toString('utf8'),
+    };
   } catch {
     return null;
   }

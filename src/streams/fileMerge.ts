@@ -125,14 +125,21 @@ interface Cursor<R extends EventReader> {
 }
 
 /** Comes out before the other: earlier, or as early and given first. */
-const before = (a: { key: HeadKey; order: number }, b: { key: HeadKey; order: number }) => a.key.before(b.key) || (!b.key.before(a.key) && a.order < b.order);
+const before = (a: { key: HeadKey; order: number }, b: { key: HeadKey; order: number }) =>
+  a.key.before(b.key) || (!b.key.before(a.key) && a.order < b.order);
 
 /**
  * Merges `sources` into `out` until they end or `signal` aborts. Returns the readers `out` kept at
  * their end (following goes on from there).
  */
-export async function mergeFiles<R extends EventReader>(sources: readonly MergeSource<R>[], out: MergeOut<R>, signal: AbortSignal): Promise<R[]> {
-  const pending = sources.map((src) => ({ src, key: HeadKey.of(src.first), order: src.order })).sort((a, b) => (before(a, b) ? -1 : 1));
+export async function mergeFiles<R extends EventReader>(
+  sources: readonly MergeSource<R>[],
+  out: MergeOut<R>,
+  signal: AbortSignal,
+): Promise<R[]> {
+  const pending = sources
+    .map((src) => ({ src, key: HeadKey.of(src.first), order: src.order }))
+    .sort((a, b) => (before(a, b) ? -1 : 1));
   const active: Cursor<R>[] = [];
   const kept: R[] = [];
 
@@ -165,7 +172,15 @@ export async function mergeFiles<R extends EventReader>(sources: readonly MergeS
     if (due !== undefined && (best === undefined || !before(best, due))) {
       // The next file's first event comes before every head: it joins the merge.
       pending.shift();
-      const c: Cursor<R> = { src: due.src, order: due.order, reader: await due.src.open(), batch: [], at: 0, key: new HeadKey(), ended: false };
+      const c: Cursor<R> = {
+        src: due.src,
+        order: due.order,
+        reader: await due.src.open(),
+        batch: [],
+        at: 0,
+        key: new HeadKey(),
+        ended: false,
+      };
       if (await fill(c)) active.push(c);
       continue;
     }
@@ -183,7 +198,11 @@ export async function mergeFiles<R extends EventReader>(sources: readonly MergeS
   return kept;
 }
 
-async function drain<R extends EventReader>(c: Cursor<R>, out: MergeOut<R>, fill: (c: Cursor<R>) => Promise<boolean>): Promise<void> {
+async function drain<R extends EventReader>(
+  c: Cursor<R>,
+  out: MergeOut<R>,
+  fill: (c: Cursor<R>) => Promise<boolean>,
+): Promise<void> {
   do {
     for (let i = c.at; i < c.batch.length; i++) out.event(c.batch[i]!);
     c.at = c.batch.length;
@@ -191,7 +210,11 @@ async function drain<R extends EventReader>(c: Cursor<R>, out: MergeOut<R>, fill
 }
 
 /** Peeks every file, so the merge can order them; a file that cannot be read is a UserError here, before anything is shown. */
-export async function mergeSources(files: readonly LogFile[], stdin: NodeJS.ReadableStream | undefined, refused: (line: SkippedLine) => void): Promise<MergeSource[]> {
+export async function mergeSources(
+  files: readonly LogFile[],
+  stdin: NodeJS.ReadableStream | undefined,
+  refused: (line: SkippedLine) => void,
+): Promise<MergeSource[]> {
   const sources: MergeSource[] = [];
   for (const [order, file] of files.entries()) {
     // What a file that is read again refuses is reported then; what comes only once, now.

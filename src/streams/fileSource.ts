@@ -14,9 +14,15 @@ import type { ReadEvent } from './merge.js';
 import { type Follower, readPlan } from './reading.js';
 
 /** The same file named twice (a glob and a name) is read once. */
-const once = (files: readonly LogFile[]) => files.filter((f, i) => f.path === '-' || files.findIndex((g) => g.path === f.path) === i);
+const once = (files: readonly LogFile[]) =>
+  files.filter((f, i) => f.path === '-' || files.findIndex((g) => g.path === f.path) === i);
 
-export async function readFiles(given: readonly LogFile[], stdin: NodeJS.ReadableStream | undefined, q: SourceQuery, show: Show): Promise<Skipped> {
+export async function readFiles(
+  given: readonly LogFile[],
+  stdin: NodeJS.ReadableStream | undefined,
+  q: SourceQuery,
+  show: Show,
+): Promise<Skipped> {
   const skipped = noSkips();
   const refused = (line: SkippedLine) => noteSkipped(skipped, line, q.follow ? q.onFirstSkip : undefined);
   const files = once(given);

@@ -13,7 +13,14 @@
  * others are kept. The text held at once is one item or one document of at most
  * MAX_DOCUMENT_CHARS (and the line being read); past that it is refused, not held.
  */
-import { type AuditEvent, checkApiVersion, DecodeError, decodeArrayElement, decodeBody, decodeListItem } from '../audit/eventShape.js';
+import {
+  type AuditEvent,
+  checkApiVersion,
+  DecodeError,
+  decodeArrayElement,
+  decodeBody,
+  decodeListItem,
+} from '../audit/eventShape.js';
 import { isObject } from '../audit/model.js';
 import { MAX_LINE_BYTES } from './logLines.js';
 
@@ -117,7 +124,8 @@ export class DocumentScanner {
         else if (c === Q) {
           this.inString = false;
           // A flag, not the key's text: a slice would keep this whole line alive with the document.
-          if (this.depth === 1) this.doc!.afterItemsKey = i - this.stringStart === 6 && text.startsWith('"items', this.stringStart);
+          if (this.depth === 1)
+            this.doc!.afterItemsKey = i - this.stringStart === 6 && text.startsWith('"items', this.stringStart);
         }
         continue;
       }
@@ -136,13 +144,18 @@ export class DocumentScanner {
       if (doc.mode === 'items' && this.depth === doc.listDepth) {
         if (c === COMMA || c === RS) {
           if (doc.item !== null) this.endItem(doc, text.slice(seg, i));
-          else if (c === COMMA) this.to.refused(lineNo, `malformed JSON: ${itemName(doc, doc.index)} is missing (a comma follows nothing)`);
+          else if (c === COMMA)
+            this.to.refused(lineNo, `malformed JSON: ${itemName(doc, doc.index)} is missing (a comma follows nothing)`);
           seg = i + 1;
           if (c === RS) this.endList(doc);
           continue;
         }
         if (c === RB) {
-          this.refuse(doc, doc.startLine, `malformed JSON: ${doc.object ? 'the items list' : 'the array'} is closed with }`);
+          this.refuse(
+            doc,
+            doc.startLine,
+            `malformed JSON: ${doc.object ? 'the items list' : 'the array'} is closed with }`,
+          );
           if (--this.depth === 0) this.doc = null;
           continue;
         }
@@ -155,7 +168,14 @@ export class DocumentScanner {
         this.inString = true;
         this.stringStart = i;
       } else if (c === LB || c === LS) {
-        if (c === LS && this.depth === 1 && doc.mode === 'whole' && doc.afterItemsKey && this.startItems(doc, text.slice(seg, i))) seg = i + 1;
+        if (
+          c === LS &&
+          this.depth === 1 &&
+          doc.mode === 'whole' &&
+          doc.afterItemsKey &&
+          this.startItems(doc, text.slice(seg, i))
+        )
+          seg = i + 1;
         this.depth++;
       } else if (c === RB || c === RS) {
         if (--this.depth === 0) {
@@ -188,8 +208,10 @@ export class DocumentScanner {
   end(): void {
     const doc = this.doc;
     if (doc === null) return;
-    if (doc.mode === 'items' && doc.item !== null) this.to.refused(doc.item.startLine, `${itemName(doc, doc.index)}: malformed JSON: the input ends inside it`);
-    else if (doc.mode !== 'skip') this.to.refused(doc.startLine, 'malformed JSON: the input ends before this document is closed');
+    if (doc.mode === 'items' && doc.item !== null)
+      this.to.refused(doc.item.startLine, `${itemName(doc, doc.index)}: malformed JSON: the input ends inside it`);
+    else if (doc.mode !== 'skip')
+      this.to.refused(doc.startLine, 'malformed JSON: the input ends before this document is closed');
     this.doc = null;
     this.depth = 0;
   }
@@ -230,7 +252,9 @@ export class DocumentScanner {
     if (item.chars < 0) return;
     const text = item.parts.join('') + rest;
     try {
-      const events = doc.object ? [decodeListItem(text, doc.version, index)] : decodeArrayElement(text, index, (err) => this.to.refused(item.startLine, err.message));
+      const events = doc.object
+        ? [decodeListItem(text, doc.version, index)]
+        : decodeArrayElement(text, index, (err) => this.to.refused(item.startLine, err.message));
       this.to.events(events, item.startLine);
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
@@ -258,7 +282,11 @@ export class DocumentScanner {
     }
     const text = doc.parts.join('') + rest;
     try {
-      if (doc.mode === 'whole') this.to.events(decodeBody(text, '', (err) => this.to.refused(doc.startLine, err.message)), doc.startLine);
+      if (doc.mode === 'whole')
+        this.to.events(
+          decodeBody(text, '', (err) => this.to.refused(doc.startLine, err.message)),
+          doc.startLine,
+        );
       else if (doc.mode === 'tail') checkEnvelope(text, doc);
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
@@ -295,7 +323,8 @@ export class DocumentScanner {
   }
 }
 
-const tooLong = (name: string) => `${name}: longer than ${LIMIT_MIB} MiB, the most one event may have here (as the receiver takes in one request)`;
+const tooLong = (name: string) =>
+  `${name}: longer than ${LIMIT_MIB} MiB, the most one event may have here (as the receiver takes in one request)`;
 
 const tooLongDocument = () =>
   `a JSON document longer than ${LIMIT_MIB} MiB that cannot be read item by item (a JSON array can, and an EventList with its apiVersion before its items); ` +
@@ -317,7 +346,10 @@ function checkEnvelope(text: string, doc: Doc): void {
   const kind = Object.hasOwn(members, 'kind') ? members.kind : doc.kind;
   if (kind !== 'EventList') {
     if (doc.kind === 'EventList') throw new DecodeError(400, 'kind changes after the items: want an EventList');
-    throw new DecodeError(400, `${kind === undefined ? 'no kind' : `kind ${JSON.stringify(kind)}`}; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`);
+    throw new DecodeError(
+      400,
+      `${kind === undefined ? 'no kind' : `kind ${JSON.stringify(kind)}`}; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`,
+    );
   }
   const apiVersion = Object.hasOwn(members, 'apiVersion') ? members.apiVersion : doc.version;
   if (checkApiVersion(apiVersion, '') !== doc.version) throw new DecodeError(400, 'apiVersion changes after the items');

@@ -59,13 +59,17 @@ export class LogDecoder implements LineSink {
       return;
     }
     // A line that is one event is kept as it is (`tail -o jsonl` prints it byte for byte).
-    if (events.length === 1) this.to.events.push({ sink: this.sink, file: this.name, lineNo, text, event: asStoredEvent(events[0]!) });
+    if (events.length === 1)
+      this.to.events.push({ sink: this.sink, file: this.name, lineNo, text, event: asStoredEvent(events[0]!) });
     else this.place(events, lineNo);
   }
 
   overlong(lineNo: number, bytes: number): void {
     if (this.document?.overlong(lineNo) === true) return;
-    this.to.refused(lineNo, `a line of ${bytes} bytes, over the ${MAX_LINE_BYTES / 1024 / 1024} MiB a line may have (for an EventList on one line: jq -c '.items[]' FILE makes it a log)`);
+    this.to.refused(
+      lineNo,
+      `a line of ${bytes} bytes, over the ${MAX_LINE_BYTES / 1024 / 1024} MiB a line may have (for an EventList on one line: jq -c '.items[]' FILE makes it a log)`,
+    );
   }
 
   /** At the end of the input: a JSON document still open is refused. */
@@ -74,10 +78,20 @@ export class LogDecoder implements LineSink {
   }
 
   private place(events: AuditEvent[], lineNo: number): void {
-    for (const event of events) this.to.events.push({ sink: this.sink, file: this.name, lineNo, text: eventJson(event), event: asStoredEvent(event) });
+    for (const event of events)
+      this.to.events.push({
+        sink: this.sink,
+        file: this.name,
+        lineNo,
+        text: eventJson(event),
+        event: asStoredEvent(event),
+      });
   }
 
   private scanner(): DocumentScanner {
-    return new DocumentScanner({ events: (events, lineNo) => this.place(events, lineNo), refused: (lineNo, reason) => this.to.refused(lineNo, reason) });
+    return new DocumentScanner({
+      events: (events, lineNo) => this.place(events, lineNo),
+      refused: (lineNo, reason) => this.to.refused(lineNo, reason),
+    });
   }
 }

@@ -23,8 +23,18 @@ function gunzipped(source: Readable, chunkBytes = CHUNK_BYTES): NodeJS.ReadableS
 
 function cannotRead(shown: string, err: unknown): UserError {
   const code = (err as NodeJS.ErrnoException).code;
-  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-  return new UserError(`cannot read audit log ${shown}: ${why}`, 'give --file an audit log the API server wrote (--audit-log-path), gzip or not, or - for standard input');
+  const why =
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EISDIR'
+        ? 'it is a directory'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : (err as Error).message;
+  return new UserError(
+    `cannot read audit log ${shown}: ${why}`,
+    'give --file an audit log the API server wrote (--audit-log-path), gzip or not, or - for standard input',
+  );
 }
 
 /** A file opened as a plain file (following reads it on) or, when it starts with gzip's magic, through zlib. */
@@ -39,12 +49,18 @@ async function openPath(file: LogFile, chunkBytes: number): Promise<Chunks> {
     const st = await fh.stat();
     if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     // A pipe (`--file <(zcat x)`) has no positions to read at: read once, as it comes, like standard input.
-    if (!st.isFile()) return await openStream(fh.createReadStream({ highWaterMark: chunkBytes, autoClose: true }), chunkBytes);
+    if (!st.isFile())
+      return await openStream(fh.createReadStream({ highWaterMark: chunkBytes, autoClose: true }), chunkBytes);
     const head = Buffer.alloc(2);
     const { bytesRead } = await fh.read(head, 0, 2, 0);
     if (!isGzip(head.subarray(0, bytesRead))) return new PlainChunks(fh, identity(st), chunkBytes);
     // Compressed input a quarter chunk at a time: audit logs shrink about tenfold, and zlib hands on all it inflates at once.
-    return new StreamChunks(gunzipped(fh.createReadStream({ start: 0, highWaterMark: chunkBytes / 4, autoClose: true }) as unknown as Readable, chunkBytes));
+    return new StreamChunks(
+      gunzipped(
+        fh.createReadStream({ start: 0, highWaterMark: chunkBytes / 4, autoClose: true }) as unknown as Readable,
+        chunkBytes,
+      ),
+    );
   } catch (err) {
     await fh.close().catch(() => {});
     throw err instanceof UserError ? err : cannotRead(file.shown, err);
@@ -80,8 +96,17 @@ function openStdin(stdin: NodeJS.ReadableStream | undefined, chunkBytes: number)
 }
 
 /** Opens a log file, or stdin for '-'; a file that cannot be read is a UserError. */
-export async function openLog(file: LogFile, stdin: NodeJS.ReadableStream | undefined, refused: (line: SkippedLine) => void, chunkBytes = CHUNK_BYTES): Promise<LogReader> {
-  return new LogReader(file, file.path === '-' ? await openStdin(stdin, chunkBytes) : await openPath(file, chunkBytes), refused);
+export async function openLog(
+  file: LogFile,
+  stdin: NodeJS.ReadableStream | undefined,
+  refused: (line: SkippedLine) => void,
+  chunkBytes = CHUNK_BYTES,
+): Promise<LogReader> {
+  return new LogReader(
+    file,
+    file.path === '-' ? await openStdin(stdin, chunkBytes) : await openPath(file, chunkBytes),
+    refused,
+  );
 }
 
 /**
@@ -100,7 +125,11 @@ export async function openPlain(file: LogFile, refused: (line: SkippedLine) => v
 }
 
 /** Opens `file` as a plain file if its identity is still `id` (names may move while following); null otherwise. */
-export async function openPlainAs(file: LogFile, id: string, refused: (line: SkippedLine) => void): Promise<LogReader | null> {
+export async function openPlainAs(
+  file: LogFile,
+  id: string,
+  refused: (line: SkippedLine) => void,
+): Promise<LogReader | null> {
   const reader = await openPlain(file, refused);
   if (reader !== null && reader.plain?.id !== id) {
     await reader.close();

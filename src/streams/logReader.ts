@@ -23,13 +23,17 @@ export interface LogFile {
 }
 
 /** A zlib error (corrupt or cut short gzip data), as opposed to one of the file system. */
-const isZlibError = (err: unknown) => typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('Z_');
+const isZlibError = (err: unknown) =>
+  typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('Z_');
 
 /** The events of one log file, a chunk at a time; refused lines go to `refused` with their place. */
 export class LogReader {
   private readonly lines = new LineSplitter();
   private decoder: LogDecoder;
-  private readonly decoded = { events: [] as ReadEvent[], refused: (lineNo: number, reason: string) => this.refused({ file: this.file.shown, line: lineNo, reason }) };
+  private readonly decoded = {
+    events: [] as ReadEvent[],
+    refused: (lineNo: number, reason: string) => this.refused({ file: this.file.shown, line: lineNo, reason }),
+  };
   /** The gzip data broke off: what is left of the last line is not a line. */
   private broken = false;
   /** Events read already, handed out first (see putBack). */
@@ -56,7 +60,10 @@ export class LogReader {
     } catch (err) {
       if (!isZlibError(err)) throw err;
       this.broken = true;
-      this.decoded.refused(this.lines.lineNo + 1, `gzip data is corrupt or cut short (${(err as Error).message}); nothing after this can be read`);
+      this.decoded.refused(
+        this.lines.lineNo + 1,
+        `gzip data is corrupt or cut short (${(err as Error).message}); nothing after this can be read`,
+      );
       return null;
     }
     if (chunk === null) return null;

@@ -45,7 +45,10 @@ export function mergeOrder<T extends { sink: string; event: StoredEvent }>(items
   const bySink = new Map<string, { item: T; key: TimeKey }[]>();
   for (const item of items) {
     let list = bySink.get(item.sink);
-    if (!list) bySink.set(item.sink, (list = []));
+    if (!list) {
+      list = [];
+      bySink.set(item.sink, list);
+    }
     list.push({ item, key: timeKey(item.event, list.at(-1)?.key ?? EARLIEST) });
   }
   const lists = [...bySink.values()];

@@ -82,7 +82,10 @@ export async function listStreamFiles(streamsDir: string): Promise<Map<string, S
     const p = parseStreamFileName(name);
     if (p === null) continue;
     let s = byStem.get(p.stem);
-    if (s === undefined) byStem.set(p.stem, (s = { files: { rotated: [], live: false }, generations: new Map() }));
+    if (s === undefined) {
+      s = { files: { rotated: [], live: false }, generations: new Map() };
+      byStem.set(p.stem, s);
+    }
     if (p.generation === 0) s.files.live = true;
     else s.generations.set(name, p.generation);
   }

@@ -40,13 +40,20 @@ export interface SourceRequest {
  */
 export async function sourceFor(r: SourceRequest): Promise<{ source: EventSource; reading: string[] }> {
   if (r.files.length > 0) {
-    if (r.sinks.length > 0) throw new UserError('give either --file or --sink, not both', '--file reads audit log files; --sink reads what a lab stored');
+    if (r.sinks.length > 0)
+      throw new UserError(
+        'give either --file or --sink, not both',
+        '--file reads audit log files; --sink reads what a lab stored',
+      );
     if (r.files.filter((f) => f === '-').length > 1) throw new UserError('--file - (standard input) can be given once');
     const files = r.files.map((f) => ({ path: f === '-' ? '-' : resolve(r.cwd, f), shown: f }));
     return { source: { kind: 'files', files, stdin: r.stdin }, reading: [...r.files] };
   }
   const sinks = await labSinks(r.paths, r.sinks);
-  return { source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known, hidden: sinks.hidden }, reading: sinks.reading };
+  return {
+    source: { kind: 'lab', paths: r.paths, sinks: r.sinks, known: sinks.known, hidden: sinks.hidden },
+    reading: sinks.reading,
+  };
 }
 
 /**
@@ -121,7 +128,9 @@ export async function labSinks(paths: LabPaths, asked: readonly string[]): Promi
       all.length > 0
         ? `there is no sink named ${JSON.stringify(unknown)}; the sinks of lab ${JSON.stringify(paths.name)} are: ${all.join(', ')}`
         : `there is no sink named ${JSON.stringify(unknown)}; lab ${JSON.stringify(paths.name)} has no sinks yet`,
-      all.length > 0 ? 'pick them with --sink NAME (repeatable), or leave --sink out for all of them' : 'create one with `audit-lab sink create NAME`',
+      all.length > 0
+        ? 'pick them with --sink NAME (repeatable), or leave --sink out for all of them'
+        : 'create one with `audit-lab sink create NAME`',
     );
   }
   if (asked.length > 0) return { known: inState, reading: [...new Set(asked)], hidden: [] };

@@ -81,7 +81,10 @@ export class Docker {
 
   /** The network's IPv4 gateway, or null when the network does not exist (yet). */
   async gateway(network = KIND_NETWORK): Promise<string | null> {
-    const r = await this.runner.run('docker', dockerArgs.networkInspect(network), { allowFailure: true, timeoutMs: 30_000 });
+    const r = await this.runner.run('docker', dockerArgs.networkInspect(network), {
+      allowFailure: true,
+      timeoutMs: 30_000,
+    });
     if (r.exitCode !== 0) return null;
     return parseGateway(r.stdout);
   }
@@ -95,7 +98,10 @@ export class Docker {
 
   /** "running", "exited", ...; null when there is no such container. */
   async containerState(container: string): Promise<string | null> {
-    const r = await this.runner.run('docker', dockerArgs.containerState(container), { allowFailure: true, timeoutMs: 30_000 });
+    const r = await this.runner.run('docker', dockerArgs.containerState(container), {
+      allowFailure: true,
+      timeoutMs: 30_000,
+    });
     return r.exitCode === 0 ? r.stdout.trim() || null : null;
   }
 }

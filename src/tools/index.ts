@@ -12,5 +12,10 @@ export interface Tools {
 }
 
 export function makeTools(runner: Runner): Tools {
-  return { runner, kind: new Kind(runner), docker: new Docker(runner), kubectl: (cluster) => new Kubectl(runner, cluster) };
+  return {
+    runner,
+    kind: new Kind(runner),
+    docker: new Docker(runner),
+    kubectl: (cluster) => new Kubectl(runner, cluster),
+  };
 }

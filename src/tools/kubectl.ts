@@ -115,7 +115,10 @@ export class Kubectl {
   }
 
   async serverVersion(): Promise<string | null> {
-    const r = await this.runner.run('kubectl', kubectlVerbs.version(this.cluster), { allowFailure: true, timeoutMs: 15_000 });
+    const r = await this.runner.run('kubectl', kubectlVerbs.version(this.cluster), {
+      allowFailure: true,
+      timeoutMs: 15_000,
+    });
     return parseKubectlVersion(r.stdout, 'server');
   }
 
@@ -147,6 +150,6 @@ export class Kubectl {
 
   static async clientVersion(runner: Runner): Promise<string | null> {
     const r = await runner.run('kubectl', kubectlVerbs.clientVersion(), { timeoutMs: 20_000, allowFailure: true });
-    return parseKubectlVersion(r.stdout, 'client') ?? (/Client Version: (v\S+)/.exec(r.output)?.[1] ?? null);
+    return parseKubectlVersion(r.stdout, 'client') ?? /Client Version: (v\S+)/.exec(r.output)?.[1] ?? null;
   }
 }

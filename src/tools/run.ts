@@ -85,7 +85,10 @@ function lastLines(text: string, n: number): string {
 }
 
 /** The runner every command uses; env decides PATH (tests put fake tools first on it). */
-export function createRunner(env: NodeJS.ProcessEnv, hooks: { onCommand?: (argv: readonly string[]) => void } = {}): Runner {
+export function createRunner(
+  env: NodeJS.ProcessEnv,
+  hooks: { onCommand?: (argv: readonly string[]) => void } = {},
+): Runner {
   return {
     async run(file, args, opts = {}) {
       const command = [file, ...args];
@@ -110,7 +113,10 @@ export function createRunner(env: NodeJS.ProcessEnv, hooks: { onCommand?: (argv:
         stderr: [collect('stderr')],
         stripFinalNewline: true,
       });
-      if ((r as { code?: string }).code === 'ENOENT' || (r.failed && r.exitCode === undefined && /ENOENT/.test(r.message ?? ''))) {
+      if (
+        (r as { code?: string }).code === 'ENOENT' ||
+        (r.failed && r.exitCode === undefined && /ENOENT/.test(r.message ?? ''))
+      ) {
         throw new ToolMissing(file);
       }
       const result: RunResult = {

@@ -110,7 +110,10 @@ export class GroupTable {
     let g = level.get(v) as Group | undefined;
     if (g === undefined) {
       if (this.groups.length >= this.cap) return this.otherGroup();
-      g = this.newGroup(this.valueOf.map((f) => f(e, sink)), false);
+      g = this.newGroup(
+        this.valueOf.map((f) => f(e, sink)),
+        false,
+      );
       level.set(v, g);
       this.groups.push(g);
     }
@@ -118,7 +121,10 @@ export class GroupTable {
   }
 
   private otherGroup(): Group {
-    this.other ??= this.newGroup(this.valueOf.map(() => undefined), true);
+    this.other ??= this.newGroup(
+      this.valueOf.map(() => undefined),
+      true,
+    );
     return this.other;
   }
 
@@ -148,7 +154,14 @@ export class GroupTable {
     const { window, sparkline } = this.o;
     // Per-second window slots also serve the sparkline: the ring then holds at least a minute.
     const perSecond = window !== undefined && window.slotSeconds === 1;
-    const slots = window === undefined ? undefined : new TimeSlots(perSecond && sparkline ? Math.max(window.slots, SPARK_SECONDS) : window.slots, window.slotSeconds * SECOND, true);
+    const slots =
+      window === undefined
+        ? undefined
+        : new TimeSlots(
+            perSecond && sparkline ? Math.max(window.slots, SPARK_SECONDS) : window.slots,
+            window.slotSeconds * SECOND,
+            true,
+          );
     const spark = sparkline && !perSecond ? new TimeSlots(SPARK_SECONDS, SECOND, false) : undefined;
     return { values, other, events: 0, bytes: 0, first: undefined, last: undefined, slots, spark };
   }

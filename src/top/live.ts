@@ -44,7 +44,11 @@ export interface LiveIO {
 }
 
 /** Reads the source, following, handing each batch to `show`, until `signal` aborts. */
-export type FollowRead = (signal: AbortSignal, show: (events: ReadEvent[], storedDone: boolean) => void, onFirstSkip: () => void) => Promise<Skipped>;
+export type FollowRead = (
+  signal: AbortSignal,
+  show: (events: ReadEvent[], storedDone: boolean) => void,
+  onFirstSkip: () => void,
+) => Promise<Skipped>;
 
 const SORT_KEYS: Record<string, SortColumn> = { r: 'rate', e: 'events', b: 'byteRate', l: 'last', n: 'key' };
 /** Signals that end the view, and the exit code a shell expects for each (128 + its number). */
@@ -115,13 +119,15 @@ class LiveView {
   /** A key pressed: q and Ctrl-C `quit`; the others pause, sort, or do nothing. */
   key(key: string, quit: () => void): void {
     const { sort } = this;
-    if (key === 'q' || key === '\u0003') return quit();
+    if (key === 'q' || key === '\u0003') {
+      quit();
+      return;
+    }
     if (key === 'p' || key === ' ') this.paused = this.paused === undefined ? { report: this.report() } : undefined;
     else if (key === '<' || key === '>') {
       const n = SORT_COLUMNS.length;
       sort.column = SORT_COLUMNS[(SORT_COLUMNS.indexOf(sort.column) + (key === '<' ? -1 : 1) + n) % n]!;
-    }
-    else if (key === 'R') sort.reverse = !sort.reverse;
+    } else if (key === 'R') sort.reverse = !sort.reverse;
     else if (SORT_KEYS[key] !== undefined) sort.column = SORT_KEYS[key];
     else return;
     if (this.paused !== undefined) sortRows(this.paused.report.rows, sort);
@@ -139,7 +145,11 @@ class LiveView {
   }
 }
 
-export async function runLive(o: LiveOptions, io: LiveIO, read: FollowRead): Promise<{ code: number; skipped: Skipped }> {
+export async function runLive(
+  o: LiveOptions,
+  io: LiveIO,
+  read: FollowRead,
+): Promise<{ code: number; skipped: Skipped }> {
   const stop = new AbortController();
   const signal = AbortSignal.any([stop.signal, io.signal]);
   let code = 0;
@@ -157,7 +167,9 @@ export async function runLive(o: LiveOptions, io: LiveIO, read: FollowRead): Pro
     code = ENDING_SIGNALS[name];
     stop.abort();
   };
-  const signalHandlers = Object.keys(ENDING_SIGNALS).map((name) => [name, onSignal(name as keyof typeof ENDING_SIGNALS)] as const);
+  const signalHandlers = Object.keys(ENDING_SIGNALS).map(
+    (name) => [name, onSignal(name as keyof typeof ENDING_SIGNALS)] as const,
+  );
 
   const view: LiveView = new LiveView(o, () => screen);
   const screen: FullScreen = takeOver(io.out, io.input, {

@@ -37,20 +37,48 @@ export async function printOnce(o: OnceOptions, out: Output, read: StoredRead): 
     for (const r of events) table.add(r);
   });
   const terminal = o.width !== undefined;
-  const report = buildReport(table, { end: table.last, window: o.window, windowTotals: true, sort: { column: 'rate', reverse: false }, limit: o.limit, sparkline: terminal && o.output === 'table' });
-  const folded = table.other !== undefined;
-  printObjects(out, o.output, report.rows.map((r) => groupObject(r, keys)), {
-    document: reportDocument(report, { keys, source: o.source, skipped, cap: table.cap, folded }),
-    name: () => '',
-    empty: `no events in ${sourceLabel(o.source)}${o.window !== undefined ? ` in the last ${formatSeconds(o.window.seconds)}` : ''}`,
-    table: () => {
-      for (const line of topTableLines(report.rows, { keys, style: out.style, width: o.width, spark: terminal, sortedBy: 'rate' })) out.line(line);
-      const t = report.totals;
-      const over = report.window !== undefined ? `the last ${formatSeconds(report.window.seconds)}` : report.span !== undefined ? formatSeconds(report.span.seconds) : 'no time';
-      if (terminal) out.note((`${t.groups} groups, ${t.events} events over ${over}: ${formatRate(t.eventsPerSecond)} events/s, ${formatBytes(t.bytesPerSecond)}/s`));
-      if (report.hidden > 0) out.info(`${report.hidden} more ${report.hidden === 1 ? 'group' : 'groups'} not shown (--limit N shows N)`);
-    },
+  const report = buildReport(table, {
+    end: table.last,
+    window: o.window,
+    windowTotals: true,
+    sort: { column: 'rate', reverse: false },
+    limit: o.limit,
+    sparkline: terminal && o.output === 'table',
   });
+  const folded = table.other !== undefined;
+  printObjects(
+    out,
+    o.output,
+    report.rows.map((r) => groupObject(r, keys)),
+    {
+      document: reportDocument(report, { keys, source: o.source, skipped, cap: table.cap, folded }),
+      name: () => '',
+      empty: `no events in ${sourceLabel(o.source)}${o.window !== undefined ? ` in the last ${formatSeconds(o.window.seconds)}` : ''}`,
+      table: () => {
+        for (const line of topTableLines(report.rows, {
+          keys,
+          style: out.style,
+          width: o.width,
+          spark: terminal,
+          sortedBy: 'rate',
+        }))
+          out.line(line);
+        const t = report.totals;
+        const over =
+          report.window !== undefined
+            ? `the last ${formatSeconds(report.window.seconds)}`
+            : report.span !== undefined
+              ? formatSeconds(report.span.seconds)
+              : 'no time';
+        if (terminal)
+          out.note(
+            `${t.groups} groups, ${t.events} events over ${over}: ${formatRate(t.eventsPerSecond)} events/s, ${formatBytes(t.bytesPerSecond)}/s`,
+          );
+        if (report.hidden > 0)
+          out.info(`${report.hidden} more ${report.hidden === 1 ? 'group' : 'groups'} not shown (--limit N shows N)`);
+      },
+    },
+  );
   if (folded) out.warn(`more than ${table.cap} groups: the events of further keys are counted together as (other)`);
   return skipped;
 }

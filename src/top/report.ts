@@ -41,7 +41,13 @@ export interface Report {
   /** Rows left out by `limit`. */
   hidden: number;
   /** Of the groups counted (the window's when it has its own totals). */
-  totals: { events: number; bytes: number; eventsPerSecond: number | null; bytesPerSecond: number | null; groups: number };
+  totals: {
+    events: number;
+    bytes: number;
+    eventsPerSecond: number | null;
+    bytesPerSecond: number | null;
+    groups: number;
+  };
   /** Everything read that passed the filters. */
   read: { events: number; bytes: number };
   window: { seconds: number; from: number; to: number } | undefined;
@@ -135,7 +141,10 @@ function firstOf<T>(items: T[], cmp: (a: T, b: T) => number, limit: number | und
 
 export function buildReport(table: GroupTable, o: ReportOptions): Report {
   const { end, window } = o;
-  const span = table.first !== undefined && table.last !== undefined ? { seconds: spanSeconds(table.first, table.last), from: table.first, to: table.last } : undefined;
+  const span =
+    table.first !== undefined && table.last !== undefined
+      ? { seconds: spanSeconds(table.first, table.last), from: table.first, to: table.last }
+      : undefined;
   // The window: the slot of `end` and the ones before it.
   let win: Report['window'];
   if (window !== undefined && end !== undefined) {
@@ -154,14 +163,16 @@ export function buildReport(table: GroupTable, o: ReportOptions): Report {
     const g = groups[i]!;
     // What the rate is taken over: the window's slots (none to look at when last seen before it), or everything.
     if (win !== undefined && (g.last === undefined || g.last < win.from)) [rated[2 * i], rated[2 * i + 1]] = [0, 0];
-    else if (win !== undefined && g.slots !== undefined) g.slots.sumInto(g.slots.slotOf(end!), window!.slots, rated, 2 * i);
+    else if (win !== undefined && g.slots !== undefined)
+      g.slots.sumInto(g.slots.slotOf(end!), window!.slots, rated, 2 * i);
     else [rated[2 * i], rated[2 * i + 1]] = [g.events, g.bytes];
     if (o.windowTotals && window !== undefined && rated[2 * i] === 0) continue;
     sum.events += rated[2 * i]!;
     sum.bytes += rated[2 * i + 1]!;
     counted.push(i);
   }
-  const shown = (i: number, what: 'events' | 'bytes') => (o.windowTotals ? rated[2 * i + (what === 'bytes' ? 1 : 0)]! : groups[i]![what]);
+  const shown = (i: number, what: 'events' | 'bytes') =>
+    o.windowTotals ? rated[2 * i + (what === 'bytes' ? 1 : 0)]! : groups[i]![what];
   const ranking: Ranking<number> = {
     rank: (i, column) => {
       switch (column) {
@@ -208,7 +219,8 @@ export function buildReport(table: GroupTable, o: ReportOptions): Report {
   };
 }
 
-const iso = (micros: number | undefined) => (micros === undefined ? null : new Date(Math.floor(micros / 1000)).toISOString());
+const iso = (micros: number | undefined) =>
+  micros === undefined ? null : new Date(Math.floor(micros / 1000)).toISOString();
 
 /** One group as -o jsonl prints it (and -o json lists it): its key by name, counts, rates, times. */
 export function groupObject(r: ReportRow, keys: readonly GroupKey[]): Record<string, unknown> {
@@ -226,8 +238,12 @@ export function groupObject(r: ReportRow, keys: readonly GroupKey[]): Record<str
 }
 
 /** -o json: one document with the groups, the totals, the window or span, and the lines skipped. */
-export function reportDocument(report: Report, o: { keys: readonly GroupKey[]; source: Record<string, unknown>; skipped: unknown; cap: number; folded: boolean }): Record<string, unknown> {
-  const times = (t: { seconds: number; from: number; to: number } | undefined) => (t === undefined ? null : { seconds: t.seconds, from: iso(t.from), to: iso(t.to) });
+export function reportDocument(
+  report: Report,
+  o: { keys: readonly GroupKey[]; source: Record<string, unknown>; skipped: unknown; cap: number; folded: boolean },
+): Record<string, unknown> {
+  const times = (t: { seconds: number; from: number; to: number } | undefined) =>
+    t === undefined ? null : { seconds: t.seconds, from: iso(t.from), to: iso(t.to) };
   return {
     by: o.keys,
     source: o.source,

@@ -27,7 +27,10 @@ export function windowOf(seconds: number): Window {
 export function parseWindow(value: string): Window {
   const micros = parseDurationMicros(value.trim());
   if (micros === undefined || micros < SECOND || micros % SECOND !== 0) {
-    throw new UserError(`--window ${JSON.stringify(value)} is not a duration of whole seconds`, 'use e.g. --window 30s, --window 1m or --window 1h (1s or more)');
+    throw new UserError(
+      `--window ${JSON.stringify(value)} is not a duration of whole seconds`,
+      'use e.g. --window 30s, --window 1m or --window 1h (1s or more)',
+    );
   }
   return windowOf(micros / SECOND);
 }

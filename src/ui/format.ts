@@ -24,7 +24,15 @@ export function formatTime(micros: number | undefined, full = false, utc = true)
   const d = new Date(Math.floor(micros / 1000));
   if (Number.isNaN(d.getTime())) return NONE;
   const [y, mo, day, h, mi, sec, ms] = utc
-    ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()]
+    ? [
+        d.getUTCFullYear(),
+        d.getUTCMonth(),
+        d.getUTCDate(),
+        d.getUTCHours(),
+        d.getUTCMinutes(),
+        d.getUTCSeconds(),
+        d.getUTCMilliseconds(),
+      ]
     : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds(), d.getMilliseconds()];
   const time = `${pad2(h)}:${pad2(mi)}:${pad2(sec)}.${String(ms).padStart(3, '0')}`;
   if (!full) return time;
@@ -68,7 +76,9 @@ export function resourceColumn(e: StoredEvent): string {
 }
 
 export function sourceIPOf(e: StoredEvent): string {
-  return Array.isArray(e.sourceIPs) && e.sourceIPs.length > 0 ? e.sourceIPs.filter((ip) => typeof ip === 'string').join(',') || NONE : NONE;
+  return Array.isArray(e.sourceIPs) && e.sourceIPs.length > 0
+    ? e.sourceIPs.filter((ip) => typeof ip === 'string').join(',') || NONE
+    : NONE;
 }
 
 type Paint = (text: string, e: StoredEvent) => string;
@@ -143,12 +153,27 @@ function columns(s: Style, wide: boolean, utc: boolean): Column[] {
     { name: 'TIME', cell: (e) => formatTime(eventTime(e), wide, utc), max: 30, paint: (t) => s.dim(t) },
     { name: 'SINK', cell: (_e, sink) => sink, max: 20, min: 8, drop: 3, paint: (t) => s.magenta(t) },
     // Received shows no code, so without the column it is still told from Complete.
-    { name: 'STAGE', cell: (e) => str(e.stage) ?? NONE, max: 16, min: 8, short: shortStage, drop: 2, paint: stagePaint(s) },
+    {
+      name: 'STAGE',
+      cell: (e) => str(e.stage) ?? NONE,
+      max: 16,
+      min: 8,
+      short: shortStage,
+      drop: 2,
+      paint: stagePaint(s),
+    },
     { name: 'USER', cell: (e) => str(e.user?.username) ?? NONE, max: 40, min: 6, paint: (t) => s.cyan(t) },
     { name: 'VERB', cell: (e) => str(e.verb) ?? NONE, max: 16, min: 6, paint: verbPaint(s) },
     { name: 'CODE', cell: (e) => String(responseCode(e) ?? NONE), max: 3, right: true, paint: codePaint(s) },
     // Nothing has happened yet at RequestReceived: its zero latency says nothing.
-    { name: 'LATENCY', cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))), max: 8, right: true, drop: 1, paint: (t) => s.dim(t) },
+    {
+      name: 'LATENCY',
+      cell: (e) => (e.stage === 'RequestReceived' ? NONE : formatLatency(latencyMicros(e))),
+      max: 8,
+      right: true,
+      drop: 1,
+      paint: (t) => s.dim(t),
+    },
     { name: 'RESOURCE', cell: resourceColumn, max: 36, min: 6, paint: (t) => s.bold(t) },
     { name: 'OBJECT', cell: objectOf, max: 48, min: 10 },
   ];
@@ -164,7 +189,9 @@ function columns(s: Style, wide: boolean, utc: boolean): Column[] {
 
 // Each stage's last word still tells them apart: Received, Started, Complete, Panic.
 export function shortStage(stage: string): string {
-  return /^(RequestReceived|ResponseStarted|ResponseComplete)$/.test(stage) ? stage.replace(/^(Request|Response)/, '') : stage;
+  return /^(RequestReceived|ResponseStarted|ResponseComplete)$/.test(stage)
+    ? stage.replace(/^(Request|Response)/, '')
+    : stage;
 }
 
 /** Below this, a cut name says too little: columns that can be are left out first. */
@@ -212,7 +239,9 @@ export class PrettyFormatter {
   ) {
     const wide = opts.wide ?? false;
     this.fitTo = wide ? undefined : opts.width;
-    this.cols = columns(style, wide, opts.utc ?? false).filter((c) => c.name !== 'SINK' || wide || (opts.sinkColumn ?? true));
+    this.cols = columns(style, wide, opts.utc ?? false).filter(
+      (c) => c.name !== 'SINK' || wide || (opts.sinkColumn ?? true),
+    );
     this.natural = this.cols.map((c) => (opts.header ? c.name.length : 0));
     this.only = this.cols.map(() => undefined);
     this.widths = [...this.natural];
@@ -265,7 +294,10 @@ export class PrettyFormatter {
     };
     if (length(natural) <= width) return natural;
     const shown = this.cols.map(() => true);
-    const readable = () => natural.map((w, i) => (!shown[i] ? undefined : floors[i] === undefined ? w : Math.min(w, Math.max(READABLE, floors[i]!))));
+    const readable = () =>
+      natural.map((w, i) =>
+        !shown[i] ? undefined : floors[i] === undefined ? w : Math.min(w, Math.max(READABLE, floors[i]!)),
+      );
     const same = (i: number) => typeof this.only[i] === 'string';
     const order = this.cols
       .map((c, i) => ({ c, i }))
@@ -286,12 +318,21 @@ export class PrettyFormatter {
 
   /** The names of the columns shown (the header changes with them). */
   shownColumns(): string {
-    return this.cols.filter((_c, i) => this.widths[i] !== undefined).map((c) => c.name).join(' ');
+    return this.cols
+      .filter((_c, i) => this.widths[i] !== undefined)
+      .map((c) => c.name)
+      .join(' ');
   }
 
   /** The column names, dim, aligned with the lines (print it after `measure`). */
   header(): string {
-    return this.style.dim(this.join(this.cols.map((c) => c.name), (t) => t, ellipsize));
+    return this.style.dim(
+      this.join(
+        this.cols.map((c) => c.name),
+        (t) => t,
+        ellipsize,
+      ),
+    );
   }
 
   format(event: StoredEvent, sink: string): string {
@@ -364,7 +405,11 @@ export function placeText(p: { file: string; line: number; reason: string }): st
 }
 
 /** The Ctrl-C summary; given a terminal's `width`, each count list wraps under its own start. */
-export function formatSummary(t: Tally, style: Style, opts: { skipped?: number; limit?: number; width?: number } = {}): string {
+export function formatSummary(
+  t: Tally,
+  style: Style,
+  opts: { skipped?: number; limit?: number; width?: number } = {},
+): string {
   const limit = opts.limit ?? 8;
   const lines = [style.bold(`${t.total} event${t.total === 1 ? '' : 's'} shown`)];
   const row = (label: string, text: string) => {

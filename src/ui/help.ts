@@ -9,7 +9,11 @@
 import { type AddHelpTextContext, type AddHelpTextPosition, Command, Help } from 'commander';
 
 const displayWidth = (text: string) => text.length;
-const wrapText = (text: string, width: number, indent = 0) => new Help().boxWrap(text, width - indent).split('\n').map((l, i) => (i === 0 ? l : `${' '.repeat(indent)}${l}`));
+const wrapText = (text: string, width: number, indent = 0) =>
+  new Help()
+    .boxWrap(text, width - indent)
+    .split('\n')
+    .map((l, i) => (i === 0 ? l : `${' '.repeat(indent)}${l}`));
 
 /** `  $ command   # comment`, as the examples are written. */
 const EXAMPLE = /^ {2}\$ (.*?)(?: +(# .*))?$/;

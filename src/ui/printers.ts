@@ -72,8 +72,13 @@ export function printObjects<T>(out: Output, format: OutputFormat, items: readon
 }
 
 /** A table, the header row first, fitted to the terminal's width and its header in bold (on a terminal). */
-export function printTable(out: Output, cells: readonly (readonly string[])[], rightAligned?: ReadonlySet<number>): void {
-  for (const [i, line] of tableLines(cells, rightAligned, out.width).entries()) out.line(i === 0 ? out.style.bold(line) : line);
+export function printTable(
+  out: Output,
+  cells: readonly (readonly string[])[],
+  rightAligned?: ReadonlySet<number>,
+): void {
+  for (const [i, line] of tableLines(cells, rightAligned, out.width).entries())
+    out.line(i === 0 ? out.style.bold(line) : line);
 }
 
 /** A forwarding sink's counts, as the receiver reports them. */
@@ -90,7 +95,12 @@ export interface ForwardingCounts {
  * A forwarding sink's columns (`sink list -o wide`) and phrases (`status`): its backlog against
  * the bound, drops, retries and last error with its time; '-' each when no receiver reports them.
  */
-export function forwardingCells(f: ForwardingCounts | null): { backlog: string; dropped: string; retries: string; lastError: string } {
+export function forwardingCells(f: ForwardingCounts | null): {
+  backlog: string;
+  dropped: string;
+  retries: string;
+  lastError: string;
+} {
   if (f === null) return { backlog: '-', dropped: '-', retries: '-', lastError: '-' };
   return {
     backlog: `${f.backlogEvents} (${formatBytes(f.backlogBytes, '')}/${formatBytes(f.backlogLimitBytes, '')})`,
@@ -132,7 +142,10 @@ export class ItemStream<T> {
     private readonly format: StreamedFormat,
     private readonly p: { head: Record<string, unknown>; key: string; name(item: T): string },
   ) {
-    if (format === 'json') this.write(`{${Object.entries(p.head).map(jsonField).join(',')}${Object.keys(p.head).length > 0 ? ',' : ''}\n  ${JSON.stringify(p.key)}: [`);
+    if (format === 'json')
+      this.write(
+        `{${Object.entries(p.head).map(jsonField).join(',')}${Object.keys(p.head).length > 0 ? ',' : ''}\n  ${JSON.stringify(p.key)}: [`,
+      );
     if (format === 'yaml' && Object.keys(p.head).length > 0) this.write(plainYaml(p.head));
   }
 
@@ -143,7 +156,9 @@ export class ItemStream<T> {
         this.write(`${first ? '' : ','}\n    ${JSON.stringify(item, null, 2).replace(/\n/g, '\n    ')}`);
         break;
       case 'yaml':
-        this.write(`${first ? `${plainYaml({ [this.p.key]: [] }).replace(/ \[\]\n$/, '\n')}` : ''}${this.yaml.item(item)}`);
+        this.write(
+          `${first ? `${plainYaml({ [this.p.key]: [] }).replace(/ \[\]\n$/, '\n')}` : ''}${this.yaml.item(item)}`,
+        );
         break;
       case 'jsonl':
         this.write(`${JSON.stringify(item)}\n`);
@@ -154,8 +169,16 @@ export class ItemStream<T> {
   }
 
   end(tail: Record<string, unknown>): void {
-    if (this.format === 'json') this.write(`${this.count === 0 ? ']' : '\n  ]'}${Object.entries(tail).map((e) => `,${jsonField(e)}`).join('')}\n}\n`);
-    if (this.format === 'yaml') this.write(`${this.count === 0 ? plainYaml({ [this.p.key]: [] }) : ''}${Object.keys(tail).length > 0 ? plainYaml(tail) : ''}`);
+    if (this.format === 'json')
+      this.write(
+        `${this.count === 0 ? ']' : '\n  ]'}${Object.entries(tail)
+          .map((e) => `,${jsonField(e)}`)
+          .join('')}\n}\n`,
+      );
+    if (this.format === 'yaml')
+      this.write(
+        `${this.count === 0 ? plainYaml({ [this.p.key]: [] }) : ''}${Object.keys(tail).length > 0 ? plainYaml(tail) : ''}`,
+      );
     this.flush();
   }
 
@@ -172,7 +195,8 @@ export class ItemStream<T> {
 }
 
 /** `"key": value` as a field of an object JSON.stringify(…, null, 2) writes at the top level. */
-const jsonField = ([k, v]: [string, unknown]) => `\n  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')}`;
+const jsonField = ([k, v]: [string, unknown]) =>
+  `\n  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')}`;
 
 /**
  * Items of a YAML list, two spaces in, as plainYaml writes them (but for a string with line
@@ -185,7 +209,10 @@ class YamlItems {
   private readonly scalars = new Map<string, string>();
 
   item(item: unknown): string {
-    const flat = isRecord(item) && Object.keys(item).length > 0 && Object.values(item).every((v) => isScalar(v) || (Array.isArray(v) && v.every(isScalar)));
+    const flat =
+      isRecord(item) &&
+      Object.keys(item).length > 0 &&
+      Object.values(item).every((v) => isScalar(v) || (Array.isArray(v) && v.every(isScalar)));
     if (!flat) return plainYaml([item]).replace(/^(?=.)/gm, '  ');
     return Object.entries(item)
       .map(([k, v], i) => {

@@ -12,12 +12,17 @@ const MIN_CUT = 6;
  * middle (paths and URLs keep both ends) so that no line is wider; numbers, aligned right, are
  * never cut.
  */
-export function tableLines(cells: readonly (readonly string[])[], rightAligned: ReadonlySet<number> = new Set(), width?: number): string[] {
+export function tableLines(
+  cells: readonly (readonly string[])[],
+  rightAligned: ReadonlySet<number> = new Set(),
+  width?: number,
+): string[] {
   const rows = cells.map((r) => r.map(escapeText));
   const natural: number[] = [];
   for (const r of rows) for (const [i, c] of r.entries()) natural[i] = Math.max(natural[i] ?? 0, displayWidth(c));
   const widths = width === undefined ? natural : fitNaturalWidths(natural, rows[0] ?? [], rightAligned, width);
-  const cut = (c: string, i: number, header: boolean) => (displayWidth(c) <= widths[i]! ? c : header ? ellipsize(c, widths[i]!) : ellipsizeMiddle(c, widths[i]!));
+  const cut = (c: string, i: number, header: boolean) =>
+    displayWidth(c) <= widths[i]! ? c : header ? ellipsize(c, widths[i]!) : ellipsizeMiddle(c, widths[i]!);
   const pad = (c: string, i: number) => {
     const fill = ' '.repeat(Math.max(0, widths[i]! - displayWidth(c)));
     return rightAligned.has(i) ? fill + c : c + fill;
@@ -32,11 +37,27 @@ export function tableLines(cells: readonly (readonly string[])[], rightAligned: 
 }
 
 /** Column widths within `width`: cut to a common level, the widest first; below MIN_CUT only when nothing else fits. */
-function fitNaturalWidths(natural: readonly number[], header: readonly string[], rightAligned: ReadonlySet<number>, width: number): number[] {
+function fitNaturalWidths(
+  natural: readonly number[],
+  header: readonly string[],
+  rightAligned: ReadonlySet<number>,
+  width: number,
+): number[] {
   const room = width - 2 * (natural.length - 1);
-  const floors = (least: (i: number) => number) => natural.map((w, i) => (rightAligned.has(i) ? undefined : Math.min(w, least(i))));
-  const fitted = levelWidths(natural, floors((i) => Math.max(MIN_CUT, displayWidth(header[i] ?? ''))), room);
-  return fitted.reduce((a, b) => a + b, 0) <= room ? fitted : levelWidths(natural, floors(() => 2), room);
+  const floors = (least: (i: number) => number) =>
+    natural.map((w, i) => (rightAligned.has(i) ? undefined : Math.min(w, least(i))));
+  const fitted = levelWidths(
+    natural,
+    floors((i) => Math.max(MIN_CUT, displayWidth(header[i] ?? ''))),
+    room,
+  );
+  return fitted.reduce((a, b) => a + b, 0) <= room
+    ? fitted
+    : levelWidths(
+        natural,
+        floors(() => 2),
+        room,
+      );
 }
 
 /** A column of a table printed row by row, as rows come: its width is fixed up front. */
@@ -52,10 +73,16 @@ export interface Column {
  * every column is at its cap. Below the sum of the mins a line runs past the terminal rather than
  * cut a column to nothing.
  */
-export function fitColumns(specs: readonly { name: string; min: number; cap: number; last?: boolean }[], width: number | undefined): Column[] {
+export function fitColumns(
+  specs: readonly { name: string; min: number; cap: number; last?: boolean }[],
+  width: number | undefined,
+): Column[] {
   const widths = specs.map((c) => (width === undefined ? c.cap : c.min));
   let left = width === undefined ? 0 : width - GAP.length * (specs.length - 1) - widths.reduce((a, b) => a + b, 0);
-  const ahead = (i: number, j: number) => (specs[i]!.last === true) !== (specs[j]!.last === true) ? specs[j]!.last === true : widths[i]! / specs[i]!.cap < widths[j]! / specs[j]!.cap;
+  const ahead = (i: number, j: number) =>
+    (specs[i]!.last === true) !== (specs[j]!.last === true)
+      ? specs[j]!.last === true
+      : widths[i]! / specs[i]!.cap < widths[j]! / specs[j]!.cap;
   while (left > 0) {
     let pick = -1;
     specs.forEach((c, i) => {

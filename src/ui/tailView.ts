@@ -5,7 +5,15 @@
  */
 import type { StoredEvent } from '../audit/filter.js';
 import { escapeText } from './escape.js';
-import { formatEventList, formatJson, formatSummary, PrettyFormatter, printRefused, type SkippedLines, Tally } from './format.js';
+import {
+  formatEventList,
+  formatJson,
+  formatSummary,
+  PrettyFormatter,
+  printRefused,
+  type SkippedLines,
+  Tally,
+} from './format.js';
 import type { Output } from './output.js';
 
 export type TailFormat = 'pretty' | 'wide' | 'json' | 'jsonl';
@@ -18,7 +26,6 @@ export interface ShownEvent {
   text: string;
   event: StoredEvent;
 }
-
 
 export interface TailViewOptions {
   output: TailFormat;
@@ -91,18 +98,21 @@ export class TailView {
   end(skipped: SkippedLines, interrupted: boolean): void {
     const { out, o } = this;
     if (this.listed !== undefined) out.data(`${formatEventList(this.listed)}\n`);
-    if (!o.follow && this.tally.total === 0 && o.stderrTty) out.note(`no events in ${sinkList(o.reading, o.files === true)}`);
+    if (!o.follow && this.tally.total === 0 && o.stderrTty)
+      out.note(`no events in ${sinkList(o.reading, o.files === true)}`);
     printRefused(out, skipped);
     if (interrupted) out.info(formatSummary(this.tally, out.errStyle, { skipped: skipped.count, width: out.errWidth }));
   }
 }
 
-
 /** What an empty tail is waiting for, said on a terminal so that silence does not look like a hang. */
 function waitingNote(sinks: readonly string[], files: boolean): string {
-  if (sinks.length === 0) return 'waiting for events; the lab has no sinks yet (create one with `audit-lab sink create NAME`; Ctrl-C to stop)';
+  if (sinks.length === 0)
+    return 'waiting for events; the lab has no sinks yet (create one with `audit-lab sink create NAME`; Ctrl-C to stop)';
   return `waiting for events in ${sinkList(sinks, files)} (Ctrl-C to stop)`;
 }
 
 const sinkList = (names: readonly string[], files: boolean) =>
-  names.length === 0 ? 'any sink (the lab has none)' : `${files ? (names.length === 1 ? 'file' : 'files') : names.length === 1 ? 'sink' : 'sinks'} ${names.map(escapeText).join(', ')}`;
+  names.length === 0
+    ? 'any sink (the lab has none)'
+    : `${files ? (names.length === 1 ? 'file' : 'files') : names.length === 1 ? 'sink' : 'sinks'} ${names.map(escapeText).join(', ')}`;

@@ -6,7 +6,15 @@
 import { formatBytes as formatBytesSpaced } from '../audit/bytes.js';
 import { escapeText } from './escape.js';
 import type { ChalkInstance } from 'chalk';
-import { displayWidth, ellipsize, ellipsizeMiddle, joinFitting, type LinePart, levelWidths, padToWidth } from './width.js';
+import {
+  displayWidth,
+  ellipsize,
+  ellipsizeMiddle,
+  joinFitting,
+  type LinePart,
+  levelWidths,
+  padToWidth,
+} from './width.js';
 
 export type TopStyle = Pick<ChalkInstance, 'bold' | 'dim' | 'cyan' | 'underline' | 'inverse' | 'yellow'>;
 
@@ -129,8 +137,18 @@ const READABLE = 16;
  */
 function fitKeys(natural: readonly number[], room: number): number[] {
   const net = room - GAP.length * (natural.length - 1);
-  const fitted = levelWidths(natural, natural.map(() => MIN_KEY), net);
-  return fitted.reduce((a, b) => a + b, 0) <= net ? fitted : levelWidths(natural, natural.map(() => 2), net);
+  const fitted = levelWidths(
+    natural,
+    natural.map(() => MIN_KEY),
+    net,
+  );
+  return fitted.reduce((a, b) => a + b, 0) <= net
+    ? fitted
+    : levelWidths(
+        natural,
+        natural.map(() => 2),
+        net,
+      );
 }
 
 interface Layout {
@@ -147,12 +165,17 @@ interface Layout {
 function layout(naturalKeys: number[], statWidth: (c: StatColumn) => number, o: TopTableOptions): Layout {
   const all: Layout = { keyWidths: naturalKeys, stats: [...STATS], spark: o.spark };
   if (o.width === undefined) return all;
-  const droppable = STATS.filter((c) => c.drop !== undefined && c.sort !== o.sortedBy).sort((a, b) => a.drop! - b.drop!);
+  const droppable = STATS.filter((c) => c.drop !== undefined && c.sort !== o.sortedBy).sort(
+    (a, b) => a.drop! - b.drop!,
+  );
   const tries: Layout[] = [all];
   if (o.spark) tries.push({ ...all, spark: false });
-  for (let n = 1; n <= droppable.length; n++) tries.push({ ...all, spark: false, stats: STATS.filter((c) => !droppable.slice(0, n).includes(c)) });
+  for (let n = 1; n <= droppable.length; n++)
+    tries.push({ ...all, spark: false, stats: STATS.filter((c) => !droppable.slice(0, n).includes(c)) });
   const fitted = tries.map((t) => {
-    const used = t.stats.reduce((sum, c) => sum + GAP.length + statWidth(c), 0) + (t.spark ? GAP.length + Math.max(SPARK_CELLS, SPARK_HEAD.length) : 0);
+    const used =
+      t.stats.reduce((sum, c) => sum + GAP.length + statWidth(c), 0) +
+      (t.spark ? GAP.length + Math.max(SPARK_CELLS, SPARK_HEAD.length) : 0);
     return { ...t, keyWidths: fitKeys(naturalKeys, o.width! - used) };
   });
   return fitted.find((t) => t.keyWidths.every((w, i) => w >= Math.min(naturalKeys[i]!, READABLE))) ?? fitted.at(-1)!;
@@ -169,7 +192,9 @@ export function topTableLines(rows: readonly TopRow[], o: TopTableOptions): stri
   const keyHead = o.keys.map((k) => k.toUpperCase());
   const keyCells = rows.map((r) => o.keys.map((_k, i) => keyCell(r, i)));
   const statCells = rows.map((r) => STATS.map((c) => c.cell(r)));
-  const statWidths = new Map(STATS.map((c, i) => [c, Math.max(c.name.length, ...statCells.map((cells) => cells[i]!.length))]));
+  const statWidths = new Map(
+    STATS.map((c, i) => [c, Math.max(c.name.length, ...statCells.map((cells) => cells[i]!.length))]),
+  );
   const naturalKeys = keyHead.map((h, i) => Math.max(h.length, ...keyCells.map((c) => displayWidth(c[i]!))));
   const { keyWidths, stats, spark } = layout(naturalKeys, (c) => statWidths.get(c)!, o);
   // Values are cut in the middle, where the ends of names that differ stay apart; names of columns at the end.
@@ -187,7 +212,9 @@ export function topTableLines(rows: readonly TopRow[], o: TopTableOptions): stri
       const text = statCells[r]![STATS.indexOf(c)]!.padStart(statWidths.get(c)!);
       return c.name === 'LAST SEEN' ? s.dim(text) : text;
     });
-    const line = [...keys, ...numbers, ...(spark ? [s.cyan(row.spark === undefined ? '' : sparkline(row.spark))] : [])].join(GAP).trimEnd();
+    const line = [...keys, ...numbers, ...(spark ? [s.cyan(row.spark === undefined ? '' : sparkline(row.spark))] : [])]
+      .join(GAP)
+      .trimEnd();
     lines.push(row.other ? s.dim(line) : line);
   });
   return lines;
@@ -197,7 +224,9 @@ export function topTableLines(rows: readonly TopRow[], o: TopTableOptions): stri
 export function sourceLabel(source: Readonly<Record<string, readonly string[]>>): string {
   const parts = Object.entries(source)
     .filter(([, names]) => names.length > 0)
-    .map(([kind, names]) => `${names.length === 1 ? kind.replace(/s$/, '') : kind} ${names.map(escapeText).join(', ')}`);
+    .map(
+      ([kind, names]) => `${names.length === 1 ? kind.replace(/s$/, '') : kind} ${names.map(escapeText).join(', ')}`,
+    );
   return parts.length > 0 ? parts.join('; ') : 'the lab (no sinks yet)';
 }
 
@@ -247,7 +276,11 @@ export const KEYS_HELP: readonly LinePart[] = [
  * The whole screen, at most `rows` lines of at most `cols` characters: a header (source, window,
  * totals, state), the table with as many groups as fit, and a footer with the keys.
  */
-export function topScreenLines(screen: TopScreen, groups: readonly TopRow[], o: { keys: readonly string[]; style: TopStyle; cols: number; rows: number }): string[] {
+export function topScreenLines(
+  screen: TopScreen,
+  groups: readonly TopRow[],
+  o: { keys: readonly string[]; style: TopStyle; cols: number; rows: number },
+): string[] {
   const s = o.style;
   const fit = groupRowsOn(o.rows);
   const shown = Math.min(fit, groups.length);
@@ -258,7 +291,10 @@ export function topScreenLines(screen: TopScreen, groups: readonly TopRow[], o: 
     { text: `window ${screen.window}`, drop: 3 },
     { text: `${formatRate(screen.eventsPerSecond)} events/s`, drop: 4 },
     { text: `${formatBytes(screen.bytesPerSecond)}/s`, drop: 1 },
-    { text: `${screen.groups} ${screen.groups === 1 ? 'group' : 'groups'}${hidden > 0 ? ` (${shown} shown)` : ''}`, drop: 5 },
+    {
+      text: `${screen.groups} ${screen.groups === 1 ? 'group' : 'groups'}${hidden > 0 ? ` (${shown} shown)` : ''}`,
+      drop: 5,
+    },
     { text: `sorted by ${SORT_NAMES[screen.sortedBy]}${screen.reverse ? ', reversed' : ''}`, drop: 2 },
     ...(screen.capped !== undefined ? [{ text: `(other): keys beyond the first ${screen.capped}`, drop: 6 }] : []),
     ...(screen.skipping ? [{ text: 'some lines are not audit events', drop: 7 }] : []),
@@ -266,11 +302,28 @@ export function topScreenLines(screen: TopScreen, groups: readonly TopRow[], o: 
   const state = screen.paused ? 'PAUSED' : screen.loading ? 'reading stored events…' : '';
   const title = joinFitting(facts, ' · ', Math.max(0, o.cols - (state === '' ? 0 : displayWidth(state) + 1)));
   const gap = ' '.repeat(Math.max(1, o.cols - displayWidth(title) - state.length));
-  const header = state === '' ? s.bold(title) : `${s.bold(title)}${gap}${screen.paused ? s.inverse(s.yellow(state)) : s.dim(state)}`;
-  const table = topTableLines(groups.slice(0, fit), { keys: o.keys, style: s, width: o.cols, spark: true, sortedBy: screen.sortedBy });
+  const header =
+    state === '' ? s.bold(title) : `${s.bold(title)}${gap}${screen.paused ? s.inverse(s.yellow(state)) : s.dim(state)}`;
+  const table = topTableLines(groups.slice(0, fit), {
+    keys: o.keys,
+    style: s,
+    width: o.cols,
+    spark: true,
+    sortedBy: screen.sortedBy,
+  });
   const blank = Array<string>(Math.max(0, fit - shown)).fill('');
-  const footer = screen.notice === undefined ? s.dim(joinFitting(KEYS_HELP, '  ', o.cols)) : s.inverse(s.yellow(ellipsize(screen.notice, o.cols)));
+  const footer =
+    screen.notice === undefined
+      ? s.dim(joinFitting(KEYS_HELP, '  ', o.cols))
+      : s.inverse(s.yellow(ellipsize(screen.notice, o.cols)));
   return [header, ...table, ...blank, footer].slice(0, Math.max(1, o.rows));
 }
 
-const SORT_NAMES: Record<SortColumn, string> = { key: 'name', events: 'EVENTS', rate: 'EVENTS/S', bytes: 'BYTES', byteRate: 'BYTES/S', last: 'LAST SEEN' };
+const SORT_NAMES: Record<SortColumn, string> = {
+  key: 'name',
+  events: 'EVENTS',
+  rate: 'EVENTS/S',
+  bytes: 'BYTES',
+  byteRate: 'BYTES/S',
+  last: 'LAST SEEN',
+};

@@ -73,8 +73,13 @@ export function ellipsizeMiddle(text: string, width: number): string {
  * cut to the same level, the widest first, never below its floor; columns without one keep
  * their width. At the floors the sum may still exceed `room`: nothing is cut further here.
  */
-export function levelWidths(natural: readonly number[], floors: readonly (number | undefined)[], room: number): number[] {
-  const at = (level: number) => natural.map((w, i) => (floors[i] === undefined ? w : Math.min(w, Math.max(level, floors[i]!))));
+export function levelWidths(
+  natural: readonly number[],
+  floors: readonly (number | undefined)[],
+  room: number,
+): number[] {
+  const at = (level: number) =>
+    natural.map((w, i) => (floors[i] === undefined ? w : Math.min(w, Math.max(level, floors[i]!))));
   const sum = (ws: number[]) => ws.reduce((a, b) => a + b, 0);
   let level = Math.max(0, ...natural);
   while (level > 0 && sum(at(level)) > room) level--;
@@ -87,7 +92,11 @@ export function levelWidths(natural: readonly number[], floors: readonly (number
  * the caller prints before the first line; the lines after it start with `indent` spaces. With
  * no width (not a terminal) the text is one line, as it was.
  */
-export function wrapText(text: string, width: number | undefined, o: { indent?: number; lead?: number } = {}): string[] {
+export function wrapText(
+  text: string,
+  width: number | undefined,
+  o: { indent?: number; lead?: number } = {},
+): string[] {
   const lead = o.lead ?? 0;
   if (width === undefined || lead + displayWidth(text) <= width) return [text];
   // A hanging indent that would leave little room for words is given up.
@@ -136,7 +145,9 @@ export function wrapLines(text: string, width: number | undefined, lead = 0): st
   if (width === undefined) return text;
   return text
     .split('\n')
-    .map((l, i) => wrapText(l, width, { lead: i === 0 ? lead : 0, indent: l.length - l.trimStart().length + 2 }).join('\n'))
+    .map((l, i) =>
+      wrapText(l, width, { lead: i === 0 ? lead : 0, indent: l.length - l.trimStart().length + 2 }).join('\n'),
+    )
     .join('\n');
 }
 

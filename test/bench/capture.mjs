@@ -19,7 +19,21 @@
 import { open, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { apiServerProcess, burst, capture, check, followTail, freePort, Lab, measureLatency, notRun, offlineSettings, secs, sleep, toolDir } from '../kind/lab.mjs';
+import {
+  apiServerProcess,
+  burst,
+  capture,
+  check,
+  followTail,
+  freePort,
+  Lab,
+  measureLatency,
+  notRun,
+  offlineSettings,
+  secs,
+  sleep,
+  toolDir,
+} from '../kind/lab.mjs';
 
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const CREATES = Number(process.env.BENCH_CREATES ?? 1000);
@@ -76,14 +90,29 @@ async function sent(lab, from, to) {
 
 /** The difference between two meter readings, both taken from the same processes. */
 async function between(lab, from, to) {
-  check(from.apiPid === to.apiPid && from.receiverPid === to.receiverPid, 'the API server or the receiver restarted while it was measured');
-  return { apiCpu: to.apiCpu - from.apiCpu, receiverCpu: to.receiverCpu - from.receiverCpu, ...(await sent(lab, from, to)) };
+  check(
+    from.apiPid === to.apiPid && from.receiverPid === to.receiverPid,
+    'the API server or the receiver restarted while it was measured',
+  );
+  return {
+    apiCpu: to.apiCpu - from.apiCpu,
+    receiverCpu: to.receiverCpu - from.receiverCpu,
+    ...(await sent(lab, from, to)),
+  };
 }
 
 async function measure(lab, setting, n) {
   console.log(`\n=== ${setting.label}`);
   const started = Date.now();
-  await lab.al(['up', '--mode', 'static', ...(lab.image ? ['--image', lab.image] : []), '--port', String(lab.port), ...setting.up]);
+  await lab.al([
+    'up',
+    '--mode',
+    'static',
+    ...(lab.image ? ['--image', lab.image] : []),
+    '--port',
+    String(lab.port),
+    ...setting.up,
+  ]);
   console.log(`  up: ${secs(Date.now() - started)}`);
   const ns = `bench-${n}-${Date.now()}`;
   await lab.kubectl(['create', 'namespace', ns]);
@@ -99,13 +128,24 @@ async function measure(lab, setting, n) {
 
   // The burst is over for the receiver when a following tail has printed every create.
   const prefix = `burst-${n}`;
-  const tail = followTail(lab, 'default', (e) => (e.verb === 'create' && e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith(prefix) ? e.objectRef.name : null), ['--tail', '0']);
+  const tail = followTail(
+    lab,
+    'default',
+    (e) =>
+      e.verb === 'create' && e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith(prefix)
+        ? e.objectRef.name
+        : null,
+    ['--tail', '0'],
+  );
   try {
     await sleep(1000);
     from = await meters(lab);
     const accepted = await burst(lab, ns, { count: CREATES, prefix });
     check(accepted === CREATES, `the API server accepted ${accepted} of ${CREATES} creates`);
-    await tail.until(Array.from({ length: CREATES }, (_, i) => `${prefix}-${i}`), WAIT_MS);
+    await tail.until(
+      Array.from({ length: CREATES }, (_, i) => `${prefix}-${i}`),
+      WAIT_MS,
+    );
   } finally {
     tail.stop();
   }
@@ -115,19 +155,37 @@ async function measure(lab, setting, n) {
 }
 
 const kib = (b) => `${Math.round(b / 1024)} KiB`;
-const describe = (m) => `kube-apiserver ${m.apiCpu.toFixed(2)} s CPU, receiver ${m.receiverCpu.toFixed(2)} s CPU, ${kib(m.bytes)} in ${m.batches} batches (${m.events} events)`;
+const describe = (m) =>
+  `kube-apiserver ${m.apiCpu.toFixed(2)} s CPU, receiver ${m.receiverCpu.toFixed(2)} s CPU, ${kib(m.bytes)} in ${m.batches} batches (${m.events} events)`;
 const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 
 async function main() {
-  const offline = process.env.AUDIT_LAB_E2E_OFFLINE === '1' || (Boolean(process.env.CI) && process.env.AUDIT_LAB_E2E_OFFLINE !== '0');
+  const offline =
+    process.env.AUDIT_LAB_E2E_OFFLINE === '1' || (Boolean(process.env.CI) && process.env.AUDIT_LAB_E2E_OFFLINE !== '0');
   const settings = { ...process.env, ...(offline ? await offlineSettings() : {}) };
   const docker = await capture('docker', ['info', '--format', '{{.ServerVersion}}'], { env: settings });
-  if (docker.code !== 0) notRun(`the Docker daemon is not reachable (${(docker.stderr || 'docker is not on PATH').trim().split('\n')[0]})`);
+  if (docker.code !== 0)
+    notRun(`the Docker daemon is not reachable (${(docker.stderr || 'docker is not on PATH').trim().split('\n')[0]})`);
 
   const home = await mkdtemp(join(tmpdir(), 'audit-lab-bench-capture-'));
-  const bin = await toolDir(join(home, 'bin'), { kind: settings.AUDIT_LAB_E2E_STATIC_KIND, kubectl: settings.AUDIT_LAB_E2E_STATIC_KUBECTL });
-  const env = { ...settings, PATH: `${bin}${delimiter}${settings.PATH}`, AUDIT_LAB_HOME: join(home, 'labs'), KUBECONFIG: join(home, 'kubeconfig'), NO_COLOR: '1' };
-  const lab = new Lab({ mode: 'static', name: 'albench', home: env.AUDIT_LAB_HOME, env, image: settings.AUDIT_LAB_E2E_STATIC_IMAGE });
+  const bin = await toolDir(join(home, 'bin'), {
+    kind: settings.AUDIT_LAB_E2E_STATIC_KIND,
+    kubectl: settings.AUDIT_LAB_E2E_STATIC_KUBECTL,
+  });
+  const env = {
+    ...settings,
+    PATH: `${bin}${delimiter}${settings.PATH}`,
+    AUDIT_LAB_HOME: join(home, 'labs'),
+    KUBECONFIG: join(home, 'kubeconfig'),
+    NO_COLOR: '1',
+  };
+  const lab = new Lab({
+    mode: 'static',
+    name: 'albench',
+    home: env.AUDIT_LAB_HOME,
+    env,
+    image: settings.AUDIT_LAB_E2E_STATIC_IMAGE,
+  });
   lab.port = await freePort();
   const kind = (await capture('kind', ['version'], { env })).stdout.trim();
   await capture('kind', ['delete', 'cluster', '--name', lab.name], { env });
@@ -136,16 +194,24 @@ async function main() {
     for (const [n, setting] of SETTINGS.entries()) results.push(await measure(lab, setting, n));
     lab.kubernetesVersion = (await lab.status()).cluster.kubernetesVersion;
   } finally {
-    await capture(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'audit-lab.js'), 'down', '--purge', '--name', lab.name], { env });
+    await capture(
+      process.execPath,
+      [join(import.meta.dirname, '..', '..', 'bin', 'audit-lab.js'), 'down', '--purge', '--name', lab.name],
+      { env },
+    );
     await capture('kind', ['delete', 'cluster', '--name', lab.name], { env });
     await rm(home, { recursive: true, force: true });
   }
 
   const [base] = results;
-  console.log(`\nbench:capture on Kubernetes ${lab.kubernetesVersion}, ${kind}; idle ${IDLE_SECONDS}s, ${CREATES} creates; ratios against "${base.label}"`);
+  console.log(
+    `\nbench:capture on Kubernetes ${lab.kubernetesVersion}, ${kind}; idle ${IDLE_SECONDS}s, ${CREATES} creates; ratios against "${base.label}"`,
+  );
   for (const r of results) {
     console.log(`${r.label}`);
-    console.log(`  latency      p50 ${r.latency.p50} ms (${ratio(r.latency.p50, base.latency.p50)}), p99 ${r.latency.p99} ms (${ratio(r.latency.p99, base.latency.p99)})`);
+    console.log(
+      `  latency      p50 ${r.latency.p50} ms (${ratio(r.latency.p50, base.latency.p50)}), p99 ${r.latency.p99} ms (${ratio(r.latency.p99, base.latency.p99)})`,
+    );
     for (const [what, m, b] of [
       ['idle', r.idle, base.idle],
       ['creates', r.creates, base.creates],

@@ -41,12 +41,27 @@ if (process.argv[2] === '--read') {
 }
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
-const USERS = ['system:kube-controller-manager', 'system:kube-scheduler', 'system:node:kind-control-plane', 'kubernetes-admin', 'system:serviceaccount:kube-system:coredns', 'system:apiserver'];
+const USERS = [
+  'system:kube-controller-manager',
+  'system:kube-scheduler',
+  'system:node:kind-control-plane',
+  'kubernetes-admin',
+  'system:serviceaccount:kube-system:coredns',
+  'system:apiserver',
+];
 const VERBS = ['get', 'list', 'watch', 'update', 'create', 'patch', 'delete'];
-const RESOURCES = [['leases', 'coordination.k8s.io'], ['pods', ''], ['configmaps', ''], ['endpointslices', 'discovery.k8s.io'], ['deployments', 'apps'], ['secrets', '']];
+const RESOURCES = [
+  ['leases', 'coordination.k8s.io'],
+  ['pods', ''],
+  ['configmaps', ''],
+  ['endpointslices', 'discovery.k8s.io'],
+  ['deployments', 'apps'],
+  ['secrets', ''],
+];
 const T0 = Date.UTC(2026, 10, 29, 9, 0, 0) * 1000;
-const time = (us) => `${new Date(Math.floor(us / 1000)).toISOString().slice(0, 19)}.${String(us % 1_000_000).padStart(6, '0')}Z`;
-const hex = (i, n) => (i * 2654435761 >>> 0).toString(16).padStart(8, '0').slice(0, n);
+const time = (us) =>
+  `${new Date(Math.floor(us / 1000)).toISOString().slice(0, 19)}.${String(us % 1_000_000).padStart(6, '0')}Z`;
+const hex = (i, n) => ((i * 2654435761) >>> 0).toString(16).padStart(8, '0').slice(0, n);
 
 function line(i) {
   const [resource, group] = RESOURCES[(i * 3) % RESOURCES.length];
@@ -88,7 +103,12 @@ function measure(files) {
 
 function jqPipeline(file) {
   const t0 = process.hrtime.bigint();
-  execFileSync('sh', ['-c', `jq -r '.user.username + " " + .verb + " " + .objectRef.resource' "$1" | sort | uniq -c | sort -rn > /dev/null`, 'sh', file]);
+  execFileSync('sh', [
+    '-c',
+    `jq -r '.user.username + " " + .verb + " " + .objectRef.resource' "$1" | sort | uniq -c | sort -rn > /dev/null`,
+    'sh',
+    file,
+  ]);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -102,20 +122,35 @@ try {
   // A rotated set of 10, named as kube-apiserver names them, given newest first (a glob's order differs anyway).
   const parts = [];
   for (let k = 0; k < 10; k++) {
-    const p = join(work, k === 9 ? 'audit-current.log' : `audit-2026-11-29T09-${String(k).padStart(2, '0')}-00.000.log`);
+    const p = join(
+      work,
+      k === 9 ? 'audit-current.log' : `audit-2026-11-29T09-${String(k).padStart(2, '0')}-00.000.log`,
+    );
     await generate(p, (k * N) / 10, ((k + 1) * N) / 10);
     parts.push(p);
   }
-  console.log(`${N} events, ${(size / 1024 / 1024).toFixed(0)} MiB (${Math.round(size / N)} bytes each); node ${process.version}`);
+  console.log(
+    `${N} events, ${(size / 1024 / 1024).toFixed(0)} MiB (${Math.round(size / N)} bytes each); node ${process.version}`,
+  );
   const show = (name, m) =>
-    console.log(`  ${name.padEnd(34)} ${m.seconds.toFixed(2).padStart(6)} s  ${Math.round(m.events / m.seconds).toLocaleString('en').padStart(9)} events/s  peak RSS ${m.rssMiB.toFixed(0).padStart(4)} MiB  largest batch ${m.maxBatch}${m.events !== N ? `  (read ${m.events}!)` : ''}`);
+    console.log(
+      `  ${name.padEnd(34)} ${m.seconds.toFixed(2).padStart(6)} s  ${Math.round(m.events / m.seconds)
+        .toLocaleString('en')
+        .padStart(
+          9,
+        )} events/s  peak RSS ${m.rssMiB.toFixed(0).padStart(4)} MiB  largest batch ${m.maxBatch}${m.events !== N ? `  (read ${m.events}!)` : ''}`,
+    );
   show('reader, one plain file', measure([plain]));
   show('reader, the same gzipped', measure([gz]));
   show('reader, rotated set of 10 (merged)', measure([...parts].reverse()));
   const hasJq = spawnSync('jq', ['--version']).status === 0;
   if (hasJq) {
     const t = jqPipeline(plain);
-    console.log(`  ${'jq | sort | uniq -c | sort -rn'.padEnd(34)} ${t.toFixed(2).padStart(6)} s  ${Math.round(N / t).toLocaleString('en').padStart(9)} events/s  (baseline for bench:top)`);
+    console.log(
+      `  ${'jq | sort | uniq -c | sort -rn'.padEnd(34)} ${t.toFixed(2).padStart(6)} s  ${Math.round(N / t)
+        .toLocaleString('en')
+        .padStart(9)} events/s  (baseline for bench:top)`,
+    );
   } else console.log('  (jq not on PATH: no baseline)');
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -24,7 +24,9 @@ import { generate as generateLog } from './topData.mjs';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const diffDir = join(root, 'test/conformance/policydiff');
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
-const { PolicyEvaluator, eventAttributes } = await import(new URL('../../dist/audit/policyEngine.js', import.meta.url).href);
+const { PolicyEvaluator, eventAttributes } = await import(
+  new URL('../../dist/audit/policyEngine.js', import.meta.url).href
+);
 const { loadPolicy } = await import(new URL('../../dist/audit/policyLoader.js', import.meta.url).href);
 
 const work = mkdtempSync(join(tmpdir(), 'bench-policy-'));
@@ -52,7 +54,9 @@ async function memory() {
   if (lines.length > 0) writeSync(fd, `${lines.join('\n')}\n`);
   closeSync(fd);
   const bin = join(root, 'bin', 'audit-lab.js');
-  console.log(`policy test preset:recommended over ${events.toLocaleString('en')} events (${(statSync(log).size / 1024 / 1024).toFixed(0)} MiB); node ${process.version}`);
+  console.log(
+    `policy test preset:recommended over ${events.toLocaleString('en')} events (${(statSync(log).size / 1024 / 1024).toFixed(0)} MiB); node ${process.version}`,
+  );
   for (const [name, flags] of [
     ['summary (the table)', []],
     ['--per-event', ['--per-event']],
@@ -62,8 +66,14 @@ async function memory() {
     ['-o yaml', ['-o', 'yaml']],
     ['-o name', ['-o', 'name']],
   ]) {
-    const m = await measure([process.execPath, bin, 'policy', 'test', 'preset:recommended', '--file', log, ...flags], { AUDIT_LAB_HOME: join(work, 'home') }, { keepStdout: false });
-    console.log(`  ${name.padEnd(20)} peak RSS ${m.rssMb.toFixed(0).padStart(4)} MB  ${(m.wall / 1000).toFixed(1).padStart(5)} s  ${(m.stdoutBytes / 1024 / 1024).toFixed(1).padStart(6)} MiB out  (${m.how})`);
+    const m = await measure(
+      [process.execPath, bin, 'policy', 'test', 'preset:recommended', '--file', log, ...flags],
+      { AUDIT_LAB_HOME: join(work, 'home') },
+      { keepStdout: false },
+    );
+    console.log(
+      `  ${name.padEnd(20)} peak RSS ${m.rssMb.toFixed(0).padStart(4)} MB  ${(m.wall / 1000).toFixed(1).padStart(5)} s  ${(m.stdoutBytes / 1024 / 1024).toFixed(1).padStart(6)} MiB out  (${m.how})`,
+    );
   }
   console.log('  target: peak RSS under 150 MB for every output');
 }
@@ -72,14 +82,20 @@ async function memory() {
 async function speed() {
   console.log('');
   const t0 = Date.now();
-  execFileSync('go', ['build', '-o', join(work, 'policydiff'), '.'], { cwd: diffDir, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('go', ['build', '-o', join(work, 'policydiff'), '.'], {
+    cwd: diffDir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   console.log(`go build: ${Date.now() - t0} ms (cached after the first run)`);
 
   const generated = generate({ seed: 7, events: 10_000 });
   const recommended = readFileSync(join(root, 'templates/policies/recommended.yaml'), 'utf8');
   const scenarios = [
     { name: 'generated edge-case policies', cases: generated },
-    { name: 'preset:recommended', cases: { policies: [{ id: 'recommended', yaml: recommended }], events: generated.events } },
+    {
+      name: 'preset:recommended',
+      cases: { policies: [{ id: 'recommended', yaml: recommended }], events: generated.events },
+    },
   ];
 
   const fmt = (n) => `${(n / 1e6).toFixed(2)} M/s`;
@@ -88,7 +104,9 @@ async function speed() {
     const dir = join(work, name.replace(/\W+/g, '-'));
     writeCases(dir, cases);
 
-    const go = JSON.parse(execFileSync(join(work, 'policydiff'), ['bench', '-cases', dir, '-min', `${seconds}s`], { encoding: 'utf8' }));
+    const go = JSON.parse(
+      execFileSync(join(work, 'policydiff'), ['bench', '-cases', dir, '-min', `${seconds}s`], { encoding: 'utf8' }),
+    );
 
     const evaluators = [];
     for (const { id, yaml } of cases.policies) {
@@ -114,7 +132,9 @@ async function speed() {
     }
     const ts = (rounds * evaluators.length * attrs.length) / elapsed;
 
-    console.log(`${name}: ${evaluators.length} policies x ${attrs.length} events (upstream: ${go.policies} x ${go.events})`);
+    console.log(
+      `${name}: ${evaluators.length} policies x ${attrs.length} events (upstream: ${go.policies} x ${go.events})`,
+    );
     console.log(`  audit-lab (node ${process.version})  ${fmt(ts)}`);
     console.log(`  k8s.io/apiserver (go)       ${fmt(go.perSecond)}  (baseline)`);
     console.log(`  ratio                       ${(ts / go.perSecond).toFixed(2)}  (target >= 0.5)`);

@@ -37,16 +37,28 @@ function template(stage) {
     userAgent: 'kubectl/v1.31.0 (linux/amd64) kubernetes/9edcffc',
     objectRef: { resource: 'configmaps', namespace: 'kube-system', name: 'kube-proxy', apiVersion: 'v1' },
     responseStatus: { metadata: {}, code: 200 },
-    requestObject: { metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(120) } }, data: { 'config.conf': 'mode: iptables' } },
+    requestObject: {
+      metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(120) } },
+      data: { 'config.conf': 'mode: iptables' },
+    },
     responseObject: {
       kind: 'ConfigMap',
       apiVersion: 'v1',
-      metadata: { name: 'kube-proxy', namespace: 'kube-system', uid: '3f1c0a4e-9a43-4a55-9d3e-1b2f9e8f6c11', resourceVersion: '123456', creationTimestamp: '2024-05-01T09:59:00Z' },
+      metadata: {
+        name: 'kube-proxy',
+        namespace: 'kube-system',
+        uid: '3f1c0a4e-9a43-4a55-9d3e-1b2f9e8f6c11',
+        resourceVersion: '123456',
+        creationTimestamp: '2024-05-01T09:59:00Z',
+      },
       data: { 'config.conf': 'mode: iptables', kubeconfig: 'y'.repeat(90) },
     },
     requestReceivedTimestamp: '2024-05-01T10:00:00.000000Z',
     stageTimestamp: '2024-05-01T10:00:00.002000Z',
-    annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': 'RBAC: allowed by ClusterRoleBinding "cluster-admin"' },
+    annotations: {
+      'authorization.k8s.io/decision': 'allow',
+      'authorization.k8s.io/reason': 'RBAC: allowed by ClusterRoleBinding "cluster-admin"',
+    },
   };
   if (stage === 'RequestReceived') {
     delete ev.responseStatus;
@@ -139,7 +151,13 @@ const selfCpu = () => {
 };
 
 function makeAgent(sockets) {
-  return new Agent({ keepAlive: true, maxSockets: sockets, ca: lab.pki.ca.cert, cert: lab.pki.client.cert, key: lab.pki.client.key });
+  return new Agent({
+    keepAlive: true,
+    maxSockets: sockets,
+    ca: lab.pki.ca.cert,
+    cert: lab.pki.client.cert,
+    key: lab.pki.client.key,
+  });
 }
 
 function post(url, agent, body) {
@@ -167,7 +185,12 @@ async function phase(pid, fn) {
   const s0 = selfCpu();
   const w0 = performance.now();
   const result = await fn();
-  return { ...result, secs: (performance.now() - w0) / 1000, receiverCpu: cpuSeconds(pid) - c0, senderCpu: selfCpu() - s0 };
+  return {
+    ...result,
+    secs: (performance.now() - w0) / 1000,
+    receiverCpu: cpuSeconds(pid) - c0,
+    senderCpu: selfCpu() - s0,
+  };
 }
 
 /** Closed loop: `senders` connections, each posting its next batch once the last is answered. */
@@ -228,14 +251,18 @@ function parseOnly(ms) {
     while (performance.now() - start < ms) for (let i = 0; i < 20; i++) events += f(i);
     return events / ((performance.now() - start) / 1000);
   };
-  return { strings: rate((i) => JSON.parse(strs[i]).items.length), bytes: rate((i) => JSON.parse(bufs[i].toString('utf8')).items.length) };
+  return {
+    strings: rate((i) => JSON.parse(strs[i]).items.length),
+    bytes: rate((i) => JSON.parse(bufs[i].toString('utf8')).items.length),
+  };
 }
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const eventBytes = Math.round((makeBody().length - 70) / BATCH);
 console.log(
-  `receiver benchmark: node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
-    `3 static-mode sinks, mutual TLS on loopback, ${BATCH}-event EventLists, ~${eventBytes} B/event`,
+  `receiver benchmark: node ${process.version}, ${cpus().length} CPUs, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; ` + `3 static-mode sinks, mutual TLS on loopback, ${BATCH}-event EventLists, ~${eventBytes} B/event`,
 );
 
 function throughputLine(label, p, baseline) {
@@ -251,7 +278,9 @@ function throughputLine(label, p, baseline) {
 try {
   const base = parseOnly(1500);
   const baseline = base.strings;
-  console.log(`JSON.parse alone, same bodies:    ${fmt(baseline)} events/s (baseline, one core; ${fmt(base.bytes)} events/s decoding the bytes too)`);
+  console.log(
+    `JSON.parse alone, same bodies:    ${fmt(baseline)} events/s (baseline, one core; ${fmt(base.bytes)} events/s decoding the bytes too)`,
+  );
 
   const runs = {};
   let r;
@@ -259,7 +288,9 @@ try {
     const label = sync ? 'fdatasync' : 'no sync';
     r = await startServe({ sync });
     if (sync) console.log(`idle receiver RSS: ${procStatus(r.pid, 'VmRSS').toFixed(1)} MB`);
-    console.log(`-- ${sync ? 'acknowledged after fdatasync (the real path)' : 'without fdatasync (serve --skip-fsync-for-benchmark, for comparison only)'}`);
+    console.log(
+      `-- ${sync ? 'acknowledged after fdatasync (the real path)' : 'without fdatasync (serve --skip-fsync-for-benchmark, for comparison only)'}`,
+    );
     const one = await throughput(r, 1, PHASE_MS);
     console.log(throughputLine(`throughput, 1 sender  (${label}):`, one, baseline));
     const four = await throughput(r, 4, PHASE_MS);
@@ -275,7 +306,7 @@ try {
     await r.stop();
   }
   const rate = (p) => p.events / p.secs;
-  const [a, b] = [runs['fdatasync'], runs['no sync']];
+  const [a, b] = [runs.fdatasync, runs['no sync']];
   console.log(
     `fdatasync / no sync: throughput ${(rate(a.one) / rate(b.one)).toFixed(2)} (1 sender), ${(rate(a.four) / rate(b.four)).toFixed(2)} (4 senders); ` +
       `p99 ack latency ${(a.lat[400].p99 / b.lat[400].p99).toFixed(2)} x (400-event), ${(a.lat[50].p99 / b.lat[50].p99).toFixed(2)} x (50-event)`,

@@ -31,7 +31,10 @@ export async function measure(argv, env, { keepStdout = true } = {}) {
     ? undefined
     : setInterval(() => {
         try {
-          hwm = Math.max(hwm, Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0));
+          hwm = Math.max(
+            hwm,
+            Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0),
+          );
         } catch {
           // exited
         }
@@ -42,5 +45,11 @@ export async function measure(argv, env, { keepStdout = true } = {}) {
   if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}: ${stderr}`);
   const rssKb = gnu ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) : hwm;
   await rm(rssFile, { force: true });
-  return { wall, rssMb: rssKb / 1024, stdout, stdoutBytes, how: gnu ? 'GNU time %M' : '/proc VmHWM polled every 20 ms' };
+  return {
+    wall,
+    rssMb: rssKb / 1024,
+    stdout,
+    stdoutBytes,
+    how: gnu ? 'GNU time %M' : '/proc VmHWM polled every 20 ms',
+  };
 }

@@ -37,9 +37,11 @@ const { buildReport } = await import(new URL('../../dist/top/report.js', import.
 const { parseWindow } = await import(new URL('../../dist/top/window.js', import.meta.url).href);
 const { topScreenLines } = await import(new URL('../../dist/ui/topView.js', import.meta.url).href);
 const { labPaths } = await import(new URL('../../dist/lab/paths.js', import.meta.url).href);
-const { DEFAULT_SINK, newLabState, newSinkState, writeState } = await import(new URL('../../dist/lab/state.js', import.meta.url).href);
+const { DEFAULT_SINK, newLabState, newSinkState, writeState } = await import(
+  new URL('../../dist/lab/state.js', import.meta.url).href
+);
 
-const ms = (n) => `${n.toFixed(0)} ms`;
+const _ms = (n) => `${n.toFixed(0)} ms`;
 const s = (n) => `${(n / 1000).toFixed(2)} s`;
 const median = (xs) => {
   const o = [...xs].sort((a, b) => a - b);
@@ -57,7 +59,8 @@ async function logFile() {
   const dir = join(tmpdir(), 'audit-lab-bench');
   const file = join(dir, `top-v${GENERATOR_VERSION}-${EVENTS}-seed${SEED}.log`);
   const truth = `${file}.groups.json`;
-  if (existsSync(file) && existsSync(truth)) return { file, truth: JSON.parse(readFileSync(truth, 'utf8')), cached: true };
+  if (existsSync(file) && existsSync(truth))
+    return { file, truth: JSON.parse(readFileSync(truth, 'utf8')), cached: true };
   await mkdir(dir, { recursive: true });
   const t0 = performance.now();
   const partial = `${file}.partial`;
@@ -89,7 +92,18 @@ async function logFile() {
 // ---- top vs the pipeline --------------------------------------------------------------------
 
 async function versus(file, truth, home) {
-  const topArgv = [process.execPath, BIN, 'top', '--no-follow', '--file', file, '--by', 'user,verb,resource', '-o', 'json'];
+  const topArgv = [
+    process.execPath,
+    BIN,
+    'top',
+    '--no-follow',
+    '--file',
+    file,
+    '--by',
+    'user,verb,resource',
+    '-o',
+    'json',
+  ];
   const pipeArgv = ['/bin/bash', '-c', PIPELINE, 'pipeline', file];
   const tops = [];
   const pipes = [];
@@ -119,12 +133,22 @@ async function versus(file, truth, home) {
 
   const best = (xs) => Math.min(...xs.map((x) => x.wall));
   const med = (xs) => median(xs.map((x) => x.wall));
-  console.log(`\n== top --no-follow --by user,verb,resource -o json vs jq | sort | uniq -c | sort -rn (${RUNS} runs each, alternating) ==`);
-  console.log(`  top       best ${s(best(tops))}  median ${s(med(tops))}  peak RSS ${Math.max(...tops.map((t) => t.rssMb)).toFixed(0)} MB (${tops[0].how})`);
+  console.log(
+    `\n== top --no-follow --by user,verb,resource -o json vs jq | sort | uniq -c | sort -rn (${RUNS} runs each, alternating) ==`,
+  );
+  console.log(
+    `  top       best ${s(best(tops))}  median ${s(med(tops))}  peak RSS ${Math.max(...tops.map((t) => t.rssMb)).toFixed(0)} MB (${tops[0].how})`,
+  );
   console.log(`  pipeline  best ${s(best(pipes))}  median ${s(med(pipes))}`);
-  console.log(`  ratio     pipeline / top = ${(best(pipes) / best(tops)).toFixed(2)}x (best), ${(med(pipes) / med(tops)).toFixed(2)}x (median)   target >= 2x, RSS < 150 MB`);
-  console.log(`  counts    top and the pipeline agree on every group: ${same(fromTop, fromJq) ? 'yes' : 'NO'} (${fromJq.size} pipeline groups, ${doc.groups.length} top groups)`);
-  console.log(`            top's groups are the generated ones, count for count: ${same(topOwn, generated) ? 'yes' : 'NO'}; events ${doc.totals.events}, bytes ${doc.totals.bytes} (file ${statSync(file).size})`);
+  console.log(
+    `  ratio     pipeline / top = ${(best(pipes) / best(tops)).toFixed(2)}x (best), ${(med(pipes) / med(tops)).toFixed(2)}x (median)   target >= 2x, RSS < 150 MB`,
+  );
+  console.log(
+    `  counts    top and the pipeline agree on every group: ${same(fromTop, fromJq) ? 'yes' : 'NO'} (${fromJq.size} pipeline groups, ${doc.groups.length} top groups)`,
+  );
+  console.log(
+    `            top's groups are the generated ones, count for count: ${same(topOwn, generated) ? 'yes' : 'NO'}; events ${doc.totals.events}, bytes ${doc.totals.bytes} (file ${statSync(file).size})`,
+  );
 }
 
 // ---- where top's time goes -------------------------------------------------------------------
@@ -146,8 +170,12 @@ async function breakdown(file) {
   });
   const total = performance.now() - t0;
   console.log(`\n== where top's time goes (in-process on dist/, one pass; ${n} events) ==`);
-  console.log(`  reading (streams/source.ts readSource: lines, parsing)  ${s(total - grouping)}  (${(((total - grouping) / total) * 100).toFixed(0)}%)`);
-  console.log(`  grouping (top/groups.ts GroupTable.add)                 ${s(grouping)}  (${((grouping / total) * 100).toFixed(0)}%; ${((grouping * 1000) / n).toFixed(2)} µs an event)`);
+  console.log(
+    `  reading (streams/source.ts readSource: lines, parsing)  ${s(total - grouping)}  (${(((total - grouping) / total) * 100).toFixed(0)}%)`,
+  );
+  console.log(
+    `  grouping (top/groups.ts GroupTable.add)                 ${s(grouping)}  (${((grouping / total) * 100).toFixed(0)}%; ${((grouping * 1000) / n).toFixed(2)} µs an event)`,
+  );
 }
 
 // ---- live: the redraw at 4,000 events/s ----------------------------------------------------
@@ -166,17 +194,52 @@ function renderTimes(users, label) {
     const stamp = new Date((start + at * 1_000_000 + 500_000) / 1000).toISOString();
     for (const { line, c } of second) {
       const user = users > 0 ? `user-${made++ % users}` : c.user;
-      table.add({ sink: 'default', text: line, event: { user: { username: user }, verb: c.verb, objectRef: { resource: c.resource, apiGroup: c.group, subresource: c.subresource }, requestReceivedTimestamp: stamp } });
+      table.add({
+        sink: 'default',
+        text: line,
+        event: {
+          user: { username: user },
+          verb: c.verb,
+          objectRef: { resource: c.resource, apiGroup: c.group, subresource: c.subresource },
+          requestReceivedTimestamp: stamp,
+        },
+      });
     }
     const t0 = performance.now();
     const end = start + (at + 1) * 1_000_000 - 1;
-    const report = buildReport(table, { end, window, windowTotals: false, sort: { column: 'rate', reverse: false }, limit: 47, sparkline: true });
-    const screen = { source: 'sink default', window: '1m', eventsPerSecond: report.totals.eventsPerSecond, bytesPerSecond: report.totals.bytesPerSecond, groups: report.totals.groups, paused: false, loading: false, skipping: false, sortedBy: 'rate', reverse: false, hidden: report.hidden };
-    const lines = topScreenLines(screen, report.rows, { keys: ['user', 'verb', 'resource'], style: { bold: String, dim: String, cyan: String, underline: String, inverse: String, yellow: String }, cols: 160, rows: 50 });
+    const report = buildReport(table, {
+      end,
+      window,
+      windowTotals: false,
+      sort: { column: 'rate', reverse: false },
+      limit: 47,
+      sparkline: true,
+    });
+    const screen = {
+      source: 'sink default',
+      window: '1m',
+      eventsPerSecond: report.totals.eventsPerSecond,
+      bytesPerSecond: report.totals.bytesPerSecond,
+      groups: report.totals.groups,
+      paused: false,
+      loading: false,
+      skipping: false,
+      sortedBy: 'rate',
+      reverse: false,
+      hidden: report.hidden,
+    };
+    const lines = topScreenLines(screen, report.rows, {
+      keys: ['user', 'verb', 'resource'],
+      style: { bold: String, dim: String, cyan: String, underline: String, inverse: String, yellow: String },
+      cols: 160,
+      rows: 50,
+    });
     if (lines.length === 0) throw new Error('no screen');
     if (at >= 60) times.push(performance.now() - t0);
   }
-  console.log(`  ${label.padEnd(44)} ${String(table.groups.length).padStart(6)} groups: median ${times.length ? median(times).toFixed(2) : '-'} ms, max ${Math.max(...times).toFixed(2)} ms a frame`);
+  console.log(
+    `  ${label.padEnd(44)} ${String(table.groups.length).padStart(6)} groups: median ${times.length ? median(times).toFixed(2) : '-'} ms, max ${Math.max(...times).toFixed(2)} ms a frame`,
+  );
 }
 
 /**
@@ -189,7 +252,13 @@ async function liveFrames() {
   const home = await mkdtemp(join(tmpdir(), 'audit-lab-bench-top-'));
   try {
     const paths = labPaths(home, 'audit-lab');
-    const state = newLabState({ name: 'audit-lab', mode: 'static', image: null, kubernetesVersion: null, now: new Date() });
+    const state = newLabState({
+      name: 'audit-lab',
+      mode: 'static',
+      image: null,
+      kubernetesVersion: null,
+      now: new Date(),
+    });
     state.sinks.push(newSinkState({ ...DEFAULT_SINK, name: 'default' }, new Date()));
     await writeState(paths, state);
     await mkdir(paths.streamsDir, { recursive: true });
@@ -208,7 +277,10 @@ async function liveFrames() {
     const writer = spawn(process.execPath, ['--input-type=module', '-e', writerCode], { stdio: 'ignore' });
     const quote = (a) => `'${a.replace(/'/g, `'\\''`)}'`;
     const command = `/usr/bin/stty cols 160 rows 50; exec ${[process.execPath, BIN, 'top'].map(quote).join(' ')}`;
-    const pty = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], { env: { ...process.env, AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const pty = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], {
+      env: { ...process.env, AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', TERM: 'xterm' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const started = Date.now();
     const lateness = [];
     let framesSeen = 0;
@@ -224,9 +296,13 @@ async function liveFrames() {
     await new Promise((r) => pty.on('close', r));
     writer.kill();
     const stored = statSync(stream).size;
-    console.log(`  through a pseudo-terminal, ${LIVE_SECONDS} s of top following a stream fed 4,000 events/s (${(stored / 1e6).toFixed(0)} MB written):`);
+    console.log(
+      `  through a pseudo-terminal, ${LIVE_SECONDS} s of top following a stream fed 4,000 events/s (${(stored / 1e6).toFixed(0)} MB written):`,
+    );
     if (lateness.length === 0) return console.log('    no frames seen: the live view did not draw');
-    console.log(`    ${lateness.length} frames after the start-up ones (${framesSeen} in all): drawn and shown a median ${median(lateness)} ms after the second tick, 95th percentile ${pct(lateness, 0.95)} ms, max ${Math.max(...lateness)} ms`);
+    console.log(
+      `    ${lateness.length} frames after the start-up ones (${framesSeen} in all): drawn and shown a median ${median(lateness)} ms after the second tick, 95th percentile ${pct(lateness, 0.95)} ms, max ${Math.max(...lateness)} ms`,
+    );
   } finally {
     await rm(home, { recursive: true, force: true });
   }
@@ -235,8 +311,12 @@ async function liveFrames() {
 // ---- main ------------------------------------------------------------------------------------
 
 const { file, truth, cached } = await logFile();
-console.log(`log: ${file} (${(statSync(file).size / 1e6).toFixed(0)} MB, ${EVENTS} events${cached ? ', cached from an earlier run' : ''})`);
-console.log(`node ${process.version}, ${execFileSync(JQ, ['--version'], { encoding: 'utf8' }).trim()}, ${execFileSync('sort', ['--version'], { encoding: 'utf8' }).split('\n')[0]}`);
+console.log(
+  `log: ${file} (${(statSync(file).size / 1e6).toFixed(0)} MB, ${EVENTS} events${cached ? ', cached from an earlier run' : ''})`,
+);
+console.log(
+  `node ${process.version}, ${execFileSync(JQ, ['--version'], { encoding: 'utf8' }).trim()}, ${execFileSync('sort', ['--version'], { encoding: 'utf8' }).split('\n')[0]}`,
+);
 const home = await mkdtemp(join(tmpdir(), 'audit-lab-bench-home-'));
 try {
   await versus(file, truth, home);
@@ -245,7 +325,9 @@ try {
 }
 await breakdown(file);
 console.log('\n== live redraw at 4,000 events/s (target: within 50 ms of the second tick) ==');
-console.log('  report + screen for one tick (top/report.ts buildReport, ui/topView.ts topScreenLines), 160x50, 1m window:');
+console.log(
+  '  report + screen for one tick (top/report.ts buildReport, ui/topView.ts topScreenLines), 160x50, 1m window:',
+);
 renderTimes(0, 'the generated traffic (user, verb, resource)');
 renderTimes(5_000, '5,000 distinct users');
 renderTimes(50_000, '50,000 distinct users (the group cap)');

@@ -13,13 +13,19 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runCli, runProcess } from '../harness/cli.js';
 import { tempDir } from '../harness/lab.js';
 
-
 /** A lab home with labs alpha (sinks default, secrets) and beta, and two directories that are not labs. */
 async function labHome(dir: string): Promise<string> {
   const home = join(dir, 'home');
   const lab = async (name: string, sinks: string[]) => {
     await mkdir(join(home, name), { recursive: true });
-    await writeFile(join(home, name, 'state.json'), JSON.stringify({ version: 1, name, sinks: sinks.map((s) => ({ name: s, level: 'Metadata', stages: ['ResponseComplete'] })) }));
+    await writeFile(
+      join(home, name, 'state.json'),
+      JSON.stringify({
+        version: 1,
+        name,
+        sinks: sinks.map((s) => ({ name: s, level: 'Metadata', stages: ['ResponseComplete'] })),
+      }),
+    );
   };
   await lab('alpha', ['default', 'secrets']);
   await lab('beta', ['only-beta']);
@@ -37,7 +43,10 @@ async function bashCompletes(lines: string[]): Promise<Map<string, string[]>> {
     // `audit-lab` on PATH, as an installed CLI is: the script calls it by that name.
     const bin = join(dir, 'bin');
     await mkdir(bin);
-    await writeFile(join(bin, 'audit-lab'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`);
+    await writeFile(
+      join(bin, 'audit-lab'),
+      `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`,
+    );
     await chmod(join(bin, 'audit-lab'), 0o755);
     const script = await runCli(['completion', 'bash']);
     expect(script.code).toBe(0);
@@ -90,7 +99,25 @@ describe('completion bash, sourced in bash', () => {
     ['audit-lab tail --name alpha --sink ', ['default', 'secrets']],
     ['audit-lab --name beta sink delete ', ['only-beta']],
     ['audit-lab sink delete ', []],
-    ['audit-lab ', ['up', 'down', 'sink', 'tail', 'top', 'serve', 'status', 'doctor', 'list', 'render', 'policy', 'version', 'completion', 'help']],
+    [
+      'audit-lab ',
+      [
+        'up',
+        'down',
+        'sink',
+        'tail',
+        'top',
+        'serve',
+        'status',
+        'doctor',
+        'list',
+        'render',
+        'policy',
+        'version',
+        'completion',
+        'help',
+      ],
+    ],
     ['audit-lab sink ', ['create', 'list', 'delete']],
     ['audit-lab help sink ', ['create', 'list', 'delete']],
     ['audit-lab tail --st', ['--stage']],
@@ -155,12 +182,16 @@ describe('__complete stays light and quiet', () => {
       const home = await labHome(dir);
       const record = join(dir, 'modules.txt');
       const hook = join(ROOT, 'test', 'fixtures', 'hooks', 'record-modules.mjs');
-      const r = await runProcess(['__complete', 'tail', '--name', 'alpha', '--sink', ''], { env: { AUDIT_LAB_HOME: home, RECORD_MODULES: record, NODE_OPTIONS: `--import ${hook}` } });
+      const r = await runProcess(['__complete', 'tail', '--name', 'alpha', '--sink', ''], {
+        env: { AUDIT_LAB_HOME: home, RECORD_MODULES: record, NODE_OPTIONS: `--import ${hook}` },
+      });
       expect(r).toMatchObject({ code: 0, stdout: 'default\nsecrets\n', stderr: '' });
       const modules = (await readFile(record, 'utf8')).split('\n');
       // The hook saw what __complete uses.
       expect(modules).toContain(`file://${join(ROOT, 'dist', 'lab', 'labs.js')}`);
-      expect(modules.filter((m) => /node_modules\/(yaml|execa|@peculiar|ora)\/|dist\/(receiver|daemon|tools)\//.test(m))).toEqual([]);
+      expect(
+        modules.filter((m) => /node_modules\/(yaml|execa|@peculiar|ora)\/|dist\/(receiver|daemon|tools)\//.test(m)),
+      ).toEqual([]);
     } finally {
       await cleanup();
     }

@@ -18,7 +18,9 @@ describe('directories audit-lab did not make keep their mode (as a process)', ()
   it('render --out into an existing 0755 directory: stays 0755; the keys go into the private directories render makes in it', async () => {
     const dir = await testDir();
     const out = await openDir(join(dir, 'shared'));
-    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], {
+      env: { AUDIT_LAB_HOME: join(dir, 'labs') },
+    });
     expect(r.code).toBe(0);
     expect(await modeOf(out)).toBe(0o755);
     expect(await modeOf(join(out, 'apiserver'))).toBe(0o700);
@@ -36,7 +38,9 @@ describe('directories audit-lab did not make keep their mode (as a process)', ()
     const out = join(dir, 'mine');
     await openDir(join(out, sub));
     await chmod(out, 0o700);
-    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1'], {
+      env: { AUDIT_LAB_HOME: join(dir, 'labs') },
+    });
     expect(r.code).toBe(0);
     expect(await modeOf(join(out, sub))).toBe(0o755);
     expect(r.stderr).toContain(`warning: ${join(out, sub)} is open to other users (mode 0755)`);
@@ -47,7 +51,10 @@ describe('directories audit-lab did not make keep their mode (as a process)', ()
   it('render --out into new directories makes each of them 0700 and warns about nothing', async () => {
     const dir = await testDir();
     const out = join(dir, 'new', 'nested');
-    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--host-cgroup', 'v2'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(
+      ['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--host-cgroup', 'v2'],
+      { env: { AUDIT_LAB_HOME: join(dir, 'labs') } },
+    );
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(await modeOf(join(dir, 'new'))).toBe(0o700);
@@ -63,7 +70,9 @@ describe('directories audit-lab did not make keep their mode (as a process)', ()
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     onTestFinished(() => new Promise<void>((r) => blocker.close(() => r())));
     const port = (blocker.address() as { port: number }).port;
-    const r = await runProcess(['serve', '--address', '127.0.0.1', '--port', String(port)], { env: { AUDIT_LAB_HOME: home } });
+    const r = await runProcess(['serve', '--address', '127.0.0.1', '--port', String(port)], {
+      env: { AUDIT_LAB_HOME: home },
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('already in use');
     expect(await modeOf(home)).toBe(0o755);

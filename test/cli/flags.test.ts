@@ -19,7 +19,26 @@ describe.concurrent('flags, as a process', () => {
 
   it('takes enum values in any case and uses the canonical one', async () => {
     const home = await testDir();
-    const r = await runCli(['render', '--mode', 'STATIC', '--sink', 's', '--level', 'request', '--stage', 'responsecomplete', '--capture', 'Sinks', '--host-cgroup', 'V2', '--receiver-host', '172.18.0.1'], { env: { AUDIT_LAB_HOME: home } });
+    const r = await runCli(
+      [
+        'render',
+        '--mode',
+        'STATIC',
+        '--sink',
+        's',
+        '--level',
+        'request',
+        '--stage',
+        'responsecomplete',
+        '--capture',
+        'Sinks',
+        '--host-cgroup',
+        'V2',
+        '--receiver-host',
+        '172.18.0.1',
+      ],
+      { env: { AUDIT_LAB_HOME: home } },
+    );
     // stderr carries notes (no lab yet): only not an error.
     expect(r.stderr).not.toMatch(/error|invalid/);
     expect(r.code).toBe(0);
@@ -33,6 +52,8 @@ describe.concurrent('flags, as a process', () => {
     const r = await runCli(['--name', 'a', 'status', '--name', 'b'], { env: { AUDIT_LAB_HOME: home } });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe("error: option '--name <name>' was given more than once; it takes one value\n(run with --help for usage)\n");
+    expect(r.stderr).toBe(
+      "error: option '--name <name>' was given more than once; it takes one value\n(run with --help for usage)\n",
+    );
   });
 });

@@ -57,11 +57,21 @@ describe('a forwarding sink as sink list and status show it', () => {
     const port = await closedPort();
     const target = `https://127.0.0.1:${port}/audit`;
     const state = (await readState(lab.lab.paths))!;
-    const out = newSinkState({ name: 'out', level: 'RequestResponse', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, url: target });
+    const out = newSinkState({
+      name: 'out',
+      level: 'RequestResponse',
+      stages: ['ResponseComplete'],
+      throttle: { qps: 10, burst: 15 },
+      url: target,
+    });
     await writeState(lab.lab.paths, { ...state, sinks: [...state.sinks, out] });
     const table = join(lab.home, 'tools.json');
     await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const env = { AUDIT_LAB_HOME: lab.home, PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
+    const env = {
+      AUDIT_LAB_HOME: lab.home,
+      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
+      FAKE_TOOLS_TABLE: table,
+    };
     serve = startCli(['serve'], { env });
     const url = await serveUrl(serve);
 
@@ -69,8 +79,14 @@ describe('a forwarding sink as sink list and status show it', () => {
     const blob = 'x'.repeat(1024 * 1024);
     let fed = 0;
     for (let b = 0; b < 7; b++) {
-      const batch = Array.from({ length: 13 }, (_, i) => ({ ...makeEvent({ auditID: `e-${b}-${String(i).padStart(2, '0')}` }), requestObject: { kind: 'ConfigMap', apiVersion: 'v1', data: { blob } } }));
-      const reply = await post(`${url}${STATIC_PATH}`, eventList(batch), { ca: lab.lab.pki.ca.cert, cert: lab.lab.pki.client });
+      const batch = Array.from({ length: 13 }, (_, i) => ({
+        ...makeEvent({ auditID: `e-${b}-${String(i).padStart(2, '0')}` }),
+        requestObject: { kind: 'ConfigMap', apiVersion: 'v1', data: { blob } },
+      }));
+      const reply = await post(`${url}${STATIC_PATH}`, eventList(batch), {
+        ca: lab.lab.pki.ca.cert,
+        cert: lab.lab.pki.client,
+      });
       expect(reply.status).toBe(200);
       fed += batch.length;
     }
@@ -82,11 +98,15 @@ describe('a forwarding sink as sink list and status show it', () => {
     };
     // The receiver reports from a timer: wait for the report that has every event and the error.
     let rows: SinkRow[] = [];
-    const reported = await eventually(async () => {
-      rows = await listed();
-      const f = rows.find((r) => r.name === 'out')?.forwarding;
-      return f != null && f.backlogEvents + f.dropped === fed && f.lastError !== null;
-    }, 100, 200);
+    const reported = await eventually(
+      async () => {
+        rows = await listed();
+        const f = rows.find((r) => r.name === 'out')?.forwarding;
+        return f != null && f.backlogEvents + f.dropped === fed && f.lastError !== null;
+      },
+      100,
+      200,
+    );
     expect(reported, JSON.stringify(rows)).toBe(true);
     const f = rows.find((r) => r.name === 'out')!.forwarding!;
     expect(f.backlogLimitBytes).toBe(FORWARD_BACKLOG_BYTES);
@@ -105,17 +125,29 @@ describe('a forwarding sink as sink list and status show it', () => {
     const json = await runCli(['status', '--json'], { env });
     expect(json.code).toBe(0);
     const st = (JSON.parse(json.stdout) as { sinks: SinkRow[] }).sinks.find((s) => s.name === 'out')!;
-    expect(st.forwarding).toMatchObject({ backlogEvents: f.backlogEvents, backlogBytes: f.backlogBytes, dropped: f.dropped, sent: 0 });
+    expect(st.forwarding).toMatchObject({
+      backlogEvents: f.backlogEvents,
+      backlogBytes: f.backlogBytes,
+      dropped: f.dropped,
+      sent: 0,
+    });
     expect(st.forwarding!.lastError!.message).toContain('ECONNREFUSED');
 
     const human = await runCli(['status'], { env });
-    expect(human.stdout).toMatch(new RegExp(`^forward +out -> ${target.replace(/[.]/g, '\\.')}: backlog ${f.backlogEvents} \\(\\d+MiB/64MiB\\), ${f.dropped} dropped, \\d+ retries, last error: \\S+ .*ECONNREFUSED`, 'm'));
+    expect(human.stdout).toMatch(
+      new RegExp(
+        `^forward +out -> ${target.replace(/[.]/g, '\\.')}: backlog ${f.backlogEvents} \\(\\d+MiB/64MiB\\), ${f.dropped} dropped, \\d+ retries, last error: \\S+ .*ECONNREFUSED`,
+        'm',
+      ),
+    );
 
     const wide = await runCli(['sink', 'list', '-o', 'wide'], { env });
     expect(wide.code).toBe(0);
     const [head, ...lines] = wide.stdout.trimEnd().split('\n');
     expect(head).toMatch(/TARGET\s+EVENTS\s+LAST EVENT\s+BACKLOG\s+DROPPED\s+RETRIES\s+LAST ERROR$/);
-    expect(lines.find((l) => l.startsWith('out '))).toMatch(new RegExp(`\\s${f.backlogEvents} \\(\\d+MiB/64MiB\\)\\s+${f.dropped}\\s+\\d+\\s+\\S+ .*ECONNREFUSED`));
+    expect(lines.find((l) => l.startsWith('out '))).toMatch(
+      new RegExp(`\\s${f.backlogEvents} \\(\\d+MiB/64MiB\\)\\s+${f.dropped}\\s+\\d+\\s+\\S+ .*ECONNREFUSED`),
+    );
     expect(lines.find((l) => l.startsWith('default '))).toMatch(/\s-\s+-\s+-\s+-$/);
 
     // Once the receiver stops, nothing is reported as current.
@@ -131,11 +163,38 @@ describe('the forwarding report', () => {
     lab = await tempLab(undefined, 0);
     const paths = lab.lab.paths;
     const state = (await readState(paths))!;
-    const out = newSinkState({ name: 'out', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, url: 'https://127.0.0.1:9/audit' });
+    const out = newSinkState({
+      name: 'out',
+      level: 'Metadata',
+      stages: ['ResponseComplete'],
+      throttle: { qps: 10, burst: 15 },
+      url: 'https://127.0.0.1:9/audit',
+    });
     const withOut = { ...state, sinks: [...state.sinks, out] };
-    const counts = { url: out.url, queued: 3, sent: 1, batches: 1, dropped: 2, failedTries: 1, retries: 1, peakBytes: 30, backlogEvents: 0, backlogBytes: 0, backlogLimitBytes: 64, lastError: null };
+    const counts = {
+      url: out.url,
+      queued: 3,
+      sent: 1,
+      batches: 1,
+      dropped: 2,
+      failedTries: 1,
+      retries: 1,
+      peakBytes: 30,
+      backlogEvents: 0,
+      backlogBytes: 0,
+      backlogLimitBytes: 64,
+      lastError: null,
+    };
     const report = (started: string | null) =>
-      writeFile(paths.forwarding, JSON.stringify({ pid: process.pid, started, updatedAt: '2026-01-01T00:00:00.000Z', sinks: [{ sink: 'out', ...counts }] }));
+      writeFile(
+        paths.forwarding,
+        JSON.stringify({
+          pid: process.pid,
+          started,
+          updatedAt: '2026-01-01T00:00:00.000Z',
+          sinks: [{ sink: 'out', ...counts }],
+        }),
+      );
 
     await report(await processStartToken(process.pid));
     const live = await forwardingOf(paths, withOut);

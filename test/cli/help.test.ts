@@ -12,18 +12,28 @@ import { layoutHelpText } from '../../src/ui/help.js';
 import { captureIO, runCli } from '../harness/cli.js';
 
 const program = buildProgram(captureIO().io, {} as Handlers, '0.0.0', () => {});
-const walk = (cmd: Command, path: string[]): string[][] => [path, ...cmd.commands.flatMap((c) => walk(c, [...path, c.name()]))];
+const walk = (cmd: Command, path: string[]): string[][] => [
+  path,
+  ...cmd.commands.flatMap((c) => walk(c, [...path, c.name()])),
+];
 const paths = walk(program, []);
 
 describe('the help of every command', () => {
   it('walks every command `audit-lab --help` lists', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    const listed = [...r.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
+    const listed = [
+      ...r.stdout
+        .split('Commands:\n')[1]!
+        .split('\n\n')[0]!
+        .matchAll(/^ {2}(\S+)/gm),
+    ].map((m) => m[1]);
     expect(listed.length).toBeGreaterThan(8);
     expect(paths.filter((p) => p.length === 1).map((p) => p[0])).toEqual(listed);
     // And the subcommands of sink and policy.
-    expect(paths.map((p) => p.join(' '))).toEqual(expect.arrayContaining(['sink create', 'sink list', 'sink delete', 'policy test', 'completion', 'help']));
+    expect(paths.map((p) => p.join(' '))).toEqual(
+      expect.arrayContaining(['sink create', 'sink list', 'sink delete', 'policy test', 'completion', 'help']),
+    );
   });
 
   describe.concurrent.each(paths.map((p) => [p.join(' ') || '(audit-lab)', p] as const))('%s', (_label, path) => {
@@ -45,7 +55,10 @@ describe('the help of every command', () => {
     for (const cmd of walk(program, []).slice(1)) {
       let c: Command = program;
       for (const n of cmd) c = c.commands.find((x) => x.name() === n)!;
-      expect(c.options.map((o) => o.long), cmd.join(' ')).not.toContain('--name');
+      expect(
+        c.options.map((o) => o.long),
+        cmd.join(' '),
+      ).not.toContain('--name');
     }
     const r = await runCli(['sink', 'create', '--help']);
     expect(r.stdout).toMatch(/Global Options:\n(?:.*\n)*? {2}--name <name> +lab and kind cluster name/);
@@ -73,10 +86,11 @@ describe('help laid out for the width it is printed at', () => {
     return out;
   }
 
-  it.each([60, 80, 100])('at %i columns no line of any command\'s help is wider', async (columns) => {
+  it.each([60, 80, 100])("at %i columns no line of any command's help is wider", async (columns) => {
     for (const path of paths) {
       const help = await helpAt(path, columns);
-      for (const line of help.split('\n')) expect(line.length, `${path.join(' ')}: ${line}`).toBeLessThanOrEqual(columns);
+      for (const line of help.split('\n'))
+        expect(line.length, `${path.join(' ')}: ${line}`).toBeLessThanOrEqual(columns);
     }
   });
 
@@ -86,8 +100,14 @@ describe('help laid out for the width it is printed at', () => {
   });
 
   it('a note broken by hand for a wider screen is wrapped again; a line that ends a sentence still ends one', () => {
-    const text = 'A target that cannot be met is said on stderr; the best policy is printed anyway, and the\nexit code is 0.\nAnother sentence.';
-    expect(layoutHelpText(text, 50).split('\n')).toEqual(['A target that cannot be met is said on stderr; the', 'best policy is printed anyway, and the exit code', 'is 0.', 'Another sentence.']);
+    const text =
+      'A target that cannot be met is said on stderr; the best policy is printed anyway, and the\nexit code is 0.\nAnother sentence.';
+    expect(layoutHelpText(text, 50).split('\n')).toEqual([
+      'A target that cannot be met is said on stderr; the',
+      'best policy is printed anyway, and the exit code',
+      'is 0.',
+      'Another sentence.',
+    ]);
   });
 
   it('an example too wide: its comment above it, the command continued with \\ between words (a quoted one whole, a flag with its value)', () => {
@@ -99,8 +119,16 @@ describe('help laid out for the width it is printed at', () => {
     for (const l of lines.slice(2, -1)) expect(l).toMatch(/ \\$/);
     for (const l of lines.slice(3)) expect(l).toMatch(/^ {6}\S/);
     // What a shell reads: the same command.
-    expect(lines.slice(2).join('\n').replace(/ \\\n +/g, ' ').replace(/^ {2}\$ /, '')).toBe(command);
-    expect(lines.some((l) => l.includes("'{auditID, rule, level}'") || l.includes("-c '{auditID, rule, level}'"))).toBe(true);
+    expect(
+      lines
+        .slice(2)
+        .join('\n')
+        .replace(/ \\\n +/g, ' ')
+        .replace(/^ {2}\$ /, ''),
+    ).toBe(command);
+    expect(lines.some((l) => l.includes("'{auditID, rule, level}'") || l.includes("-c '{auditID, rule, level}'"))).toBe(
+      true,
+    );
     expect(lines.some((l) => /--file audit\.log/.test(l))).toBe(true);
   });
 });

@@ -30,10 +30,16 @@ it('the packed package installs globally without TypeScript and runs, presets in
   // --ignore-scripts: pack dist/ as built; prepare (tsc) is for clones, never for an install.
   const packed = await run('npm', ['pack', '-s', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT });
   const tarball = join(dir, packed.stdout.trim());
-  await run('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], { cwd: dir, timeout: 80_000 });
+  await run('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], {
+    cwd: dir,
+    timeout: 80_000,
+  });
   const bin = join(prefix, 'bin', 'audit-lab');
   const env = { ...process.env, AUDIT_LAB_HOME: join(dir, 'labs'), NO_COLOR: '1' };
   expect((await run(bin, ['--version'], { cwd: dir, env })).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
-  const policy = await run(bin, ['policy', 'test', 'preset:recommended', '--events', FIXTURE, '-o', 'json'], { cwd: dir, env });
+  const policy = await run(bin, ['policy', 'test', 'preset:recommended', '--events', FIXTURE, '-o', 'json'], {
+    cwd: dir,
+    env,
+  });
   expect(JSON.parse(policy.stdout).results).toHaveLength(20);
 });

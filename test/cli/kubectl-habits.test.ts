@@ -28,7 +28,15 @@ beforeAll(async () => {
   await withLabLock(paths, 'test', () => ensureLab(paths));
   await ensurePrivateDir(paths.streamsDir);
   lastEvent = new Date(Date.now() - 30 * 3600_000).toISOString();
-  const ev = JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: 'e1', stage: 'ResponseComplete', verb: 'get', stageTimestamp: lastEvent });
+  const ev = JSON.stringify({
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level: 'Metadata',
+    auditID: 'e1',
+    stage: 'ResponseComplete',
+    verb: 'get',
+    stageTimestamp: lastEvent,
+  });
   await writeFile(streamFile(paths.streamsDir, 'default'), `${ev}\n`);
   const bin = join(dir, 'no-tools');
   await mkdir(bin);
@@ -48,18 +56,37 @@ describe.concurrent('-n is --namespace, as kubectl and stern take it', () => {
     const short = await out(['tail', '--file', AUDIT_LOG, '--no-follow', '-n', 'kube-system', '-o', 'jsonl']);
     const lines = short.split('\n').slice(0, -1);
     expect(lines).toHaveLength(2);
-    for (const l of lines) expect((JSON.parse(l) as { objectRef: { namespace: string } }).objectRef.namespace).toBe('kube-system');
-    expect(short).toBe(await out(['tail', '--file', AUDIT_LOG, '--no-follow', '--namespace', 'kube-system', '-o', 'jsonl']));
+    for (const l of lines)
+      expect((JSON.parse(l) as { objectRef: { namespace: string } }).objectRef.namespace).toBe('kube-system');
+    expect(short).toBe(
+      await out(['tail', '--file', AUDIT_LOG, '--no-follow', '--namespace', 'kube-system', '-o', 'jsonl']),
+    );
   });
 
   it('top -n NS counts only that namespace, and repeats as --namespace does', async () => {
-    const doc = JSON.parse(await out(['top', '--file', AUDIT_LOG, '--no-follow', '--by', 'namespace', '-n', 'dev', '-n', 'kube-system', '-o', 'json'])) as { groups: { key: { namespace: string } }[] };
+    const doc = JSON.parse(
+      await out([
+        'top',
+        '--file',
+        AUDIT_LOG,
+        '--no-follow',
+        '--by',
+        'namespace',
+        '-n',
+        'dev',
+        '-n',
+        'kube-system',
+        '-o',
+        'json',
+      ]),
+    ) as { groups: { key: { namespace: string } }[] };
     expect(doc.groups.map((g) => g.key.namespace).sort()).toEqual(['dev', 'kube-system']);
   });
 });
 
 describe.concurrent('version', () => {
-  const pkg = async () => (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const pkg = async () =>
+    (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
   it('prints the version of audit-lab and of Node.js; --version stays the bare version', async () => {
     const text = await out(['version']);
@@ -70,7 +97,11 @@ describe.concurrent('version', () => {
 
   it('-o json is one document; -o yaml the same; --json is -o json', async () => {
     const json = await out(['version', '-o', 'json']);
-    expect(JSON.parse(json)).toEqual({ auditLab: await pkg(), node: process.version, platform: `${process.platform}/${process.arch}` });
+    expect(JSON.parse(json)).toEqual({
+      auditLab: await pkg(),
+      node: process.version,
+      platform: `${process.platform}/${process.arch}`,
+    });
     expect(parseYaml(await out(['version', '-o', 'yaml']))).toEqual(JSON.parse(json));
     expect(await out(['version', '--json'])).toBe(json);
   });
@@ -117,7 +148,10 @@ describe.concurrent('every listing is one List: apiVersion, kind, metadata, item
   });
 
   it('sink list: the lab, its mode and where the sinks come from are the List metadata', async () => {
-    const doc = JSON.parse(await out(['sink', 'list', '-o', 'json'])) as { metadata: Record<string, unknown>; items: { name: string }[] };
+    const doc = JSON.parse(await out(['sink', 'list', '-o', 'json'])) as {
+      metadata: Record<string, unknown>;
+      items: { name: string }[];
+    };
     expect(doc.metadata).toMatchObject({ lab: 'audit-lab', mode: 'static' });
     expect(doc.items.map((s) => s.name)).toEqual(['default']);
   });
@@ -137,13 +171,19 @@ describe.concurrent('every listing is one List: apiVersion, kind, metadata, item
 describe.concurrent('LAST EVENT is an age in the table, the time in -o wide and -o json', () => {
   it('sink list', async () => {
     expect(await out(['sink', 'list'])).toMatch(/^default\s.*\s1\s+30h$/m);
-    expect(await out(['sink', 'list', '-o', 'wide'])).toMatch(new RegExp(`^default\\s.*\\s1\\s+${lastEvent.replace(/\./g, '\\.')}$`, 'm'));
-    expect((JSON.parse(await out(['sink', 'list', '-o', 'json'])) as { items: { lastEvent: string }[] }).items[0]!.lastEvent).toBe(lastEvent);
+    expect(await out(['sink', 'list', '-o', 'wide'])).toMatch(
+      new RegExp(`^default\\s.*\\s1\\s+${lastEvent.replace(/\./g, '\\.')}$`, 'm'),
+    );
+    expect(
+      (JSON.parse(await out(['sink', 'list', '-o', 'json'])) as { items: { lastEvent: string }[] }).items[0]!.lastEvent,
+    ).toBe(lastEvent);
   });
 
   it('status', async () => {
     expect(await out(['status'])).toMatch(/^\s+default\s+Metadata\s+ResponseComplete\s+1\s+30h$/m);
     expect(await out(['status', '-o', 'wide'])).toContain(` ${lastEvent} `);
-    expect((JSON.parse(await out(['status', '-o', 'json'])) as { sinks: { lastEvent: string }[] }).sinks[0]!.lastEvent).toBe(lastEvent);
+    expect(
+      (JSON.parse(await out(['status', '-o', 'json'])) as { sinks: { lastEvent: string }[] }).sinks[0]!.lastEvent,
+    ).toBe(lastEvent);
   });
 });

@@ -25,7 +25,9 @@ async function modulesLoaded(args: string[]): Promise<{ code: number | null; mod
     await withLabLock(paths, 'test', () => ensureLab(paths));
     const record = join(dir, 'modules.txt');
     // PATH is an empty directory: no kind, kubectl or docker, so nothing real is asked.
-    const r = await runProcess(args, { env: { AUDIT_LAB_HOME: home, PATH: dir, RECORD_MODULES: record, NODE_OPTIONS: `--import ${HOOK}` } });
+    const r = await runProcess(args, {
+      env: { AUDIT_LAB_HOME: home, PATH: dir, RECORD_MODULES: record, NODE_OPTIONS: `--import ${HOOK}` },
+    });
     return { code: r.code, modules: (await readFile(record, 'utf8')).split('\n').filter((l) => l !== '') };
   } finally {
     await cleanup();
@@ -51,11 +53,16 @@ describe.concurrent('commands that only read a lab stay light (as a process)', (
 });
 
 describe.concurrent('--version and --help stay lighter still (as a process)', () => {
-  it.each([['--version'], ['--help'], ['sink create --help']])('%s loads commander and no other package', async (line) => {
-    const { code, modules } = await modulesLoaded(line.split(' '));
-    expect(code).toBe(0);
-    const packages = new Set(modules.filter((m) => m.includes('/node_modules/')).map((m) => m.split('/node_modules/')[1]!.split('/')[0]));
-    // The printer (chalk, string-width) is loaded with the command that prints.
-    expect([...packages].sort()).toEqual(['commander']);
-  });
+  it.each([['--version'], ['--help'], ['sink create --help']])(
+    '%s loads commander and no other package',
+    async (line) => {
+      const { code, modules } = await modulesLoaded(line.split(' '));
+      expect(code).toBe(0);
+      const packages = new Set(
+        modules.filter((m) => m.includes('/node_modules/')).map((m) => m.split('/node_modules/')[1]!.split('/')[0]),
+      );
+      // The printer (chalk, string-width) is loaded with the command that prints.
+      expect([...packages].sort()).toEqual(['commander']);
+    },
+  );
 });

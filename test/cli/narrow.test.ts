@@ -36,14 +36,25 @@ beforeAll(async () => {
   const [, line] = await fixtureLines('default.log');
   const long = variant(line!, 'long0001', {
     user: { username: 'system:serviceaccount:very-long-namespace-name:a-controller-with-a-long-name' },
-    objectRef: { resource: 'configmaps', namespace: 'kube-system', name: 'coredns-autoscaler-config-with-a-rather-long-generated-name-7c5ddbdf54', apiVersion: 'v1' },
+    objectRef: {
+      resource: 'configmaps',
+      namespace: 'kube-system',
+      name: 'coredns-autoscaler-config-with-a-rather-long-generated-name-7c5ddbdf54',
+      apiVersion: 'v1',
+    },
   });
   await writeFile(join(paths.streamsDir, 'controllers-and-schedulers.log'), `${long}\n`);
 });
 
 afterAll(() => cleanup());
 
-const env = () => ({ PATH: bin, AUDIT_LAB_HOME: join(home, 'labs'), AUDIT_LAB_NO_RECEIVER: '1', COLUMNS: String(COLS), TZ: 'UTC' });
+const env = () => ({
+  PATH: bin,
+  AUDIT_LAB_HOME: join(home, 'labs'),
+  AUDIT_LAB_NO_RECEIVER: '1',
+  COLUMNS: String(COLS),
+  TZ: 'UTC',
+});
 
 async function shown(args: string[]): Promise<string[]> {
   const r = await runInPty(args, { cols: COLS, rows: 50, env: env() });
@@ -57,14 +68,21 @@ function expectFits(out: readonly string[]): void {
 }
 
 describe('at 80 columns', () => {
-  it.each([['status'], ['status -o wide'], ['list'], ['sink list'], ['sink list -o wide'], ['doctor'], ['doctor -o wide'], ['tail --no-follow'], ['top --no-follow --by user,verb']])(
-    '%s: no line is wider than the terminal',
-    async (command) => {
-      const out = await shown(command.split(' '));
-      expect(out.filter((l) => l.trim() !== '').length).toBeGreaterThan(1);
-      expectFits(out);
-    },
-  );
+  it.each([
+    ['status'],
+    ['status -o wide'],
+    ['list'],
+    ['sink list'],
+    ['sink list -o wide'],
+    ['doctor'],
+    ['doctor -o wide'],
+    ['tail --no-follow'],
+    ['top --no-follow --by user,verb'],
+  ])('%s: no line is wider than the terminal', async (command) => {
+    const out = await shown(command.split(' '));
+    expect(out.filter((l) => l.trim() !== '').length).toBeGreaterThan(1);
+    expectFits(out);
+  });
 
   it('tail, followed and stopped with Ctrl-C: the summary of what was shown wraps under itself', async () => {
     const pty = startInPty(['tail'], { cols: COLS, rows: 50, env: env() });
@@ -88,10 +106,16 @@ describe('at 80 columns', () => {
   });
 
   const program = buildProgram(captureIO().io, {} as Handlers, '0.0.0', () => {});
-  const walk = (cmd: Command, path: string[]): string[][] => [path, ...cmd.commands.flatMap((c) => walk(c, [...path, c.name()]))];
-  it.each(walk(program, []).map((p) => [p.join(' ') || '(audit-lab)', p] as const))('%s --help: no line is wider than the terminal', async (_label, path) => {
-    const out = await shown([...path, '--help']);
-    expect(out.join('\n')).toContain('Examples:');
-    expectFits(out);
-  });
+  const walk = (cmd: Command, path: string[]): string[][] => [
+    path,
+    ...cmd.commands.flatMap((c) => walk(c, [...path, c.name()])),
+  ];
+  it.each(walk(program, []).map((p) => [p.join(' ') || '(audit-lab)', p] as const))(
+    '%s --help: no line is wider than the terminal',
+    async (_label, path) => {
+      const out = await shown([...path, '--help']);
+      expect(out.join('\n')).toContain('Examples:');
+      expectFits(out);
+    },
+  );
 });

@@ -39,7 +39,10 @@ describe('audit-lab render (as a process)', () => {
     { host: 'v2', image: 'kindest/node:v1.36.1', patched: false },
   ])('--host-cgroup $host, image $image: kubelet patch $patched', async ({ host, image, patched }) => {
     const dir = await home();
-    const r = await runProcess(['render', '--mode', 'static', '--host-cgroup', host, ...(image ? ['--image', image] : [])], { env: { AUDIT_LAB_HOME: dir } });
+    const r = await runProcess(
+      ['render', '--mode', 'static', '--host-cgroup', host, ...(image ? ['--image', image] : [])],
+      { env: { AUDIT_LAB_HOME: dir } },
+    );
     expect(r.code).toBe(0);
     const config = parse(files(r.stdout)['config.yaml']!) as { kubeadmConfigPatches: string[] };
     const kubelet = config.kubeadmConfigPatches.map((p) => parse(p)).filter((p) => p.kind === 'KubeletConfiguration');
@@ -61,8 +64,14 @@ describe('audit-lab render (as a process)', () => {
     expect(Object.keys(f)).toEqual(['config.yaml', 'policy.yaml', 'webhook.kubeconfig']);
     expect(parse(f['config.yaml']!).nodes[0].extraMounts[0].hostPath).toBe(join(dir, 'labs', 'audit-lab', 'apiserver'));
     // A new lab captures everything: no sink it makes later needs the API server restarted.
-    expect(parse(f['policy.yaml']!)).toEqual({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', rules: [{ level: 'RequestResponse' }] });
-    expect(parse(f['webhook.kubeconfig']!).clusters[0].cluster.server).toBe(`https://host.docker.internal:${FIRST_PORT}/events`);
+    expect(parse(f['policy.yaml']!)).toEqual({
+      apiVersion: 'audit.k8s.io/v1',
+      kind: 'Policy',
+      rules: [{ level: 'RequestResponse' }],
+    });
+    expect(parse(f['webhook.kubeconfig']!).clusters[0].cluster.server).toBe(
+      `https://host.docker.internal:${FIRST_PORT}/events`,
+    );
     expect(r.stderr).toMatch(/throwaway/);
     expect(await readdir(dir)).toEqual([]);
   });
@@ -70,9 +79,24 @@ describe('audit-lab render (as a process)', () => {
   it('writes static files into --out that kubectl loads, keys private, and a CA that signed the client cert', async () => {
     const dir = await home();
     const out = join(dir, 'files');
-    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '127.0.0.1', '--port', '9443', '--host-cgroup', 'v2'], {
-      env: { AUDIT_LAB_HOME: join(dir, 'labs') },
-    });
+    const r = await runProcess(
+      [
+        'render',
+        '--mode',
+        'static',
+        '--out',
+        out,
+        '--receiver-host',
+        '127.0.0.1',
+        '--port',
+        '9443',
+        '--host-cgroup',
+        'v2',
+      ],
+      {
+        env: { AUDIT_LAB_HOME: join(dir, 'labs') },
+      },
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`wrote ${join(out, 'config.yaml')}`);
@@ -80,10 +104,20 @@ describe('audit-lab render (as a process)', () => {
     expect((await readdir(join(out, 'apiserver'))).sort()).toEqual(['policy.yaml', 'webhook.kubeconfig']);
     expect((await stat(join(out, 'apiserver', 'webhook.kubeconfig'))).mode & 0o777).toBe(0o600);
     expect((await stat(join(out, 'pki', 'ca.key'))).mode & 0o777).toBe(0o600);
-    expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath).toBe(join(out, 'apiserver'));
+    expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath).toBe(
+      join(out, 'apiserver'),
+    );
 
     const view = JSON.parse(
-      execFileSync(kubectl, ['config', 'view', '--kubeconfig', join(out, 'apiserver', 'webhook.kubeconfig'), '--raw', '-o', 'json']).toString(),
+      execFileSync(kubectl, [
+        'config',
+        'view',
+        '--kubeconfig',
+        join(out, 'apiserver', 'webhook.kubeconfig'),
+        '--raw',
+        '-o',
+        'json',
+      ]).toString(),
     );
     expect(view['current-context']).toBe('audit-lab');
     const cluster = view.clusters[0].cluster;
@@ -102,40 +136,69 @@ describe('audit-lab render (as a process)', () => {
   it('without a lab: the directory config.yaml mounts holds only what the API server reads, and the next steps name both flows', async () => {
     const dir = await home();
     const out = join(dir, 'for-cluster');
-    const r = await runProcess(['render', '--mode', 'static', '--out', out, '--receiver-host', '192.0.2.20', '--host-cgroup', 'v2'], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(
+      ['render', '--mode', 'static', '--out', out, '--receiver-host', '192.0.2.20', '--host-cgroup', 'v2'],
+      { env: { AUDIT_LAB_HOME: join(dir, 'labs') } },
+    );
     expect(r.code).toBe(0);
     const mounted = parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].extraMounts[0].hostPath as string;
     expect((await readdir(mounted, { recursive: true })).sort()).toEqual(['policy.yaml', 'webhook.kubeconfig']);
     expect(await readFile(join(out, 'pki', 'ca.key'), 'utf8')).toMatch(/PRIVATE KEY/);
-    expect(r.stdout).toContain(`next, for a new kind cluster: kind create cluster --name audit-lab --config ${join(out, 'config.yaml')}`);
-    expect(r.stdout).toContain(`  or, for a cluster already running: copy ${join(out, 'apiserver')}/ to /etc/kubernetes/audit-lab/ on its control-plane node`);
-    expect(r.stdout).toContain(`these files trust the throwaway CA in ${join(out, 'pki')}/, which no \`audit-lab serve\` uses`);
+    expect(r.stdout).toContain(
+      `next, for a new kind cluster: kind create cluster --name audit-lab --config ${join(out, 'config.yaml')}`,
+    );
+    expect(r.stdout).toContain(
+      `  or, for a cluster already running: copy ${join(out, 'apiserver')}/ to /etc/kubernetes/audit-lab/ on its control-plane node`,
+    );
+    expect(r.stdout).toContain(
+      `these files trust the throwaway CA in ${join(out, 'pki')}/, which no \`audit-lab serve\` uses`,
+    );
   });
 
   it('renders dynamic mode for a 1.13-1.18 image: AuditSinks whose caBundle is the lab CA', async () => {
     const dir = await home();
     const out = join(dir, 'files');
-    const r = await runProcess(['render', '--image', 'kindest/node:v1.18.19', '--out', out, '--receiver-host', '127.0.0.1'], {
-      env: { AUDIT_LAB_HOME: join(dir, 'labs') },
-    });
+    const r = await runProcess(
+      ['render', '--image', 'kindest/node:v1.18.19', '--out', out, '--receiver-host', '127.0.0.1'],
+      {
+        env: { AUDIT_LAB_HOME: join(dir, 'labs') },
+      },
+    );
     expect(r.code).toBe(0);
     expect((await readdir(out)).sort()).toEqual(['audit.yaml', 'config.yaml', 'pki']);
     const sinks = parseAllDocuments(await readFile(join(out, 'audit.yaml'), 'utf8')).map((d) => d.toJS());
     expect(sinks).toHaveLength(1);
     expect(sinks[0].spec.policy).toEqual({ level: 'Metadata', stages: ['ResponseComplete'] });
-    expect(sinks[0].spec.webhook.clientConfig.url).toMatch(new RegExp(`^https://127\\.0\\.0\\.1:${FIRST_PORT}/sinks/default/[A-Za-z0-9_-]{43}$`));
-    expect(Buffer.from(sinks[0].spec.webhook.clientConfig.caBundle, 'base64').toString()).toBe(await readFile(join(out, 'pki', 'ca.crt'), 'utf8'));
+    expect(sinks[0].spec.webhook.clientConfig.url).toMatch(
+      new RegExp(`^https://127\\.0\\.0\\.1:${FIRST_PORT}/sinks/default/[A-Za-z0-9_-]{43}$`),
+    );
+    expect(Buffer.from(sinks[0].spec.webhook.clientConfig.caBundle, 'base64').toString()).toBe(
+      await readFile(join(out, 'pki', 'ca.crt'), 'utf8'),
+    );
     expect(parse(await readFile(join(out, 'config.yaml'), 'utf8')).nodes[0].image).toBe('kindest/node:v1.18.19');
   });
 
   it("renders an existing lab from its state and PKI without changing any of the lab's files", async () => {
     const dir = await home();
     const paths = labPaths(dir, 'audit-lab');
-    const state = newLabState({ name: 'audit-lab', mode: 'static', image: 'kindest/node:v1.31.0', kubernetesVersion: '1.31.0' });
+    const state = newLabState({
+      name: 'audit-lab',
+      mode: 'static',
+      image: 'kindest/node:v1.31.0',
+      kubernetesVersion: '1.31.0',
+    });
     state.receiver.host = '127.0.0.1';
     // The narrow capture: what the sinks need, no more.
     state.capture = 'sinks';
-    state.sinks.push(newSinkState(DEFAULT_SINK), newSinkState({ ...DEFAULT_SINK, name: 'rr', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] }));
+    state.sinks.push(
+      newSinkState(DEFAULT_SINK),
+      newSinkState({
+        ...DEFAULT_SINK,
+        name: 'rr',
+        level: 'RequestResponse',
+        stages: ['RequestReceived', 'ResponseComplete'],
+      }),
+    );
     await writeState(paths, state);
     const { pki } = await ensurePki(paths.pkiDir, 'audit-lab', ['127.0.0.1']);
     const before = await snapshot(paths.dir);
@@ -159,9 +222,22 @@ describe('audit-lab render (as a process)', () => {
   it('render --sink changes an existing sink as `sink create` does: fields not given keep their values', async () => {
     const dir = await home();
     const paths = labPaths(dir, 'audit-lab');
-    const state = newLabState({ name: 'audit-lab', mode: 'static', image: 'kindest/node:v1.31.0', kubernetesVersion: '1.31.0' });
+    const state = newLabState({
+      name: 'audit-lab',
+      mode: 'static',
+      image: 'kindest/node:v1.31.0',
+      kubernetesVersion: '1.31.0',
+    });
     state.capture = 'sinks';
-    state.sinks.push(newSinkState({ ...DEFAULT_SINK, name: 's1', level: 'Request', stages: ['RequestReceived'], throttle: { qps: 3, burst: 4 } }));
+    state.sinks.push(
+      newSinkState({
+        ...DEFAULT_SINK,
+        name: 's1',
+        level: 'Request',
+        stages: ['RequestReceived'],
+        throttle: { qps: 3, burst: 4 },
+      }),
+    );
     await writeState(paths, state);
     await ensurePki(paths.pkiDir, 'audit-lab', ['127.0.0.1']);
     const env = { AUDIT_LAB_HOME: dir };
@@ -175,7 +251,10 @@ describe('audit-lab render (as a process)', () => {
     expect(policy).toMatchObject({ omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
     expect(parse(created.stdout.split('would become this, and the API server would restart:\n')[1]!)).toEqual(policy);
     // --qps alone keeps the sink's burst (the AuditSink a dynamic lab would render shows it).
-    const dynamic = await runProcess(['render', '--mode', 'dynamic', '--image', 'kindest/node:v1.18.19', '--sink', 's1', '--qps', '5'], { env });
+    const dynamic = await runProcess(
+      ['render', '--mode', 'dynamic', '--image', 'kindest/node:v1.18.19', '--sink', 's1', '--qps', '5'],
+      { env },
+    );
     expect(dynamic.code).toBe(0);
     const sinks = parseAllDocuments(files(dynamic.stdout)['audit.yaml']!).map((d) => d.toJS());
     expect(sinks.find((k) => k.metadata.name === 's1').spec.webhook.throttle).toEqual({ qps: 5, burst: 4 });
@@ -183,11 +262,29 @@ describe('audit-lab render (as a process)', () => {
 
   it('renders with a sink added by flags, as `sink create` would', async () => {
     const dir = await home();
-    const r = await runProcess(['render', '--capture', 'sinks', '--sink', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived', '--stage', 'ResponseComplete'], {
-      env: { AUDIT_LAB_HOME: dir },
-    });
+    const r = await runProcess(
+      [
+        'render',
+        '--capture',
+        'sinks',
+        '--sink',
+        'rr',
+        '--level',
+        'RequestResponse',
+        '--stage',
+        'RequestReceived',
+        '--stage',
+        'ResponseComplete',
+      ],
+      {
+        env: { AUDIT_LAB_HOME: dir },
+      },
+    );
     expect(r.code).toBe(0);
-    expect(parse(files(r.stdout)['policy.yaml']!)).toMatchObject({ omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
+    expect(parse(files(r.stdout)['policy.yaml']!)).toMatchObject({
+      omitStages: ['ResponseStarted', 'Panic'],
+      rules: [{ level: 'RequestResponse' }],
+    });
   });
 
   it.each<[string, string[], RegExp]>([
@@ -195,14 +292,20 @@ describe('audit-lab render (as a process)', () => {
     ['unknown stage', ['--stage', 'Finished'], /--stage: Invalid value: "Finished"/],
     ['qps 0', ['--qps', '0'], /--qps: Invalid value: 0: qps must be a positive number/],
     ['a sink name that is not DNS-1123', ['--sink', 'Bad_Name'], /NAME: Invalid value: "Bad_Name"/],
-    ['an image tag that is not a version', ['--image', 'kindest/node:latest'], /--image "kindest\/node:latest": tag "latest" is not a Kubernetes version/],
+    [
+      'an image tag that is not a version',
+      ['--image', 'kindest/node:latest'],
+      /--image "kindest\/node:latest": tag "latest" is not a Kubernetes version/,
+    ],
     ['an image with no tag', ['--image', 'kindest/node'], /has no tag/],
     ['dynamic on 1.19+', ['--mode', 'dynamic', '--image', 'kindest/node:v1.31.0'], /removed in Kubernetes 1\.19/],
     ['a bad batch wait', ['--batch-max-wait', 'soon'], /--batch-max-wait "soon" is not a positive duration/],
     ['a bad receiver host', ['--receiver-host', 'a b/c'], /--receiver-host "a b\/c"/],
   ])('exits 2 on %s, with no stack and nothing written', async (_, args, message) => {
     const dir = await home();
-    const r = await runProcess(['render', '--out', join(dir, 'out'), ...args], { env: { AUDIT_LAB_HOME: join(dir, 'labs') } });
+    const r = await runProcess(['render', '--out', join(dir, 'out'), ...args], {
+      env: { AUDIT_LAB_HOME: join(dir, 'labs') },
+    });
     expect(r.stderr).toMatch(message);
     expect(r.code).toBe(2);
     expect(r.stderr).not.toMatch(/\n\s+at /);

@@ -19,7 +19,9 @@ afterEach(async () => {
 describe('serve --max-stream-size / --max-stream-files', () => {
   it('rotates each stream at the size, keeps that many old files, and saves both in the lab', async () => {
     lab = await tempLab([{ name: 'default', level: 'Metadata', stages: ['ResponseComplete'] }], 0);
-    serve = startCli(['serve', '--max-stream-size', '0.004', '--max-stream-files', '2'], { env: { AUDIT_LAB_HOME: lab.home } });
+    serve = startCli(['serve', '--max-stream-size', '0.004', '--max-stream-files', '2'], {
+      env: { AUDIT_LAB_HOME: lab.home },
+    });
     const url = await serveUrl(serve);
 
     const state = (await readState(lab.lab.paths))!;
@@ -30,7 +32,10 @@ describe('serve --max-stream-size / --max-stream-files', () => {
     for (let b = 0; b < 8; b++) {
       const batch = Array.from({ length: 5 }, (_, i) => makeEvent({ level: 'Metadata', auditID: `e-${b}-${i}` }));
       ids.push(...batch.map((e) => e.auditID as string));
-      const reply = await post(`${url}${STATIC_PATH}`, eventList(batch), { ca: lab.lab.pki.ca.cert, cert: lab.lab.pki.client });
+      const reply = await post(`${url}${STATIC_PATH}`, eventList(batch), {
+        ca: lab.lab.pki.ca.cert,
+        cert: lab.lab.pki.client,
+      });
       expect(reply.status).toBe(200);
     }
     const files = (await readdir(lab.lab.paths.streamsDir)).sort();

@@ -139,7 +139,14 @@ export interface Spec {
   line: string;
 }
 
-const USERS = ['system:kube-scheduler', 'system:node:kind-worker', 'kubernetes-admin', 'system:serviceaccount:kube-system:coredns', 'jérôme ✓', undefined];
+const USERS = [
+  'system:kube-scheduler',
+  'system:node:kind-worker',
+  'kubernetes-admin',
+  'system:serviceaccount:kube-system:coredns',
+  'jérôme ✓',
+  undefined,
+];
 const VERBS = ['get', 'list', 'watch', 'update', 'create', 'delete'];
 // [group, resource, subresource, non-resource path]
 const TARGETS: [string, string | undefined, string, string][] = [
@@ -156,12 +163,19 @@ const AGENTS = ['kubectl/v1.31.0', 'kube-scheduler/v1.31.0', undefined];
 const STAGES = ['ResponseComplete', 'ResponseComplete', 'RequestReceived'];
 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
-export const microTime = (micros: number) => `${new Date(Math.floor(micros / 1000)).toISOString().slice(0, 19)}.${pad(micros % 1_000_000, 6)}Z`;
+export const microTime = (micros: number) =>
+  `${new Date(Math.floor(micros / 1000)).toISOString().slice(0, 19)}.${pad(micros % 1_000_000, 6)}Z`;
 
 /** The event a spec describes, as its stream line would hold it. */
 function specEvent(s: Omit<Spec, 'line'>, auditID: string): Record<string, unknown> {
   const { group, resource, sub, path } = s;
-  const objectRef = { resource, ...(s.namespace ? { namespace: s.namespace } : {}), ...(group ? { apiGroup: group } : {}), apiVersion: 'v1', ...(sub ? { subresource: sub } : {}) };
+  const objectRef = {
+    resource,
+    ...(s.namespace ? { namespace: s.namespace } : {}),
+    ...(group ? { apiGroup: group } : {}),
+    apiVersion: 'v1',
+    ...(sub ? { subresource: sub } : {}),
+  };
   return auditEvent({
     kind: 'Event',
     apiVersion: 'audit.k8s.io/v1',
@@ -202,7 +216,10 @@ export function generate(o: { count: number; seed: number; startMicros: number; 
       stage: pick(STAGES),
       micros: o.startMicros + Math.floor((i * 1_000_000) / o.perSecond) + Math.floor(r() * 100),
     };
-    specs.push({ ...spec, line: JSON.stringify(specEvent(spec, `${pad(o.seed, 4)}${pad(i, 8)}-0000-4000-8000-000000000000`)) });
+    specs.push({
+      ...spec,
+      line: JSON.stringify(specEvent(spec, `${pad(o.seed, 4)}${pad(i, 8)}-0000-4000-8000-000000000000`)),
+    });
   }
   return specs;
 }

@@ -52,7 +52,10 @@ export async function makeLab(home: string, sinks = ['default', 'secrets']): Pro
   const paths = labPaths(home, 'audit-lab');
   const state = newLabState({ name: 'audit-lab', mode: 'static', image: null, kubernetesVersion: null, now: NOW });
   for (const name of sinks) {
-    const spec = name === 'secrets' ? { level: 'RequestResponse' as const, stages: ['RequestReceived' as const, 'ResponseComplete' as const] } : {};
+    const spec =
+      name === 'secrets'
+        ? { level: 'RequestResponse' as const, stages: ['RequestReceived' as const, 'ResponseComplete' as const] }
+        : {};
     state.sinks.push(newSinkState({ ...DEFAULT_SINK, ...spec, name }, NOW));
   }
   await writeState(paths, state);
@@ -91,7 +94,11 @@ export interface TempLab {
 }
 
 /** A lab with its PKI in a temp home; static mode unless `mode` says otherwise (each mode serves only its own endpoints). */
-export async function tempLab(sinks?: { name: string; level: Level; stages: Stage[] }[], port?: number, mode?: Mode): Promise<TempLab> {
+export async function tempLab(
+  sinks?: { name: string; level: Level; stages: Stage[] }[],
+  port?: number,
+  mode?: Mode,
+): Promise<TempLab> {
   const home = await mkdtemp(join(tmpdir(), 'audit-lab-recv-'));
   const paths = labPaths(home, 'audit-lab');
   let lab = await withLabLock(paths, 'test', () => ensureLab(paths));
@@ -189,7 +196,9 @@ export class Sandbox {
   }
 
   async world(): Promise<Record<string, boolean>> {
-    return existsSync(this.worldPath) ? (JSON.parse(await readFile(this.worldPath, 'utf8')) as Record<string, boolean>) : {};
+    return existsSync(this.worldPath)
+      ? (JSON.parse(await readFile(this.worldPath, 'utf8')) as Record<string, boolean>)
+      : {};
   }
 
   /**
@@ -270,7 +279,7 @@ export class Sandbox {
         // Already gone.
       }
     }
-    if (existsSync(this.logPath + '.errors')) process.stderr.write(readFileSync(this.logPath + '.errors', 'utf8'));
+    if (existsSync(`${this.logPath}.errors`)) process.stderr.write(readFileSync(`${this.logPath}.errors`, 'utf8'));
     await rm(this.dir, { recursive: true, force: true });
   }
 }

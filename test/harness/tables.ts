@@ -46,7 +46,8 @@ export function healthyTable(o: WorldOptions = {}): Required<Table> {
   if (o.name === undefined) return table;
   const own = (flags?: Record<string, boolean>) =>
     flags && Object.fromEntries(Object.entries(flags).map(([k, v]) => [PER_CLUSTER.has(k) ? `${k}@${o.name}` : k, v]));
-  const rename = (rows: Row[]) => rows.map((r) => ({ ...r, ...(r.when ? { when: own(r.when) } : {}), ...(r.set ? { set: own(r.set) } : {}) }));
+  const rename = (rows: Row[]) =>
+    rows.map((r) => ({ ...r, ...(r.when ? { when: own(r.when) } : {}), ...(r.set ? { set: own(r.set) } : {}) }));
   return { kind: rename(table.kind), kubectl: rename(table.kubectl), docker: rename(table.docker) };
 }
 
@@ -55,7 +56,11 @@ export function twoLabsTable(a: string, b: string, o: Omit<WorldOptions, 'name'>
   const ta = healthyTable({ ...o, name: a });
   const tb = healthyTable({ ...o, name: b });
   return {
-    kind: [{ args: ['get', 'clusters'], when: { [`cluster@${a}`]: true, [`cluster@${b}`]: true }, stdout: `${a}\n${b}\n` }, ...ta.kind.filter((r) => r.args.join(' ') !== 'get clusters' || r.when), ...tb.kind],
+    kind: [
+      { args: ['get', 'clusters'], when: { [`cluster@${a}`]: true, [`cluster@${b}`]: true }, stdout: `${a}\n${b}\n` },
+      ...ta.kind.filter((r) => r.args.join(' ') !== 'get clusters' || r.when),
+      ...tb.kind,
+    ],
     kubectl: [...ta.kubectl, ...tb.kubectl],
     docker: [...ta.docker, ...tb.docker],
   };
@@ -84,13 +89,22 @@ function kindRows(name: string, o: WorldOptions): Row[] {
     { args: ['version'], stdout: `kind v${o.kindVersion ?? '0.29.0'} go1.24.2 linux/amd64\n` },
     { args: ['get', 'clusters'], when: { cluster: true }, stdout: `${name}\n` },
     { args: ['get', 'clusters'], stderr: 'No kind clusters found.\n' },
-    { args: ['create', 'cluster', '--name', name, '...'], when: { cluster: false }, stderr: kindCreate, set: { cluster: true, network: true } },
+    {
+      args: ['create', 'cluster', '--name', name, '...'],
+      when: { cluster: false },
+      stderr: kindCreate,
+      set: { cluster: true, network: true },
+    },
     {
       args: ['create', 'cluster', '--name', name, '...'],
       code: 1,
       stderr: `ERROR: failed to create cluster: node(s) already exist for a cluster with the name "${name}"\n`,
     },
-    { args: ['delete', 'cluster', '--name', name], set: { cluster: false, sinksApplied: false }, stderr: `Deleting cluster "${name}" ...\nDeleted nodes: ["${node}"]\n` },
+    {
+      args: ['delete', 'cluster', '--name', name],
+      set: { cluster: false, sinksApplied: false },
+      stderr: `Deleting cluster "${name}" ...\nDeleted nodes: ["${node}"]\n`,
+    },
   ];
 }
 
@@ -98,17 +112,41 @@ function kubectlRows(name: string, o: WorldOptions): Row[] {
   const ctx = ['--context', `kind-${name}`];
   const kubernetes = o.kubernetes ?? 'v1.33.1';
   return [
-    { args: ['version', '--client', '-o', 'json'], stdout: JSON.stringify({ clientVersion: { gitVersion: 'v1.33.0' } }) },
-    { args: [...ctx, 'get', '--raw', '/readyz'], when: { cluster: true, aside: false, neverReady: false }, stdout: 'ok' },
-    { args: [...ctx, 'get', '--raw', '/readyz'], code: 1, stderr: 'The connection to the server 127.0.0.1:41234 was refused - did you specify the right host or port?\n' },
+    {
+      args: ['version', '--client', '-o', 'json'],
+      stdout: JSON.stringify({ clientVersion: { gitVersion: 'v1.33.0' } }),
+    },
+    {
+      args: [...ctx, 'get', '--raw', '/readyz'],
+      when: { cluster: true, aside: false, neverReady: false },
+      stdout: 'ok',
+    },
+    {
+      args: [...ctx, 'get', '--raw', '/readyz'],
+      code: 1,
+      stderr: 'The connection to the server 127.0.0.1:41234 was refused - did you specify the right host or port?\n',
+    },
     {
       args: [...ctx, 'version', '-o', 'json'],
       when: { cluster: true },
       stdout: JSON.stringify({ clientVersion: { gitVersion: 'v1.33.0' }, serverVersion: { gitVersion: kubernetes } }),
     },
-    { args: [...ctx, 'version', '-o', 'json'], code: 1, stdout: JSON.stringify({ clientVersion: { gitVersion: 'v1.33.0' } }) },
-    { args: [...ctx, 'apply', '-f', '*'], when: { cluster: true }, set: { sinksApplied: true }, stdout: 'auditsink.auditregistration.k8s.io/default created\n' },
-    { args: [...ctx, 'get', 'auditsinks', '-o', 'name'], when: { sinksApplied: true }, stdout: 'auditsink.auditregistration.k8s.io/default\n' },
+    {
+      args: [...ctx, 'version', '-o', 'json'],
+      code: 1,
+      stdout: JSON.stringify({ clientVersion: { gitVersion: 'v1.33.0' } }),
+    },
+    {
+      args: [...ctx, 'apply', '-f', '*'],
+      when: { cluster: true },
+      set: { sinksApplied: true },
+      stdout: 'auditsink.auditregistration.k8s.io/default created\n',
+    },
+    {
+      args: [...ctx, 'get', 'auditsinks', '-o', 'name'],
+      when: { sinksApplied: true },
+      stdout: 'auditsink.auditregistration.k8s.io/default\n',
+    },
     { args: [...ctx, 'get', 'auditsinks', '-o', 'name'], stdout: '' },
   ];
 }
@@ -138,7 +176,11 @@ function dockerRows(name: string, o: WorldOptions): Row[] {
       when: { network: true },
       stdout: `${JSON.stringify([{ Subnet: '127.0.0.0/8', Gateway: GATEWAY }, { Subnet: 'fc00:f853:ccd:e793::/64' }])}\n`,
     },
-    { args: ['network', 'inspect', 'kind', '--format', '{{json .IPAM.Config}}'], code: 1, stderr: 'Error response from daemon: network kind not found\n' },
+    {
+      args: ['network', 'inspect', 'kind', '--format', '{{json .IPAM.Config}}'],
+      code: 1,
+      stderr: 'Error response from daemon: network kind not found\n',
+    },
     { args: ['inspect', '--format', '{{.State.Status}}', node], when: { cluster: true }, stdout: 'running\n' },
     { args: ['inspect', '--format', '{{.State.Status}}', node], code: 1, stderr: `Error: No such object: ${node}\n` },
     { args: ['exec', node, 'test', '-e', ASIDE], when: { aside: true } },
@@ -152,7 +194,8 @@ function dockerRows(name: string, o: WorldOptions): Row[] {
     { args: ['exec', node, 'crictl', 'ps', '-a', '--name', 'kube-apiserver', '-q'], stdout: '3f2a9c0d1e7b\n' },
     {
       args: ['exec', node, 'crictl', 'logs', '--tail', '30', '3f2a9c0d1e7b'],
-      stderr: 'I0101 00:00:01.000000       1 server.go:565] external host was not specified\nE0101 00:00:02.000000       1 run.go:72] "command failed" err="loading audit webhook config: no such file"\n',
+      stderr:
+        'I0101 00:00:01.000000       1 server.go:565] external host was not specified\nE0101 00:00:02.000000       1 run.go:72] "command failed" err="loading audit webhook config: no such file"\n',
     },
   ];
 }

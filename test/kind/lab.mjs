@@ -25,7 +25,12 @@ export function check(cond, message) {
 export function capture(file, args, opts = {}) {
   return new Promise((done) => {
     execFile(file, args, { maxBuffer: 256 * 1024 * 1024, ...opts }, (error, stdout, stderr) => {
-      done({ code: error ? (typeof error.code === 'number' ? error.code : 127) : 0, stdout, stderr, missing: error?.code === 'ENOENT' });
+      done({
+        code: error ? (typeof error.code === 'number' ? error.code : 127) : 0,
+        stdout,
+        stderr,
+        missing: error?.code === 'ENOENT',
+      });
     });
   });
 }
@@ -84,7 +89,9 @@ export function notRun(why) {
     process.exit(1);
   }
   console.log(`test:kind did not run: ${why}`);
-  console.log('it needs a running Docker daemon, kind and kubectl (see `audit-lab doctor`), or AUDIT_LAB_E2E_OFFLINE=1 on a machine with ../shared/kind-offline.');
+  console.log(
+    'it needs a running Docker daemon, kind and kubectl (see `audit-lab doctor`), or AUDIT_LAB_E2E_OFFLINE=1 on a machine with ../shared/kind-offline.',
+  );
   process.exit(0);
 }
 
@@ -96,7 +103,9 @@ export async function offlineSettings() {
     const child = spawn('bash', [join(ROOT, 'test', 'kind', 'offline.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     child.stdout.on('data', (d) => (text += d));
-    child.on('exit', (code) => (code === 0 ? done(text) : fail(new Failure(`test/kind/offline.sh failed (exit ${code}): see its output above`))));
+    child.on('exit', (code) =>
+      code === 0 ? done(text) : fail(new Failure(`test/kind/offline.sh failed (exit ${code}): see its output above`)),
+    );
   });
   console.log(`::: kind-offline: ready in ${secs(Date.now() - start)}`);
   const settings = {};
@@ -136,7 +145,14 @@ export class Lab {
     if (!quiet) {
       console.log(`$ audit-lab ${args.join(' ')}  (exit ${r.code})`);
       const text = `${r.stdout}${r.stderr}`.trimEnd();
-      if (text) console.log(text.split('\n').slice(0, 40).map((l) => `  ${l}`).join('\n'));
+      if (text)
+        console.log(
+          text
+            .split('\n')
+            .slice(0, 40)
+            .map((l) => `  ${l}`)
+            .join('\n'),
+        );
     }
     check(allow.includes(r.code), `audit-lab ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
     return r;
@@ -144,13 +160,21 @@ export class Lab {
 
   /** audit-lab with its output shown live (long steps: up). */
   async alLive(args) {
-    const code = await show(`audit-lab ${args.join(' ')} --name ${this.name}`, process.execPath, [BIN, ...args, '--name', this.name], this.env);
+    const code = await show(
+      `audit-lab ${args.join(' ')} --name ${this.name}`,
+      process.execPath,
+      [BIN, ...args, '--name', this.name],
+      this.env,
+    );
     check(code === 0, `audit-lab ${args.join(' ')} exited ${code}`);
   }
 
   async kubectl(args, { allow = [0], quiet = false } = {}) {
     const r = await capture('kubectl', ['--context', this.context, ...args], { env: this.env });
-    if (!quiet || r.code !== 0) console.log(`$ kubectl ${args.join(' ')}  (exit ${r.code})${r.code !== 0 ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`);
+    if (!quiet || r.code !== 0)
+      console.log(
+        `$ kubectl ${args.join(' ')}  (exit ${r.code})${r.code !== 0 ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`,
+      );
     check(allow.includes(r.code), `kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     return r;
   }
@@ -159,7 +183,10 @@ export class Lab {
   async events(sink) {
     const r = await this.al(['tail', '--no-follow', '-o', 'jsonl', '--sink', sink], { quiet: true });
     check(r.code === 0, `tail --sink ${sink} exited ${r.code}: ${r.stderr}`);
-    return r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    return r.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l));
   }
 
   async status() {
@@ -167,10 +194,11 @@ export class Lab {
   }
 
   async sinkNames() {
-    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout).items.map((s) => s.name).sort();
+    return JSON.parse((await this.al(['sink', 'list', '--json'], { quiet: true })).stdout)
+      .items.map((s) => s.name)
+      .sort();
   }
 }
-
 
 export async function apiClient(lab) {
   const kc = parseYaml(await readFile(lab.env.KUBECONFIG, 'utf8'));
@@ -204,14 +232,15 @@ export async function apiClient(lab) {
     });
 }
 
-
 /**
  * The kube-apiserver process on the lab's node: its pid and its /proc/PID/stat line. A restart
  * makes a new process (the static pod's status can lag behind it for many seconds).
  */
 export async function apiServerProcess(lab) {
   const node = `${lab.name}-control-plane`;
-  const pid = (await capture('docker', ['exec', node, 'pgrep', '-x', 'kube-apiserver'], { env: lab.env })).stdout.trim();
+  const pid = (
+    await capture('docker', ['exec', node, 'pgrep', '-x', 'kube-apiserver'], { env: lab.env })
+  ).stdout.trim();
   check(/^\d+$/.test(pid), `no single kube-apiserver process in ${node}: ${JSON.stringify(pid)}`);
   const stat = await capture('docker', ['exec', node, 'cat', `/proc/${pid}/stat`], { env: lab.env });
   check(stat.code === 0, `could not read kube-apiserver's /proc/${pid}/stat: ${stat.stderr}`);
@@ -231,7 +260,11 @@ export async function apiServerStarted(lab) {
  * line came. `tailArgs` go to tail (e.g. --tail 0: only what is stored from now on).
  */
 export function followTail(lab, sink, key, tailArgs = []) {
-  const tail = spawn(process.execPath, [BIN, 'tail', '-f', '-o', 'jsonl', ...tailArgs, '--sink', sink, '--name', lab.name], { env: lab.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail = spawn(
+    process.execPath,
+    [BIN, 'tail', '-f', '-o', 'jsonl', ...tailArgs, '--sink', sink, '--name', lab.name],
+    { env: lab.env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const arrived = new Map();
   let waiting = null;
   let rest = '';
@@ -269,7 +302,10 @@ export function followTail(lab, sink, key, tailArgs = []) {
     arrived,
     printed,
     async until(keys, ms) {
-      check(await printed(keys, ms), `tail --sink ${sink} did not print ${keys.filter((k) => !arrived.has(k)).join(', ')} within ${secs(ms)}: ${stderr}`);
+      check(
+        await printed(keys, ms),
+        `tail --sink ${sink} did not print ${keys.filter((k) => !arrived.has(k)).join(', ')} within ${secs(ms)}: ${stderr}`,
+      );
     },
     stop: () => tail.kill('SIGINT'),
   };
@@ -281,7 +317,10 @@ export function followTail(lab, sink, key, tailArgs = []) {
  * types (`spacingMs` on average); each is timed on its own. Returns p50, p99 and max in ms.
  */
 export async function measureLatency(lab, ns, { count, spacingMs, waitMs, prefix = 'lat' }) {
-  const created = (e) => (e.verb === 'create' && e.objectRef?.namespace === ns && typeof e.objectRef?.name === 'string' ? e.objectRef.name : null);
+  const created = (e) =>
+    e.verb === 'create' && e.objectRef?.namespace === ns && typeof e.objectRef?.name === 'string'
+      ? e.objectRef.name
+      : null;
   const tail = followTail(lab, 'default', created, ['--tail', '0']);
   try {
     // With --tail 0 an event stored before tail opened the stream is not printed: requests are
@@ -290,7 +329,11 @@ export async function measureLatency(lab, ns, { count, spacingMs, waitMs, prefix
     for (let w = 0; ; w++) {
       await lab.kubectl(['create', 'configmap', `${prefix}-warmup-${w}`, '-n', ns], { quiet: true });
       // Any warm-up printed means the tail was reading when it was stored (dynamic mode sends late).
-      if ((await tail.printed([`${prefix}-warmup-${w}`], 3000)) || [...tail.arrived.keys()].some((n) => n.startsWith(`${prefix}-warmup-`))) break;
+      if (
+        (await tail.printed([`${prefix}-warmup-${w}`], 3000)) ||
+        [...tail.arrived.keys()].some((n) => n.startsWith(`${prefix}-warmup-`))
+      )
+        break;
       check(Date.now() < warmupUntil, `tail printed none of ${w + 1} warm-up requests within ${secs(waitMs)}`);
     }
     const returned = new Map();
@@ -321,7 +364,12 @@ export async function burst(lab, ns, { count, parallel = 8, prefix = 'burst' }) 
   const worker = async () => {
     while (next < count) {
       const i = next++;
-      const code = await api('POST', `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${prefix}-${i}` }, data: { i: String(i) } });
+      const code = await api('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `${prefix}-${i}` },
+        data: { i: String(i) },
+      });
       if (code === 201) accepted++;
     }
   };

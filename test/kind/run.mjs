@@ -59,7 +59,8 @@ function isRequest(e, r) {
   );
 }
 
-const describe = (r) => `${r.verb} ${r.resource}${r.namespace ? ` -n ${r.namespace}` : ''}${r.name ? ` ${r.name}` : ''}`;
+const describe = (r) =>
+  `${r.verb} ${r.resource}${r.namespace ? ` -n ${r.namespace}` : ''}${r.name ? ` ${r.name}` : ''}`;
 
 /** A sink's events grouped by request (auditID), in stream order. */
 function byRequest(evs) {
@@ -84,12 +85,17 @@ async function expectInSink(lab, sink, level, stages, requests, ms, allowed = st
   const found = await waitFor(`${sink} sink: ${requests.map(describe).join(', ')}`, ms, async () => {
     const evs = await lab.events(sink);
     const groups = byRequest(evs);
-    const all = requests.every((r) => matching(groups, r).some((g) => stages.every((st) => g.some((e) => e.stage === st))));
+    const all = requests.every((r) =>
+      matching(groups, r).some((g) => stages.every((st) => g.some((e) => e.stage === st))),
+    );
     return all ? evs : null;
   });
   const seen = new Set();
   for (const e of found) {
-    check(allowed.includes(e.stage), `${sink} sink holds stage ${e.stage} (${describe(e)}) but takes only ${allowed.join(',')}`);
+    check(
+      allowed.includes(e.stage),
+      `${sink} sink holds stage ${e.stage} (${describe(e)}) but takes only ${allowed.join(',')}`,
+    );
     // Stored once: the API server's retries and the receiver's restarts never store an event twice.
     const key = `${e.auditID}/${e.stage}`;
     check(!seen.has(key), `${sink} sink stores ${key} (${describe(e)}) twice`);
@@ -102,21 +108,32 @@ async function expectInSink(lab, sink, level, stages, requests, ms, allowed = st
       for (const e of g) {
         const what = `${sink} sink: ${describe(r)} at ${e.stage}`;
         check(e.level === level, `${what}: level ${e.level}, want ${level}`);
-        check(e.kind === 'Event' && e.apiVersion === 'audit.k8s.io/v1', `${what}: not an audit.k8s.io/v1 Event: ${e.kind} ${e.apiVersion}`);
+        check(
+          e.kind === 'Event' && e.apiVersion === 'audit.k8s.io/v1',
+          `${what}: not an audit.k8s.io/v1 Event: ${e.kind} ${e.apiVersion}`,
+        );
         if (level === 'Metadata') {
           check(!('requestObject' in e) && !('responseObject' in e), `${what}: a body at level Metadata`);
         } else if (e.stage === 'RequestReceived') {
           check(!('responseObject' in e), `${what}: a responseObject before there was a response`);
         } else if (e.stage === 'ResponseComplete') {
           const hasBody = r.verb === 'create' || r.verb === 'patch';
-          check(('requestObject' in e) === hasBody, `${what}: requestObject ${'requestObject' in e ? 'present' : 'absent'} at level ${level}`);
+          check(
+            'requestObject' in e === hasBody,
+            `${what}: requestObject ${'requestObject' in e ? 'present' : 'absent'} at level ${level}`,
+          );
           const wantResponse = level === 'RequestResponse' && r.verb !== 'watch';
-          check(('responseObject' in e) === wantResponse, `${what}: responseObject ${'responseObject' in e ? 'present' : 'absent'} at level ${level}`);
+          check(
+            'responseObject' in e === wantResponse,
+            `${what}: responseObject ${'responseObject' in e ? 'present' : 'absent'} at level ${level}`,
+          );
         }
       }
     }
   }
-  console.log(`  ${sink}: ${requests.length} requests x ${stages.join('+')} at ${level}; no (auditID, stage) stored twice among the sink's ${found.length} events`);
+  console.log(
+    `  ${sink}: ${requests.length} requests x ${stages.join('+')} at ${level}; no (auditID, stage) stored twice among the sink's ${found.length} events`,
+  );
   return found;
 }
 
@@ -156,7 +173,10 @@ async function forwardEndpoint(home) {
   // close of the connection it is about to reuse (the server's default closes them after 5 s).
   server.keepAliveTimeout = 120_000;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return Object.assign(endpoint, { url: `https://127.0.0.1:${server.address().port}/k8s-audit`, close: () => server.close() });
+  return Object.assign(endpoint, {
+    url: `https://127.0.0.1:${server.address().port}/k8s-audit`,
+    close: () => server.close(),
+  });
 }
 
 // ---------------------------------------------------------------------------------- steady traffic for the fault test
@@ -190,7 +210,12 @@ async function faults(lab, ns, { rate = 20, seconds = 15, killAt = 4, restartAt 
     if (due > Date.now()) await sleep(due - Date.now());
     const name = `fault-${i}`;
     sends.push(
-      api('POST', `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { i: String(i) } }).then((code) => {
+      api('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name },
+        data: { i: String(i) },
+      }).then((code) => {
         if (code === 201) accepted.push(name);
         else failedRequests++;
       }),
@@ -201,11 +226,18 @@ async function faults(lab, ns, { rate = 20, seconds = 15, killAt = 4, restartAt 
   const lastSent = Date.now();
   const want = new Set(accepted);
   let delivered = 0;
-  const evs = await waitFor(`all ${want.size} accepted creates delivered to the default sink`, 300_000, async () => {
-    const all = (await lab.events('default')).filter((e) => e.verb === 'create' && e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith('fault-'));
-    delivered = new Set(all.map((e) => e.objectRef.name)).size;
-    return [...want].every((n) => all.some((e) => e.objectRef.name === n)) ? all : null;
-  }, 3000);
+  const evs = await waitFor(
+    `all ${want.size} accepted creates delivered to the default sink`,
+    300_000,
+    async () => {
+      const all = (await lab.events('default')).filter(
+        (e) => e.verb === 'create' && e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith('fault-'),
+      );
+      delivered = new Set(all.map((e) => e.objectRef.name)).size;
+      return [...want].every((n) => all.some((e) => e.objectRef.name === n)) ? all : null;
+    },
+    3000,
+  );
   const counts = new Map();
   for (const e of evs) counts.set(e.objectRef.name, (counts.get(e.objectRef.name) ?? 0) + 1);
   const dup = [...counts.values()].filter((c) => c > 1).length;
@@ -215,14 +247,27 @@ async function faults(lab, ns, { rate = 20, seconds = 15, killAt = 4, restartAt 
       `receiver down ${secs(back - killedAt)}; all delivered ${secs(Date.now() - lastSent)} after the last request`,
   );
   check(lost === 0 && dup === 0, `faults: lost ${lost}, duplicated ${dup}`);
-  check(want.size >= rate * seconds * 0.9, `faults: only ${want.size} of ${rate * seconds} creates were accepted by the API server`);
+  check(
+    want.size >= rate * seconds * 0.9,
+    `faults: only ${want.size} of ${rate * seconds} creates were accepted by the API server`,
+  );
 }
 
 // ---------------------------------------------------------------------------------- the flows
 
 async function basics(lab) {
   let started = performance.now();
-  await step(`${lab.mode}: up`, () => lab.alLive(['up', '--mode', lab.mode, '--port', String(lab.port), '--verbose', ...(lab.image ? ['--image', lab.image] : [])]));
+  await step(`${lab.mode}: up`, () =>
+    lab.alLive([
+      'up',
+      '--mode',
+      lab.mode,
+      '--port',
+      String(lab.port),
+      '--verbose',
+      ...(lab.image ? ['--image', lab.image] : []),
+    ]),
+  );
   lab.upTimes = { first: performance.now() - started };
   await step(`${lab.mode}: up again changes nothing`, async () => {
     started = performance.now();
@@ -268,9 +313,14 @@ async function requests(lab, ns, wait) {
     ];
     const evs = await expectInSink(lab, 'default', 'Metadata', ['ResponseComplete'], reqs, wait);
     // Polled every 2 s, so each figure is an upper bound.
-    console.log(`  ${lab.mode} delivery: all ${reqs.length} requests in tail ${secs(Date.now() - last)} after the last and ${secs(Date.now() - first)} after the first was made`);
+    console.log(
+      `  ${lab.mode} delivery: all ${reqs.length} requests in tail ${secs(Date.now() - last)} after the last and ${secs(Date.now() - first)} after the first was made`,
+    );
     const denial = evs.find((e) => isRequest(e, reqs[4]));
-    check(denial.impersonatedUser?.username === 'audit-lab-e2e-nobody', `the 403 event names impersonated user ${JSON.stringify(denial.impersonatedUser)}`);
+    check(
+      denial.impersonatedUser?.username === 'audit-lab-e2e-nobody',
+      `the 403 event names impersonated user ${JSON.stringify(denial.impersonatedUser)}`,
+    );
   });
 }
 
@@ -282,7 +332,9 @@ async function requests(lab, ns, wait) {
 async function latency(lab, ns, { count, spacingMs, waitMs }) {
   return step(`${lab.mode}: latency, kubectl -> a following tail (${count} requests)`, async () => {
     const figures = await measureLatency(lab, ns, { count, spacingMs, waitMs });
-    console.log(`  ${lab.mode} latency: p50 ${figures.p50} ms, p99 ${figures.p99} ms, max ${figures.max} ms (${figures.n} requests), Kubernetes ${lab.kubernetesVersion}, ${lab.kindVersion}`);
+    console.log(
+      `  ${lab.mode} latency: p50 ${figures.p50} ms, p99 ${figures.p99} ms, max ${figures.max} ms (${figures.n} requests), Kubernetes ${lab.kubernetesVersion}, ${lab.kindVersion}`,
+    );
     lab.latency = figures;
     return figures;
   });
@@ -298,7 +350,10 @@ async function timedSinkCreate(lab, ns, sink, level, args, { waitMs, spacingMs }
   const asked = performance.now();
   const r = await lab.al(['sink', 'create', sink, '--level', level, ...args]);
   const prefix = `${sink}-effect-`;
-  const key = (e) => (e.level === level && e.verb === 'create' && e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith(prefix) ? e.objectRef.name : null);
+  const key = (e) =>
+    e.level === level && e.verb === 'create' && e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith(prefix)
+      ? e.objectRef.name
+      : null;
   const tail = followTail(lab, sink, key);
   try {
     const deadline = Date.now() + waitMs;
@@ -313,7 +368,9 @@ async function timedSinkCreate(lab, ns, sink, level, args, { waitMs, spacingMs }
   const ms = Math.min(...[...tail.arrived.values()].map((a) => a.at)) - asked;
   const after = await apiServerStarted(lab);
   const restarted = before !== after;
-  console.log(`  ${lab.name} sink create ${sink}: first event at ${level} stored ${secs(ms)} after sink create was asked; kube-apiserver restarted: ${restarted ? 'yes' : 'no'} (started ${before}, now ${after})`);
+  console.log(
+    `  ${lab.name} sink create ${sink}: first event at ${level} stored ${secs(ms)} after sink create was asked; kube-apiserver restarted: ${restarted ? 'yes' : 'no'} (started ${before}, now ${after})`,
+  );
   return { ms, restarted, said: `${r.stdout}${r.stderr}` };
 }
 
@@ -322,22 +379,45 @@ async function timedSinkCreate(lab, ns, sink, level, args, { waitMs, spacingMs }
  * everything, so a sink of any level and stages takes effect with no API server restart.
  */
 async function loopSink(lab, ns, wait) {
-  await step('static: sink create loop (RequestResponse, ResponseStarted+ResponseComplete) on a new lab, timed', async () => {
-    const c = await timedSinkCreate(lab, ns, 'loop', 'RequestResponse', ['--stage', 'ResponseStarted', '--stage', 'ResponseComplete'], { waitMs: wait, spacingMs: 200 });
-    check(!c.restarted && !/restart/i.test(c.said), `a new lab captures everything: sink create must not restart the API server (restarted: ${c.restarted}):\n${c.said}`);
-    lab.sinkCreate = c;
-    await lab.al(['sink', 'delete', 'loop']);
-  });
+  await step(
+    'static: sink create loop (RequestResponse, ResponseStarted+ResponseComplete) on a new lab, timed',
+    async () => {
+      const c = await timedSinkCreate(
+        lab,
+        ns,
+        'loop',
+        'RequestResponse',
+        ['--stage', 'ResponseStarted', '--stage', 'ResponseComplete'],
+        { waitMs: wait, spacingMs: 200 },
+      );
+      check(
+        !c.restarted && !/restart/i.test(c.said),
+        `a new lab captures everything: sink create must not restart the API server (restarted: ${c.restarted}):\n${c.said}`,
+      );
+      lab.sinkCreate = c;
+      await lab.al(['sink', 'delete', 'loop']);
+    },
+  );
 }
 
 /** A RequestResponse sink with two stages; the default sink keeps getting Metadata only. */
 async function fullSink(lab, ns, wait) {
   await step(`${lab.mode}: sink create full (RequestResponse), timed`, async () => {
-    const c = await timedSinkCreate(lab, ns, 'full', 'RequestResponse', ['--stage', 'RequestReceived', '--stage', 'ResponseComplete'], { waitMs: wait, spacingMs: lab.mode === 'static' ? 200 : 1000 });
+    const c = await timedSinkCreate(
+      lab,
+      ns,
+      'full',
+      'RequestResponse',
+      ['--stage', 'RequestReceived', '--stage', 'ResponseComplete'],
+      { waitMs: wait, spacingMs: lab.mode === 'static' ? 200 : 1000 },
+    );
     check(!c.restarted, `${lab.mode}: sink create full restarted the API server:\n${c.said}`);
     if (lab.mode === 'dynamic') {
       const sinks = await lab.kubectl(['get', 'auditsinks', '-o', 'name']);
-      check(sinks.stdout.includes('auditsink.auditregistration.k8s.io/full'), `dynamic: no AuditSink "full" in the cluster: ${sinks.stdout}`);
+      check(
+        sinks.stdout.includes('auditsink.auditregistration.k8s.io/full'),
+        `dynamic: no AuditSink "full" in the cluster: ${sinks.stdout}`,
+      );
       lab.sinkCreate = c;
     }
   });
@@ -358,12 +438,37 @@ async function policySink(lab, ns, wait) {
     // configmaps: Metadata whatever the verb; other writes: Request; RequestReceived omitted (a
     // watch's ResponseStarted is kept).
     const allowed = ['ResponseStarted', 'ResponseComplete', 'Panic'];
-    await expectInSink(lab, 'rec', 'Metadata', ['ResponseComplete'], [{ verb: 'create', resource: 'configmaps', namespace: ns, name: 'cm3' }], wait, allowed);
-    const evs = await expectInSink(lab, 'rec', 'Request', ['ResponseComplete'], [{ verb: 'create', resource: 'serviceaccounts', namespace: ns, name: 'sa3' }], wait, allowed);
-    check(!evs.some((e) => e.requestURI?.startsWith('/healthz')), 'rec sink holds a /healthz event, which the recommended preset drops');
-    check(!evs.some((e) => e.stage === 'RequestReceived'), 'rec sink holds RequestReceived, which the recommended preset omits');
+    await expectInSink(
+      lab,
+      'rec',
+      'Metadata',
+      ['ResponseComplete'],
+      [{ verb: 'create', resource: 'configmaps', namespace: ns, name: 'cm3' }],
+      wait,
+      allowed,
+    );
+    const evs = await expectInSink(
+      lab,
+      'rec',
+      'Request',
+      ['ResponseComplete'],
+      [{ verb: 'create', resource: 'serviceaccounts', namespace: ns, name: 'sa3' }],
+      wait,
+      allowed,
+    );
+    check(
+      !evs.some((e) => e.requestURI?.startsWith('/healthz')),
+      'rec sink holds a /healthz event, which the recommended preset drops',
+    );
+    check(
+      !evs.some((e) => e.stage === 'RequestReceived'),
+      'rec sink holds RequestReceived, which the recommended preset omits',
+    );
     const dflt = await lab.events('default');
-    check(dflt.some((e) => e.requestURI?.startsWith('/healthz')), 'the default sink (Metadata, everything) has no /healthz event');
+    check(
+      dflt.some((e) => e.requestURI?.startsWith('/healthz')),
+      'the default sink (Metadata, everything) has no /healthz event',
+    );
   });
   await step('static: sink delete rec', async () => {
     await lab.al(['sink', 'delete', 'rec']);
@@ -373,7 +478,21 @@ async function policySink(lab, ns, wait) {
 
 async function forwarding(lab, ns, endpoint, wait) {
   await step('static: forwarding (--url) to an HTTPS endpoint, throttled', async () => {
-    await lab.al(['sink', 'create', 'fwd', '--level', 'Metadata', '--stage', 'ResponseComplete', '--url', endpoint.url, '--qps', '1', '--burst', '1']);
+    await lab.al([
+      'sink',
+      'create',
+      'fwd',
+      '--level',
+      'Metadata',
+      '--stage',
+      'ResponseComplete',
+      '--url',
+      endpoint.url,
+      '--qps',
+      '1',
+      '--burst',
+      '1',
+    ]);
     // The endpoint refuses for a while, so a backlog of more than one batch (400 events) builds up
     // in the forwarder (1,000 creates: three batches of up to 400); once it answers, that backlog must
     // leave at most one batch a second.
@@ -381,30 +500,62 @@ async function forwarding(lab, ns, endpoint, wait) {
     const api = await apiClient(lab);
     const names = Array.from({ length: 1000 }, (_, i) => `fwd-${i}`);
     for (let i = 0; i < names.length; i += 20) {
-      await Promise.all(names.slice(i, i + 20).map((n) => api('POST', `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n } })));
+      await Promise.all(
+        names.slice(i, i + 20).map((n) =>
+          api('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: n },
+          }),
+        ),
+      );
     }
-    const seen = () => new Set(endpoint.posts.flatMap((p) => p.body.items ?? []).filter((e) => e.verb === 'create').map((e) => e.objectRef?.name));
+    const seen = () =>
+      new Set(
+        endpoint.posts
+          .flatMap((p) => p.body.items ?? [])
+          .filter((e) => e.verb === 'create')
+          .map((e) => e.objectRef?.name),
+      );
     // The forwarder's whole retry schedule for one batch is 10+15+22.5+33.75 s (the API server's).
-    await waitFor('every fwd-* create at the endpoint', Math.max(wait, 150_000), async () => names.every((n) => seen().has(n)) || null).catch(async (err) => {
+    await waitFor(
+      'every fwd-* create at the endpoint',
+      Math.max(wait, 150_000),
+      async () => names.every((n) => seen().has(n)) || null,
+    ).catch(async (err) => {
       const log = await readFile(join(lab.dir, 'receiver.log'), 'utf8').catch(() => '');
       const fwdLines = log.split('\n').filter((l) => / sink fwd: /.test(l));
       const since = endpoint.answers[0]?.at ?? Date.now();
-      console.error(`endpoint answers (ms after the first: code): ${endpoint.answers.map((a) => `${a.at - since}:${a.code}`).join(', ') || 'none'}`);
+      console.error(
+        `endpoint answers (ms after the first: code): ${endpoint.answers.map((a) => `${a.at - since}:${a.code}`).join(', ') || 'none'}`,
+      );
       console.error(`fwd-* creates at the endpoint: ${names.filter((n) => seen().has(n)).length} of ${names.length}`);
       console.error(`receiver.log, the fwd sink's forwarding:\n${fwdLines.slice(-30).join('\n') || '(nothing)'}`);
       throw err;
     });
     for (const p of endpoint.posts) {
-      check(p.body.kind === 'EventList' && p.body.apiVersion === 'audit.k8s.io/v1', `the endpoint got ${p.body.kind} ${p.body.apiVersion}, want an audit.k8s.io/v1 EventList`);
-      for (const e of p.body.items) check(e.level === 'Metadata' && e.stage === 'ResponseComplete' && !('requestObject' in e), 'a forwarded event is not as the fwd sink stores it');
+      check(
+        p.body.kind === 'EventList' && p.body.apiVersion === 'audit.k8s.io/v1',
+        `the endpoint got ${p.body.kind} ${p.body.apiVersion}, want an audit.k8s.io/v1 EventList`,
+      );
+      for (const e of p.body.items)
+        check(
+          e.level === 'Metadata' && e.stage === 'ResponseComplete' && !('requestObject' in e),
+          'a forwarded event is not as the fwd sink stores it',
+        );
     }
     const t = endpoint.posts.map((p) => p.at);
     const gaps = t.slice(1).map((x, i) => x - t[i]);
-    console.log(`  endpoint: ${endpoint.posts.length} EventList batches taken, ${endpoint.posts.reduce((a, p) => a + p.body.items.length, 0)} events; gaps between batches (ms): ${gaps.join(', ')}`);
+    console.log(
+      `  endpoint: ${endpoint.posts.length} EventList batches taken, ${endpoint.posts.reduce((a, p) => a + p.body.items.length, 0)} events; gaps between batches (ms): ${gaps.join(', ')}`,
+    );
     check(endpoint.posts.length >= 3, `only ${endpoint.posts.length} batches for a backlog of ${names.length}+ events`);
     // --qps 1 --burst 1: one batch may go at once, each further one waits a second for its token;
     // so no three batches within a second (100 ms allowed for a connection's handshake).
-    const tight = t.slice(2).map((x, i) => x - t[i]).filter((d) => d < 900);
+    const tight = t
+      .slice(2)
+      .map((x, i) => x - t[i])
+      .filter((d) => d < 900);
     check(tight.length === 0, `three batches within ${Math.min(...tight)} ms at --qps 1 --burst 1`);
   });
 }
@@ -415,7 +566,13 @@ const WRITES = new Set(['create', 'update', 'patch', 'delete', 'deletecollection
 function isProtected(e) {
   const o = e.objectRef ?? {};
   const code = e.responseStatus?.code;
-  return WRITES.has(e.verb) || o.resource === 'secrets' || code === 401 || code === 403 || ['exec', 'attach', 'portforward'].includes(o.subresource);
+  return (
+    WRITES.has(e.verb) ||
+    o.resource === 'secrets' ||
+    code === 401 ||
+    code === 403 ||
+    ['exec', 'attach', 'portforward'].includes(o.subresource)
+  );
 }
 
 /**
@@ -428,7 +585,9 @@ async function findingTheNoise(lab, ns, wait) {
   const snap = join(dir, 'full.log');
   const quiet = join(dir, 'quiet.yaml');
   await step('static: top over a snapshot of the full sink, against counts made here', async () => {
-    const lines = (await lab.al(['tail', '--no-follow', '-o', 'jsonl', '--sink', 'full'], { quiet: true })).stdout.split('\n').filter((l) => l !== '');
+    const lines = (await lab.al(['tail', '--no-follow', '-o', 'jsonl', '--sink', 'full'], { quiet: true })).stdout
+      .split('\n')
+      .filter((l) => l !== '');
     await writeFile(snap, lines.map((l) => `${l}\n`).join(''));
     const want = new Map();
     for (const l of lines) {
@@ -439,54 +598,96 @@ async function findingTheNoise(lab, ns, wait) {
       g.bytes += Buffer.byteLength(l) + 1;
       want.set(key, g);
     }
-    const doc = JSON.parse((await lab.al(['top', '--no-follow', '--file', snap, '--by', 'user,verb', '-o', 'json'], { quiet: true })).stdout);
+    const doc = JSON.parse(
+      (await lab.al(['top', '--no-follow', '--file', snap, '--by', 'user,verb', '-o', 'json'], { quiet: true })).stdout,
+    );
     const got = new Map(doc.groups.map((g) => [`${g.key.user ?? ''} ${g.key.verb ?? ''}`, g]));
     check(got.size === want.size, `top has ${got.size} user/verb groups, the snapshot ${want.size}`);
     for (const [key, w] of want) {
       const g = got.get(key);
-      check(g && g.events === w.events && g.bytes === w.bytes, `top group "${key}": ${g ? `${g.events} events, ${g.bytes} bytes` : 'missing'}; want ${w.events} events, ${w.bytes} bytes`);
+      check(
+        g && g.events === w.events && g.bytes === w.bytes,
+        `top group "${key}": ${g ? `${g.events} events, ${g.bytes} bytes` : 'missing'}; want ${w.events} events, ${w.bytes} bytes`,
+      );
     }
-    console.log(`  ${lines.length} events of the full sink in ${want.size} user/verb groups, each counted as top counts it`);
+    console.log(
+      `  ${lines.length} events of the full sink in ${want.size} user/verb groups, each counted as top counts it`,
+    );
     await lab.al(['top', '--no-follow', '--file', snap, '--limit', '10']);
   });
   await step('static: policy suggest on the snapshot, checked by policy test event by event', async () => {
     const text = (await lab.al(['policy', 'suggest', '--file', snap, '--target', '50%'])).stdout;
     await writeFile(quiet, text);
-    const s = JSON.parse((await lab.al(['policy', 'suggest', '--file', snap, '--target', '50%', '-o', 'json'], { quiet: true })).stdout);
+    const s = JSON.parse(
+      (await lab.al(['policy', 'suggest', '--file', snap, '--target', '50%', '-o', 'json'], { quiet: true })).stdout,
+    );
     check(s.yaml === text, 'policy suggest -o json carries other YAML than the plain run (not deterministic)');
-    const judged = async (policy) => JSON.parse((await lab.al(['policy', 'test', policy, '--file', snap, '-o', 'json'], { quiet: true })).stdout);
+    const judged = async (policy) =>
+      JSON.parse((await lab.al(['policy', 'test', policy, '--file', snap, '-o', 'json'], { quiet: true })).stdout);
     const [after, base] = [await judged(quiet), await judged('preset:recommended')];
-    check(after.summary.policy.bytes === s.after.bytes && after.summary.policy.events === s.after.events, `policy test of the suggestion writes ${after.summary.policy.events} events, ${after.summary.policy.bytes} bytes; suggest promised ${s.after.events}, ${s.after.bytes}`);
-    check(base.summary.policy.bytes === s.before.bytes, `policy test of preset:recommended writes ${base.summary.policy.bytes} bytes; suggest said ${s.before.bytes}`);
-    const events = (await readFile(snap, 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    check(
+      after.summary.policy.bytes === s.after.bytes && after.summary.policy.events === s.after.events,
+      `policy test of the suggestion writes ${after.summary.policy.events} events, ${after.summary.policy.bytes} bytes; suggest promised ${s.after.events}, ${s.after.bytes}`,
+    );
+    check(
+      base.summary.policy.bytes === s.before.bytes,
+      `policy test of preset:recommended writes ${base.summary.policy.bytes} bytes; suggest said ${s.before.bytes}`,
+    );
+    const events = (await readFile(snap, 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l));
     let kept = 0;
     for (let i = 0; i < events.length; i++) {
       if (!isProtected(events[i])) continue;
       const [a, b] = [after.results[i], base.results[i]];
       check(a.line === i + 1 && a.auditID === events[i].auditID, `policy test result ${i} is not line ${i + 1}`);
-      check(a.level === b.level && a.written === b.written, `the suggestion changes ${describe({ verb: events[i].verb, resource: events[i].objectRef?.resource ?? events[i].requestURI })} (line ${i + 1}): ${b.level} -> ${a.level}`);
+      check(
+        a.level === b.level && a.written === b.written,
+        `the suggestion changes ${describe({ verb: events[i].verb, resource: events[i].objectRef?.resource ?? events[i].requestURI })} (line ${i + 1}): ${b.level} -> ${a.level}`,
+      );
       kept++;
     }
     check(kept > 1000, `only ${kept} protected events in the snapshot (the forwarding step made 1,000 creates)`);
-    console.log(`  ${s.rules.length} rules; ${s.before.bytes} -> ${s.after.bytes} bytes (target 50%: ${s.met ? 'met' : 'not met'}); ${kept} writes, secrets, 401/403 and exec events keep their level`);
+    console.log(
+      `  ${s.rules.length} rules; ${s.before.bytes} -> ${s.after.bytes} bytes (target 50%: ${s.met ? 'met' : 'not met'}); ${kept} writes, secrets, 401/403 and exec events keep their level`,
+    );
   });
-  await step('static: sink create quiet --policy (the suggestion), applied by the receiver as policy test says', async () => {
-    await lab.al(['sink', 'create', 'quiet', '--policy', quiet]);
-    // Writes, which no suggestion may drop, so the check below judges more than one event
-    // whatever the suggestion cut of the cluster's own traffic (it may cut all of that).
-    const api = await apiClient(lab);
-    const names = Array.from({ length: 20 }, (_, i) => `quiet-cm-${i}`);
-    await Promise.all(names.map((n) => api('POST', `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n } })));
-    await waitFor('quiet sink: the 20 quiet-cm-* creates', wait, async () => {
-      const created = new Set((await lab.events('quiet')).filter((e) => e.verb === 'create').map((e) => e.objectRef?.name));
-      return names.every((n) => created.has(n)) || null;
-    });
-    const doc = JSON.parse((await lab.al(['policy', 'test', quiet, '--sink', 'quiet', '-o', 'json'], { quiet: true })).stdout);
-    const off = doc.results.filter((r) => r.level !== r.capturedLevel || !r.written);
-    check(off.length === 0, `${off.length} events in sink quiet are not what the policy gives them, e.g. ${JSON.stringify(off[0])}`);
-    console.log(`  quiet: ${doc.results.length} events, each at the level the suggested policy gives it`);
-    await lab.al(['sink', 'delete', 'quiet']);
-  });
+  await step(
+    'static: sink create quiet --policy (the suggestion), applied by the receiver as policy test says',
+    async () => {
+      await lab.al(['sink', 'create', 'quiet', '--policy', quiet]);
+      // Writes, which no suggestion may drop, so the check below judges more than one event
+      // whatever the suggestion cut of the cluster's own traffic (it may cut all of that).
+      const api = await apiClient(lab);
+      const names = Array.from({ length: 20 }, (_, i) => `quiet-cm-${i}`);
+      await Promise.all(
+        names.map((n) =>
+          api('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: n },
+          }),
+        ),
+      );
+      await waitFor('quiet sink: the 20 quiet-cm-* creates', wait, async () => {
+        const created = new Set(
+          (await lab.events('quiet')).filter((e) => e.verb === 'create').map((e) => e.objectRef?.name),
+        );
+        return names.every((n) => created.has(n)) || null;
+      });
+      const doc = JSON.parse(
+        (await lab.al(['policy', 'test', quiet, '--sink', 'quiet', '-o', 'json'], { quiet: true })).stdout,
+      );
+      const off = doc.results.filter((r) => r.level !== r.capturedLevel || !r.written);
+      check(
+        off.length === 0,
+        `${off.length} events in sink quiet are not what the policy gives them, e.g. ${JSON.stringify(off[0])}`,
+      );
+      console.log(`  quiet: ${doc.results.length} events, each at the level the suggested policy gives it`);
+      await lab.al(['sink', 'delete', 'quiet']);
+    },
+  );
   await rm(dir, { recursive: true, force: true });
 }
 
@@ -505,18 +706,35 @@ async function downAndBack(lab, ns, wait, sinksAfter) {
     const started = performance.now();
     await lab.alLive(['up']);
     lab.upTimes.afterDown = performance.now() - started;
-    check(JSON.stringify(await lab.sinkNames()) === JSON.stringify(sinksAfter), `sinks after up: ${await lab.sinkNames()}, want ${sinksAfter}`);
+    check(
+      JSON.stringify(await lab.sinkNames()) === JSON.stringify(sinksAfter),
+      `sinks after up: ${await lab.sinkNames()}, want ${sinksAfter}`,
+    );
     if (lab.mode === 'dynamic') {
       const sinks = await lab.kubectl(['get', 'auditsinks', '-o', 'name']);
-      for (const s of sinksAfter) check(sinks.stdout.includes(`/${s}\n`) || sinks.stdout.endsWith(`/${s}`), `AuditSink ${s} not applied again: ${sinks.stdout}`);
+      for (const s of sinksAfter)
+        check(
+          sinks.stdout.includes(`/${s}\n`) || sinks.stdout.endsWith(`/${s}`),
+          `AuditSink ${s} not applied again: ${sinks.stdout}`,
+        );
     }
     await lab.kubectl(['create', 'namespace', `${ns}-again`]);
-    const evs = await expectInSink(lab, 'default', 'Metadata', ['ResponseComplete'], [{ verb: 'create', resource: 'namespaces', name: `${ns}-again` }], wait);
+    const evs = await expectInSink(
+      lab,
+      'default',
+      'Metadata',
+      ['ResponseComplete'],
+      [{ verb: 'create', resource: 'namespaces', name: `${ns}-again` }],
+      wait,
+    );
     check(evs.length > before.length, 'the events from before down are gone');
   });
   await step(`${lab.mode}: down --purge`, async () => {
     await lab.al(['down', '--purge']);
-    const gone = await stat(lab.dir).then(() => false, () => true);
+    const gone = await stat(lab.dir).then(
+      () => false,
+      () => true,
+    );
     check(gone, `down --purge left ${lab.dir}`);
   });
 }
@@ -536,10 +754,30 @@ async function sideBySide(lab, wait) {
       check(new URL(a.receiver.url).port !== new URL(b.receiver.url).port, 'the two labs share a receiver port');
       const ns = `e2e-b-${Date.now()}`;
       await other.kubectl(['create', 'namespace', ns]);
-      await expectInSink(other, 'default', 'Metadata', ['ResponseComplete'], [{ verb: 'create', resource: 'namespaces', name: ns }], wait);
-      check(!(await lab.events('default')).some((e) => e.objectRef?.name === ns), `lab ${lab.name} got lab ${other.name}'s event`);
-      const c = await timedSinkCreate(other, ns, 'wide', 'RequestResponse', ['--stage', 'ResponseStarted', '--stage', 'ResponseComplete'], { waitMs: wait, spacingMs: 500 });
-      check(c.restarted && /restart/i.test(c.said), `the narrow capture: a RequestResponse sink must restart the API server, and say so (restarted: ${c.restarted}):\n${c.said}`);
+      await expectInSink(
+        other,
+        'default',
+        'Metadata',
+        ['ResponseComplete'],
+        [{ verb: 'create', resource: 'namespaces', name: ns }],
+        wait,
+      );
+      check(
+        !(await lab.events('default')).some((e) => e.objectRef?.name === ns),
+        `lab ${lab.name} got lab ${other.name}'s event`,
+      );
+      const c = await timedSinkCreate(
+        other,
+        ns,
+        'wide',
+        'RequestResponse',
+        ['--stage', 'ResponseStarted', '--stage', 'ResponseComplete'],
+        { waitMs: wait, spacingMs: 500 },
+      );
+      check(
+        c.restarted && /restart/i.test(c.said),
+        `the narrow capture: a RequestResponse sink must restart the API server, and say so (restarted: ${c.restarted}):\n${c.said}`,
+      );
       lab.narrowSinkCreate = c;
     } finally {
       await other.al(['down', '--purge'], { allow: [0, 1, 2] });
@@ -587,14 +825,17 @@ async function dynamicFlow(lab) {
 
 async function main() {
   const started = Date.now();
-  const wanted = (process.env.AUDIT_LAB_E2E_MODE ?? 'both') === 'both' ? ['static', 'dynamic'] : [process.env.AUDIT_LAB_E2E_MODE];
-  for (const m of wanted) if (m !== 'static' && m !== 'dynamic') notRun(`AUDIT_LAB_E2E_MODE=${m}: use static, dynamic or both`);
+  const wanted =
+    (process.env.AUDIT_LAB_E2E_MODE ?? 'both') === 'both' ? ['static', 'dynamic'] : [process.env.AUDIT_LAB_E2E_MODE];
+  for (const m of wanted)
+    if (m !== 'static' && m !== 'dynamic') notRun(`AUDIT_LAB_E2E_MODE=${m}: use static, dynamic or both`);
   const offline = process.env.AUDIT_LAB_E2E_OFFLINE === '1' || (CI && process.env.AUDIT_LAB_E2E_OFFLINE !== '0');
   const settings = { ...process.env, ...(offline ? await offlineSettings() : {}) };
 
   const docker = await capture('docker', ['info', '--format', '{{.ServerVersion}}'], { env: settings });
   if (docker.missing) notRun('docker is not on PATH');
-  if (docker.code !== 0 || docker.stdout.trim() === '') notRun(`the Docker daemon is not reachable (${docker.stderr.trim().split('\n')[0] || 'no answer'})`);
+  if (docker.code !== 0 || docker.stdout.trim() === '')
+    notRun(`the Docker daemon is not reachable (${docker.stderr.trim().split('\n')[0] || 'no answer'})`);
 
   const home = await mkdtemp(join(tmpdir(), 'audit-lab-e2e-'));
   const endpoint = await forwardEndpoint(home);
@@ -620,28 +861,44 @@ async function main() {
       if (kind.missing) notRun(`kind is not on PATH for ${mode} mode`);
       const kubectl = await capture('kubectl', ['version', '--client'], { env });
       if (kubectl.missing) notRun(`kubectl is not on PATH for ${mode} mode`);
-      const lab = new Lab({ mode, name: `ale2e-${mode}`, home: env.AUDIT_LAB_HOME, env, image: settings[`AUDIT_LAB_E2E_${M}_IMAGE`] });
+      const lab = new Lab({
+        mode,
+        name: `ale2e-${mode}`,
+        home: env.AUDIT_LAB_HOME,
+        env,
+        image: settings[`AUDIT_LAB_E2E_${M}_IMAGE`],
+      });
       lab.kindVersion = kind.stdout.trim().split(' ').slice(0, 2).join(' ');
       lab.port = await freePort();
       labsRun.push(lab);
       // A run that was killed (CI's time limit, Ctrl-C) may have left its clusters behind.
       for (const c of [lab.name, `${lab.name}-b`]) await capture('kind', ['delete', 'cluster', '--name', c], { env });
-      console.log(`\n======== ${mode} mode: ${kind.stdout.trim()}; image ${lab.image ?? '(default)'}; docker ${docker.stdout.trim()}`);
+      console.log(
+        `\n======== ${mode} mode: ${kind.stdout.trim()}; image ${lab.image ?? '(default)'}; docker ${docker.stdout.trim()}`,
+      );
       const modeStart = Date.now();
       try {
         await (mode === 'static' ? staticFlow(lab, endpoint) : dynamicFlow(lab));
-        ran.push(`${mode} (Kubernetes ${lab.kubernetesVersion}, ${kind.stdout.trim().split(' ').slice(0, 2).join(' ')}) in ${secs(Date.now() - modeStart)}`);
+        ran.push(
+          `${mode} (Kubernetes ${lab.kubernetesVersion}, ${kind.stdout.trim().split(' ').slice(0, 2).join(' ')}) in ${secs(Date.now() - modeStart)}`,
+        );
       } catch (err) {
         failures.push(`${mode}: ${err instanceof Failure ? err.message : err.stack}`);
         console.error(`\n${mode} mode FAILED: ${err.message}`);
-        await capture(process.execPath, [BIN, 'status', '--name', lab.name], { env }).then((r) => console.error(r.stdout + r.stderr));
-        await capture('tail', ['-n', '30', join(lab.dir, 'receiver.log')]).then((r) => console.error(`receiver.log:\n${r.stdout}`));
+        await capture(process.execPath, [BIN, 'status', '--name', lab.name], { env }).then((r) =>
+          console.error(r.stdout + r.stderr),
+        );
+        await capture('tail', ['-n', '30', join(lab.dir, 'receiver.log')]).then((r) =>
+          console.error(`receiver.log:\n${r.stdout}`),
+        );
       } finally {
         if (process.env.AUDIT_LAB_E2E_KEEP !== '1') {
           await capture(process.execPath, [BIN, 'down', '--purge', '--name', lab.name], { env });
-          for (const c of [lab.name, `${lab.name}-b`]) await capture('kind', ['delete', 'cluster', '--name', c], { env });
+          for (const c of [lab.name, `${lab.name}-b`])
+            await capture('kind', ['delete', 'cluster', '--name', c], { env });
           // A 1.18 node leaves cgroup v1 hierarchies behind that break a later 1.37 kubelet.
-          if (mode === 'dynamic' && settings.AUDIT_LAB_E2E_CGROUPFIX) await capture('bash', [settings.AUDIT_LAB_E2E_CGROUPFIX, 'cgroupfix']);
+          if (mode === 'dynamic' && settings.AUDIT_LAB_E2E_CGROUPFIX)
+            await capture('bash', [settings.AUDIT_LAB_E2E_CGROUPFIX, 'cgroupfix']);
         }
       }
     }
@@ -663,11 +920,22 @@ async function main() {
   for (const r of ran) console.log(`passed: ${r}`);
   for (const l of labsRun) {
     const t = l.upTimes;
-    if (t) console.log(`up ${l.mode}: first ${secs(t.first)} (a new cluster, cached image), second ${secs(t.second)} (nothing to change)${t.afterDown ? `, after down ${secs(t.afterDown)} (the cluster made again for the kept lab)` : ''}`);
+    if (t)
+      console.log(
+        `up ${l.mode}: first ${secs(t.first)} (a new cluster, cached image), second ${secs(t.second)} (nothing to change)${t.afterDown ? `, after down ${secs(t.afterDown)} (the cluster made again for the kept lab)` : ''}`,
+      );
   }
-  for (const l of labsRun) if (l.latency) console.log(`latency ${l.mode}: p50 ${l.latency.p50} ms, p99 ${l.latency.p99} ms, max ${l.latency.max} ms (${l.latency.n} requests; Kubernetes ${l.kubernetesVersion}, ${l.kindVersion})`);
-  const created = (what, c) => console.log(`sink create ${what}: first RequestResponse event stored ${secs(c.ms)} after it was asked; kube-apiserver restarted: ${c.restarted ? 'yes' : 'no'}`);
-  for (const l of labsRun) if (l.sinkCreate) created(`${l.mode}${l.mode === 'static' ? ', new lab (full capture)' : ''}`, l.sinkCreate);
+  for (const l of labsRun)
+    if (l.latency)
+      console.log(
+        `latency ${l.mode}: p50 ${l.latency.p50} ms, p99 ${l.latency.p99} ms, max ${l.latency.max} ms (${l.latency.n} requests; Kubernetes ${l.kubernetesVersion}, ${l.kindVersion})`,
+      );
+  const created = (what, c) =>
+    console.log(
+      `sink create ${what}: first RequestResponse event stored ${secs(c.ms)} after it was asked; kube-apiserver restarted: ${c.restarted ? 'yes' : 'no'}`,
+    );
+  for (const l of labsRun)
+    if (l.sinkCreate) created(`${l.mode}${l.mode === 'static' ? ', new lab (full capture)' : ''}`, l.sinkCreate);
   for (const l of labsRun) if (l.narrowSinkCreate) created(`${l.mode}, --capture sinks`, l.narrowSinkCreate);
   console.log(`kind: ${ran.length} passed, 0 failed`);
 }

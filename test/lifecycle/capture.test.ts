@@ -15,7 +15,9 @@ import { ASIDE, healthyTable, MANIFEST } from '../harness/tables.js';
 
 const policyOf = async (sb: Sandbox) => parse(await readFile(join(sb.labDir(), 'apiserver', 'policy.yaml'), 'utf8'));
 const captureOf = async (sb: Sandbox) => (await readState(labPaths(sb.home, 'audit-lab')))!.capture;
-const restarts = async (sb: Sandbox) => (await sb.calls()).map(callLine).filter((c) => c === `docker exec audit-lab-control-plane mv ${MANIFEST} ${ASIDE}`).length;
+const restarts = async (sb: Sandbox) =>
+  (await sb.calls()).map(callLine).filter((c) => c === `docker exec audit-lab-control-plane mv ${MANIFEST} ${ASIDE}`)
+    .length;
 
 describe('the capture of a static lab', () => {
   test('a new lab captures everything: a sink of any level and stages is created with no API server restart', async (t) => {
@@ -28,7 +30,19 @@ describe('the capture of a static lab', () => {
     expect(policy.omitStages ?? []).toEqual([]);
 
     await sb.clearCalls();
-    const r = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'ResponseStarted', '--stage', 'ResponseComplete']));
+    const r = ok(
+      await sb.run([
+        'sink',
+        'create',
+        'full',
+        '--level',
+        'RequestResponse',
+        '--stage',
+        'ResponseStarted',
+        '--stage',
+        'ResponseComplete',
+      ]),
+    );
     expect(r.stdout + r.stderr).not.toMatch(/restart/i);
     expect(await restarts(sb)).toBe(0);
     expect(await policyOf(sb)).toEqual(policy);
@@ -44,7 +58,10 @@ describe('the capture of a static lab', () => {
     ok(await sb.run(['up', '--capture', 'sinks']));
     expect(await restarts(sb)).toBe(1);
     expect(await captureOf(sb)).toBe('sinks');
-    expect(await policyOf(sb)).toMatchObject({ rules: [{ level: 'Request' }], omitStages: ['RequestReceived', 'ResponseStarted', 'Panic'] });
+    expect(await policyOf(sb)).toMatchObject({
+      rules: [{ level: 'Request' }],
+      omitStages: ['RequestReceived', 'ResponseStarted', 'Panic'],
+    });
 
     // A lab saved with the narrow capture (as every lab made before full became the default) keeps it.
     await sb.clearCalls();
@@ -61,7 +78,9 @@ describe('the capture of a static lab', () => {
 
   test('serve --capture sinks saves the narrow capture in a lab it makes, for render to write', async (t) => {
     const sb = await sandboxFor(t, healthyTable());
-    const serve = startCli(['serve', '--capture', 'sinks', '--port', String(await freePort())], { env: { AUDIT_LAB_HOME: sb.home } });
+    const serve = startCli(['serve', '--capture', 'sinks', '--port', String(await freePort())], {
+      env: { AUDIT_LAB_HOME: sb.home },
+    });
     t.onTestFinished(async () => void (await serve.stop('SIGKILL')));
     await serveUrl(serve);
     expect(await captureOf(sb)).toBe('sinks');

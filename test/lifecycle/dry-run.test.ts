@@ -68,14 +68,32 @@ test('down has no --dry-run, but the steps it describes are the commands it runs
     await sb.clearCalls();
   }
   const tools = makeTools(createRunner(dry.env()));
-  const steps = await planDown(labPaths(dry.home, 'audit-lab'), { purge: true, keepCluster: false }, { provider: kindProvider(tools), receiver: await receiverControl(dry.env()), progress: silent });
+  const steps = await planDown(
+    labPaths(dry.home, 'audit-lab'),
+    { purge: true, keepCluster: false },
+    { provider: kindProvider(tools), receiver: await receiverControl(dry.env()), progress: silent },
+  );
   expect(await dry.calls()).toEqual([]);
   ok(await real.run(['down', '--purge']));
   const ran = (await real.calls()).map(callLine);
   expect(ran).toEqual(['kind get clusters', 'kind delete cluster --name audit-lab']);
-  expect(planLines(steps).filter((l) => l.startsWith('$ ')).map((l) => l.slice(2))).toEqual(ran);
+  expect(
+    planLines(steps)
+      .filter((l) => l.startsWith('$ '))
+      .map((l) => l.slice(2)),
+  ).toEqual(ran);
   expect(steps.map((s) => s.title)).toEqual(['stop receiver', 'find cluster', 'delete cluster', 'purge']);
 });
 
 const none = () => {};
-const silent = { start: async () => {}, update: none, succeed: none, fail: none, info: none, warn: none, toolLine: none, findings: none, stepTime: none };
+const silent = {
+  start: async () => {},
+  update: none,
+  succeed: none,
+  fail: none,
+  info: none,
+  warn: none,
+  toolLine: none,
+  findings: none,
+  stepTime: none,
+};

@@ -13,18 +13,22 @@ import { parse } from 'yaml';
 import { labPaths } from '../../src/lab/paths.js';
 import { newLabState, writeState } from '../../src/lab/state.js';
 import { BIN } from '../harness/cli.js';
-import { callLine as line, freePort, hasCall, isAlive, sandboxFor as sandbox, succeeded as ok } from '../harness/lab.js';
+import {
+  callLine as line,
+  freePort,
+  hasCall,
+  isAlive,
+  sandboxFor as sandbox,
+  succeeded as ok,
+} from '../harness/lab.js';
 import { ASIDE, healthyTable, MANIFEST, twoLabsTable, withRows } from '../harness/tables.js';
 import { eventually } from '../harness/wait.js';
-
 
 beforeAll(() => {
   if (!existsSync(BIN) || !existsSync(join(BIN, '..', '..', 'dist', 'commands', 'up.js'))) {
     throw new Error('the lifecycle tests run the built CLI: run `npm run build` first');
   }
 });
-
-
 
 async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, 'utf8')) as T;
@@ -33,9 +37,20 @@ async function readJson<T>(path: string): Promise<T> {
 interface StatusJson {
   lab: { dir: string; exists: boolean };
   mode: string | null;
-  cluster: { exists: boolean; running: boolean | null; ready: boolean | null; kubernetesVersion: string | null; error?: string };
+  cluster: {
+    exists: boolean;
+    running: boolean | null;
+    ready: boolean | null;
+    kubernetesVersion: string | null;
+    error?: string;
+  };
   receiver: { running: boolean; url: string | null; pid: number | null; healthy: boolean | null };
-  files: { kindConfig: string | null; webhookKubeconfig: string | null; policy: string | null; auditSinks: string | null };
+  files: {
+    kindConfig: string | null;
+    webhookKubeconfig: string | null;
+    policy: string | null;
+    auditSinks: string | null;
+  };
   sinks: { name: string; level: string; stages: string[]; events: number; lastEvent: string | null }[];
   problems: string[];
 }
@@ -46,13 +61,16 @@ describe.concurrent('labs side by side', () => {
     await sb.setWorld({ network: true });
     ok(await sb.run(['up', '--name', 'a']));
     ok(await sb.run(['up', '--name', 'b']));
-    const status = async (name: string) => JSON.parse(ok(await sb.run(['status', '--json', '--name', name])).stdout) as StatusJson;
+    const status = async (name: string) =>
+      JSON.parse(ok(await sb.run(['status', '--json', '--name', name])).stdout) as StatusJson;
     const [a, b] = [await status('a'), await status('b')];
     for (const s of [a, b]) expect(s.receiver).toMatchObject({ running: true, healthy: true });
     const port = (s: StatusJson) => Number(new URL(s.receiver.url!).port);
     expect(port(a)).not.toBe(port(b));
     // Each lab keeps its port in its state: up again takes the same one.
-    expect((await readJson<{ receiver: { port: number } }>(join(sb.labDir('b'), 'state.json'))).receiver.port).toBe(port(b));
+    expect((await readJson<{ receiver: { port: number } }>(join(sb.labDir('b'), 'state.json'))).receiver.port).toBe(
+      port(b),
+    );
     ok(await sb.run(['down', '--name', 'a']));
     const [a2, b2] = [await status('a'), await status('b')];
     expect(a2.receiver.running).toBe(false);
@@ -62,7 +80,7 @@ describe.concurrent('labs side by side', () => {
     ok(await sb.run(['down', '--name', 'b']));
   });
 
-  test('a port another lab keeps: up --dry-run of a new lab skips it; up (through doctor\'s port check) names the lab that holds it', async (t) => {
+  test("a port another lab keeps: up --dry-run of a new lab skips it; up (through doctor's port check) names the lab that holds it", async (t) => {
     const sb = await sandbox(t, twoLabsTable('a', 'b'));
     await sb.setWorld({ network: true });
     const port = await freePort();
@@ -72,7 +90,9 @@ describe.concurrent('labs side by side', () => {
     expect(Number(/on <gateway>:(\d+)/.exec(dry.stdout)![1])).not.toBe(port);
     const r = await sb.run(['up', '--name', 'b', '--port', String(port)]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`127.0.0.1:${port} is taken by lab "a"'s receiver: labs side by side each need their own port`);
+    expect(r.stderr).toContain(
+      `127.0.0.1:${port} is taken by lab "a"'s receiver: labs side by side each need their own port`,
+    );
     ok(await sb.run(['down', '--name', 'a']));
   });
 });
@@ -98,9 +118,13 @@ describe.concurrent('up (static mode, Linux)', () => {
     expect(back).toBeGreaterThan(out);
     expect(calls).toContain(`docker exec audit-lab-control-plane curl -fsSk -m 5 https://127.0.0.1:${port}/healthz`);
     // Every kubectl call names the lab's context.
-    for (const c of await sb.calls('kubectl')) if (c.args[0] !== 'version' || c.args[1] !== '--client') expect(c.args.slice(0, 2)).toEqual(['--context', 'kind-audit-lab']);
+    for (const c of await sb.calls('kubectl'))
+      if (c.args[0] !== 'version' || c.args[1] !== '--client')
+        expect(c.args.slice(0, 2)).toEqual(['--context', 'kind-audit-lab']);
 
-    const state = await readJson<{ mode: string; receiver: { host: string; address: string; port: number } }>(join(lab, 'state.json'));
+    const state = await readJson<{ mode: string; receiver: { host: string; address: string; port: number } }>(
+      join(lab, 'state.json'),
+    );
     expect(state.mode).toBe('static');
     expect(state.receiver).toMatchObject({ host: '127.0.0.1', address: '127.0.0.1', port });
     const kubeconfig = await readFile(join(lab, 'apiserver', 'webhook.kubeconfig'), 'utf8');
@@ -120,8 +144,14 @@ describe.concurrent('up (static mode, Linux)', () => {
     expect(j.mode).toBe('static');
     expect(j.cluster).toMatchObject({ exists: true, running: true, ready: true, kubernetesVersion: 'v1.33.1' });
     expect(j.receiver).toMatchObject({ running: true, url: `https://127.0.0.1:${port}`, healthy: true });
-    expect(j.files).toMatchObject({ kindConfig: join(lab, 'config.yaml'), webhookKubeconfig: join(lab, 'apiserver', 'webhook.kubeconfig'), policy: join(lab, 'apiserver', 'policy.yaml') });
-    expect(j.sinks).toEqual([{ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], url: null, events: 0, lastEvent: null }]);
+    expect(j.files).toMatchObject({
+      kindConfig: join(lab, 'config.yaml'),
+      webhookKubeconfig: join(lab, 'apiserver', 'webhook.kubeconfig'),
+      policy: join(lab, 'apiserver', 'policy.yaml'),
+    });
+    expect(j.sinks).toEqual([
+      { name: 'default', level: 'Metadata', stages: ['ResponseComplete'], url: null, events: 0, lastEvent: null },
+    ]);
     expect(j.problems).toEqual([]);
   });
 
@@ -130,15 +160,20 @@ describe.concurrent('up (static mode, Linux)', () => {
     { cgroup: '1', image: 'kindest/node:v1.36.1', patched: true },
     { cgroup: '1', image: 'kindest/node:v1.33.1', patched: false },
     { cgroup: '2', image: undefined, patched: false },
-  ] as const)('cgroup v$cgroup host, image $image: kubelet failCgroupV1 patch $patched, and up says why', async ({ cgroup, image, patched }, t) => {
-    const sb = await sandbox(t, healthyTable({ cgroup }));
-    await sb.setWorld({ network: true });
-    const r = ok(await sb.run(['up', '--port', String(await freePort()), ...(image ? ['--image', image] : [])]));
-    const config = parse(await readFile(join(sb.labDir(), 'config.yaml'), 'utf8')) as { kubeadmConfigPatches: string[] };
-    const kubelet = config.kubeadmConfigPatches.map((p) => parse(p)).filter((p) => p.kind === 'KubeletConfiguration');
-    expect(kubelet).toStrictEqual(patched ? [{ kind: 'KubeletConfiguration', failCgroupV1: false }] : []);
-    expect(r.stderr.includes('failCgroupV1: false')).toBe(patched);
-  });
+  ] as const)(
+    'cgroup v$cgroup host, image $image: kubelet failCgroupV1 patch $patched, and up says why',
+    async ({ cgroup, image, patched }, t) => {
+      const sb = await sandbox(t, healthyTable({ cgroup }));
+      await sb.setWorld({ network: true });
+      const r = ok(await sb.run(['up', '--port', String(await freePort()), ...(image ? ['--image', image] : [])]));
+      const config = parse(await readFile(join(sb.labDir(), 'config.yaml'), 'utf8')) as {
+        kubeadmConfigPatches: string[];
+      };
+      const kubelet = config.kubeadmConfigPatches.map((p) => parse(p)).filter((p) => p.kind === 'KubeletConfiguration');
+      expect(kubelet).toStrictEqual(patched ? [{ kind: 'KubeletConfiguration', failCgroupV1: false }] : []);
+      expect(r.stderr.includes('failCgroupV1: false')).toBe(patched);
+    },
+  );
 
   test('after a wider sink is deleted, up keeps the capture that covers every sink and does not restart the API server', async (t) => {
     const sb = await sandbox(t, healthyTable());
@@ -188,7 +223,13 @@ describe.concurrent('up (static mode, Linux)', () => {
     const port = String(await freePort());
     ok(await sb.run(['up', '--port', port]));
     const lab = sb.labDir();
-    const files = ['state.json', 'config.yaml', 'apiserver/webhook.kubeconfig', 'apiserver/policy.yaml', 'pki/server.crt'].map((f) => join(lab, f));
+    const files = [
+      'state.json',
+      'config.yaml',
+      'apiserver/webhook.kubeconfig',
+      'apiserver/policy.yaml',
+      'pki/server.crt',
+    ].map((f) => join(lab, f));
     const before = await Promise.all(files.map(async (f) => (await stat(f)).mtimeMs));
     const pid = await sb.receiverPid();
     await sb.clearCalls();
@@ -197,7 +238,12 @@ describe.concurrent('up (static mode, Linux)', () => {
     ok(r);
     expect(r.stdout).toContain('lab "audit-lab" is up already; nothing to change.');
     const calls = (await sb.calls()).map(line);
-    expect(calls.some((c) => c.startsWith('kind create') || c.startsWith('kind delete') || c.includes(' mv ') || c.includes(' apply '))).toBe(false);
+    expect(
+      calls.some(
+        (c) =>
+          c.startsWith('kind create') || c.startsWith('kind delete') || c.includes(' mv ') || c.includes(' apply '),
+      ),
+    ).toBe(false);
     expect(await Promise.all(files.map(async (f) => (await stat(f)).mtimeMs))).toEqual(before);
     expect(await sb.receiverPid()).toBe(pid);
   });
@@ -250,7 +296,9 @@ describe.concurrent('with the real receiver', () => {
     const port = await freePort();
     const r = ok(await sb.runProcess(['up', '--port', String(port)]));
     expect(r.stderr).toContain(`receiver listening on https://127.0.0.1:${port}`);
-    expect((await sb.calls()).map(line)).toContain(`docker exec audit-lab-control-plane curl -fsSk -m 5 https://127.0.0.1:${port}/healthz`);
+    expect((await sb.calls()).map(line)).toContain(
+      `docker exec audit-lab-control-plane curl -fsSk -m 5 https://127.0.0.1:${port}/healthz`,
+    );
     const pid = (await sb.receiverPid())!;
     expect(isAlive(pid)).toBe(true);
 
@@ -269,7 +317,10 @@ describe.concurrent('with the real receiver', () => {
 
 describe.concurrent('up (dynamic mode, Docker Desktop)', () => {
   test('kind v0.11.1 on a cgroup v1 host: the 1.18 image, host.docker.internal, and the default AuditSink applied', async (t) => {
-    const sb = await sandbox(t, healthyTable({ desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' }));
+    const sb = await sandbox(
+      t,
+      healthyTable({ desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' }),
+    );
     const port = await freePort();
     const r = await sb.run(['up', '--mode', 'dynamic', '--port', String(port)]);
     expect(r.stderr).not.toMatch(/error|warning/i);
@@ -277,9 +328,15 @@ describe.concurrent('up (dynamic mode, Docker Desktop)', () => {
     const lab = sb.labDir();
     const calls = (await sb.calls()).map(line);
     const create = calls.find((c) => c.startsWith('kind create cluster'));
-    expect(create).toMatch(new RegExp(`^kind create cluster --name audit-lab --config ${lab}/config.yaml --image kindest/node:v1.18.19@sha256:7af1492e`));
+    expect(create).toMatch(
+      new RegExp(
+        `^kind create cluster --name audit-lab --config ${lab}/config.yaml --image kindest/node:v1.18.19@sha256:7af1492e`,
+      ),
+    );
     expect(calls).toContain(`kubectl --context kind-audit-lab apply -f ${lab}/audit.yaml`);
-    expect(calls).toContain(`docker exec audit-lab-control-plane curl -fsSk -m 5 https://host.docker.internal:${port}/healthz`);
+    expect(calls).toContain(
+      `docker exec audit-lab-control-plane curl -fsSk -m 5 https://host.docker.internal:${port}/healthz`,
+    );
     // Docker Desktop: nothing to learn from the kind network and nothing to restart.
     expect(calls.some((c) => c.startsWith('docker network inspect') || c.includes(' mv '))).toBe(false);
     const audit = await readFile(join(lab, 'audit.yaml'), 'utf8');
@@ -332,7 +389,10 @@ describe.concurrent('failures', () => {
     expect(d.stdout).toContain('https://kubernetes.io/docs/tasks/tools/');
     expect(d.stdout).toMatch(/✓ docker/);
 
-    const j = JSON.parse((await sb.run(['doctor', '--json'])).stdout) as { ok: boolean; checks: { check: string; status: string; fix?: string }[] };
+    const j = JSON.parse((await sb.run(['doctor', '--json'])).stdout) as {
+      ok: boolean;
+      checks: { check: string; status: string; fix?: string }[];
+    };
     expect(j.ok).toBe(false);
     expect(j.checks.find((c) => c.check === 'kind')).toMatchObject({ status: 'fail' });
 
@@ -348,7 +408,9 @@ describe.concurrent('failures', () => {
     await sb.setWorld({ daemonDown: true });
     const d = await sb.run(['doctor']);
     expect(d.code).toBe(1);
-    expect(d.stdout).toContain('the Docker daemon is not reachable: Cannot connect to the Docker daemon at unix:///var/run/docker.sock');
+    expect(d.stdout).toContain(
+      'the Docker daemon is not reachable: Cannot connect to the Docker daemon at unix:///var/run/docker.sock',
+    );
     expect(d.stdout).toContain('sudo systemctl start docker');
     const u = await sb.run(['up', '--port', String(await freePort())]);
     expect(u.code).toBe(1);
@@ -369,7 +431,9 @@ describe.concurrent('failures', () => {
     const again = await sb.run(['up', '--port', port, '--recreate']);
     ok(again);
     const calls = (await sb.calls()).map(line);
-    expect(calls.indexOf('kind delete cluster --name audit-lab')).toBeLessThan(calls.findIndex((c) => c.startsWith('kind create cluster')));
+    expect(calls.indexOf('kind delete cluster --name audit-lab')).toBeLessThan(
+      calls.findIndex((c) => c.startsWith('kind create cluster')),
+    );
   });
 
   test('an existing lab asked for another image: up says it needs --recreate', async (t) => {
@@ -430,14 +494,22 @@ describe.concurrent('failures', () => {
 
   test('the node cannot reach the receiver: up says where it listens and what may block it', async (t) => {
     const table = withRows(healthyTable(), {
-      docker: [{ args: ['exec', 'audit-lab-control-plane', 'curl', '...'], code: 7, stderr: 'curl: (7) Failed to connect to 127.0.0.1 port 1: Connection refused\n' }],
+      docker: [
+        {
+          args: ['exec', 'audit-lab-control-plane', 'curl', '...'],
+          code: 7,
+          stderr: 'curl: (7) Failed to connect to 127.0.0.1 port 1: Connection refused\n',
+        },
+      ],
     });
     const sb = await sandbox(t, table);
     await sb.setWorld({ network: true });
     const port = await freePort();
     const r = await sb.run(['up', '--port', String(port)]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error: the cluster's node cannot reach the receiver at https://127.0.0.1:${port}/healthz`);
+    expect(r.stderr).toContain(
+      `error: the cluster's node cannot reach the receiver at https://127.0.0.1:${port}/healthz`,
+    );
     expect(r.stderr).toContain('Connection refused');
     expect(r.stderr).toContain('firewall');
   });
@@ -467,7 +539,10 @@ describe.concurrent('down', () => {
     const pid = (await sb.receiverPid())!;
     const streams = join(sb.labDir(), 'streams');
     await mkdir(streams, { recursive: true });
-    await writeFile(join(streams, 'default.log'), '{"auditID":"a","stage":"ResponseComplete","stageTimestamp":"2025-05-01T10:00:00.000000Z"}\n');
+    await writeFile(
+      join(streams, 'default.log'),
+      '{"auditID":"a","stage":"ResponseComplete","stageTimestamp":"2025-05-01T10:00:00.000000Z"}\n',
+    );
     await sb.clearCalls();
 
     const first = await sb.run(['down']);
@@ -534,9 +609,18 @@ describe.concurrent('status', () => {
     ok(await sb.run(['up', '--port', String(port)]));
     const streams = join(sb.labDir(), 'streams');
     await mkdir(streams, { recursive: true });
-    const ev = (id: string, t: string) => `${JSON.stringify({ auditID: id, stage: 'ResponseComplete', stageTimestamp: t })}\n`;
-    await writeFile(join(streams, 'default.log'), ev('a', '2025-05-01T10:00:03.000000Z') + ev('b', '2025-05-01T10:00:04.000000Z'));
-    await writeFile(join(streams, 'default.log.1'), ev('c', '2025-05-01T10:00:01.000000Z') + ev('d', '2025-05-01T10:00:02.000000Z') + ev('e', '2025-05-01T10:00:02.500000Z'));
+    const ev = (id: string, t: string) =>
+      `${JSON.stringify({ auditID: id, stage: 'ResponseComplete', stageTimestamp: t })}\n`;
+    await writeFile(
+      join(streams, 'default.log'),
+      ev('a', '2025-05-01T10:00:03.000000Z') + ev('b', '2025-05-01T10:00:04.000000Z'),
+    );
+    await writeFile(
+      join(streams, 'default.log.1'),
+      ev('c', '2025-05-01T10:00:01.000000Z') +
+        ev('d', '2025-05-01T10:00:02.000000Z') +
+        ev('e', '2025-05-01T10:00:02.500000Z'),
+    );
     await writeFile(join(streams, 'default.log.x'), ev('ignored', '2025-05-01T10:00:09.000000Z'));
 
     let j = JSON.parse((await sb.run(['status', '--json'])).stdout) as StatusJson;
@@ -556,7 +640,9 @@ describe.concurrent('status', () => {
     expect(human.stdout).toMatch(/receiver\s+not running/);
     // LAST EVENT: its age in the table (how long ago depends on today), its time with -o wide.
     expect(human.stdout).toMatch(/default\s+Metadata\s+ResponseComplete\s+5\s+\d+[smhd]$/m);
-    expect((await sb.run(['status', '-o', 'wide'])).stdout).toMatch(/default\s+Metadata\s+ResponseComplete\s+5\s+2025-05-01T10:00:04.000000Z\s/);
+    expect((await sb.run(['status', '-o', 'wide'])).stdout).toMatch(
+      /default\s+Metadata\s+ResponseComplete\s+5\s+2025-05-01T10:00:04.000000Z\s/,
+    );
   });
 });
 
@@ -579,24 +665,30 @@ describe.concurrent('doctor', () => {
   test.for([
     { taken: false, code: 0, says: 'is free for the receiver' },
     { taken: true, code: 1, says: 'is taken by another program, so the receiver cannot listen there' },
-  ])('cgroup v2 and a newer kind on a static lab: what dynamic mode would need is said, not warned; the lab\'s port taken: $taken', async ({ taken, code, says }, t) => {
-    const sb = await sandbox(t, healthyTable({ cgroup: '2', kindVersion: '0.29.0' }));
-    const { createServer } = await import('node:net');
-    const other = createServer();
-    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
-    t.onTestFinished(() => void other.close());
-    const port = taken ? (other.address() as { port: number }).port : await freePort();
-    const state = newLabState({ name: 'audit-lab', mode: 'static', image: null, kubernetesVersion: null });
-    await writeState(labPaths(sb.home, 'audit-lab'), { ...state, receiver: { ...state.receiver, port } });
-    const r = await sb.run(['doctor', '--json']);
-    const j = JSON.parse(r.stdout) as { ok: boolean; checks: { check: string; status: string; message: string; fix?: string }[] };
-    const by = (c: string) => j.checks.find((x) => x.check === c)!;
-    expect(by('cgroup')).toMatchObject({ status: 'ok' });
-    expect(by('cgroup').message).toContain("dynamic mode's node images");
-    expect(by('kind release')).toMatchObject({ status: 'ok' });
-    expect(by('kind release').message).toContain('kind v0.11.1');
-    expect(by('port').message).toBe(`127.0.0.1:${port} ${says}`);
-    expect(r.code).toBe(code);
-    expect(j.ok).toBe(code === 0);
-  });
+  ])(
+    "cgroup v2 and a newer kind on a static lab: what dynamic mode would need is said, not warned; the lab's port taken: $taken",
+    async ({ taken, code, says }, t) => {
+      const sb = await sandbox(t, healthyTable({ cgroup: '2', kindVersion: '0.29.0' }));
+      const { createServer } = await import('node:net');
+      const other = createServer();
+      await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+      t.onTestFinished(() => void other.close());
+      const port = taken ? (other.address() as { port: number }).port : await freePort();
+      const state = newLabState({ name: 'audit-lab', mode: 'static', image: null, kubernetesVersion: null });
+      await writeState(labPaths(sb.home, 'audit-lab'), { ...state, receiver: { ...state.receiver, port } });
+      const r = await sb.run(['doctor', '--json']);
+      const j = JSON.parse(r.stdout) as {
+        ok: boolean;
+        checks: { check: string; status: string; message: string; fix?: string }[];
+      };
+      const by = (c: string) => j.checks.find((x) => x.check === c)!;
+      expect(by('cgroup')).toMatchObject({ status: 'ok' });
+      expect(by('cgroup').message).toContain("dynamic mode's node images");
+      expect(by('kind release')).toMatchObject({ status: 'ok' });
+      expect(by('kind release').message).toContain('kind v0.11.1');
+      expect(by('port').message).toBe(`127.0.0.1:${port} ${says}`);
+      expect(r.code).toBe(code);
+      expect(j.ok).toBe(code === 0);
+    },
+  );
 });

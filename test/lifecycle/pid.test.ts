@@ -58,7 +58,9 @@ describe.concurrent('a stale receiver.pid naming another process', () => {
       const port = await freePort();
       const pidFile = await labWithPidFile(sb, content(sleeper.pid, port), port);
 
-      const st = JSON.parse(ok(await sb.run(['status', '--json'])).stdout) as { receiver: { running: boolean; pid: number | null } };
+      const st = JSON.parse(ok(await sb.run(['status', '--json'])).stdout) as {
+        receiver: { running: boolean; pid: number | null };
+      };
       expect(st.receiver).toMatchObject({ running: false, pid: null });
       expect(isAlive(sleeper.pid)).toBe(true);
 

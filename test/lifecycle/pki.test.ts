@@ -27,7 +27,12 @@ async function labSandbox(t: TestContext): Promise<{ sb: Sandbox; paths: LabPath
   await mkdir(paths.apiserverDir, { recursive: true, mode: 0o700 });
   await writeFile(
     paths.webhookKubeconfig,
-    renderWebhookKubeconfig({ server: 'https://127.0.0.1:1/events', caPem: lab.pki.ca.cert, clientCertPem: lab.pki.client.cert, clientKeyPem: lab.pki.client.key }),
+    renderWebhookKubeconfig({
+      server: 'https://127.0.0.1:1/events',
+      caPem: lab.pki.ca.cert,
+      clientCertPem: lab.pki.client.cert,
+      clientKeyPem: lab.pki.client.key,
+    }),
     { mode: 0o600 },
   );
   const before: Record<string, string> = {};
@@ -72,8 +77,13 @@ describe.concurrent('a lab that lost its CA', () => {
 
       const doc = await sb.run(['doctor', '--json']);
       expect(doc.code).toBe(1);
-      const checks = (JSON.parse(doc.stdout) as { checks: { check: string; status: string; message: string; fix?: string }[] }).checks;
-      expect(checks.find((c) => c.check === 'pki')).toMatchObject({ status: 'fail', message: `the lab CA cannot be used: ${lost} is missing` });
+      const checks = (
+        JSON.parse(doc.stdout) as { checks: { check: string; status: string; message: string; fix?: string }[] }
+      ).checks;
+      expect(checks.find((c) => c.check === 'pki')).toMatchObject({
+        status: 'fail',
+        message: `the lab CA cannot be used: ${lost} is missing`,
+      });
 
       const r = await serveUntilListening(sb);
       expect(r.listened).toBe(false);
@@ -81,7 +91,8 @@ describe.concurrent('a lab that lost its CA', () => {
       expect(r.stderr).toContain(`the lab CA cannot be used: ${lost} is missing`);
       expect(r.stderr).toContain(`move ${paths.pkiDir} aside`);
       expect(r.stderr).not.toMatch(/\n\s+at /);
-      for (const f of Object.values(PKI_FILES).filter((f) => f !== file)) expect(await readFile(join(paths.pkiDir, f), 'utf8')).toBe(before[f]);
+      for (const f of Object.values(PKI_FILES).filter((f) => f !== file))
+        expect(await readFile(join(paths.pkiDir, f), 'utf8')).toBe(before[f]);
       await expect(readFile(lost)).rejects.toMatchObject({ code: 'ENOENT' });
     });
   }
@@ -95,72 +106,93 @@ describe.concurrent('a lab that lost a leaf', () => {
     [PKI_FILES.clientKey, 'client'],
   ] as const;
   for (const [file, whose] of leaves) {
-    test(`${file}: status and doctor report it; serve reissues it from the same CA and says what to run`, SLOW, async (t) => {
-      const { sb, paths, before } = await labSandbox(t);
-      const lost = join(paths.pkiDir, file);
-      await rm(lost);
+    test(
+      `${file}: status and doctor report it; serve reissues it from the same CA and says what to run`,
+      SLOW,
+      async (t) => {
+        const { sb, paths, before } = await labSandbox(t);
+        const lost = join(paths.pkiDir, file);
+        await rm(lost);
 
-      const st = await status(sb);
-      expect(st.pki).toEqual({ complete: false, issues: [{ file: lost, problem: 'is missing' }] });
-      expect(st.problems.join('\n')).toContain(`the lab's certificates are incomplete: ${lost} is missing: \`audit-lab up\` reissues them`);
-      if (file === PKI_FILES.serverCert) {
-        // One leaf is enough for doctor: it reports from the same inspection as status.
-        const doc = JSON.parse((await sb.run(['doctor', '--json'])).stdout) as { checks: { check: string; status: string; message: string }[] };
-        expect(doc.checks.find((c) => c.check === 'pki')).toMatchObject({ status: 'warn', message: `the lab's certificates are incomplete: ${lost} is missing` });
-      }
+        const st = await status(sb);
+        expect(st.pki).toEqual({ complete: false, issues: [{ file: lost, problem: 'is missing' }] });
+        expect(st.problems.join('\n')).toContain(
+          `the lab's certificates are incomplete: ${lost} is missing: \`audit-lab up\` reissues them`,
+        );
+        if (file === PKI_FILES.serverCert) {
+          // One leaf is enough for doctor: it reports from the same inspection as status.
+          const doc = JSON.parse((await sb.run(['doctor', '--json'])).stdout) as {
+            checks: { check: string; status: string; message: string }[];
+          };
+          expect(doc.checks.find((c) => c.check === 'pki')).toMatchObject({
+            status: 'warn',
+            message: `the lab's certificates are incomplete: ${lost} is missing`,
+          });
+        }
 
-      const r = await serveUntilListening(sb);
-      expect(r.listened, r.stderr).toBe(true);
-      expect(r.stderr).toContain(`from the lab CA: ${lost} is missing`);
-      expect(await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8')).toBe(before[PKI_FILES.caCert]);
-      expect(await readFile(join(paths.pkiDir, PKI_FILES.caKey), 'utf8')).toBe(before[PKI_FILES.caKey]);
-      await readFile(lost);
+        const r = await serveUntilListening(sb);
+        expect(r.listened, r.stderr).toBe(true);
+        expect(r.stderr).toContain(`from the lab CA: ${lost} is missing`);
+        expect(await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8')).toBe(before[PKI_FILES.caCert]);
+        expect(await readFile(join(paths.pkiDir, PKI_FILES.caKey), 'utf8')).toBe(before[PKI_FILES.caKey]);
+        await readFile(lost);
 
-      const after = await status(sb);
-      expect(after.pki).toEqual({ complete: true, issues: [] });
-      const kubeconfigProblem = `${paths.webhookKubeconfig} was made from other certificates`;
-      if (whose === 'client') {
-        // The API server still has the old client certificate: serve says what to run, and status keeps saying it.
-        expect(r.stderr).toContain(`${paths.webhookKubeconfig} still holds the old one, and the API server reads it only at start: run \`audit-lab up\``);
-        expect(after.problems.join('\n')).toContain(kubeconfigProblem);
-      } else {
-        expect(r.stderr).toContain("reissued the receiver's certificate");
-        expect(after.problems.join('\n')).not.toContain(kubeconfigProblem);
-      }
-    });
+        const after = await status(sb);
+        expect(after.pki).toEqual({ complete: true, issues: [] });
+        const kubeconfigProblem = `${paths.webhookKubeconfig} was made from other certificates`;
+        if (whose === 'client') {
+          // The API server still has the old client certificate: serve says what to run, and status keeps saying it.
+          expect(r.stderr).toContain(
+            `${paths.webhookKubeconfig} still holds the old one, and the API server reads it only at start: run \`audit-lab up\``,
+          );
+          expect(after.problems.join('\n')).toContain(kubeconfigProblem);
+        } else {
+          expect(r.stderr).toContain("reissued the receiver's certificate");
+          expect(after.problems.join('\n')).not.toContain(kubeconfigProblem);
+        }
+      },
+    );
   }
 });
 
 describe.concurrent('up repairs what serve only reports', () => {
-  test('lost server.key and client.crt on a running lab: up reissues both, restarts the receiver, rewrites webhook.kubeconfig and restarts the API server', SLOW, async (t) => {
-    const sb = await Sandbox.create(healthyTable());
-    t.onTestFinished(() => sb.cleanup());
-    await sb.setWorld({ network: true });
-    const ok = (r: Result) => {
-      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-      return r;
-    };
-    ok(await sb.run(['up', '--port', String(await freePort())]));
-    const paths = labPaths(sb.home, 'audit-lab');
-    const ca = await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8');
-    const oldKubeconfig = await readFile(paths.webhookKubeconfig, 'utf8');
-    const pid = (await sb.receiverPid())!;
-    await rm(join(paths.pkiDir, PKI_FILES.serverKey));
-    await rm(join(paths.pkiDir, PKI_FILES.clientCert));
-    await sb.clearCalls();
+  test(
+    'lost server.key and client.crt on a running lab: up reissues both, restarts the receiver, rewrites webhook.kubeconfig and restarts the API server',
+    SLOW,
+    async (t) => {
+      const sb = await Sandbox.create(healthyTable());
+      t.onTestFinished(() => sb.cleanup());
+      await sb.setWorld({ network: true });
+      const ok = (r: Result) => {
+        expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+        return r;
+      };
+      ok(await sb.run(['up', '--port', String(await freePort())]));
+      const paths = labPaths(sb.home, 'audit-lab');
+      const ca = await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8');
+      const oldKubeconfig = await readFile(paths.webhookKubeconfig, 'utf8');
+      const pid = (await sb.receiverPid())!;
+      await rm(join(paths.pkiDir, PKI_FILES.serverKey));
+      await rm(join(paths.pkiDir, PKI_FILES.clientCert));
+      await sb.clearCalls();
 
-    const r = ok(await sb.run(['up']));
-    expect(r.stderr).toContain(`reissued the receiver's certificate (server.crt, server.key) from the lab CA: ${join(paths.pkiDir, PKI_FILES.serverKey)} is missing`);
-    expect(r.stderr).toContain(`from the lab CA: ${join(paths.pkiDir, PKI_FILES.clientCert)} is missing; ${paths.webhookKubeconfig} is rewritten with it`);
-    // The old receiver served the old server certificate from memory: a new one serves the reissued.
-    expect(isAlive(pid)).toBe(false);
-    expect(await sb.receiverPid()).not.toBe(pid);
-    const calls = (await sb.calls()).map((c) => `${c.tool} ${c.args.join(' ')}`);
-    expect(calls).toContain(`docker exec audit-lab-control-plane mv ${MANIFEST} ${ASIDE}`);
-    expect(await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8')).toBe(ca);
-    expect(await readFile(paths.webhookKubeconfig, 'utf8')).not.toBe(oldKubeconfig);
-    const st = await status(sb);
-    expect(st.pki).toEqual({ complete: true, issues: [] });
-    expect(st.problems).toEqual([]);
-  });
+      const r = ok(await sb.run(['up']));
+      expect(r.stderr).toContain(
+        `reissued the receiver's certificate (server.crt, server.key) from the lab CA: ${join(paths.pkiDir, PKI_FILES.serverKey)} is missing`,
+      );
+      expect(r.stderr).toContain(
+        `from the lab CA: ${join(paths.pkiDir, PKI_FILES.clientCert)} is missing; ${paths.webhookKubeconfig} is rewritten with it`,
+      );
+      // The old receiver served the old server certificate from memory: a new one serves the reissued.
+      expect(isAlive(pid)).toBe(false);
+      expect(await sb.receiverPid()).not.toBe(pid);
+      const calls = (await sb.calls()).map((c) => `${c.tool} ${c.args.join(' ')}`);
+      expect(calls).toContain(`docker exec audit-lab-control-plane mv ${MANIFEST} ${ASIDE}`);
+      expect(await readFile(join(paths.pkiDir, PKI_FILES.caCert), 'utf8')).toBe(ca);
+      expect(await readFile(paths.webhookKubeconfig, 'utf8')).not.toBe(oldKubeconfig);
+      const st = await status(sb);
+      expect(st.pki).toEqual({ complete: true, issues: [] });
+      expect(st.problems).toEqual([]);
+    },
+  );
 });

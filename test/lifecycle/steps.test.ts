@@ -10,16 +10,45 @@ interface Ctx {
 
 const STEPS: Step<Ctx>[] = [
   { title: 'look', describe: () => [{ command: ['tool', 'look'] }], run: async (c) => void c.log.push('look') },
-  { title: 'make', locked: true, when: (c) => !c.made, describe: () => [{ command: ['tool', 'make'] }], run: async (c) => void c.log.push('make'), supposes: () => ({ made: true }) },
-  { title: 'remake', locked: true, when: (c) => c.made, describe: () => [{ note: 'remake' }], run: async (c) => void c.log.push('remake') },
-  { title: 'write', locked: true, describe: () => [{ file: '/lab/x', content: 'x' }], run: async (c) => void c.log.push('write') },
+  {
+    title: 'make',
+    locked: true,
+    when: (c) => !c.made,
+    describe: () => [{ command: ['tool', 'make'] }],
+    run: async (c) => void c.log.push('make'),
+    supposes: () => ({ made: true }),
+  },
+  {
+    title: 'remake',
+    locked: true,
+    when: (c) => c.made,
+    describe: () => [{ note: 'remake' }],
+    run: async (c) => void c.log.push('remake'),
+  },
+  {
+    title: 'write',
+    locked: true,
+    describe: () => [{ file: '/lab/x', content: 'x' }],
+    run: async (c) => void c.log.push('write'),
+  },
   { title: 'serve', describe: () => [], run: async (c) => void c.log.push('serve') },
 ];
 
 function recorder(): Progress & { times: string[] } {
   const times: string[] = [];
   const none = () => {};
-  return { times, start: async () => {}, update: none, succeed: none, fail: none, info: none, warn: none, toolLine: none, findings: (_: readonly Finding[]) => {}, stepTime: (t) => void times.push(t) };
+  return {
+    times,
+    start: async () => {},
+    update: none,
+    succeed: none,
+    fail: none,
+    info: none,
+    warn: none,
+    toolLine: none,
+    findings: (_: readonly Finding[]) => {},
+    stepTime: (t) => void times.push(t),
+  };
 }
 
 test('consecutive locked steps share one hold of the lock; a step whose condition fails neither runs nor is timed', async () => {
@@ -49,10 +78,30 @@ interface Facts {
 }
 
 const FACT_STEPS: Step<Facts & { log: string[] }, Facts>[] = [
-  { title: 'find', describe: () => [{ command: ['tool', 'find'] }], run: async () => ({ found: 'it' }), supposes: () => ({ found: '<found>' }) },
-  { title: 'use', describe: (c) => [{ command: ['tool', 'use', c.found!] }], run: async (c) => void c.log.push(`use ${c.found}`) },
-  { title: 'remove', when: (c) => !c.gone, describe: () => [{ command: ['tool', 'rm'] }], run: async (c) => void c.log.push('rm'), makes: { gone: true } },
-  { title: 'again', when: (c) => !c.gone, describe: () => [{ command: ['tool', 'rm'] }], run: async (c) => void c.log.push('rm again') },
+  {
+    title: 'find',
+    describe: () => [{ command: ['tool', 'find'] }],
+    run: async () => ({ found: 'it' }),
+    supposes: () => ({ found: '<found>' }),
+  },
+  {
+    title: 'use',
+    describe: (c) => [{ command: ['tool', 'use', c.found!] }],
+    run: async (c) => void c.log.push(`use ${c.found}`),
+  },
+  {
+    title: 'remove',
+    when: (c) => !c.gone,
+    describe: () => [{ command: ['tool', 'rm'] }],
+    run: async (c) => void c.log.push('rm'),
+    makes: { gone: true },
+  },
+  {
+    title: 'again',
+    when: (c) => !c.gone,
+    describe: () => [{ command: ['tool', 'rm'] }],
+    run: async (c) => void c.log.push('rm again'),
+  },
 ];
 
 test('what a step returns, and what it always makes, are the input of the steps after it', async () => {

@@ -37,19 +37,23 @@ async function tree(dir: string): Promise<string[]> {
 }
 
 describe.concurrent('links in the lab', () => {
-  test('a lab directory that is a link: down --purge, down, status, serve and up refuse it and touch nothing', SLOW, async (t) => {
-    const { sb, paths } = await labSandbox(t);
-    const real = join(sb.dir, 'real-lab');
-    await rename(paths.dir, real);
-    await symlink(real, paths.dir);
-    const before = await tree(real);
+  test(
+    'a lab directory that is a link: down --purge, down, status, serve and up refuse it and touch nothing',
+    SLOW,
+    async (t) => {
+      const { sb, paths } = await labSandbox(t);
+      const real = join(sb.dir, 'real-lab');
+      await rename(paths.dir, real);
+      await symlink(real, paths.dir);
+      const before = await tree(real);
 
-    for (const args of [['down', '--purge'], ['down'], ['status'], ['serve', '--port', '0'], ['up']]) {
-      refused(await sb.run(args), paths.dir);
-    }
-    expect(existsSync(paths.dir)).toBe(true);
-    expect(await tree(real)).toEqual(before);
-  });
+      for (const args of [['down', '--purge'], ['down'], ['status'], ['serve', '--port', '0'], ['up']]) {
+        refused(await sb.run(args), paths.dir);
+      }
+      expect(existsSync(paths.dir)).toBe(true);
+      expect(await tree(real)).toEqual(before);
+    },
+  );
 
   for (const sub of ['pki', 'streams', 'apiserver'] as const) {
     test(`a lab whose ${sub}/ is a link: down --purge and status refuse it, and its target stays`, SLOW, async (t) => {
@@ -78,26 +82,35 @@ describe.concurrent('links in the lab', () => {
     expect(existsSync(real)).toBe(true);
   });
 
-  test('down --purge lists exactly what it removed; a link inside is removed as a link, its target kept', SLOW, async (t) => {
-    const { sb, paths } = await labSandbox(t);
-    const outside = join(sb.dir, 'outside.log');
-    await writeFile(outside, 'not the lab\'s\n');
-    await symlink(outside, join(paths.streamsDir, 'other.log'));
-    const there = await tree(paths.dir);
+  test(
+    'down --purge lists exactly what it removed; a link inside is removed as a link, its target kept',
+    SLOW,
+    async (t) => {
+      const { sb, paths } = await labSandbox(t);
+      const outside = join(sb.dir, 'outside.log');
+      await writeFile(outside, "not the lab's\n");
+      await symlink(outside, join(paths.streamsDir, 'other.log'));
+      const there = await tree(paths.dir);
 
-    const r = await sb.run(['down', '--purge']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(existsSync(paths.dir)).toBe(false);
-    expect(await readFile(outside, 'utf8')).toBe('not the lab\'s\n');
-    const listed = r.stdout
-      .split('\n')
-      .filter((l) => l.startsWith('  '))
-      .map((l) => l.trim().replace(/ \(a symbolic link: removed the link, not its target\)$/, '').replace(/\/$/, ''));
-    // Plus the lock that down itself held while it purged.
-    expect(listed.sort()).toEqual([...there, 'lock'].sort());
-    expect(r.stdout).toContain(`purged ${paths.dir}: removed ${there.length + 1} entries`);
-    expect(r.stdout).toContain('  streams/other.log (a symbolic link: removed the link, not its target)');
-    expect(r.stdout).toContain('  pki/ca.key');
-    expect(r.stdout).toContain('  streams/default.log');
-  });
+      const r = await sb.run(['down', '--purge']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(existsSync(paths.dir)).toBe(false);
+      expect(await readFile(outside, 'utf8')).toBe("not the lab's\n");
+      const listed = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('  '))
+        .map((l) =>
+          l
+            .trim()
+            .replace(/ \(a symbolic link: removed the link, not its target\)$/, '')
+            .replace(/\/$/, ''),
+        );
+      // Plus the lock that down itself held while it purged.
+      expect(listed.sort()).toEqual([...there, 'lock'].sort());
+      expect(r.stdout).toContain(`purged ${paths.dir}: removed ${there.length + 1} entries`);
+      expect(r.stdout).toContain('  streams/other.log (a symbolic link: removed the link, not its target)');
+      expect(r.stdout).toContain('  pki/ca.key');
+      expect(r.stdout).toContain('  streams/default.log');
+    },
+  );
 });

@@ -12,16 +12,29 @@ import { DEFAULT_DYNAMIC_IMAGE } from '../../src/lab/mode.js';
 import { DEFAULT_SINK, newLabState, newSinkState } from '../../src/lab/state.js';
 import { DEFAULT_TIMING, manifestWired, timingFromEnv } from '../../src/cluster/apiserver.js';
 import { dockerArgs, parseDockerInfo, parseGateway } from '../../src/tools/docker.js';
-import { controlPlaneNode, kindArgs, kindProgressText, kubeContext, parseKindClusters, parseKindVersion } from '../../src/tools/kind.js';
+import {
+  controlPlaneNode,
+  kindArgs,
+  kindProgressText,
+  kubeContext,
+  parseKindClusters,
+  parseKindVersion,
+} from '../../src/tools/kind.js';
 import { kubectlArgs, kubectlVerbs, parseKubectlVersion } from '../../src/tools/kubectl.js';
 import { sameListener } from '../../src/daemon/control.js';
 import { commandLine, createRunner, ToolMissing } from '../../src/tools/run.js';
 
 describe('kind', () => {
   test.each([
-    [{ name: 'audit-lab', config: '/l/config.yaml' }, ['create', 'cluster', '--name', 'audit-lab', '--config', '/l/config.yaml']],
+    [
+      { name: 'audit-lab', config: '/l/config.yaml' },
+      ['create', 'cluster', '--name', 'audit-lab', '--config', '/l/config.yaml'],
+    ],
     [{ name: 'x', config: '/c', image: null }, ['create', 'cluster', '--name', 'x', '--config', '/c']],
-    [{ name: 'x', config: '/c', image: 'kindest/node:v1.31.0' }, ['create', 'cluster', '--name', 'x', '--config', '/c', '--image', 'kindest/node:v1.31.0']],
+    [
+      { name: 'x', config: '/c', image: 'kindest/node:v1.31.0' },
+      ['create', 'cluster', '--name', 'x', '--config', '/c', '--image', 'kindest/node:v1.31.0'],
+    ],
   ])('create cluster %j', (o, argv) => {
     expect(kindArgs.createCluster(o)).toEqual(argv);
   });
@@ -54,7 +67,9 @@ describe('kind', () => {
   });
 
   test('progress lines lose their decorations', () => {
-    expect(kindProgressText(' ✓ Ensuring node image (kindest/node:v1.33.1) 🖼')).toBe('Ensuring node image (kindest/node:v1.33.1)');
+    expect(kindProgressText(' ✓ Ensuring node image (kindest/node:v1.33.1) 🖼')).toBe(
+      'Ensuring node image (kindest/node:v1.33.1)',
+    );
     expect(kindProgressText(' • Starting control-plane 🕹️  ...')).toBe('Starting control-plane ...');
   });
 });
@@ -63,14 +78,23 @@ describe('kubectl', () => {
   test('every cluster verb names the context', () => {
     expect(kubectlArgs('lab', ['get', 'pods'])).toEqual(['--context', 'kind-lab', 'get', 'pods']);
     expect(kubectlVerbs.readyz('lab')).toEqual(['--context', 'kind-lab', 'get', '--raw', '/readyz']);
-    expect(kubectlVerbs.apply('lab', '/l/audit.yaml')).toEqual(['--context', 'kind-lab', 'apply', '-f', '/l/audit.yaml']);
+    expect(kubectlVerbs.apply('lab', '/l/audit.yaml')).toEqual([
+      '--context',
+      'kind-lab',
+      'apply',
+      '-f',
+      '/l/audit.yaml',
+    ]);
     expect(kubectlVerbs.version('lab')).toEqual(['--context', 'kind-lab', 'version', '-o', 'json']);
     expect(kubectlVerbs.auditSinks('lab')).toEqual(['--context', 'kind-lab', 'get', 'auditsinks', '-o', 'name']);
     expect(kubectlVerbs.clientVersion()).toEqual(['version', '--client', '-o', 'json']);
   });
 
   test('versions', () => {
-    const json = JSON.stringify({ clientVersion: { gitVersion: 'v1.33.0' }, serverVersion: { gitVersion: 'v1.18.19' } });
+    const json = JSON.stringify({
+      clientVersion: { gitVersion: 'v1.33.0' },
+      serverVersion: { gitVersion: 'v1.18.19' },
+    });
     expect(parseKubectlVersion(json, 'client')).toBe('v1.33.0');
     expect(parseKubectlVersion(json, 'server')).toBe('v1.18.19');
     expect(parseKubectlVersion(JSON.stringify({ clientVersion: { gitVersion: 'v1.33.0' } }), 'server')).toBeNull();
@@ -81,30 +105,49 @@ describe('kubectl', () => {
 describe('docker', () => {
   test('argument builders', () => {
     expect(dockerArgs.info()).toEqual(['info', '--format', '{{json .}}']);
-    expect(dockerArgs.networkInspect('kind')).toEqual(['network', 'inspect', 'kind', '--format', '{{json .IPAM.Config}}']);
+    expect(dockerArgs.networkInspect('kind')).toEqual([
+      'network',
+      'inspect',
+      'kind',
+      '--format',
+      '{{json .IPAM.Config}}',
+    ]);
     expect(dockerArgs.exec('n', ['curl', '-fsSk', 'https://x'])).toEqual(['exec', 'n', 'curl', '-fsSk', 'https://x']);
     expect(dockerArgs.exec('n', ['sh'], { stdin: true })).toEqual(['exec', '-i', 'n', 'sh']);
     expect(dockerArgs.containerState('n')).toEqual(['inspect', '--format', '{{.State.Status}}', 'n']);
   });
 
   test('info: Linux, Docker Desktop, and a daemon that is down', () => {
-    expect(parseDockerInfo(JSON.stringify({ ServerVersion: '28.1.1', OperatingSystem: 'Ubuntu 24.04.2 LTS', CgroupVersion: '2' }))).toEqual({
+    expect(
+      parseDockerInfo(
+        JSON.stringify({ ServerVersion: '28.1.1', OperatingSystem: 'Ubuntu 24.04.2 LTS', CgroupVersion: '2' }),
+      ),
+    ).toEqual({
       serverVersion: '28.1.1',
       operatingSystem: 'Ubuntu 24.04.2 LTS',
       cgroupVersion: '2',
       serverErrors: [],
       desktop: false,
     });
-    expect(parseDockerInfo(JSON.stringify({ ServerVersion: '27.0.3', OperatingSystem: 'Docker Desktop', CgroupVersion: '2' }))?.desktop).toBe(true);
+    expect(
+      parseDockerInfo(
+        JSON.stringify({ ServerVersion: '27.0.3', OperatingSystem: 'Docker Desktop', CgroupVersion: '2' }),
+      )?.desktop,
+    ).toBe(true);
     // What a docker 28 client prints with no daemon (exit 1, the message on stderr).
-    const down = parseDockerInfo('{"ID":"","ServerVersion":"","OperatingSystem":"","ClientInfo":{"Version":"28.2.2"}}\n');
+    const down = parseDockerInfo(
+      '{"ID":"","ServerVersion":"","OperatingSystem":"","ClientInfo":{"Version":"28.2.2"}}\n',
+    );
     expect(down).toMatchObject({ serverVersion: null, operatingSystem: null, desktop: false });
     expect(parseDockerInfo('')).toBeNull();
   });
 
   test.each([
     ['[{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"},{"Subnet":"fc00:f853:ccd:e793::/64"}]', '172.18.0.1'],
-    ['[{"Subnet":"fc00:f853:ccd:e793::/64","Gateway":"fc00:f853:ccd:e793::1"},{"Subnet":"127.0.0.0/8","Gateway":"127.0.0.1"}]', '127.0.0.1'],
+    [
+      '[{"Subnet":"fc00:f853:ccd:e793::/64","Gateway":"fc00:f853:ccd:e793::1"},{"Subnet":"127.0.0.0/8","Gateway":"127.0.0.1"}]',
+      '127.0.0.1',
+    ],
     // Some daemons leave Gateway out; the bridge takes the subnet's first address.
     ['[{"Subnet":"10.89.0.0/24"}]', '10.89.0.1'],
     ['[{"Subnet":"fc00:f853:ccd:e793::/64"}]', null],
@@ -126,10 +169,12 @@ describe('apiserver', () => {
     expect(manifestWired('    - --authorization-mode=Node,RBAC\n', 'static')).toBe(false);
   });
 
-  test('timing: defaults wait longer than kubelet\'s 20 s check; the env seams shorten them', () => {
+  test("timing: defaults wait longer than kubelet's 20 s check; the env seams shorten them", () => {
     expect(DEFAULT_TIMING.pauseMs).toBeGreaterThan(20_000);
     expect(timingFromEnv({})).toEqual(DEFAULT_TIMING);
-    expect(timingFromEnv({ AUDIT_LAB_APISERVER_PAUSE_MS: '50', AUDIT_LAB_READY_TIMEOUT_MS: '400', AUDIT_LAB_POLL_MS: 'x' })).toEqual({
+    expect(
+      timingFromEnv({ AUDIT_LAB_APISERVER_PAUSE_MS: '50', AUDIT_LAB_READY_TIMEOUT_MS: '400', AUDIT_LAB_POLL_MS: 'x' }),
+    ).toEqual({
       pauseMs: 50,
       readyTimeoutMs: 400,
       pollMs: DEFAULT_TIMING.pollMs,
@@ -138,7 +183,8 @@ describe('apiserver', () => {
 
   test('timing: AUDIT_LAB_READY_CALL_TIMEOUT_MS is the limit of each /readyz call (a test seam); unset, none is fixed', () => {
     expect(timingFromEnv({ AUDIT_LAB_READY_CALL_TIMEOUT_MS: '600000' }).readyCallMs).toBe(600_000);
-    for (const v of [undefined, '', 'x', '0']) expect(timingFromEnv({ AUDIT_LAB_READY_CALL_TIMEOUT_MS: v }).readyCallMs).toBeUndefined();
+    for (const v of [undefined, '', 'x', '0'])
+      expect(timingFromEnv({ AUDIT_LAB_READY_CALL_TIMEOUT_MS: v }).readyCallMs).toBeUndefined();
   });
 });
 
@@ -205,7 +251,9 @@ describe('runner', () => {
 
   test('command lines are quoted for a shell only where needed', () => {
     expect(commandLine(['docker', 'info', '--format', '{{json .}}'])).toBe("docker info --format '{{json .}}'");
-    expect(commandLine(['kind', 'create', 'cluster', '--name', 'a', '--config', '/x/config.yaml'])).toBe('kind create cluster --name a --config /x/config.yaml');
+    expect(commandLine(['kind', 'create', 'cluster', '--name', 'a', '--config', '/x/config.yaml'])).toBe(
+      'kind create cluster --name a --config /x/config.yaml',
+    );
     expect(commandLine(['echo', "it's"])).toBe(`echo 'it'\\''s'`);
   });
 });
@@ -221,21 +269,42 @@ describe('up planning', () => {
   };
 
   test('a new lab takes every flag and the defaults; --no-sink leaves it without sinks', () => {
-    expect(upState(base, null)).toMatchObject({ mode: 'static', capture: 'full', kindConfigApi: 'v1alpha4', webhook: { batchMaxWait: '100ms' } });
+    expect(upState(base, null)).toMatchObject({
+      mode: 'static',
+      capture: 'full',
+      kindConfigApi: 'v1alpha4',
+      webhook: { batchMaxWait: '100ms' },
+    });
     const s = upState({ ...base, capture: 'sinks', port: 9000 }, null);
     expect(s).toMatchObject({ mode: 'static', capture: 'sinks', receiver: { port: 9000 } });
     expect(s.sinks.map((k) => k.name)).toEqual(['default']);
     expect(upState({ ...base, sink: false }, null).sinks).toEqual([]);
-    expect(upState({ ...base, mode: 'dynamic' }, null)).toMatchObject({ mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE });
+    expect(upState({ ...base, mode: 'dynamic' }, null)).toMatchObject({
+      mode: 'dynamic',
+      image: DEFAULT_DYNAMIC_IMAGE,
+    });
   });
 
   test('an existing lab keeps what flags not given do not say; flags given change it', () => {
-    const existing = { ...newLabState({ name: 'audit-lab', mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, kubernetesVersion: '1.18.19' }), capture: 'sinks' as const };
+    const existing = {
+      ...newLabState({
+        name: 'audit-lab',
+        mode: 'dynamic',
+        image: DEFAULT_DYNAMIC_IMAGE,
+        kubernetesVersion: '1.18.19',
+      }),
+      capture: 'sinks' as const,
+    };
     existing.webhook.batchMaxWait = '5s';
     existing.sinks = [newSinkState(DEFAULT_SINK)];
     expect(planOptions(base)).toEqual({ name: 'audit-lab' });
     const s = upState({ ...base, sink: false }, existing);
-    expect(s).toMatchObject({ mode: 'dynamic', image: DEFAULT_DYNAMIC_IMAGE, capture: 'sinks', webhook: { batchMaxWait: '5s' } });
+    expect(s).toMatchObject({
+      mode: 'dynamic',
+      image: DEFAULT_DYNAMIC_IMAGE,
+      capture: 'sinks',
+      webhook: { batchMaxWait: '5s' },
+    });
     // --no-sink does not delete sinks a lab has.
     expect(s.sinks.map((k) => k.name)).toEqual(['default']);
     // Given explicitly, even the default value is a change (commander used to make these indistinguishable).
@@ -249,7 +318,7 @@ describe('status helpers', () => {
     const dir = await mkdtemp(join(tmpdir(), 'audit-lab-streams-'));
     try {
       const ev = (t: string) => `${JSON.stringify({ auditID: t, stageTimestamp: t })}\n`;
-      await writeFile(join(dir, 'default.log'), ev('2025-01-01T00:00:03Z') + '{"torn":');
+      await writeFile(join(dir, 'default.log'), `${ev('2025-01-01T00:00:03Z')}{"torn":`);
       await writeFile(join(dir, 'default.log.1'), ev('2025-01-01T00:00:02Z') + ev('2025-01-01T00:00:02.5Z'));
       await writeFile(join(dir, 'default.log.2'), ev('2025-01-01T00:00:01Z'));
       await writeFile(join(dir, 'defaultx.log'), ev('2025-01-01T00:00:09Z'));
@@ -278,16 +347,31 @@ describe('status helpers', () => {
 });
 
 describe('doctor findings for dynamic mode', () => {
-  const info = (cgroup: string) => ({ serverVersion: '28', operatingSystem: 'Ubuntu', cgroupVersion: cgroup, serverErrors: [], desktop: false });
+  const info = (cgroup: string) => ({
+    serverVersion: '28',
+    operatingSystem: 'Ubuntu',
+    cgroupVersion: cgroup,
+    serverErrors: [],
+    desktop: false,
+  });
 
   test('cgroup v2 fails when dynamic mode is needed, warns otherwise', () => {
-    expect(dynamicFindings(info('2'), '0.11.1', { needed: true })[0]).toMatchObject({ check: 'cgroup', status: 'fail' });
-    expect(dynamicFindings(info('2'), '0.11.1', { needed: false })[0]).toMatchObject({ check: 'cgroup', status: 'warn' });
+    expect(dynamicFindings(info('2'), '0.11.1', { needed: true })[0]).toMatchObject({
+      check: 'cgroup',
+      status: 'fail',
+    });
+    expect(dynamicFindings(info('2'), '0.11.1', { needed: false })[0]).toMatchObject({
+      check: 'cgroup',
+      status: 'warn',
+    });
     expect(dynamicFindings(info('1'), '0.11.1', { needed: true })[0]).toMatchObject({ check: 'cgroup', status: 'ok' });
   });
 
   test('the default 1.18 image wants kind v0.11.1', () => {
-    expect(dynamicFindings(info('1'), '0.11.1', { needed: true })[1]).toMatchObject({ check: 'kind release', status: 'ok' });
+    expect(dynamicFindings(info('1'), '0.11.1', { needed: true })[1]).toMatchObject({
+      check: 'kind release',
+      status: 'ok',
+    });
     const f = dynamicFindings(info('1'), '0.20.0', { needed: true })[1]!;
     expect(f).toMatchObject({ check: 'kind release', status: 'warn' });
     expect(f.fix).toContain('go install sigs.k8s.io/kind@v0.11.1');

@@ -23,7 +23,8 @@ async function sandbox(t: TestContext, ...args: Parameters<typeof Sandbox.create
 }
 
 beforeAll(() => {
-  if (!existsSync(join(BIN, '..', '..', 'dist', 'commands', 'down.js'))) throw new Error('these tests run the built CLI: run `npm run build` first');
+  if (!existsSync(join(BIN, '..', '..', 'dist', 'commands', 'down.js')))
+    throw new Error('these tests run the built CLI: run `npm run build` first');
 });
 
 function ok(r: Result): Result {
@@ -82,7 +83,9 @@ describe.concurrent('stopping only the receiver', () => {
     await sb.clearCalls();
     const r = ok(await sb.run(['down', '--keep-cluster']));
     expect(r.stdout).toContain('stopped the receiver');
-    expect(r.stdout).toContain('kept cluster "audit-lab": the receiver gets none of its events until `audit-lab up` starts it again');
+    expect(r.stdout).toContain(
+      'kept cluster "audit-lab": the receiver gets none of its events until `audit-lab up` starts it again',
+    );
     expect(isAlive(pid)).toBe(false);
     expect(await sb.calls()).toEqual([]);
     expect((await sb.world()).cluster).toBe(true);
@@ -93,7 +96,6 @@ describe.concurrent('stopping only the receiver', () => {
     expect(both.stderr).toContain('give --purge or --keep-cluster, not both');
     expect(existsSync(join(sb.labDir(), 'state.json'))).toBe(true);
   });
-
 });
 
 describe.concurrent('serve on a port in use', () => {
@@ -131,7 +133,9 @@ describe.concurrent('what tail says of the receiver it leaves running', () => {
       return (await pty.exited).output.replace(/\r?\n +/g, ' ');
     };
     const fg = await tailAt({ AUDIT_LAB_NO_RECEIVER: '1' });
-    expect(fg).toContain(`the receiver keeps running: \`audit-lab serve\` (pid ${serve.child.pid}) in the foreground where it was started`);
+    expect(fg).toContain(
+      `the receiver keeps running: \`audit-lab serve\` (pid ${serve.child.pid}) in the foreground where it was started`,
+    );
     expect(fg).toContain('Ctrl-C there stops it (or `audit-lab down --keep-cluster`)');
     expect(fg).not.toContain('background');
     await serve.stop();
@@ -140,7 +144,9 @@ describe.concurrent('what tail says of the receiver it leaves running', () => {
     const bg = await tailAt({});
     const pid = await sb.receiverPid();
     expect(pid).not.toBeNull();
-    expect(bg).toContain(`the receiver keeps running in the background (pid ${pid}), storing events; \`audit-lab down --keep-cluster\` stops it and leaves the cluster`);
+    expect(bg).toContain(
+      `the receiver keeps running in the background (pid ${pid}), storing events; \`audit-lab down --keep-cluster\` stops it and leaves the cluster`,
+    );
     ok(await sb.run(['down', '--keep-cluster']));
     expect(await eventually(() => !isAlive(pid!))).toBe(true);
   });
@@ -158,7 +164,9 @@ describe.concurrent('a lab that does not exist', () => {
       const r = await sb.run([...args, '--name', 'lab6']);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toContain(`there is no lab named "lab6" in ${sb.home}`);
-      expect(r.stderr).toContain('hint: make it with `audit-lab up --name lab6` (cluster and receiver), or `audit-lab serve --name lab6` (the receiver alone, no cluster)');
+      expect(r.stderr).toContain(
+        'hint: make it with `audit-lab up --name lab6` (cluster and receiver), or `audit-lab serve --name lab6` (the receiver alone, no cluster)',
+      );
       expect(existsSync(sb.home), args.join(' ')).toBe(false);
     }
     expect(await sb.calls()).toEqual([]);
@@ -176,7 +184,6 @@ describe.concurrent('sink create of an unchanged sink', () => {
     const changed = ok(await sb.run(['sink', 'create', 'default', '--level', 'Request']));
     expect(changed.stdout.split('\n')[0]).toBe('sink "default" configured: level Metadata -> Request');
   });
-
 });
 
 describe.concurrent('a mode change that would lose what a sink asked for', () => {
@@ -186,16 +193,29 @@ describe.concurrent('a mode change that would lose what a sink asked for', () =>
     await serve.stop();
     ok(await sb.run(['sink', 'create', 'prod', '--policy', 'preset:recommended']));
     const image = 'kindest/node:v1.18.19';
-    for (const args of [['up', '--image', image, '--dry-run'], ['up', '--image', image], ['render', '--image', image]]) {
+    for (const args of [
+      ['up', '--image', image, '--dry-run'],
+      ['up', '--image', image],
+      ['render', '--image', image],
+    ]) {
       await sb.clearCalls();
       const r = await sb.run(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toContain('sink "prod" applies policy preset:recommended, which an AuditSink cannot hold');
       expect(r.stderr).toContain('keep static mode with --mode static');
       expect(r.stdout).toBe('');
-      expect((await sb.calls()).map(line).filter((c) => !c.startsWith('docker info') && !c.startsWith('kind version') && !c.startsWith('kubectl version'))).toEqual([]);
+      expect(
+        (await sb.calls())
+          .map(line)
+          .filter(
+            (c) => !c.startsWith('docker info') && !c.startsWith('kind version') && !c.startsWith('kubectl version'),
+          ),
+      ).toEqual([]);
     }
-    const state = JSON.parse(await readFile(join(sb.labDir(), 'state.json'), 'utf8')) as { mode: string; image: string | null };
+    const state = JSON.parse(await readFile(join(sb.labDir(), 'state.json'), 'utf8')) as {
+      mode: string;
+      image: string | null;
+    };
     expect(state).toMatchObject({ mode: 'static', image: null });
     const kept = ok(await sb.run(['up', '--image', image, '--mode', 'static', '--dry-run']));
     expect(kept.stderr).toContain('static mode, kindest/node:v1.18.19');
@@ -225,7 +245,10 @@ describe.concurrent('small truths', () => {
     const serve = await servedLab(sb);
     await serve.stop();
     const lab = await checks();
-    expect(by(lab, 'kind release')).toMatchObject({ status: 'ok', message: expect.stringContaining("this lab's static mode works with it") });
+    expect(by(lab, 'kind release')).toMatchObject({
+      status: 'ok',
+      message: expect.stringContaining("this lab's static mode works with it"),
+    });
     expect(by(lab, 'cgroup')).toMatchObject({ status: 'ok' });
   });
 });
@@ -253,7 +276,9 @@ describe('hints and help', () => {
     const sb = await sandbox(t, healthyTable());
     // The narrow capture, whose policy follows the sink's stages.
     const r = ok(await sb.run(['render', '--capture', 'sinks', '--stage', 'RequestReceived']));
-    expect(r.stderr).toContain('note: --stage applies to sink "default", as `sink create` without a NAME; --sink NAME renders another');
+    expect(r.stderr).toContain(
+      'note: --stage applies to sink "default", as `sink create` without a NAME; --sink NAME renders another',
+    );
     const policy = r.stdout.split('# ==> policy.yaml <==\n')[1]!.split('# ==>')[0]!;
     expect(policy).toContain('omitStages:\n  - ResponseStarted\n  - Panic\n');
   });

@@ -52,7 +52,15 @@ test('up --name a, up --name b: both healthy on their own ports, list shows both
   expect((await sb.calls()).map(line).filter((c) => c === 'kind get clusters')).toHaveLength(1);
   expect(labs.map((l) => l.name)).toEqual(['a', 'b']);
   for (const l of labs) {
-    expect(l).toMatchObject({ dir: sb.labDir(l.name), mode: 'static', cluster: { exists: true }, receiver: { running: true, healthy: true }, sinks: [{ name: 'default', events: 0 }], events: 0, problem: null });
+    expect(l).toMatchObject({
+      dir: sb.labDir(l.name),
+      mode: 'static',
+      cluster: { exists: true },
+      receiver: { running: true, healthy: true },
+      sinks: [{ name: 'default', events: 0 }],
+      events: 0,
+      problem: null,
+    });
   }
   const [a, b] = labs as [LabSummary, LabSummary];
   const port = (l: LabSummary) => Number(new URL(l.receiver.url!).port);

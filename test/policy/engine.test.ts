@@ -72,7 +72,12 @@ describe('rule fields', () => {
     ['verbs: listed', rule({ verbs: ['list', 'get'] }), res(), true],
     ['verbs: not listed', rule({ verbs: ['list'] }), res(), false],
     ['verbs: "*" is no wildcard', rule({ verbs: ['*'] }), res(), false],
-    ['empty lists match everything', rule({ users: [], userGroups: [], verbs: [], resources: [], namespaces: [], nonResourceURLs: [] }), url('/x'), true],
+    [
+      'empty lists match everything',
+      rule({ users: [], userGroups: [], verbs: [], resources: [], namespaces: [], nonResourceURLs: [] }),
+      url('/x'),
+      true,
+    ],
     ['namespaces: listed', rule({ namespaces: ['kube-system', 'default'] }), res(), true],
     ['namespaces: not listed', rule({ namespaces: ['kube-system'] }), res(), false],
     ['namespaces: "" is cluster-scoped', rule({ namespaces: [''] }), res({ namespace: '', resource: 'nodes' }), true],
@@ -87,16 +92,31 @@ describe('rule fields', () => {
 describe('resources', () => {
   it.each<[string, Partial<GroupResources>[], Partial<RequestAttributes>, boolean]>([
     ['core group is ""', [{ group: '', resources: ['pods'] }], {}, true],
-    ['group must equal: "" is not apps', [{ group: '', resources: ['deployments'] }], { apiGroup: 'apps', resource: 'deployments' }, false],
+    [
+      'group must equal: "" is not apps',
+      [{ group: '', resources: ['deployments'] }],
+      { apiGroup: 'apps', resource: 'deployments' },
+      false,
+    ],
     ['group must equal: apps is not core', [{ group: 'apps', resources: ['pods'] }], {}, false],
-    ['no resources: every resource of the group', [{ group: 'apps' }], { apiGroup: 'apps', resource: 'deployments', subresource: 'scale' }, true],
+    [
+      'no resources: every resource of the group',
+      [{ group: 'apps' }],
+      { apiGroup: 'apps', resource: 'deployments', subresource: 'scale' },
+      true,
+    ],
     ['no resources: resourceNames ignored', [{ group: '', resourceNames: ['other'] }], {}, true],
     ['plain resource: not its subresources', [{ resources: ['pods'] }], { subresource: 'log' }, false],
     ['resource/subresource', [{ resources: ['pods/log'] }], { subresource: 'log' }, true],
     ['resource/subresource: not the resource', [{ resources: ['pods/log'] }], {}, false],
     ['"*": every resource', [{ resources: ['*'] }], { resource: 'secrets' }, true],
     ['"*": and every subresource', [{ resources: ['*'] }], { subresource: 'exec' }, true],
-    ['"*/sub": that subresource of any resource', [{ resources: ['*/status'] }], { resource: 'nodes', subresource: 'status' }, true],
+    [
+      '"*/sub": that subresource of any resource',
+      [{ resources: ['*/status'] }],
+      { resource: 'nodes', subresource: 'status' },
+      true,
+    ],
     ['"*/sub": not another subresource', [{ resources: ['*/status'] }], { subresource: 'log' }, false],
     ['"*/sub": not the resource itself', [{ resources: ['*/status'] }], { resource: 'status' }, false],
     ['"res/*": every subresource', [{ resources: ['pods/*'] }], { subresource: 'exec' }, true],
@@ -108,9 +128,22 @@ describe('resources', () => {
     ['"/*": not pods', [{ resources: ['/*'] }], {}, false],
     ['resourceNames: listed', [{ resources: ['pods'], resourceNames: ['web-1'] }], {}, true],
     ['resourceNames: not listed', [{ resources: ['pods'], resourceNames: ['web-2'] }], {}, false],
-    ['resourceNames: a collection has no name', [{ resources: ['pods'], resourceNames: ['web-1'] }], { name: '' }, false],
+    [
+      'resourceNames: a collection has no name',
+      [{ resources: ['pods'], resourceNames: ['web-1'] }],
+      { name: '' },
+      false,
+    ],
     ['resourceNames: apply with wildcards too', [{ resources: ['*'], resourceNames: ['web-2'] }], {}, false],
-    ['any of several group-resources', [{ group: 'apps', resources: ['*'] }, { group: '', resources: ['pods'] }], {}, true],
+    [
+      'any of several group-resources',
+      [
+        { group: 'apps', resources: ['*'] },
+        { group: '', resources: ['pods'] },
+      ],
+      {},
+      true,
+    ],
   ])('%s', (_name, resources, a, want) => {
     expect(matches(rule({ resources }), res(a))).toBe(want);
   });
@@ -167,7 +200,12 @@ describe('decisions', () => {
     policy(
       [
         rule({ level: 'None', nonResourceURLs: ['/healthz*'] }),
-        rule({ level: 'RequestResponse', users: ['alice'], omitStages: ['ResponseStarted', 'RequestReceived'], omitManagedFields: false }),
+        rule({
+          level: 'RequestResponse',
+          users: ['alice'],
+          omitStages: ['ResponseStarted', 'RequestReceived'],
+          omitManagedFields: false,
+        }),
         rule({ level: 'Request', verbs: ['create'], omitManagedFields: true }),
         rule({ level: 'Metadata', verbs: ['get'] }),
       ],
@@ -237,7 +275,12 @@ describe('events to request attributes', () => {
   });
 
   it('no objectRef: a non-resource request whose path is requestURI without its query', () => {
-    expect(eventAttributes({ verb: 'get', requestURI: '/readyz?verbose' })).toMatchObject({ resourceRequest: false, path: '/readyz', user: '', groups: [] });
+    expect(eventAttributes({ verb: 'get', requestURI: '/readyz?verbose' })).toMatchObject({
+      resourceRequest: false,
+      path: '/readyz',
+      user: '',
+      groups: [],
+    });
   });
 
   it.each([

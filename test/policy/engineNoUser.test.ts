@@ -6,13 +6,31 @@ import { describe, expect, it } from 'vitest';
 import { eventAttributes, PolicyEvaluator, type PolicyRule } from '../../src/audit/policyEngine.js';
 
 function rule(r: Partial<PolicyRule>): PolicyRule {
-  return { level: 'Metadata', users: [], userGroups: [], verbs: [], resources: [], namespaces: [], nonResourceURLs: [], omitStages: [], omitManagedFields: null, ...r };
+  return {
+    level: 'Metadata',
+    users: [],
+    userGroups: [],
+    verbs: [],
+    resources: [],
+    namespaces: [],
+    nonResourceURLs: [],
+    omitStages: [],
+    omitManagedFields: null,
+    ...r,
+  };
 }
 
 const matches = (r: PolicyRule, event: Record<string, unknown>) =>
-  new PolicyEvaluator({ rules: [r], omitStages: [], omitManagedFields: false }).evaluate(eventAttributes(event)).rule === 0;
+  new PolicyEvaluator({ rules: [r], omitStages: [], omitManagedFields: false }).evaluate(eventAttributes(event))
+    .rule === 0;
 
-const unauthenticated = { verb: 'get', requestURI: '/api/v1/namespaces/default/configmaps', objectRef: { resource: 'configmaps', namespace: 'default' }, user: {}, responseStatus: { code: 401 } };
+const unauthenticated = {
+  verb: 'get',
+  requestURI: '/api/v1/namespaces/default/configmaps',
+  objectRef: { resource: 'configmaps', namespace: 'default' },
+  user: {},
+  responseStatus: { code: 401 },
+};
 const noUserObject = { verb: 'get', requestURI: '/metrics' };
 const emptyName = { verb: 'get', requestURI: '/metrics', user: { username: '', groups: ['system:authenticated'] } };
 
@@ -34,7 +52,12 @@ describe('a request without a user', () => {
   });
 
   it('is matched by rules that name no user', () => {
-    expect(matches(rule({ verbs: ['get'], resources: [{ group: '', resources: ['configmaps'], resourceNames: [] }] }), unauthenticated)).toBe(true);
+    expect(
+      matches(
+        rule({ verbs: ['get'], resources: [{ group: '', resources: ['configmaps'], resourceNames: [] }] }),
+        unauthenticated,
+      ),
+    ).toBe(true);
     expect(matches(rule({ nonResourceURLs: ['/metrics'] }), noUserObject)).toBe(true);
   });
 

@@ -33,7 +33,15 @@ async function lab(): Promise<{ env: NodeJS.ProcessEnv; state: string }> {
   await ensureLab(paths);
   const table = join(dir, 'tools.json');
   await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-  return { env: { AUDIT_LAB_HOME: paths.home, AUDIT_LAB_NO_RECEIVER: '1', PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table }, state: paths.state };
+  return {
+    env: {
+      AUDIT_LAB_HOME: paths.home,
+      AUDIT_LAB_NO_RECEIVER: '1',
+      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
+      FAKE_TOOLS_TABLE: table,
+    },
+    state: paths.state,
+  };
 }
 
 describe(`a policy file over ${CAP_MIB} MiB`, () => {
@@ -41,14 +49,20 @@ describe(`a policy file over ${CAP_MIB} MiB`, () => {
     ['policy test', ['policy', 'test', '/dev/zero', '--file', AUDIT_LOG]],
     ['policy suggest --from', ['policy', 'suggest', '--from', '/dev/zero', '--file', AUDIT_LOG]],
   ])('%s /dev/zero: exit 2, said so', async (_, argv) => {
-    const r = await runProcess(argv, { env: { AUDIT_LAB_HOME: join(await testDir(), 'home') }, timeoutMs: KILL_AFTER_MS });
+    const r = await runProcess(argv, {
+      env: { AUDIT_LAB_HOME: join(await testDir(), 'home') },
+      timeoutMs: KILL_AFTER_MS,
+    });
     expectTooLarge(r, '/dev/zero');
   });
 
   it('sink create --policy /dev/zero: exit 2, said so, the state as it was', async () => {
     const l = await lab();
     const before = await readFile(l.state, 'utf8');
-    const r = await runProcess(['sink', 'create', 'big', '--policy', '/dev/zero'], { env: l.env, timeoutMs: KILL_AFTER_MS });
+    const r = await runProcess(['sink', 'create', 'big', '--policy', '/dev/zero'], {
+      env: l.env,
+      timeoutMs: KILL_AFTER_MS,
+    });
     expectTooLarge(r, '/dev/zero');
     expect(await readFile(l.state, 'utf8')).toBe(before);
   });
@@ -60,9 +74,17 @@ describe(`a policy file over ${CAP_MIB} MiB`, () => {
     await writeFile(join(dir, 'at.yaml'), padded(MAX_POLICY_BYTES));
     await writeFile(join(dir, 'over.yaml'), padded(MAX_POLICY_BYTES + 1));
     const env = { AUDIT_LAB_HOME: join(dir, 'home') };
-    const over = await runProcess(['policy', 'test', 'over.yaml', '--file', AUDIT_LOG], { env, cwd: dir, timeoutMs: KILL_AFTER_MS });
+    const over = await runProcess(['policy', 'test', 'over.yaml', '--file', AUDIT_LOG], {
+      env,
+      cwd: dir,
+      timeoutMs: KILL_AFTER_MS,
+    });
     expectTooLarge(over, 'over.yaml');
-    const at = await runProcess(['policy', 'test', 'at.yaml', '--file', AUDIT_LOG, '-o', 'json'], { env, cwd: dir, timeoutMs: KILL_AFTER_MS });
+    const at = await runProcess(['policy', 'test', 'at.yaml', '--file', AUDIT_LOG, '-o', 'json'], {
+      env,
+      cwd: dir,
+      timeoutMs: KILL_AFTER_MS,
+    });
     expect(at.code, at.stderr).toBe(0);
     expect((JSON.parse(at.stdout) as { policy: string }).policy).toBe('at.yaml');
   });
@@ -71,7 +93,10 @@ describe(`a policy file over ${CAP_MIB} MiB`, () => {
     const dir = await testDir();
     const pipe = join(dir, 'policy.pipe');
     execFileSync('mkfifo', [pipe]);
-    const cli = startCli(['policy', 'test', pipe, '--file', AUDIT_LOG], { env: { AUDIT_LAB_HOME: join(dir, 'home') }, timeoutMs: KILL_AFTER_MS });
+    const cli = startCli(['policy', 'test', pipe, '--file', AUDIT_LOG], {
+      env: { AUDIT_LAB_HOME: join(dir, 'home') },
+      timeoutMs: KILL_AFTER_MS,
+    });
     // Comment lines for as long as the reader takes them: only its exit ends the writing.
     const writer = createWriteStream(pipe);
     writer.on('error', () => {});

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateMessage, decodePolicy, goJSON, goQuote, loadPolicy, PolicyLoadError, validatePolicy } from '../../src/audit/policyLoader.js';
+import {
+  aggregateMessage,
+  decodePolicy,
+  goJSON,
+  goQuote,
+  loadPolicy,
+  PolicyLoadError,
+  validatePolicy,
+} from '../../src/audit/policyLoader.js';
 
 const head = 'apiVersion: audit.k8s.io/v1\nkind: Policy\n';
 
@@ -47,19 +55,34 @@ rules:
           omitStages: ['Panic'],
           omitManagedFields: false,
         },
-        { level: 'None', users: [], userGroups: [], verbs: [], resources: [], namespaces: [], nonResourceURLs: ['/healthz*'], omitStages: [], omitManagedFields: null },
+        {
+          level: 'None',
+          users: [],
+          userGroups: [],
+          verbs: [],
+          resources: [],
+          namespaces: [],
+          nonResourceURLs: ['/healthz*'],
+          omitStages: [],
+          omitManagedFields: null,
+        },
       ],
     });
   });
 
   it('null means empty, as JSON null does in Go', () => {
-    const p = loadPolicy(`${head}omitStages: ~\nrules:\n  - level: Metadata\n    users: null\n    omitManagedFields: ~\n`, 'p.yaml');
+    const p = loadPolicy(
+      `${head}omitStages: ~\nrules:\n  - level: Metadata\n    users: null\n    omitManagedFields: ~\n`,
+      'p.yaml',
+    );
     expect(p.omitStages).toEqual([]);
     expect(p.rules[0]).toMatchObject({ users: [], omitManagedFields: null });
   });
 
   it('YAML 1.1 booleans, as sigs.k8s.io/yaml reads them', () => {
-    expect(loadPolicy(`${head}omitManagedFields: yes\nrules:\n  - level: Metadata\n    omitManagedFields: off\n`, 'p.yaml')).toMatchObject({
+    expect(
+      loadPolicy(`${head}omitManagedFields: yes\nrules:\n  - level: Metadata\n    omitManagedFields: off\n`, 'p.yaml'),
+    ).toMatchObject({
       omitManagedFields: true,
       rules: [{ omitManagedFields: false }],
     });
@@ -68,28 +91,79 @@ rules:
   it('kind may be left out (the decoder takes it from the target type), JSON is YAML, anchors resolve', () => {
     const p = loadPolicy('{"apiVersion":"audit.k8s.io/v1","rules":[{"level":"Metadata","verbs":["get"]}]}', 'p.json');
     expect(p.rules[0]!.verbs).toEqual(['get']);
-    const q = loadPolicy(`${head}rules:\n  - &r\n    level: None\n    verbs: [watch]\n  - <<: *r\n    users: [alice]\n`, 'p.yaml');
+    const q = loadPolicy(
+      `${head}rules:\n  - &r\n    level: None\n    verbs: [watch]\n  - <<: *r\n    users: [alice]\n`,
+      'p.yaml',
+    );
     expect(q.rules[1]).toMatchObject({ level: 'None', verbs: ['watch'], users: ['alice'] });
   });
 
   it.each<[string, string, string]>([
-    ['an unknown rule field, with its line and column', `${head}rules:\n  - level: Metadata\n    verb: [get]\n`, 'p.yaml:5:5: unknown field "rules[0].verb"'],
-    ['an unknown top-level field', `${head}omitStage: [RequestReceived]\nrules:\n  - level: Metadata\n`, 'p.yaml:3:1: unknown field "omitStage"'],
-    ['an unknown group-resources field', `${head}rules:\n  - level: Metadata\n    resources:\n      - group: ""\n        resource: [pods]\n`, 'p.yaml:7:9: unknown field "rules[0].resources[0].resource"'],
-    ['an unknown metadata field', `${head}metadata:\n  nmae: x\nrules:\n  - level: Metadata\n`, 'p.yaml:4:3: unknown field "metadata.nmae"'],
-    ['a boolean where a string goes', `${head}rules:\n  - level: Metadata\n    verbs: [get, on]\n`, 'p.yaml:5:18: rules[0].verbs[1]: expected a string, got a boolean (true); quote it'],
-    ['a number where a string goes', `${head}rules:\n  - level: Metadata\n    resources: [{resources: [pods], resourceNames: [123]}]\n`, 'p.yaml:5:53: rules[0].resources[0].resourceNames[0]: expected a string, got a number (123); quote it'],
-    ['a string where a list goes', `${head}rules:\n  - level: Metadata\n    users: alice\n`, 'p.yaml:5:12: rules[0].users: expected a list, got a string'],
-    ['a string where a boolean goes', `${head}rules:\n  - level: Metadata\n    omitManagedFields: "true"\n`, 'p.yaml:5:24: rules[0].omitManagedFields: expected true or false, got a string'],
+    [
+      'an unknown rule field, with its line and column',
+      `${head}rules:\n  - level: Metadata\n    verb: [get]\n`,
+      'p.yaml:5:5: unknown field "rules[0].verb"',
+    ],
+    [
+      'an unknown top-level field',
+      `${head}omitStage: [RequestReceived]\nrules:\n  - level: Metadata\n`,
+      'p.yaml:3:1: unknown field "omitStage"',
+    ],
+    [
+      'an unknown group-resources field',
+      `${head}rules:\n  - level: Metadata\n    resources:\n      - group: ""\n        resource: [pods]\n`,
+      'p.yaml:7:9: unknown field "rules[0].resources[0].resource"',
+    ],
+    [
+      'an unknown metadata field',
+      `${head}metadata:\n  nmae: x\nrules:\n  - level: Metadata\n`,
+      'p.yaml:4:3: unknown field "metadata.nmae"',
+    ],
+    [
+      'a boolean where a string goes',
+      `${head}rules:\n  - level: Metadata\n    verbs: [get, on]\n`,
+      'p.yaml:5:18: rules[0].verbs[1]: expected a string, got a boolean (true); quote it',
+    ],
+    [
+      'a number where a string goes',
+      `${head}rules:\n  - level: Metadata\n    resources: [{resources: [pods], resourceNames: [123]}]\n`,
+      'p.yaml:5:53: rules[0].resources[0].resourceNames[0]: expected a string, got a number (123); quote it',
+    ],
+    [
+      'a string where a list goes',
+      `${head}rules:\n  - level: Metadata\n    users: alice\n`,
+      'p.yaml:5:12: rules[0].users: expected a list, got a string',
+    ],
+    [
+      'a string where a boolean goes',
+      `${head}rules:\n  - level: Metadata\n    omitManagedFields: "true"\n`,
+      'p.yaml:5:24: rules[0].omitManagedFields: expected true or false, got a string',
+    ],
     ['rules as a map', `${head}rules:\n  level: Metadata\n`, 'p.yaml:4:3: rules: expected a list, got a map'],
     ['a key set twice', `${head}rules:\n  - level: Metadata\n    level: None\n`, 'p.yaml:5:5: Map keys must be unique'],
-    ['a merged key set again', `${head}rules:\n  - &r\n    level: None\n  - <<: *r\n    level: Metadata\n`, 'p.yaml:7:5: key "level" already set in map'],
-    ['another apiVersion', 'apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules: []\n', 'p.yaml:1:13: apiVersion "audit.k8s.io/v1beta1" is not served: use audit.k8s.io/v1'],
+    [
+      'a merged key set again',
+      `${head}rules:\n  - &r\n    level: None\n  - <<: *r\n    level: Metadata\n`,
+      'p.yaml:7:5: key "level" already set in map',
+    ],
+    [
+      'another apiVersion',
+      'apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules: []\n',
+      'p.yaml:1:13: apiVersion "audit.k8s.io/v1beta1" is not served: use audit.k8s.io/v1',
+    ],
     ['no apiVersion', 'kind: Policy\nrules: []\n', 'p.yaml: apiVersion is missing: set apiVersion: audit.k8s.io/v1'],
-    ['another kind', 'apiVersion: audit.k8s.io/v1\nkind: AuditPolicy\nrules: []\n', 'p.yaml:2:7: kind "AuditPolicy" is not Policy'],
+    [
+      'another kind',
+      'apiVersion: audit.k8s.io/v1\nkind: AuditPolicy\nrules: []\n',
+      'p.yaml:2:7: kind "AuditPolicy" is not Policy',
+    ],
     ['not a map', '- level: Metadata\n', 'p.yaml:1:1: the policy: expected a map, got a list'],
     ['an empty file', '# nothing\n', 'p.yaml: empty file: expected an audit.k8s.io/v1 Policy'],
-    ['two documents', `${head}rules: [{level: None}]\n---\n${head}rules: [{level: Metadata}]\n`, 'p.yaml: 2 YAML documents'],
+    [
+      'two documents',
+      `${head}rules: [{level: None}]\n---\n${head}rules: [{level: Metadata}]\n`,
+      'p.yaml: 2 YAML documents',
+    ],
     ['a YAML syntax error', `${head}rules:\n  - level: [Metadata\n`, 'p.yaml:5:1: Flow sequence in block collection'],
   ])('refuses %s', (_name, text, message) => {
     const err = refusal(text);
@@ -99,7 +173,9 @@ rules:
 
   it('lists every problem, each on its own line', () => {
     const err = refusal(`${head}rules:\n  - level: Metadata\n    verb: [get]\n    users: alice\n`);
-    expect(err.message).toBe('invalid policy:\n  p.yaml:5:5: unknown field "rules[0].verb"\n  p.yaml:6:12: rules[0].users: expected a list, got a string');
+    expect(err.message).toBe(
+      'invalid policy:\n  p.yaml:5:5: unknown field "rules[0].verb"\n  p.yaml:6:12: rules[0].users: expected a list, got a string',
+    );
   });
 
   it('decodePolicy does not validate', () => {
@@ -118,14 +194,26 @@ describe('validation, with upstream messages', () => {
   it.each<[string, string, string]>([
     ['level required', 'rules:\n  - level: ""\n', 'rules[0].level: Required value'],
     ['a null rule has no level', 'rules:\n  - level: Metadata\n  -\n', 'rules[1].level: Required value'],
-    ['level unsupported (printed as JSON, HTML-escaped)', 'rules:\n  - level: "<b>&"\n', `rules[0].level: Unsupported value: "\\u003cb\\u003e\\u0026": ${LEVELS_MSG}`],
+    [
+      'level unsupported (printed as JSON, HTML-escaped)',
+      'rules:\n  - level: "<b>&"\n',
+      `rules[0].level: Unsupported value: "\\u003cb\\u003e\\u0026": ${LEVELS_MSG}`,
+    ],
     [
       'several errors, in brackets, in upstream order',
       'rules:\n  - level: ""\n  - level: metadata\n',
       `[rules[0].level: Required value, rules[1].level: Unsupported value: "metadata": ${LEVELS_MSG}]`,
     ],
-    ['URL without a leading slash', 'rules:\n  - level: None\n    nonResourceURLs: ["api"]\n', `rules[0].nonResourceURLs[0]: Invalid value: "api": non-resource URL rules must begin with a '/' character`],
-    ['URL wildcard not last', 'rules:\n  - level: None\n    nonResourceURLs: ["*", "/a*b"]\n', `rules[0].nonResourceURLs[1]: Invalid value: "/a*b": non-resource URL wildcards '*' must be the final character of the rule`],
+    [
+      'URL without a leading slash',
+      'rules:\n  - level: None\n    nonResourceURLs: ["api"]\n',
+      `rules[0].nonResourceURLs[0]: Invalid value: "api": non-resource URL rules must begin with a '/' character`,
+    ],
+    [
+      'URL wildcard not last',
+      'rules:\n  - level: None\n    nonResourceURLs: ["*", "/a*b"]\n',
+      `rules[0].nonResourceURLs[1]: Invalid value: "/a*b": non-resource URL wildcards '*' must be the final character of the rule`,
+    ],
     [
       'URL "**": both messages',
       'rules:\n  - level: None\n    nonResourceURLs: ["**"]\n',
@@ -136,14 +224,26 @@ describe('validation, with upstream messages', () => {
       'rules:\n  - level: None\n    namespaces: [""]\n    nonResourceURLs: ["/healthz", "<x>"]\n',
       `[rules[0].nonResourceURLs[1]: Invalid value: "<x>": non-resource URL rules must begin with a '/' character, rules[0].nonResourceURLs: Invalid value: ["/healthz","\\u003cx\\u003e"]: rules cannot apply to both regular resources and non-resource URLs]`,
     ],
-    ['group not a DNS subdomain (no index in the path)', 'rules:\n  - level: None\n    resources: [{group: Apps}]\n', `rules[0].resources.group: Invalid value: "Apps": ${DNS_MSG}`],
+    [
+      'group not a DNS subdomain (no index in the path)',
+      'rules:\n  - level: None\n    resources: [{group: Apps}]\n',
+      `rules[0].resources.group: Invalid value: "Apps": ${DNS_MSG}`,
+    ],
     [
       'the same message twice is printed once',
       'rules:\n  - level: None\n    resources: [{group: Apps, resources: [a]}, {group: Apps, resources: [b]}]\n',
       `rules[0].resources.group: Invalid value: "Apps": ${DNS_MSG}`,
     ],
-    ['group too long', `rules:\n  - level: None\n    resources: [{group: ${'a'.repeat(254)}}]\n`, `rules[0].resources.group: Invalid value: "${'a'.repeat(254)}": must be no more than 253 characters`],
-    ['resourceNames without resources', 'rules:\n  - level: None\n    resources: [{resourceNames: [a, b]}]\n', 'rules[0].resources.resourceNames: Invalid value: ["a","b"]: using resourceNames requires at least one resource'],
+    [
+      'group too long',
+      `rules:\n  - level: None\n    resources: [{group: ${'a'.repeat(254)}}]\n`,
+      `rules[0].resources.group: Invalid value: "${'a'.repeat(254)}": must be no more than 253 characters`,
+    ],
+    [
+      'resourceNames without resources',
+      'rules:\n  - level: None\n    resources: [{resourceNames: [a, b]}]\n',
+      'rules[0].resources.resourceNames: Invalid value: ["a","b"]: using resourceNames requires at least one resource',
+    ],
     [
       'omitStages, policy first, then rules (strings %q-quoted)',
       'omitStages: [ResponseCompleted, "tab\\there"]\nrules:\n  - level: Metadata\n    omitStages: [Done]\n',
@@ -159,7 +259,9 @@ describe('validation, with upstream messages', () => {
   it('group "*" is valid since Kubernetes 1.36, a DNS error before', () => {
     const text = `${head}rules:\n  - level: None\n    resources: [{group: "*"}]\n`;
     expect(loadPolicy(text, 'p.yaml').rules).toHaveLength(1);
-    expect(refusal(text, { groupWildcard: false }).detail).toBe(`rules[0].resources.group: Invalid value: "*": ${DNS_MSG}`);
+    expect(refusal(text, { groupWildcard: false }).detail).toBe(
+      `rules[0].resources.group: Invalid value: "*": ${DNS_MSG}`,
+    );
   });
 
   it('no rules: refused after validation, as the API server does at start', () => {
@@ -173,7 +275,12 @@ describe('validation, with upstream messages', () => {
 
   it('a valid policy has no errors', () => {
     expect(validatePolicy({ rules: [], omitStages: ['Panic'], omitManagedFields: false })).toEqual([]);
-    expect(aggregateMessage([{ field: 'a', body: 'x' }, { field: 'a', body: 'x' }])).toBe('a: x');
+    expect(
+      aggregateMessage([
+        { field: 'a', body: 'x' },
+        { field: 'a', body: 'x' },
+      ]),
+    ).toBe('a: x');
   });
 });
 

@@ -23,13 +23,34 @@ function everyRequest(resource: Partial<RequestAttributes>): RequestAttributes[]
   const out: RequestAttributes[] = [];
   for (const [user, groups] of USERS) {
     for (const verb of VERBS) {
-      out.push({ user, groups, verb, resourceRequest: true, namespace: 'default', apiGroup: '', resource: '', subresource: '', name: 'x', path: '', ...resource });
+      out.push({
+        user,
+        groups,
+        verb,
+        resourceRequest: true,
+        namespace: 'default',
+        apiGroup: '',
+        resource: '',
+        subresource: '',
+        name: 'x',
+        path: '',
+        ...resource,
+      });
     }
   }
   return out;
 }
 const nonResource = (path: string, verb = 'get'): RequestAttributes => ({
-  user: 'system:anonymous', groups: ['system:unauthenticated'], verb, resourceRequest: false, namespace: '', apiGroup: '', resource: '', subresource: '', name: '', path,
+  user: 'system:anonymous',
+  groups: ['system:unauthenticated'],
+  verb,
+  resourceRequest: false,
+  namespace: '',
+  apiGroup: '',
+  resource: '',
+  subresource: '',
+  name: '',
+  path,
 });
 
 describe('presets', () => {
@@ -47,7 +68,11 @@ describe('presets', () => {
   });
 
   it('metadata and request-response: one level for everything', () => {
-    const all = [...everyRequest({ resource: 'secrets' }), ...everyRequest({ apiGroup: 'apps', resource: 'deployments', subresource: 'scale' }), nonResource('/healthz')];
+    const all = [
+      ...everyRequest({ resource: 'secrets' }),
+      ...everyRequest({ apiGroup: 'apps', resource: 'deployments', subresource: 'scale' }),
+      nonResource('/healthz'),
+    ];
     const m = new PolicyEvaluator(load('metadata'));
     const rr = new PolicyEvaluator(load('request-response'));
     for (const a of all) {
@@ -71,16 +96,20 @@ describe('presets', () => {
     it('RBAC changes: RequestResponse', () => {
       for (const resource of ['roles', 'rolebindings', 'clusterroles', 'clusterrolebindings']) {
         for (const a of everyRequest({ apiGroup: 'rbac.authorization.k8s.io', resource })) {
-          if (['create', 'update', 'patch', 'delete', 'deletecollection'].includes(a.verb)) expect(ev.evaluate(a).level).toBe('RequestResponse');
+          if (['create', 'update', 'patch', 'delete', 'deletecollection'].includes(a.verb))
+            expect(ev.evaluate(a).level).toBe('RequestResponse');
         }
       }
     });
 
     it('noise: health checks, leases and events are not logged', () => {
-      for (const path of ['/healthz', '/healthz/etcd', '/readyz', '/livez', '/livez/ping']) expect(ev.evaluate(nonResource(path)).level).toBe('None');
-      for (const a of everyRequest({ apiGroup: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' })) expect(ev.evaluate(a).level).toBe('None');
+      for (const path of ['/healthz', '/healthz/etcd', '/readyz', '/livez', '/livez/ping'])
+        expect(ev.evaluate(nonResource(path)).level).toBe('None');
+      for (const a of everyRequest({ apiGroup: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' }))
+        expect(ev.evaluate(a).level).toBe('None');
       for (const a of everyRequest({ resource: 'events' })) expect(ev.evaluate(a).level).toBe('None');
-      for (const a of everyRequest({ apiGroup: 'events.k8s.io', resource: 'events' })) expect(ev.evaluate(a).level).toBe('None');
+      for (const a of everyRequest({ apiGroup: 'events.k8s.io', resource: 'events' }))
+        expect(ev.evaluate(a).level).toBe('None');
     });
 
     it('omits RequestReceived everywhere, and ends with a catch-all at Metadata or Request', () => {
@@ -90,7 +119,9 @@ describe('presets', () => {
       expect(describeRule(last)).toBe('everything');
       expect(['Metadata', 'Request']).toContain(last.level);
       expect(ev.evaluate(nonResource('/metrics', 'post')).level).not.toBe('None');
-      expect(ev.evaluate(everyRequest({ apiGroup: 'apps', resource: 'deployments' }).find((a) => a.verb === 'patch')!).level).toBe('Request');
+      expect(
+        ev.evaluate(everyRequest({ apiGroup: 'apps', resource: 'deployments' }).find((a) => a.verb === 'patch')!).level,
+      ).toBe('Request');
     });
   });
 
@@ -98,7 +129,9 @@ describe('presets', () => {
     expect((await readPolicySource('preset:metadata', '/')).text).toContain('level: Metadata');
     const err = await readPolicySource('preset:nope', '/').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toBe('unknown policy preset "nope": the presets are preset:metadata, preset:recommended, preset:request-response');
+    expect((err as Error).message).toBe(
+      'unknown policy preset "nope": the presets are preset:metadata, preset:recommended, preset:request-response',
+    );
   });
 });
 
@@ -107,7 +140,9 @@ describe('report helpers', () => {
     const p = load('recommended');
     expect(describeRule(p.rules[0]!)).toBe('urls=/healthz*,/readyz*,/livez*,+1');
     expect(describeRule(p.rules[1]!)).toBe('resources=coordination.k8s.io/leases');
-    expect(describeRule(p.rules[3]!)).toBe('users=system:kube-proxy verbs=watch resources={endpoints,services,services/status},discovery.k8s.io/endpointslices');
+    expect(describeRule(p.rules[3]!)).toBe(
+      'users=system:kube-proxy verbs=watch resources={endpoints,services,services/status},discovery.k8s.io/endpointslices',
+    );
   });
 
   it('eventAtLevel: Metadata drops both objects, Request the response, managedFields go when asked', () => {

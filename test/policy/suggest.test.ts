@@ -110,7 +110,13 @@ describe('policy suggest', () => {
         expect(v.estimatedBytes, `line ${i + 1}`).toBeLessThanOrEqual(b.estimatedBytes);
         if (!input.protectedIds.has(v.auditID)) return;
         checked++;
-        expect({ line: i + 1, rule: v.rule === null || v.rule >= s.rules.length ? 'base' : v.rule, level: v.level, written: v.written, bytes: v.estimatedBytes }).toEqual({
+        expect({
+          line: i + 1,
+          rule: v.rule === null || v.rule >= s.rules.length ? 'base' : v.rule,
+          level: v.level,
+          written: v.written,
+          bytes: v.estimatedBytes,
+        }).toEqual({
           line: i + 1,
           rule: 'base',
           level: b.level,
@@ -121,7 +127,7 @@ describe('policy suggest', () => {
       expect(checked).toBeGreaterThan(100);
     });
 
-    it('promises the cut policy test reports: the totals, and each rule\'s events and bytes', () => {
+    it("promises the cut policy test reports: the totals, and each rule's events and bytes", () => {
       expect(s.before).toEqual(base.summary.policy);
       expect(s.after).toEqual(after.summary.policy);
       expect(s.after.bytes).toBeLessThan(s.before.bytes);
@@ -139,13 +145,24 @@ describe('policy suggest', () => {
       const suggested = loadPolicy(s.yaml, 'suggestion');
       const original = loadPolicy((await readPolicySource(from, dir)).text, from);
       expect(suggested.rules.slice(s.rules.length)).toEqual(original.rules);
-      expect({ omitStages: suggested.omitStages, omitManagedFields: suggested.omitManagedFields }).toEqual({ omitStages: original.omitStages, omitManagedFields: original.omitManagedFields });
-      const comments = [...s.yaml.matchAll(/^ {2}# (drops|cuts) ([\d,]+) events?(?: to Metadata)?, [^(]*\(\d+%\): (.*)\n {2}- level: (\w+)$/gm)];
+      expect({ omitStages: suggested.omitStages, omitManagedFields: suggested.omitManagedFields }).toEqual({
+        omitStages: original.omitStages,
+        omitManagedFields: original.omitManagedFields,
+      });
+      const comments = [
+        ...s.yaml.matchAll(
+          /^ {2}# (drops|cuts) ([\d,]+) events?(?: to Metadata)?, [^(]*\(\d+%\): (.*)\n {2}- level: (\w+)$/gm,
+        ),
+      ];
       expect(comments.map((m) => [Number(m[2]!.replace(/,/g, '')), m[3], m[4]])).toEqual(
         s.rules.map((r) => [r.level === 'None' ? r.dropped : r.events, r.description, r.level]),
       );
       // The totals as comments at the end, as policy test counts them.
-      expect(s.yaml).toMatch(new RegExp(`# +total written +[\\d,]+ +${s.before.bytes.toLocaleString('en-US')} +[\\d,]+ +${s.after.bytes.toLocaleString('en-US')}\\n`));
+      expect(s.yaml).toMatch(
+        new RegExp(
+          `# +total written +[\\d,]+ +${s.before.bytes.toLocaleString('en-US')} +[\\d,]+ +${s.after.bytes.toLocaleString('en-US')}\\n`,
+        ),
+      );
     });
 
     it('never names secrets, exec, a write, or a name YAML cannot carry, in a rule', () => {
@@ -171,17 +188,23 @@ describe('policy suggest', () => {
     const s = JSON.parse(r.stdout) as Suggested;
     expect(s).toMatchObject({ target: 0.01, met: false });
     const reached = `${Math.round((s.after.bytes / s.before.bytes) * 100)}%`;
-    expect(r.stderr).toContain(`warning: the target 1% was not met: the best is ${reached} (${s.after.bytes.toLocaleString('en-US')} of ${s.before.bytes.toLocaleString('en-US')} bytes) with ${s.rules.length} rules`);
+    expect(r.stderr).toContain(
+      `warning: the target 1% was not met: the best is ${reached} (${s.after.bytes.toLocaleString('en-US')} of ${s.before.bytes.toLocaleString('en-US')} bytes) with ${s.rules.length} rules`,
+    );
     // Without a target the same rules, as far as each removes at least 1% of the bytes.
     const free = await suggestJson(['--file', log]);
-    expect(free.rules.map((x) => x.description)).toEqual(s.rules.filter((x) => x.bytes >= 0.01 * s.before.bytes).map((x) => x.description));
+    expect(free.rules.map((x) => x.description)).toEqual(
+      s.rules.filter((x) => x.bytes >= 0.01 * s.before.bytes).map((x) => x.description),
+    );
   });
 
   it('--sink reads what a lab stored: the same rules as --file of that stream', async () => {
     const home = await testDir('audit-lab-suggest-home-');
     await mkdir(join(home, 'audit-lab', 'streams'), { recursive: true });
     await writeFile(join(home, 'audit-lab', 'streams', 'full.log'), await readFile(log));
-    const r = await runCli(['policy', 'suggest', '--sink', 'full', '--target', '50%', '-o', 'json'], { env: { AUDIT_LAB_HOME: home } });
+    const r = await runCli(['policy', 'suggest', '--sink', 'full', '--target', '50%', '-o', 'json'], {
+      env: { AUDIT_LAB_HOME: home },
+    });
     expect(r.code, r.stderr).toBe(0);
     const viaSink = JSON.parse(r.stdout) as Suggested;
     const viaFile = await suggestJson(['--file', log, '--target', '50%']);
@@ -205,7 +228,10 @@ describe('policy suggest', () => {
     const empty = join(dir, 'empty.log');
     await writeFile(bad, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Everything\n');
     await writeFile(empty, '');
-    const r = await runCli(['policy', 'suggest', ...args.map((a) => (a === 'LOG' ? log : a === 'BAD' ? bad : a === 'EMPTY' ? empty : a))], { cwd: dir });
+    const r = await runCli(
+      ['policy', 'suggest', ...args.map((a) => (a === 'LOG' ? log : a === 'BAD' ? bad : a === 'EMPTY' ? empty : a))],
+      { cwd: dir },
+    );
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);

@@ -21,11 +21,20 @@ export interface Who {
 
 const kcm: Who = { username: 'system:kube-controller-manager', groups: ['system:authenticated'] };
 const node: Who = { username: 'system:node:worker-1', groups: ['system:nodes', 'system:authenticated'] };
-const agent: Who = { username: 'system:serviceaccount:monitoring:agent', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] };
-const exporter: Who = { username: 'system:serviceaccount:monitoring:exporter', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] };
+const agent: Who = {
+  username: 'system:serviceaccount:monitoring:agent',
+  groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'],
+};
+const exporter: Who = {
+  username: 'system:serviceaccount:monitoring:exporter',
+  groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'],
+};
 const anonymous: Who = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
 // A name no rule can carry through YAML as it is (U+2028 is a line break to the API server's reader).
-const oddName: Who = { username: 'system:serviceaccount:monitoring:odd\u2028name\x1b[2J', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] };
+const oddName: Who = {
+  username: 'system:serviceaccount:monitoring:odd\u2028name\x1b[2J',
+  groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'],
+};
 const admin: Who = { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
 
 export interface Req {
@@ -41,12 +50,45 @@ export interface Req {
   stages?: 'both' | 'complete';
 }
 
-const configMap = (ns: string, name: string) => ({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name, namespace: ns, resourceVersion: '100' }, data: { 'config.yaml': `${name}: ${'x'.repeat(400)}` } });
-const configMapList = (ns: string) => ({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '100' }, items: [1, 2, 3, 4].map((i) => configMap(ns, `cm-${i}`)) });
-const podList = { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [1, 2, 3].map((i) => ({ metadata: { name: `agent-${i}`, namespace: 'monitoring' }, spec: { containers: [{ name: 'agent', image: `agent:${'1'.repeat(200)}` }] } })) };
-const nodeObject = { kind: 'Node', apiVersion: 'v1', metadata: { name: 'worker-1', labels: { zone: 'z'.repeat(300) } }, status: { conditions: [{ type: 'Ready', status: 'True' }] } };
-const secret = { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'token', namespace: 'kube-system' }, data: { token: 'dG9rZW4=' } };
-const lease = { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', metadata: { name: 'kube-controller-manager', namespace: 'kube-system' }, spec: { holderIdentity: 'cp-1' } };
+const configMap = (ns: string, name: string) => ({
+  kind: 'ConfigMap',
+  apiVersion: 'v1',
+  metadata: { name, namespace: ns, resourceVersion: '100' },
+  data: { 'config.yaml': `${name}: ${'x'.repeat(400)}` },
+});
+const configMapList = (ns: string) => ({
+  kind: 'ConfigMapList',
+  apiVersion: 'v1',
+  metadata: { resourceVersion: '100' },
+  items: [1, 2, 3, 4].map((i) => configMap(ns, `cm-${i}`)),
+});
+const podList = {
+  kind: 'PodList',
+  apiVersion: 'v1',
+  metadata: {},
+  items: [1, 2, 3].map((i) => ({
+    metadata: { name: `agent-${i}`, namespace: 'monitoring' },
+    spec: { containers: [{ name: 'agent', image: `agent:${'1'.repeat(200)}` }] },
+  })),
+};
+const nodeObject = {
+  kind: 'Node',
+  apiVersion: 'v1',
+  metadata: { name: 'worker-1', labels: { zone: 'z'.repeat(300) } },
+  status: { conditions: [{ type: 'Ready', status: 'True' }] },
+};
+const secret = {
+  kind: 'Secret',
+  apiVersion: 'v1',
+  metadata: { name: 'token', namespace: 'kube-system' },
+  data: { token: 'dG9rZW4=' },
+};
+const lease = {
+  kind: 'Lease',
+  apiVersion: 'coordination.k8s.io/v1',
+  metadata: { name: 'kube-controller-manager', namespace: 'kube-system' },
+  spec: { holderIdentity: 'cp-1' },
+};
 const forbidden = { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403 };
 
 /** Audit events, one request at a time, as the noisy log writes them; ids and times count up. */
@@ -94,36 +136,161 @@ export function noisyLog(): NoisyLog {
   const emit = (r: Req) => log.emit(r);
   for (let i = 0; i < 60; i++) {
     // The noise, every round.
-    emit({ who: kcm, verb: 'list', uri: '/api/v1/namespaces/kube-system/configmaps', ref: { resource: 'configmaps', namespace: 'kube-system' }, resp: configMapList('kube-system') });
-    emit({ who: kcm, verb: 'get', uri: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager', ref: { resource: 'leases', apiGroup: 'coordination.k8s.io', namespace: 'kube-system', name: 'kube-controller-manager' }, resp: lease });
-    emit({ who: node, verb: 'get', uri: '/api/v1/nodes/worker-1', ref: { resource: 'nodes', name: 'worker-1' }, resp: nodeObject });
-    emit({ who: agent, verb: 'list', uri: '/api/v1/namespaces/monitoring/pods', ref: { resource: 'pods', namespace: 'monitoring' }, resp: podList });
-    emit({ who: agent, verb: 'watch', uri: '/api/v1/namespaces/monitoring/pods?watch=true', ref: { resource: 'pods', namespace: 'monitoring' }, stages: 'complete' });
+    emit({
+      who: kcm,
+      verb: 'list',
+      uri: '/api/v1/namespaces/kube-system/configmaps',
+      ref: { resource: 'configmaps', namespace: 'kube-system' },
+      resp: configMapList('kube-system'),
+    });
+    emit({
+      who: kcm,
+      verb: 'get',
+      uri: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager',
+      ref: {
+        resource: 'leases',
+        apiGroup: 'coordination.k8s.io',
+        namespace: 'kube-system',
+        name: 'kube-controller-manager',
+      },
+      resp: lease,
+    });
+    emit({
+      who: node,
+      verb: 'get',
+      uri: '/api/v1/nodes/worker-1',
+      ref: { resource: 'nodes', name: 'worker-1' },
+      resp: nodeObject,
+    });
+    emit({
+      who: agent,
+      verb: 'list',
+      uri: '/api/v1/namespaces/monitoring/pods',
+      ref: { resource: 'pods', namespace: 'monitoring' },
+      resp: podList,
+    });
+    emit({
+      who: agent,
+      verb: 'watch',
+      uri: '/api/v1/namespaces/monitoring/pods?watch=true',
+      ref: { resource: 'pods', namespace: 'monitoring' },
+      stages: 'complete',
+    });
     emit({ who: exporter, verb: 'get', uri: '/metrics', stages: 'complete' });
-    emit({ who: oddName, verb: 'get', uri: '/api/v1/namespaces/monitoring/configmaps/odd', ref: { resource: 'configmaps', namespace: 'monitoring', name: 'odd' }, resp: configMap('monitoring', 'odd') });
+    emit({
+      who: oddName,
+      verb: 'get',
+      uri: '/api/v1/namespaces/monitoring/configmaps/odd',
+      ref: { resource: 'configmaps', namespace: 'monitoring', name: 'odd' },
+      resp: configMap('monitoring', 'odd'),
+    });
     emit({ who: anonymous, verb: 'get', uri: '/healthz', stages: 'complete' });
     emit({ who: node, verb: 'get', uri: '/readyz?verbose', stages: 'complete' });
-    emit({ who: admin, verb: 'get', uri: i % 2 === 0 ? '/api?timeout=32s' : '/apis/apps/v1?timeout=32s', stages: 'complete' });
+    emit({
+      who: admin,
+      verb: 'get',
+      uri: i % 2 === 0 ? '/api?timeout=32s' : '/apis/apps/v1?timeout=32s',
+      stages: 'complete',
+    });
     // Leader election: the read may go, the renewal (a write) stays.
-    emit({ who: kcm, verb: 'update', uri: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager', ref: { resource: 'leases', apiGroup: 'coordination.k8s.io', namespace: 'kube-system', name: 'kube-controller-manager' }, req: lease, resp: lease, protect: true });
-    emit({ who: node, verb: 'patch', uri: '/api/v1/nodes/worker-1/status', ref: { resource: 'nodes', subresource: 'status', name: 'worker-1' }, req: { status: {} }, resp: nodeObject, protect: true });
+    emit({
+      who: kcm,
+      verb: 'update',
+      uri: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager',
+      ref: {
+        resource: 'leases',
+        apiGroup: 'coordination.k8s.io',
+        namespace: 'kube-system',
+        name: 'kube-controller-manager',
+      },
+      req: lease,
+      resp: lease,
+      protect: true,
+    });
+    emit({
+      who: node,
+      verb: 'patch',
+      uri: '/api/v1/nodes/worker-1/status',
+      ref: { resource: 'nodes', subresource: 'status', name: 'worker-1' },
+      req: { status: {} },
+      resp: nodeObject,
+      protect: true,
+    });
     if (i % 6 === 0) {
       // A controller reading a secret: a read by a system user, protected all the same.
-      emit({ who: kcm, verb: 'get', uri: '/api/v1/namespaces/kube-system/secrets/token', ref: { resource: 'secrets', namespace: 'kube-system', name: 'token' }, resp: secret, protect: true });
+      emit({
+        who: kcm,
+        verb: 'get',
+        uri: '/api/v1/namespaces/kube-system/secrets/token',
+        ref: { resource: 'secrets', namespace: 'kube-system', name: 'token' },
+        resp: secret,
+        protect: true,
+      });
       // The noisy read, refused in another namespace: rules cannot see codes, so it keeps its level.
-      emit({ who: kcm, verb: 'list', uri: '/api/v1/namespaces/locked/configmaps', ref: { resource: 'configmaps', namespace: 'locked' }, code: 403, resp: forbidden, protect: true });
+      emit({
+        who: kcm,
+        verb: 'list',
+        uri: '/api/v1/namespaces/locked/configmaps',
+        ref: { resource: 'configmaps', namespace: 'locked' },
+        code: 403,
+        resp: forbidden,
+        protect: true,
+      });
       // A bad token on a discovery URL: 401, and no user.
       emit({ who: null, verb: 'get', uri: '/api?timeout=32s', code: 401, protect: true, stages: 'complete' });
       // An exec over a websocket is a GET of pods/exec.
-      emit({ who: agent, verb: 'get', uri: '/api/v1/namespaces/monitoring/pods/agent-1/exec?command=sh', ref: { resource: 'pods', subresource: 'exec', namespace: 'monitoring', name: 'agent-1' }, code: 101, protect: true });
+      emit({
+        who: agent,
+        verb: 'get',
+        uri: '/api/v1/namespaces/monitoring/pods/agent-1/exec?command=sh',
+        ref: { resource: 'pods', subresource: 'exec', namespace: 'monitoring', name: 'agent-1' },
+        code: 101,
+        protect: true,
+      });
     }
     if (i % 10 === 0) {
       const cm = `app-${i}`;
-      emit({ who: admin, verb: 'create', uri: '/api/v1/namespaces/default/configmaps', ref: { resource: 'configmaps', namespace: 'default', name: cm }, code: 201, req: configMap('default', cm), resp: configMap('default', cm), protect: true });
-      emit({ who: admin, verb: 'get', uri: `/api/v1/namespaces/default/configmaps/${cm}`, ref: { resource: 'configmaps', namespace: 'default', name: cm }, resp: configMap('default', cm) });
-      emit({ who: admin, verb: 'delete', uri: `/api/v1/namespaces/default/configmaps/${cm}`, ref: { resource: 'configmaps', namespace: 'default', name: cm }, resp: { kind: 'Status' }, protect: true });
-      emit({ who: admin, verb: 'create', uri: '/api/v1/namespaces/default/pods/web-1/exec?command=ls', ref: { resource: 'pods', subresource: 'exec', namespace: 'default', name: 'web-1' }, code: 400, protect: true });
-      emit({ who: admin, verb: 'get', uri: '/api/v1/namespaces/kube-system/secrets/token', ref: { resource: 'secrets', namespace: 'kube-system', name: 'token' }, resp: secret, protect: true });
+      emit({
+        who: admin,
+        verb: 'create',
+        uri: '/api/v1/namespaces/default/configmaps',
+        ref: { resource: 'configmaps', namespace: 'default', name: cm },
+        code: 201,
+        req: configMap('default', cm),
+        resp: configMap('default', cm),
+        protect: true,
+      });
+      emit({
+        who: admin,
+        verb: 'get',
+        uri: `/api/v1/namespaces/default/configmaps/${cm}`,
+        ref: { resource: 'configmaps', namespace: 'default', name: cm },
+        resp: configMap('default', cm),
+      });
+      emit({
+        who: admin,
+        verb: 'delete',
+        uri: `/api/v1/namespaces/default/configmaps/${cm}`,
+        ref: { resource: 'configmaps', namespace: 'default', name: cm },
+        resp: { kind: 'Status' },
+        protect: true,
+      });
+      emit({
+        who: admin,
+        verb: 'create',
+        uri: '/api/v1/namespaces/default/pods/web-1/exec?command=ls',
+        ref: { resource: 'pods', subresource: 'exec', namespace: 'default', name: 'web-1' },
+        code: 400,
+        protect: true,
+      });
+      emit({
+        who: admin,
+        verb: 'get',
+        uri: '/api/v1/namespaces/kube-system/secrets/token',
+        ref: { resource: 'secrets', namespace: 'kube-system', name: 'token' },
+        resp: secret,
+        protect: true,
+      });
     }
   }
   return { lines: log.lines, protectedIds: log.protectedIds };

@@ -9,7 +9,8 @@ import { RecentKeys } from '../../src/receiver/store/sharedKeys.js';
 import { makeEvent } from '../harness/events.js';
 
 const head = '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":';
-const list = (items: string[], apiVersion = 'audit.k8s.io/v1') => `{"kind":"EventList","apiVersion":"${apiVersion}","metadata":{},"items":[${items.join(',')}]}`;
+const list = (items: string[], apiVersion = 'audit.k8s.io/v1') =>
+  `{"kind":"EventList","apiVersion":"${apiVersion}","metadata":{},"items":[${items.join(',')}]}`;
 const outcome = (f: () => unknown) => {
   try {
     return { ok: f() };
@@ -76,8 +77,17 @@ describe('decodeBatch', () => {
     ['a list with whitespace', ` ${head} [ ${a} ,\n ${b} ] } `],
     ['pretty-printed items', `${head}[${JSON.stringify(makeEvent(), null, 2)}]}`],
     ['items first', `{"items":[${a}],"kind":"EventList","apiVersion":"audit.k8s.io/v1beta1"}`],
-    ['v1beta1 members', list([JSON.stringify({ ...makeEvent(), timestamp: 't', metadata: { creationTimestamp: null } })], 'audit.k8s.io/v1beta1')],
-    ['v1 items with their own kind and version', list([JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1beta1', ...makeEvent(), timestamp: 't' })])],
+    [
+      'v1beta1 members',
+      list(
+        [JSON.stringify({ ...makeEvent(), timestamp: 't', metadata: { creationTimestamp: null } })],
+        'audit.k8s.io/v1beta1',
+      ),
+    ],
+    [
+      'v1 items with their own kind and version',
+      list([JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1beta1', ...makeEvent(), timestamp: 't' })]),
+    ],
     ['an empty list', `${head}[]}`],
     ['a trailing comma', `${head}[${a},]}`],
     ['a malformed item', `${head}[${a},${b.slice(0, -1)}]}`],
@@ -109,12 +119,17 @@ describe('decodeBatch', () => {
     batch.heads.forEach((h, i) => {
       const ev = events[i]!;
       expect([h.auditID, h.stage, h.level]).toEqual([ev.auditID, ev.stage, ev.level]);
-      for (const k of ['requestObject', 'responseObject', 'timestamp', 'metadata'] as const) expect(h[k] !== undefined).toBe(ev[k] !== undefined);
+      for (const k of ['requestObject', 'responseObject', 'timestamp', 'metadata'] as const)
+        expect(h[k] !== undefined).toBe(ev[k] !== undefined);
     });
   });
 
   it('refuses invalid UTF-8 only as decodeBody does (it decodes it with replacement characters)', () => {
-    const bytes = Buffer.concat([Buffer.from(`${head}[{"auditID":"`), Buffer.from([0xff]), Buffer.from('","stage":"Panic","level":"None"}]}')]);
+    const bytes = Buffer.concat([
+      Buffer.from(`${head}[{"auditID":"`),
+      Buffer.from([0xff]),
+      Buffer.from('","stage":"Panic","level":"None"}]}'),
+    ]);
     const batch = decodeBatch(bytes);
     expect(batch.event(0).auditID).toBe('\ufffd');
   });
@@ -169,7 +184,8 @@ describe('RecentKeys under churn', () => {
     const cap = 50;
     const r = new RecentKeys(cap, Infinity);
     const order: string[] = [];
-    const keyOf = (n: number) => (n % 7 === 0 ? { hi: n % 3, lo: 0 } : n % 11 === 0 ? { hi: 0, lo: (n % 5) + 2 } : dedupeKey(`e-${n}`, 'Panic'));
+    const keyOf = (n: number) =>
+      n % 7 === 0 ? { hi: n % 3, lo: 0 } : n % 11 === 0 ? { hi: 0, lo: (n % 5) + 2 } : dedupeKey(`e-${n}`, 'Panic');
     for (let i = 0; i < 3000; i++) {
       const n = (i * 7919) % 400;
       const k = keyOf(n);

@@ -61,9 +61,14 @@ function open(host: string, o: Options = {}): Conn {
 function allClosed(conns: Conn[], limitMs = 30_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still open: ${conns.filter((c) => !c.socket.destroyed).length} of ${conns.length}`)), limitMs);
+    timer = setTimeout(
+      () => reject(new Error(`still open: ${conns.filter((c) => !c.socket.destroyed).length} of ${conns.length}`)),
+      limitMs,
+    );
   });
-  return Promise.race([Promise.all(conns.map((c) => c.closed)).then(() => undefined), limit]).finally(() => clearTimeout(timer));
+  return Promise.race([Promise.all(conns.map((c) => c.closed)).then(() => undefined), limit]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 /** Two connections from one source address and port, to 127.0.0.1 and to 127.0.0.2 (a listener on 0.0.0.0 takes both). */
@@ -79,7 +84,9 @@ async function sameSourcePort(o: Options = {}): Promise<[Conn, Conn]> {
 }
 
 describe('receiver connections: each connection has its own place, whatever its addresses', () => {
-  it('counts and times out two unauthenticated connections from one source port to two local addresses', { timeout: 60_000 }, async () => {
+  it('counts and times out two unauthenticated connections from one source port to two local addresses', {
+    timeout: 60_000,
+  }, async () => {
     // Long enough for both handshakes on a loaded machine (the default is 10 s).
     await start('0.0.0.0', { handshakeTimeoutMs: 5000 });
     const conns = await sameSourcePort();
@@ -89,7 +96,9 @@ describe('receiver connections: each connection has its own place, whatever its 
     expect(await eventually(() => rx.r!.receiver.connections().unauthenticated === 0)).toBe(true);
   });
 
-  it('counts two authenticated connections from one source port to two local addresses against the cap', { timeout: 60_000 }, async () => {
+  it('counts two authenticated connections from one source port to two local addresses against the cap', {
+    timeout: 60_000,
+  }, async () => {
     await start('0.0.0.0', { maxConnections: 1, handshakeTimeoutMs: 120_000 });
     const cert = { cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key };
     const first = open('127.0.0.1', { ...cert, localAddress: '127.0.0.1' });
@@ -119,12 +128,16 @@ function request(c: Conn, path: string, body: string): Promise<number> {
     };
     c.socket.on('data', onData);
     void c.closed.then(() => reject(new Error(`closed before a reply: ${JSON.stringify(text)}`)));
-    c.socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    c.socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   });
 }
 
 describe('receiver connections: dynamic mode shares the authenticated places between sinks', () => {
-  it("one sink's keep-alive connections holding every place do not lock another sink out", { timeout: 60_000 }, async () => {
+  it("one sink's keep-alive connections holding every place do not lock another sink out", {
+    timeout: 60_000,
+  }, async () => {
     const max = 16;
     await start('127.0.0.1', { maxConnections: max, handshakeTimeoutMs: 120_000 }, 'dynamic');
     const meta = sinkPath('meta', sinkOf(rx.t!.lab, 'meta').token);
@@ -142,7 +155,9 @@ describe('receiver connections: dynamic mode shares the authenticated places bet
     await other.secure;
     const ev = makeEvent();
     expect(await request(other, full, eventList([ev]))).toBe(200);
-    expect((await readEvents(streamFile(rx.t!.lab.paths.streamsDir, 'full'))).map((e) => e.auditID)).toEqual([ev.auditID]);
+    expect((await readEvents(streamFile(rx.t!.lab.paths.streamsDir, 'full'))).map((e) => e.auditID)).toEqual([
+      ev.auditID,
+    ]);
     // It took the oldest of meta's places; the others are kept.
     await allClosed([held[0]!]);
     expect(held.slice(1).filter((c) => c.socket.destroyed)).toEqual([]);

@@ -21,7 +21,11 @@ afterEach(async () => {
   blocker = null;
 });
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 describe('background receiver', () => {
   it('starts once, reports status, serves, and stops', async () => {
@@ -38,7 +42,10 @@ describe('background receiver', () => {
     const again = await ensureReceiver(paths);
     expect(again).toEqual({ pid: first.pid, url: first.url, started: false });
 
-    const res = await post(`${first.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: t.lab.pki.ca.cert, cert: t.lab.pki.client });
+    const res = await post(`${first.url}${STATIC_PATH}`, eventList([makeEvent()]), {
+      ca: t.lab.pki.ca.cert,
+      cert: t.lab.pki.client,
+    });
     expect(res.status).toBe(200);
 
     expect(await stopReceiver(paths)).toBe(true);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError, decodeBatch, decodeBody, eventJson, isJsonContentType, nestingOver } from '../../src/receiver/decode.js';
+import {
+  DecodeError,
+  decodeBatch,
+  decodeBody,
+  eventJson,
+  isJsonContentType,
+  nestingOver,
+} from '../../src/receiver/decode.js';
 import { eventList, makeEvent } from '../harness/events.js';
 
 function refusal(text: string): { status: number; message: string } {
@@ -18,13 +25,18 @@ describe('decodeBody', () => {
     const b = makeEvent({ level: 'Metadata' });
     const out = decodeBody(eventList([a, b]));
     expect(out.map((e) => e.auditID)).toEqual([a.auditID, b.auditID]);
-    for (const e of out) expect(eventJson(e).startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":')).toBe(true);
+    for (const e of out)
+      expect(eventJson(e).startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":')).toBe(true);
     expect(JSON.parse(eventJson(out[0]!))).toEqual({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...a });
     expect(out[0]!.requestObject).toEqual(a.requestObject);
   });
 
   it('converts v1beta1: drops the deprecated timestamp and metadata', () => {
-    const ev = { ...makeEvent(), timestamp: '2020-01-01T00:00:00Z', metadata: { creationTimestamp: '2020-01-01T00:00:00Z' } };
+    const ev = {
+      ...makeEvent(),
+      timestamp: '2020-01-01T00:00:00Z',
+      metadata: { creationTimestamp: '2020-01-01T00:00:00Z' },
+    };
     const [out] = decodeBody(eventList([ev], 'audit.k8s.io/v1beta1'));
     expect(JSON.parse(eventJson(out!)).apiVersion).toBe('audit.k8s.io/v1');
     expect(out).not.toHaveProperty('timestamp');
@@ -64,10 +76,18 @@ describe('decodeBody', () => {
     ['a JSON string', '"hello"', /JSON string/],
     ['wrong kind', '{"kind":"PodList","apiVersion":"v1","items":[]}', /kind "PodList"/],
     ['no kind', '{"items":[]}', /no kind/],
-    ['unsupported version', '{"kind":"EventList","apiVersion":"audit.k8s.io/v1alpha1","items":[]}', /unsupported apiVersion "audit.k8s.io\/v1alpha1"/],
+    [
+      'unsupported version',
+      '{"kind":"EventList","apiVersion":"audit.k8s.io/v1alpha1","items":[]}',
+      /unsupported apiVersion "audit.k8s.io\/v1alpha1"/,
+    ],
     ['an item of another kind', eventList([{ ...makeEvent(), kind: 'Pod' }]), /items\[0\]: kind "Pod"/],
     ['an item without auditID', eventList([{ ...makeEvent(), auditID: undefined }]), /items\[0\]: no auditID/],
-    ['an item with a bad stage', eventList([makeEvent(), { ...makeEvent(), stage: 'Done' }]), /items\[1\]: stage "Done"/],
+    [
+      'an item with a bad stage',
+      eventList([makeEvent(), { ...makeEvent(), stage: 'Done' }]),
+      /items\[1\]: stage "Done"/,
+    ],
     ['an item with a bad level', eventList([{ ...makeEvent(), level: 'All' }]), /level "All"/],
     ['nested arrays', '[[]]', /\[0\]: not a JSON object/],
   ])('refuses %s with a 400 and a one-line reason', (_what, text, want) => {

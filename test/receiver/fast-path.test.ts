@@ -44,7 +44,27 @@ class Gen {
   }
 
   // Plain text, quotes and backslashes, controls, Latin-1, CJK, astral, line separators, brackets.
-  static readonly CHARS = [...'abcXYZ019 -_.:/?=&<>', '"', '\\', '\n', '\t', '\u0001', '\u001f', 'é', 'ñ', '中', '文', '😀', '\u2028', '\u2029', '{', '}', '[', ']', ','];
+  static readonly CHARS = [
+    ...'abcXYZ019 -_.:/?=&<>',
+    '"',
+    '\\',
+    '\n',
+    '\t',
+    '\u0001',
+    '\u001f',
+    'é',
+    'ñ',
+    '中',
+    '文',
+    '😀',
+    '\u2028',
+    '\u2029',
+    '{',
+    '}',
+    '[',
+    ']',
+    ',',
+  ];
 
   string(max = 12): string {
     if (this.chance(0.02)) return 'x'.repeat(2000 + this.int(20000));
@@ -93,13 +113,19 @@ class Gen {
     const o: { [k: string]: Json } = {};
     const n = this.int(width + 1);
     // Keys the receiver looks for, nested where they must be left alone.
-    for (let i = 0; i < n; i++) o[this.chance(0.15) ? this.pick(['level', 'requestObject', 'stage', 'auditID', 'kind', 'metadata']) : this.string(6)] = this.value(depth);
+    for (let i = 0; i < n; i++)
+      o[
+        this.chance(0.15)
+          ? this.pick(['level', 'requestObject', 'stage', 'auditID', 'kind', 'metadata'])
+          : this.string(6)
+      ] = this.value(depth);
     return o;
   }
 
   managedObject(): { [k: string]: Json } {
     const metadata: { [k: string]: Json } = { name: this.string(8), namespace: 'default' };
-    if (this.chance(0.5)) metadata.managedFields = [{ manager: 'kubectl', operation: 'Update', fieldsV1: this.object(1) }];
+    if (this.chance(0.5))
+      metadata.managedFields = [{ manager: 'kubectl', operation: 'Update', fieldsV1: this.object(1) }];
     const o: { [k: string]: Json } = { kind: 'ConfigMap', apiVersion: 'v1', metadata, data: this.object(2, 6) };
     if (this.chance(0.2)) o.items = [{ metadata: { name: 'a', managedFields: [] } }];
     return o;
@@ -123,9 +149,12 @@ class Gen {
       ['stageTimestamp', '2026-11-29T10:00:00.002000Z'],
     ];
     if (stage !== 'RequestReceived') members.push(['responseStatus', { metadata: {}, code: 200 }]);
-    if (rank >= 2 || this.chance(0.1)) members.push(['requestObject', this.chance(0.8) ? this.managedObject() : this.value(0)]);
-    if (rank >= 3 || this.chance(0.1)) members.push(['responseObject', this.chance(0.8) ? this.managedObject() : this.value(0)]);
-    if (this.chance(0.5)) members.push(['annotations', { 'authorization.k8s.io/decision': 'allow', [this.string(5)]: this.string() }]);
+    if (rank >= 2 || this.chance(0.1))
+      members.push(['requestObject', this.chance(0.8) ? this.managedObject() : this.value(0)]);
+    if (rank >= 3 || this.chance(0.1))
+      members.push(['responseObject', this.chance(0.8) ? this.managedObject() : this.value(0)]);
+    if (this.chance(0.5))
+      members.push(['annotations', { 'authorization.k8s.io/decision': 'allow', [this.string(5)]: this.string() }]);
     if (this.chance(0.3)) members.push([this.string(7), this.value(0)]);
     // v1beta1's deprecated members, and an item's own kind and version.
     if (this.chance(0.25)) members.push(['timestamp', '2026-11-29T10:00:00Z']);
@@ -152,8 +181,11 @@ class Writer {
   string(s: string, key = false): string {
     if (!this.g.chance(key ? this.odd.escape / 10 : this.odd.escape)) return JSON.stringify(s);
     let out = '"';
-    for (const ch of JSON.stringify(s).slice(1, -1).match(/\\u[0-9a-f]{4}|\\.|[\s\S]/gu) ?? []) {
-      if (ch.length === 1 && this.g.chance(0.3)) out += ch === '/' ? '\\/' : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`;
+    for (const ch of JSON.stringify(s)
+      .slice(1, -1)
+      .match(/\\u[0-9a-f]{4}|\\.|[\s\S]/gu) ?? []) {
+      if (ch.length === 1 && this.g.chance(0.3))
+        out += ch === '/' ? '\\/' : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`;
       else out += ch;
     }
     return `${out}"`;
@@ -166,10 +198,14 @@ class Writer {
     if (v === null || typeof v === 'boolean') return String(v);
     if (typeof v === 'number') return this.number(v);
     if (typeof v === 'string') return this.string(v);
-    if (Array.isArray(v)) return `[${this.ws()}${v.map((x) => this.value(x)).join(`${this.ws()},${this.ws()}`)}${this.ws()}]`;
-    const members = Object.entries(v).map(([k, x]) => `${this.string(k, true)}${this.ws()}:${this.ws()}${this.value(x)}`);
+    if (Array.isArray(v))
+      return `[${this.ws()}${v.map((x) => this.value(x)).join(`${this.ws()},${this.ws()}`)}${this.ws()}]`;
+    const members = Object.entries(v).map(
+      ([k, x]) => `${this.string(k, true)}${this.ws()}:${this.ws()}${this.value(x)}`,
+    );
     const plain = Object.keys(v).filter((k) => !['level', 'stage', 'auditID', 'kind', 'apiVersion'].includes(k));
-    if (plain.length > 0 && this.g.chance(this.odd.repeat)) members.unshift(`${this.string(this.g.pick(plain), true)}:${this.value(this.g.string(3))}`);
+    if (plain.length > 0 && this.g.chance(this.odd.repeat))
+      members.unshift(`${this.string(this.g.pick(plain), true)}:${this.value(this.g.string(3))}`);
     return `{${this.ws()}${members.join(`${this.ws()},${this.ws()}`)}${this.ws()}}`;
   }
 }
@@ -182,19 +218,33 @@ interface Case {
 
 function genBody(g: Gen): Case {
   const canonical = g.chance(0.5);
-  const odd = canonical ? { ws: 0, escape: 0, numbers: 0, repeat: 0 } : { ws: g.pick([0, 0, 0, 0.3]), escape: 0.3, numbers: 0.3, repeat: 0.1 };
+  const odd = canonical
+    ? { ws: 0, escape: 0, numbers: 0, repeat: 0 }
+    : { ws: g.pick([0, 0, 0, 0.3]), escape: 0.3, numbers: 0.3, repeat: 0.1 };
   const w = new Writer(g, odd);
   // Whitespace outside the items leaves the items compact: it is allowed on canonical bodies too.
   const outer = () => (g.chance(0.3) ? g.pick([' ', '\n', '\t ']) : '');
   const list = (): string => {
     const version = g.pick([V1, V1BETA1]);
-    const items = g.chance(0.05) ? 'null' : `[${outer()}${Array.from({ length: g.int(10) }, () => w.value(g.event(version))).join(`${outer()},${outer()}`)}${outer()}]`;
-    const members = g.shuffle([`"kind":"EventList"`, `"apiVersion":${JSON.stringify(version)}`, `"metadata":${g.pick(['{}', '{"resourceVersion":""}'])}`, `"items":${items}`]);
+    const items = g.chance(0.05)
+      ? 'null'
+      : `[${outer()}${Array.from({ length: g.int(10) }, () => w.value(g.event(version))).join(`${outer()},${outer()}`)}${outer()}]`;
+    const members = g.shuffle([
+      `"kind":"EventList"`,
+      `"apiVersion":${JSON.stringify(version)}`,
+      `"metadata":${g.pick(['{}', '{"resourceVersion":""}'])}`,
+      `"items":${items}`,
+    ]);
     return `${outer()}{${outer()}${members.join(`${outer()},${outer()}`)}${outer()}}${outer()}`;
   };
   const single = () => w.value(g.event(null));
   const shape = g.int(10);
-  const text = shape < 7 ? list() : shape < 9 ? single() : `[${Array.from({ length: 1 + g.int(3) }, () => (g.chance(0.5) ? list() : single())).join(',')}]`;
+  const text =
+    shape < 7
+      ? list()
+      : shape < 9
+        ? single()
+        : `[${Array.from({ length: 1 + g.int(3) }, () => (g.chance(0.5) ? list() : single())).join(',')}]`;
   return { body: Buffer.from(text), canonical };
 }
 
@@ -214,15 +264,29 @@ function breakBody(g: Gen, body: Buffer): Buffer {
     case 4:
       return Buffer.from(text.replace(/"stage":"[A-Za-z]+"/, g.pick(['"stage":"Nope"', '"stage":3', '"stage":""'])));
     case 5:
-      return Buffer.from(text.replace(/"level":"[A-Za-z]+"/, g.pick(['"level":"All"', '"level":null', '"level":"none"'])));
+      return Buffer.from(
+        text.replace(/"level":"[A-Za-z]+"/, g.pick(['"level":"All"', '"level":null', '"level":"none"'])),
+      );
     case 6:
       return Buffer.from(text.replace(/"auditID":"[^"]*"/, g.pick(['"auditID":""', '"auditID":7', '"x":""'])));
     case 7:
-      return Buffer.from(text.replace(/"kind":"Event"/, '"kind":"Pod"').replace(/"apiVersion":"audit\.k8s\.io\/v1(beta1)?"/, g.pick(['"apiVersion":"audit.k8s.io/v2"', '"apiVersion":"v1"'])));
+      return Buffer.from(
+        text
+          .replace(/"kind":"Event"/, '"kind":"Pod"')
+          .replace(
+            /"apiVersion":"audit\.k8s\.io\/v1(beta1)?"/,
+            g.pick(['"apiVersion":"audit.k8s.io/v2"', '"apiVersion":"v1"']),
+          ),
+      );
     case 8:
       return Buffer.from(text.replace(/"requestURI":/, `"deep":${'['.repeat(600)}${']'.repeat(600)},"requestURI":`));
     case 9:
-      return Buffer.from(text.replace(/"verb":"[a-z]+"/, g.pick(['"verb":"get\\x"', '"verb":get', '"verb":"a\u0001"', '"verb":01', '"verb":1.', '"verb":tru'])));
+      return Buffer.from(
+        text.replace(
+          /"verb":"[a-z]+"/,
+          g.pick(['"verb":"get\\x"', '"verb":get', '"verb":"a\u0001"', '"verb":01', '"verb":1.', '"verb":tru']),
+        ),
+      );
     default: {
       // A trailing comma before some closing bracket, anywhere in the body.
       const closers = [...text.matchAll(/[}\]]/g)].map((m) => m.index);
@@ -243,12 +307,18 @@ function outcome(body: Buffer, fast: boolean): { batch: DecodedBatch } | { refus
 
 const text = (parts: Buffer[]) => Buffer.concat(parts).toString('utf8');
 /** A line as a JSON value with its members' order: what a reader of the stream gets from it. */
-const asJson = (line: string) => line.split('\n').filter(Boolean).map((l) => JSON.stringify(JSON.parse(l))).join('\n');
+const asJson = (line: string) =>
+  line
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.stringify(JSON.parse(l)))
+    .join('\n');
 
 /** Every stream's content, as the receiver would append it: dynamic mode (as received), then each sink. */
 function streams(b: DecodedBatch): string[] {
   const out = [b.heads.map((_, i) => text(b.line(i, null))).join('')];
-  for (const sink of SINKS) out.push(b.heads.map((h, i) => (sink.stages.includes(h.stage) ? text(b.line(i, sink.level)) : '')).join(''));
+  for (const sink of SINKS)
+    out.push(b.heads.map((h, i) => (sink.stages.includes(h.stage) ? text(b.line(i, sink.level)) : '')).join(''));
   return out;
 }
 
@@ -266,7 +336,8 @@ function compare(c: Case): 'same' | 'refused' {
   f.heads.forEach((h, i) => {
     const e = p.heads[i]!;
     expect([h.auditID, h.stage, h.level]).toEqual([e.auditID, e.stage, e.level]);
-    for (const k of ['requestObject', 'responseObject', 'timestamp', 'metadata'] as const) expect(h[k] !== undefined).toBe(e[k] !== undefined);
+    for (const k of ['requestObject', 'responseObject', 'timestamp', 'metadata'] as const)
+      expect(h[k] !== undefined).toBe(e[k] !== undefined);
     expect(f.event(i)).toEqual(p.event(i));
   });
   const fs = streams(f);

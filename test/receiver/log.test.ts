@@ -35,20 +35,30 @@ describe('RefusalLog', () => {
   it('logs the first refusal of a peer per interval and sums up the rest, per peer', () => {
     let now = 1_000_000;
     const out: string[] = [];
-    const log = new RefusalLog((l) => out.push(l), 10_000, () => now);
+    const log = new RefusalLog(
+      (l) => out.push(l),
+      10_000,
+      () => now,
+    );
     for (let i = 0; i < 5; i++) log.refused('10.0.0.1', `refused 401 #${i}`);
     log.refused('10.0.0.2', 'refused 404 other');
     expect(out.map((l) => l.slice(25))).toEqual(['refused 401 #0', 'refused 404 other']);
     now += 10_000;
     log.flush();
-    expect(out.slice(2).map((l) => l.slice(25))).toEqual(['… 4 more refusals from 10.0.0.1 in the last 10 s (last: refused 401 #4)']);
+    expect(out.slice(2).map((l) => l.slice(25))).toEqual([
+      '… 4 more refusals from 10.0.0.1 in the last 10 s (last: refused 401 #4)',
+    ]);
     log.refused('10.0.0.1', 'refused 401 #5');
     expect(out.at(-1)!.slice(25)).toBe('refused 401 #5');
   });
 
   it('counts peers past its table size together, so many addresses cannot grow it', () => {
     const out: string[] = [];
-    const log = new RefusalLog((l) => out.push(l), 10_000, () => 0);
+    const log = new RefusalLog(
+      (l) => out.push(l),
+      10_000,
+      () => 0,
+    );
     for (let i = 0; i < 3000; i++) log.refused(`10.0.${i >> 8}.${i & 255}`, `refused 401 #${i}`);
     expect(out).toHaveLength(1025);
     log.flush(true);

@@ -91,14 +91,21 @@ describe('receiver: lone surrogates in JSON strings', () => {
     for (const [what, raw, decoded] of LONE) {
       const a = eventText(raw);
       const b = eventText('kubectl', raw);
-      const res = await post(url, `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[${a.text},${b.text}]}`, clientTls(t.lab));
+      const res = await post(
+        url,
+        `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[${a.text},${b.text}]}`,
+        clientTls(t.lab),
+      );
       expect([what, res.status]).toEqual([what, 200]);
       want.set(a.id, { agent: decoded, name: 'cm-1' });
       want.set(b.id, { agent: 'kubectl', name: decoded });
     }
     // A body that is one Event is parsed whole (the plain path).
     const single = eventText(`x${HIGH}y`);
-    expect((await post(url, single.text.replace('{', '{"kind":"Event","apiVersion":"audit.k8s.io/v1",'), clientTls(t.lab))).status).toBe(200);
+    expect(
+      (await post(url, single.text.replace('{', '{"kind":"Event","apiVersion":"audit.k8s.io/v1",'), clientTls(t.lab)))
+        .status,
+    ).toBe(200);
     want.set(single.id, { agent: 'x\ufffdy', name: 'cm-1' });
     // A good pair, and a backslash before text that looks like an escape, are not touched.
     const good = eventText('\\ud83d\\ude00', '\\\\ud800');
@@ -110,7 +117,12 @@ describe('receiver: lone surrogates in JSON strings', () => {
       const lines = (await readFile(path, 'utf8')).trimEnd().split('\n');
       expect(lines).toHaveLength(want.size);
       expect(lines.filter((l) => !surrogatesPaired(l))).toEqual([]);
-      const got = new Map((await readEvents(path)).map((e) => [e.auditID as string, { agent: e.userAgent, name: (e.objectRef as { name: string }).name }]));
+      const got = new Map(
+        (await readEvents(path)).map((e) => [
+          e.auditID as string,
+          { agent: e.userAgent, name: (e.objectRef as { name: string }).name },
+        ]),
+      );
       expect(got).toEqual(want);
       // The good pair is stored byte for byte as the API server sent it.
       expect(lines.find((l) => l.includes(good.id))).toContain('"userAgent":"\\ud83d\\ude00"');
@@ -121,8 +133,12 @@ describe('receiver: lone surrogates in JSON strings', () => {
 
   it('the fast path and the plain one make the same well-formed lines', () => {
     for (const [what, raw] of LONE) {
-      const body = Buffer.from(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[${eventText(raw, raw).text}]}`);
-      const lines = [decodeBatch(body), decodeBatch(body, { fast: false })].map((b) => Buffer.concat(b.line(0, null)).toString('utf8'));
+      const body = Buffer.from(
+        `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[${eventText(raw, raw).text}]}`,
+      );
+      const lines = [decodeBatch(body), decodeBatch(body, { fast: false })].map((b) =>
+        Buffer.concat(b.line(0, null)).toString('utf8'),
+      );
       expect([what, lines[0]]).toEqual([what, lines[1]]);
       expect([what, surrogatesPaired(lines[0]!)]).toEqual([what, true]);
     }

@@ -22,7 +22,8 @@ function checkBody(text: string, wantCompact: boolean[]): void {
   });
 }
 
-const list = (items: string[], apiVersion = 'audit.k8s.io/v1') => `{"kind":"EventList","apiVersion":"${apiVersion}","metadata":{},"items":[${items.join(',')}]}`;
+const list = (items: string[], apiVersion = 'audit.k8s.io/v1') =>
+  `{"kind":"EventList","apiVersion":"${apiVersion}","metadata":{},"items":[${items.join(',')}]}`;
 
 describe('raw items', () => {
   it('gives the same line as re-serializing, for every level, on compact items', () => {
@@ -31,7 +32,14 @@ describe('raw items', () => {
       makeEvent({ level: 'Request' }),
       makeEvent({ level: 'Metadata' }),
       // level last, objects first, a nested "level" and "requestObject" that must stay
-      { requestObject: { level: 'x', requestObject: 1 }, responseObject: [1, { a: '}' }], annotations: { level: 'Metadata' }, auditID: 'a"b', stage: 'Panic', level: 'RequestResponse' },
+      {
+        requestObject: { level: 'x', requestObject: 1 },
+        responseObject: [1, { a: '}' }],
+        annotations: { level: 'Metadata' },
+        auditID: 'a"b',
+        stage: 'Panic',
+        level: 'RequestResponse',
+      },
       // strings with escapes, unicode and brackets
       { ...makeEvent(), requestURI: '/api?q=\\"{[\u00e9\u4e2d\ud83d\ude00\n', userAgent: 'x\\' },
       // a v1 item carrying its own kind and apiVersion
@@ -39,11 +47,17 @@ describe('raw items', () => {
       // numbers, booleans and null values at the top level
       { ...makeEvent({ level: 'Request' }), n: -1.5e3, t: true, f: false, z: null, arr: [] },
     ].map((e) => JSON.stringify(e));
-    checkBody(list(items), items.map(() => true));
+    checkBody(
+      list(items),
+      items.map(() => true),
+    );
   });
 
   it('drops v1beta1 timestamp and metadata from the raw bytes too', () => {
-    const items = [{ ...makeEvent(), timestamp: '2020-01-01T00:00:00Z', metadata: { creationTimestamp: null } }, { timestamp: 't', ...makeEvent() }].map((e) => JSON.stringify(e));
+    const items = [
+      { ...makeEvent(), timestamp: '2020-01-01T00:00:00Z', metadata: { creationTimestamp: null } },
+      { timestamp: 't', ...makeEvent() },
+    ].map((e) => JSON.stringify(e));
     checkBody(list(items, 'audit.k8s.io/v1beta1'), [true, true]);
   });
 
@@ -52,12 +66,21 @@ describe('raw items', () => {
     const escapedKey = JSON.stringify(makeEvent()).replace('"level"', '"\\u006cevel"');
     const repeated = JSON.stringify(makeEvent({ level: 'Request' })).replace('{', '{"level":"Metadata",');
     const spaced = JSON.stringify(makeEvent()).replace('"verb":', '"verb" : ');
-    checkBody(list([pretty, escapedKey, repeated, spaced, JSON.stringify(makeEvent())]), [false, false, false, false, true]);
+    checkBody(list([pretty, escapedKey, repeated, spaced, JSON.stringify(makeEvent())]), [
+      false,
+      false,
+      false,
+      false,
+      true,
+    ]);
   });
 
   it('handles whitespace around the list and its items', () => {
     const items = [JSON.stringify(makeEvent()), JSON.stringify(makeEvent())];
-    checkBody(` {\n "kind" : "EventList", "apiVersion":"audit.k8s.io/v1", "items" : [ ${items.join(' ,\n ')} ] , "metadata":{} }\n`, [true, true]);
+    checkBody(
+      ` {\n "kind" : "EventList", "apiVersion":"audit.k8s.io/v1", "items" : [ ${items.join(' ,\n ')} ] , "metadata":{} }\n`,
+      [true, true],
+    );
   });
 
   it('finds no items in other shapes', () => {

@@ -39,15 +39,24 @@ const noCert = () => ({ ca: rx.t!.lab.pki.ca.cert, cert: null });
 const storedIds = async (sink: string) => (await readEvents(file(sink))).map((e) => e.auditID);
 
 /** One POST on a TLS connection of its own, made with `opts`; the reply's status and the client's view of the session. */
-function tlsPost(opts: ConnectionOptions, path: string, body: string): Promise<{ status: number; body: string; reused: boolean; session: Buffer | undefined }> {
+function tlsPost(
+  opts: ConnectionOptions,
+  path: string,
+  body: string,
+): Promise<{ status: number; body: string; reused: boolean; session: Buffer | undefined }> {
   return new Promise((resolve, reject) => {
     let session: Buffer | undefined;
     let reused = false;
     let text = '';
-    const s = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', ...opts }, () => {
-      reused = s.isSessionReused();
-      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    });
+    const s = tlsConnect(
+      { host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', ...opts },
+      () => {
+        reused = s.isSessionReused();
+        s.write(
+          `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      },
+    );
     // TLS 1.3 sends its tickets after the handshake: keep the last one that came.
     s.on('session', (sess: Buffer) => (session = sess));
     s.setEncoding('utf8');
@@ -66,7 +75,13 @@ async function labSigned(subject: string, usage: string): Promise<PemPair> {
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const caKey = await webcrypto.subtle.importKey('pkcs8', Buffer.from(rx.t!.lab.pki.ca.key.replace(/-----[^-]+-----|\s+/g, ''), 'base64'), alg, false, ['sign']);
+  const caKey = await webcrypto.subtle.importKey(
+    'pkcs8',
+    Buffer.from(rx.t!.lab.pki.ca.key.replace(/-----[^-]+-----|\s+/g, ''), 'base64'),
+    alg,
+    false,
+    ['sign'],
+  );
   const ca = new x509.X509Certificate(rx.t!.lab.pki.ca.cert);
   const cert = await x509.X509CertificateGenerator.create({
     subject,
@@ -84,7 +99,10 @@ async function labSigned(subject: string, usage: string): Promise<PemPair> {
     ],
   });
   const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { cert: cert.toString('pem'), key: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(der).toString('base64')}\n-----END PRIVATE KEY-----\n` };
+  return {
+    cert: cert.toString('pem'),
+    key: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(der).toString('base64')}\n-----END PRIVATE KEY-----\n`,
+  };
 }
 
 describe('receiver security: client certificates', () => {
@@ -107,7 +125,9 @@ describe('receiver security: client certificates', () => {
       const fresh = await tlsPost(withCert, STATIC_PATH, eventList([good]));
       expect(fresh.status).toBe(200);
       const again = makeEvent();
-      expect((await tlsPost({ ...withCert, session: fresh.session }, STATIC_PATH, eventList([again]))).status).toBe(200);
+      expect((await tlsPost({ ...withCert, session: fresh.session }, STATIC_PATH, eventList([again]))).status).toBe(
+        200,
+      );
       expect(await storedIds('full')).toEqual([good.auditID, again.auditID]);
     });
   }
@@ -117,18 +137,27 @@ describe('receiver security: client certificates', () => {
     const clientAuth = x509.ExtendedKeyUsage.clientAuth;
     const cases: [string, PemPair][] = [
       ['another subject, clientAuth', await labSigned('CN=someone else, O=audit-lab', clientAuth)],
-      ['the right subject, serverAuth', await labSigned('CN=audit-lab kube-apiserver, O=audit-lab', x509.ExtendedKeyUsage.serverAuth)],
+      [
+        'the right subject, serverAuth',
+        await labSigned('CN=audit-lab kube-apiserver, O=audit-lab', x509.ExtendedKeyUsage.serverAuth),
+      ],
       ["the receiver's own certificate", rx.t!.lab.pki.server],
     ];
     for (const [what, cert] of cases) {
-      const res = await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert });
+      const res = await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), {
+        ca: rx.t!.lab.pki.ca.cert,
+        cert,
+      });
       expect([what, res.status]).toEqual([what, 403]);
       expect(res.body).toMatch(/client certificate not accepted/);
     }
     expect(await readLines(file('full'))).toEqual([]);
     // A certificate with the right subject and usage made by the lab CA is the lab's (only its key's holder makes one).
     const twin = await labSigned('CN=audit-lab kube-apiserver, O=audit-lab', clientAuth);
-    expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: twin })).status).toBe(200);
+    expect(
+      (await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: twin }))
+        .status,
+    ).toBe(200);
   });
 });
 
@@ -158,7 +187,9 @@ function serverSaw(n: number): { done: Promise<void> } {
 }
 
 describe('receiver security: connections', () => {
-  it('with 400 idle TCP connections held open, takes a good batch and /healthz, and closes the idle ones', { timeout: 60_000 }, async () => {
+  it('with 400 idle TCP connections held open, takes a good batch and /healthz, and closes the idle ones', {
+    timeout: 60_000,
+  }, async () => {
     // A short handshake timeout keeps the test fast (long enough for a loaded machine to finish a
     // real handshake); the default is 10 s (DEFAULT_LIMITS).
     await start({ handshakeTimeoutMs: 3000 });
@@ -174,10 +205,19 @@ describe('receiver security: connections', () => {
     expect(await eventually(async () => rx.r!.receiver.connections().unauthenticated === 0)).toBe(true);
   });
 
-  it('closes a TLS handshake left half done, and a TLS connection without credentials, but keeps an authenticated one', { timeout: 30_000 }, async () => {
+  it('closes a TLS handshake left half done, and a TLS connection without credentials, but keeps an authenticated one', {
+    timeout: 30_000,
+  }, async () => {
     await start({ handshakeTimeoutMs: 2000 });
     // Authenticated and idle (keep-alive): it stays.
-    const authed = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key });
+    const authed = tlsConnect({
+      host: '127.0.0.1',
+      port: rx.r!.port,
+      ca: rx.t!.lab.pki.ca.cert,
+      servername: 'localhost',
+      cert: rx.t!.lab.pki.client.cert,
+      key: rx.t!.lab.pki.client.key,
+    });
     sockets.push(authed);
     await new Promise((res) => authed.once('secureConnect', res));
     let authedClosed = false;
@@ -186,7 +226,12 @@ describe('receiver security: connections', () => {
     const half = await tcp();
     half.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
     // A full handshake without a certificate, then no request.
-    const bare = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost' });
+    const bare = tlsConnect({
+      host: '127.0.0.1',
+      port: rx.r!.port,
+      ca: rx.t!.lab.pki.ca.cert,
+      servername: 'localhost',
+    });
     sockets.push(bare);
     bare.on('error', () => {});
     const bareClosed = new Promise<void>((res) => bare.on('close', () => res()));
@@ -201,12 +246,16 @@ describe('receiver security: connections', () => {
         text += c;
         if (text.includes('\r\n\r\n')) res(text);
       });
-      authed.write(`POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      authed.write(
+        `POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     });
     expect(reply).toMatch(/^HTTP\/1\.1 200/);
   });
 
-  it('when the unauthenticated budget is full, a new connection closes the oldest one', { timeout: 30_000 }, async () => {
+  it('when the unauthenticated budget is full, a new connection closes the oldest one', {
+    timeout: 30_000,
+  }, async () => {
     await start({ maxPreAuthConnections: 10, handshakeTimeoutMs: 120_000 });
     const conns: { socket: Socket; closed: Promise<void> }[] = [];
     for (let i = 0; i < 15; i++) {
@@ -222,15 +271,28 @@ describe('receiver security: connections', () => {
 });
 
 describe('receiver security: authenticated connections have their own budget', () => {
-  it('past maxConnections a newly authenticated connection is closed; unauthenticated ones do not count', { timeout: 30_000 }, async () => {
+  it('past maxConnections a newly authenticated connection is closed; unauthenticated ones do not count', {
+    timeout: 30_000,
+  }, async () => {
     await start({ maxConnections: 2, handshakeTimeoutMs: 120_000 });
     // Unauthenticated peers first: they take none of the authenticated places.
     const idle = await Promise.all(Array.from({ length: 5 }, () => tcp()));
     const open = () => {
-      const s = tlsConnect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, servername: 'localhost', cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key });
+      const s = tlsConnect({
+        host: '127.0.0.1',
+        port: rx.r!.port,
+        ca: rx.t!.lab.pki.ca.cert,
+        servername: 'localhost',
+        cert: rx.t!.lab.pki.client.cert,
+        key: rx.t!.lab.pki.client.key,
+      });
       sockets.push(s);
       s.on('error', () => {});
-      return { s, closed: new Promise<void>((res) => s.on('close', () => res())), secure: new Promise((res) => s.once('secureConnect', res)) };
+      return {
+        s,
+        closed: new Promise<void>((res) => s.on('close', () => res())),
+        secure: new Promise((res) => s.once('secureConnect', res)),
+      };
     };
     const a = open();
     const b = open();
@@ -252,9 +314,19 @@ describe('receiver security: bodies', () => {
   const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
   const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
   it.each([
-    ['an event nested 5,000 deep', () => eventList([makeEvent()]).replace('"requestObject":{', `"requestObject":{"deep":${deepObject(5000)},`)],
+    [
+      'an event nested 5,000 deep',
+      () => eventList([makeEvent()]).replace('"requestObject":{', `"requestObject":{"deep":${deepObject(5000)},`),
+    ],
     ['an array nested 100,000 deep', () => deep(100_000)],
-    ['a single Event nested 20,000 deep', () => JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...makeEvent() }).replace('"requestObject":{', `"requestObject":{"deep":${deep(20_000)},`)],
+    [
+      'a single Event nested 20,000 deep',
+      () =>
+        JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...makeEvent() }).replace(
+          '"requestObject":{',
+          `"requestObject":{"deep":${deep(20_000)},`,
+        ),
+    ],
   ])('refuses %s with 400 and a reason (a 5xx would be retried)', async (_what, body) => {
     await start();
     const res = await post(`${rx.r!.url}${STATIC_PATH}`, body(), mtls());
@@ -271,9 +343,17 @@ describe('receiver security: the log', () => {
     await start({ refusalLogIntervalMs: 0 }, 'dynamic');
     const forged = '\x1b[2J\x07\n2026-01-01T00:00:00.000Z 200 POST /events 1 events from 10.0.0.1: full +1';
     // A malformed body: V8's JSON error quotes the bytes around the fault, raw.
-    await post(`${rx.r!.url}${sinkPath('full', sinkOf(rx.t!.lab, 'full').token)}`, `{"kind":"EventList","a":${forged}}`, noCert());
+    await post(
+      `${rx.r!.url}${sinkPath('full', sinkOf(rx.t!.lab, 'full').token)}`,
+      `{"kind":"EventList","a":${forged}}`,
+      noCert(),
+    );
     // A sink name with ESC and RIGHT-TO-LEFT OVERRIDE, quoted in the refusal.
-    await post(`${rx.r!.url}/sinks/${encodeURIComponent('x\x1b[31m\u202eevil')}/token`, eventList([makeEvent()]), noCert());
+    await post(
+      `${rx.r!.url}/sinks/${encodeURIComponent('x\x1b[31m\u202eevil')}/token`,
+      eventList([makeEvent()]),
+      noCert(),
+    );
     expect(logs.length).toBeGreaterThanOrEqual(2);
     for (const l of logs) {
       expect(l).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
@@ -284,10 +364,15 @@ describe('receiver security: the log', () => {
 
   it('logs one refusal line per peer per interval, then how many more there were', async () => {
     await start({ refusalLogIntervalMs: 60_000 });
-    for (let i = 0; i < 30; i++) expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), noCert())).status).toBe(401);
+    for (let i = 0; i < 30; i++)
+      expect((await post(`${rx.r!.url}${STATIC_PATH}`, eventList([makeEvent()]), noCert())).status).toBe(401);
     expect(logs.filter((l) => l.includes('refused 401'))).toHaveLength(1);
     await rx.close();
-    expect(logs.filter((l) => /… 29 more refusals from 127\.0\.0\.1 in the last \d+ s \(last: refused 401 POST \/events/.test(l))).toHaveLength(1);
+    expect(
+      logs.filter((l) =>
+        /… 29 more refusals from 127\.0\.0\.1 in the last \d+ s \(last: refused 401 POST \/events/.test(l),
+      ),
+    ).toHaveLength(1);
   });
 });
 
@@ -295,7 +380,11 @@ describe('receiver security: each mode serves only its own endpoints', () => {
   it('static mode: a sink URL with its right token is 404 and stores nothing', async () => {
     await start();
     const full = sinkOf(rx.t!.lab, 'full');
-    const res = await post(`${rx.r!.url}${sinkPath('full', full.token)}`, eventList([makeEvent({ level: 'RequestResponse' })]), noCert());
+    const res = await post(
+      `${rx.r!.url}${sinkPath('full', full.token)}`,
+      eventList([makeEvent({ level: 'RequestResponse' })]),
+      noCert(),
+    );
     expect(res.status).toBe(404);
     expect(res.body).toMatch(/dynamic-mode endpoint; this receiver is in static mode/);
     expect(await readLines(file('full'))).toEqual([]);
@@ -309,7 +398,10 @@ describe('receiver security: each mode serves only its own endpoints', () => {
     expect(res.body).toMatch(/static-mode endpoint; this receiver is in dynamic mode/);
     expect(await readLines(file('full'))).toEqual([]);
     const ev = makeEvent();
-    expect((await post(`${rx.r!.url}${sinkPath('full', sinkOf(rx.t!.lab, 'full').token)}`, eventList([ev]), noCert())).status).toBe(200);
+    expect(
+      (await post(`${rx.r!.url}${sinkPath('full', sinkOf(rx.t!.lab, 'full').token)}`, eventList([ev]), noCert()))
+        .status,
+    ).toBe(200);
     expect(await storedIds('full')).toEqual([ev.auditID]);
     expect((await post(`${rx.r!.url}/healthz`, '', { ...noCert(), method: 'GET' })).status).toBe(200);
   });

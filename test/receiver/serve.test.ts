@@ -28,15 +28,21 @@ afterEach(async () => {
 
 /** stderrFd: stderr goes to that file instead of a pipe, as for the background receiver. */
 function serve(home: string, args: string[] = [], stderrFd?: number): CliProcess {
-  const p = startCli(['serve', ...args], { env: { AUDIT_LAB_HOME: home }, ...(stderrFd === undefined ? {} : { stderrFd }) });
+  const p = startCli(['serve', ...args], {
+    env: { AUDIT_LAB_HOME: home },
+    ...(stderrFd === undefined ? {} : { stderrFd }),
+  });
   procs.push(p);
   return p;
 }
 
-
 const SINKS = [
   { name: 'default', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
-  { name: 'full', level: 'RequestResponse' as const, stages: ['RequestReceived' as const, 'ResponseComplete' as const] },
+  {
+    name: 'full',
+    level: 'RequestResponse' as const,
+    stages: ['RequestReceived' as const, 'ResponseComplete' as const],
+  },
 ];
 
 describe('audit-lab serve (process)', () => {
@@ -119,7 +125,9 @@ describe('audit-lab serve (process)', () => {
     const sender = async () => {
       while (!stop) {
         const i = next++;
-        const evs = Array.from({ length: 50 }, (_, k) => makeEvent({ auditID: randomUUID(), stage: k % 5 === 0 ? 'RequestReceived' : 'ResponseComplete' }));
+        const evs = Array.from({ length: 50 }, (_, k) =>
+          makeEvent({ auditID: randomUUID(), stage: k % 5 === 0 ? 'RequestReceived' : 'ResponseComplete' }),
+        );
         batches[i] = { body: eventList(evs), ids: evs.map((e) => e.auditID as string) };
         try {
           const res = await post(`${url}${STATIC_PATH}`, batches[i]!.body, opts);
@@ -159,7 +167,7 @@ describe('audit-lab serve (process)', () => {
       });
       expect(new Set(keys).size).toBe(keys.length);
       const ids = new Set(lines.map((l) => (JSON.parse(l) as { auditID: string }).auditID));
-      const want = sink === 'default' ? all.filter((_, k) => k % 50 % 5 !== 0) : all;
+      const want = sink === 'default' ? all.filter((_, k) => (k % 50) % 5 !== 0) : all;
       expect(ids.size).toBe(want.length);
       for (const id of want) expect(ids.has(id)).toBe(true);
     }

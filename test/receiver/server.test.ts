@@ -21,9 +21,16 @@ const SINKS = [
 const rx = receiverFixture();
 const logs = rx.logs;
 
-async function start(limits: Partial<Limits> = {}, sinks = SINKS, mode: Mode = 'static'): Promise<{ t: TempLab; r: RunningReceiver }> {
+async function start(
+  limits: Partial<Limits> = {},
+  sinks = SINKS,
+  mode: Mode = 'static',
+): Promise<{ t: TempLab; r: RunningReceiver }> {
   // Every refusal logged (no per-peer rate limit): these tests count them.
-  const r = await rx.start(sinks, { mode, limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits } });
+  const r = await rx.start(sinks, {
+    mode,
+    limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits },
+  });
   return { t: rx.t!, r };
 }
 
@@ -70,7 +77,9 @@ describe('receiver: auth', () => {
     // What the API server sent, byte for byte: how a lab's capture is weighed.
     const body = eventList([makeEvent({ auditID: 'sized' })]);
     expect((await post(staticUrl(), body, mtls())).status).toBe(200);
-    expect(logs.some((l) => l.includes(` 200 POST /events 1 events in ${Buffer.byteLength(body)} bytes from `))).toBe(true);
+    expect(logs.some((l) => l.includes(` 200 POST /events 1 events in ${Buffer.byteLength(body)} bytes from `))).toBe(
+      true,
+    );
   });
 
   it('refuses /events without a client certificate (401) and with one from another CA (403)', async () => {
@@ -79,10 +88,16 @@ describe('receiver: auth', () => {
     const none = await post(staticUrl(), eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: null });
     expect(none.status).toBe(401);
     const other = await createPki('other', ['127.0.0.1']);
-    const foreign = await post(staticUrl(), eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: other.client });
+    const foreign = await post(staticUrl(), eventList([makeEvent()]), {
+      ca: rx.t!.lab.pki.ca.cert,
+      cert: other.client,
+    });
     expect(foreign.status).toBe(403);
     // The server certificate is not a client certificate either.
-    const server = await post(staticUrl(), eventList([makeEvent()]), { ca: rx.t!.lab.pki.ca.cert, cert: rx.t!.lab.pki.server });
+    const server = await post(staticUrl(), eventList([makeEvent()]), {
+      ca: rx.t!.lab.pki.ca.cert,
+      cert: rx.t!.lab.pki.server,
+    });
     expect([401, 403]).toContain(server.status);
     expect(logs.filter((l) => / refused 40[13] POST \/events/.test(l)).length).toBeGreaterThanOrEqual(2);
     await stillGood();
@@ -92,7 +107,10 @@ describe('receiver: auth', () => {
     await start({}, SINKS, 'dynamic');
     const req = sinkOf(rx.t!.lab, 'req');
     const ev = makeEvent({ stage: 'Panic' }); // a stage and level sink "req" would not take in static mode
-    const res = await post(`${rx.r!.url}${sinkPath('req', req.token)}`, eventList([ev]), { ca: rx.t!.lab.pki.ca.cert, cert: null });
+    const res = await post(`${rx.r!.url}${sinkPath('req', req.token)}`, eventList([ev]), {
+      ca: rx.t!.lab.pki.ca.cert,
+      cert: null,
+    });
     expect(res.status).toBe(200);
     const stored = await readEvents(file('req'));
     expect(stored).toEqual([{ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...ev }]);
@@ -105,12 +123,14 @@ describe('receiver: auth', () => {
     const full = sinkOf(rx.t!.lab, 'full');
     const opts = { ca: rx.t!.lab.pki.ca.cert, cert: null };
     const body = eventList([makeEvent()]);
-    expect((await post(`${rx.r!.url}${sinkPath('full', full.token.slice(0, -1) + 'x')}`, body, opts)).status).toBe(403);
+    expect((await post(`${rx.r!.url}${sinkPath('full', `${full.token.slice(0, -1)}x`)}`, body, opts)).status).toBe(403);
     expect((await post(`${rx.r!.url}${sinkPath('full', 'short')}`, body, opts)).status).toBe(403);
     expect((await post(`${rx.r!.url}${sinkPath('nope', full.token)}`, body, opts)).status).toBe(404);
     expect((await post(`${rx.r!.url}/sinks/full`, body, opts)).status).toBe(404);
     expect((await post(`${rx.r!.url}/`, body, mtls())).status).toBe(404);
-    expect((await post(`${rx.r!.url}${sinkPath('full', full.token)}`, '', { ...opts, method: 'GET' })).status).toBe(405);
+    expect((await post(`${rx.r!.url}${sinkPath('full', full.token)}`, '', { ...opts, method: 'GET' })).status).toBe(
+      405,
+    );
     expect(logs.join('\n')).not.toContain(full.token.slice(0, 20));
     expect(await readLines(file('full'))).toEqual([]);
     expect((await post(`${rx.r!.url}${sinkPath('full', full.token)}`, body, opts)).status).toBe(200);
@@ -130,7 +150,9 @@ describe('receiver: bodies', () => {
     const panic = makeEvent({ stage: 'Panic' });
     expect((await post(staticUrl(), eventList([rr, received, panic]), mtls())).status).toBe(200);
     const meta = await readEvents(file('meta'));
-    expect(meta.map((e) => [e.auditID, e.level, 'requestObject' in e, 'responseObject' in e])).toEqual([[rr.auditID, 'Metadata', false, false]]);
+    expect(meta.map((e) => [e.auditID, e.level, 'requestObject' in e, 'responseObject' in e])).toEqual([
+      [rr.auditID, 'Metadata', false, false],
+    ]);
     const req = await readEvents(file('req'));
     expect(req.map((e) => [e.auditID, e.level, 'requestObject' in e, 'responseObject' in e])).toEqual([
       [rr.auditID, 'Request', true, false],
@@ -139,7 +161,8 @@ describe('receiver: bodies', () => {
     const full = await readEvents(file('full'));
     expect(full).toEqual([rr, panic].map((e) => ({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...e })));
     for (const sink of ['meta', 'req', 'full']) {
-      for (const l of await readLines(file(sink))) expect(l.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1",')).toBe(true);
+      for (const l of await readLines(file(sink)))
+        expect(l.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1",')).toBe(true);
     }
   });
 
@@ -161,7 +184,10 @@ describe('receiver: bodies', () => {
     expect((await post(staticUrl(), JSON.stringify(one), mtls())).status).toBe(200);
     const a = makeEvent();
     const b = makeEvent();
-    const arr = JSON.stringify([JSON.parse(eventList([a])), { kind: 'Event', apiVersion: 'audit.k8s.io/v1beta1', ...b }]);
+    const arr = JSON.stringify([
+      JSON.parse(eventList([a])),
+      { kind: 'Event', apiVersion: 'audit.k8s.io/v1beta1', ...b },
+    ]);
     expect((await post(staticUrl(), arr, mtls())).status).toBe(200);
     expect((await readEvents(file('full'))).map((e) => e.auditID)).toEqual([one.auditID, a.auditID, b.auditID]);
   });
@@ -177,20 +203,35 @@ describe('receiver: bodies', () => {
 
   it.each([
     ['malformed JSON', '{"kind":"EventList","items":[', 'application/json', 400, /malformed JSON/],
-    ['wrong kind', JSON.stringify({ kind: 'PodList', apiVersion: 'v1', items: [] }), 'application/json', 400, /kind "PodList"/],
-    ['a bad item', eventList([makeEvent(), { ...makeEvent(), stage: 'Later' }]), 'application/json', 400, /items\[1\]: stage "Later"/],
+    [
+      'wrong kind',
+      JSON.stringify({ kind: 'PodList', apiVersion: 'v1', items: [] }),
+      'application/json',
+      400,
+      /kind "PodList"/,
+    ],
+    [
+      'a bad item',
+      eventList([makeEvent(), { ...makeEvent(), stage: 'Later' }]),
+      'application/json',
+      400,
+      /items\[1\]: stage "Later"/,
+    ],
     ['wrong content type', eventList([makeEvent()]), 'text/plain', 415, /content type "text\/plain"/],
     ['no content type', eventList([makeEvent()]), null, 415, /content type ""/],
-  ])('refuses %s with a reason, stores nothing of it, and goes on', async (_what, body, contentType, status, reason) => {
-    await start();
-    await postGood();
-    const res = await post(staticUrl(), body, { ...mtls(), contentType });
-    expect(res.status).toBe(status);
-    expect(res.body).toMatch(reason);
-    expect(res.body.trimEnd()).not.toContain('\n');
-    expect(logs.some((l) => l.includes(`refused ${status}`) && reason.test(l))).toBe(true);
-    await stillGood();
-  });
+  ])(
+    'refuses %s with a reason, stores nothing of it, and goes on',
+    async (_what, body, contentType, status, reason) => {
+      await start();
+      await postGood();
+      const res = await post(staticUrl(), body, { ...mtls(), contentType });
+      expect(res.status).toBe(status);
+      expect(res.body).toMatch(reason);
+      expect(res.body.trimEnd()).not.toContain('\n');
+      expect(logs.some((l) => l.includes(`refused ${status}`) && reason.test(l))).toBe(true);
+      await stillGood();
+    },
+  );
 
   it('refuses an oversized body (413) declared or streamed', async () => {
     await start({ maxBodyBytes: 64 * 1024 });
@@ -200,14 +241,13 @@ describe('receiver: bodies', () => {
     const res = await post(staticUrl(), big, mtls());
     expect(res.status).toBe(413);
     // Chunked: no Content-Length to refuse up front, so the limit must hold while reading.
-    const streamed = await rawRequest(
-      (s) => {
-        s.write(`POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
-        const chunk = big.slice(0, 32 * 1024);
-        for (let i = 0; i < 4; i++) s.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`);
-      },
-      true,
-    );
+    const streamed = await rawRequest((s) => {
+      s.write(
+        `POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      );
+      const chunk = big.slice(0, 32 * 1024);
+      for (let i = 0; i < 4; i++) s.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`);
+    }, true);
     expect(streamed.response.startsWith('HTTP/1.1 413') || streamed.response === '').toBe(true);
     expect(logs.filter((l) => l.includes('refused 413')).length).toBe(2);
     expect(await readLines(file('full'))).toHaveLength(acked.length);
@@ -219,7 +259,9 @@ describe('receiver: bodies', () => {
     await postGood();
     const body = eventList([makeEvent(), makeEvent()]);
     const res = await rawRequest((s) => {
-      s.write(`POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+      s.write(
+        `POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+      );
       s.end(body.slice(0, 300));
     });
     expect(res.response === '' || /^HTTP\/1.1 400/.test(res.response)).toBe(true);
@@ -233,7 +275,9 @@ describe('receiver: bodies', () => {
     const body = eventList([makeEvent()]);
     let sent = 0;
     const res = await rawRequest((s) => {
-      s.write(`POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+      s.write(
+        `POST ${STATIC_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+      );
       const timer = setInterval(() => {
         if (s.destroyed || !s.writable || sent >= body.length - 1) return clearInterval(timer);
         s.write(body[sent++]!);
@@ -261,7 +305,9 @@ describe('receiver: bodies', () => {
 
   it('picks up a sink added to state.json while running', async () => {
     const { t: lab } = await start();
-    lab.lab.state.sinks.push(newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
+    lab.lab.state.sinks.push(
+      newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }),
+    );
     await writeState(lab.lab.paths, lab.lab.state);
     await logged(logs, /state changed: .*late \(Metadata/);
     const [id] = await postGood(1);
@@ -271,7 +317,9 @@ describe('receiver: bodies', () => {
   it('takes up a sink added to state.json before the next batch, whatever its poll (a request made after sink create reaches it)', async () => {
     await rx.start(SINKS, { watchIntervalMs: 3_600_000 });
     const t = rx.t!;
-    t.lab.state.sinks.push(newSinkState({ name: 'soon', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
+    t.lab.state.sinks.push(
+      newSinkState({ name: 'soon', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }),
+    );
     await writeState(t.lab.paths, t.lab.state);
     const [id] = await postGood(1);
     expect((await readEvents(file('soon'))).map((e) => e.auditID)).toEqual([id]);
@@ -279,7 +327,9 @@ describe('receiver: bodies', () => {
 
   it('serves the endpoint of a sink added to state.json while running (dynamic mode)', async () => {
     const { t: lab } = await start({}, SINKS, 'dynamic');
-    lab.lab.state.sinks.push(newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
+    lab.lab.state.sinks.push(
+      newSinkState({ name: 'late', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }),
+    );
     await writeState(lab.lab.paths, lab.lab.state);
     const late = lab.lab.state.sinks.find((s) => s.name === 'late')!;
     const url = `${rx.r!.url}${sinkPath('late', late.token)}`;
@@ -306,12 +356,25 @@ describe('receiver: bodies', () => {
 });
 
 /** A raw TLS connection with the lab's client certificate: for bodies no well-behaved client sends. */
-function rawRequest(drive: (s: ReturnType<typeof connect>) => void, endAfterWrite = false): Promise<{ response: string }> {
+function rawRequest(
+  drive: (s: ReturnType<typeof connect>) => void,
+  endAfterWrite = false,
+): Promise<{ response: string }> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port: rx.r!.port, ca: rx.t!.lab.pki.ca.cert, cert: rx.t!.lab.pki.client.cert, key: rx.t!.lab.pki.client.key, servername: 'localhost' }, () => {
-      drive(s);
-      if (endAfterWrite) s.end();
-    });
+    const s = connect(
+      {
+        host: '127.0.0.1',
+        port: rx.r!.port,
+        ca: rx.t!.lab.pki.ca.cert,
+        cert: rx.t!.lab.pki.client.cert,
+        key: rx.t!.lab.pki.client.key,
+        servername: 'localhost',
+      },
+      () => {
+        drive(s);
+        if (endAfterWrite) s.end();
+      },
+    );
     let response = '';
     s.setEncoding('utf8');
     s.on('data', (c: string) => (response += c));

@@ -1,4 +1,15 @@
-import { appendFile, type FileHandle, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  type FileHandle,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -29,7 +40,17 @@ afterEach(async () => {
 });
 
 function line(id: string, stage = 'ResponseComplete', pad = 0): Line {
-  return jsonLine(dedupeKey(id, stage), JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: id, stage, pad: 'x'.repeat(pad) }));
+  return jsonLine(
+    dedupeKey(id, stage),
+    JSON.stringify({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      level: 'Metadata',
+      auditID: id,
+      stage,
+      pad: 'x'.repeat(pad),
+    }),
+  );
 }
 
 async function open(opts = {}): Promise<StreamStore> {
@@ -48,9 +69,14 @@ describe('StreamStore', () => {
 
   it('writes one line per event, in order, and drops events it already stored (same auditID and stage)', async () => {
     const s = await open();
-    expect(await s.write('default', [line('a'), line('b'), line('a', 'RequestReceived')])).toEqual({ written: 3, duplicates: 0 });
+    expect(await s.write('default', [line('a'), line('b'), line('a', 'RequestReceived')])).toEqual({
+      written: 3,
+      duplicates: 0,
+    });
     expect(await s.write('default', [line('b'), line('c'), line('c')])).toEqual({ written: 1, duplicates: 2 });
-    const ids = (await readLines(streamFile(dir, 'default'))).map((l) => (JSON.parse(l) as { auditID: string; stage: string }).auditID);
+    const ids = (await readLines(streamFile(dir, 'default'))).map(
+      (l) => (JSON.parse(l) as { auditID: string; stage: string }).auditID,
+    );
     expect(ids).toEqual(['a', 'b', 'a', 'c']);
   });
 
@@ -115,7 +141,10 @@ describe('StreamStore', () => {
     for (let i = 0; i < 6; i++) await s1.write('default', [line(`k${i}`, 'ResponseComplete', 100)]);
     await s1.close();
     const s2 = await open({ maxBytes: 500, maxBackups: 3 });
-    expect(await s2.write('default', [line('k4'), line('k5'), line('k3'), line('new')])).toEqual({ written: 1, duplicates: 3 });
+    expect(await s2.write('default', [line('k4'), line('k5'), line('k3'), line('new')])).toEqual({
+      written: 1,
+      duplicates: 3,
+    });
   });
 
   it('forgets the oldest keys beyond its cap', async () => {
@@ -126,7 +155,8 @@ describe('StreamStore', () => {
 });
 
 /** A 253-character sink name, the longest `sink create` accepts (a DNS-1123 subdomain). */
-export const LONG_SINK = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.long-${'e'.repeat(4)}`.slice(0, 253);
+export const LONG_SINK =
+  `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.long-${'e'.repeat(4)}`.slice(0, 253);
 
 describe('stream file names', () => {
   it('keep every sink name within 255 bytes with each rotation suffix, and long names apart', () => {
@@ -139,7 +169,11 @@ describe('stream file names', () => {
     for (const stem of stems) {
       // The readable start of the name stays.
       expect(stem.startsWith('a'.repeat(60))).toBe(true);
-      for (const name of [`${stem}.log`, `${stem}.log.${Number.MAX_SAFE_INTEGER}`, `.${stem}.yaml.4194304.0123abcd.tmp`]) {
+      for (const name of [
+        `${stem}.log`,
+        `${stem}.log.${Number.MAX_SAFE_INTEGER}`,
+        `.${stem}.yaml.4194304.0123abcd.tmp`,
+      ]) {
         expect(Buffer.byteLength(name)).toBeLessThanOrEqual(255);
       }
     }
@@ -159,10 +193,12 @@ describe('stream file names', () => {
     const read: ReadEvent[] = [];
     const q = { tail: -1, matches: () => true, follow: false, signal: new AbortController().signal, pollMs: 0 };
     await readLab({ streamsDir: dir, sinks: [LONG_SINK], known: [], hidden: [] }, q, (b) => void read.push(...b));
-    expect(read.map((l) => [l.sink, l.event.auditID])).toEqual(Array.from({ length: 12 }, (_, i) => [LONG_SINK, `l${i}`]));
+    expect(read.map((l) => [l.sink, l.event.auditID])).toEqual(
+      Array.from({ length: 12 }, (_, i) => [LONG_SINK, `l${i}`]),
+    );
   });
 
-  it('a long name is still found from the lab\'s sinks when its name file is gone', async () => {
+  it("a long name is still found from the lab's sinks when its name file is gone", async () => {
     const s = await open();
     await s.write(LONG_SINK, [line('a')]);
     for (const f of await readdir(dir)) if (f.endsWith('.sink')) await rm(join(dir, f));
@@ -178,7 +214,9 @@ describe('stream files that are symbolic links', () => {
     const target = join(dir, '..', 'elsewhere.txt');
     await writeFile(target, 'precious\n', { mode: 0o644 });
     await symlink(target, streamFile(dir, 'default'));
-    await expect(s.write('default', [line('a')])).rejects.toThrow(`stream file ${streamFile(dir, 'default')} is a symbolic link`);
+    await expect(s.write('default', [line('a')])).rejects.toThrow(
+      `stream file ${streamFile(dir, 'default')} is a symbolic link`,
+    );
     await expect(s.write('default', [line('a')])).rejects.toBeInstanceOf(StreamLinkError);
     expect(await readFile(target, 'utf8')).toBe('precious\n');
     expect((await stat(target)).mode & 0o777).toBe(0o644);
@@ -237,7 +275,9 @@ describe('dedupe window', () => {
     await s.write('default', [line('first')]);
     for (let i = 3_000; i < 6_000; i += 500) await s.write('default', others(i, 500));
     await s.close();
-    const rotated = (await readdir(dir)).filter((f) => f.includes('.log.')).sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()));
+    const rotated = (await readdir(dir))
+      .filter((f) => f.includes('.log.'))
+      .sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()));
     expect(rotated.length).toBeGreaterThan(6);
     // The oldest file was last written 10 minutes ago: out of the window, so not read.
     const oldest = join(dir, rotated[0]!);
@@ -245,7 +285,10 @@ describe('dedupe window', () => {
     const tenMinutesAgo = new Date(c.now() - 10 * 60_000);
     await utimes(oldest, tenMinutesAgo, tenMinutesAgo);
     const again = await open(opts);
-    expect(await again.write('default', [line('first'), line('other-1'), line('other-5999'), line('new')])).toEqual({ written: 1, duplicates: 3 });
+    expect(await again.write('default', [line('first'), line('other-1'), line('other-5999'), line('new')])).toEqual({
+      written: 1,
+      duplicates: 3,
+    });
     expect(await again.write('default', [line('oldest')])).toEqual({ written: 1, duplicates: 0 });
   });
 
@@ -362,7 +405,10 @@ describe('durability', () => {
     await s.write('default', [line('a', 'ResponseComplete', 150)]);
     await expect(s.write('default', [line('b', 'ResponseComplete', 150)])).rejects.toThrow('EIO');
     expect(await s.write('default', [line('b', 'ResponseComplete', 150)])).toEqual({ written: 1, duplicates: 0 });
-    const all = [...(await readLines(`${streamFile(dir, 'default')}.1`)), ...(await readLines(streamFile(dir, 'default')))];
+    const all = [
+      ...(await readLines(`${streamFile(dir, 'default')}.1`)),
+      ...(await readLines(streamFile(dir, 'default'))),
+    ];
     expect(all.map((l) => (JSON.parse(l) as { auditID: string }).auditID)).toEqual(['a', 'b']);
   });
 
@@ -407,7 +453,7 @@ describe('dedupe keys shared by the sinks of a store', () => {
     expect(ids(await s.write('one', [line('c')]))).toEqual([1, 0]);
   });
 
-  it('a deleted sink\'s index goes to the next sink without its keys; the sink itself, back, is seeded from its files', async () => {
+  it("a deleted sink's index goes to the next sink without its keys; the sink itself, back, is seeded from its files", async () => {
     const s = await open();
     await s.write('one', [line('a'), line('b')]);
     await s.write('two', [line('a')]);
@@ -442,7 +488,8 @@ describe('dedupe keys shared by the sinks of a store', () => {
     const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
     for (const [i, n] of names.entries()) expect(ids(await s.write(n, [line('a'), line(`own-${i}`)]))).toEqual([2, 0]);
     expect(s.keyTables()).toHaveLength(2);
-    for (const [i, n] of names.entries()) expect(ids(await s.write(n, [line('a'), line(`own-${i}`), line(`own-${(i + 1) % 20}`)]))).toEqual([1, 2]);
+    for (const [i, n] of names.entries())
+      expect(ids(await s.write(n, [line('a'), line(`own-${i}`), line(`own-${(i + 1) % 20}`)]))).toEqual([1, 2]);
   });
 
   it('seeds each sink from its own files at start', async () => {
@@ -459,10 +506,14 @@ describe('dedupe keys shared by the sinks of a store', () => {
     expect(ids(await s2.write('three', [line('a'), line('d')]))).toEqual([1, 1]);
   });
 
-  it('forgets each sink\'s key when that sink\'s own storing of it leaves the window', async () => {
+  it("forgets each sink's key when that sink's own storing of it leaves the window", async () => {
     let t = Date.now();
     const s = await open({ now: () => t, dedupeWindowMs: 6 * 60_000 });
-    const fill = async (sink: string, from: number) => s.write(sink, Array.from({ length: 9_000 }, (_, i) => line(`fill-${from + i}`)));
+    const fill = async (sink: string, from: number) =>
+      s.write(
+        sink,
+        Array.from({ length: 9_000 }, (_, i) => line(`fill-${from + i}`)),
+      );
     await s.write('one', [line('k')]);
     await fill('one', 0); // more than a ring chunk: 'two' adds k in a later chunk
     t += 4 * 60_000;
@@ -535,7 +586,7 @@ describe('SharedKeys', () => {
     expect(t.ringEntries).toBe(0);
   });
 
-  it('keeps a bit set in the last chunk for that bit\'s own time, and a key stored by one sink alone for no longer than the window', () => {
+  it("keeps a bit set in the last chunk for that bit's own time, and a key stored by one sink alone for no longer than the window", () => {
     const t = new SharedKeys(1000, 100);
     const [x, y] = [t.acquire()!, t.acquire()!];
     const k = dedupeKey('k', 'Panic');
@@ -557,6 +608,12 @@ describe('SharedKeys', () => {
     }
     expect(t.ringEntries).toBe(3);
     t.add(k('d'), y, 0);
-    expect([t.has(k('a'), x), t.has(k('a'), y), t.has(k('b'), x), t.has(k('d'), x), t.has(k('d'), y)]).toEqual([false, false, true, false, true]);
+    expect([t.has(k('a'), x), t.has(k('a'), y), t.has(k('b'), x), t.has(k('d'), x), t.has(k('d'), y)]).toEqual([
+      false,
+      false,
+      true,
+      false,
+      true,
+    ]);
   });
 });

@@ -37,14 +37,27 @@ function serve(home: string, args: string[]): CliProcess {
 }
 
 /** A static-mode lab as `serve` makes it, with a fake kind that says no cluster runs. */
-async function staticLab(): Promise<{ paths: LabPaths; home: string; env: NodeJS.ProcessEnv; pki: { ca: string; client: { cert: string; key: string } } }> {
+async function staticLab(): Promise<{
+  paths: LabPaths;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  pki: { ca: string; client: { cert: string; key: string } };
+}> {
   const { dir, cleanup } = await tempDir();
   cleanups.push(cleanup);
   const paths = labPaths(join(dir, 'home'), 'audit-lab');
   const handle = await ensureLab(paths);
-  await writeState(paths, { ...handle.state, mode: 'static', receiver: { ...handle.state.receiver, port: 0 }, sinks: [] });
+  await writeState(paths, {
+    ...handle.state,
+    mode: 'static',
+    receiver: { ...handle.state.receiver, port: 0 },
+    sinks: [],
+  });
   const table = join(dir, 'table.json');
-  await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] }));
+  await writeFile(
+    table,
+    JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] }),
+  );
   const env = { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
   return { paths, home: paths.home, env, pki: { ca: handle.pki.ca.cert, client: handle.pki.client } };
 }
@@ -52,7 +65,9 @@ async function staticLab(): Promise<{ paths: LabPaths; home: string; env: NodeJS
 describe('a sink with a 253-character name (process)', () => {
   it('is created, stored with rotation, read by tail, status, sink list and policy test, and survives a restart', async () => {
     const lab = await staticLab();
-    const created = await runProcess(['sink', 'create', LONG, '--level', 'Metadata', '--stage', 'ResponseComplete'], { env: lab.env });
+    const created = await runProcess(['sink', 'create', LONG, '--level', 'Metadata', '--stage', 'ResponseComplete'], {
+      env: lab.env,
+    });
     expect(created.stderr).not.toContain('Error');
     expect(created.code).toBe(0);
     const withPolicy = await runProcess(['sink', 'create', LONG2, '--policy', 'preset:metadata'], { env: lab.env });
@@ -63,18 +78,26 @@ describe('a sink with a 253-character name (process)', () => {
     let s = serve(lab.home, ['--max-stream-size', '0.008', '--max-stream-files', '50']);
     let url = await serveUrl(s);
     const tls = { ca: lab.pki.ca, cert: lab.pki.client };
-    const batches = Array.from({ length: 10 }, () => Array.from({ length: 4 }, () => makeEvent({ auditID: randomUUID() })));
+    const batches = Array.from({ length: 10 }, () =>
+      Array.from({ length: 4 }, () => makeEvent({ auditID: randomUUID() })),
+    );
     for (const b of batches) expect((await post(`${url}${STATIC_PATH}`, eventList(b), tls)).status).toBe(200);
     const ids = batches.flat().map((e) => e.auditID);
 
     const files = await readdir(lab.paths.streamsDir);
     expect(files.filter((f) => /\.log\.\d+$/.test(f)).length).toBeGreaterThan(4);
-    for (const f of [...files, ...(await readdir(lab.paths.policiesDir))]) expect(Buffer.byteLength(f)).toBeLessThanOrEqual(255);
+    for (const f of [...files, ...(await readdir(lab.paths.policiesDir))])
+      expect(Buffer.byteLength(f)).toBeLessThanOrEqual(255);
 
     const tail = await runProcess(['tail', '--no-follow', '--sink', LONG, '-o', 'jsonl'], { env: lab.env });
     expect(tail.stderr).toBe('');
     expect(tail.code).toBe(0);
-    expect(tail.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { auditID: string }).auditID)).toEqual(ids);
+    expect(
+      tail.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { auditID: string }).auditID),
+    ).toEqual(ids);
 
     const status = await runProcess(['status', '--json'], { env: lab.env });
     expect(status.code).toBe(0);
@@ -84,7 +107,9 @@ describe('a sink with a 253-character name (process)', () => {
     const list = await runProcess(['sink', 'list', '--json'], { env: lab.env });
     expect(list.code).toBe(0);
     expect(list.stdout).toContain(LONG);
-    const judged = await runProcess(['policy', 'test', 'preset:metadata', '--sink', LONG, '-o', 'json'], { env: lab.env });
+    const judged = await runProcess(['policy', 'test', 'preset:metadata', '--sink', LONG, '-o', 'json'], {
+      env: lab.env,
+    });
     expect(judged.stderr).toBe('');
     expect(judged.code).toBe(0);
     expect(judged.stdout).toContain(ids[39]!);

@@ -51,7 +51,8 @@ describe('receiver durability', () => {
     expect(refused.body).toContain('EIO');
     fail = false;
     expect((await post(`${r!.url}${STATIC_PATH}`, body, mtls())).status).toBe(200);
-    for (const sink of ['meta', 'full']) expect(await readLines(streamFile(t.lab.paths.streamsDir, sink))).toHaveLength(2);
+    for (const sink of ['meta', 'full'])
+      expect(await readLines(streamFile(t.lab.paths.streamsDir, sink))).toHaveLength(2);
   });
 });
 
@@ -69,7 +70,7 @@ describe('receiver and stream symlinks', () => {
     expect(await readFile(target, 'utf8')).toBe('precious\n');
   });
 
-  it('answers 500 for a batch whose sink\'s stream is a link (made while running), logging why, and keeps the target as it was', async () => {
+  it("answers 500 for a batch whose sink's stream is a link (made while running), logging why, and keeps the target as it was", async () => {
     t = await tempLab(SINKS);
     await start({});
     const url = `${r!.url}${STATIC_PATH}`;
@@ -78,7 +79,14 @@ describe('receiver and stream symlinks', () => {
     const path = streamFile(t.lab.paths.streamsDir, 'added');
     await symlink(target, path);
     const state = (await readState(t.lab.paths))!;
-    state.sinks.push(newSinkState({ name: 'added', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 } }));
+    state.sinks.push(
+      newSinkState({
+        name: 'added',
+        level: 'Metadata',
+        stages: ['ResponseComplete'],
+        throttle: { qps: 10, burst: 15 },
+      }),
+    );
     await writeState(t.lab.paths, state);
     await logged(logs, 'could not open a stream');
     const body = eventList([makeEvent()]);

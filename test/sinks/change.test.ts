@@ -7,8 +7,15 @@ import { newSinkState, type SinkState } from '../../src/lab/state.js';
 import { BASELINE_CAPTURE } from '../../src/render/policyFile.js';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
-const spec = (s: SinkState) => ({ name: s.name, level: s.level, stages: s.stages, throttle: s.throttle, ...(s.url !== undefined ? { url: s.url } : {}) });
-const existing = (): SinkState => newSinkState({ name: 's', level: 'Request', stages: ['RequestReceived'], throttle: { qps: 3, burst: 4 } }, NOW);
+const spec = (s: SinkState) => ({
+  name: s.name,
+  level: s.level,
+  stages: s.stages,
+  throttle: s.throttle,
+  ...(s.url !== undefined ? { url: s.url } : {}),
+});
+const existing = (): SinkState =>
+  newSinkState({ name: 's', level: 'Request', stages: ['RequestReceived'], throttle: { qps: 3, burst: 4 } }, NOW);
 
 describe('applySinkChange', () => {
   it('a new sink takes the defaults for every field not given', () => {
@@ -26,9 +33,16 @@ describe('applySinkChange', () => {
   it('an existing sink keeps every field not given, and its token', () => {
     const before = existing();
     const after = applySinkChange(before, { name: 's', qps: 9 });
-    expect(spec(after)).toEqual({ name: 's', level: 'Request', stages: ['RequestReceived'], throttle: { qps: 9, burst: 4 } });
+    expect(spec(after)).toEqual({
+      name: 's',
+      level: 'Request',
+      stages: ['RequestReceived'],
+      throttle: { qps: 9, burst: 4 },
+    });
     expect(after.token).toBe(before.token);
-    expect(spec(applySinkChange(before, { name: 's', url: 'https://x.example/in' }))).toMatchObject({ url: 'https://x.example/in' });
+    expect(spec(applySinkChange(before, { name: 's', url: 'https://x.example/in' }))).toMatchObject({
+      url: 'https://x.example/in',
+    });
   });
 
   it('a level alone: None drops the stages, and a sink with none takes the default stages', () => {
@@ -38,7 +52,12 @@ describe('applySinkChange', () => {
   });
 
   it('a level or stages make a policy sink plain again; a policy sets both fields', () => {
-    const policy = applySinkChange(existing(), { name: 's', level: 'Metadata', stages: ['ResponseComplete'], policy: { source: 'preset:metadata', digest: 'd' } });
+    const policy = applySinkChange(existing(), {
+      name: 's',
+      level: 'Metadata',
+      stages: ['ResponseComplete'],
+      policy: { source: 'preset:metadata', digest: 'd' },
+    });
     expect(policy).toMatchObject({ policy: 'preset:metadata', policyDigest: 'd' });
     expect(applySinkChange(policy, { name: 's', qps: 1 })).toMatchObject({ policy: 'preset:metadata' });
     const plain = applySinkChange(policy, { name: 's', stages: ['Panic'] });

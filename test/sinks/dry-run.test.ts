@@ -22,10 +22,18 @@ import { callLine, type Sandbox, sandboxFor, succeeded } from '../harness/lab.js
 import { healthyTable, withRows } from '../harness/tables.js';
 
 const DYNAMIC = { desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' } as const;
-const DELETE_SINK = { kubectl: [{ args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', '*', '--ignore-not-found'], stdout: 'deleted\n' }] };
+const DELETE_SINK = {
+  kubectl: [
+    { args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', '*', '--ignore-not-found'], stdout: 'deleted\n' },
+  ],
+};
 
 /** A sandbox whose lab is as `up` leaves it, and whose cluster runs. */
-async function labWithCluster(t: TestContext, mode: 'static' | 'dynamic', capture: Capture): Promise<{ sb: Sandbox; paths: LabPaths }> {
+async function labWithCluster(
+  t: TestContext,
+  mode: 'static' | 'dynamic',
+  capture: Capture,
+): Promise<{ sb: Sandbox; paths: LabPaths }> {
   const sb = await sandboxFor(t, withRows(healthyTable(mode === 'dynamic' ? DYNAMIC : {}), DELETE_SINK));
   const paths = labPaths(sb.home, 'audit-lab');
   const handle = await ensureLab(paths);
@@ -33,8 +41,17 @@ async function labWithCluster(t: TestContext, mode: 'static' | 'dynamic', captur
   if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
   await writeState(paths, state);
   await ensurePrivateDir(paths.apiserverDir);
-  for (const f of renderLabFiles(state, handle.pki, { mountDir: paths.apiserverDir, receiverHost: '127.0.0.1', hostCgroup: null })) {
-    const target = f.name === 'config.yaml' ? paths.kindConfig : f.name === 'audit.yaml' ? paths.auditSinks : join(paths.apiserverDir, f.name);
+  for (const f of renderLabFiles(state, handle.pki, {
+    mountDir: paths.apiserverDir,
+    receiverHost: '127.0.0.1',
+    hostCgroup: null,
+  })) {
+    const target =
+      f.name === 'config.yaml'
+        ? paths.kindConfig
+        : f.name === 'audit.yaml'
+          ? paths.auditSinks
+          : join(paths.apiserverDir, f.name);
     await writeFileAtomic(target, f.content, f.mode);
   }
   await sb.setWorld({ cluster: true, network: true, sinksApplied: true });
@@ -50,22 +67,37 @@ const printed = (sb: Sandbox, text: string) =>
 
 test.for<[string, 'static' | 'dynamic', Capture, string[], number]>([
   ['dynamic: the AuditSink applied', 'dynamic', 'sinks', ['full', '--level', 'RequestResponse'], 2],
-  ['static: a capture that does not cover the sink, so the API server restarts', 'static', 'sinks', ['full', '--level', 'RequestResponse'], 5],
-  ['static: a capture that covers it, so no tool is asked', 'static', 'full', ['full', '--level', 'RequestResponse'], 0],
-])('the commands sink create --dry-run prints are the commands sink create runs, in order (%s)', async ([, mode, capture, args, count], t) => {
-  const real = await labWithCluster(t, mode, capture);
-  const dry = await labWithCluster(t, mode, capture);
-  const state = await readFile(dry.paths.state, 'utf8');
+  [
+    'static: a capture that does not cover the sink, so the API server restarts',
+    'static',
+    'sinks',
+    ['full', '--level', 'RequestResponse'],
+    5,
+  ],
+  [
+    'static: a capture that covers it, so no tool is asked',
+    'static',
+    'full',
+    ['full', '--level', 'RequestResponse'],
+    0,
+  ],
+])(
+  'the commands sink create --dry-run prints are the commands sink create runs, in order (%s)',
+  async ([, mode, capture, args, count], t) => {
+    const real = await labWithCluster(t, mode, capture);
+    const dry = await labWithCluster(t, mode, capture);
+    const state = await readFile(dry.paths.state, 'utf8');
 
-  succeeded(await real.sb.run(['sink', 'create', ...args]));
-  const plan = succeeded(await dry.sb.run(['sink', 'create', ...args, '--dry-run']));
-  expect(await dry.sb.calls()).toEqual([]);
-  expect(await readFile(dry.paths.state, 'utf8')).toBe(state);
+    succeeded(await real.sb.run(['sink', 'create', ...args]));
+    const plan = succeeded(await dry.sb.run(['sink', 'create', ...args, '--dry-run']));
+    expect(await dry.sb.calls()).toEqual([]);
+    expect(await readFile(dry.paths.state, 'utf8')).toBe(state);
 
-  const commands = await ran(real.sb);
-  expect(printed(dry.sb, plan.stderr)).toEqual(commands);
-  expect(commands).toHaveLength(count);
-});
+    const commands = await ran(real.sb);
+    expect(printed(dry.sb, plan.stderr)).toEqual(commands);
+    expect(commands).toHaveLength(count);
+  },
+);
 
 test('the steps sink delete describes are the commands it runs, in order (dynamic: its AuditSink leaves the cluster)', async (t) => {
   const real = await labWithCluster(t, 'dynamic', 'sinks');
@@ -76,7 +108,10 @@ test('the steps sink delete describes are the commands it runs, in order (dynami
 
   succeeded(await real.sb.run(['sink', 'delete', 'default']));
   const commands = await ran(real.sb);
-  expect(commands).toEqual(['kind get clusters', 'kubectl --context kind-audit-lab delete auditsink default --ignore-not-found']);
+  expect(commands).toEqual([
+    'kind get clusters',
+    'kubectl --context kind-audit-lab delete auditsink default --ignore-not-found',
+  ]);
   expect(printed(dry.sb, planLines(plan).join('\n'))).toEqual(commands);
 });
 

@@ -62,7 +62,8 @@ async function silentEndpoint(pki: Awaited<ReturnType<typeof createPki>>) {
   let poke = () => {};
   const take = (body: string, res: ServerResponse) => {
     // Each item's size as JSON, to hold the forwarder's byte count to what went over the wire.
-    for (const item of (JSON.parse(body) as { items: Item[] }).items) items.push({ item, bytes: Buffer.byteLength(JSON.stringify(item)) });
+    for (const item of (JSON.parse(body) as { items: Item[] }).items)
+      items.push({ item, bytes: Buffer.byteLength(JSON.stringify(item)) });
     res.writeHead(200).end();
   };
   const server = createServer({ cert: pki.server.cert, key: pki.server.key }, (req: IncomingMessage, res) => {
@@ -106,15 +107,28 @@ describe('forwarding backlog', () => {
     const lab0 = await ensureLab(paths);
     await writeState(paths, {
       ...lab0.state,
-      sinks: [newSinkState({ name: 'out', level: 'RequestResponse', stages: ['ResponseComplete'], throttle: { qps: 100, burst: 100 }, url: endpoint.url })],
+      sinks: [
+        newSinkState({
+          name: 'out',
+          level: 'RequestResponse',
+          stages: ['ResponseComplete'],
+          throttle: { qps: 100, burst: 100 },
+          url: endpoint.url,
+        }),
+      ],
     });
     await ensurePrivateDir(paths.streamsDir);
     const lab = await ensureLab(paths);
     const bound = 8 * MiB;
-    const recv = await startReceiver(lab, [], { forward: { forwardCa: endpointPki.ca.cert, forwardBacklogBytes: bound } });
+    const recv = await startReceiver(lab, [], {
+      forward: { forwardCa: endpointPki.ca.cert, forwardBacklogBytes: bound },
+    });
     cleanups.push(() => recv.close());
     const send = async (id: string) => {
-      const reply = await post(`${recv.url}${STATIC_PATH}`, eventList([bigEvent(id)]), { ca: lab.pki.ca.cert, cert: lab.pki.client });
+      const reply = await post(`${recv.url}${STATIC_PATH}`, eventList([bigEvent(id)]), {
+        ca: lab.pki.ca.cert,
+        cert: lab.pki.client,
+      });
       expect(reply.status).toBe(200);
     };
     const out = () => recv.forwarding().find((f) => f.sink === 'out')!;

@@ -55,7 +55,11 @@ async function endpoint(): Promise<Endpoint> {
 }
 
 /** Events of one size as JSON (ids of one length), so a byte bound is a number of them. */
-const events = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ auditID: `id-${String(from + i).padStart(4, '0')}`, stage: 'ResponseComplete' }));
+const events = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => ({
+    auditID: `id-${String(from + i).padStart(4, '0')}`,
+    stage: 'ResponseComplete',
+  }));
 const EVENT_BYTES = Buffer.byteLength(JSON.stringify(events(1)[0]));
 
 describe('TokenBucket', () => {
@@ -76,7 +80,13 @@ describe('TokenBucket', () => {
 describe('Forwarder', () => {
   it('sends EventList batches of at most batchMax events, in order, over HTTPS', async () => {
     const ep = await endpoint();
-    const f = new Forwarder({ url: ep.url, throttle: { qps: 1000, burst: 1000 }, ca: pki.ca.cert, batchMax: 400, maxWaitMs: 20 });
+    const f = new Forwarder({
+      url: ep.url,
+      throttle: { qps: 1000, burst: 1000 },
+      ca: pki.ca.cert,
+      batchMax: 400,
+      maxWaitMs: 20,
+    });
     f.push(events(1000));
     const stats = await f.close(10_000);
     expect(stats).toMatchObject({ sent: 1000, dropped: 0, batches: 3 });
@@ -87,7 +97,13 @@ describe('Forwarder', () => {
 
   it('holds batches back to the throttle: with burst 1 and a slow qps only one batch goes out at once', async () => {
     const ep = await endpoint();
-    const f = new Forwarder({ url: ep.url, throttle: { qps: 0.5, burst: 1 }, ca: pki.ca.cert, batchMax: 10, maxWaitMs: 1 });
+    const f = new Forwarder({
+      url: ep.url,
+      throttle: { qps: 0.5, burst: 1 },
+      ca: pki.ca.cert,
+      batchMax: 10,
+      maxWaitMs: 1,
+    });
     f.push(events(30));
     await ep.received(1);
     // The next token is 2 s away: nothing more may go out meanwhile. A window is the only way to
@@ -103,7 +119,14 @@ describe('Forwarder', () => {
     const ep = await endpoint();
     ep.failNext = 2;
     const logs: string[] = [];
-    const f = new Forwarder({ url: ep.url, throttle: { qps: 100, burst: 100 }, ca: pki.ca.cert, maxWaitMs: 1, initialBackoffMs: 10, log: (l) => logs.push(l) });
+    const f = new Forwarder({
+      url: ep.url,
+      throttle: { qps: 100, burst: 100 },
+      ca: pki.ca.cert,
+      maxWaitMs: 1,
+      initialBackoffMs: 10,
+      log: (l) => logs.push(l),
+    });
     f.push(events(5));
     const stats = await f.close(10_000);
     expect(stats).toMatchObject({ sent: 5, failedTries: 2, dropped: 0 });
@@ -115,7 +138,15 @@ describe('Forwarder', () => {
     const ep = await endpoint();
     const url = ep.url;
     await new Promise((r) => ep.server.close(r));
-    const f = new Forwarder({ url, throttle: { qps: 100, burst: 100 }, ca: pki.ca.cert, maxWaitMs: 1, initialBackoffMs: 5, tries: 3, backlogBytes: 50 * EVENT_BYTES });
+    const f = new Forwarder({
+      url,
+      throttle: { qps: 100, burst: 100 },
+      ca: pki.ca.cert,
+      maxWaitMs: 1,
+      initialBackoffMs: 5,
+      tries: 3,
+      backlogBytes: 50 * EVENT_BYTES,
+    });
     expect(f.push(events(40))).toBe(0);
     expect(f.push(events(40, 40))).toBe(30); // the backlog holds 50 at most; push returns at once
     expect(f.snapshot()).toMatchObject({ backlogEvents: 50, backlogBytes: 50 * EVENT_BYTES, dropped: 30 });
@@ -133,7 +164,15 @@ describe('Forwarder', () => {
     const ep = await endpoint();
     const other = await createPki('other', ['127.0.0.1']);
     const logs: string[] = [];
-    const f = new Forwarder({ url: ep.url, throttle: { qps: 100, burst: 100 }, ca: other.ca.cert, maxWaitMs: 1, initialBackoffMs: 1, tries: 1, log: (l) => logs.push(l) });
+    const f = new Forwarder({
+      url: ep.url,
+      throttle: { qps: 100, burst: 100 },
+      ca: other.ca.cert,
+      maxWaitMs: 1,
+      initialBackoffMs: 1,
+      tries: 1,
+      log: (l) => logs.push(l),
+    });
     f.push(events(1));
     const stats = await f.close(5000);
     expect(stats).toMatchObject({ sent: 0, dropped: 1 });

@@ -63,7 +63,12 @@ function captured(id: string, stage: string, over: Record<string, unknown>): Rec
   };
 }
 
-const secret = { kind: 'Secret', apiVersion: 'v1', metadata: { name: 's1', managedFields: managed }, data: { password: 'aHVudGVyMg==' } };
+const secret = {
+  kind: 'Secret',
+  apiVersion: 'v1',
+  metadata: { name: 's1', managedFields: managed },
+  data: { password: 'aHVudGVyMg==' },
+};
 const cm = { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'c1', managedFields: managed }, data: { k: 'v' } };
 const pod = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'p1' } };
 
@@ -77,13 +82,23 @@ describe('a sink with its own policy', () => {
     await writeFile(join(dir, 'policy.yaml'), POLICY);
     const table = join(dir, 'table.json');
     await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const env = { AUDIT_LAB_HOME: paths.home, PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
+    const env = {
+      AUDIT_LAB_HOME: paths.home,
+      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
+      FAKE_TOOLS_TABLE: table,
+    };
     const r = await runCli(['sink', 'create', 'sec', '--policy', join(dir, 'policy.yaml')], { env, cwd: dir });
     expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`sink "sec" created: policy ${join(dir, 'policy.yaml')} (at most RequestResponse at ResponseStarted, ResponseComplete, Panic)`);
+    expect(r.stdout).toContain(
+      `sink "sec" created: policy ${join(dir, 'policy.yaml')} (at most RequestResponse at ResponseStarted, ResponseComplete, Panic)`,
+    );
     const sink = (await readState(paths))!.sinks.find((s) => s.name === 'sec')!;
-    expect(sink).toMatchObject({ level: 'RequestResponse', stages: ['ResponseStarted', 'ResponseComplete', 'Panic'], policy: join(dir, 'policy.yaml') });
+    expect(sink).toMatchObject({
+      level: 'RequestResponse',
+      stages: ['ResponseStarted', 'ResponseComplete', 'Panic'],
+      policy: join(dir, 'policy.yaml'),
+    });
     expect(await readFile(sinkPolicyFile(paths, 'sec'), 'utf8')).toBe(POLICY);
     expect((await stat(sinkPolicyFile(paths, 'sec'))).mode & 0o777).toBe(0o600);
     // The capture grew to cover it.
@@ -98,14 +113,41 @@ describe('a sink with its own policy', () => {
     const recv: RunningReceiver = await startLabReceiver(lab, { address: '127.0.0.1', port: 0 });
     cleanups.push(() => recv.close());
     const batch = [
-      captured('s', 'ResponseComplete', { verb: 'create', requestURI: '/api/v1/namespaces/default/secrets', objectRef: { resource: 'secrets', namespace: 'default', name: 's1', apiVersion: 'v1' }, requestObject: secret, responseObject: secret }),
-      captured('c', 'ResponseComplete', { verb: 'create', requestURI: '/api/v1/namespaces/default/configmaps', objectRef: { resource: 'configmaps', namespace: 'default', name: 'c1', apiVersion: 'v1' }, requestObject: cm, responseObject: cm }),
-      captured('c', 'ResponseStarted', { verb: 'create', requestURI: '/api/v1/namespaces/default/configmaps', objectRef: { resource: 'configmaps', namespace: 'default', name: 'c1', apiVersion: 'v1' } }),
-      captured('c0', 'RequestReceived', { verb: 'create', requestURI: '/api/v1/namespaces/default/configmaps', objectRef: { resource: 'configmaps', namespace: 'default', name: 'c1', apiVersion: 'v1' } }),
-      captured('p', 'ResponseComplete', { requestURI: '/api/v1/namespaces/default/pods/p1', objectRef: { resource: 'pods', namespace: 'default', name: 'p1', apiVersion: 'v1' }, responseObject: pod }),
+      captured('s', 'ResponseComplete', {
+        verb: 'create',
+        requestURI: '/api/v1/namespaces/default/secrets',
+        objectRef: { resource: 'secrets', namespace: 'default', name: 's1', apiVersion: 'v1' },
+        requestObject: secret,
+        responseObject: secret,
+      }),
+      captured('c', 'ResponseComplete', {
+        verb: 'create',
+        requestURI: '/api/v1/namespaces/default/configmaps',
+        objectRef: { resource: 'configmaps', namespace: 'default', name: 'c1', apiVersion: 'v1' },
+        requestObject: cm,
+        responseObject: cm,
+      }),
+      captured('c', 'ResponseStarted', {
+        verb: 'create',
+        requestURI: '/api/v1/namespaces/default/configmaps',
+        objectRef: { resource: 'configmaps', namespace: 'default', name: 'c1', apiVersion: 'v1' },
+      }),
+      captured('c0', 'RequestReceived', {
+        verb: 'create',
+        requestURI: '/api/v1/namespaces/default/configmaps',
+        objectRef: { resource: 'configmaps', namespace: 'default', name: 'c1', apiVersion: 'v1' },
+      }),
+      captured('p', 'ResponseComplete', {
+        requestURI: '/api/v1/namespaces/default/pods/p1',
+        objectRef: { resource: 'pods', namespace: 'default', name: 'p1', apiVersion: 'v1' },
+        responseObject: pod,
+      }),
       captured('h', 'ResponseComplete', { requestURI: '/healthz?verbose' }),
     ];
-    const reply = await post(`${recv.url}${STATIC_PATH}`, eventList(batch), { ca: lab.pki.ca.cert, cert: lab.pki.client });
+    const reply = await post(`${recv.url}${STATIC_PATH}`, eventList(batch), {
+      ca: lab.pki.ca.cert,
+      cert: lab.pki.client,
+    });
     expect(reply.status).toBe(200);
 
     const head = { kind: 'Event', apiVersion: 'audit.k8s.io/v1' };
@@ -119,7 +161,13 @@ describe('a sink with its own policy', () => {
       { ...head, ...podReq, level: 'Request' },
     ]);
     // The default sink (Metadata at ResponseComplete) is unaffected by the other sink's policy.
-    expect((await readEvents(streamFile(paths.streamsDir, 'default'))).map((e) => [e.auditID, e.level, 'requestObject' in e])).toEqual([
+    expect(
+      (await readEvents(streamFile(paths.streamsDir, 'default'))).map((e) => [
+        e.auditID,
+        e.level,
+        'requestObject' in e,
+      ]),
+    ).toEqual([
       ['s', 'Metadata', false],
       ['c', 'Metadata', false],
       ['p', 'Metadata', false],
@@ -136,7 +184,10 @@ describe('a sink with its own policy', () => {
     const bad = await runCli(['sink', 'create', 'x', '--policy', 'bad.yaml'], { env, cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('rules[0].level: Unsupported value: "Loud"');
-    const both = await runCli(['sink', 'create', 'x', '--policy', 'preset:metadata', '--level', 'Request'], { env, cwd: dir });
+    const both = await runCli(['sink', 'create', 'x', '--policy', 'preset:metadata', '--level', 'Request'], {
+      env,
+      cwd: dir,
+    });
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('leave out --level and --stage');
     const unknown = await runCli(['sink', 'create', 'x', '--policy', 'preset:nope'], { env, cwd: dir });
@@ -183,7 +234,15 @@ describe('a sink that also forwards (--url)', () => {
     const lab0 = await ensureLab(paths);
     await writeState(paths, {
       ...lab0.state,
-      sinks: [newSinkState({ name: 'out', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 50, burst: 50 }, url })],
+      sinks: [
+        newSinkState({
+          name: 'out',
+          level: 'Metadata',
+          stages: ['ResponseComplete'],
+          throttle: { qps: 50, burst: 50 },
+          url,
+        }),
+      ],
     });
     await ensurePrivateDir(paths.streamsDir);
     const lab = await ensureLab(paths);
@@ -191,7 +250,11 @@ describe('a sink that also forwards (--url)', () => {
     const recv = await startReceiver(lab, logs, { forward: { forwardCa: endpointPki.ca.cert, forwardBackoffMs: 20 } });
     cleanups.push(() => recv.close());
     const send = (ids: string[]) =>
-      post(`${recv.url}${STATIC_PATH}`, eventList(ids.map((id) => captured(id, 'ResponseComplete', { requestObject: cm }))), { ca: lab.pki.ca.cert, cert: lab.pki.client });
+      post(
+        `${recv.url}${STATIC_PATH}`,
+        eventList(ids.map((id) => captured(id, 'ResponseComplete', { requestObject: cm }))),
+        { ca: lab.pki.ca.cert, cert: lab.pki.client },
+      );
 
     expect((await send(['a', 'b'])).status).toBe(200);
     await received(2);

@@ -32,7 +32,11 @@ const DOCKER_EXEC: Row[] = [
 ];
 
 /** A lab as `up` leaves it (state, PKI, rendered files), with fake kind/kubectl/docker answering from a table. */
-async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: Row[]; docker?: Row[] }, capture: 'sinks' | 'full' = 'sinks'): Promise<World> {
+async function lab(
+  mode: 'static' | 'dynamic',
+  table: { kind?: Row[]; kubectl?: Row[]; docker?: Row[] },
+  capture: 'sinks' | 'full' = 'sinks',
+): Promise<World> {
   const sb = await sandbox({ kind: [], kubectl: [], docker: [], ...table });
   const paths = labPaths(sb.home, 'audit-lab');
   const handle = await ensureLab(paths);
@@ -40,11 +44,25 @@ async function lab(mode: 'static' | 'dynamic', table: { kind?: Row[]; kubectl?: 
   if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
   await writeState(paths, state);
   await ensurePrivateDir(paths.apiserverDir);
-  for (const f of renderLabFiles(state, handle.pki, { mountDir: paths.apiserverDir, receiverHost: '127.0.0.1', hostCgroup: null })) {
-    const target = f.name === 'config.yaml' ? paths.kindConfig : f.name === 'audit.yaml' ? paths.auditSinks : join(paths.apiserverDir, f.name);
+  for (const f of renderLabFiles(state, handle.pki, {
+    mountDir: paths.apiserverDir,
+    receiverHost: '127.0.0.1',
+    hostCgroup: null,
+  })) {
+    const target =
+      f.name === 'config.yaml'
+        ? paths.kindConfig
+        : f.name === 'audit.yaml'
+          ? paths.auditSinks
+          : join(paths.apiserverDir, f.name);
     await writeFileAtomic(target, f.content, f.mode);
   }
-  return { dir: sb.dir, paths, run: (args) => sb.run(args, { AUDIT_LAB_READY_TIMEOUT_MS: '2000' }), calls: () => sb.calls() };
+  return {
+    dir: sb.dir,
+    paths,
+    run: (args) => sb.run(args, { AUDIT_LAB_READY_TIMEOUT_MS: '2000' }),
+    calls: () => sb.calls(),
+  };
 }
 
 const policyOf = async (w: World) => parse(await readFile(w.paths.policy, 'utf8'));
@@ -54,7 +72,19 @@ describe('sink create, static mode', () => {
   it('adds a sink the capture already covers without touching the API server', async () => {
     const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
     const before = await readFile(w.paths.policy, 'utf8');
-    const r = await w.run(['sink', 'create', 'meta', '--level', 'Metadata', '--stage', 'ResponseComplete', '--qps', '5', '--burst', '7']);
+    const r = await w.run([
+      'sink',
+      'create',
+      'meta',
+      '--level',
+      'Metadata',
+      '--stage',
+      'ResponseComplete',
+      '--qps',
+      '5',
+      '--burst',
+      '7',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('sink "meta" created: Metadata at ResponseComplete, throttle 5/7');
@@ -68,13 +98,32 @@ describe('sink create, static mode', () => {
 
   it('restarts the API server with a wider policy when a sink needs more than is captured', async () => {
     const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
-    const r = await w.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseComplete']);
+    const r = await w.run([
+      'sink',
+      'create',
+      'full',
+      '--level',
+      'RequestResponse',
+      '--stage',
+      'RequestReceived,ResponseComplete',
+    ]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('it must capture RequestResponse at RequestReceived, ResponseComplete, so it restarts (after `audit-lab up --capture full` it captures everything');
-    expect(await policyOf(w)).toEqual({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['ResponseStarted', 'Panic'], rules: [{ level: 'RequestResponse' }] });
+    expect(r.stderr).toContain(
+      'it must capture RequestResponse at RequestReceived, ResponseComplete, so it restarts (after `audit-lab up --capture full` it captures everything',
+    );
+    expect(await policyOf(w)).toEqual({
+      apiVersion: 'audit.k8s.io/v1',
+      kind: 'Policy',
+      omitStages: ['ResponseStarted', 'Panic'],
+      rules: [{ level: 'RequestResponse' }],
+    });
     const calls = (await w.calls()).map((c) => `${c.tool} ${c.args.join(' ')}`);
-    const moveOut = calls.indexOf('docker exec audit-lab-control-plane mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.audit-lab');
-    const moveBack = calls.indexOf('docker exec audit-lab-control-plane mv /etc/kubernetes/kube-apiserver.yaml.audit-lab /etc/kubernetes/manifests/kube-apiserver.yaml');
+    const moveOut = calls.indexOf(
+      'docker exec audit-lab-control-plane mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.audit-lab',
+    );
+    const moveBack = calls.indexOf(
+      'docker exec audit-lab-control-plane mv /etc/kubernetes/kube-apiserver.yaml.audit-lab /etc/kubernetes/manifests/kube-apiserver.yaml',
+    );
     const ready = calls.lastIndexOf('kubectl --context kind-audit-lab get --raw /readyz');
     expect(moveOut).toBeGreaterThanOrEqual(0);
     expect(moveBack).toBeGreaterThan(moveOut);
@@ -93,15 +142,25 @@ describe('sink create, static mode', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('sink "default" configured: qps 10 -> 3\n');
     const [s] = await sinksOf(w);
-    expect(s).toMatchObject({ name: 'default', level: 'Metadata', stages: ['ResponseComplete'], throttle: { qps: 3, burst: 15 }, token });
+    expect(s).toMatchObject({
+      name: 'default',
+      level: 'Metadata',
+      stages: ['ResponseComplete'],
+      throttle: { qps: 3, burst: 15 },
+      token,
+    });
   });
 
   it('writes the wider policy without a restart when the cluster is not running', async () => {
-    const w = await lab('static', { kind: [{ args: ['get', 'clusters'], stdout: '', stderr: 'No kind clusters found.\n' }] });
+    const w = await lab('static', {
+      kind: [{ args: ['get', 'clusters'], stdout: '', stderr: 'No kind clusters found.\n' }],
+    });
     const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse']);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toContain('sink "rr" created: RequestResponse at ResponseComplete, throttle 10/15; lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`\n');
+    expect(r.stdout).toContain(
+      'sink "rr" created: RequestResponse at ResponseComplete, throttle 10/15; lab "audit-lab" has no cluster running: it applies at the next `audit-lab up`\n',
+    );
     expect((await policyOf(w)).rules).toEqual([{ level: 'RequestResponse' }]);
     expect((await w.calls()).map((c) => c.tool)).toEqual(['kind']);
   });
@@ -120,7 +179,16 @@ describe('sink create, static mode', () => {
   it('--dry-run prints the policy change and changes nothing', async () => {
     const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
     const state = await readFile(w.paths.state, 'utf8');
-    const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse', '--stage', 'ResponseComplete', '--dry-run']);
+    const r = await w.run([
+      'sink',
+      'create',
+      'rr',
+      '--level',
+      'RequestResponse',
+      '--stage',
+      'ResponseComplete',
+      '--dry-run',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('the API server captures Metadata at ResponseComplete, which does not cover it');
     expect(parse(r.stdout).rules).toEqual([{ level: 'RequestResponse' }]);
@@ -132,7 +200,15 @@ describe('sink create, static mode', () => {
 
   it('never restarts a lab that captures everything (--capture full)', async () => {
     const w = await lab('static', { kind: CLUSTER_UP }, 'full');
-    const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse', '--stage', 'RequestReceived,ResponseStarted,ResponseComplete,Panic']);
+    const r = await w.run([
+      'sink',
+      'create',
+      'rr',
+      '--level',
+      'RequestResponse',
+      '--stage',
+      'RequestReceived,ResponseStarted,ResponseComplete,Panic',
+    ]);
     expect(r.code).toBe(0);
     expect(await w.calls()).toEqual([]);
   });
@@ -140,7 +216,13 @@ describe('sink create, static mode', () => {
   it('retries the restart on the next change when the previous one failed', async () => {
     const w = await lab('static', {
       kind: CLUSTER_UP,
-      kubectl: [{ args: ['--context', 'kind-audit-lab', 'get', '--raw', '/readyz'], code: 1, stderr: 'The connection to the server was refused' }],
+      kubectl: [
+        {
+          args: ['--context', 'kind-audit-lab', 'get', '--raw', '/readyz'],
+          code: 1,
+          stderr: 'The connection to the server was refused',
+        },
+      ],
       docker: [...DOCKER_EXEC, { args: ['exec', 'audit-lab-control-plane', 'crictl', '...'], stdout: '' }],
     });
     const r = await w.run(['sink', 'create', 'rr', '--level', 'RequestResponse']);
@@ -153,11 +235,30 @@ describe('sink create, static mode', () => {
 });
 
 describe('sink create, dynamic mode', () => {
-  const APPLY: Row[] = [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], stdout: 'auditsink.auditregistration.k8s.io/x created\n' }];
+  const APPLY: Row[] = [
+    {
+      args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'],
+      stdout: 'auditsink.auditregistration.k8s.io/x created\n',
+    },
+  ];
 
   it('applies a real AuditSink pointing at the receiver with the lab CA, and keeps audit.yaml whole', async () => {
     const w = await lab('dynamic', { kind: CLUSTER_UP, kubectl: APPLY });
-    const r = await w.run(['sink', 'create', 'mysink', '--level', 'RequestResponse', '--stage', 'ResponseStarted', '--stage', 'ResponseComplete', '--qps', '10', '--burst', '15']);
+    const r = await w.run([
+      'sink',
+      'create',
+      'mysink',
+      '--level',
+      'RequestResponse',
+      '--stage',
+      'ResponseStarted',
+      '--stage',
+      'ResponseComplete',
+      '--qps',
+      '10',
+      '--burst',
+      '15',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const [list, call] = await w.calls();
@@ -176,7 +277,10 @@ describe('sink create, dynamic mode', () => {
         policy: { level: 'RequestResponse', stages: ['ResponseStarted', 'ResponseComplete'] },
         webhook: {
           throttle: { qps: 10, burst: 15 },
-          clientConfig: { url: `https://127.0.0.1:${port}/sinks/mysink/${sink.token}`, caBundle: Buffer.from(ca).toString('base64') },
+          clientConfig: {
+            url: `https://127.0.0.1:${port}/sinks/mysink/${sink.token}`,
+            caBundle: Buffer.from(ca).toString('base64'),
+          },
         },
       },
     });
@@ -196,7 +300,13 @@ describe('sink create, dynamic mode', () => {
   it('leaves the lab as it was when the cluster refuses, and shows kubectl output', async () => {
     const w = await lab('dynamic', {
       kind: CLUSTER_UP,
-      kubectl: [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], code: 1, stderr: 'error: the server could not find the requested resource\n' }],
+      kubectl: [
+        {
+          args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'],
+          code: 1,
+          stderr: 'error: the server could not find the requested resource\n',
+        },
+      ],
     });
     const state = await readFile(w.paths.state, 'utf8');
     const r = await w.run(['sink', 'create', 'x']);
@@ -211,8 +321,12 @@ describe('sink create, dynamic mode', () => {
     const state = await readFile(w.paths.state, 'utf8');
     const r = await w.run(['sink', 'create', 'x', '--qps', '0.5', '--burst', '1.5']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--qps: Invalid value: 0.5: qps must be a whole number (an int64) (spec.webhook.throttle.qps)');
-    expect(r.stderr).toContain('--burst: Invalid value: 1.5: burst must be a whole number (an int64) (spec.webhook.throttle.burst)');
+    expect(r.stderr).toContain(
+      '--qps: Invalid value: 0.5: qps must be a whole number (an int64) (spec.webhook.throttle.qps)',
+    );
+    expect(r.stderr).toContain(
+      '--burst: Invalid value: 1.5: burst must be a whole number (an int64) (spec.webhook.throttle.burst)',
+    );
     expect(await w.calls()).toEqual([]);
     expect(await readFile(w.paths.state, 'utf8')).toBe(state);
   });
@@ -228,7 +342,11 @@ describe('sink create, dynamic mode', () => {
     const w = await lab('dynamic', {});
     const r = await w.run(['sink', 'create', 'd', '--level', 'Request', '--dry-run']);
     expect(r.code).toBe(0);
-    expect(parse(r.stdout)).toMatchObject({ kind: 'AuditSink', metadata: { name: 'd' }, spec: { policy: { level: 'Request', stages: ['ResponseComplete'] } } });
+    expect(parse(r.stdout)).toMatchObject({
+      kind: 'AuditSink',
+      metadata: { name: 'd' },
+      spec: { policy: { level: 'Request', stages: ['ResponseComplete'] } },
+    });
     expect(await w.calls()).toEqual([]);
   });
 });
@@ -237,25 +355,65 @@ describe('sink list and delete', () => {
   it('lists static sinks from the lab with event counts', async () => {
     const w = await lab('static', {});
     await ensurePrivateDir(w.paths.streamsDir);
-    const ev = (id: string, t: string) => JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', auditID: id, stage: 'ResponseComplete', stageTimestamp: t });
-    await writeFile(join(w.paths.streamsDir, 'default.log'), `${ev('a', '2026-01-01T00:00:00Z')}\n${ev('b', '2026-01-01T00:00:05Z')}\n`);
+    const ev = (id: string, t: string) =>
+      JSON.stringify({
+        kind: 'Event',
+        apiVersion: 'audit.k8s.io/v1',
+        auditID: id,
+        stage: 'ResponseComplete',
+        stageTimestamp: t,
+      });
+    await writeFile(
+      join(w.paths.streamsDir, 'default.log'),
+      `${ev('a', '2026-01-01T00:00:00Z')}\n${ev('b', '2026-01-01T00:00:05Z')}\n`,
+    );
     const r = await w.run(['sink', 'list', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.items).toEqual([
-      { name: 'default', level: 'Metadata', policy: null, stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, target: 'receiver', events: 2, lastEvent: '2026-01-01T00:00:05Z' },
+      {
+        name: 'default',
+        level: 'Metadata',
+        policy: null,
+        stages: ['ResponseComplete'],
+        throttle: { qps: 10, burst: 15 },
+        target: 'receiver',
+        events: 2,
+        lastEvent: '2026-01-01T00:00:05Z',
+      },
     ]);
     // LAST EVENT is an age (how long ago depends on today): -o wide shows the time.
     const table = await w.run(['sink', 'list']);
-    expect(table.stdout).toMatch(/^NAME\s+LEVEL\s+STAGES\s+QPS\/BURST\s+TARGET\s+EVENTS\s+LAST EVENT\ndefault\s+Metadata\s+ResponseComplete\s+10\/15\s+receiver\s+2\s+\d+[smhd]\n$/);
+    expect(table.stdout).toMatch(
+      /^NAME\s+LEVEL\s+STAGES\s+QPS\/BURST\s+TARGET\s+EVENTS\s+LAST EVENT\ndefault\s+Metadata\s+ResponseComplete\s+10\/15\s+receiver\s+2\s+\d+[smhd]\n$/,
+    );
   });
 
   it('lists dynamic sinks as the cluster has them', async () => {
     const items = [
-      { metadata: { name: 'default' }, spec: { policy: { level: 'Metadata', stages: ['ResponseComplete'] }, webhook: { throttle: { qps: 10, burst: 15 }, clientConfig: { url: 'https://127.0.0.1:8845/sinks/default/x' } } } },
-      { metadata: { name: 'by-hand' }, spec: { policy: { level: 'Request', stages: ['ResponseStarted'] }, webhook: { clientConfig: { url: 'https://elsewhere.example/in' } } } },
+      {
+        metadata: { name: 'default' },
+        spec: {
+          policy: { level: 'Metadata', stages: ['ResponseComplete'] },
+          webhook: {
+            throttle: { qps: 10, burst: 15 },
+            clientConfig: { url: 'https://127.0.0.1:8845/sinks/default/x' },
+          },
+        },
+      },
+      {
+        metadata: { name: 'by-hand' },
+        spec: {
+          policy: { level: 'Request', stages: ['ResponseStarted'] },
+          webhook: { clientConfig: { url: 'https://elsewhere.example/in' } },
+        },
+      },
     ];
-    const w = await lab('dynamic', { kubectl: [{ args: ['--context', 'kind-audit-lab', 'get', 'auditsinks', '-o', 'json'], stdout: JSON.stringify({ items }) }] });
+    const w = await lab('dynamic', {
+      kubectl: [
+        { args: ['--context', 'kind-audit-lab', 'get', 'auditsinks', '-o', 'json'], stdout: JSON.stringify({ items }) },
+      ],
+    });
     const r = await w.run(['sink', 'list', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
@@ -267,7 +425,15 @@ describe('sink list and delete', () => {
   });
 
   it('deletes a dynamic sink from the cluster and the lab, keeping its events', async () => {
-    const w = await lab('dynamic', { kind: CLUSTER_UP, kubectl: [{ args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', 'default', '--ignore-not-found'], stdout: 'deleted' }] });
+    const w = await lab('dynamic', {
+      kind: CLUSTER_UP,
+      kubectl: [
+        {
+          args: ['--context', 'kind-audit-lab', 'delete', 'auditsink', 'default', '--ignore-not-found'],
+          stdout: 'deleted',
+        },
+      ],
+    });
     const r = await w.run(['sink', 'delete', 'default']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('its 0 stored events stay in');
@@ -291,7 +457,9 @@ describe('sink list and delete', () => {
     cleanups.push(cleanup);
     const r = await runCli(['sink', 'list'], { env: { AUDIT_LAB_HOME: dir } });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('make it with `audit-lab up` (cluster and receiver), or `audit-lab serve` (the receiver alone, no cluster)');
+    expect(r.stderr).toContain(
+      'make it with `audit-lab up` (cluster and receiver), or `audit-lab serve` (the receiver alone, no cluster)',
+    );
   });
 });
 
@@ -305,14 +473,18 @@ const LATER = 'lab "audit-lab" has no cluster running: it applies at the next `a
 
 describe('sinks in a lab with no cluster: saved, said so, applied by the next up', () => {
   it('dynamic: create and delete ask only `kind get clusters`, exit 0, and up applies the AuditSinks', async () => {
-    const sb = await sandbox(healthyTable({ desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' }));
+    const sb = await sandbox(
+      healthyTable({ desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' }),
+    );
     ok(await sb.run(['up', '--mode', 'dynamic', '--port', String(await freePort())]));
     ok(await sb.run(['down']));
     await sb.clearCalls();
 
     const created = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse']));
     expect(created.stderr).toBe('');
-    expect(created.stdout.split('\n')[0]).toBe(`sink "full" created: AuditSink, RequestResponse at ResponseComplete, throttle 10/15; ${LATER}`);
+    expect(created.stdout.split('\n')[0]).toBe(
+      `sink "full" created: AuditSink, RequestResponse at ResponseComplete, throttle 10/15; ${LATER}`,
+    );
     const deleted = ok(await sb.run(['sink', 'delete', 'default']));
     expect(deleted.stdout.split('\n')[0]).toBe(`sink "default" deleted; ${LATER}`);
     expect((await sb.calls()).map(callLine)).toEqual(['kind get clusters', 'kind get clusters']);
@@ -320,7 +492,9 @@ describe('sinks in a lab with no cluster: saved, said so, applied by the next up
 
     await sb.clearCalls();
     ok(await sb.run(['up']));
-    expect((await sb.calls()).map(callLine)).toContain(`kubectl --context kind-audit-lab apply -f ${sb.labDir()}/audit.yaml`);
+    expect((await sb.calls()).map(callLine)).toContain(
+      `kubectl --context kind-audit-lab apply -f ${sb.labDir()}/audit.yaml`,
+    );
     const applied = parseAllDocuments(await readFile(join(sb.labDir(), 'audit.yaml'), 'utf8')).map((d) => d.toJS());
     expect(applied.map((d) => [d.metadata.name, d.spec.policy.level])).toEqual([['full', 'RequestResponse']]);
   });
@@ -334,9 +508,13 @@ describe('sinks in a lab with no cluster: saved, said so, applied by the next up
 
     const r = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse']));
     expect(r.stderr).toBe('');
-    expect(r.stdout.split('\n')[0]).toBe(`sink "full" created: RequestResponse at ResponseComplete, throttle 10/15; ${LATER}`);
+    expect(r.stdout.split('\n')[0]).toBe(
+      `sink "full" created: RequestResponse at ResponseComplete, throttle 10/15; ${LATER}`,
+    );
     expect((await sb.calls()).map(callLine)).toEqual(['kind get clusters']);
-    expect(parse(await readFile(join(sb.labDir(), 'apiserver', 'policy.yaml'), 'utf8')).rules).toEqual([{ level: 'RequestResponse' }]);
+    expect(parse(await readFile(join(sb.labDir(), 'apiserver', 'policy.yaml'), 'utf8')).rules).toEqual([
+      { level: 'RequestResponse' },
+    ]);
     // Static delete needs no cluster (the capture still covers the sinks left): no tool is asked.
     await sb.clearCalls();
     const d = ok(await sb.run(['sink', 'delete', 'default']));
@@ -379,12 +557,14 @@ describe('sinks in a lab with no cluster: saved, said so, applied by the next up
     ok(await sb.run(['up', '--name', 'b', '--capture', 'sinks', '--port', String(await freePort())]));
     ok(await sb.run(['down', '--name', 'b']));
     const r = ok(await sb.run(['sink', 'create', 'full', '--level', 'RequestResponse', '--name', 'b']));
-    expect(r.stdout.split('\n')[0]).toMatch(/; lab "b" has no cluster running: it applies at the next `audit-lab up --name b`$/);
+    expect(r.stdout.split('\n')[0]).toMatch(
+      /; lab "b" has no cluster running: it applies at the next `audit-lab up --name b`$/,
+    );
   });
 });
 
 describe('sink create says created, configured (with what changed) or unchanged, as kubectl apply', () => {
-  it('the Quick start\'s sink again is unchanged and rewrites nothing; a change lists each field', async () => {
+  it("the Quick start's sink again is unchanged and rewrites nothing; a change lists each field", async () => {
     const w = await lab('static', { kind: CLUSTER_UP, kubectl: READY, docker: DOCKER_EXEC });
     const state = await readFile(w.paths.state, 'utf8');
     const same = await w.run(['sink', 'create', '--level', 'Metadata', '--stage', 'ResponseComplete']);
@@ -393,17 +573,47 @@ describe('sink create says created, configured (with what changed) or unchanged,
     expect(await readFile(w.paths.state, 'utf8')).toBe(state);
     expect(await w.calls()).toEqual([]);
 
-    const changed = await w.run(['sink', 'create', 'default', '--level', 'Request', '--stage', 'ResponseStarted,ResponseComplete']);
+    const changed = await w.run([
+      'sink',
+      'create',
+      'default',
+      '--level',
+      'Request',
+      '--stage',
+      'ResponseStarted,ResponseComplete',
+    ]);
     expect(changed.code).toBe(0);
-    expect(changed.stdout.split('\n')[0]).toBe('sink "default" configured: level Metadata -> Request, stages ResponseComplete -> ResponseStarted,ResponseComplete');
-    const throttle = await w.run(['sink', 'create', 'default', '--qps', '5', '--burst', '7', '--url', 'https://audit.example.com/in']);
-    expect(throttle.stdout.split('\n')[0]).toBe('sink "default" configured: qps 10 -> 5, burst 15 -> 7, url (none) -> https://audit.example.com/in');
+    expect(changed.stdout.split('\n')[0]).toBe(
+      'sink "default" configured: level Metadata -> Request, stages ResponseComplete -> ResponseStarted,ResponseComplete',
+    );
+    const throttle = await w.run([
+      'sink',
+      'create',
+      'default',
+      '--qps',
+      '5',
+      '--burst',
+      '7',
+      '--url',
+      'https://audit.example.com/in',
+    ]);
+    expect(throttle.stdout.split('\n')[0]).toBe(
+      'sink "default" configured: qps 10 -> 5, burst 15 -> 7, url (none) -> https://audit.example.com/in',
+    );
     const fresh = await w.run(['sink', 'create', 'other']);
     expect(fresh.stdout.split('\n')[0]).toBe('sink "other" created: Metadata at ResponseComplete, throttle 10/15');
   });
 
   it('dynamic: unchanged still applies to a running cluster (as kubectl apply), and says unchanged', async () => {
-    const w = await lab('dynamic', { kind: CLUSTER_UP, kubectl: [{ args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'], stdout: 'auditsink.auditregistration.k8s.io/default unchanged\n' }] });
+    const w = await lab('dynamic', {
+      kind: CLUSTER_UP,
+      kubectl: [
+        {
+          args: ['--context', 'kind-audit-lab', 'apply', '-f', '-'],
+          stdout: 'auditsink.auditregistration.k8s.io/default unchanged\n',
+        },
+      ],
+    });
     const r = await w.run(['sink', 'create', 'default']);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe('sink "default" unchanged');
@@ -413,7 +623,10 @@ describe('sink create says created, configured (with what changed) or unchanged,
 
 it('sink create --help names preset:NAME and every preset shipped', async () => {
   const r = await runCli(['sink', 'create', '--help']);
-  const presets = (await readdir(join(ROOT, 'templates', 'policies'))).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
+  const presets = (await readdir(join(ROOT, 'templates', 'policies')))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -5))
+    .sort();
   expect(r.code).toBe(0);
   expect(r.stdout.replace(/\s+/g, ' ')).toContain(`a file, or preset:NAME (${presets.join(', ')})`);
 });

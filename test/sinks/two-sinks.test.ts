@@ -22,7 +22,12 @@ afterEach(async () => {
   lab = undefined;
 });
 
-const cm = { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'game', namespace: 'default' }, data: { lives: '3' } };
+const cm = {
+  kind: 'ConfigMap',
+  apiVersion: 'v1',
+  metadata: { name: 'game', namespace: 'default' },
+  data: { lives: '3' },
+};
 
 /** What a RequestResponse capture hands the webhook for one `kubectl create configmap`. */
 function captured(stage: 'RequestReceived' | 'ResponseComplete', auditID: string) {
@@ -38,7 +43,11 @@ function captured(stage: 'RequestReceived' | 'ResponseComplete', auditID: string
     objectRef: { resource: 'configmaps', namespace: 'default', name: 'game', apiVersion: 'v1' },
     // The request body is decoded after RequestReceived is emitted: only later stages carry it.
     ...(stage === 'ResponseComplete'
-      ? { responseStatus: { metadata: {}, code: 201 }, requestObject: cm, responseObject: { ...cm, metadata: { ...cm.metadata, uid: 'u1', resourceVersion: '7' } } }
+      ? {
+          responseStatus: { metadata: {}, code: 201 },
+          requestObject: cm,
+          responseObject: { ...cm, metadata: { ...cm.metadata, uid: 'u1', resourceVersion: '7' } },
+        }
       : {}),
     requestReceivedTimestamp: '2026-11-26T10:00:00.000000Z',
     stageTimestamp: stage === 'ResponseComplete' ? '2026-11-26T10:00:00.004000Z' : '2026-11-26T10:00:00.000000Z',
@@ -50,15 +59,30 @@ describe('two sinks on one capture (static mode)', () => {
   it('gives each sink exactly what its AuditSink would have received', async () => {
     const sinks = [
       { name: 'meta', level: 'Metadata' as const, stages: ['ResponseComplete' as const] },
-      { name: 'full', level: 'RequestResponse' as const, stages: ['RequestReceived' as const, 'ResponseComplete' as const] },
+      {
+        name: 'full',
+        level: 'RequestResponse' as const,
+        stages: ['RequestReceived' as const, 'ResponseComplete' as const],
+      },
     ];
     // The capture audit-lab deploys for these two sinks.
-    expect(captureFor(sinks, 'sinks')).toEqual({ level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] });
+    expect(captureFor(sinks, 'sinks')).toEqual({
+      level: 'RequestResponse',
+      stages: ['RequestReceived', 'ResponseComplete'],
+    });
     lab = await tempLab(sinks);
     recv = await startLabReceiver(lab.lab, { address: '127.0.0.1', port: 0 });
 
-    const batch = [captured('RequestReceived', 'a1'), captured('ResponseComplete', 'a1'), captured('RequestReceived', 'b2'), captured('ResponseComplete', 'b2')];
-    const reply = await post(`${recv.url}${STATIC_PATH}`, eventList(batch), { ca: lab.lab.pki.ca.cert, cert: lab.lab.pki.client });
+    const batch = [
+      captured('RequestReceived', 'a1'),
+      captured('ResponseComplete', 'a1'),
+      captured('RequestReceived', 'b2'),
+      captured('ResponseComplete', 'b2'),
+    ];
+    const reply = await post(`${recv.url}${STATIC_PATH}`, eventList(batch), {
+      ca: lab.lab.pki.ca.cert,
+      cert: lab.lab.pki.client,
+    });
     expect(reply.status).toBe(200);
 
     const header = { kind: 'Event', apiVersion: 'audit.k8s.io/v1' };

@@ -19,7 +19,14 @@ import { readSource, type SourceQuery } from '../../src/streams/source.js';
 import { testDir } from '../harness/lab.js';
 import { at, byTime, event, eventList, ids, linesOf, logText, writeLog } from './logs.js';
 
-const query = (o: Partial<SourceQuery> = {}): SourceQuery => ({ tail: -1, matches: () => true, follow: false, signal: new AbortController().signal, pollMs: 10, ...o });
+const query = (o: Partial<SourceQuery> = {}): SourceQuery => ({
+  tail: -1,
+  matches: () => true,
+  follow: false,
+  signal: new AbortController().signal,
+  pollMs: 10,
+  ...o,
+});
 
 /** Reads `names` (files in `dir`, or '-' with `stdin`) to the end: every event, each batch's size, and what was skipped. */
 async function read(dir: string, names: string[], o: { q?: Partial<SourceQuery>; stdin?: NodeJS.ReadableStream } = {}) {
@@ -33,7 +40,8 @@ async function read(dir: string, names: string[], o: { q?: Partial<SourceQuery>;
   return { events, batches, skipped, ids: events.map((e) => e.event.auditID as string) };
 }
 
-const series = (prefix: string, n: number, startMs: number, stepMs: number) => Array.from({ length: n }, (_, i) => event(`${prefix}${i}`, startMs + i * stepMs));
+const series = (prefix: string, n: number, startMs: number, stepMs: number) =>
+  Array.from({ length: n }, (_, i) => event(`${prefix}${i}`, startMs + i * stepMs));
 
 describe('--file formats', () => {
   it('reads a plain log: every line an event, each with its file and line number, stored lines kept as they are', async () => {
@@ -42,7 +50,9 @@ describe('--file formats', () => {
     await writeLog(join(dir, 'audit.log'), evs);
     const r = await read(dir, ['audit.log']);
     expect(r.ids).toEqual(ids(evs));
-    expect(r.events.map((e) => [e.sink, e.file, e.lineNo])).toEqual(evs.map((_, i) => ['audit.log', 'audit.log', i + 1]));
+    expect(r.events.map((e) => [e.sink, e.file, e.lineNo])).toEqual(
+      evs.map((_, i) => ['audit.log', 'audit.log', i + 1]),
+    );
     expect(r.events.map((e) => e.text)).toEqual(evs.map((e) => JSON.stringify(e)));
     expect(r.batches.at(-1)!.storedDone).toBe(true);
   });
@@ -88,7 +98,9 @@ describe('--file formats', () => {
     const r = await read(dir, ['list.json']);
     expect(r.ids).toEqual(['l0', 'l1', 'l3']);
     expect(r.skipped.count).toBe(1);
-    expect(r.skipped.lines).toEqual([{ file: 'list.json', line: linesOf(text, ['l2'])[0], reason: 'items[2]: stage "Done" is not an audit stage' }]);
+    expect(r.skipped.lines).toEqual([
+      { file: 'list.json', line: linesOf(text, ['l2'])[0], reason: 'items[2]: stage "Done" is not an audit stage' },
+    ]);
   });
 
   it('a document with its keys sorted (jq -S: items before kind) is read item by item, each at its line', async () => {
@@ -108,13 +120,25 @@ describe('--file formats', () => {
     const text = `${JSON.stringify({ apiVersion: 'audit.k8s.io/v1', items: evs.map(({ kind: _k, apiVersion: _v, ...r }) => r), kind: 'PodList' }, null, 2)}\n`;
     await writeFile(join(dir, 'pods.json'), text);
     const r = await read(dir, ['pods.json']);
-    expect(r.skipped.lines).toEqual([{ file: 'pods.json', line: 1, reason: 'kind "PodList"; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)' }]);
+    expect(r.skipped.lines).toEqual([
+      {
+        file: 'pods.json',
+        line: 1,
+        reason: 'kind "PodList"; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)',
+      },
+    ]);
   });
 
   it('a JSON array read element by element: Events and EventLists, each at its line, a bad one refused alone with its index', async () => {
     const dir = await testDir();
     const evs = series('a', 4, 0, 1000);
-    const elements = [evs[0], { ...evs[1], auditID: undefined }, { kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [evs[2], { ...evs[3], level: 'Loud' }] }, 'text', evs[3]];
+    const elements = [
+      evs[0],
+      { ...evs[1], auditID: undefined },
+      { kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [evs[2], { ...evs[3], level: 'Loud' }] },
+      'text',
+      evs[3],
+    ];
     const text = `${JSON.stringify(elements, null, 2)}\n`;
     await writeFile(join(dir, 'array.json'), text);
     const r = await read(dir, ['array.json']);
@@ -136,7 +160,9 @@ describe('--file formats', () => {
     await writeFile(join(dir, 'big.json'), text);
     const r = await read(dir, ['big.json']);
     expect(r.ids).toEqual(['x0', 'x2']);
-    expect(r.skipped.lines.map((l) => [l.line, l.reason])).toEqual([[linesOf(text, ['x1'])[0], expect.stringMatching(/^items\[1\]: longer than 16 MiB/)]]);
+    expect(r.skipped.lines.map((l) => [l.line, l.reason])).toEqual([
+      [linesOf(text, ['x1'])[0], expect.stringMatching(/^items\[1\]: longer than 16 MiB/)],
+    ]);
   });
 
   it('Events pretty-printed one after another (jq . of a log), each at its first line', async () => {
@@ -157,7 +183,9 @@ describe('--file formats', () => {
     await writeFile(join(dir, 'cut.json'), cut);
     const r = await read(dir, ['cut.json']);
     expect(r.ids).toEqual(['c0', 'c1']);
-    expect(r.skipped.lines.map((l) => [l.line, l.reason])).toEqual([[linesOf(text, ['c2'])[0], 'items[2]: malformed JSON: the input ends inside it']]);
+    expect(r.skipped.lines.map((l) => [l.line, l.reason])).toEqual([
+      [linesOf(text, ['c2'])[0], 'items[2]: malformed JSON: the input ends inside it'],
+    ]);
   });
 
   it('standard input, gzip or not', async () => {
@@ -172,7 +200,9 @@ describe('--file formats', () => {
     const pieces = Array.from({ length: Math.ceil(zipped.length / 7) }, (_, i) => zipped.subarray(i * 7, i * 7 + 7));
     expect((await read(dir, ['-'], { stdin: Readable.from(pieces) })).ids).toEqual(ids(evs));
     // The two magic bytes in two pieces.
-    expect((await read(dir, ['-'], { stdin: Readable.from([zipped.subarray(0, 1), zipped.subarray(1)]) })).ids).toEqual(ids(evs));
+    expect((await read(dir, ['-'], { stdin: Readable.from([zipped.subarray(0, 1), zipped.subarray(1)]) })).ids).toEqual(
+      ids(evs),
+    );
   });
 
   it('a corrupt gzip file: what came before is read, then the break is reported at its line', async () => {
@@ -190,17 +220,34 @@ describe('--file formats', () => {
 });
 
 describe('--file with lines that are not events', () => {
-  it('counts every one and keeps the first ones with file, line and the receiver\'s reason', async () => {
+  it("counts every one and keeps the first ones with file, line and the receiver's reason", async () => {
     const dir = await testDir();
     const good = series('e', 3, 0, 1000);
-    const bad = ['not json', '{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","level":"Metadata"}', '42'];
-    await writeFile(join(dir, 'mixed.log'), [JSON.stringify(good[0]), bad[0], '', JSON.stringify(good[1]), bad[1], bad[2], JSON.stringify(good[2])].join('\n'));
+    const bad = [
+      'not json',
+      '{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","level":"Metadata"}',
+      '42',
+    ];
+    await writeFile(
+      join(dir, 'mixed.log'),
+      [JSON.stringify(good[0]), bad[0], '', JSON.stringify(good[1]), bad[1], bad[2], JSON.stringify(good[2])].join(
+        '\n',
+      ),
+    );
     const r = await read(dir, ['mixed.log']);
     expect(r.ids).toEqual(['e0', 'e1', 'e2']);
     expect(r.events.map((e) => e.lineNo)).toEqual([1, 4, 7]);
     expect(r.skipped.count).toBe(3);
-    expect(r.skipped.lines.map((l) => [l.file, l.line])).toEqual([['mixed.log', 2], ['mixed.log', 5], ['mixed.log', 6]]);
-    expect(r.skipped.lines.map((l) => l.reason)).toEqual([expect.stringMatching(/^malformed JSON: /), 'no auditID', 'JSON number; want an EventList or an Event']);
+    expect(r.skipped.lines.map((l) => [l.file, l.line])).toEqual([
+      ['mixed.log', 2],
+      ['mixed.log', 5],
+      ['mixed.log', 6],
+    ]);
+    expect(r.skipped.lines.map((l) => l.reason)).toEqual([
+      expect.stringMatching(/^malformed JSON: /),
+      'no auditID',
+      'JSON number; want an EventList or an Event',
+    ]);
     expect(r.skipped.first).toBe(`mixed.log:2: ${r.skipped.lines[0]!.reason}`);
   });
 
@@ -223,7 +270,9 @@ describe('--file with lines that are not events', () => {
     expect(r.ids).toEqual(['a', 'b']);
     expect(r.events.map((e) => e.lineNo)).toEqual([1, 3]);
     expect(r.skipped.lines.map((l) => l.line)).toEqual([2]);
-    expect(r.skipped.lines[0]!.reason).toMatch(new RegExp(`^a line of \\d+ bytes, over the ${MAX_LINE_BYTES / 1024 / 1024} MiB`));
+    expect(r.skipped.lines[0]!.reason).toMatch(
+      new RegExp(`^a line of \\d+ bytes, over the ${MAX_LINE_BYTES / 1024 / 1024} MiB`),
+    );
   });
 
   it('a file that cannot be read is a UserError before anything is shown', async () => {
@@ -231,8 +280,12 @@ describe('--file with lines that are not events', () => {
     await writeLog(join(dir, 'audit.log'), series('x', 2, 0, 1000));
     let shown = 0;
     const files = ['audit.log', 'missing.log'].map((n) => ({ path: join(dir, n), shown: n }));
-    await expect(readSource({ kind: 'files', files }, query(), () => void shown++)).rejects.toThrow('cannot read audit log missing.log: no such file');
-    await expect(readSource({ kind: 'files', files: [{ path: dir, shown: 'dir' }] }, query(), () => void shown++)).rejects.toThrow('cannot read audit log dir: it is a directory');
+    await expect(readSource({ kind: 'files', files }, query(), () => void shown++)).rejects.toThrow(
+      'cannot read audit log missing.log: no such file',
+    );
+    await expect(
+      readSource({ kind: 'files', files: [{ path: dir, shown: 'dir' }] }, query(), () => void shown++),
+    ).rejects.toThrow('cannot read audit log dir: it is a directory');
     expect(shown).toBe(0);
   });
 });
@@ -247,9 +300,17 @@ describe('--file: several files in time order', () => {
     await writeLog(join(dir, 'audit-2026-11-29T09-00-10.000.log.gz'), b, { gzip: true });
     await writeLog(join(dir, 'audit.log'), c);
     // Middle, newest, oldest: neither the order given nor its reverse.
-    const r = await read(dir, ['audit-2026-11-29T09-00-10.000.log.gz', 'audit.log', 'audit-2026-11-29T09-00-00.000.log']);
+    const r = await read(dir, [
+      'audit-2026-11-29T09-00-10.000.log.gz',
+      'audit.log',
+      'audit-2026-11-29T09-00-00.000.log',
+    ]);
     expect(r.ids).toEqual(ids([...a, ...b, ...c]));
-    expect(r.events.map((e) => e.sink)).toEqual([...a.map(() => 'audit-2026-11-29T09-00-00.000.log'), ...b.map(() => 'audit-2026-11-29T09-00-10.000.log.gz'), ...c.map(() => 'audit.log')]);
+    expect(r.events.map((e) => e.sink)).toEqual([
+      ...a.map(() => 'audit-2026-11-29T09-00-00.000.log'),
+      ...b.map(() => 'audit-2026-11-29T09-00-10.000.log.gz'),
+      ...c.map(() => 'audit.log'),
+    ]);
   });
 
   it('overlapping files (two API servers) are merged by event time, each keeping its own order', async () => {
@@ -302,7 +363,12 @@ describe('--file in bounded memory', () => {
     await writeLog(join(dir, 'a.log'), series('a', 30, 0, 1000));
     await writeLog(join(dir, 'b.log'), series('b', 30, 100_000, 1000));
     const even = (e: { auditID?: unknown }) => Number(String(e.auditID).slice(1)) % 2 === 0;
-    expect((await read(dir, ['b.log', 'a.log'], { q: { tail: 4, matches: even } })).ids).toEqual(['b22', 'b24', 'b26', 'b28']);
+    expect((await read(dir, ['b.log', 'a.log'], { q: { tail: 4, matches: even } })).ids).toEqual([
+      'b22',
+      'b24',
+      'b26',
+      'b28',
+    ]);
     expect((await read(dir, ['b.log', 'a.log'], { q: { tail: 0 } })).ids).toEqual([]);
     expect((await read(dir, ['a.log'], { q: { tail: 100 } })).ids).toHaveLength(30);
     const since = timestampMicros(at(25_000))!;
@@ -332,7 +398,13 @@ describe('the fast paths the reader relies on give the same answers', () => {
       const m = /^(.*T\d\d:\d\d:\d\d)\.(\d{6})Z$/.exec(v)!;
       return Date.parse(`${m[1]}Z`) * 1000 + Number(m[2]);
     };
-    for (const v of ['2026-11-29T09:00:00.000000Z', '2026-11-29T09:00:59.999999Z', '2026-11-29T09:01:00.000001Z', '2024-02-29T23:59:07.123456Z', '2026-11-29T09:00:07.000010Z']) {
+    for (const v of [
+      '2026-11-29T09:00:00.000000Z',
+      '2026-11-29T09:00:59.999999Z',
+      '2026-11-29T09:01:00.000001Z',
+      '2024-02-29T23:59:07.123456Z',
+      '2026-11-29T09:00:07.000010Z',
+    ]) {
       expect(timestampMicros(v)).toBe(general(v));
       expect(timestampMicros(v)).toBe(general(v)); // the second read takes the fast path
     }

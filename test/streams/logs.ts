@@ -11,7 +11,11 @@ export function at(ms: number): string {
 }
 
 /** A Metadata event as the API server logs it: received at `receivedMs`, completed `tookMs` later. */
-export function event(auditID: string, receivedMs: number, o: { tookMs?: number; version?: 'v1' | 'v1beta1'; user?: string; verb?: string } = {}): Record<string, unknown> {
+export function event(
+  auditID: string,
+  receivedMs: number,
+  o: { tookMs?: number; version?: 'v1' | 'v1beta1'; user?: string; verb?: string } = {},
+): Record<string, unknown> {
   return auditEvent({
     kind: 'Event',
     apiVersion: `audit.k8s.io/${o.version ?? 'v1'}`,
@@ -32,9 +36,14 @@ export function event(auditID: string, receivedMs: number, o: { tookMs?: number;
 }
 
 /** Lines of a log (one event each, newline-ended). */
-export const logText = (events: readonly Record<string, unknown>[]) => events.map((e) => `${JSON.stringify(e)}\n`).join('');
+export const logText = (events: readonly Record<string, unknown>[]) =>
+  events.map((e) => `${JSON.stringify(e)}\n`).join('');
 
-export async function writeLog(path: string, events: readonly Record<string, unknown>[], o: { gzip?: boolean } = {}): Promise<void> {
+export async function writeLog(
+  path: string,
+  events: readonly Record<string, unknown>[],
+  o: { gzip?: boolean } = {},
+): Promise<void> {
   const text = logText(events);
   await writeFile(path, o.gzip === true ? gzipSync(text) : text);
 }
@@ -73,7 +82,12 @@ export type BigShape = 'sorted' | 'array' | 'itemsFirst';
  * Writes one pretty-printed document of about `mib` MiB in pieces (never the whole text in memory):
  * events `${prefix}0`, `${prefix}1`, ... received every `stepMs` from `startMs`. Returns how many.
  */
-export async function writeBigDocument(path: string, shape: BigShape, mib: number, o: { prefix: string; startMs: number; stepMs: number }): Promise<number> {
+export async function writeBigDocument(
+  path: string,
+  shape: BigShape,
+  mib: number,
+  o: { prefix: string; startMs: number; stepMs: number },
+): Promise<number> {
   const fh = await open(path, 'w');
   const indent = shape === 'array' ? '  ' : '    ';
   const item = (i: number) => {
@@ -81,8 +95,16 @@ export async function writeBigDocument(path: string, shape: BigShape, mib: numbe
     const shown = shape === 'array' ? e : (({ kind: _k, apiVersion: _v, ...rest }) => rest)(e);
     return JSON.stringify(shown, null, 2).replace(/^/gm, indent);
   };
-  const head = { sorted: '{\n  "apiVersion": "audit.k8s.io/v1",\n  "items": [\n', array: '[\n', itemsFirst: '{\n  "items": [\n' }[shape];
-  const foot = { sorted: '\n  ],\n  "kind": "EventList",\n  "metadata": {}\n}\n', array: '\n]\n', itemsFirst: '\n  ],\n  "kind": "EventList",\n  "apiVersion": "audit.k8s.io/v1"\n}\n' }[shape];
+  const head = {
+    sorted: '{\n  "apiVersion": "audit.k8s.io/v1",\n  "items": [\n',
+    array: '[\n',
+    itemsFirst: '{\n  "items": [\n',
+  }[shape];
+  const foot = {
+    sorted: '\n  ],\n  "kind": "EventList",\n  "metadata": {}\n}\n',
+    array: '\n]\n',
+    itemsFirst: '\n  ],\n  "kind": "EventList",\n  "apiVersion": "audit.k8s.io/v1"\n}\n',
+  }[shape];
   try {
     await fh.write(head);
     let written = 0;

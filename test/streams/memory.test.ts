@@ -19,7 +19,9 @@ const HEAP_MIB = 64;
 /** `top --file ... -o json` in a child with the capped heap: it only counts, so what it holds is the reader's. */
 async function topUnderCap(files: string[]): Promise<{ r: CliResult; events: number }> {
   const home = join(await testDir(), 'home');
-  const r = await runProcess(['top', '--file', ...files, '-o', 'json'], { env: { AUDIT_LAB_HOME: home, NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` } });
+  const r = await runProcess(['top', '--file', ...files, '-o', 'json'], {
+    env: { AUDIT_LAB_HOME: home, NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` },
+  });
   let events = -1;
   if (r.stdout !== '') events = (JSON.parse(r.stdout) as { totals: { events: number } }).totals.events;
   return { r, events };
@@ -31,7 +33,9 @@ describe('--file documents of tens of MiB, in a heap of 64 MiB', () => {
     const sorted = join(dir, 'sorted.json');
     const array = join(dir, 'array.json');
     // Interleaved in time, so the merge reads both at once.
-    const n = (await writeBigDocument(sorted, 'sorted', 40, { prefix: 's', startMs: 0, stepMs: 2 })) + (await writeBigDocument(array, 'array', 40, { prefix: 'a', startMs: 1, stepMs: 2 }));
+    const n =
+      (await writeBigDocument(sorted, 'sorted', 40, { prefix: 's', startMs: 0, stepMs: 2 })) +
+      (await writeBigDocument(array, 'array', 40, { prefix: 'a', startMs: 1, stepMs: 2 }));
     const { r, events } = await topUnderCap([sorted, array]);
     expect(r.stderr.includes('heap out of memory'), 'the reader ran out of heap').toBe(false);
     expect(r.code, r.stderr).toBe(0);

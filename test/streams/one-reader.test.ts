@@ -73,8 +73,10 @@ async function readers(): Promise<Seen[]> {
     await run('policy test --sink', ['policy', 'test', 'preset:metadata', '--sink', 'default', '-o', 'json'], (out) =>
       (JSON.parse(out) as { results: { auditID: string }[] }).results.map((x) => x.auditID),
     ),
-    await run('policy suggest --sink', ['policy', 'suggest', '--sink', 'default', '-o', 'json'], (out) =>
-      (JSON.parse(out) as { events: number }).events,
+    await run(
+      'policy suggest --sink',
+      ['policy', 'suggest', '--sink', 'default', '-o', 'json'],
+      (out) => (JSON.parse(out) as { events: number }).events,
     ),
   ];
 }

@@ -19,7 +19,8 @@ let sec: string[];
 const running: CliProcess[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist/commands/tail.js'))) throw new Error('dist/ has no tail command: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist/commands/tail.js')))
+    throw new Error('dist/ has no tail command: run `npm run build` first');
   def = await fixtureLines('default.log');
   sec = await fixtureLines('secrets.log');
 });
@@ -54,14 +55,15 @@ describe('tail --no-follow', () => {
     expect(r.stdout).toBe(MERGED.map((ref) => `${line(ref)}\n`).join(''));
   });
 
-  it('-o jsonl with --sink is that sink\'s file, exactly', async () => {
+  it("-o jsonl with --sink is that sink's file, exactly", async () => {
     const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(await readFile(join(FIXTURES, 'default.log'), 'utf8'));
   });
 
   it('-o jsonl never re-encodes a line (spacing, escapes, key order, non-ASCII are kept)', async () => {
-    const odd = '{"stage": "ResponseComplete",  "kind":"Event", "apiVersion":"audit.k8s.io/v1", "level":  "Metadata", "auditID":"0dd11111-0000-4000-8000-000000000000", "verb":"get", "user":{"username":"j\\u00e9r\\u00f4me ✓"}, "requestReceivedTimestamp":"2024-05-01T10:00:06.500000Z", "stageTimestamp":"2024-05-01T10:00:06.600000Z"}';
+    const odd =
+      '{"stage": "ResponseComplete",  "kind":"Event", "apiVersion":"audit.k8s.io/v1", "level":  "Metadata", "auditID":"0dd11111-0000-4000-8000-000000000000", "verb":"get", "user":{"username":"j\\u00e9r\\u00f4me ✓"}, "requestReceivedTimestamp":"2024-05-01T10:00:06.500000Z", "stageTimestamp":"2024-05-01T10:00:06.600000Z"}';
     await writeFile(join(paths.streamsDir, 'odd.log'), `${odd}\n`);
     const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets,odd']);
     expect(r.code).toBe(0);
@@ -72,44 +74,108 @@ describe('tail --no-follow', () => {
 
   it('reads rotated files first, oldest first', async () => {
     await rename(join(paths.streamsDir, 'default.log'), join(paths.streamsDir, 'default.log.2'));
-    await writeFile(join(paths.streamsDir, 'default.log.1'), `${variant(def[9]!, 'r0000001', { requestReceivedTimestamp: '2024-05-01T10:01:00Z', stageTimestamp: '2024-05-01T10:01:00Z' })}\n`);
-    await writeFile(join(paths.streamsDir, 'default.log'), `${variant(def[9]!, 'c0000001', { requestReceivedTimestamp: '2024-05-01T10:02:00Z', stageTimestamp: '2024-05-01T10:02:00Z' })}\n`);
+    await writeFile(
+      join(paths.streamsDir, 'default.log.1'),
+      `${variant(def[9]!, 'r0000001', { requestReceivedTimestamp: '2024-05-01T10:01:00Z', stageTimestamp: '2024-05-01T10:01:00Z' })}\n`,
+    );
+    await writeFile(
+      join(paths.streamsDir, 'default.log'),
+      `${variant(def[9]!, 'c0000001', { requestReceivedTimestamp: '2024-05-01T10:02:00Z', stageTimestamp: '2024-05-01T10:02:00Z' })}\n`,
+    );
     const r = await runInHome(home, ['tail', '--no-follow', '--sink', 'default', '-o', 'jsonl']);
-    expect(ids(r.stdout)).toEqual([...def.map((l) => (JSON.parse(l) as { auditID: string }).auditID.slice(0, 8)), 'r0000001', 'c0000001']);
+    expect(ids(r.stdout)).toEqual([
+      ...def.map((l) => (JSON.parse(l) as { auditID: string }).auditID.slice(0, 8)),
+      'r0000001',
+      'c0000001',
+    ]);
   });
 
   // Expected: the fixture lines each filter keeps, in merged order.
   it.each([
-    [['--verb', 'get'], ['d5', 'd6', 'd8']],
-    [['--verb', 'create', '--verb', 'delete'], ['s0', 's1', 'd2', 'd7']],
-    [['--user', 'system:serviceaccount:default:reader'], ['s2', 's3']],
-    [['--user', 'system:anonymous', '--user', 'system:kube-scheduler'], ['d1', 'd6']],
+    [
+      ['--verb', 'get'],
+      ['d5', 'd6', 'd8'],
+    ],
+    [
+      ['--verb', 'create', '--verb', 'delete'],
+      ['s0', 's1', 'd2', 'd7'],
+    ],
+    [
+      ['--user', 'system:serviceaccount:default:reader'],
+      ['s2', 's3'],
+    ],
+    [
+      ['--user', 'system:anonymous', '--user', 'system:kube-scheduler'],
+      ['d1', 'd6'],
+    ],
     [['--namespace', 'kube-system'], ['d1']],
     [['--namespace', 'default', '--verb', 'patch'], ['d4']],
-    [['--resource', 'pods'], ['d0', 'd7']],
+    [
+      ['--resource', 'pods'],
+      ['d0', 'd7'],
+    ],
     [['--resource', 'pods/log'], ['d5']],
-    [['--resource', 'pods/*'], ['d0', 'd5', 'd7']],
+    [
+      ['--resource', 'pods/*'],
+      ['d0', 'd5', 'd7'],
+    ],
     [['--resource', 'apps/deployments'], ['d2']],
     [['--resource', 'apps/deployments/scale'], ['d4']],
     // kubectl's names: a bare, singular or short name in any group
     [['--resource', 'deployments'], ['d2']],
     [['--resource', 'deploy'], ['d2']],
-    [['--resource', 'deployment/*'], ['d2', 'd4']],
-    [['--resource', 'po', '--resource', 'ns'], ['d0', 'd7', 'd8']],
+    [
+      ['--resource', 'deployment/*'],
+      ['d2', 'd4'],
+    ],
+    [
+      ['--resource', 'po', '--resource', 'ns'],
+      ['d0', 'd7', 'd8'],
+    ],
     [['--resource', 'pod/log'], ['d5']],
     [['--resource', 'lease'], ['d1']],
-    [['--resource', 'secret', '--stage', 'responsecomplete'], ['s1', 's3']],
-    [['--resource', '*', '--verb', 'create'], ['s0', 's1', 'd2']],
-    [['--resource', 'coordination.k8s.io/leases', '--resource', 'namespaces'], ['d1', 'd8']],
-    [['--stage', 'RequestReceived'], ['s0', 's2']],
-    [['--resource', 'secrets', '--stage', 'ResponseComplete'], ['s1', 's3']],
+    [
+      ['--resource', 'secret', '--stage', 'responsecomplete'],
+      ['s1', 's3'],
+    ],
+    [
+      ['--resource', '*', '--verb', 'create'],
+      ['s0', 's1', 'd2'],
+    ],
+    [
+      ['--resource', 'coordination.k8s.io/leases', '--resource', 'namespaces'],
+      ['d1', 'd8'],
+    ],
+    [
+      ['--stage', 'RequestReceived'],
+      ['s0', 's2'],
+    ],
+    [
+      ['--resource', 'secrets', '--stage', 'ResponseComplete'],
+      ['s1', 's3'],
+    ],
     [['--code', '403'], ['s3']],
-    [['--code', '4xx'], ['s3', 'd8']],
+    [
+      ['--code', '4xx'],
+      ['s3', 'd8'],
+    ],
     [['--code', '403', '--sink', 'default'], ['d3']],
-    [['--code', '201', '--code', '404'], ['s1', 'd2', 'd8']],
-    [['--code', '2xx', '--resource', 'pods'], ['d0', 'd7']],
-    [['--since', '2024-05-01T10:00:07Z'], ['d7', 'd8']],
-    [['--since', '2024-05-01T12:00:04+02:00', '--sink', 'secrets'], ['s2', 's3']],
+    [
+      ['--code', '201', '--code', '404'],
+      ['s1', 'd2', 'd8'],
+    ],
+    [
+      ['--code', '2xx', '--resource', 'pods'],
+      ['d0', 'd7'],
+    ],
+    [
+      ['--since', '2024-05-01T10:00:07Z'],
+      ['d7', 'd8'],
+    ],
+    [
+      ['--since', '2024-05-01T12:00:04+02:00', '--sink', 'secrets'],
+      ['s2', 's3'],
+    ],
     [['--sink', 'secrets', '--code', '201'], ['s1']],
     [['--verb', 'watch', '--code', '4xx'], []],
   ])('%j', async (args, want) => {
@@ -121,7 +187,10 @@ describe('tail --no-follow', () => {
 
   it('--since with a duration: old events are left out, recent ones shown', async () => {
     const now = new Date().toISOString().replace(/\.\d+Z$/, '.000000Z');
-    await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'fresh001', { requestReceivedTimestamp: now, stageTimestamp: now })}\n`);
+    await appendFile(
+      join(paths.streamsDir, 'default.log'),
+      `${variant(def[0]!, 'fresh001', { requestReceivedTimestamp: now, stageTimestamp: now })}\n`,
+    );
     const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--since', '10m']);
     expect(r.code).toBe(0);
     expect(ids(r.stdout)).toEqual(['fresh001']);
@@ -133,21 +202,55 @@ describe('tail --no-follow', () => {
     expect(r.stdout).not.toMatch(ANSI);
     const out = lines(r.stdout);
     expect(out).toHaveLength(13);
-    expect(out[0]!.split(/ +/)).toEqual(['10:00:00.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'list', '200', '12ms', 'pods', 'default']);
-    expect(out[8]!.split(/ +/)).toEqual(['10:00:03.000', 'default', 'ResponseComplete', 'kubernetes-admin', 'get', '200', '2.10s', 'pods/log', 'default/nginx-7c5ddbdf54-x2k9p']);
+    expect(out[0]!.split(/ +/)).toEqual([
+      '10:00:00.000',
+      'default',
+      'ResponseComplete',
+      'kubernetes-admin',
+      'list',
+      '200',
+      '12ms',
+      'pods',
+      'default',
+    ]);
+    expect(out[8]!.split(/ +/)).toEqual([
+      '10:00:03.000',
+      'default',
+      'ResponseComplete',
+      'kubernetes-admin',
+      'get',
+      '200',
+      '2.10s',
+      'pods/log',
+      'default/nginx-7c5ddbdf54-x2k9p',
+    ]);
     expect(out[12]!.split(/ +/).slice(5, 7)).toEqual(['200', '5m09s']);
     // Off a terminal: no header, and a long value is never cut.
     expect(r.stdout).not.toMatch(/TIME|…/);
     // Aligned: the user column starts at the same place on every line.
-    expect(new Set(out.map((l) => l.indexOf(' ', l.indexOf('Re') + 16) >= 0 && l.search(/(kubernetes-admin|system:)/))).size).toBe(1);
+    expect(
+      new Set(out.map((l) => l.indexOf(' ', l.indexOf('Re') + 16) >= 0 && l.search(/(kubernetes-admin|system:)/))).size,
+    ).toBe(1);
   });
 
   it('-o wide adds source IP, user agent, request URI and audit ID', async () => {
-    const r = await runInHome(home, ['tail', '--no-follow', '-o', 'wide', '--utc', '--sink', 'default', '--verb', 'list']);
+    const r = await runInHome(home, [
+      'tail',
+      '--no-follow',
+      '-o',
+      'wide',
+      '--utc',
+      '--sink',
+      'default',
+      '--verb',
+      'list',
+    ]);
     expect(r.code).toBe(0);
     const out = lines(r.stdout);
     expect(out).toHaveLength(2);
-    expect(out[0]).toMatch(/^2024-05-01T10:00:00\.000Z +default +ResponseComplete +kubernetes-admin +list +200 +12ms +pods +default +172\.18\.0\.1 +kubectl\/v1\.31\.0 \(linux\/amd64\) kubernetes\/9edcffc +\/api\/v1\/namespaces\/default\/pods\?limit=500 +7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17$/);
+    expect(out[0]).toMatch(
+      /^2024-05-01T10:00:00\.000Z +default +ResponseComplete +kubernetes-admin +list +200 +12ms +pods +default +172\.18\.0\.1 +kubectl\/v1\.31\.0 \(linux\/amd64\) kubernetes\/9edcffc +\/api\/v1\/namespaces\/default\/pods\?limit=500 +7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17$/,
+    );
     expect(r.stdout).not.toMatch(ANSI);
   });
 
@@ -156,9 +259,15 @@ describe('tail --no-follow', () => {
     // The time zone is the process's own: a process of its own for it.
     const india = { TZ: 'Asia/Kolkata' };
     expect(lines((await runProcess(args, { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^15:30:00\.000 /);
-    expect(lines((await runProcess([...args, '--utc'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^10:00:00\.000 /);
-    expect(lines((await runProcess([...args, '-o', 'wide'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^2024-05-01T15:30:00\.000\+05:30 /);
-    expect(lines((await runProcess([...args, '-o', 'wide', '--utc'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(/^2024-05-01T10:00:00\.000Z /);
+    expect(lines((await runProcess([...args, '--utc'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(
+      /^10:00:00\.000 /,
+    );
+    expect(lines((await runProcess([...args, '-o', 'wide'], { env: homeEnv(home, india) })).stdout)[0]).toMatch(
+      /^2024-05-01T15:30:00\.000\+05:30 /,
+    );
+    expect(
+      lines((await runProcess([...args, '-o', 'wide', '--utc'], { env: homeEnv(home, india) })).stdout)[0],
+    ).toMatch(/^2024-05-01T10:00:00\.000Z /);
   });
 
   it('-o json with --no-follow is one document, an audit.k8s.io/v1 EventList of the stored events', async () => {
@@ -177,7 +286,10 @@ describe('tail --no-follow', () => {
 
   it('leaves out lines the receiver would refuse, lists each at the end with its place and reason, shows the rest, exit 2', async () => {
     await appendFile(join(paths.streamsDir, 'default.log'), 'not json\n{"kind":"Event","verb":"get"\nnull\n');
-    await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[0]!, 'after001', { requestReceivedTimestamp: '2024-05-01T10:05:00Z' })}\n`);
+    await appendFile(
+      join(paths.streamsDir, 'default.log'),
+      `${variant(def[0]!, 'after001', { requestReceivedTimestamp: '2024-05-01T10:05:00Z' })}\n`,
+    );
     const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(r.code).toBe(2);
     expect(ids(r.stdout)).toHaveLength(14);
@@ -210,7 +322,10 @@ describe('tail --no-follow', () => {
   it.each([
     [['--tail', '3'], MERGED.slice(-3)],
     [['--tail', '1', '--sink', 'secrets'], ['s3']],
-    [['--tail', '2', '--verb', 'create'], ['s1', 'd2']],
+    [
+      ['--tail', '2', '--verb', 'create'],
+      ['s1', 'd2'],
+    ],
     [['--tail', '100'], MERGED],
     [['--tail', '0'], []],
     [['--tail', '-1'], MERGED],
@@ -223,11 +338,24 @@ describe('tail --no-follow', () => {
   it('--sink repeated or comma-separated reads those sinks together, merged by time, and no other', async () => {
     await writeFile(join(paths.streamsDir, 'other.log'), `${variant(def[0]!, 'other001')}\n`);
     const want = MERGED.map((ref) => `${line(ref)}\n`).join('');
-    const repeated = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'secrets', '--sink', 'default']);
+    const repeated = await runInHome(home, [
+      'tail',
+      '--no-follow',
+      '-o',
+      'jsonl',
+      '--sink',
+      'secrets',
+      '--sink',
+      'default',
+    ]);
     expect(repeated.code).toBe(0);
     expect(repeated.stdout).toBe(want);
-    expect((await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets'])).stdout).toBe(want);
-    expect((await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'other'])).stdout).toContain('other001');
+    expect((await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default,secrets'])).stdout).toBe(
+      want,
+    );
+    expect((await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'other'])).stdout).toContain(
+      'other001',
+    );
   });
 
   it('an unknown sink among several is exit 2 and lists the sinks', async () => {
@@ -298,7 +426,16 @@ describe('tail (following)', () => {
 
     const r = await cli.stop('SIGINT');
     expect(r.code).toBe(0);
-    const want = [...MERGED.map(line), a, variant(def[2]!, 'marker01'), variant(def[2]!, 'marker02'), partial, beforeRotation, afterRotation, late];
+    const want = [
+      ...MERGED.map(line),
+      a,
+      variant(def[2]!, 'marker01'),
+      variant(def[2]!, 'marker02'),
+      partial,
+      beforeRotation,
+      afterRotation,
+      late,
+    ];
     expect(lines(r.stdout)).toEqual(want);
     expect(r.stdout).not.toMatch(ANSI);
     expect(r.stderr).not.toMatch(ANSI);
@@ -342,7 +479,10 @@ describe('tail (following)', () => {
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 1, 'the stored 4xx event');
     await appendFile(join(paths.streamsDir, 'default.log'), `${variant(def[3]!, 'otherink')}\n`);
-    await appendFile(join(paths.streamsDir, 'secrets.log'), `${variant(sec[1]!, 'created1')}\n${variant(sec[3]!, 'denied01')}\n`);
+    await appendFile(
+      join(paths.streamsDir, 'secrets.log'),
+      `${variant(sec[1]!, 'created1')}\n${variant(sec[3]!, 'denied01')}\n`,
+    );
     await cli.waitFor((s) => s.includes('denied01'), 'the new 4xx event');
     const r = await cli.stop('SIGINT');
     expect(r.code).toBe(0);
@@ -354,7 +494,10 @@ describe('tail (following)', () => {
     const cli = startInHome(home, ['tail', '--sink', 'default', '-o', 'jsonl']);
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 10, 'the stored events');
-    await appendFile(join(paths.streamsDir, 'default.log'), `garbage\n{"kind":"Nope"}\n${variant(def[0]!, 'good0001')}\n`);
+    await appendFile(
+      join(paths.streamsDir, 'default.log'),
+      `garbage\n{"kind":"Nope"}\n${variant(def[0]!, 'good0001')}\n`,
+    );
     await cli.waitFor((s) => s.includes('good0001'), 'the line after the bad ones');
     const r = await cli.stop('SIGINT');
     expect(r.code).toBe(2);
@@ -363,7 +506,9 @@ describe('tail (following)', () => {
       expect.stringMatching(/^warning: left out a line that is not an audit event \(.*default\.log:11: malformed JSON/),
       'error: 2 lines are not audit events (the receiver would refuse them), so they were left out:',
     ]);
-    expect(err).toContain(`  ${join(paths.streamsDir, 'default.log')}:12: kind "Nope"; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`);
+    expect(err).toContain(
+      `  ${join(paths.streamsDir, 'default.log')}:12: kind "Nope"; want an EventList or an Event (audit.k8s.io/v1 or v1beta1)`,
+    );
     expect(err).toContain('  refused: 2 lines not audit events, listed above');
   });
 });
@@ -384,7 +529,12 @@ describe('tail with hostile event fields', () => {
   };
   // Everything escapeText turns visible, and that a terminal would act on.
   const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
-  const VISIBLE = ['\\x1b[2J\\x1b]0;pwned\\x07\\x0dFAKE', 'kubectl\\u202egnp.exe', 'ev\\x9b31mil/x\\x1b[1A\\x7f', '/api/v1/namespaces/ev\\x9b31mil/pods/x\\x1b[1A?limit=1'];
+  const VISIBLE = [
+    '\\x1b[2J\\x1b]0;pwned\\x07\\x0dFAKE',
+    'kubectl\\u202egnp.exe',
+    'ev\\x9b31mil/x\\x1b[1A\\x7f',
+    '/api/v1/namespaces/ev\\x9b31mil/pods/x\\x1b[1A?limit=1',
+  ];
   let stored: string;
 
   beforeEach(async () => {

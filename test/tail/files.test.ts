@@ -14,7 +14,8 @@ import { testDir } from '../harness/lab.js';
 import { event, eventList, ids, logText, writeLog } from '../streams/logs.js';
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist/streams/fileSource.js'))) throw new Error('dist/ has no --file reader: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist/streams/fileSource.js')))
+    throw new Error('dist/ has no --file reader: run `npm run build` first');
 });
 
 const running: CliProcess[] = [];
@@ -24,7 +25,8 @@ afterEach(async () => {
 
 const lines = (s: string) => s.split('\n').filter((l) => l !== '');
 const idsOut = (stdout: string) => lines(stdout).map((l) => (JSON.parse(l) as { auditID: string }).auditID);
-const series = (prefix: string, n: number, startMs: number, stepMs = 1000) => Array.from({ length: n }, (_, i) => event(`${prefix}${i}`, startMs + i * stepMs));
+const series = (prefix: string, n: number, startMs: number, stepMs = 1000) =>
+  Array.from({ length: n }, (_, i) => event(`${prefix}${i}`, startMs + i * stepMs));
 
 /** A temp dir for the logs and an empty home: the CLI runs in the logs' dir, so names are relative. */
 async function place(): Promise<{ dir: string; home: string; env: NodeJS.ProcessEnv }> {
@@ -33,11 +35,16 @@ async function place(): Promise<{ dir: string; home: string; env: NodeJS.Process
   return { dir, home, env: { AUDIT_LAB_HOME: home, TZ: 'UTC' } };
 }
 
-const tail = (p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]) => runCli(['tail', ...args], { cwd: p.dir, env: p.env });
+const tail = (p: { dir: string; env: NodeJS.ProcessEnv }, args: string[]) =>
+  runCli(['tail', ...args], { cwd: p.dir, env: p.env });
 
 /** The CLI with `input` on its standard input. */
 function withStdin(args: string[], input: Buffer, p: { dir: string; env: NodeJS.ProcessEnv }): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: p.dir, env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...p.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: p.dir,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...p.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -69,7 +76,16 @@ describe('tail --file --no-follow', () => {
     await writeLog(join(p.dir, 'audit-2026-11-29T09-01-00.000.log.gz'), old, { gzip: true });
     await writeLog(join(p.dir, 'audit-2026-11-29T09-02-00.000.log'), mid);
     await writeLog(join(p.dir, 'audit.log'), now);
-    const r = await tail(p, ['--file', 'audit-2026-11-29T09-02-00.000.log', 'audit.log', '--file', 'audit-2026-11-29T09-01-00.000.log.gz', '--no-follow', '-o', 'jsonl']);
+    const r = await tail(p, [
+      '--file',
+      'audit-2026-11-29T09-02-00.000.log',
+      'audit.log',
+      '--file',
+      'audit-2026-11-29T09-01-00.000.log.gz',
+      '--no-follow',
+      '-o',
+      'jsonl',
+    ]);
     expect(r.code).toBe(0);
     expect(idsOut(r.stdout)).toEqual(ids([...old, ...mid, ...now]));
   });
@@ -112,7 +128,15 @@ describe('tail --file --no-follow', () => {
   it('lines that are not events: the others shown, each bad one listed with file:line and why, exit 2', async () => {
     const p = await place();
     const good = series('g', 3, 0);
-    const text = [JSON.stringify(good[0]), 'garbage', JSON.stringify(good[1]), '{"kind":"Event","apiVersion":"audit.k8s.io/v1"}', '', JSON.stringify(good[2]), '{"kind":"Event","apiVersion":"audit.k8s.io/v2","auditID":"x","stage":"ResponseComplete","level":"Metadata"}'].join('\n');
+    const text = [
+      JSON.stringify(good[0]),
+      'garbage',
+      JSON.stringify(good[1]),
+      '{"kind":"Event","apiVersion":"audit.k8s.io/v1"}',
+      '',
+      JSON.stringify(good[2]),
+      '{"kind":"Event","apiVersion":"audit.k8s.io/v2","auditID":"x","stage":"ResponseComplete","level":"Metadata"}',
+    ].join('\n');
     await writeFile(join(p.dir, 'audit.log'), `${text}\n`);
     const r = await tail(p, ['--file', 'audit.log', '--no-follow', '-o', 'jsonl']);
     expect(r.code).toBe(2);
@@ -128,14 +152,22 @@ describe('tail --file --no-follow', () => {
 
   it('many bad lines: the first 20 listed, then how many more', async () => {
     const p = await place();
-    await writeFile(join(p.dir, 'junk.log'), `${Array.from({ length: 23 }, (_, i) => `junk${i}`).join('\n')}\n${JSON.stringify(event('ok', 0))}\n`);
+    await writeFile(
+      join(p.dir, 'junk.log'),
+      `${Array.from({ length: 23 }, (_, i) => `junk${i}`).join('\n')}\n${JSON.stringify(event('ok', 0))}\n`,
+    );
     const r = await tail(p, ['--file', 'junk.log', '--no-follow', '-o', 'jsonl']);
     expect(r.code).toBe(2);
     expect(idsOut(r.stdout)).toEqual(['ok']);
     const err = lines(r.stderr);
-    expect(err[0]).toBe('error: 23 lines are not audit events (the receiver would refuse them), so they were left out:');
+    expect(err[0]).toBe(
+      'error: 23 lines are not audit events (the receiver would refuse them), so they were left out:',
+    );
     expect(err.slice(1, 21).map((l) => l.split(':')[1])).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
-    expect(err.slice(21)).toEqual(['  ... and 3 more', 'hint: each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them']);
+    expect(err.slice(21)).toEqual([
+      '  ... and 3 more',
+      'hint: each line must be an audit.k8s.io/v1 (or v1beta1) Event or EventList as JSON, as --audit-log-path writes them',
+    ]);
   });
 
   it('- reads standard input, gzip or not', async () => {
@@ -144,7 +176,11 @@ describe('tail --file --no-follow', () => {
     const plain = await withStdin(['tail', '--file', '-', '--no-follow', '-o', 'jsonl'], Buffer.from(logText(evs)), p);
     expect(plain.code).toBe(0);
     expect(plain.stdout).toBe(logText(evs));
-    const zipped = await withStdin(['tail', '--file', '-', '--no-follow', '-o', 'jsonl', '--verb', 'list'], gzipSync(logText(evs)), p);
+    const zipped = await withStdin(
+      ['tail', '--file', '-', '--no-follow', '-o', 'jsonl', '--verb', 'list'],
+      gzipSync(logText(evs)),
+      p,
+    );
     expect(zipped.code).toBe(0);
     expect(idsOut(zipped.stdout)).toEqual(ids(evs));
   });
@@ -163,19 +199,28 @@ describe('tail --file --no-follow', () => {
     execFileSync('mkfifo', [join(p.dir, 'plain.pipe'), join(p.dir, 'gzip.pipe')]);
     await writeLog(join(p.dir, 'real.log'), c);
     await symlink(join(p.dir, 'real.log'), join(p.dir, 'link.log'));
-    const cli = startCli(['tail', '--no-follow', '-o', 'jsonl', '--file', 'plain.pipe', 'gzip.pipe', 'link.log'], { cwd: p.dir, env: p.env });
+    const cli = startCli(['tail', '--no-follow', '-o', 'jsonl', '--file', 'plain.pipe', 'gzip.pipe', 'link.log'], {
+      cwd: p.dir,
+      env: p.env,
+    });
     running.push(cli);
     createWriteStream(join(p.dir, 'plain.pipe')).end(`${JSON.stringify(a[0])}\njunk\n${logText(a.slice(1))}`);
     createWriteStream(join(p.dir, 'gzip.pipe')).end(gzipSync(logText(b)));
     const r = await cli.exited;
     expect(r.code, r.stderr).toBe(2);
     expect(idsOut(r.stdout)).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'c1', 'a2', 'b2', 'c2']);
-    expect(r.stderr).toContain('1 line is not audit events (the receiver would refuse it), so it was left out:\n  plain.pipe:2: malformed JSON');
+    expect(r.stderr).toContain(
+      '1 line is not audit events (the receiver would refuse it), so it was left out:\n  plain.pipe:2: malformed JSON',
+    );
   });
 
   it('Ctrl-C ends it while standard input is still open (a writer like kubectl logs -f)', async () => {
     const p = await place();
-    const child = spawn(process.execPath, [BIN, 'tail', '--file', '-', '-o', 'jsonl'], { cwd: p.dir, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...p.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'tail', '--file', '-', '-o', 'jsonl'], {
+      cwd: p.dir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...p.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const cli = new CliProcess(child);
     running.push(cli);
     child.stdin.write(logText([event('live0', 0)]));
@@ -214,7 +259,11 @@ describe('tail --file following (as tail -F)', () => {
     const first = series('f', 2, 0);
     await writeLog(log, first);
     await writeLog(side, []);
-    const cli = startCli(['tail', '--file', 'audit.log', 'side.log', '-o', 'jsonl'], { cwd: p.dir, env: p.env, timeoutMs: 60_000 });
+    const cli = startCli(['tail', '--file', 'audit.log', 'side.log', '-o', 'jsonl'], {
+      cwd: p.dir,
+      env: p.env,
+      timeoutMs: 60_000,
+    });
     running.push(cli);
     await cli.waitFor((s) => lines(s).length === 2, 'the stored events');
 
@@ -285,8 +334,14 @@ describe('policy test --file', () => {
     const text = await readFile(FIXTURE, 'utf8');
     await writeFile(join(p.dir, 'audit.log.gz'), gzipSync(text));
     const want = lines(text).map((l, i) => ({ line: i + 1, auditID: (JSON.parse(l) as { auditID: string }).auditID }));
-    const plain = await runCli(['policy', 'test', 'preset:recommended', '--file', FIXTURE, '-o', 'json'], { cwd: p.dir, env: p.env });
-    const zipped = await runCli(['policy', 'test', 'preset:recommended', '--file', 'audit.log.gz', '-o', 'json'], { cwd: p.dir, env: p.env });
+    const plain = await runCli(['policy', 'test', 'preset:recommended', '--file', FIXTURE, '-o', 'json'], {
+      cwd: p.dir,
+      env: p.env,
+    });
+    const zipped = await runCli(['policy', 'test', 'preset:recommended', '--file', 'audit.log.gz', '-o', 'json'], {
+      cwd: p.dir,
+      env: p.env,
+    });
     expect(zipped.stderr).toBe('');
     expect(zipped.code).toBe(0);
     const z = JSON.parse(zipped.stdout) as Report;

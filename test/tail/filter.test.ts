@@ -19,7 +19,9 @@ import { UserError } from '../../src/errors.js';
 
 const NONE: FilterFlags = { verb: [], user: [], namespace: [], resource: [], stage: [], code: [] };
 
-function ev(over: Partial<StoredEvent> & { group?: string; resource?: string; sub?: string; ns?: string; code?: number } = {}): StoredEvent {
+function ev(
+  over: Partial<StoredEvent> & { group?: string; resource?: string; sub?: string; ns?: string; code?: number } = {},
+): StoredEvent {
   const { group, resource, sub, ns, code, ...rest } = over;
   return {
     kind: 'Event',
@@ -30,7 +32,14 @@ function ev(over: Partial<StoredEvent> & { group?: string; resource?: string; su
     verb: 'get',
     user: { username: 'kubernetes-admin' },
     ...(resource !== undefined
-      ? { objectRef: { resource, ...(group ? { apiGroup: group } : {}), ...(sub ? { subresource: sub } : {}), ...(ns ? { namespace: ns } : {}) } }
+      ? {
+          objectRef: {
+            resource,
+            ...(group ? { apiGroup: group } : {}),
+            ...(sub ? { subresource: sub } : {}),
+            ...(ns ? { namespace: ns } : {}),
+          },
+        }
       : {}),
     ...(code !== undefined ? { responseStatus: { metadata: {}, code } } : {}),
     ...rest,
@@ -71,14 +80,43 @@ describe('parseResourceFlag', () => {
 
   // kubectl api-resources: NAME, singular (discovery) and SHORTNAMES, all to the plural.
   it.each([
-    ['po', 'pods'], ['pod', 'pods'], ['svc', 'services'], ['service', 'services'], ['cm', 'configmaps'], ['ns', 'namespaces'],
-    ['sa', 'serviceaccounts'], ['no', 'nodes'], ['pv', 'persistentvolumes'], ['pvc', 'persistentvolumeclaims'], ['rs', 'replicasets'],
-    ['ds', 'daemonsets'], ['sts', 'statefulsets'], ['cj', 'cronjobs'], ['job', 'jobs'], ['ing', 'ingresses'], ['ingress', 'ingresses'],
-    ['ep', 'endpoints'], ['ev', 'events'], ['crd', 'customresourcedefinitions'], ['crds', 'customresourcedefinitions'],
-    ['netpol', 'networkpolicies'], ['networkpolicy', 'networkpolicies'], ['pdb', 'poddisruptionbudgets'], ['hpa', 'horizontalpodautoscalers'],
-    ['sc', 'storageclasses'], ['csr', 'certificatesigningrequests'], ['limits', 'limitranges'], ['quota', 'resourcequotas'],
-    ['rc', 'replicationcontrollers'], ['cs', 'componentstatuses'], ['secret', 'secrets'], ['secrets', 'secrets'], ['pc', 'priorityclasses'],
-    ['lease', 'leases'], ['clusterrole', 'clusterroles'], ['rolebinding', 'rolebindings'],
+    ['po', 'pods'],
+    ['pod', 'pods'],
+    ['svc', 'services'],
+    ['service', 'services'],
+    ['cm', 'configmaps'],
+    ['ns', 'namespaces'],
+    ['sa', 'serviceaccounts'],
+    ['no', 'nodes'],
+    ['pv', 'persistentvolumes'],
+    ['pvc', 'persistentvolumeclaims'],
+    ['rs', 'replicasets'],
+    ['ds', 'daemonsets'],
+    ['sts', 'statefulsets'],
+    ['cj', 'cronjobs'],
+    ['job', 'jobs'],
+    ['ing', 'ingresses'],
+    ['ingress', 'ingresses'],
+    ['ep', 'endpoints'],
+    ['ev', 'events'],
+    ['crd', 'customresourcedefinitions'],
+    ['crds', 'customresourcedefinitions'],
+    ['netpol', 'networkpolicies'],
+    ['networkpolicy', 'networkpolicies'],
+    ['pdb', 'poddisruptionbudgets'],
+    ['hpa', 'horizontalpodautoscalers'],
+    ['sc', 'storageclasses'],
+    ['csr', 'certificatesigningrequests'],
+    ['limits', 'limitranges'],
+    ['quota', 'resourcequotas'],
+    ['rc', 'replicationcontrollers'],
+    ['cs', 'componentstatuses'],
+    ['secret', 'secrets'],
+    ['secrets', 'secrets'],
+    ['pc', 'priorityclasses'],
+    ['lease', 'leases'],
+    ['clusterrole', 'clusterroles'],
+    ['rolebinding', 'rolebindings'],
   ])('%s -> %s', (flag, plural) => {
     expect(parseResourceFlag(flag).resource).toBe(plural);
   });
@@ -170,7 +208,15 @@ describe('parseStageFlag', () => {
 describe('buildFilter', () => {
   const a = ev({ verb: 'list', resource: 'pods', ns: 'default', code: 200 });
   const b = ev({ verb: 'delete', resource: 'pods', ns: 'kube-system', code: 403, user: { username: 'alice' } });
-  const c = ev({ verb: 'create', group: 'apps', resource: 'deployments', ns: 'default', code: 201, stage: 'RequestReceived', responseStatus: undefined });
+  const c = ev({
+    verb: 'create',
+    group: 'apps',
+    resource: 'deployments',
+    ns: 'default',
+    code: 201,
+    stage: 'RequestReceived',
+    responseStatus: undefined,
+  });
   const d = ev({ verb: 'get', requestURI: '/healthz', code: 200, user: { username: 'system:anonymous' } });
   const e = ev({ verb: 'get', resource: 'namespaces', name: undefined, code: 404 });
   const all = { a, b, c, d, e };
@@ -208,8 +254,17 @@ describe('buildFilter', () => {
   });
 
   it('never throws on events with missing or odd fields', () => {
-    const f = buildFilter({ ...NONE, verb: ['get'], user: ['x'], namespace: ['n'], resource: ['pods'], stage: ['Panic'], code: ['5xx'] });
-    for (const odd of [{}, { verb: 3, user: {}, objectRef: {}, responseStatus: { code: 'x' } }] as StoredEvent[]) expect(f(odd)).toBe(false);
+    const f = buildFilter({
+      ...NONE,
+      verb: ['get'],
+      user: ['x'],
+      namespace: ['n'],
+      resource: ['pods'],
+      stage: ['Panic'],
+      code: ['5xx'],
+    });
+    for (const odd of [{}, { verb: 3, user: {}, objectRef: {}, responseStatus: { code: 'x' } }] as StoredEvent[])
+      expect(f(odd)).toBe(false);
   });
 
   it('checks every flag value up front', () => {
@@ -230,17 +285,27 @@ describe('timestamps', () => {
     ['2024-05-01t10:00:00z', Date.UTC(2024, 4, 1, 10) * 1000],
   ])('%s', (ts, want) => expect(timestampMicros(ts)).toBe(want));
 
-  it.each(['2024-05-01', '2024-05-01 10:00:00Z', '10:00', 'yesterday', '2024-13-01T10:00:00Z', 12])('%j is not one', (ts) => {
-    expect(timestampMicros(ts)).toBeUndefined();
-  });
+  it.each(['2024-05-01', '2024-05-01 10:00:00Z', '10:00', 'yesterday', '2024-13-01T10:00:00Z', 12])(
+    '%j is not one',
+    (ts) => {
+      expect(timestampMicros(ts)).toBeUndefined();
+    },
+  );
 
   it('latency is stage time minus received time, in µs', () => {
-    expect(latencyMicros({ requestReceivedTimestamp: '2024-05-01T10:00:00.000000Z', stageTimestamp: '2024-05-01T10:00:00.012345Z' })).toBe(12345);
+    expect(
+      latencyMicros({
+        requestReceivedTimestamp: '2024-05-01T10:00:00.000000Z',
+        stageTimestamp: '2024-05-01T10:00:00.012345Z',
+      }),
+    ).toBe(12345);
     expect(latencyMicros({ stageTimestamp: '2024-05-01T10:00:00.012345Z' })).toBeUndefined();
   });
 
   it('the event time is when the request came, else the stage time', () => {
-    expect(eventTime({ requestReceivedTimestamp: '2024-05-01T10:00:00Z', stageTimestamp: '2024-05-01T10:00:01Z' })).toBe(Date.UTC(2024, 4, 1, 10) * 1000);
+    expect(
+      eventTime({ requestReceivedTimestamp: '2024-05-01T10:00:00Z', stageTimestamp: '2024-05-01T10:00:01Z' }),
+    ).toBe(Date.UTC(2024, 4, 1, 10) * 1000);
     expect(eventTime({ stageTimestamp: '2024-05-01T10:00:01Z' })).toBe(Date.UTC(2024, 4, 1, 10, 0, 1) * 1000);
     expect(eventTime({})).toBeUndefined();
   });
@@ -273,7 +338,9 @@ describe('--since', () => {
 
 describe('asStoredEvent', () => {
   it('drops sub-objects of the wrong type rather than trusting them', () => {
-    expect(asStoredEvent({ auditID: 'a', user: 'alice', objectRef: [1], responseStatus: 200 })).toEqual({ auditID: 'a' });
+    expect(asStoredEvent({ auditID: 'a', user: 'alice', objectRef: [1], responseStatus: 200 })).toEqual({
+      auditID: 'a',
+    });
   });
 });
 

@@ -94,7 +94,9 @@ describe('PrettyFormatter', () => {
     const [first] = await fixtureEvents('default.log');
     const line = new PrettyFormatter(plain, { wide: true, utc: true }).format(first!, 'default');
     expect(line.startsWith('2024-05-01T10:00:00.000Z  default  ')).toBe(true);
-    expect(line).toContain('  172.18.0.1  kubectl/v1.31.0 (linux/amd64) kubernetes/9edcffc  /api/v1/namespaces/default/pods?limit=500  7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17');
+    expect(line).toContain(
+      '  172.18.0.1  kubectl/v1.31.0 (linux/amd64) kubernetes/9edcffc  /api/v1/namespaces/default/pods?limit=500  7f3c1b52-9a4e-4d2b-8c61-0e5a2f9d4b17',
+    );
   });
 
   it('aligns the columns of everything measured up front', async () => {
@@ -144,14 +146,27 @@ describe('PrettyFormatter', () => {
 
   it('never throws on an event with odd fields', () => {
     const f = new PrettyFormatter(colour, { wide: true });
-    for (const e of [{}, { verb: 5, user: { username: null }, sourceIPs: 'x', objectRef: { resource: 1 }, requestReceivedTimestamp: 'soon' }] as StoredEvent[]) {
+    for (const e of [
+      {},
+      {
+        verb: 5,
+        user: { username: null },
+        sourceIPs: 'x',
+        objectRef: { resource: 1 },
+        requestReceivedTimestamp: 'soon',
+      },
+    ] as StoredEvent[]) {
       expect(typeof f.format(e, 'default')).toBe('string');
     }
   });
 
   it('a RequestReceived event has no latency yet', () => {
     const line = new PrettyFormatter(plain).format(
-      { stage: 'RequestReceived', requestReceivedTimestamp: '2024-05-01T10:00:00Z', stageTimestamp: '2024-05-01T10:00:00Z' },
+      {
+        stage: 'RequestReceived',
+        requestReceivedTimestamp: '2024-05-01T10:00:00Z',
+        stageTimestamp: '2024-05-01T10:00:00Z',
+      },
       's',
     );
     expect(line.trimEnd().endsWith('-  -')).toBe(true);
@@ -159,27 +174,49 @@ describe('PrettyFormatter', () => {
 });
 
 describe('PrettyFormatter fitted to a terminal', () => {
-  it.each([80, 100, 132])('at %i columns no line (header included) is wider, and the header names sit over their columns', async (width) => {
-    const events = [...(await fixtureEvents('default.log')), { ...(await fixtureEvents('secrets.log'))[0]!, user: { username: 'system:serviceaccount:a-long-namespace:a-long-name' } }];
-    const f = new PrettyFormatter(plain, { width, header: true, utc: true });
-    const items = events.map((event) => ({ event, sink: 'a-sink-with-a-long-name' }));
-    f.measure(items);
-    const head = f.header();
-    const lines = items.map((x) => f.format(x.event, x.sink));
-    for (const l of [head, ...lines]) expect(Array.from(l).length, l).toBeLessThanOrEqual(width);
-    // The first event's verb (list) and code (200, right-aligned under CODE) line up with the header.
-    expect(lines[0]!.indexOf(' list ') + 1).toBe(head.indexOf('VERB'));
-    expect(lines[0]!.indexOf(' 200 ') + 1).toBe(head.indexOf('CODE') + 1);
-  });
+  it.each([80, 100, 132])(
+    'at %i columns no line (header included) is wider, and the header names sit over their columns',
+    async (width) => {
+      const events = [
+        ...(await fixtureEvents('default.log')),
+        {
+          ...(await fixtureEvents('secrets.log'))[0]!,
+          user: { username: 'system:serviceaccount:a-long-namespace:a-long-name' },
+        },
+      ];
+      const f = new PrettyFormatter(plain, { width, header: true, utc: true });
+      const items = events.map((event) => ({ event, sink: 'a-sink-with-a-long-name' }));
+      f.measure(items);
+      const head = f.header();
+      const lines = items.map((x) => f.format(x.event, x.sink));
+      for (const l of [head, ...lines]) expect(Array.from(l).length, l).toBeLessThanOrEqual(width);
+      // The first event's verb (list) and code (200, right-aligned under CODE) line up with the header.
+      expect(lines[0]!.indexOf(' list ') + 1).toBe(head.indexOf('VERB'));
+      expect(lines[0]!.indexOf(' 200 ') + 1).toBe(head.indexOf('CODE') + 1);
+    },
+  );
 
   it('cuts names in the middle, says stages short, and leaves latency out when it would squeeze the names', async () => {
     const [first] = await fixtureEvents('default.log');
     const f = new PrettyFormatter(plain, { width: 90, header: true, utc: true });
     const user = 'system:serviceaccount:kube-system:generic-garbage-collector';
-    const objectRef = { resource: 'pods', namespace: 'default', name: 'a-pod-with-a-long-generated-name-7c5ddbdf54-x2k9p' };
-    f.measure([{ event: { ...first!, user: { username: user }, objectRef }, sink: 'default' }, { event: { ...first!, stage: 'RequestReceived' }, sink: 'secrets' }]);
+    const objectRef = {
+      resource: 'pods',
+      namespace: 'default',
+      name: 'a-pod-with-a-long-generated-name-7c5ddbdf54-x2k9p',
+    };
+    f.measure([
+      { event: { ...first!, user: { username: user }, objectRef }, sink: 'default' },
+      { event: { ...first!, stage: 'RequestReceived' }, sink: 'secrets' },
+    ]);
     const line = f.format({ ...first!, user: { username: user } }, 'default');
-    expect(line.split(/ +/).slice(0, 5)).toEqual(['10:00:00.000', 'default', 'Complete', expect.stringMatching(/^system:\S*…\S*ollector$/), 'list']);
+    expect(line.split(/ +/).slice(0, 5)).toEqual([
+      '10:00:00.000',
+      'default',
+      'Complete',
+      expect.stringMatching(/^system:\S*…\S*ollector$/),
+      'list',
+    ]);
     expect(f.header()).not.toContain('LATENCY');
     expect(new PrettyFormatter(plain, { width: 200, header: true }).header()).toContain('LATENCY');
   });
@@ -188,14 +225,24 @@ describe('PrettyFormatter fitted to a terminal', () => {
     const events = await fixtureEvents('default.log');
     const names = (f: PrettyFormatter) => f.shownColumns();
     const sinkOf = (i: number) => (i % 2 === 0 ? 'default' : 'other');
-    const varying = events.map((event, i) => ({ event: { ...event, stage: i % 2 === 0 ? 'ResponseComplete' : 'RequestReceived' }, sink: sinkOf(i) }));
+    const varying = events.map((event, i) => ({
+      event: { ...event, stage: i % 2 === 0 ? 'ResponseComplete' : 'RequestReceived' },
+      sink: sinkOf(i),
+    }));
     const at = (width: number, items: { event: StoredEvent; sink: string }[]) => {
       const f = new PrettyFormatter(plain, { width, header: true, utc: true });
       f.measure(items);
       return f;
     };
     // Every default.log event is ResponseComplete: STAGE goes before LATENCY; a varied one after it.
-    expect(names(at(98, events.map((event, i) => ({ event, sink: sinkOf(i) }))))).toBe('TIME SINK USER VERB CODE LATENCY RESOURCE OBJECT');
+    expect(
+      names(
+        at(
+          98,
+          events.map((event, i) => ({ event, sink: sinkOf(i) })),
+        ),
+      ),
+    ).toBe('TIME SINK USER VERB CODE LATENCY RESOURCE OBJECT');
     expect(names(at(98, varying))).toBe('TIME SINK USER VERB CODE RESOURCE OBJECT');
     const varied = at(80, varying);
     expect(names(varied)).toBe('TIME USER VERB CODE RESOURCE OBJECT');
@@ -205,18 +252,25 @@ describe('PrettyFormatter fitted to a terminal', () => {
     expect(manager.split(/ +/)[1]).toMatch(/^system:…\S*anager$/);
   });
 
-  it.each([80, 120])('at %i columns East Asian wide names take two columns each, and no line is wider', async (width) => {
-    const events = await fixtureEvents('default.log');
-    const wide = events.map((e, i) => ({ ...e, user: { username: `系统:服务账号:命名空间${i}:很长的名字很长的名字` }, objectRef: { resource: 'configmaps', namespace: '生产环境', name: `配置${i}` } }));
-    const f = new PrettyFormatter(plain, { width, header: true, utc: true });
-    const items = wide.map((event) => ({ event, sink: 'default' }));
-    f.measure(items);
-    const lines = [f.header(), ...items.map((x) => f.format(x.event, x.sink))];
-    for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(width);
-    // Columns still line up under their header names, measured in columns.
-    const at = (l: string, s: string) => stringWidth(l.slice(0, l.indexOf(s)));
-    expect(at(lines[1]!, ' list ') + 1).toBe(at(lines[0]!, 'VERB'));
-  });
+  it.each([80, 120])(
+    'at %i columns East Asian wide names take two columns each, and no line is wider',
+    async (width) => {
+      const events = await fixtureEvents('default.log');
+      const wide = events.map((e, i) => ({
+        ...e,
+        user: { username: `系统:服务账号:命名空间${i}:很长的名字很长的名字` },
+        objectRef: { resource: 'configmaps', namespace: '生产环境', name: `配置${i}` },
+      }));
+      const f = new PrettyFormatter(plain, { width, header: true, utc: true });
+      const items = wide.map((event) => ({ event, sink: 'default' }));
+      f.measure(items);
+      const lines = [f.header(), ...items.map((x) => f.format(x.event, x.sink))];
+      for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(width);
+      // Columns still line up under their header names, measured in columns.
+      const at = (l: string, s: string) => stringWidth(l.slice(0, l.indexOf(s)));
+      expect(at(lines[1]!, ' list ') + 1).toBe(at(lines[0]!, 'VERB'));
+    },
+  );
 
   it('without a width (a pipe) nothing is cut or shortened', async () => {
     const [first] = await fixtureEvents('default.log');
@@ -244,7 +298,12 @@ describe('PrettyFormatter fitted to a terminal', () => {
 describe('formatEventList', () => {
   it('is one audit.k8s.io/v1 EventList document of the events as they are', async () => {
     const events = await fixtureEvents('secrets.log');
-    expect(JSON.parse(formatEventList(events))).toEqual({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: events });
+    expect(JSON.parse(formatEventList(events))).toEqual({
+      kind: 'EventList',
+      apiVersion: 'audit.k8s.io/v1',
+      metadata: {},
+      items: events,
+    });
   });
 });
 
@@ -273,7 +332,9 @@ describe('summary', () => {
   });
 
   it('says how many lines were skipped, and that nothing was shown', () => {
-    expect(formatSummary(new Tally(), plain, { skipped: 2 })).toBe('0 events shown\n  refused: 2 lines not audit events, listed above');
+    expect(formatSummary(new Tally(), plain, { skipped: 2 })).toBe(
+      '0 events shown\n  refused: 2 lines not audit events, listed above',
+    );
   });
 
   it('events with no response count under "-"', () => {
@@ -283,7 +344,12 @@ describe('summary', () => {
   });
 
   it('folds the long tail', () => {
-    const m = new Map([['a', 1], ['b', 5], ['c', 5], ['d', 2]]);
+    const m = new Map([
+      ['a', 1],
+      ['b', 5],
+      ['c', 5],
+      ['d', 2],
+    ]);
     expect(topCounts(m, 2)).toBe('b 5, c 5, +2 more');
   });
 });

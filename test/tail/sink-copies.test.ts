@@ -30,7 +30,13 @@ afterEach(async () => {
 const at = (s: number) => `2026-11-29T10:00:${String(s).padStart(2, '0')}.000000Z`;
 
 /** An event as a sink at `level` stores it: the bodies only from Request and RequestResponse. */
-function event(id: string, s: number, level: 'Metadata' | 'RequestResponse', stage = 'ResponseComplete', verb = 'create'): string {
+function event(
+  id: string,
+  s: number,
+  level: 'Metadata' | 'RequestResponse',
+  stage = 'ResponseComplete',
+  verb = 'create',
+): string {
   const e: Record<string, unknown> = {
     kind: 'Event',
     apiVersion: 'audit.k8s.io/v1',
@@ -49,8 +55,10 @@ function event(id: string, s: number, level: 'Metadata' | 'RequestResponse', sta
   return JSON.stringify(e);
 }
 
-const put = (sink: string, lines: string[]) => writeFile(join(paths.streamsDir, `${sink}.log`), lines.map((l) => `${l}\n`).join(''));
-const add = (sink: string, lines: string[]) => appendFile(join(paths.streamsDir, `${sink}.log`), lines.map((l) => `${l}\n`).join(''));
+const put = (sink: string, lines: string[]) =>
+  writeFile(join(paths.streamsDir, `${sink}.log`), lines.map((l) => `${l}\n`).join(''));
+const add = (sink: string, lines: string[]) =>
+  appendFile(join(paths.streamsDir, `${sink}.log`), lines.map((l) => `${l}\n`).join(''));
 const lines = (s: string) => s.split('\n').filter((l) => l !== '');
 const ids = (s: string) => lines(s).map((l) => (JSON.parse(l) as { auditID: string }).auditID);
 
@@ -64,13 +72,21 @@ describe('one request held by several sinks', () => {
   it('tail shows it once per stage: the richest copy, its stored line exactly', async () => {
     const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(r.code, r.stderr).toBe(0);
-    expect(lines(r.stdout)).toEqual([event('alone', 1, 'Metadata'), event('both', 2, 'RequestResponse', 'RequestReceived'), event('both', 2, 'RequestResponse'), event('later', 3, 'Metadata')]);
+    expect(lines(r.stdout)).toEqual([
+      event('alone', 1, 'Metadata'),
+      event('both', 2, 'RequestResponse', 'RequestReceived'),
+      event('both', 2, 'RequestResponse'),
+      event('later', 3, 'Metadata'),
+    ]);
   });
 
   it('-o wide names every sink that holds it; the default view the sink of the copy shown', async () => {
     const wide = await runInHome(home, ['tail', '--no-follow', '-o', 'wide']);
     expect(wide.code).toBe(0);
-    expect(lines(wide.stdout).filter((l) => l.includes(' both'))).toEqual([expect.stringMatching(/ secrets +RequestReceived /), expect.stringMatching(/ default,secrets +ResponseComplete /)]);
+    expect(lines(wide.stdout).filter((l) => l.includes(' both'))).toEqual([
+      expect.stringMatching(/ secrets +RequestReceived /),
+      expect.stringMatching(/ default,secrets +ResponseComplete /),
+    ]);
     const pretty = await runInHome(home, ['tail', '--no-follow']);
     expect(lines(pretty.stdout)).toHaveLength(4);
     expect(lines(pretty.stdout)[2]).toMatch(/ secrets +ResponseComplete /);
@@ -78,21 +94,34 @@ describe('one request held by several sinks', () => {
 
   it('--tail N counts it once', async () => {
     const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--tail', '3']);
-    expect(lines(r.stdout)).toEqual([event('both', 2, 'RequestResponse', 'RequestReceived'), event('both', 2, 'RequestResponse'), event('later', 3, 'Metadata')]);
+    expect(lines(r.stdout)).toEqual([
+      event('both', 2, 'RequestResponse', 'RequestReceived'),
+      event('both', 2, 'RequestResponse'),
+      event('later', 3, 'Metadata'),
+    ]);
   });
 
   it('one sink asked for shows its own copy', async () => {
     const r = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl', '--sink', 'default']);
-    expect(lines(r.stdout)).toEqual([event('alone', 1, 'Metadata'), event('both', 2, 'Metadata'), event('later', 3, 'Metadata')]);
+    expect(lines(r.stdout)).toEqual([
+      event('alone', 1, 'Metadata'),
+      event('both', 2, 'Metadata'),
+      event('later', 3, 'Metadata'),
+    ]);
   });
 
   it('top counts it once in EVENTS and SHARE; --by sink counts each sink its own copy', async () => {
     const r = await runInHome(home, ['top', '--no-follow', '-o', 'json', '--by', 'verb']);
     expect(r.code, r.stderr).toBe(0);
-    const doc = JSON.parse(r.stdout) as { totals: { events: number }; groups: { key: { verb: string }; events: number; share: number }[] };
+    const doc = JSON.parse(r.stdout) as {
+      totals: { events: number };
+      groups: { key: { verb: string }; events: number; share: number }[];
+    };
     expect(doc.totals.events).toBe(4);
     expect(doc.groups).toEqual([expect.objectContaining({ key: { verb: 'create' }, events: 4, share: 1 })]);
-    const bySink = JSON.parse((await runInHome(home, ['top', '--no-follow', '-o', 'json', '--by', 'sink'])).stdout) as { groups: { key: { sink: string }; events: number }[] };
+    const bySink = JSON.parse((await runInHome(home, ['top', '--no-follow', '-o', 'json', '--by', 'sink'])).stdout) as {
+      groups: { key: { sink: string }; events: number }[];
+    };
     expect(Object.fromEntries(bySink.groups.map((g) => [g.key.sink, g.events]))).toEqual({ default: 3, secrets: 2 });
   });
 
@@ -121,7 +150,10 @@ describe('a deleted sink', () => {
     const tail = await runInHome(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expect(tail.code, tail.stderr).toBe(0);
     expect(ids(tail.stdout)).toEqual(['kept']);
-    const top = JSON.parse((await runInHome(home, ['top', '--no-follow', '-o', 'json'])).stdout) as { source: { sinks: string[] }; totals: { events: number } };
+    const top = JSON.parse((await runInHome(home, ['top', '--no-follow', '-o', 'json'])).stdout) as {
+      source: { sinks: string[] };
+      totals: { events: number };
+    };
     expect(top.source.sinks).toEqual(['default', 'secrets']);
     expect(top.totals.events).toBe(1);
     const table = await runInHome(home, ['top', '--no-follow']);
@@ -146,11 +178,19 @@ describe('a deleted sink', () => {
 });
 
 describe('SinkCopies', () => {
-  const read = (sink: string, id: string, level = 'Metadata'): ReadEvent => ({ sink, file: `${sink}.log`, lineNo: 1, text: '', event: { auditID: id, stage: 'ResponseComplete', level } });
+  const read = (sink: string, id: string, level = 'Metadata'): ReadEvent => ({
+    sink,
+    file: `${sink}.log`,
+    lineNo: 1,
+    text: '',
+    event: { auditID: id, stage: 'ResponseComplete', level },
+  });
 
   it('remembers a bounded number of events: a copy read after that many others is shown again', () => {
     const copies = new SinkCopies(2);
-    expect(copies.collapse([read('a', 'x'), read('b', 'x', 'Request')]).map((r) => [r.sink, r.sinks])).toEqual([['b', ['a', 'b']]]);
+    expect(copies.collapse([read('a', 'x'), read('b', 'x', 'Request')]).map((r) => [r.sink, r.sinks])).toEqual([
+      ['b', ['a', 'b']],
+    ]);
     expect(copies.collapse([read('c', 'x')])).toEqual([]);
     copies.collapse([read('a', 'y'), read('a', 'z')]);
     expect(copies.collapse([read('d', 'x')]).map((r) => r.sink)).toEqual(['d']);

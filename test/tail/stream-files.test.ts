@@ -71,13 +71,17 @@ describe('a FIFO among the stream files is refused, never opened to wait for a w
 
 describe('a symbolic link among the stream files is refused, its target never read', () => {
   it.each(READERS)('%s: exit 2 naming it', async (_, argv) => {
-    const { home, streamsDir } = await labWith(async (dir) => symlink(join(FIXTURES, 'secrets.log'), join(dir, 'default.log.1')));
+    const { home, streamsDir } = await labWith(async (dir) =>
+      symlink(join(FIXTURES, 'secrets.log'), join(dir, 'default.log.1')),
+    );
     const r = await run(home, argv);
     expectRefused(r, `${join(streamsDir, 'default.log.1')} is a symbolic link`);
   });
 
   it("another sink's current stream a link: refused too", async () => {
-    const { home, streamsDir } = await labWith(async (dir) => symlink(join(FIXTURES, 'secrets.log'), join(dir, 'other.log')));
+    const { home, streamsDir } = await labWith(async (dir) =>
+      symlink(join(FIXTURES, 'secrets.log'), join(dir, 'other.log')),
+    );
     const r = await run(home, ['tail', '--no-follow', '-o', 'jsonl']);
     expectRefused(r, `${join(streamsDir, 'other.log')} is a symbolic link`);
   });

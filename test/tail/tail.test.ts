@@ -36,12 +36,29 @@ class Sink {
  * wrongly follows can never start a real receiver from a test; the tests about the receiver inject
  * a fake and leave the variable out.
  */
-function io(home: string, opts: { tty?: boolean; env?: Record<string, string>; receiver?: boolean } = {}): IO & { stdout: Sink; stderr: Sink } {
+function io(
+  home: string,
+  opts: { tty?: boolean; env?: Record<string, string>; receiver?: boolean } = {},
+): IO & { stdout: Sink; stderr: Sink } {
   const env = { AUDIT_LAB_HOME: home, ...(opts.receiver ? {} : { AUDIT_LAB_NO_RECEIVER: '1' }), ...opts.env };
   return { stdout: new Sink(opts.tty), stderr: new Sink(opts.tty), env, cwd: home };
 }
 
-const base: TailOptions = { name: 'audit-lab', sinks: [], files: [], follow: false, tail: -1, utc: true, output: 'jsonl', verb: [], user: [], namespace: [], resource: [], stage: [], code: [] };
+const base: TailOptions = {
+  name: 'audit-lab',
+  sinks: [],
+  files: [],
+  follow: false,
+  tail: -1,
+  utc: true,
+  output: 'jsonl',
+  verb: [],
+  user: [],
+  namespace: [],
+  resource: [],
+  stage: [],
+  code: [],
+};
 
 let home: string;
 let paths: LabPaths;
@@ -74,12 +91,28 @@ describe('mergeOrder', () => {
   const ids = (xs: { id: string }[]) => xs.map((x) => x.id).join(' ');
 
   it.each([
-    ['interleaves sinks by time received', [e('a', 'a1', '01'), e('a', 'a2', '03'), e('b', 'b1', '02'), e('b', 'b2', '04')], 'a1 b1 a2 b2'],
+    [
+      'interleaves sinks by time received',
+      [e('a', 'a1', '01'), e('a', 'a2', '03'), e('b', 'b1', '02'), e('b', 'b2', '04')],
+      'a1 b1 a2 b2',
+    ],
     ['then by stage time', [e('a', 'a1', '01', '05'), e('b', 'b1', '01', '02')], 'b1 a1'],
     ['stable: equal times keep sink order', [e('b', 'b1', '01', '02'), e('a', 'a1', '01', '02')], 'b1 a1'],
-    ['keeps one sink in stored order, whatever its times', [e('a', 'a1', '05'), e('a', 'a2', '01'), e('a', 'a3', '03')], 'a1 a2 a3'],
-    ['a long request stored late stays where it was stored in its sink', [e('a', 'a1', '01', '02'), e('a', 'w', '00', '09'), e('b', 'b1', '05', '05')], 'a1 w b1'],
-    ['an event without times follows the one before it', [e('a', 'a1', '01'), e('a', 'x'), e('b', 'b1', '02'), e('a', 'a2', '03')], 'a1 x b1 a2'],
+    [
+      'keeps one sink in stored order, whatever its times',
+      [e('a', 'a1', '05'), e('a', 'a2', '01'), e('a', 'a3', '03')],
+      'a1 a2 a3',
+    ],
+    [
+      'a long request stored late stays where it was stored in its sink',
+      [e('a', 'a1', '01', '02'), e('a', 'w', '00', '09'), e('b', 'b1', '05', '05')],
+      'a1 w b1',
+    ],
+    [
+      'an event without times follows the one before it',
+      [e('a', 'a1', '01'), e('a', 'x'), e('b', 'b1', '02'), e('a', 'a2', '03')],
+      'a1 x b1 a2',
+    ],
     ['stage time alone will do', [e('a', 'a1', undefined, '03'), e('b', 'b1', undefined, '02')], 'b1 a1'],
   ])('%s', (_name, items, want) => {
     expect(ids(mergeOrder(items))).toBe(want);
@@ -103,7 +136,9 @@ describe('tail --no-follow (in process)', () => {
     const noColor = io(home, { tty: true, env: { NO_COLOR: '1' } });
     await tail({ ...base, output: 'pretty' }, makeContext(noColor));
     expect(noColor.stdout.text).not.toMatch(ANSI);
-    expect(noColor.stdout.text.replace(/ +/g, ' ')).toBe(tty.stdout.text.replace(/\u001b\[\d+m/g, '').replace(/ +/g, ' '));
+    expect(noColor.stdout.text.replace(/ +/g, ' ')).toBe(
+      tty.stdout.text.replace(/\u001b\[\d+m/g, '').replace(/ +/g, ' '),
+    );
 
     const jsonl = io(home, { tty: true });
     await tail(base, makeContext(jsonl));
@@ -115,7 +150,12 @@ describe('tail --no-follow (in process)', () => {
     const now = () => Date.parse('2024-05-01T10:00:10Z');
     await tail({ ...base, since: '4s', sinks: ['default'] }, makeContext(o), { now });
     // Received at or after 10:00:06: the /healthz, the delete and the namespace get.
-    expect(o.stdout.text.split('\n').filter(Boolean).map((l) => JSON.parse(l).verb)).toEqual(['get', 'delete', 'get']);
+    expect(
+      o.stdout.text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).verb),
+    ).toEqual(['get', 'delete', 'get']);
   });
 
   it('an unknown lab is exit 2 and says how to make one', async () => {
@@ -146,7 +186,11 @@ describe('tail following (in process, fake receiver)', () => {
     const fake = fakeReceiver();
     const stop = new AbortController();
     const o = io(home, { env, receiver: true });
-    const done = tail({ ...base, follow: true, ...opts }, makeContext(o), { ensureReceiver: fake.ensureReceiver, interrupt: stop.signal, pollMs: 20 });
+    const done = tail({ ...base, follow: true, ...opts }, makeContext(o), {
+      ensureReceiver: fake.ensureReceiver,
+      interrupt: stop.signal,
+      pollMs: 20,
+    });
     // A tail that fails must fail the test, not leave it waiting for output.
     done.catch((err: unknown) => {
       o.stdout.write(`\n<tail failed: ${String(err)}>`);
@@ -179,13 +223,24 @@ describe('tail following (in process, fake receiver)', () => {
   it('warns when the receiver it started listens on every interface', async () => {
     const stop = new AbortController();
     const o = io(home, { receiver: true });
-    const ensureReceiver: TailDeps['ensureReceiver'] = async () => ({ pid: 4242, url: 'https://127.0.0.1:8845', started: true, address: '0.0.0.0' });
-    const done = tail({ ...base, follow: true }, makeContext(o), { ensureReceiver, interrupt: stop.signal, pollMs: 20 });
+    const ensureReceiver: TailDeps['ensureReceiver'] = async () => ({
+      pid: 4242,
+      url: 'https://127.0.0.1:8845',
+      started: true,
+      address: '0.0.0.0',
+    });
+    const done = tail({ ...base, follow: true }, makeContext(o), {
+      ensureReceiver,
+      interrupt: stop.signal,
+      pollMs: 20,
+    });
     await o.stdout.until((t) => t.split('\n').length > 10);
     stop.abort();
     expect(await done).toBe(0);
     expect(o.stderr.text).toContain('started the receiver (pid 4242) at https://127.0.0.1:8845');
-    expect(o.stderr.text).toContain('the receiver listens on every interface (0.0.0.0): any machine that reaches this one can connect');
+    expect(o.stderr.text).toContain(
+      'the receiver listens on every interface (0.0.0.0): any machine that reaches this one can connect',
+    );
   });
 
   it('says nothing of interfaces for a receiver on one address, or one already running', async () => {
@@ -195,7 +250,11 @@ describe('tail following (in process, fake receiver)', () => {
     ]) {
       const stop = new AbortController();
       const o = io(home, { receiver: true });
-      const done = tail({ ...base, follow: true }, makeContext(o), { ensureReceiver: async () => r, interrupt: stop.signal, pollMs: 20 });
+      const done = tail({ ...base, follow: true }, makeContext(o), {
+        ensureReceiver: async () => r,
+        interrupt: stop.signal,
+        pollMs: 20,
+      });
       await o.stdout.until((t) => t.split('\n').length > 10);
       stop.abort();
       expect(await done).toBe(0);
@@ -214,9 +273,15 @@ describe('tail following (in process, fake receiver)', () => {
   it('a bad flag is exit 2 before anything starts', async () => {
     const fake = fakeReceiver();
     const o = io(home, { receiver: true });
-    await expect(tail({ ...base, follow: true, code: ['nope'] }, makeContext(o), { ensureReceiver: fake.ensureReceiver })).rejects.toThrow(/--code/);
-    await expect(tail({ ...base, follow: true, since: 'soon' }, makeContext(o), { ensureReceiver: fake.ensureReceiver })).rejects.toThrow(/--since/);
-    await expect(tail({ ...base, follow: true, sinks: ['nope'] }, makeContext(o), { ensureReceiver: fake.ensureReceiver })).rejects.toThrow(/default, secrets/);
+    await expect(
+      tail({ ...base, follow: true, code: ['nope'] }, makeContext(o), { ensureReceiver: fake.ensureReceiver }),
+    ).rejects.toThrow(/--code/);
+    await expect(
+      tail({ ...base, follow: true, since: 'soon' }, makeContext(o), { ensureReceiver: fake.ensureReceiver }),
+    ).rejects.toThrow(/--since/);
+    await expect(
+      tail({ ...base, follow: true, sinks: ['nope'] }, makeContext(o), { ensureReceiver: fake.ensureReceiver }),
+    ).rejects.toThrow(/default, secrets/);
     expect(fake.calls).toEqual([]);
   });
 
@@ -225,6 +290,8 @@ describe('tail following (in process, fake receiver)', () => {
     const ensureReceiver = async () => {
       throw new Error('port taken');
     };
-    await expect(tail({ ...base, follow: true }, makeContext(o), { ensureReceiver, interrupt: new AbortController().signal })).rejects.toThrow('port taken');
+    await expect(
+      tail({ ...base, follow: true }, makeContext(o), { ensureReceiver, interrupt: new AbortController().signal }),
+    ).rejects.toThrow('port taken');
   });
 });

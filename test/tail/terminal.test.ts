@@ -17,7 +17,8 @@ let paths: LabPaths;
 let def: string[];
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist/commands/tail.js'))) throw new Error('dist/ has no tail command: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist/commands/tail.js')))
+    throw new Error('dist/ has no tail command: run `npm run build` first');
   def = await fixtureLines('default.log');
 });
 
@@ -31,7 +32,10 @@ afterEach(async () => {
 
 const env = () => ({ AUDIT_LAB_HOME: home, AUDIT_LAB_NO_RECEIVER: '1', TZ: 'UTC' });
 const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
-const rows = (s: string) => plain(s).split('\n').filter((l) => l !== '');
+const rows = (s: string) =>
+  plain(s)
+    .split('\n')
+    .filter((l) => l !== '');
 const columnsOf = (l: string) => Array.from(l).length;
 
 const LONG_USER = 'system:serviceaccount:very-long-namespace-name:a-controller-with-a-long-name';
@@ -77,19 +81,26 @@ describe('tail at a terminal', () => {
     const out = rows(r.output);
     expect(out[0]).toMatch(/ LATENCY /);
     for (const l of out) expect(columnsOf(l), l).toBeLessThanOrEqual(132);
-    expect(out.find((l) => l.includes('controllers'))).toMatch(/ system:ser\S*…\S*long-name .* kube-system\S*…\S*7c5ddbdf54$/);
+    expect(out.find((l) => l.includes('controllers'))).toMatch(
+      / system:ser\S*…\S*long-name .* kube-system\S*…\S*7c5ddbdf54$/,
+    );
   });
 
   it('reading one sink leaves the SINK column out, and a stage that never changes too; -o wide keeps them', async () => {
     await variedLab();
     const one = rows((await runInPty(['tail', '--no-follow', '--sink', 'default'], { cols: 90, env: env() })).output);
-    const both = rows((await runInPty(['tail', '--no-follow', '--sink', 'default', '--sink', 'secrets'], { cols: 100, env: env() })).output);
+    const both = rows(
+      (await runInPty(['tail', '--no-follow', '--sink', 'default', '--sink', 'secrets'], { cols: 100, env: env() }))
+        .output,
+    );
     // default's events are all ResponseComplete: STAGE would say Complete on every line.
     expect(one[0]).toMatch(/^TIME +USER +VERB +CODE +LATENCY +RESOURCE +OBJECT$/);
     expect(both[0]).toMatch(/^TIME +SINK +STAGE +USER /);
     for (const l of one) expect(columnsOf(l), l).toBeLessThanOrEqual(90);
     for (const l of both) expect(columnsOf(l), l).toBeLessThanOrEqual(100);
-    const wide = rows((await runInPty(['tail', '--no-follow', '--sink', 'default', '-o', 'wide'], { cols: 80, env: env() })).output);
+    const wide = rows(
+      (await runInPty(['tail', '--no-follow', '--sink', 'default', '-o', 'wide'], { cols: 80, env: env() })).output,
+    );
     expect(wide[0]).toMatch(/^TIME +SINK /);
   });
 

@@ -15,13 +15,15 @@ const NOW = Date.parse('2026-05-01T10:00:00Z');
 
 function terminal() {
   let written = '';
-  const input = Object.assign(new EventEmitter(), { setRawMode: () => {}, setEncoding: () => {}, resume: () => {}, pause: () => {} });
+  const input = Object.assign(new EventEmitter(), {
+    setRawMode: () => {},
+    setEncoding: () => {},
+    resume: () => {},
+    pause: () => {},
+  });
   const out = Object.assign(new EventEmitter(), { columns: 120, rows: 12, write: (s: string) => (written += s) });
   /** The last frame, without escape codes. */
-  const frame = () =>
-    (written.split('\u001b[H').at(-1) ?? '')
-      .replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, '')
-      .split(/\r?\n/);
+  const frame = () => (written.split('\u001b[H').at(-1) ?? '').replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, '').split(/\r?\n/);
   return { input, out, frame };
 }
 
@@ -29,21 +31,38 @@ function terminal() {
 function events(user: string, count: number, agoMs: number): ReadEvent[] {
   return Array.from({ length: count }, (_, i) => {
     const at = new Date(NOW - agoMs - (count - 1 - i) * 100).toISOString();
-    return { sink: 'default', file: 'default.log', lineNo: i + 1, text: '{}', event: { user: { username: user }, verb: 'get', requestReceivedTimestamp: at, stageTimestamp: at } };
+    return {
+      sink: 'default',
+      file: 'default.log',
+      lineNo: i + 1,
+      text: '{}',
+      event: { user: { username: user }, verb: 'get', requestReceivedTimestamp: at, stageTimestamp: at },
+    };
   });
 }
 
 async function frameAfter(batch: ReadEvent[]) {
   const t = terminal();
-  const o = { table: new GroupTable({ keys: ['user'], window: windowOf(60), sparkline: true }), keys: ['user'], window: windowOf(60), source: 'sink default', style: new Chalk({ level: 0 }), clock: () => NOW };
+  const o = {
+    table: new GroupTable({ keys: ['user'], window: windowOf(60), sparkline: true }),
+    keys: ['user'],
+    window: windowOf(60),
+    source: 'sink default',
+    style: new Chalk({ level: 0 }),
+    clock: () => NOW,
+  };
   let drawn!: () => void;
   const stored = new Promise<void>((r) => (drawn = r));
-  const running = runLive(o, { out: t.out, input: t.input, signal: new AbortController().signal }, async (signal, show) => {
-    show(batch, true);
-    drawn();
-    await new Promise((r) => signal.addEventListener('abort', r));
-    return { count: 0, lines: [], first: '' };
-  });
+  const running = runLive(
+    o,
+    { out: t.out, input: t.input, signal: new AbortController().signal },
+    async (signal, show) => {
+      show(batch, true);
+      drawn();
+      await new Promise((r) => signal.addEventListener('abort', r));
+      return { count: 0, lines: [], first: '' };
+    },
+  );
   await stored;
   const frame = t.frame();
   t.input.emit('data', 'q');

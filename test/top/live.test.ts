@@ -22,7 +22,8 @@ let paths: LabPaths;
 let specs: Spec[];
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist/commands/top.js'))) throw new Error('dist/ has no top command: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist/commands/top.js')))
+    throw new Error('dist/ has no top command: run `npm run build` first');
 });
 
 beforeEach(async () => {
@@ -56,9 +57,13 @@ describe('top at a terminal', () => {
     await pty.waitFor(FRAME, 'a frame of what is stored');
     const frame = lastFrame(pty.output());
     expect(frame).toHaveLength(20);
-    expect(frame[0]).toMatch(/^sink default · window 1m · [\d.]+ events\/s · [\d.]+\w*\/s · (\d+) groups · sorted by EVENTS\/S$/);
+    expect(frame[0]).toMatch(
+      /^sink default · window 1m · [\d.]+ events\/s · [\d.]+\w*\/s · (\d+) groups · sorted by EVENTS\/S$/,
+    );
     expect(frame[1]).toMatch(/^VERB +EVENTS +EVENTS\/S +SHARE +BYTES +BYTES\/S +LAST SEEN +LAST MINUTE$/);
-    const want = [...expectedGroups(specs, ['verb'])].sort((a, b) => b[1].events - a[1].events || (a[0] < b[0] ? -1 : 1));
+    const want = [...expectedGroups(specs, ['verb'])].sort(
+      (a, b) => b[1].events - a[1].events || (a[0] < b[0] ? -1 : 1),
+    );
     const rows = frame.slice(2, 2 + want.length);
     // Every event is in the window, so the order by rate is the order by count; each row has its count.
     rows.forEach((row, i) => expect(row).toMatch(new RegExp(`^${JSON.parse(want[i]![0])[0]} +${want[i]![1].events} `)));
@@ -74,30 +79,37 @@ describe('top at a terminal', () => {
     expect(r.output.endsWith('\u001b[?1049l')).toBe(true);
   });
 
-  it.each([['user,verb'], ['user'], ['resource']])('at 80x24, --by %s: the screen shows every line of the frame whole, facts and keys whole', async (by) => {
-    const pty = startInPty(['top', '--by', by], { cols: 80, rows: 24, env: env() });
-    await pty.waitFor(FRAME, 'a frame of what is stored');
-    pty.type('q');
-    const r = await pty.exited;
-    expect(r.code).toBe(0);
-    const drawn = r.output.slice(0, r.output.lastIndexOf('\u001b[?7h'));
-    const written = lastFrame(drawn);
-    const shown = terminalScreen(drawn, 80, 24);
-    expect(written).toHaveLength(24);
-    // What the terminal shows is what was written: no line lost its last character to an erase.
-    expect(shown).toEqual(written.map((l) => l.trimEnd()));
-    for (const l of written) expect(Array.from(l).length, l).toBeLessThan(80);
-    expect(shown[1]).toMatch(/ (LAST SEEN|BYTES\/S|LAST MINUTE)$/);
-    // Parts of the title and the keys are left out whole, never cut in a word.
-    expect(shown[0]).toMatch(/^sink default · window 1m · [^…]*$/);
-    expect(shown[0]).toMatch(/(groups( \(\d+ shown\))?|events\/s|EVENTS\/S)$/);
-    expect(shown[23]).toMatch(/^q quit {2}p pause .* R reverse$/);
-  });
+  it.each([['user,verb'], ['user'], ['resource']])(
+    'at 80x24, --by %s: the screen shows every line of the frame whole, facts and keys whole',
+    async (by) => {
+      const pty = startInPty(['top', '--by', by], { cols: 80, rows: 24, env: env() });
+      await pty.waitFor(FRAME, 'a frame of what is stored');
+      pty.type('q');
+      const r = await pty.exited;
+      expect(r.code).toBe(0);
+      const drawn = r.output.slice(0, r.output.lastIndexOf('\u001b[?7h'));
+      const written = lastFrame(drawn);
+      const shown = terminalScreen(drawn, 80, 24);
+      expect(written).toHaveLength(24);
+      // What the terminal shows is what was written: no line lost its last character to an erase.
+      expect(shown).toEqual(written.map((l) => l.trimEnd()));
+      for (const l of written) expect(Array.from(l).length, l).toBeLessThan(80);
+      expect(shown[1]).toMatch(/ (LAST SEEN|BYTES\/S|LAST MINUTE)$/);
+      // Parts of the title and the keys are left out whole, never cut in a word.
+      expect(shown[0]).toMatch(/^sink default · window 1m · [^…]*$/);
+      expect(shown[0]).toMatch(/(groups( \(\d+ shown\))?|events\/s|EVENTS\/S)$/);
+      expect(shown[23]).toMatch(/^q quit {2}p pause .* R reverse$/);
+    },
+  );
 
   it('follows: events appended to a stream show up in the next frames', async () => {
     const pty = startInPty(['top', '--by', 'user'], { cols: 100, rows: 16, env: env() });
     await pty.waitFor(FRAME, 'a frame of what is stored');
-    const line = JSON.stringify({ ...(JSON.parse(specs.at(-1)!.line) as object), user: { username: 'late-arrival' }, requestReceivedTimestamp: new Date().toISOString() });
+    const line = JSON.stringify({
+      ...(JSON.parse(specs.at(-1)!.line) as object),
+      user: { username: 'late-arrival' },
+      requestReceivedTimestamp: new Date().toISOString(),
+    });
     await appendFile(join(paths.streamsDir, 'default.log'), `${line}\n`);
     await pty.waitFor(/late-arrival +1 /, 'the appended event in a frame');
     pty.type('\u0003');
@@ -138,7 +150,9 @@ describe('top at a terminal', () => {
     const r = await pty.exited;
     expect(r.code).toBe(0);
     expect(r.output).not.toContain(ENTER[0]);
-    const out = plain(r.output).split('\n').filter((l) => l !== '');
+    const out = plain(r.output)
+      .split('\n')
+      .filter((l) => l !== '');
     expect(out[0]).toMatch(/^USER +RESOURCE +EVENTS +EVENTS\/S +SHARE +BYTES +BYTES\/S +LAST SEEN +LAST MINUTE$/);
     for (const l of out) expect(Array.from(l).length).toBeLessThanOrEqual(132);
     expect(out.some((l) => /[▁▂▃▄▅▆▇█]/.test(l))).toBe(true);
@@ -153,7 +167,12 @@ function findCli(): number {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
       const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
       const [program, script] = cmd.split('\u0000');
-      if (program === process.execPath && script?.endsWith('audit-lab.js') && environ.includes(`AUDIT_LAB_HOME=${home}\u0000`)) return Number(entry);
+      if (
+        program === process.execPath &&
+        script?.endsWith('audit-lab.js') &&
+        environ.includes(`AUDIT_LAB_HOME=${home}\u0000`)
+      )
+        return Number(entry);
     } catch {
       // gone, or not ours
     }

@@ -39,7 +39,8 @@ let specs: Spec[];
 let file: string;
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist/commands/top.js'))) throw new Error('dist/ has no top command: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist/commands/top.js')))
+    throw new Error('dist/ has no top command: run `npm run build` first');
   // 3,000 events, 20 a second: 150 s of event time.
   specs = generate({ count: 3000, seed: 7, startMicros: START, perSecond: 20 });
 });
@@ -77,7 +78,18 @@ describe('top --no-follow over a log file', () => {
   });
 
   it('--by repeated and in any case is the same as comma-separated', async () => {
-    const a = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'VERB', '--by', 'Code', '-o', 'jsonl']);
+    const a = await runInHome(home, [
+      'top',
+      '--no-follow',
+      '--file',
+      file,
+      '--by',
+      'VERB',
+      '--by',
+      'Code',
+      '-o',
+      'jsonl',
+    ]);
     const b = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'verb,code', '-o', 'jsonl']);
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
@@ -91,13 +103,21 @@ describe('top --no-follow over a log file', () => {
     const bytes = Buffer.byteLength(fileText(specs));
     expect(doc.by).toEqual(['user', 'verb', 'resource']);
     expect(doc.source).toEqual({ files: [file] });
-    expect(doc.totals).toMatchObject({ events: 3000, bytes, groups: expectedGroups(specs, ['user', 'verb', 'resource']).size });
+    expect(doc.totals).toMatchObject({
+      events: 3000,
+      bytes,
+      groups: expectedGroups(specs, ['user', 'verb', 'resource']).size,
+    });
     expect(doc.read).toEqual({ events: 3000, bytes });
     expect(doc.skipped.count).toBe(0);
     expect(doc.window).toBeNull();
     // Whole seconds of event time, the first's to the last's: 150 s of events.
     const seconds = Math.floor(specs.at(-1)!.micros / 1e6) - Math.floor(specs[0]!.micros / 1e6) + 1;
-    expect(doc.span).toEqual({ seconds, from: microTime(specs[0]!.micros).slice(0, 23) + 'Z', to: microTime(specs.at(-1)!.micros).slice(0, 23) + 'Z' });
+    expect(doc.span).toEqual({
+      seconds,
+      from: `${microTime(specs[0]!.micros).slice(0, 23)}Z`,
+      to: `${microTime(specs.at(-1)!.micros).slice(0, 23)}Z`,
+    });
     expect(doc.totals.eventsPerSecond).toBeCloseTo(3000 / seconds, 9);
     const counts = doc.groups.map((g) => g.events);
     expect(counts).toEqual([...counts].sort((a, b) => b - a));
@@ -111,7 +131,18 @@ describe('top --no-follow over a log file', () => {
   });
 
   it('--window: only the last window of event time, up to the newest event', async () => {
-    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--window', '10s', '--by', 'verb', '-o', 'json']);
+    const r = await runInHome(home, [
+      'top',
+      '--no-follow',
+      '--file',
+      file,
+      '--window',
+      '10s',
+      '--by',
+      'verb',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     const doc = json(r.stdout);
     // The second of the newest event and the nine before it.
@@ -120,7 +151,11 @@ describe('top --no-follow over a log file', () => {
     expect(inWindow.length).toBeGreaterThan(150);
     expect(inWindow.length).toBeLessThan(250);
     expect(printedGroups(doc.groups, ['verb'])).toEqual(expectedGroups(inWindow, ['verb']));
-    expect(doc.window).toEqual({ seconds: 10, from: new Date((lastSecond - 9) * 1000).toISOString(), to: new Date((lastSecond + 1) * 1000).toISOString() });
+    expect(doc.window).toEqual({
+      seconds: 10,
+      from: new Date((lastSecond - 9) * 1000).toISOString(),
+      to: new Date((lastSecond + 1) * 1000).toISOString(),
+    });
     expect(doc.totals.events).toBe(inWindow.length);
     expect(doc.totals.eventsPerSecond).toBeCloseTo(inWindow.length / 10, 9);
     expect(doc.read.events).toBe(3000);
@@ -140,12 +175,24 @@ describe('top --no-follow over a log file', () => {
     [['--since', microTime(START + 100_000_000)], (s) => s.micros >= START + 100_000_000],
     [['--verb', 'list', '--namespace', 'default'], (s) => s.verb === 'list' && s.namespace === 'default'],
   ])('%j', async (flags, keep) => {
-    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'user,verb,resource', '-o', 'jsonl', ...flags]);
+    const r = await runInHome(home, [
+      'top',
+      '--no-follow',
+      '--file',
+      file,
+      '--by',
+      'user,verb,resource',
+      '-o',
+      'jsonl',
+      ...flags,
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const kept = specs.filter(keep);
     expect(kept.length).toBeGreaterThan(0);
-    expect(printedGroups(jsonl(r.stdout), ['user', 'verb', 'resource'])).toEqual(expectedGroups(kept, ['user', 'verb', 'resource']));
+    expect(printedGroups(jsonl(r.stdout), ['user', 'verb', 'resource'])).toEqual(
+      expectedGroups(kept, ['user', 'verb', 'resource']),
+    );
   });
 
   it('the table off a terminal: every group, numbers right-aligned, no colour and no sparkline', async () => {
@@ -159,7 +206,9 @@ describe('top --no-follow over a log file', () => {
     // The busiest group first, with its count and share.
     const [busiest, top] = [...want].sort((a, b) => b[1].events - a[1].events || (a[0] < b[0] ? -1 : 1))[0]!;
     const [verb, code] = JSON.parse(busiest) as [string, number | null];
-    expect(out[1]).toMatch(new RegExp(`^${verb} +${code ?? '-'} +${top.events} +\\S+ +${((top.events / 3000) * 100).toFixed(1)}% `));
+    expect(out[1]).toMatch(
+      new RegExp(`^${verb} +${code ?? '-'} +${top.events} +\\S+ +${((top.events / 3000) * 100).toFixed(1)}% `),
+    );
     // A group with no code shows '-'.
     expect(out.some((l) => /^\w+ +- /.test(l))).toBe(true);
   });
@@ -177,14 +226,30 @@ describe('top --no-follow over a log file', () => {
   it('reads several files, and lists the lines that are not events with their places (exit 2, after the table)', async () => {
     const second = join(dir, 'more.log');
     await writeFile(second, `not json\n${specs[0]!.line}\n{"kind":"Pod"}\n`);
-    const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--file', second, '--by', 'verb', '-o', 'json']);
+    const r = await runInHome(home, [
+      'top',
+      '--no-follow',
+      '--file',
+      file,
+      '--file',
+      second,
+      '--by',
+      'verb',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(2);
     const doc = json(r.stdout);
     expect(doc.skipped.count).toBe(2);
-    expect(doc.skipped.lines.map((l: { file: string; line: number }) => `${l.file}:${l.line}`)).toEqual([`${second}:1`, `${second}:3`]);
+    expect(doc.skipped.lines.map((l: { file: string; line: number }) => `${l.file}:${l.line}`)).toEqual([
+      `${second}:1`,
+      `${second}:3`,
+    ]);
     expect(doc.totals.events).toBe(3001);
     expect(printedGroups(doc.groups, ['verb'])).toEqual(expectedGroups([...specs, specs[0]!], ['verb']));
-    expect(r.stderr).toMatch(/^error: 2 lines are not audit events \(the receiver would refuse them\), so they were left out:\n  .*more\.log:1: .*\n  .*more\.log:3: /);
+    expect(r.stderr).toMatch(
+      /^error: 2 lines are not audit events \(the receiver would refuse them\), so they were left out:\n {2}.*more\.log:1: .*\n {2}.*more\.log:3: /,
+    );
   });
 
   it('an empty file: no rows, and says there are no events', async () => {
@@ -195,11 +260,15 @@ describe('top --no-follow over a log file', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('no events in file');
     const j = await runInHome(home, ['top', '--no-follow', '--file', empty, '-o', 'json']);
-    expect(json(j.stdout)).toMatchObject({ totals: { events: 0, bytes: 0, eventsPerSecond: null, groups: 0 }, span: null, groups: [] });
+    expect(json(j.stdout)).toMatchObject({
+      totals: { events: 0, bytes: 0, eventsPerSecond: null, groups: 0 },
+      span: null,
+      groups: [],
+    });
   });
 });
 
-describe('top over a lab\'s streams', () => {
+describe("top over a lab's streams", () => {
   let paths: LabPaths;
   // Events of the same generation, split over two sinks.
   const sinkOf = (s: Spec) => (s.verb === 'get' || s.verb === 'list' ? 'reads' : 'writes');
@@ -223,7 +292,12 @@ describe('top over a lab\'s streams', () => {
   it('--sink: that sink alone', async () => {
     const r = await runInHome(home, ['top', '--no-follow', '--sink', 'writes', '--by', 'verb', '-o', 'jsonl']);
     expect(r.code).toBe(0);
-    expect(printedGroups(jsonl(r.stdout), ['verb'])).toEqual(expectedGroups(specs.filter((s) => sinkOf(s) === 'writes'), ['verb']));
+    expect(printedGroups(jsonl(r.stdout), ['verb'])).toEqual(
+      expectedGroups(
+        specs.filter((s) => sinkOf(s) === 'writes'),
+        ['verb'],
+      ),
+    );
   });
 
   it('off a terminal, following (the default) prints one table and exits, starting no receiver', async () => {
@@ -272,8 +346,17 @@ describe('bad usage is exit 2, naming the flag and what it takes', () => {
 describe('what each key shows', () => {
   it('resource: with its group and subresource, or the path of a non-resource request', async () => {
     const r = await runInHome(home, ['top', '--no-follow', '--file', file, '--by', 'resource', '-o', 'jsonl']);
-    const shown = jsonl(r.stdout).map((g) => g.key.resource).sort();
-    expect(shown).toEqual(['/healthz', 'apps/deployments/scale', 'coordination.k8s.io/leases', 'pods', 'pods/log', 'secrets']);
+    const shown = jsonl(r.stdout)
+      .map((g) => g.key.resource)
+      .sort();
+    expect(shown).toEqual([
+      '/healthz',
+      'apps/deployments/scale',
+      'coordination.k8s.io/leases',
+      'pods',
+      'pods/log',
+      'secrets',
+    ]);
     expect(new Set(specs.map((s) => keyOf(s, 'resource')))).toEqual(new Set(shown));
   });
 });

@@ -14,12 +14,23 @@ import { eventually } from '../harness/wait.js';
 function fakeTerminal() {
   let written = '';
   const raw: boolean[] = [];
-  const input = Object.assign(new EventEmitter(), { setRawMode: (on: boolean) => raw.push(on), setEncoding: () => {}, resume: () => {}, pause: () => {} });
+  const input = Object.assign(new EventEmitter(), {
+    setRawMode: (on: boolean) => raw.push(on),
+    setEncoding: () => {},
+    resume: () => {},
+    pause: () => {},
+  });
   const out = Object.assign(new EventEmitter(), { columns: 100, rows: 20, write: (s: string) => (written += s) });
   return { input, out, raw, written: () => written };
 }
 
-const options = () => ({ table: new GroupTable({ keys: ['user'], window: windowOf(60), sparkline: true }), keys: ['user'], window: windowOf(60), source: 'sink default', style: new Chalk({ level: 0 }) });
+const options = () => ({
+  table: new GroupTable({ keys: ['user'], window: windowOf(60), sparkline: true }),
+  keys: ['user'],
+  window: windowOf(60),
+  source: 'sink default',
+  style: new Chalk({ level: 0 }),
+});
 
 describe('runLive gives the terminal back', () => {
   it('when reading fails: the error comes out, after the screen is left and raw mode is off', async () => {
@@ -28,7 +39,9 @@ describe('runLive gives the terminal back', () => {
       await new Promise((r) => setTimeout(r, 20));
       throw new Error('disk on fire');
     };
-    await expect(runLive(options(), { out: t.out, input: t.input, signal: new AbortController().signal }, failing)).rejects.toThrow('disk on fire');
+    await expect(
+      runLive(options(), { out: t.out, input: t.input, signal: new AbortController().signal }, failing),
+    ).rejects.toThrow('disk on fire');
     expect(t.written().startsWith(ENTER_FULL_SCREEN)).toBe(true);
     expect(t.written().endsWith(LEAVE_FULL_SCREEN)).toBe(true);
     expect(t.raw).toEqual([true, false]);
@@ -39,11 +52,26 @@ describe('runLive gives the terminal back', () => {
   it('on q, after a frame with what was read', async () => {
     const t = fakeTerminal();
     const o = options();
-    const running = runLive(o, { out: t.out, input: t.input, signal: new AbortController().signal }, async (signal, show) => {
-      show([{ sink: 'default', file: 'default.log', lineNo: 1, text: '{}', event: { user: { username: 'alice' }, requestReceivedTimestamp: new Date().toISOString() } }], true);
-      await new Promise((r) => signal.addEventListener('abort', r));
-      return { count: 0, lines: [], first: '' };
-    });
+    const running = runLive(
+      o,
+      { out: t.out, input: t.input, signal: new AbortController().signal },
+      async (signal, show) => {
+        show(
+          [
+            {
+              sink: 'default',
+              file: 'default.log',
+              lineNo: 1,
+              text: '{}',
+              event: { user: { username: 'alice' }, requestReceivedTimestamp: new Date().toISOString() },
+            },
+          ],
+          true,
+        );
+        await new Promise((r) => signal.addEventListener('abort', r));
+        return { count: 0, lines: [], first: '' };
+      },
+    );
     // The frame, whenever it is drawn: waited for, not given a time.
     expect(await eventually(() => /alice +1 /.test(t.written()))).toBe(true);
     t.input.emit('data', 'q');

@@ -24,7 +24,13 @@ describe('escapeLines and escapeStrings', () => {
 
   it('escapeStrings escapes every string of a report, at any depth, and keeps the rest', () => {
     const r = { dir: '/h\x1b', n: 3, ok: true, none: null, list: [{ t: '\x9b' }, 'x\u202e'] };
-    expect(escapeStrings(r)).toEqual({ dir: '/h\\x1b', n: 3, ok: true, none: null, list: [{ t: '\\x9b' }, 'x\\u202e'] });
+    expect(escapeStrings(r)).toEqual({
+      dir: '/h\\x1b',
+      n: 3,
+      ok: true,
+      none: null,
+      list: [{ t: '\\x9b' }, 'x\\u202e'],
+    });
     expect(r.dir).toBe('/h\x1b');
     const at = new Date(0);
     expect(escapeStrings({ at }).at).toBe(at);
@@ -58,20 +64,44 @@ describe('Output', () => {
 
   it("doctor's findings escape the tool output they quote", () => {
     const c = capture();
-    printFindings(c.out, [{ check: 'docker', status: 'fail', message: 'docker info: \x1b[31mCannot connect\x1b[0m\r', fix: 'start \u202edocker' }], true);
-    expect(c.err()).toBe('✗ docker  docker info: \\x1b[31mCannot connect\\x1b[0m\\x0d\n          fix: start \\u202edocker\n');
+    printFindings(
+      c.out,
+      [
+        {
+          check: 'docker',
+          status: 'fail',
+          message: 'docker info: \x1b[31mCannot connect\x1b[0m\r',
+          fix: 'start \u202edocker',
+        },
+      ],
+      true,
+    );
+    expect(c.err()).toBe(
+      '✗ docker  docker info: \\x1b[31mCannot connect\\x1b[0m\\x0d\n          fix: start \\u202edocker\n',
+    );
   });
 });
 
 describe('the top-level error printer', () => {
   it('a user error keeps our line breaks and escapes what it quotes', async () => {
-    const r = await failWith(new UserError('invalid policy:\n  p\x1b]0;pwned\x07.yaml:1:1: unknown field "\u202ex"', 'fix \x9bit'));
+    const r = await failWith(
+      new UserError('invalid policy:\n  p\x1b]0;pwned\x07.yaml:1:1: unknown field "\u202ex"', 'fix \x9bit'),
+    );
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('error: invalid policy:\n  p\\x1b]0;pwned\\x07.yaml:1:1: unknown field "\\u202ex"\nhint: fix \\x9bit\n');
+    expect(r.stderr).toBe(
+      'error: invalid policy:\n  p\\x1b]0;pwned\\x07.yaml:1:1: unknown field "\\u202ex"\nhint: fix \\x9bit\n',
+    );
   });
 
   it("a tool's output shows its ANSI colours visibly, and its command line is escaped", async () => {
-    const r = await failWith(new ToolError('kind create cluster failed', ['kind', 'create', 'cluster', '--name', 'a\x1b[2J'], '\x1b[31mERROR\x1b[0m: boom\r\nmore\x07', 'run doctor'));
+    const r = await failWith(
+      new ToolError(
+        'kind create cluster failed',
+        ['kind', 'create', 'cluster', '--name', 'a\x1b[2J'],
+        '\x1b[31mERROR\x1b[0m: boom\r\nmore\x07',
+        'run doctor',
+      ),
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       'error: kind create cluster failed\ncommand: kind create cluster --name a\\x1b[2J\ncommand output:\n  \\x1b[31mERROR\\x1b[0m: boom\\x0d\n  more\\x07\nhint: run doctor\n',
@@ -85,7 +115,10 @@ describe('sink list and status as processes', () => {
     const home = join(await testDir(), 'home\x1b]0;pwned\x07\u202e');
     await mkdir(home);
     const paths = await makeLab(home, ['default']);
-    await writeFile(join(paths.streamsDir, 'default.log'), `${JSON.stringify({ kind: 'Event', stageTimestamp: '\x1b[2J2024\r\u202e' })}\n`);
+    await writeFile(
+      join(paths.streamsDir, 'default.log'),
+      `${JSON.stringify({ kind: 'Event', stageTimestamp: '\x1b[2J2024\r\u202e' })}\n`,
+    );
     const empty = join(home, 'no-tools');
     await mkdir(empty);
     // No kind, docker or kubectl: status must not ask real ones.
@@ -99,7 +132,9 @@ describe('sink list and status as processes', () => {
     expect(r.stdout).not.toMatch(RAW);
     expect(r.stdout).toContain('\\x1b[2J2024\\x0d\\u202e');
     const j = await runProcess(['sink', 'list', '--json'], { env });
-    expect((JSON.parse(j.stdout) as { items: { lastEvent: string }[] }).items[0]!.lastEvent).toBe('\x1b[2J2024\r\u202e');
+    expect((JSON.parse(j.stdout) as { items: { lastEvent: string }[] }).items[0]!.lastEvent).toBe(
+      '\x1b[2J2024\r\u202e',
+    );
   });
 
   it('status shows paths and event-derived values escaped; --json keeps them exact', async () => {

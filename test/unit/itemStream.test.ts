@@ -16,18 +16,25 @@ const TAIL = { refusedCount: 0, summary: { total: { events: 3 } } };
 
 function print(format: StreamedFormat, items = ITEMS): string {
   const c = captureIO();
-  const s = new ItemStream<Record<string, unknown>>(Output.for(c.io), format, { head: HEAD, key: 'results', name: (i) => `item/${String(i.name)}` });
+  const s = new ItemStream<Record<string, unknown>>(Output.for(c.io), format, {
+    head: HEAD,
+    key: 'results',
+    name: (i) => `item/${String(i.name)}`,
+  });
   for (const i of items) s.add(i);
   s.end(TAIL);
   return c.stdout();
 }
 
 describe('ItemStream', () => {
-  it.each([[ITEMS], [[]]])('json is JSON.stringify(doc, null, 2) byte for byte; yaml reads back as the same document (%#)', (items) => {
-    const doc = { ...HEAD, results: items, ...TAIL };
-    expect(print('json', items)).toBe(`${JSON.stringify(doc, null, 2)}\n`);
-    expect(parse(print('yaml', items))).toEqual(doc);
-  });
+  it.each([[ITEMS], [[]]])(
+    'json is JSON.stringify(doc, null, 2) byte for byte; yaml reads back as the same document (%#)',
+    (items) => {
+      const doc = { ...HEAD, results: items, ...TAIL };
+      expect(print('json', items)).toBe(`${JSON.stringify(doc, null, 2)}\n`);
+      expect(parse(print('yaml', items))).toEqual(doc);
+    },
+  );
 
   it('yaml is what plainYaml writes of the whole, but for a string with line breaks: double-quoted on one line', () => {
     const doc = { ...HEAD, results: ITEMS, ...TAIL };

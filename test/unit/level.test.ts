@@ -4,7 +4,14 @@ import { LEVELS, type Level, levelRank, STAGES, type Stage } from '../../src/aud
 import type { AuditEvent } from '../../src/receiver/decode.js';
 
 function captured(level: Level, stage: Stage): AuditEvent {
-  const ev: AuditEvent = { kind: 'Event', apiVersion: 'audit.k8s.io/v1', level, auditID: `id-${level}-${stage}`, stage, verb: 'create' };
+  const ev: AuditEvent = {
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level,
+    auditID: `id-${level}-${stage}`,
+    stage,
+    verb: 'create',
+  };
   // What the API server attaches at each level.
   if (levelRank(level) >= levelRank('Request')) ev.requestObject = { kind: 'Pod' };
   if (levelRank(level) >= levelRank('RequestResponse')) ev.responseObject = { kind: 'Pod', status: {} };
@@ -54,7 +61,10 @@ describe('membersAtLevel (the raw variant) agrees with eventAtLevel', () => {
       it(`captured ${capLevel}, sink ${sinkLevel}`, () => {
         const ev = captured(capLevel, 'ResponseComplete');
         const cut = eventAtLevel(ev, sinkLevel, { keepLowerLevel: true });
-        const members = membersAtLevel({ level: ev.level, requestObject: ev.requestObject, responseObject: ev.responseObject }, sinkLevel);
+        const members = membersAtLevel(
+          { level: ev.level, requestObject: ev.requestObject, responseObject: ev.responseObject },
+          sinkLevel,
+        );
         expect(members.level).toBe(cut.level);
         expect(members.requestObject).toBe(cut.requestObject);
         expect(members.responseObject).toBe(cut.responseObject);

@@ -57,7 +57,7 @@ async function deadPid(): Promise<number> {
 describe('lab lock under contention', () => {
   it.each([
     ['no lock at the start', false],
-    ['a dead holder\'s lock at the start', true],
+    ["a dead holder's lock at the start", true],
   ])(`${WORKERS} processes x ${ROUNDS} rounds, %s: no update lost, no lock files left`, async (_, stale) => {
     const home = join(await testDir(), 'home');
     const paths = labPaths(home, 'audit-lab');

@@ -13,13 +13,16 @@ describe('parseImageVersion', () => {
     expect(parseImageVersion(image)).toMatchObject({ major, minor, patch });
   });
 
-  it.each(['kindest/node', 'kindest/node:latest', 'localhost:5000/kindest/node', 'kindest/node@sha256:abc', 'kindest/node:1.x'])(
-    'rejects %s with a usage error naming --image',
-    (image) => {
-      expect(() => parseImageVersion(image)).toThrow(UserError);
-      expect(() => parseImageVersion(image)).toThrow(/--image/);
-    },
-  );
+  it.each([
+    'kindest/node',
+    'kindest/node:latest',
+    'localhost:5000/kindest/node',
+    'kindest/node@sha256:abc',
+    'kindest/node:1.x',
+  ])('rejects %s with a usage error naming --image', (image) => {
+    expect(() => parseImageVersion(image)).toThrow(UserError);
+    expect(() => parseImageVersion(image)).toThrow(/--image/);
+  });
 });
 
 describe('selectMode', () => {

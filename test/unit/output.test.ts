@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Output } from '../../src/ui/output.js';
 
-const stream = (isTTY: boolean, columns?: number) => ({ write: () => true, isTTY, ...(columns !== undefined ? { columns } : {}) });
+const stream = (isTTY: boolean, columns?: number) => ({
+  write: () => true,
+  isTTY,
+  ...(columns !== undefined ? { columns } : {}),
+});
 
 describe('Output', () => {
   it.each([

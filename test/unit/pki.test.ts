@@ -21,7 +21,10 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-function get(port: number, opts: { ca: string; cert?: string; key?: string; servername?: string }): Promise<{ status: number; body: string }> {
+function get(
+  port: number,
+  opts: { ca: string; cert?: string; key?: string; servername?: string },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', ...opts }, (res) => {
       let body = '';
@@ -46,7 +49,9 @@ describe('lab PKI', () => {
     expect(server.checkIssued(ca)).toBe(true);
     expect(server.keyUsage).toContain('1.3.6.1.5.5.7.3.1');
     expect(client.keyUsage).toContain('1.3.6.1.5.5.7.3.2');
-    expect(new Set(certNames(pki.server.cert))).toEqual(new Set(['localhost', 'host.docker.internal', '127.0.0.1', '::1', '172.18.0.1']));
+    expect(new Set(certNames(pki.server.cert))).toEqual(
+      new Set(['localhost', 'host.docker.internal', '127.0.0.1', '::1', '172.18.0.1']),
+    );
     expect(serverCertCovers(pki.server.cert, ['172.18.0.1', '::1', 'HOST.docker.internal'])).toBe(true);
     expect(serverCertCovers(pki.server.cert, ['172.18.0.2'])).toBe(false);
     expect(pki.ca.key).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
@@ -59,11 +64,16 @@ describe('lab PKI', () => {
       { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: false },
       (req, res) => {
         const sock = req.socket as import('node:tls').TLSSocket;
-        res.writeHead(sock.authorized ? 200 : 401).end(sock.authorized ? 'hello apiserver' : String(sock.authorizationError));
+        res
+          .writeHead(sock.authorized ? 200 : 401)
+          .end(sock.authorized ? 'hello apiserver' : String(sock.authorizationError));
       },
     );
     const port = await listen(server);
-    expect(await get(port, { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key })).toEqual({ status: 200, body: 'hello apiserver' });
+    expect(await get(port, { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key })).toEqual({
+      status: 200,
+      body: 'hello apiserver',
+    });
     expect((await get(port, { ca: pki.ca.cert })).status).toBe(401);
     expect((await get(port, { ca: pki.ca.cert, cert: other.client.cert, key: other.client.key })).status).toBe(401);
     // A client that trusts another CA refuses our server.
@@ -105,7 +115,16 @@ describe('lab PKI', () => {
   it('an interface address that appears later (the kind bridge once a node attaches) does not reissue; a new node-facing host does', async () => {
     const { dir, cleanup } = await tempDir();
     cleanups.push(cleanup);
-    const iface = (address: string, family: 'IPv4' | 'IPv6') => ({ address, family, internal: false, netmask: '', mac: '', cidr: null, ...(family === 'IPv6' ? { scopeid: 0 } : {}) }) as never;
+    const iface = (address: string, family: 'IPv4' | 'IPv6') =>
+      ({
+        address,
+        family,
+        internal: false,
+        netmask: '',
+        mac: '',
+        cidr: null,
+        ...(family === 'IPv6' ? { scopeid: 0 } : {}),
+      }) as never;
     const before = { br: [iface('172.18.0.1', 'IPv4')] };
     const after = { br: [iface('172.18.0.1', 'IPv4'), iface('fc00:f853:ccd:e793::1', 'IPv6')] };
     const first = await ensurePki(dir, 'audit-lab', requiredServerNames(['172.18.0.1']), new Date(), before);
@@ -116,7 +135,9 @@ describe('lab PKI', () => {
     const moved = await ensurePki(dir, 'audit-lab', requiredServerNames(['172.19.0.1']), new Date(), after);
     expect(moved.reissued).toEqual([{ part: 'server', reason: 'it does not cover 172.19.0.1' }]);
     // Issued anew, it names today's addresses too, and keeps what the old one covered.
-    expect(certNames(moved.pki.server.cert)).toEqual(expect.arrayContaining(['172.19.0.1', '172.18.0.1', 'fc00:f853:ccd:e793::1']));
+    expect(certNames(moved.pki.server.cert)).toEqual(
+      expect.arrayContaining(['172.19.0.1', '172.18.0.1', 'fc00:f853:ccd:e793::1']),
+    );
   });
 
   it('names every local address, the loopbacks and host.docker.internal', () => {
@@ -148,8 +169,13 @@ describe('lab PKI', () => {
         expect((err as RuntimeFailure).hint).toContain('backup');
         expect((err as RuntimeFailure).hint).toContain(`move ${pkiDir} aside`);
         // Nothing written: the other five files are as they were, the lost one still lost.
-        expect((await readdir(pkiDir)).sort()).toEqual(Object.values(PKI_FILES).filter((f) => f !== file).sort());
-        for (const f of Object.values(PKI_FILES).filter((f) => f !== file)) expect(await readFile(join(pkiDir, f), 'utf8')).toBe(before[f]);
+        expect((await readdir(pkiDir)).sort()).toEqual(
+          Object.values(PKI_FILES)
+            .filter((f) => f !== file)
+            .sort(),
+        );
+        for (const f of Object.values(PKI_FILES).filter((f) => f !== file))
+          expect(await readFile(join(pkiDir, f), 'utf8')).toBe(before[f]);
         await expect(loadPki(pkiDir)).rejects.toThrow('the lab CA cannot be used');
       });
     }
@@ -178,7 +204,7 @@ describe('lab PKI', () => {
       });
     }
 
-    it('a key that is not its certificate\'s, and a leaf another CA signed, are reissued', async () => {
+    it("a key that is not its certificate's, and a leaf another CA signed, are reissued", async () => {
       const { pkiDir, before } = await labPki();
       const other = await createPki('someone-else', ['127.0.0.1']);
       await writeFile(join(pkiDir, PKI_FILES.serverKey), before[PKI_FILES.clientKey]!);
@@ -193,11 +219,13 @@ describe('lab PKI', () => {
       expect((await inspectPki(pkiDir)).issues).toEqual([]);
     });
 
-    it('a CA key that is not the CA certificate\'s is an error, not a new CA', async () => {
+    it("a CA key that is not the CA certificate's is an error, not a new CA", async () => {
       const { pkiDir } = await labPki();
       const other = await createPki('someone-else', ['127.0.0.1']);
       await writeFile(join(pkiDir, PKI_FILES.caKey), other.ca.key);
-      await expect(ensurePki(pkiDir, 'audit-lab', ['127.0.0.1'])).rejects.toThrow(`${join(pkiDir, PKI_FILES.caKey)} is not the key of ca.crt`);
+      await expect(ensurePki(pkiDir, 'audit-lab', ['127.0.0.1'])).rejects.toThrow(
+        `${join(pkiDir, PKI_FILES.caKey)} is not the key of ca.crt`,
+      );
     });
 
     it('only a lab with no PKI at all gets a new CA, made whole or not at all', async () => {

@@ -83,7 +83,13 @@ describe('kind config', () => {
       'audit-webhook-batch-throttle-burst': '15',
     });
     expect(patch.apiServer.extraVolumes).toEqual([
-      { name: 'audit-lab', hostPath: '/etc/kubernetes/audit-lab', mountPath: '/etc/kubernetes/audit-lab', readOnly: true, pathType: 'DirectoryOrCreate' },
+      {
+        name: 'audit-lab',
+        hostPath: '/etc/kubernetes/audit-lab',
+        mountPath: '/etc/kubernetes/audit-lab',
+        readOnly: true,
+        pathType: 'DirectoryOrCreate',
+      },
     ]);
   });
 
@@ -109,7 +115,11 @@ describe('kind config', () => {
     const config = parse(text);
     expect(config.apiVersion).toBe('kind.sigs.k8s.io/v1alpha3');
     const patch = patchOf(config);
-    expect(patch).toMatchObject({ apiVersion: 'kubeadm.k8s.io/v1beta2', kind: 'ClusterConfiguration', metadata: { name: 'config' } });
+    expect(patch).toMatchObject({
+      apiVersion: 'kubeadm.k8s.io/v1beta2',
+      kind: 'ClusterConfiguration',
+      metadata: { name: 'config' },
+    });
     expect(patch.apiServer.extraArgs['feature-gates']).toBe('DynamicAuditing=true');
 
     const staticV3 = parse(renderKindConfig({ ...staticInput, api: 'v1alpha3' }));
@@ -124,7 +134,9 @@ describe('kind config', () => {
   });
 
   it('carries the batch flags it is given', () => {
-    const patch = patchOf(parse(renderKindConfig({ ...staticInput, batchMaxWait: '250ms', throttle: { qps: 50, burst: 100 } })));
+    const patch = patchOf(
+      parse(renderKindConfig({ ...staticInput, batchMaxWait: '250ms', throttle: { qps: 50, burst: 100 } })),
+    );
     expect(patch.apiServer.extraArgs['audit-webhook-batch-max-wait']).toBe('250ms');
     expect(patch.apiServer.extraArgs['audit-webhook-batch-throttle-qps']).toBe('50');
     expect(patch.apiServer.extraArgs['audit-webhook-batch-throttle-burst']).toBe('100');
@@ -143,7 +155,15 @@ describe('AuditSinks', () => {
   it('renders one document per sink with url, caBundle, policy and throttle', () => {
     const text = renderAuditSinks([
       { ...sink({}), endpoint: 'https://172.18.0.1:8845/sinks/default/TOKEN', caPem: 'CA-PEM\n' },
-      { ...sink({ name: 'external', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'], throttle: { qps: 5, burst: 7 } }), endpoint: 'https://audit.example.com/in' },
+      {
+        ...sink({
+          name: 'external',
+          level: 'RequestResponse',
+          stages: ['RequestReceived', 'ResponseComplete'],
+          throttle: { qps: 5, burst: 7 },
+        }),
+        endpoint: 'https://audit.example.com/in',
+      },
     ]);
     golden('audit.yaml', text);
     const docs = parseAllDocuments(text).map((d) => d.toJS());
@@ -156,7 +176,10 @@ describe('AuditSinks', () => {
         policy: { level: 'Metadata', stages: ['ResponseComplete'] },
         webhook: {
           throttle: { qps: 10, burst: 15 },
-          clientConfig: { url: 'https://172.18.0.1:8845/sinks/default/TOKEN', caBundle: Buffer.from('CA-PEM\n').toString('base64') },
+          clientConfig: {
+            url: 'https://172.18.0.1:8845/sinks/default/TOKEN',
+            caBundle: Buffer.from('CA-PEM\n').toString('base64'),
+          },
         },
       },
     });
@@ -168,7 +191,11 @@ describe('AuditSinks', () => {
 describe('capture policy', () => {
   it('captures the highest level and the union of stages of every sink', () => {
     const c = captureFor(
-      [sink({}), sink({ name: 'b', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] }), sink({ name: 'c', level: 'None', stages: [] })],
+      [
+        sink({}),
+        sink({ name: 'b', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] }),
+        sink({ name: 'c', level: 'None', stages: [] }),
+      ],
       'sinks',
     );
     expect(c).toEqual({ level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] });
@@ -185,7 +212,11 @@ describe('capture policy', () => {
   it('keeps the default sink covered with no sinks, and captures everything with --capture full', () => {
     expect(captureFor([], 'sinks')).toEqual({ level: 'Metadata', stages: ['ResponseComplete'] });
     const full = captureFor([sink({})], 'full');
-    expect(parse(renderPolicy(full))).toEqual({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', rules: [{ level: 'RequestResponse' }] });
+    expect(parse(renderPolicy(full))).toEqual({
+      apiVersion: 'audit.k8s.io/v1',
+      kind: 'Policy',
+      rules: [{ level: 'RequestResponse' }],
+    });
   });
 
   it('decides coverage by level and stages', () => {
@@ -199,11 +230,19 @@ describe('capture policy', () => {
 
 describe('webhook kubeconfig', () => {
   it('points at the receiver with the CA and the client pair, base64-encoded', () => {
-    const text = renderWebhookKubeconfig({ server: 'https://172.18.0.1:8845/events', caPem: 'CA', clientCertPem: 'CERT', clientKeyPem: 'KEY' });
+    const text = renderWebhookKubeconfig({
+      server: 'https://172.18.0.1:8845/events',
+      caPem: 'CA',
+      clientCertPem: 'CERT',
+      clientKeyPem: 'KEY',
+    });
     golden('webhook.kubeconfig', text);
     const kc = parse(text);
     expect(kc['current-context']).toBe('audit-lab');
-    expect(kc.clusters[0].cluster).toEqual({ server: 'https://172.18.0.1:8845/events', 'certificate-authority-data': 'Q0E=' });
+    expect(kc.clusters[0].cluster).toEqual({
+      server: 'https://172.18.0.1:8845/events',
+      'certificate-authority-data': 'Q0E=',
+    });
     expect(kc.users[0].user).toEqual({ 'client-certificate-data': 'Q0VSVA==', 'client-key-data': 'S0VZ' });
     expect(kc.contexts[0].context).toEqual({ cluster: 'audit-lab', user: 'kube-apiserver' });
   });

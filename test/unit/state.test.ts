@@ -6,7 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { RuntimeFailure, UserError } from '../../src/errors.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import { labPaths, validateLabName } from '../../src/lab/paths.js';
-import { DEFAULT_SINK, firstReceiverPort, newLabState, newSinkState, readState, writeState } from '../../src/lab/state.js';
+import {
+  DEFAULT_SINK,
+  firstReceiverPort,
+  newLabState,
+  newSinkState,
+  readState,
+  writeState,
+} from '../../src/lab/state.js';
 import { ROOT, runProcess } from '../harness/cli.js';
 import { testDir } from '../harness/lab.js';
 import { GUARD_MS } from '../harness/wait.js';
@@ -44,8 +51,16 @@ describe('lab state', () => {
     ['not JSON', '{"version": 1,', /not JSON/],
     ['a list', '[]', /not a JSON object/],
     ['a newer version', JSON.stringify({ version: 99 }), /newer audit-lab/],
-    ['a bad sink level', JSON.stringify({ ...state(), sinks: [{ ...state().sinks[0], level: 'Loud' }] }), /sinks\[0\] \(spec\.policy\.level\)/],
-    ['a duplicate sink', JSON.stringify({ ...state(), sinks: [state().sinks[0], state().sinks[0]] }), /a second sink named "default"/],
+    [
+      'a bad sink level',
+      JSON.stringify({ ...state(), sinks: [{ ...state().sinks[0], level: 'Loud' }] }),
+      /sinks\[0\] \(spec\.policy\.level\)/,
+    ],
+    [
+      'a duplicate sink',
+      JSON.stringify({ ...state(), sinks: [state().sinks[0], state().sinks[0]] }),
+      /a second sink named "default"/,
+    ],
     ['a missing token', JSON.stringify({ ...state(), sinks: [{ ...state().sinks[0], token: '' }] }), /token/],
   ])('refuses %s with a usage error and leaves the file as it was', async (_, text, message) => {
     const paths = await lab();
@@ -59,31 +74,54 @@ describe('lab state', () => {
   });
 
   it.each([
-    ['receiver.port', (s: any) => (s.receiver.port = -1), '"receiver.port" must be a whole number from 0 to 65535, not -1'],
+    [
+      'receiver.port',
+      (s: any) => (s.receiver.port = -1),
+      '"receiver.port" must be a whole number from 0 to 65535, not -1',
+    ],
     ['receiver.address', (s: any) => (s.receiver.address = 'localhost'), '"receiver.address" must be an IP address'],
     ['receiver.host', (s: any) => (s.receiver.host = 'a b'), '"receiver.host" must be a host name'],
-    ['streams.maxBackups', (s: any) => (s.streams = { maxBytes: 10, maxBackups: 1.5 }), '"streams.maxBackups" must be a whole number, 1 or more, not 1.5'],
-    ['webhook.batchMaxWait', (s: any) => (s.webhook.batchMaxWait = '0s'), '"webhook.batchMaxWait" must be a positive Go duration'],
-    ['webhook.throttle.qps', (s: any) => (s.webhook.throttle.qps = '10'), '"webhook.throttle.qps" must be a number greater than 0'],
-    ['sinks[0].throttle.burst', (s: any) => (s.sinks[0].throttle.burst = null), '"sinks[0].throttle.burst" must be a number greater than 0'],
+    [
+      'streams.maxBackups',
+      (s: any) => (s.streams = { maxBytes: 10, maxBackups: 1.5 }),
+      '"streams.maxBackups" must be a whole number, 1 or more, not 1.5',
+    ],
+    [
+      'webhook.batchMaxWait',
+      (s: any) => (s.webhook.batchMaxWait = '0s'),
+      '"webhook.batchMaxWait" must be a positive Go duration',
+    ],
+    [
+      'webhook.throttle.qps',
+      (s: any) => (s.webhook.throttle.qps = '10'),
+      '"webhook.throttle.qps" must be a number greater than 0',
+    ],
+    [
+      'sinks[0].throttle.burst',
+      (s: any) => (s.sinks[0].throttle.burst = null),
+      '"sinks[0].throttle.burst" must be a number greater than 0',
+    ],
     ['image', (s: any) => (s.image = 7), '"image" must be a node image or null'],
     ['name', (s: any) => (s.name = '../x'), '"name" must be a lab name'],
     ['updatedAt', (s: any) => delete s.updatedAt, '"updatedAt" must be a time'],
-  ])('names the field %s when loading, and writeState refuses the same value, leaving the file', async (_, edit, message) => {
-    const paths = await lab();
-    await writeState(paths, state());
-    const good = await readFile(paths.state, 'utf8');
-    const bad = JSON.parse(good);
-    edit(bad);
-    const err = await writeState(paths, bad).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toContain(`not saving lab state ${paths.state}: ${message}`);
-    expect(await readFile(paths.state, 'utf8')).toBe(good);
-    await writeFile(paths.state, JSON.stringify(bad));
-    const loadErr = await readState(paths).catch((e: unknown) => e);
-    expect(loadErr).toBeInstanceOf(UserError);
-    expect((loadErr as Error).message).toContain(`lab state ${paths.state} is not valid: ${message}`);
-  });
+  ])(
+    'names the field %s when loading, and writeState refuses the same value, leaving the file',
+    async (_, edit, message) => {
+      const paths = await lab();
+      await writeState(paths, state());
+      const good = await readFile(paths.state, 'utf8');
+      const bad = JSON.parse(good);
+      edit(bad);
+      const err = await writeState(paths, bad).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toContain(`not saving lab state ${paths.state}: ${message}`);
+      expect(await readFile(paths.state, 'utf8')).toBe(good);
+      await writeFile(paths.state, JSON.stringify(bad));
+      const loadErr = await readState(paths).catch((e: unknown) => e);
+      expect(loadErr).toBeInstanceOf(UserError);
+      expect((loadErr as Error).message).toContain(`lab state ${paths.state} is not valid: ${message}`);
+    },
+  );
 
   it('rejects lab names that could leave the lab home or that kind refuses', () => {
     for (const bad of ['../x', 'a/b', 'Audit', '-x', 'x-', '', 'a'.repeat(41), 'a_b']) {
@@ -162,7 +200,12 @@ describe('a state.json that is a symbolic link', () => {
     const l = await linkedState();
     const table = join(l.paths.home, 'tools.json');
     await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const env = { AUDIT_LAB_HOME: l.paths.home, AUDIT_LAB_NO_RECEIVER: '1', PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
+    const env = {
+      AUDIT_LAB_HOME: l.paths.home,
+      AUDIT_LAB_NO_RECEIVER: '1',
+      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
+      FAKE_TOOLS_TABLE: table,
+    };
     const r = await runProcess(argv, { env, timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`${l.paths.state} is a symbolic link`);
@@ -218,7 +261,9 @@ describe('lab lock', () => {
         process.stdout.write('locked\\n');
         await new Promise(() => setInterval(() => {}, 1000));
       });`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     const busy = await withLabLock(paths, 'down', async () => 'in', { timeoutMs: 100 }).catch((e: unknown) => e);
     expect((busy as Error).message).toContain(`pid ${child.pid}`);
@@ -228,10 +273,11 @@ describe('lab lock', () => {
   });
 });
 
-describe('a new lab\'s receiver port', () => {
-  it('is looked for from 8845, or from AUDIT_LAB_FIRST_PORT (the tests\' own range) when that is a port', () => {
+describe("a new lab's receiver port", () => {
+  it("is looked for from 8845, or from AUDIT_LAB_FIRST_PORT (the tests' own range) when that is a port", () => {
     expect(firstReceiverPort({})).toBe(8845);
     expect(firstReceiverPort({ AUDIT_LAB_FIRST_PORT: '23400' })).toBe(23400);
-    for (const junk of ['', 'x', '80', '70000', '2.5']) expect(firstReceiverPort({ AUDIT_LAB_FIRST_PORT: junk })).toBe(8845);
+    for (const junk of ['', 'x', '80', '70000', '2.5'])
+      expect(firstReceiverPort({ AUDIT_LAB_FIRST_PORT: junk })).toBe(8845);
   });
 });

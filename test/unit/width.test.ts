@@ -26,7 +26,6 @@ describe('ellipsizeMiddle', () => {
     expect(got).toBe(want);
     expect(stringWidth(got)).toBeLessThanOrEqual(width);
   });
-
 });
 
 describe('levelWidths', () => {
@@ -39,7 +38,12 @@ describe('levelWidths', () => {
 });
 
 describe('joinFitting', () => {
-  const parts = [{ text: 'q quit' }, { text: 'p pause', drop: 3 }, { text: 'n name', drop: 1 }, { text: 'R reverse', drop: 2 }];
+  const parts = [
+    { text: 'q quit' },
+    { text: 'p pause', drop: 3 },
+    { text: 'n name', drop: 1 },
+    { text: 'R reverse', drop: 2 },
+  ];
   it('leaves parts out whole, lowest drop first, and keeps the order of the rest', () => {
     expect(joinFitting(parts, '  ', 80)).toBe('q quit  p pause  n name  R reverse');
     expect(joinFitting(parts, '  ', 30)).toBe('q quit  p pause  R reverse');
@@ -53,7 +57,8 @@ describe('joinFitting', () => {
 
 describe('wrapText', () => {
   it('breaks at spaces, the lines after the first indented, none wider than the width', () => {
-    const text = 'the Docker daemon is not reachable: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?';
+    const text =
+      'the Docker daemon is not reachable: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?';
     const lines = wrapText(text, 60, { lead: 11, indent: 11 });
     expect(lines[0]!.startsWith('the Docker')).toBe(true);
     for (const [i, l] of lines.entries()) expect((i === 0 ? 11 : 0) + stringWidth(l), l).toBeLessThanOrEqual(60);
@@ -73,7 +78,11 @@ describe('wrapText', () => {
   });
 
   it('wrapLines wraps each line under itself', () => {
-    const out = wrapLines('2 lines are not audit events:\n  audit.log:7: not JSON: Unexpected token in JSON at position 12 of the line', 40, 'warning: '.length);
+    const out = wrapLines(
+      '2 lines are not audit events:\n  audit.log:7: not JSON: Unexpected token in JSON at position 12 of the line',
+      40,
+      'warning: '.length,
+    );
     const lines = out.split('\n');
     expect(lines[0]).toBe('2 lines are not audit events:');
     expect(lines[1]).toMatch(/^ {2}audit\.log:7:/);
@@ -89,13 +98,16 @@ describe('tableLines fitted to a width', () => {
     ['lab2', 'https://172.18.0.1:8846', '3', '/home/someone/.audit-lab/lab2'],
   ];
 
-  it.each([80, 60, 40])('at %i columns no line is wider; numbers (right-aligned) are never cut, names in their middle', (width) => {
-    const lines = tableLines(rows, new Set([2]), width);
-    for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(width);
-    expect(lines[1]).toContain('1234567');
-    expect(lines[0]).toMatch(/^NAME +URL +EVENTS +DIR$/);
-    if (width < 80) expect(lines[1]).toMatch(/ \/\S*…\S*lab$/);
-  });
+  it.each([80, 60, 40])(
+    'at %i columns no line is wider; numbers (right-aligned) are never cut, names in their middle',
+    (width) => {
+      const lines = tableLines(rows, new Set([2]), width);
+      for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(width);
+      expect(lines[1]).toContain('1234567');
+      expect(lines[0]).toMatch(/^NAME +URL +EVENTS +DIR$/);
+      if (width < 80) expect(lines[1]).toMatch(/ \/\S*…\S*lab$/);
+    },
+  );
 
   it('without a width, every cell whole', () => {
     const lines = tableLines(rows, new Set([2]));
@@ -104,7 +116,11 @@ describe('tableLines fitted to a width', () => {
 });
 
 describe('the width output is fitted to', () => {
-  const stream = (isTTY: boolean, columns?: number) => ({ write: () => true, isTTY, ...(columns !== undefined ? { columns } : {}) });
+  const stream = (isTTY: boolean, columns?: number) => ({
+    write: () => true,
+    isTTY,
+    ...(columns !== undefined ? { columns } : {}),
+  });
   it.each([
     ['a terminal', stream(true, 120), {}, 120],
     ['a terminal that reports no size, with COLUMNS', stream(true, 0), { COLUMNS: '100' }, 100],

@@ -5,7 +5,9 @@ import { lstat, open, type FileHandle } from 'node:fs/promises';
 /** A stream path that is a symbolic link: the receiver never writes through one. */
 export class StreamLinkError extends Error {
   constructor(readonly path: string) {
-    super(`stream file ${path} is a symbolic link; the receiver does not write through links: remove it (its sink's events go to a new file)`);
+    super(
+      `stream file ${path} is a symbolic link; the receiver does not write through links: remove it (its sink's events go to a new file)`,
+    );
   }
 }
 
@@ -16,7 +18,8 @@ export async function openNoFollow(path: string, flags: number, mode?: number): 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // ELOOP on Linux and macOS, EMLINK on FreeBSD.
-    if ((code === 'ELOOP' || code === 'EMLINK') && (await lstat(path).catch(() => null))?.isSymbolicLink()) throw new StreamLinkError(path);
+    if ((code === 'ELOOP' || code === 'EMLINK') && (await lstat(path).catch(() => null))?.isSymbolicLink())
+      throw new StreamLinkError(path);
     throw err;
   }
 }

@@ -29,7 +29,7 @@ function keyOfLine(line: Buffer): DedupeKey | null {
   if (j < 0) return null;
   const stStart = j + STAGE_MARK.length;
   let stEnd = stStart;
-  while (stEnd < line.length && ((line[stEnd]! | 0x20) >= 0x61 && (line[stEnd]! | 0x20) <= 0x7a)) stEnd++;
+  while (stEnd < line.length && (line[stEnd]! | 0x20) >= 0x61 && (line[stEnd]! | 0x20) <= 0x7a) stEnd++;
   if (stEnd === stStart || line[stEnd] !== 0x22) return null;
   return dedupeKey(line.toString('utf8', idStart, idEnd), line.toString('latin1', stStart, stEnd));
 }
@@ -40,7 +40,11 @@ function keyOfLine(line: Buffer): DedupeKey | null {
  * bytes covered and whether they reach the file's start; null when there is no file. (The whole
  * tail as one string, split into lines, was 16 MB per sink of garbage that V8 kept as heap.)
  */
-async function tailKeys(path: string, bytes: number, each: (k: DedupeKey) => void): Promise<{ read: number; fromStart: boolean } | null> {
+async function tailKeys(
+  path: string,
+  bytes: number,
+  each: (k: DedupeKey) => void,
+): Promise<{ read: number; fromStart: boolean } | null> {
   let fh: FileHandle;
   try {
     fh = await openNoFollow(path, constants.O_RDONLY);
@@ -73,7 +77,8 @@ async function tailKeys(path: string, bytes: number, each: (k: DedupeKey) => voi
         if (k) each(k);
       }
       // The rest is copied: `buf` is read into again.
-      if (from < bytesRead) carry = carry ? Buffer.concat([carry, chunk.subarray(from)]) : Buffer.from(chunk.subarray(from));
+      if (from < bytesRead)
+        carry = carry ? Buffer.concat([carry, chunk.subarray(from)]) : Buffer.from(chunk.subarray(from));
     }
     return { read: size - start, fromStart: start === 0 };
   } finally {
@@ -105,10 +110,13 @@ export async function seedKeys(
   let budget = opts.seedBytes;
   for (let gen = 0; budget > 0 && gen <= opts.maxBackups; gen++) {
     const path = rotatedStreamFile(current.path, gen);
-    const st = gen === 0 ? await current.fh.stat() : await lstat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null;
-      throw err;
-    });
+    const st =
+      gen === 0
+        ? await current.fh.stat()
+        : await lstat(path).catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return null;
+            throw err;
+          });
     // Rotation leaves no gaps: the first missing file is past the oldest.
     if (st === null) break;
     if (gen > 0 && st.mtimeMs < cutoff) break;

@@ -200,7 +200,8 @@ export class SharedKeys {
       const id = this.order[0]!;
       const c = this.byId[id]!;
       const end = this.order.length === 1 ? this.tail : RING_CHUNK;
-      for (let j = this.head; j < end; j++) this.leave(c[3 * j]!, c[3 * j + 1]!, c[3 * j + 2]!, (id << RING_SHIFT) + j + 1);
+      for (let j = this.head; j < end; j++)
+        this.leave(c[3 * j]!, c[3 * j + 1]!, c[3 * j + 2]!, (id << RING_SHIFT) + j + 1);
       this.shiftChunk();
       dropped = true;
     }

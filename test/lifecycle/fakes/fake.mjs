@@ -52,10 +52,16 @@ async function curl(argv) {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () =>
-        resolve(res.statusCode >= 400 ? { code: 22, stderr: `curl: (22) The requested URL returned error: ${res.statusCode}` } : { code: 0, stdout: body }),
+        resolve(
+          res.statusCode >= 400
+            ? { code: 22, stderr: `curl: (22) The requested URL returned error: ${res.statusCode}` }
+            : { code: 0, stdout: body },
+        ),
       );
     });
-    req.on('error', (e) => resolve({ code: 7, stderr: `curl: (7) Failed to connect to ${url.host}: ${e.code ?? e.message}` }));
+    req.on('error', (e) =>
+      resolve({ code: 7, stderr: `curl: (7) Failed to connect to ${url.host}: ${e.code ?? e.message}` }),
+    );
     req.end();
   });
 }
