@@ -137,6 +137,15 @@ export async function freePort(): Promise<number> {
 
 const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
 
+/**
+ * The fake kind, kubectl and docker first on PATH (this process's PATH after them), answering from
+ * `table`, written to `file` (no world, no call log): for a run outside a Sandbox.
+ */
+export async function fakeToolsEnv(file: string, table: Table): Promise<NodeJS.ProcessEnv> {
+  await writeFile(file, JSON.stringify(table));
+  return { PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: file, FAKE_TOOLS_SERVER: String(await fakeToolsPort()) };
+}
+
 /** One call a fake tool answered, as its log has it. */
 export interface Call {
   tool: ToolName;
