@@ -60,7 +60,8 @@ describe('a forwarding sink as sink list and status show it', () => {
     const out = newSinkState({ name: 'out', level: 'RequestResponse', stages: ['ResponseComplete'], throttle: { qps: 10, burst: 15 }, url: target });
     await writeState(lab.lab.paths, { ...state, sinks: [...state.sinks, out] });
     const table = join(lab.home, 'tools.json');
-    const env = { AUDIT_LAB_HOME: lab.home, ...(await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] })) };
+    const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+    const env = { AUDIT_LAB_HOME: lab.home, ...tools };
     serve = startCli(['serve'], { env });
     const url = await serveUrl(serve);
 

@@ -88,7 +88,8 @@ const baseEnv = (): NodeJS.ProcessEnv => ({
  * process's time zone.
  */
 function inProcessProblem(env: NodeJS.ProcessEnv): string | null {
-  if ((env.AUDIT_LAB_HOME ?? '') === '' && env.HOME !== process.env.HOME) return `HOME=${env.HOME} without AUDIT_LAB_HOME`;
+  const home = env.AUDIT_LAB_HOME ?? '';
+  if (home === '' && env.HOME !== process.env.HOME) return `HOME=${env.HOME} without AUDIT_LAB_HOME`;
   if (env.TZ !== undefined && env.TZ !== process.env.TZ) return `TZ=${env.TZ}`;
   return null;
 }
@@ -168,7 +169,8 @@ export class CliProcess {
           resolvePromise(hit);
         } else if (this.closed) {
           done();
-          reject(new Error(`the CLI exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}${report()}`));
+          const how = this.child.exitCode ?? this.child.signalCode;
+          reject(new Error(`the CLI exited (${how}) before ${what}${report()}`));
         }
       };
       const timer = setTimeout(() => {
@@ -236,7 +238,10 @@ export interface PtyOptions {
  * runs it: stdout and stderr are that terminal, of the size asked for. Returns everything the
  * terminal showed, stdout and stderr interleaved, with its CRLF line ends made LF.
  */
-export async function runInPty(args: string[], opts: PtyOptions = {}): Promise<{ code: number | null; output: string }> {
+export async function runInPty(
+  args: string[],
+  opts: PtyOptions = {},
+): Promise<{ code: number | null; output: string }> {
   const pty = startInPty(args, opts);
   if (opts.input !== undefined) pty.type(opts.input);
   return pty.exited;

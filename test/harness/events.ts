@@ -161,7 +161,13 @@ export const microTime = (micros: number) => `${new Date(Math.floor(micros / 100
 /** The event a spec describes, as its stream line would hold it. */
 function specEvent(s: Omit<Spec, 'line'>, auditID: string): Record<string, unknown> {
   const { group, resource, sub, path } = s;
-  const objectRef = { resource, ...(s.namespace ? { namespace: s.namespace } : {}), ...(group ? { apiGroup: group } : {}), apiVersion: 'v1', ...(sub ? { subresource: sub } : {}) };
+  const objectRef = {
+    resource,
+    ...(s.namespace ? { namespace: s.namespace } : {}),
+    ...(group ? { apiGroup: group } : {}),
+    apiVersion: 'v1',
+    ...(sub ? { subresource: sub } : {}),
+  };
   return auditEvent({
     kind: 'Event',
     apiVersion: 'audit.k8s.io/v1',
@@ -202,7 +208,8 @@ export function generate(o: { count: number; seed: number; startMicros: number; 
       stage: pick(STAGES),
       micros: o.startMicros + Math.floor((i * 1_000_000) / o.perSecond) + Math.floor(r() * 100),
     };
-    specs.push({ ...spec, line: JSON.stringify(specEvent(spec, `${pad(o.seed, 4)}${pad(i, 8)}-0000-4000-8000-000000000000`)) });
+    const auditID = `${pad(o.seed, 4)}${pad(i, 8)}-0000-4000-8000-000000000000`;
+    specs.push({ ...spec, line: JSON.stringify(specEvent(spec, auditID)) });
   }
   return specs;
 }

@@ -143,7 +143,8 @@ const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
  */
 export async function fakeToolsEnv(file: string, table: Table): Promise<NodeJS.ProcessEnv> {
   await writeFile(file, JSON.stringify(table));
-  return { PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: file, FAKE_TOOLS_SERVER: String(await fakeToolsPort()) };
+  const server = String(await fakeToolsPort());
+  return { PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: file, FAKE_TOOLS_SERVER: server };
 }
 
 /** One call a fake tool answered, as its log has it. */
@@ -198,7 +199,8 @@ export class Sandbox {
   }
 
   async world(): Promise<Record<string, boolean>> {
-    return existsSync(this.worldPath) ? (JSON.parse(await readFile(this.worldPath, 'utf8')) as Record<string, boolean>) : {};
+    if (!existsSync(this.worldPath)) return {};
+    return JSON.parse(await readFile(this.worldPath, 'utf8')) as Record<string, boolean>;
   }
 
   /**

@@ -26,7 +26,11 @@ const logWaiters = new WeakMap<string[], Set<() => void>>();
  * The lab's receiver in this process on 127.0.0.1, port 0, watching state.json every 50 ms, each
  * line it logs pushed to `logs` (which `logged` awaits). The caller closes it.
  */
-export function startReceiver(lab: LabHandle, logs: string[], o: Omit<StartOptions, 'address' | 'port' | 'log'> = {}): Promise<RunningReceiver> {
+export function startReceiver(
+  lab: LabHandle,
+  logs: string[],
+  o: Omit<StartOptions, 'address' | 'port' | 'log'> = {},
+): Promise<RunningReceiver> {
   return startLabReceiver(lab, { address: '127.0.0.1', port: 0, watchIntervalMs: 50, ...o, log: logTo(logs) });
 }
 
@@ -68,6 +72,9 @@ export function logged(logs: string[], test: RegExp | string, limitMs = GUARD_MS
 
 export type SinkSpec = { name: string; level: Level; stages: Stage[] };
 
+/** How the fixture starts a receiver: startReceiver's options, on `address` (127.0.0.1) in `mode` (static). */
+export type FixtureStart = Omit<StartOptions, 'address' | 'port' | 'log'> & { address?: string; mode?: Mode };
+
 /** The receiver of the current test, once `start` has made it. */
 export interface ReceiverFixture {
   /** The lab the receiver serves (set by start). */
@@ -78,7 +85,7 @@ export interface ReceiverFixture {
   /** Closes the receiver before the test ends (the fixture then leaves it be). */
   close(): Promise<void>;
   /** Makes a lab with `sinks` in `mode` and starts its receiver in this process (startReceiver). */
-  start(sinks: SinkSpec[], o?: Omit<StartOptions, 'address' | 'port' | 'log'> & { address?: string; mode?: Mode }): Promise<RunningReceiver>;
+  start(sinks: SinkSpec[], o?: FixtureStart): Promise<RunningReceiver>;
 }
 
 /**
@@ -111,7 +118,8 @@ export function receiverFixture(): ReceiverFixture {
     async start(sinks, o = {}) {
       const { mode, address, ...rest } = o;
       t = await tempLab(sinks, undefined, mode);
-      r = await startLabReceiver(t.lab, { address: address ?? '127.0.0.1', port: 0, watchIntervalMs: 50, ...rest, log: logTo(logs) });
+      const where = { address: address ?? '127.0.0.1', port: 0 };
+      r = await startLabReceiver(t.lab, { ...where, watchIntervalMs: 50, ...rest, log: logTo(logs) });
       return r;
     },
   };

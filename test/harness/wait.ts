@@ -12,7 +12,11 @@ export const GUARD_MS = 80_000;
  * a state no event announces (a process that is not this one's child dying, a counter inside a
  * server). Behaviour, not timing, is what is asserted.
  */
-export async function eventually(check: () => boolean | Promise<boolean>, attempts?: number, everyMs = 50): Promise<boolean> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  attempts?: number,
+  everyMs = 50,
+): Promise<boolean> {
   attempts ??= Math.ceil(GUARD_MS / everyMs);
   for (let i = 0; i < attempts; i++) {
     if (await check()) return true;

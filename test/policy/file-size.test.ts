@@ -32,7 +32,8 @@ async function lab(): Promise<{ env: NodeJS.ProcessEnv; state: string }> {
   const paths = labPaths(join(dir, 'home'), 'audit-lab');
   await ensureLab(paths);
   const table = join(dir, 'tools.json');
-  return { env: { AUDIT_LAB_HOME: paths.home, AUDIT_LAB_NO_RECEIVER: '1', ...(await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] })) }, state: paths.state };
+  const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+  return { env: { AUDIT_LAB_HOME: paths.home, AUDIT_LAB_NO_RECEIVER: '1', ...tools }, state: paths.state };
 }
 
 describe(`a policy file over ${CAP_MIB} MiB`, () => {

@@ -43,7 +43,8 @@ async function staticLab(): Promise<{ paths: LabPaths; home: string; env: NodeJS
   const handle = await ensureLab(paths);
   await writeState(paths, { ...handle.state, mode: 'static', receiver: { ...handle.state.receiver, port: 0 }, sinks: [] });
   const table = join(dir, 'table.json');
-  const env = { AUDIT_LAB_HOME: paths.home, ...(await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] })) };
+  const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] });
+  const env = { AUDIT_LAB_HOME: paths.home, ...tools };
   return { paths, home: paths.home, env, pki: { ca: handle.pki.ca.cert, client: handle.pki.client } };
 }
 

@@ -76,7 +76,8 @@ describe('a sink with its own policy', () => {
     await writeState(paths, { ...made.state, capture: 'sinks' });
     await writeFile(join(dir, 'policy.yaml'), POLICY);
     const table = join(dir, 'table.json');
-    const env = { AUDIT_LAB_HOME: paths.home, ...(await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] })) };
+    const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+    const env = { AUDIT_LAB_HOME: paths.home, ...tools };
     const r = await runCli(['sink', 'create', 'sec', '--policy', join(dir, 'policy.yaml')], { env, cwd: dir });
     expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
     expect(r.code).toBe(0);
