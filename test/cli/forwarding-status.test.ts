@@ -12,9 +12,9 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { processStartToken } from '../../src/lab/process.js';
 import { newSinkState, readState, writeState } from '../../src/lab/state.js';
 import { FORWARD_BACKLOG_BYTES } from '../../src/receiver/forward.js';
-import { type CliProcess, ROOT, runCli, serveUrl, startCli } from '../harness/cli.js';
+import { type CliProcess, runCli, serveUrl, startCli } from '../harness/cli.js';
 import { eventList, makeEvent } from '../harness/events.js';
-import { tempLab, type TempLab } from '../harness/lab.js';
+import { fakeToolsEnv, tempLab, type TempLab } from '../harness/lab.js';
 import { post } from '../harness/receiver.js';
 import { eventually } from '../harness/wait.js';
 
@@ -66,12 +66,8 @@ describe('a forwarding sink as sink list and status show it', () => {
     });
     await writeState(lab.lab.paths, { ...state, sinks: [...state.sinks, out] });
     const table = join(lab.home, 'tools.json');
-    await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const env = {
-      AUDIT_LAB_HOME: lab.home,
-      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
-      FAKE_TOOLS_TABLE: table,
-    };
+    const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+    const env = { AUDIT_LAB_HOME: lab.home, ...tools };
     serve = startCli(['serve'], { env });
     const url = await serveUrl(serve);
 

@@ -1,7 +1,8 @@
 /**
  * One output flag: `-o json|jsonl|yaml|wide|name` on `list`, `status`,
  * `sink list`, `doctor` and `policy test`, through one printer (src/ui/printers.ts), through
- * `run(argv, io)` (a terminal: the built CLI in one). A lab with stored events and no tools on PATH: nothing real is asked.
+ * `run(argv, io)` (a terminal: the built CLI in one). A lab with stored events and no tools on
+ * PATH: nothing real is asked.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -88,8 +88,8 @@ const baseEnv = (): NodeJS.ProcessEnv => ({
  * process's time zone.
  */
 function inProcessProblem(env: NodeJS.ProcessEnv): string | null {
-  if ((env.AUDIT_LAB_HOME ?? '') === '' && env.HOME !== process.env.HOME)
-    return `HOME=${env.HOME} without AUDIT_LAB_HOME`;
+  const home = env.AUDIT_LAB_HOME ?? '';
+  if (home === '' && env.HOME !== process.env.HOME) return `HOME=${env.HOME} without AUDIT_LAB_HOME`;
   if (env.TZ !== undefined && env.TZ !== process.env.TZ) return `TZ=${env.TZ}`;
   return null;
 }
@@ -169,9 +169,8 @@ export class CliProcess {
           resolvePromise(hit);
         } else if (this.closed) {
           done();
-          reject(
-            new Error(`the CLI exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}${report()}`),
-          );
+          const how = this.child.exitCode ?? this.child.signalCode;
+          reject(new Error(`the CLI exited (${how}) before ${what}${report()}`));
         }
       };
       const timer = setTimeout(() => {

@@ -216,10 +216,8 @@ export function generate(o: { count: number; seed: number; startMicros: number; 
       stage: pick(STAGES),
       micros: o.startMicros + Math.floor((i * 1_000_000) / o.perSecond) + Math.floor(r() * 100),
     };
-    specs.push({
-      ...spec,
-      line: JSON.stringify(specEvent(spec, `${pad(o.seed, 4)}${pad(i, 8)}-0000-4000-8000-000000000000`)),
-    });
+    const auditID = `${pad(o.seed, 4)}${pad(i, 8)}-0000-4000-8000-000000000000`;
+    specs.push({ ...spec, line: JSON.stringify(specEvent(spec, auditID)) });
   }
   return specs;
 }

@@ -60,10 +60,8 @@ function parseRequest(bytes: Buffer): FakeRequest | null {
 function bashWord(text: string): string {
   let out = "$'";
   for (const b of Buffer.from(text, 'utf8')) {
-    out +=
-      b >= 0x20 && b < 0x7f && b !== 0x27 && b !== 0x5c
-        ? String.fromCharCode(b)
-        : `\\x${b.toString(16).padStart(2, '0')}`;
+    const plain = b >= 0x20 && b < 0x7f && b !== 0x27 && b !== 0x5c;
+    out += plain ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
   }
   return `${out}'`;
 }

@@ -144,6 +144,16 @@ export async function freePort(): Promise<number> {
 
 const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
 
+/**
+ * The fake kind, kubectl and docker first on PATH (this process's PATH after them), answering from
+ * `table`, written to `file` (no world, no call log): for a run outside a Sandbox.
+ */
+export async function fakeToolsEnv(file: string, table: Table): Promise<NodeJS.ProcessEnv> {
+  await writeFile(file, JSON.stringify(table));
+  const server = String(await fakeToolsPort());
+  return { PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: file, FAKE_TOOLS_SERVER: server };
+}
+
 /** One call a fake tool answered, as its log has it. */
 export interface Call {
   tool: ToolName;
@@ -196,9 +206,8 @@ export class Sandbox {
   }
 
   async world(): Promise<Record<string, boolean>> {
-    return existsSync(this.worldPath)
-      ? (JSON.parse(await readFile(this.worldPath, 'utf8')) as Record<string, boolean>)
-      : {};
+    if (!existsSync(this.worldPath)) return {};
+    return JSON.parse(await readFile(this.worldPath, 'utf8')) as Record<string, boolean>;
   }
 
   /**

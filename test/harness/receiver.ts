@@ -72,6 +72,9 @@ export function logged(logs: string[], test: RegExp | string, limitMs = GUARD_MS
 
 export type SinkSpec = { name: string; level: Level; stages: Stage[] };
 
+/** How the fixture starts a receiver: startReceiver's options, on `address` (127.0.0.1) in `mode` (static). */
+export type FixtureStart = Omit<StartOptions, 'address' | 'port' | 'log'> & { address?: string; mode?: Mode };
+
 /** The receiver of the current test, once `start` has made it. */
 export interface ReceiverFixture {
   /** The lab the receiver serves (set by start). */
@@ -82,10 +85,7 @@ export interface ReceiverFixture {
   /** Closes the receiver before the test ends (the fixture then leaves it be). */
   close(): Promise<void>;
   /** Makes a lab with `sinks` in `mode` and starts its receiver in this process (startReceiver). */
-  start(
-    sinks: SinkSpec[],
-    o?: Omit<StartOptions, 'address' | 'port' | 'log'> & { address?: string; mode?: Mode },
-  ): Promise<RunningReceiver>;
+  start(sinks: SinkSpec[], o?: FixtureStart): Promise<RunningReceiver>;
 }
 
 /**
@@ -118,13 +118,8 @@ export function receiverFixture(): ReceiverFixture {
     async start(sinks, o = {}) {
       const { mode, address, ...rest } = o;
       t = await tempLab(sinks, undefined, mode);
-      r = await startLabReceiver(t.lab, {
-        address: address ?? '127.0.0.1',
-        port: 0,
-        watchIntervalMs: 50,
-        ...rest,
-        log: logTo(logs),
-      });
+      const where = { address: address ?? '127.0.0.1', port: 0 };
+      r = await startLabReceiver(t.lab, { ...where, watchIntervalMs: 50, ...rest, log: logTo(logs) });
       return r;
     },
   };

@@ -12,7 +12,7 @@ import { MAX_POLICY_BYTES } from '../../src/audit/presets.js';
 import { ensureLab } from '../../src/lab/lab.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { type CliResult, ROOT, runProcess, startCli } from '../harness/cli.js';
-import { testDir } from '../harness/lab.js';
+import { fakeToolsEnv, testDir } from '../harness/lab.js';
 
 const AUDIT_LOG = join(ROOT, 'test/fixtures/policy/audit.log');
 const CAP_MIB = MAX_POLICY_BYTES / 1024 / 1024;
@@ -32,16 +32,8 @@ async function lab(): Promise<{ env: NodeJS.ProcessEnv; state: string }> {
   const paths = labPaths(join(dir, 'home'), 'audit-lab');
   await ensureLab(paths);
   const table = join(dir, 'tools.json');
-  await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-  return {
-    env: {
-      AUDIT_LAB_HOME: paths.home,
-      AUDIT_LAB_NO_RECEIVER: '1',
-      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
-      FAKE_TOOLS_TABLE: table,
-    },
-    state: paths.state,
-  };
+  const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+  return { env: { AUDIT_LAB_HOME: paths.home, AUDIT_LAB_NO_RECEIVER: '1', ...tools }, state: paths.state };
 }
 
 describe(`a policy file over ${CAP_MIB} MiB`, () => {

@@ -1,4 +1,5 @@
-// `audit-lab policy suggest` as a user runs it, through `run(argv, io)`: its suggestion judged by `policy test`, event by event, against the base policy.
+// `audit-lab policy suggest` as a user runs it, through `run(argv, io)`: its suggestion judged by
+// `policy test`, event by event, against the base policy.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

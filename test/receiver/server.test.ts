@@ -27,10 +27,8 @@ async function start(
   mode: Mode = 'static',
 ): Promise<{ t: TempLab; r: RunningReceiver }> {
   // Every refusal logged (no per-peer rate limit): these tests count them.
-  const r = await rx.start(sinks, {
-    mode,
-    limits: { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits },
-  });
+  const all = { maxBodyBytes: 256 * 1024, requestTimeoutMs: 5000, refusalLogIntervalMs: 0, ...limits };
+  const r = await rx.start(sinks, { mode, limits: all });
   return { t: rx.t!, r };
 }
 

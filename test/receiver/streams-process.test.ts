@@ -13,12 +13,11 @@ import { writeState } from '../../src/lab/state.js';
 import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
-import { type CliProcess, ROOT, runProcess, serveUrl, startCli } from '../harness/cli.js';
+import { type CliProcess, runProcess, serveUrl, startCli } from '../harness/cli.js';
 import { eventList, makeEvent } from '../harness/events.js';
-import { tempDir } from '../harness/lab.js';
+import { fakeToolsEnv, tempDir } from '../harness/lab.js';
 import { post } from '../harness/receiver.js';
 
-const FAKES = join(ROOT, 'test', 'lifecycle', 'fakes');
 /** 253 characters, the longest DNS-1123 subdomain; the second differs only in its last character. */
 const LONG = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
 const LONG2 = `${LONG.slice(0, 252)}x`;
@@ -54,11 +53,12 @@ async function staticLab(): Promise<{
     sinks: [],
   });
   const table = join(dir, 'table.json');
-  await writeFile(
-    table,
-    JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }], kubectl: [], docker: [] }),
-  );
-  const env = { AUDIT_LAB_HOME: paths.home, PATH: `${FAKES}:${process.env.PATH}`, FAKE_TOOLS_TABLE: table };
+  const tools = await fakeToolsEnv(table, {
+    kind: [{ args: ['get', 'clusters'], stdout: '' }],
+    kubectl: [],
+    docker: [],
+  });
+  const env = { AUDIT_LAB_HOME: paths.home, ...tools };
   return { paths, home: paths.home, env, pki: { ca: handle.pki.ca.cert, client: handle.pki.client } };
 }
 

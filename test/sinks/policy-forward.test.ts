@@ -17,9 +17,9 @@ import { STATIC_PATH } from '../../src/lab/endpoints.js';
 import { createPki } from '../../src/lab/pkiIssuer.js';
 import { type RunningReceiver, startLabReceiver } from '../../src/receiver/start.js';
 import { sinkPolicyFile, streamFile } from '../../src/streams/names.js';
-import { ROOT, runCli } from '../harness/cli.js';
+import { runCli } from '../harness/cli.js';
 import { eventList, readEvents } from '../harness/events.js';
-import { testDir } from '../harness/lab.js';
+import { fakeToolsEnv, testDir } from '../harness/lab.js';
 import { logged, post, startReceiver } from '../harness/receiver.js';
 
 const POLICY = `apiVersion: audit.k8s.io/v1
@@ -81,12 +81,8 @@ describe('a sink with its own policy', () => {
     await writeState(paths, { ...made.state, capture: 'sinks' });
     await writeFile(join(dir, 'policy.yaml'), POLICY);
     const table = join(dir, 'table.json');
-    await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const env = {
-      AUDIT_LAB_HOME: paths.home,
-      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
-      FAKE_TOOLS_TABLE: table,
-    };
+    const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+    const env = { AUDIT_LAB_HOME: paths.home, ...tools };
     const r = await runCli(['sink', 'create', 'sec', '--policy', join(dir, 'policy.yaml')], { env, cwd: dir });
     expect(r.stdout).toContain('has no cluster running: it applies at the next `audit-lab up`');
     expect(r.code).toBe(0);

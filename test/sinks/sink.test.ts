@@ -57,12 +57,8 @@ async function lab(
           : join(paths.apiserverDir, f.name);
     await writeFileAtomic(target, f.content, f.mode);
   }
-  return {
-    dir: sb.dir,
-    paths,
-    run: (args) => sb.run(args, { AUDIT_LAB_READY_TIMEOUT_MS: '2000' }),
-    calls: () => sb.calls(),
-  };
+  const run = (args: string[]) => sb.run(args, { AUDIT_LAB_READY_TIMEOUT_MS: '2000' });
+  return { dir: sb.dir, paths, run, calls: () => sb.calls() };
 }
 
 const policyOf = async (w: World) => parse(await readFile(w.paths.policy, 'utf8'));

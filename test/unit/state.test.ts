@@ -15,7 +15,7 @@ import {
   writeState,
 } from '../../src/lab/state.js';
 import { ROOT, runProcess } from '../harness/cli.js';
-import { testDir } from '../harness/lab.js';
+import { fakeToolsEnv, testDir } from '../harness/lab.js';
 import { GUARD_MS } from '../harness/wait.js';
 
 async function lab() {
@@ -199,13 +199,8 @@ describe('a state.json that is a symbolic link', () => {
   ])('%s (as a process): exit 2 naming it, the link and its target as they were', async (_, argv) => {
     const l = await linkedState();
     const table = join(l.paths.home, 'tools.json');
-    await writeFile(table, JSON.stringify({ kind: [{ args: ['get', 'clusters'], stdout: '' }] }));
-    const env = {
-      AUDIT_LAB_HOME: l.paths.home,
-      AUDIT_LAB_NO_RECEIVER: '1',
-      PATH: `${join(ROOT, 'test', 'lifecycle', 'fakes')}:${process.env.PATH}`,
-      FAKE_TOOLS_TABLE: table,
-    };
+    const tools = await fakeToolsEnv(table, { kind: [{ args: ['get', 'clusters'], stdout: '' }] });
+    const env = { AUDIT_LAB_HOME: l.paths.home, AUDIT_LAB_NO_RECEIVER: '1', ...tools };
     const r = await runProcess(argv, { env, timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`${l.paths.state} is a symbolic link`);
