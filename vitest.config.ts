@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Labs made by tests look for receiver ports from here, not from 8845 as a user's do: a range of
-// this run's own, so two runs side by side (and a real lab) do not race for one port. Below
-// Linux's ephemeral ports (32768 up), which outgoing connections take and free all the time.
-const FIRST_PORT = 10_000 + (process.pid % 220) * 100;
+// Labs made by tests look for receiver ports from here, not from 8845 as a user's do: a block of
+// 500 of this run's own, so two runs side by side (and a real lab) do not race for one port; each
+// sandbox takes a window of it (test/harness/lab.ts). Below Linux's ephemeral ports (32768 up),
+// which outgoing connections take and free all the time.
+const FIRST_PORT = 10_000 + (process.pid % 44) * 500;
 
 export default defineConfig({
   test: {

@@ -57,6 +57,8 @@ export interface UpDeps {
   receiver: ReceiverControl;
   timing: ApiserverTiming;
   progress: Progress;
+  /** Where a new lab looks for a free receiver port from (firstReceiverPort of the run's environment). */
+  firstPort?: number;
 }
 
 const recover = (name: string) =>
@@ -216,7 +218,7 @@ const labFiles: UpStep = {
         `use another name (\`audit-lab up --name ${o.name === DEFAULT_LAB_NAME ? 'audit-lab-2' : `${o.name}-2`}\`), or \`audit-lab up${nameFlag(o.name)} --recreate\` to delete that cluster and start over`,
       );
     }
-    const state = upState(await withPort(o, existing, c.paths), existing);
+    const state = upState(await withPort(o, existing, c.paths, c.firstPort), existing);
     const changes = existing === null ? [] : shapeChanges(existing, state);
     if (c.exists && changes.length > 0) {
       throw new UserError(
@@ -521,7 +523,7 @@ export interface UpPlan {
  */
 export async function planUp(o: UpRequest, paths: LabPaths, deps: UpDeps, env: NodeJS.ProcessEnv): Promise<UpPlan> {
   const existing = await readState(paths);
-  const state = upState(await withPort(o, existing, paths), existing);
+  const state = upState(await withPort(o, existing, paths, deps.firstPort), existing);
   const c = context(o, paths, deps, existing, state);
   c.exists = o.recreate;
   c.hostCgroup = await localCgroup(env);

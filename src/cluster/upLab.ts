@@ -57,9 +57,14 @@ export function upState(o: UpRequest, existing: LabState | null, now = new Date(
 }
 
 /** A new lab without --port takes a port no other lab keeps (labs side by side share the gateway). */
-export async function withPort(o: UpRequest, existing: LabState | null, paths: LabPaths): Promise<UpRequest> {
+export async function withPort(
+  o: UpRequest,
+  existing: LabState | null,
+  paths: LabPaths,
+  firstPort?: number,
+): Promise<UpRequest> {
   if (o.port !== undefined || existing !== null) return o;
-  return { ...o, port: await pickReceiverPort(paths.home, paths.name) };
+  return { ...o, port: await pickReceiverPort(paths.home, paths.name, undefined, firstPort) };
 }
 
 /** What a running cluster was made with, as a person reads it; changing any of it needs a new cluster. */

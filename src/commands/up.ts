@@ -1,4 +1,5 @@
 /** `audit-lab up`: flags -> the steps in src/cluster/up.ts -> the summary, or --dry-run's plan. */
+import { firstReceiverPort } from '../lab/state.js';
 import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
 import { planUp, type UpDeps, upLab, type UpRequest, type UpResult } from '../cluster/up.js';
@@ -29,6 +30,7 @@ export async function up(o: UpOptions, given: Context, deps: Partial<Omit<UpDeps
     receiver: deps.receiver ?? (await receiverControl(ctx.io.env)),
     timing: deps.timing ?? timingFromEnv(ctx.io.env),
     progress,
+    firstPort: firstReceiverPort(ctx.io.env),
   };
   if (o.dryRun) return dryRun(o, ctx, paths, all);
   try {

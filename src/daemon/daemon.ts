@@ -245,9 +245,11 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   }
   let exited = false;
   let exitCode: number | null = null;
-  child.on('exit', (code) => {
+  let exitSignal: NodeJS.Signals | null = null;
+  child.on('exit', (code, signal) => {
     exited = true;
     exitCode = code;
+    exitSignal = signal;
   });
   const spawnError = new Promise<Error | null>((resolve) => {
     child.once('error', resolve);
@@ -277,7 +279,7 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   const tail = await logTail(paths.receiverLog, logStart);
   throw new RuntimeFailure(
     exited
-      ? `the receiver exited (code ${String(exitCode)}) before it answered${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`
+      ? `the receiver ${exitSignal !== null ? `was stopped by ${String(exitSignal)}` : `exited (code ${String(exitCode)})`} before it answered${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`
       : `the receiver did not answer within ${timeoutMs} ms${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`,
     `full log: ${paths.receiverLog}; run \`audit-lab serve --name ${paths.name}\` in the foreground to see it live`,
   );

@@ -42,9 +42,13 @@ export async function otherLabsPorts(home: string, name: string): Promise<Map<nu
 const SEARCHED = 100;
 
 /** The port a new lab takes: the first from 8845 up that no other lab keeps and nothing listens on. */
-export async function pickReceiverPort(home: string, name: string, probe = probePort): Promise<number> {
+export async function pickReceiverPort(
+  home: string,
+  name: string,
+  probe = probePort,
+  first = firstReceiverPort(),
+): Promise<number> {
   const kept = await otherLabsPorts(home, name);
-  const first = firstReceiverPort();
   for (let port = first; port < first + SEARCHED; port++) {
     if (kept.has(port)) continue;
     if ((await probe('0.0.0.0', port)) === 'free') return port;

@@ -163,6 +163,23 @@ export interface Call {
 
 export type Result = CliResult;
 
+/** Sandboxes made by this worker so far: each takes the next window of ports (sandboxFirstPort). */
+let sandboxesMade = 0;
+
+/**
+ * Where a sandbox's labs look for receiver ports from: a window of 10 of this run's own (the
+ * AUDIT_LAB_FIRST_PORT block vitest.config.ts gives the run, 500 ports), one per sandbox, by
+ * worker (VITEST_POOL_ID) and in turn within it. Labs made at the same moment in two sandboxes
+ * would otherwise both see the block's first port free, and the second receiver to bind it fail.
+ */
+function sandboxFirstPort(): string | undefined {
+  const block = Number(process.env.AUDIT_LAB_FIRST_PORT);
+  if (!Number.isInteger(block)) return process.env.AUDIT_LAB_FIRST_PORT;
+  const worker = (Number(process.env.VITEST_POOL_ID ?? 1) - 1) % 3;
+  const slot = worker * 16 + (sandboxesMade++ % 16);
+  return String(block + 20 + slot * 10);
+}
+
 /**
  * A sandbox for running the CLI against fake kind, kubectl and docker: a bin directory that is
  * the whole PATH (the fakes asked for, and node), a lab home, the fakes' table, world and call
@@ -174,6 +191,8 @@ export class Sandbox {
   readonly tablePath: string;
   readonly worldPath: string;
   readonly logPath: string;
+  /** AUDIT_LAB_FIRST_PORT of the runs here. */
+  readonly firstPort = sandboxFirstPort();
   private constructor(
     readonly dir: string,
     /** The fake tools server's port (FAKE_TOOLS_SERVER). */
@@ -220,7 +239,7 @@ export class Sandbox {
       PATH: this.bin,
       HOME: this.dir,
       AUDIT_LAB_HOME: this.home,
-      AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT,
+      AUDIT_LAB_FIRST_PORT: this.firstPort,
       NO_COLOR: '1',
       FAKE_TOOLS_TABLE: this.tablePath,
       FAKE_TOOLS_WORLD: this.worldPath,
