@@ -1,10 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 // Labs made by tests look for receiver ports from here, not from 8845 as a user's do: a block of
-// 500 of this run's own, so two runs side by side (and a real lab) do not race for one port; each
-// sandbox takes a window of it (test/harness/lab.ts). Below Linux's ephemeral ports (32768 up),
-// which outgoing connections take and free all the time.
-const FIRST_PORT = 10_000 + (process.pid % 44) * 500;
+// 320 of this run's own, so two runs side by side (and a real lab) do not race for one port; each
+// sandbox takes a window of it (test/harness/lab.ts). Below the harness's freePort range (25000 up)
+// and Linux's ephemeral ports (32768 up), which outgoing connections take and free all the time.
+const FIRST_PORT = 10_000 + (process.pid % 46) * 320;
 
 export default defineConfig({
   test: {

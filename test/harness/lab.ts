@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished, type TestContext } from 'vitest';
 import type { Level, Stage } from '../../src/audit/model.js';
-import { readPidFile, stopReceiver } from '../../src/daemon/daemon.js';
+import { runningReceiver, stopReceiver } from '../../src/daemon/daemon.js';
 import { ensureLab, type LabHandle } from '../../src/lab/lab.js';
 import { withLabLock } from '../../src/lab/lock.js';
 import type { Mode } from '../../src/lab/mode.js';
@@ -114,9 +114,9 @@ export async function tempLab(
 
 /** Stops a lab's background receiver (SIGKILL if SIGTERM was not enough) and removes the lab. */
 export async function removeWithReceiver(t: TempLab): Promise<void> {
-  const pid = (await readPidFile(t.lab.paths))?.pid;
+  // stopReceiver signals only the process the pid file names if it is still that one (its start
+  // time): a pid a test left behind may name another test's process by now.
   await stopReceiver(t.lab.paths, { timeoutMs: 5000 });
-  if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
   await t.cleanup();
 }
 
@@ -124,11 +124,12 @@ const given = new Set<number>();
 
 /**
  * A free loopback port for a receiver, below the kernel's ephemeral range (32768+), so no outgoing
- * connection of a concurrent test can take it between now and the receiver's listen.
+ * connection of a concurrent test can take it between now and the receiver's listen, and above the
+ * blocks labs look for their ports in (vitest.config.ts), so no new lab finds it taken.
  */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = 25_000 + Math.floor(Math.random() * 7_700);
     if (given.has(port)) continue;
     const free = await new Promise<boolean>((done) => {
       const srv = createServer();
@@ -167,8 +168,8 @@ export type Result = CliResult;
 let sandboxesMade = 0;
 
 /**
- * Where a sandbox's labs look for receiver ports from: a window of 10 of this run's own (the
- * AUDIT_LAB_FIRST_PORT block vitest.config.ts gives the run, 500 ports), one per sandbox, by
+ * Where a sandbox's labs look for receiver ports from: a window of 6 of this run's own (the
+ * AUDIT_LAB_FIRST_PORT block vitest.config.ts gives the run, 320 ports), one per sandbox, by
  * worker (VITEST_POOL_ID) and in turn within it. Labs made at the same moment in two sandboxes
  * would otherwise both see the block's first port free, and the second receiver to bind it fail.
  */
@@ -177,7 +178,7 @@ function sandboxFirstPort(): string | undefined {
   if (!Number.isInteger(block)) return process.env.AUDIT_LAB_FIRST_PORT;
   const worker = (Number(process.env.VITEST_POOL_ID ?? 1) - 1) % 3;
   const slot = worker * 16 + (sandboxesMade++ % 16);
-  return String(block + 20 + slot * 10);
+  return String(block + 20 + slot * 6);
 }
 
 /**
@@ -297,12 +298,14 @@ export class Sandbox {
 
   async cleanup(): Promise<void> {
     // Every lab the test made, whatever its name: a failed test must not leave a receiver running.
+    // Only a receiver the pid file still names (same start time): its pid, once that receiver is
+    // gone, may be another test's process by now.
     const labs = await readdir(this.home).catch(() => [] as string[]);
     for (const name of labs) {
-      const pid = await this.receiverPid(name);
-      if (pid === null) continue;
+      const receiver = await runningReceiver(labPaths(this.home, name)).catch(() => null);
+      if (receiver === null) continue;
       try {
-        process.kill(pid, 'SIGTERM');
+        process.kill(receiver.pid, 'SIGTERM');
       } catch {
         // Already gone.
       }
