@@ -2,21 +2,24 @@ import { defineConfig } from 'vitest/config';
 
 // Labs made by tests look for receiver ports from here, not from 8845 as a user's do: a block of
 // 320 of this run's own, so two runs side by side (and a real lab) do not race for one port; each
-// sandbox takes a window of it (test/harness/lab.ts). Below the harness's freePort range (25000 up)
-// and Linux's ephemeral ports (32768 up), which outgoing connections take and free all the time.
+// worker takes a part of it and each sandbox a window of that (test/harness/ports.ts, lab.ts).
+// Below the harness's freePort range (25000 up) and Linux's ephemeral ports (32768 up), which
+// outgoing connections take and free all the time.
 const FIRST_PORT = 10_000 + (process.pid % 46) * 320;
 
 export default defineConfig({
   test: {
     // TZ: a run in this process formats times in this process's zone; UTC, as the tests' processes get.
-    env: { AUDIT_LAB_FIRST_PORT: String(FIRST_PORT), TZ: 'UTC' },
+    env: { AUDIT_LAB_TEST_PORTS: String(FIRST_PORT), AUDIT_LAB_FIRST_PORT: String(FIRST_PORT), TZ: 'UTC' },
+    setupFiles: ['./test/harness/ports.ts'],
     include: ['test/**/*.test.ts'],
     // Three test files at once on two cores: the suite is mostly CPU, but many files also wait
     // (on sockets, on processes they started); vitest's default here is one (cores - 1).
     maxWorkers: 3,
     // A worker runs file after file without a new process and module graph for each: that
     // start-up was a fifth of the suite's CPU. Tests share no state through modules (no mocks,
-    // nothing written to process.env, cwd or a module's variables), so nothing carries over.
+    // nothing written to cwd or a module's variables; to process.env only what the setup file sets,
+    // the same for every file a worker runs), so nothing carries over.
     isolate: false,
     reporters: ['default', './test/summary-reporter.ts'],
     // Process-level tests spawn the built CLI, several at once (describe.concurrent), and the lock

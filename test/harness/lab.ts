@@ -168,17 +168,15 @@ export type Result = CliResult;
 let sandboxesMade = 0;
 
 /**
- * Where a sandbox's labs look for receiver ports from: a window of 6 of this run's own (the
- * AUDIT_LAB_FIRST_PORT block vitest.config.ts gives the run, 320 ports), one per sandbox, by
- * worker (VITEST_POOL_ID) and in turn within it. Labs made at the same moment in two sandboxes
- * would otherwise both see the block's first port free, and the second receiver to bind it fail.
+ * Where a sandbox's labs look for receiver ports from: a window of 6 of this worker's ports
+ * (ports.ts), after the 10 that labs made outside a sandbox start from, one window per sandbox in
+ * turn. Labs made at the same moment in two sandboxes would otherwise both see the first port
+ * free, and the second receiver to bind it fail.
  */
 function sandboxFirstPort(): string | undefined {
-  const block = Number(process.env.AUDIT_LAB_FIRST_PORT);
-  if (!Number.isInteger(block)) return process.env.AUDIT_LAB_FIRST_PORT;
-  const worker = (Number(process.env.VITEST_POOL_ID ?? 1) - 1) % 3;
-  const slot = worker * 16 + (sandboxesMade++ % 16);
-  return String(block + 20 + slot * 6);
+  const first = Number(process.env.AUDIT_LAB_FIRST_PORT);
+  if (!Number.isInteger(first)) return process.env.AUDIT_LAB_FIRST_PORT;
+  return String(first + 10 + (sandboxesMade++ % 15) * 6);
 }
 
 /**
