@@ -80,6 +80,7 @@ const baseEnv = (): NodeJS.ProcessEnv => ({
   HOME: process.env.HOME,
   NO_COLOR: '1',
   AUDIT_LAB_FIRST_PORT: process.env.AUDIT_LAB_FIRST_PORT,
+  AUDIT_LAB_RECEIVER_START_TIMEOUT_MS: process.env.AUDIT_LAB_RECEIVER_START_TIMEOUT_MS,
 });
 
 /**

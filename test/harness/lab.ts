@@ -248,6 +248,7 @@ export class Sandbox {
       AUDIT_LAB_POLL_MS: '20',
       AUDIT_LAB_READY_TIMEOUT_MS: '5000',
       AUDIT_LAB_READY_CALL_TIMEOUT_MS: '600000',
+      AUDIT_LAB_RECEIVER_START_TIMEOUT_MS: '600000',
       ...extra,
     };
   }
