@@ -30,8 +30,9 @@ export default defineConfig({
     reporters: ['default', './test/summary-reporter.ts'],
     // Process-level tests spawn the built CLI, several at once (describe.concurrent), and the lock
     // test runs ten processes: on a busy 2-core machine one `up` against the fakes took up to 30 s
-    // (7 s alone). A guard against hangs, not a measure of speed.
-    testTimeout: 90_000,
-    hookTimeout: 90_000,
+    // (7 s alone), and with four suites on two cores one took over 90 s. A guard against hangs, not a
+    // measure of speed.
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
   },
 });

@@ -209,25 +209,16 @@ function startTimeoutMs(env: NodeJS.ProcessEnv): number {
   return Number.isInteger(ms) && ms > 0 ? ms : 15_000;
 }
 
-export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}): Promise<EnsuredReceiver> {
-  const timeoutMs = opts.timeoutMs ?? startTimeoutMs(opts.env ?? process.env);
-  const status = await receiverStatus(paths);
-  if (status.running && status.pid !== undefined) {
-    if (status.healthy && status.url) return { pid: status.pid, url: status.url, started: false };
-    // Alive but not answering: maybe still starting; give it the same time a new one gets.
-    const url = await waitHealthy(paths, status.pid, Date.now() + timeoutMs, () => false);
-    if (url) return { pid: status.pid, url, started: false };
-    throw new RuntimeFailure(
-      `the receiver of lab ${JSON.stringify(paths.name)} (pid ${status.pid}) is running but does not answer on ${status.url ?? 'its port'}`,
-      `see ${paths.receiverLog}; stop it with \`kill ${status.pid}\` (or remove ${paths.receiverPid} if that pid is not audit-lab) and try again`,
-    );
-  }
-  await rm(paths.receiverPid, { force: true });
-  await ensurePrivateDir(paths.dir);
-  const logStart = await stat(paths.receiverLog).then(
-    (s) => s.size,
-    () => 0,
-  );
+/** A started receiver process, and how it ended once it has. */
+interface SpawnedReceiver {
+  process: ReturnType<typeof spawn>;
+  exited: boolean;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** `audit-lab serve` for the lab, in the background, its output appended to the lab's receiver log. */
+function spawnReceiver(paths: LabPaths, opts: EnsureOptions): SpawnedReceiver {
   const logFd = openSync(paths.receiverLog, 'a', 0o600);
   let child: ReturnType<typeof spawn>;
   try {
@@ -252,45 +243,66 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   } finally {
     closeSync(logFd);
   }
-  let exited = false;
-  let exitCode: number | null = null;
-  let exitSignal: NodeJS.Signals | null = null;
+  const spawned: SpawnedReceiver = { process: child, exited: false, code: null, signal: null };
   child.on('exit', (code, signal) => {
-    exited = true;
-    exitCode = code;
-    exitSignal = signal;
+    spawned.exited = true;
+    spawned.code = code;
+    spawned.signal = signal;
   });
+  return spawned;
+}
+
+export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}): Promise<EnsuredReceiver> {
+  const timeoutMs = opts.timeoutMs ?? startTimeoutMs(opts.env ?? process.env);
+  const status = await receiverStatus(paths);
+  if (status.running && status.pid !== undefined) {
+    if (status.healthy && status.url) return { pid: status.pid, url: status.url, started: false };
+    // Alive but not answering: maybe still starting; give it the same time a new one gets.
+    const url = await waitHealthy(paths, status.pid, Date.now() + timeoutMs, () => false);
+    if (url) return { pid: status.pid, url, started: false };
+    throw new RuntimeFailure(
+      `the receiver of lab ${JSON.stringify(paths.name)} (pid ${status.pid}) is running but does not answer on ${status.url ?? 'its port'}`,
+      `see ${paths.receiverLog}; stop it with \`kill ${status.pid}\` (or remove ${paths.receiverPid} if that pid is not audit-lab) and try again`,
+    );
+  }
+  await rm(paths.receiverPid, { force: true });
+  await ensurePrivateDir(paths.dir);
+  const logStart = await stat(paths.receiverLog).then(
+    (s) => s.size,
+    () => 0,
+  );
+  const child = spawnReceiver(paths, opts);
   const spawnError = new Promise<Error | null>((resolve) => {
-    child.once('error', resolve);
-    child.once('spawn', () => resolve(null));
+    child.process.once('error', resolve);
+    child.process.once('spawn', () => resolve(null));
   });
   const err = await spawnError;
-  if (err || child.pid === undefined) {
+  if (err || child.process.pid === undefined) {
     throw new RuntimeFailure(
       `could not start the receiver: ${err?.message ?? 'no pid'}`,
       `run \`audit-lab serve --name ${paths.name}\` to see why`,
     );
   }
-  const pid = child.pid;
-  child.unref();
+  const pid = child.process.pid;
+  child.process.unref();
   // Written now so a second ensureReceiver finds it; the receiver adds its URL once it listens.
   await writePidFile(paths, pid);
-  const url = await waitHealthy(paths, pid, Date.now() + timeoutMs, () => exited);
+  const url = await waitHealthy(paths, pid, Date.now() + timeoutMs, () => child.exited);
   if (url) {
     // The URL names a local address; whoever started it must also learn if it listens on every interface.
     const address = (await readState(paths).catch(() => null))?.receiver.address;
     return { pid, url, started: true, ...(address !== undefined ? { address } : {}) };
   }
   // Reaped already but its 'exit' event not yet handled: wait for it, so the message says it exited.
-  if (!exited && !isAlive(pid)) await Promise.race([once(child, 'exit'), sleep(1000)]);
+  if (!child.exited && !isAlive(pid)) await Promise.race([once(child.process, 'exit'), sleep(1000)]);
   // Stopped here for not answering: said as such, whatever its exit event says by then.
-  const stoppedHere = !exited && isAlive(pid);
+  const stoppedHere = !child.exited && isAlive(pid);
   if (stoppedHere) process.kill(pid, 'SIGKILL');
   await removePidFile(paths, pid);
   const tail = await logTail(paths.receiverLog, logStart);
   throw new RuntimeFailure(
-    exited && !stoppedHere
-      ? `the receiver ${exitSignal !== null ? `was stopped by ${String(exitSignal)}` : `exited (code ${String(exitCode)})`} before it answered${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`
+    child.exited && !stoppedHere
+      ? `the receiver ${child.signal !== null ? `was stopped by ${child.signal}` : `exited (code ${String(child.code)})`} before it answered${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`
       : `the receiver did not answer within ${timeoutMs} ms${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`,
     `full log: ${paths.receiverLog}; run \`audit-lab serve --name ${paths.name}\` in the foreground to see it live`,
   );
