@@ -16,7 +16,9 @@ import { withLabLock } from '../../src/lab/lock.js';
 import type { Mode } from '../../src/lab/mode.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
 import { isAlive } from '../../src/lab/process.js';
-import { DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
+import { type Capture, DEFAULT_SINK, newLabState, newSinkState, writeState } from '../../src/lab/state.js';
+import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
+import { renderLabFiles } from '../../src/render/labFiles.js';
 import { type CliProcess, type CliResult, ROOT, runCli, runProcess, startCli } from './cli.js';
 import { FIXTURES } from './events.js';
 import { fakeToolsPort } from './fakeTools.js';
@@ -332,4 +334,26 @@ export const callLine = (c: Call) => `${c.tool} ${c.args.join(' ')}`;
 export function succeeded(r: Result): Result {
   expect(r.code, `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
   return r;
+}
+
+/** A lab as `up` leaves it: its state (in `mode`, with `capture`), PKI and rendered files, no cluster. */
+export async function writeUpLab(paths: LabPaths, mode: Mode, capture: Capture): Promise<void> {
+  const handle = await ensureLab(paths);
+  const state = { ...handle.state, mode, capture, receiver: { ...handle.state.receiver, host: '127.0.0.1' } };
+  if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
+  await writeState(paths, state);
+  await ensurePrivateDir(paths.apiserverDir);
+  for (const f of renderLabFiles(state, handle.pki, {
+    mountDir: paths.apiserverDir,
+    receiverHost: '127.0.0.1',
+    hostCgroup: null,
+  })) {
+    const target =
+      f.name === 'config.yaml'
+        ? paths.kindConfig
+        : f.name === 'audit.yaml'
+          ? paths.auditSinks
+          : join(paths.apiserverDir, f.name);
+    await writeFileAtomic(target, f.content, f.mode);
+  }
 }

@@ -6,19 +6,15 @@
  * runs the same way. Build first: `npm run build`.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect, test, type TestContext } from 'vitest';
 import { kindProvider } from '../../src/cluster/kind.js';
 import { planSinkDelete } from '../../src/cluster/sinks.js';
 import { planLines } from '../../src/cluster/steps.js';
-import { ensureLab } from '../../src/lab/lab.js';
-import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
-import { type Capture, writeState } from '../../src/lab/state.js';
-import { renderLabFiles } from '../../src/render/labFiles.js';
+import type { Capture } from '../../src/lab/state.js';
 import { makeTools } from '../../src/tools/index.js';
 import { commandLine, createRunner } from '../../src/tools/run.js';
-import { callLine, type Sandbox, sandboxFor, succeeded } from '../harness/lab.js';
+import { callLine, type Sandbox, sandboxFor, succeeded, writeUpLab } from '../harness/lab.js';
 import { healthyTable, withRows } from '../harness/tables.js';
 
 const DYNAMIC = { desktop: true, cgroup: '1', kindVersion: '0.11.1', mode: 'dynamic', kubernetes: 'v1.18.19' } as const;
@@ -36,24 +32,7 @@ async function labWithCluster(
 ): Promise<{ sb: Sandbox; paths: LabPaths }> {
   const sb = await sandboxFor(t, withRows(healthyTable(mode === 'dynamic' ? DYNAMIC : {}), DELETE_SINK));
   const paths = labPaths(sb.home, 'audit-lab');
-  const handle = await ensureLab(paths);
-  const state = { ...handle.state, mode, capture, receiver: { ...handle.state.receiver, host: '127.0.0.1' } };
-  if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
-  await writeState(paths, state);
-  await ensurePrivateDir(paths.apiserverDir);
-  for (const f of renderLabFiles(state, handle.pki, {
-    mountDir: paths.apiserverDir,
-    receiverHost: '127.0.0.1',
-    hostCgroup: null,
-  })) {
-    const target =
-      f.name === 'config.yaml'
-        ? paths.kindConfig
-        : f.name === 'audit.yaml'
-          ? paths.auditSinks
-          : join(paths.apiserverDir, f.name);
-    await writeFileAtomic(target, f.content, f.mode);
-  }
+  await writeUpLab(paths, mode, capture);
   await sb.setWorld({ cluster: true, network: true, sinksApplied: true });
   return { sb, paths };
 }

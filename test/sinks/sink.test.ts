@@ -5,11 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { ensureLab } from '../../src/lab/lab.js';
 import { labPaths, type LabPaths } from '../../src/lab/paths.js';
-import { readState, writeState } from '../../src/lab/state.js';
-import { ensurePrivateDir, writeFileAtomic } from '../../src/lab/fsutil.js';
-import { renderLabFiles } from '../../src/render/labFiles.js';
+import { readState } from '../../src/lab/state.js';
+import { ensurePrivateDir } from '../../src/lab/fsutil.js';
 import { ROOT, runCli } from '../harness/cli.js';
-import { callLine, freePort, Sandbox, succeeded as ok, tempDir } from '../harness/lab.js';
+import { callLine, freePort, Sandbox, succeeded as ok, tempDir, writeUpLab } from '../harness/lab.js';
 import { ASIDE, healthyTable, MANIFEST, type Row } from '../harness/tables.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -39,24 +38,7 @@ async function lab(
 ): Promise<World> {
   const sb = await sandbox({ kind: [], kubectl: [], docker: [], ...table });
   const paths = labPaths(sb.home, 'audit-lab');
-  const handle = await ensureLab(paths);
-  const state = { ...handle.state, mode, capture, receiver: { ...handle.state.receiver, host: '127.0.0.1' } };
-  if (mode === 'dynamic') Object.assign(state, { image: 'kindest/node:v1.18.19', kubernetesVersion: '1.18.19' });
-  await writeState(paths, state);
-  await ensurePrivateDir(paths.apiserverDir);
-  for (const f of renderLabFiles(state, handle.pki, {
-    mountDir: paths.apiserverDir,
-    receiverHost: '127.0.0.1',
-    hostCgroup: null,
-  })) {
-    const target =
-      f.name === 'config.yaml'
-        ? paths.kindConfig
-        : f.name === 'audit.yaml'
-          ? paths.auditSinks
-          : join(paths.apiserverDir, f.name);
-    await writeFileAtomic(target, f.content, f.mode);
-  }
+  await writeUpLab(paths, mode, capture);
   const run = (args: string[]) => sb.run(args, { AUDIT_LAB_READY_TIMEOUT_MS: '2000' });
   return { dir: sb.dir, paths, run, calls: () => sb.calls() };
 }
