@@ -14,7 +14,7 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { RuntimeFailure } from '../errors.js';
-import { ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import { createFileAtomic, ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
 import type { LabPaths } from '../lab/paths.js';
 import { isAlive, isSameProcess, processStartToken } from '../lab/process.js';
 import { readState } from '../lab/state.js';
@@ -57,10 +57,23 @@ export async function readPidFile(paths: LabPaths): Promise<PidFile | null> {
 
 /** Records `pid` with its start time, read now: call it from that process or while it surely runs. */
 export async function writePidFile(paths: LabPaths, pid: number, url?: string, background?: boolean): Promise<void> {
+  await ensurePrivateDir(paths.dir);
+  await writeFileAtomic(paths.receiverPid, await pidFileText(pid, url, background), 0o600);
+}
+
+/**
+ * Records a receiver just started, unless it has written its own pid file already (with its URL,
+ * once it listens): on a busy machine it can get there first, and replacing its file would hide
+ * the URL that whoever started it waits for.
+ */
+export async function recordStarted(paths: LabPaths, pid: number): Promise<void> {
+  await createFileAtomic(paths.receiverPid, await pidFileText(pid), 0o600);
+}
+
+async function pidFileText(pid: number, url?: string, background?: boolean): Promise<string> {
   const started = await processStartToken(pid);
   const where = background === undefined ? '' : background ? 'background' : 'foreground';
-  await ensurePrivateDir(paths.dir);
-  await writeFileAtomic(paths.receiverPid, `${pid}\n${url ?? ''}\n${started ?? ''}\n${where}\n`, 0o600);
+  return `${pid}\n${url ?? ''}\n${started ?? ''}\n${where}\n`;
 }
 
 /**
@@ -169,11 +182,13 @@ async function logTail(path: string, from: number, lines = 15): Promise<string> 
   }
 }
 
+/** The URL once /healthz answers; else null, and `seen` says how far the receiver got. */
 async function waitHealthy(
   paths: LabPaths,
   pid: number,
   deadline: number,
   exited: () => boolean,
+  seen: { last: string } = { last: '' },
 ): Promise<string | null> {
   for (;;) {
     if (exited() || !isAlive(pid)) return null;
@@ -182,6 +197,9 @@ async function waitHealthy(
     if (pidFile?.pid === pid && pidFile.url) {
       const ca = await readCa(paths);
       if (ca && (await checkHealth(pidFile.url, ca, 1000))) return pidFile.url;
+      seen.last = ca ? `it listens on ${pidFile.url} but /healthz did not answer` : `the lab CA is not readable`;
+    } else {
+      seen.last = `it never wrote its URL to ${paths.receiverPid} (it did not get to listen)`;
     }
     if (Date.now() >= deadline) return null;
     await sleep(100);
@@ -286,8 +304,9 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   const pid = child.process.pid;
   child.process.unref();
   // Written now so a second ensureReceiver finds it; the receiver adds its URL once it listens.
-  await writePidFile(paths, pid);
-  const url = await waitHealthy(paths, pid, Date.now() + timeoutMs, () => child.exited);
+  await recordStarted(paths, pid);
+  const seen = { last: '' };
+  const url = await waitHealthy(paths, pid, Date.now() + timeoutMs, () => child.exited, seen);
   if (url) {
     // The URL names a local address; whoever started it must also learn if it listens on every interface.
     const address = (await readState(paths).catch(() => null))?.receiver.address;
@@ -303,7 +322,7 @@ export async function ensureReceiver(paths: LabPaths, opts: EnsureOptions = {}):
   throw new RuntimeFailure(
     child.exited && !stoppedHere
       ? `the receiver ${child.signal !== null ? `was stopped by ${child.signal}` : `exited (code ${String(child.code)})`} before it answered${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`
-      : `the receiver did not answer within ${timeoutMs} ms${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`,
+      : `the receiver did not answer within ${timeoutMs} ms${seen.last ? ` (${seen.last})` : ''}${tail ? `:\n${tail.replace(/^/gm, '  ')}` : ''}`,
     `full log: ${paths.receiverLog}; run \`audit-lab serve --name ${paths.name}\` in the foreground to see it live`,
   );
 }

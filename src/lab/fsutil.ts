@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -24,6 +24,33 @@ export function openToOthers(mode: number): boolean {
  * same directory, fsync, rename over, fsync the directory.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  await placeAtomic(path, data, mode, rename);
+}
+
+/**
+ * As writeFileAtomic, but only when `path` does not exist yet: false (and nothing written) when it
+ * does. For a file that another process may have written meanwhile with more in it.
+ */
+export async function createFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<boolean> {
+  try {
+    // A hard link fails when the name is taken, where rename would replace it.
+    await placeAtomic(path, data, mode, async (tmp, to) => {
+      await link(tmp, to);
+      await rm(tmp, { force: true });
+    });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+async function placeAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode: number,
+  place: (tmp: string, path: string) => Promise<void>,
+): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);
@@ -39,7 +66,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   // The mode given to open() is masked by the umask; set it exactly.
   await chmod(tmp, mode);
   try {
-    await rename(tmp, path);
+    await place(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

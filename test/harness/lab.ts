@@ -303,7 +303,10 @@ export class Sandbox {
     // gone, may be another test's process by now.
     const labs = await readdir(this.home).catch(() => [] as string[]);
     for (const name of labs) {
-      const receiver = await runningReceiver(labPaths(this.home, name)).catch(() => null);
+      // Not every entry is a lab (labPaths throws on a name no lab can have).
+      const receiver = await Promise.resolve()
+        .then(() => runningReceiver(labPaths(this.home, name)))
+        .catch(() => null);
       if (receiver === null) continue;
       try {
         process.kill(receiver.pid, 'SIGTERM');
