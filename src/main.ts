@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
-import { buildProgram, commandTree, type Handlers } from './cli.js';
+import type { Handlers } from './cli.js';
 import { RuntimeFailure, ToolError, UserError } from './errors.js';
 import { type IO, processIO } from './io.js';
 import { escapeLines, escapeText } from './ui/escape.js';
@@ -17,6 +17,13 @@ function packageVersion(): string {
 export async function run(argv: readonly string[], io: IO, handlers?: Handlers): Promise<number> {
   let code = 0;
   try {
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+      // What commander prints for it, before any command's flags are declared (their modules loaded).
+      io.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    }
+    // The command table (every command's flags, a module each) is loaded only past --version.
+    const { buildProgram, commandTree } = await import('./cli.js');
     if (argv[0] === '__complete') {
       // Shell completion, on every <TAB>: before commander, which would take the words typed
       // so far (`--name`, `--help`) as its own flags, and without loading any command.

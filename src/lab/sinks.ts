@@ -3,7 +3,8 @@
  * become one, and merged by one rule. The defaults are audit/model.ts's DEFAULT_SINK.
  */
 import { checkSink, DEFAULT_SINK, type Level, type SinkSpec, type Stage } from '../audit/model.js';
-import { newSinkState, type SinkState } from './state.js';
+import { newSinkState } from './newSink.js';
+import type { SinkState } from './state.js';
 
 /** A change as given: the sink's name, and only the fields given. */
 export interface SinkChangeInput {

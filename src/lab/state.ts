@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import { DEFAULT_BURST, DEFAULT_QPS, isObject, type SinkSpec, type Throttle, validateSink } from '../audit/model.js';
@@ -95,20 +94,8 @@ export const DEFAULT_CAPTURE: Capture = 'full';
 /** The sink `up` creates (audit/model.ts, where every sink default is set); here for the lab's own callers. */
 export { DEFAULT_SINK } from '../audit/model.js';
 
-export function newToken(): string {
-  return randomBytes(32).toString('base64url');
-}
-
-/** A new sink with its own token; its stages and throttle are copies, never shared with `spec`. */
-export function newSinkState(spec: Readonly<SinkSpec>, now = new Date()): SinkState {
-  return {
-    ...spec,
-    stages: [...spec.stages],
-    throttle: { ...spec.throttle },
-    token: newToken(),
-    createdAt: now.toISOString(),
-  };
-}
+// A new sink's state, in a module of its own so flag parsing (lab/sinks.ts) loads no more than it.
+export { newSinkState, newToken } from './newSink.js';
 
 export function newLabState(init: {
   name: string;
