@@ -88,7 +88,7 @@ export const DOWN_STEPS: readonly DownStep[] = [
     title: 'find cluster',
     locked: true,
     when: (c) => !c.o.keepCluster,
-    describe: (c) => [{ command: c.provider.argv.clusters() }],
+    describe: (c) => c.provider.planned.clusters(),
     run: findCluster,
     supposes: (c) => (c.labExists ? { ours: true } : { cluster: 'not ours' }),
   },
@@ -96,7 +96,7 @@ export const DOWN_STEPS: readonly DownStep[] = [
     title: 'delete cluster',
     locked: true,
     when: (c) => c.ours,
-    describe: (c) => [{ command: c.provider.argv.delete(c.paths.name) }],
+    describe: (c) => c.provider.planned.delete(c.paths.name),
     async run(c) {
       const { name } = c.paths;
       await task(c.progress, `deleting cluster ${name}`, () => c.provider.delete(name), `deleted cluster ${name}`);

@@ -59,7 +59,7 @@ export async function clusterNames(
 /** What status and its callers ask: the provider for the cluster, the tools for its node and API server. */
 export interface StatusDeps {
   tools: Pick<Tools, 'docker' | 'kubectl'>;
-  provider: Pick<Provider, 'clusters' | 'node' | 'context'>;
+  provider: Pick<Provider, 'clusters' | 'node' | 'context' | 'running'>;
 }
 
 async function clusterReport(deps: StatusDeps, name: string): Promise<ClusterReport> {
@@ -81,15 +81,14 @@ async function clusterReport(deps: StatusDeps, name: string): Promise<ClusterRep
   r.exists = found.names.includes(name);
   if (!r.exists) return r;
   try {
-    const state = await tools.docker.containerState(r.node);
-    r.running = state === 'running';
+    r.running = await provider.running(name);
   } catch (err) {
     if (!(err instanceof ToolMissing)) throw err;
-    r.error = 'docker is not on PATH';
+    r.error = `${err.tool} is not on PATH`;
   }
   if (r.running === false) return r;
   try {
-    const kubectl = tools.kubectl(name);
+    const kubectl = tools.kubectl(provider.context(name));
     r.ready = (await kubectl.ready(5_000)).ready;
     if (r.ready) r.kubernetesVersion = await kubectl.serverVersion();
   } catch (err) {

@@ -1,5 +1,5 @@
 /** `audit-lab status`: the lab's status (src/cluster/status.ts) as a table, or `-o json|yaml|wide|name` (--json: -o json). */
-import { kindProvider } from '../cluster/kind.js';
+import { labProvider } from '../cluster/providers.js';
 import type { Provider } from '../cluster/provider.js';
 import { collectStatus, type StatusReport } from '../cluster/status.js';
 import { type ReceiverControl, receiverControl } from '../daemon/control.js';
@@ -24,7 +24,7 @@ export interface StatusDeps {
 export async function status(o: StatusOptions, ctx: Context, deps: Partial<StatusDeps> = {}): Promise<number> {
   const paths = pathsFor(ctx, o.name);
   const tools = deps.tools ?? makeTools(createRunner(ctx.io.env));
-  const provider = deps.provider ?? kindProvider(tools);
+  const provider = deps.provider ?? (await labProvider(paths, tools, ctx.io.env));
   const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
   const r = await collectStatus(paths, { tools, provider }, receiver);
   printObjects(ctx.out, o.output, [r], {

@@ -1,0 +1,61 @@
+/**
+ * The binary provider: the lab's control plane as local processes (binaryPlane.ts), reached on
+ * 127.0.0.1, with a kubeconfig context of its own (audit-lab-<name>) that `up` writes and `down`
+ * removes. There are no nodes: nothing runs pods.
+ */
+import { RuntimeFailure } from '../errors.js';
+import { START_ORDER } from '../controlplane/components.js';
+import type { LabPaths } from '../lab/paths.js';
+import { binaryContext, readState } from '../lab/state.js';
+import type { Tools } from '../tools/index.js';
+import { kubeconfigArgs } from '../tools/kubectl.js';
+import { ensureComponent, planeOf, runningComponents, STOP_GRACE_MS, stopPlane } from './binaryPlane.js';
+import type { Provider } from './provider.js';
+import { task } from './steps.js';
+
+export const LOOPBACK = '127.0.0.1';
+
+/** Removes the lab's context, cluster and user from the user's kubeconfig (each may be gone already). */
+export async function removeKubeContext(tools: Pick<Tools, 'runner'>, name: string): Promise<void> {
+  for (const argv of kubeconfigArgs.remove(binaryContext(name))) {
+    await tools.runner.run('kubectl', argv, { allowFailure: true, timeoutMs: 15_000 });
+  }
+}
+
+export function binaryProvider(paths: LabPaths, tools: Pick<Tools, 'runner'>, env: NodeJS.ProcessEnv): Provider {
+  const stops = `stop ${[...START_ORDER].reverse().join(', ')} (SIGTERM, SIGKILL after ${STOP_GRACE_MS / 1000} s)`;
+  return {
+    name: 'binary',
+    // Its cluster is this lab's processes: there while any of them runs.
+    clusters: async () => ((await runningComponents(paths)).length > 0 ? [paths.name] : []),
+    async delete(name) {
+      await stopPlane(paths);
+      await removeKubeContext(tools, name);
+    },
+    node: () => 'kube-apiserver',
+    running: async () => (await runningComponents(paths)).includes('kube-apiserver'),
+    async restartApiserver({ cluster, progress, timing }) {
+      const state = await readState(paths);
+      if (state === null) throw new RuntimeFailure(`lab ${JSON.stringify(cluster)} has no state`, 'run `audit-lab up`');
+      const plane = await planeOf(paths, state, env);
+      await task(
+        progress,
+        'restarting the API server',
+        () => ensureComponent('kube-apiserver', plane, { restart: true, timeoutMs: timing.readyTimeoutMs }),
+        'restarted the API server',
+      );
+    },
+    describeRestart: () => [
+      { note: `stop kube-apiserver (its pid file; SIGTERM, SIGKILL after ${STOP_GRACE_MS / 1000} s)` },
+      { note: 'start kube-apiserver with the same flags, and wait for /readyz' },
+    ],
+    context: binaryContext,
+    planned: {
+      clusters: () => [{ note: `look for the control plane's processes (pid files in ${paths.dir}/controlplane)` }],
+      delete: (name) => [
+        { note: stops },
+        ...kubeconfigArgs.remove(binaryContext(name)).map((argv) => ({ command: ['kubectl', ...argv] })),
+      ],
+    },
+  };
+}
