@@ -122,11 +122,14 @@ describe('downloading the binaries into the cache', () => {
     const { s, release, dir, options } = await setup();
     await findBinaries(options);
     s.hits.length = 0;
+    const before = await stat(join(dir, 'manifest.json'));
     const b = await findBinaries({ ...options, version: 'v1.37.2' });
     expect(b).toMatchObject({ version: 'v1.37.2', etcdVersion: 'v3.7.0', dir, source: 'cache' });
     await expectInstalled(b, release);
     expect(planBinaries(options).downloads).toEqual([]);
     expect(s.hits).toEqual([]);
+    // Nothing written either: the manifest is the same file.
+    expect((await stat(join(dir, 'manifest.json'))).ino).toBe(before.ino);
   });
 
   it('downloads only what a half-done cache lacks, and again a file whose size changed', async () => {
@@ -146,6 +149,19 @@ describe('downloading the binaries into the cache', () => {
     expect((await findBinaries(options)).source).toBe('download');
     expect(s.hits).toEqual([release.paths.etcd!.checksum, release.paths.etcd!.file]);
     await expectInstalled(b, release);
+  });
+
+  it('writes the manifest again when it does not list all four', async () => {
+    const { s, dir, options } = await setup();
+    await findBinaries(options);
+    const path = join(dir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(path, 'utf8'));
+    delete manifest.files.etcd;
+    await writeFile(path, JSON.stringify(manifest));
+    s.hits.length = 0;
+    expect((await findBinaries(options)).source).toBe('cache');
+    expect(s.hits).toEqual([]);
+    expect(Object.keys(JSON.parse(await readFile(path, 'utf8')).files)).toEqual([...COMPONENTS]);
   });
 
   it('uses four files put in the cache directory by hand, with no manifest, without a request', async () => {

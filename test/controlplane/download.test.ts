@@ -12,6 +12,7 @@ import {
 } from '../../src/controlplane/download.js';
 import { extractTarGzMember } from '../../src/controlplane/tarball.js';
 import { RuntimeFailure } from '../../src/errors.js';
+import { createCa } from '../../src/lab/pkiIssuer.js';
 import { testDir } from '../harness/lab.js';
 import { closedPort, paxPath, sha256, startReleaseServer, tar } from './releases.js';
 
@@ -73,11 +74,35 @@ describe('fetching over https', () => {
     expect(err.hint).toBe('use --bin-dir');
   });
 
+  it('gives up on a server that answers nothing, or stops in the middle of the body', async () => {
+    const s = await startReleaseServer();
+    const dir = await testDir();
+    s.routes.set('/silent', { stallAfter: 0 });
+    s.routes.set('/stalls', { body: Buffer.alloc(100_000, 'c'), stallAfter: 1000 });
+    const silent = await failure(fetchText(s.url('/silent'), { ca: s.ca, idleTimeoutMs: 200 }));
+    expect(silent.message).toBe(`could not download ${s.url('/silent')}: nothing received for 0.2s`);
+    const progress: DownloadProgress[] = [];
+    const stalled = await failure(
+      downloadToTemp(s.url('/stalls'), join(dir, 'f'), {
+        ca: s.ca,
+        idleTimeoutMs: 200,
+        file: 'f',
+        onProgress: (p) => progress.push(p),
+      }),
+    );
+    expect(stalled.message.startsWith(`could not download ${s.url('/stalls')}: `)).toBe(true);
+    expect(progress.at(-1)).toMatchObject({ received: 1000, total: 100_000, done: false });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('trusts the extra CA it is given, and not a server without it', async () => {
     const s = await startReleaseServer();
     s.routes.set('/t', { body: 'ok' });
     const err = await failure(fetchText(s.url('/t')));
     expect(err.message).toMatch(/certificate/);
+    const other = await createCa('another');
+    expect((await failure(fetchText(s.url('/t'), { ca: other.cert }))).message).toMatch(/certificate/);
+    expect(s.hits).toEqual([]);
     expect(await fetchText(s.url('/t'), { ca: s.ca })).toBe('ok');
   });
 });

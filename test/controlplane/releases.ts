@@ -71,6 +71,8 @@ export interface Route {
   chunked?: boolean;
   /** Send this many bytes of the body, then cut the connection. */
   cutAfter?: number;
+  /** Send this many bytes of the body (none: not even the status), then nothing more. */
+  stallAfter?: number;
 }
 
 export interface ReleaseServer {
@@ -92,6 +94,14 @@ function answer(route: Route | undefined, res: ServerResponse): void {
     return;
   }
   const body = Buffer.from(route.body ?? '');
+  if (route.stallAfter !== undefined) {
+    // The connection is closed with the server, when the test ends.
+    if (route.stallAfter > 0) {
+      res.writeHead(200, { 'content-length': String(body.length) });
+      res.write(body.subarray(0, route.stallAfter));
+    }
+    return;
+  }
   if (route.cutAfter !== undefined) {
     res.writeHead(200, { 'content-length': String(body.length) });
     res.write(body.subarray(0, route.cutAfter), () => res.socket?.destroy());
