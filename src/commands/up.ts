@@ -1,4 +1,5 @@
 /** `audit-lab up`: flags -> the steps in src/cluster/up.ts -> the summary, or --dry-run's plan. */
+import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { binaryContext, firstReceiverPort, type ProviderName, providerOf, readState } from '../lab/state.js';
 import { firstControlPlanePort } from '../lab/ports.js';
@@ -28,7 +29,10 @@ export async function up(o: UpOptions, given: Context, deps: Partial<Omit<UpDeps
   const ctx = verboseContext(given, o.verbose && !o.dryRun);
   const tools = deps.tools ?? toolsFor(ctx, o.verbose);
   const progress = new OutputProgress(ctx.out, o.verbose);
-  if ((await chooseProvider(o, paths)) === 'binary') return upBinary(o, ctx, paths, { ...deps, tools }, progress);
+  if ((await chooseProvider(o, paths)) === 'binary') {
+    const binDir = o.binDir === undefined ? {} : { binDir: resolve(ctx.io.cwd, o.binDir) };
+    return upBinary({ ...o, ...binDir }, ctx, paths, { ...deps, tools }, progress);
+  }
   const all: UpDeps = {
     tools,
     provider: deps.provider ?? kindProvider(tools),
