@@ -9,16 +9,27 @@ import type { LabPaths } from '../lab/paths.js';
 import { binaryContext, readState } from '../lab/state.js';
 import type { Tools } from '../tools/index.js';
 import { kubeconfigArgs } from '../tools/kubectl.js';
+import { ToolMissing } from '../tools/run.js';
 import { ensureComponent, planeOf, runningComponents, STOP_GRACE_MS, stopPlane } from './binaryPlane.js';
 import type { Provider } from './provider.js';
 import { task } from './steps.js';
 
 export const LOOPBACK = '127.0.0.1';
 
-/** Removes the lab's context, cluster and user from the user's kubeconfig (each may be gone already). */
-export async function removeKubeContext(tools: Pick<Tools, 'runner'>, name: string): Promise<void> {
-  for (const argv of kubeconfigArgs.remove(binaryContext(name))) {
-    await tools.runner.run('kubectl', argv, { allowFailure: true, timeoutMs: 15_000 });
+/**
+ * Removes the lab's context, cluster and user from the user's kubeconfig (each may be gone
+ * already). False when kubectl is not there to do it: `up` wrote them with kubectl, so without it
+ * they are a leftover for the user, said as such.
+ */
+export async function removeKubeContext(tools: Pick<Tools, 'runner'>, name: string): Promise<boolean> {
+  try {
+    for (const argv of kubeconfigArgs.remove(binaryContext(name))) {
+      await tools.runner.run('kubectl', argv, { allowFailure: true, timeoutMs: 15_000 });
+    }
+    return true;
+  } catch (err) {
+    if (err instanceof ToolMissing) return false;
+    throw err;
   }
 }
 

@@ -70,7 +70,7 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   let cl: string;
   if (c.error) cl = bad(`unknown (${c.error})`);
   else if (!c.exists) cl = 'none';
-  else if (c.running === false) cl = bad(`node ${c.node} stopped`);
+  else if (c.running === false) cl = bad(`${c.provider === 'binary' ? 'process' : 'node'} ${c.node} stopped`);
   else if (c.ready)
     cl = `${good('ready')}${c.kubernetesVersion ? `, Kubernetes ${c.kubernetesVersion}` : ''} (context ${c.context})`;
   else cl = `${bad('API server not ready')} (context ${c.context})`;
