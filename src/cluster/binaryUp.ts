@@ -97,14 +97,11 @@ const binariesStep: BinaryStep = {
     return plan.downloads.map((d) => ({ note: `download ${d.url} to ${plan.dir}, checked against ${d.checksumUrl}` }));
   },
   async run(c) {
-    const binaries = await task(
-      c.progress,
-      'finding the control plane binaries',
-      () =>
-        findBinaries({
-          ...binariesQuery(c),
-          onProgress: (p) => c.progress.update(progressText(p.file, p.received, p.total)),
-        }),
+    const binaries = await task(c.progress, 'finding the control plane binaries', () =>
+      findBinaries({
+        ...binariesQuery(c),
+        onProgress: (p) => c.progress.update(progressText(p.file, p.received, p.total)),
+      }),
     );
     if (binaries.source === 'download') c.did.push(`downloaded Kubernetes ${binaries.version} to ${binaries.dir}`);
     return { binaries };
@@ -288,7 +285,10 @@ export async function upBinaryLab(o: UpRequest, paths: LabPaths, deps: BinaryUpD
 }
 
 function placeholderState(o: UpRequest, before: LabState | null): LabState {
-  return upState({ ...o, provider: 'binary', kubernetesVersion: o.kubernetesVersion ?? DEFAULT_BINARY_VERSION }, before);
+  return upState(
+    { ...o, provider: 'binary', kubernetesVersion: o.kubernetesVersion ?? DEFAULT_BINARY_VERSION },
+    before,
+  );
 }
 
 /** --dry-run: the steps for a lab with no control plane running yet; nothing is run, written or downloaded. */
@@ -302,4 +302,3 @@ export async function planBinaryUp(o: UpRequest, paths: LabPaths, deps: BinaryUp
   c.state.receiver = { ...c.state.receiver, address: LOOPBACK, host: LOOPBACK };
   return describeSteps(BINARY_UP_STEPS, c);
 }
-

@@ -244,7 +244,9 @@ export const SINK_DELETE_STEPS: readonly Step<DeleteContext, ClusterFact>[] = [
   {
     title: 'delete AuditSink',
     when: inCluster,
-    describe: (c) => [{ command: ['kubectl', ...kubectlVerbs.deleteAuditSink(c.deps.provider.context(c.paths.name), c.sinkName)] }],
+    describe: (c) => [
+      { command: ['kubectl', ...kubectlVerbs.deleteAuditSink(c.deps.provider.context(c.paths.name), c.sinkName)] },
+    ],
     async run(c) {
       await c.deps.tools.kubectl(c.deps.provider.context(c.paths.name)).deleteAuditSink(c.sinkName, {
         failMessage: `could not delete AuditSink ${JSON.stringify(c.sinkName)} from the cluster`,

@@ -382,7 +382,9 @@ const sinks: UpStep = {
   locked: true,
   when: (c) => c.state.mode === 'dynamic' && c.state.sinks.length > 0,
   describe: (c) => [
-    ...(c.files.auditSinksChanged || c.created ? [] : [{ command: ['kubectl', ...kubectlVerbs.auditSinks(c.provider.context(c.o.name))] }]),
+    ...(c.files.auditSinksChanged || c.created
+      ? []
+      : [{ command: ['kubectl', ...kubectlVerbs.auditSinks(c.provider.context(c.o.name))] }]),
     { command: ['kubectl', ...kubectlVerbs.apply(c.provider.context(c.o.name), c.paths.auditSinks)] },
   ],
   async run(c) {

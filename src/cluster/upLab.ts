@@ -14,7 +14,14 @@ import type { LabPaths } from '../lab/paths.js';
 import type { LabPki } from '../lab/pki.js';
 import { type PlanRequest, planState } from '../lab/plan.js';
 import { pickReceiverPort } from '../lab/ports.js';
-import { type Capture, type KindConfigApi, type LabState, type ProviderName, providerOf, writeState } from '../lab/state.js';
+import {
+  type Capture,
+  type KindConfigApi,
+  type LabState,
+  type ProviderName,
+  providerOf,
+  writeState,
+} from '../lab/state.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
 import { captureFor, covers } from '../render/policyFile.js';
 import type { Progress } from './steps.js';

@@ -42,7 +42,10 @@ export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps>
   }
   if (r.cluster === 'not ours') {
     ctx.out.line(
-      `cluster ${JSON.stringify(o.name)} exists but has no audit-lab lab: left alone (\`${provider.planned.delete(o.name).flatMap((p) => ('command' in p ? [commandLine(p.command)] : [])).join('; ')}\` deletes it)`,
+      `cluster ${JSON.stringify(o.name)} exists but has no audit-lab lab: left alone (\`${provider.planned
+        .delete(o.name)
+        .flatMap((p) => ('command' in p ? [commandLine(p.command)] : []))
+        .join('; ')}\` deletes it)`,
     );
   } else if (r.cluster === 'absent') {
     ctx.out.line(`no cluster ${JSON.stringify(o.name)}: nothing to delete`);

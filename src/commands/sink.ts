@@ -39,11 +39,7 @@ async function defaultDeps(ctx: Context, name: string): Promise<SinkDeps> {
   };
 }
 
-export async function sinkCreate(
-  o: SinkCreateOptions,
-  ctx: Context,
-  given?: SinkDeps,
-): Promise<number> {
+export async function sinkCreate(o: SinkCreateOptions, ctx: Context, given?: SinkDeps): Promise<number> {
   const deps = given ?? (await defaultDeps(ctx, o.name));
   if (o.dryRun) return sinkCreatePlan(o, ctx, deps);
   // As `kubectl apply` says it: created (with what), configured (with what changed), unchanged.
@@ -142,11 +138,7 @@ export async function sinkList(o: SinkListOptions, ctx: Context, given?: SinkDep
   return 0;
 }
 
-export async function sinkDelete(
-  o: SinkDeleteOptions,
-  ctx: Context,
-  given?: SinkDeps,
-): Promise<number> {
+export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, given?: SinkDeps): Promise<number> {
   const deps = given ?? (await defaultDeps(ctx, o.name));
   const r = await deleteSink(o.sinkName, pathsFor(ctx, o.name), deps);
   ctx.out.line(

@@ -43,7 +43,13 @@ export async function up(o: UpOptions, given: Context, deps: Partial<Omit<UpDeps
   };
   if (o.dryRun) return dryRun(o, ctx, paths, all);
   try {
-    printSummary(o, ctx, paths, { context: all.provider.context(o.name), reachedBy: 'the node' }, await upLab(o, paths, all));
+    printSummary(
+      o,
+      ctx,
+      paths,
+      { context: all.provider.context(o.name), reachedBy: 'the node' },
+      await upLab(o, paths, all),
+    );
     return 0;
   } finally {
     progress.printTimes();
@@ -64,14 +70,18 @@ async function chooseProvider(o: UpOptions, paths: LabPaths): Promise<ProviderNa
         `leave --provider out (or give --provider binary) to keep it, or \`audit-lab down${nameFlag(o.name)} --purge\` first`,
       );
     }
-    const binaryOnly = o.binDir !== undefined ? '--bin-dir' : o.kubernetesVersion !== undefined ? '--kubernetes-version' : null;
+    const binaryOnly =
+      o.binDir !== undefined ? '--bin-dir' : o.kubernetesVersion !== undefined ? '--kubernetes-version' : null;
     if (binaryOnly !== null) {
       throw new UserError(`${binaryOnly} is for --provider binary`, 'with kind, --image chooses the version');
     }
   } else {
     const kindOnly = o.image !== undefined ? '--image' : o.kindConfigApi !== undefined ? '--kind-config-api' : null;
     if (kindOnly !== null) {
-      throw new UserError(`${kindOnly} is for kind's nodes: --provider binary runs no node`, 'choose the version with --kubernetes-version');
+      throw new UserError(
+        `${kindOnly} is for kind's nodes: --provider binary runs no node`,
+        'choose the version with --kubernetes-version',
+      );
     }
   }
   return provider;
@@ -93,7 +103,8 @@ async function upBinary(
     firstPort: firstReceiverPort(ctx.io.env),
     firstControlPlanePort: firstControlPlanePort(ctx.io.env),
   };
-  if (o.dryRun) return printPlan(ctx, [`dry run: nothing is run, written or downloaded.`], await planBinaryUp(o, paths, all));
+  if (o.dryRun)
+    return printPlan(ctx, [`dry run: nothing is run, written or downloaded.`], await planBinaryUp(o, paths, all));
   try {
     const r = await upBinaryLab(o, paths, all);
     printSummary(o, ctx, paths, { context: binaryContext(o.name), reachedBy: 'the API server' }, r);

@@ -10,19 +10,12 @@ import type { Throttle } from '../audit/model.js';
 import { UserError } from '../errors.js';
 import type { Mode } from '../lab/mode.js';
 import { apiServerArgs } from '../render/kindConfig.js';
-import { type CertFiles, type Component, COMPONENTS, type ControlPlaneFiles, SERVICE_CIDR } from './pki.js';
+import type { ControlPlanePorts } from '../lab/state.js';
+import { type Component, COMPONENTS } from './binaries.js';
+import { type CertFiles, type ControlPlaneFiles, SERVICE_CIDR } from './pki.js';
 
-export type { Component } from './pki.js';
-
-export interface ControlPlanePorts {
-  /** etcd's client port (https, client certificates required). */
-  etcd: number;
-  /** etcd's peer port (plain http on 127.0.0.1: one member, no peer ever connects). */
-  etcdPeer: number;
-  apiserver: number;
-  controllerManager: number;
-  scheduler: number;
-}
+export type { Component } from './binaries.js';
+export type { ControlPlanePorts } from '../lab/state.js';
 
 export interface ComponentInput {
   /** The Kubernetes version of the binaries, e.g. 'v1.37.2' or 'v1.18.19'. */

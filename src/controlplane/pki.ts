@@ -7,6 +7,7 @@
  * there and good is kept. The x509 library is loaded only by ensureControlPlanePki: the paths
  * (controlPlaneFiles) and the flags (components.ts) are read by commands that make nothing.
  */
+import { type Component, COMPONENTS } from './binaries.js';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -24,10 +25,6 @@ function expiresSoon(certPem: string, now: Date): boolean {
 }
 
 /** The control plane's processes, in the order they start. */
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler';
-
-export const COMPONENTS: readonly Component[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
-
 export interface CertFiles {
   cert: string;
   key: string;

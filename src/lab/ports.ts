@@ -69,7 +69,9 @@ export const FIRST_CONTROL_PLANE_PORT = 16_443;
  */
 export function firstControlPlanePort(env: NodeJS.ProcessEnv = process.env): number {
   const first = firstReceiverPort(env);
-  return env.AUDIT_LAB_FIRST_PORT !== undefined && first !== DEFAULT_RECEIVER_PORT ? first + 50 : FIRST_CONTROL_PLANE_PORT;
+  return env.AUDIT_LAB_FIRST_PORT !== undefined && first !== DEFAULT_RECEIVER_PORT
+    ? first + 50
+    : FIRST_CONTROL_PLANE_PORT;
 }
 
 /**

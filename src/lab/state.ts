@@ -46,7 +46,9 @@ export type ProviderName = 'kind' | 'binary';
 
 /** Where each process of a binary control plane listens, on 127.0.0.1. */
 export interface ControlPlanePorts {
+  /** etcd's client port (https, client certificates required). */
   etcd: number;
+  /** etcd's peer port (plain http on 127.0.0.1: one member, no peer ever connects). */
   etcdPeer: number;
   apiserver: number;
   controllerManager: number;

@@ -28,8 +28,22 @@ export const kubectlVerbs = {
  */
 export const kubeconfigArgs = {
   set: (name: string, o: { server: string; caFile: string; certFile: string; keyFile: string }): string[][] => [
-    ['config', 'set-cluster', name, `--server=${o.server}`, `--certificate-authority=${o.caFile}`, '--embed-certs=true'],
-    ['config', 'set-credentials', name, `--client-certificate=${o.certFile}`, `--client-key=${o.keyFile}`, '--embed-certs=true'],
+    [
+      'config',
+      'set-cluster',
+      name,
+      `--server=${o.server}`,
+      `--certificate-authority=${o.caFile}`,
+      '--embed-certs=true',
+    ],
+    [
+      'config',
+      'set-credentials',
+      name,
+      `--client-certificate=${o.certFile}`,
+      `--client-key=${o.keyFile}`,
+      '--embed-certs=true',
+    ],
     ['config', 'set-context', name, `--cluster=${name}`, `--user=${name}`],
   ],
   remove: (name: string): string[][] => [
@@ -38,7 +52,12 @@ export const kubeconfigArgs = {
     ['config', 'unset', `users.${name}`],
   ],
   /** The server URL of the cluster of that name, empty when there is none. */
-  server: (name: string): string[] => ['config', 'view', '-o', `jsonpath={.clusters[?(@.name=="${name}")].cluster.server}`],
+  server: (name: string): string[] => [
+    'config',
+    'view',
+    '-o',
+    `jsonpath={.clusters[?(@.name=="${name}")].cluster.server}`,
+  ],
 };
 
 /** An AuditSink as the cluster returns it (auditregistration.k8s.io/v1alpha1), the fields audit-lab reads. */

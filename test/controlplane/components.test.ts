@@ -10,7 +10,8 @@ import {
   readiness,
   START_ORDER,
 } from '../../src/controlplane/components.js';
-import { type Component, controlPlaneFiles, ensureControlPlanePki } from '../../src/controlplane/pki.js';
+import type { Component } from '../../src/controlplane/binaries.js';
+import { controlPlaneFiles, ensureControlPlanePki } from '../../src/controlplane/pki.js';
 import { UserError } from '../../src/errors.js';
 import { issueCa, issueLeaf } from '../../src/lab/pkiIssuer.js';
 import { apiServerArgs } from '../../src/render/kindConfig.js';
