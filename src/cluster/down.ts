@@ -75,15 +75,10 @@ async function findCluster(c: Readonly<DownContext>): Promise<Partial<DownFacts>
   return { ours: true };
 }
 
+// The cluster goes before the receiver: its API server sends what it still holds while it stops
+// (and a kube-apiserver process whose webhook cannot be reached does not stop on SIGTERM).
 // Purging removes the lock with the directory; the lock then finds nothing of its own to remove.
 export const DOWN_STEPS: readonly DownStep[] = [
-  {
-    title: 'stop receiver',
-    locked: true,
-    when: (c) => c.labExists && c.receiver !== null,
-    describe: (c) => [{ note: `stop the receiver of ${c.paths.dir} (its pid file)` }],
-    run: async (c) => ({ receiverStopped: await c.receiver!.stop(c.paths) }),
-  },
   {
     title: 'find cluster',
     locked: true,
@@ -109,6 +104,13 @@ export const DOWN_STEPS: readonly DownStep[] = [
     when: (c) => c.o.keepCluster && c.labExists,
     describe: () => [{ note: 'leave the cluster as it is' }],
     run: async (c) => ({ cluster: (await clusterEverMade(c.paths)) ? 'kept' : 'never made' }),
+  },
+  {
+    title: 'stop receiver',
+    locked: true,
+    when: (c) => c.labExists && c.receiver !== null,
+    describe: (c) => [{ note: `stop the receiver of ${c.paths.dir} (its pid file)` }],
+    run: async (c) => ({ receiverStopped: await c.receiver!.stop(c.paths) }),
   },
   {
     title: 'purge',

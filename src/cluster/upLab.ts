@@ -102,6 +102,7 @@ export function shapeChanges(from: LabState, to: LabState): string[] {
 }
 
 export function describeShape(s: LabState): string {
+  if (providerOf(s) === 'binary') return `${s.mode} mode, Kubernetes ${s.kubernetesVersion} as local processes`;
   return `${s.mode} mode, ${s.image ?? "kind's default image"}`;
 }
 

@@ -65,12 +65,14 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   const good = (t: string) => s.green(t);
   const bad = (t: string) => s.red(t);
   row('lab', r.lab.exists ? `${r.lab.name} (${r.lab.dir})` : `${r.lab.name}: none yet (${r.lab.dir})`);
-  if (r.mode) row('mode', `${r.mode}, ${r.image ?? "kind's default image"}`);
+  const binary = r.cluster.provider === 'binary';
+  if (r.mode)
+    row('mode', `${r.mode}, ${binary ? 'control plane as local processes' : (r.image ?? "kind's default image")}`);
   const c = r.cluster;
   let cl: string;
   if (c.error) cl = bad(`unknown (${c.error})`);
   else if (!c.exists) cl = 'none';
-  else if (c.running === false) cl = bad(`${c.provider === 'binary' ? 'process' : 'node'} ${c.node} stopped`);
+  else if (c.running === false) cl = bad(`${binary ? 'process' : 'node'} ${c.node} stopped`);
   else if (c.ready)
     cl = `${good('ready')}${c.kubernetesVersion ? `, Kubernetes ${c.kubernetesVersion}` : ''} (context ${c.context})`;
   else cl = `${bad('API server not ready')} (context ${c.context})`;
@@ -79,7 +81,7 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   if (rc.running) {
     row(
       'receiver',
-      `${rc.healthy === false ? bad('not answering') : good('running')}, pid ${rc.pid}, ${rc.url}${rc.reachedAt ? `, node reaches it at ${rc.reachedAt}` : ''}`,
+      `${rc.healthy === false ? bad('not answering') : good('running')}, pid ${rc.pid}, ${rc.url}${rc.reachedAt ? `, ${binary ? 'the API server' : 'node'} reaches it at ${rc.reachedAt}` : ''}`,
     );
   } else {
     row('receiver', `not running${rc.url ? ` (lab's address: ${rc.url})` : ''}`);

@@ -47,7 +47,7 @@ export async function up(o: UpOptions, given: Context, deps: Partial<Omit<UpDeps
       o,
       ctx,
       paths,
-      { context: all.provider.context(o.name), reachedBy: 'the node' },
+      { context: all.provider.context(o.name), reachedBy: 'the node', tryIt: 'get pods -A' },
       await upLab(o, paths, all),
     );
     return 0;
@@ -107,7 +107,13 @@ async function upBinary(
     return printPlan(ctx, [`dry run: nothing is run, written or downloaded.`], await planBinaryUp(o, paths, all));
   try {
     const r = await upBinaryLab(o, paths, all);
-    printSummary(o, ctx, paths, { context: binaryContext(o.name), reachedBy: 'the API server' }, r);
+    printSummary(
+      o,
+      ctx,
+      paths,
+      { context: binaryContext(o.name), reachedBy: 'the API server', tryIt: 'get namespaces' },
+      r,
+    );
     return 0;
   } finally {
     progress.printTimes();
@@ -118,6 +124,8 @@ async function upBinary(
 interface SummaryWords {
   context: string;
   reachedBy: string;
+  /** A first kubectl command that makes events there. */
+  tryIt: string;
 }
 
 function printSummary(o: UpOptions, ctx: Context, paths: LabPaths, words: SummaryWords, r: UpResult): void {
@@ -143,7 +151,7 @@ function printSummary(o: UpOptions, ctx: Context, paths: LabPaths, words: Summar
   ctx.out.line('next:');
   const steps: [string, string][] = [
     [`audit-lab tail${labFlag}`, 'watch the audit events as they come'],
-    [`kubectl --context ${context} get pods -A`, 'make some'],
+    [`kubectl --context ${context} ${words.tryIt}`, 'make some'],
     [
       `audit-lab sink create full${labFlag} --level RequestResponse --stage ResponseComplete`,
       'a second sink, with bodies',
