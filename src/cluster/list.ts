@@ -88,8 +88,14 @@ export async function listLabs(
   binaryUp: BinaryClusterUp,
 ): Promise<LabList> {
   const names = await labNames(home);
-  // No labs, no question to the provider: `list` on a new machine needs no kind.
-  const clusters = names.length === 0 ? { names: [], error: null } : await clusterNames(provider);
+  // No kind lab, no question to kind: `list` on a new machine, or one with binary labs only, needs no kind.
+  const kindLabs = await Promise.all(
+    names.map(async (n) => {
+      const state = await readState(labPaths(home, n)).catch(() => null);
+      return state === null || providerOf(state) === 'kind';
+    }),
+  );
+  const clusters = kindLabs.includes(true) ? await clusterNames(provider) : { names: [], error: null };
   const labs = await Promise.all(names.map((n) => summary(home, n, clusters.names, receiver, binaryUp)));
   return { labs, clusterError: clusters.error };
 }
