@@ -10,7 +10,14 @@ import { binaryContext, readState } from '../lab/state.js';
 import type { Tools } from '../tools/index.js';
 import { kubeconfigArgs } from '../tools/kubectl.js';
 import { ToolMissing } from '../tools/run.js';
-import { ensureComponent, planeOf, runningComponents, STOP_GRACE_MS, stopPlane } from './binaryPlane.js';
+import {
+  APISERVER_CLIENTS,
+  ensureComponent,
+  planeOf,
+  runningComponents,
+  STOP_GRACE_MS,
+  stopPlane,
+} from './binaryPlane.js';
 import type { Provider } from './provider.js';
 import { task } from './steps.js';
 
@@ -52,13 +59,22 @@ export function binaryProvider(paths: LabPaths, tools: Pick<Tools, 'runner'>, en
       await task(
         progress,
         'restarting the API server',
-        () => ensureComponent('kube-apiserver', plane, { restart: true, timeoutMs: timing.readyTimeoutMs }),
+        async () => {
+          const o = { timeoutMs: timing.readyTimeoutMs };
+          await ensureComponent('kube-apiserver', plane, { ...o, restart: true });
+          // Its clients were stopped with it.
+          for (const c of APISERVER_CLIENTS) await ensureComponent(c, plane, { ...o, restart: false });
+        },
         'restarted the API server',
       );
     },
     describeRestart: () => [
-      { note: `stop kube-apiserver (its pid file; SIGTERM, SIGKILL after ${STOP_GRACE_MS / 1000} s)` },
-      { note: 'start kube-apiserver with the same flags, and wait for /readyz' },
+      {
+        note: `stop ${APISERVER_CLIENTS.join(' and ')}, then kube-apiserver (SIGTERM, SIGKILL after ${STOP_GRACE_MS / 1000} s)`,
+      },
+      {
+        note: `start kube-apiserver with the same flags, wait for /readyz, then start ${APISERVER_CLIENTS.join(' and ')}`,
+      },
     ],
     context: binaryContext,
     planned: {

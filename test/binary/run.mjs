@@ -26,10 +26,11 @@ import {
   Lab,
   measureLatency,
   notRun,
+  reportFailure,
+  reportSteps,
   ROOT,
   secs,
   step,
-  timings,
   toolDir,
 } from '../kind/lab.mjs';
 
@@ -104,6 +105,7 @@ async function basics(lab) {
     return s;
   });
   lab.kubernetesVersion = st.cluster.kubernetesVersion;
+  await step(`${lab.mode}: doctor`, () => lab.al(['doctor']));
   check((await contexts(lab)).includes(lab.context), `kubeconfig has no context ${lab.context}`);
 }
 
@@ -159,6 +161,47 @@ async function fullSink(lab, ns, wait) {
   });
 }
 
+const pidOf = async (lab, component) =>
+  (await readFile(join(lab.dir, 'controlplane', `${component}.pid`), 'utf8')).split('\n')[0];
+
+/**
+ * The narrow capture (`up --capture sinks`): a sink wider than it restarts kube-apiserver, and
+ * only it (etcd and the controllers keep running), timed from the ask to its first event.
+ */
+async function narrowCapture(lab, ns, wait) {
+  await step(`${lab.mode}: --capture sinks, then a wider sink restarts only kube-apiserver`, async () => {
+    await lab.al(['up', '--capture', 'sinks']);
+    const [apiserver, etcd] = [await pidOf(lab, 'kube-apiserver'), await pidOf(lab, 'etcd')];
+    const asked = performance.now();
+    // RequestReceived: a stage no sink has asked for yet, so the narrow capture lacks it.
+    const r = await lab.al([
+      'sink',
+      'create',
+      'wide',
+      '--level',
+      'RequestResponse',
+      '--stage',
+      'RequestReceived',
+      '--stage',
+      'ResponseComplete',
+    ]);
+    check(/restart/i.test(r.stdout + r.stderr), `sink create did not say it restarts the API server:\n${r.stderr}`);
+    await lab.kubectl(['create', 'configmap', 'cm-wide', '-n', ns, '--from-literal=k=v']);
+    await expectInSink(
+      lab,
+      'wide',
+      'RequestResponse',
+      ['RequestReceived', 'ResponseComplete'],
+      [{ verb: 'create', resource: 'configmaps', namespace: ns, name: 'cm-wide' }],
+      wait,
+    );
+    lab.narrowSinkCreate = performance.now() - asked;
+    check((await pidOf(lab, 'kube-apiserver')) !== apiserver, 'kube-apiserver was not restarted');
+    check((await pidOf(lab, 'etcd')) === etcd, 'etcd was restarted too');
+    console.log(`  sink create with the narrow capture: first event ${secs(lab.narrowSinkCreate)} after it was asked`);
+  });
+}
+
 async function downAndBack(lab, ns, wait) {
   const before = await lab.events('default');
   const { ports } = await plane(lab);
@@ -176,7 +219,7 @@ async function downAndBack(lab, ns, wait) {
     await lab.alLive(['up']);
     lab.upTimes.afterDown = performance.now() - started;
     const sinks = await lab.sinkNames();
-    check(JSON.stringify(sinks) === '["default","full"]', `sinks after up: ${sinks}`);
+    check(JSON.stringify(sinks) === JSON.stringify(lab.sinks), `sinks after up: ${sinks}, want ${lab.sinks}`);
     // etcd's data was kept: the namespace made before down is still there.
     await lab.kubectl(['get', 'namespace', ns, '-o', 'name']);
     await lab.kubectl(['create', 'namespace', `${ns}-again`]);
@@ -217,6 +260,11 @@ async function flow(lab) {
     );
   });
   await fullSink(lab, ns, wait);
+  lab.sinks = ['default', 'full'];
+  if (lab.mode === 'static') {
+    await narrowCapture(lab, ns, wait);
+    lab.sinks.push('wide');
+  }
   await downAndBack(lab, ns, wait);
 }
 
@@ -255,13 +303,11 @@ async function main() {
         await flow(lab);
         ran.push(`${mode} (Kubernetes ${lab.kubernetesVersion}) in ${secs(Date.now() - modeStart)}`);
       } catch (err) {
-        failures.push(`${mode}: ${err instanceof Failure ? err.message : err.stack}`);
-        console.error(`\n${mode} mode FAILED: ${err.message}`);
-        await capture(process.execPath, [BIN, 'status', '--name', lab.name], { env }).then((r) =>
-          console.error(r.stdout + r.stderr),
-        );
-        for (const log of ['receiver.log', 'controlplane/kube-apiserver.log', 'controlplane/etcd.log'])
-          await capture('tail', ['-n', '20', join(lab.dir, log)]).then((r) => console.error(`${log}:\n${r.stdout}`));
+        await reportFailure(lab, err, failures, [
+          'receiver.log',
+          'controlplane/kube-apiserver.log',
+          'controlplane/etcd.log',
+        ]);
       } finally {
         if (process.env.AUDIT_LAB_E2E_KEEP !== '1')
           await capture(process.execPath, [BIN, 'down', '--purge', '--name', lab.name], { env });
@@ -271,21 +317,16 @@ async function main() {
     if (process.env.AUDIT_LAB_E2E_KEEP !== '1') await rm(home, { recursive: true, force: true });
     else console.log(`kept: ${home}`);
   }
-  console.log('\nstep times:');
-  const width = Math.max(...timings.map(([l]) => l.length));
-  for (const [l, ms] of timings) console.log(`  ${l.padEnd(width)}  ${secs(ms).padStart(7)}`);
-  console.log(`  ${'total'.padEnd(width)}  ${secs(Date.now() - started).padStart(7)}`);
-  if (failures.length > 0) {
-    console.error(`\ntest:binary FAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
-    console.log(`binary: ${ran.length} passed, ${failures.length} failed`);
-    process.exit(1);
-  }
-  for (const r of ran) console.log(`passed: ${r}`);
+  reportSteps('binary', started, failures, ran);
   for (const l of labs) {
     const t = l.upTimes;
     console.log(
       `up ${l.mode} (binary, Kubernetes ${l.kubernetesVersion}): first ${secs(t.first)}, second ${secs(t.second)} (nothing to change), after down ${secs(t.afterDown)}`,
     );
+    if (l.narrowSinkCreate)
+      console.log(
+        `sink create ${l.mode} (binary), --capture sinks: first event ${secs(l.narrowSinkCreate)} after it was asked; kube-apiserver restarted: yes`,
+      );
     console.log(
       `latency ${l.mode} (binary): p50 ${l.latency.p50} ms, p99 ${l.latency.p99} ms, max ${l.latency.max} ms (${l.latency.n} requests)`,
     );

@@ -468,3 +468,34 @@ export async function expectInSink(lab, sink, level, stages, requests, ms, allow
   );
   return found;
 }
+
+// ---------------------------------------------------------------------------------- the end of a suite
+
+/** A mode that failed: its error among `failures`, then the lab's status and the end of its logs. */
+export async function reportFailure(lab, err, failures, logs) {
+  failures.push(`${lab.mode}: ${err instanceof Failure ? err.message : err.stack}`);
+  console.error(`\n${lab.mode} mode FAILED: ${err.message}`);
+  const st = await capture(process.execPath, [BIN, 'status', '--name', lab.name], { env: lab.env });
+  console.error(st.stdout + st.stderr);
+  for (const log of logs) {
+    const r = await capture('tail', ['-n', '30', join(lab.dir, log)]);
+    console.error(`${log}:\n${r.stdout}`);
+  }
+}
+
+/**
+ * Each step's time, then `<suite>: N passed, N failed`: with failures, each of them and exit 1;
+ * else what passed (the caller prints its figures and the last line).
+ */
+export function reportSteps(suite, started, failures, ran) {
+  console.log('\nstep times:');
+  const width = Math.max(...timings.map(([l]) => l.length));
+  for (const [l, ms] of timings) console.log(`  ${l.padEnd(width)}  ${secs(ms).padStart(7)}`);
+  console.log(`  ${'total'.padEnd(width)}  ${secs(Date.now() - started).padStart(7)}`);
+  if (failures.length > 0) {
+    console.error(`\ntest:${suite} FAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
+    console.log(`${suite}: ${ran.length} passed, ${failures.length} failed`);
+    process.exit(1);
+  }
+  for (const r of ran) console.log(`passed: ${r}`);
+}

@@ -31,7 +31,6 @@ import {
   CI,
   capture,
   check,
-  Failure,
   followTail,
   freePort,
   Lab,
@@ -42,9 +41,10 @@ import {
   secs,
   sleep,
   step,
-  timings,
   toolDir,
   waitFor,
+  reportFailure,
+  reportSteps,
   describe,
   expectInSink,
   isRequest,
@@ -796,14 +796,7 @@ async function main() {
           `${mode} (Kubernetes ${lab.kubernetesVersion}, ${kind.stdout.trim().split(' ').slice(0, 2).join(' ')}) in ${secs(Date.now() - modeStart)}`,
         );
       } catch (err) {
-        failures.push(`${mode}: ${err instanceof Failure ? err.message : err.stack}`);
-        console.error(`\n${mode} mode FAILED: ${err.message}`);
-        await capture(process.execPath, [BIN, 'status', '--name', lab.name], { env }).then((r) =>
-          console.error(r.stdout + r.stderr),
-        );
-        await capture('tail', ['-n', '30', join(lab.dir, 'receiver.log')]).then((r) =>
-          console.error(`receiver.log:\n${r.stdout}`),
-        );
+        await reportFailure(lab, err, failures, ['receiver.log']);
       } finally {
         if (process.env.AUDIT_LAB_E2E_KEEP !== '1') {
           await capture(process.execPath, [BIN, 'down', '--purge', '--name', lab.name], { env });
@@ -821,16 +814,7 @@ async function main() {
     else console.log(`kept: ${home}`);
   }
 
-  console.log('\nstep times:');
-  const width = Math.max(...timings.map(([l]) => l.length));
-  for (const [l, ms] of timings) console.log(`  ${l.padEnd(width)}  ${secs(ms).padStart(7)}`);
-  console.log(`  ${'total'.padEnd(width)}  ${secs(Date.now() - started).padStart(7)}`);
-  if (failures.length > 0) {
-    console.error(`\ntest:kind FAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
-    console.log(`kind: ${ran.length} passed, ${failures.length} failed`);
-    process.exit(1);
-  }
-  for (const r of ran) console.log(`passed: ${r}`);
+  reportSteps('kind', started, failures, ran);
   for (const l of labsRun) {
     const t = l.upTimes;
     if (t)
