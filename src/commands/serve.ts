@@ -1,22 +1,12 @@
 /** `audit-lab serve`: the receiver in the foreground (src/daemon/serve.ts) until SIGINT/SIGTERM. */
-import { serveReceiver } from '../daemon/serve.js';
+import { type ServeSettings, serveReceiver } from '../daemon/serve.js';
 import { UserError } from '../errors.js';
-import { atLeastOneProblem, type Capture, listenAddressProblem } from '../lab/state.js';
+import { atLeastOneProblem, listenAddressProblem } from '../lab/state.js';
 import { type Common, type Context, pathsFor } from './context.js';
 
 // --- options: what serveCommand.ts parses the flags into ---
-export interface ServeOptions extends Common {
-  address?: string;
-  port?: number;
-  /** Rotate a sink's stream at this size (bytes); saved in the lab state. */
-  maxStreamBytes?: number;
-  /** Rotated files kept per sink; saved in the lab state. */
-  maxStreamFiles?: number;
-  /** What the lab's API server captures (static mode); saved in the lab state. */
-  capture?: Capture;
-  /** For the receiver benchmark only: acknowledge batches without fdatasync (receiver/store/options.ts SKIP_SYNC). */
-  skipFsync?: boolean;
-}
+/** The settings serve.ts takes (given ones are saved in the lab state), with the lab's name. */
+export interface ServeOptions extends Common, ServeSettings {}
 // --- end options ---
 
 /** --address, with the rule the saved address must meet (IPv6 may come in brackets). */

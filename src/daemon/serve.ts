@@ -34,10 +34,13 @@ export interface ServeSettings {
   /** Listen address, without brackets. */
   address?: string;
   port?: number;
+  /** Rotate a sink's stream at this size (bytes); saved in the lab state. */
   maxStreamBytes?: number;
+  /** Rotated files kept per sink; saved in the lab state. */
   maxStreamFiles?: number;
+  /** What the lab's API server captures (static mode); saved in the lab state. */
   capture?: Capture;
-  /** The receiver benchmark's switch: acknowledge batches without fdatasync. */
+  /** For the receiver benchmark only: acknowledge batches without fdatasync (receiver/store/options.ts SKIP_SYNC). */
   skipFsync?: boolean;
 }
 
