@@ -7,7 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { RuntimeFailure, UserError } from '../errors.js';
 import {
   type Binaries,
   COMPONENTS,
@@ -66,13 +66,14 @@ type BinaryStep = Step<Ctx, Facts>;
 
 const v = (version: string | null | undefined) => (version == null ? null : `v${version.replace(/^v/, '')}`);
 
+/** The version a new lab without --kubernetes-version downloads for `--mode dynamic`: the last with AuditSinks. */
+export const DEFAULT_DYNAMIC_BINARY_VERSION = 'v1.18.19';
+
 /** What findBinaries is asked: the flags, else what the lab used last time. */
-function binariesQuery(c: Readonly<Ctx>) {
-  return {
-    version: v(c.o.kubernetesVersion ?? c.before?.kubernetesVersion),
-    binDir: c.o.binDir ?? c.before?.binary?.binDir ?? null,
-    env: c.env,
-  };
+function binariesQuery(c: Readonly<Pick<Ctx, 'o' | 'before' | 'env'>>) {
+  const binDir = c.o.binDir ?? c.before?.binary?.binDir ?? null;
+  const dynamic = c.o.mode === 'dynamic' && binDir === null ? DEFAULT_DYNAMIC_BINARY_VERSION : null;
+  return { version: v(c.o.kubernetesVersion ?? c.before?.kubernetesVersion ?? dynamic), binDir, env: c.env };
 }
 
 function plane(c: Readonly<Ctx>): Plane {
@@ -174,7 +175,7 @@ const labFiles: BinaryStep = {
     state.binary = { binDir, ports };
     state.receiver = { ...state.receiver, address: LOOPBACK, host: LOOPBACK };
     const port = await checkPort(c.paths, c.receiver, LOOPBACK, state.receiver.port);
-    if (port.status === 'fail') throw new UserError(port.message, port.fix ?? '');
+    if (port.status === 'fail') throw new RuntimeFailure(port.message, port.fix ?? '');
     const writing = { paths: c.paths, hostCgroup: null, progress: c.progress, capture: c.o.capture, did: c.did };
     const files = await writeLab(writing, existing, state, LOOPBACK);
     const made = await ensureControlPlanePki(controlPlaneFiles(c.paths.dir), c.paths.name, apiserverUrl(state));
@@ -279,22 +280,20 @@ export async function upBinaryLab(o: UpRequest, paths: LabPaths, deps: BinaryUpD
   await refuseLabSymlinks(paths);
   const before = await readState(paths);
   // The state is planned once the binaries say their version (lab files).
-  const c = context(o, paths, deps, before, before ?? placeholderState(o, before));
+  const c = context(o, paths, deps, before, before ?? placeholderState(o, before, deps.env));
   await runSteps(BINARY_UP_STEPS, c, deps.progress, (fn) => withLabLock(paths, 'up', fn));
   return { state: c.state, did: c.did, serverVersion: c.serverVersion, receiver: c.receiverStatus! };
 }
 
-function placeholderState(o: UpRequest, before: LabState | null): LabState {
-  return upState(
-    { ...o, provider: 'binary', kubernetesVersion: o.kubernetesVersion ?? DEFAULT_BINARY_VERSION },
-    before,
-  );
+function placeholderState(o: UpRequest, before: LabState | null, env: NodeJS.ProcessEnv): LabState {
+  const version = binariesQuery({ o, before, env }).version ?? DEFAULT_BINARY_VERSION;
+  return upState({ ...o, provider: 'binary', kubernetesVersion: version }, before);
 }
 
 /** --dry-run: the steps for a lab with no control plane running yet; nothing is run, written or downloaded. */
 export async function planBinaryUp(o: UpRequest, paths: LabPaths, deps: BinaryUpDeps): Promise<PlannedStep[]> {
   const before = await readState(paths);
-  const c = context(o, paths, deps, before, placeholderState(o, before));
+  const c = context(o, paths, deps, before, placeholderState(o, before, deps.env));
   c.state.binary = before?.binary ?? {
     binDir: o.binDir ?? null,
     ports: await pickControlPlanePorts(paths.home, paths.name, deps.firstControlPlanePort),

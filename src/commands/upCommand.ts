@@ -45,7 +45,7 @@ export function declareUp(parent: Command, setup: Setup): void {
     ),
     kubernetesVersion: text(
       '--kubernetes-version <version>',
-      'provider binary: the version to download (default: v1.37.2; v1.13-v1.18 run dynamic mode)',
+      'provider binary: the version to download (default: v1.37.2, v1.18.19 with --mode dynamic; v1.13-v1.18 run dynamic mode)',
     ),
     binDir: text('--bin-dir <dir>', 'provider binary: etcd and the Kubernetes binaries already here, no download'),
   };
