@@ -56,6 +56,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface ApiserverDeps {
   docker: Docker;
   kubectl: Kubectl;
+  /** The lab's name, as messages name its cluster. */
+  cluster: string;
   /** The container the API server runs in. */
   node: string;
   progress: Progress;
@@ -111,12 +113,12 @@ export async function waitForApiserver(deps: ApiserverDeps, label = 'waiting for
   deps.progress.fail();
   const logs = await apiserverLogs(deps.docker, deps.node);
   throw new ToolError(
-    `the API server of cluster ${JSON.stringify(kubectl.cluster)} did not become ready within ${formatMs(timing.readyTimeoutMs)}` +
+    `the API server of cluster ${JSON.stringify(deps.cluster)} did not become ready within ${formatMs(timing.readyTimeoutMs)}` +
       (last !== '' ? ` (last answer: ${last.trim()})` : ''),
     logs.command,
     logs.output,
     `the output above is the API server's own log (\`${commandLine(logs.command)}\`); ` +
-      `fix what it names, then run \`audit-lab up${nameFlag(kubectl.cluster)}\` again, or start over with \`audit-lab up${nameFlag(kubectl.cluster)} --recreate\``,
+      `fix what it names, then run \`audit-lab up${nameFlag(deps.cluster)}\` again, or start over with \`audit-lab up${nameFlag(deps.cluster)} --recreate\``,
   );
 }
 
@@ -168,19 +170,19 @@ export async function restartApiserver(
 }
 
 /** What waitForApiserver runs (polled until it answers ok). */
-export function describeWait(cluster: string): Planned[] {
-  return [{ command: ['kubectl', ...kubectlVerbs.readyz(cluster)] }];
+export function describeWait(context: string): Planned[] {
+  return [{ command: ['kubectl', ...kubectlVerbs.readyz(context)] }];
 }
 
 /** What restartApiserver runs, when no earlier restart was interrupted. */
-export function describeRestart(node: string, cluster: string, timing: ApiserverTiming): Planned[] {
+export function describeRestart(node: string, context: string, timing: ApiserverTiming): Planned[] {
   const exec = (argv: string[]) => ({ command: ['docker', ...dockerArgs.exec(node, argv)] });
   return [
     exec(testExists(MANIFEST_ASIDE)),
     exec(MOVE_OUT),
     { note: `wait ${formatMs(timing.pauseMs)}, for kubelet to stop the API server` },
     exec(MOVE_BACK),
-    ...describeWait(cluster),
+    ...describeWait(context),
   ];
 }
 

@@ -6,7 +6,7 @@ import { otherLabsPorts, probePort } from '../lab/ports.js';
 import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { ToolError } from '../errors.js';
 import { DEFAULT_DYNAMIC_IMAGE, type Mode, parseImageVersion } from '../lab/mode.js';
-import { DEFAULT_RECEIVER_PORT, firstReceiverPort, type LabState, readState } from '../lab/state.js';
+import { DEFAULT_RECEIVER_PORT, firstReceiverPort, type LabState } from '../lab/state.js';
 import { caFix, describePkiIssue, inspectPki } from '../lab/pki.js';
 import { type DockerInfo, dockerArgs, parseDockerInfo } from '../tools/docker.js';
 import type { Tools } from '../tools/index.js';
@@ -105,7 +105,9 @@ async function checkKind(tools: Tools): Promise<{ finding: Finding; version: str
   }
 }
 
-async function checkKubectl(tools: Tools): Promise<{ finding: Finding; version: string | null }> {
+export async function checkKubectl(
+  tools: Pick<Tools, 'runner'>,
+): Promise<{ finding: Finding; version: string | null }> {
   try {
     const v = await Kubectl.clientVersion(tools.runner);
     return {
@@ -329,24 +331,4 @@ export function checkCommands(): string[][] {
     ['kind', ...kindArgs.version()],
     ['kubectl', ...kubectlVerbs.clientVersion()],
   ];
-}
-
-export interface DoctorReport extends CheckReport {
-  /** The lab's state, null when there is no lab. */
-  state: LabState | null;
-}
-
-/** `doctor`: the checks, and the lab's certificates when there is a lab. */
-export async function doctorReport(
-  paths: LabPaths,
-  tools: Tools,
-  receiver: ReceiverControl | null,
-): Promise<DoctorReport> {
-  const state = await readState(paths);
-  const report = await runChecks({ tools, paths, receiver, state });
-  if (state !== null) {
-    report.findings.push(await checkPki(paths));
-    report.ok = report.findings.every((f) => f.status !== 'fail');
-  }
-  return { ...report, state };
 }

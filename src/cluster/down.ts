@@ -75,20 +75,15 @@ async function findCluster(c: Readonly<DownContext>): Promise<Partial<DownFacts>
   return { ours: true };
 }
 
+// The cluster goes before the receiver: its API server sends what it still holds while it stops
+// (and a kube-apiserver process whose webhook cannot be reached does not stop on SIGTERM).
 // Purging removes the lock with the directory; the lock then finds nothing of its own to remove.
 export const DOWN_STEPS: readonly DownStep[] = [
-  {
-    title: 'stop receiver',
-    locked: true,
-    when: (c) => c.labExists && c.receiver !== null,
-    describe: (c) => [{ note: `stop the receiver of ${c.paths.dir} (its pid file)` }],
-    run: async (c) => ({ receiverStopped: await c.receiver!.stop(c.paths) }),
-  },
   {
     title: 'find cluster',
     locked: true,
     when: (c) => !c.o.keepCluster,
-    describe: (c) => [{ command: c.provider.argv.clusters() }],
+    describe: (c) => c.provider.planned.clusters(),
     run: findCluster,
     supposes: (c) => (c.labExists ? { ours: true } : { cluster: 'not ours' }),
   },
@@ -96,7 +91,7 @@ export const DOWN_STEPS: readonly DownStep[] = [
     title: 'delete cluster',
     locked: true,
     when: (c) => c.ours,
-    describe: (c) => [{ command: c.provider.argv.delete(c.paths.name) }],
+    describe: (c) => c.provider.planned.delete(c.paths.name),
     async run(c) {
       const { name } = c.paths;
       await task(c.progress, `deleting cluster ${name}`, () => c.provider.delete(name), `deleted cluster ${name}`);
@@ -109,6 +104,13 @@ export const DOWN_STEPS: readonly DownStep[] = [
     when: (c) => c.o.keepCluster && c.labExists,
     describe: () => [{ note: 'leave the cluster as it is' }],
     run: async (c) => ({ cluster: (await clusterEverMade(c.paths)) ? 'kept' : 'never made' }),
+  },
+  {
+    title: 'stop receiver',
+    locked: true,
+    when: (c) => c.labExists && c.receiver !== null,
+    describe: (c) => [{ note: `stop the receiver of ${c.paths.dir} (its pid file)` }],
+    run: async (c) => ({ receiverStopped: await c.receiver!.stop(c.paths) }),
   },
   {
     title: 'purge',

@@ -4,9 +4,10 @@ import { FALLBACK_NODE_HOST } from '../lab/endpoints.js';
 import { dockerArgs, KIND_NETWORK } from '../tools/docker.js';
 import type { Tools } from '../tools/index.js';
 import { controlPlaneNode, kindArgs, kindProgressText, kubeContext } from '../tools/kind.js';
-import type { Provider } from './provider.js';
+import { describeRestart, restartApiserver } from './apiserver.js';
+import type { NodeProvider } from './provider.js';
 
-export function kindProvider(tools: Pick<Tools, 'kind' | 'docker'>): Provider {
+export function kindProvider(tools: Pick<Tools, 'kind' | 'docker' | 'kubectl'>): NodeProvider {
   return {
     name: 'kind',
     nodeNetwork: `the ${KIND_NETWORK} docker network`,
@@ -18,6 +19,21 @@ export function kindProvider(tools: Pick<Tools, 'kind' | 'docker'>): Provider {
       await tools.kind.deleteCluster(name);
     },
     node: controlPlaneNode,
+    running: async (cluster) => (await tools.docker.containerState(controlPlaneNode(cluster))) === 'running',
+    restartApiserver: ({ cluster, progress, timing }) =>
+      restartApiserver({
+        docker: tools.docker,
+        kubectl: tools.kubectl(kubeContext(cluster)),
+        cluster,
+        node: controlPlaneNode(cluster),
+        progress,
+        timing,
+      }),
+    describeRestart: (cluster, timing) => describeRestart(controlPlaneNode(cluster), kubeContext(cluster), timing),
+    planned: {
+      clusters: () => [{ command: ['kind', ...kindArgs.getClusters()] }],
+      delete: (name) => [{ command: ['kind', ...kindArgs.deleteCluster(name)] }],
+    },
     context: kubeContext,
     progressText: kindProgressText,
     // Docker Desktop names the host; the receiver then listens on loopback, where Desktop forwards.

@@ -6,9 +6,9 @@
 import { UserError } from '../errors.js';
 import type { ReceiverControl } from '../daemon/control.js';
 import { labNames } from '../lab/labs.js';
-import { labPaths } from '../lab/paths.js';
+import { type LabPaths, labPaths } from '../lab/paths.js';
 import { refuseLabSymlinks } from '../lab/safety.js';
-import { type LabState, readState } from '../lab/state.js';
+import { type LabState, providerOf, readState } from '../lab/state.js';
 import type { Provider } from './provider.js';
 import { clusterNames, receiverReport, sinkReports, type StatusReport } from './status.js';
 
@@ -35,11 +35,15 @@ export interface LabList {
   clusterError: string | null;
 }
 
+/** A binary lab's cluster is its own processes: whether they run, asked per lab. */
+export type BinaryClusterUp = (paths: LabPaths) => Promise<boolean>;
+
 async function summary(
   home: string,
   name: string,
   clusters: string[] | null,
   receiver: ReceiverControl | null,
+  binaryUp: BinaryClusterUp,
 ): Promise<LabSummary> {
   const paths = labPaths(home, name);
   const s: LabSummary = {
@@ -65,6 +69,7 @@ async function summary(
   }
   const [rs, sinks] = await Promise.all([receiverReport(paths, state, receiver, true), sinkReports(paths, state)]);
   const { reachedAt: _, ...r } = rs;
+  if (state !== null && providerOf(state) === 'binary') s.cluster = { exists: await binaryUp(paths) };
   return {
     ...s,
     mode: state?.mode ?? null,
@@ -80,10 +85,17 @@ export async function listLabs(
   home: string,
   provider: Pick<Provider, 'clusters'>,
   receiver: ReceiverControl | null,
+  binaryUp: BinaryClusterUp,
 ): Promise<LabList> {
   const names = await labNames(home);
-  // No labs, no question to the provider: `list` on a new machine needs no kind.
-  const clusters = names.length === 0 ? { names: [], error: null } : await clusterNames(provider);
-  const labs = await Promise.all(names.map((n) => summary(home, n, clusters.names, receiver)));
+  // No kind lab, no question to kind: `list` on a new machine, or one with binary labs only, needs no kind.
+  const kindLabs = await Promise.all(
+    names.map(async (n) => {
+      const state = await readState(labPaths(home, n)).catch(() => null);
+      return state === null || providerOf(state) === 'kind';
+    }),
+  );
+  const clusters = kindLabs.includes(true) ? await clusterNames(provider) : { names: [], error: null };
+  const labs = await Promise.all(names.map((n) => summary(home, n, clusters.names, receiver, binaryUp)));
   return { labs, clusterError: clusters.error };
 }

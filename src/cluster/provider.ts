@@ -1,10 +1,13 @@
 /**
- * What the cluster steps need from whatever makes the cluster (kind today, src/cluster/kind.ts):
- * a second provider implements this, and no step changes.
+ * What the commands after `up` need from whatever runs the lab's cluster: kind (src/cluster/kind.ts)
+ * or the control plane's binaries as local processes (src/cluster/binary.ts). `up` has a step list
+ * per provider (up.ts, binaryUp.ts); down, status, list and the sink changes go through this.
  */
 import type { DockerInfo } from '../tools/docker.js';
 import type { CgroupVersion } from '../lab/host.js';
 import type { KindConfigApi } from '../lab/state.js';
+import type { Planned, Progress } from './steps.js';
+import type { ApiserverTiming } from './apiserver.js';
 
 /** How the node reaches this machine, and where the receiver listens for it. */
 export interface Reach {
@@ -19,18 +22,32 @@ export interface CreateCluster {
 }
 
 export interface Provider {
-  /** The tool that makes clusters, as messages name it. */
+  /** What runs the cluster, as messages name it (kind, binary). */
   readonly name: string;
-  /** The network the node reaches this machine through, as messages name it. */
-  readonly nodeNetwork: string;
-  /** Clusters that exist, any lab's. */
+  /** Clusters that exist, any lab's (binary: this lab's, while its processes run). */
   clusters(): Promise<string[]>;
-  create(o: CreateCluster, run: { onLine: (line: string) => void; failMessage: string; hint: string }): Promise<void>;
   delete(name: string): Promise<void>;
-  /** The container that runs the cluster's API server. */
+  /** The container that runs the cluster's API server (kind), or its process (binary), as messages name it. */
   node(cluster: string): string;
+  /** Whether that container or process runs. */
+  running(cluster: string): Promise<boolean>;
+  /**
+   * Restarts the API server so it reads its audit files again (static mode), waiting until it is
+   * ready; `describeRestart` is what it runs, for --dry-run.
+   */
+  restartApiserver(o: { cluster: string; progress: Progress; timing: ApiserverTiming }): Promise<void>;
+  describeRestart(cluster: string, timing: ApiserverTiming): Planned[];
+  /** What clusters() and delete() run, as --dry-run shows them. */
+  planned: { clusters(): Planned[]; delete(name: string): Planned[] };
   /** The kubectl context of the cluster. */
   context(cluster: string): string;
+}
+
+/** A provider that makes a cluster of nodes, which reach this machine over a network: kind, for up.ts's steps. */
+export interface NodeProvider extends Provider {
+  /** The network the node reaches this machine through, as messages name it. */
+  readonly nodeNetwork: string;
+  create(o: CreateCluster, run: { onLine: (line: string) => void; failMessage: string; hint: string }): Promise<void>;
   /** The provider's progress line as a spinner shows it. */
   progressText(line: string): string;
   /** How the node reaches this machine when it needs no lookup (null: look it up). */

@@ -22,7 +22,6 @@ import { auditSinkObject } from '../render/auditSinks.js';
 import { type CapturePolicy, captureFor, covers, renderPolicy } from '../render/policyFile.js';
 import { sinkPolicyFile } from '../streams/names.js';
 import { kubectlVerbs } from '../tools/kubectl.js';
-import { describeRestart, restartApiserver } from './apiserver.js';
 import {
   auditSinkInput,
   type ClusterFact,
@@ -162,12 +161,12 @@ const DYNAMIC_STEPS: readonly CreateStep[] = [
     title: 'apply AuditSink',
     when: (c) => c.absent === null,
     describe: (c) => [
-      { command: ['kubectl', ...kubectlVerbs.applyStdin(c.paths.name)] },
+      { command: ['kubectl', ...kubectlVerbs.applyStdin(c.deps.provider.context(c.paths.name))] },
       { note: 'with the AuditSink above on stdin' },
     ],
     async run(c) {
       if (c.creation.mode !== 'dynamic') return;
-      await c.deps.tools.kubectl(c.paths.name).applyStdin(c.creation.doc, {
+      await c.deps.tools.kubectl(c.deps.provider.context(c.paths.name)).applyStdin(c.creation.doc, {
         failMessage: `the cluster refused AuditSink ${JSON.stringify(c.creation.sink.name)}`,
         hint: 'is the cluster up? `audit-lab status` tells; `audit-lab up` starts it',
       });
@@ -215,7 +214,7 @@ const STATIC_STEPS: readonly CreateStep[] = [
     title: 'restart API server',
     when: (c) => widens(c) && c.absent === null,
     describe: (c) => [
-      ...describeRestart(c.deps.provider.node(c.paths.name), c.paths.name, c.timing),
+      ...c.deps.provider.describeRestart(c.paths.name, c.timing),
       { note: `remove ${restartPending(c.paths)}` },
     ],
     async run(c) {
@@ -225,15 +224,7 @@ const STATIC_STEPS: readonly CreateStep[] = [
       c.progress.info(
         `the API server captures ${deployed ? describeCapture(deployed) : 'nothing audit-lab knows'}; it must capture ${describeCapture(wanted)}, so it restarts (after \`audit-lab up --capture full${nameFlag(lab)}\` it captures everything, and no sink change restarts it)`,
       );
-      const { tools, provider } = c.deps;
-      const node = provider.node(lab);
-      await restartApiserver({
-        docker: tools.docker,
-        kubectl: tools.kubectl(lab),
-        node,
-        progress: c.progress,
-        timing: c.timing,
-      });
+      await c.deps.provider.restartApiserver({ cluster: lab, progress: c.progress, timing: c.timing });
       await rm(restartPending(c.paths), { force: true });
     },
   },

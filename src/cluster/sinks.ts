@@ -18,7 +18,7 @@ import { withLabLock } from '../lab/lock.js';
 import { type LabPaths, nameFlag } from '../lab/paths.js';
 import { loadPki } from '../lab/pki.js';
 import type { SinkChange } from '../lab/sinks.js';
-import { type LabState, noSuchLab, readState, type SinkState, writeState } from '../lab/state.js';
+import { type LabState, labContext, noSuchLab, readState, type SinkState, writeState } from '../lab/state.js';
 import { type AuditSinkInput, renderAuditSinks } from '../render/auditSinks.js';
 import type { CapturePolicy } from '../render/policyFile.js';
 import { sinkPolicyFile, streamFile } from '../streams/names.js';
@@ -144,7 +144,7 @@ export function findClusterStep<C extends SinkStepInput & ClusterFact>(
   return {
     title: FIND_CLUSTER,
     ...(when ? { when } : {}),
-    describe: (c) => [{ command: c.deps.provider.argv.clusters() }],
+    describe: (c) => c.deps.provider.planned.clusters(),
     run: async (c) => ({ absent: await findCluster(c.deps.provider, c.paths) }),
     supposes: () => ({ absent: null }),
   };
@@ -168,8 +168,8 @@ export interface ListedSink {
 type ShownSink = Pick<ClusterAuditSink, 'name' | 'level' | 'stages' | 'url'> & { throttle: SinkSpec['throttle'] };
 
 /** AuditSinks as the cluster has them (dynamic mode); null when it cannot be asked. */
-async function clusterSinks(tools: Tools, cluster: string): Promise<ShownSink[] | null> {
-  const items = await tools.kubectl(cluster).auditSinkList();
+async function clusterSinks(tools: Tools, context: string): Promise<ShownSink[] | null> {
+  const items = await tools.kubectl(context).auditSinkList();
   // An AuditSink that sets no throttle gets the API server's defaults, which are the lab's.
   const { qps, burst } = DEFAULT_SINK.throttle;
   return (
@@ -187,7 +187,7 @@ export async function listSinks(
   let sinks: ShownSink[] = state.sinks;
   let source: 'cluster' | 'lab' = 'lab';
   if (state.mode === 'dynamic') {
-    const fromCluster = await clusterSinks(tools, paths.name);
+    const fromCluster = await clusterSinks(tools, labContext(state));
     if (fromCluster) {
       sinks = fromCluster;
       source = 'cluster';
@@ -244,9 +244,11 @@ export const SINK_DELETE_STEPS: readonly Step<DeleteContext, ClusterFact>[] = [
   {
     title: 'delete AuditSink',
     when: inCluster,
-    describe: (c) => [{ command: ['kubectl', ...kubectlVerbs.deleteAuditSink(c.paths.name, c.sinkName)] }],
+    describe: (c) => [
+      { command: ['kubectl', ...kubectlVerbs.deleteAuditSink(c.deps.provider.context(c.paths.name), c.sinkName)] },
+    ],
     async run(c) {
-      await c.deps.tools.kubectl(c.paths.name).deleteAuditSink(c.sinkName, {
+      await c.deps.tools.kubectl(c.deps.provider.context(c.paths.name)).deleteAuditSink(c.sinkName, {
         failMessage: `could not delete AuditSink ${JSON.stringify(c.sinkName)} from the cluster`,
         hint: 'is the cluster up? `audit-lab status` tells',
       });

@@ -30,6 +30,8 @@ async function exists(path: string): Promise<boolean> {
 
 export interface ClusterReport {
   name: string;
+  /** What runs it: kind, or binary (local processes). */
+  provider: string;
   context: string;
   node: string;
   exists: boolean;
@@ -59,13 +61,14 @@ export async function clusterNames(
 /** What status and its callers ask: the provider for the cluster, the tools for its node and API server. */
 export interface StatusDeps {
   tools: Pick<Tools, 'docker' | 'kubectl'>;
-  provider: Pick<Provider, 'clusters' | 'node' | 'context'>;
+  provider: Pick<Provider, 'name' | 'clusters' | 'node' | 'context' | 'running'>;
 }
 
 async function clusterReport(deps: StatusDeps, name: string): Promise<ClusterReport> {
   const { tools, provider } = deps;
   const r: ClusterReport = {
     name,
+    provider: provider.name,
     context: provider.context(name),
     node: provider.node(name),
     exists: false,
@@ -81,15 +84,14 @@ async function clusterReport(deps: StatusDeps, name: string): Promise<ClusterRep
   r.exists = found.names.includes(name);
   if (!r.exists) return r;
   try {
-    const state = await tools.docker.containerState(r.node);
-    r.running = state === 'running';
+    r.running = await provider.running(name);
   } catch (err) {
     if (!(err instanceof ToolMissing)) throw err;
-    r.error = 'docker is not on PATH';
+    r.error = `${err.tool} is not on PATH`;
   }
   if (r.running === false) return r;
   try {
-    const kubectl = tools.kubectl(name);
+    const kubectl = tools.kubectl(provider.context(name));
     r.ready = (await kubectl.ready(5_000)).ready;
     if (r.ready) r.kubernetesVersion = await kubectl.serverVersion();
   } catch (err) {
@@ -250,7 +252,9 @@ export async function collectStatus(
       p.push(`no cluster ${JSON.stringify(paths.name)}: \`audit-lab up${labFlag}\` makes it`);
     if (cluster.running === false)
       p.push(
-        `the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${labFlag} --recreate\``,
+        cluster.provider === 'binary'
+          ? `${cluster.node} is not running: \`audit-lab up${labFlag}\` starts it (its log: ${paths.dir}/controlplane/${cluster.node}.log)`
+          : `the node container ${cluster.node} is not running: \`docker start ${cluster.node}\`, or \`audit-lab up${labFlag} --recreate\``,
       );
     if (cluster.running !== false && cluster.ready === false)
       p.push(`the API server does not answer /readyz: wait, or \`audit-lab up${labFlag}\` to check and repair`);

@@ -33,7 +33,7 @@ import {
   waitForApiserver,
 } from './apiserver.js';
 import { checkCommands, checkPort, DYNAMIC_KIND_VERSION, runChecks } from './checks.js';
-import type { CreateCluster, Provider, Reach } from './provider.js';
+import type { CreateCluster, NodeProvider, Reach } from './provider.js';
 import { describeSteps, type PlannedStep, type Planned, type Progress, runSteps, type Step, task } from './steps.js';
 import {
   describeShape,
@@ -53,7 +53,7 @@ export { describeShape, filePath, planOptions, type UpRequest, upState } from '.
 
 export interface UpDeps {
   tools: Tools;
-  provider: Provider;
+  provider: NodeProvider;
   receiver: ReceiverControl;
   timing: ApiserverTiming;
   progress: Progress;
@@ -113,7 +113,8 @@ const PLACEHOLDER_HOST = '<gateway>';
 function apiDeps(c: UpContext): ApiserverDeps {
   return {
     docker: c.tools.docker,
-    kubectl: c.tools.kubectl(c.o.name),
+    kubectl: c.tools.kubectl(c.provider.context(c.o.name)),
+    cluster: c.o.name,
     node: c.node,
     progress: c.progress,
     timing: c.timing,
@@ -147,8 +148,20 @@ const curl = (c: C) => [
 ];
 const exec = (c: C, argv: readonly string[]): Planned => ({ command: ['docker', ...dockerArgs.exec(c.node, argv)] });
 
+/** What starting the lab's receiver reads and adds to, in either provider's `up`. */
+export interface ReceiverStepContext {
+  receiver: ReceiverControl;
+  paths: LabPaths;
+  state: LabState;
+  files: LabFiles;
+  did: string[];
+  progress: Progress;
+}
+
 /** Starts the receiver, or restarts it when it listens elsewhere, has an old certificate or does not answer. */
-function receiverStep(when: (c: C) => boolean): UpStep {
+export function receiverStep<T extends F & ReceiverStepContext, F extends object>(
+  when: (c: Readonly<T>) => boolean,
+): Step<T, F> {
   return {
     title: 'receiver',
     when,
@@ -369,11 +382,13 @@ const sinks: UpStep = {
   locked: true,
   when: (c) => c.state.mode === 'dynamic' && c.state.sinks.length > 0,
   describe: (c) => [
-    ...(c.files.auditSinksChanged || c.created ? [] : [{ command: ['kubectl', ...kubectlVerbs.auditSinks(c.o.name)] }]),
-    { command: ['kubectl', ...kubectlVerbs.apply(c.o.name, c.paths.auditSinks)] },
+    ...(c.files.auditSinksChanged || c.created
+      ? []
+      : [{ command: ['kubectl', ...kubectlVerbs.auditSinks(c.provider.context(c.o.name))] }]),
+    { command: ['kubectl', ...kubectlVerbs.apply(c.provider.context(c.o.name), c.paths.auditSinks)] },
   ],
   async run(c) {
-    const kubectl = c.tools.kubectl(c.o.name);
+    const kubectl = c.tools.kubectl(c.provider.context(c.o.name));
     const { sinks } = c.state;
     if (!c.files.auditSinksChanged && !c.created) {
       const have = await kubectl.auditSinks();
@@ -423,16 +438,16 @@ export const UP_STEPS: readonly UpStep[] = [
     },
   },
   labFiles,
-  receiverStep((c) => c.reach !== null),
+  receiverStep<UpContext, UpFacts>((c) => c.reach !== null),
   createCluster,
   learnGateway,
-  receiverStep((c) => c.learned),
+  receiverStep<UpContext, UpFacts>((c) => c.learned),
   checkCluster,
   {
     title: 'restart API server',
     locked: true,
     when: (c) => c.restart,
-    describe: (c) => describeRestart(c.node, c.o.name, c.timing),
+    describe: (c) => describeRestart(c.node, c.provider.context(c.o.name), c.timing),
     async run(c) {
       await restartApiserver(apiDeps(c));
       await rm(restartPending(c.paths), { force: true });
@@ -443,7 +458,7 @@ export const UP_STEPS: readonly UpStep[] = [
     title: 'API server ready',
     locked: true,
     when: (c) => !c.restart,
-    describe: (c) => describeWait(c.o.name),
+    describe: (c) => describeWait(c.provider.context(c.o.name)),
     run: (c) => waitForApiserver(apiDeps(c)),
   },
   nodeReachesReceiver,
@@ -451,10 +466,10 @@ export const UP_STEPS: readonly UpStep[] = [
   {
     title: 'summary',
     locked: true,
-    describe: (c) => [{ command: ['kubectl', ...kubectlVerbs.version(c.o.name)] }],
+    describe: (c) => [{ command: ['kubectl', ...kubectlVerbs.version(c.provider.context(c.o.name))] }],
     run: async (c) => ({
       serverVersion:
-        (await c.tools.kubectl(c.o.name).serverVersion()) ??
+        (await c.tools.kubectl(c.provider.context(c.o.name)).serverVersion()) ??
         (c.state.kubernetesVersion ? `v${c.state.kubernetesVersion}` : null),
       receiverStatus: await c.receiver.status(c.paths),
     }),

@@ -14,7 +14,14 @@ import type { LabPaths } from '../lab/paths.js';
 import type { LabPki } from '../lab/pki.js';
 import { type PlanRequest, planState } from '../lab/plan.js';
 import { pickReceiverPort } from '../lab/ports.js';
-import { type Capture, type KindConfigApi, type LabState, writeState } from '../lab/state.js';
+import {
+  type Capture,
+  type KindConfigApi,
+  type LabState,
+  type ProviderName,
+  providerOf,
+  writeState,
+} from '../lab/state.js';
 import { type RenderedFile, renderLabFiles } from '../render/labFiles.js';
 import { captureFor, covers } from '../render/policyFile.js';
 import type { Progress } from './steps.js';
@@ -31,6 +38,12 @@ export interface UpRequest {
   kindConfigApi?: KindConfigApi;
   batchMaxWait?: string;
   port?: number;
+  /** What runs the cluster; left out, a lab keeps its own (kind for a new one). */
+  provider?: ProviderName;
+  /** provider binary: the version to download, or the one the --bin-dir binaries are. */
+  kubernetesVersion?: string;
+  /** provider binary: a directory holding etcd and the Kubernetes binaries (no download). */
+  binDir?: string;
 }
 
 /**
@@ -46,6 +59,8 @@ export function planOptions(o: UpRequest): PlanRequest {
     ...(o.batchMaxWait !== undefined ? { batchMaxWait: o.batchMaxWait } : {}),
     ...(o.capture !== undefined ? { capture: o.capture } : {}),
     ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(o.provider !== undefined ? { provider: o.provider } : {}),
+    ...(o.kubernetesVersion !== undefined ? { kubernetesVersion: o.kubernetesVersion } : {}),
   };
 }
 
@@ -87,6 +102,7 @@ export function shapeChanges(from: LabState, to: LabState): string[] {
 }
 
 export function describeShape(s: LabState): string {
+  if (providerOf(s) === 'binary') return `${s.mode} mode, Kubernetes ${s.kubernetesVersion} as local processes`;
   return `${s.mode} mode, ${s.image ?? "kind's default image"}`;
 }
 
@@ -191,6 +207,8 @@ export async function writeLab(
     ));
   for (const f of renderFor(w, state, lab.pki, host)) {
     if (f.name === 'policy.yaml' && keepCapture) continue;
+    // A control plane of binaries reads its files where they are: no node, no kind config.
+    if (f.name === 'config.yaml' && providerOf(state) === 'binary') continue;
     if (await writeIfChanged(filePath(paths, f), f.content, f.mode)) changed.push(f.name);
   }
   if (changed.length > 0) w.did.push(`wrote ${changed.join(', ')}`);

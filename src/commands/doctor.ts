@@ -1,5 +1,5 @@
 /** `audit-lab doctor`: the checks of src/cluster/checks.ts (those `up` runs first), printed or `-o json|yaml|wide|name`. */
-import { doctorReport } from '../cluster/checks.js';
+import { doctorReport } from '../cluster/doctor.js';
 import { receiverControl } from '../daemon/control.js';
 import { printFindings } from '../ui/findings.js';
 import { printObjects, printTable } from '../ui/printers.js';
@@ -12,7 +12,7 @@ export interface DoctorOptions extends Common, Printed {}
 
 export async function doctor(o: DoctorOptions, ctx: Context): Promise<number> {
   const paths = pathsFor(ctx, o.name);
-  const report = await doctorReport(paths, toolsFor(ctx), await receiverControl(ctx.io.env));
+  const report = await doctorReport(paths, toolsFor(ctx), await receiverControl(ctx.io.env), ctx.io.env);
   const { state } = report;
   const fails = report.findings.filter((f) => f.status === 'fail').length;
   printObjects(ctx.out, o.output, report.findings, {

@@ -1,6 +1,6 @@
 /** `audit-lab down`: flags -> src/cluster/down.ts -> what became of the receiver, cluster and lab. */
 import { downLab, type DownDeps } from '../cluster/down.js';
-import { kindProvider } from '../cluster/kind.js';
+import { labProvider } from '../cluster/providers.js';
 import { receiverControl } from '../daemon/control.js';
 import { UserError } from '../errors.js';
 import { nameFlag } from '../lab/paths.js';
@@ -27,7 +27,7 @@ export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps>
     );
   }
   const paths = pathsFor(ctx, o.name);
-  const provider = deps.provider ?? kindProvider(toolsFor(ctx));
+  const provider = deps.provider ?? (await labProvider(paths, toolsFor(ctx), ctx.io.env));
   const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
   const r = await downLab(
     paths,
@@ -42,7 +42,10 @@ export async function down(o: DownOptions, ctx: Context, deps: Partial<DownDeps>
   }
   if (r.cluster === 'not ours') {
     ctx.out.line(
-      `cluster ${JSON.stringify(o.name)} exists but has no audit-lab lab: left alone (\`${commandLine(provider.argv.delete(o.name))}\` deletes it)`,
+      `cluster ${JSON.stringify(o.name)} exists but has no audit-lab lab: left alone (\`${provider.planned
+        .delete(o.name)
+        .flatMap((p) => ('command' in p ? [commandLine(p.command)] : []))
+        .join('; ')}\` deletes it)`,
     );
   } else if (r.cluster === 'absent') {
     ctx.out.line(`no cluster ${JSON.stringify(o.name)}: nothing to delete`);

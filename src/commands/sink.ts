@@ -1,6 +1,6 @@
 /** `sink create | list | delete`: flags -> src/cluster/sinkCreate.ts, sinks.ts -> what changed, or the list. */
 import { timingFromEnv } from '../cluster/apiserver.js';
-import { kindProvider } from '../cluster/kind.js';
+import { labProvider } from '../cluster/providers.js';
 import { createSink, planSinkCreate, type SinkCreation } from '../cluster/sinkCreate.js';
 import {
   deleteSink,
@@ -29,21 +29,18 @@ export interface SinkDeleteOptions extends Common {
 }
 // --- end options ---
 
-function defaultDeps(ctx: Context): SinkDeps {
+async function defaultDeps(ctx: Context, name: string): Promise<SinkDeps> {
   const tools = toolsFor(ctx);
   return {
     tools,
-    provider: kindProvider(tools),
+    provider: await labProvider(pathsFor(ctx, name), tools, ctx.io.env),
     timing: timingFromEnv(ctx.io.env),
     progress: new OutputProgress(ctx.out),
   };
 }
 
-export async function sinkCreate(
-  o: SinkCreateOptions,
-  ctx: Context,
-  deps: SinkDeps = defaultDeps(ctx),
-): Promise<number> {
+export async function sinkCreate(o: SinkCreateOptions, ctx: Context, given?: SinkDeps): Promise<number> {
+  const deps = given ?? (await defaultDeps(ctx, o.name));
   if (o.dryRun) return sinkCreatePlan(o, ctx, deps);
   // As `kubectl apply` says it: created (with what), configured (with what changed), unchanged.
   const saved = (c: SinkCreation) => {
@@ -90,7 +87,8 @@ async function sinkCreatePlan(o: SinkCreateOptions, ctx: Context, deps: SinkDeps
   return 0;
 }
 
-export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps = defaultDeps(ctx)): Promise<number> {
+export async function sinkList(o: SinkListOptions, ctx: Context, given?: SinkDeps): Promise<number> {
+  const deps = given ?? (await defaultDeps(ctx, o.name));
   const { state, source, rows } = await listSinks(pathsFor(ctx, o.name), deps.tools, deps.progress);
   printObjects(ctx.out, o.output, rows, {
     metadata: { lab: o.name, mode: state.mode, source },
@@ -140,11 +138,8 @@ export async function sinkList(o: SinkListOptions, ctx: Context, deps: SinkDeps 
   return 0;
 }
 
-export async function sinkDelete(
-  o: SinkDeleteOptions,
-  ctx: Context,
-  deps: SinkDeps = defaultDeps(ctx),
-): Promise<number> {
+export async function sinkDelete(o: SinkDeleteOptions, ctx: Context, given?: SinkDeps): Promise<number> {
+  const deps = given ?? (await defaultDeps(ctx, o.name));
   const r = await deleteSink(o.sinkName, pathsFor(ctx, o.name), deps);
   ctx.out.line(
     `sink ${JSON.stringify(o.sinkName)} deleted${r.deferred ? `; ${describeDeferred(o.name, r.deferred)}` : ''}`,

@@ -1,5 +1,5 @@
 /** `audit-lab status`: the lab's status (src/cluster/status.ts) as a table, or `-o json|yaml|wide|name` (--json: -o json). */
-import { kindProvider } from '../cluster/kind.js';
+import { labProvider } from '../cluster/providers.js';
 import type { Provider } from '../cluster/provider.js';
 import { collectStatus, type StatusReport } from '../cluster/status.js';
 import { type ReceiverControl, receiverControl } from '../daemon/control.js';
@@ -24,7 +24,7 @@ export interface StatusDeps {
 export async function status(o: StatusOptions, ctx: Context, deps: Partial<StatusDeps> = {}): Promise<number> {
   const paths = pathsFor(ctx, o.name);
   const tools = deps.tools ?? makeTools(createRunner(ctx.io.env));
-  const provider = deps.provider ?? kindProvider(tools);
+  const provider = deps.provider ?? (await labProvider(paths, tools, ctx.io.env));
   const receiver = deps.receiver !== undefined ? deps.receiver : await receiverControl(ctx.io.env);
   const r = await collectStatus(paths, { tools, provider }, receiver);
   printObjects(ctx.out, o.output, [r], {
@@ -65,12 +65,14 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   const good = (t: string) => s.green(t);
   const bad = (t: string) => s.red(t);
   row('lab', r.lab.exists ? `${r.lab.name} (${r.lab.dir})` : `${r.lab.name}: none yet (${r.lab.dir})`);
-  if (r.mode) row('mode', `${r.mode}, ${r.image ?? "kind's default image"}`);
+  const binary = r.cluster.provider === 'binary';
+  if (r.mode)
+    row('mode', `${r.mode}, ${binary ? 'control plane as local processes' : (r.image ?? "kind's default image")}`);
   const c = r.cluster;
   let cl: string;
   if (c.error) cl = bad(`unknown (${c.error})`);
   else if (!c.exists) cl = 'none';
-  else if (c.running === false) cl = bad(`node ${c.node} stopped`);
+  else if (c.running === false) cl = bad(`${binary ? 'process' : 'node'} ${c.node} stopped`);
   else if (c.ready)
     cl = `${good('ready')}${c.kubernetesVersion ? `, Kubernetes ${c.kubernetesVersion}` : ''} (context ${c.context})`;
   else cl = `${bad('API server not ready')} (context ${c.context})`;
@@ -79,7 +81,7 @@ function printStatus(ctx: Context, r: StatusReport, wide: boolean): void {
   if (rc.running) {
     row(
       'receiver',
-      `${rc.healthy === false ? bad('not answering') : good('running')}, pid ${rc.pid}, ${rc.url}${rc.reachedAt ? `, node reaches it at ${rc.reachedAt}` : ''}`,
+      `${rc.healthy === false ? bad('not answering') : good('running')}, pid ${rc.pid}, ${rc.url}${rc.reachedAt ? `, ${binary ? 'the API server' : 'node'} reaches it at ${rc.reachedAt}` : ''}`,
     );
   } else {
     row('receiver', `not running${rc.url ? ` (lab's address: ${rc.url})` : ''}`);

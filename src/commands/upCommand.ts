@@ -6,6 +6,7 @@ import {
   kindConfigApi,
   labName,
   mode,
+  oneOf,
   parsed,
   port,
   readFlags,
@@ -36,6 +37,17 @@ export function declareUp(parent: Command, setup: Setup): void {
       'static mode: how long the API server holds a batch (default: 100ms)',
     ),
     port: parsed('--port <port>', 'receiver port', port()),
+    provider: oneOf(
+      '--provider <provider>',
+      'kind (nodes in Docker) or binary (etcd and the API server as local processes, no Docker)',
+      ['kind', 'binary'],
+      "the lab's, else kind",
+    ),
+    kubernetesVersion: text(
+      '--kubernetes-version <version>',
+      'provider binary: the version to download (default: v1.37.2, v1.18.19 with --mode dynamic; v1.13-v1.18 run dynamic mode)',
+    ),
+    binDir: text('--bin-dir <dir>', 'provider binary: etcd and the Kubernetes binaries already here, no download'),
   };
   const cmd = parent
     .command('up')
@@ -47,7 +59,10 @@ export function declareUp(parent: Command, setup: Setup): void {
 Examples:
   $ audit-lab up
   $ audit-lab up --image kindest/node:v1.18.19   # dynamic mode: real AuditSinks
-  $ audit-lab up --dry-run                        # print files and commands only`,
+  $ audit-lab up --dry-run                        # print files and commands only
+  $ audit-lab up --provider binary                # no Docker: etcd and the API server as processes
+  $ audit-lab up --provider binary --kubernetes-version v1.18.19   # dynamic mode, real AuditSinks
+  $ audit-lab up --provider binary --bin-dir ~/k8s/bin             # binaries you already have`,
     )
     .action((values: OptionValues) => setup.run(up, { name: labName(values), ...readFlags(flags, values) }));
 }

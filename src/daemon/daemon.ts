@@ -10,11 +10,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { RuntimeFailure } from '../errors.js';
 import { createFileAtomic, ensurePrivateDir, writeFileAtomic } from '../lab/fsutil.js';
+import { logTail } from '../lab/logTail.js';
 import type { LabPaths } from '../lab/paths.js';
 import { isAlive, isSameProcess, processStartToken } from '../lab/process.js';
 import { readState } from '../lab/state.js';
@@ -164,23 +165,6 @@ export interface EnsureOptions {
 export const RECEIVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 
 const DEFAULT_BIN = fileURLToPath(new URL('../../bin/audit-lab.js', import.meta.url));
-
-async function logTail(path: string, from: number, lines = 15): Promise<string> {
-  try {
-    const fh = await open(path, 'r');
-    try {
-      const { size } = await fh.stat();
-      const start = Math.max(from, size - 16 * 1024);
-      const buf = Buffer.alloc(size - start);
-      await fh.read(buf, 0, buf.length, start);
-      return buf.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return '';
-  }
-}
 
 /** The URL once /healthz answers; else null, and `seen` says how far the receiver got. */
 async function waitHealthy(

@@ -25,8 +25,8 @@ export function parseImageVersion(image: string): KubeVersion {
   const lastPart = withoutDigest.slice(lastSlash + 1);
   const colon = lastPart.lastIndexOf(':');
   const tag = colon >= 0 ? lastPart.slice(colon + 1) : '';
-  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+][0-9A-Za-z.+-]*)?$/.exec(tag);
-  if (!m) {
+  const v = parseVersionText(tag);
+  if (!v) {
     throw new UserError(
       tag === ''
         ? `--image ${JSON.stringify(image)} has no tag: audit-lab reads the Kubernetes version from the tag`
@@ -34,11 +34,18 @@ export function parseImageVersion(image: string): KubeVersion {
       'give a kind node image tagged with its version, e.g. kindest/node:v1.31.0 (add @sha256:... to pin it)',
     );
   }
+  return v;
+}
+
+/** A Kubernetes version as written (`v1.18.19`, `1.37.2`), or null when it is not one. */
+export function parseVersionText(text: string): KubeVersion | null {
+  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+][0-9A-Za-z.+-]*)?$/.exec(text);
+  if (!m) return null;
   return {
     major: Number(m[1]),
     minor: Number(m[2]),
     patch: m[3] === undefined ? null : Number(m[3]),
-    text: tag.replace(/^v/, ''),
+    text: text.replace(/^v/, ''),
   };
 }
 
@@ -81,4 +88,27 @@ export function selectMode(choice: ModeChoice, image: string | undefined): ModeS
       return { mode: 'dynamic', image: image!, kubernetesVersion: version.text };
     }
   }
+}
+
+/**
+ * The mode of a control plane run from binaries (`up --provider binary`): the version is the
+ * binaries', so there is no image; dynamic mode needs 1.13-1.18 as it does on kind.
+ */
+export function selectBinaryMode(choice: ModeChoice, version: string): ModeSelection {
+  const v = parseVersionText(version);
+  if (!v || v.patch === null) {
+    throw new UserError(
+      `--kubernetes-version ${JSON.stringify(version)} is not a Kubernetes release version`,
+      'give one such as v1.37.2 (static mode) or v1.18.19 (dynamic mode)',
+    );
+  }
+  const dynamic = supportsDynamic(v);
+  if (choice === 'dynamic' && !dynamic) {
+    throw new UserError(
+      `--mode dynamic: the DynamicAuditing feature gate and the AuditSink API exist only in Kubernetes 1.13-1.18, and these binaries are ${v.text}`,
+      'use --mode static (same commands, every version), or --kubernetes-version v1.18.19',
+    );
+  }
+  const mode: Mode = choice === 'static' || !dynamic ? 'static' : 'dynamic';
+  return { mode, image: null, kubernetesVersion: v.text };
 }

@@ -80,10 +80,15 @@ function validity(days: number, now: Date): { notBefore: Date; notAfter: Date } 
   return { notBefore: new Date(now.getTime() - 60 * 60 * 1000), notAfter: new Date(now.getTime() + days * DAY) };
 }
 
-export async function createCa(labName: string, now = new Date()): Promise<PemPair> {
+export function createCa(labName: string, now = new Date()): Promise<PemPair> {
+  return issueCa(`CN=audit-lab CA (${labName}), O=audit-lab`, now);
+}
+
+/** A self-signed CA of the given subject ("CN=..., O=..."), for 10 years. */
+export async function issueCa(subject: string, now = new Date()): Promise<PemPair> {
   const keys = await newKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=audit-lab CA (${labName}), O=audit-lab`,
+    name: subject,
     keys,
     signingAlgorithm: ALG,
     ...validity(CA_DAYS, now),
@@ -99,21 +104,32 @@ export async function createCa(labName: string, now = new Date()): Promise<PemPa
   return { cert: `${cert.toString('pem')}\n`, key: await keyPem(keys.privateKey) };
 }
 
-async function issueLeaf(
-  ca: PemPair,
-  subject: string,
-  usage: 'server' | 'client',
-  names: readonly string[],
-  now: Date,
-): Promise<PemPair> {
+/** What a leaf certificate is for: TLS server, TLS client, or both (etcd's serving certificate). */
+export type LeafUsage = 'server' | 'client' | 'both';
+
+export interface LeafSpec {
+  /** "CN=..., O=...": a client certificate's CN and O are the user and groups Kubernetes sees. */
+  subject: string;
+  usage: LeafUsage;
+  /** DNS names and IP addresses (subjectAltName); none for most client certificates. */
+  names?: readonly string[];
+}
+
+const USAGES: Record<LeafUsage, string[]> = {
+  server: [x509.ExtendedKeyUsage.serverAuth],
+  client: [x509.ExtendedKeyUsage.clientAuth],
+  both: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+};
+
+/** A leaf certificate and its new key, signed by `ca`, valid for 825 days. */
+export async function issueLeaf(ca: PemPair, spec: LeafSpec, now = new Date()): Promise<PemPair> {
+  const names = spec.names ?? [];
   const caCert = new x509.X509Certificate(ca.cert);
   const keys = await newKeys();
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-    new x509.ExtendedKeyUsageExtension([
-      usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
-    ]),
+    new x509.ExtendedKeyUsageExtension(USAGES[spec.usage]),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
   ];
@@ -125,7 +141,7 @@ async function issueLeaf(
     );
   }
   const cert = await x509.X509CertificateGenerator.create({
-    subject,
+    subject: spec.subject,
     issuer: caCert.subject,
     publicKey: keys.publicKey as never,
     signingKey: await importSigningKey(ca.key),
@@ -137,11 +153,11 @@ async function issueLeaf(
 }
 
 export function issueServerCert(ca: PemPair, names: readonly string[], now = new Date()): Promise<PemPair> {
-  return issueLeaf(ca, 'CN=audit-lab receiver, O=audit-lab', 'server', names, now);
+  return issueLeaf(ca, { subject: 'CN=audit-lab receiver, O=audit-lab', usage: 'server', names }, now);
 }
 
 export function issueClientCert(ca: PemPair, now = new Date()): Promise<PemPair> {
-  return issueLeaf(ca, 'CN=audit-lab kube-apiserver, O=audit-lab', 'client', [], now);
+  return issueLeaf(ca, { subject: 'CN=audit-lab kube-apiserver, O=audit-lab', usage: 'client' }, now);
 }
 
 export async function createPki(labName: string, serverNames: readonly string[], now = new Date()): Promise<LabPki> {

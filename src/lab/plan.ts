@@ -1,14 +1,17 @@
 import { UserError } from '../errors.js';
-import { type ModeChoice, selectMode } from './mode.js';
+import { type ModeChoice, type ModeSelection, selectBinaryMode, selectMode } from './mode.js';
 import { nameFlag } from './paths.js';
 import { applySinkChange, type SinkChange, withSink } from './sinks.js';
 import {
+  type BinaryState,
   type Capture,
   DEFAULT_SINK,
   type KindConfigApi,
   type LabState,
   newLabState,
   newSinkState,
+  type ProviderName,
+  providerOf,
   validateDuration,
 } from './state.js';
 
@@ -23,6 +26,23 @@ export interface PlanRequest {
   capture?: Capture;
   /** A sink change to plan as if `sink create` had made it (merged over the lab's sinks). */
   sink?: SinkChange;
+  /** Given for a new lab (kind when left out); an existing lab keeps its own. */
+  provider?: ProviderName;
+  /** provider binary: the binaries' version (`up` reads it from them) and where they are and listen. */
+  kubernetesVersion?: string;
+  binary?: BinaryState;
+}
+
+/** The mode, image and version: from the image on kind, from the binaries' version on binary. */
+function selection(existing: LabState | null, o: PlanRequest): ModeSelection {
+  if ((o.provider ?? (existing ? providerOf(existing) : 'kind')) === 'binary') {
+    const version = o.kubernetesVersion ?? existing?.kubernetesVersion;
+    if (version == null) throw new UserError('a binary lab needs its Kubernetes version', 'give --kubernetes-version');
+    const keep = existing !== null && o.kubernetesVersion === undefined;
+    return selectBinaryMode(o.mode ?? (keep ? existing.mode : 'auto'), version);
+  }
+  const keepLabMode = existing !== null && o.image === undefined;
+  return selectMode(o.mode ?? (keepLabMode ? existing.mode : 'auto'), o.image ?? existing?.image ?? undefined);
 }
 
 /**
@@ -30,22 +50,20 @@ export interface PlanRequest {
  * Pure, so the rules are tested without files.
  */
 export function planState(existing: LabState | null, o: PlanRequest, now = new Date()): LabState {
-  const keepLabMode = existing !== null && o.image === undefined;
-  const selection = selectMode(
-    o.mode ?? (keepLabMode ? existing.mode : 'auto'),
-    o.image ?? existing?.image ?? undefined,
-  );
+  const chosen = selection(existing, o);
   const base = existing ?? {
-    ...newLabState({ name: o.name, ...selection, now }),
+    ...newLabState({ name: o.name, ...chosen, now }),
     sinks: [newSinkState(DEFAULT_SINK, now)],
   };
   const state: LabState = {
     ...base,
-    ...selection,
+    ...chosen,
     webhook: { ...base.webhook },
     receiver: { ...base.receiver },
     sinks: [...base.sinks],
   };
+  if (o.provider === 'binary') state.provider = 'binary';
+  if (o.binary) state.binary = { binDir: o.binary.binDir, ports: { ...o.binary.ports } };
   if (o.kindConfigApi) state.kindConfigApi = o.kindConfigApi;
   if (o.batchMaxWait !== undefined) state.webhook.batchMaxWait = validateDuration('--batch-max-wait', o.batchMaxWait);
   if (o.capture) state.capture = o.capture;

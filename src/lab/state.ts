@@ -8,6 +8,7 @@ import { ensurePrivateDir, writeFileAtomic } from './fsutil.js';
 import type { Mode } from './mode.js';
 import { type LabPaths, nameFlag, validateLabName } from './paths.js';
 import { readFileNoFollow, refuseSymlink } from './safety.js';
+import { kubeContext } from '../tools/kind.js';
 
 /**
  * Bumped on any change a previous audit-lab could misread. Only this version is read: a newer file
@@ -39,10 +40,42 @@ export interface ReceiverState {
   host: string | null;
 }
 
+/** What runs the lab's cluster: kind (nodes in Docker), or the control plane's binaries as local processes. */
+export type ProviderName = 'kind' | 'binary';
+
+/** Where each process of a binary control plane listens, on 127.0.0.1. */
+export interface ControlPlanePorts {
+  /** etcd's client port (https, client certificates required). */
+  etcd: number;
+  /** etcd's peer port (plain http on 127.0.0.1: one member, no peer ever connects). */
+  etcdPeer: number;
+  apiserver: number;
+  controllerManager: number;
+  scheduler: number;
+}
+
+export const CONTROL_PLANE_PORT_NAMES: readonly (keyof ControlPlanePorts)[] = [
+  'etcd',
+  'etcdPeer',
+  'apiserver',
+  'controllerManager',
+  'scheduler',
+];
+
+export interface BinaryState {
+  /** The directory the binaries were taken from (--bin-dir), or null: the download cache. */
+  binDir: string | null;
+  ports: ControlPlanePorts;
+}
+
 export interface LabState {
   version: typeof STATE_VERSION;
   name: string;
   mode: Mode;
+  /** Absent in a lab made before there was a choice: kind. */
+  provider?: ProviderName;
+  /** provider binary: where its binaries are and where its processes listen. */
+  binary?: BinaryState;
   /** Node image passed to kind, or null for kind's own default. */
   image: string | null;
   kubernetesVersion: string | null;
@@ -57,6 +90,20 @@ export interface LabState {
   sinks: SinkState[];
   createdAt: string;
   updatedAt: string;
+}
+
+export function providerOf(state: Pick<LabState, 'provider'>): ProviderName {
+  return state.provider ?? 'kind';
+}
+
+/** The kubeconfig context of a binary lab's cluster (a kind lab's is kind's own, kind-<name>). */
+export function binaryContext(name: string): string {
+  return `audit-lab-${name}`;
+}
+
+/** The kubeconfig context kubectl is pointed at for the lab's cluster. */
+export function labContext(state: Pick<LabState, 'name' | 'provider'>): string {
+  return providerOf(state) === 'binary' ? binaryContext(state.name) : kubeContext(state.name);
 }
 
 export const DEFAULT_RECEIVER_PORT = 8845;
@@ -300,11 +347,35 @@ function checkState(raw: unknown, path: string, saving = false): LabState {
     need('streams.maxBackups', atLeastOneProblem(streams.maxBackups));
   }
 
+  checkProvider(s, need);
   if (!Array.isArray(s.sinks)) throw fail('"sinks" must be a list');
   checkSinks(s.sinks, fail, need);
   need('createdAt', typeof s.createdAt === 'string' ? null : 'must be a time');
   need('updatedAt', typeof s.updatedAt === 'string' ? null : 'must be a time');
   return s as unknown as LabState;
+}
+
+/** provider, and a binary lab's binary section: its ports, each a real port (not 0: they are chosen once). */
+function checkProvider(s: Record<string, unknown>, need: (field: string, problem: string | null) => void): void {
+  need(
+    'provider',
+    s.provider === undefined || s.provider === 'kind' || s.provider === 'binary'
+      ? null
+      : `must be kind or binary, not ${shown(s.provider)}`,
+  );
+  if (s.provider !== 'binary') return;
+  need('binary', isObject(s.binary) && isObject(s.binary.ports) ? null : 'must be an object with binDir and ports');
+  const binary = s.binary as Record<string, unknown>;
+  need(
+    'binary.binDir',
+    binary.binDir === null || (typeof binary.binDir === 'string' && binary.binDir.startsWith('/'))
+      ? null
+      : `must be an absolute directory or null, not ${shown(binary.binDir)}`,
+  );
+  const ports = binary.ports as Record<string, unknown>;
+  for (const k of CONTROL_PLANE_PORT_NAMES) {
+    need(`binary.ports.${k}`, ports[k] !== 0 ? portProblem(ports[k]) : 'must be a port from 1 to 65535, not 0');
+  }
 }
 
 /** The state's sinks, each field refused with its index, and no name twice. */

@@ -20,9 +20,25 @@ export interface KindConfigInput {
 
 const VOLUME_NAME = 'audit-lab';
 
-/** The API server flags of each mode; values are strings because kubeadm's extraArgs are. */
+/** Where the API server reads the lab's static-mode files: inside the node for kind, on the host for local processes. */
+export interface AuditFilePaths {
+  policyFile: string;
+  webhookKubeconfig: string;
+}
+
+/** Where the kind node's API server reads them: the lab's apiserver directory, mounted. */
+export const NODE_AUDIT_FILES: AuditFilePaths = {
+  policyFile: `${NODE_AUDIT_DIR}/policy.yaml`,
+  webhookKubeconfig: `${NODE_AUDIT_DIR}/webhook.kubeconfig`,
+};
+
+/**
+ * The API server flags of each mode, for kind's config and the binary provider's kube-apiserver
+ * alike; values are strings because kubeadm's extraArgs are. `paths` matter in static mode only.
+ */
 export function apiServerArgs(
   input: Pick<KindConfigInput, 'mode' | 'batchMaxWait' | 'throttle'>,
+  paths: AuditFilePaths,
 ): Record<string, string> {
   if (input.mode === 'dynamic') {
     return {
@@ -32,8 +48,8 @@ export function apiServerArgs(
     };
   }
   return {
-    'audit-policy-file': `${NODE_AUDIT_DIR}/policy.yaml`,
-    'audit-webhook-config-file': `${NODE_AUDIT_DIR}/webhook.kubeconfig`,
+    'audit-policy-file': paths.policyFile,
+    'audit-webhook-config-file': paths.webhookKubeconfig,
     'audit-webhook-batch-max-wait': input.batchMaxWait,
     'audit-webhook-batch-throttle-qps': String(input.throttle.qps),
     'audit-webhook-batch-throttle-burst': String(input.throttle.burst),
@@ -55,7 +71,7 @@ function clusterConfigurationPatch(input: KindConfigInput): string {
   } else {
     patch.kind = 'ClusterConfiguration';
   }
-  const apiServer: Record<string, unknown> = { extraArgs: apiServerArgs(input) };
+  const apiServer: Record<string, unknown> = { extraArgs: apiServerArgs(input, NODE_AUDIT_FILES) };
   if (input.mode === 'static') {
     apiServer.extraVolumes = [
       {

@@ -8,7 +8,8 @@ export interface Tools {
   runner: Runner;
   kind: Kind;
   docker: Docker;
-  kubectl(cluster: string): Kubectl;
+  /** kubectl against the cluster of one kubeconfig context (the provider names it). */
+  kubectl(context: string): Kubectl;
 }
 
 export function makeTools(runner: Runner): Tools {
@@ -16,6 +17,6 @@ export function makeTools(runner: Runner): Tools {
     runner,
     kind: new Kind(runner),
     docker: new Docker(runner),
-    kubectl: (cluster) => new Kubectl(runner, cluster),
+    kubectl: (context) => new Kubectl(runner, context),
   };
 }

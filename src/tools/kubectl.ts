@@ -1,25 +1,63 @@
 /**
- * kubectl verbs. Every call against a cluster names its context (kind-<name>), so the user's
- * current context is never the one changed or read.
+ * kubectl verbs. Every call against a cluster names its context (the provider's: kind-<name> for
+ * kind), so the user's current context is never the one changed or read.
  */
-import { kubeContext } from './kind.js';
 import type { RunOptions, RunResult, Runner } from './run.js';
 
-export function kubectlArgs(cluster: string, args: readonly string[]): string[] {
-  return ['--context', kubeContext(cluster), ...args];
+export function kubectlArgs(context: string, args: readonly string[]): string[] {
+  return ['--context', context, ...args];
 }
 
 export const kubectlVerbs = {
-  readyz: (cluster: string) => kubectlArgs(cluster, ['get', '--raw', '/readyz']),
-  apply: (cluster: string, file: string) => kubectlArgs(cluster, ['apply', '-f', file]),
+  readyz: (context: string) => kubectlArgs(context, ['get', '--raw', '/readyz']),
+  apply: (context: string, file: string) => kubectlArgs(context, ['apply', '-f', file]),
   /** Applies the objects given on stdin. */
-  applyStdin: (cluster: string) => kubectlArgs(cluster, ['apply', '-f', '-']),
-  version: (cluster: string) => kubectlArgs(cluster, ['version', '-o', 'json']),
-  auditSinks: (cluster: string) => kubectlArgs(cluster, ['get', 'auditsinks', '-o', 'name']),
-  auditSinkList: (cluster: string) => kubectlArgs(cluster, ['get', 'auditsinks', '-o', 'json']),
-  deleteAuditSink: (cluster: string, name: string) =>
-    kubectlArgs(cluster, ['delete', 'auditsink', name, '--ignore-not-found']),
+  applyStdin: (context: string) => kubectlArgs(context, ['apply', '-f', '-']),
+  version: (context: string) => kubectlArgs(context, ['version', '-o', 'json']),
+  auditSinks: (context: string) => kubectlArgs(context, ['get', 'auditsinks', '-o', 'name']),
+  auditSinkList: (context: string) => kubectlArgs(context, ['get', 'auditsinks', '-o', 'json']),
+  deleteAuditSink: (context: string, name: string) =>
+    kubectlArgs(context, ['delete', 'auditsink', name, '--ignore-not-found']),
   clientVersion: () => ['version', '--client', '-o', 'json'],
+};
+
+/**
+ * A context of the user's kubeconfig (KUBECONFIG, else ~/.kube/config) with a cluster and a user
+ * of the same name, as kind writes its own: kubectl edits the file, so its locking and merging of
+ * KUBECONFIG lists are kubectl's.
+ */
+export const kubeconfigArgs = {
+  set: (name: string, o: { server: string; caFile: string; certFile: string; keyFile: string }): string[][] => [
+    [
+      'config',
+      'set-cluster',
+      name,
+      `--server=${o.server}`,
+      `--certificate-authority=${o.caFile}`,
+      '--embed-certs=true',
+    ],
+    [
+      'config',
+      'set-credentials',
+      name,
+      `--client-certificate=${o.certFile}`,
+      `--client-key=${o.keyFile}`,
+      '--embed-certs=true',
+    ],
+    ['config', 'set-context', name, `--cluster=${name}`, `--user=${name}`],
+  ],
+  remove: (name: string): string[][] => [
+    ['config', 'unset', `contexts.${name}`],
+    ['config', 'unset', `clusters.${name}`],
+    ['config', 'unset', `users.${name}`],
+  ],
+  /** The server URL of the cluster of that name, empty when there is none. */
+  server: (name: string): string[] => [
+    'config',
+    'view',
+    '-o',
+    `jsonpath={.clusters[?(@.name=="${name}")].cluster.server}`,
+  ],
 };
 
 /** An AuditSink as the cluster returns it (auditregistration.k8s.io/v1alpha1), the fields audit-lab reads. */
@@ -97,25 +135,26 @@ export function parseKubectlVersion(json: string, which: 'client' | 'server'): s
 export class Kubectl {
   constructor(
     private readonly runner: Runner,
-    readonly cluster: string,
+    /** The kubeconfig context every call names. */
+    readonly context: string,
   ) {}
 
   run(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return this.runner.run('kubectl', kubectlArgs(this.cluster, args), { timeoutMs: 30_000, ...opts });
+    return this.runner.run('kubectl', kubectlArgs(this.context, args), { timeoutMs: 30_000, ...opts });
   }
 
   /** True when /readyz answers ok; never throws for an API server that is down. */
   async ready(timeoutMs = 10_000): Promise<{ ready: boolean; output: string }> {
-    const r = await this.runner.run('kubectl', kubectlVerbs.readyz(this.cluster), { allowFailure: true, timeoutMs });
+    const r = await this.runner.run('kubectl', kubectlVerbs.readyz(this.context), { allowFailure: true, timeoutMs });
     return { ready: r.exitCode === 0 && /\bok\b/.test(r.stdout), output: r.output };
   }
 
   apply(file: string): Promise<RunResult> {
-    return this.runner.run('kubectl', kubectlVerbs.apply(this.cluster, file), { timeoutMs: 60_000 });
+    return this.runner.run('kubectl', kubectlVerbs.apply(this.context, file), { timeoutMs: 60_000 });
   }
 
   async serverVersion(): Promise<string | null> {
-    const r = await this.runner.run('kubectl', kubectlVerbs.version(this.cluster), {
+    const r = await this.runner.run('kubectl', kubectlVerbs.version(this.context), {
       allowFailure: true,
       timeoutMs: 15_000,
     });
@@ -124,23 +163,23 @@ export class Kubectl {
 
   /** Applies `doc` (YAML or JSON objects), given on stdin. */
   applyStdin(doc: string, opts: Pick<RunOptions, 'failMessage' | 'hint'> = {}): Promise<RunResult> {
-    const argv = kubectlVerbs.applyStdin(this.cluster);
+    const argv = kubectlVerbs.applyStdin(this.context);
     return this.runner.run('kubectl', argv, { timeoutMs: 30_000, ...opts, input: doc });
   }
 
   deleteAuditSink(name: string, opts: Pick<RunOptions, 'failMessage' | 'hint'> = {}): Promise<RunResult> {
-    return this.runner.run('kubectl', kubectlVerbs.deleteAuditSink(this.cluster, name), { timeoutMs: 30_000, ...opts });
+    return this.runner.run('kubectl', kubectlVerbs.deleteAuditSink(this.context, name), { timeoutMs: 30_000, ...opts });
   }
 
   /** The cluster's AuditSinks; null when it cannot be asked or its answer is not a list of them. */
   async auditSinkList(): Promise<ClusterAuditSink[] | null> {
-    const argv = kubectlVerbs.auditSinkList(this.cluster);
+    const argv = kubectlVerbs.auditSinkList(this.context);
     const r = await this.runner.run('kubectl', argv, { allowFailure: true, timeoutMs: 30_000 });
     return r.exitCode === 0 ? parseAuditSinkList(r.stdout) : null;
   }
 
   async auditSinks(): Promise<string[] | null> {
-    const r = await this.runner.run('kubectl', kubectlVerbs.auditSinks(this.cluster), { allowFailure: true });
+    const r = await this.runner.run('kubectl', kubectlVerbs.auditSinks(this.context), { allowFailure: true });
     if (r.exitCode !== 0) return null;
     return r.stdout
       .split('\n')

@@ -126,13 +126,13 @@ export async function toolDir(base, tools) {
 // ---------------------------------------------------------------------------------- a lab
 
 export class Lab {
-  constructor({ mode, name, home, env, image }) {
+  constructor({ mode, name, home, env, image, context }) {
     this.mode = mode;
     this.name = name;
     this.home = home;
     this.env = env;
     this.image = image;
-    this.context = `kind-${name}`;
+    this.context = context ?? `kind-${name}`;
   }
 
   get dir() {
@@ -375,4 +375,127 @@ export async function burst(lab, ns, { count, parallel = 8, prefix = 'burst' }) 
   };
   await Promise.all(Array.from({ length: parallel }, worker));
   return accepted;
+}
+
+// ---------------------------------------------------------------------------------- events in a sink
+
+/** Does event `e` record request `r` ({verb, resource, namespace?, name?, code?})? */
+export function isRequest(e, r) {
+  const o = e.objectRef ?? {};
+  return (
+    e.verb === r.verb &&
+    o.resource === r.resource &&
+    (r.namespace === undefined || o.namespace === r.namespace) &&
+    (r.name === undefined || o.name === r.name) &&
+    (r.code === undefined || e.responseStatus?.code === r.code)
+  );
+}
+
+export const describe = (r) =>
+  `${r.verb} ${r.resource}${r.namespace ? ` -n ${r.namespace}` : ''}${r.name ? ` ${r.name}` : ''}`;
+
+/** A sink's events grouped by request (auditID), in stream order. */
+function byRequest(evs) {
+  const groups = new Map();
+  for (const e of evs) {
+    if (!groups.has(e.auditID)) groups.set(e.auditID, []);
+    groups.get(e.auditID).push(e);
+  }
+  return [...groups.values()];
+}
+
+/** The event that knows most about its request: at RequestReceived a create has no name yet. */
+const finalOf = (g) => g.find((e) => e.stage === 'ResponseComplete') ?? g[g.length - 1];
+
+/**
+ * Waits until `sink` holds every request (matched on its final event) with every stage in
+ * `stages`, then checks each of its events as an AuditSink of `level` would have received it:
+ * that level, no other stage, and bodies exactly where the level puts them.
+ */
+export async function expectInSink(lab, sink, level, stages, requests, ms, allowed = stages) {
+  const matching = (groups, r) => groups.filter((g) => isRequest(finalOf(g), r));
+  const found = await waitFor(`${sink} sink: ${requests.map(describe).join(', ')}`, ms, async () => {
+    const evs = await lab.events(sink);
+    const groups = byRequest(evs);
+    const all = requests.every((r) =>
+      matching(groups, r).some((g) => stages.every((st) => g.some((e) => e.stage === st))),
+    );
+    return all ? evs : null;
+  });
+  const seen = new Set();
+  for (const e of found) {
+    check(
+      allowed.includes(e.stage),
+      `${sink} sink holds stage ${e.stage} (${describe(e)}) but takes only ${allowed.join(',')}`,
+    );
+    // Stored once: the API server's retries and the receiver's restarts never store an event twice.
+    const key = `${e.auditID}/${e.stage}`;
+    check(!seen.has(key), `${sink} sink stores ${key} (${describe(e)}) twice`);
+    seen.add(key);
+  }
+  const groups = byRequest(found);
+  for (const r of requests) {
+    // kubectl may make a request more than once (a delete's wait GETs the object): each is checked.
+    for (const g of matching(groups, r)) {
+      for (const e of g) {
+        const what = `${sink} sink: ${describe(r)} at ${e.stage}`;
+        check(e.level === level, `${what}: level ${e.level}, want ${level}`);
+        check(
+          e.kind === 'Event' && e.apiVersion === 'audit.k8s.io/v1',
+          `${what}: not an audit.k8s.io/v1 Event: ${e.kind} ${e.apiVersion}`,
+        );
+        if (level === 'Metadata') {
+          check(!('requestObject' in e) && !('responseObject' in e), `${what}: a body at level Metadata`);
+        } else if (e.stage === 'RequestReceived') {
+          check(!('responseObject' in e), `${what}: a responseObject before there was a response`);
+        } else if (e.stage === 'ResponseComplete') {
+          const hasBody = r.verb === 'create' || r.verb === 'patch';
+          check(
+            'requestObject' in e === hasBody,
+            `${what}: requestObject ${'requestObject' in e ? 'present' : 'absent'} at level ${level}`,
+          );
+          const wantResponse = level === 'RequestResponse' && r.verb !== 'watch';
+          check(
+            'responseObject' in e === wantResponse,
+            `${what}: responseObject ${'responseObject' in e ? 'present' : 'absent'} at level ${level}`,
+          );
+        }
+      }
+    }
+  }
+  console.log(
+    `  ${sink}: ${requests.length} requests x ${stages.join('+')} at ${level}; no (auditID, stage) stored twice among the sink's ${found.length} events`,
+  );
+  return found;
+}
+
+// ---------------------------------------------------------------------------------- the end of a suite
+
+/** A mode that failed: its error among `failures`, then the lab's status and the end of its logs. */
+export async function reportFailure(lab, err, failures, logs) {
+  failures.push(`${lab.mode}: ${err instanceof Failure ? err.message : err.stack}`);
+  console.error(`\n${lab.mode} mode FAILED: ${err.message}`);
+  const st = await capture(process.execPath, [BIN, 'status', '--name', lab.name], { env: lab.env });
+  console.error(st.stdout + st.stderr);
+  for (const log of logs) {
+    const r = await capture('tail', ['-n', '30', join(lab.dir, log)]);
+    console.error(`${log}:\n${r.stdout}`);
+  }
+}
+
+/**
+ * Each step's time, then `<suite>: N passed, N failed`: with failures, each of them and exit 1;
+ * else what passed (the caller prints its figures and the last line).
+ */
+export function reportSteps(suite, started, failures, ran) {
+  console.log('\nstep times:');
+  const width = Math.max(...timings.map(([l]) => l.length));
+  for (const [l, ms] of timings) console.log(`  ${l.padEnd(width)}  ${secs(ms).padStart(7)}`);
+  console.log(`  ${'total'.padEnd(width)}  ${secs(Date.now() - started).padStart(7)}`);
+  if (failures.length > 0) {
+    console.error(`\ntest:${suite} FAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
+    console.log(`${suite}: ${ran.length} passed, ${failures.length} failed`);
+    process.exit(1);
+  }
+  for (const r of ran) console.log(`passed: ${r}`);
 }

@@ -31,7 +31,6 @@ import {
   CI,
   capture,
   check,
-  Failure,
   followTail,
   freePort,
   Lab,
@@ -42,100 +41,14 @@ import {
   secs,
   sleep,
   step,
-  timings,
   toolDir,
   waitFor,
+  reportFailure,
+  reportSteps,
+  describe,
+  expectInSink,
+  isRequest,
 } from './lab.mjs';
-
-/** Does event `e` record request `r` ({verb, resource, namespace?, name?, code?})? */
-function isRequest(e, r) {
-  const o = e.objectRef ?? {};
-  return (
-    e.verb === r.verb &&
-    o.resource === r.resource &&
-    (r.namespace === undefined || o.namespace === r.namespace) &&
-    (r.name === undefined || o.name === r.name) &&
-    (r.code === undefined || e.responseStatus?.code === r.code)
-  );
-}
-
-const describe = (r) =>
-  `${r.verb} ${r.resource}${r.namespace ? ` -n ${r.namespace}` : ''}${r.name ? ` ${r.name}` : ''}`;
-
-/** A sink's events grouped by request (auditID), in stream order. */
-function byRequest(evs) {
-  const groups = new Map();
-  for (const e of evs) {
-    if (!groups.has(e.auditID)) groups.set(e.auditID, []);
-    groups.get(e.auditID).push(e);
-  }
-  return [...groups.values()];
-}
-
-/** The event that knows most about its request: at RequestReceived a create has no name yet. */
-const finalOf = (g) => g.find((e) => e.stage === 'ResponseComplete') ?? g[g.length - 1];
-
-/**
- * Waits until `sink` holds every request (matched on its final event) with every stage in
- * `stages`, then checks each of its events as an AuditSink of `level` would have received it:
- * that level, no other stage, and bodies exactly where the level puts them.
- */
-async function expectInSink(lab, sink, level, stages, requests, ms, allowed = stages) {
-  const matching = (groups, r) => groups.filter((g) => isRequest(finalOf(g), r));
-  const found = await waitFor(`${sink} sink: ${requests.map(describe).join(', ')}`, ms, async () => {
-    const evs = await lab.events(sink);
-    const groups = byRequest(evs);
-    const all = requests.every((r) =>
-      matching(groups, r).some((g) => stages.every((st) => g.some((e) => e.stage === st))),
-    );
-    return all ? evs : null;
-  });
-  const seen = new Set();
-  for (const e of found) {
-    check(
-      allowed.includes(e.stage),
-      `${sink} sink holds stage ${e.stage} (${describe(e)}) but takes only ${allowed.join(',')}`,
-    );
-    // Stored once: the API server's retries and the receiver's restarts never store an event twice.
-    const key = `${e.auditID}/${e.stage}`;
-    check(!seen.has(key), `${sink} sink stores ${key} (${describe(e)}) twice`);
-    seen.add(key);
-  }
-  const groups = byRequest(found);
-  for (const r of requests) {
-    // kubectl may make a request more than once (a delete's wait GETs the object): each is checked.
-    for (const g of matching(groups, r)) {
-      for (const e of g) {
-        const what = `${sink} sink: ${describe(r)} at ${e.stage}`;
-        check(e.level === level, `${what}: level ${e.level}, want ${level}`);
-        check(
-          e.kind === 'Event' && e.apiVersion === 'audit.k8s.io/v1',
-          `${what}: not an audit.k8s.io/v1 Event: ${e.kind} ${e.apiVersion}`,
-        );
-        if (level === 'Metadata') {
-          check(!('requestObject' in e) && !('responseObject' in e), `${what}: a body at level Metadata`);
-        } else if (e.stage === 'RequestReceived') {
-          check(!('responseObject' in e), `${what}: a responseObject before there was a response`);
-        } else if (e.stage === 'ResponseComplete') {
-          const hasBody = r.verb === 'create' || r.verb === 'patch';
-          check(
-            'requestObject' in e === hasBody,
-            `${what}: requestObject ${'requestObject' in e ? 'present' : 'absent'} at level ${level}`,
-          );
-          const wantResponse = level === 'RequestResponse' && r.verb !== 'watch';
-          check(
-            'responseObject' in e === wantResponse,
-            `${what}: responseObject ${'responseObject' in e ? 'present' : 'absent'} at level ${level}`,
-          );
-        }
-      }
-    }
-  }
-  console.log(
-    `  ${sink}: ${requests.length} requests x ${stages.join('+')} at ${level}; no (auditID, stage) stored twice among the sink's ${found.length} events`,
-  );
-  return found;
-}
 
 // ---------------------------------------------------------------------------------- forwarding endpoint
 
@@ -883,14 +796,7 @@ async function main() {
           `${mode} (Kubernetes ${lab.kubernetesVersion}, ${kind.stdout.trim().split(' ').slice(0, 2).join(' ')}) in ${secs(Date.now() - modeStart)}`,
         );
       } catch (err) {
-        failures.push(`${mode}: ${err instanceof Failure ? err.message : err.stack}`);
-        console.error(`\n${mode} mode FAILED: ${err.message}`);
-        await capture(process.execPath, [BIN, 'status', '--name', lab.name], { env }).then((r) =>
-          console.error(r.stdout + r.stderr),
-        );
-        await capture('tail', ['-n', '30', join(lab.dir, 'receiver.log')]).then((r) =>
-          console.error(`receiver.log:\n${r.stdout}`),
-        );
+        await reportFailure(lab, err, failures, ['receiver.log']);
       } finally {
         if (process.env.AUDIT_LAB_E2E_KEEP !== '1') {
           await capture(process.execPath, [BIN, 'down', '--purge', '--name', lab.name], { env });
@@ -908,16 +814,7 @@ async function main() {
     else console.log(`kept: ${home}`);
   }
 
-  console.log('\nstep times:');
-  const width = Math.max(...timings.map(([l]) => l.length));
-  for (const [l, ms] of timings) console.log(`  ${l.padEnd(width)}  ${secs(ms).padStart(7)}`);
-  console.log(`  ${'total'.padEnd(width)}  ${secs(Date.now() - started).padStart(7)}`);
-  if (failures.length > 0) {
-    console.error(`\ntest:kind FAILED:\n${failures.map((f) => `  ${f}`).join('\n')}`);
-    console.log(`kind: ${ran.length} passed, ${failures.length} failed`);
-    process.exit(1);
-  }
-  for (const r of ran) console.log(`passed: ${r}`);
+  reportSteps('kind', started, failures, ran);
   for (const l of labsRun) {
     const t = l.upTimes;
     if (t)

@@ -82,7 +82,7 @@ test('down has no --dry-run, but the steps it describes are the commands it runs
       .filter((l) => l.startsWith('$ '))
       .map((l) => l.slice(2)),
   ).toEqual(ran);
-  expect(steps.map((s) => s.title)).toEqual(['stop receiver', 'find cluster', 'delete cluster', 'purge']);
+  expect(steps.map((s) => s.title)).toEqual(['find cluster', 'delete cluster', 'stop receiver', 'purge']);
 });
 
 const none = () => {};

@@ -76,17 +76,17 @@ describe('kind', () => {
 
 describe('kubectl', () => {
   test('every cluster verb names the context', () => {
-    expect(kubectlArgs('lab', ['get', 'pods'])).toEqual(['--context', 'kind-lab', 'get', 'pods']);
-    expect(kubectlVerbs.readyz('lab')).toEqual(['--context', 'kind-lab', 'get', '--raw', '/readyz']);
-    expect(kubectlVerbs.apply('lab', '/l/audit.yaml')).toEqual([
+    expect(kubectlArgs('kind-lab', ['get', 'pods'])).toEqual(['--context', 'kind-lab', 'get', 'pods']);
+    expect(kubectlVerbs.readyz('kind-lab')).toEqual(['--context', 'kind-lab', 'get', '--raw', '/readyz']);
+    expect(kubectlVerbs.apply('kind-lab', '/l/audit.yaml')).toEqual([
       '--context',
       'kind-lab',
       'apply',
       '-f',
       '/l/audit.yaml',
     ]);
-    expect(kubectlVerbs.version('lab')).toEqual(['--context', 'kind-lab', 'version', '-o', 'json']);
-    expect(kubectlVerbs.auditSinks('lab')).toEqual(['--context', 'kind-lab', 'get', 'auditsinks', '-o', 'name']);
+    expect(kubectlVerbs.version('kind-lab')).toEqual(['--context', 'kind-lab', 'version', '-o', 'json']);
+    expect(kubectlVerbs.auditSinks('kind-lab')).toEqual(['--context', 'kind-lab', 'get', 'auditsinks', '-o', 'name']);
     expect(kubectlVerbs.clientVersion()).toEqual(['version', '--client', '-o', 'json']);
   });
 
