@@ -3,7 +3,6 @@ import type { ReceiverControl } from '../daemon/control.js';
 import type { LabPaths } from '../lab/paths.js';
 import { type LabState, providerOf, readState } from '../lab/state.js';
 import type { Tools } from '../tools/index.js';
-import { binaryChecks } from './binaryChecks.js';
 import { type CheckReport, checkPki, runChecks } from './checks.js';
 
 export interface DoctorReport extends CheckReport {
@@ -21,7 +20,7 @@ export async function doctorReport(
   const state = await readState(paths);
   const report =
     state !== null && providerOf(state) === 'binary'
-      ? await binaryChecks(paths, state, tools, receiver, env)
+      ? await (await import('./binaryChecks.js')).binaryChecks(paths, state, tools, receiver, env)
       : await runChecks({ tools, paths, receiver, state });
   if (state !== null) {
     report.findings.push(await checkPki(paths));

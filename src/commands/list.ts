@@ -1,5 +1,5 @@
 /** `audit-lab list`: every lab under the lab home (src/cluster/list.ts), as a table or `-o FORMAT`. */
-import { runningComponents } from '../cluster/binaryPlane.js';
+import { binaryApiserverRuns } from '../cluster/providers.js';
 import { kindProvider } from '../cluster/kind.js';
 import { type LabSummary, listLabs } from '../cluster/list.js';
 import { receiverControl } from '../daemon/control.js';
@@ -25,7 +25,7 @@ export async function list(o: ListOptions, ctx: Context): Promise<number> {
     ctx.home,
     kindProvider(toolsFor(ctx)),
     await receiverControl(ctx.io.env),
-    async (paths) => (await runningComponents(paths)).includes('kube-apiserver'),
+    binaryApiserverRuns,
   );
   if (clusterError !== null)
     ctx.out.warn(`${clusterError}: cannot tell which clusters are up (\`audit-lab doctor\` checks the tools)`);

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { binaryContext, firstReceiverPort, type ProviderName, providerOf, readState } from '../lab/state.js';
 import { firstControlPlanePort } from '../lab/ports.js';
-import { type BinaryUpDeps, planBinaryUp, upBinaryLab } from '../cluster/binaryUp.js';
+import type { BinaryUpDeps } from '../cluster/binaryUp.js';
 import type { PlannedStep } from '../cluster/steps.js';
 import { timingFromEnv } from '../cluster/apiserver.js';
 import { kindProvider } from '../cluster/kind.js';
@@ -103,6 +103,7 @@ async function upBinary(
     firstPort: firstReceiverPort(ctx.io.env),
     firstControlPlanePort: firstControlPlanePort(ctx.io.env),
   };
+  const { planBinaryUp, upBinaryLab } = await import('../cluster/binaryUp.js');
   if (o.dryRun)
     return printPlan(ctx, [`dry run: nothing is run, written or downloaded.`], await planBinaryUp(o, paths, all));
   try {
