@@ -21,6 +21,7 @@ import {
   capture,
   check,
   expectInSink,
+  newEventsKeepOld,
   Failure,
   freePort,
   Lab,
@@ -223,16 +224,7 @@ async function downAndBack(lab, ns, wait) {
     check(JSON.stringify(sinks) === JSON.stringify(lab.sinks), `sinks after up: ${sinks}, want ${lab.sinks}`);
     // etcd's data was kept: the namespace made before down is still there.
     await lab.kubectl(['get', 'namespace', ns, '-o', 'name']);
-    await lab.kubectl(['create', 'namespace', `${ns}-again`]);
-    const evs = await expectInSink(
-      lab,
-      'default',
-      'Metadata',
-      ['ResponseComplete'],
-      [{ verb: 'create', resource: 'namespaces', name: `${ns}-again` }],
-      wait,
-    );
-    check(evs.length > before.length, 'the events from before down are gone');
+    await newEventsKeepOld(lab, `${ns}-again`, wait, before);
   });
   await step(`${lab.mode}: down --purge leaves nothing`, async () => {
     await lab.al(['down', '--purge']);

@@ -499,3 +499,17 @@ export function reportSteps(suite, started, failures, ran) {
   }
   for (const r of ran) console.log(`passed: ${r}`);
 }
+
+/** After `up` again: a namespace made now reaches the default sink, beside the events from before (`before`). */
+export async function newEventsKeepOld(lab, ns, wait, before) {
+  await lab.kubectl(['create', 'namespace', ns]);
+  const evs = await expectInSink(
+    lab,
+    'default',
+    'Metadata',
+    ['ResponseComplete'],
+    [{ verb: 'create', resource: 'namespaces', name: ns }],
+    wait,
+  );
+  check(evs.length > before.length, 'the events from before down are gone');
+}

@@ -47,6 +47,7 @@ import {
   reportSteps,
   describe,
   expectInSink,
+  newEventsKeepOld,
   isRequest,
 } from './lab.mjs';
 
@@ -631,16 +632,7 @@ async function downAndBack(lab, ns, wait, sinksAfter) {
           `AuditSink ${s} not applied again: ${sinks.stdout}`,
         );
     }
-    await lab.kubectl(['create', 'namespace', `${ns}-again`]);
-    const evs = await expectInSink(
-      lab,
-      'default',
-      'Metadata',
-      ['ResponseComplete'],
-      [{ verb: 'create', resource: 'namespaces', name: `${ns}-again` }],
-      wait,
-    );
-    check(evs.length > before.length, 'the events from before down are gone');
+    await newEventsKeepOld(lab, `${ns}-again`, wait, before);
   });
   await step(`${lab.mode}: down --purge`, async () => {
     await lab.al(['down', '--purge']);
