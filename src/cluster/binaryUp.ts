@@ -13,6 +13,7 @@ import {
   COMPONENTS,
   DEFAULT_BINARY_VERSION,
   findBinaries,
+  normalizeVersion,
   planBinaries,
 } from '../controlplane/binaries.js';
 import { START_ORDER, type Component } from '../controlplane/components.js';
@@ -64,7 +65,7 @@ interface Facts {
 type Ctx = Input & Facts;
 type BinaryStep = Step<Ctx, Facts>;
 
-const v = (version: string | null | undefined) => (version == null ? null : `v${version.replace(/^v/, '')}`);
+const v = (version: string | null | undefined) => (version == null ? null : normalizeVersion(version));
 
 /** The version a new lab without --kubernetes-version downloads for `--mode dynamic`: the last with AuditSinks. */
 export const DEFAULT_DYNAMIC_BINARY_VERSION = 'v1.18.19';
