@@ -8,9 +8,12 @@
 // The receiver acknowledges a batch only once fdatasync has it on disk (the real path, measured
 // first); the same phases then run with serve's hidden --skip-fsync-for-benchmark (a receiver that
 // skips the syncs, for this comparison only) to show what durability costs.
+// Last, the peers (BENCH_PEERS=0 skips them): the same 4-sender throughput phase against receivers
+// written by hand (test/bench/peers/: a naive Node one, a Go standard-library one raw, raw with
+// fdatasync, and decoding every event), in interleaved rounds with audit-lab, and audit-lab's ratio to each.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +22,14 @@ import { withLabLock } from '../../dist/lab/lock.js';
 import { labPaths } from '../../dist/lab/paths.js';
 import { newSinkState, writeState } from '../../dist/lab/state.js';
 import { ensureReceiver, stopReceiver } from '../../dist/daemon/daemon.js';
+import { PKI_FILES } from '../../dist/lab/pki.js';
+import { buildGoPeer, haveGo, naivePeer, startPeer, stopPeers } from './peers/peers.mjs';
 
 const BATCH = 400;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 5000);
 const RSS_EVENTS = Number(process.env.BENCH_RSS_EVENTS ?? 1_000_000);
+const PEERS = process.env.BENCH_PEERS !== '0';
+const PEER_ROUNDS = 3;
 
 // ---- events: a realistic RequestResponse capture, ~1 KB, unique auditID per event ----
 function template(stage) {
@@ -275,6 +282,99 @@ function throughputLine(label, p, baseline) {
   );
 }
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * The peers: audit-lab (fdatasync, the three sinks above) and each receiver written by hand get the
+ * same 4-sender throughput phase, round after round in the same order, so a busy spell of the shared
+ * machine falls on all of them; audit-lab's ratio to a peer is the median of the rounds' ratios.
+ */
+async function peers() {
+  const load = () =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  console.log(
+    `-- peers: the same 4-sender throughput phase (${PHASE_MS} ms), ${PEER_ROUNDS} interleaved rounds; load ${load()}`,
+  );
+  const pki = (f) => join(paths.pkiDir, PKI_FILES[f]);
+  const serverTls = [pki('caCert'), pki('serverCert'), pki('serverKey')];
+  const clientTls = { ca: lab.pki.ca.cert, cert: lab.pki.client.cert, key: lab.pki.client.key };
+  const work = await mkdtemp(join(tmpdir(), 'audit-lab-bench-peers-'));
+  try {
+    const receivers = [];
+    // Fresh streams: a receiver seeds its dedupe keys from the streams' last minutes (the RSS phase's).
+    await rm(paths.streamsDir, { recursive: true, force: true });
+    const al = await startServe();
+    receivers.push({ label: 'audit-lab (fdatasync, 3 sinks)', r: al });
+    const out = (n) => join(work, `${n}.jsonl`);
+    const naive = await startPeer(
+      'naive',
+      (port) => [process.execPath, naivePeer, String(port), ...serverTls, out('naive')],
+      clientTls,
+    );
+    receivers.push({ label: 'naive Node (parse, append, no sync)', r: naive, file: out('naive') });
+    if (haveGo()) {
+      const go = buildGoPeer(work);
+      console.log(`go build of the Go peer: ${fmt(go.ms)} ms (Go's build cache: fast after the first run)`);
+      const [ca, cert, key] = serverTls;
+      for (const [name, label, flags] of [
+        ['go-raw', 'Go stdlib, raw items, no sync', []],
+        ['go-sync', 'Go stdlib, raw items, fdatasync', ['-sync']],
+        ['go-decode', 'Go stdlib, every event decoded', ['-decode']],
+      ]) {
+        const argv = (port) => [
+          go.path,
+          '-addr',
+          `127.0.0.1:${port}`,
+          '-ca',
+          ca,
+          '-cert',
+          cert,
+          '-key',
+          key,
+          '-out',
+          out(name),
+          ...flags,
+        ];
+        receivers.push({ label, r: await startPeer(name, argv, clientTls), file: out(name) });
+      }
+    } else console.log('go not found: the Go peers are skipped');
+
+    for (const x of receivers) x.rounds = [];
+    for (let round = 0; round < PEER_ROUNDS; round++) {
+      for (const x of receivers) {
+        x.rounds.push(await throughput(x.r, 4, PHASE_MS));
+        if (x.file) await truncate(x.file, 0); // keeps the peers' files small (a round writes hundreds of MB)
+      }
+    }
+
+    const rate = (p) => p.events / p.secs;
+    const [base] = receivers;
+    const col = (s, w) => String(s).padStart(w);
+    const labelW = Math.max(...receivers.map((x) => x.label.length));
+    const roundsHead = base.rounds.map((_, i) => col(`round ${i + 1}`, 9)).join(' ');
+    console.log(`${'receiver'.padEnd(labelW)}  ${roundsHead}  events/s (median)  per receiver CPU-s  audit-lab / it`);
+    for (const x of receivers) {
+      const ratios = x.rounds.map((p, i) => rate(base.rounds[i]) / rate(p));
+      console.log(
+        `${x.label.padEnd(labelW)}  ${x.rounds.map((p) => col(fmt(rate(p)), 9)).join(' ')}  ${col(fmt(median(x.rounds.map(rate))), 17)}  ` +
+          `${col(fmt(median(x.rounds.map((p) => p.events / p.receiverCpu))), 18)}  ${col(x === base ? '1.00' : median(ratios).toFixed(2), 14)}`,
+      );
+    }
+    console.log(
+      `load at the end: ${load()} (audit-lab / it: the median of the rounds' ratios, each round's phases back to back)`,
+    );
+  } finally {
+    await stopPeers();
+    await stopReceiver(paths).catch(() => {});
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
 try {
   const base = parseOnly(1500);
   const baseline = base.strings;
@@ -336,7 +436,10 @@ try {
     `peak RSS over ${fmt(sent)} events: ${peak.toFixed(1)} MB (VmHWM of the receiver process; target < 150 MB), at ${fmt(sent / p.secs)} events/s, ` +
       `${fmt(sent / p.receiverCpu)} per receiver CPU-second`,
   );
+
+  if (PEERS) await peers();
 } finally {
+  await stopPeers().catch(() => {});
   await stopReceiver(paths).catch(() => {});
   if (!process.env.BENCH_KEEP) await rm(home, { recursive: true, force: true });
   else console.log(home);

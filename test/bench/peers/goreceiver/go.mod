@@ -1,0 +1,3 @@
+module auditlab.local/benchpeer
+
+go 1.22
