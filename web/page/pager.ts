@@ -33,6 +33,8 @@ export class Pager {
   private pending: Row[] = [];
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly recent = new Set<string>();
+  /** The furthest row the list has shown: pages keep loading until they reach it. */
+  private wanted = 0;
 
   constructor(
     private readonly filters: Filters,
@@ -44,9 +46,10 @@ export class Pager {
 
   /** The list shows rows up to `last`: load the pages that reach past it. */
   want(last: number): void {
+    this.wanted = Math.max(this.wanted, last);
     if (this.loading || this.done || this.next === null) return;
-    if (last < this.rows.length - AHEAD) return;
-    const limit = Math.min(MAX_PAGE, Math.max(FIRST_PAGE, last - this.rows.length + AHEAD));
+    if (this.wanted < this.rows.length - AHEAD) return;
+    const limit = Math.min(MAX_PAGE, Math.max(FIRST_PAGE, this.wanted - this.rows.length + AHEAD));
     void this.load(this.next, limit);
   }
 
@@ -74,6 +77,7 @@ export class Pager {
     }
     this.loading = false;
     this.changed(0);
+    this.want(this.wanted);
   }
 
   /** New events as the server stores them (EventSource), put on top in batches. */
