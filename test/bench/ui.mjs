@@ -84,6 +84,35 @@ function get(port, path, cookie) {
 const peakRss = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const rssNow = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
+/**
+ * The page in a real headless Chromium (Debian's /usr/bin/chromium; skipped, and said, without it):
+ * from navigation to the first rows on screen, and the page's JS heap once its first page is in
+ * (after a garbage collection).
+ */
+async function inBrowser(url) {
+  const path = process.env.AUDIT_LAB_CHROMIUM ?? '/usr/bin/chromium';
+  if (!existsSync(path)) {
+    console.log(`  (no ${path}: the page was not measured)`);
+    return;
+  }
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: path, headless: true, args: ['--disable-gpu'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const started = performance.now();
+    await page.goto(url);
+    await page.locator('button.row:not([disabled])').first().waitFor({ timeout: 600_000 });
+    const firstRows = performance.now() - started;
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('HeapProfiler.collectGarbage');
+    const { usedSize } = await cdp.send('Runtime.getHeapUsage');
+    console.log(`  page: first rows on screen     ${s(firstRows)} after navigation (headless Chromium)`);
+    console.log(`  page: JS heap                  ${(usedSize / 1024 / 1024).toFixed(1)} MB after its first page`);
+  } finally {
+    await browser.close();
+  }
+}
+
 const files = await streams();
 const home = await mkdtemp(join(tmpdir(), 'audit-lab-bench-ui-'));
 const paths = labPaths(home, 'audit-lab');
@@ -136,6 +165,7 @@ try {
   const policy = await get(port, '/api/policy?policy=preset:recommended&limit=200', cookie);
   console.log(`  /api/policy (recommended)      ${s(policy.ms)}`);
   console.log(`  peak RSS of the server         ${peakRss(child.pid).toFixed(0)} MB (VmHWM)`);
+  await inBrowser(url);
 } finally {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
