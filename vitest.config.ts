@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Labs made by tests look for receiver ports from here, not from 8845 as a user's do: a block of
 // 320 of this run's own, so two runs side by side (and a real lab) do not race for one port; each
@@ -19,6 +19,8 @@ export default defineConfig({
     },
     setupFiles: ['./test/harness/ports.ts'],
     include: ['test/**/*.test.ts'],
+    // The page's tests drive a real Chromium: `npm run test:browser`, with a config of their own.
+    exclude: [...configDefaults.exclude, 'test/browser/**'],
     // Three test files at once on two cores: the suite is mostly CPU, but many files also wait
     // (on sockets, on processes they started); vitest's default here is one (cores - 1).
     maxWorkers: 3,

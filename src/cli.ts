@@ -18,6 +18,7 @@ import { declareSink } from './commands/sinkCommand.js';
 import { declareStatus } from './commands/statusCommand.js';
 import { declareTail } from './commands/tailCommand.js';
 import { declareTop } from './commands/topCommand.js';
+import { declareUi } from './commands/uiCommand.js';
 import { declareUp } from './commands/upCommand.js';
 import { declareVersion } from './commands/versionCommand.js';
 import { type IO, terminalWidth } from './io.js';
@@ -32,6 +33,7 @@ const COMMANDS: readonly Declaration[] = [
   declareSink,
   declareTail,
   declareTop,
+  declareUi,
   declareServe,
   declareStatus,
   declareDoctor,

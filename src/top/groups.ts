@@ -68,6 +68,11 @@ const VALUE_OF: Record<GroupKey, (e: StoredEvent, sink: string) => GroupValue> =
   sink: (_e, sink) => sink,
 };
 
+/** An event's value of each key, in their order: what its group is keyed by (-o json's `key`, by position). */
+export function groupValues(keys: readonly GroupKey[], e: StoredEvent, sink: string): GroupValue[] {
+  return keys.map((k) => VALUE_OF[k](e, sink));
+}
+
 /** Groups by the value of the first key, then of the next: a tree of Maps whose leaves are groups. */
 type Level = Map<GroupValue, Level | Group>;
 

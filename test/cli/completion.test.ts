@@ -107,6 +107,7 @@ describe('completion bash, sourced in bash', () => {
         'sink',
         'tail',
         'top',
+        'ui',
         'serve',
         'status',
         'doctor',

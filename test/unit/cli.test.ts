@@ -17,6 +17,7 @@ function recorder(calls: Call[]): Handlers {
     'sinkList',
     'sinkDelete',
     'tail',
+    'ui',
     'serve',
     'status',
     'doctor',
@@ -260,6 +261,13 @@ describe('argv -> options', () => {
       'policySuggest',
       { files: ['a.log', '-'], from: 'p.yaml', target: 0.125, output: 'json' },
     ],
+    // ui: a browser unless --no-open; --port exact; --file as tail's.
+    [['ui'], 'ui', { name: 'audit-lab', open: true, files: [] }],
+    [
+      ['ui', '--no-open', '--port', '8901', '--file', 'a.log', 'b.log'],
+      'ui',
+      { open: false, port: 8901, files: ['a.log', 'b.log'] },
+    ],
     // top: the filters are tail's; --by takes commas, repeats and any case.
     [
       ['top'],
@@ -414,6 +422,7 @@ describe('every command reaches its own handler', () => {
     'sink delete': 'sinkDelete',
     tail: 'tail',
     top: 'top',
+    ui: 'ui',
     serve: 'serve',
     status: 'status',
     doctor: 'doctor',

@@ -1,0 +1,131 @@
+/**
+ * The page against the real `audit-lab ui` (the built CLI, in its own process) over a lab whose
+ * receiver runs in the background: the token lets the browser in and its absence does not, the
+ * events the receiver stored are listed as `tail` lists them, a filter narrows the list as `tail`'s
+ * flag does, and an event posted to the receiver appears while the page follows (waited for; the
+ * delay is printed, not asserted).
+ */
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureReceiver } from '../../../src/daemon/daemon.js';
+import { STATIC_PATH } from '../../../src/lab/endpoints.js';
+import { type CliProcess, runCli, startCli } from '../../harness/cli.js';
+import { eventList, makeEvent } from '../../harness/events.js';
+import { removeWithReceiver, type TempLab, tempLab } from '../../harness/lab.js';
+import { post } from '../../harness/receiver.js';
+import { eventually } from '../../harness/wait.js';
+
+// Node's types, not the DOM's (src/ is type-checked with them): so no import of ../browser.ts here.
+const CHROMIUM = process.env.AUDIT_LAB_CHROMIUM ?? '/usr/bin/chromium';
+
+interface Watched {
+  page: Page;
+  errors: string[];
+}
+
+async function watchedPage(b: Browser): Promise<Watched> {
+  const page = await b.newPage();
+  const w: Watched = { page, errors: [] };
+  page.on('dialog', (d) => {
+    w.errors.push(`dialog: ${d.message()}`);
+    void d.dismiss();
+  });
+  page.on('pageerror', (e) => w.errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') w.errors.push(`console: ${m.text()}`);
+  });
+  return w;
+}
+
+/** Waits until the page's count of matching events says `n`. */
+async function waitForTotal(page: Page, n: number): Promise<void> {
+  const shown = async () =>
+    Number(((await page.locator('.status .count').first().textContent()) ?? '').replace(/[^0-9]/g, ''));
+  const ok = await eventually(async () => (await shown()) === n, undefined, 100);
+  expect(await shown(), `the page's count of events`).toBe(n);
+  expect(ok).toBe(true);
+}
+
+let t: TempLab;
+let ui: CliProcess;
+let url: string;
+let browser: Browser;
+let receiverUrl: string;
+
+const env = () => ({ AUDIT_LAB_HOME: t.home, NO_COLOR: '1' });
+
+async function postEvents(events: unknown[]): Promise<void> {
+  const res = await post(`${receiverUrl}${STATIC_PATH}`, eventList(events), {
+    ca: t.lab.pki.ca.cert,
+    cert: t.lab.pki.client,
+  });
+  expect(res.status).toBe(200);
+}
+
+/** How many events `tail --no-follow -o jsonl` lists with these flags. */
+async function tailCount(flags: string[]): Promise<number> {
+  const r = await runCli(['tail', '--no-follow', '-o', 'jsonl', ...flags], { env: env() });
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.split('\n').filter((l) => l !== '').length;
+}
+
+beforeAll(async () => {
+  t = await tempLab(undefined, 0);
+  receiverUrl = (await ensureReceiver(t.lab.paths, { env: { ...process.env, ...env() } })).url;
+  const verbs = ['get', 'list', 'create', 'update', 'delete'];
+  await postEvents(
+    verbs.map((verb, i) => ({ ...makeEvent({ level: 'Metadata', objects: false }), verb, auditID: `a-${i}` })),
+  );
+  ui = startCli(['ui', '--no-open'], { env: env() });
+  url = await ui.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+)/, 'the URL audit-lab ui prints');
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--disable-gpu'] });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await ui?.stop();
+  if (t) await removeWithReceiver(t);
+});
+
+describe('the page on the real server', () => {
+  it('lets in the URL with its token, and nothing without it', async () => {
+    const bare = new URL(url);
+    bare.search = '';
+    // In a page of its own: the browser logs the refused loads (the page, its favicon) as console errors.
+    const outside = await watchedPage(browser);
+    expect((await outside.page.goto(bare.toString()))?.status()).toBe(401);
+    expect(await outside.page.locator('body').textContent()).toContain('audit-lab ui');
+    await outside.page.close();
+    const w = await watchedPage(browser);
+    await w.page.goto(url);
+    // The token is traded for a cookie and leaves the address bar.
+    expect(new URL(w.page.url()).searchParams.get('token')).toBeNull();
+    await waitForTotal(w.page, await tailCount([]));
+    expect(w.errors).toEqual([]);
+    await w.page.close();
+  });
+
+  it('narrows the list as tail --verb does', async () => {
+    const w = await watchedPage(browser);
+    await w.page.goto(url);
+    await w.page.goto(`${new URL(url).origin}/?verb=create`);
+    await waitForTotal(w.page, await tailCount(['--verb', 'create']));
+    expect(await tailCount(['--verb', 'create'])).toBe(1);
+    expect(w.errors).toEqual([]);
+    await w.page.close();
+  });
+
+  it('shows an event posted to the receiver while it follows', async () => {
+    const w = await watchedPage(browser);
+    await w.page.goto(url);
+    const before = await tailCount([]);
+    await waitForTotal(w.page, before);
+    const posted = Date.now();
+    await postEvents([{ ...makeEvent({ level: 'Metadata', objects: false }), verb: 'patch', auditID: 'followed-1' }]);
+    await waitForTotal(w.page, before + 1);
+    await w.page.getByText('patch', { exact: true }).first().waitFor();
+    console.log(`an event posted to the receiver was on the page ${Date.now() - posted} ms after its 200`);
+    expect(w.errors).toEqual([]);
+    await w.page.close();
+  });
+});
