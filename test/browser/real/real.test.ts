@@ -72,9 +72,25 @@ async function tailCount(flags: string[]): Promise<number> {
 beforeAll(async () => {
   t = await tempLab(undefined, 0);
   receiverUrl = (await ensureReceiver(t.lab.paths, { env: { ...process.env, ...env() } })).url;
-  const verbs = ['get', 'list', 'create', 'update', 'delete'];
+  // Events that differ in every field a filter reads.
+  const kinds = [
+    { verb: 'get', user: 'alice', ns: 'default', resource: 'configmaps', code: 200 },
+    { verb: 'list', user: 'bob', ns: 'kube-system', resource: 'pods', code: 200 },
+    { verb: 'create', user: 'alice', ns: 'team-a', resource: 'deployments', code: 201, group: 'apps' },
+    { verb: 'update', user: 'system:serviceaccount:kube-system:x', ns: 'kube-system', resource: 'secrets', code: 403 },
+    { verb: 'delete', user: 'bob', ns: 'default', resource: 'pods', code: 404 },
+  ];
   await postEvents(
-    verbs.map((verb, i) => ({ ...makeEvent({ level: 'Metadata', objects: false }), verb, auditID: `a-${i}` })),
+    kinds.map((k, i) => ({
+      ...makeEvent({ level: 'Metadata', objects: false }),
+      auditID: `a-${i}`,
+      verb: k.verb,
+      user: { username: k.user, groups: ['system:authenticated'] },
+      objectRef: { resource: k.resource, namespace: k.ns, name: `o-${i}`, ...(k.group ? { apiGroup: k.group } : {}) },
+      responseStatus: { metadata: {}, code: k.code },
+      requestReceivedTimestamp: new Date(Date.now() - (10 - i) * 1000).toISOString(),
+      stageTimestamp: new Date(Date.now() - (10 - i) * 1000 + 2).toISOString(),
+    })),
   );
   ui = startCli(['ui', '--no-open'], { env: env() });
   url = await ui.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+)/, 'the URL audit-lab ui prints');
@@ -105,12 +121,51 @@ describe('the page on the real server', () => {
     await w.page.close();
   });
 
-  it('narrows the list as tail --verb does', async () => {
+  // Each filter as a URL of the page and as tail's flag: the page counts what tail lists.
+  const FILTERS: [string, string, string[]][] = [
+    ['verb', 'create', ['--verb', 'create']],
+    ['user', 'bob', ['--user', 'bob']],
+    ['namespace', 'kube-system', ['--namespace', 'kube-system']],
+    ['resource', 'deploy', ['--resource', 'deploy']],
+    ['resource', 'po', ['--resource', 'po']],
+    ['code', '4xx', ['--code', '4xx']],
+    ['stage', 'ResponseComplete', ['--stage', 'ResponseComplete']],
+    ['sink', 'default', ['--sink', 'default']],
+    ['since', '1h', ['--since', '1h']],
+  ];
+
+  it.each(FILTERS)('narrows the list by %s=%s as tail does', async (param, value, flags) => {
     const w = await watchedPage(browser);
     await w.page.goto(url);
-    await w.page.goto(`${new URL(url).origin}/?verb=create`);
-    await waitForTotal(w.page, await tailCount(['--verb', 'create']));
-    expect(await tailCount(['--verb', 'create'])).toBe(1);
+    const want = await tailCount(flags);
+    expect(want).toBeLessThanOrEqual(await tailCount([]));
+    await w.page.goto(`${new URL(url).origin}/?${new URLSearchParams({ [param]: value })}`);
+    await waitForTotal(w.page, want);
+    expect(w.errors).toEqual([]);
+    await w.page.close();
+  });
+
+  it("shows each event's rule and level as policy test -o json judges them", async () => {
+    const r = await runCli(['policy', 'test', 'preset:recommended', '--sink', 'default', '-o', 'json'], {
+      env: env(),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { results: { level: string; rule: number | null }[] };
+    const want = doc.results.map((v) => `${v.rule === null ? 'no rule' : `rule ${v.rule}`} ${v.level}`).sort();
+    expect(want.length).toBeGreaterThan(0);
+    const w = await watchedPage(browser);
+    await w.page.goto(url);
+    await w.page.goto(`${new URL(url).origin}/?view=policy&policy=preset%3Arecommended`);
+    const shown = async () => {
+      const rules = await w.page.locator('.row.verdict .rule').allTextContents();
+      const levels = await w.page.locator('.row.verdict .plevel').allTextContents();
+      return rules
+        .map((rule, k) => `${rule} ${levels[k] ?? ''}`)
+        .filter((t) => t.trim() !== '')
+        .sort();
+    };
+    expect(await eventually(async () => (await shown()).length === want.length, undefined, 100)).toBe(true);
+    expect(await shown()).toEqual(want);
     expect(w.errors).toEqual([]);
     await w.page.close();
   });
