@@ -31,14 +31,5 @@ export function field(o: unknown, ...path: string[]): unknown {
   return cur;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+/** The CLI's own byte format (`top`, `policy test`): one rule for both, bundled in from src/. */
+export { formatBytes } from '../../src/audit/bytes.js';
