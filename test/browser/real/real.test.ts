@@ -70,7 +70,13 @@ async function tailCount(flags: string[]): Promise<number> {
 }
 
 beforeAll(async () => {
-  t = await tempLab(undefined, 0);
+  t = await tempLab(
+    [
+      { name: 'default', level: 'Metadata', stages: ['ResponseComplete'] },
+      { name: 'full', level: 'RequestResponse', stages: ['RequestReceived', 'ResponseComplete'] },
+    ],
+    0,
+  );
   receiverUrl = (await ensureReceiver(t.lab.paths, { env: { ...process.env, ...env() } })).url;
   // Events that differ in every field a filter reads.
   const kinds = [
@@ -92,6 +98,9 @@ beforeAll(async () => {
       stageTimestamp: new Date(Date.now() - (10 - i) * 1000 + 2).toISOString(),
     })),
   );
+  // One request at two stages with its objects: `full` keeps both, `default` the last at Metadata.
+  const request = makeEvent({ auditID: 'req-1', level: 'RequestResponse' });
+  await postEvents([{ ...request, stage: 'RequestReceived', responseObject: undefined }, request]);
   ui = startCli(['ui', '--no-open'], { env: env() });
   url = await ui.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+)/, 'the URL audit-lab ui prints');
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--disable-gpu'] });
@@ -155,7 +164,7 @@ describe('the page on the real server', () => {
     expect(want.length).toBeGreaterThan(0);
     const w = await watchedPage(browser);
     await w.page.goto(url);
-    await w.page.goto(`${new URL(url).origin}/?view=policy&policy=preset%3Arecommended`);
+    await w.page.goto(`${new URL(url).origin}/?view=policy&policy=preset%3Arecommended&sink=default`);
     const shown = async () => {
       const rules = await w.page.locator('.row.verdict .rule').allTextContents();
       const levels = await w.page.locator('.row.verdict .plevel').allTextContents();
@@ -166,6 +175,40 @@ describe('the page on the real server', () => {
     };
     expect(await eventually(async () => (await shown()).length === want.length, undefined, 100)).toBe(true);
     expect(await shown()).toEqual(want);
+    expect(w.errors).toEqual([]);
+    await w.page.close();
+  });
+
+  it('shows one request stage by stage and as each sink stored it, with what Metadata left out marked', async () => {
+    const w = await watchedPage(browser);
+    await w.page.goto(url);
+    await w.page.goto(`${new URL(url).origin}/?view=request&id=req-1`);
+    const view = w.page.locator('.view.request');
+    await view.locator('.timeline .stage').first().waitFor();
+    expect(await view.locator('.timeline .stage-name').allTextContents()).toContain('RequestReceived');
+    const metadata = view.locator('.sink-col[data-sink="default"]');
+    expect(await metadata.locator('.omitted').allTextContents()).toContain('absent: left out at level Metadata');
+    expect(await view.locator('.sink-col[data-sink="full"] .sink-event').count()).toBe(2);
+    expect(w.errors).toEqual([]);
+    await w.page.close();
+  });
+
+  it('draws the groups of top on a chart', async () => {
+    const w = await watchedPage(browser);
+    await w.page.goto(url);
+    await w.page.goto(`${new URL(url).origin}/?view=top&by=user,verb`);
+    await w.page.locator('.top-table tbody tr').first().waitFor();
+    // As a string: this file is type-checked without the DOM's types.
+    const inked = await w.page.waitForFunction(`(() => {
+      const c = document.querySelector('.chart canvas');
+      const ctx = c && c.getContext('2d');
+      if (!c || !ctx || c.width === 0) return 0;
+      const px = ctx.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++;
+      return n > 100 ? n : 0;
+    })()`);
+    expect(Number(await inked.jsonValue())).toBeGreaterThan(100);
     expect(w.errors).toEqual([]);
     await w.page.close();
   });
