@@ -339,13 +339,13 @@ export function since(): Flag<string | undefined> {
 }
 
 /** --file: every path up to the next flag (a shell glob), and it repeats. */
-export function files(): Flag<string[]> {
+export function files(stdin = true): Flag<string[]> {
   return stored<string[]>(
     new Option(
       '--file <path...>',
       'read audit log files instead of a lab (no lab or receiver needed): ' +
-        "the API server's --audit-log-path files, v1 or v1beta1, rotated and gzip ones, EventList documents, " +
-        '- for stdin; several come out in time order; takes every path up to the next flag',
+        "the API server's --audit-log-path files, v1 or v1beta1, rotated and gzip ones, EventList documents" +
+        `${stdin ? ', - for stdin' : ''}; several come out in time order; takes every path up to the next flag`,
     ),
     [],
   );

@@ -8,7 +8,8 @@ export function declareUi(parent: Command, setup: Setup): void {
   const flags = {
     port: parsed('--port <port>', 'serve on this port (default: the first free one from 8900 up)', port()),
     open: switchOff('--no-open', 'print the URL only; do not open a browser (never opened off a terminal)'),
-    files: files(),
+    // Not stdin: the page asks for the events again and again, and stdin can be read once.
+    files: files(false),
   };
   withFlags(
     parent.command('ui').description("a page on 127.0.0.1 with the lab's events, requests, groups and policies"),
