@@ -5,14 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { SinkSpec } from '../audit/model.js';
-import type { SinkState } from './state.js';
+
+/** A sink as state.ts's SinkState holds it when new: its spec, its token and when it was made (no policy yet). */
+export type NewSinkState = SinkSpec & { token: string; createdAt: string };
 
 export function newToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
 /** A new sink with its own token; its stages and throttle are copies, never shared with `spec`. */
-export function newSinkState(spec: Readonly<SinkSpec>, now = new Date()): SinkState {
+export function newSinkState(spec: Readonly<SinkSpec>, now = new Date()): NewSinkState {
   return {
     ...spec,
     stages: [...spec.stages],
