@@ -22,6 +22,7 @@ import {
   check,
   expectInSink,
   newEventsKeepOld,
+  upAfterDown,
   Failure,
   freePort,
   Lab,
@@ -217,11 +218,7 @@ async function downAndBack(lab, ns, wait) {
     check(!s.cluster.exists, 'status says the cluster exists after down');
   });
   await step(`${lab.mode}: up again brings sinks and events back`, async () => {
-    const started = performance.now();
-    await lab.alLive(['up']);
-    lab.upTimes.afterDown = performance.now() - started;
-    const sinks = await lab.sinkNames();
-    check(JSON.stringify(sinks) === JSON.stringify(lab.sinks), `sinks after up: ${sinks}, want ${lab.sinks}`);
+    await upAfterDown(lab, lab.sinks);
     // etcd's data was kept: the namespace made before down is still there.
     await lab.kubectl(['get', 'namespace', ns, '-o', 'name']);
     await newEventsKeepOld(lab, `${ns}-again`, wait, before);

@@ -513,3 +513,12 @@ export async function newEventsKeepOld(lab, ns, wait, before) {
   );
   check(evs.length > before.length, 'the events from before down are gone');
 }
+
+/** `up` after `down`, timed (lab.upTimes.afterDown): the lab comes back with the sinks `sinksAfter`. */
+export async function upAfterDown(lab, sinksAfter) {
+  const started = performance.now();
+  await lab.alLive(['up']);
+  lab.upTimes.afterDown = performance.now() - started;
+  const sinks = await lab.sinkNames();
+  check(JSON.stringify(sinks) === JSON.stringify(sinksAfter), `sinks after up: ${sinks}, want ${sinksAfter}`);
+}

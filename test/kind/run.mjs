@@ -48,6 +48,7 @@ import {
   describe,
   expectInSink,
   newEventsKeepOld,
+  upAfterDown,
   isRequest,
 } from './lab.mjs';
 
@@ -617,13 +618,7 @@ async function downAndBack(lab, ns, wait, sinksAfter) {
     check(!s.cluster.exists, 'status says the cluster exists after down');
   });
   await step(`${lab.mode}: up again brings sinks and events back`, async () => {
-    const started = performance.now();
-    await lab.alLive(['up']);
-    lab.upTimes.afterDown = performance.now() - started;
-    check(
-      JSON.stringify(await lab.sinkNames()) === JSON.stringify(sinksAfter),
-      `sinks after up: ${await lab.sinkNames()}, want ${sinksAfter}`,
-    );
+    await upAfterDown(lab, sinksAfter);
     if (lab.mode === 'dynamic') {
       const sinks = await lab.kubectl(['get', 'auditsinks', '-o', 'name']);
       for (const s of sinksAfter)
